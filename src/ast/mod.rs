@@ -1,0 +1,515 @@
+//! The statements of the batchsh language, as the parser produces them.
+//!
+//! Every node that names something carries the [`Span`] of its text, so that
+//! later passes (analysis, execution) can point at the right place. Spans are
+//! position metadata: two statements that say the same thing compare equal
+//! wherever they stand, which is what the round-trip tests rely on.
+//!
+//! `Display` prints every statement back in canonical form (see `display.rs`).
+
+use std::fmt;
+
+/// A byte range in the source text. Always compares equal: see the module doc.
+#[derive(Clone, Copy, Debug, Default, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The range as a tuple, for tests and tools that do care about position.
+    pub fn range(self) -> (usize, usize) {
+        (self.start, self.end)
+    }
+
+    /// Moves the span by `delta` bytes (used to place spans of text parsed
+    /// from inside a string literal back into the outer text).
+    pub fn shifted(self, delta: usize) -> Span {
+        Span::new(self.start + delta, self.end + delta)
+    }
+}
+
+impl PartialEq for Span {
+    fn eq(&self, _: &Span) -> bool {
+        true
+    }
+}
+
+/// A name (LU, interface, group, data center, table, column...), as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Name {
+    pub text: String,
+    pub span: Span,
+}
+
+impl Name {
+    pub fn new(text: impl Into<String>, span: Span) -> Name {
+        Name {
+            text: text.into(),
+            span,
+        }
+    }
+}
+
+/// A string value as written in the source (quotes removed, escapes undone).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Text {
+    pub value: String,
+    pub span: Span,
+}
+
+/// One statement with the span of its text (without the closing `;`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: Statement,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Statement {
+    // --- catalog (SPEC §3)
+    CreateInterface {
+        or_replace: bool,
+        name: Name,
+        kind: InterfaceKind,
+        /// `PATH` for SQLITE and CSV, `URL` for POSTGRES.
+        location: Text,
+        options: Options,
+    },
+    DropInterface {
+        name: Name,
+    },
+    ShowInterfaces,
+    CreateLu {
+        or_replace: bool,
+        name: Name,
+        interface: Name,
+        root: Text,
+        tables: Vec<LuTable>,
+    },
+    DropLu {
+        name: Name,
+    },
+    ShowLus,
+    DescribeLu {
+        name: Name,
+    },
+    Get {
+        lu: Name,
+        id: Text,
+    },
+    CreateInstanceGroup {
+        or_replace: bool,
+        lu: Name,
+        group: Name,
+        interface: Option<Name>,
+        sql: Text,
+    },
+    DropInstanceGroup {
+        lu: Name,
+        group: Name,
+    },
+    ShowInstanceGroups {
+        lu: Option<Name>,
+    },
+
+    // --- batches (SPEC §4)
+    Batch(Box<BatchStmt>),
+    Explain(Box<BatchStmt>),
+
+    // --- control and monitoring (SPEC §6)
+    BatchPause {
+        bid: Option<Text>,
+    },
+    BatchResume {
+        bid: Option<Text>,
+    },
+    BatchCancel {
+        bid: Option<Text>,
+    },
+    BatchRetry {
+        bid: Option<Text>,
+        options: Options,
+    },
+    BatchEdit {
+        bid: Option<Text>,
+        options: Options,
+    },
+    BatchAppend {
+        bid: Text,
+        source: AppendSource,
+    },
+    BatchWaitoff {
+        bid: Option<Text>,
+    },
+    BatchWait {
+        bid: Option<Text>,
+        options: Options,
+    },
+    BatchPurge {
+        options: Options,
+    },
+    BatchList {
+        options: Options,
+    },
+    BatchInfo {
+        bid: Option<Text>,
+    },
+    BatchSummary {
+        bid: Option<Text>,
+    },
+    BatchDetails {
+        bid: Option<Text>,
+        options: Options,
+    },
+    BatchInProcess {
+        options: Options,
+    },
+    BatchHistory {
+        bid: Option<Text>,
+    },
+
+    // --- jobs and schedules (SPEC §8)
+    Job {
+        verb: JobVerb,
+        job_type: JobType,
+        options: Options,
+    },
+    JobStatus {
+        job_type: Option<JobType>,
+        name: Option<Text>,
+        options: Options,
+    },
+    Schedule {
+        name: Name,
+        when: ScheduleSpec,
+        body: Box<Stmt>,
+    },
+    ShowSchedules,
+    DropSchedule {
+        name: Name,
+    },
+
+    // --- windows (SPEC §9)
+    WindowStatus {
+        name: Text,
+        options: Options,
+    },
+    WindowSet {
+        name: Text,
+        options: Options,
+    },
+
+    // --- session (SPEC §12)
+    Help {
+        topic: Option<Name>,
+    },
+    Set {
+        setting: Setting,
+    },
+    ShowSettings,
+    Exit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InterfaceKind {
+    Sqlite,
+    Csv,
+    Postgres,
+}
+
+impl InterfaceKind {
+    pub const ALL: [InterfaceKind; 3] = [
+        InterfaceKind::Sqlite,
+        InterfaceKind::Csv,
+        InterfaceKind::Postgres,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            InterfaceKind::Sqlite => "SQLITE",
+            InterfaceKind::Csv => "CSV",
+            InterfaceKind::Postgres => "POSTGRES",
+        }
+    }
+
+    /// The keyword that introduces the interface's location.
+    pub fn location_keyword(self) -> &'static str {
+        match self {
+            InterfaceKind::Postgres => "URL",
+            InterfaceKind::Sqlite | InterfaceKind::Csv => "PATH",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LuTable {
+    pub name: Name,
+    /// Row identity columns; empty means "the first column".
+    pub key: Vec<Name>,
+    pub sql: Text,
+}
+
+/// `BATCH`, or its legacy form `MIGRATE` (whose command is implied).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchStmt {
+    pub migrate: bool,
+    pub target: Target,
+    pub source: Option<Source>,
+    /// For `MIGRATE`, the implied `sync_instance <LU>.?`.
+    pub command: EntityCommand,
+    pub options: Options,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub lu: Name,
+    pub dc: Option<Name>,
+    pub selection: Selection,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    /// The LU's ROOT query, or the source when one is given.
+    All,
+    Group(Name),
+    Ids(Vec<Text>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Fabric,
+    Query { interface: Name, sql: Text },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppendSource {
+    Ids(Vec<Text>),
+    Query { interface: Name, sql: Text },
+}
+
+/// A per-entity command (SPEC §5), parsed from the `FABRIC_COMMAND` string.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityCommand {
+    pub kind: CommandKind,
+    /// Span of the command text in the outer source.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommandKind {
+    SyncInstance { lu: Name },
+    DeleteInstance { lu: Name },
+    Exec { program: String, args: Vec<Arg> },
+    Shell { script: String },
+    Sql { interface: Name, statement: String },
+    Echo,
+    Sleep { ms: u64 },
+}
+
+impl CommandKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandKind::SyncInstance { .. } => "sync_instance",
+            CommandKind::DeleteInstance { .. } => "delete_instance",
+            CommandKind::Exec { .. } => "exec",
+            CommandKind::Shell { .. } => "shell",
+            CommandKind::Sql { .. } => "sql",
+            CommandKind::Echo => "echo",
+            CommandKind::Sleep { .. } => "sleep",
+        }
+    }
+}
+
+/// One argument of an `exec` command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    Literal(String),
+    /// `?`: the entity id.
+    EntityId,
+    /// `:from_date`, `:batch_id`...: a window variable (SPEC §9).
+    Param(String),
+}
+
+/// The named parameters a statement may use (SPEC §2).
+pub const NAMED_PARAMS: &[&str] = &["from_date", "batch_start", "batch_end", "batch_id", "bid"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobVerb {
+    Start,
+    Stop,
+    Restart,
+    Resume,
+    Update,
+}
+
+impl JobVerb {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            JobVerb::Start => "STARTJOB",
+            JobVerb::Stop => "STOPJOB",
+            JobVerb::Restart => "RESTARTJOB",
+            JobVerb::Resume => "RESUMEJOB",
+            JobVerb::Update => "UPDATEJOB",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobType {
+    Statement,
+    Process,
+    BatchJob,
+}
+
+impl JobType {
+    pub const ALL: [JobType; 3] = [JobType::Statement, JobType::Process, JobType::BatchJob];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            JobType::Statement => "STATEMENT",
+            JobType::Process => "PROCESS",
+            JobType::BatchJob => "BATCH_JOB",
+        }
+    }
+}
+
+/// When a job or schedule runs (SPEC §8).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScheduleSpec {
+    /// Once, at a local time.
+    At(chrono::NaiveDateTime),
+    /// Every interval, counted from the end of the previous run.
+    Every(Duration),
+    /// A 5-field crontab or 6/7-field Quartz expression, fields single-spaced.
+    Cron(String),
+}
+
+/// A duration in milliseconds; prints in the largest exact unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub u64);
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Setting {
+    Format(OutputFormat),
+    Progress(bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Json => "json",
+            OutputFormat::Csv => "csv",
+        }
+    }
+}
+
+/// `NAME=value` pairs, in the order written, names canonical (upper case,
+/// legacy spellings replaced).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options(pub Vec<Opt>);
+
+impl Options {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|o| o.name == name).map(|o| &o.value)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opt {
+    pub name: &'static str,
+    pub value: Value,
+    /// From the option name to the end of its value.
+    pub span: Span,
+}
+
+/// A typed option value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Number(f64),
+    Duration(Duration),
+    Percent(f64),
+    Str(String),
+    Json(serde_json::Value),
+    Schedule(ScheduleSpec),
+    Statement(Box<Stmt>),
+}
+
+impl Statement {
+    /// The canonical statement name, as `batchsh parse` reports it.
+    pub fn name(&self) -> &'static str {
+        use Statement::*;
+        match self {
+            CreateInterface { .. } => "CREATE_INTERFACE",
+            DropInterface { .. } => "DROP_INTERFACE",
+            ShowInterfaces => "SHOW_INTERFACES",
+            CreateLu { .. } => "CREATE_LU",
+            DropLu { .. } => "DROP_LU",
+            ShowLus => "SHOW_LUS",
+            DescribeLu { .. } => "DESCRIBE_LU",
+            Get { .. } => "GET",
+            CreateInstanceGroup { .. } => "CREATE_INSTANCE_GROUP",
+            DropInstanceGroup { .. } => "DROP_INSTANCE_GROUP",
+            ShowInstanceGroups { .. } => "SHOW_INSTANCE_GROUPS",
+            Batch(b) if b.migrate => "MIGRATE",
+            Batch(_) => "BATCH",
+            Explain(_) => "EXPLAIN",
+            BatchPause { .. } => "BATCH_PAUSE",
+            BatchResume { .. } => "BATCH_RESUME",
+            BatchCancel { .. } => "BATCH_CANCEL",
+            BatchRetry { .. } => "BATCH_RETRY",
+            BatchEdit { .. } => "BATCH_EDIT",
+            BatchAppend { .. } => "BATCH_APPEND",
+            BatchWaitoff { .. } => "BATCH_WAITOFF",
+            BatchWait { .. } => "BATCH_WAIT",
+            BatchPurge { .. } => "BATCH_PURGE",
+            BatchList { .. } => "BATCH_LIST",
+            BatchInfo { .. } => "BATCH_INFO",
+            BatchSummary { .. } => "BATCH_SUMMARY",
+            BatchDetails { .. } => "BATCH_DETAILS",
+            BatchInProcess { .. } => "BATCH_IN_PROCESS",
+            BatchHistory { .. } => "BATCH_HISTORY",
+            Job { verb, .. } => verb.keyword(),
+            JobStatus { .. } => "JOBSTATUS",
+            Schedule { .. } => "SCHEDULE",
+            ShowSchedules => "SHOW_SCHEDULES",
+            DropSchedule { .. } => "DROP_SCHEDULE",
+            WindowStatus { .. } => "WINDOW_STATUS",
+            WindowSet { .. } => "WINDOW_SET",
+            Help { .. } => "HELP",
+            Set { .. } => "SET",
+            ShowSettings => "SHOW_SETTINGS",
+            Exit => "EXIT",
+        }
+    }
+}
+
+impl fmt::Display for Stmt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+mod display;
+mod json;
+
+pub use display::quote;
+pub use json::to_json;

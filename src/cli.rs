@@ -1,0 +1,109 @@
+//! The command line (SPEC §1), as clap definitions. Raw flags only: `lib.rs`
+//! turns them into work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "batchsh",
+    version,
+    about = "A command-language shell for entity batches",
+    long_about = "A command-language shell for entity batches.\n\n\
+        batchsh takes entity ids from a data source, runs one command per entity on a \
+        worker pool, and records every entity's outcome in a local SQLite store.\n\n\
+        With no FILE and no -c, batchsh opens the interactive REPL when stdin is a \
+        terminal, and reads statements from stdin otherwise.",
+    after_help = "Exit codes: 0 success; 1 a statement failed; 2 usage error; \
+        3 a batch ended with failed entities or CANCELLED; 4 BATCH_WAIT timed out; \
+        130 interrupted.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    /// Run these statements, print results, exit
+    #[arg(short = 'c', value_name = "STATEMENTS", conflicts_with = "file")]
+    pub command: Option<String>,
+
+    /// Run a script file (`-` reads statements from stdin)
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub sub: Option<Sub>,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where the store, LU data, outputs and REPL history live
+    /// [default: $XDG_DATA_HOME/batchsh, else ~/.local/share/batchsh]
+    #[arg(long, env = "BATCHSH_HOME", value_name = "DIR", global = true)]
+    pub home: Option<PathBuf>,
+
+    /// The store file itself [default: <home>/store.db]
+    #[arg(long, env = "BATCHSH_STORE", value_name = "FILE", global = true)]
+    pub store: Option<PathBuf>,
+
+    /// How results print
+    #[arg(long, env = "BATCHSH_FORMAT", value_enum, default_value_t = Format::Table, global = true)]
+    pub format: Format,
+
+    /// Print nothing but errors and the data asked for
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// No progress bars (they are off anyway when stderr is not a terminal)
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
+    /// This process's node id [default: host name]
+    #[arg(long, env = "BATCHSH_NODE", value_name = "NAME", global = true)]
+    pub node: Option<String>,
+
+    /// This process's data center
+    #[arg(
+        long,
+        env = "BATCHSH_DC",
+        value_name = "NAME",
+        default_value = "LOCAL_DC",
+        global = true
+    )]
+    pub dc: String,
+
+    /// Run the remaining statements after one fails
+    #[arg(long, global = true)]
+    pub keep_going: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Print the parsed statements as JSON (or the error); runs nothing
+    ///
+    /// INPUT is statement text, a file of statements, or `-` for stdin. An
+    /// argument that names an existing file is read as a file.
+    Parse {
+        #[arg(value_name = "INPUT")]
+        input: String,
+    },
+    /// Execute async batches and due jobs
+    Worker {
+        /// Worker threads on this node [default: number of cores]
+        #[arg(long, value_name = "K")]
+        workers: Option<usize>,
+        /// Exit when no work is left
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Run the jobs that are due now, then exit (for cron)
+    Tick,
+}

@@ -1,0 +1,207 @@
+//! `BATCH`, its legacy form `MIGRATE`, and `EXPLAIN` (SPEC §4): target,
+//! entity source, the per-entity command and the `WITH` options.
+
+use super::command::{migrate_command, parse_command};
+use super::error::{ErrorKind, PErr};
+use super::keywords::{BATCH_OPTIONS, suggest};
+use super::lexeme::{
+    bare, followed_by_eq, kw, name, peek_char, peek_kw, pos, punct, string, word_len,
+};
+use super::options::{lookup, options};
+use super::{Ctx, In, PResult, end};
+use crate::ast::{BatchStmt, Options, Selection, Source, Span, Statement, Target, Text};
+use nom::Err;
+
+pub(crate) fn batch(i: In, ctx: Ctx, migrate: bool) -> PResult<Statement> {
+    let (i, b) = batch_body(i, ctx, migrate)?;
+    Ok((i, Statement::Batch(Box::new(b))))
+}
+
+pub(crate) fn explain(i: In, ctx: Ctx) -> PResult<Statement> {
+    let migrate = if peek_kw(&i, "MIGRATE") {
+        true
+    } else if peek_kw(&i, "BATCH") {
+        false
+    } else {
+        return Err(Err::Failure(PErr::at(
+            &i,
+            ErrorKind::Expected(vec!["BATCH", "MIGRATE"]),
+        )));
+    };
+    let (i, _) = kw(if migrate { "MIGRATE" } else { "BATCH" })(i)?;
+    let (i, b) = batch_body(i, ctx, migrate)?;
+    Ok((i, Statement::Explain(Box::new(b))))
+}
+
+fn batch_body(i: In, ctx: Ctx, migrate: bool) -> PResult<BatchStmt> {
+    let (i, target) = target(i)?;
+    let (i, source) = if peek_kw(&i, "FROM") {
+        let (i, s) = source(i)?;
+        (i, Some(s))
+    } else {
+        (i, None)
+    };
+    let (i, command) = if migrate {
+        let at = pos(&i);
+        (i, migrate_command(&target.lu, Span::new(at, at)))
+    } else {
+        let (i, _) = fabric_command_keyword(i, source.is_none())?;
+        let (i, _) = punct('=')(i)?;
+        let (i, lit) = string(i)?;
+        let cmd = parse_command(&lit).map_err(|e| Err::Failure(PErr(e)))?;
+        (i, cmd)
+    };
+    let (i, opts) = with_options(i, ctx)?;
+    let hints: &[&str] = if opts.is_empty() {
+        &["WITH"]
+    } else {
+        &["an option"]
+    };
+    let (i, ()) = end(i, hints)?;
+    Ok((
+        i,
+        BatchStmt {
+            migrate,
+            target,
+            source,
+            command,
+            options: opts,
+        },
+    ))
+}
+
+/// `FABRIC_COMMAND`, with a helpful error for a misspelling of it and for
+/// options written before it.
+fn fabric_command_keyword(i: In, source_possible: bool) -> PResult<Span> {
+    if let Ok(r) = kw("FABRIC_COMMAND")(i) {
+        return Ok(r);
+    }
+    let at = pos(&i);
+    if let Some(n) = word_len(i.fragment()) {
+        let found = &i.fragment()[..n];
+        let span = Span::new(at, at + n);
+        if lookup(BATCH_OPTIONS, found).is_some() {
+            return Err(Err::Failure(PErr::span(
+                span,
+                ErrorKind::Invalid(format!(
+                    "{} is a WITH option: write it after FABRIC_COMMAND=..., as WITH {}=...",
+                    found.to_ascii_uppercase(),
+                    found.to_ascii_uppercase()
+                )),
+            )));
+        }
+        if followed_by_eq(&i) {
+            return Err(Err::Failure(PErr::span(
+                span,
+                ErrorKind::UnknownOption {
+                    found: found.to_string(),
+                    valid: vec!["FABRIC_COMMAND"],
+                    suggestion: suggest(found, ["FABRIC_COMMAND"]),
+                },
+            )));
+        }
+    }
+    let mut expected = Vec::new();
+    if source_possible {
+        expected.push("FROM");
+    }
+    expected.push("FABRIC_COMMAND");
+    Err(Err::Failure(PErr::at(&i, ErrorKind::Expected(expected))))
+}
+
+fn with_options(i: In, ctx: Ctx) -> PResult<Options> {
+    if !peek_kw(&i, "WITH") {
+        return Ok((i, Options::default()));
+    }
+    let (i, _) = kw("WITH")(i)?;
+    let (i, opts) = options(i, BATCH_OPTIONS, ctx)?;
+    if opts.is_empty() {
+        return Err(Err::Failure(PErr::expected(&i, "an option")));
+    }
+    Ok((i, opts))
+}
+
+/// `LU [@DC] [.GROUP | [.](id, ...)]`
+pub(crate) fn target(i: In) -> PResult<Target> {
+    let (i, lu) = name(i).map_err(|_| Err::Failure(PErr::expected(&i, "an LU name")))?;
+    let (i, dc) = if peek_char(&i, '@') {
+        let (i, _) = punct('@')(i)?;
+        let (i, dc) =
+            name(i).map_err(|_| Err::Failure(PErr::expected(&i, "a data center name")))?;
+        (i, Some(dc))
+    } else {
+        (i, None)
+    };
+    let (i, selection) = if peek_char(&i, '.') {
+        let (i, _) = punct('.')(i)?;
+        if peek_char(&i, '(') {
+            let (i, ids) = id_list(i)?;
+            (i, Selection::Ids(ids))
+        } else {
+            let (i, g) = name(i).map_err(|_| {
+                Err::Failure(PErr::at(
+                    &i,
+                    ErrorKind::Expected(vec!["an instance group name", "'('"]),
+                ))
+            })?;
+            (i, Selection::Group(g))
+        }
+    } else if peek_char(&i, '(') {
+        let (i, ids) = id_list(i)?;
+        (i, Selection::Ids(ids))
+    } else {
+        (i, Selection::All)
+    };
+    Ok((i, Target { lu, dc, selection }))
+}
+
+/// `FROM FABRIC` or `FROM iface USING ('sql')`.
+fn source(i: In) -> PResult<Source> {
+    let (i, _) = kw("FROM")(i)?;
+    if peek_kw(&i, "FABRIC") {
+        let (i, _) = kw("FABRIC")(i)?;
+        return Ok((i, Source::Fabric));
+    }
+    let (i, interface) = name(i).map_err(|_| {
+        Err::Failure(PErr::at(
+            &i,
+            ErrorKind::Expected(vec!["FABRIC", "an interface name"]),
+        ))
+    })?;
+    let (i, sql) = using_sql(i)?;
+    Ok((i, Source::Query { interface, sql }))
+}
+
+/// `USING ('sql')`.
+pub(crate) fn using_sql(i: In) -> PResult<Text> {
+    let (i, _) = kw("USING")(i)?;
+    paren_string(i)
+}
+
+/// `('text')`.
+pub(crate) fn paren_string(i: In) -> PResult<Text> {
+    let (i, _) = punct('(')(i)?;
+    let (i, lit) = string(i)?;
+    let (i, _) = punct(')')(i)?;
+    Ok((i, lit.text()))
+}
+
+/// `(id, ...)`: ids are strings, numbers or names.
+pub(crate) fn id_list(i: In) -> PResult<Vec<Text>> {
+    let (mut i, _) = punct('(')(i)?;
+    let mut ids = Vec::new();
+    loop {
+        let (rest, lit) = string(i)
+            .or_else(|_| bare(i))
+            .map_err(|_| Err::Failure(PErr::at(&i, ErrorKind::Expected(vec!["an entity id"]))))?;
+        ids.push(lit.text());
+        if peek_char(&rest, ',') {
+            i = punct(',')(rest)?.0;
+        } else {
+            let (rest, _) = punct(')')(rest).map_err(|_| {
+                Err::Failure(PErr::at(&rest, ErrorKind::Expected(vec!["','", "')'"])))
+            })?;
+            return Ok((rest, ids));
+        }
+    }
+}
