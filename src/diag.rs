@@ -18,11 +18,22 @@ use std::fmt::Write;
 /// Longest source line shown whole; longer lines are cut around the error.
 const MAX_LINE: usize = 120;
 
+/// Marks where a long line was cut (ASCII, so every terminal aligns it).
+const ELLIPSIS: &str = "...";
+
 pub fn render(src: &str, err: &ParseError) -> String {
     let inner = err.innermost();
     let (message, label, mut notes) = describe(src, inner);
-    if let ErrorKind::Nested { context, .. } = &err.kind {
-        notes.push(format!("inside the {context} string"));
+    // Innermost first: "inside the FABRIC_COMMAND string, inside the COMMAND string".
+    let mut contexts = Vec::new();
+    let mut e = err;
+    while let ErrorKind::Nested { context, inner } = &e.kind {
+        contexts.push(format!("inside the {context} string"));
+        e = inner;
+    }
+    if !contexts.is_empty() {
+        contexts.reverse();
+        notes.push(contexts.join(", "));
     }
     let start = clamp(src, inner.span.start);
     let found_len = token_len(src, start);
@@ -43,16 +54,13 @@ pub fn render(src: &str, err: &ParseError) -> String {
     let (shown, caret_col) = if chars.len() > MAX_LINE {
         let from = (col - 1).saturating_sub(MAX_LINE / 2);
         let to = (from + MAX_LINE).min(chars.len());
-        let mut s: String = if from > 0 {
-            "…".into()
-        } else {
-            String::new()
-        };
+        let lead = if from > 0 { ELLIPSIS } else { "" };
+        let mut s = String::from(lead);
         s.extend(&chars[from..to]);
         if to < chars.len() {
-            s.push('…');
+            s.push_str(ELLIPSIS);
         }
-        (s, col - 1 - from + usize::from(from > 0))
+        (s, col - 1 - from + lead.len())
     } else {
         (line.to_string(), col - 1)
     };

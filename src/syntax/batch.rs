@@ -5,7 +5,7 @@ use super::command::{migrate_command, parse_command};
 use super::error::{ErrorKind, PErr};
 use super::keywords::{BATCH_OPTIONS, suggest};
 use super::lexeme::{
-    bare, followed_by_eq, kw, name, peek_char, peek_kw, pos, punct, string, word_len,
+    followed_by_eq, kw, name, peek_char, peek_kw, pos, punct, string, string_or_bare, word_len,
 };
 use super::options::{lookup, options};
 use super::{Ctx, In, PResult, end};
@@ -191,9 +191,7 @@ pub(crate) fn id_list(i: In) -> PResult<Vec<Text>> {
     let (mut i, _) = punct('(')(i)?;
     let mut ids = Vec::new();
     loop {
-        let (rest, lit) = string(i)
-            .or_else(|_| bare(i))
-            .map_err(|_| Err::Failure(PErr::at(&i, ErrorKind::Expected(vec!["an entity id"]))))?;
+        let (rest, lit) = string_or_bare(i, &["an entity id"])?;
         ids.push(lit.text());
         if peek_char(&rest, ',') {
             i = punct(',')(rest)?.0;

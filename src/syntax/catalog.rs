@@ -5,7 +5,7 @@
 use super::batch::{paren_string, using_sql};
 use super::error::{ErrorKind, PErr};
 use super::keywords::CSV_OPTIONS;
-use super::lexeme::{bare, kw, name, peek_char, peek_kw, pos, punct, string};
+use super::lexeme::{kw, name, peek_char, peek_kw, pos, punct, string, string_or_bare};
 use super::options::options;
 use super::{Ctx, In, PResult, end};
 use crate::ast::{InterfaceKind, LuTable, Name, Options, Span, Statement};
@@ -260,9 +260,7 @@ pub(crate) fn describe(i: In, _ctx: Ctx) -> PResult<Statement> {
 pub(crate) fn get(i: In, _ctx: Ctx) -> PResult<Statement> {
     let (i, lu) = named(i, "an LU name")?;
     let (i, _) = punct('.')(i)?;
-    let (i, id) = string(i)
-        .or_else(|_| bare(i))
-        .map_err(|_| expected(&i, vec!["an entity id"]))?;
+    let (i, id) = string_or_bare(i, &["an entity id"])?;
     let (i, ()) = end(i, &[])?;
     Ok((i, Statement::Get { lu, id: id.text() }))
 }

@@ -5,7 +5,7 @@
 
 use super::error::{ErrorKind, PErr, ParseError};
 use super::keywords::{COMMANDS, suggest};
-use super::lexeme::{Lit, bare, name, peek_char, pos, punct, string, word, ws};
+use super::lexeme::{Lit, bare, name, peek_char, pos, punct, string, string_or_bare, word, ws};
 use super::{In, PResult};
 use crate::ast::{Arg, CommandKind, EntityCommand, NAMED_PARAMS, Name, Span};
 use nom::Err;
@@ -39,7 +39,7 @@ pub fn parse_command(lit: &Lit) -> Result<EntityCommand, ParseError> {
             span: lit.span,
             kind: ErrorKind::Nested {
                 context: "FABRIC_COMMAND",
-                inner: Box::new(ParseError::new(map_span(e.0.span), e.0.kind)),
+                inner: Box::new(e.0.relocated(&map_span)),
             },
         }),
         Err(Err::Incomplete(_)) => Err(ParseError::new(
@@ -142,9 +142,7 @@ fn static_name(command: &str) -> &'static str {
 }
 
 fn exec(i: In, cmd_span: Span) -> PResult<CommandKind> {
-    let (mut i, program) = string(i)
-        .or_else(|_| bare(i))
-        .map_err(|_| Err::Failure(PErr::expected(&i, "a program to run")))?;
+    let (mut i, program) = string_or_bare(i, &["a program to run"])?;
     let mut args = Vec::new();
     loop {
         if i.fragment().is_empty() {
@@ -165,9 +163,7 @@ fn exec(i: In, cmd_span: Span) -> PResult<CommandKind> {
             args.push(Arg::Param(n.text.to_ascii_lowercase()));
             i = rest;
         } else {
-            let (rest, a) = string(i).or_else(|_| bare(i)).map_err(|_| {
-                Err::Failure(PErr::expected(&i, "an argument, '?' or end of command"))
-            })?;
+            let (rest, a) = string_or_bare(i, &["an argument", "'?'", "end of command"])?;
             args.push(Arg::Literal(a.value));
             i = rest;
         }

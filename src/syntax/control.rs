@@ -8,7 +8,9 @@ use super::keywords::{
     DETAILS_OPTIONS, EDIT_OPTIONS, IN_PROCESS_OPTIONS, LIST_OPTIONS, OptSpec, PURGE_OPTIONS,
     RETRY_OPTIONS, WAIT_OPTIONS, WINDOW_SET_OPTIONS, WINDOW_STATUS_OPTIONS,
 };
-use super::lexeme::{bare, bare_len, followed_by_eq, kw, name, peek_char, peek_kw, pos, string};
+use super::lexeme::{
+    bare, bare_len, followed_by_eq, kw, name, peek_char, peek_kw, pos, string, string_or_bare,
+};
 use super::options::{options, require};
 use super::{Ctx, In, PResult, end};
 use crate::ast::{AppendSource, Options, Span, Statement, Text};
@@ -55,7 +57,8 @@ pub(crate) fn cancel_batch(i: In, _ctx: Ctx) -> PResult<Statement> {
 /// An optional batch id: a string, or a bare token that is not an option
 /// name (not followed by `=`).
 fn opt_bid(i: In) -> PResult<Option<Text>> {
-    if let Ok((rest, lit)) = string(i) {
+    if peek_char(&i, '\'') || peek_char(&i, '"') || i.fragment().starts_with("$$") {
+        let (rest, lit) = string(i)?;
         return Ok((rest, Some(lit.text())));
     }
     if bare_len(i.fragment()) > 0 && !followed_by_eq(&i) {
@@ -122,9 +125,7 @@ fn batch_wait(i: In, ctx: Ctx) -> PResult<Statement> {
 
 /// `BATCH_APPEND 'bid' ('id', ...)` or `BATCH_APPEND 'bid' FROM iface USING ('sql')`.
 fn batch_append(i: In) -> PResult<Statement> {
-    let (i, bid) = string(i)
-        .or_else(|_| bare(i))
-        .map_err(|_| Err::Failure(PErr::expected(&i, "a batch id")))?;
+    let (i, bid) = string_or_bare(i, &["a batch id"])?;
     let (i, source) = if peek_char(&i, '(') {
         let (i, ids) = id_list(i)?;
         (i, AppendSource::Ids(ids))
@@ -152,9 +153,7 @@ fn batch_append(i: In) -> PResult<Statement> {
 
 /// `WINDOW_STATUS 'name' [FORMAT=...]`, `WINDOW_SET 'name' FROM_DATE='...'`.
 pub(crate) fn window<'a>(i: In<'a>, ctx: Ctx, w: &str) -> PResult<'a, Statement> {
-    let (i, series) = string(i)
-        .or_else(|_| bare(i))
-        .map_err(|_| Err::Failure(PErr::expected(&i, "a batch series name")))?;
+    let (i, series) = string_or_bare(i, &["a batch series name"])?;
     let name = series.text();
     if w == "WINDOW_SET" {
         let at = pos(&i);

@@ -73,6 +73,19 @@ impl ParseError {
         ParseError { span, kind }
     }
 
+    /// The same error with every span (its own and its inner errors') moved
+    /// by `f`: used to place errors in text parsed from inside a string.
+    pub fn relocated(self, f: &dyn Fn(Span) -> Span) -> ParseError {
+        let kind = match self.kind {
+            ErrorKind::Nested { context, inner } => ErrorKind::Nested {
+                context,
+                inner: Box::new(inner.relocated(f)),
+            },
+            other => other,
+        };
+        ParseError::new(f(self.span), kind)
+    }
+
     /// The innermost error, whose span is the one to underline.
     pub fn innermost(&self) -> &ParseError {
         match &self.kind {

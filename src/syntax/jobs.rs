@@ -39,7 +39,18 @@ pub(crate) fn job<'a>(i: In<'a>, ctx: Ctx, verb_word: &str) -> PResult<'a, State
         "RESUMEJOB" => JobVerb::Resume,
         _ => JobVerb::Update,
     };
+    let type_at = pos(&i);
     let (i, job_type) = job_type(i)?;
+    if verb == JobVerb::Start && job_type == JobType::BatchJob {
+        return Err(Err::Failure(PErr::span(
+            Span::new(type_at, type_at + "BATCH_JOB".len()),
+            ErrorKind::Invalid(
+                "BATCH_JOB jobs are made by BATCH ... WITH ASYNC=true; \
+                 start a STATEMENT job to run a batch"
+                    .into(),
+            ),
+        )));
+    }
     let at = pos(&i);
     let (specs, required): (&'static [OptSpec], &[&'static str]) = match (verb, job_type) {
         (JobVerb::Start, JobType::Process) => (STARTJOB_PROCESS_OPTIONS, &["NAME", "COMMAND"]),

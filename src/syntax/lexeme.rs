@@ -289,6 +289,17 @@ pub fn bare(i: In) -> PResult<Lit> {
     ))
 }
 
+/// A string or a bare value; `what` says what was expected when neither
+/// stands here. A string that starts but never ends stays that error.
+pub fn string_or_bare<'a>(i: In<'a>, what: &[&'static str]) -> PResult<'a, Lit> {
+    match string(i) {
+        Err(Err::Error(_)) => {
+            bare(i).map_err(|_| Err::Failure(PErr::at(&i, ErrorKind::Expected(what.to_vec()))))
+        }
+        r => r,
+    }
+}
+
 /// A string or a bare value.
 pub fn value(i: In) -> PResult<Lit> {
     match string(i) {

@@ -80,8 +80,10 @@ pub(crate) fn statement(i: In, depth: usize) -> PResult<Stmt> {
         )));
     }
     let start = pos(&i);
-    let (rest, (lead, lead_span)) =
-        word(i).map_err(|_| Err::Error(PErr::at(&i, ErrorKind::Expected(vec!["a statement"]))))?;
+    let (rest, (lead, lead_span)) = word(i).map_err(|e| match e {
+        Err::Error(_) => Err::Error(PErr::at(&i, ErrorKind::Expected(vec!["a statement"]))),
+        hard => hard,
+    })?;
     let upper = lead.to_ascii_uppercase();
     let ctx = Ctx { depth };
     let r = match upper.as_str() {
@@ -165,10 +167,8 @@ pub(crate) fn nested_statement(
             inner: Box::new(inner),
         },
     };
-    let mut stmts = parse_at_depth(In::new(&lit.value), depth + 1).map_err(|e| {
-        let mapped = ParseError::new(lit.source_span(e.span), e.kind);
-        wrap(mapped)
-    })?;
+    let mut stmts = parse_at_depth(In::new(&lit.value), depth + 1)
+        .map_err(|e| wrap(e.relocated(&|s| lit.source_span(s))))?;
     match stmts.len() {
         1 => {
             let mut s = stmts.remove(0);

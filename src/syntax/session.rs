@@ -3,7 +3,7 @@
 
 use super::error::{ErrorKind, PErr};
 use super::keywords::{STATEMENTS, suggest};
-use super::lexeme::{bare, kw, peek_kw, pos, string, word};
+use super::lexeme::{kw, peek_kw, pos, string_or_bare, word};
 use super::{Ctx, In, PResult, end};
 use crate::ast::{Name, OutputFormat, Setting, Span, Statement};
 use nom::Err;
@@ -47,12 +47,7 @@ pub(crate) fn help(i: In, _ctx: Ctx) -> PResult<Statement> {
 pub(crate) fn set(i: In, _ctx: Ctx) -> PResult<Statement> {
     if peek_kw(&i, "FORMAT") {
         let (i, _) = kw("FORMAT")(i)?;
-        let (i, lit) = string(i).or_else(|_| bare(i)).map_err(|_| {
-            Err::Failure(PErr::at(
-                &i,
-                ErrorKind::Expected(vec!["table", "json", "csv"]),
-            ))
-        })?;
+        let (i, lit) = string_or_bare(i, &["table", "json", "csv"])?;
         let f = [OutputFormat::Table, OutputFormat::Json, OutputFormat::Csv]
             .into_iter()
             .find(|f| f.name().eq_ignore_ascii_case(&lit.value))
@@ -76,9 +71,7 @@ pub(crate) fn set(i: In, _ctx: Ctx) -> PResult<Statement> {
     }
     if peek_kw(&i, "PROGRESS") {
         let (i, _) = kw("PROGRESS")(i)?;
-        let (i, lit) = string(i)
-            .or_else(|_| bare(i))
-            .map_err(|_| Err::Failure(PErr::at(&i, ErrorKind::Expected(vec!["on", "off"]))))?;
+        let (i, lit) = string_or_bare(i, &["on", "off"])?;
         let v = match lit.value.to_ascii_lowercase().as_str() {
             "on" | "true" => true,
             "off" | "false" => false,

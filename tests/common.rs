@@ -1,0 +1,185 @@
+//! A small builder that runs the real `batchsh` binary in a temporary
+//! `BATCHSH_HOME`, with no inherited batchsh environment, and captures what
+//! it prints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct Test {
+    args: Vec<String>,
+    stdin: Option<String>,
+    home: tempfile::TempDir,
+    cwd: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            args: Vec::new(),
+            stdin: None,
+            home: tempfile::tempdir().expect("temporary BATCHSH_HOME"),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Test {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Test {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn stdin(mut self, s: impl Into<String>) -> Test {
+        self.stdin = Some(s.into());
+        self
+    }
+
+    pub fn current_dir(mut self, d: &Path) -> Test {
+        self.cwd = Some(d.to_path_buf());
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn run(self) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchsh"));
+        cmd.args(&self.args)
+            .env("BATCHSH_HOME", self.home.path())
+            .env_remove("BATCHSH_STORE")
+            .env_remove("BATCHSH_FORMAT")
+            .env_remove("BATCHSH_NODE")
+            .env_remove("BATCHSH_DC")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
+        let mut child = cmd.spawn().expect("batchsh starts");
+        {
+            let mut sin = child.stdin.take().expect("stdin pipe");
+            if let Some(s) = &self.stdin {
+                sin.write_all(s.as_bytes()).expect("write stdin");
+            }
+            // Dropping closes stdin: batchsh sees end of input.
+        }
+        let out = child.wait_with_output().expect("batchsh finishes");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `batchsh parse TEXT` and returns the parsed JSON array, failing the
+/// test with batchsh's own diagnostic if the text does not parse.
+pub fn parse_json(text: &str) -> serde_json::Value {
+    let out = Test::new().arg("parse").arg(text).run();
+    assert_eq!(out.code, 0, "batchsh parse failed:\n{}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("batchsh parse prints JSON")
+}
+
+/// Every example statement of the project: the grammar file's examples,
+/// the `examples/*.bsh` scripts and the README's `bsh` code blocks, each
+/// with where it comes from.
+pub fn all_examples() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    let grammar = std::fs::read_to_string(root.join("grammar/batchsh.ebnf")).expect("grammar file");
+    for (section, ex) in grammar_examples(&grammar) {
+        out.push((format!("grammar, {section}"), ex));
+    }
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "bsh"))
+        .collect();
+    scripts.sort();
+    for p in scripts {
+        let text = std::fs::read_to_string(&p).expect("example script");
+        out.push((p.display().to_string(), text));
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    for (k, block) in fenced_blocks(&readme, "bsh").into_iter().enumerate() {
+        out.push((format!("README bsh block {}", k + 1), block));
+    }
+    out
+}
+
+/// `(section name, example text)` for every `(* example: ... *)` of the
+/// grammar file, the section being the nearest `(* statement: NAME *)` or
+/// `(* section: NAME *)` above it.
+pub fn grammar_examples(grammar: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut section = String::from("(none)");
+    let mut rest = grammar;
+    while let Some(open) = rest.find("(*") {
+        let after = &rest[open + 2..];
+        let close = after.find("*)").expect("every (* has its *)");
+        let body = &after[..close];
+        let trimmed = body.trim_start();
+        if let Some(name) = trimmed
+            .strip_prefix("statement:")
+            .or_else(|| trimmed.strip_prefix("section:"))
+        {
+            section = name.trim().to_string();
+        } else if let Some(ex) = trimmed.strip_prefix("example:") {
+            out.push((section.clone(), ex.trim().to_string()));
+        }
+        rest = &after[close + 2..];
+    }
+    out
+}
+
+/// The statement names of the grammar's `(* statement: NAME *)` markers.
+pub fn grammar_statements(grammar: &str) -> Vec<String> {
+    grammar
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("(* statement:")
+                .and_then(|s| s.strip_suffix("*)"))
+                .map(|s| s.trim().to_string())
+        })
+        .collect()
+}
+
+/// The contents of the code blocks fenced with ```lang.
+pub fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in markdown.lines() {
+        let t = line.trim_start();
+        match &mut cur {
+            None => {
+                if t.strip_prefix("```").is_some_and(|l| l.trim() == lang) {
+                    cur = Some(String::new());
+                }
+            }
+            Some(block) => {
+                if t.starts_with("```") {
+                    out.push(cur.take().unwrap_or_default());
+                } else {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+            }
+        }
+    }
+    out
+}

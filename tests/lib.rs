@@ -1,0 +1,9 @@
+//! The integration tests: one binary, driving the real `batchsh` program
+//! (through [`common::Test`]) or the library's public parser.
+
+mod common;
+mod diagnostics;
+mod fuzz;
+mod grammar;
+mod parse_cli;
+mod roundtrip;

@@ -1,0 +1,198 @@
+//! `batchsh parse` and the command line around it, through the real binary.
+
+use crate::common::{Test, parse_json};
+use serde_json::json;
+
+const SEED: &str = "BATCH AUTODATA_DELTA FROM idsFile USING ('select id from ids  limit 100') \
+    FABRIC_COMMAND=\"sync_instance AUTODATA_DELTA.?\" with JOB_AFFINITY='10.21.2.102' ASYNC='true';";
+
+#[test]
+fn the_fabric_seed_statement_parses_with_its_fields() {
+    let v = parse_json(SEED);
+    let s = &v[0];
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    assert_eq!(s["statement"], "BATCH");
+    assert_eq!(s["lu"], "AUTODATA_DELTA");
+    assert_eq!(s["interface"], "idsFile");
+    assert_eq!(s["sql"], "select id from ids  limit 100");
+    assert_eq!(s["fabric_command"]["command"], "sync_instance");
+    assert_eq!(s["fabric_command"]["lu"], "AUTODATA_DELTA");
+    assert_eq!(s["options"]["JOB_AFFINITY"], "10.21.2.102");
+    assert_eq!(s["options"]["ASYNC"], true);
+    assert_eq!(s["dc"], serde_json::Value::Null);
+    assert_eq!(s["group"], serde_json::Value::Null);
+    assert_eq!(s["ids"], serde_json::Value::Null);
+    assert_eq!(s["from_fabric"], false);
+    // The span covers the statement, not the `;`.
+    assert_eq!(s["span"], json!({"start": 0, "end": SEED.len() - 1}));
+    assert_eq!(
+        s["canonical"],
+        "BATCH AUTODATA_DELTA FROM idsFile USING ('select id from ids  limit 100') \
+         FABRIC_COMMAND='sync_instance AUTODATA_DELTA.?' WITH JOB_AFFINITY='10.21.2.102' ASYNC=true"
+    );
+}
+
+#[test]
+fn batch_json_covers_every_target_and_source_form() {
+    let v = parse_json(
+        "BATCH Customer@DC1.vip FABRIC_COMMAND='echo ?';\n\
+         BATCH Customer ('1', 2, x-3) FABRIC_COMMAND='sleep 5 ?';\n\
+         BATCH Customer FROM FABRIC FABRIC_COMMAND=\"exec 'p' 'a' ? :batch_id\";\n\
+         MIGRATE Customer WITH GENERATE_IIDS_FIRST=true MAX_FAILURES='5%' RETRY_DELAY=90s",
+    );
+    assert_eq!(v[0]["dc"], "DC1");
+    assert_eq!(v[0]["group"], "vip");
+    assert_eq!(v[1]["ids"], json!(["1", "2", "x-3"]));
+    assert_eq!(
+        v[1]["fabric_command"],
+        json!({"command": "sleep", "ms": 5, "text": "sleep 5 ?"})
+    );
+    assert_eq!(v[2]["from_fabric"], true);
+    assert_eq!(
+        v[2]["fabric_command"]["args"],
+        json!(["a", {"placeholder": "?"}, {"param": "batch_id"}])
+    );
+    assert_eq!(v[3]["statement"], "MIGRATE");
+    assert_eq!(v[3]["fabric_command"]["command"], "sync_instance");
+    assert_eq!(
+        v[3]["options"],
+        json!({"GENERATE_ENTITIES_FIRST": true, "MAX_FAILURES": "5%", "RETRY_DELAY": "90s"})
+    );
+}
+
+#[test]
+fn parse_reads_a_file_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.bsh");
+    std::fs::write(&f, "BATCH_LIST; -- comment\nBATCH_INFO 'abc123'").unwrap();
+    let out = Test::new().arg("parse").arg(f.to_str().unwrap()).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v[0]["statement"], "BATCH_LIST");
+    assert_eq!(v[1]["bid"], "abc123");
+
+    let out = Test::new()
+        .args(["parse", "-"])
+        .stdin("SHOW LUS;\nEXIT")
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v[0]["statement"], "SHOW_LUS");
+    assert_eq!(v[1]["statement"], "EXIT");
+}
+
+#[test]
+fn empty_input_and_comments_parse_to_an_empty_array() {
+    assert_eq!(parse_json(""), json!([]));
+    assert_eq!(parse_json("  -- nothing\n/* at all */ ;;"), json!([]));
+}
+
+#[test]
+fn parse_error_goes_to_stderr_and_exits_1() {
+    let out = Test::new().args(["parse", "BATCH_LSIT"]).run();
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .starts_with("error: unknown statement BATCH_LSIT\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn running_statements_is_honestly_not_implemented_yet() {
+    let out = Test::new().args(["-c", "BATCH_LIST"]).run();
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: BATCH_LIST is not implemented yet in this version of batchsh; \
+         only `batchsh parse` works so far\n"
+    );
+    for sub in [["worker"], ["tick"]] {
+        let out = Test::new().args(sub).run();
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("not implemented yet"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_script_with_a_parse_error_reports_it_before_anything() {
+    // The error is in the second statement; nothing may run, and the error
+    // (not "not implemented") is what the user sees.
+    let out = Test::new()
+        .args(["-c", "BATCH_LIST; BATCH_LIST LIMT=5"])
+        .run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("error: unknown option LIMT\n"),
+        "{}",
+        out.stderr
+    );
+    let out = Test::new().arg("-").stdin("SHOW LUS;\nSHOW LU").run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("--> line 2, column 6"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Test::new().arg("--no-such-flag").run();
+    assert_eq!(out.code, 2);
+    let out = Test::new().args(["--format", "xml", "parse", "EXIT"]).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("table"), "{}", out.stderr);
+    let out = Test::new().args(["parse"]).run();
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn help_documents_the_flags_and_subcommands() {
+    let out = Test::new().arg("--help").run();
+    assert_eq!(out.code, 0);
+    for flag in [
+        "--home",
+        "--store",
+        "--format",
+        "--quiet",
+        "--no-progress",
+        "--node",
+        "--dc",
+        "-c",
+        "--keep-going",
+        "parse",
+        "worker",
+        "tick",
+        "BATCHSH_HOME",
+        "Exit codes",
+    ] {
+        assert!(
+            out.stdout.contains(flag),
+            "--help lacks {flag}:\n{}",
+            out.stdout
+        );
+    }
+    let out = Test::new().args(["worker", "--help"]).run();
+    assert!(out.stdout.contains("--until-idle") && out.stdout.contains("--workers"));
+    let out = Test::new().arg("--version").run();
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("batchsh "));
+}
+
+#[test]
+fn global_flags_work_after_the_subcommand() {
+    let out = Test::new()
+        .args(["parse", "EXIT", "--format", "json", "-q"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn parse_output_is_one_line_of_json() {
+    let out = Test::new().args(["parse", "BATCH_LIST;\nBATCH_INFO"]).run();
+    assert_eq!(out.stdout.lines().count(), 1);
+}
