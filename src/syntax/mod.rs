@@ -181,3 +181,6 @@ pub(crate) fn nested_statement(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests;
