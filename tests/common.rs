@@ -10,7 +10,6 @@ pub struct Test {
     args: Vec<String>,
     stdin: Option<String>,
     home: tempfile::TempDir,
-    cwd: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -26,7 +25,6 @@ impl Test {
             args: Vec::new(),
             stdin: None,
             home: tempfile::tempdir().expect("temporary BATCHSH_HOME"),
-            cwd: None,
         }
     }
 
@@ -45,15 +43,6 @@ impl Test {
         self
     }
 
-    pub fn current_dir(mut self, d: &Path) -> Test {
-        self.cwd = Some(d.to_path_buf());
-        self
-    }
-
-    pub fn home(&self) -> &Path {
-        self.home.path()
-    }
-
     pub fn run(self) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchsh"));
         cmd.args(&self.args)
@@ -66,9 +55,6 @@ impl Test {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(d) = &self.cwd {
-            cmd.current_dir(d);
-        }
         let mut child = cmd.spawn().expect("batchsh starts");
         {
             let mut sin = child.stdin.take().expect("stdin pipe");
