@@ -183,7 +183,7 @@ pub(crate) fn paren_string(i: In) -> PResult<Text> {
     let (i, _) = punct('(')(i)?;
     let (i, lit) = string(i)?;
     let (i, _) = punct(')')(i)?;
-    Ok((i, lit.text()))
+    Ok((i, lit.into_text()))
 }
 
 /// `(id, ...)`: ids are strings, numbers or names.
@@ -192,7 +192,7 @@ pub(crate) fn id_list(i: In) -> PResult<Vec<Text>> {
     let mut ids = Vec::new();
     loop {
         let (rest, lit) = string_or_bare(i, &["an entity id"])?;
-        ids.push(lit.text());
+        ids.push(lit.into_text());
         if peek_char(&rest, ',') {
             i = punct(',')(rest)?.0;
         } else {

@@ -94,7 +94,7 @@ fn create_interface(i: In, ctx: Ctx, or_replace: bool) -> PResult<Statement> {
             or_replace,
             name,
             kind,
-            location: location.text(),
+            location: location.into_text(),
             options: opts,
         },
     ))
@@ -262,5 +262,5 @@ pub(crate) fn get(i: In, _ctx: Ctx) -> PResult<Statement> {
     let (i, _) = punct('.')(i)?;
     let (i, id) = string_or_bare(i, &["an entity id"])?;
     let (i, ()) = end(i, &[])?;
-    Ok((i, Statement::Get { lu, id: id.text() }))
+    Ok((i, Statement::Get { lu, id: id.into_text() }))
 }

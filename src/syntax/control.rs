@@ -59,11 +59,11 @@ pub(crate) fn cancel_batch(i: In, _ctx: Ctx) -> PResult<Statement> {
 fn opt_bid(i: In) -> PResult<Option<Text>> {
     if peek_char(&i, '\'') || peek_char(&i, '"') || i.fragment().starts_with("$$") {
         let (rest, lit) = string(i)?;
-        return Ok((rest, Some(lit.text())));
+        return Ok((rest, Some(lit.into_text())));
     }
     if bare_len(i.fragment()) > 0 && !followed_by_eq(&i) {
         let (rest, lit) = bare(i)?;
-        return Ok((rest, Some(lit.text())));
+        return Ok((rest, Some(lit.into_text())));
     }
     Ok((i, None))
 }
@@ -145,7 +145,7 @@ fn batch_append(i: In) -> PResult<Statement> {
     Ok((
         i,
         Statement::BatchAppend {
-            bid: bid.text(),
+            bid: bid.into_text(),
             source,
         },
     ))
@@ -154,7 +154,7 @@ fn batch_append(i: In) -> PResult<Statement> {
 /// `WINDOW_STATUS 'name' [FORMAT=...]`, `WINDOW_SET 'name' FROM_DATE='...'`.
 pub(crate) fn window<'a>(i: In<'a>, ctx: Ctx, w: &str) -> PResult<'a, Statement> {
     let (i, series) = string_or_bare(i, &["a batch series name"])?;
-    let name = series.text();
+    let name = series.into_text();
     if w == "WINDOW_SET" {
         let at = pos(&i);
         let (i, options) = options(i, WINDOW_SET_OPTIONS, ctx)?;

@@ -86,7 +86,7 @@ pub(crate) fn jobstatus(i: In, ctx: Ctx) -> PResult<Statement> {
     }
     let (i, job_type) = job_type(i)?;
     let (i, name) = match string(i) {
-        Ok((rest, lit)) => (rest, Some(lit.text())),
+        Ok((rest, lit)) => (rest, Some(lit.into_text())),
         Err(Err::Failure(e)) => return Err(Err::Failure(e)),
         Err(_) => (i, None),
     };

@@ -390,9 +390,17 @@ pub const COMMANDS: &[&str] = &[
     "sleep",
 ];
 
+/// Longer words are never taken for typos (keywords are shorter).
+const MAX_TYPO_LEN: usize = 64;
+
 /// The closest of `candidates` to `word` (case-insensitive), when it is close
 /// enough to be a likely typo.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // A word this long is no typo of a keyword; checking costs its length
+    // once per candidate, which a 10 MB word turns into seconds.
+    if word.len() > MAX_TYPO_LEN {
+        return None;
+    }
     let w = word.to_ascii_uppercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
@@ -411,8 +419,7 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    // Words longer than this are never typos of a keyword; skip the O(n*m).
-    if a.len() > 64 || b.len() > 64 {
+    if a.len() > MAX_TYPO_LEN || b.len() > MAX_TYPO_LEN {
         return usize::MAX;
     }
     let mut prev2 = vec![0usize; b.len() + 1];
@@ -446,6 +453,7 @@ mod tests {
         );
         assert_eq!(suggest("batch_lsit", leading_words()), Some("BATCH_LIST"));
         assert_eq!(suggest("xyzzy", leading_words()), None);
+        assert_eq!(suggest(&"B".repeat(100_000), leading_words()), None);
     }
 
     #[test]

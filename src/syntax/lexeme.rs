@@ -170,9 +170,9 @@ impl Lit {
         Span::new(self.source_offset(s.start), self.source_offset(s.end))
     }
 
-    pub fn text(&self) -> crate::ast::Text {
+    pub fn into_text(self) -> crate::ast::Text {
         crate::ast::Text {
-            value: self.value.clone(),
+            value: self.value,
             span: self.span,
         }
     }

@@ -53,7 +53,8 @@ fn parse_at_depth(i: In, depth: usize) -> Result<Vec<Stmt>, ParseError> {
 }
 
 fn script(i: In, depth: usize) -> PResult<Vec<Stmt>> {
-    let mut out = Vec::new();
+    // About one statement per hundred bytes in real scripts.
+    let mut out = Vec::with_capacity(i.fragment().len() / 100);
     let (mut i, ()) = ws(i)?;
     loop {
         while let Ok((rest, _)) = punct(';')(i) {
