@@ -116,7 +116,7 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
             vec![],
         ),
         ErrorKind::UnknownStatement { found, suggestion } => (
-            format!("unknown statement {found}"),
+            format!("unknown statement {}", shorten_raw(found)),
             did_you_mean(suggestion),
             vec!["HELP lists the statements".into()],
         ),
@@ -125,7 +125,7 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
             valid,
             suggestion,
         } => (
-            format!("unknown option {found}"),
+            format!("unknown option {}", shorten_raw(found)),
             did_you_mean(suggestion),
             vec![format!("valid here: {}", valid.join(", "))],
         ),
@@ -149,7 +149,7 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
             vec![],
         ),
         ErrorKind::UnknownCommand { found, suggestion } => (
-            format!("unknown command {found}"),
+            format!("unknown command {}", shorten_raw(found)),
             did_you_mean(suggestion),
             vec![format!(
                 "commands: {}",
@@ -157,7 +157,7 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
             )],
         ),
         ErrorKind::UnknownParam { found } => (
-            format!("unknown parameter :{found}"),
+            format!("unknown parameter :{}", shorten_raw(found)),
             None,
             vec![format!(
                 "parameters: {}",
@@ -184,7 +184,7 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
             vec![],
         ),
         ErrorKind::UnknownHelpTopic { found, suggestion } => (
-            format!("no statement named {found}"),
+            format!("no statement named {}", shorten_raw(found)),
             did_you_mean(suggestion),
             vec!["HELP lists the statements".into()],
         ),

@@ -262,5 +262,11 @@ pub(crate) fn get(i: In, _ctx: Ctx) -> PResult<Statement> {
     let (i, _) = punct('.')(i)?;
     let (i, id) = string_or_bare(i, &["an entity id"])?;
     let (i, ()) = end(i, &[])?;
-    Ok((i, Statement::Get { lu, id: id.into_text() }))
+    Ok((
+        i,
+        Statement::Get {
+            lu,
+            id: id.into_text(),
+        },
+    ))
 }

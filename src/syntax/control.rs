@@ -111,13 +111,10 @@ fn batch_edit(i: In, ctx: Ctx) -> PResult<Statement> {
 
 fn batch_wait(i: In, ctx: Ctx) -> PResult<Statement> {
     let (i, (bid, options)) = bid_options(i, ctx, WAIT_OPTIONS)?;
-    if let (Some(b), Some(opt)) = (&bid, options.0.iter().find(|o| o.name == "NAME")) {
+    if let (Some(_), Some(opt)) = (&bid, options.0.iter().find(|o| o.name == "NAME")) {
         return Err(Err::Failure(PErr::span(
             opt.span,
-            ErrorKind::Invalid(format!(
-                "BATCH_WAIT takes a batch id ('{}') or NAME=..., not both",
-                b.value
-            )),
+            ErrorKind::Invalid("BATCH_WAIT takes a batch id or NAME=..., not both".into()),
         )));
     }
     Ok((i, Statement::BatchWait { bid, options }))
