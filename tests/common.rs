@@ -2,6 +2,7 @@
 //! `BATCHSH_HOME`, with no inherited batchsh environment, and captures what
 //! it prints.
 
+use batchsh::ast::{Statement, Stmt};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -168,4 +169,34 @@ pub fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The canonical text of a script: each statement printed, joined by ";\n".
+pub fn print(stmts: &[Stmt]) -> String {
+    stmts
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+/// Prints `stmts` and parses the text again: the statements must come back
+/// (spans aside). The error says what differed.
+pub fn round_trip(stmts: &[Stmt]) -> Result<(), String> {
+    let text = print(stmts);
+    let again = batchsh::syntax::parse(&text).map_err(|e| {
+        format!(
+            "canonical text does not parse:\n{text}\n{}",
+            batchsh::diag::render(&text, &e)
+        )
+    })?;
+    let want: Vec<&Statement> = stmts.iter().map(|s| &s.kind).collect();
+    let got: Vec<&Statement> = again.iter().map(|s| &s.kind).collect();
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "canonical text parses to other statements:\n{text}\nwant {want:#?}\ngot {got:#?}"
+        ))
+    }
 }

@@ -8,7 +8,7 @@
 //! - `arbitrary_bytes`: 10_000 cases of up to 512 random bytes, read as
 //!   UTF-8 with replacement (the parser takes `&str`);
 //! - `token_soup`: 10_000 cases of up to 64 tokens of the language and its
-//!   punctuation (quotes, `$$`, comment openers...), see [`SOUP`];
+//!   punctuation (quotes, `$$`, comment openers...), see [`TOKENS`];
 //! - `mutated_statements`: 10_000 cases of valid statements (every project
 //!   example and [`VALID`]) after 1 to 4 random edits: delete a range,
 //!   insert a token, duplicate a range, truncate.
@@ -39,14 +39,6 @@ const MAX_RENDERED: usize = 2000;
 
 // ---------------------------------------------------------------------------
 // checks
-
-fn print(stmts: &[Stmt]) -> String {
-    stmts
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(";\n")
-}
 
 /// Checks a parse error of `src`: its spans (down to the innermost) lie in
 /// the text on char boundaries, and it renders as a diagnostic.
@@ -79,16 +71,8 @@ fn check(src: &str) -> Result<(), TestCaseError> {
             check_render(src, &e).map_err(TestCaseError::fail)?;
         }
         Ok(stmts) => {
-            let printed = print(&stmts);
-            let again = parse(&printed).map_err(|e| {
-                TestCaseError::fail(format!(
-                    "input parses but its canonical text does not:\ninput: {src:?}\ncanonical: {printed:?}\n{}",
-                    diag::render(&printed, &e)
-                ))
-            })?;
-            let a: Vec<&Statement> = stmts.iter().map(|s| &s.kind).collect();
-            let b: Vec<&Statement> = again.iter().map(|s| &s.kind).collect();
-            prop_assert_eq!(a, b, "input {:?}\ncanonical {:?}", src, printed);
+            common::round_trip(&stmts)
+                .map_err(|m| TestCaseError::fail(format!("input {src:?}: {m}")))?;
         }
     }
     Ok(())
@@ -107,68 +91,6 @@ fn config(cases: u32) -> ProptestConfig {
 // ---------------------------------------------------------------------------
 // inputs
 
-/// The words of the token soup: the regex
-/// `(BATCH|MIGRATE|...|'|"|\$\$|\(|\)|;|,|=|\?|--|/\*|\*/|\.|@| |\n|[a-z]{1,4}|[0-9]{1,3}){0,64}`
-/// written as a list, since proptest's regex generator takes about 15 ms a
-/// case in a debug build, the parser well under one.
-const SOUP: &[&str] = &[
-    "BATCH",
-    "MIGRATE",
-    "EXPLAIN",
-    "WITH",
-    "FROM",
-    "FABRIC",
-    "USING",
-    "FABRIC_COMMAND",
-    "STARTJOB",
-    "STATEMENT",
-    "COMMAND",
-    "NAME",
-    "SCHEDULE",
-    "EVERY",
-    "CRON",
-    "AT",
-    "DO",
-    "BATCH_LIST",
-    "HELP",
-    "CREATE",
-    "LU",
-    "ROOT",
-    "TABLE",
-    "KEY",
-    "echo",
-    "sync_instance",
-    "exec",
-    "shell",
-    "sql",
-    "sleep",
-    "ASYNC",
-    "MAX_FAILURES",
-    "EXEC_INTERVAL",
-    "'",
-    "\"",
-    "$$",
-    "(",
-    ")",
-    ";",
-    ",",
-    "=",
-    "?",
-    "--",
-    "/*",
-    "*/",
-    ".",
-    "@",
-    ":",
-    "%",
-    "-",
-    " ",
-    "\n",
-    "\t",
-    "é",
-    "🦀",
-];
-
 /// Up to 64 soup tokens, short words and numbers, run together. Each
 /// token comes from one random `u32` (cheaper than nested strategies, and
 /// it still shrinks).
@@ -186,12 +108,14 @@ fn soup_token(x: u32) -> String {
             .collect(),
         // A number, 1 to 3 digits.
         7 => (rest % 1000).to_string(),
-        _ => SOUP[rest as usize % SOUP.len()].to_string(),
+        _ => TOKENS[rest as usize % TOKENS.len()].to_string(),
     }
 }
 
-/// What the mutations insert: soup tokens, and pieces of statements that
-/// open or close something (a string, a comment, a nesting).
+/// The words of the token soup, and what the mutations insert: keywords,
+/// punctuation, and pieces of statements that open or close something (a
+/// string, a comment, a nesting). A list rather than a proptest regex: the
+/// regex generator takes about 15 ms a case in a debug build.
 const TOKENS: &[&str] = &[
     "BATCH",
     "MIGRATE",
@@ -248,6 +172,27 @@ const TOKENS: &[&str] = &[
     "🦀",
     "\u{0}",
     "\u{feff}",
+    "COMMAND",
+    "NAME",
+    "SCHEDULE",
+    "EVERY",
+    "CRON",
+    "AT",
+    "BATCH_LIST",
+    "HELP",
+    "CREATE",
+    "LU",
+    "ROOT",
+    "TABLE",
+    "KEY",
+    "echo",
+    "sync_instance",
+    "shell",
+    "sql",
+    "sleep",
+    "ASYNC",
+    "MAX_FAILURES",
+    "EXEC_INTERVAL",
 ];
 
 /// Valid statements beside the project's examples: the tricky spellings.

@@ -38,20 +38,11 @@ fn parse_ok(origin: &str, src: &str) -> Vec<Stmt> {
     })
 }
 
-/// The canonical text of a script: each statement printed, joined by ";\n".
-fn print(stmts: &[Stmt]) -> String {
-    stmts
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(";\n")
-}
-
 /// Checks the round trip of `src` and returns the canonical text, or why
 /// it failed.
 fn check_round_trip(src: &str) -> Result<String, String> {
     let first = parse(src).map_err(|e| format!("does not parse:\n{}", diag::render(src, &e)))?;
-    let printed = print(&first);
+    let printed = common::print(&first);
     let second = parse(&printed).map_err(|e| {
         format!(
             "canonical text does not parse:\n{printed}\n{}",
@@ -63,7 +54,7 @@ fn check_round_trip(src: &str) -> Result<String, String> {
             "canonical text reparses to different statements:\n{printed}\nfirst:  {first:?}\nsecond: {second:?}"
         ));
     }
-    let again = print(&second);
+    let again = common::print(&second);
     if again != printed {
         return Err(format!("printing is not idempotent:\n{printed}\n{again}"));
     }
@@ -1143,17 +1134,7 @@ fn config(cases: u32) -> ProptestConfig {
 }
 
 fn reparse(stmts: &[Stmt]) -> Result<(), TestCaseError> {
-    let text = print(stmts);
-    let parsed = parse(&text).map_err(|e| {
-        TestCaseError::fail(format!(
-            "canonical text does not parse:\n{text}\n{}",
-            diag::render(&text, &e)
-        ))
-    })?;
-    let got: Vec<&Statement> = parsed.iter().map(|s| &s.kind).collect();
-    let want: Vec<&Statement> = stmts.iter().map(|s| &s.kind).collect();
-    prop_assert_eq!(got, want, "text:\n{}", text);
-    Ok(())
+    common::round_trip(stmts).map_err(TestCaseError::fail)
 }
 
 fn stmt(kind: Statement) -> Stmt {
