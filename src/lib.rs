@@ -13,6 +13,7 @@ pub mod ast;
 pub mod cli;
 pub mod diag;
 pub mod error;
+pub mod store;
 pub mod syntax;
 
 use cli::{Cli, Sub};

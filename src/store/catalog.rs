@@ -1,0 +1,372 @@
+//! The catalog tables: interfaces, logical units with their tables, and
+//! instance groups (SPEC §3). Names are stored as written and looked up
+//! without regard to case.
+
+use super::{Result, Store, StoreError};
+use crate::ast::InterfaceKind;
+use rusqlite::{OptionalExtension, params};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InterfaceDef {
+    pub name: String,
+    pub kind: InterfaceKind,
+    /// An absolute path (SQLITE, CSV) or a URL (POSTGRES).
+    pub location: String,
+    /// CSV: the first line names the columns.
+    pub header: bool,
+    /// CSV: the field separator.
+    pub delimiter: char,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LuDef {
+    pub name: String,
+    pub interface: String,
+    pub root_sql: String,
+    pub tables: Vec<LuTableDef>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LuTableDef {
+    pub name: String,
+    /// Row identity; empty means the first column.
+    pub key: Vec<String>,
+    pub sql: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupDef {
+    pub lu: String,
+    pub name: String,
+    /// `None`: the LU's interface.
+    pub interface: Option<String>,
+    pub sql: String,
+    pub created_at: String,
+}
+
+fn kind_from(s: &str) -> InterfaceKind {
+    InterfaceKind::ALL
+        .into_iter()
+        .find(|k| k.keyword() == s)
+        .unwrap_or(InterfaceKind::Sqlite)
+}
+
+/// The current time as stored: RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    fn not_found(&self, kind: &'static str, name: &str, all: Vec<String>) -> StoreError {
+        let suggestion = crate::syntax::keywords::suggest(name, all.iter().map(String::as_str))
+            .map(str::to_string);
+        StoreError::NotFound {
+            kind,
+            name: name.to_string(),
+            suggestion,
+        }
+    }
+
+    fn names(&self, sql: &str) -> Result<Vec<String>> {
+        let mut st = self.conn().prepare(sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    // --- interfaces
+
+    pub fn create_interface(&self, def: &InterfaceDef, or_replace: bool) -> Result<()> {
+        if !or_replace && self.find_interface(&def.name)?.is_some() {
+            return Err(StoreError::Exists {
+                kind: "interface",
+                name: def.name.clone(),
+            });
+        }
+        let options =
+            serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string()});
+        self.conn()
+            .execute(
+                "INSERT INTO interfaces (name, kind, location, options, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (name) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                     location = excluded.location, options = excluded.options,
+                     created_at = excluded.created_at",
+                params![
+                    def.name,
+                    def.kind.keyword(),
+                    def.location,
+                    options.to_string(),
+                    def.created_at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn find_interface(&self, name: &str) -> Result<Option<InterfaceDef>> {
+        self.conn()
+            .query_row(
+                "SELECT name, kind, location, options, created_at FROM interfaces WHERE name = ?1",
+                [name],
+                |r| {
+                    let options: String = r.get(3)?;
+                    let o: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
+                    Ok(InterfaceDef {
+                        name: r.get(0)?,
+                        kind: kind_from(&r.get::<_, String>(1)?),
+                        location: r.get(2)?,
+                        header: o["HEADER"].as_bool().unwrap_or(true),
+                        delimiter: o["DELIMITER"]
+                            .as_str()
+                            .and_then(|s| s.chars().next())
+                            .unwrap_or(','),
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The interface, or "no interface named X (did you mean Y?)".
+    pub fn interface(&self, name: &str) -> Result<InterfaceDef> {
+        match self.find_interface(name)? {
+            Some(d) => Ok(d),
+            None => Err(self.not_found(
+                "interface",
+                name,
+                self.names("SELECT name FROM interfaces")?,
+            )),
+        }
+    }
+
+    pub fn interfaces(&self) -> Result<Vec<InterfaceDef>> {
+        self.names("SELECT name FROM interfaces ORDER BY name")?
+            .iter()
+            .map(|n| self.interface(n))
+            .collect()
+    }
+
+    pub fn drop_interface(&self, name: &str) -> Result<()> {
+        let def = self.interface(name)?;
+        let users: Vec<String> = {
+            let mut st = self
+                .conn()
+                .prepare(
+                    "SELECT 'LU ' || name FROM lus WHERE interface = ?1
+                     UNION ALL SELECT 'instance group ' || lu || '.' || name
+                     FROM instance_groups WHERE interface = ?1",
+                )
+                .map_err(|e| self.err(e))?;
+            st.query_map([&def.name], |r| r.get(0))
+                .map_err(|e| self.err(e))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| self.err(e))?
+        };
+        if let Some(user) = users.into_iter().next() {
+            return Err(StoreError::InUse {
+                kind: "interface",
+                name: def.name,
+                user,
+            });
+        }
+        self.conn()
+            .execute("DELETE FROM interfaces WHERE name = ?1", [&def.name])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // --- logical units
+
+    /// Creates (or replaces) an LU and its tables in one transaction.
+    pub fn create_lu(&self, def: &LuDef, or_replace: bool) -> Result<()> {
+        if !or_replace && self.find_lu(&def.name)?.is_some() {
+            return Err(StoreError::Exists {
+                kind: "LU",
+                name: def.name.clone(),
+            });
+        }
+        let tx = self
+            .conn()
+            .unchecked_transaction()
+            .map_err(|e| self.err(e))?;
+        let write = || -> rusqlite::Result<()> {
+            // Replacing keeps the LU's groups: only its definition changes.
+            tx.execute("DELETE FROM lu_tables WHERE lu = ?1", [&def.name])?;
+            tx.execute(
+                "INSERT INTO lus (name, interface, root_sql, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET name = excluded.name,
+                     interface = excluded.interface, root_sql = excluded.root_sql,
+                     created_at = excluded.created_at",
+                params![def.name, def.interface, def.root_sql, def.created_at],
+            )?;
+            for (k, t) in def.tables.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO lu_tables (lu, position, name, key_columns, sql) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![def.name, k as i64, t.name, serde_json::json!(t.key).to_string(), t.sql],
+                )?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn find_lu(&self, name: &str) -> Result<Option<LuDef>> {
+        let head = self
+            .conn()
+            .query_row(
+                "SELECT name, interface, root_sql, created_at FROM lus WHERE name = ?1",
+                [name],
+                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((name, interface, root_sql, created_at)) = head else {
+            return Ok(None);
+        };
+        let mut st = self
+            .conn()
+            .prepare("SELECT name, key_columns, sql FROM lu_tables WHERE lu = ?1 ORDER BY position")
+            .map_err(|e| self.err(e))?;
+        let tables = st
+            .query_map([&name], |r| {
+                let key: String = r.get(1)?;
+                Ok(LuTableDef {
+                    name: r.get(0)?,
+                    key: serde_json::from_str(&key).unwrap_or_default(),
+                    sql: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(Some(LuDef {
+            name,
+            interface,
+            root_sql,
+            tables,
+            created_at,
+        }))
+    }
+
+    /// The LU, or "no LU named Custmer (did you mean Customer?)".
+    pub fn lu(&self, name: &str) -> Result<LuDef> {
+        match self.find_lu(name)? {
+            Some(d) => Ok(d),
+            None => Err(self.not_found("LU", name, self.names("SELECT name FROM lus")?)),
+        }
+    }
+
+    pub fn lus(&self) -> Result<Vec<LuDef>> {
+        self.names("SELECT name FROM lus ORDER BY name")?
+            .iter()
+            .map(|n| self.lu(n))
+            .collect()
+    }
+
+    /// Drops the LU, its tables and its instance groups.
+    pub fn drop_lu(&self, name: &str) -> Result<()> {
+        let def = self.lu(name)?;
+        self.conn()
+            .execute("DELETE FROM lus WHERE name = ?1", [&def.name])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // --- instance groups
+
+    pub fn create_group(&self, def: &GroupDef, or_replace: bool) -> Result<()> {
+        let lu = self.lu(&def.lu)?;
+        if !or_replace && self.find_group(&lu.name, &def.name)?.is_some() {
+            return Err(StoreError::Exists {
+                kind: "instance group",
+                name: format!("{}.{}", lu.name, def.name),
+            });
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO instance_groups (lu, name, interface, sql, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (lu, name) DO UPDATE SET name = excluded.name,
+                     interface = excluded.interface, sql = excluded.sql, created_at = excluded.created_at",
+                params![lu.name, def.name, def.interface, def.sql, def.created_at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn find_group(&self, lu: &str, name: &str) -> Result<Option<GroupDef>> {
+        self.conn()
+            .query_row(
+                "SELECT lu, name, interface, sql, created_at FROM instance_groups WHERE lu = ?1 AND name = ?2",
+                [lu, name],
+                |r| {
+                    Ok(GroupDef {
+                        lu: r.get(0)?,
+                        name: r.get(1)?,
+                        interface: r.get(2)?,
+                        sql: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The group, or "no instance group named Customer.vpi (did you mean ...)".
+    pub fn group(&self, lu: &str, name: &str) -> Result<GroupDef> {
+        let lu = self.lu(lu)?;
+        match self.find_group(&lu.name, name)? {
+            Some(g) => Ok(g),
+            None => {
+                let all: Vec<String> = self
+                    .groups(Some(&lu.name))?
+                    .into_iter()
+                    .map(|g| format!("{}.{}", g.lu, g.name))
+                    .collect();
+                Err(self.not_found("instance group", &format!("{}.{name}", lu.name), all))
+            }
+        }
+    }
+
+    pub fn groups(&self, lu: Option<&str>) -> Result<Vec<GroupDef>> {
+        let lu = match lu {
+            Some(n) => Some(self.lu(n)?.name),
+            None => None,
+        };
+        let mut st = self
+            .conn()
+            .prepare(
+                "SELECT lu, name FROM instance_groups WHERE ?1 IS NULL OR lu = ?1 ORDER BY lu, name",
+            )
+            .map_err(|e| self.err(e))?;
+        let keys: Vec<(String, String)> = st
+            .query_map([&lu], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        keys.iter()
+            .map(|(l, n)| {
+                self.find_group(l, n)?
+                    .ok_or_else(|| self.not_found("instance group", n, Vec::new()))
+            })
+            .collect()
+    }
+
+    pub fn drop_group(&self, lu: &str, name: &str) -> Result<()> {
+        let g = self.group(lu, name)?;
+        self.conn()
+            .execute(
+                "DELETE FROM instance_groups WHERE lu = ?1 AND name = ?2",
+                [&g.lu, &g.name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}

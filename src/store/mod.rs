@@ -1,0 +1,187 @@
+//! The store: one SQLite file (`<home>/store.db`) that holds the catalog,
+//! and later the batches, their entities and jobs. This module is the only
+//! place that speaks SQL to it.
+//!
+//! Opening is careful about what it opens. A file that is not a batchsh
+//! store, or one written by a newer batchsh, is refused with a clear message
+//! and left exactly as it was: it is first looked at through a read-only
+//! connection, and only a store we understand is opened for writing and
+//! migrated. Several processes share one store: WAL mode, and a busy timeout
+//! so that a writer waits for another instead of failing.
+
+mod catalog;
+mod migrations;
+
+pub use catalog::{GroupDef, InterfaceDef, LuDef, LuTableDef, now};
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// `PRAGMA application_id` of a batchsh store: "BSHS".
+pub const APPLICATION_ID: i32 = 0x4253_4853;
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{} is not a batchsh store ({reason}); it was left untouched; name another file with --store", path.display())]
+    NotAStore { path: PathBuf, reason: String },
+    #[error(
+        "{} was written by a newer batchsh (store version {found}, this batchsh knows up to {supported}); \
+         it was left untouched; upgrade batchsh", path.display()
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("cannot create the folder {} for the store: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{kind} {name} exists already; use CREATE OR REPLACE {kind_upper} to replace it", kind_upper = kind.to_ascii_uppercase())]
+    Exists { kind: &'static str, name: String },
+    #[error("no {kind} named {name}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("{kind} {name} is used by {user}; drop that first")]
+    InUse {
+        kind: &'static str,
+        name: String,
+        user: String,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, refusing files that
+    /// are not batchsh stores or are newer than this binary.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        if path.exists() {
+            inspect(path)?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        migrations::apply(&store.conn).map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    /// Per-connection settings: set on every open, never in migrations.
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.err(e))?;
+        // WAL lets readers (BATCH_LIST in a REPL) run beside a writer (a
+        // batch); NORMAL sync is durable across a process crash, which is
+        // the promise (SPEC §7); foreign keys keep LU tables with their LU.
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Looks at an existing file through a read-only connection: is it a
+/// batchsh store (or an empty file / empty database we may initialise), and
+/// not newer than this binary?
+fn inspect(path: &Path) -> Result<()> {
+    let not_a_store = |reason: String| StoreError::NotAStore {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| not_a_store(e.to_string()))?;
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    let read = |sql: &str| -> std::result::Result<i64, rusqlite::Error> {
+        conn.query_row(sql, [], |r| r.get(0))
+    };
+    let app_id = read("PRAGMA application_id").map_err(|e| not_a_store(e.to_string()))?;
+    let version = read("PRAGMA user_version").map_err(|e| not_a_store(e.to_string()))?;
+    let tables =
+        read("SELECT count(*) FROM sqlite_master").map_err(|e| not_a_store(e.to_string()))?;
+    if app_id != i64::from(APPLICATION_ID) {
+        if app_id == 0 && tables == 0 {
+            // An empty SQLite database: ours to initialise.
+            return Ok(());
+        }
+        return Err(not_a_store(format!(
+            "it is an SQLite database of another application (application_id {app_id}, {tables} schema objects)"
+        )));
+    }
+    let supported = migrations::latest();
+    if version > supported {
+        return Err(StoreError::Newer {
+            path: path.to_path_buf(),
+            found: version,
+            supported,
+        });
+    }
+    Ok(())
+}
+
+/// Where batchsh keeps its data: `--home`, else `$XDG_DATA_HOME/batchsh`,
+/// else `~/.local/share/batchsh` (SPEC §1).
+pub fn default_home() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("batchsh"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".local/share/batchsh"))
+}
+
+#[cfg(test)]
+mod tests;

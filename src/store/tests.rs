@@ -1,0 +1,281 @@
+//! Store tests: opening, refusing, migrating, and the catalog tables.
+
+use super::*;
+use crate::ast::InterfaceKind;
+
+fn temp() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("sub/store.db");
+    (d, p)
+}
+
+fn pragma(conn: &Connection, name: &str) -> String {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+        r.get::<_, rusqlite::types::Value>(0).map(|v| match v {
+            rusqlite::types::Value::Integer(n) => n.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            other => format!("{other:?}"),
+        })
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_new_store_is_created_in_wal_mode_at_the_latest_version() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    assert_eq!(pragma(s.conn(), "journal_mode"), "wal");
+    assert_eq!(
+        pragma(s.conn(), "user_version"),
+        migrations::latest().to_string()
+    );
+    assert_eq!(
+        pragma(s.conn(), "application_id"),
+        APPLICATION_ID.to_string()
+    );
+    assert_eq!(pragma(s.conn(), "foreign_keys"), "1");
+    drop(s);
+    // Opening again changes nothing and works.
+    let s = Store::open(&p).unwrap();
+    assert!(s.interfaces().unwrap().is_empty());
+}
+
+#[test]
+fn an_empty_file_or_empty_database_becomes_a_store() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, b"").unwrap();
+    Store::open(&p).unwrap();
+    let p2 = p.with_file_name("empty.db");
+    Connection::open(&p2)
+        .unwrap()
+        .execute_batch("VACUUM")
+        .unwrap();
+    Store::open(&p2).unwrap();
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let bytes = b"id,name\n1,alice\n".repeat(100);
+    std::fs::write(&p, &bytes).unwrap();
+    match Store::open(&p) {
+        Err(StoreError::NotAStore { .. }) => {}
+        other => panic!("expected NotAStore, got {:?}", other.err()),
+    }
+    assert_eq!(std::fs::read(&p).unwrap(), bytes);
+    assert!(!p.with_extension("db-wal").exists());
+}
+
+#[test]
+fn another_applications_database_is_refused_and_left_untouched() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    Connection::open(&p)
+        .unwrap()
+        .execute_batch("CREATE TABLE customer (id INTEGER); INSERT INTO customer VALUES (1);")
+        .unwrap();
+    let before = std::fs::read(&p).unwrap();
+    let e = Store::open(&p).err().expect("refused");
+    assert!(matches!(e, StoreError::NotAStore { .. }), "{e}");
+    assert!(e.to_string().contains("another application"), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+}
+
+#[test]
+fn a_newer_store_is_refused_and_left_untouched() {
+    let (_d, p) = temp();
+    drop(Store::open(&p).unwrap());
+    let newer = migrations::latest() + 1;
+    Connection::open(&p)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {newer}"))
+        .unwrap();
+    let before = std::fs::read(&p).unwrap();
+    let e = Store::open(&p).err().expect("refused");
+    assert!(
+        matches!(e, StoreError::Newer { found, supported, .. } if found == newer && supported == newer - 1),
+        "{e}"
+    );
+    assert!(e.to_string().contains("newer batchsh"), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+}
+
+#[test]
+fn an_older_store_is_upgraded_in_place() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    // Version 0 of a batchsh store: the id set, no schema yet.
+    Connection::open(&p)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))
+        .unwrap();
+    let s = Store::open(&p).unwrap();
+    assert_eq!(
+        pragma(s.conn(), "user_version"),
+        migrations::latest().to_string()
+    );
+}
+
+#[test]
+fn processes_opening_a_new_store_at_once_all_succeed() {
+    let (_d, p) = temp();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || Store::open(&p).map(|_| ()).map_err(|e| e.to_string()))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(
+        pragma(s.conn(), "user_version"),
+        migrations::latest().to_string()
+    );
+}
+
+fn iface(name: &str) -> InterfaceDef {
+    InterfaceDef {
+        name: name.into(),
+        kind: InterfaceKind::Csv,
+        location: "/data/ids.csv".into(),
+        header: false,
+        delimiter: ';',
+        created_at: catalog::now(),
+    }
+}
+
+fn lu(name: &str, interface: &str) -> LuDef {
+    LuDef {
+        name: name.into(),
+        interface: interface.into(),
+        root_sql: "select id from customer".into(),
+        tables: vec![
+            LuTableDef {
+                name: "customer".into(),
+                key: vec![],
+                sql: "select * from customer where id = ?".into(),
+            },
+            LuTableDef {
+                name: "address".into(),
+                key: vec!["customer_id".into(), "kind".into()],
+                sql: "select * from address where customer_id = ?".into(),
+            },
+        ],
+        created_at: catalog::now(),
+    }
+}
+
+#[test]
+fn interfaces_are_stored_and_found_without_regard_to_case() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    s.create_interface(&iface("Crm"), false).unwrap();
+    let got = s.interface("CRM").unwrap();
+    assert_eq!(got, iface("Crm").clone_with_time(&got.created_at));
+    let e = s.create_interface(&iface("crm"), false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "interface crm exists already; use CREATE OR REPLACE INTERFACE to replace it"
+    );
+    let mut other = iface("crm");
+    other.location = "/elsewhere.csv".into();
+    s.create_interface(&other, true).unwrap();
+    assert_eq!(s.interfaces().unwrap().len(), 1);
+    assert_eq!(s.interface("crm").unwrap().location, "/elsewhere.csv");
+    let e = s.interface("crn").unwrap_err();
+    assert_eq!(e.to_string(), "no interface named crn (did you mean crm?)");
+}
+
+impl InterfaceDef {
+    fn clone_with_time(&self, t: &str) -> InterfaceDef {
+        InterfaceDef {
+            created_at: t.to_string(),
+            ..self.clone()
+        }
+    }
+}
+
+#[test]
+fn lus_keep_their_tables_in_order_with_keys() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    s.create_interface(&iface("crm"), false).unwrap();
+    s.create_lu(&lu("Customer", "crm"), false).unwrap();
+    let got = s.lu("customer").unwrap();
+    assert_eq!(got.tables, lu("Customer", "crm").tables);
+    assert_eq!(got.name, "Customer");
+    let e = s.lu("Custmer").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "no LU named Custmer (did you mean Customer?)"
+    );
+    assert!(matches!(
+        s.create_lu(&lu("CUSTOMER", "crm"), false),
+        Err(StoreError::Exists { .. })
+    ));
+}
+
+#[test]
+fn dropping_respects_what_depends_on_what() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    s.create_interface(&iface("crm"), false).unwrap();
+    s.create_lu(&lu("Customer", "crm"), false).unwrap();
+    let g = GroupDef {
+        lu: "customer".into(),
+        name: "vip".into(),
+        interface: None,
+        sql: "select id from customer where tier = 'gold'".into(),
+        created_at: catalog::now(),
+    };
+    s.create_group(&g, false).unwrap();
+    assert_eq!(s.group("Customer", "VIP").unwrap().lu, "Customer");
+    assert_eq!(
+        s.drop_interface("crm").unwrap_err().to_string(),
+        "interface crm is used by LU Customer; drop that first"
+    );
+    // Replacing the LU keeps its groups.
+    s.create_lu(&lu("Customer", "crm"), true).unwrap();
+    assert_eq!(s.groups(Some("Customer")).unwrap().len(), 1);
+    assert_eq!(s.groups(None).unwrap().len(), 1);
+    let e = s.group("Customer", "vpi").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "no instance group named Customer.vpi (did you mean Customer.vip?)"
+    );
+    // Dropping the LU drops its tables and groups; then the interface is free.
+    s.drop_lu("CUSTOMER").unwrap();
+    assert!(s.groups(None).unwrap().is_empty());
+    let left: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM lu_tables", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+    s.drop_interface("CRM").unwrap();
+    assert!(s.interfaces().unwrap().is_empty());
+    assert!(matches!(
+        s.drop_lu("Customer"),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_group_needs_its_lu() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    let g = GroupDef {
+        lu: "Nope".into(),
+        name: "vip".into(),
+        interface: None,
+        sql: "select 1".into(),
+        created_at: catalog::now(),
+    };
+    assert_eq!(
+        s.create_group(&g, false).unwrap_err().to_string(),
+        "no LU named Nope"
+    );
+}
