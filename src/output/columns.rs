@@ -1,0 +1,92 @@
+//! The display column names of every table the spec defines (SPEC §4, §6,
+//! §8). They are contract: scripts read them, and JSON keys derive from
+//! them. Build tables from these, so a name is spelled in one place.
+
+/// What a synchronous BATCH prints at the end (§4).
+pub const BATCH_RESULT: &[&str] = &[
+    "Batch id",
+    "Execution id",
+    "Execution succeeded",
+    "Execution failed",
+    "Total",
+    "Added",
+    "Updated",
+    "Unchanged",
+    "Duration",
+];
+
+/// What an asynchronous BATCH prints at once (§4).
+pub const BATCH_ASYNC: &[&str] = &["Batch id", "Notes"];
+
+/// `BATCH_LIST` (§6).
+pub const BATCH_LIST: &[&str] = &[
+    "Id",
+    "Command",
+    "Start date",
+    "End date",
+    "Status",
+    "Created by",
+    "Completion %",
+    "Execution id",
+    "Error",
+];
+
+/// `BATCH_SUMMARY` (§6).
+pub const BATCH_SUMMARY: &[&str] = &[
+    "Level",
+    "Name",
+    "Status",
+    "Start time",
+    "End time",
+    "Duration",
+    "Remaining dur.",
+    "Remaining",
+    "Total",
+    "Succeeded",
+    "Failed",
+    "Added",
+    "Updated",
+    "Unchanged",
+    "% Completed",
+    "Ent./sec (pace)",
+    "Ent./sec (avg.)",
+];
+
+/// `BATCH_DETAILS` (§6).
+pub const BATCH_DETAILS: &[&str] = &[
+    "Entity ID",
+    "Node id",
+    "Status",
+    "Attempts",
+    "Process time (ms)",
+    "Error",
+    "Results",
+];
+
+/// `BATCH_IN_PROCESS` (§6).
+pub const BATCH_IN_PROCESS: &[&str] = &[
+    "Node ID",
+    "Batch id",
+    "Entity ID",
+    "LU",
+    "Time at work (ms)",
+    "Execution id",
+    "Command",
+];
+
+/// `JOBSTATUS` (§8).
+pub const JOBSTATUS: &[&str] = &[
+    "Type",
+    "Name",
+    "UID",
+    "Status",
+    "Creation Time",
+    "Start Time",
+    "End Time",
+    "Affinity",
+    "Is Archived",
+    "Next Run",
+    "Ownership Candidates Num",
+    "Notes",
+    "Owner",
+];

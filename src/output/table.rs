@@ -1,0 +1,124 @@
+//! The table builder: every table and key/value list a human reads goes
+//! through [`build`], so they all look alike and obey one colour gate.
+
+use super::format::{format_duration, format_float, format_time_in};
+use super::{Cell, Output, Style};
+use chrono::TimeZone;
+use comfy_table as ct;
+use std::fmt::Display;
+
+/// ASCII_MARKDOWN: plain ASCII survives any terminal, pager, log file or
+/// mail without mojibake; no top or bottom rule, so a table costs only one
+/// line more than its rows; every row is one line a `grep` can find; and
+/// pasted into an issue or a doc it renders as a Markdown table.
+const PRESET: ct::TableStyle = ct::presets::ASCII_MARKDOWN;
+
+pub(super) fn render<Tz>(out: &Output, style: &Style, tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    match out {
+        Output::Table(t) if t.columns.is_empty() => String::new(),
+        Output::Table(t) => {
+            let status = t
+                .columns
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case("status"));
+            let rows = t.normalized_rows().map(|row| {
+                row.enumerate()
+                    .map(|(i, c)| cell(c, tz, style.color && Some(i) == status))
+                    .collect()
+            });
+            build(t.columns.iter().map(String::as_str), rows, style)
+        }
+        Output::KeyValues(kv) => {
+            let rows = kv.rows.iter().map(|(k, v)| {
+                let is_status = k.eq_ignore_ascii_case("status");
+                vec![ct::Cell::new(k), cell(v, tz, style.color && is_status)]
+            });
+            build(["Key", "Value"], rows, style)
+        }
+        Output::Message(m) if m.is_empty() || m.ends_with('\n') => m.clone(),
+        Output::Message(m) => format!("{m}\n"),
+    }
+}
+
+/// The one place a comfy-table is set up.
+fn build<'a>(
+    header: impl IntoIterator<Item = &'a str>,
+    rows: impl IntoIterator<Item = Vec<ct::Cell>>,
+    style: &Style,
+) -> String {
+    let mut t = ct::Table::new();
+    // Width and colour come from `style` alone, never from comfy-table's own
+    // look at stdout: rendering stays a pure function of its inputs, and
+    // `color_allowed` stays the only colour gate.
+    t.force_no_tty();
+    if style.color {
+        t.enforce_styling();
+        // Colour the words, not the padding: a coloured block reads as a
+        // highlight, which a status is not.
+        t.style_text_only();
+    }
+    t.load_style(PRESET);
+    match style.width {
+        Some(w) => {
+            t.set_content_arrangement(ct::ContentArrangement::Dynamic);
+            t.set_width(w);
+        }
+        None => {
+            t.set_content_arrangement(ct::ContentArrangement::Disabled);
+        }
+    }
+    t.set_header(header.into_iter().map(|h| {
+        let c = ct::Cell::new(h);
+        if style.color {
+            c.add_attribute(ct::Attribute::Bold)
+        } else {
+            c
+        }
+    }));
+    t.add_rows(rows);
+    let mut s = t.to_string();
+    s.push('\n');
+    s
+}
+
+fn cell<Tz>(c: &Cell, tz: &Tz, color_status: bool) -> ct::Cell
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    let text = match c {
+        Cell::Null => String::new(),
+        Cell::Text(s) => s.clone(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Float(x) => format_float(*x),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Time(t) => format_time_in(t, tz),
+        Cell::Duration(d) => format_duration(*d),
+        Cell::Json(v) => v.to_string(),
+    };
+    let mut out = ct::Cell::new(&text);
+    // Numbers line up by their last digit, as in a spreadsheet.
+    if matches!(c, Cell::Int(_) | Cell::Float(_) | Cell::Duration(_)) {
+        out = out.set_alignment(ct::CellAlignment::Right);
+    }
+    if color_status && let Some(color) = status_color(&text) {
+        out = out.fg(color);
+    }
+    out
+}
+
+/// Colours for the batch, entity and job statuses (SPEC §7): done green,
+/// failed red, stopped or paused yellow, running cyan; waiting ones plain.
+fn status_color(status: &str) -> Option<ct::Color> {
+    Some(match status {
+        "DONE" | "COMPLETED" | "PROCESSED" => ct::Color::Green,
+        "FAILED" | "TERMINATED" => ct::Color::Red,
+        "CANCELLED" | "PAUSED" | "STOPPING" => ct::Color::Yellow,
+        "IN_PROGRESS" | "IN_PROCESS" | "GENERATE_IID_LIST" | "RESTART" => ct::Color::Cyan,
+        _ => return None,
+    })
+}
