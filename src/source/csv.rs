@@ -1,0 +1,292 @@
+//! `CSV` interfaces: a `.csv` file, or a folder of them, loaded into an
+//! in-memory SQLite database with one TEXT table per file.
+//!
+//! Loading into SQLite (rather than a virtual table) buys full SQLite SQL,
+//! joins between files included, at the cost of holding the data in memory
+//! for as long as the connection lives.
+
+use super::{Interface, SourceError};
+use ::csv::{ErrorKind as CsvErrorKind, Reader, ReaderBuilder, StringRecord};
+use rusqlite::Connection;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+/// One `.csv` file and the table it becomes.
+struct CsvFile {
+    table: String,
+    path: PathBuf,
+}
+
+/// Reads every file through, checking its shape, without loading it.
+pub(super) fn check(iface: &Interface) -> Result<(), SourceError> {
+    let mut record = StringRecord::new();
+    for file in files(iface)? {
+        let (_, mut rows) = Rows::open(iface, &file.path)?;
+        while rows.next(&mut record)? {}
+    }
+    Ok(())
+}
+
+/// Loads every file into its own table of a new in-memory database.
+pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
+    let files = files(iface)?;
+    let load_error = |path: &Path, e: rusqlite::Error| SourceError::CsvLoad {
+        interface: iface.name.clone(),
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut conn = Connection::open_in_memory().map_err(|e| load_error(iface.path(), e))?;
+    // One transaction for everything: a commit per row would be the whole
+    // cost of loading.
+    let tx = conn
+        .transaction()
+        .map_err(|e| load_error(iface.path(), e))?;
+    let mut record = StringRecord::new();
+    for file in &files {
+        let err = |e| load_error(&file.path, e);
+        let (columns, mut rows) = Rows::open(iface, &file.path)?;
+        let table = quote(&file.table);
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} text", quote(c)))
+            .collect();
+        tx.execute_batch(&format!("create table {table} ({})", defs.join(", ")))
+            .map_err(err)?;
+        let marks = vec!["?"; columns.len()].join(", ");
+        let mut insert = tx
+            .prepare(&format!("insert into {table} values ({marks})"))
+            .map_err(err)?;
+        while rows.next(&mut record)? {
+            for (i, field) in record.iter().enumerate() {
+                insert.raw_bind_parameter(i + 1, field).map_err(err)?;
+            }
+            insert.raw_execute().map_err(err)?;
+        }
+    }
+    tx.commit().map_err(|e| load_error(iface.path(), e))?;
+    // The data is a copy: a write would vanish with the connection, so make
+    // it fail instead.
+    conn.execute_batch("pragma query_only = on")
+        .map_err(|e| load_error(iface.path(), e))?;
+    Ok(conn)
+}
+
+/// The interface's files: the file itself, or the folder's `.csv` files
+/// (not its subfolders), in name order.
+fn files(iface: &Interface) -> Result<Vec<CsvFile>, SourceError> {
+    if matches!(iface.delimiter, b'"' | b'\n' | b'\r') {
+        return Err(SourceError::Delimiter {
+            interface: iface.name.clone(),
+            delimiter: iface.delimiter,
+        });
+    }
+    let path = iface.path();
+    let meta = std::fs::metadata(path).map_err(|io| io_error(iface, path, io))?;
+    let mut files = Vec::new();
+    if meta.is_dir() {
+        let entries = std::fs::read_dir(path).map_err(|io| io_error(iface, path, io))?;
+        for entry in entries {
+            let entry = entry.map_err(|io| io_error(iface, path, io))?;
+            let p = entry.path();
+            // `fs::metadata` follows symlinks: a link to a .csv file counts.
+            if is_csv(&p) && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+                files.push(csv_file(p));
+            }
+        }
+        if files.is_empty() {
+            return Err(SourceError::NoCsvFiles {
+                interface: iface.name.clone(),
+                path: path.to_path_buf(),
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+    } else if is_csv(path) {
+        files.push(csv_file(path.to_path_buf()));
+    } else {
+        return Err(SourceError::NotCsvFile {
+            interface: iface.name.clone(),
+            path: path.to_path_buf(),
+        });
+    }
+    // SQLite table names ignore ASCII case: `IDS.csv` and `ids.csv` would
+    // both be table `ids`.
+    let mut seen: HashMap<String, &Path> = HashMap::new();
+    for f in &files {
+        if let Some(first) = seen.insert(f.table.to_ascii_lowercase(), &f.path) {
+            return Err(SourceError::TableClash {
+                interface: iface.name.clone(),
+                table: f.table.clone(),
+                first: first.to_path_buf(),
+                second: f.path.clone(),
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn is_csv(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+fn csv_file(path: PathBuf) -> CsvFile {
+    let table = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    CsvFile { table, path }
+}
+
+/// The records of one file after its header, each checked to have as many
+/// fields as the header (or, with `HEADER=false`, the first row).
+struct Rows<'a> {
+    iface: &'a Interface,
+    path: &'a Path,
+    reader: Reader<File>,
+    expected: usize,
+    /// With `HEADER=false` the first row was read to count the columns and
+    /// is handed out first.
+    pending: Option<StringRecord>,
+}
+
+impl<'a> Rows<'a> {
+    /// Opens a file and reads its first row: the column names, and the rows.
+    fn open(iface: &'a Interface, path: &'a Path) -> Result<(Vec<String>, Rows<'a>), SourceError> {
+        let file = File::open(path).map_err(|io| io_error(iface, path, io))?;
+        // The header is read as a plain record, so that its line number,
+        // emptiness and field count are handled like any other row's, and
+        // `flexible` lets a short row reach our message instead of csv's.
+        let reader = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(iface.delimiter)
+            .from_reader(file);
+        let mut rows = Rows {
+            iface,
+            path,
+            reader,
+            expected: 0,
+            pending: None,
+        };
+        let mut first = StringRecord::new();
+        if !rows.read(&mut first)? {
+            if iface.header {
+                return Err(SourceError::EmptyCsv {
+                    interface: iface.name.clone(),
+                    path: path.to_path_buf(),
+                });
+            }
+            // No header and no rows is an empty id list, not an error: one
+            // column so that `select c1 from ...` returns nothing.
+            return Ok((vec!["c1".to_string()], rows));
+        }
+        rows.expected = first.len();
+        let columns = if iface.header {
+            header_columns(iface, path, &first)?
+        } else {
+            let n = first.len();
+            rows.pending = Some(first);
+            (1..=n).map(|i| format!("c{i}")).collect()
+        };
+        Ok((columns, rows))
+    }
+
+    /// The next row into `record`; false at the end of the file.
+    fn next(&mut self, record: &mut StringRecord) -> Result<bool, SourceError> {
+        if let Some(first) = self.pending.take() {
+            *record = first;
+            return Ok(true);
+        }
+        if !self.read(record)? {
+            return Ok(false);
+        }
+        if record.len() != self.expected {
+            return Err(SourceError::CsvFields {
+                interface: self.iface.name.clone(),
+                path: self.path.to_path_buf(),
+                line: line_of(record),
+                found: record.len(),
+                expected: self.expected,
+                header: self.iface.header,
+            });
+        }
+        Ok(true)
+    }
+
+    fn read(&mut self, record: &mut StringRecord) -> Result<bool, SourceError> {
+        self.reader.read_record(record).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            let message = match e.kind() {
+                CsvErrorKind::Utf8 { err, .. } => format!(
+                    "field {} is not valid UTF-8; save the file as UTF-8",
+                    err.field() + 1
+                ),
+                _ => e.to_string(),
+            };
+            match e.into_kind() {
+                CsvErrorKind::Io(io) => io_error(self.iface, self.path, io),
+                _ => SourceError::CsvRead {
+                    interface: self.iface.name.clone(),
+                    path: self.path.to_path_buf(),
+                    line,
+                    message,
+                },
+            }
+        })
+    }
+}
+
+/// Column names from the header line: trimmed (`id, name` names `name`, not
+/// ` name`), an empty one named by its position (`c1`...) as spreadsheet and
+/// pandas exports leave the index column unnamed; two equal names (ignoring
+/// ASCII case, as SQLite does) are an error.
+fn header_columns(
+    iface: &Interface,
+    path: &Path,
+    header: &StringRecord,
+) -> Result<Vec<String>, SourceError> {
+    let mut seen = HashSet::new();
+    let mut columns = Vec::with_capacity(header.len());
+    for (i, name) in header.iter().enumerate() {
+        let name = match name.trim() {
+            "" => format!("c{}", i + 1),
+            n => n.to_string(),
+        };
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(SourceError::DuplicateColumn {
+                interface: iface.name.clone(),
+                path: path.to_path_buf(),
+                line: line_of(header),
+                column: name,
+            });
+        }
+        columns.push(name);
+    }
+    Ok(columns)
+}
+
+/// The line a record starts on (a quoted field may span several).
+fn line_of(record: &StringRecord) -> u64 {
+    record.position().map_or(0, |p| p.line())
+}
+
+fn io_error(iface: &Interface, path: &Path, io: std::io::Error) -> SourceError {
+    if io.kind() == ErrorKind::NotFound {
+        SourceError::NotFound {
+            interface: iface.name.clone(),
+            path: path.to_path_buf(),
+        }
+    } else {
+        SourceError::Unreadable {
+            interface: iface.name.clone(),
+            path: path.to_path_buf(),
+            io,
+        }
+    }
+}
+
+/// An SQL identifier: a file stem or header may hold any character.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

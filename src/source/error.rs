@@ -1,0 +1,242 @@
+//! Errors of the data-source layer: [`SourceError`] for an interface or a
+//! query that cannot be used, [`IdError`] for one entity id that cannot be.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Why an interface cannot be checked, opened or queried.
+///
+/// The interface variants name the interface and the path. The query
+/// variants carry the SQL (clipped) but not the interface: a connection does
+/// not know which interface it came from, and the caller that does adds it.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("interface {interface}: {kind} interfaces are not available yet")]
+    Unsupported {
+        interface: String,
+        kind: &'static str,
+    },
+    #[error(
+        "interface {interface}: {} does not exist (a relative PATH is resolved \
+         against the working directory of CREATE INTERFACE)",
+        path.display()
+    )]
+    NotFound { interface: String, path: PathBuf },
+    #[error("interface {interface}: cannot read {}: {io}", path.display())]
+    Unreadable {
+        interface: String,
+        path: PathBuf,
+        io: std::io::Error,
+    },
+    #[error(
+        "interface {interface}: {} is a folder; an SQLITE interface's PATH must be \
+         a database file",
+        path.display()
+    )]
+    SqliteFolder { interface: String, path: PathBuf },
+    #[error("interface {interface}: {} is not an SQLite database ({message})", path.display())]
+    NotSqlite {
+        interface: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("interface {interface}: cannot open {}: {message}", path.display())]
+    Open {
+        interface: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error(
+        "interface {interface}: {} is not a .csv file; a CSV interface's PATH must be \
+         a .csv file or a folder that holds .csv files",
+        path.display()
+    )]
+    NotCsvFile { interface: String, path: PathBuf },
+    #[error("interface {interface}: the folder {} holds no .csv file", path.display())]
+    NoCsvFiles { interface: String, path: PathBuf },
+    #[error(
+        "interface {interface}: {} is empty; with HEADER=true its first line must \
+         name the columns",
+        path.display()
+    )]
+    EmptyCsv { interface: String, path: PathBuf },
+    #[error(
+        "interface {interface}: {} line {line}: {}, {} {expected}",
+        path.display(),
+        fields(*found),
+        if *header { "the header has" } else { "the first row has" }
+    )]
+    CsvFields {
+        interface: String,
+        path: PathBuf,
+        line: u64,
+        found: usize,
+        expected: usize,
+        /// Whether `expected` comes from the header (`HEADER=true`) or from
+        /// the first row.
+        header: bool,
+    },
+    #[error(
+        "interface {interface}: {} line {line}: the header names column {column} twice \
+         (column names ignore case); rename one of them",
+        path.display()
+    )]
+    DuplicateColumn {
+        interface: String,
+        path: PathBuf,
+        line: u64,
+        column: String,
+    },
+    #[error("interface {interface}: {} line {line}: {message}", path.display())]
+    CsvRead {
+        interface: String,
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "interface {interface}: {} and {} would both be table {table} (table names \
+         ignore case); rename one of the files",
+        first.display(),
+        second.display()
+    )]
+    TableClash {
+        interface: String,
+        table: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(
+        "interface {interface}: DELIMITER {} cannot separate fields; use one character \
+         other than a double quote or a line break",
+        std::ascii::escape_default(*delimiter)
+    )]
+    Delimiter { interface: String, delimiter: u8 },
+    #[error("interface {interface}: cannot load {}: {message}", path.display())]
+    CsvLoad {
+        interface: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("the query failed: {message} (query: {sql})")]
+    Query { sql: String, message: String },
+    #[error("the query would change data; a source query must only read (query: {sql})")]
+    NotReadOnly { sql: String },
+    #[error("the statement returns no columns; write a SELECT (query: {sql})")]
+    NoColumns { sql: String },
+    #[error(
+        "the query has {expected} ? {} and {given} {} given for {}",
+        plural(*expected, "placeholder", "placeholders"),
+        plural(*given, "value was", "values were"),
+        plural(*expected, "it", "them")
+    )]
+    ParamCount { expected: usize, given: usize },
+    #[error(
+        "the query uses {name}, which has no value here; {}",
+        available_names(available)
+    )]
+    UnboundName {
+        name: String,
+        /// The names that do have a value, without their `:`.
+        available: Vec<String>,
+    },
+    #[error(
+        "BIND_PARAMS_JSON must be a JSON array of strings, numbers, booleans or null; \
+         {found}"
+    )]
+    BindJson { found: String },
+}
+
+impl SourceError {
+    /// A query error, with the SQL clipped so that a long query does not
+    /// drown the message.
+    pub(super) fn query(sql: &str, message: impl Into<String>) -> Self {
+        SourceError::Query {
+            sql: clip_sql(sql),
+            message: message.into(),
+        }
+    }
+}
+
+/// The longest id, in bytes, an entity may have (SPEC §11).
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// Why one row of an id query gives no usable entity id. The batch records
+/// that entity as failed and goes on (SPEC §11).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("the id is NULL")]
+    Null,
+    #[error("the id is not valid UTF-8: {}", hex_literal(.0))]
+    NotUtf8(Vec<u8>),
+    #[error("the id is empty")]
+    Empty,
+    #[error("the id is {} bytes long; ids are at most {MAX_ID_BYTES} bytes", .0.len())]
+    TooLong(String),
+}
+
+impl IdError {
+    /// A printable id under which the failed entity can be recorded:
+    /// `NULL`, the bytes as an SQL blob literal (`x'ff00'`), the empty
+    /// string, or the long id itself.
+    pub fn stand_in(&self) -> String {
+        match self {
+            IdError::Null => "NULL".to_string(),
+            IdError::NotUtf8(bytes) => hex_literal(bytes),
+            IdError::Empty => String::new(),
+            IdError::TooLong(id) => id.clone(),
+        }
+    }
+}
+
+/// Checks the rules every entity id follows, whatever its source: not
+/// empty, at most [`MAX_ID_BYTES`] bytes.
+pub fn check_id(id: &str) -> Result<(), IdError> {
+    if id.is_empty() {
+        Err(IdError::Empty)
+    } else if id.len() > MAX_ID_BYTES {
+        Err(IdError::TooLong(id.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// `x'..'`, at most 64 bytes of it: enough to recognise the value.
+fn hex_literal(bytes: &[u8]) -> String {
+    const SHOWN: usize = 64;
+    let mut s = String::from("x'");
+    for b in bytes.iter().take(SHOWN) {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push('\'');
+    if bytes.len() > SHOWN {
+        s.push_str("...");
+    }
+    s
+}
+
+fn clip_sql(sql: &str) -> String {
+    const SHOWN: usize = 200;
+    let sql = sql.trim();
+    match sql.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}...", &sql[..at]),
+        None => sql.to_string(),
+    }
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+fn fields(n: usize) -> String {
+    format!("{n} {}", plural(n, "field", "fields"))
+}
+
+fn available_names(names: &[String]) -> String {
+    if names.is_empty() {
+        "no named values are bound here".to_string()
+    } else {
+        let list: Vec<String> = names.iter().map(|n| format!(":{n}")).collect();
+        format!("the named values here are {}", list.join(", "))
+    }
+}

@@ -1,0 +1,135 @@
+//! Data sources: the interfaces a batch reads entity ids from, and the LU
+//! syncs rows from (SPEC §3, §4).
+//!
+//! An interface is opened as an SQLite connection whatever its kind, so that
+//! every query above this layer is plain SQLite SQL:
+//!
+//! - `SQLITE`: the database file itself, opened read-write (per-entity `sql`
+//!   commands write) but never created;
+//! - `CSV`: an in-memory database with one TEXT table per `.csv` file, named
+//!   by the file's stem, made read-only once loaded;
+//! - `POSTGRES`: not available yet, refused with [`SourceError::Unsupported`].
+//!
+//! [`check`] runs when an interface is created and again when a batch uses
+//! it; [`connect`] opens it. Queries go through [`for_each_id`] (streams the
+//! first column as entity ids), [`query_rows`] (small results, for LU table
+//! sync) and [`column_count`]. Values are always bound, never pasted into SQL.
+
+mod csv;
+mod error;
+mod query;
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{IdError, MAX_ID_BYTES, SourceError, check_id};
+pub use query::{
+    Param, bind, bind_params, bind_params_json, column_count, for_each_id, query_rows,
+};
+
+use crate::ast::InterfaceKind;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// How long a connection waits for another process's lock before it gives
+/// up: a source that is being written to is waited for, not reported broken.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An interface as the catalog holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub kind: InterfaceKind,
+    /// An absolute path (`SQLITE`, `CSV`) or a URL (`POSTGRES`).
+    pub location: String,
+    /// CSV only: the first line names the columns.
+    pub header: bool,
+    /// CSV only: the field separator.
+    pub delimiter: u8,
+}
+
+impl Interface {
+    /// An interface with the CSV options at their defaults (`HEADER=true`,
+    /// `DELIMITER=','`).
+    pub fn new(name: impl Into<String>, kind: InterfaceKind, location: impl Into<String>) -> Self {
+        Interface {
+            name: name.into(),
+            kind,
+            location: location.into(),
+            header: true,
+            delimiter: b',',
+        }
+    }
+
+    fn path(&self) -> &Path {
+        Path::new(&self.location)
+    }
+
+    fn unsupported(&self) -> SourceError {
+        SourceError::Unsupported {
+            interface: self.name.clone(),
+            kind: self.kind.keyword(),
+        }
+    }
+}
+
+/// Resolves an interface's `PATH` against the working directory and removes
+/// `.` and `..` lexically.
+///
+/// Lexically, not with `canonicalize`: the file need not exist yet when the
+/// path is stored (the check reports that separately), and the stored path
+/// should be the one the user wrote, not one with symlinks resolved. `~` is
+/// not expanded: that is the shell's job.
+pub fn resolve_path(path: &str, cwd: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in cwd.join(path).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                // Only reachable with a relative `cwd`: keep the `..`.
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Checks that an interface can be read: at `CREATE INTERFACE`, and again
+/// when a batch uses it, so that a file removed since is reported clearly.
+///
+/// - `SQLITE`: the path is a readable file and an SQLite database.
+/// - `CSV`: the path is a `.csv` file, or a folder with at least one; every
+///   file is read through with the interface's header and delimiter, so a
+///   short row is reported now with its file and line, not mid-batch.
+///
+/// [`connect`] does all of this itself: calling `check` right before
+/// `connect` reads a CSV interface twice.
+pub fn check(iface: &Interface) -> Result<(), SourceError> {
+    match iface.kind {
+        InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadOnly).map(drop),
+        InterfaceKind::Csv => csv::check(iface),
+        InterfaceKind::Postgres => Err(iface.unsupported()),
+    }
+}
+
+/// Opens an interface as an SQLite connection.
+///
+/// `SQLITE`: the file, read-write but never created, with a busy timeout of
+/// [`BUSY_TIMEOUT`]. `CSV`: an in-memory database holding one table per
+/// file, every column TEXT; it is read-only once loaded, so that an `sql`
+/// command that writes to it fails instead of changing a copy that is thrown
+/// away.
+pub fn connect(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
+    match iface.kind {
+        InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadWrite),
+        InterfaceKind::Csv => csv::load(iface),
+        InterfaceKind::Postgres => Err(iface.unsupported()),
+    }
+}

@@ -1,0 +1,285 @@
+use super::{expect_err, iface, ok_ids};
+use crate::ast::InterfaceKind;
+use crate::source::{Interface, SourceError, check, connect, for_each_id};
+use std::ops::ControlFlow;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn csv(path: &Path) -> Interface {
+    iface(InterfaceKind::Csv, path)
+}
+
+#[test]
+fn file_becomes_a_text_table_named_by_its_stem() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "id,name\n1,ann\n2,bob\n10,cy\n");
+    check(&csv(&p)).unwrap();
+    let conn = connect(&csv(&p)).unwrap();
+    assert_eq!(
+        ok_ids(&conn, "select id from ids limit 100"),
+        ["1", "2", "10"]
+    );
+    assert_eq!(
+        ok_ids(&conn, "select typeof(id) from ids limit 1"),
+        ["text"]
+    );
+    // TEXT: ordered as strings.
+    assert_eq!(
+        ok_ids(&conn, "select id from ids order by id"),
+        ["1", "10", "2"]
+    );
+}
+
+#[test]
+fn folder_gives_one_table_per_file_and_they_join() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "customers.csv",
+        "id,tier\n1,gold\n2,tin\n3,gold\n",
+    );
+    write(
+        dir.path(),
+        "orders.CSV",
+        "order_id,customer_id\n10,1\n11,3\n12,3\n13,2\n",
+    );
+    write(dir.path(), "readme.txt", "not a table");
+    std::fs::create_dir(dir.path().join("old.csv")).unwrap();
+    check(&csv(dir.path())).unwrap();
+    let conn = connect(&csv(dir.path())).unwrap();
+    assert_eq!(
+        ok_ids(
+            &conn,
+            "select o.order_id from orders o join customers c on c.id = o.customer_id \
+             where c.tier = 'gold' order by o.order_id"
+        ),
+        ["10", "11", "12"]
+    );
+}
+
+#[test]
+fn without_header_columns_are_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "7,x\n8,y\n");
+    let mut i = csv(&p);
+    i.header = false;
+    check(&i).unwrap();
+    let conn = connect(&i).unwrap();
+    assert_eq!(ok_ids(&conn, "select c1 || c2 from ids"), ["7x", "8y"]);
+}
+
+#[test]
+fn other_delimiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "id;note\n1;a,b\n2;c\n");
+    let mut i = csv(&p);
+    i.delimiter = b';';
+    let conn = connect(&i).unwrap();
+    assert_eq!(ok_ids(&conn, "select note from ids"), ["a,b", "c"]);
+}
+
+#[test]
+fn quoted_fields_keep_commas_quotes_and_newlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "ids.csv",
+        "\u{feff}id, note\n1,\"a, b\"\n2,\"line 1\nline 2\"\n3,\"say \"\"hi\"\"\"\n",
+    );
+    let conn = connect(&csv(&p)).unwrap();
+    // The BOM and the space before `note` are not part of the names.
+    assert_eq!(
+        ok_ids(&conn, "select note from ids order by id"),
+        ["a, b", "line 1\nline 2", "say \"hi\""]
+    );
+}
+
+#[test]
+fn bad_row_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // The bad row starts on line 4: the quoted field before it spans two.
+    let p = write(dir.path(), "ids.csv", "id,note\n1,\"a\nb\"\n2,x,y\n3,z\n");
+    let want = format!(
+        "interface src: {} line 4: 3 fields, the header has 2",
+        p.display()
+    );
+    assert_eq!(expect_err(check(&csv(&p))).to_string(), want);
+    assert_eq!(expect_err(connect(&csv(&p))).to_string(), want);
+
+    // Without a header the first row sets the width.
+    let mut i = csv(&p);
+    i.header = false;
+    let e = expect_err(check(&i));
+    assert!(
+        matches!(
+            e,
+            SourceError::CsvFields {
+                line: 4,
+                found: 3,
+                expected: 2,
+                header: false,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("line 4: 3 fields, the first row has 2"),
+        "{e}"
+    );
+    let p = write(
+        dir.path(),
+        "one.csv",
+        "1,2
+3
+",
+    );
+    let mut i = csv(&p);
+    i.header = false;
+    let e = expect_err(check(&i));
+    assert!(
+        e.to_string()
+            .ends_with("line 2: 1 field, the first row has 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_row_in_one_file_of_a_folder_names_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.csv", "id\n1\n");
+    let b = write(dir.path(), "b.csv", "id,x\n1,2\n3\n");
+    let e = expect_err(connect(&csv(dir.path())));
+    assert!(
+        e.to_string().contains(&format!("{} line 3:", b.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_folder_and_folder_without_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = format!(
+        "interface src: the folder {} holds no .csv file",
+        dir.path().display()
+    );
+    assert_eq!(expect_err(check(&csv(dir.path()))).to_string(), want);
+    write(dir.path(), "ids.txt", "id\n1\n");
+    assert_eq!(expect_err(connect(&csv(dir.path()))).to_string(), want);
+}
+
+#[test]
+fn file_must_end_in_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.txt", "id\n1\n");
+    let e = expect_err(check(&csv(&p)));
+    assert!(matches!(e, SourceError::NotCsvFile { .. }), "{e}");
+    let e = expect_err(check(&csv(&dir.path().join("gone.csv"))));
+    assert!(matches!(e, SourceError::NotFound { .. }), "{e}");
+}
+
+#[test]
+fn empty_file_needs_a_header_only_when_header_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "");
+    let e = expect_err(check(&csv(&p)));
+    assert!(matches!(e, SourceError::EmptyCsv { .. }), "{e}");
+    let mut i = csv(&p);
+    i.header = false;
+    let conn = connect(&i).unwrap();
+    assert!(ok_ids(&conn, "select c1 from ids").is_empty());
+}
+
+#[test]
+fn header_only_is_an_empty_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "id\n");
+    let conn = connect(&csv(&p)).unwrap();
+    assert!(ok_ids(&conn, "select id from ids").is_empty());
+}
+
+#[test]
+fn header_names_empty_and_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", ",id\n0,7\n");
+    let conn = connect(&csv(&p)).unwrap();
+    assert_eq!(ok_ids(&conn, "select c1 || id from ids"), ["07"]);
+
+    let p = write(dir.path(), "dup.csv", "id,ID\n1,2\n");
+    let e = expect_err(check(&csv(&p)));
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "interface src: {} line 1: the header names column ID twice \
+             (column names ignore case); rename one of them",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn two_files_that_differ_only_in_case_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ids.csv", "id\n1\n");
+    write(dir.path(), "IDS.csv", "id\n2\n");
+    let e = expect_err(check(&csv(dir.path())));
+    assert!(matches!(e, SourceError::TableClash { .. }), "{e}");
+}
+
+#[test]
+fn loaded_tables_are_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "id\n1\n");
+    let conn = connect(&csv(&p)).unwrap();
+    let e = conn
+        .execute("insert into ids values ('2')", [])
+        .unwrap_err();
+    assert!(e.to_string().contains("readonly"), "{e}");
+}
+
+#[test]
+fn unknown_table_lists_the_files_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ids.csv", "id\n1\n");
+    write(dir.path(), "more ids.csv", "id\n2\n");
+    let conn = connect(&csv(dir.path())).unwrap();
+    assert_eq!(ok_ids(&conn, "select id from \"more ids\""), ["2"]);
+    let e = for_each_id(&conn, "select id from idz", &[], &[], |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no such table: idz; the tables are ids, more ids"),
+        "{e}"
+    );
+}
+
+#[test]
+fn delimiter_must_not_be_a_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ids.csv", "id\n1\n");
+    let mut i = csv(&p);
+    i.delimiter = b'"';
+    let e = expect_err(check(&i));
+    assert!(matches!(e, SourceError::Delimiter { .. }), "{e}");
+}
+
+#[test]
+fn invalid_utf8_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ids.csv");
+    std::fs::write(&p, b"id,n\n1,a\n2,\xff\n").unwrap();
+    let e = expect_err(check(&csv(&p)));
+    assert!(
+        e.to_string()
+            .ends_with("line 3: field 2 is not valid UTF-8; save the file as UTF-8"),
+        "{e}"
+    );
+}
