@@ -1,0 +1,174 @@
+//! The `?` rewrite of a `shell` command: each `?` in the text becomes a
+//! quoted reference to `$ENTITY_ID`, never the id itself.
+//!
+//! The rule: *every* `?` stands for the id, wherever it is, except one
+//! escaped with a backslash (`\?`) outside single quotes, which is left to
+//! the shell (there it means a literal `?`). The form of the reference
+//! depends on where the `?` stands, so that it is always exactly one quoted
+//! expansion and the id arrives byte for byte:
+//!
+//! | where the `?` is | written as | so `echo ...` prints |
+//! |---|---|---|
+//! | plain text: `echo ?` | `"$ENTITY_ID"` | the id |
+//! | single quotes: `echo '<?>'` | `'"$ENTITY_ID"'` (quote closed and reopened) | `<id>` |
+//! | double quotes: `echo "id=?"` | `${ENTITY_ID}` | `id=<id>` |
+//! | `$( )` or backticks | as plain text, quoting starts afresh there | the id |
+//!
+//! Safety does not rest on this scanner being a full shell parser: the id's
+//! text is never in the script, only references to a variable holding it,
+//! and the shell does not parse the value of a variable as code. A context
+//! the scanner misreads (a `)` in a `case` pattern inside `$( )`, a
+//! here-document body) can at worst leave a reference unquoted (subject to
+//! word splitting) or show its quote marks, never run the id. Inside a
+//! here-document, write `$ENTITY_ID` rather than `?`.
+
+/// The reference for a `?` in plain text (and inside `$( )`, backticks).
+const PLAIN: &str = "\"$ENTITY_ID\"";
+/// Inside double quotes; braces keep a following letter out of the name.
+const IN_DOUBLE: &str = "${ENTITY_ID}";
+/// Inside single quotes: close them, reference, reopen.
+const IN_SINGLE: &str = "'\"$ENTITY_ID\"'";
+
+/// A quoting context the scanner is inside of.
+#[derive(Clone, Copy, PartialEq)]
+enum Frame {
+    /// Top level, or inside `$( )` with this many unclosed `(`.
+    Plain {
+        parens: Option<u32>,
+    },
+    Double,
+    Backtick,
+}
+
+/// The script for `sh -c`: `text` with each `?` replaced (module doc).
+pub fn rewrite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut stack = vec![Frame::Plain { parens: None }];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let top = *stack.last().unwrap_or(&Frame::Plain { parens: None });
+        match (top, c) {
+            // A backslash and what it escapes are copied as they are, so
+            // `\?` stays for the shell and `\"` never opens a string.
+            (_, '\\') => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            (Frame::Double, '"') => {
+                stack.pop();
+                out.push(c);
+            }
+            (Frame::Double, '?') => out.push_str(IN_DOUBLE),
+            (_, '$') if chars.peek() == Some(&'(') => {
+                chars.next();
+                out.push_str("$(");
+                stack.push(Frame::Plain { parens: Some(0) });
+            }
+            (Frame::Backtick, '`') => {
+                stack.pop();
+                out.push(c);
+            }
+            (_, '`') => {
+                stack.push(Frame::Backtick);
+                out.push(c);
+            }
+            (Frame::Double, _) => out.push(c),
+            // From here on: plain text, inside `$( )` or backticks.
+            (_, '\'') => {
+                out.push(c);
+                for s in chars.by_ref() {
+                    match s {
+                        '?' => out.push_str(IN_SINGLE),
+                        _ => out.push(s),
+                    }
+                    if s == '\'' {
+                        break;
+                    }
+                }
+            }
+            (_, '"') => {
+                stack.push(Frame::Double);
+                out.push(c);
+            }
+            (_, '?') => out.push_str(PLAIN),
+            (Frame::Plain { parens: Some(n) }, '(') => {
+                set_top(
+                    &mut stack,
+                    Frame::Plain {
+                        parens: Some(n + 1),
+                    },
+                );
+                out.push(c);
+            }
+            (Frame::Plain { parens: Some(n) }, ')') => {
+                if n == 0 {
+                    stack.pop();
+                } else {
+                    set_top(
+                        &mut stack,
+                        Frame::Plain {
+                            parens: Some(n - 1),
+                        },
+                    );
+                }
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn set_top(stack: &mut [Frame], frame: Frame) {
+    if let Some(top) = stack.last_mut() {
+        *top = frame;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite;
+
+    #[test]
+    fn plain_question_mark_becomes_a_quoted_reference() {
+        assert_eq!(rewrite("echo ?"), r#"echo "$ENTITY_ID""#);
+        assert_eq!(rewrite("f ?x ?"), r#"f "$ENTITY_ID"x "$ENTITY_ID""#);
+    }
+
+    #[test]
+    fn inside_double_quotes_the_reference_is_braced_and_unquoted() {
+        assert_eq!(rewrite(r#"echo "id=?x""#), r#"echo "id=${ENTITY_ID}x""#);
+    }
+
+    #[test]
+    fn inside_single_quotes_the_quote_is_closed_and_reopened() {
+        assert_eq!(rewrite("echo '<?>'"), r#"echo '<'"$ENTITY_ID"'>'"#);
+    }
+
+    #[test]
+    fn backslash_question_mark_is_left_to_the_shell() {
+        assert_eq!(rewrite(r"echo \? ?"), r#"echo \? "$ENTITY_ID""#);
+        assert_eq!(rewrite(r#"echo "\"?""#), r#"echo "\"${ENTITY_ID}""#);
+    }
+
+    #[test]
+    fn command_substitution_starts_quoting_afresh() {
+        assert_eq!(
+            rewrite(r#"echo "$(f ? "(?)")""#),
+            r#"echo "$(f "$ENTITY_ID" "(${ENTITY_ID})")""#
+        );
+        assert_eq!(rewrite("echo \"`f ?`\""), "echo \"`f \"$ENTITY_ID\"`\"");
+        assert_eq!(
+            rewrite("echo $(f (?)) ?"),
+            r#"echo $(f ("$ENTITY_ID")) "$ENTITY_ID""#
+        );
+    }
+
+    #[test]
+    fn text_without_question_marks_is_unchanged() {
+        let s = r#"a 'b' "c $(d) `e`" \f"#;
+        assert_eq!(rewrite(s), s);
+    }
+}

@@ -1,0 +1,116 @@
+//! `sql <iface> 'statement with ?'`: one SQL statement on an interface, the
+//! entity id and the window variables bound, never pasted into the text.
+//!
+//! Binding: every positional parameter (`?`, and `?NNN`) gets the entity id;
+//! every named one (`:from_date`, `@from_date`, `$from_date`) gets the
+//! window value of that name ([`Context::param`]). Only the parameters the
+//! statement uses are looked up, so a statement without `:from_date` runs in
+//! a batch without a window.
+//!
+//! `{"rows":N}` is the number of rows changed; for a statement that returns
+//! rows (a `SELECT`, `... RETURNING`) it is the number of rows returned, so
+//! `sql crm 'select 1 from customer where id = ?'` can check existence.
+//!
+//! `ENTITY_TIMEOUT` interrupts the statement (`sqlite3_interrupt`) from a
+//! watchdog thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, Statement};
+use serde_json::{Value, json};
+
+use super::{CommandError, Connections, Context};
+
+pub fn run(
+    interface: &str,
+    sql: &str,
+    ctx: &Context,
+    conns: &dyn Connections,
+) -> Result<Value, CommandError> {
+    // `f` can only return a database error; a failure of ours (a missing
+    // window value) is kept here and wins over the error it caused.
+    let mut ours: Option<CommandError> = None;
+    let timed_out = AtomicBool::new(false);
+    let mut f = |conn: &Connection| -> Result<usize, rusqlite::Error> {
+        let mut stmt = conn.prepare(sql)?;
+        if let Err(e) = bind(&mut stmt, ctx) {
+            return Err(match e {
+                Bind::Db(e) => e,
+                Bind::Ours(e) => {
+                    ours = Some(e);
+                    rusqlite::Error::InvalidQuery
+                }
+            });
+        }
+        match ctx.timeout {
+            None => execute(&mut stmt),
+            Some(limit) => with_watchdog(conn, limit, &timed_out, || execute(&mut stmt)),
+        }
+    };
+    let r = conns.with_connection(interface, &mut f);
+    if let Some(e) = ours {
+        return Err(e);
+    }
+    match (r, ctx.timeout) {
+        (Ok(rows), _) => Ok(json!({ "rows": rows })),
+        (Err(_), Some(limit)) if timed_out.load(Ordering::SeqCst) => {
+            Err(CommandError::Timeout(limit))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+enum Bind {
+    Ours(CommandError),
+    Db(rusqlite::Error),
+}
+
+fn bind(stmt: &mut Statement, ctx: &Context) -> Result<(), Bind> {
+    for i in 1..=stmt.parameter_count() {
+        // `?NNN` has a name too; only `:`, `@` and `$` names are window ones.
+        let value = match stmt.parameter_name(i) {
+            Some(n) if !n.starts_with('?') => ctx.param(&n[1..]).map_err(Bind::Ours)?,
+            _ => ctx.entity_id,
+        };
+        stmt.raw_bind_parameter(i, value).map_err(Bind::Db)?;
+    }
+    Ok(())
+}
+
+fn execute(stmt: &mut Statement) -> Result<usize, rusqlite::Error> {
+    if stmt.column_count() == 0 {
+        return stmt.raw_execute();
+    }
+    let mut rows = stmt.raw_query();
+    let mut n = 0;
+    while rows.next()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Runs `work`, interrupting the connection if it takes longer than
+/// `limit`. The watchdog is joined before this returns, so it can never
+/// interrupt a later statement on the same connection.
+fn with_watchdog<T>(
+    conn: &Connection,
+    limit: Duration,
+    timed_out: &AtomicBool,
+    work: impl FnOnce() -> T,
+) -> T {
+    let handle = conn.get_interrupt_handle();
+    let (done, wait) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                timed_out.store(true, Ordering::SeqCst);
+                handle.interrupt();
+            }
+        });
+        let out = work();
+        drop(done);
+        out
+    })
+}
