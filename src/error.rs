@@ -9,6 +9,14 @@ pub enum Error {
     /// A parse error, with the source text it points into.
     #[error("parse error")]
     Parse(String, ParseError),
+    /// A statement that failed to run, with the script text it came from.
+    #[error("{1}")]
+    Run(String, crate::session::RunError),
+    /// Errors already printed (`--keep-going`): only the exit code is left.
+    #[error("some statements failed")]
+    Reported,
+    #[error("no home folder: set --home or BATCHSH_HOME (HOME is not set)")]
+    NoHome,
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -17,10 +25,7 @@ pub enum Error {
     /// Stdout was closed (`batchsh parse ... | head`): a quiet exit.
     #[error("broken pipe")]
     BrokenPipe,
-    #[error(
-        "{0} is not implemented yet in this version of batchsh; \
-         only `batchsh parse` works so far"
-    )]
+    #[error("{0} is not implemented yet in this version of batchsh")]
     NotImplemented(&'static str),
 }
 
@@ -28,7 +33,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::BrokenPipe => crate::exit::OK,
-            Error::Parse(..) | Error::Io { .. } | Error::NotImplemented(_) => crate::exit::FAILED,
+            _ => crate::exit::FAILED,
         }
     }
 
@@ -36,6 +41,17 @@ impl Error {
     pub fn render(&self) -> String {
         match self {
             Error::Parse(src, e) => crate::diag::render(src, e),
+            Error::Reported => String::new(),
+            Error::Run(src, e) => match e.span {
+                Some(span) => crate::diag::render(
+                    src,
+                    &ParseError::new(
+                        span,
+                        crate::syntax::error::ErrorKind::Invalid(e.message.clone()),
+                    ),
+                ),
+                None => format!("error: {}\n", e.message),
+            },
             other => format!("error: {other}\n"),
         }
     }

@@ -11,8 +11,12 @@
 
 pub mod ast;
 pub mod cli;
+pub mod command;
 pub mod diag;
 pub mod error;
+pub mod output;
+pub mod session;
+pub mod source;
 pub mod store;
 pub mod syntax;
 
@@ -61,12 +65,75 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             // The whole input is parsed before anything runs: an error in
             // the last statement must not leave the first ones half done.
             let stmts = syntax::parse(&text).map_err(|e| Error::Parse(text.clone(), e))?;
-            match stmts.first() {
-                None => Ok(()),
-                Some(s) => Err(Error::NotImplemented(s.kind.name())),
+            run_script(&cli.global, &text, &stmts)
+        }
+    }
+}
+
+/// Runs parsed statements in order; the first failure stops the run unless
+/// `--keep-going`. Results print as each statement ends.
+fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(), Error> {
+    let store_path = store_path(global)?;
+    let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        what: "cannot read the working directory".into(),
+        source,
+    })?;
+    let settings = session::Settings {
+        format: match global.format {
+            cli::Format::Table => ast::OutputFormat::Table,
+            cli::Format::Json => ast::OutputFormat::Json,
+            cli::Format::Csv => ast::OutputFormat::Csv,
+        },
+        progress: !global.no_progress,
+    };
+    let mut session = session::Session::new(store_path, settings, cwd);
+    let stdout_tty = std::io::stdout().is_terminal();
+    let mut failed = false;
+    for stmt in stmts {
+        match session.run_statement(stmt) {
+            Ok((out, flow)) => {
+                if let Some(out) = out {
+                    let quiet_skip = global.quiet && matches!(out, output::Output::Message(_));
+                    if !quiet_skip {
+                        let style = output::Style {
+                            format: session.settings.format,
+                            color: output::color_allowed(stdout_tty),
+                            width: output::terminal_width(),
+                        };
+                        let mut o = std::io::stdout().lock();
+                        o.write_all(output::render(&out, &style).as_bytes())
+                            .map_err(Error::from_stdout)?;
+                        o.flush().map_err(Error::from_stdout)?;
+                    }
+                }
+                if flow == session::Flow::Exit {
+                    break;
+                }
+            }
+            Err(e) => {
+                let err = Error::Run(text.to_string(), e);
+                if !global.keep_going {
+                    return Err(err);
+                }
+                eprint!("{}", err.render());
+                failed = true;
             }
         }
     }
+    if failed { Err(Error::Reported) } else { Ok(()) }
+}
+
+/// `--store`, else `<home>/store.db`, home being `--home` or the default.
+fn store_path(global: &cli::Global) -> Result<std::path::PathBuf, Error> {
+    if let Some(s) = &global.store {
+        return Ok(s.clone());
+    }
+    let home = global
+        .home
+        .clone()
+        .or_else(store::default_home)
+        .ok_or(Error::NoHome)?;
+    Ok(home.join("store.db"))
 }
 
 /// `batchsh parse`: the statements as one JSON array on stdout.

@@ -11,6 +11,7 @@ pub struct Test {
     args: Vec<String>,
     stdin: Option<String>,
     home: tempfile::TempDir,
+    cwd: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The run's BATCHSH_HOME, kept until the output is dropped.
+    pub home: tempfile::TempDir,
 }
 
 impl Test {
@@ -26,6 +29,7 @@ impl Test {
             args: Vec::new(),
             stdin: None,
             home: tempfile::tempdir().expect("temporary BATCHSH_HOME"),
+            cwd: None,
         }
     }
 
@@ -44,6 +48,12 @@ impl Test {
         self
     }
 
+    /// The working directory batchsh runs in (relative PATHs resolve here).
+    pub fn current_dir(mut self, d: &Path) -> Test {
+        self.cwd = Some(d.to_path_buf());
+        self
+    }
+
     pub fn run(self) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchsh"));
         cmd.args(&self.args)
@@ -56,6 +66,9 @@ impl Test {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
         let mut child = cmd.spawn().expect("batchsh starts");
         {
             let mut sin = child.stdin.take().expect("stdin pipe");
@@ -69,6 +82,7 @@ impl Test {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            home: self.home,
         }
     }
 }

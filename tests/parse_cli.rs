@@ -101,19 +101,29 @@ fn parse_error_goes_to_stderr_and_exits_1() {
 }
 
 #[test]
-fn running_statements_is_honestly_not_implemented_yet() {
+fn what_is_not_built_yet_says_so_honestly() {
     let out = Test::new().args(["-c", "BATCH_LIST"]).run();
     assert_eq!(out.code, 1);
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        "error: BATCH_LIST is not implemented yet in this version of batchsh; \
-         only `batchsh parse` works so far\n"
+        "error: BATCH_LIST is not implemented yet in this version of batchsh
+  --> line 1, column 1
+   |
+ 1 | BATCH_LIST
+   | ^^^^^^^^^^
+"
     );
     for sub in [["worker"], ["tick"]] {
         let out = Test::new().args(sub).run();
         assert_eq!(out.code, 1);
-        assert!(out.stderr.contains("not implemented yet"), "{}", out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: batchsh {} is not implemented yet in this version of batchsh\n",
+                sub[0]
+            )
+        );
     }
 }
 

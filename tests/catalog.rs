@@ -1,0 +1,335 @@
+//! The catalog statements through the real binary: interfaces, LUs,
+//! instance groups; validation errors that change nothing in the store.
+
+use crate::common::Test;
+use serde_json::Value;
+use std::path::Path;
+
+/// A folder with `crm.db` (customer, orders) and `csv/ids.csv`.
+fn data() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let c = rusqlite::Connection::open(d.path().join("crm.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT, tier TEXT);
+         INSERT INTO customer VALUES (1, 'ann', 'gold'), (2, 'bob', 'silver'), (3, 'cy', 'gold');
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL);",
+    )
+    .unwrap();
+    std::fs::create_dir(d.path().join("csv")).unwrap();
+    std::fs::write(d.path().join("csv/ids.csv"), "id,kind\n1,a\n2,b\n").unwrap();
+    d
+}
+
+/// Runs `script` in `dir` with a store in `home` (kept across runs).
+fn run(dir: &Path, home: &Path, script: &str) -> crate::common::Output {
+    Test::new()
+        .current_dir(dir)
+        .args([
+            "--home",
+            home.to_str().unwrap(),
+            "--format",
+            "json",
+            "-c",
+            script,
+        ])
+        .run()
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn define_show_describe_and_drop() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+         CREATE INTERFACE ids TYPE CSV PATH 'csv' WITH DELIMITER=',';
+         CREATE LU Customer FROM crm ROOT ('select id from customer')
+             TABLE customer ('select * from customer where id = ?')
+             TABLE orders KEY (id) ('select * from orders where customer_id = ?');
+         CREATE INSTANCE GROUP Customer.vip USING ('select id from customer where tier = ''gold''');
+         SHOW INTERFACES; SHOW LUS; DESCRIBE LU customer; SHOW INSTANCE GROUPS Customer",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json_lines(&out.stdout);
+    assert_eq!(
+        v[0]["message"],
+        format!(
+            "interface crm created (SQLITE {})",
+            d.path().join("crm.db").display()
+        )
+    );
+    let ifaces = &v[4];
+    assert_eq!(ifaces[0]["name"], "crm");
+    // A relative PATH is stored absolute (SPEC §3).
+    assert_eq!(
+        ifaces[0]["location"],
+        d.path().join("crm.db").to_str().unwrap()
+    );
+    assert_eq!(ifaces[1]["type"], "CSV");
+    assert_eq!(ifaces[1]["header"], true);
+    assert_eq!(v[5][0]["tables"], "customer, orders");
+    assert_eq!(v[6][0]["part"], "INTERFACE");
+    assert_eq!(v[6][3]["key"], "id");
+    assert_eq!(v[7][0]["group"], "vip");
+
+    let out = run(
+        d.path(),
+        home.path(),
+        "DROP INSTANCE GROUP Customer.vip; DROP LU Customer; DROP INTERFACE crm; SHOW LUS",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        json_lines(&out.stdout).last().unwrap(),
+        &serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported_and_nothing_is_stored() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'nope.db'",
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains("nope.db"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--> line 1, column 39"),
+        "{}",
+        out.stderr
+    );
+    let out = run(d.path(), home.path(), "SHOW INTERFACES");
+    assert_eq!(out.stdout.trim(), "[]");
+}
+
+#[test]
+fn lu_queries_must_run_on_their_interface() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+         CREATE LU Customer FROM crm ROOT ('select id from customers')",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "error: the ROOT query does not run on interface crm: no such table: customers"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--> line 2, column 44"),
+        "{}",
+        out.stderr
+    );
+    // The interface of the first statement stays; no LU was stored.
+    let out = run(d.path(), home.path(), "SHOW LUS; SHOW INTERFACES");
+    let v = json_lines(&out.stdout);
+    assert_eq!(v[0], serde_json::json!([]));
+    assert_eq!(v[1].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn names_that_do_not_exist_get_a_suggestion() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+         CREATE LU Customer FROM crn ROOT ('select id from customer')",
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: no interface named crn (did you mean crm?)
+  --> line 2, column 34
+   |
+ 2 |          CREATE LU Customer FROM crn ROOT ('select id from customer')
+   |                                  ^^^
+"
+    );
+}
+
+#[test]
+fn an_instance_group_query_returns_one_column() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+         CREATE LU Customer FROM crm ROOT ('select id from customer');
+         CREATE INSTANCE GROUP Customer.vip USING ('select id, name from customer')",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the query must return one column only; it returns 2\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn in_use_exists_and_replace() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+                 CREATE LU Customer FROM crm ROOT ('select id from customer')";
+    assert_eq!(run(d.path(), home.path(), setup).code, 0);
+    let out = run(d.path(), home.path(), "DROP INTERFACE crm");
+    assert!(
+        out.stderr
+            .starts_with("error: interface crm is used by LU Customer; drop that first"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'",
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: interface crm exists already; use CREATE OR REPLACE INTERFACE"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE OR REPLACE INTERFACE crm TYPE CSV PATH 'csv'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn keep_going_runs_the_rest_and_still_fails() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = Test::new()
+        .current_dir(d.path())
+        .args([
+            "--home",
+            home.path().to_str().unwrap(),
+            "--keep-going",
+            "--format",
+            "json",
+            "-c",
+        ])
+        .arg("DROP LU nope; CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'")
+        .run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("error: no LU named nope"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("interface crm created"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_parse_error_anywhere_runs_nothing() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'; SHOW LUSS",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        !home.path().join("store.db").exists(),
+        "no store was even created"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_and_kept() {
+    let d = data();
+    let not_store = d.path().join("csv/ids.csv");
+    let before = std::fs::read(&not_store).unwrap();
+    let out = Test::new()
+        .args(["--store", not_store.to_str().unwrap(), "-c", "SHOW LUS"])
+        .run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is not a batchsh store"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&not_store).unwrap(), before);
+}
+
+#[test]
+fn settings_change_the_session() {
+    let out = Test::new()
+        .args([
+            "-c",
+            "SET FORMAT json; SHOW SETTINGS; SET FORMAT csv; SET PROGRESS off; SHOW SETTINGS",
+        ])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    let first: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(first["format"], "json");
+    assert_eq!(first["progress"], "on");
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest[0], "key,value");
+    assert!(
+        rest.contains(&"format,csv") && rest.contains(&"progress,off"),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn exit_stops_the_script() {
+    let out = Test::new()
+        .args([
+            "--format",
+            "json",
+            "-c",
+            "SHOW SETTINGS; EXIT; SHOW SETTINGS",
+        ])
+        .run();
+    assert_eq!(out.code, 0);
+    assert_eq!(out.stdout.lines().count(), 1);
+}
+
+#[test]
+fn batchsh_home_places_the_store() {
+    let out = Test::new().args(["-c", "SHOW LUS"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.home.path().join("store.db").exists());
+}
+
+#[test]
+fn store_flag_names_the_store_file() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("x/my.db");
+    let out = Test::new()
+        .args(["--store", f.to_str().unwrap(), "-c", "SHOW LUS"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(f.exists());
+    assert!(!out.home.path().join("store.db").exists());
+}
