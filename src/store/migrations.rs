@@ -7,7 +7,7 @@ use super::APPLICATION_ID;
 use rusqlite::Connection;
 
 /// Migration N (1-based) takes a store from version N-1 to N.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the catalog (SPEC §3). Names compare without regard to case.
     "CREATE TABLE interfaces (
         name        TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
@@ -38,6 +38,94 @@ const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL,
         PRIMARY KEY (lu, name)
     );",
+    // 2: batches (SPEC §4, §6, §7, §13). Counters on the batch row are kept
+    // by the executor in the same transaction as the entity rows they
+    // count, so BATCH_LIST and BATCH_SUMMARY never scan entity rows and
+    // total = waiting + in_process + completed + failed + cancelled holds
+    // at every commit.
+    "CREATE TABLE batches (
+        bid            TEXT PRIMARY KEY,
+        command        TEXT NOT NULL,          -- the BATCH statement, canonical text
+        lu             TEXT NOT NULL,
+        fabric_command TEXT NOT NULL,          -- the per-entity command, canonical text
+        source         TEXT NOT NULL,          -- JSON: where the ids come from
+        arguments      TEXT NOT NULL,          -- JSON: options by canonical name, typed
+        status         TEXT NOT NULL,
+        execution_id   TEXT NOT NULL,          -- the current (or last) execution
+        created_by     TEXT NOT NULL,          -- node that created it
+        creation_time  TEXT NOT NULL,          -- RFC 3339 UTC, as every time here
+        start_time     TEXT,
+        end_time       TEXT,
+        error          TEXT,
+        extra_stats    TEXT,                   -- JSON, Fabric's shape
+        total          INTEGER NOT NULL DEFAULT 0,
+        ids_complete   INTEGER NOT NULL DEFAULT 0, -- 1: the source is exhausted, total is final
+        estimated_total INTEGER,
+        waiting        INTEGER NOT NULL DEFAULT 0,
+        in_process     INTEGER NOT NULL DEFAULT 0,
+        completed      INTEGER NOT NULL DEFAULT 0,
+        failed         INTEGER NOT NULL DEFAULT 0,
+        cancelled      INTEGER NOT NULL DEFAULT 0,
+        added          INTEGER NOT NULL DEFAULT 0,
+        updated        INTEGER NOT NULL DEFAULT 0,
+        unchanged      INTEGER NOT NULL DEFAULT 0,
+        max_workers    INTEGER,                -- BATCH_EDIT MAX_WORKERS_PER_NODE
+        requested      TEXT,                   -- PAUSE or CANCEL, asked by another process
+        owner_node     TEXT,                   -- the process running it now, if any
+        owner_pid      INTEGER,
+        heartbeat_at   TEXT                    -- its last sign of life
+    );
+    CREATE INDEX batches_by_creation ON batches (creation_time);
+    CREATE TABLE batch_entities (
+        bid             TEXT NOT NULL REFERENCES batches (bid) ON DELETE CASCADE,
+        seq             INTEGER NOT NULL,      -- order of arrival from the source
+        entity_id       TEXT NOT NULL,
+        status          TEXT NOT NULL,         -- WAITING IN_PROCESS COMPLETED FAILED CANCELLED
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_at        TEXT,                  -- a retried entity waits until then
+        node            TEXT,
+        start_time      TEXT,
+        end_time        TEXT,
+        process_time_ms INTEGER,
+        result          TEXT,                  -- JSON text, as Fabric stores it
+        error           TEXT,
+        PRIMARY KEY (bid, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX batch_entities_by_id ON batch_entities (bid, entity_id);
+    CREATE INDEX batch_entities_by_status ON batch_entities (bid, status, seq);
+    CREATE TABLE batch_events (
+        id           INTEGER PRIMARY KEY,
+        bid          TEXT NOT NULL REFERENCES batches (bid) ON DELETE CASCADE,
+        execution_id TEXT,
+        time         TEXT NOT NULL,
+        node         TEXT,
+        status       TEXT NOT NULL,
+        note         TEXT
+    );
+    CREATE INDEX batch_events_by_bid ON batch_events (bid, id);
+    -- Per node counters of a batch, for BATCH_SUMMARY's node and DC rows.
+    CREATE TABLE batch_nodes (
+        bid        TEXT NOT NULL REFERENCES batches (bid) ON DELETE CASCADE,
+        node       TEXT NOT NULL,
+        dc         TEXT NOT NULL,
+        start_time TEXT NOT NULL,
+        end_time   TEXT,
+        completed  INTEGER NOT NULL DEFAULT 0,
+        failed     INTEGER NOT NULL DEFAULT 0,
+        added      INTEGER NOT NULL DEFAULT 0,
+        updated    INTEGER NOT NULL DEFAULT 0,
+        unchanged  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (bid, node)
+    );
+    -- Progress samples (entities finished so far, per node, every few
+    -- seconds), for the pace over the last 100 s.
+    CREATE TABLE batch_progress (
+        bid     TEXT NOT NULL REFERENCES batches (bid) ON DELETE CASCADE,
+        node    TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        done    INTEGER NOT NULL,
+        PRIMARY KEY (bid, node, time_ms)
+    ) WITHOUT ROWID;",
 ];
 
 /// The newest schema version this binary knows.

@@ -279,3 +279,36 @@ fn a_group_needs_its_lu() {
         "no LU named Nope"
     );
 }
+
+/// A store written by the first release (catalog only) is upgraded in place
+/// and keeps its data.
+#[test]
+fn a_version_1_store_is_upgraded_and_keeps_its_catalog() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    {
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch(migrations::MIGRATIONS[0]).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA user_version = 1; PRAGMA application_id = {APPLICATION_ID};"
+        ))
+        .unwrap();
+        c.execute(
+            "INSERT INTO interfaces (name, kind, location, options, created_at)
+             VALUES ('crm', 'SQLITE', '/data/crm.db', '{}', '2026-11-01T00:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(
+        pragma(s.conn(), "user_version"),
+        migrations::latest().to_string()
+    );
+    assert_eq!(s.interface("crm").unwrap().location, "/data/crm.db");
+    let batches: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 0);
+}
