@@ -1,0 +1,369 @@
+//! The LU store: the instances' data, synced from an LU's source, in one
+//! SQLite file per LU, `<home>/lu/<LU>.db` (SPEC §3), apart from the batch
+//! store so that syncing and bookkeeping do not contend for one writer.
+//!
+//! Layout of the file (WAL, busy timeout 30 s, `application_id` "BSHL",
+//! `user_version` 1):
+//!
+//! - one table per LU table, named as the LU table: `__rowid INTEGER
+//!   PRIMARY KEY`, `__iid TEXT NOT NULL` (the instance id, indexed), then
+//!   the columns the table query returns, without declared types so that
+//!   values are kept exactly as the source gave them. A table is created at
+//!   the first sync that writes the instance, from the columns its query
+//!   returned; when a later query returns a column the table lacks, the
+//!   next write adds it (`ALTER TABLE ADD COLUMN`; rows stored before read
+//!   NULL there). A column the query no longer returns is kept, and is NULL
+//!   in every row of an instance synced from then on (so that sync is an
+//!   update where the column held values).
+//! - `__instances (id, added_at, changed_at)`: the marker of presence, so
+//!   that an instance whose queries return no rows is still in the store,
+//!   and `FROM FABRIC` is one ordered scan.
+//!
+//! Names beginning with `__` (and SQLite's `sqlite_`) are the store's: an
+//! LU table may not have one, and a query may not return a column named
+//! `__iid` or `__rowid`. Names are matched ignoring ASCII case, as SQLite
+//! does; every name is quoted, so any other name works, `select` and `a"b`
+//! included.
+//!
+//! Syncing one instance ([`LuStore::sync_instance`]): the source queries
+//! run first, with no lock on the store; the comparison then runs in a read
+//! transaction, and an unchanged instance ends there, having written
+//! nothing at all (not even a timestamp: `changed_at` is the last sync that
+//! *changed* the instance). Otherwise a `BEGIN IMMEDIATE` transaction takes
+//! the write lock up front (so two writers queue on the busy timeout
+//! instead of deadlocking on a lock upgrade), compares again, since another
+//! worker may have synced the same id meanwhile, and writes the difference:
+//! deleted, updated and inserted rows, then the marker. One transaction per
+//! instance: a crash leaves an instance as it was before or after.
+//!
+//! Threads: a [`LuStore`] is `Send + Sync`; share one (`Arc<LuStore>`)
+//! between the workers of a batch. It keeps a small pool of connections to
+//! the file, opening one more whenever every one is busy, so workers read
+//! in parallel and queue only for SQLite's one writer. Opening one
+//! `LuStore` per worker works too.
+
+mod error;
+mod schema;
+mod sync;
+#[cfg(test)]
+mod tests;
+mod value;
+
+pub use error::LuError;
+pub use schema::check_table_names;
+
+use crate::output::{Cell, Output, Table};
+use crate::store::LuDef;
+use rusqlite::{Connection, TransactionBehavior};
+use std::ops::{ControlFlow, Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What `sync_instance` did to an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// The instance was not in the store.
+    Added,
+    /// Rows were added, removed or changed.
+    Updated,
+    /// The same data; nothing was written.
+    Unchanged,
+}
+
+impl SyncOutcome {
+    /// `{"Added":1,"Updated":0,"Unchanged":0}`: exactly one is 1 (SPEC §5).
+    pub fn json(self) -> serde_json::Value {
+        let one = |o: SyncOutcome| i32::from(self == o);
+        serde_json::json!({
+            "Added": one(SyncOutcome::Added),
+            "Updated": one(SyncOutcome::Updated),
+            "Unchanged": one(SyncOutcome::Unchanged),
+        })
+    }
+}
+
+/// One LU's store: a pool of connections to `<home>/lu/<LU>.db`.
+pub struct LuStore {
+    lu: String,
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// The path of an LU's store, `<home>/lu/<LU>.db`. An LU name that could
+/// leave that folder (anything but letters, digits and `_`) is refused.
+pub fn store_path(home: &Path, lu: &str) -> Result<PathBuf, LuError> {
+    schema::path(home, lu)
+}
+
+impl LuStore {
+    /// Opens the LU's store, creating `<home>/lu/` and the file if needed.
+    /// A file there that is not an LU store, or was written by a newer
+    /// batchsh, is refused and left untouched.
+    pub fn open(home: &Path, lu: &LuDef) -> Result<LuStore, LuError> {
+        let path = schema::path(home, &lu.name)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| LuError::CreateDir {
+                lu: lu.name.clone(),
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = schema::open(&path, &lu.name)?;
+        Ok(LuStore {
+            lu: lu.name.clone(),
+            path,
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs one instance (see the module docs) and returns
+    /// `{"Added":1,"Updated":0,"Unchanged":0}` (SPEC §5).
+    pub fn sync_instance(
+        &self,
+        lu: &LuDef,
+        source: &Connection,
+        id: &str,
+    ) -> Result<serde_json::Value, LuError> {
+        self.sync(lu, source, id).map(SyncOutcome::json)
+    }
+
+    /// [`LuStore::sync_instance`], as an enum for counting.
+    pub fn sync(&self, lu: &LuDef, source: &Connection, id: &str) -> Result<SyncOutcome, LuError> {
+        check_table_names(lu)?;
+        crate::source::check_id(id).map_err(|source| LuError::Id {
+            lu: lu.name.clone(),
+            source,
+        })?;
+        let fetched = sync::fetch(lu, source, id)?;
+        let mut conn = self.conn()?;
+        {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(|e| self.err(e))?;
+            let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            if plan.outcome == SyncOutcome::Unchanged {
+                return Ok(SyncOutcome::Unchanged);
+            }
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
+        if plan.outcome != SyncOutcome::Unchanged {
+            sync::apply(&tx, id, &plan, &crate::store::now()).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(plan.outcome)
+    }
+
+    /// Removes the instance from the store: its rows in every table of the
+    /// file (tables the LU no longer defines included) and its marker.
+    /// Returns `{"Deleted":1}`, or `{"Deleted":0}` when it was not there.
+    pub fn delete_instance(&self, lu: &LuDef, id: &str) -> Result<serde_json::Value, LuError> {
+        let deleted = self.delete(lu, id)?;
+        Ok(serde_json::json!({ "Deleted": i32::from(deleted) }))
+    }
+
+    /// [`LuStore::delete_instance`]: whether the instance was there.
+    pub fn delete(&self, _lu: &LuDef, id: &str) -> Result<bool, LuError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let mut n = 0;
+        for table in schema::all_tables(&tx).map_err(|e| self.err(e))? {
+            let sql = format!(
+                "DELETE FROM {} WHERE {} = ?1",
+                schema::ident(&table),
+                schema::ident(schema::IID)
+            );
+            n += tx.execute(&sql, [id]).map_err(|e| self.err(e))?;
+        }
+        n += tx
+            .execute("DELETE FROM __instances WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// `FROM FABRIC`: hands `f` the ids of the instances in the store, in
+    /// id order (as text, byte by byte: `10` before `9`), until it returns
+    /// `Break`. Returns how many ids `f` was given.
+    ///
+    /// Ids are read a page at a time, each page a short read: a batch that
+    /// syncs the very instances it lists must not hold a read transaction
+    /// open for its whole run, or the WAL could not be checkpointed and
+    /// would grow without bound. So the list is not one snapshot: an id
+    /// added while it is read may be listed if it sorts after the page
+    /// being read.
+    pub fn for_each_instance(
+        &self,
+        mut f: impl FnMut(String) -> ControlFlow<()>,
+    ) -> Result<u64, LuError> {
+        const PAGE: i64 = 1000;
+        let conn = self.conn()?;
+        let mut last: Option<String> = None;
+        let mut count = 0;
+        loop {
+            let page = {
+                let read = || -> rusqlite::Result<Vec<String>> {
+                    match &last {
+                        None => conn
+                            .prepare_cached("SELECT id FROM __instances ORDER BY id LIMIT ?1")?
+                            .query_map([PAGE], |r| r.get(0))?
+                            .collect(),
+                        Some(after) => conn
+                            .prepare_cached(
+                                "SELECT id FROM __instances WHERE id > ?1 ORDER BY id LIMIT ?2",
+                            )?
+                            .query_map(rusqlite::params![after, PAGE], |r| r.get(0))?
+                            .collect(),
+                    }
+                };
+                read().map_err(|e| self.err(e))?
+            };
+            let full = page.len() as i64 == PAGE;
+            last = page.last().cloned();
+            for id in page {
+                count += 1;
+                if f(id).is_break() {
+                    return Ok(count);
+                }
+            }
+            if !full {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// `GET LU.id`: the instance's rows, table by table in the LU's order,
+    /// each under its stored columns, rows in store order; `None` when the
+    /// instance is not in the store. A table the file does not have yet
+    /// (no instance has written it) comes back with no columns.
+    pub fn get(&self, lu: &LuDef, id: &str) -> Result<Option<Vec<(String, Table)>>, LuError> {
+        check_table_names(lu)?;
+        let mut conn = self.conn()?;
+        // One read transaction: every table from the same commit.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|e| self.err(e))?;
+        let read = || -> rusqlite::Result<Option<Vec<(String, Table)>>> {
+            let mut any_rows = false;
+            let mut out = Vec::with_capacity(lu.tables.len());
+            for t in &lu.tables {
+                let columns = schema::columns(&tx, &t.name)?;
+                let mut table = Table::new(columns.clone().unwrap_or_default());
+                if let Some(columns) = columns {
+                    for (_, row) in sync::read_rows(&tx, &t.name, &columns, id)? {
+                        any_rows = true;
+                        table.push_row(row.into_iter().map(value::Atom::cell).collect());
+                    }
+                }
+                out.push((t.name.clone(), table));
+            }
+            let present = any_rows || schema::marked(&tx, id)?;
+            Ok(present.then_some(out))
+        };
+        let out = read().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// A connection from the pool, or a new one when all are in use.
+    fn conn(&self) -> Result<Lease<'_>, LuError> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => schema::connect(&self.path).map_err(|e| self.err(e))?,
+        };
+        Ok(Lease {
+            store: self,
+            conn: Some(conn),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> LuError {
+        LuError::Sqlite {
+            lu: self.lu.clone(),
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// A pooled connection, back in the pool when dropped, unless it was left
+/// inside a transaction (a rollback that failed): that one is closed.
+struct Lease<'s> {
+    store: &'s LuStore,
+    conn: Option<Connection>,
+}
+
+impl Deref for Lease<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take().filter(Connection::is_autocommit) {
+            self.store
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+    }
+}
+
+/// What `GET Customer.'42'` prints: one table in long format, columns
+/// `Table`, `Row`, `Column`, `Value`, one line per stored value (`Row`
+/// counts from 1 within its table). The LU's tables have different columns,
+/// and one [`Output`] must hold them all, in a shape JSON and CSV can carry
+/// as well as a terminal; long format is that shape, and it stays readable
+/// however wide a table is. An instance that is in the store with no rows
+/// gives the header alone (`[]` in JSON).
+///
+/// An instance not in the store (or an LU never synced: no file is created
+/// for a look) is an error that says how to sync it.
+pub fn get_output(home: &Path, lu: &LuDef, id: &str) -> Result<Output, LuError> {
+    let not_in_store = || LuError::NotInStore {
+        lu: lu.name.clone(),
+        id: id.to_string(),
+    };
+    if !schema::path(home, &lu.name)?.exists() {
+        return Err(not_in_store());
+    }
+    let store = LuStore::open(home, lu)?;
+    let tables = store.get(lu, id)?.ok_or_else(not_in_store)?;
+    let mut out = Table::new(["Table", "Row", "Column", "Value"]);
+    for (name, table) in tables {
+        for (r, row) in table.rows.into_iter().enumerate() {
+            for (column, value) in table.columns.iter().zip(row) {
+                out.push_row(vec![
+                    Cell::Text(name.clone()),
+                    Cell::from(r + 1),
+                    Cell::Text(column.clone()),
+                    value,
+                ]);
+            }
+        }
+    }
+    Ok(Output::Table(out))
+}
