@@ -1,0 +1,803 @@
+//! The monitoring statements (SPEC §6): `BATCH_LIST`, `BATCH_INFO`,
+//! `BATCH_SUMMARY`, `BATCH_DETAILS`, `BATCH_IN_PROCESS` and `BATCH_HISTORY`,
+//! each turned into an [`Output`] from the store's read-only queries
+//! ([`crate::store::resolve_bid`] and its siblings).
+//!
+//! Decisions the spec leaves open, kept here so the docs can quote them:
+//!
+//! - **Bids.** A statement without a bid means the last batch started in
+//!   this session; an exact bid always wins, even one shorter than 6
+//!   characters; otherwise a prefix of at least 6 characters must match
+//!   exactly one bid (an ambiguous prefix lists up to 5 matches).
+//! - **Time filters** (`FROM_DATE`, `TO_DATE`): `today`, `yesterday` and
+//!   `YYYY-MM-DD` name a local calendar day, `YYYY-MM-DD HH:MM:SS` is a local
+//!   time, RFC 3339 is taken as written, `now` is now. `FROM_DATE` keeps
+//!   batches created at or after the start of its day (or its instant);
+//!   `TO_DATE` keeps batches created up to the *end* of its day (so
+//!   `FROM_DATE='today' TO_DATE='today'` is today's batches), or up to and
+//!   including its instant. Both filter on the creation time, which is
+//!   indexed and set for every batch, waiting ones included.
+//! - **`BATCH_LIST`.** `Start date` / `End date` are the batch's start and
+//!   end times (empty until a worker starts or ends it). `STATUS` takes a
+//!   comma list; `ALL` anywhere in it shows every status; `GENERATE_IID`
+//!   means `GENERATE_IID_LIST`; `IN_PROGRESS` is that status only. `FILTER`
+//!   is a regular expression (Rust `regex` syntax, case-sensitive; `(?i)`
+//!   for case-insensitive) searched in the batch's command text. There is
+//!   no default `LIMIT`; `LIMIT=-1` also means all; the limit counts rows
+//!   that pass every filter.
+//! - **`Completion %`** (and the cluster row's `% Completed`) =
+//!   (completed + failed + cancelled) / total * 100. While ids are still
+//!   being generated and `ESTIMATED_ENTITIES_COUNT` is larger than the total
+//!   so far, the estimate is the total (the spec's "total to show while the
+//!   real total is unknown"); this also applies to the summary's `Total`.
+//!   With a total of 0 it is 100 for a `DONE` batch (nothing was left to
+//!   do) and empty (`null`) otherwise (nothing known yet).
+//! - **`BATCH_INFO`** keys, in order: `Batch id`, `Command`, `Status`, `LU`,
+//!   `Fabric command`, `Entity source` (the stored source JSON as one
+//!   readable line: kind, group, ids, interface, SQL), one `Option NAME` row
+//!   per stored option (by name; JSON key `option_name`), `Execution id`,
+//!   `Created by`, `Creation time`, `Start time`, `End time`, `Error`,
+//!   `extra_stats` (JSON). Missing values are empty / `null`.
+//! - **`BATCH_SUMMARY`.** Rows: one `Node` row per node (by DC, then node),
+//!   one `DC` row per DC, then one `Cluster` row whose `Name` is empty.
+//!   Node rows: `Status` is the batch's, `Total` = the node's succeeded +
+//!   failed, `Remaining`, `Remaining dur.` and `% Completed` are empty.
+//!   DC rows: sums of their nodes; started at the earliest node start,
+//!   ended at the latest node end once every node has ended. Cluster row:
+//!   the batch row's counters and times; `Remaining` = total - completed -
+//!   failed - cancelled; `Remaining dur.` = remaining / pace (0 when nothing
+//!   remains, empty when the pace is 0 or unknown). A running row's
+//!   duration runs to now; a node or DC with no end of a finished batch
+//!   ends with the batch.
+//! - **Pace** (`Ent./sec (pace)`), per node, from its progress samples: the
+//!   entities finished between its newest sample and the newest sample at
+//!   least 100 s older (else its oldest sample), divided by the seconds
+//!   between them; unknown (empty) with fewer than two samples. While the
+//!   batch is active, a node whose newest sample is more than 100 s old has
+//!   pace 0 (it finished nothing in the last 100 s). DC and cluster paces
+//!   are the sums of their nodes' known paces. **Avg** (`Ent./sec (avg.)`)
+//!   = (succeeded + failed) / the row's duration in seconds.
+//! - **`BATCH_DETAILS`.** `STATUS` is a comma list of entity statuses;
+//!   `ENTITIES` a comma list of entity ids (spaces around commas are
+//!   trimmed, case kept); `AFFINITY` a comma list of node ids or DC names.
+//!   `LIMIT` defaults to 10000, `-1` is all. Rows come in order of arrival;
+//!   `SORT_BY_PROCESS_TIME=true` puts the slowest first (entities never run
+//!   last, in order of arrival). `Results` is the result JSON itself (text
+//!   when it does not parse).
+//! - **`BATCH_IN_PROCESS`**: by node, then longest at work first. `Command`
+//!   is the batch's command text; `FILTER` is searched in it and in the
+//!   entity id.
+//! - **`BATCH_HISTORY`** columns: `Time, Execution id, Node, Status, Note`,
+//!   in the order the events were recorded (oldest first).
+
+use crate::ast::{Options, Span, Statement, Text, Value};
+use crate::output::{Cell, KeyValues, Output, Table, columns};
+use crate::session::RunError;
+use crate::store::{
+    self, BatchRow, DetailsQuery, ListQuery, NodeRow, PaceSamples, StatusFilter, Store,
+};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[cfg(test)]
+mod tests;
+
+type Result<T> = std::result::Result<T, RunError>;
+
+/// The window of the pace (SPEC §6: "rate over the last 100 s").
+const PACE_WINDOW_MS: i64 = 100_000;
+
+/// `BATCH_DETAILS` without `LIMIT` (SPEC §6).
+const DETAILS_DEFAULT_LIMIT: usize = 10_000;
+
+/// How many ids of a listed entity source `BATCH_INFO` shows.
+const SOURCE_IDS_SHOWN: usize = 10;
+
+/// Runs a monitoring statement. `last_bid` is the last batch started in
+/// this session (for statements without a bid). `_node` is this process's
+/// node id, taken for symmetry with the control statements; no monitoring
+/// output depends on it.
+///
+/// Errors point at the bid or the option they are about; an error about
+/// the statement as a whole (no bid given and no batch in this session
+/// yet) has no span, and the caller may point it at the statement.
+/// Any other statement is an error (the caller dispatches only these).
+pub fn run(store: &Store, stmt: &Statement, last_bid: Option<&str>, _node: &str) -> Result<Output> {
+    run_at(store, stmt, last_bid, Utc::now(), &Local)
+}
+
+/// Whether [`run`] handles `stmt`.
+pub fn handles(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::BatchList { .. }
+            | Statement::BatchInfo { .. }
+            | Statement::BatchSummary { .. }
+            | Statement::BatchDetails { .. }
+            | Statement::BatchInProcess { .. }
+            | Statement::BatchHistory { .. }
+    )
+}
+
+/// [`run`] at a given moment, with local times read in `tz`, so that tests
+/// do not depend on the clock or the machine's zone.
+pub(crate) fn run_at<Tz: TimeZone>(
+    store: &Store,
+    stmt: &Statement,
+    last_bid: Option<&str>,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) -> Result<Output> {
+    let cx = Cx {
+        store,
+        last_bid,
+        now,
+    };
+    match stmt {
+        Statement::BatchList { options } => cx.list(options, tz),
+        Statement::BatchInfo { bid } => cx.info(bid.as_ref()),
+        Statement::BatchSummary { bid } => cx.summary(bid.as_ref()),
+        Statement::BatchDetails { bid, options } => cx.details(bid.as_ref(), options),
+        Statement::BatchInProcess { options } => cx.in_process(options),
+        Statement::BatchHistory { bid } => cx.history(bid.as_ref()),
+        other => Err(error(
+            None,
+            format!("{} is not a monitoring statement", other.name()),
+        )),
+    }
+}
+
+/// What every statement needs: the store, the session's last bid and the
+/// moment "now". Errors that concern no bid or option have no span (the
+/// caller knows the statement's).
+struct Cx<'a> {
+    store: &'a Store,
+    last_bid: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+impl Cx<'_> {
+    fn store_err(&self, span: Option<Span>) -> impl Fn(store::StoreError) -> RunError {
+        move |e| error(span, e.to_string())
+    }
+
+    /// The batch a statement means, read (so a purged last batch is an
+    /// error, not an empty result).
+    fn batch(&self, bid: Option<&Text>) -> Result<BatchRow> {
+        let span = bid.map(|t| t.span);
+        let bid = store::resolve_bid(self.store, bid.map(|t| t.value.as_str()), self.last_bid)
+            .map_err(self.store_err(span))?;
+        store::read_batch(self.store, &bid).map_err(self.store_err(span))
+    }
+
+    fn list<Tz: TimeZone>(&self, options: &Options, tz: &Tz) -> Result<Output> {
+        let status = match options.get("STATUS") {
+            None => StatusFilter::Active,
+            Some(v) => {
+                let statuses = comma_list(str_opt(options, "STATUS", v)?)
+                    .into_iter()
+                    .map(|s| s.to_ascii_uppercase())
+                    .map(|s| match s.as_str() {
+                        "GENERATE_IID" => "GENERATE_IID_LIST".to_string(),
+                        _ => s,
+                    })
+                    .collect::<Vec<_>>();
+                if statuses.iter().any(|s| s == "ALL") {
+                    StatusFilter::All
+                } else {
+                    StatusFilter::Only(statuses)
+                }
+            }
+        };
+        let created_from = self
+            .time_opt(options, "FROM_DATE", tz, Bound::From)?
+            .map(|t| store_time(&t));
+        let created_before = self
+            .time_opt(options, "TO_DATE", tz, Bound::Until)?
+            .map(|t| store_time(&t));
+        let filter = self.regex_opt(options, "FILTER")?;
+        let limit = self.limit_opt(options, None)?;
+        let rows = store::list_batches(
+            self.store,
+            &ListQuery {
+                status,
+                created_from,
+                created_before,
+                command: filter.as_ref(),
+                limit,
+            },
+        )
+        .map_err(self.store_err(None))?;
+        let mut t = Table::new(columns::BATCH_LIST.iter().copied());
+        for b in rows {
+            t.push_row(vec![
+                Cell::Text(b.bid.clone()),
+                Cell::Text(b.command.clone()),
+                time_cell(b.start_time.as_deref()),
+                time_cell(b.end_time.as_deref()),
+                Cell::Text(b.status.clone()),
+                Cell::Text(b.created_by.clone()),
+                completion_pct(&b).into(),
+                Cell::Text(b.execution_id.clone()),
+                b.error.clone().into(),
+            ]);
+        }
+        Ok(t.into())
+    }
+
+    fn info(&self, bid: Option<&Text>) -> Result<Output> {
+        let b = self.batch(bid)?;
+        let mut kv = KeyValues::new();
+        kv.push("Batch id", b.bid.as_str());
+        kv.push("Command", b.command.as_str());
+        kv.push("Status", b.status.as_str());
+        kv.push("LU", b.lu.as_str());
+        kv.push("Fabric command", b.fabric_command.as_str());
+        kv.push("Entity source", describe_source(&b.source));
+        match serde_json::from_str::<serde_json::Value>(&b.arguments) {
+            Ok(serde_json::Value::Object(map)) => {
+                // By name, so the same batch always reads the same way.
+                let mut options: Vec<_> = map.into_iter().collect();
+                options.sort_by(|a, b| a.0.cmp(&b.0));
+                for (name, value) in options {
+                    kv.push(format!("Option {name}"), option_cell(value));
+                }
+            }
+            Ok(other) => kv.push("Options", Cell::Json(other)),
+            Err(_) => kv.push("Options", b.arguments.as_str()),
+        }
+        kv.push("Execution id", b.execution_id.as_str());
+        kv.push("Created by", b.created_by.as_str());
+        kv.push("Creation time", time_cell(Some(b.creation_time.as_str())));
+        kv.push("Start time", time_cell(b.start_time.as_deref()));
+        kv.push("End time", time_cell(b.end_time.as_deref()));
+        kv.push("Error", b.error.clone());
+        kv.push("extra_stats", json_cell(b.extra_stats.as_deref()));
+        Ok(kv.into())
+    }
+
+    fn summary(&self, bid: Option<&Text>) -> Result<Output> {
+        let span = bid.map(|t| t.span);
+        let b = self.batch(bid)?;
+        let nodes = store::batch_node_rows(self.store, &b.bid).map_err(self.store_err(span))?;
+        let now_ms = self.now.timestamp_millis();
+        let active = !b.is_final();
+        // A row still open ends now, unless its batch has ended.
+        let open_end = if active {
+            Some(now_ms)
+        } else {
+            b.end_time.as_deref().and_then(millis).or(Some(now_ms))
+        };
+        let mut t = Table::new(columns::BATCH_SUMMARY.iter().copied());
+        let mut by_dc: BTreeMap<&str, Vec<(&NodeRow, Option<f64>)>> = BTreeMap::new();
+        let mut cluster_pace: Option<f64> = None;
+        for n in &nodes {
+            let samples = store::pace_samples(self.store, &b.bid, &n.node, PACE_WINDOW_MS)
+                .map_err(self.store_err(span))?;
+            let pace = node_pace(samples, active, now_ms);
+            cluster_pace = add_known(cluster_pace, pace);
+            by_dc.entry(n.dc.as_str()).or_default().push((n, pace));
+            let start = millis(&n.start_time);
+            let end = n.end_time.as_deref().and_then(millis);
+            let row = SummaryRow {
+                level: "Node",
+                name: Some(n.node.clone()),
+                status: b.status.clone(),
+                start,
+                end,
+                duration: span_ms(start, end.or(open_end)),
+                remaining: None,
+                remaining_duration: None,
+                total: n.completed + n.failed,
+                succeeded: n.completed,
+                failed: n.failed,
+                added: n.added,
+                updated: n.updated,
+                unchanged: n.unchanged,
+                pct_completed: None,
+                pace,
+            };
+            t.push_row(row.cells());
+        }
+        for (dc, members) in &by_dc {
+            let sum = |f: fn(&NodeRow) -> i64| members.iter().map(|(n, _)| f(n)).sum::<i64>();
+            let start = members
+                .iter()
+                .filter_map(|(n, _)| millis(&n.start_time))
+                .min();
+            let ends: Vec<Option<i64>> = members
+                .iter()
+                .map(|(n, _)| n.end_time.as_deref().and_then(millis))
+                .collect();
+            let end = if ends.iter().all(Option::is_some) {
+                ends.into_iter().flatten().max()
+            } else {
+                None
+            };
+            let succeeded = sum(|n| n.completed);
+            let failed = sum(|n| n.failed);
+            let row = SummaryRow {
+                level: "DC",
+                name: Some((*dc).to_string()),
+                status: b.status.clone(),
+                start,
+                end,
+                duration: span_ms(start, end.or(open_end)),
+                remaining: None,
+                remaining_duration: None,
+                total: succeeded + failed,
+                succeeded,
+                failed,
+                added: sum(|n| n.added),
+                updated: sum(|n| n.updated),
+                unchanged: sum(|n| n.unchanged),
+                pct_completed: None,
+                pace: members.iter().fold(None, |acc, (_, p)| add_known(acc, *p)),
+            };
+            t.push_row(row.cells());
+        }
+        let c = &b.counts;
+        let start = b.start_time.as_deref().and_then(millis);
+        let end = b.end_time.as_deref().and_then(millis);
+        let total = shown_total(&b);
+        let remaining = (total - c.completed - c.failed - c.cancelled).max(0);
+        let remaining_duration = if remaining == 0 {
+            Some(Duration::ZERO)
+        } else {
+            cluster_pace
+                .filter(|p| *p > 0.0)
+                .map(|p| Duration::from_secs_f64(remaining as f64 / p))
+        };
+        let row = SummaryRow {
+            level: "Cluster",
+            name: None,
+            status: b.status.clone(),
+            start,
+            end,
+            duration: span_ms(start, end.or(Some(now_ms))),
+            remaining: Some(remaining),
+            remaining_duration,
+            total,
+            succeeded: c.completed,
+            failed: c.failed,
+            added: c.added,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            pct_completed: completion_pct(&b),
+            pace: cluster_pace,
+        };
+        t.push_row(row.cells());
+        Ok(t.into())
+    }
+
+    fn details(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
+        let span = bid.map(|t| t.span);
+        let b = self.batch(bid)?;
+        let list = |name: &str| -> Result<Option<Vec<String>>> {
+            options
+                .get(name)
+                .map(|v| str_opt(options, name, v).map(comma_list))
+                .transpose()
+        };
+        let q = DetailsQuery {
+            statuses: list("STATUS")?
+                .map(|v| v.into_iter().map(|s| s.to_ascii_uppercase()).collect()),
+            entity_ids: list("ENTITIES")?,
+            nodes: list("AFFINITY")?,
+            limit: self.limit_opt(options, Some(DETAILS_DEFAULT_LIMIT))?,
+            slowest_first: matches!(options.get("SORT_BY_PROCESS_TIME"), Some(Value::Bool(true))),
+        };
+        let rows = store::entity_rows(self.store, &b.bid, &q).map_err(self.store_err(span))?;
+        let mut t = Table::new(columns::BATCH_DETAILS.iter().copied());
+        for e in rows {
+            t.push_row(vec![
+                Cell::Text(e.entity_id),
+                e.node.into(),
+                Cell::Text(e.status),
+                Cell::Int(e.attempts),
+                e.process_time_ms.into(),
+                e.error.into(),
+                json_cell(e.result.as_deref()),
+            ]);
+        }
+        Ok(t.into())
+    }
+
+    fn in_process(&self, options: &Options) -> Result<Output> {
+        let filter = self.regex_opt(options, "FILTER")?;
+        let rows = store::in_process_rows(self.store).map_err(self.store_err(None))?;
+        let now_ms = self.now.timestamp_millis();
+        let mut t = Table::new(columns::BATCH_IN_PROCESS.iter().copied());
+        for r in rows {
+            if let Some(re) = &filter
+                && !re.is_match(&r.command)
+                && !re.is_match(&r.entity_id)
+            {
+                continue;
+            }
+            let at_work = r
+                .start_time
+                .as_deref()
+                .and_then(millis)
+                .map(|s| (now_ms - s).max(0));
+            t.push_row(vec![
+                r.node.into(),
+                Cell::Text(r.bid),
+                Cell::Text(r.entity_id),
+                Cell::Text(r.lu),
+                at_work.into(),
+                Cell::Text(r.execution_id),
+                Cell::Text(r.command),
+            ]);
+        }
+        Ok(t.into())
+    }
+
+    fn history(&self, bid: Option<&Text>) -> Result<Output> {
+        let span = bid.map(|t| t.span);
+        let b = self.batch(bid)?;
+        let rows = store::event_rows(self.store, &b.bid).map_err(self.store_err(span))?;
+        let mut t = Table::new(HISTORY_COLUMNS.iter().copied());
+        for e in rows {
+            t.push_row(vec![
+                time_cell(Some(e.time.as_str())),
+                e.execution_id.into(),
+                e.node.into(),
+                Cell::Text(e.status),
+                e.note.into(),
+            ]);
+        }
+        Ok(t.into())
+    }
+
+    /// A time option as an instant: the start of its day (`From`) or the
+    /// end of its day / just past its instant (`Until`, exclusive).
+    fn time_opt<Tz: TimeZone>(
+        &self,
+        options: &Options,
+        name: &str,
+        tz: &Tz,
+        bound: Bound,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let Some(v) = options.get(name) else {
+            return Ok(None);
+        };
+        let text = str_opt(options, name, v)?;
+        time_bound(text, bound, self.now, tz)
+            .map(Some)
+            .ok_or_else(|| {
+                error(
+                    opt_span(options, name),
+                    format!(
+                        "{name}='{text}' is not a time; use 'today', 'yesterday', 'now', \
+                         'YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS' or RFC 3339"
+                    ),
+                )
+            })
+    }
+
+    fn regex_opt(&self, options: &Options, name: &str) -> Result<Option<Regex>> {
+        let Some(v) = options.get(name) else {
+            return Ok(None);
+        };
+        let text = str_opt(options, name, v)?;
+        Regex::new(text).map(Some).map_err(|e| {
+            error(
+                opt_span(options, name),
+                format!("{name} is not a valid regular expression: {e}"),
+            )
+        })
+    }
+
+    /// `LIMIT`: `-1` is all, `0` or more a count; absent, `default`.
+    fn limit_opt(&self, options: &Options, default: Option<usize>) -> Result<Option<usize>> {
+        match options.get("LIMIT") {
+            None => Ok(default),
+            Some(Value::Int(-1)) => Ok(None),
+            Some(Value::Int(n)) if *n >= 0 => Ok(Some(usize::try_from(*n).unwrap_or(usize::MAX))),
+            Some(v) => Err(error(
+                opt_span(options, "LIMIT"),
+                match v {
+                    Value::Int(n) => format!("LIMIT must be -1 (all) or 0 or more, not {n}"),
+                    other => format!("LIMIT must be a number, not {other:?}"),
+                },
+            )),
+        }
+    }
+}
+
+/// `BATCH_HISTORY`'s columns (the spec names what, not the names).
+pub const HISTORY_COLUMNS: &[&str] = &["Time", "Execution id", "Node", "Status", "Note"];
+
+/// One `BATCH_SUMMARY` row before it becomes cells.
+struct SummaryRow {
+    level: &'static str,
+    name: Option<String>,
+    status: String,
+    start: Option<i64>,
+    end: Option<i64>,
+    duration: Option<i64>,
+    remaining: Option<i64>,
+    remaining_duration: Option<Duration>,
+    total: i64,
+    succeeded: i64,
+    failed: i64,
+    added: i64,
+    updated: i64,
+    unchanged: i64,
+    pct_completed: Option<f64>,
+    pace: Option<f64>,
+}
+
+impl SummaryRow {
+    /// In the order of [`columns::BATCH_SUMMARY`].
+    fn cells(self) -> Vec<Cell> {
+        let finished = self.succeeded + self.failed;
+        let avg = self
+            .duration
+            .filter(|d| *d > 0)
+            .map(|d| finished as f64 * 1000.0 / d as f64);
+        vec![
+            Cell::Text(self.level.into()),
+            self.name.into(),
+            Cell::Text(self.status),
+            self.start.and_then(utc_ms).into(),
+            self.end.and_then(utc_ms).into(),
+            self.duration.map(ms_duration).into(),
+            self.remaining_duration.into(),
+            self.remaining.into(),
+            Cell::Int(self.total),
+            Cell::Int(self.succeeded),
+            Cell::Int(self.failed),
+            Cell::Int(self.added),
+            Cell::Int(self.updated),
+            Cell::Int(self.unchanged),
+            self.pct_completed.into(),
+            self.pace.into(),
+            avg.into(),
+        ]
+    }
+}
+
+/// Entities per second over the node's last 100 s of samples (see the
+/// module doc); `None` when unknown.
+fn node_pace(samples: Option<PaceSamples>, active: bool, now_ms: i64) -> Option<f64> {
+    let s = samples?;
+    if active && s.newest.0 < now_ms - PACE_WINDOW_MS {
+        return Some(0.0);
+    }
+    let dt = s.newest.0 - s.reference.0;
+    (dt > 0).then(|| (s.newest.1 - s.reference.1) as f64 * 1000.0 / dt as f64)
+}
+
+/// The sum of the known values; `None` while none is known.
+fn add_known(acc: Option<f64>, x: Option<f64>) -> Option<f64> {
+    match (acc, x) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The total to show: the estimate while ids are still coming and it is
+/// larger (SPEC §4 `ESTIMATED_ENTITIES_COUNT`), else the real total.
+fn shown_total(b: &BatchRow) -> i64 {
+    match b.estimated_total {
+        Some(est) if !b.ids_complete && !b.is_final() => b.counts.total.max(est),
+        _ => b.counts.total,
+    }
+}
+
+/// `Completion %`: see the module doc.
+fn completion_pct(b: &BatchRow) -> Option<f64> {
+    let c = &b.counts;
+    let total = shown_total(b);
+    if total > 0 {
+        Some((c.completed + c.failed + c.cancelled) as f64 * 100.0 / total as f64)
+    } else if b.status == "DONE" {
+        Some(100.0)
+    } else {
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// Inclusive lower bound: a day's first instant, or the instant.
+    From,
+    /// Exclusive upper bound: the next day's first instant, or just past
+    /// the instant (the store keeps milliseconds).
+    Until,
+}
+
+/// A time filter's text (`today`, `yesterday`, `now`, `YYYY-MM-DD`,
+/// `YYYY-MM-DD HH:MM:SS` local, RFC 3339) as a bound; `None` when the text
+/// is not a time. Local days and times are read in `tz`.
+pub fn time_bound<Tz: TimeZone>(
+    text: &str,
+    bound: Bound,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) -> Option<DateTime<Utc>> {
+    let t = text.trim();
+    let today = now.with_timezone(tz).date_naive();
+    let day = if t.eq_ignore_ascii_case("today") {
+        Some(today)
+    } else if t.eq_ignore_ascii_case("yesterday") {
+        today.pred_opt()
+    } else {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()
+    };
+    if let Some(day) = day {
+        let day = match bound {
+            Bound::From => day,
+            Bound::Until => day.succ_opt()?,
+        };
+        return local_instant(&day.and_hms_opt(0, 0, 0)?, tz);
+    }
+    let instant = if t.eq_ignore_ascii_case("now") {
+        now
+    } else if let Ok(local) = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S") {
+        local_instant(&local, tz)?
+    } else {
+        DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc)
+    };
+    Some(match bound {
+        Bound::From => instant,
+        Bound::Until => instant + TimeDelta::milliseconds(1),
+    })
+}
+
+/// A local wall-clock time as an instant. In a DST fold the earlier one;
+/// in a gap (the clock jumped over it, midnight included in some zones)
+/// the first instant after the gap.
+fn local_instant<Tz: TimeZone>(local: &NaiveDateTime, tz: &Tz) -> Option<DateTime<Utc>> {
+    (0..=4)
+        .find_map(|h| {
+            tz.from_local_datetime(&(*local + TimeDelta::minutes(30 * h)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// An instant as the store writes times: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn store_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A stored time in milliseconds since the epoch.
+fn millis(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+fn utc_ms(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+/// Milliseconds from `start` to `end`, never negative (clocks of two
+/// nodes may disagree); `None` without a start.
+fn span_ms(start: Option<i64>, end: Option<i64>) -> Option<i64> {
+    Some((end? - start?).max(0))
+}
+
+fn ms_duration(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// A stored time as a cell; text that is not a time is shown as it is.
+fn time_cell(s: Option<&str>) -> Cell {
+    match s {
+        None => Cell::Null,
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Cell::Time(t.with_timezone(&Utc)))
+            .unwrap_or_else(|_| Cell::Text(s.to_string())),
+    }
+}
+
+/// Stored JSON text as a cell; text that does not parse is shown as text.
+fn json_cell(s: Option<&str>) -> Cell {
+    match s {
+        None => Cell::Null,
+        Some(s) => serde_json::from_str(s)
+            .map(Cell::Json)
+            .unwrap_or_else(|_| Cell::Text(s.to_string())),
+    }
+}
+
+/// An option's stored value as the cell of its type.
+fn option_cell(v: serde_json::Value) -> Cell {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Cell::Null,
+        J::Bool(b) => Cell::Bool(b),
+        J::String(s) => Cell::Text(s),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Cell::Int(i),
+            (None, Some(f)) => Cell::Float(f),
+            (None, None) => Cell::Text(n.to_string()),
+        },
+        other => Cell::Json(other),
+    }
+}
+
+/// The stored entity source as one readable line: its kind first, then
+/// each part (`group: vip`, `ids: 1, 2, 3`, `interface: crm`,
+/// `SQL: select ...`). Text that is not JSON is shown as it is.
+pub fn describe_source(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => describe(&v),
+        Err(_) => text.to_string(),
+    }
+}
+
+fn describe(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) => s.clone(),
+        J::Array(items) => {
+            let mut shown: Vec<String> =
+                items.iter().take(SOURCE_IDS_SHOWN).map(describe).collect();
+            if items.len() > SOURCE_IDS_SHOWN {
+                shown.push(format!("... ({} in all)", items.len()));
+            }
+            shown.join(", ")
+        }
+        J::Object(map) => {
+            let kind_keys = ["kind", "type"];
+            let mut parts: Vec<String> = kind_keys
+                .iter()
+                .filter_map(|k| map.get(*k).and_then(J::as_str))
+                .map(str::to_string)
+                .collect();
+            for (k, v) in map {
+                if kind_keys.contains(&k.as_str()) && v.is_string() {
+                    continue;
+                }
+                let label = if k.eq_ignore_ascii_case("sql") {
+                    "SQL"
+                } else {
+                    k.as_str()
+                };
+                parts.push(format!("{label}: {}", describe(v)));
+            }
+            parts.join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `a, b,c` -> `["a", "b", "c"]`: parts trimmed, empty ones dropped.
+fn comma_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// An option's value as text; the parser gives these options as strings,
+/// anything else is a caller's bug reported at the option.
+fn str_opt<'v>(options: &Options, name: &str, v: &'v Value) -> Result<&'v str> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(error(
+            opt_span(options, name),
+            format!("{name} takes a string, not {other:?}"),
+        )),
+    }
+}
+
+/// The span of option `name`.
+fn opt_span(options: &Options, name: &str) -> Option<Span> {
+    options.0.iter().find(|o| o.name == name).map(|o| o.span)
+}
+
+fn error(span: Option<Span>, message: impl Into<String>) -> RunError {
+    RunError {
+        message: message.into(),
+        span,
+    }
+}

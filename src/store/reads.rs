@@ -1,0 +1,590 @@
+//! Read-only queries on the batch tables, for the monitoring statements
+//! (SPEC §6): batch rows, per-node counters, progress samples, entity rows,
+//! events, and bid resolution.
+//!
+//! Nothing here scans a batch's entity rows unless the statement asks for
+//! entity rows (`BATCH_DETAILS`): `BATCH_LIST` and `BATCH_SUMMARY` read the
+//! counters the executor keeps on `batches` and `batch_nodes`, and
+//! `BATCH_IN_PROCESS` reaches entity rows only through the
+//! `(bid, status, seq)` index of batches whose `in_process` counter is set,
+//! so all of them stay fast on a store with millions of entity rows.
+//!
+//! Times are passed and returned as the store keeps them: RFC 3339 UTC text
+//! with milliseconds (`2026-11-22T15:54:00.000Z`, see [`super::now`]), which
+//! orders correctly as text.
+
+use super::batches::Counters;
+use super::{Result, Store, StoreError};
+use regex::Regex;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+
+/// How many matching bids an "ambiguous prefix" error lists.
+const AMBIGUOUS_SHOWN: usize = 5;
+
+/// The shortest bid prefix accepted (SPEC §6).
+const MIN_PREFIX: usize = 6;
+
+/// Batch statuses that end a batch (SPEC §7).
+const FINAL_STATUSES: [&str; 3] = ["DONE", "FAILED", "CANCELLED"];
+
+/// Bids from a prefix on, in order: a range read of the primary key.
+const PREFIX_SQL: &str = "SELECT bid FROM batches WHERE bid >= ?1 ORDER BY bid LIMIT ?2";
+
+/// The bid a monitoring or control statement means: `given` (an exact bid,
+/// or a unique prefix of at least 6 characters), else `last`, the last batch
+/// started in this session.
+pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Result<String> {
+    let Some(given) = given.map(str::trim) else {
+        return last.map(str::to_string).ok_or(StoreError::NoLastBatch);
+    };
+    let exact: Option<String> = store
+        .conn()
+        .query_row("SELECT bid FROM batches WHERE bid = ?1", [given], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| store.err(e))?;
+    if let Some(bid) = exact {
+        return Ok(bid);
+    }
+    if given.chars().count() < MIN_PREFIX {
+        return Err(StoreError::BidPrefixTooShort(given.to_string()));
+    }
+    // Bids with a given prefix are contiguous in the primary key's binary
+    // order and start at the prefix itself: a range read, not a scan.
+    let mut st = store.conn().prepare(PREFIX_SQL).map_err(|e| store.err(e))?;
+    let found = st
+        .query_map(params![given, AMBIGUOUS_SHOWN as i64 + 1], |r| {
+            r.get::<_, String>(0)
+        })
+        .map_err(|e| store.err(e))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| store.err(e))?;
+    let mut matches: Vec<String> = found
+        .into_iter()
+        .take_while(|b| b.starts_with(given))
+        .collect();
+    match matches.len() {
+        0 => Err(StoreError::NoBatch(given.to_string())),
+        1 => Ok(matches.remove(0)),
+        n => {
+            matches.truncate(AMBIGUOUS_SHOWN);
+            Err(StoreError::AmbiguousBid {
+                prefix: given.to_string(),
+                matches,
+                more: n > AMBIGUOUS_SHOWN,
+            })
+        }
+    }
+}
+
+/// The counters the executor keeps on a batch row (SPEC §6: total =
+/// waiting + in process + completed + failed + cancelled).
+
+/// One row of `batches`, as stored (JSON columns as text).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchRow {
+    pub bid: String,
+    pub command: String,
+    pub lu: String,
+    pub fabric_command: String,
+    /// JSON: where the ids come from.
+    pub source: String,
+    /// JSON object: options by canonical name.
+    pub arguments: String,
+    pub status: String,
+    pub execution_id: String,
+    pub created_by: String,
+    pub creation_time: String,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub error: Option<String>,
+    pub extra_stats: Option<String>,
+    /// The source is exhausted: `counts.total` is final.
+    pub ids_complete: bool,
+    pub estimated_total: Option<i64>,
+    pub counts: Counters,
+}
+
+impl BatchRow {
+    pub fn is_final(&self) -> bool {
+        FINAL_STATUSES.contains(&self.status.as_str())
+    }
+}
+
+const BATCH_COLUMNS: &str = "bid, command, lu, fabric_command, source, arguments, status, \
+     execution_id, created_by, creation_time, start_time, end_time, error, extra_stats, \
+     ids_complete, estimated_total, total, waiting, in_process, completed, failed, cancelled, \
+     added, updated, unchanged";
+
+fn map_batch(r: &Row<'_>) -> rusqlite::Result<BatchRow> {
+    Ok(BatchRow {
+        bid: r.get(0)?,
+        command: r.get(1)?,
+        lu: r.get(2)?,
+        fabric_command: r.get(3)?,
+        source: r.get(4)?,
+        arguments: r.get(5)?,
+        status: r.get(6)?,
+        execution_id: r.get(7)?,
+        created_by: r.get(8)?,
+        creation_time: r.get(9)?,
+        start_time: r.get(10)?,
+        end_time: r.get(11)?,
+        error: r.get(12)?,
+        extra_stats: r.get(13)?,
+        ids_complete: r.get::<_, i64>(14)? != 0,
+        estimated_total: r.get(15)?,
+        counts: Counters {
+            total: r.get(16)?,
+            waiting: r.get(17)?,
+            in_process: r.get(18)?,
+            completed: r.get(19)?,
+            failed: r.get(20)?,
+            cancelled: r.get(21)?,
+            added: r.get(22)?,
+            updated: r.get(23)?,
+            unchanged: r.get(24)?,
+        },
+    })
+}
+
+/// One batch by its exact bid (see [`resolve_bid`] for prefixes).
+pub fn read_batch(store: &Store, bid: &str) -> Result<BatchRow> {
+    store
+        .conn()
+        .query_row(
+            &format!("SELECT {BATCH_COLUMNS} FROM batches WHERE bid = ?1"),
+            [bid],
+            map_batch,
+        )
+        .optional()
+        .map_err(|e| store.err(e))?
+        .ok_or_else(|| StoreError::NoBatch(bid.to_string()))
+}
+
+/// Which batch statuses `BATCH_LIST` shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Not DONE, FAILED or CANCELLED: what `BATCH_LIST` shows by default.
+    #[default]
+    Active,
+    All,
+    /// Exactly these statuses (canonical names).
+    Only(Vec<String>),
+}
+
+/// What `BATCH_LIST` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery<'a> {
+    pub status: StatusFilter,
+    /// Created at or after this time (store time text).
+    pub created_from: Option<String>,
+    /// Created before this time (store time text; exclusive).
+    pub created_before: Option<String>,
+    /// Keeps only batches whose command text matches.
+    pub command: Option<&'a Regex>,
+    /// At most this many rows, counted after the filters.
+    pub limit: Option<usize>,
+}
+
+/// Batch rows, newest first (creation time, then bid, descending). Reads
+/// only the `batches` table, walking its creation-time index.
+pub fn list_batches(store: &Store, q: &ListQuery<'_>) -> Result<Vec<BatchRow>> {
+    let (sql, args) = list_sql(q);
+    let mut st = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
+    let mut rows = st.query(params_from_iter(args)).map_err(|e| store.err(e))?;
+    let mut out = Vec::new();
+    while q.limit.is_none_or(|n| out.len() < n) {
+        let Some(r) = rows.next().map_err(|e| store.err(e))? else {
+            break;
+        };
+        let b = map_batch(r).map_err(|e| store.err(e))?;
+        if q.command.is_none_or(|re| re.is_match(&b.command)) {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// `BATCH_LIST`'s statement and its arguments.
+fn list_sql(q: &ListQuery<'_>) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    match &q.status {
+        StatusFilter::All => {}
+        StatusFilter::Active => {
+            sql.push_str(" AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')");
+        }
+        StatusFilter::Only(statuses) => {
+            sql.push_str(&format!(
+                " AND status IN ({})",
+                in_list(&mut args, statuses)
+            ));
+        }
+    }
+    if let Some(t) = &q.created_from {
+        sql.push_str(" AND creation_time >= ?");
+        args.push(SqlValue::Text(t.clone()));
+    }
+    if let Some(t) = &q.created_before {
+        sql.push_str(" AND creation_time < ?");
+        args.push(SqlValue::Text(t.clone()));
+    }
+    sql.push_str(" ORDER BY creation_time DESC, bid DESC");
+    // Without a regex the database can stop at the limit itself; with one
+    // the limit counts matching rows, so rows are read until it is reached.
+    if let (Some(n), None) = (q.limit, q.command) {
+        sql.push_str(" LIMIT ?");
+        args.push(SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+    }
+    (sql, args)
+}
+
+/// A batch's counters on one node (`batch_nodes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRow {
+    pub node: String,
+    pub dc: String,
+    pub start_time: String,
+    pub end_time: Option<String>,
+    pub completed: i64,
+    pub failed: i64,
+    pub added: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+}
+
+/// The nodes that took part in a batch, by DC, then node.
+pub fn batch_node_rows(store: &Store, bid: &str) -> Result<Vec<NodeRow>> {
+    let mut st = store
+        .conn()
+        .prepare(
+            "SELECT node, dc, start_time, end_time, completed, failed, added, updated, unchanged
+             FROM batch_nodes WHERE bid = ?1 ORDER BY dc, node",
+        )
+        .map_err(|e| store.err(e))?;
+    st.query_map([bid], |r| {
+        Ok(NodeRow {
+            node: r.get(0)?,
+            dc: r.get(1)?,
+            start_time: r.get(2)?,
+            end_time: r.get(3)?,
+            completed: r.get(4)?,
+            failed: r.get(5)?,
+            added: r.get(6)?,
+            updated: r.get(7)?,
+            unchanged: r.get(8)?,
+        })
+    })
+    .map_err(|e| store.err(e))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(|e| store.err(e))
+}
+
+/// Two progress samples of one node, `(time_ms, done)`: the newest, and the
+/// newest at least the window older than it (else the oldest). The pace
+/// over the window is the difference between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaceSamples {
+    pub newest: (i64, i64),
+    pub reference: (i64, i64),
+}
+
+/// The samples for a node's pace over the last `window_ms` of its samples;
+/// `None` when the node has no sample. Three reads of the primary key.
+pub fn pace_samples(
+    store: &Store,
+    bid: &str,
+    node: &str,
+    window_ms: i64,
+) -> Result<Option<PaceSamples>> {
+    let conn = store.conn();
+    let one = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Option<(i64, i64)>> {
+        conn.query_row(sql, args, |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| store.err(e))
+    };
+    let Some(newest) = one(
+        "SELECT time_ms, done FROM batch_progress WHERE bid = ?1 AND node = ?2
+         ORDER BY time_ms DESC LIMIT 1",
+        &[&bid, &node],
+    )?
+    else {
+        return Ok(None);
+    };
+    let older = one(
+        "SELECT time_ms, done FROM batch_progress WHERE bid = ?1 AND node = ?2 AND time_ms <= ?3
+         ORDER BY time_ms DESC LIMIT 1",
+        &[&bid, &node, &newest.0.saturating_sub(window_ms)],
+    )?;
+    let reference = match older {
+        Some(s) => s,
+        None => one(
+            "SELECT time_ms, done FROM batch_progress WHERE bid = ?1 AND node = ?2
+             ORDER BY time_ms ASC LIMIT 1",
+            &[&bid, &node],
+        )?
+        .unwrap_or(newest),
+    };
+    Ok(Some(PaceSamples { newest, reference }))
+}
+
+/// What `BATCH_DETAILS` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct DetailsQuery {
+    /// Entity statuses to keep (canonical names); `None`: all.
+    pub statuses: Option<Vec<String>>,
+    /// Entity ids to keep; `None`: all.
+    pub entity_ids: Option<Vec<String>>,
+    /// Node ids or DC names (through `batch_nodes`) to keep; `None`: all.
+    pub nodes: Option<Vec<String>>,
+    /// At most this many rows; `None`: all.
+    pub limit: Option<usize>,
+    /// Slowest first (longest process time; entities never run last),
+    /// instead of the order of arrival.
+    pub slowest_first: bool,
+}
+
+/// One row of `batch_entities`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityRow {
+    pub seq: i64,
+    pub entity_id: String,
+    pub node: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub process_time_ms: Option<i64>,
+    pub error: Option<String>,
+    /// JSON text, as Fabric stores it.
+    pub result: Option<String>,
+}
+
+/// A batch's entity rows, in order of arrival (or slowest first).
+pub fn entity_rows(store: &Store, bid: &str, q: &DetailsQuery) -> Result<Vec<EntityRow>> {
+    let mut sql = String::from(
+        "SELECT seq, entity_id, node, status, attempts, process_time_ms, error, result
+         FROM batch_entities WHERE bid = ?",
+    );
+    let mut args = vec![SqlValue::Text(bid.to_string())];
+    if let Some(s) = &q.statuses {
+        sql.push_str(&format!(" AND status IN ({})", in_list(&mut args, s)));
+    }
+    if let Some(ids) = &q.entity_ids {
+        sql.push_str(&format!(" AND entity_id IN ({})", in_list(&mut args, ids)));
+    }
+    if let Some(nodes) = &q.nodes {
+        let by_node = in_list(&mut args, nodes);
+        args.push(SqlValue::Text(bid.to_string()));
+        let by_dc = in_list(&mut args, nodes);
+        sql.push_str(&format!(
+            " AND (node IN ({by_node}) OR node IN \
+             (SELECT node FROM batch_nodes WHERE bid = ? AND dc IN ({by_dc})))"
+        ));
+    }
+    sql.push_str(if q.slowest_first {
+        " ORDER BY process_time_ms IS NULL, process_time_ms DESC, seq"
+    } else {
+        " ORDER BY seq"
+    });
+    if let Some(n) = q.limit {
+        sql.push_str(" LIMIT ?");
+        args.push(SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+    }
+    let mut st = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
+    st.query_map(params_from_iter(args), |r| {
+        Ok(EntityRow {
+            seq: r.get(0)?,
+            entity_id: r.get(1)?,
+            node: r.get(2)?,
+            status: r.get(3)?,
+            attempts: r.get(4)?,
+            process_time_ms: r.get(5)?,
+            error: r.get(6)?,
+            result: r.get(7)?,
+        })
+    })
+    .map_err(|e| store.err(e))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(|e| store.err(e))
+}
+
+/// An entity being processed now, with its batch's details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InProcessRow {
+    pub node: Option<String>,
+    pub bid: String,
+    pub entity_id: String,
+    pub lu: String,
+    /// When the current attempt started (store time text).
+    pub start_time: Option<String>,
+    pub execution_id: String,
+    /// The batch's command text.
+    pub command: String,
+}
+
+/// `CROSS JOIN` makes SQLite keep `batches` as the outer loop whatever its
+/// statistics say, so entity rows are only ever searched by index.
+const IN_PROCESS_SQL: &str =
+    "SELECT e.node, b.bid, e.entity_id, b.lu, e.start_time, b.execution_id, b.command
+     FROM batches AS b
+     CROSS JOIN batch_entities AS e ON e.bid = b.bid AND e.status = 'IN_PROCESS'
+     WHERE b.in_process > 0
+     ORDER BY e.node, e.start_time, b.bid, e.seq";
+
+/// Every entity `IN_PROCESS` now, across batches, by node, then longest at
+/// work first. Only batches whose `in_process` counter is set are visited,
+/// each through the `(bid, status, seq)` index.
+pub fn in_process_rows(store: &Store) -> Result<Vec<InProcessRow>> {
+    let mut st = store
+        .conn()
+        .prepare(IN_PROCESS_SQL)
+        .map_err(|e| store.err(e))?;
+    st.query_map([], |r| {
+        Ok(InProcessRow {
+            node: r.get(0)?,
+            bid: r.get(1)?,
+            entity_id: r.get(2)?,
+            lu: r.get(3)?,
+            start_time: r.get(4)?,
+            execution_id: r.get(5)?,
+            command: r.get(6)?,
+        })
+    })
+    .map_err(|e| store.err(e))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(|e| store.err(e))
+}
+
+/// One row of `batch_events`: a status change of a batch or an execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRow {
+    pub time: String,
+    pub execution_id: Option<String>,
+    pub node: Option<String>,
+    pub status: String,
+    pub note: Option<String>,
+}
+
+/// A batch's events, oldest first (in the order they were recorded, which
+/// clocks of different nodes cannot disturb).
+pub fn event_rows(store: &Store, bid: &str) -> Result<Vec<EventRow>> {
+    let mut st = store
+        .conn()
+        .prepare(
+            "SELECT time, execution_id, node, status, note
+             FROM batch_events WHERE bid = ?1 ORDER BY id",
+        )
+        .map_err(|e| store.err(e))?;
+    st.query_map([bid], |r| {
+        Ok(EventRow {
+            time: r.get(0)?,
+            execution_id: r.get(1)?,
+            node: r.get(2)?,
+            status: r.get(3)?,
+            note: r.get(4)?,
+        })
+    })
+    .map_err(|e| store.err(e))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(|e| store.err(e))
+}
+
+/// Binds `values` for an `IN (...)` list and returns the placeholders. An
+/// empty list gives `NULL`, which matches nothing, instead of an SQL error.
+fn in_list(args: &mut Vec<SqlValue>, values: &[String]) -> String {
+    if values.is_empty() {
+        return "NULL".into();
+    }
+    args.extend(values.iter().cloned().map(SqlValue::Text));
+    vec!["?"; values.len()].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The promise that monitoring stays fast on millions of entity rows,
+    //! checked through SQLite's query plans rather than a clock.
+
+    use super::*;
+
+    fn plan(store: &Store, sql: &str, args: Vec<SqlValue>) -> Vec<String> {
+        let mut st = store
+            .conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        st.query_map(params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("store.db")).unwrap();
+        (d, s)
+    }
+
+    #[test]
+    fn batch_list_walks_the_creation_index_and_no_entity_row() {
+        let (_d, s) = open();
+        let re = Regex::new("x").unwrap();
+        let queries = [
+            ListQuery::default(),
+            ListQuery {
+                status: StatusFilter::Only(vec!["DONE".into(), "FAILED".into()]),
+                created_from: Some("2026-03-10T00:00:00.000Z".into()),
+                created_before: Some("2026-03-11T00:00:00.000Z".into()),
+                command: Some(&re),
+                limit: Some(5),
+            },
+            ListQuery {
+                status: StatusFilter::All,
+                limit: Some(5),
+                ..ListQuery::default()
+            },
+        ];
+        for q in &queries {
+            let (sql, args) = list_sql(q);
+            let p = plan(&s, &sql, args);
+            assert!(
+                p.iter()
+                    .any(|l| l.contains("USING INDEX batches_by_creation")),
+                "{p:?}"
+            );
+            assert!(!p.iter().any(|l| l.contains("batch_entities")), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn in_process_searches_entity_rows_by_index_only() {
+        let (_d, s) = open();
+        let p = plan(&s, IN_PROCESS_SQL, Vec::new());
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("SEARCH e USING INDEX batch_entities_by_status")),
+            "{p:?}"
+        );
+        assert!(!p.iter().any(|l| l.starts_with("SCAN e")), "{p:?}");
+    }
+
+    #[test]
+    fn a_bid_prefix_is_a_range_read() {
+        let (_d, s) = open();
+        let p = plan(
+            &s,
+            PREFIX_SQL,
+            vec![SqlValue::Text("abcdef".into()), SqlValue::Integer(6)],
+        );
+        assert!(p.iter().all(|l| l.starts_with("SEARCH batches")), "{p:?}");
+    }
+
+    #[test]
+    fn an_empty_in_list_matches_nothing() {
+        let mut args = Vec::new();
+        assert_eq!(in_list(&mut args, &[]), "NULL");
+        assert!(args.is_empty());
+        assert_eq!(in_list(&mut args, &["a".into(), "b".into()]), "?, ?");
+        assert_eq!(args.len(), 2);
+    }
+}
