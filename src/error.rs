@@ -15,6 +15,9 @@ pub enum Error {
     /// Errors already printed (`--keep-going`): only the exit code is left.
     #[error("some statements failed")]
     Reported,
+    /// Every statement ran; a batch's outcome sets the exit code (SPEC §1).
+    #[error("exit {0}")]
+    Exit(i32),
     #[error("no home folder: set --home or BATCHSH_HOME (HOME is not set)")]
     NoHome,
     #[error("{what}: {source}")]
@@ -33,6 +36,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::BrokenPipe => crate::exit::OK,
+            Error::Exit(code) => *code,
             _ => crate::exit::FAILED,
         }
     }
@@ -41,7 +45,7 @@ impl Error {
     pub fn render(&self) -> String {
         match self {
             Error::Parse(src, e) => crate::diag::render(src, e),
-            Error::Reported => String::new(),
+            Error::Reported | Error::Exit(_) => String::new(),
             Error::Run(src, e) => match e.span {
                 Some(span) => crate::diag::render(
                     src,

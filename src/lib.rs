@@ -14,6 +14,9 @@ pub mod cli;
 pub mod command;
 pub mod diag;
 pub mod error;
+pub mod exec;
+pub mod lu;
+pub mod monitor;
 pub mod output;
 pub mod session;
 pub mod source;
@@ -30,6 +33,10 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// A batch ended DONE with failed entities, or CANCELLED.
+    pub const BATCH_INCOMPLETE: i32 = 3;
+    pub const WAIT_TIMEOUT: i32 = 4;
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// Runs the command line and returns the exit code.
@@ -86,7 +93,28 @@ fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(
         },
         progress: !global.no_progress,
     };
-    let mut session = session::Session::new(store_path, settings, cwd);
+    let home = match &global.home {
+        Some(h) => h.clone(),
+        None => store::default_home().unwrap_or_else(|| store_path.with_file_name("")),
+    };
+    let config = session::Config {
+        store_path,
+        home,
+        cwd,
+        node: global.node.clone().unwrap_or_else(session::hostname),
+        dc: global.dc.clone(),
+        workers: std::thread::available_parallelism().map_or(1, usize::from),
+        progress_allowed: std::io::stderr().is_terminal() && !global.quiet,
+    };
+    let mut session = session::Session::new(config, settings);
+    // The first Ctrl-C cancels the running batch gracefully (it prints its
+    // summary); the second stops at once (SPEC §1, §12).
+    let interrupt = std::sync::Arc::clone(&session.interrupt);
+    let _ = ctrlc::set_handler(move || {
+        if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(exit::INTERRUPTED);
+        }
+    });
     let stdout_tty = std::io::stdout().is_terminal();
     let mut failed = false;
     for stmt in stmts {
@@ -120,7 +148,16 @@ fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(
             }
         }
     }
-    if failed { Err(Error::Reported) } else { Ok(()) }
+    if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::Exit(exit::INTERRUPTED));
+    }
+    if failed {
+        return Err(Error::Reported);
+    }
+    match session.exit_code() {
+        0 => Ok(()),
+        code => Err(Error::Exit(code)),
+    }
 }
 
 /// `--store`, else `<home>/store.db`, home being `--home` or the default.

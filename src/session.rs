@@ -52,6 +52,30 @@ pub struct Session {
     store: Option<Store>,
     pub settings: Settings,
     cwd: PathBuf,
+    home: PathBuf,
+    node: String,
+    dc: String,
+    workers: usize,
+    /// Draw progress bars (stderr is a terminal and not --quiet).
+    progress_allowed: bool,
+    /// The batch the bid-less statements act on (SPEC §6).
+    pub last_bid: Option<String>,
+    /// Each batch's latest outcome as an exit code (SPEC §1): a batch
+    /// that failed and was then retried to DONE counts as DONE.
+    outcomes: std::collections::HashMap<String, i32>,
+    /// Set by Ctrl-C while a batch runs.
+    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Where a session stands: its files, and this process's node.
+pub struct Config {
+    pub store_path: PathBuf,
+    pub home: PathBuf,
+    pub cwd: PathBuf,
+    pub node: String,
+    pub dc: String,
+    pub workers: usize,
+    pub progress_allowed: bool,
 }
 
 /// What a statement asks of the caller besides printing.
@@ -63,13 +87,227 @@ pub enum Flow {
 }
 
 impl Session {
-    pub fn new(store_path: PathBuf, settings: Settings, cwd: PathBuf) -> Session {
+    pub fn new(config: Config, settings: Settings) -> Session {
         Session {
-            store_path,
+            store_path: config.store_path,
             store: None,
             settings,
-            cwd,
+            cwd: config.cwd,
+            home: config.home,
+            node: config.node,
+            dc: config.dc,
+            workers: config.workers.max(1),
+            progress_allowed: config.progress_allowed,
+            last_bid: None,
+            outcomes: Default::default(),
+            interrupt: Default::default(),
         }
+    }
+
+    /// Records how a batch ended: FAILED is 1, DONE with failed entities
+    /// or CANCELLED is 3.
+    fn note_end(&mut self, bid: &str, status: &str, failed: i64) {
+        let code = match status {
+            "FAILED" => crate::exit::FAILED,
+            "CANCELLED" => crate::exit::BATCH_INCOMPLETE,
+            _ if failed > 0 => crate::exit::BATCH_INCOMPLETE,
+            _ => crate::exit::OK,
+        };
+        self.outcomes.insert(bid.to_string(), code);
+    }
+
+    /// The exit code the batches of the session call for: 1 outranks 3.
+    pub fn exit_code(&self) -> i32 {
+        let codes = || self.outcomes.values().copied();
+        if codes().any(|c| c == crate::exit::FAILED) {
+            crate::exit::FAILED
+        } else {
+            codes().max().unwrap_or(crate::exit::OK)
+        }
+    }
+
+    fn env<'a>(&'a self, store: &'a Store) -> crate::exec::Env<'a> {
+        crate::exec::Env {
+            store,
+            home: &self.home,
+            node: &self.node,
+            dc: &self.dc,
+            progress: self.progress_allowed && self.settings.progress,
+            interrupt: &self.interrupt,
+        }
+    }
+
+    fn batch(&mut self, b: &crate::ast::BatchStmt, span: Span) -> Result<Option<Output>> {
+        self.store()?;
+        let store = self.store.as_ref().expect("opened above");
+        let plan = crate::exec::plan(store, b, span, self.workers)?;
+        let fin = crate::exec::start(&self.env(store), &plan, span)?;
+        self.last_bid = Some(fin.bid.clone());
+        self.note_end(&fin.bid, &fin.status, fin.counters.failed);
+        Ok(Some(result_row(&fin)))
+    }
+
+    fn resolve(&mut self, bid: &Option<crate::ast::Text>, span: Span) -> Result<String> {
+        let last = self.last_bid.clone();
+        let store = self.store()?;
+        let at = bid.as_ref().map_or(span, |b| b.span);
+        crate::store::resolve_bid(
+            store,
+            bid.as_ref().map(|b| b.value.as_str()),
+            last.as_deref(),
+        )
+        .map_err(|e| RunError::at(at, e.to_string()))
+    }
+
+    fn control(&mut self, stmt: &Stmt) -> Result<Option<Output>> {
+        use Statement as S;
+        let (bid_text, verb) = match &stmt.kind {
+            S::BatchPause { bid } => (bid, "pause"),
+            S::BatchResume { bid } => (bid, "resume"),
+            S::BatchCancel { bid } => (bid, "cancel"),
+            S::BatchRetry { bid, .. } => (bid, "retry"),
+            S::BatchEdit { bid, .. } => (bid, "edit"),
+            _ => unreachable!("control() takes control statements"),
+        };
+        let bid = self.resolve(bid_text, stmt.span)?;
+        let at = bid_text.as_ref().map_or(stmt.span, |b| b.span);
+        self.last_bid = Some(bid.clone());
+        let store = self.store.as_ref().expect("resolve opened it");
+        let state = store
+            .batch_state(&bid)
+            .map_err(|e| RunError::at(at, e.to_string()))?;
+        let serr = |e: StoreError| RunError::at(at, e.to_string());
+        let is_final = crate::store::batches::FINAL.contains(&state.status.as_str());
+        let alive = owner_alive(&state);
+        let refuse = |why: String| {
+            Err(RunError::at(
+                at,
+                format!("cannot {verb} batch {bid}: {why}"),
+            ))
+        };
+        match &stmt.kind {
+            S::BatchPause { .. } => {
+                if is_final {
+                    return refuse(format!("it has ended ({})", state.status));
+                }
+                if state.status == "PAUSED" {
+                    return refuse("it is paused already".into());
+                }
+                if alive {
+                    store.request(&bid, Some("PAUSE")).map_err(serr)?;
+                    Ok(message(format!(
+                        "batch {bid}: pause requested; entities in flight finish"
+                    )))
+                } else {
+                    store
+                        .set_batch_status(
+                            &bid,
+                            "PAUSED",
+                            &state.execution_id,
+                            &self.node,
+                            Some("paused while not running"),
+                        )
+                        .map_err(serr)?;
+                    Ok(message(format!("batch {bid} paused")))
+                }
+            }
+            S::BatchResume { .. } => {
+                if state.status != "PAUSED" {
+                    return refuse(format!("it is {}, not PAUSED", state.status));
+                }
+                if alive {
+                    store.request(&bid, None).map_err(serr)?;
+                    Ok(message(format!("batch {bid}: resume requested")))
+                } else {
+                    // Nobody runs it: resuming means running it here.
+                    self.rerun(&bid, &state, false, stmt.span).map(Some)
+                }
+            }
+            S::BatchCancel { .. } => {
+                if is_final {
+                    return refuse(format!("it has ended ({})", state.status));
+                }
+                if alive {
+                    store.request(&bid, Some("CANCEL")).map_err(serr)?;
+                    Ok(message(format!(
+                        "batch {bid}: cancel requested; entities in flight finish"
+                    )))
+                } else {
+                    store.cancel_idle(&bid).map_err(serr)?;
+                    store
+                        .set_batch_status(&bid, "CANCELLED", &state.execution_id, &self.node, None)
+                        .map_err(serr)?;
+                    Ok(message(format!("batch {bid} cancelled")))
+                }
+            }
+            S::BatchRetry { options, .. } => {
+                if alive && !is_final {
+                    return refuse(format!(
+                        "it is running on node {} (pid {})",
+                        state.owner_node.clone().unwrap_or_default(),
+                        state.owner_pid.unwrap_or_default()
+                    ));
+                }
+                let allow_cancelled =
+                    matches!(options.get("ALLOW_CANCELLED"), Some(Value::Bool(true)));
+                if state.status == "CANCELLED" && !allow_cancelled {
+                    return refuse("it was cancelled; add ALLOW_CANCELLED=true to retry it".into());
+                }
+                let finished = state.status == "DONE";
+                self.rerun(&bid, &state, finished, stmt.span).map(Some)
+            }
+            S::BatchEdit { options, .. } => {
+                if is_final {
+                    return refuse(format!("it has ended ({})", state.status));
+                }
+                let Some(Value::Int(n)) = options.get("MAX_WORKERS_PER_NODE") else {
+                    return refuse("MAX_WORKERS_PER_NODE is missing".into());
+                };
+                if *n < 1 {
+                    return refuse(format!("MAX_WORKERS_PER_NODE must be 1 or more, not {n}"));
+                }
+                store.set_max_workers(&bid, *n).map_err(serr)?;
+                Ok(message(format!("batch {bid}: MAX_WORKERS_PER_NODE={n}")))
+            }
+            _ => unreachable!("matched above"),
+        }
+    }
+
+    /// Runs an existing batch again here: a retry, or a resume of a batch
+    /// nobody runs. The statement is re-planned from its stored text.
+    fn rerun(
+        &mut self,
+        bid: &str,
+        state: &crate::store::batches::BatchState,
+        finished: bool,
+        span: Span,
+    ) -> Result<Output> {
+        let store = self.store.as_ref().expect("opened");
+        let serr = |e: StoreError| RunError::at(span, e.to_string());
+        let parsed = crate::syntax::parse(&state.command).map_err(|e| {
+            RunError::at(
+                span,
+                format!("the stored command of batch {bid} does not parse: {e:?}"),
+            )
+        })?;
+        let Some(Statement::Batch(b)) = parsed.into_iter().next().map(|s| s.kind) else {
+            return Err(RunError::at(
+                span,
+                format!("batch {bid} has no BATCH command stored"),
+            ));
+        };
+        let plan = crate::exec::plan(store, &b, span, self.workers)?;
+        store.prepare_retry(bid, finished).map_err(serr)?;
+        let execution_id = uuid::Uuid::new_v4().to_string();
+        let fin = crate::exec::run::run(
+            &self.env(store),
+            &plan,
+            bid,
+            &execution_id,
+            !state.ids_complete,
+        )?;
+        self.note_end(&fin.bid, &fin.status, fin.counters.failed);
+        Ok(result_row(&fin))
     }
 
     fn store(&mut self) -> Result<&Store> {
@@ -214,6 +452,8 @@ impl Session {
                         .collect(),
                     created_at: store::now(),
                 };
+                crate::lu::check_table_names(&def)
+                    .map_err(|e| RunError::at(name.span, e.to_string()))?;
                 store
                     .create_lu(&def, *or_replace)
                     .map_err(|e| RunError::from_store(e, name.span))?;
@@ -226,9 +466,23 @@ impl Session {
                 ))
             }
             S::DropLu { name } => {
-                self.store()?
-                    .drop_lu(&name.text)
+                let home = self.home.clone();
+                let store = self.store()?;
+                let def = store
+                    .lu(&name.text)
                     .map_err(|e| RunError::from_store(e, name.span))?;
+                store
+                    .drop_lu(&def.name)
+                    .map_err(|e| RunError::from_store(e, name.span))?;
+                // The LU's synced data goes with its definition, so that an
+                // LU created again under this name starts empty.
+                if let Ok(path) = crate::lu::store_path(&home, &def.name) {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut p = path.clone().into_os_string();
+                        p.push(suffix);
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
                 message(format!("LU {} dropped", name.text))
             }
             S::ShowLus => {
@@ -377,6 +631,45 @@ impl Session {
                 Some(Output::KeyValues(kv))
             }
             S::Exit => return Ok((None, Flow::Exit)),
+            S::Get { lu, id } => {
+                let home = self.home.clone();
+                let def = self
+                    .store()?
+                    .lu(&lu.text)
+                    .map_err(|e| RunError::from_store(e, lu.span))?;
+                let out = crate::lu::get_output(&home, &def, &id.value)
+                    .map_err(|e| RunError::at(id.span, e.to_string()))?;
+                Some(out)
+            }
+            S::Batch(b) => self.batch(b, stmt.span)?,
+            S::Explain(b) => {
+                let (home, workers) = (self.home.clone(), self.workers);
+                let store = self.store()?;
+                let plan = crate::exec::plan(store, b, stmt.span, workers)?;
+                Some(Output::KeyValues(crate::exec::explain(&plan, b, &home)?))
+            }
+            S::BatchPause { .. }
+            | S::BatchResume { .. }
+            | S::BatchCancel { .. }
+            | S::BatchRetry { .. }
+            | S::BatchEdit { .. } => self.control(stmt)?,
+            S::BatchList { .. }
+            | S::BatchInfo { .. }
+            | S::BatchSummary { .. }
+            | S::BatchDetails { .. }
+            | S::BatchInProcess { .. }
+            | S::BatchHistory { .. } => {
+                let last = self.last_bid.clone();
+                let node = self.node.clone();
+                let store = self.store()?;
+                let out = crate::monitor::run(store, &stmt.kind, last.as_deref(), &node).map_err(
+                    |e| RunError {
+                        span: e.span.or(Some(stmt.span)),
+                        message: e.message,
+                    },
+                )?;
+                Some(out)
+            }
             other => {
                 return Err(RunError::at(
                     stmt.span,
@@ -393,6 +686,58 @@ impl Session {
 
 fn message(text: String) -> Option<Output> {
     Some(Output::Message(text))
+}
+
+/// The row a finished BATCH prints (SPEC §4).
+fn result_row(f: &crate::exec::Finished) -> Output {
+    let c = &f.counters;
+    let mut t = Table::new(crate::output::columns::BATCH_RESULT.iter().copied());
+    t.rows.push(vec![
+        Cell::Text(f.bid.clone()),
+        Cell::Text(f.execution_id.clone()),
+        Cell::Int(c.completed),
+        Cell::Int(c.failed),
+        Cell::Int(c.total),
+        Cell::Int(c.added),
+        Cell::Int(c.updated),
+        Cell::Int(c.unchanged),
+        Cell::Duration(f.duration),
+    ]);
+    Output::Table(t)
+}
+
+/// How long a running batch may go without a heartbeat before its process
+/// counts as dead (SPEC §7).
+const DEAD_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// Whether the process that owns the batch is alive: on this host, its pid
+/// is checked directly (so a kill -9 is seen at once); elsewhere, its
+/// heartbeat must be recent.
+fn owner_alive(state: &crate::store::batches::BatchState) -> bool {
+    let Some(owner) = &state.owner_node else {
+        return false;
+    };
+    if owner == &crate::session::hostname()
+        && let Some(pid) = state.owner_pid
+    {
+        if i64::from(std::process::id()) == pid {
+            return false;
+        }
+        let proc_dir = std::path::Path::new("/proc");
+        if proc_dir.exists() {
+            return proc_dir.join(pid.to_string()).exists();
+        }
+    }
+    state
+        .heartbeat_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| chrono::Utc::now().signed_duration_since(t) < DEAD_AFTER)
+}
+
+/// This machine's name: the default node id (SPEC §1).
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 /// A stored RFC 3339 time as a cell (shown in local time by the table).

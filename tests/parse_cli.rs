@@ -102,15 +102,15 @@ fn parse_error_goes_to_stderr_and_exits_1() {
 
 #[test]
 fn what_is_not_built_yet_says_so_honestly() {
-    let out = Test::new().args(["-c", "BATCH_LIST"]).run();
+    let out = Test::new().args(["-c", "BATCH_WAIT"]).run();
     assert_eq!(out.code, 1);
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        "error: BATCH_LIST is not implemented yet in this version of batchsh
+        "error: BATCH_WAIT is not implemented yet in this version of batchsh
   --> line 1, column 1
    |
- 1 | BATCH_LIST
+ 1 | BATCH_WAIT
    | ^^^^^^^^^^
 "
     );

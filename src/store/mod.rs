@@ -9,10 +9,17 @@
 //! migrated. Several processes share one store: WAL mode, and a busy timeout
 //! so that a writer waits for another instead of failing.
 
+pub mod batches;
 mod catalog;
 mod migrations;
+mod reads;
 
 pub use catalog::{GroupDef, InterfaceDef, LuDef, LuTableDef, now};
+pub use reads::{
+    BatchRow, DetailsQuery, EntityRow, EventRow, InProcessRow, ListQuery, NodeRow, PaceSamples,
+    StatusFilter, batch_node_rows, entity_rows, event_rows, in_process_rows, list_batches,
+    pace_samples, read_batch, resolve_bid,
+};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -61,6 +68,20 @@ pub enum StoreError {
         kind: &'static str,
         name: String,
         user: String,
+    },
+    #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
+    NoLastBatch,
+    #[error("no batch with id {0}")]
+    NoBatch(String),
+    #[error("no batch with id {0}, and a batch id prefix needs at least 6 characters")]
+    BidPrefixTooShort(String),
+    #[error("batch id prefix {prefix} is ambiguous: it matches {}{}; give more characters", matches.join(", "), if *more { ", ..." } else { "" })]
+    AmbiguousBid {
+        prefix: String,
+        /// The first few matching bids, in order.
+        matches: Vec<String>,
+        /// More bids match than `matches` lists.
+        more: bool,
     },
 }
 

@@ -1,0 +1,181 @@
+//! The executor: a planned BATCH runs here, and so do the control
+//! statements that change a batch (pause, resume, cancel, retry, edit).
+//!
+//! Crash safety (SPEC §7): entities are stored before they are processed,
+//! and an entity's outcome is committed with its status. After a kill -9,
+//! `BATCH_RETRY` continues the batch: COMPLETED entities never run again;
+//! entities that were IN_PROCESS at the crash run again (at-least-once).
+
+pub mod plan;
+mod progress;
+pub mod run;
+
+pub use plan::{Plan, plan};
+pub use run::{Env, Finished};
+
+use crate::session::RunError;
+
+fn serr(e: crate::store::StoreError) -> RunError {
+    RunError {
+        message: e.to_string(),
+        span: None,
+    }
+}
+
+/// Creates the batch and runs it to its end in this process.
+pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, RunError> {
+    if !plan.allow_multiple
+        && let Some(other) = env
+            .store
+            .active_batch_with_command(&plan.command_text)
+            .map_err(serr)?
+    {
+        return Err(RunError::at(
+            at,
+            format!(
+                "batch {other} with the same command is still active; \
+                 wait for it, cancel it (BATCH_CANCEL '{other}'), or add WITH ALLOW_MULTIPLE=true"
+            ),
+        ));
+    }
+    let bid = uuid::Uuid::new_v4().to_string();
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    let fabric_command = plan.command.to_string();
+    env.store
+        .create_batch(&crate::store::batches::NewBatch {
+            bid: &bid,
+            command: &plan.command_text,
+            lu: &plan.lu.name,
+            fabric_command: &fabric_command,
+            source: &plan.source.describe(),
+            arguments: &plan.arguments,
+            execution_id: &execution_id,
+            node: env.node,
+            estimated_total: plan.estimated_total,
+            max_workers: None,
+        })
+        .map_err(serr)?;
+    run::run(env, plan, &bid, &execution_id, true)
+}
+
+/// `EXPLAIN BATCH ...`: the plan, every option's effective value (defaults
+/// marked), and how many entities the source gives now. Runs nothing and
+/// stores nothing.
+pub fn explain(
+    plan: &Plan,
+    b: &crate::ast::BatchStmt,
+    home: &std::path::Path,
+) -> Result<crate::output::KeyValues, RunError> {
+    use crate::output::Cell;
+    let mut kv = crate::output::KeyValues::default();
+    kv.rows
+        .push(("Target".into(), Cell::Text(b.target.to_string())));
+    kv.rows
+        .push(("LU".into(), Cell::Text(plan.lu.name.clone())));
+    let (source, sql) = match &plan.source {
+        plan::EntitySource::Ids(ids) => (format!("{} listed ids", ids.len()), None),
+        plan::EntitySource::Query {
+            interface,
+            sql,
+            origin,
+            ..
+        } => (
+            format!("{origin}, on interface {}", interface.name),
+            Some(sql.clone()),
+        ),
+        plan::EntitySource::Fabric => ("instances in the LU store (FROM FABRIC)".into(), None),
+    };
+    kv.rows.push(("Entity source".into(), Cell::Text(source)));
+    kv.rows
+        .push(("SQL".into(), sql.map_or(Cell::Null, Cell::Text)));
+    kv.rows
+        .push(("Command".into(), Cell::Text(plan.command.to_string())));
+    kv.rows.push((
+        "Command kind".into(),
+        Cell::Text(plan.command.name().into()),
+    ));
+    let given = |name: &str| b.options.get(name).map(|v| v.to_string());
+    let effective: Vec<(&str, String)> = vec![
+        ("ASYNC", "false".into()),
+        ("GENERATE_ENTITIES_FIRST", plan.generate_first.to_string()),
+        ("ALLOW_MULTIPLE", plan.allow_multiple.to_string()),
+        ("MAX_WORKERS_PER_NODE", plan.workers.to_string()),
+        (
+            "ESTIMATED_ENTITIES_COUNT",
+            plan.estimated_total
+                .map_or("none".into(), |n| n.to_string()),
+        ),
+        ("MAX_RETRIES", plan.max_retries.to_string()),
+        (
+            "RETRY_DELAY",
+            format!(
+                "'{}'",
+                crate::ast::Duration(plan.retry_delay.as_millis() as u64)
+            ),
+        ),
+        (
+            "ENTITY_TIMEOUT",
+            plan.entity_timeout.map_or("none".into(), |d| {
+                format!("'{}'", crate::ast::Duration(d.as_millis() as u64))
+            }),
+        ),
+        (
+            "MAX_FAILURES",
+            given("MAX_FAILURES").unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "CHUNK_SIZE",
+            plan.chunk_size
+                .map_or("chosen by the executor".into(), |n| n.to_string()),
+        ),
+        (
+            "ON_DONE",
+            plan.on_done.clone().unwrap_or_else(|| "none".into()),
+        ),
+    ];
+    for (name, value) in effective {
+        let shown = match given(name) {
+            Some(v) => v,
+            None => format!("{value} (default)"),
+        };
+        kv.rows.push((format!("Option {name}"), Cell::Text(shown)));
+    }
+    let count = count_entities(plan, home)?;
+    kv.rows
+        .push(("Entities now".into(), Cell::Int(count as i64)));
+    Ok(kv)
+}
+
+/// How many ids the source gives now (streamed, not held).
+fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64, RunError> {
+    let fail = |m: String| RunError {
+        message: m,
+        span: None,
+    };
+    match &plan.source {
+        plan::EntitySource::Ids(ids) => {
+            let unique: std::collections::HashSet<&String> = ids.iter().collect();
+            Ok(unique.len() as u64)
+        }
+        plan::EntitySource::Query {
+            interface,
+            sql,
+            params,
+            ..
+        } => {
+            let conn = crate::source::connect(interface).map_err(|e| fail(e.to_string()))?;
+            crate::source::for_each_id(&conn, sql, params, &[], |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .map_err(|e| {
+                fail(format!(
+                    "the source query failed on interface {}: {e}",
+                    interface.name
+                ))
+            })
+        }
+        plan::EntitySource::Fabric => crate::lu::LuStore::open(home, &plan.lu)
+            .and_then(|s| s.for_each_instance(|_| std::ops::ControlFlow::Continue(())))
+            .map_err(|e| fail(e.to_string())),
+    }
+}

@@ -1,0 +1,536 @@
+//! Synchronous BATCH through the real binary: sources, commands, outcomes,
+//! retries, failure limits, exit codes, control from another process, and
+//! crash safety with a real kill -9.
+
+use crate::common::Test;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A working folder with an SQLite source `crm.db` (customers 1..=n) and a
+/// store, shared by the runs of one test.
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(n: i64) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let c = rusqlite::Connection::open(dir.path().join("crm.db")).unwrap();
+        c.execute_batch("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT);")
+            .unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for k in 1..=n {
+            tx.execute(
+                "INSERT INTO customer VALUES (?1, ?2)",
+                rusqlite::params![k, format!("c{k}")],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        let w = World { dir };
+        let out = w.run(
+            "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+             CREATE LU Customer FROM crm ROOT ('select id from customer')
+                 TABLE customer ('select * from customer where id = ?')",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        w
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn run(&self, script: &str) -> crate::common::Output {
+        Test::new()
+            .current_dir(self.path())
+            .args([
+                "--home",
+                self.home().to_str().unwrap(),
+                "--format",
+                "json",
+                "-c",
+                script,
+            ])
+            .run()
+    }
+
+    /// Starts batchsh in the background (for kill and control tests).
+    fn spawn(&self, script: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_batchsh"))
+            .current_dir(self.path())
+            .args([
+                "--home",
+                self.home().to_str().unwrap(),
+                "--format",
+                "json",
+                "-c",
+                script,
+            ])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The store, read directly: what a crash left behind.
+    fn store(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(self.home().join("store.db")).unwrap();
+        c.busy_timeout(Duration::from_secs(30)).unwrap();
+        c
+    }
+
+    fn query_i64(&self, sql: &str, bid: &str) -> i64 {
+        self.store().query_row(sql, [bid], |r| r.get(0)).unwrap()
+    }
+
+    fn status(&self, bid: &str) -> String {
+        self.store()
+            .query_row("SELECT status FROM batches WHERE bid = ?1", [bid], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    fn last_bid(&self) -> String {
+        self.store()
+            .query_row(
+                "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// total = waiting + in process + completed + failed + cancelled, and
+    /// the counters match the entity rows.
+    fn assert_counters_add_up(&self, bid: &str) {
+        let c = self.store();
+        let (total, sum): (i64, i64) = c
+            .query_row(
+                "SELECT total, waiting + in_process + completed + failed + cancelled FROM batches WHERE bid = ?1",
+                [bid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(total, sum, "counters do not add up");
+        let rows: i64 = c
+            .query_row(
+                "SELECT count(*) FROM batch_entities WHERE bid = ?1",
+                [bid],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(total, rows, "total differs from the entity rows");
+        for status in ["WAITING", "IN_PROCESS", "COMPLETED", "FAILED", "CANCELLED"] {
+            let col = status.to_ascii_lowercase();
+            let (counter, actual): (i64, i64) = c
+                .query_row(
+                    &format!(
+                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE bid = ?1 AND status = '{status}')
+                         FROM batches WHERE bid = ?1"
+                    ),
+                    [bid],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(counter, actual, "{status} counter");
+        }
+    }
+}
+
+fn result_row(stdout: &str) -> Value {
+    let line = stdout.lines().last().expect("a result line");
+    let v: Value = serde_json::from_str(line).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn echo_over_listed_ids() {
+    let w = World::new(0);
+    let out = w.run("BATCH Customer.('1', '2', '2', 3) FABRIC_COMMAND='echo ?'");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    // Duplicates are processed once.
+    assert_eq!(r["total"], 3);
+    assert_eq!(r["execution_succeeded"], 3);
+    assert_eq!(r["execution_failed"], 0);
+    let bid = r["batch_id"].as_str().unwrap().to_string();
+    assert_eq!(w.status(&bid), "DONE");
+    let res: String = w
+        .store()
+        .query_row(
+            "SELECT result FROM batch_entities WHERE bid = ?1 AND entity_id = '3'",
+            [&bid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(res, r#"{"echo":"3"}"#);
+    w.assert_counters_add_up(&bid);
+}
+
+#[test]
+fn root_query_group_and_using_sources() {
+    let w = World::new(50);
+    let out = w.run("BATCH Customer FABRIC_COMMAND='echo ?'");
+    assert_eq!(result_row(&out.stdout)["total"], 50, "{}", out.stderr);
+    let out = w.run(
+        "CREATE INSTANCE GROUP Customer.small USING ('select id from customer where id <= 5');
+         BATCH Customer.small FABRIC_COMMAND='echo ?'",
+    );
+    assert_eq!(result_row(&out.stdout)["total"], 5, "{}", out.stderr);
+    let out = w.run(
+        "BATCH Customer FROM crm USING ('select id from customer where id > ? and id <= ?')
+             FABRIC_COMMAND='echo ?' WITH BIND_PARAMS='10,14'",
+    );
+    assert_eq!(result_row(&out.stdout)["total"], 4, "{}", out.stderr);
+    let out = w.run(
+        "BATCH Customer FROM crm USING ('select id from customer where id = 0') FABRIC_COMMAND='echo ?'",
+    );
+    // An empty entity set is not an error.
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(result_row(&out.stdout)["total"], 0);
+}
+
+#[test]
+fn failed_entities_make_exit_code_3_and_keep_their_error() {
+    let w = World::new(10);
+    // Ids ending in 3, 6 or 9 fail.
+    let out = w.run("BATCH Customer FABRIC_COMMAND=\"shell 'case ? in *[369]) exit 1;; esac'\"");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    assert_eq!(r["execution_failed"], 3);
+    assert_eq!(r["execution_succeeded"], 7);
+    let bid = r["batch_id"].as_str().unwrap();
+    assert_eq!(w.status(bid), "DONE");
+    let err: String = w
+        .store()
+        .query_row(
+            "SELECT error FROM batch_entities WHERE bid = ?1 AND entity_id = '3'",
+            [bid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(err.starts_with("exit code 1"), "{err}");
+    w.assert_counters_add_up(bid);
+}
+
+#[test]
+fn retries_run_a_failed_entity_again_until_it_succeeds() {
+    let w = World::new(0);
+    // Fails on the first attempt of each id, succeeds on the second.
+    let out = w.run(
+        "BATCH Customer.('a', 'b') FABRIC_COMMAND=\"shell 'f=tries-?; if [ -e $f ]; then exit 0; fi; touch $f; exit 1'\"
+         WITH MAX_RETRIES=2 RETRY_DELAY='10ms'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bid = result_row(&out.stdout)["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let attempts = w.query_i64(
+        "SELECT sum(attempts) FROM batch_entities WHERE bid = ?1",
+        &bid,
+    );
+    assert_eq!(attempts, 4);
+    w.assert_counters_add_up(&bid);
+}
+
+#[test]
+fn max_failures_stops_the_batch_as_failed() {
+    let w = World::new(200);
+    let out = w.run("BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\" WITH MAX_FAILURES=5 MAX_WORKERS_PER_NODE=1");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "FAILED");
+    let failed = w.query_i64("SELECT failed FROM batches WHERE bid = ?1", &bid);
+    assert!((6..200).contains(&failed), "failed = {failed}");
+    let error: String = w
+        .store()
+        .query_row("SELECT error FROM batches WHERE bid = ?1", [&bid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(error.contains("MAX_FAILURES"), "{error}");
+    w.assert_counters_add_up(&bid);
+}
+
+#[test]
+fn a_failing_source_query_fails_the_batch_with_the_database_message() {
+    let w = World::new(3);
+    let out =
+        w.run("BATCH Customer FROM crm USING ('select id from nowhere') FABRIC_COMMAND='echo ?'");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "FAILED");
+    let error: String = w
+        .store()
+        .query_row("SELECT error FROM batches WHERE bid = ?1", [&bid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(error.contains("no such table: nowhere"), "{error}");
+}
+
+#[test]
+fn bad_ids_fail_alone_and_the_batch_goes_on() {
+    let w = World::new(0);
+    let long = "x".repeat(1025);
+    let out = w.run(&format!(
+        "BATCH Customer.('ok', '', '{long}') FABRIC_COMMAND='echo ?'"
+    ));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    assert_eq!(r["execution_succeeded"], 1);
+    assert_eq!(r["execution_failed"], 2);
+    w.assert_counters_add_up(r["batch_id"].as_str().unwrap());
+}
+
+#[test]
+fn hostile_ids_are_harmless_in_shell_commands() {
+    let w = World::new(0);
+    let out = w.run(
+        "BATCH Customer.('1; touch pwned', '$(touch pwned2)', '`touch pwned3`')
+             FABRIC_COMMAND=\"shell 'printf %s ? >> seen.txt; echo >> seen.txt'\"",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for f in ["pwned", "pwned2", "pwned3"] {
+        assert!(!w.path().join(f).exists(), "{f} was created");
+    }
+    let seen = std::fs::read_to_string(w.path().join("seen.txt")).unwrap();
+    let mut lines: Vec<&str> = seen.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        vec!["$(touch pwned2)", "1; touch pwned", "`touch pwned3`"]
+    );
+}
+
+#[test]
+fn options_that_need_the_worker_are_refused_and_nothing_is_stored() {
+    let w = World::new(3);
+    for opt in ["ASYNC=true", "AFFINITY='n1'", "NAME='x'", "OPEN=true"] {
+        let out = w.run(&format!(
+            "BATCH Customer FABRIC_COMMAND='echo ?' WITH {opt}"
+        ));
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("needs the worker, not available yet"),
+            "{}",
+            out.stderr
+        );
+    }
+    let batches: i64 = w
+        .store()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 0);
+    // ASYNC='false' is fine.
+    assert_eq!(
+        w.run("BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC='false'")
+            .code,
+        0
+    );
+}
+
+#[test]
+fn explain_counts_and_runs_nothing() {
+    let w = World::new(12);
+    let out = w.run("EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_RETRIES=2");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["entities_now"], 12);
+    assert_eq!(v["option_max_retries"], "2");
+    assert_eq!(v["option_retry_delay"], "'1s' (default)");
+    let batches: i64 = w
+        .store()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 0);
+}
+
+#[test]
+fn on_done_runs_with_the_outcome_in_its_environment() {
+    let w = World::new(4);
+    let out = w.run(
+        "BATCH Customer FABRIC_COMMAND='echo ?'
+         WITH ON_DONE='echo $STATUS $TOTAL $SUCCEEDED $FAILED > done.txt'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("done.txt")).unwrap(),
+        "DONE 4 4 0\n"
+    );
+}
+
+impl World {
+    /// Waits until a batch of this world is IN_PROGRESS.
+    fn wait_until_running(&self) {
+        eventually("the batch to start", || {
+            self.home().join("store.db").exists()
+                && self
+                    .store()
+                    .query_row(
+                        "SELECT count(*) FROM batches WHERE status = 'IN_PROGRESS'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .unwrap_or(0)
+                    == 1
+        });
+    }
+}
+
+/// Polls until `f` is true (a few seconds at most).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn pause_resume_and_cancel_from_another_process() {
+    let w = World::new(400);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    let bid = w.last_bid();
+    let out = w.run(&format!("BATCH_PAUSE '{}'", &bid[..8]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    eventually("PAUSED", || w.status(&bid) == "PAUSED");
+    // Paused: no new entity starts.
+    let done_at_pause = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
+    std::thread::sleep(Duration::from_millis(300));
+    let later = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
+    assert!(
+        later - done_at_pause <= 4,
+        "entities kept starting while paused"
+    );
+    assert!(
+        w.run(&format!("BATCH_PAUSE '{bid}'"))
+            .stderr
+            .contains("paused already")
+    );
+    assert_eq!(w.run(&format!("BATCH_RESUME '{bid}'")).code, 0);
+    eventually("IN_PROGRESS again", || w.status(&bid) == "IN_PROGRESS");
+    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    let out = child.wait_with_output().unwrap();
+    // The cancelled batch's own process exits 3 and prints its row.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(w.status(&bid), "CANCELLED");
+    w.assert_counters_add_up(&bid);
+    let cancelled = w.query_i64("SELECT cancelled FROM batches WHERE bid = ?1", &bid);
+    assert!(cancelled > 0);
+    // Refusals with a reason.
+    let out = w.run(&format!("BATCH_RESUME '{bid}'"));
+    assert!(
+        out.stderr.contains("it is CANCELLED, not PAUSED"),
+        "{}",
+        out.stderr
+    );
+    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
+    assert!(
+        out.stderr.contains("ALLOW_CANCELLED=true"),
+        "{}",
+        out.stderr
+    );
+    let out = w.run(&format!("BATCH_RETRY '{bid}' ALLOW_CANCELLED=true"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(w.status(&bid), "DONE");
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        400
+    );
+}
+
+/// SPEC §7: after kill -9, BATCH_RETRY finishes the batch; no entity that
+/// was COMPLETED before the kill runs again; no entity is lost.
+#[test]
+fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
+    let w = World::new(300);
+    let mut child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    eventually("some entities to complete", || {
+        w.path().join("home/store.db").exists()
+            && w.store()
+                .query_row("SELECT coalesce(max(completed), 0) FROM batches", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0)
+                >= 40
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let bid = w.last_bid();
+    let completed_before: Vec<String> = {
+        let c = w.store();
+        let mut st = c
+            .prepare("SELECT entity_id FROM batch_entities WHERE bid = ?1 AND status = 'COMPLETED'")
+            .unwrap();
+        st.query_map([&bid], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(!completed_before.is_empty());
+    assert_ne!(w.status(&bid), "DONE");
+
+    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(w.status(&bid), "DONE");
+    w.assert_counters_add_up(&bid);
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        300
+    );
+
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    let mut runs = std::collections::HashMap::<&str, usize>::new();
+    for id in ran.lines() {
+        *runs.entry(id).or_default() += 1;
+    }
+    for k in 1..=300 {
+        assert!(
+            runs.contains_key(k.to_string().as_str()),
+            "entity {k} never ran: lost"
+        );
+    }
+    for id in &completed_before {
+        assert_eq!(
+            runs[id.as_str()],
+            1,
+            "entity {id} was COMPLETED before the kill and ran again"
+        );
+    }
+}
+
+#[test]
+fn a_second_identical_batch_is_refused_while_one_is_active() {
+    let w = World::new(20);
+    let mut child =
+        w.spawn("BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1");
+    w.wait_until_running();
+    let out = w.run("BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("ALLOW_MULTIPLE=true"), "{}", out.stderr);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
