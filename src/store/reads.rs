@@ -79,9 +79,6 @@ pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Re
     }
 }
 
-/// The counters the executor keeps on a batch row (SPEC §6: total =
-/// waiting + in process + completed + failed + cancelled).
-
 /// One row of `batches`, as stored (JSON columns as text).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchRow {
