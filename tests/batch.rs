@@ -534,3 +534,127 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// SPEC §1, §12: Ctrl-C during a synchronous batch in -c mode cancels it
+/// gracefully (entities in flight finish), prints its row, exits 130.
+#[test]
+fn ctrl_c_cancels_gracefully_and_exits_130() {
+    let w = World::new(200);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 50 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    eventually("a few entities to complete", || {
+        w.query_i64(
+            "SELECT completed FROM batches WHERE bid = ?1",
+            &w.last_bid(),
+        ) >= 2
+    });
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "CANCELLED");
+    // The summary row was printed, and it says what was done.
+    let row = result_row(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(row["batch_id"], bid.as_str());
+    let completed = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
+    assert!(completed >= 2);
+    assert_eq!(row["execution_succeeded"], completed);
+    w.assert_counters_add_up(&bid);
+}
+
+#[test]
+fn a_hanging_command_is_killed_by_entity_timeout() {
+    let w = World::new(0);
+    let out = w.run("BATCH Customer.('1', '2') FABRIC_COMMAND=\"shell 'sleep 30; echo ?'\" WITH ENTITY_TIMEOUT='200ms'");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let bid = result_row(&out.stdout)["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err: String = w
+        .store()
+        .query_row(
+            "SELECT error FROM batch_entities WHERE bid = ?1 AND entity_id = '1'",
+            [&bid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(err, "timed out after 200ms");
+}
+
+#[test]
+fn a_source_file_that_vanished_fails_the_batch_clearly() {
+    let w = World::new(5);
+    std::fs::remove_file(w.path().join("crm.db")).unwrap();
+    let out = w.run("BATCH Customer FABRIC_COMMAND='echo ?'");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "FAILED");
+    let error: String = w
+        .store()
+        .query_row("SELECT error FROM batches WHERE bid = ?1", [&bid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        error.contains("crm.db") && error.contains("does not exist"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unknown_and_ambiguous_bids_are_clear_errors() {
+    let w = World::new(0);
+    let out = w.run("BATCH_INFO 'nosuchbatch'");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("error: no batch with id nosuchbatch"),
+        "{}",
+        out.stderr
+    );
+    let out = w.run("BATCH_SUMMARY");
+    assert!(
+        out.stderr
+            .starts_with("error: no batch in this session yet"),
+        "{}",
+        out.stderr
+    );
+    let out = w.run("BATCH_INFO 'abc'");
+    assert!(
+        out.stderr.contains("at least 6 characters"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// SPEC §11: a store locked by another process is waited for, not
+/// reported as corrupt.
+#[test]
+fn a_locked_store_is_waited_for() {
+    let w = World::new(3);
+    let holder = w.store();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; UPDATE batches SET error = error;")
+        .unwrap();
+    let child = w.spawn("CREATE INTERFACE other TYPE SQLITE PATH 'crm.db'");
+    std::thread::sleep(Duration::from_millis(700));
+    holder.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("interface other created"));
+}

@@ -333,3 +333,50 @@ fn store_flag_names_the_store_file() {
     assert!(f.exists());
     assert!(!out.home.path().join("store.db").exists());
 }
+
+#[test]
+fn a_csv_with_a_bad_row_is_refused_naming_file_and_line() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("csv/bad.csv"), "id,kind\n1,a\n2,b,extra\n").unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE ids TYPE CSV PATH 'csv'",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("bad.csv") && out.stderr.contains("line 3"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        run(d.path(), home.path(), "SHOW INTERFACES").stdout.trim(),
+        "[]"
+    );
+}
+
+#[test]
+fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+                 CREATE LU Customer FROM crm ROOT ('select id from customer')";
+    assert_eq!(run(d.path(), home.path(), setup).code, 0);
+    let out = run(
+        d.path(),
+        home.path(),
+        "BATCH Custmer FABRIC_COMMAND='echo ?'",
+    );
+    assert_eq!(
+        out.stderr,
+        "error: no LU named Custmer (did you mean Customer?)
+  --> line 1, column 7
+   |
+ 1 | BATCH Custmer FABRIC_COMMAND='echo ?'
+   |       ^^^^^^^
+"
+    );
+    let out = run(d.path(), home.path(), "BATCH_LIST STATUS='ALL'");
+    assert_eq!(out.stdout.trim(), "[]");
+}
