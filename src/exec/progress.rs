@@ -55,8 +55,16 @@ impl Bar {
 
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{bar:40.cyan/blue} {pos}/{len} entities  {per_sec}  ETA {eta}  {msg}",
+        "{bar:40.cyan/blue} {pos}/{len} entities  {rate}  ETA {eta}  {msg}",
     )
+    .map(|s| {
+        s.with_key(
+            "rate",
+            |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", st.per_sec());
+            },
+        )
+    })
     .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 

@@ -44,6 +44,9 @@ where
     }
 }
 
+/// The narrowest a wrapped text column gets.
+const MIN_WRAP_WIDTH: u16 = 20;
+
 /// The one place a comfy-table is set up.
 fn build<'a>(
     header: impl IntoIterator<Item = &'a str>,
@@ -62,16 +65,8 @@ fn build<'a>(
         t.style_text_only();
     }
     t.load_style(PRESET);
-    match style.width {
-        Some(w) => {
-            t.set_content_arrangement(ct::ContentArrangement::Dynamic);
-            t.set_width(w);
-        }
-        None => {
-            t.set_content_arrangement(ct::ContentArrangement::Disabled);
-        }
-    }
-    t.set_header(header.into_iter().map(|h| {
+    let header: Vec<&str> = header.into_iter().collect();
+    t.set_header(header.iter().map(|h| {
         let c = ct::Cell::new(h);
         if style.color {
             c.add_attribute(ct::Attribute::Bold)
@@ -80,6 +75,47 @@ fn build<'a>(
         }
     }));
     t.add_rows(rows);
+    // Identifiers never wrap, whatever the width: a batch id split over two
+    // lines cannot be copied into the next command. Text columns (Command,
+    // Error) give up the room instead.
+    // Sized to the terminal (SPEC §10) when the table fits with each text
+    // column wrapped no narrower than MIN_WRAP_WIDTH and identifiers whole
+    // (a batch id split over two lines cannot be copied). Otherwise nothing
+    // wraps and a row stays one line, as psql does with wide results.
+    let content = t.column_max_content_widths();
+    let is_id = |h: &str| {
+        let lower = h.to_ascii_lowercase();
+        lower == "id" || lower.ends_with(" id")
+    };
+    let floor = |k: usize, h: &str| {
+        let w = content.get(k).copied().unwrap_or(0);
+        if is_id(h) { w } else { w.min(MIN_WRAP_WIDTH) }
+    };
+    let needed: u32 = header
+        .iter()
+        .enumerate()
+        .map(|(k, h)| u32::from(floor(k, h)) + 3)
+        .sum::<u32>()
+        + 1;
+    match style.width {
+        Some(w) if needed <= u32::from(w) => {
+            t.set_content_arrangement(ct::ContentArrangement::Dynamic);
+            t.set_width(w);
+            for (k, h) in header.iter().enumerate() {
+                let wide = content.get(k).is_some_and(|c| *c > MIN_WRAP_WIDTH);
+                if let Some(col) = t.column_mut(k) {
+                    col.set_constraint(if is_id(h) || !wide {
+                        ct::ColumnConstraint::ContentWidth
+                    } else {
+                        ct::ColumnConstraint::LowerBoundary(ct::Width::Fixed(MIN_WRAP_WIDTH))
+                    });
+                }
+            }
+        }
+        _ => {
+            t.set_content_arrangement(ct::ContentArrangement::Disabled);
+        }
+    }
     let mut s = t.to_string();
     s.push('\n');
     s

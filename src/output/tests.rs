@@ -289,8 +289,11 @@ fn csv_header_with_a_comma_is_quoted_too() {
     );
 }
 
+/// Fitted to the width when every text column can stay at least
+/// MIN_WRAP_WIDTH wide and identifiers whole; otherwise no wrapping at all,
+/// one line per row.
 #[test]
-fn width_constrained_table_does_not_exceed_the_width() {
+fn tables_fit_the_width_only_when_they_stay_readable() {
     let mut t = Table::new(columns::BATCH_DETAILS.iter().copied());
     t.push_row(vec![
         "42".into(),
@@ -302,8 +305,8 @@ fn width_constrained_table_does_not_exceed_the_width() {
         json!({"exit": 3, "stdout": "", "stderr": "boom boom boom boom boom"}).into(),
     ]);
     let out: Output = t.into();
-    for width in [60u16, 80, 100] {
-        let s = render_in(
+    let render_at = |width: u16| {
+        render_in(
             &out,
             &Style {
                 format: OutputFormat::Table,
@@ -311,18 +314,22 @@ fn width_constrained_table_does_not_exceed_the_width() {
                 width: Some(width),
             },
             &plus_one(),
-        );
-        for line in s.lines() {
-            assert!(
-                line.chars().count() <= usize::from(width),
-                "line wider than {width}: {line:?}"
-            );
-        }
-        assert!(
-            s.contains("FAILED") && s.contains("boom"),
-            "content kept:\n{s}"
-        );
+        )
+    };
+    // 120 columns: wraps the long texts and stays within the width.
+    let s = render_at(120);
+    for line in s.lines() {
+        assert!(line.chars().count() <= 120, "line wider than 120: {line:?}");
     }
+    assert!(s.lines().count() > 3, "the long texts wrap:\n{s}");
+    assert!(
+        s.contains("FAILED") && s.contains("boom"),
+        "content kept:\n{s}"
+    );
+    // 60 columns: cannot fit readably, so nothing wraps.
+    let s = render_at(60);
+    assert_eq!(s.lines().count(), 3, "one line per row:\n{s}");
+    assert!(s.contains("writing a long message to stderr"), "{s}");
 }
 
 #[test]
