@@ -658,3 +658,32 @@ fn a_locked_store_is_waited_for() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("interface other created"));
 }
+
+#[test]
+fn batch_edit_lowers_the_workers_of_a_running_batch() {
+    let w = World::new(60);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 300 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("both workers busy", || {
+        w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 2
+    });
+    let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=1"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // One worker keeps at most two entities claimed (one running, one next).
+    eventually("the pipeline to shrink", || {
+        w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) <= 2
+    });
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) <= 2);
+    }
+    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
+    let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"));
+    assert!(
+        out.stderr.contains("it has ended (CANCELLED)"),
+        "{}",
+        out.stderr
+    );
+}
