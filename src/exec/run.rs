@@ -1,23 +1,41 @@
 //! Runs a planned batch in this process (a synchronous BATCH, or a retry).
 //!
-//! Three parties: a producer thread streams ids from the source through a
-//! bounded channel (so 10M ids are never held in memory); a rayon pool runs
-//! one command per entity; this thread is the only writer to the store. It
-//! loops: gather new ids and finished entities, write them and claim the
-//! next entities in one transaction ([`Store::step`]), hand the claimed ones
-//! to the pool. Writes are grouped: a step commits at most every 50 ms or
-//! 1000 results, so persistence costs little per entity.
+//! Three parties meet in a [`Hub`] (one mutex, three condition variables):
+//!
+//! - a producer thread streams ids from the source into the hub, and waits
+//!   when [`ID_BUFFER`] ids are there already (so 10M ids are never held in
+//!   memory);
+//! - worker threads (the run's own rayon pool, one long-lived loop per
+//!   worker) take claimed entities from the hub's queue, several at a time
+//!   when entities are fast, run them, and put their outcomes back;
+//! - this thread is the only writer to the store. It loops: wait until a
+//!   write is worth its cost, take the new ids and the outcomes, write them
+//!   and claim the next entities in one transaction ([`Store::step`]), put
+//!   the claimed ones in the queue.
+//!
+//! Writes are grouped: outcomes wait at most [`FLUSH_EVERY`] (or until
+//! [`FLUSH_AT`] of them are there) before they are committed, and claims
+//! refill the pipeline when half of it is done; its depth is about
+//! [`QUEUE_MS`] of work (see [`pipeline_depth`]): fast commands (echo) get
+//! large transactions, slow ones (a 20 s script) two entities per worker.
+//! New ids are stored claimed when there is room for them, so a fast
+//! batch writes each entity row twice (stored claimed, then its outcome).
+//! An entity is committed (claimed) before a worker can take it; entities
+//! claimed but not started when the batch is paused or stopped are taken
+//! back from the queue and released (WAITING again) in the next step.
 
 use super::plan::{EntitySource, Plan};
 use crate::command::{self, CommandError, Connections};
 use crate::session::RunError;
 use crate::source;
 use crate::store::Store;
-use crate::store::batches::{Claimed, Counters, NewId, Outcome, OutcomeState, sample_progress};
+use crate::store::batches::{
+    Claimed, Counters, NewId, Outcome, OutcomeState, Slowest, StepInput, sample_progress,
+};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// What the run needs from its surroundings.
@@ -42,31 +60,110 @@ pub struct Finished {
     pub duration: Duration,
 }
 
+/// Outcomes wait at most this long for their commit.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// ... or until this many are there.
 const FLUSH_AT: usize = 1000;
 /// How often an otherwise idle loop writes anyway: its heartbeat, and the
 /// moment it reads requests from other processes (pause, cancel, edit),
 /// which must take effect within a second.
 const CONTROL_POLL: Duration = Duration::from_millis(500);
+/// The longest the writer sleeps without looking at Ctrl-C.
+const MAX_WAIT: Duration = Duration::from_millis(100);
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
-const ID_CHANNEL: usize = 8192;
+/// Ids read ahead of the store; the producer waits beyond this.
+const ID_BUFFER: usize = 32 * 1024;
+/// New ids stored per step at most (the rest wait for the next one).
+const IDS_PER_STEP: usize = 16 * 1024;
+/// While nothing claims (GENERATE_ENTITIES_FIRST, paused), this many ids
+/// in the hub make a step worth it (else they wait up to [`FLUSH_EVERY`]).
+const IDS_BATCH: usize = 4096;
+/// Otherwise ids wait in the hub until they can be claimed as they are
+/// stored, or at most this long, or until half of [`ID_BUFFER`] is full.
+const IDS_HOLD: Duration = Duration::from_secs(1);
+/// The pipeline holds about this much work per worker (by the running
+/// mean of an entity's time) ...
+const QUEUE_MS: f64 = 100.0;
+/// ... and never more than this many entities.
+const QUEUE_MAX: usize = 16 * 1024;
+/// A worker takes about this much work from the queue at once.
+const TAKE_MS: f64 = 2.0;
 
-enum Produced {
-    Id(NewId),
-    Done,
-    Failed(String),
+/// Where the producer, the workers and the writer meet.
+struct Hub {
+    state: Mutex<HubState>,
+    /// The writer waits here for ids and outcomes.
+    writer: Condvar,
+    /// Workers wait here for entities.
+    workers: Condvar,
+    /// The producer waits here for room.
+    producer: Condvar,
 }
 
-/// One finished entity from a worker.
-struct Done {
-    claimed: Claimed,
-    start: chrono::DateTime<chrono::Utc>,
-    elapsed: Duration,
-    result: Result<serde_json::Value, (String, Option<serde_json::Value>)>,
+#[derive(Default)]
+struct HubState {
+    /// producer -> writer
+    ids: Vec<NewId>,
+    ids_since: Option<Instant>,
+    /// The source has ended: `Some(None)`, or failed: `Some(Some(error))`.
+    ids_end: Option<Option<String>>,
+    /// writer -> workers: claimed (committed IN_PROCESS), not started.
+    queue: VecDeque<Claimed>,
+    /// Most entities a worker takes at once.
+    take: usize,
+    /// Workers 0..allowed may take entities (MAX_WORKERS_PER_NODE edits).
+    allowed: usize,
+    /// workers -> writer
+    outcomes: Vec<Outcome>,
+    outcomes_since: Option<Instant>,
+    /// Time the outcomes' commands took, in seconds, for the running mean.
+    busy: f64,
+    /// Waiting, so a notify is due (notifying nobody still costs a
+    /// system call; these flags save most of them).
+    writer_waits: bool,
+    /// While the writer waits: the number of outcomes, and of ids, that
+    /// make a step worth it (so workers and producer wake it only then).
+    wake_outcomes: usize,
+    wake_ids: usize,
+    producer_waits: bool,
+    idle_workers: usize,
+    /// The run is over: everybody leaves.
+    closed: bool,
 }
 
-fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A poisoned lock means a worker panicked; the data is still sound
+        // (every change is one push or drain).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake_writer(&self, st: &mut HubState) {
+        if st.writer_waits {
+            st.writer_waits = false;
+            self.writer.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        st.queue.clear();
+        drop(st);
+        self.workers.notify_all();
+        self.producer.notify_all();
+        self.writer.notify_all();
+    }
+}
+
+/// Closes the hub however the run ends (an error included), so the worker
+/// loops and the producer stop.
+struct CloseOnDrop(Arc<Hub>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// Runs the batch `bid` until it reaches a final status. `need_ids`: the
@@ -80,10 +177,27 @@ pub fn run(
     need_ids: bool,
 ) -> Result<Finished, RunError> {
     let store = env.store;
-    let serr = |e: crate::store::StoreError| RunError {
+    store.tune_for_run().map_err(serr)?;
+    let r = run_tuned(env, plan, bid, execution_id, need_ids);
+    let _ = store.end_run_tuning();
+    r
+}
+
+fn serr(e: crate::store::StoreError) -> RunError {
+    RunError {
         message: e.to_string(),
         span: None,
-    };
+    }
+}
+
+fn run_tuned(
+    env: &Env,
+    plan: &Plan,
+    bid: &str,
+    execution_id: &str,
+    need_ids: bool,
+) -> Result<Finished, RunError> {
+    let store = env.store;
     let started = Instant::now();
     store.take_ownership(bid, env.node, env.dc).map_err(serr)?;
     let mut status = if need_ids {
@@ -95,15 +209,19 @@ pub fn run(
         .set_batch_status(bid, status, execution_id, env.node, None)
         .map_err(serr)?;
 
-    let (id_tx, id_rx) = mpsc::sync_channel::<Produced>(ID_CHANNEL);
-    let producer = if need_ids {
-        Some(spawn_producer(plan, env.home, id_tx))
-    } else {
-        drop(id_tx);
-        None
-    };
-    let mut ids_open = need_ids;
-
+    let hub = Arc::new(Hub {
+        state: Mutex::new(HubState {
+            take: 1,
+            allowed: plan.workers,
+            ids_end: if need_ids { None } else { Some(None) },
+            ..HubState::default()
+        }),
+        writer: Condvar::new(),
+        workers: Condvar::new(),
+        producer: Condvar::new(),
+    });
+    let _close = CloseOnDrop(Arc::clone(&hub));
+    let producer = need_ids.then(|| spawn_producer(plan, env.home, Arc::clone(&hub)));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.workers)
         .thread_name(|k| format!("batchsh-worker-{k}"))
@@ -112,91 +230,132 @@ pub fn run(
             message: format!("cannot start {} worker threads: {e}", plan.workers),
             span: None,
         })?;
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
     let shared = Arc::new(Shared::new(plan, env.home, bid, env.node));
+    for k in 0..plan.workers {
+        let hub = Arc::clone(&hub);
+        let shared = Arc::clone(&shared);
+        pool.spawn(move || worker(k, &hub, &shared));
+    }
 
     let bar = super::progress::Bar::new(env.progress, plan.estimated_total);
     let mut next_seq = store.max_seq(bid).map_err(serr)?;
+    // Entities claimed and not yet written back (queued, running, or with
+    // their outcome in the hub).
     let mut in_flight = 0usize;
     let mut workers = plan.workers;
     let mut last_write = Instant::now() - CONTROL_POLL;
     let mut last_sample = Instant::now();
     let mut stop: Option<(&'static str, Option<String>)> = None; // (final status, error)
     let mut paused = false;
-    let mut retry_pending = false;
-    // Running mean of an entity's time, which sizes the pipeline; starts
+    // The source is still giving ids (some may wait in the hub).
+    let mut ids_open = true;
+    // Stored WAITING entities, as of the last step; and until when not to
+    // look for them again, when the last claim found fewer than it asked
+    // for (they wait for their retry time).
+    let mut waiting = 0i64;
+    let mut claim_after = Instant::now();
+    let mut release: Vec<i64> = Vec::new();
+    // Running mean of an entity's time, which sizes the queue; starts
     // slow, so a batch of long commands never claims far ahead.
     let mut avg_entity_ms = 1000.0_f64;
+    let mut seen = 0usize;
+    // No entity had finished before this run: it sees every outcome, and
+    // keeps the slowest itself instead of reading every row at the end.
+    let fresh = store.finished_count(bid).map_err(serr)? == 0;
+    let mut slowest = Slowest::default();
+    let mut counters;
 
     loop {
-        // Gather what arrived.
-        let mut new_ids = Vec::new();
-        while ids_open && new_ids.len() < 5000 {
-            match id_rx.try_recv() {
-                Ok(Produced::Id(id)) => new_ids.push(id),
-                Ok(Produced::Done) | Err(TryRecvError::Disconnected) => ids_open = false,
-                Ok(Produced::Failed(msg)) => {
-                    ids_open = false;
-                    stop.get_or_insert(("FAILED", Some(msg)));
-                }
-                Err(TryRecvError::Empty) => break,
-            }
-        }
-        let mut outcomes = Vec::new();
-        let wait = if new_ids.is_empty() && in_flight > 0 {
-            FLUSH_EVERY
-        } else {
-            Duration::ZERO
-        };
-        let deadline = Instant::now() + wait;
-        while outcomes.len() < FLUSH_AT {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = if left.is_zero() {
-                done_rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                })
-            } else {
-                done_rx.recv_timeout(left)
-            };
-            match got {
-                Ok(d) => {
-                    in_flight -= 1;
-                    let ms = d.elapsed.as_secs_f64() * 1000.0;
-                    avg_entity_ms = 0.9 * avg_entity_ms + 0.1 * ms;
-                    outcomes.push(outcome(plan, d));
-                    // Half the pipeline is free: write and refill now, so
-                    // the workers never starve waiting for a group commit.
-                    if in_flight <= pipeline_depth(workers, avg_entity_ms) / 2 {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        if in_flight == 0 && new_ids.is_empty() && outcomes.is_empty() {
-            if ids_open {
-                // Nothing to do but wait for the source.
-                match id_rx.recv_timeout(FLUSH_EVERY) {
-                    Ok(Produced::Id(id)) => new_ids.push(id),
-                    Ok(Produced::Done) | Err(RecvTimeoutError::Disconnected) => ids_open = false,
-                    Ok(Produced::Failed(msg)) => {
-                        ids_open = false;
-                        stop.get_or_insert(("FAILED", Some(msg)));
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                }
-            } else if paused || retry_pending {
-                std::thread::sleep(FLUSH_EVERY);
-            }
-        }
-
         if env.interrupt.load(Ordering::SeqCst) {
             stop.get_or_insert(("CANCELLED", None));
         }
         let can_claim = stop.is_none() && !paused && !(plan.generate_first && ids_open);
-        let room = pipeline_depth(workers, avg_entity_ms).saturating_sub(in_flight);
+        let depth = pipeline_depth(workers, avg_entity_ms);
+        // The mean entity time is known (a guess before that).
+        let known = seen >= 64 || started.elapsed() >= IDS_HOLD;
+        let final_step = stop.is_some() && in_flight == 0;
+
+        // Wait until a step is worth it, then take what is to be written.
+        let mut st = hub.lock();
+        loop {
+            let now = Instant::now();
+            let claimable = waiting > 0 && now >= claim_after;
+            // Entities queued or running (the rest of those in flight
+            // have their outcome in the hub, or are to be released).
+            let active = in_flight.saturating_sub(st.outcomes.len() + release.len());
+            let refill = can_claim && active <= depth / 2 && (claimable || !st.ids.is_empty());
+            let aged = |since: Option<Instant>| since.is_some_and(|t| now - t >= FLUSH_EVERY);
+            let due = now - last_write >= CONTROL_POLL;
+            let go = refill
+                || st.outcomes.len() >= FLUSH_AT
+                || (in_flight > 0 && st.outcomes.len() + release.len() >= in_flight)
+                || aged(st.outcomes_since)
+                || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since)))
+                || ids_press(&st, can_claim, depth, known, now)
+                || (ids_open && st.ids_end.is_some() && st.ids.is_empty())
+                || !release.is_empty()
+                || final_step
+                || due
+                || env.interrupt.load(Ordering::SeqCst);
+            if go {
+                break;
+            }
+            // Sleep until the next deadline at most.
+            let mut wait = MAX_WAIT.min((last_write + CONTROL_POLL).saturating_duration_since(now));
+            if let Some(since) = st.outcomes_since {
+                wait = wait.min((since + FLUSH_EVERY).saturating_duration_since(now));
+            }
+            if let Some(since) = st.ids_since {
+                let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
+                wait = wait.min((since + hold).saturating_duration_since(now));
+            }
+            if waiting > 0 && can_claim {
+                wait = wait.min(claim_after.saturating_duration_since(now));
+            }
+            // What makes a step worth it before the next deadline: enough
+            // outcomes to refill (or every entity in flight done), or ids
+            // to store.
+            let refill_possible = can_claim && (claimable || ids_open);
+            let done_needed = (in_flight - release.len().min(in_flight))
+                .saturating_sub(if refill_possible { depth / 2 } else { 0 });
+            st.wake_outcomes = done_needed.clamp(1, FLUSH_AT);
+            st.wake_ids = if !can_claim {
+                IDS_BATCH
+            } else if active <= depth / 2 {
+                1
+            } else if known && depth < IDS_BATCH {
+                ID_BUFFER / 2
+            } else {
+                usize::MAX
+            };
+            st.writer_waits = true;
+            st = hub
+                .writer
+                .wait_timeout(st, wait.max(Duration::from_millis(1)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            st.writer_waits = false;
+        }
+        let outcomes = std::mem::take(&mut st.outcomes);
+        st.outcomes_since = None;
+        let busy = std::mem::take(&mut st.busy);
+        seen += outcomes.len();
+        if !outcomes.is_empty() {
+            let n = outcomes.len().min(64) as i32;
+            let mean = busy * 1000.0 / outcomes.len() as f64;
+            let alpha = 1.0 - 0.5_f64.powi(n);
+            avg_entity_ms = (1.0 - alpha) * avg_entity_ms + alpha * mean;
+        }
+        if stop.is_some() || paused {
+            // Claimed but not started: nobody may start them now.
+            release.extend(st.queue.drain(..).map(|c| c.seq));
+        }
+        // In flight after this step's outcomes and releases are written:
+        // claims fill up to the depth.
+        let kept = in_flight.saturating_sub(outcomes.len() + release.len());
+        let depth = pipeline_depth(workers, avg_entity_ms);
         let claim = if can_claim {
+            let room = depth.saturating_sub(kept);
             match plan.chunk_size {
                 Some(c) if room > 0 => c.max(room),
                 _ => room,
@@ -204,42 +363,103 @@ pub fn run(
         } else {
             0
         };
-        let due = last_write.elapsed() >= CONTROL_POLL;
-        if new_ids.is_empty()
-            && outcomes.is_empty()
-            && claim == 0
-            && !due
-            && !(stop.is_some() && in_flight == 0)
-        {
-            continue;
+        // New ids: as many as can be claimed at once (stored WAITING and
+        // claimed later, a row costs a second write), unless they press:
+        // nothing claims now, or see [`ids_press`].
+        let now = Instant::now();
+        let press = !can_claim || ids_press(&st, can_claim, depth, known, now);
+        let from_db = if waiting > 0 && now >= claim_after {
+            (waiting as usize).min(claim)
+        } else {
+            0
+        };
+        let n_ids =
+            st.ids
+                .len()
+                .min(IDS_PER_STEP)
+                .min(if press { usize::MAX } else { claim - from_db });
+        let new_ids: Vec<NewId> = if n_ids == st.ids.len() {
+            std::mem::take(&mut st.ids)
+        } else {
+            st.ids.drain(..n_ids).collect()
+        };
+        if n_ids > 0 {
+            st.ids_since = (!st.ids.is_empty()).then_some(now);
+            if st.producer_waits {
+                st.producer_waits = false;
+                hub.producer.notify_one();
+            }
         }
+        let mut ids_done = false;
+        if st.ids.is_empty() && ids_open {
+            match &st.ids_end {
+                Some(None) => ids_done = true,
+                Some(Some(msg)) => {
+                    ids_done = true;
+                    stop.get_or_insert(("FAILED", Some(msg.clone())));
+                }
+                None => {}
+            }
+        }
+        drop(st);
+        let claim = if stop.is_some() { 0 } else { claim };
+
+        if fresh {
+            for o in &outcomes {
+                slowest.offer(o);
+            }
+        }
+        let ids_complete = ids_done || (!ids_open && stop.is_none());
+        let done_now = outcomes.len() + release.len();
         let step = store
             .step(
                 bid,
                 env.node,
                 &mut next_seq,
-                &new_ids,
-                !ids_open && stop.is_none(),
-                &outcomes,
-                claim,
+                StepInput {
+                    new_ids,
+                    ids_complete: ids_complete && stop.is_none(),
+                    outcomes,
+                    release: std::mem::take(&mut release),
+                    claim,
+                },
             )
             .map_err(serr)?;
         last_write = Instant::now();
-        let counters = step.counters;
-        retry_pending = step.retry_pending;
-        if let Some(n) = step.control.max_workers {
-            workers = (n.max(1) as usize).min(plan.workers);
+        in_flight -= done_now;
+        if ids_done {
+            ids_open = false;
         }
+        counters = step.counters;
+        waiting = counters.waiting;
+        if step.retry_pending {
+            claim_after = last_write + FLUSH_EVERY;
+        }
+        if let Some(n) = step.control.max_workers {
+            let n = (n.max(1) as usize).min(plan.workers);
+            if n != workers {
+                workers = n;
+                let mut st = hub.lock();
+                st.allowed = n;
+                // Fewer workers: what they cannot start soon goes back.
+                let surplus = (in_flight - release.len())
+                    .saturating_sub(pipeline_depth(n, avg_entity_ms))
+                    .min(st.queue.len());
+                let keep = st.queue.len() - surplus;
+                release.extend(st.queue.drain(keep..).map(|c| c.seq));
+                drop(st);
+                hub.workers.notify_all();
+            }
+        }
+        let mut take_back = false;
         match step.control.requested.as_deref() {
             Some("CANCEL") => {
                 stop.get_or_insert(("CANCELLED", None));
+                take_back = true;
             }
             Some("PAUSE") if !paused && stop.is_none() => {
                 paused = true;
-                status = "PAUSED";
-                store
-                    .set_batch_status(bid, status, execution_id, env.node, None)
-                    .map_err(serr)?;
+                take_back = true;
             }
             None if paused => {
                 paused = false;
@@ -260,6 +480,7 @@ pub fn run(
                     counters.failed
                 )),
             ));
+            take_back = true;
         }
         if !step.claimed.is_empty() && status == "GENERATE_IID_LIST" {
             status = "IN_PROGRESS";
@@ -267,22 +488,28 @@ pub fn run(
                 .set_batch_status(bid, status, execution_id, env.node, None)
                 .map_err(serr)?;
         }
-        for c in step.claimed {
-            in_flight += 1;
-            let tx = done_tx.clone();
-            let shared = Arc::clone(&shared);
-            pool.spawn(move || {
-                let start = chrono::Utc::now();
-                let t = Instant::now();
-                let result = shared.process(&c);
-                // The receiver only goes away when the run has ended.
-                let _ = tx.send(Done {
-                    claimed: c,
-                    start,
-                    elapsed: t.elapsed(),
-                    result,
-                });
-            });
+        {
+            let mut st = hub.lock();
+            if take_back || stop.is_some() || paused {
+                // Claimed but not started: released in the next step.
+                release.extend(st.queue.drain(..).map(|c| c.seq));
+                release.extend(step.claimed.iter().map(|c| c.seq));
+                in_flight += step.claimed.len();
+            } else if !step.claimed.is_empty() {
+                in_flight += step.claimed.len();
+                st.queue.extend(step.claimed);
+            }
+            st.take = take_size(avg_entity_ms);
+            if st.idle_workers > 0 && !st.queue.is_empty() {
+                hub.workers.notify_all();
+            }
+        }
+        if paused && status != "PAUSED" {
+            // After the take-back: once PAUSED shows, no entity starts.
+            status = "PAUSED";
+            store
+                .set_batch_status(bid, status, execution_id, env.node, None)
+                .map_err(serr)?;
         }
         bar.update(&counters, ids_open);
         if last_sample.elapsed() >= SAMPLE_EVERY {
@@ -292,11 +519,24 @@ pub fn run(
         }
 
         // Ended?
-        if in_flight == 0 {
-            if let Some((final_status, error)) = stop.clone() {
+        if in_flight == 0 && release.is_empty() {
+            let end = match stop.clone() {
+                None if !ids_open && counters.waiting == 0 => Some(("DONE", None)),
+                end => end,
+            };
+            if let Some((final_status, error)) = end {
                 if final_status == "CANCELLED" {
                     store.cancel_waiting(bid).map_err(serr)?;
                 }
+                hub.close();
+                // A producer still reading a cancelled or failed batch's
+                // source stops at its next id, the hub being closed.
+                drop(producer);
+                let slowest = if fresh {
+                    slowest.to_json()
+                } else {
+                    store.slowest(bid).map_err(serr)?
+                };
                 return finish(
                     env,
                     plan,
@@ -306,23 +546,97 @@ pub fn run(
                     error.as_deref(),
                     started,
                     &bar,
-                    producer,
-                );
-            }
-            if !ids_open && counters.waiting == 0 && !retry_pending {
-                return finish(
-                    env,
-                    plan,
-                    bid,
-                    execution_id,
-                    "DONE",
-                    None,
-                    started,
-                    &bar,
-                    producer,
+                    &slowest,
                 );
             }
         }
+    }
+}
+
+/// One worker: takes entities from the queue (as many as `take`, and a
+/// fair share of what is there), runs them, and hands their outcomes back
+/// together.
+fn worker(k: usize, hub: &Hub, shared: &Shared) {
+    let mut batch: Vec<Claimed> = Vec::new();
+    loop {
+        {
+            let mut st = hub.lock();
+            while !st.closed && (k >= st.allowed || st.queue.is_empty()) {
+                st.idle_workers += 1;
+                st = hub.workers.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.idle_workers -= 1;
+            }
+            if st.closed {
+                return;
+            }
+            let share = st.queue.len().div_ceil(st.allowed.max(1));
+            let n = st.take.min(share).max(1);
+            batch.extend(st.queue.drain(..n));
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut busy = Duration::ZERO;
+        let wall0 = chrono::Utc::now().timestamp_millis();
+        let t0 = Instant::now();
+        for c in batch.drain(..) {
+            let s = Instant::now();
+            let result = shared.process(&c);
+            let e = Instant::now();
+            busy += e - s;
+            let start_ms = wall0 + (s - t0).as_millis() as i64;
+            let end_ms = wall0 + (e - t0).as_millis() as i64;
+            outcomes.push(outcome(shared, c, start_ms, end_ms, e - s, result));
+        }
+        let mut st = hub.lock();
+        if st.outcomes.is_empty() {
+            st.outcomes_since = Some(Instant::now());
+            st.outcomes = outcomes;
+        } else {
+            st.outcomes.append(&mut outcomes);
+        }
+        st.busy += busy.as_secs_f64();
+        if st.outcomes.len() >= st.wake_outcomes {
+            hub.wake_writer(&mut st);
+        }
+    }
+}
+
+/// Whether ids waiting in the hub are to be stored even if not all can be
+/// claimed at once (the rest stored WAITING): they have waited long, or
+/// the producer is about to wait while the queue is short (slow commands:
+/// store the ids, the total shows). Not while the mean entity time is a
+/// first guess, nor for fast commands, whose queue takes the ids as fast
+/// as they are stored: a row stored WAITING costs a second write.
+fn ids_press(st: &HubState, can_claim: bool, depth: usize, known: bool, now: Instant) -> bool {
+    let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
+    st.ids_since.is_some_and(|t| now - t >= hold)
+        || (known && st.ids.len() >= ID_BUFFER / 2 && depth < IDS_BATCH)
+}
+
+/// How many entities to keep in flight (claimed: queued, running, or
+/// finished and not yet written back): about [`QUEUE_MS`] of work per
+/// worker, at least two per worker (one running, one next, so none idles
+/// while a step commits), at most [`QUEUE_MAX`]. Fast commands (echo) get
+/// long pipelines and few, large commits; slow ones (a 20 s script) stay
+/// at two per worker, so a pause or a crash leaves little claimed work.
+fn pipeline_depth(workers: usize, avg_entity_ms: f64) -> usize {
+    let per_worker = (QUEUE_MS / avg_entity_ms.max(0.000_1)).ceil();
+    let per_worker = if per_worker.is_finite() {
+        (per_worker as usize).max(2)
+    } else {
+        QUEUE_MAX
+    };
+    workers
+        .saturating_mul(per_worker)
+        .clamp(workers * 2, QUEUE_MAX.max(workers * 2))
+}
+
+/// How many entities a worker takes at once: about [`TAKE_MS`] of work.
+fn take_size(avg_entity_ms: f64) -> usize {
+    let n = (TAKE_MS / avg_entity_ms.max(0.000_1)).ceil();
+    if n.is_finite() {
+        (n as usize).clamp(1, QUEUE_MAX)
+    } else {
+        QUEUE_MAX
     }
 }
 
@@ -336,28 +650,17 @@ fn finish(
     error: Option<&str>,
     started: Instant,
     bar: &super::progress::Bar,
-    producer: Option<std::thread::JoinHandle<()>>,
+    slowest: &serde_json::Value,
 ) -> Result<Finished, RunError> {
     let store = env.store;
-    let serr = |e: crate::store::StoreError| RunError {
-        message: e.to_string(),
-        span: None,
-    };
     bar.finish();
-    // A producer still reading a cancelled or failed batch's source stops
-    // at its next send, the channel being gone.
-    drop(producer);
-    let slowest = store.slowest(bid).map_err(serr)?;
-    store.set_extra_stats(bid, &slowest).map_err(serr)?;
+    store.set_extra_stats(bid, slowest).map_err(serr)?;
     let done = store
         .step(
             bid,
             env.node,
             &mut store.max_seq(bid).map_err(serr)?,
-            &[],
-            false,
-            &[],
-            0,
+            StepInput::default(),
         )
         .map_err(serr)?;
     sample_progress(
@@ -394,42 +697,36 @@ fn finish(
     })
 }
 
-/// How many entities to keep claimed: about 50 ms of work per worker
-/// between two commits, at least two per worker (so none idles while a
-/// step commits), at most 1000 in all. Fast commands (echo) get long
-/// pipelines and few commits; slow ones (a 20 s script) stay at two per
-/// worker, so a pause or cancel leaves little claimed work behind.
-fn pipeline_depth(workers: usize, avg_entity_ms: f64) -> usize {
-    let per_worker = (50.0 / avg_entity_ms.max(0.001)).ceil() as usize;
-    (workers * per_worker.max(2)).clamp(workers * 2, 1000.max(workers * 2))
-}
-
-fn outcome(plan: &Plan, d: Done) -> Outcome {
-    let end = d.start + chrono::Duration::from_std(d.elapsed).unwrap_or_default();
-    let (result, state) = match d.result {
-        Ok(v) => {
-            let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_i64) == Some(1);
-            (
-                Some(v.to_string()),
-                OutcomeState::Completed {
-                    added: flag("Added"),
-                    updated: flag("Updated"),
-                    unchanged: flag("Unchanged"),
-                },
-            )
-        }
+/// The outcome of one entity, made on the worker (the writer only writes).
+fn outcome(
+    shared: &Shared,
+    c: Claimed,
+    start_ms: i64,
+    end_ms: i64,
+    elapsed: Duration,
+    result: Result<Completed, (String, Option<serde_json::Value>)>,
+) -> Outcome {
+    let (result, state) = match result {
+        Ok(done) => (
+            Some(done.result),
+            OutcomeState::Completed {
+                added: done.added,
+                updated: done.updated,
+                unchanged: done.unchanged,
+            },
+        ),
         Err((error, result)) => {
             let result = result.map(|r| r.to_string());
-            if d.claimed.attempts <= plan.max_retries {
+            if c.attempts <= shared.max_retries {
                 // RETRY_DELAY before the first retry, doubled on each further one.
-                let factor = 1u32 << (d.claimed.attempts - 1).clamp(0, 20);
-                let delay = plan.retry_delay.saturating_mul(factor);
-                let at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                let factor = 1u32 << (c.attempts - 1).clamp(0, 20);
+                let delay = shared.retry_delay.saturating_mul(factor);
+                let at = end_ms.saturating_add(delay.as_millis().min(i64::MAX as u128) as i64);
                 (
                     result,
                     OutcomeState::Retry {
                         error,
-                        retry_at: ts(at),
+                        retry_at_ms: at,
                     },
                 )
             } else {
@@ -438,20 +735,37 @@ fn outcome(plan: &Plan, d: Done) -> Outcome {
         }
     };
     Outcome {
-        seq: d.claimed.seq,
-        start: ts(d.start),
-        end: ts(end),
-        process_ms: d.elapsed.as_millis() as i64,
+        seq: c.seq,
+        entity_id: c.entity_id,
+        start_ms,
+        end_ms,
+        process_ms: elapsed.as_millis() as i64,
         result,
         state,
     }
 }
 
-fn spawn_producer(
-    plan: &Plan,
-    home: &Path,
-    tx: SyncSender<Produced>,
-) -> std::thread::JoinHandle<()> {
+/// A command's result: its JSON text, and the sync_instance flags.
+struct Completed {
+    result: String,
+    added: bool,
+    updated: bool,
+    unchanged: bool,
+}
+
+impl Completed {
+    fn from_json(v: serde_json::Value) -> Completed {
+        let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_i64) == Some(1);
+        Completed {
+            added: flag("Added"),
+            updated: flag("Updated"),
+            unchanged: flag("Unchanged"),
+            result: v.to_string(),
+        }
+    }
+}
+
+fn spawn_producer(plan: &Plan, home: &Path, hub: Arc<Hub>) -> std::thread::JoinHandle<()> {
     let source = match &plan.source {
         EntitySource::Ids(ids) => Source::Ids(ids.clone()),
         EntitySource::Query {
@@ -470,10 +784,22 @@ fn spawn_producer(
                     Ok(id) => NewId::Ok(id),
                     Err(e) => NewId::Bad(e.stand_in(), e.to_string()),
                 };
-                match tx.send(Produced::Id(id)) {
-                    Ok(()) => std::ops::ControlFlow::Continue(()),
-                    Err(_) => std::ops::ControlFlow::Break(()),
+                let mut st = hub.lock();
+                while st.ids.len() >= ID_BUFFER && !st.closed {
+                    st.producer_waits = true;
+                    st = hub.producer.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
+                if st.closed {
+                    return std::ops::ControlFlow::Break(());
+                }
+                if st.ids.is_empty() {
+                    st.ids_since = Some(Instant::now());
+                }
+                st.ids.push(id);
+                if st.ids.len() >= st.wake_ids {
+                    hub.wake_writer(&mut st);
+                }
+                std::ops::ControlFlow::Continue(())
             };
             let r: Result<(), String> = match source {
                 Source::Ids(ids) => {
@@ -495,10 +821,9 @@ fn spawn_producer(
                     .map(|_| ())
                     .map_err(|e| format!("cannot read the LU store of {}: {e}", lu.name)),
             };
-            let _ = tx.send(match r {
-                Ok(()) => Produced::Done,
-                Err(m) => Produced::Failed(m),
-            });
+            let mut st = hub.lock();
+            st.ids_end = Some(r.err());
+            hub.wake_writer(&mut st);
         })
         .expect("a thread for the id source")
 }
@@ -513,6 +838,8 @@ enum Source {
 /// needs (each worker takes one, uses it, gives it back).
 struct Shared {
     command: crate::ast::CommandKind,
+    max_retries: i64,
+    retry_delay: Duration,
     bid: String,
     lu: String,
     node: String,
@@ -529,6 +856,8 @@ impl Shared {
     fn new(plan: &Plan, home: &Path, bid: &str, node: &str) -> Shared {
         Shared {
             command: plan.command.clone(),
+            max_retries: plan.max_retries,
+            retry_delay: plan.retry_delay,
             bid: bid.to_string(),
             lu: plan.lu.name.clone(),
             node: node.to_string(),
@@ -542,13 +871,23 @@ impl Shared {
         }
     }
 
-    fn process(
-        &self,
-        c: &Claimed,
-    ) -> Result<serde_json::Value, (String, Option<serde_json::Value>)> {
+    fn process(&self, c: &Claimed) -> Result<Completed, (String, Option<serde_json::Value>)> {
         use crate::ast::CommandKind as K;
         match &self.command {
-            K::SyncInstance { .. } | K::DeleteInstance { .. } => self.lu_command(c),
+            // The same text as `command::run` gives ({"echo":"<id>"}),
+            // without building a JSON value for it.
+            K::Echo => Ok(Completed {
+                result: format!(
+                    "{{\"echo\":{}}}",
+                    serde_json::to_string(&c.entity_id).unwrap_or_default()
+                ),
+                added: false,
+                updated: false,
+                unchanged: false,
+            }),
+            K::SyncInstance { .. } | K::DeleteInstance { .. } => {
+                self.lu_command(c).map(Completed::from_json)
+            }
             other => {
                 let ctx = command::Context {
                     timeout: self.timeout,
@@ -560,7 +899,9 @@ impl Shared {
                     node: &self.node,
                     ..ctx
                 };
-                command::run(other, &ctx, self).map_err(|e| (e.to_string(), e.result()))
+                command::run(other, &ctx, self)
+                    .map(Completed::from_json)
+                    .map_err(|e| (e.to_string(), e.result()))
             }
         }
     }

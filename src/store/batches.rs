@@ -33,11 +33,14 @@ pub enum NewId {
     Bad(String, String),
 }
 
-/// What happened to one claimed entity.
+/// What happened to one claimed entity. Times are milliseconds since the
+/// Unix epoch; they are written as RFC 3339 text, like every time in the
+/// store, but formatted here once per distinct millisecond, not per entity.
 pub struct Outcome {
     pub seq: i64,
-    pub start: String,
-    pub end: String,
+    pub entity_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
     pub process_ms: i64,
     pub result: Option<String>,
     pub state: OutcomeState,
@@ -52,10 +55,10 @@ pub enum OutcomeState {
     Failed {
         error: String,
     },
-    /// Failed, but to be tried again at `retry_at`.
+    /// Failed, but to be tried again at `retry_at_ms`.
     Retry {
         error: String,
-        retry_at: String,
+        retry_at_ms: i64,
     },
 }
 
@@ -65,6 +68,24 @@ pub struct Claimed {
     pub seq: i64,
     pub entity_id: String,
     pub attempts: i64,
+}
+
+/// What one [`Store::step`] writes, and how many entities it may claim.
+#[derive(Default)]
+pub struct StepInput {
+    /// New ids from the source, in order. Ids are stored as they come; as
+    /// many as `claim` leaves room for (after the WAITING rows already
+    /// stored, which go first) are stored claimed (IN_PROCESS) at once,
+    /// which saves rewriting their row a second time.
+    pub new_ids: Vec<NewId>,
+    /// The source is exhausted and every id is in `new_ids` or stored.
+    pub ids_complete: bool,
+    pub outcomes: Vec<Outcome>,
+    /// Entities this process claimed but never started (the batch was
+    /// paused or stopped): back to WAITING, as if never claimed.
+    pub release: Vec<i64>,
+    /// How many entities to claim.
+    pub claim: usize,
 }
 
 /// What other processes asked of the batch, read at every step.
@@ -92,8 +113,8 @@ pub struct StepResult {
     pub claimed: Vec<Claimed>,
     pub control: Control,
     pub counters: Counters,
-    /// WAITING entities exist but none was claimable: their retry time has
-    /// not come yet.
+    /// Fewer entities than asked for could be claimed while WAITING ones
+    /// remain: those wait for their retry time.
     pub retry_pending: bool,
 }
 
@@ -208,34 +229,37 @@ impl Store {
     }
 
     /// One step of the executor, in one transaction (see the module doc).
-    #[allow(clippy::too_many_arguments)]
+    /// `next_seq` is the highest sequence number used so far; new ids take
+    /// the following ones.
     pub fn step(
         &self,
         bid: &str,
         node: &str,
         next_seq: &mut i64,
-        new_ids: &[NewId],
-        ids_complete: bool,
-        outcomes: &[Outcome],
-        claim: usize,
+        input: StepInput,
     ) -> Result<StepResult> {
-        let now = super::now();
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let r = step_in(
-            &tx,
-            bid,
-            node,
-            next_seq,
-            new_ids,
-            ids_complete,
-            outcomes,
-            claim,
-            &now,
-        )
-        .map_err(|e| self.err(e))?;
+        let r = step_in(&tx, bid, node, next_seq, input).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(r)
+    }
+
+    /// Connection settings for a long run of steps: a larger page cache
+    /// (the entity indexes stay in memory) and fewer, larger WAL
+    /// checkpoints. [`Store::end_run_tuning`] puts the defaults back.
+    pub fn tune_for_run(&self) -> Result<()> {
+        self.conn()
+            .execute_batch(&format!(
+                "PRAGMA cache_size = -{RUN_CACHE_KIB}; PRAGMA wal_autocheckpoint = {RUN_CHECKPOINT_PAGES};"
+            ))
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn end_run_tuning(&self) -> Result<()> {
+        self.conn()
+            .execute_batch("PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 1000;")
+            .map_err(|e| self.err(e))
     }
 
     /// Every entity still WAITING becomes CANCELLED (with the counters).
@@ -279,7 +303,21 @@ impl Store {
         Ok(())
     }
 
+    /// How many of the batch's entities have a final outcome (COMPLETED or
+    /// FAILED), by its counters.
+    pub fn finished_count(&self, bid: &str) -> Result<i64> {
+        self.conn()
+            .query_row(
+                "SELECT completed + failed FROM batches WHERE bid = ?1",
+                [bid],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// The 10 slowest finished entities, in Fabric's `extra_stats` shape.
+    /// It reads every finished row of the batch; a run that finished them
+    /// all itself keeps the same list as it goes ([`Slowest`]).
     pub fn slowest(&self, bid: &str) -> Result<serde_json::Value> {
         let mut st = self
             .conn()
@@ -392,6 +430,62 @@ impl Store {
     }
 }
 
+/// The 10 slowest entities among outcomes seen one by one, ordered as
+/// [`Store::slowest`] orders the rows (longest first, then by sequence):
+/// the same list, when every finished entity of the batch went through it.
+#[derive(Default)]
+pub struct Slowest {
+    /// (process_time_ms, seq, entity id, status, result), slowest first.
+    top: Vec<(i64, i64, String, &'static str, Option<String>)>,
+}
+
+impl Slowest {
+    const KEEP: usize = 10;
+
+    /// Takes note of a final outcome (a retry is not one).
+    pub fn offer(&mut self, o: &Outcome) {
+        let status = match o.state {
+            OutcomeState::Completed { .. } => "COMPLETED",
+            OutcomeState::Failed { .. } => "FAILED",
+            OutcomeState::Retry { .. } => return,
+        };
+        let before = |t: &(i64, i64, String, &str, Option<String>)| {
+            (o.process_ms, std::cmp::Reverse(o.seq)) > (t.0, std::cmp::Reverse(t.1))
+        };
+        if self.top.len() == Self::KEEP && !self.top.last().is_some_and(before) {
+            return;
+        }
+        let at = self.top.iter().position(before).unwrap_or(self.top.len());
+        self.top.insert(
+            at,
+            (
+                o.process_ms,
+                o.seq,
+                o.entity_id.clone(),
+                status,
+                o.result.clone(),
+            ),
+        );
+        self.top.truncate(Self::KEEP);
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = self
+            .top
+            .iter()
+            .map(|(ms, _, id, status, result)| {
+                serde_json::json!({
+                    "entityId": id,
+                    "processTimeMS": ms,
+                    "status": status,
+                    "result": result,
+                })
+            })
+            .collect();
+        serde_json::json!({ "slowestProcessed": rows })
+    }
+}
+
 /// The columns of `batches` that [`Store::batch_state`] reads.
 #[derive(Clone, Debug)]
 pub struct BatchState {
@@ -468,68 +562,69 @@ fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters> {
     Ok(c)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Page cache of the store connection during a run, in KiB.
+const RUN_CACHE_KIB: i64 = 32 * 1024;
+/// WAL pages between two automatic checkpoints during a run (16 MB).
+const RUN_CHECKPOINT_PAGES: i64 = 4000;
+
+/// RFC 3339 text of a time in ms, formatted again only when it changes:
+/// the entities of one step mostly share their millisecond.
+struct TimeText {
+    ms: i64,
+    text: String,
+}
+
+impl TimeText {
+    fn new() -> TimeText {
+        TimeText {
+            ms: i64::MIN,
+            text: String::new(),
+        }
+    }
+
+    fn get(&mut self, ms: i64) -> &str {
+        if ms != self.ms {
+            self.ms = ms;
+            self.text = chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        }
+        &self.text
+    }
+}
+
 fn step_in(
     tx: &Transaction,
     bid: &str,
     node: &str,
     next_seq: &mut i64,
-    new_ids: &[NewId],
-    ids_complete: bool,
-    outcomes: &[Outcome],
-    claim: usize,
-    now: &str,
+    input: StepInput,
 ) -> rusqlite::Result<StepResult> {
+    let now = super::now();
     let mut d = Counters::default();
-    if !new_ids.is_empty() {
-        let mut ins = tx.prepare_cached(
-            "INSERT OR IGNORE INTO batch_entities (bid, seq, entity_id, status, error, end_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for id in new_ids {
-            *next_seq += 1;
-            let n = match id {
-                NewId::Ok(text) => {
-                    let n = ins.execute(params![
-                        bid,
-                        *next_seq,
-                        text,
-                        "WAITING",
-                        None::<String>,
-                        None::<String>
-                    ])?;
-                    d.waiting += n as i64;
-                    n
-                }
-                NewId::Bad(text, error) => {
-                    let n = ins.execute(params![bid, *next_seq, text, "FAILED", error, now])?;
-                    d.failed += n as i64;
-                    n
-                }
-            };
-            d.total += n as i64;
-        }
-    }
-    if !outcomes.is_empty() {
+    if !input.outcomes.is_empty() {
         let mut upd = tx.prepare_cached(
             "UPDATE batch_entities SET status = ?3, start_time = ?4, end_time = ?5,
                  process_time_ms = ?6, result = ?7, error = ?8, retry_at = ?9
              WHERE bid = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
-        for o in outcomes {
+        let (mut start, mut end, mut retry) = (TimeText::new(), TimeText::new(), TimeText::new());
+        for o in &input.outcomes {
             let (status, error, retry_at) = match &o.state {
                 OutcomeState::Completed { .. } => ("COMPLETED", None, None),
                 OutcomeState::Failed { error } => ("FAILED", Some(error.as_str()), None),
-                OutcomeState::Retry { error, retry_at } => {
-                    ("WAITING", Some(error.as_str()), Some(retry_at.as_str()))
-                }
+                OutcomeState::Retry { error, retry_at_ms } => (
+                    "WAITING",
+                    Some(error.as_str()),
+                    Some(retry.get(*retry_at_ms).to_string()),
+                ),
             };
             let n = upd.execute(params![
                 bid,
                 o.seq,
                 status,
-                o.start,
-                o.end,
+                start.get(o.start_ms),
+                end.get(o.end_ms),
                 o.process_ms,
                 o.result,
                 error,
@@ -556,18 +651,33 @@ fn step_in(
             }
         }
     }
+    if !input.release.is_empty() {
+        let mut rel = tx.prepare_cached(
+            "UPDATE batch_entities SET status = 'WAITING', attempts = attempts - 1,
+                 node = NULL, start_time = NULL
+             WHERE bid = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
+        )?;
+        for seq in &input.release {
+            let n = rel.execute(params![bid, seq])? as i64;
+            d.in_process -= n;
+            d.waiting += n;
+        }
+    }
     let mut claimed = Vec::new();
-    if claim > 0 {
+    if input.claim > 0 {
+        // Stored WAITING entities first, in order. The index is named:
+        // with the retry time test, SQLite would otherwise walk the
+        // primary key from the batch's first row for every claim.
         let mut st = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'IN_PROCESS', node = ?2, attempts = attempts + 1,
                  start_time = ?3, retry_at = NULL
              WHERE bid = ?1 AND seq IN (
-                 SELECT seq FROM batch_entities
+                 SELECT seq FROM batch_entities INDEXED BY batch_entities_by_status
                  WHERE bid = ?1 AND status = 'WAITING' AND (retry_at IS NULL OR retry_at <= ?3)
                  ORDER BY seq LIMIT ?4)
              RETURNING seq, entity_id, attempts",
         )?;
-        let rows = st.query_map(params![bid, node, now, claim as i64], |r| {
+        let rows = st.query_map(params![bid, node, now, input.claim as i64], |r| {
             Ok(Claimed {
                 seq: r.get(0)?,
                 entity_id: r.get(1)?,
@@ -578,82 +688,131 @@ fn step_in(
             claimed.push(c?);
         }
         claimed.sort_by_key(|c| c.seq);
+        if std::env::var_os("BSH_DEBUG").is_some() {
+            eprintln!(
+                "step: claim {} from_db {} new_ids {} outcomes {}",
+                input.claim,
+                claimed.len(),
+                input.new_ids.len(),
+                input.outcomes.len()
+            );
+        }
         d.waiting -= claimed.len() as i64;
         d.in_process += claimed.len() as i64;
     }
+    let mut bad_ids = 0i64;
+    if !input.new_ids.is_empty() {
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO batch_entities (bid, seq, entity_id, status, error, end_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut ins_claimed = tx.prepare_cached(
+            "INSERT OR IGNORE INTO batch_entities (bid, seq, entity_id, status, node, attempts, start_time)
+             VALUES (?1, ?2, ?3, 'IN_PROCESS', ?4, 1, ?5)",
+        )?;
+        for id in input.new_ids {
+            *next_seq += 1;
+            let seq = *next_seq;
+            match id {
+                NewId::Ok(text) if claimed.len() < input.claim => {
+                    if ins_claimed.execute(params![bid, seq, text, node, now])? > 0 {
+                        d.total += 1;
+                        d.in_process += 1;
+                        claimed.push(Claimed {
+                            seq,
+                            entity_id: text,
+                            attempts: 1,
+                        });
+                    }
+                }
+                NewId::Ok(text) => {
+                    let n = ins.execute(params![
+                        bid,
+                        seq,
+                        text,
+                        "WAITING",
+                        None::<String>,
+                        None::<String>
+                    ])? as i64;
+                    d.total += n;
+                    d.waiting += n;
+                }
+                NewId::Bad(text, error) => {
+                    let n = ins.execute(params![bid, seq, text, "FAILED", error, now])? as i64;
+                    d.total += n;
+                    d.failed += n;
+                    bad_ids += n;
+                }
+            }
+        }
+    }
     let done_here = d.completed + d.failed;
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE batches SET total = total + ?2, waiting = waiting + ?3, in_process = in_process + ?4,
              completed = completed + ?5, failed = failed + ?6, added = added + ?7,
              updated = updated + ?8, unchanged = unchanged + ?9, heartbeat_at = ?10,
              ids_complete = max(ids_complete, ?11)
          WHERE bid = ?1",
-        params![
-            bid,
-            d.total,
-            d.waiting,
-            d.in_process,
-            d.completed,
-            d.failed,
-            d.added,
-            d.updated,
-            d.unchanged,
-            now,
-            ids_complete
-        ],
-    )?;
-    if done_here != 0 || !outcomes.is_empty() {
+    )?
+    .execute(params![
+        bid,
+        d.total,
+        d.waiting,
+        d.in_process,
+        d.completed,
+        d.failed,
+        d.added,
+        d.updated,
+        d.unchanged,
+        now,
+        input.ids_complete
+    ])?;
+    if done_here != 0 || !input.outcomes.is_empty() {
         // Entities that failed on arrival (bad ids) are counted on the
         // batch, not on a node: no node processed them.
-        let node_failed = d.failed
-            - new_ids
-                .iter()
-                .filter(|i| matches!(i, NewId::Bad(..)))
-                .count() as i64;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE batch_nodes SET completed = completed + ?3, failed = failed + ?4,
                  added = added + ?5, updated = updated + ?6, unchanged = unchanged + ?7
              WHERE bid = ?1 AND node = ?2",
-            params![
-                bid,
-                node,
-                d.completed,
-                node_failed.max(0),
-                d.added,
-                d.updated,
-                d.unchanged
-            ],
-        )?;
+        )?
+        .execute(params![
+            bid,
+            node,
+            d.completed,
+            (d.failed - bad_ids).max(0),
+            d.added,
+            d.updated,
+            d.unchanged
+        ])?;
     }
-    let (control, counters) = tx.query_row(
+    let (control, counters) = tx.prepare_cached(
         "SELECT requested, max_workers, total, waiting, in_process, completed, failed, cancelled,
                 added, updated, unchanged
          FROM batches WHERE bid = ?1",
-        params![bid],
-        |r| {
-            Ok((
-                Control {
-                    requested: r.get(0)?,
-                    max_workers: r.get(1)?,
-                },
-                Counters {
-                    total: r.get(2)?,
-                    waiting: r.get(3)?,
-                    in_process: r.get(4)?,
-                    completed: r.get(5)?,
-                    failed: r.get(6)?,
-                    cancelled: r.get(7)?,
-                    added: r.get(8)?,
-                    updated: r.get(9)?,
-                    unchanged: r.get(10)?,
-                },
-            ))
-        },
-    )?;
-    // Entities wait but none could be claimed: they wait for a retry time
-    // (derived here, not queried: an EXISTS over the waiting rows would
-    // cost every step the size of the batch).
-    let retry_pending = claim > 0 && claimed.is_empty() && counters.waiting > 0;
+    )?
+    .query_row(params![bid], |r| {
+        Ok((
+            Control {
+                requested: r.get(0)?,
+                max_workers: r.get(1)?,
+            },
+            Counters {
+                total: r.get(2)?,
+                waiting: r.get(3)?,
+                in_process: r.get(4)?,
+                completed: r.get(5)?,
+                failed: r.get(6)?,
+                cancelled: r.get(7)?,
+                added: r.get(8)?,
+                updated: r.get(9)?,
+                unchanged: r.get(10)?,
+            },
+        ))
+    })?;
+    // Entities wait but not as many could be claimed as asked: they wait
+    // for a retry time (derived here, not queried: an EXISTS over the
+    // waiting rows would cost every step the size of the batch).
+    let retry_pending = claimed.len() < input.claim && counters.waiting > 0;
     Ok(StepResult {
         claimed,
         control,
@@ -691,5 +850,289 @@ impl Store {
         .map_err(|e| self.err(e))?;
         recount(&tx, bid).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("store.db")).unwrap();
+        s.create_batch(&NewBatch {
+            bid: "b1",
+            command: "BATCH x",
+            lu: "L",
+            fabric_command: "echo ?",
+            source: &serde_json::json!({}),
+            arguments: &serde_json::json!({}),
+            execution_id: "e1",
+            node: "n1",
+            estimated_total: None,
+            max_workers: None,
+        })
+        .unwrap();
+        s.take_ownership("b1", "n1", "dc").unwrap();
+        (d, s)
+    }
+
+    fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
+        range.map(|k| NewId::Ok(k.to_string())).collect()
+    }
+
+    fn done(c: &Claimed, ms: i64, state: OutcomeState) -> Outcome {
+        Outcome {
+            seq: c.seq,
+            entity_id: c.entity_id.clone(),
+            start_ms: 1_700_000_000_000,
+            end_ms: 1_700_000_000_000 + ms,
+            process_ms: ms,
+            result: Some(format!("{{\"echo\":\"{}\"}}", c.entity_id)),
+            state,
+        }
+    }
+
+    fn ok() -> OutcomeState {
+        OutcomeState::Completed {
+            added: false,
+            updated: false,
+            unchanged: false,
+        }
+    }
+
+    fn adds_up(c: &Counters) {
+        assert_eq!(
+            c.total,
+            c.waiting + c.in_process + c.completed + c.failed + c.cancelled,
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn new_ids_are_stored_claimed_as_room_allows_and_waiting_rows_go_first() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        // Room for 3 of 5 new ids: 3 stored claimed, 2 WAITING.
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..6),
+                    claim: 3,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
+        assert_eq!(got, ["1", "2", "3"]);
+        assert!(r.claimed.iter().all(|c| c.attempts == 1));
+        assert_eq!((r.counters.in_process, r.counters.waiting), (3, 2));
+        adds_up(&r.counters);
+        // Next claim: the 2 WAITING rows before 2 new ids; a duplicate id
+        // is stored once and not claimed.
+        let mut new = ids(6..8);
+        new.push(NewId::Ok("1".into()));
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: new,
+                    claim: 10,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
+        assert_eq!(got, ["4", "5", "6", "7"]);
+        assert_eq!(r.counters.total, 7);
+        assert!(!r.retry_pending);
+        adds_up(&r.counters);
+    }
+
+    #[test]
+    fn released_entities_wait_again_as_if_never_claimed() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..5),
+                    claim: 4,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let release: Vec<i64> = r.claimed[2..].iter().map(|c| c.seq).collect();
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    outcomes: vec![done(&r.claimed[0], 5, ok())],
+                    release,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                r.counters.completed,
+                r.counters.in_process,
+                r.counters.waiting
+            ),
+            (1, 1, 2)
+        );
+        adds_up(&r.counters);
+        let attempts: i64 = s
+            .conn()
+            .query_row(
+                "SELECT sum(attempts) FROM batch_entities WHERE bid = 'b1' AND status = 'WAITING'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(attempts, 0);
+        // Claimed again, they count their first attempt.
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    claim: 5,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(r.claimed.len(), 2);
+        assert!(r.claimed.iter().all(|c| c.attempts == 1));
+    }
+
+    #[test]
+    fn retries_wait_for_their_time_and_outcomes_keep_their_times() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..3),
+                    claim: 2,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    outcomes: vec![
+                        done(
+                            &r.claimed[0],
+                            7,
+                            OutcomeState::Retry {
+                                error: "boom".into(),
+                                retry_at_ms: later,
+                            },
+                        ),
+                        done(
+                            &r.claimed[1],
+                            9,
+                            OutcomeState::Failed {
+                                error: "bad".into(),
+                            },
+                        ),
+                    ],
+                    claim: 5,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        assert!(r.claimed.is_empty());
+        assert!(r.retry_pending);
+        assert_eq!((r.counters.waiting, r.counters.failed), (1, 1));
+        adds_up(&r.counters);
+        let (start, end, retry_at): (String, String, String) = s
+            .conn()
+            .query_row(
+                "SELECT start_time, end_time, retry_at FROM batch_entities WHERE bid = 'b1' AND seq = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(start, "2023-11-14T22:13:20.000Z");
+        assert_eq!(end, "2023-11-14T22:13:20.007Z");
+        assert!(retry_at > super::super::now(), "{retry_at}");
+    }
+
+    #[test]
+    fn slowest_kept_in_memory_matches_the_rows() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        let mut slowest = Slowest::default();
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..41),
+                    claim: 40,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        // Ties on the time, failures, and retries (not final) mixed.
+        let outcomes: Vec<Outcome> = r
+            .claimed
+            .iter()
+            .map(|c| {
+                let ms = (c.seq * 7919) % 13;
+                let state = match c.seq % 5 {
+                    0 => OutcomeState::Failed { error: "x".into() },
+                    1 => OutcomeState::Retry {
+                        error: "x".into(),
+                        retry_at_ms: 0,
+                    },
+                    _ => ok(),
+                };
+                done(c, ms, state)
+            })
+            .collect();
+        for o in &outcomes {
+            slowest.offer(o);
+        }
+        s.step(
+            "b1",
+            "n1",
+            &mut seq,
+            StepInput {
+                outcomes,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(slowest.to_json(), s.slowest("b1").unwrap());
+        assert_eq!(
+            slowest.to_json()["slowestProcessed"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
     }
 }
