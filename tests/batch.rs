@@ -297,9 +297,11 @@ fn bad_ids_fail_alone_and_the_batch_goes_on() {
 #[test]
 fn hostile_ids_are_harmless_in_shell_commands() {
     let w = World::new(0);
+    // One write per entity: workers append at once, and two writes (the id,
+    // then the newline) could interleave.
     let out = w.run(
         "BATCH Customer.('1; touch pwned', '$(touch pwned2)', '`touch pwned3`')
-             FABRIC_COMMAND=\"shell 'printf %s ? >> seen.txt; echo >> seen.txt'\"",
+             FABRIC_COMMAND=\"shell 'printf ''%s\\n'' ? >> seen.txt'\"",
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     for f in ["pwned", "pwned2", "pwned3"] {
