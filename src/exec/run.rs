@@ -451,15 +451,12 @@ fn run_tuned(
                 hub.workers.notify_all();
             }
         }
-        let mut take_back = false;
         match step.control.requested.as_deref() {
             Some("CANCEL") => {
                 stop.get_or_insert(("CANCELLED", None));
-                take_back = true;
             }
             Some("PAUSE") if !paused && stop.is_none() => {
                 paused = true;
-                take_back = true;
             }
             None if paused => {
                 paused = false;
@@ -480,7 +477,6 @@ fn run_tuned(
                     counters.failed
                 )),
             ));
-            take_back = true;
         }
         if !step.claimed.is_empty() && status == "GENERATE_IID_LIST" {
             status = "IN_PROGRESS";
@@ -490,7 +486,7 @@ fn run_tuned(
         }
         {
             let mut st = hub.lock();
-            if take_back || stop.is_some() || paused {
+            if stop.is_some() || paused {
                 // Claimed but not started: released in the next step.
                 release.extend(st.queue.drain(..).map(|c| c.seq));
                 release.extend(step.claimed.iter().map(|c| c.seq));

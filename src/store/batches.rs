@@ -688,15 +688,6 @@ fn step_in(
             claimed.push(c?);
         }
         claimed.sort_by_key(|c| c.seq);
-        if std::env::var_os("BSH_DEBUG").is_some() {
-            eprintln!(
-                "step: claim {} from_db {} new_ids {} outcomes {}",
-                input.claim,
-                claimed.len(),
-                input.new_ids.len(),
-                input.outcomes.len()
-            );
-        }
         d.waiting -= claimed.len() as i64;
         d.in_process += claimed.len() as i64;
     }
