@@ -126,11 +126,23 @@ impl Store {
         // WAL lets readers (BATCH_LIST in a REPL) run beside a writer (a
         // batch); NORMAL sync is durable across a process crash, which is
         // the promise (SPEC §7); foreign keys keep LU tables with their LU.
-        self.conn
-            .execute_batch(
+        //
+        // Switching a new file to WAL needs a lock that SQLite may refuse
+        // at once (SQLITE_BUSY without calling the busy handler) while
+        // another process opens the same new store: retry within the same
+        // budget as the busy timeout.
+        let started = std::time::Instant::now();
+        loop {
+            match self.conn.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(|e| self.err(e))
+            ) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -147,6 +159,13 @@ impl Store {
             source,
         }
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Looks at an existing file through a read-only connection: is it a
