@@ -689,3 +689,31 @@ fn batch_edit_lowers_the_workers_of_a_running_batch() {
         out.stderr
     );
 }
+
+#[test]
+fn sql_commands_write_to_their_interface_per_entity() {
+    let w = World::new(30);
+    let out = w.run(
+        "BATCH Customer FABRIC_COMMAND=\"sql crm 'update customer set name = ''seen'' where id = ?'\"",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(result_row(&out.stdout)["execution_succeeded"], 30);
+    let c = rusqlite::Connection::open(w.path().join("crm.db")).unwrap();
+    let seen: i64 = c
+        .query_row(
+            "SELECT count(*) FROM customer WHERE name = 'seen'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(seen, 30);
+    let res: String = w
+        .store()
+        .query_row(
+            "SELECT result FROM batch_entities WHERE bid = ?1 AND entity_id = '7'",
+            [w.last_bid()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(res, r#"{"rows":1}"#);
+}

@@ -921,15 +921,8 @@ impl Shared {
                     .command_lu_source
                     .as_ref()
                     .ok_or_else(|| fail(format!("LU {} has no interface", lu.name)))?;
-                let conn = match self.sources.lock().map(|mut v| v.pop()) {
-                    Ok(Some(c)) => c,
-                    _ => source::connect(iface).map_err(|e| fail(e.to_string()))?,
-                };
-                let r = store.sync_instance(lu, &conn, &c.entity_id);
-                if let Ok(mut v) = self.sources.lock() {
-                    v.push(conn);
-                }
-                r
+                self.with_source(iface, |conn| store.sync_instance(lu, conn, &c.entity_id))
+                    .map_err(|e| fail(e.to_string()))?
             }
             _ => store.delete_instance(lu, &c.entity_id),
         };
@@ -953,10 +946,33 @@ impl Connections for Shared {
                 interface: interface.to_string(),
                 reason: "not resolved for this batch".into(),
             })?;
-        let conn = source::connect(iface).map_err(|e| CommandError::Interface {
-            interface: interface.to_string(),
-            reason: e.to_string(),
-        })?;
-        f(&conn).map_err(|e| CommandError::sql(interface, e))
+        self.with_source(iface, |conn| f(conn))
+            .map_err(|e| CommandError::Interface {
+                interface: interface.to_string(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| CommandError::sql(interface, e))
+    }
+}
+
+impl Shared {
+    /// Runs `f` on a connection to the command's interface, taken from the
+    /// run's pool (and given back), so an entity does not pay for opening
+    /// the source (for a CSV interface, loading its files) every time. A
+    /// batch's command uses one interface, so one pool serves it.
+    fn with_source<T>(
+        &self,
+        iface: &source::Interface,
+        f: impl FnOnce(&rusqlite::Connection) -> T,
+    ) -> Result<T, source::SourceError> {
+        let conn = match self.sources.lock().map(|mut v| v.pop()) {
+            Ok(Some(c)) => c,
+            _ => source::connect(iface)?,
+        };
+        let r = f(&conn);
+        if let Ok(mut v) = self.sources.lock() {
+            v.push(conn);
+        }
+        Ok(r)
     }
 }
