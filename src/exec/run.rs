@@ -179,6 +179,14 @@ pub fn run(
     let store = env.store;
     store.tune_for_run().map_err(serr)?;
     let r = run_tuned(env, plan, bid, execution_id, need_ids);
+    if let Err(e) = &r {
+        // The run cannot go on, most often because the store cannot be
+        // written (a full disk): the batch is FAILED with the reason if that
+        // can still be recorded (SPEC §7). If not, it stays as its last
+        // commit left it, as after a crash. Either way BATCH_RETRY finishes
+        // it, and nothing committed is lost.
+        let _ = store.set_batch_status(bid, "FAILED", execution_id, env.node, Some(&e.message));
+    }
     let _ = store.end_run_tuning();
     r
 }

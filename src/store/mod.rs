@@ -50,7 +50,15 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("store {}: {source}", path.display())]
+    #[error(
+        "cannot write to the store {} ({reason}); batchsh records every statement's work there, \
+         so it needs write access to the file and its folder (SQLite keeps {name}-wal and \
+         {name}-shm beside it); fix the permissions, or name another store with --store",
+        path.display(),
+        name = path.file_name().unwrap_or_default().to_string_lossy()
+    )]
+    ReadOnly { path: PathBuf, reason: String },
+    #[error("store {}: {source}{}", path.display(), write_hint(source))]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
@@ -103,12 +111,18 @@ impl Store {
             })?;
         }
         if path.exists() {
+            // Opened for writing first: SQLite would quietly fall back to
+            // read-only, and fail later, in the middle of a statement.
+            if let Err(e) = std::fs::OpenOptions::new().append(true).open(path) {
+                return Err(StoreError::ReadOnly {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
             inspect(path)?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let read_only = |source| sqlite_error(path, source);
+        let conn = Connection::open(path).map_err(read_only)?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -154,11 +168,47 @@ impl Store {
     }
 
     pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
+        sqlite_error(&self.path, source)
+    }
+}
+
+/// A failed SQLite call on the store; one that means the file or its
+/// folder cannot be written says so.
+fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    if is_read_only(&source) {
+        StoreError::ReadOnly {
+            path: path.to_path_buf(),
+            reason: source.to_string(),
+        }
+    } else {
         StoreError::Sqlite {
-            path: self.path.clone(),
+            path: path.to_path_buf(),
             source,
         }
     }
+}
+
+/// What a failed write means for the user, by SQLite's error code.
+fn write_hint(e: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DiskFull) => {
+            "; the disk holding the store is full: free space, then run BATCH_RETRY for an unfinished batch"
+        }
+        Some(C::SystemIoFailure) => {
+            "; writing the store failed (a full disk, a file size limit or a failing device): \
+             fix that, then run BATCH_RETRY for an unfinished batch"
+        }
+        _ => "",
+    }
+}
+
+/// A SQLite error that means the file or its folder cannot be written.
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    )
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -179,19 +229,28 @@ fn inspect(path: &Path) -> Result<()> {
     if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
         return Ok(());
     }
+    // A store in WAL mode cannot be read without its -shm file, which a
+    // folder we may not write to keeps us from creating: that is a
+    // permission problem, not a foreign file.
+    let failed = |e: rusqlite::Error| {
+        if is_read_only(&e) {
+            sqlite_error(path, e)
+        } else {
+            not_a_store(e.to_string())
+        }
+    };
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| not_a_store(e.to_string()))?;
+    .map_err(failed)?;
     let _ = conn.busy_timeout(BUSY_TIMEOUT);
     let read = |sql: &str| -> std::result::Result<i64, rusqlite::Error> {
         conn.query_row(sql, [], |r| r.get(0))
     };
-    let app_id = read("PRAGMA application_id").map_err(|e| not_a_store(e.to_string()))?;
-    let version = read("PRAGMA user_version").map_err(|e| not_a_store(e.to_string()))?;
-    let tables =
-        read("SELECT count(*) FROM sqlite_master").map_err(|e| not_a_store(e.to_string()))?;
+    let app_id = read("PRAGMA application_id").map_err(failed)?;
+    let version = read("PRAGMA user_version").map_err(failed)?;
+    let tables = read("SELECT count(*) FROM sqlite_master").map_err(failed)?;
     if app_id != i64::from(APPLICATION_ID) {
         if app_id == 0 && tables == 0 {
             // An empty SQLite database: ours to initialise.
