@@ -133,7 +133,7 @@ impl World {
         assert_eq!(total, sum, "counters do not add up");
         let rows: i64 = c
             .query_row(
-                "SELECT count(*) FROM batch_entities WHERE bid = ?1",
+                "SELECT count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
                 [bid],
                 |r| r.get(0),
             )
@@ -144,7 +144,7 @@ impl World {
             let (counter, actual): (i64, i64) = c
                 .query_row(
                     &format!(
-                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE bid = ?1 AND status = '{status}')
+                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = '{status}')
                          FROM batches WHERE bid = ?1"
                     ),
                     [bid],
@@ -177,7 +177,7 @@ fn echo_over_listed_ids() {
     let res: String = w
         .store()
         .query_row(
-            "SELECT result FROM batch_entities WHERE bid = ?1 AND entity_id = '3'",
+            "SELECT result FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '3'",
             [&bid],
             |r| r.get(0),
         )
@@ -223,7 +223,7 @@ fn failed_entities_make_exit_code_3_and_keep_their_error() {
     let err: String = w
         .store()
         .query_row(
-            "SELECT error FROM batch_entities WHERE bid = ?1 AND entity_id = '3'",
+            "SELECT error FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '3'",
             [bid],
             |r| r.get(0),
         )
@@ -246,7 +246,7 @@ fn retries_run_a_failed_entity_again_until_it_succeeds() {
         .unwrap()
         .to_string();
     let attempts = w.query_i64(
-        "SELECT sum(attempts) FROM batch_entities WHERE bid = ?1",
+        "SELECT sum(attempts) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
         &bid,
     );
     assert_eq!(attempts, 4);
@@ -484,7 +484,7 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
     let completed_before: Vec<String> = {
         let c = w.store();
         let mut st = c
-            .prepare("SELECT entity_id FROM batch_entities WHERE bid = ?1 AND status = 'COMPLETED'")
+            .prepare("SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'")
             .unwrap();
         st.query_map([&bid], |r| r.get(0))
             .unwrap()
@@ -584,7 +584,7 @@ fn a_hanging_command_is_killed_by_entity_timeout() {
     let err: String = w
         .store()
         .query_row(
-            "SELECT error FROM batch_entities WHERE bid = ?1 AND entity_id = '1'",
+            "SELECT error FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '1'",
             [&bid],
             |r| r.get(0),
         )
@@ -704,7 +704,7 @@ fn sql_commands_write_to_their_interface_per_entity() {
     let res: String = w
         .store()
         .query_row(
-            "SELECT result FROM batch_entities WHERE bid = ?1 AND entity_id = '7'",
+            "SELECT result FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '7'",
             [w.last_bid()],
             |r| r.get(0),
         )
@@ -840,7 +840,7 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
         let mut st = c
             .prepare(
                 "SELECT entity_id, end_time, attempts FROM batch_entities
-                 WHERE bid = ?1 AND status = 'COMPLETED' ORDER BY seq",
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED' ORDER BY seq",
             )
             .unwrap();
         st.query_map([&bid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

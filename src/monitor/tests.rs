@@ -83,9 +83,10 @@ impl B {
                 "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                     execution_id, created_by, creation_time, start_time, end_time, error,
                     extra_stats, total, ids_complete, estimated_total, waiting, in_process,
-                    completed, failed, cancelled, added, updated, unchanged)
+                    completed, failed, cancelled, added, updated, unchanged, batch_no)
                  VALUES (?1, ?2, ?3, 'echo ?', ?4, ?5, ?6, ?7, 'node-a', ?8, ?9, ?10, ?11, ?12,
-                    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
+                    (SELECT coalesce(max(batch_no), 0) + 1 FROM batches))",
                 params![
                     self.bid,
                     self.command(),
@@ -134,9 +135,10 @@ fn entities(s: &Store, bid: &str, rows: &[E]) {
     for (seq, id, status, attempts, node, start, ms, result, error) in rows {
         s.conn()
             .execute(
-                "INSERT INTO batch_entities (bid, seq, entity_id, status, attempts, node,
+                "INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
                     start_time, process_time_ms, result, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES ((SELECT batch_no FROM batches WHERE bid = ?1),
+                    ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     bid, seq, id, status, attempts, node, start, ms, result, error
                 ],
@@ -1111,8 +1113,8 @@ fn batch_details_shows_10000_rows_unless_limit_is_minus_one() {
     s.conn()
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
-             INSERT INTO batch_entities (bid, seq, entity_id, status, attempts)
-             SELECT 'many-1', i, 'e' || i, 'COMPLETED', 1 FROM n;",
+             INSERT INTO batch_entities (batch, seq, entity_id, status, attempts)
+             SELECT (SELECT batch_no FROM batches WHERE bid = 'many-1'), i, 'e' || i, 'COMPLETED', 1 FROM n;",
         )
         .unwrap();
     let all = rows(&s, "BATCH_DETAILS 'many-1'", None);
@@ -1345,8 +1347,8 @@ fn list_and_summary_stay_correct_with_200k_entity_rows() {
     s.conn()
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
-             INSERT INTO batch_entities (bid, seq, entity_id, status, attempts, node)
-             SELECT 'big-batch-1', i, 'id-' || i,
+             INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node)
+             SELECT (SELECT batch_no FROM batches WHERE bid = 'big-batch-1'), i, 'id-' || i,
                     CASE WHEN i > 199000 THEN 'WAITING'
                          WHEN i % 10 = 0 THEN 'FAILED' ELSE 'COMPLETED' END,
                     CASE WHEN i > 199000 THEN 0 ELSE 1 END,
@@ -1367,7 +1369,8 @@ fn list_and_summary_stay_correct_with_200k_entity_rows() {
     let by_status: Vec<(String, i64)> = s
         .conn()
         .prepare(
-            "SELECT status, count(*) FROM batch_entities WHERE bid = 'big-batch-1'
+            "SELECT status, count(*) FROM batch_entities
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'big-batch-1')
              GROUP BY status ORDER BY status",
         )
         .unwrap()

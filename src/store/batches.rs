@@ -130,8 +130,9 @@ impl Store {
             .map_err(|e| self.err(e))?;
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
-                 execution_id, created_by, creation_time, estimated_total, max_workers)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'NEW', ?7, ?8, ?9, ?10, ?11)",
+                 execution_id, created_by, creation_time, estimated_total, max_workers, batch_no)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'NEW', ?7, ?8, ?9, ?10, ?11,
+                 (SELECT coalesce(max(batch_no), 0) + 1 FROM batches))",
             params![
                 b.bid,
                 b.command,
@@ -221,7 +222,7 @@ impl Store {
     pub fn max_seq(&self, bid: &str) -> Result<i64> {
         self.conn()
             .query_row(
-                "SELECT coalesce(max(seq), 0) FROM batch_entities WHERE bid = ?1",
+                "SELECT coalesce(max(seq), 0) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
                 [bid],
                 |r| r.get(0),
             )
@@ -271,7 +272,7 @@ impl Store {
         let n = tx
             .execute(
                 "UPDATE batch_entities SET status = 'CANCELLED', retry_at = NULL
-                 WHERE bid = ?1 AND status = 'WAITING'",
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status = 'WAITING'",
                 [bid],
             )
             .map_err(|e| self.err(e))? as i64;
@@ -323,7 +324,7 @@ impl Store {
             .conn()
             .prepare(
                 "SELECT entity_id, process_time_ms, status, result FROM batch_entities
-                 WHERE bid = ?1 AND status IN ('COMPLETED', 'FAILED') AND process_time_ms IS NOT NULL
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status IN ('COMPLETED', 'FAILED') AND process_time_ms IS NOT NULL
                  ORDER BY process_time_ms DESC, seq LIMIT 10",
             )
             .map_err(|e| self.err(e))?;
@@ -411,7 +412,7 @@ impl Store {
         tx.execute(
             &format!(
                 "UPDATE batch_entities SET status = 'WAITING', retry_at = NULL
-                 WHERE bid = ?1 AND status IN {statuses}"
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN {statuses}"
             ),
             [bid],
         )
@@ -519,7 +520,7 @@ fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters> {
     let mut c = Counters::default();
     {
         let mut st = tx.prepare(
-            "SELECT status, count(*) FROM batch_entities WHERE bid = ?1 GROUP BY status",
+            "SELECT status, count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) GROUP BY status",
         )?;
         let mut rows = st.query([bid])?;
         while let Some(r) = rows.next()? {
@@ -538,7 +539,7 @@ fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters> {
         "SELECT coalesce(sum(json_extract(result, '$.Added')), 0),
                 coalesce(sum(json_extract(result, '$.Updated')), 0),
                 coalesce(sum(json_extract(result, '$.Unchanged')), 0)
-         FROM batch_entities WHERE bid = ?1 AND status = 'COMPLETED' AND json_valid(result)",
+         FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED' AND json_valid(result)",
         [bid],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
@@ -601,12 +602,16 @@ fn step_in(
     input: StepInput,
 ) -> rusqlite::Result<StepResult> {
     let now = super::now();
+    // The batch's number, which keys its entity rows.
+    let no: i64 = tx
+        .prepare_cached("SELECT batch_no FROM batches WHERE bid = ?1")?
+        .query_row([bid], |r| r.get(0))?;
     let mut d = Counters::default();
     if !input.outcomes.is_empty() {
         let mut upd = tx.prepare_cached(
             "UPDATE batch_entities SET status = ?3, start_time = ?4, end_time = ?5,
                  process_time_ms = ?6, result = ?7, error = ?8, retry_at = ?9
-             WHERE bid = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
+             WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
         let (mut start, mut end, mut retry) = (TimeText::new(), TimeText::new(), TimeText::new());
         for o in &input.outcomes {
@@ -620,7 +625,7 @@ fn step_in(
                 ),
             };
             let n = upd.execute(params![
-                bid,
+                no,
                 o.seq,
                 status,
                 start.get(o.start_ms),
@@ -655,10 +660,10 @@ fn step_in(
         let mut rel = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'WAITING', attempts = attempts - 1,
                  node = NULL, start_time = NULL
-             WHERE bid = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
+             WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
         for seq in &input.release {
-            let n = rel.execute(params![bid, seq])? as i64;
+            let n = rel.execute(params![no, seq])? as i64;
             d.in_process -= n;
             d.waiting += n;
         }
@@ -671,13 +676,14 @@ fn step_in(
         let mut st = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'IN_PROCESS', node = ?2, attempts = attempts + 1,
                  start_time = ?3, retry_at = NULL
-             WHERE bid = ?1 AND seq IN (
-                 SELECT seq FROM batch_entities INDEXED BY batch_entities_by_status
-                 WHERE bid = ?1 AND status = 'WAITING' AND (retry_at IS NULL OR retry_at <= ?3)
+             WHERE batch = ?1 AND seq IN (
+                 SELECT seq FROM batch_entities INDEXED BY batch_entities_open
+                 WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'WAITING'
+                     AND (retry_at IS NULL OR retry_at <= ?3)
                  ORDER BY seq LIMIT ?4)
              RETURNING seq, entity_id, attempts",
         )?;
-        let rows = st.query_map(params![bid, node, now, input.claim as i64], |r| {
+        let rows = st.query_map(params![no, node, now, input.claim as i64], |r| {
             Ok(Claimed {
                 seq: r.get(0)?,
                 entity_id: r.get(1)?,
@@ -694,11 +700,11 @@ fn step_in(
     let mut bad_ids = 0i64;
     if !input.new_ids.is_empty() {
         let mut ins = tx.prepare_cached(
-            "INSERT OR IGNORE INTO batch_entities (bid, seq, entity_id, status, error, end_time)
+            "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, error, end_time)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut ins_claimed = tx.prepare_cached(
-            "INSERT OR IGNORE INTO batch_entities (bid, seq, entity_id, status, node, attempts, start_time)
+            "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, node, attempts, start_time)
              VALUES (?1, ?2, ?3, 'IN_PROCESS', ?4, 1, ?5)",
         )?;
         for id in input.new_ids {
@@ -706,7 +712,7 @@ fn step_in(
             let seq = *next_seq;
             match id {
                 NewId::Ok(text) if claimed.len() < input.claim => {
-                    if ins_claimed.execute(params![bid, seq, text, node, now])? > 0 {
+                    if ins_claimed.execute(params![no, seq, text, node, now])? > 0 {
                         d.total += 1;
                         d.in_process += 1;
                         claimed.push(Claimed {
@@ -718,7 +724,7 @@ fn step_in(
                 }
                 NewId::Ok(text) => {
                     let n = ins.execute(params![
-                        bid,
+                        no,
                         seq,
                         text,
                         "WAITING",
@@ -729,7 +735,7 @@ fn step_in(
                     d.waiting += n;
                 }
                 NewId::Bad(text, error) => {
-                    let n = ins.execute(params![bid, seq, text, "FAILED", error, now])? as i64;
+                    let n = ins.execute(params![no, seq, text, "FAILED", error, now])? as i64;
                     d.total += n;
                     d.failed += n;
                     bad_ids += n;
@@ -835,7 +841,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         tx.execute(
             "UPDATE batch_entities SET status = 'CANCELLED', retry_at = NULL
-             WHERE bid = ?1 AND status IN ('WAITING', 'IN_PROCESS')",
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
             [bid],
         )
         .map_err(|e| self.err(e))?;
@@ -986,7 +992,7 @@ mod tests {
         let attempts: i64 = s
             .conn()
             .query_row(
-                "SELECT sum(attempts) FROM batch_entities WHERE bid = 'b1' AND status = 'WAITING'",
+                "SELECT sum(attempts) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND status = 'WAITING'",
                 [],
                 |r| r.get(0),
             )
@@ -1060,7 +1066,7 @@ mod tests {
         let (start, end, retry_at): (String, String, String) = s
             .conn()
             .query_row(
-                "SELECT start_time, end_time, retry_at FROM batch_entities WHERE bid = 'b1' AND seq = 1",
+                "SELECT start_time, end_time, retry_at FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND seq = 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )

@@ -126,6 +126,39 @@ pub(super) const MIGRATIONS: &[&str] = &[
         done    INTEGER NOT NULL,
         PRIMARY KEY (bid, node, time_ms)
     ) WITHOUT ROWID;",
+    // 3: entity rows keyed by a small batch number instead of the 36-byte
+    // bid (in the table and both its indexes), no foreign-key lookup per
+    // inserted row, and a status index that leaves COMPLETED rows out: it
+    // finds the entities still to do (claims, retries, cancels, BATCH_IN_PROCESS)
+    // without growing by every finished one. Queries that want it say
+    // `status <> 'COMPLETED'`, the index's condition, in so many words.
+    "ALTER TABLE batches ADD COLUMN batch_no INTEGER;
+    UPDATE batches SET batch_no = rowid;
+    CREATE UNIQUE INDEX batches_by_no ON batches (batch_no);
+    CREATE TABLE batch_entities_3 (
+        batch           INTEGER NOT NULL,      -- batches.batch_no
+        seq             INTEGER NOT NULL,      -- order of arrival from the source
+        entity_id       TEXT NOT NULL,
+        status          TEXT NOT NULL,         -- WAITING IN_PROCESS COMPLETED FAILED CANCELLED
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_at        TEXT,                  -- a retried entity waits until then
+        node            TEXT,
+        start_time      TEXT,
+        end_time        TEXT,
+        process_time_ms INTEGER,
+        result          TEXT,                  -- JSON text, as Fabric stores it
+        error           TEXT,
+        PRIMARY KEY (batch, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO batch_entities_3
+        SELECT b.batch_no, e.seq, e.entity_id, e.status, e.attempts, e.retry_at, e.node,
+               e.start_time, e.end_time, e.process_time_ms, e.result, e.error
+        FROM batch_entities AS e JOIN batches AS b ON b.bid = e.bid;
+    DROP TABLE batch_entities;
+    ALTER TABLE batch_entities_3 RENAME TO batch_entities;
+    CREATE UNIQUE INDEX batch_entities_by_id ON batch_entities (batch, entity_id);
+    CREATE INDEX batch_entities_open ON batch_entities (batch, status, seq)
+        WHERE status <> 'COMPLETED';",
 ];
 
 /// The newest schema version this binary knows.

@@ -312,3 +312,112 @@ fn a_version_1_store_is_upgraded_and_keeps_its_catalog() {
         .unwrap();
     assert_eq!(batches, 0);
 }
+
+/// A version-2 store (entity rows keyed by the bid) is upgraded in place:
+/// every batch gets a number, its entity rows move under it unchanged,
+/// and the executor and the readers go on with it.
+#[test]
+fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    {
+        let c = Connection::open(&p).unwrap();
+        for sql in &migrations::MIGRATIONS[..2] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.execute_batch(&format!(
+            "PRAGMA user_version = 2; PRAGMA application_id = {APPLICATION_ID};"
+        ))
+        .unwrap();
+        for (bid, n) in [("bid-a", 3), ("bid-b", 2)] {
+            c.execute(
+                "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
+                     execution_id, created_by, creation_time, total, completed, failed)
+                 VALUES (?1, 'BATCH X', 'X', 'echo ?', '{}', '{}', 'DONE', 'e', 'n',
+                     '2026-11-01T00:00:00.000Z', ?2, ?2 - 1, 1)",
+                rusqlite::params![bid, n],
+            )
+            .unwrap();
+            for seq in 1..=n {
+                c.execute(
+                    "INSERT INTO batch_entities (bid, seq, entity_id, status, attempts, result)
+                     VALUES (?1, ?2, ?3, ?4, 1, '{\"k\":1}')",
+                    rusqlite::params![
+                        bid,
+                        seq,
+                        format!("{bid}-{seq}"),
+                        if seq == 1 { "FAILED" } else { "COMPLETED" }
+                    ],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(
+        pragma(s.conn(), "user_version"),
+        migrations::latest().to_string()
+    );
+    let q = super::DetailsQuery {
+        limit: None,
+        ..Default::default()
+    };
+    let ids = |bid: &str| -> Vec<(String, String)> {
+        super::entity_rows(&s, bid, &q)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.entity_id, r.status))
+            .collect()
+    };
+    assert_eq!(
+        ids("bid-a"),
+        [
+            ("bid-a-1".to_string(), "FAILED".to_string()),
+            ("bid-a-2".into(), "COMPLETED".into()),
+            ("bid-a-3".into(), "COMPLETED".into())
+        ]
+    );
+    assert_eq!(ids("bid-b").len(), 2);
+    let failed_only = super::DetailsQuery {
+        statuses: Some(vec!["FAILED".into()]),
+        limit: None,
+        ..Default::default()
+    };
+    let failed = super::entity_rows(&s, "bid-b", &failed_only).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].entity_id, "bid-b-1");
+    assert_eq!(failed[0].result.as_deref(), Some("{\"k\":1}"));
+    // Batches keep distinct numbers; a new one takes the next.
+    let nos: Vec<i64> = s
+        .conn()
+        .prepare("SELECT batch_no FROM batches ORDER BY batch_no")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(nos, [1, 2]);
+    s.create_batch(&super::batches::NewBatch {
+        bid: "bid-c",
+        command: "BATCH X",
+        lu: "X",
+        fabric_command: "echo ?",
+        source: &serde_json::json!({}),
+        arguments: &serde_json::json!({}),
+        execution_id: "e",
+        node: "n",
+        estimated_total: None,
+        max_workers: None,
+    })
+    .unwrap();
+    let no: i64 = s
+        .conn()
+        .query_row("SELECT batch_no FROM batches WHERE bid = 'bid-c'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(no, 3);
+    // A retry finds the failed entity through the new index.
+    let c = s.prepare_retry("bid-a", true).unwrap();
+    assert_eq!((c.total, c.waiting, c.completed), (3, 1, 2));
+}
