@@ -412,9 +412,11 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
     .unwrap();
     let no: i64 = s
         .conn()
-        .query_row("SELECT batch_no FROM batches WHERE bid = 'bid-c'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT batch_no FROM batches WHERE bid = 'bid-c'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(no, 3);
     // A retry finds the failed entity through the new index.
