@@ -177,6 +177,14 @@ pub fn apply(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version >= 1 && version < latest() {
+            // Upgrading a store that holds data can take a while (every
+            // entity row is rewritten by migration 3): say why we wait.
+            eprintln!(
+                "batchsh: upgrading the store from version {version} to {}; this runs once",
+                latest()
+            );
+        }
         for (n, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             conn.execute_batch(sql)?;
             conn.execute_batch(&format!("PRAGMA user_version = {}", n + 1))?;
