@@ -6,22 +6,24 @@
 //!   children do not outlive the entity; and a Ctrl-C at the terminal, which
 //!   goes to the foreground group, does not reach it: a cancelled batch lets
 //!   in-flight entities finish (SPEC §6).
-//! - The group is killed with the shell's `kill -s KILL -- -PGID`, because
-//!   `kill(2)` on a group needs `libc` and unsafe code, which the crate
-//!   forbids; `sh` is there wherever `shell` commands work at all. If that
-//!   fails, the leader is still killed through [`Child::kill`].
+//! - The group is killed with `kill(2)` on the group (through `rustix`,
+//!   which wraps it safely; the crate forbids unsafe code). The leader is
+//!   also killed through [`Child::kill`] if it was not reaped yet.
 //! - stdin is `/dev/null`: an entity's command must not read the terminal.
-//! - stdout and stderr are read by one thread each, so a child filling both
-//!   pipes never blocks; past 64 KiB the bytes are read and dropped.
+//! - stdout and stderr are read together by the worker's own thread (one
+//!   `poll` loop, no thread started per entity), so a child filling either
+//!   pipe never blocks; past 64 KiB the bytes are read and dropped.
 //! - The command runs until its output pipes close, not only until the
 //!   first process exits (as `$(...)` in a shell): a background process that
 //!   keeps the pipes open keeps the entity running, and `ENTITY_TIMEOUT`
 //!   covers that time too.
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, Signal, kill_process_group};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -83,26 +85,26 @@ fn run(mut cmd: Command, program: &str, ctx: &Context) -> Result<Value, CommandE
     };
     let deadline = ctx.timeout.map(|t| (Instant::now() + t, t));
 
-    let (tx, rx) = mpsc::channel();
-    for (stream, pipe) in [
-        (Stream::Out, running.child.stdout.take().map(box_read)),
-        (Stream::Err, running.child.stderr.take().map(box_read)),
-    ] {
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name(format!("command-{stream:?}"))
-            .spawn(move || {
-                let bytes = pipe.map(capture).unwrap_or_default();
-                // The receiver is gone only after a timeout: nobody wants it.
-                let _ = tx.send((stream, bytes));
-            })
-            .map_err(|source| CommandError::Io {
-                what: "cannot start a thread to read the command's output",
+    // Both pipes are read to their end first (this thread, one poll loop),
+    // then the process is reaped: what has closed its pipes has exited,
+    // or is about to.
+    let (stdout, stderr) = match read_both(
+        running.child.stdout.take(),
+        running.child.stderr.take(),
+        deadline.map(|(at, _)| at),
+    ) {
+        Ok(out) => out,
+        Err(ReadError::TimedOut) => {
+            let limit = deadline.map_or(Duration::ZERO, |(_, l)| l);
+            return Err(running.timed_out(limit));
+        }
+        Err(ReadError::Io(source)) => {
+            return Err(CommandError::Io {
+                what: "cannot read the command's output",
                 source,
-            })?;
-    }
-    drop(tx);
-
+            });
+        }
+    };
     let status = match deadline {
         None => running.child.wait(),
         Some((at, limit)) => {
@@ -121,31 +123,110 @@ fn run(mut cmd: Command, program: &str, ctx: &Context) -> Result<Value, CommandE
         source,
     })?;
     running.reaped = true;
-
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    for _ in 0..2 {
-        let got = match deadline {
-            None => rx.recv().ok(),
-            Some((at, limit)) => {
-                match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                    Ok(got) => Some(got),
-                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(running.timed_out(limit)),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                }
-            }
-        };
-        // None: a reader thread died; what it read is lost, the status stands.
-        match got {
-            Some((Stream::Out, b)) => stdout = b,
-            Some((Stream::Err, b)) => stderr = b,
-            None => break,
-        }
-    }
     finish(status, stdout, stderr)
 }
 
-fn box_read(r: impl Read + Send + 'static) -> Box<dyn Read + Send> {
-    Box::new(r)
+enum ReadError {
+    TimedOut,
+    Io(std::io::Error),
+}
+
+/// One output pipe being read: the text kept so far (at most
+/// [`OUTPUT_CAP`] bytes; the rest is read and dropped) and whether the
+/// cap cut it.
+struct Capture<R> {
+    pipe: Option<R>,
+    kept: Vec<u8>,
+    cut: bool,
+}
+
+impl<R: Read + AsFd> Capture<R> {
+    fn new(pipe: Option<R>) -> Capture<R> {
+        Capture {
+            pipe,
+            kept: Vec::new(),
+            cut: false,
+        }
+    }
+
+    /// Reads what is there; at the end of the stream, lets the pipe go.
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return Ok(());
+        };
+        match pipe.read(buf) {
+            Ok(0) => self.pipe = None,
+            Ok(n) => {
+                let take = n.min(OUTPUT_CAP - self.kept.len());
+                self.kept.extend_from_slice(&buf[..take]);
+                self.cut |= take < n;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    fn text(mut self) -> String {
+        if self.cut {
+            drop_cut_char(&mut self.kept);
+        }
+        String::from_utf8_lossy(&self.kept).into_owned()
+    }
+}
+
+/// Reads stdout and stderr to their ends together (a child filling one
+/// pipe while we wait on the other never blocks), until `deadline`.
+fn read_both(
+    out: Option<ChildStdout>,
+    err: Option<ChildStderr>,
+    deadline: Option<Instant>,
+) -> Result<(String, String), ReadError> {
+    let (mut out, mut err) = (Capture::new(out), Capture::new(err));
+    let mut buf = [0u8; 16 * 1024];
+    while out.pipe.is_some() || err.pipe.is_some() {
+        let timeout = match deadline {
+            None => None,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ReadError::TimedOut);
+                }
+                Some(Timespec {
+                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+                    tv_nsec: left.subsec_nanos().into(),
+                })
+            }
+        };
+        let (out_ready, err_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            if let Some(p) = &out.pipe {
+                fds.push(PollFd::new(p, PollFlags::IN));
+            }
+            if let Some(p) = &err.pipe {
+                fds.push(PollFd::new(p, PollFlags::IN));
+            }
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(ReadError::Io(e.into())),
+            }
+            // Readable, closed (HUP) or failed: a read tells which.
+            let ready = |k: usize| fds.get(k).is_some_and(|f| !f.revents().is_empty());
+            if out.pipe.is_some() {
+                (ready(0), ready(1))
+            } else {
+                (false, ready(0))
+            }
+        };
+        if out_ready {
+            out.read_some(&mut buf).map_err(ReadError::Io)?;
+        }
+        if err_ready {
+            err.read_some(&mut buf).map_err(ReadError::Io)?;
+        }
+    }
+    Ok((out.text(), err.text()))
 }
 
 fn finish(status: ExitStatus, stdout: String, stderr: String) -> Result<Value, CommandError> {
@@ -170,12 +251,6 @@ fn finish(status: ExitStatus, stdout: String, stderr: String) -> Result<Value, C
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Stream {
-    Out,
-    Err,
-}
-
 /// A started process. Dropping it before it was reaped (an error, a
 /// timeout) kills its group, so no path leaves a process running.
 struct Running {
@@ -184,9 +259,9 @@ struct Running {
 }
 
 impl Running {
-    /// Kills the process group and returns the timeout error. The reader
-    /// threads are left to end when the pipes close: a process that left
-    /// the group (`setsid`) may hold them, and the entity must not wait.
+    /// Kills the process group and returns the timeout error. The pipes are
+    /// dropped unread: a process that left the group (`setsid`) may hold
+    /// them, and the entity must not wait.
     fn timed_out(mut self, limit: Duration) -> CommandError {
         self.kill();
         CommandError::Timeout(limit)
@@ -196,13 +271,9 @@ impl Running {
         // The group is killed before the leader is reaped: while it is
         // unreaped its pid, which is the group id, cannot be reused. After
         // it was reaped, members still holding our pipes keep the id alive.
-        let pgid = self.child.id();
-        let _ = Command::new("sh")
-            .args(["-c", &format!("kill -s KILL -- -{pgid}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        if let Some(pgid) = i32::try_from(self.child.id()).ok().and_then(Pid::from_raw) {
+            let _ = kill_process_group(pgid, Signal::KILL);
+        }
         if !self.reaped {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -217,29 +288,6 @@ impl Drop for Running {
             self.kill();
         }
     }
-}
-
-/// Reads `r` to the end, keeping the first [`OUTPUT_CAP`] bytes as text.
-fn capture(mut r: Box<dyn Read + Send>) -> String {
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    let mut cut = false;
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                let take = n.min(OUTPUT_CAP - kept.len());
-                kept.extend_from_slice(&buf[..take]);
-                cut |= take < n;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    if cut {
-        drop_cut_char(&mut kept);
-    }
-    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// Drops a UTF-8 sequence that the cap cut in two, so a cut output ends in
