@@ -121,7 +121,10 @@ fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(
         match session.run_statement(stmt) {
             Ok((out, flow)) => {
                 if let Some(out) = out {
-                    let quiet_skip = global.quiet && matches!(out, output::Output::Message(_));
+                    // `--quiet` drops messages, but not the help that was asked for.
+                    let quiet_skip = global.quiet
+                        && matches!(out, output::Output::Message(_))
+                        && !matches!(stmt.kind, ast::Statement::Help { .. });
                     if !quiet_skip {
                         let style = output::Style {
                             format: session.settings.format,
