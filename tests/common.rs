@@ -202,3 +202,20 @@ pub fn round_trip(stmts: &[Stmt]) -> Result<(), String> {
         ))
     }
 }
+
+/// An SQLite file at `path` with a table `customer (id, name)` holding the
+/// ids 1..=n, for tests that need a data source.
+pub fn customer_db(path: &Path, n: i64) {
+    let c = rusqlite::Connection::open(path).expect("SQLite source");
+    c.execute_batch("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT);")
+        .expect("customer table");
+    let tx = c.unchecked_transaction().expect("transaction");
+    for k in 1..=n {
+        tx.execute(
+            "INSERT INTO customer VALUES (?1, ?2)",
+            rusqlite::params![k, format!("c{k}")],
+        )
+        .expect("customer row");
+    }
+    tx.commit().expect("commit");
+}
