@@ -82,7 +82,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
 /// `--keep-going`. Results print as each statement ends.
 fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(), Error> {
     let mut session = session::Session::new(session_config(global)?, settings(global));
-    on_ctrl_c(&session, "", "");
+    on_ctrl_c(&session);
     let mut failed = false;
     for stmt in stmts {
         match session.run_statement(stmt) {
@@ -152,17 +152,12 @@ fn session_config(global: &cli::Global) -> Result<session::Config, Error> {
 }
 
 /// The first Ctrl-C cancels the running batch gracefully (it prints its
-/// summary); the second stops the process at once (SPEC §1, §12). Each
-/// prints its note first, when it has one.
-fn on_ctrl_c(session: &session::Session, first: &'static str, second: &'static str) {
+/// summary); the second stops the process at once (SPEC §1, §12). The
+/// REPL has its own handler (`repl::on_ctrl_c`).
+fn on_ctrl_c(session: &session::Session) {
     let interrupt = std::sync::Arc::clone(&session.interrupt);
     let _ = ctrlc::set_handler(move || {
-        let again = interrupt.swap(true, std::sync::atomic::Ordering::SeqCst);
-        let note = if again { second } else { first };
-        if !note.is_empty() {
-            eprintln!("{note}");
-        }
-        if again {
+        if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(exit::INTERRUPTED);
         }
     });

@@ -478,3 +478,27 @@ fn tab_completes_file_paths_after_path() {
     r.run("'", "interface crm2 created (SQLITE");
     r.leave("EXIT");
 }
+
+/// Point 8 on a terminal the line editor cannot drive (TERM=dumb: lines
+/// are read in the terminal's normal mode, so Ctrl-C at the prompt is a
+/// signal, not a key): it drops the input and shows a fresh prompt, and
+/// never ends batchsh, however often it comes.
+#[test]
+fn ctrl_c_at_a_plain_prompt_drops_the_input() {
+    let p = Place::new(1);
+    let mut r = p.repl(&[], &[("TERM", Some("dumb"))]);
+    r.line("BATCH Customer.(1,");
+    r.expect(CONTINUATION);
+    r.keys("2");
+    r.ctrl('c');
+    r.expect(PROMPT);
+    let shown = r.run("SHOW LUS", "| Customer");
+    assert!(!shown.contains("error"), "{shown}");
+    for _ in 0..3 {
+        r.ctrl('c');
+        r.expect(PROMPT);
+    }
+    let shown = r.run("SHOW LUS", "| Customer");
+    assert!(!shown.contains("stopping"), "{shown}");
+    r.leave("EXIT");
+}

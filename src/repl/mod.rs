@@ -12,12 +12,14 @@
 //!
 //! Ctrl-C: rustyline reads keys in raw mode, so at the prompt Ctrl-C is a
 //! key that clears the input. While a statement runs the terminal is in
-//! its normal mode, and Ctrl-C is a SIGINT for the handler `lib.rs`
-//! installs: the first cancels a running batch gracefully (it ends
-//! CANCELLED and prints its row), the second ends batchsh at once (exit
-//! 130), leaving the batch as a crash would: `BATCH_RETRY` finishes it.
-//! The flag is cleared after each statement, so the next batch starts
-//! clean.
+//! its normal mode, and Ctrl-C is a SIGINT for [`on_ctrl_c`]'s handler:
+//! the first cancels a running batch gracefully (it ends CANCELLED and
+//! prints its row), the second ends batchsh at once (exit 130), leaving
+//! the batch as a crash would: `BATCH_RETRY` finishes it. The flag is
+//! cleared after each statement, so the next batch starts clean. On a
+//! terminal rustyline cannot drive (`TERM=dumb`) the prompt reads in
+//! normal mode too: there a SIGINT while no statement runs drops the input
+//! and shows a fresh prompt, as a shell does.
 
 mod complete;
 mod helper;
@@ -33,9 +35,10 @@ use input::Verdict;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{ColorMode, CompletionType, Config, Editor};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const PROMPT: &str = "batchsh> ";
 /// As wide as the prompt, so continued lines line up.
@@ -63,7 +66,7 @@ pub fn run(global: &Global) -> Result<(), Error> {
     );
     let helper = Helper::new(config.store_path.clone(), config.cwd.clone(), highlight);
     let mut session = Session::new(config, crate::settings(global));
-    crate::on_ctrl_c(&session, FIRST_CTRL_C, SECOND_CTRL_C);
+    let ctrl_c = on_ctrl_c(&session);
     let mut editor = editor(helper, highlight)?;
     let mut history = History::load(&mut editor, history);
     if !global.quiet {
@@ -83,6 +86,12 @@ pub fn run(global: &Global) -> Result<(), Error> {
             CONTINUATION
         };
         let line = match editor.readline(prompt) {
+            Ok(line) if ctrl_c.dropped.swap(false, Ordering::SeqCst) => {
+                // A Ctrl-C at a prompt read in normal mode: the terminal
+                // dropped the line it was on; the lines before it go too.
+                pending.clear();
+                line
+            }
             Ok(line) => line,
             // Ctrl-C at the prompt: the input so far is dropped.
             Err(ReadlineError::Interrupted) => {
@@ -112,10 +121,48 @@ pub fn run(global: &Global) -> Result<(), Error> {
             continue;
         }
         history.add(&mut editor, text.trim_end());
-        if run_input(global, &mut session, &text)? == Flow::Exit {
+        ctrl_c.running.store(true, Ordering::SeqCst);
+        let flow = run_input(global, &mut session, &text);
+        ctrl_c.running.store(false, Ordering::SeqCst);
+        if flow? == Flow::Exit {
             return Ok(());
         }
     }
+}
+
+/// What the REPL's Ctrl-C handler and its loop share.
+struct CtrlC {
+    /// A statement runs: a Ctrl-C interrupts it.
+    running: Arc<AtomicBool>,
+    /// A Ctrl-C came while no statement ran: the input so far is dropped.
+    dropped: Arc<AtomicBool>,
+}
+
+/// Installs the REPL's SIGINT handler. While a statement runs, the first
+/// Ctrl-C sets the session's interrupt flag (a running batch cancels
+/// gracefully) and the second ends batchsh at once; each says so. At a
+/// prompt that reads in normal mode, a Ctrl-C drops the input.
+fn on_ctrl_c(session: &Session) -> CtrlC {
+    let ctrl_c = CtrlC {
+        running: Arc::default(),
+        dropped: Arc::default(),
+    };
+    let interrupt = Arc::clone(&session.interrupt);
+    let running = Arc::clone(&ctrl_c.running);
+    let dropped = Arc::clone(&ctrl_c.dropped);
+    let _ = ctrlc::set_handler(move || {
+        if !running.load(Ordering::SeqCst) {
+            dropped.store(true, Ordering::SeqCst);
+            print!("\n{PROMPT}");
+            let _ = std::io::stdout().flush();
+        } else if interrupt.swap(true, Ordering::SeqCst) {
+            eprintln!("{SECOND_CTRL_C}");
+            std::process::exit(crate::exit::INTERRUPTED);
+        } else {
+            eprintln!("{FIRST_CTRL_C}");
+        }
+    });
+    ctrl_c
 }
 
 fn editor(helper: Helper, highlight: bool) -> Result<Editor<Helper, FileHistory>, Error> {
@@ -237,4 +284,100 @@ fn run_input(global: &Global, session: &mut Session, text: &str) -> Result<Flow,
         }
     }
     Ok(Flow::Continue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete::{Catalog, complete};
+    use super::{highlight, input, lex};
+    use proptest::prelude::*;
+
+    struct Names;
+
+    impl Catalog for Names {
+        fn lus(&self) -> Vec<String> {
+            vec!["Customer".into()]
+        }
+        fn interfaces(&self) -> Vec<String> {
+            vec!["crm".into()]
+        }
+        fn groups(&self, _: &str) -> Vec<String> {
+            vec!["vip".into()]
+        }
+        fn recent_bids(&self) -> Vec<String> {
+            vec!["c0ffee42-1d2e".into()]
+        }
+    }
+
+    /// Pieces of the language, its punctuation and its traps, for inputs
+    /// that look like what people type.
+    const PIECES: &[&str] = &[
+        "BATCH ",
+        "Customer",
+        ".",
+        "(",
+        ")",
+        "'",
+        "''",
+        "\"",
+        "$$",
+        "--",
+        "/*",
+        "*/",
+        ";",
+        " WITH ",
+        "MAX_W",
+        "=",
+        "FROM ",
+        "crm ",
+        "USING ",
+        "HELP ",
+        "CREATE ",
+        "PATH ",
+        "BATCH_INFO ",
+        "c0ff",
+        "-",
+        "?",
+        "\n",
+        " ",
+        "é",
+        "\u{0}",
+        "FABRIC_COMMAND=",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..24).prop_map(|v| v.concat())
+    }
+
+    /// Runs every REPL function that reads typed text on `text`, with the
+    /// cursor at every char boundary: none may panic, and highlighting
+    /// only adds escape sequences.
+    fn check(text: &str) {
+        let _ = input::verdict(text);
+        let _ = lex::tokens(text);
+        for (at, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            let c = complete(text, at, &Names, std::path::Path::new("/nonexistent"));
+            assert!(c.start <= at, "{text:?} at {at}: start {}", c.start);
+            let (before, line) = text.split_at(at);
+            let painted = highlight::paint(before.trim_end_matches('\n'), line);
+            let plain = ["\x1b[1;36m", "\x1b[32m", "\x1b[2m", "\x1b[0m"]
+                .iter()
+                .fold(painted, |s, code| s.replace(code, ""));
+            assert_eq!(plain, line, "{text:?} at {at}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn typed_soup_never_breaks_the_repl(text in soup()) {
+            check(&text);
+        }
+
+        #[test]
+        fn arbitrary_text_never_breaks_the_repl(text in any::<String>()) {
+            check(&text);
+        }
+    }
 }
