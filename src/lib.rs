@@ -18,6 +18,7 @@ pub mod exec;
 pub mod lu;
 pub mod monitor;
 pub mod output;
+pub mod repl;
 pub mod session;
 pub mod source;
 pub mod store;
@@ -65,7 +66,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             } else if let Some(f) = cli.file.as_deref().filter(|f| *f != Path::new("-")) {
                 read_file(f)?
             } else if cli.file.is_none() && std::io::stdin().is_terminal() {
-                return Err(Error::NotImplemented("the interactive REPL"));
+                return repl::run(&cli.global);
             } else {
                 read_stdin()?
             };
@@ -80,59 +81,14 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
 /// Runs parsed statements in order; the first failure stops the run unless
 /// `--keep-going`. Results print as each statement ends.
 fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(), Error> {
-    let store_path = store_path(global)?;
-    let cwd = std::env::current_dir().map_err(|source| Error::Io {
-        what: "cannot read the working directory".into(),
-        source,
-    })?;
-    let settings = session::Settings {
-        format: match global.format {
-            cli::Format::Table => ast::OutputFormat::Table,
-            cli::Format::Json => ast::OutputFormat::Json,
-            cli::Format::Csv => ast::OutputFormat::Csv,
-        },
-        progress: !global.no_progress,
-    };
-    let home = match &global.home {
-        Some(h) => h.clone(),
-        None => store::default_home().unwrap_or_else(|| store_path.with_file_name("")),
-    };
-    let config = session::Config {
-        store_path,
-        home,
-        cwd,
-        node: global.node.clone().unwrap_or_else(session::hostname),
-        dc: global.dc.clone(),
-        workers: std::thread::available_parallelism().map_or(1, usize::from),
-        progress_allowed: std::io::stderr().is_terminal() && !global.quiet,
-    };
-    let mut session = session::Session::new(config, settings);
-    // The first Ctrl-C cancels the running batch gracefully (it prints its
-    // summary); the second stops at once (SPEC §1, §12).
-    let interrupt = std::sync::Arc::clone(&session.interrupt);
-    let _ = ctrlc::set_handler(move || {
-        if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(exit::INTERRUPTED);
-        }
-    });
-    let stdout_tty = std::io::stdout().is_terminal();
+    let mut session = session::Session::new(session_config(global)?, settings(global));
+    on_ctrl_c(&session);
     let mut failed = false;
     for stmt in stmts {
         match session.run_statement(stmt) {
             Ok((out, flow)) => {
                 if let Some(out) = out {
-                    let quiet_skip = global.quiet && matches!(out, output::Output::Message(_));
-                    if !quiet_skip {
-                        let style = output::Style {
-                            format: session.settings.format,
-                            color: output::color_allowed(stdout_tty),
-                            width: output::terminal_width(),
-                        };
-                        let mut o = std::io::stdout().lock();
-                        o.write_all(output::render(&out, &style).as_bytes())
-                            .map_err(Error::from_stdout)?;
-                        o.flush().map_err(Error::from_stdout)?;
-                    }
+                    print_output(global, &session, stmt, &out)?;
                 }
                 if flow == session::Flow::Exit {
                     break;
@@ -158,6 +114,78 @@ fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(
         0 => Ok(()),
         code => Err(Error::Exit(code)),
     }
+}
+
+/// The session settings the command line asks for.
+fn settings(global: &cli::Global) -> session::Settings {
+    session::Settings {
+        format: match global.format {
+            cli::Format::Table => ast::OutputFormat::Table,
+            cli::Format::Json => ast::OutputFormat::Json,
+            cli::Format::Csv => ast::OutputFormat::Csv,
+        },
+        progress: !global.no_progress,
+    }
+}
+
+/// Where a session of this command line stands: its store, home, working
+/// directory and node.
+fn session_config(global: &cli::Global) -> Result<session::Config, Error> {
+    let store_path = store_path(global)?;
+    let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        what: "cannot read the working directory".into(),
+        source,
+    })?;
+    let home = match &global.home {
+        Some(h) => h.clone(),
+        None => store::default_home().unwrap_or_else(|| store_path.with_file_name("")),
+    };
+    Ok(session::Config {
+        store_path,
+        home,
+        cwd,
+        node: global.node.clone().unwrap_or_else(session::hostname),
+        dc: global.dc.clone(),
+        workers: std::thread::available_parallelism().map_or(1, usize::from),
+        progress_allowed: std::io::stderr().is_terminal() && !global.quiet,
+    })
+}
+
+/// The first Ctrl-C cancels the running batch gracefully (it prints its
+/// summary); the second stops the process at once (SPEC §1, §12). The
+/// REPL has its own handler (`repl::on_ctrl_c`).
+fn on_ctrl_c(session: &session::Session) {
+    let interrupt = std::sync::Arc::clone(&session.interrupt);
+    let _ = ctrlc::set_handler(move || {
+        if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(exit::INTERRUPTED);
+        }
+    });
+}
+
+/// Prints what a statement gave, in the session's format.
+fn print_output(
+    global: &cli::Global,
+    session: &session::Session,
+    stmt: &ast::Stmt,
+    out: &output::Output,
+) -> Result<(), Error> {
+    // `--quiet` drops messages, but not the help that was asked for.
+    if global.quiet
+        && matches!(out, output::Output::Message(_))
+        && !matches!(stmt.kind, ast::Statement::Help { .. })
+    {
+        return Ok(());
+    }
+    let style = output::Style {
+        format: session.settings.format,
+        color: output::color_allowed(std::io::stdout().is_terminal()),
+        width: output::terminal_width(),
+    };
+    let mut o = std::io::stdout().lock();
+    o.write_all(output::render(out, &style).as_bytes())
+        .map_err(Error::from_stdout)?;
+    o.flush().map_err(Error::from_stdout)
 }
 
 /// `--store`, else `<home>/store.db`, home being `--home` or the default.

@@ -631,6 +631,7 @@ impl Session {
                 Some(Output::KeyValues(kv))
             }
             S::Exit => return Ok((None, Flow::Exit)),
+            S::Help { topic } => Some(help(topic.as_ref().map(|t| t.text.as_str()), stmt.span)?),
             S::Get { lu, id } => {
                 let home = self.home.clone();
                 let def = self
@@ -682,6 +683,32 @@ impl Session {
         };
         Ok((out, Flow::Continue))
     }
+}
+
+/// `HELP`: every statement with its summary; `HELP <statement>`: its
+/// section of the grammar file (syntax and examples).
+fn help(topic: Option<&str>, span: Span) -> Result<Output> {
+    use crate::syntax::{grammar, keywords};
+    let Some(topic) = topic else {
+        let mut t = Table::new(["Statement", "Summary"]);
+        for s in keywords::STATEMENTS {
+            t.rows.push(vec![
+                Cell::Text(s.name.into()),
+                Cell::Text(s.summary.into()),
+            ]);
+        }
+        return Ok(Output::Table(t));
+    };
+    // The parser accepts only statement names as topics, and a test holds
+    // the grammar to a section per statement: this is a safety net.
+    grammar::help_text(topic)
+        .map(Output::Message)
+        .ok_or_else(|| {
+            RunError::at(
+                span,
+                format!("the grammar has no section for {topic}; HELP lists the statements"),
+            )
+        })
 }
 
 fn message(text: String) -> Option<Output> {

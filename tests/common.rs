@@ -3,6 +3,7 @@
 //! it prints.
 
 use batchsh::ast::{Statement, Stmt};
+use batchsh::syntax::grammar::{Item, sections};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -124,39 +125,26 @@ pub fn all_examples() -> Vec<(String, String)> {
 
 /// `(section name, example text)` for every `(* example: ... *)` of the
 /// grammar file, the section being the nearest `(* statement: NAME *)` or
-/// `(* section: NAME *)` above it.
+/// `(* section: NAME *)` above it. Read by the library's grammar reader,
+/// the one `HELP` prints from.
 pub fn grammar_examples(grammar: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut section = String::from("(none)");
-    let mut rest = grammar;
-    while let Some(open) = rest.find("(*") {
-        let after = &rest[open + 2..];
-        let close = after.find("*)").expect("every (* has its *)");
-        let body = &after[..close];
-        let trimmed = body.trim_start();
-        if let Some(name) = trimmed
-            .strip_prefix("statement:")
-            .or_else(|| trimmed.strip_prefix("section:"))
-        {
-            section = name.trim().to_string();
-        } else if let Some(ex) = trimmed.strip_prefix("example:") {
-            out.push((section.clone(), ex.trim().to_string()));
+    for s in sections(grammar) {
+        for item in &s.items {
+            if let Item::Example(ex) = item {
+                out.push((s.name.to_string(), ex.to_string()));
+            }
         }
-        rest = &after[close + 2..];
     }
     out
 }
 
 /// The statement names of the grammar's `(* statement: NAME *)` markers.
 pub fn grammar_statements(grammar: &str) -> Vec<String> {
-    grammar
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("(* statement:")
-                .and_then(|s| s.strip_suffix("*)"))
-                .map(|s| s.trim().to_string())
-        })
+    sections(grammar)
+        .into_iter()
+        .filter(|s| s.is_statement)
+        .map(|s| s.name.to_string())
         .collect()
 }
 
@@ -213,4 +201,21 @@ pub fn round_trip(stmts: &[Stmt]) -> Result<(), String> {
             "canonical text parses to other statements:\n{text}\nwant {want:#?}\ngot {got:#?}"
         ))
     }
+}
+
+/// An SQLite file at `path` with a table `customer (id, name)` holding the
+/// ids 1..=n, for tests that need a data source.
+pub fn customer_db(path: &Path, n: i64) {
+    let c = rusqlite::Connection::open(path).expect("SQLite source");
+    c.execute_batch("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT);")
+        .expect("customer table");
+    let tx = c.unchecked_transaction().expect("transaction");
+    for k in 1..=n {
+        tx.execute(
+            "INSERT INTO customer VALUES (?1, ?2)",
+            rusqlite::params![k, format!("c{k}")],
+        )
+        .expect("customer row");
+    }
+    tx.commit().expect("commit");
 }

@@ -8,4 +8,5 @@ mod diagnostics;
 mod fuzz;
 mod grammar;
 mod parse_cli;
+mod repl;
 mod roundtrip;

@@ -11,6 +11,7 @@ mod catalog;
 mod command;
 mod control;
 pub mod error;
+pub mod grammar;
 mod jobs;
 pub mod keywords;
 pub mod lexeme;

@@ -1,0 +1,504 @@
+//! The interactive REPL (SPEC §12), driven through a real pseudo-terminal,
+//! and `HELP`, which is a statement of every mode.
+
+use crate::common::Test;
+
+/// SPEC §12: `HELP` lists the statements, one line each, in every mode.
+#[test]
+fn help_lists_every_statement_with_its_summary() {
+    let out = Test::new().args(["--format", "json", "-c", "HELP"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), batchsh::syntax::keywords::STATEMENTS.len());
+    assert_eq!(rows[0]["statement"], "CREATE INTERFACE");
+    assert!(rows.iter().any(
+        |r| r["statement"] == "BATCH" && r["summary"].as_str().unwrap().contains("per entity")
+    ));
+    let table = Test::new().args(["-c", "HELP;"]).run();
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 2 + rows.len(), "{}", table.stdout);
+    assert!(lines.iter().any(|l| l.starts_with("| BATCH_LIST ")));
+}
+
+/// SPEC §12: `HELP BATCH` (any statement, any case) shows its syntax and an
+/// example, from the grammar file's section; `--quiet` does not hide what
+/// was asked for.
+#[test]
+fn help_for_a_statement_shows_its_grammar_section() {
+    let out = Test::new().args(["-q", "-c", "help batch_summary"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let grammar =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/grammar/batchsh.ebnf"))
+            .unwrap();
+    assert!(grammar.contains("batch_summary = \"BATCH_SUMMARY\" , [ bid ] ;"));
+    assert_eq!(
+        out.stdout,
+        "BATCH_SUMMARY: progress per node, per DC and for the cluster\n\
+         \n\
+         Syntax:\n    batch_summary = \"BATCH_SUMMARY\" , [ bid ] ;\n\
+         \n\
+         Where:\n    \
+         A batch id. Where it is optional and left out, the last batch started in\n    \
+         this session is meant; a unique prefix of at least 6 characters is enough.\n    \
+         A bare word followed by \"=\" is an option name, never a batch id.\n    \
+         bid = string | bare_value ;\n\
+         \n\
+         Examples:\n    BATCH_SUMMARY c0ffee42;\n\
+         \n\
+         Notation: [ a ] optional, { a } repeated, a | b one of them; \"WORD\" is a keyword,\n\
+         in any case; (* ... *) is a comment.\n"
+    );
+    let create = Test::new().args(["-c", "HELP create instance group"]).run();
+    assert!(
+        create
+            .stdout
+            .starts_with("CREATE INSTANCE GROUP: save a one-column query of entity ids\n"),
+        "{}",
+        create.stdout
+    );
+    assert!(create.stdout.contains(
+        "    CREATE INSTANCE GROUP Customer.vip USING ('select id from customer where tier = ''gold''');"
+    ));
+}
+
+#[test]
+fn help_for_an_unknown_statement_suggests_the_nearest() {
+    let out = Test::new().args(["-c", "HELP BATCH_LSIT"]).run();
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("did you mean BATCH_LIST?"),
+        "{}",
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The REPL in a real pseudo-terminal.
+// ---------------------------------------------------------------------------
+
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long any one expectation may wait: generous, for a loaded 2-core
+/// machine. Nothing here asserts on speed.
+const TIMEOUT_MS: u64 = 60_000;
+
+const PROMPT: &str = "batchsh> ";
+const CONTINUATION: &str = "      -> ";
+
+/// A working folder with an SQLite source (customers 1..=n), an interface
+/// `crm` and an LU `Customer` in the store of `<dir>/home`.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new(n: i64) -> Place {
+        let dir = tempfile::tempdir().unwrap();
+        crate::common::customer_db(&dir.path().join("crm.db"), n);
+        let p = Place { dir };
+        let out = p.run(
+            "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+             CREATE LU Customer FROM crm ROOT ('select id from customer')
+                 TABLE customer ('select * from customer where id = ?')",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        p
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `batchsh -c` in another process, JSON out.
+    fn run(&self, script: &str) -> crate::common::Output {
+        Test::new()
+            .current_dir(self.dir.path())
+            .args(["--home", self.home().to_str().unwrap(), "--format", "json"])
+            .args(["-c", script])
+            .run()
+    }
+
+    /// The JSON another process prints for `script` (one statement).
+    fn json(&self, script: &str) -> Value {
+        let out = self.run(script);
+        assert_eq!(out.code, 0, "{script}: {}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    }
+
+    /// The REPL on a pseudo-terminal, in this place, with `args` and `env`
+    /// (TERM=xterm and NO_COLOR=1 unless `env` says otherwise).
+    fn repl(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Repl {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchsh"));
+        cmd.current_dir(self.dir.path())
+            .args(["--home", self.home().to_str().unwrap()])
+            .args(args)
+            .env_remove("BATCHSH_HOME")
+            .env_remove("BATCHSH_STORE")
+            .env_remove("BATCHSH_FORMAT")
+            .env_remove("BATCHSH_NODE")
+            .env_remove("BATCHSH_DC")
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let s = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("batchsh starts");
+        let mut r = Repl { s };
+        r.expect(PROMPT);
+        r
+    }
+}
+
+struct Repl {
+    s: PtySession,
+}
+
+impl Repl {
+    /// Waits for `text`; returns what came before it.
+    fn expect(&mut self, text: &str) -> String {
+        self.s
+            .exp_string(text)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"))
+    }
+
+    /// Types `keys` (no Enter).
+    fn keys(&mut self, keys: &str) {
+        self.s.send(keys).unwrap();
+        self.s.flush().unwrap();
+    }
+
+    /// Types a line and Enter.
+    fn line(&mut self, text: &str) {
+        self.keys(&format!("{text}\r"));
+    }
+
+    /// Types a line, waits for `output`, then for the next prompt (which
+    /// may be the output waited for). Returns what came before `output`.
+    fn run(&mut self, text: &str, output: &str) -> String {
+        self.line(text);
+        let before = self.expect(output);
+        if output != PROMPT {
+            self.expect(PROMPT);
+        }
+        before
+    }
+
+    fn ctrl(&mut self, c: char) {
+        self.s.send_control(c).unwrap();
+    }
+
+    /// Types `statement` (EXIT, QUIT) and checks that batchsh ends with 0.
+    fn leave(mut self, statement: &str) {
+        self.line(statement);
+        assert_eq!(self.exit_code(), 0, "after {statement}");
+    }
+
+    /// Waits for batchsh to end; its exit code. (A batchsh that does not
+    /// end fails the test, and is killed when the session drops.)
+    fn exit_code(mut self) -> i32 {
+        let rest = self.s.exp_eof();
+        let mut status = None;
+        eventually("batchsh to exit", || {
+            status = self.s.process().status();
+            status != Some(WaitStatus::StillAlive)
+        });
+        match status {
+            Some(WaitStatus::Exited(_, code)) => code,
+            other => panic!("batchsh did not exit normally: {other:?}; it printed {rest:?}"),
+        }
+    }
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_millis(TIMEOUT_MS),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The only batch of the store, as `BATCH_LIST` shows it to another process.
+fn only_batch(p: &Place) -> Value {
+    let list = p.json("BATCH_LIST STATUS='ALL'");
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    rows[0].clone()
+}
+
+/// The cluster row of `BATCH_SUMMARY`, as another process reads it.
+fn cluster(p: &Place, bid: &str) -> Value {
+    let rows = p.json(&format!("BATCH_SUMMARY '{bid}'"));
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["level"] == "Cluster")
+        .cloned()
+        .unwrap_or_else(|| panic!("no cluster row: {rows}"))
+}
+
+/// Issue 4, point 1: stdin that is not a terminal is a script: no prompt.
+#[test]
+fn stdin_that_is_not_a_terminal_is_read_as_a_script() {
+    let out = Test::new().stdin("SET FORMAT json;\nSHOW SETTINGS\n").run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("{\"format\":\"json\""),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(PROMPT) && !out.stderr.contains(PROMPT));
+}
+
+/// Points 1, 2, 7: the prompt; a BATCH typed over four lines (SQL inside
+/// quotes, options on a line of their own) shows the continuation prompt
+/// until it is complete, then runs; SET lasts for the session; EXIT leaves
+/// with 0.
+#[test]
+fn a_multi_line_batch_typed_line_by_line_runs() {
+    let p = Place::new(5);
+    let mut r = p.repl(&["--format", "json"], &[]);
+    r.line("BATCH Customer FROM crm USING ('select id");
+    r.expect(CONTINUATION);
+    r.line("  from customer where id <= 3 -- in the SQL; not the end')");
+    r.expect(CONTINUATION);
+    r.line("FABRIC_COMMAND=\"echo ?\" WITH");
+    r.expect(CONTINUATION);
+    r.run("MAX_WORKERS_PER_NODE=2;", "\"total\":3");
+    let batch = only_batch(&p);
+    assert_eq!(batch["status"], "DONE");
+    assert!(
+        batch["command"].as_str().unwrap().contains("where id <= 3"),
+        "{batch}"
+    );
+    r.run("SET FORMAT csv", PROMPT);
+    r.run("SHOW SETTINGS", "format,csv");
+    r.leave("EXIT");
+}
+
+/// Point 8: an error prints its diagnostic and the REPL goes on; Ctrl-C
+/// clears the input typed so far; QUIT and Ctrl-D leave.
+#[test]
+fn errors_print_and_ctrl_c_clears_the_input() {
+    let p = Place::new(1);
+    let mut r = p.repl(&[], &[]);
+    let shown = r.run("BATCH_LSIT;", "did you mean BATCH_LIST?");
+    assert!(shown.contains("unknown statement BATCH_LSIT"), "{shown}");
+    r.run(
+        "BATCH Custmer.(1) FABRIC_COMMAND='echo ?'",
+        "no LU named Custmer (did you mean Customer?)",
+    );
+    // An unfinished statement, then Ctrl-C: the next line starts afresh.
+    r.line("BATCH Customer.(1,");
+    r.expect(CONTINUATION);
+    r.ctrl('c');
+    r.expect(PROMPT);
+    r.run("SHOW SETTINGS", "| progress | on");
+    // An empty line runs an unfinished statement, to say what it lacks.
+    r.line("BATCH Customer.(1)");
+    r.expect(CONTINUATION);
+    let error = r.run("", "FABRIC_COMMAND, found end of input");
+    assert!(
+        !error.contains("line 2"),
+        "the blank line is not part of it: {error}"
+    );
+    r.leave("QUIT");
+    let mut r = p.repl(&[], &[]);
+    r.ctrl('d');
+    assert_eq!(r.exit_code(), 0);
+}
+
+/// Point 4: Tab completes LU names from the store, a partial WITH option
+/// name, and a recent batch id; point 9: the batch just run is the one a
+/// bid-less statement acts on.
+#[test]
+fn tab_completes_names_options_and_batch_ids() {
+    let p = Place::new(3);
+    let mut r = p.repl(&["--format", "json"], &[]);
+    r.keys("BATCH Cus\t");
+    r.expect("Customer");
+    r.keys(".(1, 2) FABRIC_COMMAND='echo ?' WITH MAX_W\t");
+    r.expect("MAX_WORKERS_PER_NODE=");
+    r.run("2", "\"total\":2");
+    let bid = only_batch(&p)["id"].as_str().unwrap().to_string();
+    assert_eq!(cluster(&p, &bid)["succeeded"], 2);
+    r.keys(&format!("BATCH_INFO {}\t", &bid[..4]));
+    r.expect(&bid);
+    r.run("", "\"batch_id\"");
+    // The bid-less form means the batch of this session.
+    let info = r.run("BATCH_INFO", PROMPT);
+    assert!(info.contains(&bid), "{info}");
+    r.leave("EXIT");
+}
+
+/// Point 3: history lives in <home>/history, survives a restart, and keeps
+/// one copy of a line entered twice in a row.
+#[test]
+fn history_survives_a_restart_without_repeats() {
+    let p = Place::new(1);
+    let mut r = p.repl(&["--format", "json"], &[]);
+    r.run("SET FORMAT csv", PROMPT);
+    r.run("SHOW SETTINGS", "format,csv");
+    r.run("SHOW SETTINGS", "format,csv");
+    r.ctrl('d');
+    assert_eq!(r.exit_code(), 0);
+    let file = std::fs::read_to_string(p.home().join("history")).unwrap();
+    assert_eq!(file.matches("SHOW SETTINGS").count(), 1, "{file}");
+    assert!(file.contains("SET FORMAT csv"), "{file}");
+
+    // A new REPL: Up, Up is SET FORMAT csv (the repeat was kept once).
+    let mut r = p.repl(&["--format", "json"], &[]);
+    r.keys("\x1b[A\x1b[A");
+    r.expect("SET FORMAT csv");
+    r.run("", PROMPT);
+    r.run("SHOW SETTINGS", "format,csv");
+    r.leave("EXIT");
+}
+
+/// Point 8: Ctrl-C during a running batch cancels it gracefully: it ends
+/// CANCELLED with its completed entities recorded, its row prints, and the
+/// REPL goes on with the next batch not cancelled.
+#[test]
+fn ctrl_c_during_a_batch_cancels_it_and_the_repl_goes_on() {
+    let p = Place::new(0);
+    let ids: Vec<String> = (1..=30).map(|k| k.to_string()).collect();
+    let mut r = p.repl(&["--format", "json"], &[]);
+    r.line(&format!(
+        "BATCH Customer.({}) FABRIC_COMMAND=\"sleep 1000 ?\" WITH MAX_WORKERS_PER_NODE=2",
+        ids.join(", ")
+    ));
+    let mut bid = String::new();
+    eventually("two entities to complete", || {
+        let list = p.json("BATCH_LIST STATUS='ALL'");
+        let Some(id) = list[0]["id"].as_str() else {
+            return false;
+        };
+        bid = id.to_string();
+        cluster(&p, &bid)["succeeded"].as_i64().unwrap_or(0) >= 2
+    });
+    r.ctrl('c');
+    r.expect("stopping once the entities in flight finish");
+    let row = r.expect("\"batch_id\"");
+    r.expect(PROMPT);
+    assert!(!row.contains("second Ctrl-C"), "{row}");
+    let batch = only_batch(&p);
+    assert_eq!(batch["status"], "CANCELLED", "{batch}");
+    let c = cluster(&p, &bid);
+    let done = c["succeeded"].as_i64().unwrap();
+    assert!((2..30).contains(&done), "{c}");
+    assert_eq!(c["total"], 30);
+    let completed = p.json(&format!("BATCH_DETAILS '{bid}' STATUS='COMPLETED'"));
+    assert_eq!(completed.as_array().unwrap().len() as i64, done);
+    // The same session: the bid-less summary is that batch's, and a new
+    // batch is not cancelled by the Ctrl-C that is past.
+    let summary = r.run("BATCH_SUMMARY", PROMPT);
+    assert!(summary.contains("\"CANCELLED\""), "{summary}");
+    r.run(
+        "BATCH Customer.(a, b) FABRIC_COMMAND='echo ?'",
+        "\"execution_succeeded\":2",
+    );
+    r.leave("EXIT");
+}
+
+/// Point 8: a second Ctrl-C stops batchsh at once (exit 130); the batch is
+/// left as after a crash, and BATCH_RETRY in another process finishes it.
+#[test]
+fn a_second_ctrl_c_stops_at_once_and_retry_finishes_the_batch() {
+    let p = Place::new(0);
+    let mut r = p.repl(&["--format", "json"], &[]);
+    // Entities long enough that the two presses come while the first two
+    // still run.
+    r.line("BATCH Customer.(1, 2, 3, 4) FABRIC_COMMAND='sleep 3000 ?' WITH MAX_WORKERS_PER_NODE=2");
+    eventually("the batch to run", || {
+        p.json("BATCH_LIST")
+            .as_array()
+            .is_some_and(|rows| rows.len() == 1 && rows[0]["status"] == "IN_PROGRESS")
+    });
+    r.ctrl('c');
+    r.expect("Ctrl-C again stops at once");
+    r.ctrl('c');
+    r.expect("second Ctrl-C, stopping at once");
+    assert_eq!(r.exit_code(), 130);
+    let batch = only_batch(&p);
+    assert_eq!(batch["status"], "IN_PROGRESS", "{batch}");
+    let bid = batch["id"].as_str().unwrap().to_string();
+    let out = p.run(&format!("BATCH_RETRY '{bid}'"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(only_batch(&p)["status"], "DONE");
+    assert_eq!(cluster(&p, &bid)["succeeded"], 4);
+}
+
+/// Point 5: keywords and strings are coloured as they are typed, unless
+/// NO_COLOR is set; a terminal that cannot (TERM=dumb) gets plain lines.
+#[test]
+fn highlighting_follows_the_colour_gate() {
+    let p = Place::new(1);
+    // Colour on: typed text is painted as it is typed (Enter, never
+    // Ctrl-C, ends each line here: Ctrl-C drops keys typed ahead).
+    let mut r = p.repl(&[], &[("NO_COLOR", None)]);
+    r.keys("SHOW LUS");
+    r.expect("\x1b[1;36mSHOW\x1b[0m \x1b[1;36mLUS\x1b[0m");
+    r.run("", "| Customer");
+    r.keys("GET Customer.'1'");
+    r.expect("\x1b[1;36mGET\x1b[0m Customer.\x1b[32m'1'\x1b[0m");
+    r.run("", PROMPT);
+    r.leave("EXIT");
+
+    let mut r = p.repl(&[], &[]);
+    let typed = r.run("SHOW LUS", "| Customer");
+    assert!(!typed.contains("\x1b[1;36m"), "{typed:?}");
+    r.leave("EXIT");
+
+    let mut r = p.repl(&[], &[("NO_COLOR", None), ("TERM", Some("dumb"))]);
+    let typed = r.run("SHOW LUS", "| Customer");
+    assert!(!typed.contains("\x1b[1;36m"), "{typed:?}");
+    r.leave("EXIT");
+}
+
+/// Paths complete inside PATH '...', relative to the working directory.
+#[test]
+fn tab_completes_file_paths_after_path() {
+    let p = Place::new(1);
+    let mut r = p.repl(&[], &[]);
+    r.keys("CREATE INTERFACE crm2 TYPE SQLITE PATH 'cr\t");
+    r.expect("crm.db");
+    r.run("'", "interface crm2 created (SQLITE");
+    r.leave("EXIT");
+}
+
+/// Point 8 on a terminal the line editor cannot drive (TERM=dumb: lines
+/// are read in the terminal's normal mode, so Ctrl-C at the prompt is a
+/// signal, not a key): it drops the input and shows a fresh prompt, and
+/// never ends batchsh, however often it comes.
+#[test]
+fn ctrl_c_at_a_plain_prompt_drops_the_input() {
+    let p = Place::new(1);
+    let mut r = p.repl(&[], &[("TERM", Some("dumb"))]);
+    r.line("BATCH Customer.(1,");
+    r.expect(CONTINUATION);
+    r.keys("2");
+    r.ctrl('c');
+    r.expect(PROMPT);
+    let shown = r.run("SHOW LUS", "| Customer");
+    assert!(!shown.contains("error"), "{shown}");
+    for _ in 0..3 {
+        r.ctrl('c');
+        r.expect(PROMPT);
+    }
+    let shown = r.run("SHOW LUS", "| Customer");
+    assert!(!shown.contains("stopping"), "{shown}");
+    r.leave("EXIT");
+}
