@@ -17,18 +17,7 @@ struct World {
 impl World {
     fn new(n: i64) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let c = rusqlite::Connection::open(dir.path().join("crm.db")).unwrap();
-        c.execute_batch("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT);")
-            .unwrap();
-        let tx = c.unchecked_transaction().unwrap();
-        for k in 1..=n {
-            tx.execute(
-                "INSERT INTO customer VALUES (?1, ?2)",
-                rusqlite::params![k, format!("c{k}")],
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
+        crate::common::customer_db(&dir.path().join("crm.db"), n);
         let w = World { dir };
         let out = w.run(
             "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
