@@ -21,7 +21,6 @@
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, Signal, kill_process_group};
 use std::io::Read;
-use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -140,7 +139,7 @@ struct Capture<R> {
     cut: bool,
 }
 
-impl<R: Read + AsFd> Capture<R> {
+impl<R: Read> Capture<R> {
     fn new(pipe: Option<R>) -> Capture<R> {
         Capture {
             pipe,

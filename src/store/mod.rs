@@ -121,8 +121,7 @@ impl Store {
             }
             inspect(path)?;
         }
-        let read_only = |source| sqlite_error(path, source);
-        let conn = Connection::open(path).map_err(read_only)?;
+        let conn = Connection::open(path).map_err(|e| sqlite_error(path, e))?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
