@@ -36,6 +36,8 @@ use thiserror::Error;
 use crate::ast::{CommandKind, NAMED_PARAMS};
 
 mod process;
+
+pub use process::resolve as resolve_program;
 pub mod shell;
 mod sql;
 
@@ -61,6 +63,9 @@ pub struct Context<'a> {
     /// Working directory of `exec` / `shell` processes; `None` keeps the
     /// current one.
     pub cwd: Option<&'a Path>,
+    /// The program of `exec` (or `sh` for `shell`) found in `PATH` once for
+    /// the batch (see [`resolve_program`]); `None`: looked up at each spawn.
+    pub program_path: Option<&'a Path>,
 }
 
 impl<'a> Context<'a> {
@@ -76,6 +81,7 @@ impl<'a> Context<'a> {
             timeout: None,
             cancel: None,
             cwd: None,
+            program_path: None,
         }
     }
 

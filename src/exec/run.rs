@@ -854,6 +854,8 @@ struct Shared {
     command_interface: Option<source::Interface>,
     lu_stores: Mutex<Vec<crate::lu::LuStore>>,
     sources: Mutex<Vec<rusqlite::Connection>>,
+    /// `exec`'s program (or `sh`), found in `PATH` once for the run.
+    program_path: Option<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -872,6 +874,11 @@ impl Shared {
             command_interface: plan.command_interface.clone(),
             lu_stores: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
+            program_path: match &plan.command {
+                crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
+                crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),
+                _ => None,
+            },
         }
     }
 
@@ -901,6 +908,7 @@ impl Shared {
                     bid: &self.bid,
                     lu: &self.lu,
                     node: &self.node,
+                    program_path: self.program_path.as_deref(),
                     ..ctx
                 };
                 command::run(other, &ctx, self)
