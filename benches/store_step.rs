@@ -1,7 +1,8 @@
 //! The store's ceiling: how many entities per second the executor's writes
 //! can take, with nothing else running. It calls [`Store::step`] exactly as
-//! the executor's writer does for a fast command (each entity stored
-//! claimed with its id, then its outcome recorded in a later step), with no
+//! the executor's writer does for a fast command (the ids of a step stored
+//! claimed in one claim row, then each entity's row written with its
+//! outcome in a later step), with no
 //! source, no workers and no commands, so the figure is what SQLite does
 //! with the store's layout on this machine. The end-to-end `echo ?` figure
 //! of `benches/executor.sh` can come close to it, never pass it.
@@ -91,6 +92,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
             .drain(..)
             .map(|c| Outcome {
                 seq: c.seq,
+                claim: c.claim,
                 result: Some(format!("{{\"echo\":\"{}\"}}", c.entity_id)),
                 entity_id: c.entity_id,
                 start_ms: ms,

@@ -109,7 +109,8 @@ impl World {
     }
 
     /// total = waiting + in process + completed + failed + cancelled, and
-    /// the counters match the entity rows.
+    /// the counters match the entity rows (with the entities claimed as
+    /// they arrived that have no row yet, `batch_claimed`: IN_PROCESS).
     fn assert_counters_add_up(&self, bid: &str) {
         let c = self.store();
         let (total, sum): (i64, i64) = c
@@ -122,7 +123,9 @@ impl World {
         assert_eq!(total, sum, "counters do not add up");
         let rows: i64 = c
             .query_row(
-                "SELECT count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+                "SELECT (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no)
+                      + (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no)
+                 FROM batches AS b WHERE bid = ?1",
                 [bid],
                 |r| r.get(0),
             )
@@ -133,8 +136,10 @@ impl World {
             let (counter, actual): (i64, i64) = c
                 .query_row(
                     &format!(
-                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = '{status}')
-                         FROM batches WHERE bid = ?1"
+                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no AND status = '{status}')
+                             + CASE '{status}' WHEN 'IN_PROCESS'
+                                 THEN (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no) ELSE 0 END
+                         FROM batches AS b WHERE bid = ?1"
                     ),
                     [bid],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -450,14 +455,9 @@ fn pause_resume_and_cancel_from_another_process() {
     );
 }
 
-/// SPEC §7: after kill -9, BATCH_RETRY finishes the batch; no entity that
-/// was COMPLETED before the kill runs again; no entity is lost.
-#[test]
-fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
-    let w = World::new(300);
-    let mut child = w.spawn(
-        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2",
-    );
+/// Waits until the running batch has `n` COMPLETED entities, then kills
+/// its process with SIGKILL: what a crash leaves.
+fn kill_9_after(w: &World, mut child: Child, n: i64) {
     eventually("some entities to complete", || {
         w.path().join("home/store.db").exists()
             && w.store()
@@ -465,21 +465,58 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
                     r.get::<_, i64>(0)
                 })
                 .unwrap_or(0)
-                >= 40
+                >= n
     });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+}
+
+/// The ids of the batch's COMPLETED entities.
+fn completed_ids(w: &World, bid: &str) -> Vec<String> {
+    let c = w.store();
+    let mut st = c
+        .prepare("SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'")
+        .unwrap();
+    st.query_map([bid], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Checks, from the ids the command appended to ran.txt, that each of
+/// 1..=n ran, and that none of `completed_before` ran twice.
+fn assert_none_lost_none_rerun(w: &World, n: usize, completed_before: &[String]) {
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    let mut runs = std::collections::HashMap::<&str, usize>::new();
+    for id in ran.lines() {
+        *runs.entry(id).or_default() += 1;
+    }
+    for k in 1..=n {
+        assert!(
+            runs.contains_key(k.to_string().as_str()),
+            "entity {k} never ran: lost"
+        );
+    }
+    for id in completed_before {
+        assert_eq!(
+            runs[id.as_str()],
+            1,
+            "entity {id} was COMPLETED before the kill and ran again"
+        );
+    }
+}
+
+/// SPEC §7: after kill -9, BATCH_RETRY finishes the batch; no entity that
+/// was COMPLETED before the kill runs again; no entity is lost.
+#[test]
+fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
+    let w = World::new(300);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    kill_9_after(&w, child, 40);
     let bid = w.last_bid();
-    let completed_before: Vec<String> = {
-        let c = w.store();
-        let mut st = c
-            .prepare("SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'")
-            .unwrap();
-        st.query_map([&bid], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let completed_before = completed_ids(&w, &bid);
     assert!(!completed_before.is_empty());
     assert_ne!(w.status(&bid), "DONE");
 
@@ -491,25 +528,73 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
         300
     );
+    assert_none_lost_none_rerun(&w, 300, &completed_before);
+}
 
-    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
-    let mut runs = std::collections::HashMap::<&str, usize>::new();
-    for id in ran.lines() {
-        *runs.entry(id).or_default() += 1;
-    }
-    for k in 1..=300 {
-        assert!(
-            runs.contains_key(k.to_string().as_str()),
-            "entity {k} never ran: lost"
-        );
-    }
-    for id in &completed_before {
-        assert_eq!(
-            runs[id.as_str()],
-            1,
-            "entity {id} was COMPLETED before the kill and ran again"
-        );
-    }
+/// Duplicate ids are dropped before they are stored, also when a retry
+/// reads the source again after a kill -9 during id generation: the ids
+/// stored by the killed run count as seen, so none is stored twice, none
+/// is lost, and no COMPLETED one runs again.
+#[test]
+fn kill_9_during_id_generation_then_retry_stores_no_duplicate() {
+    let w = World::new(0);
+    // 3,000,000 rows, 1,000 distinct ids: the source is still being read
+    // (ids_complete = 0) long after every distinct id is stored.
+    let using = "with recursive c(x) as (select 0 union all select x + 1 from c where x < 2999999) \
+                 select x % 1000 + 1 from c";
+    let child = w.spawn(&format!(
+        "BATCH Customer FROM crm USING ('{using}')
+             FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2"
+    ));
+    kill_9_after(&w, child, 40);
+    let bid = w.last_bid();
+    assert_eq!(
+        w.query_i64("SELECT ids_complete FROM batches WHERE bid = ?1", &bid),
+        0,
+        "the source was read to its end before the kill: the test shows nothing"
+    );
+    let completed_before = completed_ids(&w, &bid);
+    assert!(!completed_before.is_empty());
+
+    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(w.status(&bid), "DONE");
+    w.assert_counters_add_up(&bid);
+    assert_eq!(
+        w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid),
+        1000
+    );
+    assert_eq!(
+        w.query_i64(
+            "SELECT count(DISTINCT entity_id) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+            &bid
+        ),
+        1000
+    );
+    assert_none_lost_none_rerun(&w, 1000, &completed_before);
+}
+
+#[test]
+fn duplicate_ids_from_a_query_are_processed_once() {
+    let w = World::new(50);
+    let out = w.run(
+        "BATCH Customer FROM crm USING ('select id from customer union all select id from customer
+             union all select cast(id as text) from customer where id <= 10')
+             FABRIC_COMMAND='echo ?'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    assert_eq!(r["total"], 50);
+    assert_eq!(r["execution_succeeded"], 50);
+    let bid = r["batch_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.query_i64(
+            "SELECT count(DISTINCT entity_id) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+            &bid
+        ),
+        50
+    );
+    w.assert_counters_add_up(&bid);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 pub mod plan;
 mod progress;
 pub mod run;
+mod seen;
 
 pub use plan::{Plan, plan};
 pub use run::{Env, Finished};

@@ -25,6 +25,7 @@
 //! back from the queue and released (WAITING again) in the next step.
 
 use super::plan::{EntitySource, Plan};
+use super::seen::Seen;
 use crate::command::{self, CommandError, Connections};
 use crate::session::RunError;
 use crate::source;
@@ -229,7 +230,10 @@ fn run_tuned(
         producer: Condvar::new(),
     });
     let _close = CloseOnDrop(Arc::clone(&hub));
-    let producer = need_ids.then(|| spawn_producer(plan, env.home, Arc::clone(&hub)));
+    let mut next_seq = store.max_seq(bid).map_err(serr)?;
+    // Ids stored by an earlier run of the batch are not stored again.
+    let stored = (next_seq > 0).then(|| (store.path().to_path_buf(), bid.to_string()));
+    let producer = need_ids.then(|| spawn_producer(plan, env.home, stored, Arc::clone(&hub)));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.workers)
         .thread_name(|k| format!("batchsh-worker-{k}"))
@@ -246,7 +250,6 @@ fn run_tuned(
     }
 
     let bar = super::progress::Bar::new(env.progress, plan.estimated_total);
-    let mut next_seq = store.max_seq(bid).map_err(serr)?;
     // Entities claimed and not yet written back (queued, running, or with
     // their outcome in the hub).
     let mut in_flight = 0usize;
@@ -262,7 +265,7 @@ fn run_tuned(
     // for (they wait for their retry time).
     let mut waiting = 0i64;
     let mut claim_after = Instant::now();
-    let mut release: Vec<i64> = Vec::new();
+    let mut release: Vec<Claimed> = Vec::new();
     // Running mean of an entity's time, which sizes the queue; starts
     // slow, so a batch of long commands never claims far ahead.
     let mut avg_entity_ms = 1000.0_f64;
@@ -356,7 +359,7 @@ fn run_tuned(
         }
         if stop.is_some() || paused {
             // Claimed but not started: nobody may start them now.
-            release.extend(st.queue.drain(..).map(|c| c.seq));
+            release.extend(st.queue.drain(..));
         }
         // In flight after this step's outcomes and releases are written:
         // claims fill up to the depth.
@@ -454,7 +457,7 @@ fn run_tuned(
                     .saturating_sub(pipeline_depth(n, avg_entity_ms))
                     .min(st.queue.len());
                 let keep = st.queue.len() - surplus;
-                release.extend(st.queue.drain(keep..).map(|c| c.seq));
+                release.extend(st.queue.drain(keep..));
                 drop(st);
                 hub.workers.notify_all();
             }
@@ -496,9 +499,9 @@ fn run_tuned(
             let mut st = hub.lock();
             if stop.is_some() || paused {
                 // Claimed but not started: released in the next step.
-                release.extend(st.queue.drain(..).map(|c| c.seq));
-                release.extend(step.claimed.iter().map(|c| c.seq));
+                release.extend(st.queue.drain(..));
                 in_flight += step.claimed.len();
+                release.extend(step.claimed);
             } else if !step.claimed.is_empty() {
                 in_flight += step.claimed.len();
                 st.queue.extend(step.claimed);
@@ -740,6 +743,7 @@ fn outcome(
     };
     Outcome {
         seq: c.seq,
+        claim: c.claim,
         entity_id: c.entity_id,
         start_ms,
         end_ms,
@@ -769,7 +773,15 @@ impl Completed {
     }
 }
 
-fn spawn_producer(plan: &Plan, home: &Path, hub: Arc<Hub>) -> std::thread::JoinHandle<()> {
+/// Starts the thread that reads the source and hands each id, the first
+/// time it comes (see [`super::seen`]), to the writer. `stored`: the store
+/// and the batch whose stored ids count as seen.
+fn spawn_producer(
+    plan: &Plan,
+    home: &Path,
+    stored: Option<(std::path::PathBuf, String)>,
+    hub: Arc<Hub>,
+) -> std::thread::JoinHandle<()> {
     let source = match &plan.source {
         EntitySource::Ids(ids) => Source::Ids(ids.clone()),
         EntitySource::Query {
@@ -783,28 +795,23 @@ fn spawn_producer(plan: &Plan, home: &Path, hub: Arc<Hub>) -> std::thread::JoinH
     std::thread::Builder::new()
         .name("batchsh-ids".into())
         .spawn(move || {
-            let send = |r: Result<String, source::IdError>| -> std::ops::ControlFlow<()> {
-                let id = match r.and_then(|id| source::check_id(&id).map(|()| id)) {
-                    Ok(id) => NewId::Ok(id),
-                    Err(e) => NewId::Bad(e.stand_in(), e.to_string()),
-                };
-                let mut st = hub.lock();
-                while st.ids.len() >= ID_BUFFER && !st.closed {
-                    st.producer_waits = true;
-                    st = hub.producer.wait(st).unwrap_or_else(|e| e.into_inner());
-                }
-                if st.closed {
-                    return std::ops::ControlFlow::Break(());
-                }
-                if st.ids.is_empty() {
-                    st.ids_since = Some(Instant::now());
-                }
-                st.ids.push(id);
-                if st.ids.len() >= st.wake_ids {
+            let seen = match Seen::new(stored.as_ref().map(|(p, b)| (p.as_path(), b.as_str()))) {
+                Ok(s) => s,
+                Err(e) => {
+                    let mut st = hub.lock();
+                    st.ids_end = Some(Some(seen_error(&e)));
                     hub.wake_writer(&mut st);
+                    return;
                 }
-                std::ops::ControlFlow::Continue(())
             };
+            let mut feed = Feed {
+                hub: &hub,
+                seen,
+                local: Vec::with_capacity(FEED_BATCH),
+                since: Instant::now(),
+                failed: None,
+            };
+            let mut send = |r: Result<String, source::IdError>| feed.push(r);
             let r: Result<(), String> = match source {
                 Source::Ids(ids) => {
                     for id in ids {
@@ -815,7 +822,7 @@ fn spawn_producer(plan: &Plan, home: &Path, hub: Arc<Hub>) -> std::thread::JoinH
                     Ok(())
                 }
                 Source::Query(iface, sql, params) => source::connect(&iface)
-                    .and_then(|conn| source::for_each_id(&conn, &sql, &params, &[], send))
+                    .and_then(|conn| source::for_each_id(&conn, &sql, &params, &[], &mut send))
                     .map(|_| ())
                     .map_err(|e| {
                         format!("the source query failed on interface {}: {e}", iface.name)
@@ -825,11 +832,95 @@ fn spawn_producer(plan: &Plan, home: &Path, hub: Arc<Hub>) -> std::thread::JoinH
                     .map(|_| ())
                     .map_err(|e| format!("cannot read the LU store of {}: {e}", lu.name)),
             };
+            let _ = feed.flush();
             let mut st = hub.lock();
-            st.ids_end = Some(r.err());
+            st.ids_end = Some(feed.failed.or(r.err()));
             hub.wake_writer(&mut st);
         })
         .expect("a thread for the id source")
+}
+
+/// Ids the producer hands to the writer at once (one lock of the hub, one
+/// look at the seen ids), unless the first of them waited [`FEED_WAIT`].
+const FEED_BATCH: usize = 64;
+const FEED_WAIT: Duration = Duration::from_millis(5);
+
+/// The producer's side of the hub: checks each id, drops the ones seen
+/// before, and hands the others over in small groups.
+struct Feed<'a> {
+    hub: &'a Hub,
+    seen: Seen,
+    local: Vec<NewId>,
+    since: Instant,
+    /// The seen ids could not be kept: the batch cannot go on.
+    failed: Option<String>,
+}
+
+impl Feed<'_> {
+    fn push(&mut self, r: Result<String, source::IdError>) -> std::ops::ControlFlow<()> {
+        let id = match r.and_then(|id| source::check_id(&id).map(|()| id)) {
+            Ok(id) => NewId::Ok(id),
+            Err(e) => NewId::Bad(e.stand_in(), e.to_string()),
+        };
+        if self.local.is_empty() {
+            self.since = Instant::now();
+        }
+        self.local.push(id);
+        if self.local.len() >= FEED_BATCH || self.since.elapsed() >= FEED_WAIT {
+            self.flush()
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+
+    fn flush(&mut self) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
+        if self.local.is_empty() {
+            return Continue(());
+        }
+        let mut ids = std::mem::take(&mut self.local);
+        let first = self.seen.first_of(ids.iter().map(|id| match id {
+            NewId::Ok(t) | NewId::Bad(t, _) => t.as_str(),
+        }));
+        match first {
+            Ok(first) => {
+                let mut k = 0;
+                ids.retain(|_| {
+                    k += 1;
+                    first[k - 1]
+                });
+            }
+            Err(e) => {
+                self.failed = Some(seen_error(&e));
+                return Break(());
+            }
+        }
+        self.local = Vec::with_capacity(FEED_BATCH);
+        let hub = self.hub;
+        let mut st = hub.lock();
+        while st.ids.len() >= ID_BUFFER && !st.closed {
+            st.producer_waits = true;
+            st = hub.producer.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.closed {
+            return Break(());
+        }
+        if st.ids.is_empty() {
+            st.ids_since = Some(Instant::now());
+        }
+        st.ids.append(&mut ids);
+        if st.ids.len() >= st.wake_ids {
+            hub.wake_writer(&mut st);
+        }
+        Continue(())
+    }
+}
+
+fn seen_error(e: &rusqlite::Error) -> String {
+    format!(
+        "cannot keep the ids seen so far in a temporary file ({e}); check the free space of \
+         the temporary folder (SQLITE_TMPDIR or TMPDIR)"
+    )
 }
 
 enum Source {

@@ -2,12 +2,22 @@
 //! transaction that stores newly generated ids, records finished entities
 //! with their counters, and claims the next entities, so that:
 //!
-//! - an entity is stored (committed) before it is handed to a worker;
+//! - an entity is stored (committed) before it is handed to a worker:
+//!   either as its own row (WAITING, then IN_PROCESS when claimed), or, for
+//!   ids claimed as they arrive from the source, in the step's
+//!   `batch_claims` row (one row for all of them, shown as IN_PROCESS rows by
+//!   the `batch_claimed` view); such an entity's own row is written once,
+//!   with its outcome;
 //! - an entity's outcome is committed together with its status and the
 //!   batch's counters, which therefore always add up;
 //! - after a crash, a COMPLETED entity is never claimed again: only WAITING
-//!   rows are claimed, and IN_PROCESS rows of a dead run go back to WAITING
-//!   only through [`Store::prepare_retry`] (at-least-once for those alone).
+//!   rows are claimed, and the IN_PROCESS entities of a dead run (rows and
+//!   claims) go back to WAITING only through [`Store::prepare_retry`]
+//!   (at-least-once for those alone).
+//!
+//! New ids must be distinct and new to the batch: the executor drops
+//! duplicates before they reach the store (the store has no unique index
+//! on entity ids, which would cost a second write per entity).
 
 use super::{Result, Store, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -44,6 +54,8 @@ pub struct Outcome {
     pub process_ms: i64,
     pub result: Option<String>,
     pub state: OutcomeState,
+    /// As in [`Claimed::claim`].
+    pub claim: Option<i64>,
 }
 
 pub enum OutcomeState {
@@ -68,6 +80,10 @@ pub struct Claimed {
     pub seq: i64,
     pub entity_id: String,
     pub attempts: i64,
+    /// Claimed as it arrived, so stored in the `batch_claims` row of this
+    /// first sequence number, not yet in a row of its own (its outcome, or
+    /// its release, writes that row).
+    pub claim: Option<i64>,
 }
 
 /// What one [`Store::step`] writes, and how many entities it may claim.
@@ -83,7 +99,7 @@ pub struct StepInput {
     pub outcomes: Vec<Outcome>,
     /// Entities this process claimed but never started (the batch was
     /// paused or stopped): back to WAITING, as if never claimed.
-    pub release: Vec<i64>,
+    pub release: Vec<Claimed>,
     /// How many entities to claim.
     pub claim: usize,
 }
@@ -222,7 +238,11 @@ impl Store {
     pub fn max_seq(&self, bid: &str) -> Result<i64> {
         self.conn()
             .query_row(
-                "SELECT coalesce(max(seq), 0) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+                "SELECT max(
+                     (SELECT coalesce(max(seq), 0) FROM batch_entities WHERE batch = b.batch_no),
+                     (SELECT coalesce(max(first_seq + json_array_length(ids) - 1), 0)
+                      FROM batch_claims WHERE batch = b.batch_no))
+                 FROM batches AS b WHERE bid = ?1",
                 [bid],
                 |r| r.get(0),
             )
@@ -404,6 +424,7 @@ impl Store {
             .conn()
             .unchecked_transaction()
             .map_err(|e| self.err(e))?;
+        materialize_claims(&tx, bid).map_err(|e| self.err(e))?;
         let statuses = if finished {
             "('FAILED')"
         } else {
@@ -515,6 +536,24 @@ fn event(
     Ok(())
 }
 
+/// The claims a dead run left (see the module doc) become IN_PROCESS rows
+/// of their own, so that what is done with orphaned IN_PROCESS entities
+/// (retried, cancelled) is done with them too. The entities of a claim
+/// that have a row already (their outcome was committed) keep it.
+fn materialize_claims(tx: &Transaction, bid: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, attempts, node, start_time)
+         SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time FROM batch_claimed
+         WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+        [bid],
+    )?;
+    tx.execute(
+        "DELETE FROM batch_claims WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+        [bid],
+    )?;
+    Ok(())
+}
+
 /// Counters recomputed from the entity rows, and written to the batch row.
 fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters> {
     let mut c = Counters::default();
@@ -568,30 +607,94 @@ const RUN_CACHE_KIB: i64 = 32 * 1024;
 /// WAL pages between two automatic checkpoints during a run (16 MB).
 const RUN_CHECKPOINT_PAGES: i64 = 4000;
 
-/// RFC 3339 text of a time in ms, formatted again only when it changes:
-/// the entities of one step mostly share their millisecond.
-struct TimeText {
-    ms: i64,
-    text: String,
+/// RFC 3339 texts of the times (ms) of one step, each formatted once: the
+/// entities of a step mostly share their millisecond.
+#[derive(Default)]
+struct Times {
+    texts: Vec<(i64, String)>,
 }
 
-impl TimeText {
-    fn new() -> TimeText {
-        TimeText {
-            ms: i64::MIN,
-            text: String::new(),
+impl Times {
+    /// The index of the text of `ms`.
+    fn get(&mut self, ms: i64) -> usize {
+        // The newest first: times come mostly in order.
+        if let Some(k) = self.texts.iter().rposition(|(t, _)| *t == ms) {
+            return k;
         }
+        let text = chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.texts.push((ms, text));
+        self.texts.len() - 1
     }
 
-    fn get(&mut self, ms: i64) -> &str {
-        if ms != self.ms {
-            self.ms = ms;
-            self.text = chrono::DateTime::from_timestamp_millis(ms)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        }
-        &self.text
+    fn text(&self, k: usize) -> &str {
+        &self.texts[k].1
     }
+}
+
+/// The row of an entity claimed as it arrived, written with its outcome.
+struct OutcomeRow<'a> {
+    o: &'a Outcome,
+    status: &'static str,
+    error: Option<&'a str>,
+    /// Indexes into [`Times`].
+    start: usize,
+    end: usize,
+    retry_at: Option<usize>,
+}
+
+/// Rows per INSERT statement: one statement for many rows saves most of
+/// what SQLite and the binding cost per statement.
+const ROWS_PER_INSERT: usize = 32;
+
+fn insert_outcome_rows(
+    tx: &Transaction,
+    no: i64,
+    node: &str,
+    rows: &[OutcomeRow],
+    times: &Times,
+) -> rusqlite::Result<()> {
+    use rusqlite::ToSql;
+    let sql = |n: usize| {
+        let one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)";
+        format!(
+            "INSERT INTO batch_entities (batch, seq, status, start_time, end_time,
+                 process_time_ms, result, error, retry_at, entity_id, attempts, node)
+             VALUES {}",
+            vec![one; n].join(", ")
+        )
+    };
+    // Full groups in one statement each, the rest one by one: two
+    // statements to keep prepared, whatever the number of rows.
+    let full = rows.len() - rows.len() % ROWS_PER_INSERT;
+    let groups = rows[..full]
+        .chunks(ROWS_PER_INSERT)
+        .chain(rows[full..].chunks(1));
+    for part in groups {
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(part.len() * 11);
+        for r in part {
+            values.extend([
+                &no as &dyn ToSql,
+                &r.o.seq,
+                &r.status,
+                &times.texts[r.start].1,
+                &times.texts[r.end].1,
+                &r.o.process_ms,
+                &r.o.result,
+                &r.error,
+                match r.retry_at {
+                    Some(k) => &times.texts[k].1 as &dyn ToSql,
+                    None => &rusqlite::types::Null,
+                },
+                &r.o.entity_id,
+                &node,
+            ]);
+        }
+        tx.prepare_cached(&sql(part.len()))?
+            .execute(rusqlite::params_from_iter(values))?;
+    }
+    Ok(())
 }
 
 fn step_in(
@@ -607,35 +710,77 @@ fn step_in(
         .prepare_cached("SELECT batch_no FROM batches WHERE bid = ?1")?
         .query_row([bid], |r| r.get(0))?;
     let mut d = Counters::default();
+    // Entities of each claim row (by its first sequence number) that get
+    // their own row in this step.
+    let mut claims_done: Vec<(i64, i64)> = Vec::new();
+    let mut claim_done = |first: i64| match claims_done.iter_mut().find(|(f, _)| *f == first) {
+        Some((_, n)) => *n += 1,
+        None => claims_done.push((first, 1)),
+    };
     if !input.outcomes.is_empty() {
         let mut upd = tx.prepare_cached(
             "UPDATE batch_entities SET status = ?3, start_time = ?4, end_time = ?5,
                  process_time_ms = ?6, result = ?7, error = ?8, retry_at = ?9
              WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
-        let (mut start, mut end, mut retry) = (TimeText::new(), TimeText::new(), TimeText::new());
+        let mut claim_open =
+            tx.prepare_cached("SELECT 1 FROM batch_claims WHERE batch = ?1 AND first_seq = ?2")?;
+        // Claim rows still there (the run's own), by first sequence number.
+        let mut open_claims: Vec<(i64, bool)> = Vec::new();
+        let mut times = Times::default();
+        // The outcomes of entities claimed as they arrived: their rows,
+        // written together below.
+        let mut rows: Vec<OutcomeRow> = Vec::new();
         for o in &input.outcomes {
             let (status, error, retry_at) = match &o.state {
                 OutcomeState::Completed { .. } => ("COMPLETED", None, None),
                 OutcomeState::Failed { error } => ("FAILED", Some(error.as_str()), None),
-                OutcomeState::Retry { error, retry_at_ms } => (
-                    "WAITING",
-                    Some(error.as_str()),
-                    Some(retry.get(*retry_at_ms).to_string()),
-                ),
+                OutcomeState::Retry { error, retry_at_ms } => {
+                    ("WAITING", Some(error.as_str()), Some(*retry_at_ms))
+                }
             };
-            let n = upd.execute(params![
-                no,
-                o.seq,
-                status,
-                start.get(o.start_ms),
-                end.get(o.end_ms),
-                o.process_ms,
-                o.result,
-                error,
-                retry_at
-            ])? as i64;
-            if n == 0 {
+            let counted = match o.claim {
+                None => {
+                    let (start, end) = (times.get(o.start_ms), times.get(o.end_ms));
+                    let retry_at = retry_at.map(|ms| times.get(ms));
+                    upd.execute(params![
+                        no,
+                        o.seq,
+                        status,
+                        times.text(start),
+                        times.text(end),
+                        o.process_ms,
+                        o.result,
+                        error,
+                        retry_at.map(|k| times.text(k))
+                    ])? > 0
+                }
+                Some(first) => {
+                    // A claim row gone means another process took the
+                    // claim back (it found this run dead): not ours to count.
+                    let open = match open_claims.iter().find(|(f, _)| *f == first) {
+                        Some((_, open)) => *open,
+                        None => {
+                            let open = claim_open.exists(params![no, first])?;
+                            open_claims.push((first, open));
+                            open
+                        }
+                    };
+                    if open {
+                        claim_done(first);
+                        rows.push(OutcomeRow {
+                            o,
+                            status,
+                            error,
+                            start: times.get(o.start_ms),
+                            end: times.get(o.end_ms),
+                            retry_at: retry_at.map(|ms| times.get(ms)),
+                        });
+                    }
+                    open
+                }
+            };
+            if !counted {
                 // Not IN_PROCESS any more (a retry reset it): not ours to count.
                 continue;
             }
@@ -655,6 +800,7 @@ fn step_in(
                 OutcomeState::Retry { .. } => d.waiting += 1,
             }
         }
+        insert_outcome_rows(tx, no, node, &rows, &times)?;
     }
     if !input.release.is_empty() {
         let mut rel = tx.prepare_cached(
@@ -662,10 +808,32 @@ fn step_in(
                  node = NULL, start_time = NULL
              WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
-        for seq in &input.release {
-            let n = rel.execute(params![no, seq])? as i64;
+        let mut rel_claimed = tx.prepare_cached(
+            "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status)
+             VALUES (?1, ?2, ?3, 'WAITING')",
+        )?;
+        for c in &input.release {
+            let n = match c.claim {
+                None => rel.execute(params![no, c.seq])?,
+                Some(first) => {
+                    claim_done(first);
+                    rel_claimed.execute(params![no, c.seq, c.entity_id])?
+                }
+            } as i64;
             d.in_process -= n;
             d.waiting += n;
+        }
+    }
+    if !claims_done.is_empty() {
+        let mut upd = tx.prepare_cached(
+            "UPDATE batch_claims SET open = open - ?3 WHERE batch = ?1 AND first_seq = ?2",
+        )?;
+        let mut del = tx.prepare_cached(
+            "DELETE FROM batch_claims WHERE batch = ?1 AND first_seq = ?2 AND open <= 0",
+        )?;
+        for (first, n) in claims_done {
+            upd.execute(params![no, first, n])?;
+            del.execute(params![no, first])?;
         }
     }
     let mut claimed = Vec::new();
@@ -688,6 +856,7 @@ fn step_in(
                 seq: r.get(0)?,
                 entity_id: r.get(1)?,
                 attempts: r.get(2)?,
+                claim: None,
             })
         })?;
         for c in rows {
@@ -700,47 +869,64 @@ fn step_in(
     let mut bad_ids = 0i64;
     if !input.new_ids.is_empty() {
         let mut ins = tx.prepare_cached(
-            "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, error, end_time)
+            "INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        let mut ins_claimed = tx.prepare_cached(
-            "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, node, attempts, start_time)
-             VALUES (?1, ?2, ?3, 'IN_PROCESS', ?4, 1, ?5)",
-        )?;
+        // The ids claimed as they arrive: one claim row, a JSON array from
+        // the first of them on (null for a bad id among them).
+        let mut first: Option<i64> = None;
+        let mut ids_json = String::from("[");
+        let mut open = 0i64;
         for id in input.new_ids {
             *next_seq += 1;
             let seq = *next_seq;
             match id {
                 NewId::Ok(text) if claimed.len() < input.claim => {
-                    if ins_claimed.execute(params![no, seq, text, node, now])? > 0 {
-                        d.total += 1;
-                        d.in_process += 1;
-                        claimed.push(Claimed {
-                            seq,
-                            entity_id: text,
-                            attempts: 1,
-                        });
+                    let first = *first.get_or_insert(seq);
+                    if seq > first {
+                        ids_json.push(',');
                     }
+                    ids_json.push_str(&serde_json::to_string(&text).unwrap_or_default());
+                    open += 1;
+                    d.total += 1;
+                    d.in_process += 1;
+                    claimed.push(Claimed {
+                        seq,
+                        entity_id: text,
+                        attempts: 1,
+                        claim: Some(first),
+                    });
                 }
                 NewId::Ok(text) => {
-                    let n = ins.execute(params![
+                    ins.execute(params![
                         no,
                         seq,
                         text,
                         "WAITING",
                         None::<String>,
                         None::<String>
-                    ])? as i64;
-                    d.total += n;
-                    d.waiting += n;
+                    ])?;
+                    d.total += 1;
+                    d.waiting += 1;
                 }
                 NewId::Bad(text, error) => {
-                    let n = ins.execute(params![no, seq, text, "FAILED", error, now])? as i64;
-                    d.total += n;
-                    d.failed += n;
-                    bad_ids += n;
+                    if first.is_some() {
+                        ids_json.push_str(",null");
+                    }
+                    ins.execute(params![no, seq, text, "FAILED", error, now])?;
+                    d.total += 1;
+                    d.failed += 1;
+                    bad_ids += 1;
                 }
             }
+        }
+        if let Some(first) = first {
+            ids_json.push(']');
+            tx.prepare_cached(
+                "INSERT INTO batch_claims (batch, first_seq, node, start_time, open, ids)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![no, first, node, now, open, ids_json])?;
         }
     }
     let done_here = d.completed + d.failed;
@@ -839,6 +1025,7 @@ impl Store {
             .conn()
             .unchecked_transaction()
             .map_err(|e| self.err(e))?;
+        materialize_claims(&tx, bid).map_err(|e| self.err(e))?;
         tx.execute(
             "UPDATE batch_entities SET status = 'CANCELLED', retry_at = NULL
              WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
@@ -887,7 +1074,12 @@ mod tests {
             process_ms: ms,
             result: Some(format!("{{\"echo\":\"{}\"}}", c.entity_id)),
             state,
+            claim: c.claim,
         }
+    }
+
+    fn count(s: &Store, sql: &str) -> i64 {
+        s.conn().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     fn ok() -> OutcomeState {
@@ -928,10 +1120,16 @@ mod tests {
         assert!(r.claimed.iter().all(|c| c.attempts == 1));
         assert_eq!((r.counters.in_process, r.counters.waiting), (3, 2));
         adds_up(&r.counters);
-        // Next claim: the 2 WAITING rows before 2 new ids; a duplicate id
-        // is stored once and not claimed.
-        let mut new = ids(6..8);
-        new.push(NewId::Ok("1".into()));
+        // The claimed ones are stored in one claim row, the others as rows.
+        assert!(r.claimed.iter().all(|c| c.claim == Some(1)));
+        assert_eq!(count(&s, "SELECT count(*) FROM batch_entities"), 2);
+        assert_eq!(
+            count(&s, "SELECT count(*) FROM batch_claimed WHERE node = 'n1'"),
+            3
+        );
+        assert_eq!(s.max_seq("b1").unwrap(), 5);
+        // Next claim: the 2 WAITING rows before 2 new ids.
+        let new = ids(6..8);
         let r = s
             .step(
                 "b1",
@@ -952,6 +1150,189 @@ mod tests {
     }
 
     #[test]
+    fn claimed_entities_show_in_process_and_get_their_row_with_their_outcome() {
+        use crate::store::{DetailsQuery, entity_rows, in_process_rows};
+        let (_d, s) = store();
+        let mut seq = 0;
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..4),
+                    claim: 3,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let rows = entity_rows(&s, "b1", &DetailsQuery::default()).unwrap();
+        let shown: Vec<(&str, &str, i64)> = rows
+            .iter()
+            .map(|r| (r.entity_id.as_str(), r.status.as_str(), r.attempts))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("1", "IN_PROCESS", 1),
+                ("2", "IN_PROCESS", 1),
+                ("3", "IN_PROCESS", 1)
+            ]
+        );
+        assert_eq!(in_process_rows(&s).unwrap().len(), 3);
+        // Two outcomes: their rows; the third stays claimed.
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    outcomes: vec![
+                        done(&r.claimed[0], 5, ok()),
+                        done(
+                            &r.claimed[2],
+                            9,
+                            OutcomeState::Failed {
+                                error: "boom".into(),
+                            },
+                        ),
+                    ],
+                    ..StepInput::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        adds_up(&r.counters);
+        assert_eq!(
+            (
+                r.counters.completed,
+                r.counters.failed,
+                r.counters.in_process
+            ),
+            (1, 1, 1)
+        );
+        let rows = entity_rows(&s, "b1", &DetailsQuery::default()).unwrap();
+        let shown: Vec<(&str, &str, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.entity_id.as_str(), r.status.as_str(), r.node.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("1", "COMPLETED", Some("n1")),
+                ("2", "IN_PROCESS", Some("n1")),
+                ("3", "FAILED", Some("n1"))
+            ]
+        );
+        let failed = entity_rows(
+            &s,
+            "b1",
+            &DetailsQuery {
+                statuses: Some(vec!["FAILED".into()]),
+                ..DetailsQuery::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].error.as_deref(), Some("boom"));
+        assert_eq!(count(&s, "SELECT open FROM batch_claims"), 1);
+    }
+
+    #[test]
+    fn a_dead_runs_claims_wait_again_on_retry_and_finished_ones_keep_their_row() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..6),
+                    claim: 4,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        s.step(
+            "b1",
+            "n1",
+            &mut seq,
+            StepInput {
+                outcomes: vec![
+                    done(&r.claimed[0], 5, ok()),
+                    done(
+                        &r.claimed[1],
+                        5,
+                        OutcomeState::Failed {
+                            error: "boom".into(),
+                        },
+                    ),
+                ],
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+        // The process dies here: "3" and "4" are claimed, without a row.
+        let c = s.prepare_retry("b1", false).unwrap();
+        adds_up(&c);
+        assert_eq!(
+            (c.total, c.completed, c.waiting, c.in_process),
+            (5, 1, 4, 0)
+        );
+        assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
+        assert_eq!(s.max_seq("b1").unwrap(), 5);
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    claim: 10,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let again: Vec<(&str, i64)> = r
+            .claimed
+            .iter()
+            .map(|c| (c.entity_id.as_str(), c.attempts))
+            .collect();
+        // The in-flight ones run again (at-least-once), as their 2nd attempt.
+        assert_eq!(again, [("2", 2), ("3", 2), ("4", 2), ("5", 1)]);
+        assert!(r.claimed.iter().all(|c| c.claim.is_none()));
+    }
+
+    #[test]
+    fn cancelling_a_dead_run_cancels_its_claimed_entities() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        s.step(
+            "b1",
+            "n1",
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..4),
+                claim: 2,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+        s.cancel_idle("b1").unwrap();
+        assert_eq!(
+            count(
+                &s,
+                "SELECT count(*) FROM batch_entities WHERE status = 'CANCELLED'"
+            ),
+            3
+        );
+        assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
+        assert_eq!(
+            count(&s, "SELECT cancelled FROM batches WHERE bid = 'b1'"),
+            3
+        );
+    }
+
+    #[test]
     fn released_entities_wait_again_as_if_never_claimed() {
         let (_d, s) = store();
         let mut seq = 0;
@@ -967,7 +1348,7 @@ mod tests {
                 },
             )
             .unwrap();
-        let release: Vec<i64> = r.claimed[2..].iter().map(|c| c.seq).collect();
+        let release = r.claimed[2..].to_vec();
         let r = s
             .step(
                 "b1",

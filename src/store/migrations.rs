@@ -159,6 +159,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX batch_entities_by_id ON batch_entities (batch, entity_id);
     CREATE INDEX batch_entities_open ON batch_entities (batch, status, seq)
         WHERE status <> 'COMPLETED';",
+    // 4: each entity row written once in the common case. Ids taken from
+    // the source and handed to workers at once are stored together, one
+    // `batch_claims` row per step (a JSON array of the ids of `first_seq`,
+    // `first_seq + 1`, ...; null where that sequence number is not part of
+    // the claim), and an entity's row is written when its outcome is known.
+    // `open` counts the claimed entities still without a row; the claim row
+    // goes when it reaches 0. `batch_claimed` shows them as IN_PROCESS rows.
+    // Duplicate ids are dropped before they are stored (the executor keeps
+    // the ids it has seen in a temporary database of its own), so the
+    // unique index on (batch, entity_id), a second write per entity, goes.
+    "DROP INDEX batch_entities_by_id;
+    CREATE TABLE batch_claims (
+        batch      INTEGER NOT NULL,   -- batches.batch_no
+        first_seq  INTEGER NOT NULL,
+        node       TEXT NOT NULL,
+        start_time TEXT NOT NULL,
+        open       INTEGER NOT NULL,
+        ids        TEXT NOT NULL,      -- JSON array
+        PRIMARY KEY (batch, first_seq)
+    ) WITHOUT ROWID;
+    CREATE VIEW batch_claimed AS
+        SELECT c.batch AS batch, c.first_seq + j.key AS seq, j.value AS entity_id,
+               c.node AS node, c.start_time AS start_time
+        FROM batch_claims AS c, json_each(c.ids) AS j
+        WHERE j.type = 'text'
+            AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
+                            WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
 ];
 
 /// The newest schema version this binary knows.

@@ -358,11 +358,33 @@ pub struct EntityRow {
     pub result: Option<String>,
 }
 
-/// A batch's entity rows, in order of arrival (or slowest first).
+/// A batch's entity rows, in order of arrival (or slowest first): its own
+/// rows, and the entities claimed as they arrived that have no row yet
+/// (`batch_claimed`, IN_PROCESS).
 pub fn entity_rows(store: &Store, bid: &str, q: &DetailsQuery) -> Result<Vec<EntityRow>> {
-    let mut sql = String::from(
-        "SELECT seq, entity_id, node, status, attempts, process_time_ms, error, result
-         FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?)",
+    const BATCH: &str = "batch = (SELECT batch_no FROM batches WHERE bid = ?)";
+    // The conditions both kinds of rows are read with.
+    let mut filters = String::new();
+    let mut filter_args = Vec::new();
+    if let Some(ids) = &q.entity_ids {
+        filters.push_str(&format!(
+            " AND entity_id IN ({})",
+            in_list(&mut filter_args, ids)
+        ));
+    }
+    if let Some(nodes) = &q.nodes {
+        let by_node = in_list(&mut filter_args, nodes);
+        filter_args.push(SqlValue::Text(bid.to_string()));
+        let by_dc = in_list(&mut filter_args, nodes);
+        filters.push_str(&format!(
+            " AND (node IN ({by_node}) OR node IN \
+             (SELECT node FROM batch_nodes WHERE bid = ? AND dc IN ({by_dc})))"
+        ));
+    }
+    let mut sql = format!(
+        "SELECT seq, entity_id, node, status, attempts, process_time_ms, error, result,
+                process_time_ms IS NULL AS never_run
+         FROM batch_entities WHERE {BATCH}"
     );
     let mut args = vec![SqlValue::Text(bid.to_string())];
     if let Some(s) = &q.statuses {
@@ -373,20 +395,24 @@ pub fn entity_rows(store: &Store, bid: &str, q: &DetailsQuery) -> Result<Vec<Ent
         }
         sql.push_str(&format!(" AND status IN ({})", in_list(&mut args, s)));
     }
-    if let Some(ids) = &q.entity_ids {
-        sql.push_str(&format!(" AND entity_id IN ({})", in_list(&mut args, ids)));
-    }
-    if let Some(nodes) = &q.nodes {
-        let by_node = in_list(&mut args, nodes);
-        args.push(SqlValue::Text(bid.to_string()));
-        let by_dc = in_list(&mut args, nodes);
+    sql.push_str(&filters);
+    args.extend(filter_args.iter().cloned());
+    if q.statuses
+        .as_ref()
+        .is_none_or(|s| s.iter().any(|s| s == "IN_PROCESS"))
+    {
         sql.push_str(&format!(
-            " AND (node IN ({by_node}) OR node IN \
-             (SELECT node FROM batch_nodes WHERE bid = ? AND dc IN ({by_dc})))"
+            " UNION ALL
+             SELECT seq, entity_id, node, 'IN_PROCESS', 1, NULL, NULL, NULL, 1
+             FROM batch_claimed WHERE {BATCH}{filters}"
         ));
+        args.push(SqlValue::Text(bid.to_string()));
+        args.extend(filter_args);
     }
+    // Result columns only (a compound SELECT orders by those), so that
+    // SQLite merges the two ordered parts and stops at the LIMIT.
     sql.push_str(if q.slowest_first {
-        " ORDER BY process_time_ms IS NULL, process_time_ms DESC, seq"
+        " ORDER BY never_run, process_time_ms DESC, seq"
     } else {
         " ORDER BY seq"
     });
@@ -428,13 +454,21 @@ pub struct InProcessRow {
 
 /// `CROSS JOIN` makes SQLite keep `batches` as the outer loop whatever its
 /// statistics say, so entity rows are only ever searched by index.
+/// Entities claimed as they arrived, without a row yet, are in
+/// `batch_claimed`.
 const IN_PROCESS_SQL: &str =
-    "SELECT e.node, b.bid, e.entity_id, b.lu, e.start_time, b.execution_id, b.command
+    "SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time AS start_time,
+            b.execution_id, b.command, e.seq AS seq
      FROM batches AS b
      CROSS JOIN batch_entities AS e
          ON e.batch = b.batch_no AND e.status <> 'COMPLETED' AND e.status = 'IN_PROCESS'
      WHERE b.in_process > 0
-     ORDER BY e.node, e.start_time, b.bid, e.seq";
+     UNION ALL
+     SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time, b.execution_id, b.command, c.seq
+     FROM batches AS b
+     CROSS JOIN batch_claimed AS c ON c.batch = b.batch_no
+     WHERE b.in_process > 0
+     ORDER BY node, start_time, bid, seq";
 
 /// Every entity `IN_PROCESS` now, across batches, by node, then longest at
 /// work first. Only batches whose `in_process` counter is set are visited,

@@ -1,0 +1,152 @@
+//! The ids a batch has seen, so that a duplicate id is dropped before it is
+//! stored (SPEC §4: "Duplicate ids in one batch are processed once").
+//!
+//! The store keeps no unique index on entity ids: it would cost every
+//! entity a second write on the store's one writer thread. The id source's
+//! own thread checks each id here instead, in a private temporary SQLite
+//! database (a file SQLite deletes when it is closed, in `SQLITE_TMPDIR` or
+//! the system's temporary folder): its page cache is bounded, so a source of
+//! 10,000,000 ids does not grow the process; and nothing in it needs to
+//! survive a crash, because a run that reads the source again (a retry of a
+//! batch whose ids were not all stored) first fills it with the ids the
+//! store holds for the batch.
+
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Page cache of the temporary database, in KiB.
+const CACHE_KIB: i64 = 16 * 1024;
+
+pub struct Seen {
+    conn: Connection,
+}
+
+impl Seen {
+    /// An empty set, or, with `store` (the store's path and a batch id), one
+    /// holding the ids already stored for that batch.
+    pub fn new(store: Option<(&Path, &str)>) -> rusqlite::Result<Seen> {
+        let conn = Connection::open("")?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};
+             CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+        ))?;
+        if let Some((path, bid)) = store {
+            conn.execute(
+                "ATTACH DATABASE ?1 AS store",
+                [path.to_string_lossy().as_ref()],
+            )?;
+            let filled = conn.execute(
+                "INSERT OR IGNORE INTO seen (id)
+                 SELECT entity_id FROM store.batch_entities
+                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
+                 UNION ALL
+                 SELECT entity_id FROM store.batch_claimed
+                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)",
+                [bid],
+            );
+            conn.execute_batch("DETACH DATABASE store")?;
+            filled?;
+        }
+        // One transaction for the whole run: nothing is ever committed to
+        // a file that is thrown away.
+        conn.execute_batch("BEGIN")?;
+        Ok(Seen { conn })
+    }
+
+    /// Whether `id` is seen for the first time (and now remembered).
+    #[cfg(test)]
+    pub fn first(&mut self, id: &str) -> rusqlite::Result<bool> {
+        Ok(self.first_of(std::iter::once(id))?[0])
+    }
+
+    /// For each id in turn, whether it is seen for the first time (a
+    /// repeat within `ids` is not).
+    pub fn first_of<S: AsRef<str>>(
+        &mut self,
+        ids: impl IntoIterator<Item = S>,
+    ) -> rusqlite::Result<Vec<bool>> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
+        ids.into_iter()
+            .map(|id| Ok(st.execute([id.as_ref()])? == 1))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_first_once_and_case_and_spaces_count() {
+        let mut s = Seen::new(None).unwrap();
+        assert!(s.first("1").unwrap());
+        assert!(s.first("01").unwrap());
+        assert!(s.first("a").unwrap());
+        assert!(s.first("A").unwrap());
+        assert!(s.first(" a").unwrap());
+        assert!(!s.first("1").unwrap());
+        assert!(!s.first("a").unwrap());
+        assert!(s.first("é").unwrap());
+        assert!(!s.first("é").unwrap());
+    }
+
+    #[test]
+    fn it_starts_from_the_ids_the_store_holds_for_the_batch() {
+        use crate::store::Store;
+        use crate::store::batches::{NewBatch, NewId, StepInput};
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("store.db");
+        let store = Store::open(&path).unwrap();
+        for bid in ["b1", "b2"] {
+            store
+                .create_batch(&NewBatch {
+                    bid,
+                    command: "BATCH E FABRIC_COMMAND='echo ?'",
+                    lu: "E",
+                    fabric_command: "echo ?",
+                    source: &serde_json::json!({}),
+                    arguments: &serde_json::json!({}),
+                    execution_id: "x1",
+                    node: "n1",
+                    estimated_total: None,
+                    max_workers: None,
+                })
+                .unwrap();
+            store.take_ownership(bid, "n1", "DC").unwrap();
+        }
+        // b1: "1" stored WAITING, "2" claimed as it arrived (a claim row
+        // only); b2: "3".
+        let mut seq = 0;
+        store
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: vec![NewId::Ok("2".into()), NewId::Ok("1".into())],
+                    claim: 1,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let mut seq2 = 0;
+        store
+            .step(
+                "b2",
+                "n1",
+                &mut seq2,
+                StepInput {
+                    new_ids: vec![NewId::Ok("3".into())],
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        let mut s = Seen::new(Some((&path, "b1"))).unwrap();
+        assert!(!s.first("1").unwrap());
+        assert!(!s.first("2").unwrap());
+        assert!(s.first("3").unwrap(), "b2's ids are not b1's");
+        assert!(!s.first("3").unwrap());
+    }
+}
