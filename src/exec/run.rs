@@ -799,7 +799,7 @@ fn spawn_producer(
                 Ok(s) => s,
                 Err(e) => {
                     let mut st = hub.lock();
-                    st.ids_end = Some(Some(seen_error(&e)));
+                    st.ids_end = Some(Some(e));
                     hub.wake_writer(&mut st);
                     return;
                 }
@@ -807,8 +807,6 @@ fn spawn_producer(
             let mut feed = Feed {
                 hub: &hub,
                 seen,
-                local: Vec::with_capacity(FEED_BATCH),
-                since: Instant::now(),
                 failed: None,
             };
             let mut send = |r: Result<String, source::IdError>| feed.push(r);
@@ -832,7 +830,6 @@ fn spawn_producer(
                     .map(|_| ())
                     .map_err(|e| format!("cannot read the LU store of {}: {e}", lu.name)),
             };
-            let _ = feed.flush();
             let mut st = hub.lock();
             st.ids_end = Some(feed.failed.or(r.err()));
             hub.wake_writer(&mut st);
@@ -840,62 +837,34 @@ fn spawn_producer(
         .expect("a thread for the id source")
 }
 
-/// Ids the producer hands to the writer at once (one lock of the hub, one
-/// look at the seen ids), unless the first of them waited [`FEED_WAIT`].
-const FEED_BATCH: usize = 64;
-const FEED_WAIT: Duration = Duration::from_millis(5);
-
 /// The producer's side of the hub: checks each id, drops the ones seen
-/// before, and hands the others over in small groups.
+/// before, and hands each other one over at once (a source may pause for
+/// long between two rows: an id held back would wait as long).
 struct Feed<'a> {
     hub: &'a Hub,
     seen: Seen,
-    local: Vec<NewId>,
-    since: Instant,
     /// The seen ids could not be kept: the batch cannot go on.
     failed: Option<String>,
 }
 
 impl Feed<'_> {
     fn push(&mut self, r: Result<String, source::IdError>) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
         let id = match r.and_then(|id| source::check_id(&id).map(|()| id)) {
             Ok(id) => NewId::Ok(id),
             Err(e) => NewId::Bad(e.stand_in(), e.to_string()),
         };
-        if self.local.is_empty() {
-            self.since = Instant::now();
-        }
-        self.local.push(id);
-        if self.local.len() >= FEED_BATCH || self.since.elapsed() >= FEED_WAIT {
-            self.flush()
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
-    }
-
-    fn flush(&mut self) -> std::ops::ControlFlow<()> {
-        use std::ops::ControlFlow::{Break, Continue};
-        if self.local.is_empty() {
-            return Continue(());
-        }
-        let mut ids = std::mem::take(&mut self.local);
-        let first = self.seen.first_of(ids.iter().map(|id| match id {
-            NewId::Ok(t) | NewId::Bad(t, _) => t.as_str(),
-        }));
-        match first {
-            Ok(first) => {
-                let mut k = 0;
-                ids.retain(|_| {
-                    k += 1;
-                    first[k - 1]
-                });
-            }
+        let text = match &id {
+            NewId::Ok(t) | NewId::Bad(t, _) => t,
+        };
+        match self.seen.first(text) {
+            Ok(true) => {}
+            Ok(false) => return Continue(()),
             Err(e) => {
-                self.failed = Some(seen_error(&e));
+                self.failed = Some(super::seen::temp_error(&e));
                 return Break(());
             }
         }
-        self.local = Vec::with_capacity(FEED_BATCH);
         let hub = self.hub;
         let mut st = hub.lock();
         while st.ids.len() >= ID_BUFFER && !st.closed {
@@ -908,19 +877,12 @@ impl Feed<'_> {
         if st.ids.is_empty() {
             st.ids_since = Some(Instant::now());
         }
-        st.ids.append(&mut ids);
+        st.ids.push(id);
         if st.ids.len() >= st.wake_ids {
             hub.wake_writer(&mut st);
         }
         Continue(())
     }
-}
-
-fn seen_error(e: &rusqlite::Error) -> String {
-    format!(
-        "cannot keep the ids seen so far in a temporary file ({e}); check the free space of \
-         the temporary folder (SQLITE_TMPDIR or TMPDIR)"
-    )
 }
 
 enum Source {

@@ -11,7 +11,7 @@
 //! batch whose ids were not all stored) first fills it with the ids the
 //! store holds for the batch.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// Page cache of the temporary database, in KiB.
@@ -23,55 +23,83 @@ pub struct Seen {
 
 impl Seen {
     /// An empty set, or, with `store` (the store's path and a batch id), one
-    /// holding the ids already stored for that batch.
-    pub fn new(store: Option<(&Path, &str)>) -> rusqlite::Result<Seen> {
-        let conn = Connection::open("")?;
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};
-             CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;"
-        ))?;
+    /// holding the ids already stored for that batch. The error says what
+    /// failed, for the batch's `error`.
+    pub fn new(store: Option<(&Path, &str)>) -> Result<Seen, String> {
+        let conn = Connection::open_with_flags(
+            "",
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .and_then(|c| {
+            c.execute_batch(&format!(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};
+                 CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+            ))?;
+            Ok(c)
+        })
+        .map_err(|e| temp_error(&e))?;
         if let Some((path, bid)) = store {
-            conn.execute(
-                "ATTACH DATABASE ?1 AS store",
-                [path.to_string_lossy().as_ref()],
-            )?;
-            let filled = conn.execute(
-                "INSERT OR IGNORE INTO seen (id)
-                 SELECT entity_id FROM store.batch_entities
-                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
-                 UNION ALL
-                 SELECT entity_id FROM store.batch_claimed
-                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)",
-                [bid],
-            );
-            conn.execute_batch("DETACH DATABASE store")?;
-            filled?;
+            fill(&conn, path, bid).map_err(|e| {
+                format!(
+                    "cannot read the ids already stored for the batch from {} ({e}), to skip \
+                     them as the source is read again",
+                    path.display()
+                )
+            })?;
         }
         // One transaction for the whole run: nothing is ever committed to
         // a file that is thrown away.
-        conn.execute_batch("BEGIN")?;
+        conn.execute_batch("BEGIN").map_err(|e| temp_error(&e))?;
         Ok(Seen { conn })
     }
 
     /// Whether `id` is seen for the first time (and now remembered).
-    #[cfg(test)]
     pub fn first(&mut self, id: &str) -> rusqlite::Result<bool> {
-        Ok(self.first_of(std::iter::once(id))?[0])
-    }
-
-    /// For each id in turn, whether it is seen for the first time (a
-    /// repeat within `ids` is not).
-    pub fn first_of<S: AsRef<str>>(
-        &mut self,
-        ids: impl IntoIterator<Item = S>,
-    ) -> rusqlite::Result<Vec<bool>> {
-        let mut st = self
+        Ok(self
             .conn
-            .prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
-        ids.into_iter()
-            .map(|id| Ok(st.execute([id.as_ref()])? == 1))
-            .collect()
+            .prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?
+            .execute([id])?
+            == 1)
     }
+}
+
+/// The message for a failure of the temporary database itself.
+pub fn temp_error(e: &rusqlite::Error) -> String {
+    format!(
+        "cannot keep the ids seen so far in a temporary file ({e}); check the free space of \
+         the temporary folder (SQLITE_TMPDIR or TMPDIR)"
+    )
+}
+
+/// Fills `seen` with the ids stored for batch `bid` in the store at `path`,
+/// opened read-only beside the executor's own connection.
+fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<()> {
+    let Some(path) = path.to_str() else {
+        return Err(rusqlite::Error::InvalidPath(path.to_path_buf()));
+    };
+    // A URI, so the store is opened read-only; `%`, `?` and `#` in the
+    // path are escaped, the rest of a path is a valid URI path.
+    let uri = format!(
+        "file:{}?mode=ro",
+        path.replace('%', "%25")
+            .replace('?', "%3f")
+            .replace('#', "%23")
+    );
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
+    let filled = conn.execute(
+        "INSERT OR IGNORE INTO seen (id)
+         SELECT entity_id FROM store.batch_entities
+         WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
+         UNION ALL
+         SELECT entity_id FROM store.batch_claimed
+         WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)",
+        [bid],
+    );
+    conn.execute_batch("DETACH DATABASE store")?;
+    filled.map(|_| ())
 }
 
 #[cfg(test)]
@@ -90,6 +118,19 @@ mod tests {
         assert!(!s.first("a").unwrap());
         assert!(s.first("é").unwrap());
         assert!(!s.first("é").unwrap());
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_read_is_named_and_not_created() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("gone?#%.db");
+        let e = Seen::new(Some((&path, "b1"))).err().unwrap();
+        assert!(
+            e.starts_with("cannot read the ids already stored for the batch from")
+                && e.contains("gone?#%.db"),
+            "{e}"
+        );
+        assert!(!path.exists(), "opened read-only: nothing is created");
     }
 
     #[test]
