@@ -79,12 +79,17 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
 }
 
 /// Runs parsed statements in order; the first failure stops the run unless
-/// `--keep-going`. Results print as each statement ends.
+/// `--keep-going`, and Ctrl-C stops it after the statement it interrupted
+/// (a batch cancelled gracefully prints its summary first). Results print
+/// as each statement ends.
 fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(), Error> {
     let mut session = session::Session::new(session_config(global)?, settings(global));
     on_ctrl_c(&session);
     let mut failed = false;
     for stmt in stmts {
+        if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         match session.run_statement(stmt) {
             Ok((out, flow)) => {
                 if let Some(out) = out {

@@ -615,7 +615,11 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
 #[test]
 fn ctrl_c_cancels_gracefully_and_exits_130() {
     let w = World::new(200);
-    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 50 ?' WITH MAX_WORKERS_PER_NODE=2");
+    // The statement after the batch must not run: Ctrl-C stops the script.
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND='sleep 50 ?' WITH MAX_WORKERS_PER_NODE=2;
+         BATCH Customer.('after') FABRIC_COMMAND='echo ?';",
+    );
     w.wait_until_running();
     eventually("a few entities to complete", || {
         w.query_i64(
@@ -644,6 +648,11 @@ fn ctrl_c_cancels_gracefully_and_exits_130() {
     assert!(completed >= 2);
     assert_eq!(row["execution_succeeded"], completed);
     w.assert_counters_add_up(&bid);
+    let batches: i64 = w
+        .store()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 1, "the script went on after Ctrl-C");
 }
 
 #[test]
