@@ -287,6 +287,53 @@ fn bad_ids_fail_alone_and_the_batch_goes_on() {
     w.assert_counters_add_up(r["batch_id"].as_str().unwrap());
 }
 
+/// A bad id is told apart from a good id with the text of its stand-in
+/// (`NULL`), duplicates of it count once, and BATCH_RETRY leaves it FAILED
+/// instead of giving its stand-in to the command.
+#[test]
+fn bad_ids_are_not_good_ids_and_stay_failed_on_retry() {
+    let w = World::new(0);
+    let out = w.run(
+        "BATCH Customer FROM crm USING ('select column1 from (values (NULL), (''NULL''), (NULL), (''''), (''ok''), (''''))')
+             FABRIC_COMMAND='echo ?'",
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    assert_eq!(r["total"], 4);
+    assert_eq!(r["execution_succeeded"], 2);
+    assert_eq!(r["execution_failed"], 2);
+    let bid = r["batch_id"].as_str().unwrap().to_string();
+    let details = |w: &World| -> Vec<(String, String, Option<String>)> {
+        let c = w.store();
+        let mut st = c
+            .prepare(
+                "SELECT entity_id, status, coalesce(error, result) FROM batch_entities
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) ORDER BY seq",
+            )
+            .unwrap();
+        st.query_map([&bid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let want = [
+        ("NULL", "FAILED", "the id is NULL"),
+        ("NULL", "COMPLETED", r#"{"echo":"NULL"}"#),
+        ("", "FAILED", "the id is empty"),
+        ("ok", "COMPLETED", r#"{"echo":"ok"}"#),
+    ];
+    let want: Vec<(String, String, Option<String>)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), Some(c.to_string())))
+        .collect();
+    assert_eq!(details(&w), want);
+
+    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(details(&w), want, "the retry ran a bad id's stand-in");
+    w.assert_counters_add_up(&bid);
+}
+
 #[test]
 fn hostile_ids_are_harmless_in_shell_commands() {
     let w = World::new(0);

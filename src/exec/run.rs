@@ -854,10 +854,11 @@ impl Feed<'_> {
             Ok(id) => NewId::Ok(id),
             Err(e) => NewId::Bad(e.stand_in(), e.to_string()),
         };
-        let text = match &id {
-            NewId::Ok(t) | NewId::Bad(t, _) => t,
+        let first = match &id {
+            NewId::Ok(text) => self.seen.first(text),
+            NewId::Bad(stand_in, error) => self.seen.first_bad(stand_in, error),
         };
-        match self.seen.first(text) {
+        match first {
             Ok(true) => {}
             Ok(false) => return Continue(()),
             Err(e) => {

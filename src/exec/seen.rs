@@ -35,7 +35,8 @@ impl Seen {
         .and_then(|c| {
             c.execute_batch(&format!(
                 "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};
-                 CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+                 CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;
+                 CREATE TABLE seen_bad (key TEXT PRIMARY KEY) WITHOUT ROWID;"
             ))?;
             Ok(c)
         })
@@ -65,6 +66,19 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// Whether the bad id (NULL, empty, not UTF-8, too long) stored under
+    /// `stand_in` with `error` is seen for the first time. Bad ids have a
+    /// space of their own: the text `NULL` is a good id, not the NULL one.
+    pub fn first_bad(&mut self, stand_in: &str, error: &str) -> rusqlite::Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO seen_bad (key) VALUES (?1 || char(10) || ?2)")?
+            .execute([stand_in, error])?
+            == 1)
+    }
+}
+
 /// The message for a failure of the temporary database itself.
 pub fn temp_error(e: &rusqlite::Error) -> String {
     format!(
@@ -89,15 +103,28 @@ fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<()> {
     );
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
-    let filled = conn.execute(
-        "INSERT OR IGNORE INTO seen (id)
-         SELECT entity_id FROM store.batch_entities
-         WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
-         UNION ALL
-         SELECT entity_id FROM store.batch_claimed
-         WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)",
-        [bid],
-    );
+    // A bad id's row is FAILED with no attempt (it never ran); every other
+    // row holds a good id.
+    let filled = conn
+        .execute(
+            "INSERT OR IGNORE INTO seen (id)
+             SELECT entity_id FROM store.batch_entities
+             WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
+                 AND NOT (status = 'FAILED' AND attempts = 0)
+             UNION ALL
+             SELECT entity_id FROM store.batch_claimed
+             WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)",
+            [bid],
+        )
+        .and_then(|_| {
+            conn.execute(
+                "INSERT OR IGNORE INTO seen_bad (key)
+                 SELECT entity_id || char(10) || error FROM store.batch_entities
+                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
+                     AND status <> 'COMPLETED' AND status = 'FAILED' AND attempts = 0",
+                [bid],
+            )
+        });
     conn.execute_batch("DETACH DATABASE store")?;
     filled.map(|_| ())
 }
@@ -158,7 +185,7 @@ mod tests {
             store.take_ownership(bid, "n1", "DC").unwrap();
         }
         // b1: "1" stored WAITING, "2" claimed as it arrived (a claim row
-        // only); b2: "3".
+        // only), a NULL id (FAILED); b2: "3".
         let mut seq = 0;
         store
             .step(
@@ -166,7 +193,11 @@ mod tests {
                 "n1",
                 &mut seq,
                 StepInput {
-                    new_ids: vec![NewId::Ok("2".into()), NewId::Ok("1".into())],
+                    new_ids: vec![
+                        NewId::Ok("2".into()),
+                        NewId::Ok("1".into()),
+                        NewId::Bad("NULL".into(), "the id is NULL".into()),
+                    ],
                     claim: 1,
                     ..StepInput::default()
                 },
@@ -187,6 +218,10 @@ mod tests {
         let mut s = Seen::new(Some((&path, "b1"))).unwrap();
         assert!(!s.first("1").unwrap());
         assert!(!s.first("2").unwrap());
+        // The NULL id is stored as "NULL": a bad id, not the good id "NULL".
+        assert!(!s.first_bad("NULL", "the id is NULL").unwrap());
+        assert!(s.first("NULL").unwrap());
+        assert!(s.first_bad("", "the id is empty").unwrap());
         assert!(s.first("3").unwrap(), "b2's ids are not b1's");
         assert!(!s.first("3").unwrap());
     }

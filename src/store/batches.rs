@@ -430,10 +430,14 @@ impl Store {
         } else {
             "('FAILED', 'IN_PROCESS', 'CANCELLED')"
         };
+        // A bad id (NULL, empty, not UTF-8, too long) failed as it arrived
+        // and never ran (no attempt): it stays FAILED, its row holding only
+        // a stand-in for the id, which no command must be given.
         tx.execute(
             &format!(
                 "UPDATE batch_entities SET status = 'WAITING', retry_at = NULL
-                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN {statuses}"
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED'
+                     AND status IN {statuses} AND NOT (status = 'FAILED' AND attempts = 0)"
             ),
             [bid],
         )
