@@ -186,7 +186,15 @@ pub fn run(
         // can still be recorded (SPEC §7). If not, it stays as its last
         // commit left it, as after a crash. Either way BATCH_RETRY finishes
         // it, and nothing committed is lost.
-        let _ = store.set_batch_status(bid, "FAILED", execution_id, env.node, Some(&e.message));
+        let record =
+            || store.set_batch_status(bid, "FAILED", execution_id, env.node, Some(&e.message));
+        if record().is_err() {
+            // The write-ahead log may be what cannot grow (a file size
+            // limit): moved into the store file, it starts again from its
+            // beginning, where this small write fits.
+            let _ = store.checkpoint();
+            let _ = record();
+        }
     }
     let _ = store.end_run_tuning();
     r

@@ -283,6 +283,13 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Copies the write-ahead log into the store file and empties it.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
     /// Every entity still WAITING becomes CANCELLED (with the counters).
     pub fn cancel_waiting(&self, bid: &str) -> Result<()> {
         let tx = self
