@@ -18,8 +18,10 @@
 //! refill the pipeline when half of it is done; its depth is about
 //! [`QUEUE_MS`] of work (see [`pipeline_depth`]): fast commands (echo) get
 //! large transactions, slow ones (a 20 s script) two entities per worker.
-//! New ids are stored claimed when there is room for them, so a fast
-//! batch writes each entity row twice (stored claimed, then its outcome).
+//! New ids are stored claimed when there is room for them: together, in
+//! the step's claim row, so a fast batch writes each entity's own row once,
+//! with its outcome (see [`crate::store::batches`]). The producer drops
+//! duplicate ids before they reach the hub ([`super::seen`]).
 //! An entity is committed (claimed) before a worker can take it; entities
 //! claimed but not started when the batch is paused or stopped are taken
 //! back from the queue and released (WAITING again) in the next step.
