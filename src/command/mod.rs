@@ -36,10 +36,10 @@ use thiserror::Error;
 use crate::ast::{CommandKind, NAMED_PARAMS};
 
 mod process;
-
-pub use process::resolve as resolve_program;
 pub mod shell;
 mod sql;
+
+pub use process::resolve as resolve_program;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@
 //! batch whose ids were not all stored) first fills it with the ids the
 //! store holds for the batch.
 
+use crate::store::batches::BAD_ID_ROW;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
@@ -58,24 +59,26 @@ impl Seen {
 
     /// Whether `id` is seen for the first time (and now remembered).
     pub fn first(&mut self, id: &str) -> rusqlite::Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?
-            .execute([id])?
-            == 1)
+        self.remember("INSERT OR IGNORE INTO seen (id) VALUES (?1)", &[id])
     }
-}
 
-impl Seen {
     /// Whether the bad id (NULL, empty, not UTF-8, too long) stored under
     /// `stand_in` with `error` is seen for the first time. Bad ids have a
     /// space of their own: the text `NULL` is a good id, not the NULL one.
     pub fn first_bad(&mut self, stand_in: &str, error: &str) -> rusqlite::Result<bool> {
-        Ok(self
+        self.remember(
+            "INSERT OR IGNORE INTO seen_bad (key) VALUES (?1 || char(10) || ?2)",
+            &[stand_in, error],
+        )
+    }
+
+    /// Runs an `INSERT OR IGNORE`: whether it inserted.
+    fn remember(&mut self, sql: &str, values: &[&str]) -> rusqlite::Result<bool> {
+        let n = self
             .conn
-            .prepare_cached("INSERT OR IGNORE INTO seen_bad (key) VALUES (?1 || char(10) || ?2)")?
-            .execute([stand_in, error])?
-            == 1)
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(values))?;
+        Ok(n == 1)
     }
 }
 
@@ -103,25 +106,27 @@ fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<()> {
     );
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
-    // A bad id's row is FAILED with no attempt (it never ran); every other
-    // row holds a good id.
     let filled = conn
         .execute(
-            "INSERT OR IGNORE INTO seen (id)
-             SELECT entity_id FROM store.batch_entities
-             WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
-                 AND NOT (status = 'FAILED' AND attempts = 0)
-             UNION ALL
-             SELECT entity_id FROM store.batch_claimed
-             WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)",
+            &format!(
+                "INSERT OR IGNORE INTO seen (id)
+                 SELECT entity_id FROM store.batch_entities
+                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
+                     AND NOT ({BAD_ID_ROW})
+                 UNION ALL
+                 SELECT entity_id FROM store.batch_claimed
+                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)"
+            ),
             [bid],
         )
         .and_then(|_| {
             conn.execute(
-                "INSERT OR IGNORE INTO seen_bad (key)
-                 SELECT entity_id || char(10) || error FROM store.batch_entities
-                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
-                     AND status <> 'COMPLETED' AND status = 'FAILED' AND attempts = 0",
+                &format!(
+                    "INSERT OR IGNORE INTO seen_bad (key)
+                     SELECT entity_id || char(10) || error FROM store.batch_entities
+                     WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
+                         AND status <> 'COMPLETED' AND {BAD_ID_ROW}"
+                ),
                 [bid],
             )
         });

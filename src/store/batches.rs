@@ -134,6 +134,13 @@ pub struct StepResult {
     pub retry_pending: bool,
 }
 
+/// The condition (SQL) true of exactly the rows of bad ids (NULL, empty,
+/// not UTF-8, too long): they failed as they arrived and never ran, so they
+/// are FAILED with no attempt; an entity that ran has at least one, and
+/// only a row that ran can be FAILED otherwise. Such a row holds a
+/// stand-in for the id, which no command must be given.
+pub const BAD_ID_ROW: &str = "status = 'FAILED' AND attempts = 0";
+
 /// The statuses that end a batch.
 pub const FINAL: [&str; 3] = ["DONE", "FAILED", "CANCELLED"];
 
@@ -437,14 +444,12 @@ impl Store {
         } else {
             "('FAILED', 'IN_PROCESS', 'CANCELLED')"
         };
-        // A bad id (NULL, empty, not UTF-8, too long) failed as it arrived
-        // and never ran (no attempt): it stays FAILED, its row holding only
-        // a stand-in for the id, which no command must be given.
+        // A bad id stays FAILED: a retry cannot make it good.
         tx.execute(
             &format!(
                 "UPDATE batch_entities SET status = 'WAITING', retry_at = NULL
                  WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED'
-                     AND status IN {statuses} AND NOT (status = 'FAILED' AND attempts = 0)"
+                     AND status IN {statuses} AND NOT ({BAD_ID_ROW})"
             ),
             [bid],
         )
