@@ -872,7 +872,7 @@ impl Feed<'_> {
             Ok(true) => {}
             Ok(false) => return Continue(()),
             Err(e) => {
-                self.failed = Some(super::seen::temp_error(&e));
+                self.failed = Some(e);
                 return Break(());
             }
         }

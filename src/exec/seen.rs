@@ -3,23 +3,97 @@
 //!
 //! The store keeps no unique index on entity ids: it would cost every
 //! entity a second write on the store's one writer thread. The id source's
-//! own thread checks each id here instead, in a private temporary SQLite
-//! database (a file SQLite deletes when it is closed, in `SQLITE_TMPDIR` or
-//! the system's temporary folder): its page cache is bounded, so a source of
-//! 10,000,000 ids does not grow the process; and nothing in it needs to
-//! survive a crash, because a run that reads the source again (a retry of a
-//! batch whose ids were not all stored) first fills it with the ids the
-//! store holds for the batch.
+//! own thread checks each id here instead.
+//!
+//! Most sources give their ids in order (a table read by its key): while
+//! each id is greater than the one before it, by bytes or by length then
+//! bytes (how integer ids sort), it is new without a look-up, and it is
+//! only appended to a temporary file. The first id out of order moves the
+//! ids of that file into a private temporary SQLite database, where this
+//! and every later id is looked up. Both live in `SQLITE_TMPDIR`, `TMPDIR`
+//! or the system's temporary folder and are deleted when the run ends. The
+//! database's page cache is bounded, so a source of 10,000,000 ids does not
+//! grow the process. Nothing here needs to survive a crash: a run that
+//! reads the source again (a retry of a batch whose ids were not all
+//! stored) first fills the database with the ids the store holds for the
+//! batch.
 
 use crate::store::batches::BAD_ID_ROW;
 use rusqlite::{Connection, OpenFlags};
-use std::path::Path;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// Page cache of the temporary database, in KiB.
 const CACHE_KIB: i64 = 16 * 1024;
 
 pub struct Seen {
     conn: Connection,
+    /// While the ids come in order: the ids so far, not yet in `conn`.
+    run: Option<Run>,
+}
+
+/// Ids in strictly ascending order, by one order or both.
+struct Run {
+    /// The last id: every earlier one is smaller in each order still held.
+    last: String,
+    by_bytes: bool,
+    by_length: bool,
+    /// Each id of the run: its length (u32, little-endian), its bytes.
+    file: BufWriter<std::fs::File>,
+}
+
+impl Run {
+    fn new() -> std::io::Result<Run> {
+        Ok(Run {
+            last: String::new(),
+            by_bytes: true,
+            by_length: true,
+            file: BufWriter::with_capacity(64 * 1024, tempfile::tempfile_in(temp_dir())?),
+        })
+    }
+
+    /// Takes `id` if it is greater than every id so far in an order still
+    /// held (it is then new); false when no order holds any more.
+    fn take(&mut self, id: &str) -> std::io::Result<bool> {
+        let (a, b) = (id.as_bytes(), self.last.as_bytes());
+        let by_bytes = self.by_bytes && a > b;
+        let by_length = self.by_length && (a.len(), a) > (b.len(), b);
+        if !(by_bytes || by_length) {
+            return Ok(false);
+        }
+        self.by_bytes = by_bytes;
+        self.by_length = by_length;
+        let len = u32::try_from(a.len()).map_err(std::io::Error::other)?;
+        self.file.write_all(&len.to_le_bytes())?;
+        self.file.write_all(a)?;
+        self.last.clear();
+        self.last.push_str(id);
+        Ok(true)
+    }
+
+    /// Reads the run's ids back, in order, into `conn`'s `seen` table.
+    fn into_table(self, conn: &Connection) -> Result<(), String> {
+        let io = |e: std::io::Error| temp_error(&e);
+        let mut file = self.file.into_inner().map_err(|e| io(e.into_error()))?;
+        std::io::Seek::rewind(&mut file).map_err(io)?;
+        let mut r = BufReader::with_capacity(64 * 1024, file);
+        let mut insert = conn
+            .prepare("INSERT INTO seen (id) VALUES (?1)")
+            .map_err(|e| temp_error(&e))?;
+        let mut len = [0u8; 4];
+        let mut id = Vec::new();
+        loop {
+            match r.read_exact(&mut len) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(io(e)),
+            }
+            id.resize(u32::from_le_bytes(len) as usize, 0);
+            r.read_exact(&mut id).map_err(io)?;
+            let text = std::str::from_utf8(&id).map_err(|e| io(std::io::Error::other(e)))?;
+            insert.execute([text]).map_err(|e| temp_error(&e))?;
+        }
+    }
 }
 
 impl Seen {
@@ -42,8 +116,9 @@ impl Seen {
             Ok(c)
         })
         .map_err(|e| temp_error(&e))?;
+        let mut filled = false;
         if let Some((path, bid)) = store {
-            fill(&conn, path, bid).map_err(|e| {
+            filled = fill(&conn, path, bid).map_err(|e| {
                 format!(
                     "cannot read the ids already stored for the batch from {} ({e}), to skip \
                      them as the source is read again",
@@ -54,18 +129,31 @@ impl Seen {
         // One transaction for the whole run: nothing is ever committed to
         // a file that is thrown away.
         conn.execute_batch("BEGIN").map_err(|e| temp_error(&e))?;
-        Ok(Seen { conn })
+        // Ids already stored may come again in any order: they are looked
+        // up from the first id on.
+        let run = match filled {
+            true => None,
+            false => Some(Run::new().map_err(|e| temp_error(&e))?),
+        };
+        Ok(Seen { conn, run })
     }
 
     /// Whether `id` is seen for the first time (and now remembered).
-    pub fn first(&mut self, id: &str) -> rusqlite::Result<bool> {
+    pub fn first(&mut self, id: &str) -> Result<bool, String> {
+        if let Some(run) = &mut self.run {
+            if run.take(id).map_err(|e| temp_error(&e))? {
+                return Ok(true);
+            }
+            // Out of order: from now on every id is looked up.
+            self.run.take().expect("a run").into_table(&self.conn)?;
+        }
         self.remember("INSERT OR IGNORE INTO seen (id) VALUES (?1)", &[id])
     }
 
     /// Whether the bad id (NULL, empty, not UTF-8, too long) stored under
     /// `stand_in` with `error` is seen for the first time. Bad ids have a
     /// space of their own: the text `NULL` is a good id, not the NULL one.
-    pub fn first_bad(&mut self, stand_in: &str, error: &str) -> rusqlite::Result<bool> {
+    pub fn first_bad(&mut self, stand_in: &str, error: &str) -> Result<bool, String> {
         self.remember(
             "INSERT OR IGNORE INTO seen_bad (key) VALUES (?1 || char(10) || ?2)",
             &[stand_in, error],
@@ -73,17 +161,28 @@ impl Seen {
     }
 
     /// Runs an `INSERT OR IGNORE`: whether it inserted.
-    fn remember(&mut self, sql: &str, values: &[&str]) -> rusqlite::Result<bool> {
+    fn remember(&mut self, sql: &str, values: &[&str]) -> Result<bool, String> {
         let n = self
             .conn
-            .prepare_cached(sql)?
-            .execute(rusqlite::params_from_iter(values))?;
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)))
+            .map_err(|e| temp_error(&e))?;
         Ok(n == 1)
     }
 }
 
-/// The message for a failure of the temporary database itself.
-pub fn temp_error(e: &rusqlite::Error) -> String {
+/// Where SQLite puts its temporary files (the first of `SQLITE_TMPDIR` and
+/// `TMPDIR` that is set, else the system's folder): the run's file goes
+/// beside them.
+fn temp_dir() -> PathBuf {
+    std::env::var_os("SQLITE_TMPDIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The message for a failure of the temporary files themselves.
+pub fn temp_error(e: &dyn std::fmt::Display) -> String {
     format!(
         "cannot keep the ids seen so far in a temporary file ({e}); check the free space of \
          the temporary folder (SQLITE_TMPDIR or TMPDIR)"
@@ -91,8 +190,9 @@ pub fn temp_error(e: &rusqlite::Error) -> String {
 }
 
 /// Fills `seen` with the ids stored for batch `bid` in the store at `path`,
-/// opened read-only beside the executor's own connection.
-fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<()> {
+/// opened read-only beside the executor's own connection: whether it found
+/// any good id.
+fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<bool> {
     let Some(path) = path.to_str() else {
         return Err(rusqlite::Error::InvalidPath(path.to_path_buf()));
     };
@@ -119,7 +219,7 @@ fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<()> {
             ),
             [bid],
         )
-        .and_then(|_| {
+        .and_then(|good| {
             conn.execute(
                 &format!(
                     "INSERT OR IGNORE INTO seen_bad (key)
@@ -129,9 +229,10 @@ fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<()> {
                 ),
                 [bid],
             )
+            .map(|_| good > 0)
         });
     conn.execute_batch("DETACH DATABASE store")?;
-    filled.map(|_| ())
+    filled
 }
 
 #[cfg(test)]
@@ -150,6 +251,56 @@ mod tests {
         assert!(!s.first("a").unwrap());
         assert!(s.first("é").unwrap());
         assert!(!s.first("é").unwrap());
+    }
+
+    #[test]
+    fn ids_in_order_need_no_look_up_and_are_kept_for_when_the_order_breaks() {
+        // Integer ids ascend by length then bytes ("9" < "10"), not by bytes.
+        let mut s = Seen::new(None).unwrap();
+        for id in ["7", "9", "10", "11", "100"] {
+            assert!(s.first(id).unwrap(), "{id}");
+        }
+        assert!(s.run.as_ref().is_some_and(|r| r.by_length && !r.by_bytes));
+        // "10" again breaks both orders: the ids of the run are looked up.
+        assert!(!s.first("10").unwrap());
+        assert!(s.run.is_none());
+        for id in ["7", "9", "11", "100"] {
+            assert!(!s.first(id).unwrap(), "{id}");
+        }
+        assert!(s.first("8").unwrap());
+        assert!(!s.first("8").unwrap());
+
+        // Text keys ascend by bytes ("ab" < "b"), not by length.
+        let mut s = Seen::new(None).unwrap();
+        for id in ["a", "ab", "b", "ba", "c"] {
+            assert!(s.first(id).unwrap(), "{id}");
+        }
+        assert!(s.run.as_ref().is_some_and(|r| r.by_bytes && !r.by_length));
+        assert!(!s.first("ab").unwrap());
+        assert!(s.first("aa").unwrap());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Whatever the order (a sorted stretch first, as from a table read
+        /// by its key, then anything), an id is first exactly once.
+        #[test]
+        fn an_id_is_first_exactly_once(
+            mut sorted in proptest::collection::vec("[0-9a-c]{0,3}", 0..40),
+            by_length: bool,
+            rest in proptest::collection::vec("[0-9a-c]{0,3}", 0..40),
+        ) {
+            if by_length {
+                sorted.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+            } else {
+                sorted.sort();
+            }
+            let mut s = Seen::new(None).unwrap();
+            let mut model = std::collections::HashSet::new();
+            for id in sorted.iter().chain(&rest) {
+                proptest::prop_assert_eq!(s.first(id).unwrap(), model.insert(id.clone()), "{}", id);
+            }
+        }
     }
 
     #[test]
