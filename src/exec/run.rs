@@ -76,6 +76,10 @@ const MAX_WAIT: Duration = Duration::from_millis(100);
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Ids read ahead of the store; the producer waits beyond this.
 const ID_BUFFER: usize = 32 * 1024;
+/// Entities written between two nudges of the checkpointer (a fast batch
+/// writes this many in a few milliseconds; a slow one leaves its
+/// checkpoints to the writer's automatic ones).
+const CHECKPOINT_AFTER: usize = 4096;
 /// New ids stored per step at most (the rest wait for the next one).
 const IDS_PER_STEP: usize = 16 * 1024;
 /// While nothing claims (GENERATE_ENTITIES_FIRST, paused), this many ids
@@ -265,6 +269,9 @@ fn run_tuned(
     let mut in_flight = 0usize;
     let mut workers = plan.workers;
     let mut last_write = Instant::now() - CONTROL_POLL;
+    // Entities written since the checkpointer was last nudged.
+    let mut written = 0usize;
+    let checkpointer = store.checkpointer();
     let mut last_sample = Instant::now();
     let mut stop: Option<(&'static str, Option<String>)> = None; // (final status, error)
     let mut paused = false;
@@ -447,6 +454,11 @@ fn run_tuned(
             )
             .map_err(serr)?;
         last_write = Instant::now();
+        written += done_now;
+        if written >= CHECKPOINT_AFTER {
+            written = 0;
+            checkpointer.nudge();
+        }
         in_flight -= done_now;
         if ids_done {
             ids_open = false;

@@ -171,6 +171,65 @@ impl Store {
     }
 }
 
+/// A thread with a connection of its own that copies the write-ahead log
+/// into the store file (a PASSIVE checkpoint) each time it is nudged, while
+/// the writer goes on writing. The writer's own automatic checkpoint then
+/// finds most of the log copied already: it only copies the rest, and the
+/// log starts again from its beginning at the next write. Nudges that come
+/// while a checkpoint runs are merged into one.
+///
+/// Nothing depends on it: if its connection cannot be opened or a
+/// checkpoint fails, the writer's automatic checkpoints do all the work.
+pub struct Checkpointer {
+    nudge: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Asks for a checkpoint soon, without waiting for it.
+    pub fn nudge(&self) {
+        if let Some(tx) = &self.nudge {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.nudge = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Store {
+    /// Starts a [`Checkpointer`] on this store.
+    pub fn checkpointer(&self) -> Checkpointer {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c));
+        let Ok(conn) = conn else {
+            return Checkpointer {
+                nudge: None,
+                thread: None,
+            };
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("batchsh-checkpoint".into())
+            .spawn(move || {
+                for () in rx {
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok();
+        Checkpointer {
+            nudge: thread.is_some().then_some(tx),
+            thread,
+        }
+    }
+}
+
 /// A failed SQLite call on the store; one that means the file or its
 /// folder cannot be written says so.
 fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {

@@ -423,3 +423,30 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
     let c = s.prepare_retry("bid-a", true).unwrap();
     assert_eq!((c.total, c.waiting, c.completed), (3, 1, 2));
 }
+
+#[test]
+fn the_checkpointer_copies_the_log_into_the_store_file_while_the_writer_goes_on() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    // Only the checkpointer may copy the log here.
+    s.conn()
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE t (x TEXT);
+             WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000)
+             INSERT INTO t SELECT printf('%.1000c', 'x') FROM c;",
+        )
+        .unwrap();
+    let size = || std::fs::metadata(&p).unwrap().len();
+    assert!(size() < 1_000_000, "still in the log: {}", size());
+    let c = s.checkpointer();
+    c.nudge();
+    // Dropping it waits for the checkpoint asked for.
+    drop(c);
+    assert!(size() > 2_000_000, "copied into the store file: {}", size());
+    let n: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2000);
+}
