@@ -664,53 +664,96 @@ struct OutcomeRow<'a> {
 /// what SQLite and the binding cost per statement.
 const ROWS_PER_INSERT: usize = 32;
 
+/// Writes the rows of entities claimed as they arrived, in sequence order.
+/// The batch and the node are bound once per statement; COMPLETED rows,
+/// nearly all of them in a fast batch, have a statement of their own that
+/// binds only what differs from row to row.
 fn insert_outcome_rows(
     tx: &Transaction,
     no: i64,
     node: &str,
-    rows: &[OutcomeRow],
+    rows: &mut [OutcomeRow],
     times: &Times,
 ) -> rusqlite::Result<()> {
     use rusqlite::ToSql;
-    let sql = |n: usize| {
-        let one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)";
-        format!(
-            "INSERT INTO batch_entities (batch, seq, status, start_time, end_time,
-                 process_time_ms, result, error, retry_at, entity_id, attempts, node)
-             VALUES {}",
-            vec![one; n].join(", ")
-        )
-    };
-    // Full groups in one statement each, the rest one by one: two
-    // statements to keep prepared, whatever the number of rows.
-    let full = rows.len() - rows.len() % ROWS_PER_INSERT;
-    let groups = rows[..full]
-        .chunks(ROWS_PER_INSERT)
-        .chain(rows[full..].chunks(1));
-    for part in groups {
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(part.len() * 11);
-        for r in part {
-            values.extend([
-                &no as &dyn ToSql,
-                &r.o.seq,
-                &r.status,
-                &times.texts[r.start].1,
-                &times.texts[r.end].1,
-                &r.o.process_ms,
-                &r.o.result,
-                &r.error,
-                match r.retry_at {
-                    Some(k) => &times.texts[k].1 as &dyn ToSql,
-                    None => &rusqlite::types::Null,
-                },
-                &r.o.entity_id,
-                &node,
-            ]);
+    rows.sort_by_key(|r| r.o.seq);
+    let completed =
+        |r: &OutcomeRow| r.error.is_none() && r.retry_at.is_none() && r.status == "COMPLETED";
+    let mut k = 0;
+    while k < rows.len() {
+        let plain = completed(&rows[k]);
+        let run = rows[k..]
+            .iter()
+            .take_while(|r| completed(r) == plain)
+            .count();
+        let (part, _) = rows[k..].split_at(run);
+        k += run;
+        // Full groups in one statement each, the rest one by one: four
+        // statements to keep prepared, whatever the number of rows.
+        let full = part.len() - part.len() % ROWS_PER_INSERT;
+        for group in part[..full]
+            .chunks(ROWS_PER_INSERT)
+            .chain(part[full..].chunks(1))
+        {
+            let per_row = if plain { 6 } else { 9 };
+            let mut values: Vec<&dyn ToSql> = Vec::with_capacity(2 + group.len() * per_row);
+            values.extend([&no as &dyn ToSql, &node]);
+            for r in group {
+                values.extend([
+                    &r.o.seq as &dyn ToSql,
+                    &times.texts[r.start].1,
+                    &times.texts[r.end].1,
+                    &r.o.process_ms,
+                    &r.o.result,
+                    &r.o.entity_id,
+                ]);
+                if !plain {
+                    values.extend([
+                        &r.status as &dyn ToSql,
+                        &r.error,
+                        match r.retry_at {
+                            Some(k) => &times.texts[k].1 as &dyn ToSql,
+                            None => &rusqlite::types::Null,
+                        },
+                    ]);
+                }
+            }
+            let sql = outcome_sql(plain, group.len());
+            tx.prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(values))?;
         }
-        tx.prepare_cached(&sql(part.len()))?
-            .execute(rusqlite::params_from_iter(values))?;
     }
     Ok(())
+}
+
+/// The INSERT of [`insert_outcome_rows`] for `n` rows (1 or
+/// [`ROWS_PER_INSERT`]), COMPLETED ones (`plain`) or any: built once.
+fn outcome_sql(plain: bool, n: usize) -> &'static str {
+    use std::sync::OnceLock;
+    static SQL: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    debug_assert!(n == 1 || n == ROWS_PER_INSERT);
+    let slot = usize::from(plain) * 2 + usize::from(n > 1);
+    SQL[slot].get_or_init(|| {
+        let per_row = if plain { 6 } else { 9 };
+        let rows: Vec<String> = (0..n)
+            .map(|i| {
+                let p = |j: usize| format!("?{}", 3 + i * per_row + j);
+                let rest = if plain {
+                    "'COMPLETED', NULL, NULL".to_string()
+                } else {
+                    format!("{}, {}, {}", p(6), p(7), p(8))
+                };
+                let own: Vec<String> = (0..6).map(p).collect();
+                format!("(?1, ?2, 1, {}, {rest})", own.join(", "))
+            })
+            .collect();
+        format!(
+            "INSERT INTO batch_entities (batch, node, attempts, seq, start_time, end_time,
+                 process_time_ms, result, entity_id, status, error, retry_at)
+             VALUES {}",
+            rows.join(", ")
+        )
+    })
 }
 
 fn step_in(
@@ -816,7 +859,7 @@ fn step_in(
                 OutcomeState::Retry { .. } => d.waiting += 1,
             }
         }
-        insert_outcome_rows(tx, no, node, &rows, &times)?;
+        insert_outcome_rows(tx, no, node, &mut rows, &times)?;
     }
     if !input.release.is_empty() {
         let mut rel = tx.prepare_cached(
@@ -1163,6 +1206,114 @@ mod tests {
         assert_eq!(r.counters.total, 7);
         assert!(!r.retry_pending);
         adds_up(&r.counters);
+    }
+
+    #[test]
+    fn outcome_rows_of_every_kind_are_written_whole_in_groups_and_one_by_one() {
+        let (_d, s) = store();
+        let mut seq = 0;
+        let n = 3 * ROWS_PER_INSERT as i64 + 5;
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    new_ids: ids(1..n + 1),
+                    claim: n as usize,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        // Runs of COMPLETED rows and of others, full groups and leftovers,
+        // given out of order.
+        let kind = |k: i64| match k {
+            k if k % 40 == 7 => 2,
+            k if k <= 40 || k > 80 => 0,
+            _ => 1,
+        };
+        let outcomes: Vec<Outcome> = r
+            .claimed
+            .iter()
+            .rev()
+            .map(|c| {
+                let k: i64 = c.entity_id.parse().unwrap();
+                let state = match kind(k) {
+                    0 => ok(),
+                    1 => OutcomeState::Failed {
+                        error: format!("boom {k}"),
+                    },
+                    _ => OutcomeState::Retry {
+                        error: format!("again {k}"),
+                        retry_at_ms: 1_800_000_000_000 + k,
+                    },
+                };
+                done(c, k, state)
+            })
+            .collect();
+        let r = s
+            .step(
+                "b1",
+                "n1",
+                &mut seq,
+                StepInput {
+                    outcomes,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
+        adds_up(&r.counters);
+        let mut st = s
+            .conn()
+            .prepare(
+                "SELECT seq, entity_id, status, attempts, node, start_time, end_time,
+                     process_time_ms, result, error, retry_at
+                 FROM batch_entities ORDER BY seq",
+            )
+            .unwrap();
+        let rows: Vec<[Option<String>; 11]> = st
+            .query_map([], |r| {
+                let mut v: [Option<String>; 11] = Default::default();
+                for (i, x) in v.iter_mut().enumerate() {
+                    *x = r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                        rusqlite::types::Value::Null => None,
+                        rusqlite::types::Value::Integer(n) => Some(n.to_string()),
+                        rusqlite::types::Value::Text(t) => Some(t),
+                        other => Some(format!("{other:?}")),
+                    })?;
+                }
+                Ok(v)
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows.len() as i64, n);
+        for (k, row) in (1..).zip(&rows) {
+            let text = |t: &str| Some(t.to_string());
+            let (status, error, retry_at) = match kind(k) {
+                0 => ("COMPLETED", None, None),
+                1 => ("FAILED", text(&format!("boom {k}")), None),
+                _ => (
+                    "WAITING",
+                    text(&format!("again {k}")),
+                    text(&format!("2027-01-15T08:00:00.{k:03}Z")),
+                ),
+            };
+            let expected: [Option<String>; 11] = [
+                text(&k.to_string()),
+                text(&k.to_string()),
+                text(status),
+                text("1"),
+                text("n1"),
+                text("2023-11-14T22:13:20.000Z"),
+                text(&format!("2023-11-14T22:13:20.{k:03}Z")),
+                text(&k.to_string()),
+                text(&format!("{{\"echo\":\"{k}\"}}")),
+                error,
+                retry_at,
+            ];
+            assert_eq!(row, &expected, "entity {k}");
+        }
     }
 
     #[test]
