@@ -966,7 +966,7 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
     let error = w.error(&bid);
     assert!(error.contains("writing the store failed"), "{error}");
     w.assert_counters_add_up(&bid);
-    let done_before = |c: &rusqlite::Connection| -> Vec<(String, String, i64)> {
+    let done_before = |c: &rusqlite::Connection| -> Vec<(String, i64, i64)> {
         let mut st = c
             .prepare(
                 "SELECT entity_id, end_time, attempts FROM batch_entities
@@ -994,15 +994,11 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
     );
     // Every entity COMPLETED before the failure kept its row: same end
     // time, same attempt: it did not run again.
-    let after: std::collections::HashMap<String, (String, i64)> = done_before(&w.store())
+    let after: std::collections::HashMap<String, (i64, i64)> = done_before(&w.store())
         .into_iter()
         .map(|(id, end, attempts)| (id, (end, attempts)))
         .collect();
     for (id, end, attempts) in &before {
-        assert_eq!(
-            after.get(id),
-            Some(&(end.clone(), *attempts)),
-            "entity {id}"
-        );
+        assert_eq!(after.get(id), Some(&(*end, *attempts)), "entity {id}");
     }
 }

@@ -138,7 +138,8 @@ fn entities(s: &Store, bid: &str, rows: &[E]) {
                 "INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
                     start_time, process_time_ms, result, error)
                  VALUES ((SELECT batch_no FROM batches WHERE bid = ?1),
-                    ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    ?2, ?3, ?4, ?5, ?6, CAST(round(unixepoch(?7, 'subsec') * 1000) AS INTEGER),
+                    ?8, ?9, ?10)",
                 params![
                     bid, seq, id, status, attempts, node, start, ms, result, error
                 ],

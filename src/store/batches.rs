@@ -623,41 +623,12 @@ const RUN_CACHE_KIB: i64 = 32 * 1024;
 /// WAL pages between two automatic checkpoints during a run (16 MB).
 const RUN_CHECKPOINT_PAGES: i64 = 4000;
 
-/// RFC 3339 texts of the times (ms) of one step, each formatted once: the
-/// entities of a step mostly share their millisecond.
-#[derive(Default)]
-struct Times {
-    texts: Vec<(i64, String)>,
-}
-
-impl Times {
-    /// The index of the text of `ms`.
-    fn get(&mut self, ms: i64) -> usize {
-        // The newest first: times come mostly in order.
-        if let Some(k) = self.texts.iter().rposition(|(t, _)| *t == ms) {
-            return k;
-        }
-        let text = chrono::DateTime::from_timestamp_millis(ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        self.texts.push((ms, text));
-        self.texts.len() - 1
-    }
-
-    fn text(&self, k: usize) -> &str {
-        &self.texts[k].1
-    }
-}
-
 /// The row of an entity claimed as it arrived, written with its outcome.
 struct OutcomeRow<'a> {
     o: &'a Outcome,
     status: &'static str,
     error: Option<&'a str>,
-    /// Indexes into [`Times`].
-    start: usize,
-    end: usize,
-    retry_at: Option<usize>,
+    retry_at: Option<i64>,
 }
 
 /// Rows per INSERT statement: one statement for many rows saves most of
@@ -673,7 +644,6 @@ fn insert_outcome_rows(
     no: i64,
     node: &str,
     rows: &mut [OutcomeRow],
-    times: &Times,
 ) -> rusqlite::Result<()> {
     use rusqlite::ToSql;
     rows.sort_by_key(|r| r.o.seq);
@@ -701,21 +671,14 @@ fn insert_outcome_rows(
             for r in group {
                 values.extend([
                     &r.o.seq as &dyn ToSql,
-                    &times.texts[r.start].1,
-                    &times.texts[r.end].1,
+                    &r.o.start_ms,
+                    &r.o.end_ms,
                     &r.o.process_ms,
                     &r.o.result,
                     &r.o.entity_id,
                 ]);
                 if !plain {
-                    values.extend([
-                        &r.status as &dyn ToSql,
-                        &r.error,
-                        match r.retry_at {
-                            Some(k) => &times.texts[k].1 as &dyn ToSql,
-                            None => &rusqlite::types::Null,
-                        },
-                    ]);
+                    values.extend([&r.status as &dyn ToSql, &r.error, &r.retry_at]);
                 }
             }
             let sql = outcome_sql(plain, group.len());
@@ -764,6 +727,8 @@ fn step_in(
     input: StepInput,
 ) -> rusqlite::Result<StepResult> {
     let now = super::now();
+    // The same moment as entity rows keep it (SPEC §13: migration 5).
+    let now_ms = chrono::Utc::now().timestamp_millis();
     // The batch's number, which keys its entity rows.
     let no: i64 = tx
         .prepare_cached("SELECT batch_no FROM batches WHERE bid = ?1")?
@@ -786,7 +751,6 @@ fn step_in(
             tx.prepare_cached("SELECT 1 FROM batch_claims WHERE batch = ?1 AND first_seq = ?2")?;
         // Claim rows still there (the run's own), by first sequence number.
         let mut open_claims: Vec<(i64, bool)> = Vec::new();
-        let mut times = Times::default();
         // The outcomes of entities claimed as they arrived: their rows,
         // written together below.
         let mut rows: Vec<OutcomeRow> = Vec::new();
@@ -800,18 +764,16 @@ fn step_in(
             };
             let counted = match o.claim {
                 None => {
-                    let (start, end) = (times.get(o.start_ms), times.get(o.end_ms));
-                    let retry_at = retry_at.map(|ms| times.get(ms));
                     upd.execute(params![
                         no,
                         o.seq,
                         status,
-                        times.text(start),
-                        times.text(end),
+                        o.start_ms,
+                        o.end_ms,
                         o.process_ms,
                         o.result,
                         error,
-                        retry_at.map(|k| times.text(k))
+                        retry_at
                     ])? > 0
                 }
                 Some(first) => {
@@ -831,9 +793,7 @@ fn step_in(
                             o,
                             status,
                             error,
-                            start: times.get(o.start_ms),
-                            end: times.get(o.end_ms),
-                            retry_at: retry_at.map(|ms| times.get(ms)),
+                            retry_at,
                         });
                     }
                     open
@@ -859,7 +819,7 @@ fn step_in(
                 OutcomeState::Retry { .. } => d.waiting += 1,
             }
         }
-        insert_outcome_rows(tx, no, node, &mut rows, &times)?;
+        insert_outcome_rows(tx, no, node, &mut rows)?;
     }
     if !input.release.is_empty() {
         let mut rel = tx.prepare_cached(
@@ -910,7 +870,7 @@ fn step_in(
                  ORDER BY seq LIMIT ?4)
              RETURNING seq, entity_id, attempts",
         )?;
-        let rows = st.query_map(params![no, node, now, input.claim as i64], |r| {
+        let rows = st.query_map(params![no, node, now_ms, input.claim as i64], |r| {
             Ok(Claimed {
                 seq: r.get(0)?,
                 entity_id: r.get(1)?,
@@ -972,7 +932,7 @@ fn step_in(
                     if first.is_some() {
                         ids_json.push_str(",null");
                     }
-                    ins.execute(params![no, seq, text, "FAILED", error, now])?;
+                    ins.execute(params![no, seq, text, "FAILED", error, now_ms])?;
                     d.total += 1;
                     d.failed += 1;
                     bad_ids += 1;
@@ -985,7 +945,7 @@ fn step_in(
                 "INSERT INTO batch_claims (batch, first_seq, node, start_time, open, ids)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![no, first, node, now, open, ids_json])?;
+            .execute(params![no, first, node, now_ms, open, ids_json])?;
         }
     }
     let done_here = d.completed + d.failed;
@@ -1296,7 +1256,7 @@ mod tests {
                 _ => (
                     "WAITING",
                     text(&format!("again {k}")),
-                    text(&format!("2027-01-15T08:00:00.{k:03}Z")),
+                    text(&(1_800_000_000_000 + k).to_string()),
                 ),
             };
             let expected: [Option<String>; 11] = [
@@ -1305,8 +1265,8 @@ mod tests {
                 text(status),
                 text("1"),
                 text("n1"),
-                text("2023-11-14T22:13:20.000Z"),
-                text(&format!("2023-11-14T22:13:20.{k:03}Z")),
+                text("1700000000000"),
+                text(&(1_700_000_000_000 + k).to_string()),
                 text(&k.to_string()),
                 text(&format!("{{\"echo\":\"{k}\"}}")),
                 error,
@@ -1611,7 +1571,7 @@ mod tests {
         assert!(r.retry_pending);
         assert_eq!((r.counters.waiting, r.counters.failed), (1, 1));
         adds_up(&r.counters);
-        let (start, end, retry_at): (String, String, String) = s
+        let (start, end, retry_at): (i64, i64, i64) = s
             .conn()
             .query_row(
                 "SELECT start_time, end_time, retry_at FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND seq = 1",
@@ -1619,9 +1579,12 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
-        assert_eq!(start, "2023-11-14T22:13:20.000Z");
-        assert_eq!(end, "2023-11-14T22:13:20.007Z");
-        assert!(retry_at > super::super::now(), "{retry_at}");
+        assert_eq!(start, 1_700_000_000_000);
+        assert_eq!(end, 1_700_000_000_007);
+        assert!(
+            retry_at > chrono::Utc::now().timestamp_millis(),
+            "{retry_at}"
+        );
     }
 
     #[test]

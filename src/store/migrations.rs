@@ -186,6 +186,60 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE j.type = 'text'
             AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
                             WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
+    // 5: the times of entity rows and claims are integers, milliseconds
+    // since 1970-01-01 UTC, as the executor measures them: a fast batch
+    // formatted and stored two RFC 3339 texts per entity. Readers format
+    // them (`reads::ms_text`). The times of batches, nodes and events stay
+    // RFC 3339 texts.
+    "DROP VIEW batch_claimed;
+    CREATE TABLE batch_entities_5 (
+        batch           INTEGER NOT NULL,      -- batches.batch_no
+        seq             INTEGER NOT NULL,      -- order of arrival from the source
+        entity_id       TEXT NOT NULL,
+        status          TEXT NOT NULL,         -- WAITING IN_PROCESS COMPLETED FAILED CANCELLED
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_at        INTEGER,               -- ms since 1970-01-01 UTC; a retried entity waits until then
+        node            TEXT,
+        start_time      INTEGER,               -- ms since 1970-01-01 UTC
+        end_time        INTEGER,               -- ms since 1970-01-01 UTC
+        process_time_ms INTEGER,
+        result          TEXT,                  -- JSON text, as Fabric stores it
+        error           TEXT,
+        PRIMARY KEY (batch, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO batch_entities_5
+        SELECT batch, seq, entity_id, status, attempts,
+               CAST(round(unixepoch(retry_at, 'subsec') * 1000) AS INTEGER), node,
+               CAST(round(unixepoch(start_time, 'subsec') * 1000) AS INTEGER),
+               CAST(round(unixepoch(end_time, 'subsec') * 1000) AS INTEGER),
+               process_time_ms, result, error
+        FROM batch_entities;
+    DROP TABLE batch_entities;
+    ALTER TABLE batch_entities_5 RENAME TO batch_entities;
+    CREATE INDEX batch_entities_open ON batch_entities (batch, status, seq)
+        WHERE status <> 'COMPLETED';
+    CREATE TABLE batch_claims_5 (
+        batch      INTEGER NOT NULL,   -- batches.batch_no
+        first_seq  INTEGER NOT NULL,
+        node       TEXT NOT NULL,
+        start_time INTEGER NOT NULL,   -- ms since 1970-01-01 UTC
+        open       INTEGER NOT NULL,
+        ids        TEXT NOT NULL,      -- JSON array
+        PRIMARY KEY (batch, first_seq)
+    ) WITHOUT ROWID;
+    INSERT INTO batch_claims_5
+        SELECT batch, first_seq, node,
+               CAST(round(unixepoch(start_time, 'subsec') * 1000) AS INTEGER), open, ids
+        FROM batch_claims;
+    DROP TABLE batch_claims;
+    ALTER TABLE batch_claims_5 RENAME TO batch_claims;
+    CREATE VIEW batch_claimed AS
+        SELECT c.batch AS batch, c.first_seq + j.key AS seq, j.value AS entity_id,
+               c.node AS node, c.start_time AS start_time
+        FROM batch_claims AS c, json_each(c.ids) AS j
+        WHERE j.type = 'text'
+            AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
+                            WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
 ];
 
 /// The newest schema version this binary knows.

@@ -445,7 +445,7 @@ pub struct InProcessRow {
     pub bid: String,
     pub entity_id: String,
     pub lu: String,
-    /// When the current attempt started (store time text).
+    /// When the current attempt started (RFC 3339, from the stored ms).
     pub start_time: Option<String>,
     pub execution_id: String,
     /// The batch's command text.
@@ -484,7 +484,7 @@ pub fn in_process_rows(store: &Store) -> Result<Vec<InProcessRow>> {
             bid: r.get(1)?,
             entity_id: r.get(2)?,
             lu: r.get(3)?,
-            start_time: r.get(4)?,
+            start_time: r.get::<_, Option<i64>>(4)?.map(super::ms_text),
             execution_id: r.get(5)?,
             command: r.get(6)?,
         })

@@ -450,3 +450,80 @@ fn the_checkpointer_copies_the_log_into_the_store_file_while_the_writer_goes_on(
         .unwrap();
     assert_eq!(n, 2000);
 }
+
+/// A version-4 store (entity and claim times as RFC 3339 texts) is
+/// upgraded in place: the times become milliseconds, the same instants,
+/// and the readers show them as before.
+#[test]
+fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    {
+        let c = Connection::open(&p).unwrap();
+        for sql in &migrations::MIGRATIONS[..4] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.execute_batch(&format!(
+            "PRAGMA user_version = 4; PRAGMA application_id = {APPLICATION_ID};
+             INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
+                 execution_id, created_by, creation_time, total, completed, waiting, in_process,
+                 batch_no)
+             VALUES ('bid-a', 'BATCH X', 'X', 'echo ?', '{{}}', '{{}}', 'IN_PROGRESS', 'e', 'n',
+                 '2026-11-01T00:00:00.000Z', 3, 1, 1, 1, 7);
+             INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
+                 start_time, end_time, retry_at, process_time_ms)
+             VALUES (7, 1, 'a', 'COMPLETED', 1, 'n1', '2026-11-01T10:00:00.123Z',
+                     '2026-11-01T10:00:01.999Z', NULL, 1876),
+                    (7, 2, 'b', 'WAITING', 1, NULL, NULL, '2026-11-01T10:00:02.001Z',
+                     '2026-11-01T10:05:00.000Z', 2);
+             INSERT INTO batch_claims (batch, first_seq, node, start_time, open, ids)
+             VALUES (7, 3, 'n1', '2026-11-01T10:00:03.045Z', 1, '[\"c\"]');"
+        ))
+        .unwrap();
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(
+        pragma(s.conn(), "user_version"),
+        migrations::latest().to_string()
+    );
+    let times: Vec<(Option<i64>, Option<i64>, Option<i64>)> = s
+        .conn()
+        .prepare("SELECT start_time, end_time, retry_at FROM batch_entities ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let ms = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert_eq!(
+        times,
+        [
+            (
+                Some(ms("2026-11-01T10:00:00.123Z")),
+                Some(ms("2026-11-01T10:00:01.999Z")),
+                None
+            ),
+            (
+                None,
+                Some(ms("2026-11-01T10:00:02.001Z")),
+                Some(ms("2026-11-01T10:05:00.000Z"))
+            ),
+        ]
+    );
+    // The claimed entity is still shown at work, since the same moment.
+    let at_work = super::in_process_rows(&s).unwrap();
+    assert_eq!(at_work.len(), 1);
+    assert_eq!(at_work[0].entity_id, "c");
+    assert_eq!(
+        at_work[0].start_time.as_deref(),
+        Some("2026-11-01T10:00:03.045Z")
+    );
+    assert_eq!(
+        ms_text(ms("2026-11-01T10:00:03.045Z")),
+        "2026-11-01T10:00:03.045Z"
+    );
+}
