@@ -136,6 +136,9 @@ impl Store {
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.err(e))?;
+        // A step of the executor keeps up to 17 statements prepared (see
+        // `batches::step_in`); the default cache holds 16.
+        self.conn.set_prepared_statement_cache_capacity(32);
         // WAL lets readers (BATCH_LIST in a REPL) run beside a writer (a
         // batch); NORMAL sync is durable across a process crash, which is
         // the promise (SPEC §7); foreign keys keep LU tables with their LU.
