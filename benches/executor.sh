@@ -36,7 +36,7 @@
 #   BENCH_MONITOR_RUNS=30  BENCH_REPEAT=100  BENCH_CASES="spawn echo big monitor sync"
 #   BENCH_OUT=target/bench/executor (hyperfine JSON, peak RSS per run)
 #   BENCH_KEEP=1 keeps the work directory (about 3 GB with the defaults)
-# With the defaults the whole run took 8 to 10 minutes on 2 cores
+# With the defaults the whole run took 10 to 12 minutes on 2 cores
 # (2026-11-22), most of it GNU parallel and the 10,000,000-id batch.
 #
 # Every batch run starts from a fresh BATCHSH_HOME (hyperfine --prepare
