@@ -644,6 +644,33 @@ fn duplicate_ids_from_a_query_are_processed_once() {
     w.assert_counters_add_up(&bid);
 }
 
+/// SQLite skips a temporary folder it cannot use; so does the duplicate
+/// check's own file, and duplicates are still dropped.
+#[test]
+fn a_missing_sqlite_tmpdir_does_not_stop_the_duplicate_check() {
+    let w = World::new(20);
+    let out = Test::new()
+        .current_dir(w.path())
+        .env("SQLITE_TMPDIR", "/nonexistent/batchsh-tmp")
+        .args([
+            "--home",
+            w.home().to_str().unwrap(),
+            "--format",
+            "json",
+            "-c",
+            "BATCH Customer FROM crm USING ('select id from customer
+                 union all select id from customer where id <= 5')
+                 FABRIC_COMMAND='echo ?'",
+        ])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    assert_eq!(
+        (r["total"].as_i64(), r["execution_succeeded"].as_i64()),
+        (Some(20), Some(20))
+    );
+}
+
 #[test]
 fn a_second_identical_batch_is_refused_while_one_is_active() {
     let w = World::new(20);

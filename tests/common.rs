@@ -13,6 +13,7 @@ pub struct Test {
     stdin: Option<String>,
     home: tempfile::TempDir,
     cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -31,7 +32,14 @@ impl Test {
             stdin: None,
             home: tempfile::tempdir().expect("temporary BATCHSH_HOME"),
             cwd: None,
+            env: Vec::new(),
         }
+    }
+
+    /// An environment variable for batchsh.
+    pub fn env(mut self, k: &str, v: &str) -> Test {
+        self.env.push((k.to_string(), v.to_string()));
+        self
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Test {
@@ -69,6 +77,9 @@ impl Test {
             .stderr(Stdio::piped());
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("batchsh starts");
         {

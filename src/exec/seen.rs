@@ -43,12 +43,12 @@ struct Run {
 }
 
 impl Run {
-    fn new() -> std::io::Result<Run> {
+    fn new() -> Result<Run, String> {
         Ok(Run {
             last: String::new(),
             by_bytes: true,
             by_length: true,
-            file: BufWriter::with_capacity(64 * 1024, tempfile::tempfile_in(temp_dir())?),
+            file: BufWriter::with_capacity(64 * 1024, temp_file(&temp_dirs())?),
         })
     }
 
@@ -133,7 +133,7 @@ impl Seen {
         // up from the first id on.
         let run = match filled {
             true => None,
-            false => Some(Run::new().map_err(|e| temp_error(&e))?),
+            false => Some(Run::new()?),
         };
         Ok(Seen { conn, run })
     }
@@ -171,14 +171,35 @@ impl Seen {
     }
 }
 
-/// Where SQLite puts its temporary files (the first of `SQLITE_TMPDIR` and
-/// `TMPDIR` that is set, else the system's folder): the run's file goes
-/// beside them.
-fn temp_dir() -> PathBuf {
-    std::env::var_os("SQLITE_TMPDIR")
+/// The folders SQLite tries for its temporary files, in its order: the
+/// run's file goes in the first one where a file can be made, as SQLite's
+/// own would.
+fn temp_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = ["SQLITE_TMPDIR", "TMPDIR"]
+        .iter()
+        .filter_map(std::env::var_os)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
+        .collect();
+    dirs.extend(["/var/tmp", "/usr/tmp", "/tmp", "."].map(PathBuf::from));
+    dirs
+}
+
+/// A new temporary file (deleted when closed) in the first of `dirs` that
+/// takes one; the error names every folder tried.
+fn temp_file(dirs: &[PathBuf]) -> Result<std::fs::File, String> {
+    let mut tried = Vec::new();
+    for dir in dirs {
+        match tempfile::tempfile_in(dir) {
+            Ok(f) => return Ok(f),
+            Err(e) => tried.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    Err(format!(
+        "cannot create a temporary file to keep the ids seen so far ({}); set SQLITE_TMPDIR \
+         to a folder batchsh can write to",
+        tried.join("; ")
+    ))
 }
 
 /// The message for a failure of the temporary files themselves.
@@ -278,6 +299,21 @@ mod tests {
         assert!(s.run.as_ref().is_some_and(|r| r.by_bytes && !r.by_length));
         assert!(!s.first("ab").unwrap());
         assert!(s.first("aa").unwrap());
+    }
+
+    #[test]
+    fn the_file_goes_in_the_first_folder_that_takes_it_and_the_error_names_all() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing");
+        assert!(temp_file(&[missing.clone(), d.path().to_path_buf()]).is_ok());
+        let also_missing = d.path().join("also missing");
+        let e = temp_file(&[missing, also_missing]).unwrap_err();
+        assert!(
+            e.contains("/missing: ")
+                && e.contains("/also missing: ")
+                && e.contains("SQLITE_TMPDIR"),
+            "{e}"
+        );
     }
 
     proptest::proptest! {
