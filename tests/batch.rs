@@ -996,7 +996,7 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
     let done_before = |c: &rusqlite::Connection| -> Vec<(String, i64, i64)> {
         let mut st = c
             .prepare(
-                "SELECT entity_id, end_time, attempts FROM batch_entities
+                "SELECT entity_id, end_time_ms, attempts FROM batch_entities
                  WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED' ORDER BY seq",
             )
             .unwrap();

@@ -136,7 +136,7 @@ fn entities(s: &Store, bid: &str, rows: &[E]) {
         s.conn()
             .execute(
                 "INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
-                    start_time, process_time_ms, result, error)
+                    start_time_ms, process_time_ms, result, error)
                  VALUES ((SELECT batch_no FROM batches WHERE bid = ?1),
                     ?2, ?3, ?4, ?5, ?6, CAST(round(unixepoch(?7, 'subsec') * 1000) AS INTEGER),
                     ?8, ?9, ?10)",

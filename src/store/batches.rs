@@ -305,7 +305,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let n = tx
             .execute(
-                "UPDATE batch_entities SET status = 'CANCELLED', retry_at = NULL
+                "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
                  WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status = 'WAITING'",
                 [bid],
             )
@@ -447,7 +447,7 @@ impl Store {
         // A bad id stays FAILED: a retry cannot make it good.
         tx.execute(
             &format!(
-                "UPDATE batch_entities SET status = 'WAITING', retry_at = NULL
+                "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
                  WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED'
                      AND status IN {statuses} AND NOT ({BAD_ID_ROW})"
             ),
@@ -558,8 +558,8 @@ fn event(
 /// that have a row already (their outcome was committed) keep it.
 fn materialize_claims(tx: &Transaction, bid: &str) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, attempts, node, start_time)
-         SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time FROM batch_claimed
+        "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, attempts, node, start_time_ms)
+         SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time_ms FROM batch_claimed
          WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
         [bid],
     )?;
@@ -711,8 +711,8 @@ fn outcome_sql(plain: bool, n: usize) -> &'static str {
             })
             .collect();
         format!(
-            "INSERT INTO batch_entities (batch, node, attempts, seq, start_time, end_time,
-                 process_time_ms, result, entity_id, status, error, retry_at)
+            "INSERT INTO batch_entities (batch, node, attempts, seq, start_time_ms, end_time_ms,
+                 process_time_ms, result, entity_id, status, error, retry_at_ms)
              VALUES {}",
             rows.join(", ")
         )
@@ -727,7 +727,7 @@ fn step_in(
     input: StepInput,
 ) -> rusqlite::Result<StepResult> {
     let now = super::now();
-    // The same moment as entity rows keep it (SPEC §13: migration 5).
+    // The same moment as entity rows and claims keep it (`*_ms` columns).
     let now_ms = chrono::Utc::now().timestamp_millis();
     // The batch's number, which keys its entity rows.
     let no: i64 = tx
@@ -743,8 +743,8 @@ fn step_in(
     };
     if !input.outcomes.is_empty() {
         let mut upd = tx.prepare_cached(
-            "UPDATE batch_entities SET status = ?3, start_time = ?4, end_time = ?5,
-                 process_time_ms = ?6, result = ?7, error = ?8, retry_at = ?9
+            "UPDATE batch_entities SET status = ?3, start_time_ms = ?4, end_time_ms = ?5,
+                 process_time_ms = ?6, result = ?7, error = ?8, retry_at_ms = ?9
              WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
         let mut claim_open =
@@ -824,7 +824,7 @@ fn step_in(
     if !input.release.is_empty() {
         let mut rel = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'WAITING', attempts = attempts - 1,
-                 node = NULL, start_time = NULL
+                 node = NULL, start_time_ms = NULL
              WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
         let mut rel_claimed = tx.prepare_cached(
@@ -862,11 +862,11 @@ fn step_in(
         // primary key from the batch's first row for every claim.
         let mut st = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'IN_PROCESS', node = ?2, attempts = attempts + 1,
-                 start_time = ?3, retry_at = NULL
+                 start_time_ms = ?3, retry_at_ms = NULL
              WHERE batch = ?1 AND seq IN (
                  SELECT seq FROM batch_entities INDEXED BY batch_entities_open
                  WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'WAITING'
-                     AND (retry_at IS NULL OR retry_at <= ?3)
+                     AND (retry_at_ms IS NULL OR retry_at_ms <= ?3)
                  ORDER BY seq LIMIT ?4)
              RETURNING seq, entity_id, attempts",
         )?;
@@ -888,7 +888,7 @@ fn step_in(
     let mut bad_ids = 0i64;
     if !input.new_ids.is_empty() {
         let mut ins = tx.prepare_cached(
-            "INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time)
+            "INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         // The ids claimed as they arrive: one claim row, a JSON array from
@@ -942,7 +942,7 @@ fn step_in(
         if let Some(first) = first {
             ids_json.push(']');
             tx.prepare_cached(
-                "INSERT INTO batch_claims (batch, first_seq, node, start_time, open, ids)
+                "INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![no, first, node, now_ms, open, ids_json])?;
@@ -1046,7 +1046,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         materialize_claims(&tx, bid).map_err(|e| self.err(e))?;
         tx.execute(
-            "UPDATE batch_entities SET status = 'CANCELLED', retry_at = NULL
+            "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
              WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
             [bid],
         )
@@ -1226,8 +1226,8 @@ mod tests {
         let mut st = s
             .conn()
             .prepare(
-                "SELECT seq, entity_id, status, attempts, node, start_time, end_time,
-                     process_time_ms, result, error, retry_at
+                "SELECT seq, entity_id, status, attempts, node, start_time_ms, end_time_ms,
+                     process_time_ms, result, error, retry_at_ms
                  FROM batch_entities ORDER BY seq",
             )
             .unwrap();
@@ -1574,7 +1574,7 @@ mod tests {
         let (start, end, retry_at): (i64, i64, i64) = s
             .conn()
             .query_row(
-                "SELECT start_time, end_time, retry_at FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND seq = 1",
+                "SELECT start_time_ms, end_time_ms, retry_at_ms FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND seq = 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )

@@ -189,7 +189,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: the times of entity rows and claims are integers, milliseconds
     // since 1970-01-01 UTC, as the executor measures them: a fast batch
     // formatted and stored two RFC 3339 texts per entity. Readers format
-    // them (`reads::ms_text`). The times of batches, nodes and events stay
+    // them (`catalog::ms_text`). The times of batches, nodes and events stay
     // RFC 3339 texts.
     "DROP VIEW batch_claimed;
     CREATE TABLE batch_entities_5 (
@@ -236,6 +236,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE VIEW batch_claimed AS
         SELECT c.batch AS batch, c.first_seq + j.key AS seq, j.value AS entity_id,
                c.node AS node, c.start_time AS start_time
+        FROM batch_claims AS c, json_each(c.ids) AS j
+        WHERE j.type = 'text'
+            AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
+                            WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
+    // 6: the integer times of migration 5 say their unit in their names,
+    // as `process_time_ms` does: `start_time_ms`, `end_time_ms`,
+    // `retry_at_ms`. A batchsh from before version 5 that is still running
+    // while a newer one upgrades the store would otherwise go on writing
+    // RFC 3339 text into them, unnoticed (SQLite keeps text that is not a
+    // number as text); with the columns renamed, its statements fail and
+    // say so.
+    "DROP VIEW batch_claimed;
+    ALTER TABLE batch_entities RENAME COLUMN start_time TO start_time_ms;
+    ALTER TABLE batch_entities RENAME COLUMN end_time TO end_time_ms;
+    ALTER TABLE batch_entities RENAME COLUMN retry_at TO retry_at_ms;
+    ALTER TABLE batch_claims RENAME COLUMN start_time TO start_time_ms;
+    CREATE VIEW batch_claimed AS
+        SELECT c.batch AS batch, c.first_seq + j.key AS seq, j.value AS entity_id,
+               c.node AS node, c.start_time_ms AS start_time_ms
         FROM batch_claims AS c, json_each(c.ids) AS j
         WHERE j.type = 'text'
             AND NOT EXISTS (SELECT 1 FROM batch_entities AS e

@@ -9,9 +9,11 @@
 //! `(bid, status, seq)` index of batches whose `in_process` counter is set,
 //! so all of them stay fast on a store with millions of entity rows.
 //!
-//! Times are passed and returned as the store keeps them: RFC 3339 UTC text
-//! with milliseconds (`2026-11-22T15:54:00.000Z`, see [`super::now`]), which
-//! orders correctly as text.
+//! Times are passed and returned as RFC 3339 UTC text with milliseconds
+//! (`2026-11-22T15:54:00.000Z`, see [`super::now`]), which orders correctly
+//! as text. The store keeps them so, except on entity rows and claims
+//! (`*_ms` columns: milliseconds since 1970-01-01 UTC), whose readers
+//! format them ([`super::ms_text`]).
 
 use super::batches::Counters;
 use super::{Result, Store, StoreError};
@@ -457,18 +459,18 @@ pub struct InProcessRow {
 /// Entities claimed as they arrived, without a row yet, are in
 /// `batch_claimed`.
 const IN_PROCESS_SQL: &str =
-    "SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time AS start_time,
+    "SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time_ms AS start_time_ms,
             b.execution_id, b.command, e.seq AS seq
      FROM batches AS b
      CROSS JOIN batch_entities AS e
          ON e.batch = b.batch_no AND e.status <> 'COMPLETED' AND e.status = 'IN_PROCESS'
      WHERE b.in_process > 0
      UNION ALL
-     SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time, b.execution_id, b.command, c.seq
+     SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time_ms, b.execution_id, b.command, c.seq
      FROM batches AS b
      CROSS JOIN batch_claimed AS c ON c.batch = b.batch_no
      WHERE b.in_process > 0
-     ORDER BY node, start_time, bid, seq";
+     ORDER BY node, start_time_ms, bid, seq";
 
 /// Every entity `IN_PROCESS` now, across batches, by node, then longest at
 /// work first. Only batches whose `in_process` counter is set are visited,

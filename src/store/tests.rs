@@ -452,8 +452,8 @@ fn the_checkpointer_copies_the_log_into_the_store_file_while_the_writer_goes_on(
 }
 
 /// A version-4 store (entity and claim times as RFC 3339 texts) is
-/// upgraded in place: the times become milliseconds, the same instants,
-/// and the readers show them as before.
+/// upgraded in place: the times become milliseconds (`*_ms` columns), the
+/// same instants, and the readers show them as before.
 #[test]
 fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
     let (_d, p) = temp();
@@ -488,7 +488,7 @@ fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
     );
     let times: Vec<(Option<i64>, Option<i64>, Option<i64>)> = s
         .conn()
-        .prepare("SELECT start_time, end_time, retry_at FROM batch_entities ORDER BY seq")
+        .prepare("SELECT start_time_ms, end_time_ms, retry_at_ms FROM batch_entities ORDER BY seq")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -526,4 +526,19 @@ fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
         ms_text(ms("2026-11-01T10:00:03.045Z")),
         "2026-11-01T10:00:03.045Z"
     );
+    // A batchsh from before the upgrade, still running, cannot write text
+    // times into the integer columns unnoticed: its statements fail.
+    for old in [
+        "UPDATE batch_entities SET status = 'IN_PROCESS', start_time = '2026-11-01T10:00:04.000Z',
+             retry_at = NULL WHERE batch = 7 AND seq = 2",
+        "INSERT INTO batch_claims (batch, first_seq, node, start_time, open, ids)
+             VALUES (7, 9, 'n1', '2026-11-01T10:00:04.000Z', 1, '[\"d\"]')",
+        "SELECT start_time FROM batch_claimed",
+    ] {
+        let e = s.conn().prepare(old).err().unwrap().to_string();
+        assert!(
+            e.contains("no such column") || e.contains("has no column named"),
+            "{e}"
+        );
+    }
 }
