@@ -10,8 +10,9 @@
 //! bytes (how integer ids sort), it is new without a look-up, and it is
 //! only appended to a temporary file. The first id out of order moves the
 //! ids of that file into a private temporary SQLite database, where this
-//! and every later id is looked up. Both live in `SQLITE_TMPDIR`, `TMPDIR`
-//! or the system's temporary folder and are deleted when the run ends. The
+//! and every later id is looked up. Both live in the first folder of
+//! `SQLITE_TMPDIR`, `TMPDIR`, `/var/tmp`, `/usr/tmp`, `/tmp` and `.` that
+//! can hold a file (SQLite's order) and are deleted when the run ends. The
 //! database's page cache is bounded, so a source of 10,000,000 ids does not
 //! grow the process. Nothing here needs to survive a crash: a run that
 //! reads the source again (a retry of a batch whose ids were not all
