@@ -356,27 +356,12 @@ mod tests {
     #[test]
     fn it_starts_from_the_ids_the_store_holds_for_the_batch() {
         use crate::store::Store;
-        use crate::store::batches::{NewBatch, NewId, StepInput};
+        use crate::store::batches::{NewId, StepInput};
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("store.db");
         let store = Store::open(&path).unwrap();
-        for bid in ["b1", "b2"] {
-            store
-                .create_batch(&NewBatch {
-                    bid,
-                    command: "BATCH E FABRIC_COMMAND='echo ?'",
-                    lu: "E",
-                    fabric_command: "echo ?",
-                    source: &serde_json::json!({}),
-                    arguments: &serde_json::json!({}),
-                    execution_id: "x1",
-                    node: "n1",
-                    estimated_total: None,
-                    max_workers: None,
-                })
-                .unwrap();
-            store.take_ownership(bid, "n1", "DC").unwrap();
-        }
+        store.test_batch("b1");
+        store.test_batch("b2");
         // b1: "1" stored WAITING, "2" claimed as it arrived (a claim row
         // only), a NULL id (FAILED); b2: "3".
         let mut seq = 0;

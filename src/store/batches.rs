@@ -1057,14 +1057,11 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(&d.path().join("store.db")).unwrap();
-        s.create_batch(&NewBatch {
-            bid: "b1",
+impl Store {
+    /// For tests: a new `echo ?` batch `bid`, owned by node `n1`.
+    pub(crate) fn test_batch(&self, bid: &str) {
+        self.create_batch(&NewBatch {
+            bid,
             command: "BATCH x",
             lu: "L",
             fabric_command: "echo ?",
@@ -1076,8 +1073,25 @@ mod tests {
             max_workers: None,
         })
         .unwrap();
-        s.take_ownership("b1", "n1", "dc").unwrap();
+        self.take_ownership(bid, "n1", "dc").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("store.db")).unwrap();
+        s.test_batch("b1");
         (d, s)
+    }
+
+    /// One step of batch `b1` on node `n1`.
+    fn step(s: &Store, seq: &mut i64, input: StepInput) -> StepResult {
+        s.step("b1", "n1", seq, input)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
@@ -1122,18 +1136,15 @@ mod tests {
         let (_d, s) = store();
         let mut seq = 0;
         // Room for 3 of 5 new ids: 3 stored claimed, 2 WAITING.
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..6),
-                    claim: 3,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..6),
+                claim: 3,
+                ..StepInput::default()
+            },
+        );
         let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
         assert_eq!(got, ["1", "2", "3"]);
         assert!(r.claimed.iter().all(|c| c.attempts == 1));
@@ -1149,18 +1160,15 @@ mod tests {
         assert_eq!(s.max_seq("b1").unwrap(), 5);
         // Next claim: the 2 WAITING rows before 2 new ids.
         let new = ids(6..8);
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: new,
-                    claim: 10,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: new,
+                claim: 10,
+                ..StepInput::default()
+            },
+        );
         let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
         assert_eq!(got, ["4", "5", "6", "7"]);
         assert_eq!(r.counters.total, 7);
@@ -1173,18 +1181,15 @@ mod tests {
         let (_d, s) = store();
         let mut seq = 0;
         let n = 3 * ROWS_PER_INSERT as i64 + 5;
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..n + 1),
-                    claim: n as usize,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..n + 1),
+                claim: n as usize,
+                ..StepInput::default()
+            },
+        );
         // Runs of COMPLETED rows and of others, full groups and leftovers,
         // given out of order.
         let kind = |k: i64| match k {
@@ -1211,17 +1216,14 @@ mod tests {
                 done(c, k, state)
             })
             .collect();
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    outcomes,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                outcomes,
+                ..StepInput::default()
+            },
+        );
         adds_up(&r.counters);
         let mut st = s
             .conn()
@@ -1281,18 +1283,15 @@ mod tests {
         use crate::store::{DetailsQuery, entity_rows, in_process_rows};
         let (_d, s) = store();
         let mut seq = 0;
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..4),
-                    claim: 3,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..4),
+                claim: 3,
+                ..StepInput::default()
+            },
+        );
         let rows = entity_rows(&s, "b1", &DetailsQuery::default()).unwrap();
         let shown: Vec<(&str, &str, i64)> = rows
             .iter()
@@ -1308,26 +1307,23 @@ mod tests {
         );
         assert_eq!(in_process_rows(&s).unwrap().len(), 3);
         // Two outcomes: their rows; the third stays claimed.
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    outcomes: vec![
-                        done(&r.claimed[0], 5, ok()),
-                        done(
-                            &r.claimed[2],
-                            9,
-                            OutcomeState::Failed {
-                                error: "boom".into(),
-                            },
-                        ),
-                    ],
-                    ..StepInput::default()
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                outcomes: vec![
+                    done(&r.claimed[0], 5, ok()),
+                    done(
+                        &r.claimed[2],
+                        9,
+                        OutcomeState::Failed {
+                            error: "boom".into(),
+                        },
+                    ),
+                ],
+                ..StepInput::default()
+            },
+        );
         adds_up(&r.counters);
         assert_eq!(
             (
@@ -1368,21 +1364,17 @@ mod tests {
     fn a_dead_runs_claims_wait_again_on_retry_and_finished_ones_keep_their_row() {
         let (_d, s) = store();
         let mut seq = 0;
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..6),
-                    claim: 4,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
-        s.step(
-            "b1",
-            "n1",
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..6),
+                claim: 4,
+                ..StepInput::default()
+            },
+        );
+        step(
+            &s,
             &mut seq,
             StepInput {
                 outcomes: vec![
@@ -1397,8 +1389,7 @@ mod tests {
                 ],
                 ..StepInput::default()
             },
-        )
-        .unwrap();
+        );
         // The process dies here: "3" and "4" are claimed, without a row.
         let c = s.prepare_retry("b1", false).unwrap();
         adds_up(&c);
@@ -1408,17 +1399,14 @@ mod tests {
         );
         assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
         assert_eq!(s.max_seq("b1").unwrap(), 5);
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    claim: 10,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                claim: 10,
+                ..StepInput::default()
+            },
+        );
         let again: Vec<(&str, i64)> = r
             .claimed
             .iter()
@@ -1433,17 +1421,15 @@ mod tests {
     fn cancelling_a_dead_run_cancels_its_claimed_entities() {
         let (_d, s) = store();
         let mut seq = 0;
-        s.step(
-            "b1",
-            "n1",
+        step(
+            &s,
             &mut seq,
             StepInput {
                 new_ids: ids(1..4),
                 claim: 2,
                 ..StepInput::default()
             },
-        )
-        .unwrap();
+        );
         s.cancel_idle("b1").unwrap();
         assert_eq!(
             count(
@@ -1463,31 +1449,25 @@ mod tests {
     fn released_entities_wait_again_as_if_never_claimed() {
         let (_d, s) = store();
         let mut seq = 0;
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..5),
-                    claim: 4,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..5),
+                claim: 4,
+                ..StepInput::default()
+            },
+        );
         let release = r.claimed[2..].to_vec();
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    outcomes: vec![done(&r.claimed[0], 5, ok())],
-                    release,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                outcomes: vec![done(&r.claimed[0], 5, ok())],
+                release,
+                ..StepInput::default()
+            },
+        );
         assert_eq!(
             (
                 r.counters.completed,
@@ -1507,17 +1487,14 @@ mod tests {
             .unwrap();
         assert_eq!(attempts, 0);
         // Claimed again, they count their first attempt.
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    claim: 5,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                claim: 5,
+                ..StepInput::default()
+            },
+        );
         assert_eq!(r.claimed.len(), 2);
         assert!(r.claimed.iter().all(|c| c.attempts == 1));
     }
@@ -1526,47 +1503,41 @@ mod tests {
     fn retries_wait_for_their_time_and_outcomes_keep_their_times() {
         let (_d, s) = store();
         let mut seq = 0;
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..3),
-                    claim: 2,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..3),
+                claim: 2,
+                ..StepInput::default()
+            },
+        );
         let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    outcomes: vec![
-                        done(
-                            &r.claimed[0],
-                            7,
-                            OutcomeState::Retry {
-                                error: "boom".into(),
-                                retry_at_ms: later,
-                            },
-                        ),
-                        done(
-                            &r.claimed[1],
-                            9,
-                            OutcomeState::Failed {
-                                error: "bad".into(),
-                            },
-                        ),
-                    ],
-                    claim: 5,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                outcomes: vec![
+                    done(
+                        &r.claimed[0],
+                        7,
+                        OutcomeState::Retry {
+                            error: "boom".into(),
+                            retry_at_ms: later,
+                        },
+                    ),
+                    done(
+                        &r.claimed[1],
+                        9,
+                        OutcomeState::Failed {
+                            error: "bad".into(),
+                        },
+                    ),
+                ],
+                claim: 5,
+                ..StepInput::default()
+            },
+        );
         assert!(r.claimed.is_empty());
         assert!(r.retry_pending);
         assert_eq!((r.counters.waiting, r.counters.failed), (1, 1));
@@ -1592,18 +1563,15 @@ mod tests {
         let (_d, s) = store();
         let mut seq = 0;
         let mut slowest = Slowest::default();
-        let r = s
-            .step(
-                "b1",
-                "n1",
-                &mut seq,
-                StepInput {
-                    new_ids: ids(1..41),
-                    claim: 40,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
+        let r = step(
+            &s,
+            &mut seq,
+            StepInput {
+                new_ids: ids(1..41),
+                claim: 40,
+                ..StepInput::default()
+            },
+        );
         // Ties on the time, failures, and retries (not final) mixed.
         let outcomes: Vec<Outcome> = r
             .claimed
@@ -1624,16 +1592,14 @@ mod tests {
         for o in &outcomes {
             slowest.offer(o);
         }
-        s.step(
-            "b1",
-            "n1",
+        step(
+            &s,
             &mut seq,
             StepInput {
                 outcomes,
                 ..StepInput::default()
             },
-        )
-        .unwrap();
+        );
         assert_eq!(slowest.to_json(), s.slowest("b1").unwrap());
         assert_eq!(
             slowest.to_json()["slowestProcessed"]

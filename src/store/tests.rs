@@ -397,19 +397,7 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     assert_eq!(nos, [1, 2]);
-    s.create_batch(&super::batches::NewBatch {
-        bid: "bid-c",
-        command: "BATCH X",
-        lu: "X",
-        fabric_command: "echo ?",
-        source: &serde_json::json!({}),
-        arguments: &serde_json::json!({}),
-        execution_id: "e",
-        node: "n",
-        estimated_total: None,
-        max_workers: None,
-    })
-    .unwrap();
+    s.test_batch("bid-c");
     let no: i64 = s
         .conn()
         .query_row(
