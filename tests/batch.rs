@@ -19,11 +19,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         crate::common::customer_db(&dir.path().join("crm.db"), n);
         let w = World { dir };
-        let out = w.run(
-            "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
-             CREATE LU Customer FROM crm ROOT ('select id from customer')
-                 TABLE customer ('select * from customer where id = ?')",
-        );
+        let out = w.run(crate::common::CRM_CUSTOMER_LU);
         assert_eq!(out.code, 0, "{}", out.stderr);
         w
     }
@@ -106,6 +102,14 @@ impl World {
                 |r| r.get(0),
             )
             .unwrap()
+    }
+
+    /// `BATCH_RETRY` finishes the batch: exit 0, DONE, counters that add up.
+    fn retry_to_done(&self, bid: &str) {
+        let out = self.run(&format!("BATCH_RETRY '{bid}'"));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(self.status(bid), "DONE");
+        self.assert_counters_add_up(bid);
     }
 
     /// total = waiting + in process + completed + failed + cancelled, and
@@ -567,10 +571,7 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
     assert!(!completed_before.is_empty());
     assert_ne!(w.status(&bid), "DONE");
 
-    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(w.status(&bid), "DONE");
-    w.assert_counters_add_up(&bid);
+    w.retry_to_done(&bid);
     assert_eq!(
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
         300
@@ -603,10 +604,7 @@ fn kill_9_during_id_generation_then_retry_stores_no_duplicate() {
     let completed_before = completed_ids(&w, &bid);
     assert!(!completed_before.is_empty());
 
-    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(w.status(&bid), "DONE");
-    w.assert_counters_add_up(&bid);
+    w.retry_to_done(&bid);
     assert_eq!(
         w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid),
         1000
@@ -1011,10 +1009,7 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
         "the batch finished under the limit"
     );
 
-    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(w.status(&bid), "DONE");
-    w.assert_counters_add_up(&bid);
+    w.retry_to_done(&bid);
     assert_eq!(
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
         N

@@ -214,6 +214,12 @@ pub fn round_trip(stmts: &[Stmt]) -> Result<(), String> {
     }
 }
 
+/// Defines the interface `crm` on [`customer_db`]'s `crm.db` (relative to
+/// the working folder) and the LU `Customer` on it.
+pub const CRM_CUSTOMER_LU: &str = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+     CREATE LU Customer FROM crm ROOT ('select id from customer')
+         TABLE customer ('select * from customer where id = ?')";
+
 /// An SQLite file at `path` with a table `customer (id, name)` holding the
 /// ids 1..=n, for tests that need a data source.
 pub fn customer_db(path: &Path, n: i64) {

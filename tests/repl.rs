@@ -104,11 +104,7 @@ impl Place {
         let dir = tempfile::tempdir().unwrap();
         crate::common::customer_db(&dir.path().join("crm.db"), n);
         let p = Place { dir };
-        let out = p.run(
-            "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
-             CREATE LU Customer FROM crm ROOT ('select id from customer')
-                 TABLE customer ('select * from customer where id = ?')",
-        );
+        let out = p.run(crate::common::CRM_CUSTOMER_LU);
         assert_eq!(out.code, 0, "{}", out.stderr);
         p
     }
