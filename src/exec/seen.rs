@@ -226,7 +226,7 @@ fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<bool> {
             .replace('?', "%3f")
             .replace('#', "%23")
     );
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
     conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
     let filled = conn
         .execute(

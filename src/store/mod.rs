@@ -30,7 +30,7 @@ use thiserror::Error;
 pub const APPLICATION_ID: i32 = 0x4253_4853;
 
 /// How long a statement waits for another process's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum StoreError {
