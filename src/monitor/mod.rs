@@ -417,11 +417,7 @@ impl Cx<'_> {
             {
                 continue;
             }
-            let at_work = r
-                .start_time
-                .as_deref()
-                .and_then(millis)
-                .map(|s| (now_ms - s).max(0));
+            let at_work = r.start_time_ms.map(|s| (now_ms - s).max(0));
             t.push_row(vec![
                 r.node.into(),
                 Cell::Text(r.bid),

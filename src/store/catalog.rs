@@ -58,14 +58,6 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A time entity rows and claims keep as milliseconds since 1970-01-01
-/// UTC, as every other time is stored: RFC 3339 UTC with milliseconds.
-pub fn ms_text(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl Store {
     fn not_found(&self, kind: &'static str, name: &str, all: Vec<String>) -> StoreError {
         let suggestion = crate::syntax::keywords::suggest(name, all.iter().map(String::as_str))

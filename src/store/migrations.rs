@@ -188,9 +188,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
                             WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
     // 5: the times of entity rows and claims are integers, milliseconds
     // since 1970-01-01 UTC, as the executor measures them: a fast batch
-    // formatted and stored two RFC 3339 texts per entity. Readers format
-    // them (`catalog::ms_text`). The times of batches, nodes and events stay
-    // RFC 3339 texts.
+    // formatted and stored two RFC 3339 texts per entity. The times of
+    // batches, nodes and events stay RFC 3339 texts.
     "DROP VIEW batch_claimed;
     CREATE TABLE batch_entities_5 (
         batch           INTEGER NOT NULL,      -- batches.batch_no

@@ -14,7 +14,7 @@ mod catalog;
 mod migrations;
 mod reads;
 
-pub use catalog::{GroupDef, InterfaceDef, LuDef, LuTableDef, ms_text, now};
+pub use catalog::{GroupDef, InterfaceDef, LuDef, LuTableDef, now};
 pub use reads::{
     BatchRow, DetailsQuery, EntityRow, EventRow, InProcessRow, ListQuery, NodeRow, PaceSamples,
     StatusFilter, batch_node_rows, entity_rows, event_rows, in_process_rows, list_batches,

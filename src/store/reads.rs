@@ -12,8 +12,8 @@
 //! Times are passed and returned as RFC 3339 UTC text with milliseconds
 //! (`2026-11-22T15:54:00.000Z`, see [`super::now`]), which orders correctly
 //! as text. The store keeps them so, except on entity rows and claims
-//! (`*_ms` columns: milliseconds since 1970-01-01 UTC), whose readers
-//! format them ([`super::ms_text`]).
+//! (`*_ms` columns: milliseconds since 1970-01-01 UTC), which are read as
+//! such.
 
 use super::batches::Counters;
 use super::{Result, Store, StoreError};
@@ -447,8 +447,8 @@ pub struct InProcessRow {
     pub bid: String,
     pub entity_id: String,
     pub lu: String,
-    /// When the current attempt started (RFC 3339, from the stored ms).
-    pub start_time: Option<String>,
+    /// When the current attempt started, in ms since 1970-01-01 UTC.
+    pub start_time_ms: Option<i64>,
     pub execution_id: String,
     /// The batch's command text.
     pub command: String,
@@ -486,7 +486,7 @@ pub fn in_process_rows(store: &Store) -> Result<Vec<InProcessRow>> {
             bid: r.get(1)?,
             entity_id: r.get(2)?,
             lu: r.get(3)?,
-            start_time: r.get::<_, Option<i64>>(4)?.map(super::ms_text),
+            start_time_ms: r.get(4)?,
             execution_id: r.get(5)?,
             command: r.get(6)?,
         })
