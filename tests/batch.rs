@@ -338,6 +338,38 @@ fn bad_ids_are_not_good_ids_and_stay_failed_on_retry() {
     w.assert_counters_add_up(&bid);
 }
 
+/// Ids that are not UTF-8 are told apart by all their bytes, not by the 64
+/// their error message shows: two that differ only past the 64th byte are
+/// two failed entities, and a repeat of one of them counts once.
+#[test]
+fn ids_that_are_not_utf8_stay_apart_whatever_their_length() {
+    let w = World::new(0);
+    let head = "ff".repeat(69);
+    let out = w.run(&format!(
+        "BATCH Customer FROM crm USING ('select column1 from (values (x''{head}01''), (x''{head}02''), (x''{head}01''), (''ok''))')
+             FABRIC_COMMAND='echo ?'"
+    ));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let r = result_row(&out.stdout);
+    assert_eq!(r["total"], 3);
+    assert_eq!(r["execution_succeeded"], 1);
+    assert_eq!(r["execution_failed"], 2);
+    let bid = r["batch_id"].as_str().unwrap();
+    let c = w.store();
+    let ids: Vec<String> = c
+        .prepare(
+            "SELECT entity_id FROM batch_entities WHERE status = 'FAILED'
+             AND batch = (SELECT batch_no FROM batches WHERE bid = ?1) ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([bid], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [format!("x'{head}01'"), format!("x'{head}02'")]);
+    w.assert_counters_add_up(bid);
+}
+
 #[test]
 fn hostile_ids_are_harmless_in_shell_commands() {
     let w = World::new(0);

@@ -167,7 +167,7 @@ pub const MAX_ID_BYTES: usize = 1024;
 pub enum IdError {
     #[error("the id is NULL")]
     Null,
-    #[error("the id is not valid UTF-8: {}", hex_literal(.0))]
+    #[error("the id is not valid UTF-8: {}", hex_literal(.0, SHOWN_BYTES))]
     NotUtf8(Vec<u8>),
     #[error("the id is empty")]
     Empty,
@@ -177,12 +177,13 @@ pub enum IdError {
 
 impl IdError {
     /// A printable id under which the failed entity can be recorded:
-    /// `NULL`, the bytes as an SQL blob literal (`x'ff00'`), the empty
-    /// string, or the long id itself.
+    /// `NULL`, all the bytes as an SQL blob literal (`x'ff00'`), the empty
+    /// string, or the long id itself. Two different ids never share a
+    /// stand-in (the error message may cut the bytes short; this does not).
     pub fn stand_in(&self) -> String {
         match self {
             IdError::Null => "NULL".to_string(),
-            IdError::NotUtf8(bytes) => hex_literal(bytes),
+            IdError::NotUtf8(bytes) => hex_literal(bytes, usize::MAX),
             IdError::Empty => String::new(),
             IdError::TooLong(id) => id.clone(),
         }
@@ -201,15 +202,18 @@ pub fn check_id(id: &str) -> Result<(), IdError> {
     }
 }
 
-/// `x'..'`, at most 64 bytes of it: enough to recognise the value.
-fn hex_literal(bytes: &[u8]) -> String {
-    const SHOWN: usize = 64;
+/// How many bytes of an id that is not UTF-8 its error message shows:
+/// enough to recognise the value.
+const SHOWN_BYTES: usize = 64;
+
+/// `x'..'` of the first `shown` bytes, followed by `...` if that cut some.
+fn hex_literal(bytes: &[u8], shown: usize) -> String {
     let mut s = String::from("x'");
-    for b in bytes.iter().take(SHOWN) {
+    for b in bytes.iter().take(shown) {
         let _ = write!(s, "{b:02x}");
     }
     s.push('\'');
-    if bytes.len() > SHOWN {
+    if bytes.len() > shown {
         s.push_str("...");
     }
     s

@@ -67,4 +67,16 @@ fn id_rules_and_stand_ins() {
     assert_eq!(e.to_string(), "the id is not valid UTF-8: x'ff00'");
     assert_eq!(e.stand_in(), "x'ff00'");
     assert_eq!(IdError::Null.stand_in(), "NULL");
+
+    // The message shows 64 bytes; the stand-in keeps them all, so ids that
+    // differ only past the 64th byte stay two entities.
+    let mut bytes = vec![0xff; 70];
+    let a = IdError::NotUtf8(bytes.clone());
+    bytes[69] = 0xfe;
+    let b = IdError::NotUtf8(bytes);
+    let shown = format!("x'{}'...", "ff".repeat(64));
+    assert_eq!(a.to_string(), format!("the id is not valid UTF-8: {shown}"));
+    assert_eq!(a.to_string(), b.to_string());
+    assert_eq!(a.stand_in(), format!("x'{}'", "ff".repeat(70)));
+    assert_eq!(b.stand_in(), format!("x'{}fe'", "ff".repeat(69)));
 }
