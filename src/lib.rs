@@ -153,6 +153,7 @@ fn session_config(global: &cli::Global) -> Result<session::Config, Error> {
         dc: global.dc.clone(),
         workers: std::thread::available_parallelism().map_or(1, usize::from),
         progress_allowed: std::io::stderr().is_terminal() && !global.quiet,
+        quiet: global.quiet,
     })
 }
 

@@ -8,7 +8,7 @@
 use crate::ast::{InterfaceKind, OutputFormat, Setting, Span, Statement, Stmt, Value};
 use crate::output::{Cell, KeyValues, Output, Table};
 use crate::source;
-use crate::store::{self, GroupDef, InterfaceDef, LuDef, LuTableDef, Store, StoreError};
+use crate::store::{self, GroupDef, InterfaceDef, LuDef, LuTableDef, Store, StoreError, Upgrades};
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -58,6 +58,8 @@ pub struct Session {
     workers: usize,
     /// Draw progress bars (stderr is a terminal and not --quiet).
     progress_allowed: bool,
+    /// `--quiet`: opening the store does not announce an upgrade.
+    quiet: bool,
     /// The batch the bid-less statements act on (SPEC §6).
     pub last_bid: Option<String>,
     /// Each batch's latest outcome as an exit code (SPEC §1): a batch
@@ -76,6 +78,7 @@ pub struct Config {
     pub dc: String,
     pub workers: usize,
     pub progress_allowed: bool,
+    pub quiet: bool,
 }
 
 /// What a statement asks of the caller besides printing.
@@ -98,6 +101,7 @@ impl Session {
             dc: config.dc,
             workers: config.workers.max(1),
             progress_allowed: config.progress_allowed,
+            quiet: config.quiet,
             last_bid: None,
             outcomes: Default::default(),
             interrupt: Default::default(),
@@ -312,7 +316,12 @@ impl Session {
 
     fn store(&mut self) -> Result<&Store> {
         if self.store.is_none() {
-            let s = Store::open(&self.store_path).map_err(|e| RunError {
+            let upgrades = if self.quiet {
+                Upgrades::Silent
+            } else {
+                Upgrades::Announced
+            };
+            let s = Store::open_with(&self.store_path, upgrades).map_err(|e| RunError {
                 message: e.to_string(),
                 span: None,
             })?;

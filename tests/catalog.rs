@@ -280,6 +280,43 @@ fn a_file_that_is_not_a_store_is_refused_and_kept() {
     assert_eq!(std::fs::read(&not_store).unwrap(), before);
 }
 
+/// A store from the first release is upgraded in place and keeps its
+/// catalog; the upgrade is announced on stderr, except with `--quiet`
+/// (SPEC §1: nothing but errors and the data asked for, so a cron job
+/// mails nothing).
+#[test]
+fn an_old_store_is_upgraded_and_quiet_keeps_the_notice_off_stderr() {
+    for quiet in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("store.db");
+        rusqlite::Connection::open(&store)
+            .unwrap()
+            .execute_batch(include_str!("fixtures/store_v1.sql"))
+            .unwrap();
+        let mut args = vec!["--store", store.to_str().unwrap(), "--format", "csv"];
+        if quiet {
+            args.push("--quiet");
+        }
+        let out = Test::new().args(args).args(["-c", "SHOW INTERFACES"]).run();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("crm,"), "{}", out.stdout);
+        if quiet {
+            assert_eq!(out.stderr, "", "--quiet printed a notice");
+        } else {
+            assert!(
+                out.stderr.contains("upgrading the store from version 1 to"),
+                "{}",
+                out.stderr
+            );
+        }
+        let version: i64 = rusqlite::Connection::open(&store)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert!(version > 1, "still at version {version}");
+    }
+}
+
 #[test]
 fn settings_change_the_session() {
     let out = Test::new()

@@ -4,7 +4,7 @@
 //! line is still a string and a statement's start is where it really is.
 
 use super::complete::{self, Catalog};
-use crate::store::{ListQuery, StatusFilter, Store, StoreError};
+use crate::store::{ListQuery, StatusFilter, Store, StoreError, Upgrades};
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
@@ -121,7 +121,8 @@ impl StoreCatalog {
     fn read<T: Default>(&self, read: impl FnOnce(&Store) -> Result<T, StoreError>) -> T {
         let mut slot = self.store.borrow_mut();
         if slot.is_none() && self.path.is_file() {
-            *slot = Store::open(&self.path).ok();
+            // Silent: a notice would break the line being edited.
+            *slot = Store::open_with(&self.path, Upgrades::Silent).ok();
         }
         slot.as_ref().and_then(|s| read(s).ok()).unwrap_or_default()
     }

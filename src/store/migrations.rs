@@ -266,7 +266,8 @@ pub fn latest() -> i64 {
 }
 
 /// Brings the store to [`latest`]. The caller has checked it is not newer.
-pub fn apply(conn: &Connection) -> rusqlite::Result<()> {
+/// `announce` says on stderr that a store holding data is being upgraded.
+pub fn apply(conn: &Connection, announce: bool) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= latest() {
         return Ok(());
@@ -276,7 +277,7 @@ pub fn apply(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version >= 1 && version < latest() {
+        if announce && version >= 1 && version < latest() {
             // Upgrading a store that holds data can take a while (every
             // entity row is rewritten by migration 3): say why we wait.
             eprintln!(

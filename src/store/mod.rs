@@ -100,10 +100,25 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Whether opening a store that must be upgraded says so on stderr (the
+/// upgrade can take seconds). `--quiet` keeps it silent: a cron job's
+/// stderr is mailed, and the spec has it print nothing but errors and data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upgrades {
+    Announced,
+    Silent,
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path`, refusing files that
-    /// are not batchsh stores or are newer than this binary.
+    /// are not batchsh stores or are newer than this binary; an upgrade is
+    /// announced on stderr.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with(path, Upgrades::Announced)
+    }
+
+    /// [`Store::open`], saying on stderr that it upgrades the store or not.
+    pub fn open_with(path: &Path, upgrades: Upgrades) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
@@ -127,7 +142,8 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.configure()?;
-        migrations::apply(&store.conn).map_err(|e| store.err(e))?;
+        migrations::apply(&store.conn, upgrades == Upgrades::Announced)
+            .map_err(|e| store.err(e))?;
         Ok(store)
     }
 
