@@ -93,6 +93,9 @@ rm -f "$OUT"/*.json "$OUT"/*.rss "$OUT"/*.txt "$OUT"/*.seconds
     echo "rustc:   $(rustc --version)"
     echo "tools:   $(hyperfine --version), $(parallel --version | head -1), sqlite3 $(sqlite3 --version | cut -d' ' -f1)"
     echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
+    # `true` given an argument calls setlocale: a UTF-8 locale costs each
+    # spawned process about a fifth more, for batchsh and its peers alike.
+    echo "locale:  LANG=${LANG-(unset)} LC_ALL=${LC_ALL-(unset)}"
     echo "sizes:   spawn=$SPAWN_N echo=$ECHO_N big=$BIG_N store_rows=$STORE_ROWS sync=$SYNC_N runs=$RUNS"
     echo "work:    $WORK"
 } | tee "$OUT/machine.txt"
