@@ -18,7 +18,9 @@
 #            program (built here with rustc) that spawns each process as
 #            batchsh's `exec` does and stores nothing; and two spawn floors
 #            (no pipes): that program's, and posix_spawn from C threads
-#            (benches/spawn_floor.c, built here with cc).
+#            (benches/spawn_floor.c, built here with cc). batchsh and the C
+#            floor run a second time with the locale unset, as cron runs
+#            jobs (`true` loads locale data under a UTF-8 locale).
 #   echo     `echo ?` over BENCH_ECHO_N ids from the SQLite source, every
 #            outcome persisted; entities/s and peak RSS.
 #   big      one batch of `echo ?` over BENCH_BIG_N ids; peak RSS (one run).
@@ -237,16 +239,25 @@ check_batch() {
 
 HF=(hyperfine --style basic --warmup 1)
 
+# `true` given an argument calls setlocale(LC_ALL, ""): under a UTF-8
+# locale each spawned process loads locale data, about a fifth more work
+# (2026-11-22). cron starts jobs with no locale, so the spawn case also runs
+# batchsh and the C floor with every locale variable unset.
+UNLOCALE="env$(env | grep -oE '^(LANG|LANGUAGE|LC_[A-Z]+)=' | tr -d = | sed 's/^/ -u /' | tr -d '\n')"
+
 if has_case spawn; then
     log "spawn: exec 'true' ? over $SPAWN_N ids, $WORKERS workers, vs xargs and parallel"
     # One --prepare per command: the peers need no store, so the home left
     # at the end is from batchsh's last run, which check_batch reads.
     "${HF[@]}" --runs "$RUNS" --export-json "$OUT/spawn.json" \
-        --prepare "$PREPARE" --prepare true --prepare true --prepare true --prepare true --prepare true \
+        --prepare "$PREPARE" --prepare "$PREPARE" --prepare true --prepare true --prepare true \
+        --prepare true --prepare true --prepare true \
         -n "batchsh exec" "$(timed spawn_batchsh "'$BIN' --no-progress '$WORK/spawn.bsh'")" \
+        -n "batchsh exec, locale unset" "$(timed spawn_batchsh_c "$UNLOCALE '$BIN' --no-progress '$WORK/spawn.bsh'")" \
         -n "spawn only, nothing persisted" "$(timed spawn_only "'$WORK/spawn-only' $WORKERS $(type -P true) '$WORK/spawn_ids.txt'")" \
         -n "spawn only, no pipes" "$(timed spawn_floor "'$WORK/spawn-only' $WORKERS $(type -P true) '$WORK/spawn_ids.txt' --no-pipes")" \
         -n "posix_spawn floor (C)" "$(timed spawn_floor_c "'$WORK/spawn-floor-c' $WORKERS $SPAWN_N $(type -P true)")" \
+        -n "posix_spawn floor (C), locale unset" "$(timed spawn_floor_c_c "$UNLOCALE '$WORK/spawn-floor-c' $WORKERS $SPAWN_N $(type -P true)")" \
         -n "xargs -P2 -n1 true" "$(timed spawn_xargs "xargs -P2 -n1 true <'$WORK/spawn_ids.txt'")" \
         -n "parallel -j2 true" "$(timed spawn_parallel "parallel --will-cite -j2 true <'$WORK/spawn_ids.txt'")" ||
         echo "WARNING: spawn case failed" | tee -a "$OUT/warnings.txt"
@@ -421,14 +432,20 @@ if spawn:
     line("spawn only, no pipes (spawn floor)", f, spawn_n, rss("spawn_floor"))
     c = spawn["posix_spawn floor (C)"]
     line("posix_spawn floor (C, no pipes)", c, spawn_n, rss("spawn_floor_c"))
+    bc, cc = spawn["batchsh exec, locale unset"], spawn["posix_spawn floor (C), locale unset"]
+    line("batchsh exec, locale unset", bc, spawn_n, rss("spawn_batchsh_c"))
+    line("posix_spawn floor (C), locale unset", cc, spawn_n, rss("spawn_floor_c_c"))
     line("xargs -P2 -n1 true", x, spawn_n, rss("spawn_xargs"))
     line("parallel -j2 true", p, spawn_n, rss("spawn_parallel"))
-    eps = spawn_n / b["median"]
-    rows.append(("exec, entities/s", f"{eps:,.0f}/s", ">= 2,500/s", verdict(eps >= 2500)))
-    floor = spawn_n / c["median"]
-    rows.append(("posix_spawn floor of this machine (C), processes/s", f"{floor:,.0f}/s",
-                 "reported", "-"))
-    rows.append(("exec, share of that floor", f"{eps / floor * 100:.0f}%", "reported", "-"))
+    locale = os.environ.get("LC_ALL") or os.environ.get("LANG") or "none"
+    for where, run, fl in ((f"locale {locale}", b, c), ("locale unset, as under cron", bc, cc)):
+        eps = spawn_n / run["median"]
+        rows.append((f"exec, entities/s ({where})", f"{eps:,.0f}/s", ">= 2,500/s", verdict(eps >= 2500)))
+        floor = spawn_n / fl["median"]
+        rows.append((f"posix_spawn floor of this machine (C), processes/s ({where})",
+                     f"{floor:,.0f}/s", "reported", "-"))
+        rows.append((f"exec, share of that floor ({where})", f"{eps / floor * 100:.0f}%",
+                     "reported", "-"))
     # "Faster" only counts when the gap is wider than the runs' spread.
     noise = max(b["stddev"] or 0, x["stddev"] or 0)  # null after a single run
     faster = "met" if x["median"] - b["median"] > noise else (
