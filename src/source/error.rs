@@ -178,8 +178,10 @@ pub enum IdError {
 impl IdError {
     /// A printable id under which the failed entity can be recorded:
     /// `NULL`, all the bytes as an SQL blob literal (`x'ff00'`), the empty
-    /// string, or the long id itself. Two different ids never share a
-    /// stand-in (the error message may cut the bytes short; this does not).
+    /// string, or the long id itself. With the error, it tells two bad ids
+    /// apart (the error message may cut the bytes short; this does not),
+    /// though a long id whose text is a blob literal has the same stand-in
+    /// as the blob.
     pub fn stand_in(&self) -> String {
         match self {
             IdError::Null => "NULL".to_string(),
