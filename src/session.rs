@@ -314,6 +314,15 @@ impl Session {
         Ok(result_row(&fin))
     }
 
+    /// Opens the store now if its file exists (so that an upgrade is
+    /// announced here, not done silently by the REPL's Tab completion);
+    /// an error is left for the first statement that needs the store.
+    pub fn open_existing_store(&mut self) {
+        if self.store.is_none() && self.store_path.is_file() {
+            let _ = self.store();
+        }
+    }
+
     fn store(&mut self) -> Result<&Store> {
         if self.store.is_none() {
             let upgrades = if self.quiet {

@@ -150,14 +150,19 @@ impl Place {
             };
         }
         let s = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("batchsh starts");
-        let mut r = Repl { s };
-        r.expect(PROMPT);
+        let mut r = Repl {
+            s,
+            greeting: String::new(),
+        };
+        r.greeting = r.expect(PROMPT);
         r
     }
 }
 
 struct Repl {
     s: PtySession,
+    /// What came before the first prompt.
+    greeting: String,
 }
 
 impl Repl {
@@ -497,4 +502,26 @@ fn ctrl_c_at_a_plain_prompt_drops_the_input() {
     let shown = r.run("SHOW LUS", "| Customer");
     assert!(!shown.contains("stopping"), "{shown}");
     r.leave("EXIT");
+}
+
+/// An old store is upgraded when the REPL starts, with the notice before
+/// the first prompt (not silently at the first Tab); `--quiet` drops it.
+#[test]
+fn the_repl_upgrades_an_old_store_at_start_and_says_so() {
+    for quiet in [false, true] {
+        let p = Place {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(p.home()).unwrap();
+        rusqlite::Connection::open(p.home().join("store.db"))
+            .unwrap()
+            .execute_batch(include_str!("fixtures/store_v1.sql"))
+            .unwrap();
+        let args: &[&str] = if quiet { &["--quiet"] } else { &[] };
+        let mut r = p.repl(args, &[]);
+        let notice = "upgrading the store from version 1 to";
+        assert_eq!(r.greeting.contains(notice), !quiet, "{}", r.greeting);
+        r.run("SHOW INTERFACES", "crm");
+        r.leave("EXIT");
+    }
 }

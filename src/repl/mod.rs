@@ -75,6 +75,7 @@ pub fn run(global: &Global) -> Result<(), Error> {
             env!("CARGO_PKG_VERSION")
         );
     }
+    session.open_existing_store();
     let mut pending = String::new();
     loop {
         if let Some(h) = editor.helper_mut() {
