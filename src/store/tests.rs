@@ -20,6 +20,21 @@ fn pragma(conn: &Connection, name: &str) -> String {
     .unwrap()
 }
 
+/// A store at `p` as batchsh left it at schema `version` (its first
+/// `version` migrations), for the upgrade tests to fill and reopen.
+fn store_at_version(p: &Path, version: usize) -> Connection {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let c = Connection::open(p).unwrap();
+    for sql in &migrations::MIGRATIONS[..version] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.execute_batch(&format!(
+        "PRAGMA user_version = {version}; PRAGMA application_id = {APPLICATION_ID};"
+    ))
+    .unwrap();
+    c
+}
+
 #[test]
 fn a_new_store_is_created_in_wal_mode_at_the_latest_version() {
     let (_d, p) = temp();
@@ -285,14 +300,8 @@ fn a_group_needs_its_lu() {
 #[test]
 fn a_version_1_store_is_upgraded_and_keeps_its_catalog() {
     let (_d, p) = temp();
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     {
-        let c = Connection::open(&p).unwrap();
-        c.execute_batch(migrations::MIGRATIONS[0]).unwrap();
-        c.execute_batch(&format!(
-            "PRAGMA user_version = 1; PRAGMA application_id = {APPLICATION_ID};"
-        ))
-        .unwrap();
+        let c = store_at_version(&p, 1);
         c.execute(
             "INSERT INTO interfaces (name, kind, location, options, created_at)
              VALUES ('crm', 'SQLITE', '/data/crm.db', '{}', '2026-11-01T00:00:00.000Z')",
@@ -319,16 +328,8 @@ fn a_version_1_store_is_upgraded_and_keeps_its_catalog() {
 #[test]
 fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
     let (_d, p) = temp();
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     {
-        let c = Connection::open(&p).unwrap();
-        for sql in &migrations::MIGRATIONS[..2] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.execute_batch(&format!(
-            "PRAGMA user_version = 2; PRAGMA application_id = {APPLICATION_ID};"
-        ))
-        .unwrap();
+        let c = store_at_version(&p, 2);
         for (bid, n) in [("bid-a", 3), ("bid-b", 2)] {
             c.execute(
                 "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
@@ -445,18 +446,13 @@ fn the_checkpointer_copies_the_log_into_the_store_file_while_the_writer_goes_on(
 #[test]
 fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
     let (_d, p) = temp();
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     {
-        let c = Connection::open(&p).unwrap();
-        for sql in &migrations::MIGRATIONS[..4] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.execute_batch(&format!(
-            "PRAGMA user_version = 4; PRAGMA application_id = {APPLICATION_ID};
-             INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
+        let c = store_at_version(&p, 4);
+        c.execute_batch(
+            "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                  execution_id, created_by, creation_time, total, completed, waiting, in_process,
                  batch_no)
-             VALUES ('bid-a', 'BATCH X', 'X', 'echo ?', '{{}}', '{{}}', 'IN_PROGRESS', 'e', 'n',
+             VALUES ('bid-a', 'BATCH X', 'X', 'echo ?', '{}', '{}', 'IN_PROGRESS', 'e', 'n',
                  '2026-11-01T00:00:00.000Z', 3, 1, 1, 1, 7);
              INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
                  start_time, end_time, retry_at, process_time_ms)
@@ -465,8 +461,8 @@ fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
                     (7, 2, 'b', 'WAITING', 1, NULL, NULL, '2026-11-01T10:00:02.001Z',
                      '2026-11-01T10:05:00.000Z', 2);
              INSERT INTO batch_claims (batch, first_seq, node, start_time, open, ids)
-             VALUES (7, 3, 'n1', '2026-11-01T10:00:03.045Z', 1, '[\"c\"]');"
-        ))
+             VALUES (7, 3, 'n1', '2026-11-01T10:00:03.045Z', 1, '[\"c\"]');",
+        )
         .unwrap();
     }
     let s = Store::open(&p).unwrap();
