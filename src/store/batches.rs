@@ -1123,6 +1123,12 @@ mod tests {
         }
     }
 
+    fn failed(error: impl Into<String>) -> OutcomeState {
+        OutcomeState::Failed {
+            error: error.into(),
+        }
+    }
+
     fn adds_up(c: &Counters) {
         assert_eq!(
             c.total,
@@ -1205,9 +1211,7 @@ mod tests {
                 let k: i64 = c.entity_id.parse().unwrap();
                 let state = match kind(k) {
                     0 => ok(),
-                    1 => OutcomeState::Failed {
-                        error: format!("boom {k}"),
-                    },
+                    1 => failed(format!("boom {k}")),
                     _ => OutcomeState::Retry {
                         error: format!("again {k}"),
                         retry_at_ms: 1_800_000_000_000 + k,
@@ -1313,13 +1317,7 @@ mod tests {
             StepInput {
                 outcomes: vec![
                     done(&r.claimed[0], 5, ok()),
-                    done(
-                        &r.claimed[2],
-                        9,
-                        OutcomeState::Failed {
-                            error: "boom".into(),
-                        },
-                    ),
+                    done(&r.claimed[2], 9, failed("boom")),
                 ],
                 ..StepInput::default()
             },
@@ -1379,13 +1377,7 @@ mod tests {
             StepInput {
                 outcomes: vec![
                     done(&r.claimed[0], 5, ok()),
-                    done(
-                        &r.claimed[1],
-                        5,
-                        OutcomeState::Failed {
-                            error: "boom".into(),
-                        },
-                    ),
+                    done(&r.claimed[1], 5, failed("boom")),
                 ],
                 ..StepInput::default()
             },
@@ -1526,13 +1518,7 @@ mod tests {
                             retry_at_ms: later,
                         },
                     ),
-                    done(
-                        &r.claimed[1],
-                        9,
-                        OutcomeState::Failed {
-                            error: "bad".into(),
-                        },
-                    ),
+                    done(&r.claimed[1], 9, failed("bad")),
                 ],
                 claim: 5,
                 ..StepInput::default()
@@ -1579,7 +1565,7 @@ mod tests {
             .map(|c| {
                 let ms = (c.seq * 7919) % 13;
                 let state = match c.seq % 5 {
-                    0 => OutcomeState::Failed { error: "x".into() },
+                    0 => failed("x"),
                     1 => OutcomeState::Retry {
                         error: "x".into(),
                         retry_at_ms: 0,
