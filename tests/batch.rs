@@ -611,6 +611,103 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
     assert_none_lost_none_rerun(&w, 300, &completed_before);
 }
 
+/// A batch paused and then killed: nobody runs it, and the pause asked of
+/// the dead process must not pause the run that takes it over. Resuming
+/// it runs it here to the end; so does retrying it.
+#[test]
+fn a_paused_batch_whose_process_died_is_resumed_or_retried_here() {
+    for control in ["BATCH_RESUME", "BATCH_RETRY"] {
+        let w = World::new(100);
+        let child = w.spawn(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2",
+        );
+        w.wait_until_running();
+        let bid = w.last_bid();
+        assert_eq!(w.run(&format!("BATCH_PAUSE '{bid}'")).code, 0);
+        eventually("PAUSED", || w.status(&bid) == "PAUSED");
+        kill_9_after(&w, child, 0);
+        let completed_before = completed_ids(&w, &bid);
+        let out = w.run(&format!("{control} '{bid}'"));
+        assert_eq!(out.code, 0, "{control}: {}", out.stderr);
+        assert_eq!(w.status(&bid), "DONE", "{control}");
+        assert_eq!(
+            w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+            100
+        );
+        w.assert_counters_add_up(&bid);
+        assert_none_lost_none_rerun(&w, 100, &completed_before);
+    }
+}
+
+/// After a crash (or a reboot) the dead owner's pid may belong to another
+/// process by the time the batch is retried. A process that started after
+/// the owner's last heartbeat is not the owner: the retry goes ahead.
+#[test]
+fn a_dead_owners_pid_reused_by_another_process_does_not_block_the_retry() {
+    let w = World::new(200);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    kill_9_after(&w, child, 20);
+    let bid = w.last_bid();
+    let completed_before = completed_ids(&w, &bid);
+    // The pid now runs something else, started a minute after the last
+    // heartbeat of the crashed owner.
+    let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+    w.store()
+        .execute(
+            "UPDATE batches SET owner_pid = ?2,
+                 heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')
+             WHERE bid = ?1",
+            rusqlite::params![bid, other.id()],
+        )
+        .unwrap();
+    w.retry_to_done(&bid);
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert_none_lost_none_rerun(&w, 200, &completed_before);
+}
+
+/// Retries of one batch started at the same moment: one runs it, the
+/// others are refused, and ON_DONE runs once, with counters that add up.
+#[test]
+fn retries_started_at_once_run_the_batch_once() {
+    let w = World::new(200);
+    let out = w.run(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'test -f go && echo ? >> ran.txt && sleep 0.02'\"
+         WITH MAX_WORKERS_PER_NODE=2 ON_DONE='echo $TOTAL $SUCCEEDED $FAILED >> done.txt'",
+    );
+    assert_eq!(out.code, 3, "every entity fails first: {}", out.stderr);
+    let bid = w.last_bid();
+    std::fs::write(w.path().join("go"), "").unwrap();
+    std::fs::remove_file(w.path().join("done.txt")).unwrap();
+    let retries: Vec<Child> = (0..6)
+        .map(|_| w.spawn(&format!("BATCH_RETRY '{bid}'")))
+        .collect();
+    let outs: Vec<_> = retries
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ran = outs.iter().filter(|o| o.status.code() == Some(0)).count();
+    assert_eq!(ran, 1, "exactly one retry runs the batch");
+    for o in outs.iter().filter(|o| o.status.code() != Some(0)) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("it is running on node") || err.contains("took it over first"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("done.txt")).unwrap(),
+        "200 200 0\n"
+    );
+    assert_none_lost_none_rerun(&w, 200, &[]);
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    assert_eq!(ran.lines().count(), 200, "an entity ran twice");
+    w.assert_counters_add_up(&bid);
+}
+
 /// Duplicate ids are dropped before they are stored, also when a retry
 /// reads the source again after a kill -9 during id generation: the ids
 /// stored by the killed run count as seen, so none is stored twice, none

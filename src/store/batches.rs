@@ -433,11 +433,39 @@ impl Store {
     /// for an unfinished batch also orphaned IN_PROCESS and CANCELLED ones,
     /// go back to WAITING; counters are recounted from the rows (the one
     /// place that scans them, so a crash can never leave them wrong).
-    pub fn prepare_retry(&self, bid: &str, finished: bool) -> Result<Counters> {
-        let tx = self
-            .conn()
-            .unchecked_transaction()
+    ///
+    /// It takes the batch over for this process (`node`, pid) only if its
+    /// owner is still the one `seen` (read when the caller judged that
+    /// owner dead, or the batch finished): of two retries started at once,
+    /// one runs and the other gets `None`. A PAUSE or CANCEL asked of the
+    /// dead owner is dropped; this run starts afresh.
+    pub fn prepare_retry(
+        &self,
+        bid: &str,
+        finished: bool,
+        seen: &BatchState,
+        node: &str,
+    ) -> Result<Option<Counters>> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        let taken = tx
+            .execute(
+                "UPDATE batches SET owner_node = ?5, owner_pid = ?6, heartbeat_at = ?7, requested = NULL
+                 WHERE bid = ?1 AND owner_node IS ?2 AND owner_pid IS ?3 AND heartbeat_at IS ?4",
+                params![
+                    bid,
+                    seen.owner_node,
+                    seen.owner_pid,
+                    seen.heartbeat_at,
+                    node,
+                    i64::from(std::process::id()),
+                    super::now()
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        if taken == 0 {
+            return Ok(None);
+        }
         materialize_claims(&tx, bid).map_err(|e| self.err(e))?;
         let statuses = if finished {
             "('FAILED')"
@@ -456,7 +484,7 @@ impl Store {
         .map_err(|e| self.err(e))?;
         let c = recount(&tx, bid).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(c)
+        Ok(Some(c))
     }
 
     /// Marks the source as exhausted (the total is final).
@@ -1383,7 +1411,23 @@ mod tests {
             },
         );
         // The process dies here: "3" and "4" are claimed, without a row.
-        let c = s.prepare_retry("b1", false).unwrap();
+        let seen = s.batch_state("b1").unwrap();
+        s.request("b1", Some("PAUSE")).unwrap();
+        // The request changed no owner: the retry takes the batch over.
+        let c = s.prepare_retry("b1", false, &seen, "n2").unwrap().unwrap();
+        let now = s.batch_state("b1").unwrap();
+        assert_eq!(now.owner_node.as_deref(), Some("n2"));
+        assert_eq!(now.owner_pid, Some(i64::from(std::process::id())));
+        assert_eq!(
+            now.requested, None,
+            "a pause asked of the dead owner is dropped"
+        );
+        // A second retry that saw the same dead owner is too late.
+        assert!(s.prepare_retry("b1", false, &seen, "n3").unwrap().is_none());
+        assert_eq!(
+            s.batch_state("b1").unwrap().owner_node.as_deref(),
+            Some("n2")
+        );
         adds_up(&c);
         assert_eq!(
             (c.total, c.completed, c.waiting, c.in_process),

@@ -409,7 +409,11 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
         .unwrap();
     assert_eq!(no, 3);
     // A retry finds the failed entity through the new index.
-    let c = s.prepare_retry("bid-a", true).unwrap();
+    let seen = s.batch_state("bid-a").unwrap();
+    let c = s
+        .prepare_retry("bid-a", true, &seen, "n1")
+        .unwrap()
+        .unwrap();
     assert_eq!((c.total, c.waiting, c.completed), (3, 1, 2));
 }
 
