@@ -110,6 +110,21 @@ impl Session {
 
     /// Records how a batch ended: FAILED is 1, DONE with failed entities
     /// or CANCELLED is 3.
+    /// A run has ended: its exit code is noted, a FAILED batch's reason
+    /// is printed (stderr: the result row shows counts, not why), and its
+    /// result row returned.
+    fn ended(&mut self, fin: &crate::exec::run::Finished) -> Output {
+        self.note_end(&fin.bid, &fin.status, fin.counters.failed);
+        if fin.status == "FAILED" {
+            eprintln!(
+                "error: batch {} ended FAILED: {}",
+                fin.bid,
+                fin.error.as_deref().unwrap_or("no reason was recorded")
+            );
+        }
+        result_row(fin)
+    }
+
     fn note_end(&mut self, bid: &str, status: &str, failed: i64) {
         let code = match status {
             "FAILED" => crate::exit::FAILED,
@@ -147,8 +162,7 @@ impl Session {
         let plan = crate::exec::plan(store, b, span, self.workers)?;
         let fin = crate::exec::start(&self.env(store), &plan, span)?;
         self.last_bid = Some(fin.bid.clone());
-        self.note_end(&fin.bid, &fin.status, fin.counters.failed);
-        Ok(Some(result_row(&fin)))
+        Ok(Some(self.ended(&fin)))
     }
 
     fn resolve(&mut self, bid: &Option<crate::ast::Text>, span: Span) -> Result<String> {
@@ -326,8 +340,7 @@ impl Session {
             &execution_id,
             !state.ids_complete,
         )?;
-        self.note_end(&fin.bid, &fin.status, fin.counters.failed);
-        Ok(result_row(&fin))
+        Ok(self.ended(&fin))
     }
 
     /// Opens the store now if its file exists (so that an upgrade is
@@ -893,6 +906,9 @@ mod tests {
         let long_ago = Utc::now() - TimeDelta::days(1);
         assert_eq!(pid_is_owner(me, Some(long_ago)), Some(false));
         // No such process.
-        assert_eq!(pid_is_owner(i64::from(i32::MAX), Some(Utc::now())), Some(false));
+        assert_eq!(
+            pid_is_owner(i64::from(i32::MAX), Some(Utc::now())),
+            Some(false)
+        );
     }
 }

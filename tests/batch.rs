@@ -275,6 +275,18 @@ fn a_failing_source_query_fails_the_batch_with_the_database_message() {
     assert_eq!(w.status(&bid), "FAILED");
     let error = w.error(&bid);
     assert!(error.contains("no such table: nowhere"), "{error}");
+    // The run says why, not only the stored row.
+    assert!(
+        out.stderr
+            .contains(&format!("error: batch {bid} ended FAILED: ")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("no such table: nowhere"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -446,6 +458,21 @@ fn on_done_runs_with_the_outcome_in_its_environment() {
     assert_eq!(
         std::fs::read_to_string(w.path().join("done.txt")).unwrap(),
         "DONE 4 4 0\n"
+    );
+    // What the hook prints goes to stderr, so stdout stays one JSON
+    // document per statement; a hook that fails is reported, and the
+    // batch's outcome stands.
+    let out =
+        w.run("BATCH Customer FABRIC_COMMAND='echo ?' WITH ON_DONE='echo hook says hi; exit 7'");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let row = result_row(&out.stdout);
+    assert_eq!(row["total"], 4);
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stderr.contains("hook says hi"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ON_DONE of batch") && out.stderr.contains("exit status: 7"),
+        "{}",
+        out.stderr
     );
 }
 

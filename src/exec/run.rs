@@ -59,6 +59,8 @@ pub struct Finished {
     pub bid: String,
     pub execution_id: String,
     pub status: String,
+    /// Why the batch ended FAILED (also stored as its `error`).
+    pub error: Option<String>,
     pub counters: Counters,
     pub duration: Duration,
 }
@@ -705,22 +707,13 @@ fn finish(
         .map_err(serr)?;
     let c = done.counters;
     if let Some(cmd) = &plan.on_done {
-        // The hook's own failure does not change the batch's outcome.
-        let _ = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .env("BID", bid)
-            .env("STATUS", status)
-            .env("TOTAL", c.total.to_string())
-            .env("SUCCEEDED", c.completed.to_string())
-            .env("FAILED", c.failed.to_string())
-            .stdin(std::process::Stdio::null())
-            .status();
+        on_done(cmd, bid, status, &c);
     }
     Ok(Finished {
         bid: bid.to_string(),
         execution_id: execution_id.to_string(),
         status: status.to_string(),
+        error: error.map(str::to_string),
         counters: c,
         duration: started.elapsed(),
     })
@@ -1066,5 +1059,30 @@ impl Shared {
             v.push(conn);
         }
         Ok(r)
+    }
+}
+
+/// Runs the batch's `ON_DONE` hook to its end. Its output goes to stderr,
+/// so stdout keeps only the data asked for (one JSON document per
+/// statement); a hook that fails or cannot start is reported there too.
+/// Either way the batch's outcome stands.
+fn on_done(cmd: &str, bid: &str, status: &str, c: &Counters) {
+    let ran = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("BID", bid)
+        .env("STATUS", status)
+        .env("TOTAL", c.total.to_string())
+        .env("SUCCEEDED", c.completed.to_string())
+        .env("FAILED", c.failed.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr())
+        .status();
+    match ran {
+        Ok(s) if s.success() => {}
+        Ok(s) => eprintln!("warning: ON_DONE of batch {bid} ended with {s}; the batch is {status}"),
+        Err(e) => {
+            eprintln!("warning: ON_DONE of batch {bid} could not start: {e}; the batch is {status}")
+        }
     }
 }
