@@ -258,10 +258,38 @@ fn max_failures_stops_the_batch_as_failed() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     let bid = w.last_bid();
     assert_eq!(w.status(&bid), "FAILED");
+    // The 6th failure stops it; the one worker may have started a 7th.
     let failed = w.query_i64("SELECT failed FROM batches WHERE bid = ?1", &bid);
-    assert!((6..200).contains(&failed), "failed = {failed}");
+    assert!((6..=7).contains(&failed), "failed = {failed}");
     let error = w.error(&bid);
-    assert!(error.contains("MAX_FAILURES"), "{error}");
+    assert!(error.contains("MAX_FAILURES=5"), "{error}");
+    w.assert_counters_add_up(&bid);
+    assert!(
+        out.stderr
+            .contains("ended FAILED: more entities failed than MAX_FAILURES=5"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A share is of the batch's entities as far as they are known, not of
+/// the few stored when the first entities fail: with a third of 300
+/// failing, 10% stops the batch at its 31st failure (plus the failures of
+/// entities the two workers started before the writer saw it), not at its
+/// first, nor at its 100th.
+#[test]
+fn max_failures_as_a_share_stops_at_that_share_of_the_batch() {
+    let w = World::new(300);
+    let out = w.run(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'test $(expr ? % 3) -ne 0'\"
+         WITH MAX_FAILURES='10%' MAX_WORKERS_PER_NODE=2",
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "FAILED");
+    let failed = w.query_i64("SELECT failed FROM batches WHERE bid = ?1", &bid);
+    assert!((31..=45).contains(&failed), "failed = {failed}");
+    assert!(w.error(&bid).contains("MAX_FAILURES=10%"));
     w.assert_counters_add_up(&bid);
 }
 

@@ -32,11 +32,22 @@ pub enum FailureLimit {
 }
 
 impl FailureLimit {
-    /// Whether `failed` entities out of `total` pass the limit.
+    /// Whether `failed` entities out of `total` pass the limit. While the
+    /// source is still read, `total` is what is known of it: the ids read
+    /// so far (stored or not yet), or ESTIMATED_ENTITIES_COUNT if larger.
     pub fn passed(self, failed: i64, total: i64) -> bool {
         match self {
             FailureLimit::Count(n) => failed > n,
             FailureLimit::Percent(p) => total > 0 && (failed as f64) * 100.0 > p * total as f64,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureLimit::Count(n) => write!(f, "{n}"),
+            FailureLimit::Percent(p) => write!(f, "{p}%"),
         }
     }
 }

@@ -26,7 +26,7 @@
 //! claimed but not started when the batch is paused or stopped are taken
 //! back from the queue and released (WAITING again) in the next step.
 
-use super::plan::{EntitySource, Plan};
+use super::plan::{EntitySource, FailureLimit, Plan};
 use super::seen::Seen;
 use crate::command::{self, CommandError, Connections};
 use crate::session::RunError;
@@ -37,7 +37,7 @@ use crate::store::batches::{
 };
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,9 @@ struct HubState {
     /// workers -> writer
     outcomes: Vec<Outcome>,
     outcomes_since: Option<Instant>,
+    /// Failed outcomes among them, counted when MAX_FAILURES is set: each
+    /// calls for a step at once, so the limit stops the batch in time.
+    failed_pending: usize,
     /// Time the outcomes' commands took, in seconds, for the running mean.
     busy: f64,
     /// Waiting, so a notify is due (notifying nobody still costs a
@@ -258,7 +261,13 @@ fn run_tuned(
             message: format!("cannot start {} worker threads: {e}", plan.workers),
             span: None,
         })?;
+    let finished_before = store.finished_counts(bid).map_err(serr)?;
     let shared = Arc::new(Shared::new(plan, env.home, bid, env.node));
+    if let Some(FailureLimit::Count(n)) = plan.max_failures {
+        shared
+            .failure_budget
+            .store(n - finished_before.1, Ordering::SeqCst);
+    }
     for k in 0..plan.workers {
         let hub = Arc::clone(&hub);
         let shared = Arc::clone(&shared);
@@ -291,13 +300,17 @@ fn run_tuned(
     let mut seen = 0usize;
     // No entity had finished before this run: it sees every outcome, and
     // keeps the slowest itself instead of reading every row at the end.
-    let fresh = store.finished_count(bid).map_err(serr)? == 0;
+    let fresh = finished_before == (0, 0);
     let mut slowest = Slowest::default();
     let mut counters;
 
     loop {
         if env.interrupt.load(Ordering::SeqCst) {
             stop.get_or_insert(("CANCELLED", None));
+        }
+        if stop.is_some() {
+            // What workers have taken and not started goes back.
+            shared.halt.store(true, Ordering::SeqCst);
         }
         let can_claim = stop.is_none() && !paused && !(plan.generate_first && ids_open);
         let depth = pipeline_depth(workers, avg_entity_ms);
@@ -326,6 +339,7 @@ fn run_tuned(
                 || !release.is_empty()
                 || final_step
                 || due
+                || st.failed_pending > 0
                 || env.interrupt.load(Ordering::SeqCst);
             if go {
                 break;
@@ -368,6 +382,7 @@ fn run_tuned(
         }
         let outcomes = std::mem::take(&mut st.outcomes);
         st.outcomes_since = None;
+        st.failed_pending = 0;
         let busy = std::mem::take(&mut st.busy);
         seen += outcomes.len();
         if !outcomes.is_empty() {
@@ -431,6 +446,8 @@ fn run_tuned(
                 None => {}
             }
         }
+        // Ids read and not stored yet: part of the total for MAX_FAILURES.
+        let ids_unstored = st.ids.len() as i64;
         drop(st);
         let claim = if stop.is_some() { 0 } else { claim };
 
@@ -503,13 +520,21 @@ fn run_tuned(
             _ => {}
         }
         if let (Some(limit), None) = (plan.max_failures, &stop)
-            && limit.passed(counters.failed, counters.total)
+            && limit.passed(
+                counters.failed,
+                if ids_open {
+                    (counters.total + ids_unstored).max(plan.estimated_total.unwrap_or(0))
+                } else {
+                    counters.total
+                },
+            )
         {
+            // No count here: the entities in flight finish and may add to
+            // it; the batch's row has the final one.
             stop = Some((
                 "FAILED",
                 Some(format!(
-                    "{} entities failed, more than MAX_FAILURES allows; the batch stopped",
-                    counters.failed
+                    "more entities failed than MAX_FAILURES={limit} allows; the batch stopped"
                 )),
             ));
         }
@@ -592,7 +617,9 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
     loop {
         {
             let mut st = hub.lock();
-            while !st.closed && (k >= st.allowed || st.queue.is_empty()) {
+            while !st.closed
+                && (k >= st.allowed || st.queue.is_empty() || shared.halt.load(Ordering::SeqCst))
+            {
                 st.idle_workers += 1;
                 st = hub.workers.wait(st).unwrap_or_else(|e| e.into_inner());
                 st.idle_workers -= 1;
@@ -606,28 +633,62 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
         }
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut busy = Duration::ZERO;
+        let mut failed = 0;
         let wall0 = chrono::Utc::now().timestamp_millis();
         let t0 = Instant::now();
-        for c in batch.drain(..) {
+        let mut taken = batch.drain(..);
+        while let Some(c) = taken.next() {
+            if shared.halt.load(Ordering::SeqCst) {
+                // The batch stops: what was not started goes back to the
+                // queue, which the writer releases.
+                let mut st = hub.lock();
+                for c in std::iter::once(c).chain(taken.by_ref()).rev() {
+                    st.queue.push_front(c);
+                }
+                hub.wake_writer(&mut st);
+                break;
+            }
             let s = Instant::now();
             let result = shared.process(&c);
             let e = Instant::now();
             busy += e - s;
             let start_ms = wall0 + (s - t0).as_millis() as i64;
             let end_ms = wall0 + (e - t0).as_millis() as i64;
-            outcomes.push(outcome(shared, c, start_ms, end_ms, e - s, result));
+            let o = outcome(shared, c, start_ms, end_ms, e - s, result);
+            if shared.count_failures && matches!(o.state, OutcomeState::Failed { .. }) {
+                failed += 1;
+                if shared.failure_budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    shared.halt.store(true, Ordering::SeqCst);
+                }
+            }
+            outcomes.push(o);
+            if failed > 0 {
+                // MAX_FAILURES is set: a failure is handed in at once.
+                hand_in(hub, &mut outcomes, &mut busy, &mut failed);
+            }
         }
-        let mut st = hub.lock();
-        if st.outcomes.is_empty() {
-            st.outcomes_since = Some(Instant::now());
-            st.outcomes = outcomes;
-        } else {
-            st.outcomes.append(&mut outcomes);
-        }
-        st.busy += busy.as_secs_f64();
-        if st.outcomes.len() >= st.wake_outcomes {
-            hub.wake_writer(&mut st);
-        }
+        drop(taken);
+        hand_in(hub, &mut outcomes, &mut busy, &mut failed);
+    }
+}
+
+/// Gives a worker's outcomes to the writer, and wakes it when they make
+/// a step worth it (enough of them, or a failure that counts).
+fn hand_in(hub: &Hub, outcomes: &mut Vec<Outcome>, busy: &mut Duration, failed: &mut usize) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let mut st = hub.lock();
+    if st.outcomes.is_empty() {
+        st.outcomes_since = Some(Instant::now());
+        st.outcomes = std::mem::take(outcomes);
+    } else {
+        st.outcomes.append(outcomes);
+    }
+    st.busy += std::mem::take(busy).as_secs_f64();
+    st.failed_pending += std::mem::take(failed);
+    if st.outcomes.len() >= st.wake_outcomes || st.failed_pending > 0 {
+        hub.wake_writer(&mut st);
     }
 }
 
@@ -925,6 +986,14 @@ struct Shared {
     sources: Mutex<Vec<rusqlite::Connection>>,
     /// `exec`'s program (or `sh`), found in `PATH` once for the run.
     program_path: Option<std::path::PathBuf>,
+    /// MAX_FAILURES is set: workers count failures and hand them in at once.
+    count_failures: bool,
+    /// A MAX_FAILURES count less the failures stored before the run: the
+    /// worker whose failure takes it below zero halts the others at once
+    /// (the writer, which stops the batch, learns of it a commit later).
+    failure_budget: AtomicI64,
+    /// The batch stops: workers start nothing more.
+    halt: AtomicBool,
 }
 
 impl Shared {
@@ -943,6 +1012,9 @@ impl Shared {
             command_interface: plan.command_interface.clone(),
             lu_stores: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
+            count_failures: plan.max_failures.is_some(),
+            failure_budget: AtomicI64::new(i64::MAX),
+            halt: AtomicBool::new(false),
             program_path: match &plan.command {
                 crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
                 crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),

@@ -338,14 +338,14 @@ impl Store {
         Ok(())
     }
 
-    /// How many of the batch's entities have a final outcome (COMPLETED or
-    /// FAILED), by its counters.
-    pub fn finished_count(&self, bid: &str) -> Result<i64> {
+    /// How many of the batch's entities are COMPLETED and how many FAILED,
+    /// by its counters.
+    pub fn finished_counts(&self, bid: &str) -> Result<(i64, i64)> {
         self.conn()
             .query_row(
-                "SELECT completed + failed FROM batches WHERE bid = ?1",
+                "SELECT completed, failed FROM batches WHERE bid = ?1",
                 [bid],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(|e| self.err(e))
     }
