@@ -18,6 +18,7 @@ pub mod exec;
 pub mod lu;
 pub mod monitor;
 pub mod output;
+pub mod owner;
 pub mod repl;
 pub mod session;
 pub mod source;

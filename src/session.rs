@@ -196,7 +196,11 @@ impl Session {
             .map_err(|e| RunError::at(at, e.to_string()))?;
         let serr = |e: StoreError| RunError::at(at, e.to_string());
         let is_final = crate::store::batches::FINAL.contains(&state.status.as_str());
-        let alive = owner_alive(&state);
+        let alive = crate::owner::alive(
+            state.owner_node.as_deref(),
+            state.owner_pid,
+            state.heartbeat_at.as_deref(),
+        );
         let refuse = |why: String| {
             Err(RunError::at(
                 at,
@@ -780,82 +784,6 @@ fn result_row(f: &crate::exec::Finished) -> Output {
     Output::Table(t)
 }
 
-/// How long a running batch may go without a heartbeat before its process
-/// counts as dead (SPEC §7).
-const DEAD_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
-
-/// Whether the process that owns the batch is alive: on this host, its pid
-/// is checked directly (so a kill -9 is seen at once), and must belong to
-/// a process started before the owner's last heartbeat (after a crash or
-/// a reboot the pid may be another process's); elsewhere, or without
-/// `/proc`, its heartbeat must be recent.
-fn owner_alive(state: &crate::store::batches::BatchState) -> bool {
-    let Some(owner) = &state.owner_node else {
-        return false;
-    };
-    let heartbeat = state
-        .heartbeat_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc));
-    if owner == &crate::session::hostname()
-        && let Some(pid) = state.owner_pid
-    {
-        if i64::from(std::process::id()) == pid {
-            return false;
-        }
-        if let Some(alive) = pid_is_owner(pid, heartbeat) {
-            return alive;
-        }
-    }
-    heartbeat.is_some_and(|t| chrono::Utc::now().signed_duration_since(t) < DEAD_AFTER)
-}
-
-/// How much later than the owner's last heartbeat a process with its pid
-/// may seem to have started and still be taken for it: process start
-/// times are derived from the boot time, which the clock's adjustments
-/// move by a little.
-const START_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
-
-/// Whether process `pid` of this host is the owner that wrote `heartbeat`:
-/// it exists and did not start after that. `None` where `/proc` cannot
-/// tell.
-fn pid_is_owner(pid: i64, heartbeat: Option<chrono::DateTime<chrono::Utc>>) -> Option<bool> {
-    let proc_dir = std::path::Path::new("/proc");
-    if !proc_dir.join("self/stat").exists() {
-        return None;
-    }
-    let Ok(stat) = std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")) else {
-        return Some(false);
-    };
-    Some(match (process_start(&stat), heartbeat) {
-        (Some(started), Some(beat)) => started <= beat + START_SLACK,
-        _ => true,
-    })
-}
-
-/// When a process started, from its `/proc/<pid>/stat` line: field 22,
-/// in clock ticks after the boot time of `/proc/stat`.
-fn process_start(stat: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    // The fields after the command name, which is in parentheses and may
-    // hold anything: the first of them is field 3.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let ticks: i64 = rest.split_whitespace().nth(22 - 3)?.parse().ok()?;
-    let boot: i64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    let hz = i64::try_from(rustix::param::clock_ticks_per_second())
-        .ok()?
-        .max(1);
-    chrono::DateTime::from_timestamp(boot, 0)?.checked_add_signed(chrono::TimeDelta::milliseconds(
-        ticks.checked_mul(1000)? / hz,
-    ))
-}
-
 /// This machine's name: the default node id (SPEC §1).
 pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
@@ -875,40 +803,5 @@ impl InterfaceDef {
         i.header = self.header;
         i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
         i
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{pid_is_owner, process_start};
-    use chrono::{TimeDelta, Utc};
-
-    #[test]
-    fn a_process_start_is_read_past_any_command_name() {
-        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let started = process_start(&own).unwrap();
-        assert!(started <= Utc::now() && started > Utc::now() - TimeDelta::days(1));
-        // A command name may hold spaces and parentheses; field 22 is 0
-        // ticks: the boot time itself.
-        let odd = "42 (a) b (c) S 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0";
-        let boot = process_start(odd).unwrap();
-        assert!(boot <= started);
-        assert_eq!(process_start("42 (no fields)"), None);
-    }
-
-    #[test]
-    fn a_pid_is_the_owner_only_if_it_started_before_the_heartbeat() {
-        let me = i64::from(std::process::id());
-        assert_eq!(pid_is_owner(me, Some(Utc::now())), Some(true));
-        assert_eq!(pid_is_owner(me, None), Some(true));
-        // This process started after a heartbeat of a day ago: it is not
-        // the process that wrote it.
-        let long_ago = Utc::now() - TimeDelta::days(1);
-        assert_eq!(pid_is_owner(me, Some(long_ago)), Some(false));
-        // No such process.
-        assert_eq!(
-            pid_is_owner(i64::from(i32::MAX), Some(Utc::now())),
-            Some(false)
-        );
     }
 }

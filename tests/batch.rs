@@ -666,6 +666,52 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
     assert_none_lost_none_rerun(&w, 300, &completed_before);
 }
 
+/// BATCH_IN_PROCESS lists the entities a live process works on, in the
+/// spec's columns; after that process is killed, its claimed entities keep
+/// their IN_PROCESS status until a retry, but are no longer listed.
+#[test]
+fn batch_in_process_lists_only_the_entities_of_a_live_process() {
+    let w = World::new(20);
+    let mut child =
+        w.spawn("BATCH Customer FABRIC_COMMAND='sleep 500 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    let bid = w.last_bid();
+    let listed = || -> Vec<Value> {
+        let out = w.run("BATCH_IN_PROCESS");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let rows: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["batch_id"] == bid.as_str())
+            .cloned()
+            .collect()
+    };
+    eventually("entities in process", || !listed().is_empty());
+    let row = &listed()[0];
+    for key in [
+        "node_id",
+        "batch_id",
+        "entity_id",
+        "lu",
+        "time_at_work_ms",
+        "execution_id",
+        "command",
+    ] {
+        assert!(row.get(key).is_some(), "no {key} in {row}");
+    }
+    assert_eq!(row["lu"], "Customer");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 0);
+    assert_eq!(
+        listed(),
+        Vec::<Value>::new(),
+        "a dead process's entities are listed"
+    );
+    w.retry_to_done(&bid);
+}
+
 /// A batch paused and then killed: nobody runs it, and the pause asked of
 /// the dead process must not pause the run that takes it over. Resuming
 /// it runs it here to the end; so does retrying it.

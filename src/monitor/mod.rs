@@ -410,7 +410,21 @@ impl Cx<'_> {
         let rows = store::in_process_rows(self.store).map_err(self.store_err(None))?;
         let now_ms = self.now.timestamp_millis();
         let mut t = Table::new(columns::BATCH_IN_PROCESS.iter().copied());
+        // Entities claimed by a process that died (a kill -9, a batch that
+        // FAILED because the store could not be written) keep their
+        // IN_PROCESS status until a retry, but nobody works on them.
+        let mut alive = std::collections::HashMap::new();
         for r in rows {
+            let owner_alive = *alive.entry(r.bid.clone()).or_insert_with(|| {
+                crate::owner::alive(
+                    r.owner_node.as_deref(),
+                    r.owner_pid,
+                    r.heartbeat_at.as_deref(),
+                )
+            });
+            if !owner_alive {
+                continue;
+            }
             if let Some(re) = &filter
                 && !re.is_match(&r.command)
                 && !re.is_match(&r.entity_id)

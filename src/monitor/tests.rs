@@ -1215,6 +1215,45 @@ fn batch_in_process_lists_entities_at_work_across_batches() {
             None,
         )],
     );
+    // Batches 01 and 02 run on another host, which wrote its heartbeat
+    // a moment ago. Batch 04 has an entity IN_PROCESS too, but its owner's
+    // last heartbeat is a minute old: it died, and nobody works on it.
+    let mut b = B::new("p-batch-04", "IN_PROGRESS", "2026-03-10T11:20:00.000Z");
+    b.counts = [1, 0, 1, 0, 0, 0];
+    b.insert(&s);
+    entities(
+        &s,
+        "p-batch-04",
+        &[(
+            1,
+            "dead-1",
+            "IN_PROCESS",
+            1,
+            Some("n3"),
+            ago(60_000),
+            None,
+            None,
+            None,
+        )],
+    );
+    let owned = |bid: &str, heartbeat: Option<String>| {
+        s.conn()
+            .execute(
+                "UPDATE batches SET owner_node = 'another-host', owner_pid = 1, heartbeat_at = ?2
+                 WHERE bid = ?1",
+                rusqlite::params![bid, heartbeat],
+            )
+            .unwrap();
+    };
+    // Liveness is judged on the real clock, not on the tests' fixed now.
+    let real = |ms: i64| {
+        Some(store_time(
+            &(chrono::Utc::now() - TimeDelta::milliseconds(ms)),
+        ))
+    };
+    owned("p-batch-01", real(0));
+    owned("p-batch-02", real(0));
+    owned("p-batch-04", real(60_000));
     let (columns, got) = table(exec(&s, "BATCH_IN_PROCESS", None).unwrap());
     assert_eq!(columns, columns::BATCH_IN_PROCESS);
     let customer = "BATCH Customer FABRIC_COMMAND=\"echo ?\"";

@@ -452,6 +452,11 @@ pub struct InProcessRow {
     pub execution_id: String,
     /// The batch's command text.
     pub command: String,
+    /// The process that runs the batch, and its last heartbeat: the row is
+    /// only being processed if that process is alive ([`crate::owner`]).
+    pub owner_node: Option<String>,
+    pub owner_pid: Option<i64>,
+    pub heartbeat_at: Option<String>,
 }
 
 /// `CROSS JOIN` makes SQLite keep `batches` as the outer loop whatever its
@@ -460,13 +465,14 @@ pub struct InProcessRow {
 /// `batch_claimed`.
 const IN_PROCESS_SQL: &str =
     "SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time_ms AS start_time_ms,
-            b.execution_id, b.command, e.seq AS seq
+            b.execution_id, b.command, b.owner_node, b.owner_pid, b.heartbeat_at, e.seq AS seq
      FROM batches AS b
      CROSS JOIN batch_entities AS e
          ON e.batch = b.batch_no AND e.status <> 'COMPLETED' AND e.status = 'IN_PROCESS'
      WHERE b.in_process > 0
      UNION ALL
-     SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time_ms, b.execution_id, b.command, c.seq
+     SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time_ms, b.execution_id, b.command,
+            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq
      FROM batches AS b
      CROSS JOIN batch_claimed AS c ON c.batch = b.batch_no
      WHERE b.in_process > 0
@@ -489,6 +495,9 @@ pub fn in_process_rows(store: &Store) -> Result<Vec<InProcessRow>> {
             start_time_ms: r.get(4)?,
             execution_id: r.get(5)?,
             command: r.get(6)?,
+            owner_node: r.get(7)?,
+            owner_pid: r.get(8)?,
+            heartbeat_at: r.get(9)?,
         })
     })
     .map_err(|e| store.err(e))?
