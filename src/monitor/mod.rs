@@ -48,7 +48,10 @@
 //!   failed - cancelled; `Remaining dur.` = remaining / pace (0 when nothing
 //!   remains, empty when the pace is 0 or unknown). A running row's
 //!   duration runs to now; a node or DC with no end of a finished batch
-//!   ends with the batch.
+//!   (its process was killed) ends with the batch, `End time` included.
+//!   So Node totals need not add up to the Cluster's: entities waiting or
+//!   cancelled, and bad ids (failed on arrival, run by no node), are only
+//!   in the Cluster row.
 //! - **Pace** (`Ent./sec (pace)`), per node, from its progress samples: the
 //!   entities finished between its newest sample and the newest sample at
 //!   least 100 s older (else its oldest sample), divided by the seconds
@@ -270,6 +273,14 @@ impl Cx<'_> {
         } else {
             b.end_time.as_deref().and_then(millis).or(Some(now_ms))
         };
+        // A node that never ended its run (it was killed; the batch was
+        // then cancelled or retried elsewhere) ends with a finished batch.
+        let node_end = |n: &NodeRow| {
+            n.end_time
+                .as_deref()
+                .and_then(millis)
+                .or(if active { None } else { open_end })
+        };
         let mut t = Table::new(columns::BATCH_SUMMARY.iter().copied());
         let mut by_dc: BTreeMap<&str, Vec<(&NodeRow, Option<f64>)>> = BTreeMap::new();
         let mut cluster_pace: Option<f64> = None;
@@ -280,7 +291,7 @@ impl Cx<'_> {
             cluster_pace = add_known(cluster_pace, pace);
             by_dc.entry(n.dc.as_str()).or_default().push((n, pace));
             let start = millis(&n.start_time);
-            let end = n.end_time.as_deref().and_then(millis);
+            let end = node_end(n);
             let row = SummaryRow {
                 level: "Node",
                 name: Some(n.node.clone()),
@@ -307,10 +318,7 @@ impl Cx<'_> {
                 .iter()
                 .filter_map(|(n, _)| millis(&n.start_time))
                 .min();
-            let ends: Vec<Option<i64>> = members
-                .iter()
-                .map(|(n, _)| n.end_time.as_deref().and_then(millis))
-                .collect();
+            let ends: Vec<Option<i64>> = members.iter().map(|(n, _)| node_end(n)).collect();
             let end = if ends.iter().all(Option::is_some) {
                 ends.into_iter().flatten().max()
             } else {

@@ -897,8 +897,9 @@ fn batch_summary_of_a_finished_batch_ends_with_the_batch() {
         )
         .unwrap();
     let rows = rows(&s, "BATCH_SUMMARY 'sum-batch-1'", None);
-    // n1 has no end of its own: it ends with the batch (8m20s after start).
-    assert_eq!(rows[0][4], "-");
+    // n1 has no end of its own: it ends with the batch (8m20s after start),
+    // its End time included.
+    assert_eq!(rows[0][4], "@2026-03-10T11:58:20.000Z");
     assert_eq!(rows[0][5], "500000ms");
     // A finished batch keeps the pace of its last 100 s: n3 is not zeroed.
     assert_eq!(rows[2][15], "~0.417");
