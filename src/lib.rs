@@ -24,6 +24,7 @@ pub mod session;
 pub mod source;
 pub mod store;
 pub mod syntax;
+pub mod terminate;
 
 use cli::{Cli, Sub};
 use error::Error;
@@ -86,9 +87,10 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
 fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(), Error> {
     let mut session = session::Session::new(session_config(global)?, settings(global));
     on_ctrl_c(&session);
+    terminate::install();
     let mut failed = false;
     for stmt in stmts {
-        if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+        if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) || terminate::requested() {
             break;
         }
         match session.run_statement(stmt) {
@@ -109,6 +111,9 @@ fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(
                 failed = true;
             }
         }
+    }
+    if terminate::requested() {
+        return Err(Error::Exit(terminate::EXIT_CODE));
     }
     if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(Error::Exit(exit::INTERRUPTED));

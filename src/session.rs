@@ -114,6 +114,18 @@ impl Session {
     /// is printed (stderr: the result row shows counts, not why), and its
     /// result row returned.
     fn ended(&mut self, fin: &crate::exec::run::Finished) -> Output {
+        if fin.status == crate::exec::run::INTERRUPTED {
+            let c = &fin.counters;
+            eprintln!(
+                "batchsh: SIGTERM: batch {} stopped unfinished, {} of {} entities done; \
+                 BATCH_RETRY '{}' finishes it",
+                fin.bid,
+                c.completed + c.failed,
+                c.total,
+                fin.bid
+            );
+            return result_row(fin);
+        }
         self.note_end(&fin.bid, &fin.status, fin.counters.failed);
         if fin.status == "FAILED" {
             eprintln!(

@@ -957,6 +957,92 @@ fn ctrl_c_cancels_gracefully_and_exits_130() {
     assert_eq!(batches, 1, "the script went on after Ctrl-C");
 }
 
+/// Sends `signal` (a `kill` option: `-TERM`, `-INT`) to a child.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// SIGTERM (`timeout`, a shutdown) stops the batch cleanly and leaves it
+/// unfinished, not cancelled: the running entities finish and are
+/// committed, none is claimed, the batch has no owner, the script stops,
+/// and batchsh exits 143. A plain BATCH_RETRY then finishes it, and no
+/// entity ran twice: none was lost in flight, unlike after a kill -9.
+#[test]
+fn sigterm_leaves_the_batch_unfinished_for_retry_and_exits_143() {
+    let w = World::new(200);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2;
+         BATCH Customer.('after') FABRIC_COMMAND='echo ?';",
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || {
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 20
+    });
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM") && stderr.contains("BATCH_RETRY"),
+        "{stderr}"
+    );
+    assert_eq!(w.status(&bid), "IN_PROGRESS");
+    let (in_process, owner): (i64, Option<i64>) = w
+        .store()
+        .query_row(
+            "SELECT in_process, owner_pid FROM batches WHERE bid = ?1",
+            [&bid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((in_process, owner), (0, None));
+    w.assert_counters_add_up(&bid);
+    let completed = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
+    assert!(completed < 200, "the batch was not stopped");
+    let batches: i64 = w
+        .store()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 1, "the script went on after SIGTERM");
+    w.retry_to_done(&bid);
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    assert_eq!(ran.lines().count(), 200, "an entity ran twice or never");
+    assert_none_lost_none_rerun(&w, 200, &[]);
+}
+
+/// A second SIGTERM does not wait for the running entities: batchsh ends
+/// at once with 143, and the batch is left as after a crash.
+#[test]
+fn a_second_sigterm_ends_batchsh_at_once() {
+    let w = World::new(10);
+    // Slow until the file `fast` exists (the retry's entities are quick).
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'test -f fast || sleep 30 # ?'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("entities at work", || {
+        w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 0
+    });
+    let t = Instant::now();
+    signal(&child, "-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "it waited for the entities"
+    );
+    std::fs::write(w.path().join("fast"), "").unwrap();
+    w.retry_to_done(&bid);
+}
+
 #[test]
 fn a_hanging_command_is_killed_by_entity_timeout() {
     let w = World::new(0);

@@ -53,6 +53,10 @@ pub struct Env<'a> {
     pub interrupt: &'a AtomicBool,
 }
 
+/// [`Finished::status`] of a run stopped by SIGTERM ([`crate::terminate`]):
+/// the batch did not end; its stored status stays as it was.
+pub const INTERRUPTED: &str = "INTERRUPTED";
+
 /// How a run ended.
 #[derive(Debug)]
 pub struct Finished {
@@ -190,6 +194,7 @@ pub fn run(
 ) -> Result<Finished, RunError> {
     let store = env.store;
     store.tune_for_run().map_err(serr)?;
+    let _sigterm = crate::terminate::BatchRunning::start();
     let r = run_tuned(env, plan, bid, execution_id, need_ids);
     if let Err(e) = &r {
         // The run cannot go on, most often because the store cannot be
@@ -308,6 +313,9 @@ fn run_tuned(
         if env.interrupt.load(Ordering::SeqCst) {
             stop.get_or_insert(("CANCELLED", None));
         }
+        if crate::terminate::requested() {
+            stop.get_or_insert((INTERRUPTED, None));
+        }
         if stop.is_some() {
             // What workers have taken and not started goes back.
             shared.halt.store(true, Ordering::SeqCst);
@@ -340,7 +348,8 @@ fn run_tuned(
                 || final_step
                 || due
                 || st.failed_pending > 0
-                || env.interrupt.load(Ordering::SeqCst);
+                || env.interrupt.load(Ordering::SeqCst)
+                || (stop.is_none() && crate::terminate::requested());
             if go {
                 break;
             }
@@ -763,12 +772,23 @@ fn finish(
     )
     .map_err(serr)?;
     store.end_node(bid, env.node).map_err(serr)?;
-    store
-        .set_batch_status(bid, status, execution_id, env.node, error)
-        .map_err(serr)?;
     let c = done.counters;
-    if let Some(cmd) = &plan.on_done {
-        on_done(cmd, bid, status, &c);
+    if status == INTERRUPTED {
+        store
+            .leave_unfinished(
+                bid,
+                execution_id,
+                env.node,
+                "stopped by SIGTERM; BATCH_RETRY finishes it",
+            )
+            .map_err(serr)?;
+    } else {
+        store
+            .set_batch_status(bid, status, execution_id, env.node, error)
+            .map_err(serr)?;
+        if let Some(cmd) = &plan.on_done {
+            on_done(cmd, bid, status, &c);
+        }
     }
     Ok(Finished {
         bid: bid.to_string(),

@@ -67,6 +67,7 @@ pub fn run(global: &Global) -> Result<(), Error> {
     let helper = Helper::new(config.store_path.clone(), config.cwd.clone(), highlight);
     let mut session = Session::new(config, crate::settings(global));
     let ctrl_c = on_ctrl_c(&session);
+    crate::terminate::install();
     let mut editor = editor(helper, highlight)?;
     let mut history = History::load(&mut editor, history);
     if !global.quiet {
@@ -127,6 +128,9 @@ pub fn run(global: &Global) -> Result<(), Error> {
         ctrl_c.running.store(false, Ordering::SeqCst);
         if flow? == Flow::Exit {
             return Ok(());
+        }
+        if crate::terminate::requested() {
+            return Err(Error::Exit(crate::terminate::EXIT_CODE));
         }
     }
 }
@@ -257,6 +261,9 @@ fn run_input(global: &Global, session: &mut Session, text: &str) -> Result<Flow,
         }
     };
     for (k, stmt) in stmts.iter().enumerate() {
+        if crate::terminate::requested() {
+            break;
+        }
         session.interrupt.store(false, Ordering::SeqCst);
         let result = session.run_statement(stmt);
         let interrupted = session.interrupt.swap(false, Ordering::SeqCst);

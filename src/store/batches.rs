@@ -221,6 +221,32 @@ impl Store {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// This process stops running the batch without ending it (a
+    /// SIGTERM): it lets the batch go (no owner, so another process may
+    /// take it over at once) and records why, under the batch's status,
+    /// which stays as it is.
+    pub fn leave_unfinished(
+        &self,
+        bid: &str,
+        execution_id: &str,
+        node: &str,
+        note: &str,
+    ) -> Result<()> {
+        let tx = self
+            .conn()
+            .unchecked_transaction()
+            .map_err(|e| self.err(e))?;
+        let status: String = tx
+            .query_row(
+                "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1 RETURNING status",
+                [bid],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        event(&tx, bid, execution_id, node, &status, Some(note)).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     /// Claims the batch for this process (node and pid) and starts its
     /// per-node row.
     pub fn take_ownership(&self, bid: &str, node: &str, dc: &str) -> Result<()> {
