@@ -332,7 +332,17 @@ impl Session {
                 format!("batch {bid} has no BATCH command stored"),
             ));
         };
-        let plan = crate::exec::plan(store, &b, span, self.workers)?;
+        // Its errors point into the stored statement, not the one typed:
+        // they are told against the batch, with that statement quoted.
+        let plan = crate::exec::plan(store, &b, span, self.workers).map_err(|e| {
+            RunError::at(
+                span,
+                format!(
+                    "batch {bid} cannot run again: {} (its statement: {})",
+                    e.message, state.command
+                ),
+            )
+        })?;
         if store
             .prepare_retry(bid, finished, state, &self.node)
             .map_err(serr)?

@@ -1043,6 +1043,35 @@ fn a_second_sigterm_ends_batchsh_at_once() {
     w.retry_to_done(&bid);
 }
 
+/// A retry re-plans the batch from its stored statement; when what it
+/// names is gone, the error says so about the batch, quoting that
+/// statement, and points at the retry, not into text the user never typed.
+#[test]
+fn a_retry_whose_lu_was_dropped_says_so_about_the_batch() {
+    let w = World::new(3);
+    let out = w.run("BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\"");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.run("DROP LU Customer").code, 0);
+    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: batch {bid} cannot run again: no LU named Customer"
+        )) && out
+            .stderr
+            .contains("(its statement: BATCH Customer FABRIC_COMMAND="),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(" 1 | BATCH_RETRY '{bid}'")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.status(&bid), "DONE", "the failed retry changed the batch");
+}
+
 #[test]
 fn a_hanging_command_is_killed_by_entity_timeout() {
     let w = World::new(0);
