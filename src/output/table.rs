@@ -128,7 +128,7 @@ where
 {
     let text = match c {
         Cell::Null => String::new(),
-        Cell::Text(s) => s.clone(),
+        Cell::Text(s) => visible(s),
         Cell::Int(n) => n.to_string(),
         Cell::Float(x) => format_float(*x),
         Cell::Bool(b) => b.to_string(),
@@ -143,6 +143,26 @@ where
     }
     if color_status && let Some(color) = status_color(&text) {
         out = out.fg(color);
+    }
+    out
+}
+
+/// Text as a table shows it: control characters (an id or an error may
+/// hold any) are written as escapes, so that none reaches the terminal to
+/// move the cursor, change colours or split a row over lines.
+fn visible(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for ch in s.chars() {
+        match ch {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
     }
     out
 }

@@ -180,6 +180,31 @@ fn multi_line_message_prints_as_is_in_a_table() {
 }
 
 #[test]
+fn control_characters_in_a_table_cell_are_escapes_not_terminal_codes() {
+    let mut t = Table::new(["Entity ID", "Error"]);
+    t.rows.push(vec![
+        Cell::Text("\u{1b}[2Jx".into()),
+        Cell::Text("line 1\nline 2\tend\r".into()),
+    ]);
+    let t: Output = t.into();
+    let shown = show(&t, OutputFormat::Table);
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\r'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("| \\u{1b}[2Jx |"), "{shown}");
+    assert!(shown.contains("line 1\\nline 2\\tend\\r"), "{shown}");
+    // One line per row still.
+    assert_eq!(shown.lines().count(), 3, "{shown}");
+    // JSON and CSV carry the text itself, escaped their own way.
+    assert_eq!(
+        show(&t, OutputFormat::Json),
+        "[{\"entity_id\":\"\\u001b[2Jx\",\"error\":\"line 1\\nline 2\\tend\\r\"}]\n"
+    );
+    assert!(show(&t, OutputFormat::Csv).contains("\u{1b}[2Jx"));
+}
+
+#[test]
 fn empty_message_prints_nothing_but_json_still_answers() {
     let m = Output::Message(String::new());
     assert_eq!(show(&m, OutputFormat::Table), "");
