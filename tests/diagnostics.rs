@@ -254,6 +254,19 @@ fn options_before_fabric_command() {
 }
 
 #[test]
+fn with_before_fabric_command() {
+    assert_eq!(
+        diag("BATCH Customer WITH MAX_RETRIES=2 FABRIC_COMMAND='echo ?'"),
+        "error: WITH and its options come after the command: ... FABRIC_COMMAND=\"...\" WITH option=value ...
+  --> line 1, column 16
+   |
+ 1 | BATCH Customer WITH MAX_RETRIES=2 FABRIC_COMMAND='echo ?'
+   |                ^^^^
+"
+    );
+}
+
+#[test]
 fn tabs_keep_the_caret_aligned() {
     assert_eq!(
         diag("BATCH_LIST;\n\tBATCH_INFO  x y"),

@@ -80,6 +80,16 @@ fn fabric_command_keyword(i: In, source_possible: bool) -> PResult<Span> {
     if let Some(n) = word_len(i.fragment()) {
         let found = &i.fragment()[..n];
         let span = Span::new(at, at + n);
+        if found.eq_ignore_ascii_case("WITH") {
+            return Err(Err::Failure(PErr::span(
+                span,
+                ErrorKind::Invalid(
+                    "WITH and its options come after the command: \
+                     ... FABRIC_COMMAND=\"...\" WITH option=value ..."
+                        .into(),
+                ),
+            )));
+        }
         if lookup(BATCH_OPTIONS, found).is_some() {
             return Err(Err::Failure(PErr::span(
                 span,

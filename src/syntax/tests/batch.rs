@@ -131,7 +131,15 @@ fn options_are_typed() {
 fn missing_or_misspelled_fabric_command() {
     let e = err("BATCH Customer");
     assert_eq!(expected(&e), vec!["FROM", "FABRIC_COMMAND"]);
-    let e = err("BATCH Customer FROM FABRIC WITH ASYNC=true");
+    let src = "BATCH Customer FROM FABRIC WITH ASYNC=true";
+    let e = err(src);
+    assert_eq!(at(src, &e), (27, "WITH"));
+    assert!(
+        matches!(&e.kind, ErrorKind::Invalid(m) if m.starts_with("WITH and its options come after the command")),
+        "{:?}",
+        e.kind
+    );
+    let e = err("BATCH Customer FROM FABRIC");
     assert_eq!(expected(&e), vec!["FABRIC_COMMAND"]);
     let src = "BATCH Customer FABRIK_COMMAND='echo ?'";
     let e = err(src);
