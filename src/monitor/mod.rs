@@ -502,9 +502,14 @@ impl Cx<'_> {
         };
         let text = str_opt(options, name, v)?;
         Regex::new(text).map(Some).map_err(|e| {
+            // The regex crate's message draws the pattern with its own
+            // caret and "error:" line; the reason is that line's end (the
+            // diagnostic already points at the option).
+            let full = e.to_string();
+            let why = full.rsplit("error: ").next().unwrap_or(&full).trim();
             error(
                 opt_span(options, name),
-                format!("{name} is not a valid regular expression: {e}"),
+                format!("{name} is not a valid regular expression: {why}"),
             )
         })
     }
