@@ -235,19 +235,47 @@ fn read_parse_input(input: &str) -> Result<(Option<String>, String), Error> {
 }
 
 fn read_file(p: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(p).map_err(|source| Error::Io {
-        what: format!("cannot read {}", p.display()),
+    let what = || format!("cannot read {}", p.display());
+    let bytes = std::fs::read(p).map_err(|source| Error::Io {
+        what: what(),
+        source,
+    })?;
+    utf8_text(bytes).map_err(|source| Error::Io {
+        what: what(),
         source,
     })
 }
 
 fn read_stdin() -> Result<String, Error> {
-    let mut s = String::new();
+    let what = || "cannot read standard input".to_string();
+    let mut bytes = Vec::new();
     std::io::stdin()
-        .read_to_string(&mut s)
+        .read_to_end(&mut bytes)
         .map_err(|source| Error::Io {
-            what: "cannot read standard input".into(),
+            what: what(),
             source,
         })?;
-    Ok(s)
+    utf8_text(bytes).map_err(|source| Error::Io {
+        what: what(),
+        source,
+    })
+}
+
+/// Script text, which must be UTF-8; if it is not, the error says where
+/// the first bad byte is.
+fn utf8_text(bytes: Vec<u8>) -> std::io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it is not UTF-8 text: invalid byte at line {line}, column {column} (byte {}); \
+                 save the script as UTF-8",
+                good.len()
+            ),
+        )
+    })
 }

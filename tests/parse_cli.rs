@@ -150,6 +150,24 @@ fn a_script_with_a_parse_error_reports_it_before_anything() {
 }
 
 #[test]
+fn a_script_that_is_not_utf8_says_where_its_first_bad_byte_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("latin1.bsh");
+    // "SHOW LUS;\n-- caf\xe9\n": Latin-1, not UTF-8.
+    std::fs::write(&script, b"SHOW LUS;\n-- caf\xe9\n").unwrap();
+    let out = Test::new().arg(script.to_str().unwrap()).run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("latin1.bsh")
+            && out
+                .stderr
+                .contains("not UTF-8 text: invalid byte at line 2, column 7 (byte 16)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = Test::new().arg("--no-such-flag").run();
     assert_eq!(out.code, 2);
