@@ -30,6 +30,9 @@ pub enum Error {
     BrokenPipe,
     #[error("{0} is not implemented yet in this version of batchsh")]
     NotImplemented(&'static str),
+    /// An error in a script file: its position names the file.
+    #[error("{1}")]
+    InFile(std::path::PathBuf, Box<Error>),
 }
 
 impl Error {
@@ -37,6 +40,7 @@ impl Error {
         match self {
             Error::BrokenPipe => crate::exit::OK,
             Error::Exit(code) => *code,
+            Error::InFile(_, e) => e.exit_code(),
             _ => crate::exit::FAILED,
         }
     }
@@ -56,7 +60,21 @@ impl Error {
                 ),
                 None => format!("error: {}\n", e.message),
             },
+            Error::InFile(file, e) => {
+                e.render()
+                    .replacen(" --> line ", &format!(" --> {}, line ", file.display()), 1)
+            }
             other => format!("error: {other}\n"),
+        }
+    }
+
+    /// The error of a statement read from `file` (none: `-c` or stdin).
+    pub fn in_file(self, file: Option<&std::path::Path>) -> Error {
+        match (file, self) {
+            (Some(f), e @ (Error::Parse(..) | Error::Run(..))) => {
+                Error::InFile(f.to_path_buf(), Box::new(e))
+            }
+            (_, e) => e,
         }
     }
 

@@ -63,9 +63,10 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Some(Sub::Worker { .. }) => Err(Error::NotImplemented("batchsh worker")),
         Some(Sub::Tick) => Err(Error::NotImplemented("batchsh tick")),
         None => {
+            let file = cli.file.as_deref().filter(|f| *f != Path::new("-"));
             let text = if let Some(c) = cli.command {
                 c
-            } else if let Some(f) = cli.file.as_deref().filter(|f| *f != Path::new("-")) {
+            } else if let Some(f) = file {
                 read_file(f)?
             } else if cli.file.is_none() && std::io::stdin().is_terminal() {
                 return repl::run(&cli.global);
@@ -74,8 +75,9 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             };
             // The whole input is parsed before anything runs: an error in
             // the last statement must not leave the first ones half done.
-            let stmts = syntax::parse(&text).map_err(|e| Error::Parse(text.clone(), e))?;
-            run_script(&cli.global, &text, &stmts)
+            let stmts =
+                syntax::parse(&text).map_err(|e| Error::Parse(text.clone(), e).in_file(file))?;
+            run_script(&cli.global, &text, &stmts, file)
         }
     }
 }
@@ -84,7 +86,12 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
 /// `--keep-going`, and Ctrl-C stops it after the statement it interrupted
 /// (a batch cancelled gracefully prints its summary first). Results print
 /// as each statement ends.
-fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(), Error> {
+fn run_script(
+    global: &cli::Global,
+    text: &str,
+    stmts: &[ast::Stmt],
+    file: Option<&Path>,
+) -> Result<(), Error> {
     let mut session = session::Session::new(session_config(global)?, settings(global));
     on_ctrl_c(&session);
     terminate::install();
@@ -103,7 +110,7 @@ fn run_script(global: &cli::Global, text: &str, stmts: &[ast::Stmt]) -> Result<(
                 }
             }
             Err(e) => {
-                let err = Error::Run(text.to_string(), e);
+                let err = Error::Run(text.to_string(), e).in_file(file);
                 if !global.keep_going {
                     return Err(err);
                 }

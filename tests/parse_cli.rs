@@ -150,6 +150,31 @@ fn a_script_with_a_parse_error_reports_it_before_anything() {
 }
 
 #[test]
+fn errors_in_a_script_file_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("nightly.bsh");
+    std::fs::write(&script, "SHOW LUS;\nSHOW LUZ;\n").unwrap();
+    let out = Test::new().arg(script.to_str().unwrap()).run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("--> {}, line 2, column 6", script.display())),
+        "{}",
+        out.stderr
+    );
+    // A statement that fails as it runs, too.
+    std::fs::write(&script, "SHOW LUS;\nBATCH_INFO 'no-such-batch';\n").unwrap();
+    let out = Test::new().arg(script.to_str().unwrap()).run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("--> {}, line 2, column 12", script.display())),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn a_script_that_is_not_utf8_says_where_its_first_bad_byte_is() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("latin1.bsh");
