@@ -153,24 +153,18 @@ fn a_script_with_a_parse_error_reports_it_before_anything() {
 fn errors_in_a_script_file_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("nightly.bsh");
-    std::fs::write(&script, "SHOW LUS;\nSHOW LUZ;\n").unwrap();
-    let out = Test::new().arg(script.to_str().unwrap()).run();
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains(&format!("--> {}, line 2, column 6", script.display())),
-        "{}",
-        out.stderr
-    );
+    let fails_at = |text: &str, position: &str| {
+        std::fs::write(&script, text).unwrap();
+        let out = Test::new().arg(script.to_str().unwrap()).run();
+        assert_eq!(out.code, 1);
+        let want = format!("--> {}, {position}", script.display());
+        assert!(out.stderr.contains(&want), "{}", out.stderr);
+    };
+    fails_at("SHOW LUS;\nSHOW LUZ;\n", "line 2, column 6");
     // A statement that fails as it runs, too.
-    std::fs::write(&script, "SHOW LUS;\nBATCH_INFO 'no-such-batch';\n").unwrap();
-    let out = Test::new().arg(script.to_str().unwrap()).run();
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains(&format!("--> {}, line 2, column 12", script.display())),
-        "{}",
-        out.stderr
+    fails_at(
+        "SHOW LUS;\nBATCH_INFO 'no-such-batch';\n",
+        "line 2, column 12",
     );
 }
 
