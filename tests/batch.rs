@@ -303,6 +303,14 @@ fn a_failing_source_query_fails_the_batch_with_the_database_message() {
     assert_eq!(w.status(&bid), "FAILED");
     let error = w.error(&bid);
     assert!(error.contains("no such table: nowhere"), "{error}");
+    // It started (to read its ids) and ended: both times are recorded.
+    assert_eq!(
+        w.query_i64(
+            "SELECT start_time IS NOT NULL AND end_time >= start_time FROM batches WHERE bid = ?1",
+            &bid
+        ),
+        1
+    );
     // The run says why, not only the stored row.
     assert!(
         out.stderr

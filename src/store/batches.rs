@@ -188,9 +188,10 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Moves the batch to `status`, with an event. Sets the start time on
-    /// the first IN_PROGRESS and the end time (and clears the owner) on a
-    /// final status.
+    /// Moves the batch to `status`, with an event. Sets the start time when
+    /// it first starts (GENERATE_IID_LIST or IN_PROGRESS: a batch whose
+    /// source query fails has started too), and the end time (and clears
+    /// the owner) on a final status.
     pub fn set_batch_status(
         &self,
         bid: &str,
@@ -207,7 +208,7 @@ impl Store {
         let is_final = FINAL.contains(&status);
         tx.execute(
             "UPDATE batches SET status = ?2, execution_id = ?3,
-                 start_time = CASE WHEN ?2 = 'IN_PROGRESS' AND start_time IS NULL THEN ?4 ELSE start_time END,
+                 start_time = CASE WHEN ?2 IN ('GENERATE_IID_LIST', 'IN_PROGRESS') AND start_time IS NULL THEN ?4 ELSE start_time END,
                  end_time = CASE WHEN ?5 THEN ?4 ELSE NULL END,
                  error = CASE WHEN ?2 = 'FAILED' THEN ?6 WHEN ?5 THEN error ELSE NULL END,
                  owner_node = CASE WHEN ?5 THEN NULL ELSE owner_node END,
