@@ -1,46 +1,69 @@
 //! SIGTERM: what `timeout`, `kill` and service managers send to stop a
-//! process. While a synchronous batch runs, the first SIGTERM stops it
-//! cleanly: no entity starts any more, the entities running finish and
-//! their outcomes are committed, the ones claimed and not started go back
-//! to waiting, and the batch is left unfinished with no owner, so that
-//! `BATCH_RETRY` finishes it (nothing runs twice, nothing is lost). batchsh
-//! then exits with 143 (128 + SIGTERM). A second SIGTERM, or one that
-//! comes while no batch runs, ends batchsh at once with 143, as the
-//! signal's default action would (the store is as safe as after a
-//! kill -9).
+//! process. While a synchronous batch runs, a SIGTERM stops it cleanly: no
+//! entity starts any more, the entities running finish and their outcomes
+//! are committed, the ones claimed and not started go back to waiting, and
+//! the batch is left unfinished with no owner, so that `BATCH_RETRY`
+//! finishes it (no COMPLETED entity runs again, nothing is lost). batchsh
+//! then exits with 143 (128 + SIGTERM). A SIGTERM that comes while no
+//! batch runs, or a second one more than [`SAME_STOP`] after the first,
+//! ends batchsh at once with 143, as the signal's default action would
+//! (the store is as safe as after a kill -9).
 //!
 //! Unlike Ctrl-C, which the user types to give up on a batch (it ends
 //! CANCELLED, SPEC §6), SIGTERM comes from outside: a time limit, a
 //! shutdown. The batch is interrupted, not cancelled.
+//!
+//! The signals are taken by a thread (signal-hook's iterator), not in a
+//! signal handler, so that deciding what a SIGTERM means can look at the
+//! clock: GNU `timeout` sends SIGTERM twice at once (to its child, then to
+//! its process group), and that is one stop, not two.
 
 use signal_hook::consts::SIGTERM;
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
 
 /// The exit code after a SIGTERM.
 pub const EXIT_CODE: i32 = 128 + SIGTERM;
 
+/// SIGTERMs this close to the first are the same stop.
+const SAME_STOP: Duration = Duration::from_secs(2);
+
 /// A SIGTERM came.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-/// A SIGTERM ends the process at once: true unless a batch runs, and
-/// again after the first SIGTERM.
-static AT_ONCE: AtomicBool = AtomicBool::new(true);
+/// A batch runs: a SIGTERM stops it instead of ending the process.
+static BATCH_RUNS: AtomicBool = AtomicBool::new(false);
+/// When the first SIGTERM came.
+static FIRST: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Installs the handler (once; later calls do nothing). Without it,
 /// SIGTERM keeps its default action.
 pub fn install() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        // The order matters: the exit is judged before the first signal
-        // arms it.
-        let installed =
-            signal_hook::flag::register_conditional_shutdown(SIGTERM, EXIT_CODE, &AT_ONCE)
-                .and_then(|_| signal_hook::flag::register(SIGTERM, &AT_ONCE))
-                .and_then(|_| signal_hook::flag::register(SIGTERM, &REQUESTED));
-        if let Err(e) = installed {
+        let taken = signal_hook::iterator::Signals::new([SIGTERM]).and_then(|mut signals| {
+            std::thread::Builder::new()
+                .name("sigterm".into())
+                .spawn(move || {
+                    for _ in signals.forever() {
+                        on_sigterm(Instant::now());
+                    }
+                })
+        });
+        if let Err(e) = taken {
             eprintln!("warning: cannot handle SIGTERM ({e}); it will end batchsh at once");
         }
     });
+}
+
+/// What a SIGTERM that came at `now` does.
+fn on_sigterm(now: Instant) {
+    let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
+    let first_at = *first.get_or_insert(now);
+    REQUESTED.store(true, Ordering::SeqCst);
+    if !BATCH_RUNS.load(Ordering::SeqCst) || now.duration_since(first_at) > SAME_STOP {
+        std::process::exit(EXIT_CODE);
+    }
 }
 
 /// Whether a SIGTERM came.
@@ -48,21 +71,19 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
-/// While it lives, a first SIGTERM interrupts the batch instead of
-/// ending the process.
+/// While it lives, a SIGTERM interrupts the batch instead of ending the
+/// process.
 pub struct BatchRunning(());
 
 impl BatchRunning {
     pub fn start() -> BatchRunning {
-        if !requested() {
-            AT_ONCE.store(false, Ordering::SeqCst);
-        }
+        BATCH_RUNS.store(true, Ordering::SeqCst);
         BatchRunning(())
     }
 }
 
 impl Drop for BatchRunning {
     fn drop(&mut self) {
-        AT_ONCE.store(true, Ordering::SeqCst);
+        BATCH_RUNS.store(false, Ordering::SeqCst);
     }
 }

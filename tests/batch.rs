@@ -1023,8 +1023,58 @@ fn sigterm_leaves_the_batch_unfinished_for_retry_and_exits_143() {
     assert_none_lost_none_rerun(&w, 200, &[]);
 }
 
-/// A second SIGTERM does not wait for the running entities: batchsh ends
-/// at once with 143, and the batch is left as after a crash.
+/// `timeout`, as in a crontab line: it sends SIGTERM to batchsh and then
+/// to its own process group, two signals at once, which are one stop. The
+/// entities running finish (they are in process groups of their own, so
+/// the group signal does not cut them short), and a retry finishes the
+/// batch with every entity run once.
+#[test]
+fn timeout_stops_the_batch_cleanly() {
+    let w = World::new(300);
+    let out = Command::new("timeout")
+        .current_dir(w.path())
+        .args(["1.5", env!("CARGO_BIN_EXE_batchsh")])
+        .args(["--home", w.home().to_str().unwrap(), "--format", "json", "-c"])
+        .arg(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.05; echo ? >> done.txt'\" \
+             WITH MAX_WORKERS_PER_NODE=2",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "timeout did not fire: {stderr}"
+    );
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    let bid = w.last_bid();
+    let (in_process, failed, owner): (i64, i64, Option<i64>) = w
+        .store()
+        .query_row(
+            "SELECT in_process, failed, owner_pid FROM batches WHERE bid = ?1",
+            [&bid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((in_process, failed, owner), (0, 0, None));
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    let done = std::fs::read_to_string(w.path().join("done.txt")).unwrap();
+    assert_eq!(
+        ran.lines().count(),
+        done.lines().count(),
+        "an entity was cut short"
+    );
+    w.retry_to_done(&bid);
+    assert_none_lost_none_rerun(&w, 300, &[]);
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    assert_eq!(ran.lines().count(), 300, "an entity ran twice");
+}
+
+/// A second SIGTERM well after the first does not wait for the running
+/// entities: batchsh ends at once with 143, and the batch is left as
+/// after a crash.
 #[test]
 fn a_second_sigterm_ends_batchsh_at_once() {
     let w = World::new(10);
@@ -1039,7 +1089,8 @@ fn a_second_sigterm_ends_batchsh_at_once() {
     });
     let t = Instant::now();
     signal(&child, "-TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    // Not within the 2 s that make one stop of `timeout`'s two signals.
+    std::thread::sleep(Duration::from_millis(2500));
     signal(&child, "-TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143));
