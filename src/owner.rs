@@ -40,14 +40,18 @@ const START_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// Whether process `pid` of this host is the owner that wrote `heartbeat`:
 /// it exists and did not start after that. `None` where `/proc` cannot
-/// tell.
+/// tell (no `/proc`, or the process's entry cannot be read).
 fn pid_is_owner(pid: i64, heartbeat: Option<chrono::DateTime<chrono::Utc>>) -> Option<bool> {
     let proc_dir = std::path::Path::new("/proc");
     if !proc_dir.join("self/stat").exists() {
         return None;
     }
-    let Ok(stat) = std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")) else {
-        return Some(false);
+    let stat = match std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")) {
+        Ok(stat) => stat,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        // It exists but cannot be read (another user's process under
+        // `hidepid`): the heartbeat decides.
+        Err(_) => return None,
     };
     Some(match (process_start(&stat), heartbeat) {
         (Some(started), Some(beat)) => started <= beat + START_SLACK,

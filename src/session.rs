@@ -108,8 +108,6 @@ impl Session {
         }
     }
 
-    /// Records how a batch ended: FAILED is 1, DONE with failed entities
-    /// or CANCELLED is 3.
     /// A run has ended: its exit code is noted, a FAILED batch's reason
     /// is printed (stderr: the result row shows counts, not why), and its
     /// result row returned.
@@ -137,6 +135,8 @@ impl Session {
         result_row(fin)
     }
 
+    /// Records how a batch ended: FAILED is 1, DONE with failed entities
+    /// or CANCELLED is 3.
     fn note_end(&mut self, bid: &str, status: &str, failed: i64) {
         let code = match status {
             "FAILED" => crate::exit::FAILED,
@@ -232,20 +232,24 @@ impl Session {
                     Ok(message(format!(
                         "batch {bid}: pause requested; entities in flight finish"
                     )))
-                } else {
-                    store
-                        .set_batch_status(
-                            &bid,
-                            "PAUSED",
-                            &state.execution_id,
-                            &self.node,
-                            Some("paused while not running"),
-                        )
-                        .map_err(serr)?;
+                } else if store
+                    .pause_unowned(&bid, &state, &self.node)
+                    .map_err(serr)?
+                {
                     Ok(message(format!("batch {bid} paused")))
+                } else {
+                    refuse(changed_meanwhile(store, &bid))
                 }
             }
             S::BatchResume { .. } => {
+                if alive && state.status != "PAUSED" && state.requested.as_deref() == Some("PAUSE")
+                {
+                    // Paused so recently that the run has not seen it yet.
+                    store.request(&bid, None).map_err(serr)?;
+                    return Ok(message(format!(
+                        "batch {bid}: the pause asked for is withdrawn"
+                    )));
+                }
                 if state.status != "PAUSED" {
                     return refuse(format!("it is {}, not PAUSED", state.status));
                 }
@@ -266,12 +270,13 @@ impl Session {
                     Ok(message(format!(
                         "batch {bid}: cancel requested; entities in flight finish"
                     )))
-                } else {
-                    store.cancel_idle(&bid).map_err(serr)?;
-                    store
-                        .set_batch_status(&bid, "CANCELLED", &state.execution_id, &self.node, None)
-                        .map_err(serr)?;
+                } else if store
+                    .cancel_unowned(&bid, &state, &self.node)
+                    .map_err(serr)?
+                {
                     Ok(message(format!("batch {bid} cancelled")))
+                } else {
+                    refuse(changed_meanwhile(store, &bid))
                 }
             }
             S::BatchRetry { options, .. } => {
@@ -348,13 +353,11 @@ impl Session {
             .map_err(serr)?
             .is_none()
         {
-            let now = store.batch_state(bid).map_err(serr)?;
             return Err(RunError::at(
                 span,
                 format!(
-                    "cannot run batch {bid} here: node {} (pid {}) took it over first",
-                    now.owner_node.unwrap_or_default(),
-                    now.owner_pid.unwrap_or_default()
+                    "cannot run batch {bid} here: {}",
+                    changed_meanwhile(store, bid)
                 ),
             ));
         }
@@ -804,6 +807,25 @@ fn result_row(f: &crate::exec::Finished) -> Output {
         Cell::Duration(f.duration),
     ]);
     Output::Table(t)
+}
+
+/// Why a control statement lost its race: another process changed the
+/// batch between the moment it was read and the write.
+fn changed_meanwhile(store: &Store, bid: &str) -> String {
+    match store.batch_state(bid) {
+        Ok(now) => match now.owner_node {
+            Some(node) => format!(
+                "node {node} (pid {}) took it over meanwhile; it is {} now",
+                now.owner_pid.unwrap_or_default(),
+                now.status
+            ),
+            None => format!(
+                "another process changed it meanwhile; it is {} now, try again",
+                now.status
+            ),
+        },
+        Err(e) => e.to_string(),
+    }
 }
 
 /// This machine's name: the default node id (SPEC §1).

@@ -82,6 +82,12 @@ impl BatchRunning {
     }
 }
 
+/// The batch has ended (its hook, `ON_DONE`, may still run): from now on a
+/// SIGTERM ends the process at once.
+pub fn batch_ended() {
+    BATCH_RUNS.store(false, Ordering::SeqCst);
+}
+
 impl Drop for BatchRunning {
     fn drop(&mut self) {
         BATCH_RUNS.store(false, Ordering::SeqCst);

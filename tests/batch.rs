@@ -803,7 +803,7 @@ fn retries_started_at_once_run_the_batch_once() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(
-            err.contains("it is running on node") || err.contains("took it over first"),
+            err.contains("it is running on node") || err.contains("meanwhile"),
             "{err}"
         );
     }

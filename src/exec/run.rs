@@ -348,6 +348,8 @@ fn run_tuned(
                 || final_step
                 || due
                 || st.failed_pending > 0
+                // Entities a halted worker gave back, to be released.
+                || (stop.is_some() && !st.queue.is_empty())
                 || env.interrupt.load(Ordering::SeqCst)
                 || (stop.is_none() && crate::terminate::requested());
             if go {
@@ -787,6 +789,8 @@ fn finish(
             .set_batch_status(bid, status, execution_id, env.node, error)
             .map_err(serr)?;
         if let Some(cmd) = &plan.on_done {
+            // The batch is over: a SIGTERM need not wait for its hook.
+            crate::terminate::batch_ended();
             on_done(cmd, bid, status, &c);
         }
     }

@@ -200,26 +200,77 @@ impl Store {
         node: &str,
         note: Option<&str>,
     ) -> Result<()> {
-        let now = super::now();
         let tx = self
             .conn()
             .unchecked_transaction()
             .map_err(|e| self.err(e))?;
-        let is_final = FINAL.contains(&status);
-        tx.execute(
-            "UPDATE batches SET status = ?2, execution_id = ?3,
-                 start_time = CASE WHEN ?2 IN ('GENERATE_IID_LIST', 'IN_PROGRESS') AND start_time IS NULL THEN ?4 ELSE start_time END,
-                 end_time = CASE WHEN ?5 THEN ?4 ELSE NULL END,
-                 error = CASE WHEN ?2 = 'FAILED' THEN ?6 WHEN ?5 THEN error ELSE NULL END,
-                 owner_node = CASE WHEN ?5 THEN NULL ELSE owner_node END,
-                 owner_pid = CASE WHEN ?5 THEN NULL ELSE owner_pid END,
-                 requested = CASE WHEN ?5 THEN NULL ELSE requested END
-             WHERE bid = ?1",
-            params![bid, status, execution_id, now, is_final, note],
-        )
-        .map_err(|e| self.err(e))?;
-        event(&tx, bid, execution_id, node, status, note).map_err(|e| self.err(e))?;
+        write_status(&tx, bid, status, execution_id, node, note).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Pauses a batch that no process runs, if it is still as `seen` (no
+    /// other process took it over meanwhile); false if it is not.
+    pub fn pause_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
+        self.if_as_seen(bid, seen, |tx| {
+            write_status(
+                tx,
+                bid,
+                "PAUSED",
+                &seen.execution_id,
+                node,
+                Some("paused while not running"),
+            )
+        })
+    }
+
+    /// Cancels a batch that no process runs, if it is still as `seen`:
+    /// its WAITING entities, and the IN_PROCESS ones a dead process left,
+    /// become CANCELLED. False if another process took it over meanwhile.
+    pub fn cancel_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
+        self.if_as_seen(bid, seen, |tx| {
+            materialize_claims(tx, bid)?;
+            tx.execute(
+                "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
+                [bid],
+            )?;
+            recount(tx, bid)?;
+            write_status(tx, bid, "CANCELLED", &seen.execution_id, node, None)
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction if the batch's owner, its
+    /// heartbeat and its status are still as `seen` (what the caller judged
+    /// on); false, changing nothing, if another process changed them.
+    fn if_as_seen(
+        &self,
+        bid: &str,
+        seen: &BatchState,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<()>,
+    ) -> Result<bool> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let same = tx
+            .query_row(
+                "SELECT count(*) FROM batches WHERE bid = ?1 AND owner_node IS ?2
+                     AND owner_pid IS ?3 AND heartbeat_at IS ?4 AND status IS ?5",
+                params![
+                    bid,
+                    seen.owner_node,
+                    seen.owner_pid,
+                    seen.heartbeat_at,
+                    seen.status
+                ],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| self.err(e))?
+            == 1;
+        if !same {
+            return Ok(false);
+        }
+        f(&tx).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
     }
 
     /// This process stops running the batch without ending it (a
@@ -473,45 +524,32 @@ impl Store {
         seen: &BatchState,
         node: &str,
     ) -> Result<Option<Counters>> {
-        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let taken = tx
-            .execute(
-                "UPDATE batches SET owner_node = ?5, owner_pid = ?6, heartbeat_at = ?7, requested = NULL
-                 WHERE bid = ?1 AND owner_node IS ?2 AND owner_pid IS ?3 AND heartbeat_at IS ?4",
-                params![
-                    bid,
-                    seen.owner_node,
-                    seen.owner_pid,
-                    seen.heartbeat_at,
-                    node,
-                    i64::from(std::process::id()),
-                    super::now()
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        if taken == 0 {
-            return Ok(None);
-        }
-        materialize_claims(&tx, bid).map_err(|e| self.err(e))?;
-        let statuses = if finished {
-            "('FAILED')"
-        } else {
-            "('FAILED', 'IN_PROCESS', 'CANCELLED')"
-        };
-        // A bad id stays FAILED: a retry cannot make it good.
-        tx.execute(
-            &format!(
-                "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
-                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED'
-                     AND status IN {statuses} AND NOT ({BAD_ID_ROW})"
-            ),
-            [bid],
-        )
-        .map_err(|e| self.err(e))?;
-        let c = recount(&tx, bid).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Some(c))
+        let mut counters = None;
+        let taken = self.if_as_seen(bid, seen, |tx| {
+            tx.execute(
+                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4, requested = NULL
+                 WHERE bid = ?1",
+                params![bid, node, i64::from(std::process::id()), super::now()],
+            )?;
+            materialize_claims(tx, bid)?;
+            let statuses = if finished {
+                "('FAILED')"
+            } else {
+                "('FAILED', 'IN_PROCESS', 'CANCELLED')"
+            };
+            // A bad id stays FAILED: a retry cannot make it good.
+            tx.execute(
+                &format!(
+                    "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
+                     WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED'
+                         AND status IN {statuses} AND NOT ({BAD_ID_ROW})"
+                ),
+                [bid],
+            )?;
+            counters = Some(recount(tx, bid)?);
+            Ok(())
+        })?;
+        Ok(if taken { counters } else { None })
     }
 
     /// Marks the source as exhausted (the total is final).
@@ -590,6 +628,30 @@ pub struct BatchState {
     pub heartbeat_at: Option<String>,
     pub command: String,
     pub requested: Option<String>,
+}
+
+/// See [`Store::set_batch_status`].
+fn write_status(
+    tx: &Transaction,
+    bid: &str,
+    status: &str,
+    execution_id: &str,
+    node: &str,
+    note: Option<&str>,
+) -> rusqlite::Result<()> {
+    let is_final = FINAL.contains(&status);
+    tx.execute(
+        "UPDATE batches SET status = ?2, execution_id = ?3,
+             start_time = CASE WHEN ?2 IN ('GENERATE_IID_LIST', 'IN_PROGRESS') AND start_time IS NULL THEN ?4 ELSE start_time END,
+             end_time = CASE WHEN ?5 THEN ?4 ELSE NULL END,
+             error = CASE WHEN ?2 = 'FAILED' THEN ?6 WHEN ?5 THEN error ELSE NULL END,
+             owner_node = CASE WHEN ?5 THEN NULL ELSE owner_node END,
+             owner_pid = CASE WHEN ?5 THEN NULL ELSE owner_pid END,
+             requested = CASE WHEN ?5 THEN NULL ELSE requested END
+         WHERE bid = ?1",
+        params![bid, status, execution_id, super::now(), is_final, note],
+    )?;
+    event(tx, bid, execution_id, node, status, note)
 }
 
 fn event(
@@ -1091,26 +1153,6 @@ pub fn sample_progress(store: &Store, bid: &str, node: &str, done: i64) -> Resul
     Ok(())
 }
 
-impl Store {
-    /// Cancels a batch that no process runs: its WAITING entities, and the
-    /// IN_PROCESS ones a dead process left, become CANCELLED.
-    pub fn cancel_idle(&self, bid: &str) -> Result<()> {
-        let tx = self
-            .conn()
-            .unchecked_transaction()
-            .map_err(|e| self.err(e))?;
-        materialize_claims(&tx, bid).map_err(|e| self.err(e))?;
-        tx.execute(
-            "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
-             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
-            [bid],
-        )
-        .map_err(|e| self.err(e))?;
-        recount(&tx, bid).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
-    }
-}
-
 #[cfg(test)]
 impl Store {
     /// For tests: a new `echo ?` batch `bid`, owned by node `n1`.
@@ -1493,7 +1535,12 @@ mod tests {
                 ..StepInput::default()
             },
         );
-        s.cancel_idle("b1").unwrap();
+        let seen = s.batch_state("b1").unwrap();
+        assert!(s.cancel_unowned("b1", &seen, "n2").unwrap());
+        // Cancelled: a second cancel that saw it before is refused.
+        assert!(!s.cancel_unowned("b1", &seen, "n2").unwrap());
+        assert!(!s.pause_unowned("b1", &seen, "n2").unwrap());
+        assert_eq!(s.batch_state("b1").unwrap().status, "CANCELLED");
         assert_eq!(
             count(
                 &s,
