@@ -177,6 +177,7 @@ fn on_ctrl_c(session: &session::Session) {
     let interrupt = std::sync::Arc::clone(&session.interrupt);
     let _ = ctrlc::set_handler(move || {
         if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            crate::command::kill_running();
             std::process::exit(exit::INTERRUPTED);
         }
     });

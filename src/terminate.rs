@@ -7,7 +7,8 @@
 //! then exits with 143 (128 + SIGTERM). A SIGTERM that comes while no
 //! batch runs, or a second one more than [`SAME_STOP`] after the first,
 //! ends batchsh at once with 143, as the signal's default action would
-//! (the store is as safe as after a kill -9).
+//! (the store is as safe as after a kill -9), and kills the entity
+//! commands still running ([`crate::command::kill_running`]).
 //!
 //! Unlike Ctrl-C, which the user types to give up on a batch (it ends
 //! CANCELLED, SPEC §6), SIGTERM comes from outside: a time limit, a
@@ -62,6 +63,7 @@ fn on_sigterm(now: Instant) {
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
     if !BATCH_RUNS.load(Ordering::SeqCst) || now.duration_since(first_at) > SAME_STOP {
+        crate::command::kill_running();
         std::process::exit(EXIT_CODE);
     }
 }

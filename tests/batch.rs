@@ -1073,19 +1073,20 @@ fn timeout_stops_the_batch_cleanly() {
 }
 
 /// A second SIGTERM well after the first does not wait for the running
-/// entities: batchsh ends at once with 143, and the batch is left as
-/// after a crash.
+/// entities: batchsh kills their commands and ends at once with 143, and
+/// the batch is left as after a crash. No command outlives it (to run on
+/// beside the retry of its entity).
 #[test]
 fn a_second_sigterm_ends_batchsh_at_once() {
     let w = World::new(10);
     // Slow until the file `fast` exists (the retry's entities are quick).
     let child = w.spawn(
-        "BATCH Customer FABRIC_COMMAND=\"shell 'test -f fast || sleep 30 # ?'\" WITH MAX_WORKERS_PER_NODE=2",
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo $$ >> pids.txt; test -f fast || sleep 60 # ?'\" WITH MAX_WORKERS_PER_NODE=2",
     );
     w.wait_until_running();
     let bid = w.last_bid();
-    eventually("entities at work", || {
-        w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 0
+    eventually("commands at work", || {
+        std::fs::read_to_string(w.path().join("pids.txt")).is_ok_and(|p| p.lines().count() >= 2)
     });
     let t = Instant::now();
     signal(&child, "-TERM");
@@ -1098,6 +1099,21 @@ fn a_second_sigterm_ends_batchsh_at_once() {
         t.elapsed() < Duration::from_secs(20),
         "it waited for the entities"
     );
+    // The shells it started are gone (a zombie left to a parent that does
+    // not reap counts as gone).
+    let pids = std::fs::read_to_string(w.path().join("pids.txt")).unwrap();
+    let gone = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
+            st.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    let killed_by = Instant::now() + Duration::from_secs(3);
+    while !pids.lines().all(gone) {
+        assert!(Instant::now() < killed_by, "a command outlived batchsh");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::write(w.path().join("fast"), "").unwrap();
     w.retry_to_done(&bid);
 }

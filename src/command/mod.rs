@@ -39,6 +39,7 @@ mod process;
 pub mod shell;
 mod sql;
 
+pub use process::kill_running;
 pub use process::resolve as resolve_program;
 
 #[cfg(test)]

@@ -35,6 +35,27 @@ use crate::ast::Arg;
 /// Each of stdout and stderr is cut at this many bytes (SPEC §5).
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
+/// The process groups of the entity commands running now. Their groups
+/// are their own (so a Ctrl-C at the terminal does not reach them), so
+/// nothing kills them when batchsh ends: [`kill_running`] does, when
+/// batchsh stops at once (a second Ctrl-C or SIGTERM).
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills the process groups of every entity command still running, so
+/// that none outlives a batchsh that stops at once (and none runs on
+/// beside a retry of its entity).
+pub fn kill_running() {
+    for &pgid in running().iter() {
+        if let Some(pgid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process_group(pgid, Signal::KILL);
+        }
+    }
+}
+
 /// The absolute path of `program` found in `PATH`, for a batch to look it
 /// up once instead of at every spawn (each spawn would otherwise try every
 /// `PATH` folder before the right one, a failed `execve` each: on a `PATH` of
@@ -105,6 +126,7 @@ fn run(mut cmd: Command, program: &str, ctx: &Context) -> Result<Value, CommandE
         program: program.to_string(),
         source,
     })?;
+    running().push(child.id());
     let mut running = Running {
         child,
         reaped: false,
@@ -312,6 +334,11 @@ impl Drop for Running {
     fn drop(&mut self) {
         if !self.reaped {
             self.kill();
+        }
+        let id = self.child.id();
+        let mut all = running();
+        if let Some(k) = all.iter().position(|&p| p == id) {
+            all.swap_remove(k);
         }
     }
 }

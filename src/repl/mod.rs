@@ -162,6 +162,7 @@ fn on_ctrl_c(session: &Session) -> CtrlC {
             let _ = std::io::stdout().flush();
         } else if interrupt.swap(true, Ordering::SeqCst) {
             eprintln!("{SECOND_CTRL_C}");
+            crate::command::kill_running();
             std::process::exit(crate::exit::INTERRUPTED);
         } else {
             eprintln!("{FIRST_CTRL_C}");
