@@ -124,6 +124,11 @@ impl Session {
             );
             return result_row(fin);
         }
+        if fin.status == crate::exec::run::TAKEN_OVER {
+            self.note_end(&fin.bid, "FAILED", fin.counters.failed);
+            eprintln!("error: {}", fin.error.as_deref().unwrap_or_default());
+            return result_row(fin);
+        }
         self.note_end(&fin.bid, &fin.status, fin.counters.failed);
         if fin.status == "FAILED" {
             eprintln!(

@@ -777,6 +777,64 @@ fn a_dead_owners_pid_reused_by_another_process_does_not_block_the_retry() {
     assert_none_lost_none_rerun(&w, 200, &completed_before);
 }
 
+/// Should another process ever judge a live run dead and take its batch
+/// over, the run sees a foreign owner at its next step and stops at once,
+/// writing nothing more (no end, no owner cleared): one runner per batch.
+#[test]
+fn a_run_whose_batch_was_taken_over_stops_at_once() {
+    let w = World::new(100);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.05'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || {
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 5
+    });
+    // What a takeover writes: another node is the owner now.
+    w.store()
+        .execute(
+            "UPDATE batches SET owner_node = 'other-node', owner_pid = 4242 WHERE bid = ?1",
+            [&bid],
+        )
+        .unwrap();
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "it did not stop at once"
+    );
+    assert!(
+        stderr.contains("was taken over by node other-node (pid 4242)"),
+        "{stderr}"
+    );
+    let (status, node): (String, Option<String>) = w
+        .store()
+        .query_row(
+            "SELECT status, owner_node FROM batches WHERE bid = ?1",
+            [&bid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), node.as_deref()),
+        ("IN_PROGRESS", Some("other-node"))
+    );
+    assert!(w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) < 100);
+    // The "other node" never heartbeats: once it is judged dead, a retry
+    // finishes the batch.
+    w.store()
+        .execute(
+            "UPDATE batches SET heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')
+             WHERE bid = ?1",
+            [&bid],
+        )
+        .unwrap();
+    w.retry_to_done(&bid);
+}
+
 /// Retries of one batch started at the same moment: one runs it, the
 /// others are refused, and ON_DONE runs once, with counters that add up.
 #[test]

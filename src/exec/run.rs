@@ -57,6 +57,10 @@ pub struct Env<'a> {
 /// the batch did not end; its stored status stays as it was.
 pub const INTERRUPTED: &str = "INTERRUPTED";
 
+/// [`Finished::status`] of a run that found another process running its
+/// batch: it stopped without writing its end; the batch is the other's.
+pub const TAKEN_OVER: &str = "TAKEN_OVER";
+
 /// How a run ended.
 #[derive(Debug)]
 pub struct Finished {
@@ -494,6 +498,31 @@ fn run_tuned(
             ids_open = false;
         }
         counters = step.counters;
+        if step.control.owner_node.as_deref() != Some(env.node)
+            || step.control.owner_pid != Some(i64::from(std::process::id()))
+        {
+            // Another process judged this one dead and took the batch
+            // over: stop at once, writing nothing more. What the workers
+            // are running finishes unrecorded (at-least-once); nothing
+            // else starts.
+            shared.halt.store(true, Ordering::SeqCst);
+            hub.close();
+            drop(producer);
+            bar.finish();
+            return Ok(Finished {
+                bid: bid.to_string(),
+                execution_id: execution_id.to_string(),
+                status: TAKEN_OVER.to_string(),
+                error: Some(format!(
+                    "batch {bid} was taken over by node {} (pid {}), which judged this process \
+                     dead; this process stopped running it",
+                    step.control.owner_node.as_deref().unwrap_or("?"),
+                    step.control.owner_pid.unwrap_or_default()
+                )),
+                counters,
+                duration: started.elapsed(),
+            });
+        }
         waiting = counters.waiting;
         if step.retry_pending {
             claim_after = last_write + FLUSH_EVERY;

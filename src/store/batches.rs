@@ -109,6 +109,10 @@ pub struct StepInput {
 pub struct Control {
     pub requested: Option<String>,
     pub max_workers: Option<i64>,
+    /// The process the store says runs the batch: a run that finds another
+    /// one there was taken over (its owner was judged dead) and must stop.
+    pub owner_node: Option<String>,
+    pub owner_pid: Option<i64>,
 }
 
 /// The batch's counters after a step.
@@ -1106,7 +1110,7 @@ fn step_in(
     }
     let (control, counters) = tx.prepare_cached(
         "SELECT requested, max_workers, total, waiting, in_process, completed, failed, cancelled,
-                added, updated, unchanged
+                added, updated, unchanged, owner_node, owner_pid
          FROM batches WHERE bid = ?1",
     )?
     .query_row(params![bid], |r| {
@@ -1114,6 +1118,8 @@ fn step_in(
             Control {
                 requested: r.get(0)?,
                 max_workers: r.get(1)?,
+                owner_node: r.get(11)?,
+                owner_pid: r.get(12)?,
             },
             Counters {
                 total: r.get(2)?,
