@@ -1247,7 +1247,7 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr
-            .starts_with("error: no batch with id nosuchbatch"),
+            .starts_with("error: no batch with id 'nosuchbatch'"),
         "{}",
         out.stderr
     );

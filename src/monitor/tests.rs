@@ -554,15 +554,15 @@ fn resolve_bid_exact_prefix_and_last() {
     );
     assert_eq!(
         r(Some("abcde"), None),
-        Err("no batch with id abcde, and a batch id prefix needs at least 6 characters".into())
+        Err("no batch with id 'abcde', and a batch id prefix needs at least 6 characters".into())
     );
     assert_eq!(
         r(Some("abcdef03"), None),
-        Err("no batch with id abcdef03".into())
+        Err("no batch with id 'abcdef03'".into())
     );
     assert_eq!(
         r(Some("zzzzzz-8"), None),
-        Err("no batch with id zzzzzz-8".into())
+        Err("no batch with id 'zzzzzz-8'".into())
     );
     assert_eq!(
         r(Some("abcdef"), None),
@@ -597,11 +597,11 @@ fn statements_point_bid_errors_at_the_bid_or_the_statement() {
     assert_eq!(e.span, None);
     // The session's last batch, once purged, is an error, not an empty table.
     let e = err(&s, "BATCH_HISTORY", Some("purged-batch"));
-    assert_eq!(e.message, "no batch with id purged-batch");
+    assert_eq!(e.message, "no batch with id 'purged-batch'");
     let e = err(&s, "BATCH_DETAILS 'nope'", None);
     assert_eq!(
         e.message,
-        "no batch with id nope, and a batch id prefix needs at least 6 characters"
+        "no batch with id 'nope', and a batch id prefix needs at least 6 characters"
     );
     // Every bid-taking statement resolves prefixes and the last bid.
     for text in [

@@ -79,9 +79,9 @@ pub enum StoreError {
     },
     #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
     NoLastBatch,
-    #[error("no batch with id {0}")]
+    #[error("no batch with id '{0}'")]
     NoBatch(String),
-    #[error("no batch with id {0}, and a batch id prefix needs at least 6 characters")]
+    #[error("no batch with id '{0}', and a batch id prefix needs at least 6 characters")]
     BidPrefixTooShort(String),
     #[error("batch id prefix {prefix} is ambiguous: it matches {}{}; give more characters", matches.join(", "), if *more { ", ..." } else { "" })]
     AmbiguousBid {
