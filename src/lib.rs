@@ -243,30 +243,20 @@ fn read_parse_input(input: &str) -> Result<(Option<String>, String), Error> {
 }
 
 fn read_file(p: &Path) -> Result<String, Error> {
-    let what = || format!("cannot read {}", p.display());
-    let bytes = std::fs::read(p).map_err(|source| Error::Io {
-        what: what(),
-        source,
-    })?;
-    utf8_text(bytes).map_err(|source| Error::Io {
-        what: what(),
-        source,
-    })
+    script_text(format!("cannot read {}", p.display()), std::fs::read(p))
 }
 
 fn read_stdin() -> Result<String, Error> {
-    let what = || "cannot read standard input".to_string();
     let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Io {
-            what: what(),
-            source,
-        })?;
-    utf8_text(bytes).map_err(|source| Error::Io {
-        what: what(),
-        source,
-    })
+    let read = std::io::stdin().read_to_end(&mut bytes).map(|_| bytes);
+    script_text("cannot read standard input".into(), read)
+}
+
+/// The text of what was read, or the error, reading or decoding, under
+/// `what`.
+fn script_text(what: String, read: std::io::Result<Vec<u8>>) -> Result<String, Error> {
+    read.and_then(utf8_text)
+        .map_err(|source| Error::Io { what, source })
 }
 
 /// Script text, which must be UTF-8; if it is not, the error says where

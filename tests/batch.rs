@@ -995,11 +995,7 @@ fn ctrl_c_cancels_gracefully_and_exits_130() {
             &w.last_bid(),
         ) >= 2
     });
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(&child, "-INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

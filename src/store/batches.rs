@@ -528,8 +528,9 @@ impl Store {
         seen: &BatchState,
         node: &str,
     ) -> Result<Option<Counters>> {
+        // Set only if the batch was taken over.
         let mut counters = None;
-        let taken = self.if_as_seen(bid, seen, |tx| {
+        self.if_as_seen(bid, seen, |tx| {
             tx.execute(
                 "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4, requested = NULL
                  WHERE bid = ?1",
@@ -553,7 +554,7 @@ impl Store {
             counters = Some(recount(tx, bid)?);
             Ok(())
         })?;
-        Ok(if taken { counters } else { None })
+        Ok(counters)
     }
 
     /// Marks the source as exhausted (the total is final).
