@@ -271,12 +271,13 @@ fn run_tuned(
             span: None,
         })?;
     let finished_before = store.finished_counts(bid).map_err(serr)?;
-    let shared = Arc::new(Shared::new(plan, env.home, bid, env.node));
-    if let Some(FailureLimit::Count(n)) = plan.max_failures {
-        shared
-            .failure_budget
-            .store(n - finished_before.1, Ordering::SeqCst);
-    }
+    let shared = Arc::new(Shared::new(
+        plan,
+        env.home,
+        bid,
+        env.node,
+        finished_before.1,
+    ));
     for k in 0..plan.workers {
         let hub = Arc::clone(&hub);
         let shared = Arc::clone(&shared);
@@ -1050,7 +1051,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(plan: &Plan, home: &Path, bid: &str, node: &str) -> Shared {
+    /// `failed_before`: the batch's FAILED entities before this run.
+    fn new(plan: &Plan, home: &Path, bid: &str, node: &str, failed_before: i64) -> Shared {
         Shared {
             command: plan.command.clone(),
             max_retries: plan.max_retries,
@@ -1066,7 +1068,10 @@ impl Shared {
             lu_stores: Mutex::new(Vec::new()),
             sources: Mutex::new(Vec::new()),
             count_failures: plan.max_failures.is_some(),
-            failure_budget: AtomicI64::new(i64::MAX),
+            failure_budget: AtomicI64::new(match plan.max_failures {
+                Some(FailureLimit::Count(n)) => n - failed_before,
+                _ => i64::MAX,
+            }),
             halt: AtomicBool::new(false),
             program_path: match &plan.command {
                 crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
