@@ -601,6 +601,32 @@ fn pause_resume_and_cancel_from_another_process() {
     );
 }
 
+#[test]
+fn slow_commands_show_the_whole_total_soon_after_the_ids_are_read() {
+    // 300 ids of 50 ms at 2 workers: a run of about 7.5 s. The source
+    // gives every id at once; they must be stored (the total known, the
+    // completion share true) within about a second, not as they are
+    // claimed, a few ahead of the workers.
+    let w = World::new(300);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 50 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("the total of 300", || {
+        w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid) == 300
+    });
+    let completed = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
+    assert!(
+        completed < 150,
+        "the total showed only when {completed} of 300 were done"
+    );
+    let list: Value = serde_json::from_str(&w.run("BATCH_LIST").stdout).unwrap();
+    let pct = list[0]["completion_pct"].as_f64().unwrap();
+    assert!(pct < 60.0, "BATCH_LIST says {pct}% done");
+    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
+    w.assert_counters_add_up(&bid);
+}
+
 /// Waits until the running batch has `n` COMPLETED entities, then kills
 /// its process with SIGKILL: what a crash leaves.
 fn kill_9_after(w: &World, mut child: Child, n: i64) {

@@ -97,7 +97,12 @@ const IDS_PER_STEP: usize = 16 * 1024;
 const IDS_BATCH: usize = 4096;
 /// Otherwise ids wait in the hub until they can be claimed as they are
 /// stored, or at most this long, or until half of [`ID_BUFFER`] is full.
+/// (So a batch of slow commands stores its ids, and shows its total, within
+/// about a second of reading them.)
 const IDS_HOLD: Duration = Duration::from_secs(1);
+/// The hub notes the arrival time of every this many ids (and of the first
+/// one after it was empty): the age of its oldest id, to within a group.
+const ARRIVAL_GROUP: u64 = 1024;
 /// The pipeline holds about this much work per worker (by the running
 /// mean of an entity's time) ...
 const QUEUE_MS: f64 = 100.0;
@@ -121,7 +126,13 @@ struct Hub {
 struct HubState {
     /// producer -> writer
     ids: Vec<NewId>,
-    ids_since: Option<Instant>,
+    /// When the ids in `ids` arrived, by groups: (arrival of the group's
+    /// first id, its number counted from the run's first id). The front
+    /// group holds the oldest id still here.
+    arrivals: VecDeque<(Instant, u64)>,
+    /// Ids pushed into `ids`, and taken out of it, since the run began.
+    pushed: u64,
+    taken: u64,
     /// The source has ended: `Some(None)`, or failed: `Some(Some(error))`.
     ids_end: Option<Option<String>>,
     /// writer -> workers: claimed (committed IN_PROCESS), not started.
@@ -149,6 +160,47 @@ struct HubState {
     idle_workers: usize,
     /// The run is over: everybody leaves.
     closed: bool,
+}
+
+impl HubState {
+    /// When the oldest id waiting here arrived (within a group of
+    /// [`ARRIVAL_GROUP`] ids: no later than it did).
+    fn ids_since(&self) -> Option<Instant> {
+        if self.ids.is_empty() {
+            None
+        } else {
+            self.arrivals.front().map(|&(t, _)| t)
+        }
+    }
+
+    fn push_id(&mut self, id: NewId) {
+        if self.ids.is_empty() || self.pushed % ARRIVAL_GROUP == 0 {
+            self.arrivals.push_back((Instant::now(), self.pushed));
+        }
+        self.ids.push(id);
+        self.pushed += 1;
+    }
+
+    /// The first `n` ids, for a step to store.
+    fn take_ids(&mut self, n: usize) -> Vec<NewId> {
+        let ids = if n == self.ids.len() {
+            std::mem::take(&mut self.ids)
+        } else {
+            self.ids.drain(..n).collect()
+        };
+        self.taken += n as u64;
+        if self.ids.is_empty() {
+            self.arrivals.clear();
+        }
+        while self
+            .arrivals
+            .get(1)
+            .is_some_and(|&(_, first)| first <= self.taken)
+        {
+            self.arrivals.pop_front();
+        }
+        ids
+    }
 }
 
 impl Hub {
@@ -346,7 +398,7 @@ fn run_tuned(
                 || st.outcomes.len() >= FLUSH_AT
                 || (in_flight > 0 && st.outcomes.len() + release.len() >= in_flight)
                 || aged(st.outcomes_since)
-                || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since)))
+                || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since())))
                 || ids_press(&st, can_claim, depth, known, now)
                 || (ids_open && st.ids_end.is_some() && st.ids.is_empty())
                 || !release.is_empty()
@@ -365,7 +417,7 @@ fn run_tuned(
             if let Some(since) = st.outcomes_since {
                 wait = wait.min((since + FLUSH_EVERY).saturating_duration_since(now));
             }
-            if let Some(since) = st.ids_since {
+            if let Some(since) = st.ids_since() {
                 let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
                 wait = wait.min((since + hold).saturating_duration_since(now));
             }
@@ -439,13 +491,8 @@ fn run_tuned(
                 .len()
                 .min(IDS_PER_STEP)
                 .min(if press { usize::MAX } else { claim - from_db });
-        let new_ids: Vec<NewId> = if n_ids == st.ids.len() {
-            std::mem::take(&mut st.ids)
-        } else {
-            st.ids.drain(..n_ids).collect()
-        };
+        let new_ids = st.take_ids(n_ids);
         if n_ids > 0 {
-            st.ids_since = (!st.ids.is_empty()).then_some(now);
             if st.producer_waits {
                 st.producer_waits = false;
                 hub.producer.notify_one();
@@ -741,7 +788,7 @@ fn hand_in(hub: &Hub, outcomes: &mut Vec<Outcome>, busy: &mut Duration, failed: 
 /// as they are stored: a row stored WAITING costs a second write.
 fn ids_press(st: &HubState, can_claim: bool, depth: usize, known: bool, now: Instant) -> bool {
     let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
-    st.ids_since.is_some_and(|t| now - t >= hold)
+    st.ids_since().is_some_and(|t| now - t >= hold)
         || (known && st.ids.len() >= ID_BUFFER / 2 && depth < IDS_BATCH)
 }
 
@@ -1005,10 +1052,7 @@ impl Feed<'_> {
         if st.closed {
             return Break(());
         }
-        if st.ids.is_empty() {
-            st.ids_since = Some(Instant::now());
-        }
-        st.ids.push(id);
+        st.push_id(id);
         if st.ids.len() >= st.wake_ids {
             hub.wake_writer(&mut st);
         }
