@@ -79,7 +79,9 @@ use crate::session::RunError;
 use crate::store::{
     self, BatchRow, DetailsQuery, ListQuery, NodeRow, PaceSamples, StatusFilter, Store,
 };
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Local, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, TimeZone, Utc,
+};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -196,10 +198,10 @@ impl Cx<'_> {
         };
         let created_from = self
             .time_opt(options, "FROM_DATE", tz, Bound::From)?
-            .map(|t| store_time(&t));
+            .map(|t| bound_time(&t));
         let created_before = self
             .time_opt(options, "TO_DATE", tz, Bound::Until)?
-            .map(|t| store_time(&t));
+            .map(|t| bound_time(&t));
         let filter = self.regex_opt(options, "FILTER")?;
         let limit = self.limit_opt(options, None)?;
         let rows = store::list_batches(
@@ -668,7 +670,9 @@ pub fn time_bound<Tz: TimeZone>(
     };
     Some(match bound {
         Bound::From => instant,
-        Bound::Until => instant + TimeDelta::milliseconds(1),
+        Bound::Until => instant
+            .checked_add_signed(TimeDelta::milliseconds(1))
+            .unwrap_or(instant),
     })
 }
 
@@ -678,8 +682,8 @@ pub fn time_bound<Tz: TimeZone>(
 fn local_instant<Tz: TimeZone>(local: &NaiveDateTime, tz: &Tz) -> Option<DateTime<Utc>> {
     (0..=4)
         .find_map(|h| {
-            tz.from_local_datetime(&(*local + TimeDelta::minutes(30 * h)))
-                .earliest()
+            let shifted = local.checked_add_signed(TimeDelta::minutes(30 * h))?;
+            tz.from_local_datetime(&shifted).earliest()
         })
         .map(|t| t.with_timezone(&Utc))
 }
@@ -687,6 +691,17 @@ fn local_instant<Tz: TimeZone>(local: &NaiveDateTime, tz: &Tz) -> Option<DateTim
 /// An instant as the store writes times: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn store_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A date filter's bound as text to compare with stored times, which are
+/// all within the years 0000 to 9999: a bound outside them is held to
+/// their ends (`+10000-...` and `-0001-...` would sort wrongly as text).
+fn bound_time(t: &DateTime<Utc>) -> String {
+    match t.year() {
+        ..0 => "0000-01-01T00:00:00.000Z".to_string(),
+        10000.. => "9999-12-31T23:59:59.999Z".to_string(),
+        _ => store_time(t),
+    }
 }
 
 /// A stored time in milliseconds since the epoch.

@@ -437,6 +437,27 @@ fn batch_list_time_filters_read_local_days_and_times() {
 }
 
 #[test]
+fn time_bounds_at_the_ends_of_time_neither_panic_nor_sort_wrongly() {
+    let (_d, s) = list_fixture();
+    let q = |opts: &str| ids(&s, &format!("BATCH_LIST STATUS='ALL' {opts}"));
+    assert_eq!(q("TO_DATE='9999-12-31'").len(), 8);
+    assert_eq!(q("TO_DATE='+10000-01-01'").len(), 8);
+    assert_eq!(q("FROM_DATE='+10000-01-01'"), Vec::<String>::new());
+    assert_eq!(q("FROM_DATE='-0001-01-01'").len(), 8);
+    assert_eq!(q("TO_DATE='-0001-01-01'"), Vec::<String>::new());
+    // chrono's last representable times, in a zone behind UTC and one
+    // ahead: an answer (a bound, or "not a time"), never a panic.
+    let behind = FixedOffset::west_opt(5 * 3600).unwrap();
+    let ahead = FixedOffset::east_opt(14 * 3600).unwrap();
+    for text in ["+262142-12-31 23:59:59", "+262142-12-31", "-262143-01-01"] {
+        for bound in [Bound::From, Bound::Until] {
+            let _ = time_bound(text, bound, now(), &behind);
+            let _ = time_bound(text, bound, now(), &ahead);
+        }
+    }
+}
+
+#[test]
 fn time_bounds_are_stored_time_text() {
     let tz = plus_one();
     let b = |t: &str, bound| store_time(&time_bound(t, bound, now(), &tz).unwrap());
