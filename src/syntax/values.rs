@@ -84,7 +84,7 @@ fn parse_clock(t: &str) -> Option<Duration> {
     if m >= 60 || s >= 60 || (days > 0 && h >= 24) {
         return None;
     }
-    let secs = days.checked_mul(86_400)? + h * 3600 + m * 60 + s;
+    let secs = days.checked_mul(86_400)?.checked_add(h * 3600 + m * 60 + s)?;
     secs.checked_mul(1000).map(Duration)
 }
 
@@ -206,6 +206,8 @@ mod tests {
             "1:2:3:4",
             "99999999999999999d",
             "1.24:00:00",
+            // Days * 86,400 fits in u64; adding the clock overflows.
+            "213503982334601.07:00:17",
         ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
