@@ -329,12 +329,13 @@ fn inspect(path: &Path) -> Result<()> {
     let version = read("PRAGMA user_version").map_err(failed)?;
     let tables = read("SELECT count(*) FROM sqlite_master").map_err(failed)?;
     if app_id != i64::from(APPLICATION_ID) {
-        if app_id == 0 && tables == 0 {
+        if app_id == 0 && tables == 0 && version == 0 {
             // An empty SQLite database: ours to initialise.
             return Ok(());
         }
         return Err(not_a_store(format!(
-            "it is an SQLite database of another application (application_id {app_id}, {tables} schema objects)"
+            "it is an SQLite database of another application (application_id {app_id}, \
+             user_version {version}, {tables} schema objects)"
         )));
     }
     let supported = migrations::latest();

@@ -99,6 +99,26 @@ fn another_applications_database_is_refused_and_left_untouched() {
 }
 
 #[test]
+fn an_empty_database_with_another_applications_version_is_refused_and_left_untouched() {
+    // No tables, but a user_version: some program's database, not an
+    // empty one to initialise (nor a batchsh store: no application_id).
+    for version in [3, 99] {
+        let (_d, p) = temp();
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        Connection::open(&p)
+            .unwrap()
+            .execute_batch(&format!("PRAGMA user_version = {version}; VACUUM;"))
+            .unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let e = Store::open(&p).err().expect("refused");
+        assert!(matches!(e, StoreError::NotAStore { .. }), "{e}");
+        assert!(e.to_string().contains("another application"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+        assert!(!p.with_extension("db-wal").exists());
+    }
+}
+
+#[test]
 fn a_newer_store_is_refused_and_left_untouched() {
     let (_d, p) = temp();
     drop(Store::open(&p).unwrap());

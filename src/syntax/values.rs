@@ -84,7 +84,9 @@ fn parse_clock(t: &str) -> Option<Duration> {
     if m >= 60 || s >= 60 || (days > 0 && h >= 24) {
         return None;
     }
-    let secs = days.checked_mul(86_400)?.checked_add(h * 3600 + m * 60 + s)?;
+    let secs = days
+        .checked_mul(86_400)?
+        .checked_add(h * 3600 + m * 60 + s)?;
     secs.checked_mul(1000).map(Duration)
 }
 
