@@ -211,21 +211,30 @@ pub fn temp_error(e: &dyn std::fmt::Display) -> String {
     )
 }
 
+/// The store at `path` as an SQLite URI that opens it read-only: the
+/// absolute path's bytes, all but letters, digits, `-._~` and `/`
+/// percent-encoded (so any file name works, `%`, `?`, `#` and bytes that are
+/// not UTF-8 included), after `file://` and an empty authority (so a path
+/// that starts with `//` is not read as one).
+fn read_only_uri(path: &Path) -> std::io::Result<String> {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
+    use std::os::unix::ffi::OsStrExt;
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    let path = std::path::absolute(path)?;
+    let encoded = percent_encode(path.as_os_str().as_bytes(), KEEP);
+    Ok(format!("file://{encoded}?mode=ro"))
+}
+
 /// Fills `seen` with the ids stored for batch `bid` in the store at `path`,
 /// opened read-only beside the executor's own connection: whether it found
 /// any good id.
 fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<bool> {
-    let Some(path) = path.to_str() else {
-        return Err(rusqlite::Error::InvalidPath(path.to_path_buf()));
-    };
-    // A URI, so the store is opened read-only; `%`, `?` and `#` in the
-    // path are escaped, the rest of a path is a valid URI path.
-    let uri = format!(
-        "file:{}?mode=ro",
-        path.replace('%', "%25")
-            .replace('?', "%3f")
-            .replace('#', "%23")
-    );
+    let uri = read_only_uri(path).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
     conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
     conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
     let filled = conn
@@ -355,10 +364,29 @@ mod tests {
 
     #[test]
     fn it_starts_from_the_ids_the_store_holds_for_the_batch() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        starts_from_the_store_at(&d.path().join("store.db"));
+        // Any path the store itself can have: URI characters, bytes that
+        // are not UTF-8, a leading `//`.
+        for folder in [OsStr::new("a ?#%&= b"), OsStr::from_bytes(b"h\xffq")] {
+            let dir = d.path().join(folder);
+            std::fs::create_dir(&dir).unwrap();
+            starts_from_the_store_at(&dir.join("store.db"));
+        }
+        let mut slashes = std::ffi::OsString::from("/");
+        slashes.push(d.path().join("slashes"));
+        let slashes = std::path::PathBuf::from(slashes);
+        assert!(slashes.as_os_str().as_bytes().starts_with(b"//"));
+        std::fs::create_dir(&slashes).unwrap();
+        starts_from_the_store_at(&slashes.join("store.db"));
+    }
+
+    fn starts_from_the_store_at(path: &Path) {
         use crate::store::Store;
         use crate::store::batches::{NewId, StepInput};
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("store.db");
+        let path = path.to_path_buf();
         let store = Store::open(&path).unwrap();
         store.test_batch("b1");
         store.test_batch("b2");
