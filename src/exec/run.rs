@@ -174,7 +174,7 @@ impl HubState {
     }
 
     fn push_id(&mut self, id: NewId) {
-        if self.ids.is_empty() || self.pushed % ARRIVAL_GROUP == 0 {
+        if self.ids.is_empty() || self.pushed.is_multiple_of(ARRIVAL_GROUP) {
             self.arrivals.push_back((Instant::now(), self.pushed));
         }
         self.ids.push(id);
@@ -492,11 +492,9 @@ fn run_tuned(
                 .min(IDS_PER_STEP)
                 .min(if press { usize::MAX } else { claim - from_db });
         let new_ids = st.take_ids(n_ids);
-        if n_ids > 0 {
-            if st.producer_waits {
-                st.producer_waits = false;
-                hub.producer.notify_one();
-            }
+        if n_ids > 0 && st.producer_waits {
+            st.producer_waits = false;
+            hub.producer.notify_one();
         }
         let mut ids_done = false;
         if st.ids.is_empty() && ids_open {
