@@ -25,6 +25,7 @@ pub mod source;
 pub mod store;
 pub mod syntax;
 pub mod terminate;
+pub mod watchdog;
 
 use cli::{Cli, Sub};
 use error::Error;

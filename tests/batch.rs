@@ -1248,6 +1248,41 @@ fn a_hanging_command_is_killed_by_entity_timeout() {
 }
 
 #[test]
+fn entity_timeout_stops_a_slow_sync_instance() {
+    // Customer 1's table query counts to 10^9 (tens of seconds); the
+    // others' are quick.
+    let w = World::new(3);
+    let slow = "(with recursive c(x) as (select 1 union all select x + 1 from c \
+                where x < 1000000000) select count(*) from c)";
+    let out = w.run(&format!(
+        "CREATE LU Slow FROM crm ROOT ('select id from customer') \
+         TABLE customer ('select * from customer where id = ? and (id <> 1 or {slow} > 0)')"
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let t = Instant::now();
+    let out = w.run("BATCH Slow FABRIC_COMMAND='sync_instance Slow.?' WITH ENTITY_TIMEOUT='300ms'");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let row = result_row(&out.stdout);
+    assert_eq!(
+        (&row["execution_failed"], &row["added"]),
+        (&1.into(), &2.into())
+    );
+    let bid = row["batch_id"].as_str().unwrap();
+    let err: String = w
+        .store()
+        .query_row(
+            "SELECT error FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '1'",
+            [bid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(err.starts_with("timed out after 300ms"), "{err}");
+    let out = w.run("GET Slow.1");
+    assert_ne!(out.code, 0, "the instance that timed out was not stored");
+}
+
+#[test]
 fn a_source_file_that_vanished_fails_the_batch_clearly() {
     let w = World::new(5);
     std::fs::remove_file(w.path().join("crm.db")).unwrap();

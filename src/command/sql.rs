@@ -15,8 +15,6 @@
 //! watchdog thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use rusqlite::{Connection, Statement};
 use serde_json::{Value, json};
@@ -46,7 +44,12 @@ pub fn run(
         }
         match ctx.timeout {
             None => execute(&mut stmt),
-            Some(limit) => with_watchdog(conn, limit, &timed_out, || execute(&mut stmt)),
+            Some(limit) => crate::watchdog::within(
+                vec![conn.get_interrupt_handle()],
+                limit,
+                &timed_out,
+                || execute(&mut stmt),
+            ),
         }
     };
     let r = conns.with_connection(interface, &mut f);
@@ -89,28 +92,4 @@ fn execute(stmt: &mut Statement) -> Result<usize, rusqlite::Error> {
         n += 1;
     }
     Ok(n)
-}
-
-/// Runs `work`, interrupting the connection if it takes longer than
-/// `limit`. The watchdog is joined before this returns, so it can never
-/// interrupt a later statement on the same connection.
-fn with_watchdog<T>(
-    conn: &Connection,
-    limit: Duration,
-    timed_out: &AtomicBool,
-    work: impl FnOnce() -> T,
-) -> T {
-    let handle = conn.get_interrupt_handle();
-    let (done, wait) = mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-                timed_out.store(true, Ordering::SeqCst);
-                handle.interrupt();
-            }
-        });
-        let out = work();
-        drop(done);
-        out
-    })
 }

@@ -1178,10 +1178,16 @@ impl Shared {
                     .command_lu_source
                     .as_ref()
                     .ok_or_else(|| fail(format!("LU {} has no interface", lu.name)))?;
-                self.with_source(iface, |conn| store.sync_instance(lu, conn, &c.entity_id))
-                    .map_err(|e| fail(e.to_string()))?
+                self.with_source(iface, |conn| {
+                    store
+                        .sync_within(lu, conn, &c.entity_id, self.timeout)
+                        .map(crate::lu::SyncOutcome::json)
+                })
+                .map_err(|e| fail(e.to_string()))?
             }
-            _ => store.delete_instance(lu, &c.entity_id),
+            _ => store
+                .delete_within(lu, &c.entity_id, self.timeout)
+                .map(crate::lu::deleted_json),
         };
         if let Ok(mut v) = self.lu_stores.lock() {
             v.push(store);

@@ -49,6 +49,12 @@ pub enum LuError {
     },
     #[error("LU {lu}: {source}")]
     Id { lu: String, source: IdError },
+    /// `ENTITY_TIMEOUT` passed; the instance was left as it was.
+    #[error("timed out after {} (LU {lu}; the instance was left as it was)", crate::ast::Duration(.limit.as_millis() as u64))]
+    TimedOut {
+        lu: String,
+        limit: std::time::Duration,
+    },
     #[error("instance {id} of LU {lu}, table {table}: {source}")]
     Source {
         lu: String,

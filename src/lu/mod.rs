@@ -58,6 +58,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use std::ops::{ControlFlow, Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// What `sync_instance` did to an instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +82,12 @@ impl SyncOutcome {
             "Unchanged": one(SyncOutcome::Unchanged),
         })
     }
+}
+
+/// The result of `delete_instance` (SPEC §5): `{"Deleted":1}` or
+/// `{"Deleted":0}`.
+pub fn deleted_json(deleted: bool) -> serde_json::Value {
+    serde_json::json!({ "Deleted": i32::from(deleted) })
 }
 
 /// One LU's store: a pool of connections to `<home>/lu/<LU>.db`.
@@ -133,13 +141,44 @@ impl LuStore {
 
     /// [`LuStore::sync_instance`], as an enum for counting.
     pub fn sync(&self, lu: &LuDef, source: &Connection, id: &str) -> Result<SyncOutcome, LuError> {
+        self.sync_within(lu, source, id, None)
+    }
+
+    /// [`LuStore::sync`], stopped after `limit` (`ENTITY_TIMEOUT`): the
+    /// source query or the store's transaction is interrupted, the
+    /// transaction rolled back, and the instance left as it was.
+    pub fn sync_within(
+        &self,
+        lu: &LuDef,
+        source: &Connection,
+        id: &str,
+        limit: Option<Duration>,
+    ) -> Result<SyncOutcome, LuError> {
         check_table_names(lu)?;
         crate::source::check_id(id).map_err(|source| LuError::Id {
             lu: lu.name.clone(),
             source,
         })?;
-        let fetched = sync::fetch(lu, source, id)?;
         let mut conn = self.conn()?;
+        let Some(limit) = limit else {
+            return self.sync_on(&mut conn, lu, source, id);
+        };
+        let timed_out = AtomicBool::new(false);
+        let handles = vec![source.get_interrupt_handle(), conn.get_interrupt_handle()];
+        let r = crate::watchdog::within(handles, limit, &timed_out, || {
+            self.sync_on(&mut conn, lu, source, id)
+        });
+        self.unless_timed_out(r, &timed_out, limit)
+    }
+
+    fn sync_on(
+        &self,
+        conn: &mut Connection,
+        lu: &LuDef,
+        source: &Connection,
+        id: &str,
+    ) -> Result<SyncOutcome, LuError> {
+        let fetched = sync::fetch(lu, source, id)?;
         {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -165,13 +204,50 @@ impl LuStore {
     /// file (tables the LU no longer defines included) and its marker.
     /// Returns `{"Deleted":1}`, or `{"Deleted":0}` when it was not there.
     pub fn delete_instance(&self, lu: &LuDef, id: &str) -> Result<serde_json::Value, LuError> {
-        let deleted = self.delete(lu, id)?;
-        Ok(serde_json::json!({ "Deleted": i32::from(deleted) }))
+        self.delete(lu, id).map(deleted_json)
     }
 
     /// [`LuStore::delete_instance`]: whether the instance was there.
-    pub fn delete(&self, _lu: &LuDef, id: &str) -> Result<bool, LuError> {
+    pub fn delete(&self, lu: &LuDef, id: &str) -> Result<bool, LuError> {
+        self.delete_within(lu, id, None)
+    }
+
+    /// [`LuStore::delete`], stopped after `limit` (`ENTITY_TIMEOUT`): the
+    /// transaction is interrupted and rolled back.
+    pub fn delete_within(
+        &self,
+        _lu: &LuDef,
+        id: &str,
+        limit: Option<Duration>,
+    ) -> Result<bool, LuError> {
         let mut conn = self.conn()?;
+        let Some(limit) = limit else {
+            return self.delete_on(&mut conn, id);
+        };
+        let timed_out = AtomicBool::new(false);
+        let handles = vec![conn.get_interrupt_handle()];
+        let r =
+            crate::watchdog::within(handles, limit, &timed_out, || self.delete_on(&mut conn, id));
+        self.unless_timed_out(r, &timed_out, limit)
+    }
+
+    /// A failure caused by the watchdog is the timeout.
+    fn unless_timed_out<T>(
+        &self,
+        r: Result<T, LuError>,
+        timed_out: &AtomicBool,
+        limit: Duration,
+    ) -> Result<T, LuError> {
+        match r {
+            Err(_) if timed_out.load(Ordering::SeqCst) => Err(LuError::TimedOut {
+                lu: self.lu.clone(),
+                limit,
+            }),
+            r => r,
+        }
+    }
+
+    fn delete_on(&self, conn: &mut Connection, id: &str) -> Result<bool, LuError> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;

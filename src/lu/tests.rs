@@ -699,3 +699,58 @@ fn workers_may_each_open_the_store_and_race_on_one_instance() {
     let store = f.store();
     assert_eq!(rows(&store, &f.lu, "1", "orders").len(), 2);
 }
+
+/// A subquery that counts to 10^9: tens of seconds unless interrupted.
+const SLOW: &str = "(with recursive c(x) as (select 1 union all select x + 1 from c \
+                    where x < 1000000000) select count(*) from c)";
+
+#[test]
+fn entity_timeout_interrupts_a_slow_source_query_and_leaves_the_instance() {
+    let mut f = fixture();
+    let store = f.store();
+    assert_eq!(sync(&f, &store, "1"), "Added");
+    let before = store.get(&f.lu, "1").unwrap();
+    f.lu.tables[1].sql = format!("select * from orders where customer_id = ? and {SLOW} > 0");
+    let t = std::time::Instant::now();
+    let e = store
+        .sync_within(&f.lu, &f.source, "1", Some(Duration::from_millis(200)))
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(matches!(e, LuError::TimedOut { .. }), "{e}");
+    assert!(e.to_string().starts_with("timed out after 200ms"), "{e}");
+    assert_eq!(store.get(&f.lu, "1").unwrap(), before);
+    // The source connection is not left interrupted: the next sync works.
+    f.lu.tables[1].sql = "select * from orders where customer_id = ?".into();
+    let next = store.sync_within(&f.lu, &f.source, "2", Some(Duration::from_secs(60)));
+    assert_eq!(next.unwrap(), SyncOutcome::Added);
+}
+
+#[test]
+fn entity_timeout_interrupts_a_slow_write_to_the_lu_store() {
+    let f = fixture();
+    let store = f.store();
+    assert_eq!(sync(&f, &store, "1"), "Added");
+    // A trigger of the LU store's own file makes its writes slow.
+    f.observer()
+        .execute_batch(&format!(
+            "CREATE TRIGGER slow_d BEFORE DELETE ON orders BEGIN SELECT {SLOW}; END;
+             CREATE TRIGGER slow_u BEFORE UPDATE ON orders BEGIN SELECT {SLOW}; END;
+             CREATE TRIGGER slow_i BEFORE INSERT ON orders BEGIN SELECT {SLOW}; END;"
+        ))
+        .unwrap();
+    let limit = Some(Duration::from_millis(200));
+    let e = store.delete_within(&f.lu, "1", limit).unwrap_err();
+    assert!(matches!(e, LuError::TimedOut { .. }), "{e}");
+    f.exec("UPDATE orders SET amount = 1 WHERE id = 10");
+    let e = store.sync_within(&f.lu, &f.source, "1", limit).unwrap_err();
+    assert!(matches!(e, LuError::TimedOut { .. }), "{e}");
+    // Rolled back: the instance is as it was, and the store still works.
+    let orders = f
+        .observer()
+        .query_row("SELECT count(*) FROM orders WHERE amount = 9.5", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
+    assert_eq!(orders, 1);
+    assert_eq!(sync(&f, &store, "2"), "Added");
+}
