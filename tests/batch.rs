@@ -627,6 +627,42 @@ fn slow_commands_show_the_whole_total_soon_after_the_ids_are_read() {
     w.assert_counters_add_up(&bid);
 }
 
+#[test]
+fn an_lu_whose_data_a_running_batch_uses_cannot_be_dropped() {
+    let w = World::new(200);
+    // The batch's target is Customer, its command writes LU Copy, whose
+    // query takes a few milliseconds (the run lasts a few seconds).
+    let out = w.run(
+        "CREATE LU Copy FROM crm ROOT ('select id from customer') \
+         TABLE customer ('select * from customer where id = ? and (with recursive \
+         c(x) as (select 1 union all select x + 1 from c where x < 300000) \
+         select count(*) from c) > 0')",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND='sync_instance Copy.?' \
+         WITH MAX_WORKERS_PER_NODE=1 ENTITY_TIMEOUT='1m'",
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    for lu in ["Copy", "customer"] {
+        let out = w.run(&format!("DROP LU {lu}"));
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("is in use by batch {bid}"))
+                && out.stderr.contains(&format!("BATCH_CANCEL '{bid}'")),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(w.status(&bid), "IN_PROGRESS", "the batch was still running");
+    // Killed, the batch holds nothing: the LU can go.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = w.run("DROP LU Copy");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 /// Waits until the running batch has `n` COMPLETED entities, then kills
 /// its process with SIGKILL: what a crash leaves.
 fn kill_9_after(w: &World, mut child: Child, n: i64) {

@@ -219,6 +219,55 @@ fn in_use_exists_and_replace() {
 }
 
 #[test]
+fn replacing_an_lu_under_another_case_keeps_its_data_and_dropping_removes_it() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let lu = |name: &str| {
+        format!(
+            "LU {name} FROM crm ROOT ('select id from customer') \
+             TABLE customer ('select * from customer where id = ?')"
+        )
+    };
+    let setup = format!(
+        "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'; CREATE {};
+         BATCH Customer FABRIC_COMMAND='sync_instance Customer.?'",
+        lu("Customer")
+    );
+    let out = run(d.path(), home.path(), &setup);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(
+        d.path(),
+        home.path(),
+        &format!("CREATE OR REPLACE {}", lu("CUSTOMER")),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The LU keeps its first name, and its synced data with it.
+    let out = run(d.path(), home.path(), "SHOW LUS; GET customer.1");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0][0]["name"], "Customer", "{}", out.stdout);
+    assert!(out.stdout.contains("\"ann\""), "{}", out.stdout);
+    let out = run(
+        d.path(),
+        home.path(),
+        "BATCH Customer FROM FABRIC FABRIC_COMMAND='echo ?'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0][0]["total"], 3, "{}", out.stdout);
+    // Dropped under yet another case, its data goes: created again, empty.
+    let out = run(
+        d.path(),
+        home.path(),
+        &format!(
+            "DROP LU CUSTOMER; CREATE {}; GET Customer.1",
+            lu("Customer")
+        ),
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("not in the LU store"), "{}", out.stderr);
+}
+
+#[test]
 fn keep_going_runs_the_rest_and_still_fails() {
     let d = data();
     let home = tempfile::tempdir().unwrap();

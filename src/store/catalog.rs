@@ -184,13 +184,29 @@ impl Store {
     // --- logical units
 
     /// Creates (or replaces) an LU and its tables in one transaction.
+    /// Replacing keeps the name as the LU was first created: names ignore
+    /// case, and the LU's data file is named after it
+    /// (`CREATE OR REPLACE LU CUSTOMER` replaces LU `Customer`, whose data
+    /// stays in `lu/Customer.db`).
     pub fn create_lu(&self, def: &LuDef, or_replace: bool) -> Result<()> {
-        if !or_replace && self.find_lu(&def.name)?.is_some() {
+        let existing = self.find_lu(&def.name)?;
+        if !or_replace && existing.is_some() {
             return Err(StoreError::Exists {
                 kind: "LU",
                 name: def.name.clone(),
             });
         }
+        let renamed;
+        let def = match existing {
+            Some(old) if old.name != def.name => {
+                renamed = LuDef {
+                    name: old.name,
+                    ..def.clone()
+                };
+                &renamed
+            }
+            _ => def,
+        };
         let tx = self
             .conn()
             .unchecked_transaction()
