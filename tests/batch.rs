@@ -441,6 +441,29 @@ fn hostile_ids_are_harmless_in_shell_commands() {
 }
 
 #[test]
+fn a_placeholder_in_shell_arithmetic_is_refused_before_anything_runs() {
+    // bash (sh on some systems) evaluates a variable's value inside $(( ))
+    // and runs the command substitution in an id such as a[$(touch x)].
+    let w = World::new(0);
+    for cmd in ["echo $((? + 1))", "(( ? > 1 )) && echo big"] {
+        let out = w.run(&format!(
+            "BATCH Customer.('a[$(touch pwned)]') FABRIC_COMMAND=\"shell '{cmd}'\""
+        ));
+        assert_eq!(out.code, 1, "{cmd}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("a ? inside shell arithmetic"),
+            "{}",
+            out.stderr
+        );
+        assert!(!w.path().join("pwned").exists());
+    }
+    let batches = w
+        .store()
+        .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0));
+    assert_eq!(batches.unwrap(), 0, "a parse error stores nothing");
+}
+
+#[test]
 fn options_that_need_the_worker_are_refused_and_nothing_is_stored() {
     let w = World::new(3);
     for opt in ["ASYNC=true", "AFFINITY='n1'", "NAME='x'", "OPEN=true"] {

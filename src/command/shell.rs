@@ -21,6 +21,11 @@
 //! here-document body) can at worst leave a reference unquoted (subject to
 //! word splitting) or show its quote marks, never run the id. Inside a
 //! here-document, write `$ENTITY_ID` rather than `?`.
+//!
+//! The exception is shell arithmetic, where bash evaluates a variable's
+//! value as an expression (and runs `$( )` in an array subscript of it):
+//! a `?` inside `$(( ))` or `(( ))` is refused by the parser
+//! ([`placeholder_in_arithmetic`]).
 
 /// The reference for a `?` in plain text (and inside `$( )`, backticks).
 const PLAIN: &str = "\"$ENTITY_ID\"";
@@ -121,6 +126,49 @@ pub fn rewrite(text: &str) -> String {
     out
 }
 
+/// Whether a `?` stands inside shell arithmetic, `$(( ))` or `(( ))`.
+/// There the shell evaluates the value of `$ENTITY_ID` as an expression,
+/// and bash runs a command substitution in an array subscript of it (an
+/// id `a[$(reboot)]`): the parser refuses such a command. Quotes and `\`
+/// are followed as in [`rewrite`]; every `((` outside quotes opens
+/// arithmetic (a nested subshell is written `( (`).
+pub fn placeholder_in_arithmetic(text: &str) -> bool {
+    let b = text.as_bytes();
+    // Open parentheses inside the arithmetic, when in it.
+    let mut arith: Option<u32> = None;
+    let (mut single, mut double) = (false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        i += 1;
+        if single {
+            single = c != b'\'';
+            if c == b'?' && arith.is_some() {
+                return true;
+            }
+            continue;
+        }
+        match (c, arith) {
+            (b'\\', _) => i += 1,
+            (b'\'', _) if !double => single = true,
+            (b'"', _) => double = !double,
+            (b'?', Some(_)) => return true,
+            (b'(', None) if !double && b.get(i) == Some(&b'(') => {
+                arith = Some(0);
+                i += 1;
+            }
+            (b'(', Some(n)) => arith = Some(n + 1),
+            (b')', Some(0)) if b.get(i) == Some(&b')') => {
+                arith = None;
+                i += 1;
+            }
+            (b')', Some(n)) => arith = Some(n.saturating_sub(1)),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn set_top(stack: &mut [Frame], frame: Frame) {
     if let Some(top) = stack.last_mut() {
         *top = frame;
@@ -130,6 +178,32 @@ fn set_top(stack: &mut [Frame], frame: Frame) {
 #[cfg(test)]
 mod tests {
     use super::rewrite;
+
+    #[test]
+    fn a_question_mark_in_arithmetic_is_found() {
+        use super::placeholder_in_arithmetic as arith;
+        for bad in [
+            "echo $((? + 1))",
+            "(( ? > 3 )) && echo big",
+            "echo $(( (? * 2) + 1 ))",
+            "x=$(echo $((\"?\" + 1)))",
+            "echo $(( '?' ))",
+        ] {
+            assert!(arith(bad), "{bad}");
+        }
+        for fine in [
+            "echo ?",
+            "echo $((1 + 2)) ?",
+            "echo $(( (1 * 2) + 1 )) ?",
+            "echo '$((?))'",
+            "echo \"$((1))\" \\? ?",
+            "echo $(( 1 \\? 2 : 3 ))",
+            "( (echo ?) )",
+            "test ? -eq 1",
+        ] {
+            assert!(!arith(fine), "{fine}");
+        }
+    }
 
     #[test]
     fn plain_question_mark_becomes_a_quoted_reference() {
