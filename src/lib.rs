@@ -97,7 +97,7 @@ fn run_script(
     on_ctrl_c(&session);
     terminate::install();
     let mut failed = false;
-    for stmt in stmts {
+    for (k, stmt) in stmts.iter().enumerate() {
         if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) || terminate::requested() {
             break;
         }
@@ -107,6 +107,10 @@ fn run_script(
                     print_output(global, &session, stmt, &out)?;
                 }
                 if flow == session::Flow::Exit {
+                    break;
+                }
+                if session.take_batch_failed() && !global.keep_going {
+                    not_run_note(stmts.len() - k - 1);
                     break;
                 }
             }
@@ -132,6 +136,16 @@ fn run_script(
     match session.exit_code() {
         0 => Ok(()),
         code => Err(Error::Exit(code)),
+    }
+}
+
+/// After a statement that stopped the run: says how many did not run.
+pub(crate) fn not_run_note(rest: usize) {
+    if rest > 0 {
+        eprintln!(
+            "note: the {rest} statement{} after it did not run (--keep-going runs them)",
+            if rest == 1 { "" } else { "s" }
+        );
     }
 }
 

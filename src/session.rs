@@ -65,6 +65,9 @@ pub struct Session {
     /// Each batch's latest outcome as an exit code (SPEC §1): a batch
     /// that failed and was then retried to DONE counts as DONE.
     outcomes: std::collections::HashMap<String, i32>,
+    /// The last statement's batch ended FAILED: a failed statement for the
+    /// run (it stops the statements after it, as an error does).
+    batch_failed: bool,
     /// Set by Ctrl-C while a batch runs.
     pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -104,6 +107,7 @@ impl Session {
             quiet: config.quiet,
             last_bid: None,
             outcomes: Default::default(),
+            batch_failed: false,
             interrupt: Default::default(),
         }
     }
@@ -143,6 +147,7 @@ impl Session {
     /// Records how a batch ended: FAILED is 1, DONE with failed entities
     /// or CANCELLED is 3.
     fn note_end(&mut self, bid: &str, status: &str, failed: i64) {
+        self.batch_failed = status == "FAILED";
         let code = match status {
             "FAILED" => crate::exit::FAILED,
             "CANCELLED" => crate::exit::BATCH_INCOMPLETE,
@@ -150,6 +155,13 @@ impl Session {
             _ => crate::exit::OK,
         };
         self.outcomes.insert(bid.to_string(), code);
+    }
+
+    /// Whether the statement that ran last ended a batch FAILED (cleared
+    /// by asking). It printed its result row and the reason; the run treats
+    /// it as a failed statement (SPEC §1).
+    pub fn take_batch_failed(&mut self) -> bool {
+        std::mem::take(&mut self.batch_failed)
     }
 
     /// The exit code the batches of the session call for: 1 outranks 3.
@@ -405,6 +417,7 @@ impl Session {
     /// Runs one statement. `Ok(None)` prints nothing.
     pub fn run_statement(&mut self, stmt: &Stmt) -> Result<(Option<Output>, Flow)> {
         use Statement as S;
+        self.batch_failed = false;
         let out = match &stmt.kind {
             S::CreateInterface {
                 or_replace,

@@ -326,6 +326,37 @@ fn a_failing_source_query_fails_the_batch_with_the_database_message() {
 }
 
 #[test]
+fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
+    let w = World::new(3);
+    let script = "BATCH Customer FROM crm USING ('select id from nowhere') FABRIC_COMMAND='echo ?';
+                  BATCH Customer FABRIC_COMMAND='echo ?'; BATCH_LIST STATUS='ALL'";
+    let out = w.run(script);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // The failed batch's row, and nothing after it.
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("note: the 2 statements after it did not run (--keep-going runs them)"),
+        "{}",
+        out.stderr
+    );
+    let count = |w: &World| {
+        w.store()
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    assert_eq!(count(&w), 1);
+    let out = Test::new()
+        .current_dir(w.path())
+        .args(["--home", w.home().to_str().unwrap(), "--format", "json"])
+        .args(["--keep-going", "-c", script])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+    assert_eq!(count(&w), 3);
+}
+
+#[test]
 fn bad_ids_fail_alone_and_the_batch_goes_on() {
     let w = World::new(0);
     let long = "x".repeat(1025);

@@ -316,6 +316,12 @@ fn errors_print_and_ctrl_c_clears_the_input() {
         !error.contains("line 2"),
         "the blank line is not part of it: {error}"
     );
+    // A batch that ends FAILED stops the rest of its input, as an error
+    // does; the REPL goes on.
+    r.run(
+        "BATCH Customer FROM crm USING ('select id from nowhere') FABRIC_COMMAND='echo ?'; SHOW LUS",
+        "the 1 statement after it in this input did not run",
+    );
     r.leave("QUIT");
     let mut r = p.repl(&[], &[]);
     r.ctrl('d');

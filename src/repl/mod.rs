@@ -276,7 +276,7 @@ fn run_input(global: &Global, session: &mut Session, text: &str) -> Result<Flow,
                 if flow == Flow::Exit {
                     return Ok(Flow::Exit);
                 }
-                false
+                session.take_batch_failed()
             }
             Err(e) => {
                 eprint!("{}", Error::Run(text.to_string(), e).render());
