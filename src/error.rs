@@ -20,6 +20,13 @@ pub enum Error {
     Exit(i32),
     #[error("no home folder: set --home or BATCHSH_HOME (HOME is not set)")]
     NoHome,
+    /// The script file named on the command line does not exist: a usage
+    /// error (exit 2), like an unknown flag.
+    #[error(
+        "no script file {}: batchsh FILE runs a script file, batchsh -c 'STATEMENTS' runs statements",
+        .0.display()
+    )]
+    NoScript(std::path::PathBuf),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -41,6 +48,7 @@ impl Error {
             Error::BrokenPipe => crate::exit::OK,
             Error::Exit(code) => *code,
             Error::InFile(_, e) => e.exit_code(),
+            Error::NoScript(_) => crate::exit::USAGE,
             _ => crate::exit::FAILED,
         }
     }

@@ -68,6 +68,9 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let text = if let Some(c) = cli.command {
                 c
             } else if let Some(f) = file {
+                if !f.exists() {
+                    return Err(Error::NoScript(f.to_path_buf()));
+                }
                 read_file(f)?
             } else if cli.file.is_none() && std::io::stdin().is_terminal() {
                 return repl::run(&cli.global);

@@ -1411,6 +1411,28 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
         "{}",
         out.stderr
     );
+    // A typo in a bid, or in its first characters: the batch meant.
+    let out = w.run("BATCH Customer.(1) FABRIC_COMMAND='echo ?'");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bid = w.last_bid();
+    let typo = |s: &str| {
+        let mut c: Vec<char> = s.chars().collect();
+        c[3] = if c[3] == 'x' { 'y' } else { 'x' };
+        c.into_iter().collect::<String>()
+    };
+    for given in [typo(&bid), typo(&bid[..8])] {
+        let out = w.run(&format!("BATCH_INFO '{given}'"));
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: no batch with id '{given}' (did you mean '{bid}'?)"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    let out = w.run("BATCH_INFO 'zzzzzzzz'");
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
 }
 
 /// SPEC §11: a store locked by another process is waited for, not

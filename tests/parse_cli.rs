@@ -195,6 +195,15 @@ fn usage_errors_exit_2() {
     assert!(out.stderr.contains("table"), "{}", out.stderr);
     let out = Test::new().args(["parse"]).run();
     assert_eq!(out.code, 2);
+    // A script file that is not there, or statements without -c.
+    let out = Test::new().arg("no-such-script.bsh").run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("error: no script file no-such-script.bsh: batchsh FILE runs a script file, batchsh -c 'STATEMENTS' runs statements"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

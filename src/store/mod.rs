@@ -79,8 +79,12 @@ pub enum StoreError {
     },
     #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
     NoLastBatch,
-    #[error("no batch with id '{0}'")]
-    NoBatch(String),
+    #[error("no batch with id '{given}'{}", .suggestion.as_ref().map(|b| format!(" (did you mean '{b}'?)")).unwrap_or_default())]
+    NoBatch {
+        given: String,
+        /// A recent bid one or two typos away.
+        suggestion: Option<String>,
+    },
     #[error("no batch with id '{0}', and a batch id prefix needs at least 6 characters")]
     BidPrefixTooShort(String),
     #[error("batch id prefix {prefix} is ambiguous: it matches {}{}; give more characters", matches.join(", "), if *more { ", ..." } else { "" })]

@@ -33,6 +33,48 @@ const FINAL_STATUSES: [&str; 3] = ["DONE", "FAILED", "CANCELLED"];
 /// Bids from a prefix on, in order: a range read of the primary key.
 const PREFIX_SQL: &str = "SELECT bid FROM batches WHERE bid >= ?1 ORDER BY bid LIMIT ?2";
 
+/// Batches looked at for a did-you-mean: the most recent ones.
+const SUGGEST_FROM: i64 = 1000;
+
+/// The bid of a recent batch that `given` (a bid or a prefix) is a typo
+/// of: its start, as long as `given`, one edit away (two for 12 characters
+/// or more), and no other as near. Bids are random hex: a looser match
+/// would suggest unrelated batches.
+fn nearest_bid(store: &Store, given: &str) -> Result<Option<String>> {
+    let len = given.chars().count();
+    if len > 36 + 2 {
+        return Ok(None);
+    }
+    let limit = if len >= 12 { 2 } else { 1 };
+    let mut st = store
+        .conn()
+        .prepare("SELECT bid FROM batches ORDER BY creation_time DESC LIMIT ?1")
+        .map_err(|e| store.err(e))?;
+    let bids = st
+        .query_map([SUGGEST_FROM], |r| r.get::<_, String>(0))
+        .map_err(|e| store.err(e))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| store.err(e))?;
+    let mut best: Option<(usize, String)> = None;
+    let mut tie = false;
+    for bid in bids {
+        let start: String = bid.chars().take(len).collect();
+        let d = crate::syntax::keywords::edit_distance(given, &start);
+        if d > limit {
+            continue;
+        }
+        match &best {
+            Some((bd, _)) if d > *bd => {}
+            Some((bd, _)) if d == *bd => tie = true,
+            _ => {
+                best = Some((d, bid));
+                tie = false;
+            }
+        }
+    }
+    Ok(best.filter(|_| !tie).map(|(_, bid)| bid))
+}
+
 /// The bid a monitoring or control statement means: `given` (an exact bid,
 /// or a unique prefix of at least 6 characters), else `last`, the last batch
 /// started in this session.
@@ -68,7 +110,10 @@ pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Re
         .take_while(|b| b.starts_with(given))
         .collect();
     match matches.len() {
-        0 => Err(StoreError::NoBatch(given.to_string())),
+        0 => Err(StoreError::NoBatch {
+            given: given.to_string(),
+            suggestion: nearest_bid(store, given)?,
+        }),
         1 => Ok(matches.remove(0)),
         n => {
             matches.truncate(AMBIGUOUS_SHOWN);
@@ -160,7 +205,10 @@ pub fn read_batch(store: &Store, bid: &str) -> Result<BatchRow> {
         )
         .optional()
         .map_err(|e| store.err(e))?
-        .ok_or_else(|| StoreError::NoBatch(bid.to_string()))
+        .ok_or_else(|| StoreError::NoBatch {
+            given: bid.to_string(),
+            suggestion: None,
+        })
 }
 
 /// Which batch statuses `BATCH_LIST` shows.
