@@ -324,7 +324,7 @@ impl Session {
                 if *n < 1 {
                     return refuse(format!("MAX_WORKERS_PER_NODE must be 1 or more, not {n}"));
                 }
-                store.set_max_workers(&bid, *n).map_err(serr)?;
+                store.set_max_workers(&bid, *n, &self.node).map_err(serr)?;
                 Ok(message(format!("batch {bid}: MAX_WORKERS_PER_NODE={n}")))
             }
             _ => unreachable!("matched above"),

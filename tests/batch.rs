@@ -1484,6 +1484,19 @@ fn batch_edit_lowers_the_workers_of_a_running_batch() {
         "{}",
         out.stderr
     );
+    // The edit is in the batch's history; BATCH_INFO shows the option given.
+    let out = w.run(&format!("BATCH_HISTORY '{bid}'; BATCH_INFO '{bid}'"));
+    assert!(
+        out.stdout
+            .contains("\"note\":\"BATCH_EDIT MAX_WORKERS_PER_NODE=1\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\"option_max_workers_per_node\":2"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

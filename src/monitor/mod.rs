@@ -242,11 +242,22 @@ impl Cx<'_> {
         kv.push("Fabric command", b.fabric_command.as_str());
         kv.push("Entity source", describe_source(&b.source));
         match serde_json::from_str::<serde_json::Value>(&b.arguments) {
-            Ok(serde_json::Value::Object(map)) => {
-                // By name, so the same batch always reads the same way.
-                let mut options: Vec<_> = map.into_iter().collect();
-                options.sort_by(|a, b| a.0.cmp(&b.0));
-                for (name, value) in options {
+            Ok(serde_json::Value::Object(mut map)) => {
+                // Every option of BATCH, by name (so the same batch always
+                // reads the same way): its value as given, else its
+                // default, else null (none; MAX_WORKERS_PER_NODE: the
+                // node's worker count).
+                let mut names: Vec<&str> = crate::syntax::keywords::BATCH_OPTIONS
+                    .iter()
+                    .map(|o| o.name)
+                    .collect();
+                names.sort_unstable();
+                for name in names {
+                    let value = map.remove(name).unwrap_or_else(|| option_default(name));
+                    kv.push(format!("Option {name}"), option_cell(value));
+                }
+                // Anything else stored (a store written by a later batchsh).
+                for (name, value) in map {
                     kv.push(format!("Option {name}"), option_cell(value));
                 }
             }
@@ -746,6 +757,21 @@ fn json_cell(s: Option<&str>) -> Cell {
 }
 
 /// An option's stored value as the cell of its type.
+/// The value a BATCH option not given has (SPEC §4), as it is stored
+/// when given; null when it has none.
+fn option_default(name: &str) -> serde_json::Value {
+    use serde_json::Value as J;
+    match name {
+        "ASYNC" | "GENERATE_ENTITIES_FIRST" | "ALLOW_MULTIPLE" | "TRUNC_START" | "OPEN" => {
+            J::Bool(false)
+        }
+        "MAX_RETRIES" | "REPROCESS_HOURS" => J::from(0),
+        "RETRY_DELAY" => J::from("1s"),
+        "BIND_PARAMS_SEPARATOR" => J::from(","),
+        _ => J::Null,
+    }
+}
+
 fn option_cell(v: serde_json::Value) -> Cell {
     use serde_json::Value as J;
     match v {

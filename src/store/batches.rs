@@ -521,14 +521,26 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_max_workers(&self, bid: &str, n: i64) -> Result<()> {
-        self.conn()
-            .execute(
+    /// `BATCH_EDIT MAX_WORKERS_PER_NODE=n`, asked from `node`: the running
+    /// process reads it at its next step; `BATCH_HISTORY` shows the edit.
+    pub fn set_max_workers(&self, bid: &str, n: i64, node: &str) -> Result<()> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let edit = || -> rusqlite::Result<()> {
+            tx.execute(
                 "UPDATE batches SET max_workers = ?2 WHERE bid = ?1",
                 params![bid, n],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            )?;
+            let (status, execution_id): (String, String) = tx.query_row(
+                "SELECT status, execution_id FROM batches WHERE bid = ?1",
+                [bid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let note = format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}");
+            event(&tx, bid, &execution_id, node, &status, Some(&note))
+        };
+        edit().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Makes a batch ready to run again (BATCH_RETRY): failed entities, and
