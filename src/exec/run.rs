@@ -519,6 +519,16 @@ fn run_tuned(
         }
         let ids_complete = ids_done || (!ids_open && stop.is_none());
         let done_now = outcomes.len() + release.len();
+        if !outcomes.is_empty()
+            && let Some(lu) = &shared.command_lu
+        {
+            // The LU data these entities wrote is on disk before their
+            // outcomes are (power loss: SPEC §7).
+            crate::lu::flush_log(env.home, &lu.name).map_err(|e| RunError {
+                message: e.to_string(),
+                span: None,
+            })?;
+        }
         let step = store
             .step(
                 bid,

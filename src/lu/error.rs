@@ -49,6 +49,12 @@ pub enum LuError {
     },
     #[error("LU {lu}: {source}")]
     Id { lu: String, source: IdError },
+    #[error("cannot sync the log of LU {lu}'s store ({}) to disk: {source}", path.display())]
+    Sync {
+        lu: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// `ENTITY_TIMEOUT` passed; the instance was left as it was.
     #[error("timed out after {} (LU {lu}; the instance was left as it was)", crate::ast::Duration(.limit.as_millis() as u64))]
     TimedOut {

@@ -84,6 +84,28 @@ impl SyncOutcome {
     }
 }
 
+/// Makes every commit to LU `lu`'s store so far durable (the store runs
+/// with `synchronous = NORMAL`, which syncs its log only at checkpoints):
+/// syncs `<LU>.db-wal` to disk. The executor calls it before it commits the
+/// outcomes of `sync_instance` / `delete_instance` entities, so that after
+/// a power loss no entity is COMPLETED whose LU data was lost. A log that
+/// is not there (every commit checkpointed into the synced file) needs
+/// nothing.
+pub fn flush_log(home: &Path, lu: &str) -> Result<(), LuError> {
+    let path = store_path(home, lu)?;
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    let synced = std::fs::File::open(&wal).and_then(|f| f.sync_data());
+    match synced {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LuError::Sync {
+            lu: lu.to_string(),
+            path: PathBuf::from(wal),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The result of `delete_instance` (SPEC §5): `{"Deleted":1}` or
 /// `{"Deleted":0}`.
 pub fn deleted_json(deleted: bool) -> serde_json::Value {

@@ -111,8 +111,10 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // Each LU table has its own read statement: room for an LU of many
     // tables, so that a sync does not prepare them again every time.
     conn.set_prepared_statement_cache_capacity(64);
-    // NORMAL in WAL mode is durable across a process crash, which is what
-    // a batch promises; only a power cut may lose the last commits.
+    // NORMAL in WAL mode is durable across a process crash; against a
+    // power cut, the executor syncs the log before it commits the outcomes
+    // of the entities written ([`crate::lu::flush_log`]), once per group
+    // of outcomes instead of once per entity.
     conn.execute_batch("PRAGMA synchronous = NORMAL")?;
     Ok(conn)
 }

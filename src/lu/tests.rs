@@ -754,3 +754,17 @@ fn entity_timeout_interrupts_a_slow_write_to_the_lu_store() {
     assert_eq!(orders, 1);
     assert_eq!(sync(&f, &store, "2"), "Added");
 }
+
+#[test]
+fn flush_log_syncs_the_lu_stores_log_or_finds_nothing_to_do() {
+    let f = fixture();
+    // No store file yet: nothing to sync.
+    flush_log(f.home(), "Customer").unwrap();
+    let store = f.store();
+    assert_eq!(sync(&f, &store, "1"), "Added");
+    let wal = f.home().join("lu/Customer.db-wal");
+    assert!(wal.exists(), "the commit is in the log");
+    flush_log(f.home(), "Customer").unwrap();
+    // An LU name that cannot name a file is an error, not a silent pass.
+    assert!(flush_log(f.home(), "../x").is_err());
+}

@@ -49,6 +49,9 @@ fn a_new_store_is_created_in_wal_mode_at_the_latest_version() {
         APPLICATION_ID.to_string()
     );
     assert_eq!(pragma(s.conn(), "foreign_keys"), "1");
+    // FULL (2): a commit is on disk when it returns, so a power loss loses
+    // no COMPLETED entity (SPEC §7). NORMAL (1) would sync at checkpoints.
+    assert_eq!(pragma(s.conn(), "synchronous"), "2");
     drop(s);
     // Opening again changes nothing and works.
     let s = Store::open(&p).unwrap();
