@@ -476,7 +476,13 @@ fn a_placeholder_in_shell_arithmetic_is_refused_before_anything_runs() {
     // bash (sh on some systems) evaluates a variable's value inside $(( ))
     // and runs the command substitution in an id such as a[$(touch x)].
     let w = World::new(0);
-    for cmd in ["echo $((? + 1))", "(( ? > 1 )) && echo big"] {
+    for cmd in [
+        "echo $((? + 1))",
+        "(( ? > 1 )) && echo big",
+        // Inside FABRIC_COMMAND="...", a " is written "".
+        "echo \"\"$((? + 1))\"\"",
+        "echo $[? + 1]",
+    ] {
         let out = w.run(&format!(
             "BATCH Customer.('a[$(touch pwned)]') FABRIC_COMMAND=\"shell '{cmd}'\""
         ));

@@ -126,43 +126,91 @@ pub fn rewrite(text: &str) -> String {
     out
 }
 
-/// Whether a `?` stands inside shell arithmetic, `$(( ))` or `(( ))`.
-/// There the shell evaluates the value of `$ENTITY_ID` as an expression,
-/// and bash runs a command substitution in an array subscript of it (an
-/// id `a[$(reboot)]`): the parser refuses such a command. Quotes and `\`
-/// are followed as in [`rewrite`]; every `((` outside quotes opens
-/// arithmetic (a nested subshell is written `( (`).
+/// Whether a `?` stands where the shell evaluates the value of
+/// `$ENTITY_ID` as an arithmetic expression, and bash runs a command
+/// substitution in an array subscript of it (an id `a[$(reboot)]`): inside
+/// `$(( ))`, `$[ ]` (quoted or not: `"$((?))"` is arithmetic too), a bare
+/// `(( ))` command, or a `${ }` expansion (`${s:?:1}`: offsets are
+/// arithmetic). The parser refuses such a command. Single quotes and `\`
+/// are followed as in [`rewrite`].
 pub fn placeholder_in_arithmetic(text: &str) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Open {
+        /// `$((` or `((`: parentheses opened inside.
+        Paren(u32),
+        /// `$[`: brackets opened inside.
+        Bracket(u32),
+        /// `${`: braces opened inside.
+        Brace(u32),
+    }
     let b = text.as_bytes();
-    // Open parentheses inside the arithmetic, when in it.
-    let mut arith: Option<u32> = None;
-    let (mut single, mut double) = (false, false);
+    let mut open: Vec<Open> = Vec::new();
+    let mut double = false;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        let next = b.get(i + 1).copied();
         i += 1;
-        if single {
-            single = c != b'\'';
-            if c == b'?' && arith.is_some() {
-                return true;
-            }
+        if c == b'\\' {
+            i += 1;
             continue;
         }
-        match (c, arith) {
-            (b'\\', _) => i += 1,
-            (b'\'', _) if !double => single = true,
+        if c == b'\'' && !double {
+            // Single quotes: nothing expands inside, but a `?` there is
+            // still the id in the rewritten text, inside whatever is open.
+            while i < b.len() && b[i] != b'\'' {
+                if b[i] == b'?' && !open.is_empty() {
+                    return true;
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'?' && !open.is_empty() {
+            return true;
+        }
+        match (c, next) {
             (b'"', _) => double = !double,
-            (b'?', Some(_)) => return true,
-            (b'(', None) if !double && b.get(i) == Some(&b'(') => {
-                arith = Some(0);
+            (b'$', Some(b'(')) if b.get(i + 1) == Some(&b'(') => {
+                open.push(Open::Paren(0));
+                i += 2;
+                continue;
+            }
+            (b'$', Some(b'[')) => {
+                open.push(Open::Bracket(0));
+                i += 1;
+                continue;
+            }
+            (b'$', Some(b'{')) => {
+                open.push(Open::Brace(0));
+                i += 1;
+                continue;
+            }
+            (b'(', Some(b'(')) if !double && open.is_empty() => {
+                open.push(Open::Paren(0));
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(top) = open.last_mut() else {
+            continue;
+        };
+        match (*top, c) {
+            (Open::Paren(0), b')') if next == Some(b')') => {
+                open.pop();
                 i += 1;
             }
-            (b'(', Some(n)) => arith = Some(n + 1),
-            (b')', Some(0)) if b.get(i) == Some(&b')') => {
-                arith = None;
-                i += 1;
+            (Open::Paren(n), b'(') => *top = Open::Paren(n + 1),
+            (Open::Paren(n), b')') => *top = Open::Paren(n.saturating_sub(1)),
+            (Open::Bracket(0), b']') | (Open::Brace(0), b'}') => {
+                open.pop();
             }
-            (b')', Some(n)) => arith = Some(n.saturating_sub(1)),
+            (Open::Bracket(n), b'[') => *top = Open::Bracket(n + 1),
+            (Open::Bracket(n), b']') => *top = Open::Bracket(n - 1),
+            (Open::Brace(n), b'{') => *top = Open::Brace(n + 1),
+            (Open::Brace(n), b'}') => *top = Open::Brace(n - 1),
             _ => {}
         }
     }
@@ -188,6 +236,16 @@ mod tests {
             "echo $(( (? * 2) + 1 ))",
             "x=$(echo $((\"?\" + 1)))",
             "echo $(( '?' ))",
+            // Quoted arithmetic is arithmetic all the same.
+            "echo \"$((? + 1))\"",
+            "echo \"$(echo $((? + 1)))\"",
+            "echo `echo \"$((?))\"`",
+            "echo $[? + 1]",
+            "echo \"$[?]\"",
+            // A substring offset is arithmetic; any `?` in `${ }` is refused.
+            "s=abc; echo ${s:?:1}",
+            "echo \"${s:0:?}\"",
+            "echo $(( $(( ? )) ))",
         ] {
             assert!(arith(bad), "{bad}");
         }
@@ -200,6 +258,9 @@ mod tests {
             "echo $(( 1 \\? 2 : 3 ))",
             "( (echo ?) )",
             "test ? -eq 1",
+            "echo \"(( ? ))\" ?",
+            "echo \"${HOME}\" ? $((1)) \"$((2))\" $[3] ${#HOME}",
+            "a=\"$(( 1 + (2 * 3) ))\"; echo \"$a ?\"",
         ] {
             assert!(!arith(fine), "{fine}");
         }

@@ -80,9 +80,10 @@ fn command(i: In) -> PResult<CommandKind> {
                 return Err(Err::Failure(PErr::span(
                     script.span,
                     ErrorKind::Invalid(
-                        "a ? inside shell arithmetic, $(( )) or (( )), has the shell evaluate \
-                         the entity id as an expression, and bash runs code an id such as \
-                         a[$(reboot)] holds; check the id and use $ENTITY_ID there, e.g. \
+                        "a ? inside shell arithmetic ($(( )), $[ ], (( ))) or a ${ } expansion \
+                         has the shell evaluate the entity id as an expression, and bash runs \
+                         code an id such as a[$(reboot)] holds; check the id and use $ENTITY_ID \
+                         there, e.g. \
                          case \"$ENTITY_ID\" in *[!0-9]*|'') exit 1;; esac; echo $((ENTITY_ID + 1))"
                             .into(),
                     ),
