@@ -183,30 +183,38 @@ impl LuStore {
         })?;
         let mut conn = self.conn()?;
         let Some(limit) = limit else {
-            return self.sync_on(&mut conn, lu, source, id);
+            return self.sync_on(&mut conn, lu, source, id, &|| Ok(()));
         };
         let timed_out = AtomicBool::new(false);
         let handles = vec![source.get_interrupt_handle(), conn.get_interrupt_handle()];
+        let check = || self.in_time(&timed_out, limit);
         let r = crate::watchdog::within(handles, limit, &timed_out, || {
-            self.sync_on(&mut conn, lu, source, id)
+            self.sync_on(&mut conn, lu, source, id, &check)
         });
         self.unless_timed_out(r, &timed_out, limit)
     }
 
+    /// `check` fails once the time limit has passed: called between the
+    /// steps (an interrupt that comes while no statement runs is lost), and
+    /// last before the commit, so a sync that ran out of time is rolled
+    /// back whatever it was doing then.
     fn sync_on(
         &self,
         conn: &mut Connection,
         lu: &LuDef,
         source: &Connection,
         id: &str,
+        check: &dyn Fn() -> Result<(), LuError>,
     ) -> Result<SyncOutcome, LuError> {
         let fetched = sync::fetch(lu, source, id)?;
+        check()?;
         {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
                 .map_err(|e| self.err(e))?;
             let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))?;
+            check()?;
             if plan.outcome == SyncOutcome::Unchanged {
                 return Ok(SyncOutcome::Unchanged);
             }
@@ -218,6 +226,7 @@ impl LuStore {
         if plan.outcome != SyncOutcome::Unchanged {
             sync::apply(&tx, id, &plan, &crate::store::now()).map_err(|e| self.err(e))?;
         }
+        check()?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(plan.outcome)
     }
@@ -244,12 +253,14 @@ impl LuStore {
     ) -> Result<bool, LuError> {
         let mut conn = self.conn()?;
         let Some(limit) = limit else {
-            return self.delete_on(&mut conn, id);
+            return self.delete_on(&mut conn, id, &|| Ok(()));
         };
         let timed_out = AtomicBool::new(false);
         let handles = vec![conn.get_interrupt_handle()];
-        let r =
-            crate::watchdog::within(handles, limit, &timed_out, || self.delete_on(&mut conn, id));
+        let check = || self.in_time(&timed_out, limit);
+        let r = crate::watchdog::within(handles, limit, &timed_out, || {
+            self.delete_on(&mut conn, id, &check)
+        });
         self.unless_timed_out(r, &timed_out, limit)
     }
 
@@ -269,7 +280,25 @@ impl LuStore {
         }
     }
 
-    fn delete_on(&self, conn: &mut Connection, id: &str) -> Result<bool, LuError> {
+    /// The timeout, once the watchdog has seen the limit pass.
+    fn in_time(&self, timed_out: &AtomicBool, limit: Duration) -> Result<(), LuError> {
+        if timed_out.load(Ordering::SeqCst) {
+            Err(LuError::TimedOut {
+                lu: self.lu.clone(),
+                limit,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `check`: as for `sync_on`.
+    fn delete_on(
+        &self,
+        conn: &mut Connection,
+        id: &str,
+        check: &dyn Fn() -> Result<(), LuError>,
+    ) -> Result<bool, LuError> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -285,6 +314,7 @@ impl LuStore {
         n += tx
             .execute("DELETE FROM __instances WHERE id = ?1", [id])
             .map_err(|e| self.err(e))?;
+        check()?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
