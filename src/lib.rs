@@ -68,7 +68,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let text = if let Some(c) = cli.command {
                 c
             } else if let Some(f) = file {
-                if !f.exists() {
+                if std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
                     return Err(Error::NoScript(f.to_path_buf()));
                 }
                 read_file(f)?
@@ -112,9 +112,14 @@ fn run_script(
                 if flow == session::Flow::Exit {
                     break;
                 }
-                if session.take_batch_failed() && !global.keep_going {
-                    not_run_note(stmts.len() - k - 1);
-                    break;
+                if session.take_batch_failed() {
+                    // A failed statement: the exit code is 1 whatever
+                    // comes after (a retry that finishes the batch too).
+                    failed = true;
+                    if !global.keep_going {
+                        not_run_note(stmts.len() - k - 1);
+                        break;
+                    }
                 }
             }
             Err(e) => {

@@ -548,12 +548,21 @@ impl Session {
                 };
                 crate::lu::check_table_names(&def)
                     .map_err(|e| RunError::at(name.span, e.to_string()))?;
+                let replaced = store
+                    .find_lu(&def.name)
+                    .map_err(|e| RunError::from_store(e, name.span))?;
                 store
                     .create_lu(&def, *or_replace)
                     .map_err(|e| RunError::from_store(e, name.span))?;
                 message(format!(
-                    "LU {} created on interface {} ({} table{})",
-                    def.name,
+                    "LU {} {} on interface {} ({} table{})",
+                    // Replacing keeps the LU's first name.
+                    replaced.as_ref().map_or(&def.name, |old| &old.name),
+                    if replaced.is_some() {
+                        "replaced"
+                    } else {
+                        "created"
+                    },
                     def.interface,
                     def.tables.len(),
                     if def.tables.len() == 1 { "" } else { "s" }

@@ -354,6 +354,20 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
     assert_eq!(count(&w), 3);
+    // Still a failed statement when a retry in the same run finishes the
+    // batch: the first run of this one stops at its failure (it creates
+    // the flag), the retry passes.
+    let out = Test::new()
+        .current_dir(w.path())
+        .args(["--home", w.home().to_str().unwrap(), "--keep-going", "-c"])
+        .arg(
+            "BATCH Customer.(1) FABRIC_COMMAND=\"shell 'test -e flag || { touch flag; exit 1; }; echo ?'\" \
+             WITH MAX_FAILURES=0; BATCH_RETRY",
+        )
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
+    assert_eq!(w.status(&w.last_bid()), "DONE");
 }
 
 #[test]
@@ -1439,6 +1453,9 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
     }
     let out = w.run("BATCH_INFO 'zzzzzzzz'");
     assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
+    // A bid reads the same in capitals.
+    let out = w.run(&format!("BATCH_INFO '{}'", bid[..8].to_uppercase()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
 /// SPEC §11: a store locked by another process is waited for, not

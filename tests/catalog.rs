@@ -241,6 +241,11 @@ fn replacing_an_lu_under_another_case_keeps_its_data_and_dropping_removes_it() {
         &format!("CREATE OR REPLACE {}", lu("CUSTOMER")),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("LU Customer replaced on interface crm"),
+        "{}",
+        out.stdout
+    );
     // The LU keeps its first name, and its synced data with it.
     let out = run(d.path(), home.path(), "SHOW LUS; GET customer.1");
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -82,6 +82,9 @@ pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Re
     let Some(given) = given.map(str::trim) else {
         return last.map(str::to_string).ok_or(StoreError::NoLastBatch);
     };
+    // Bids are lowercase UUIDs, which read the same in either case.
+    let lowered = given.to_ascii_lowercase();
+    let given = lowered.as_str();
     let exact: Option<String> = store
         .conn()
         .query_row("SELECT bid FROM batches WHERE bid = ?1", [given], |r| {
