@@ -574,7 +574,8 @@ impl Session {
                 let def = store
                     .lu(&name.text)
                     .map_err(|e| RunError::from_store(e, name.span))?;
-                if let Some((bid, st)) = running_batch_using_lu(store, &def.name)
+                if let Some(user) = store
+                    .drop_lu_unless_in_use(&def.name)
                     .map_err(|e| RunError::from_store(e, name.span))?
                 {
                     return Err(RunError::at(
@@ -585,14 +586,12 @@ impl Session {
                              reads or writes. Wait for the batch to end, or cancel it \
                              (BATCH_CANCEL '{bid}'), then drop the LU",
                             def.name,
-                            st.owner_pid.unwrap_or_default(),
-                            st.owner_node.as_deref().unwrap_or("?"),
+                            user.owner_pid.unwrap_or_default(),
+                            user.owner_node,
+                            bid = user.bid,
                         ),
                     ));
                 }
-                store
-                    .drop_lu(&def.name)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
                 // The LU's synced data goes with its definition, so that an
                 // LU created again under this name starts empty.
                 if let Ok(path) = crate::lu::store_path(&home, &def.name) {
@@ -850,40 +849,6 @@ fn result_row(f: &crate::exec::Finished) -> Output {
         Cell::Duration(f.duration),
     ]);
     Output::Table(t)
-}
-
-/// A batch that a live process runs and that uses the data of LU `lu`:
-/// its target (`FROM FABRIC` reads the LU store) or its command's LU
-/// (`sync_instance` and `delete_instance` write it).
-fn running_batch_using_lu(
-    store: &Store,
-    lu: &str,
-) -> std::result::Result<Option<(String, crate::store::batches::BatchState)>, StoreError> {
-    for (bid, st) in store.owned_active_batches()? {
-        if !crate::owner::alive(
-            st.owner_node.as_deref(),
-            st.owner_pid,
-            st.heartbeat_at.as_deref(),
-        ) {
-            continue;
-        }
-        let Ok(parsed) = crate::syntax::parse(&st.command) else {
-            continue;
-        };
-        let Some(Statement::Batch(b)) = parsed.into_iter().next().map(|s| s.kind) else {
-            continue;
-        };
-        let command_lu = match &b.command.kind {
-            crate::ast::CommandKind::SyncInstance { lu }
-            | crate::ast::CommandKind::DeleteInstance { lu } => Some(lu),
-            _ => None,
-        };
-        let same = |n: &crate::ast::Name| n.text.eq_ignore_ascii_case(lu);
-        if same(&b.target.lu) || command_lu.is_some_and(same) {
-            return Ok(Some((bid, st)));
-        }
-    }
-    Ok(None)
 }
 
 /// Why a control statement lost its race: another process changed the

@@ -459,26 +459,6 @@ impl Store {
         Ok(serde_json::json!({ "slowestProcessed": rows }))
     }
 
-    /// The batches not in a final status that a process has taken (it may
-    /// have died since: see [`crate::owner::alive`]), with their state.
-    pub fn owned_active_batches(&self) -> Result<Vec<(String, BatchState)>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT bid FROM batches WHERE owner_node IS NOT NULL
-                 AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')",
-            )
-            .map_err(|e| self.err(e))?;
-        let bids = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        bids.into_iter()
-            .map(|bid| self.batch_state(&bid).map(|st| (bid, st)))
-            .collect()
-    }
-
     /// The batch's row, for control statements and retries.
     pub fn batch_state(&self, bid: &str) -> Result<BatchState> {
         self.conn()

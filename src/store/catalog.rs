@@ -58,6 +58,27 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A batch that a live process runs on an LU's data (see
+/// [`Store::drop_lu_unless_in_use`]).
+#[derive(Debug)]
+pub struct LuUser {
+    pub bid: String,
+    pub owner_node: String,
+    pub owner_pid: Option<i64>,
+}
+
+/// The LU a stored per-entity command writes: `sync_instance LU.?` and
+/// `delete_instance LU.?` (the canonical text the store keeps).
+fn command_lu(fabric_command: &str) -> Option<&str> {
+    let mut words = fabric_command.split_whitespace();
+    let kind = words.next()?;
+    if !kind.eq_ignore_ascii_case("sync_instance") && !kind.eq_ignore_ascii_case("delete_instance")
+    {
+        return None;
+    }
+    words.next()?.strip_suffix(".?")
+}
+
 impl Store {
     fn not_found(&self, kind: &'static str, name: &str, all: Vec<String>) -> StoreError {
         let suggestion = crate::syntax::keywords::suggest(name, all.iter().map(String::as_str))
@@ -286,13 +307,60 @@ impl Store {
             .collect()
     }
 
-    /// Drops the LU, its tables and its instance groups.
-    pub fn drop_lu(&self, name: &str) -> Result<()> {
+    /// Drops the LU, its tables and its instance groups, unless a live
+    /// process runs a batch that uses the LU's data: its target LU
+    /// (`FROM FABRIC` reads the LU store) or the LU its `sync_instance` /
+    /// `delete_instance` writes. Then nothing is dropped and that batch is
+    /// returned. The look and the drop are one IMMEDIATE transaction, so a
+    /// batch cannot take its LU between them.
+    pub fn drop_lu_unless_in_use(&self, name: &str) -> Result<Option<LuUser>> {
         let def = self.lu(name)?;
-        self.conn()
-            .execute("DELETE FROM lus WHERE name = ?1", [&def.name])
+        let tx = rusqlite::Transaction::new_unchecked(
+            self.conn(),
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        let users = {
+            let mut st = tx
+                .prepare(
+                    "SELECT bid, lu, fabric_command, owner_node, owner_pid, heartbeat_at
+                     FROM batches WHERE owner_node IS NOT NULL
+                     AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')",
+                )
+                .map_err(|e| self.err(e))?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(5)?,
+                    LuUser {
+                        bid: r.get(0)?,
+                        owner_node: r.get(3)?,
+                        owner_pid: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?
+        };
+        for (lu, fabric_command, heartbeat_at, user) in users {
+            let uses = lu.eq_ignore_ascii_case(&def.name)
+                || command_lu(&fabric_command).is_some_and(|l| l.eq_ignore_ascii_case(&def.name));
+            if uses
+                && crate::owner::alive(
+                    Some(user.owner_node.as_str()),
+                    user.owner_pid,
+                    heartbeat_at.as_deref(),
+                )
+            {
+                return Ok(Some(user));
+            }
+        }
+        tx.execute("DELETE FROM lus WHERE name = ?1", [&def.name])
             .map_err(|e| self.err(e))?;
-        Ok(())
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(None)
     }
 
     // --- instance groups

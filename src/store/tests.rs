@@ -286,7 +286,7 @@ fn dropping_respects_what_depends_on_what() {
         "no instance group named Customer.vpi (did you mean Customer.vip?)"
     );
     // Dropping the LU drops its tables and groups; then the interface is free.
-    s.drop_lu("CUSTOMER").unwrap();
+    assert!(s.drop_lu_unless_in_use("CUSTOMER").unwrap().is_none());
     assert!(s.groups(None).unwrap().is_empty());
     let left: i64 = s
         .conn()
@@ -296,9 +296,52 @@ fn dropping_respects_what_depends_on_what() {
     s.drop_interface("CRM").unwrap();
     assert!(s.interfaces().unwrap().is_empty());
     assert!(matches!(
-        s.drop_lu("Customer"),
+        s.drop_lu_unless_in_use("Customer"),
         Err(StoreError::NotFound { .. })
     ));
+}
+
+#[test]
+fn an_lu_that_a_live_batch_uses_is_not_dropped() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    s.create_interface(&iface("crm"), false).unwrap();
+    s.create_lu(&lu("Customer", "crm"), false).unwrap();
+    s.test_batch("b1");
+    // Run by a process on another node whose heartbeat is fresh: alive.
+    let set = |lu: &str, command: &str, beat: chrono::TimeDelta| {
+        let at = (chrono::Utc::now() - beat).to_rfc3339();
+        s.conn()
+            .execute(
+                "UPDATE batches SET status = 'IN_PROGRESS', lu = ?1, fabric_command = ?2,
+                     owner_node = 'elsewhere', owner_pid = 7, heartbeat_at = ?3",
+                rusqlite::params![lu, command, at],
+            )
+            .unwrap();
+    };
+    let fresh = chrono::TimeDelta::seconds(1);
+    for (target, command) in [
+        ("Other", "sync_instance Customer.?"),
+        ("Other", "delete_instance CUSTOMER.?"),
+        ("customer", "echo ?"),
+    ] {
+        set(target, command, fresh);
+        let user = s.drop_lu_unless_in_use("Customer").unwrap();
+        let user = user.unwrap_or_else(|| panic!("{target} / {command}: dropped"));
+        assert_eq!((user.bid.as_str(), user.owner_pid), ("b1", Some(7)));
+        assert!(s.find_lu("Customer").unwrap().is_some());
+    }
+    // Another LU's batch, or a dead process's: the LU goes.
+    set("Other", "sync_instance Customers.?", fresh);
+    assert!(s.drop_lu_unless_in_use("Customer").unwrap().is_none());
+    s.create_lu(&lu("Customer", "crm"), false).unwrap();
+    set(
+        "Customer",
+        "sync_instance Customer.?",
+        chrono::TimeDelta::minutes(1),
+    );
+    assert!(s.drop_lu_unless_in_use("Customer").unwrap().is_none());
+    assert!(s.find_lu("Customer").unwrap().is_none());
 }
 
 #[test]
