@@ -1523,6 +1523,31 @@ fn batch_edit_lowers_the_workers_of_a_running_batch() {
 }
 
 #[test]
+fn batch_edit_raises_the_workers_up_to_the_nodes_count() {
+    // The node's count is the number of cores (2 on CI).
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        return;
+    }
+    let w = World::new(60);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 300 ?' WITH MAX_WORKERS_PER_NODE=1");
+    w.wait_until_running();
+    let bid = w.last_bid();
+    // One worker keeps at most two entities claimed (one running, one next).
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) <= 2);
+    }
+    let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    eventually("a second worker's claims", || {
+        w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 2
+    });
+    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
+    w.assert_counters_add_up(&bid);
+}
+
+#[test]
 fn sql_commands_write_to_their_interface_per_entity() {
     let w = World::new(30);
     let out = w.run(

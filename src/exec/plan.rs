@@ -64,6 +64,8 @@ pub struct Plan {
     /// The interface a `sql` command runs on.
     pub command_interface: Option<source::Interface>,
     pub workers: usize,
+    /// The node's worker limit: what `BATCH_EDIT` may raise `workers` to.
+    pub node_workers: usize,
     pub max_retries: i64,
     pub retry_delay: Duration,
     pub entity_timeout: Option<Duration>,
@@ -232,6 +234,7 @@ pub fn plan(
         command_lu_source,
         command_interface,
         workers,
+        node_workers: node_workers.max(1),
         max_retries,
         retry_delay: dur("RETRY_DELAY").unwrap_or(Duration::from_secs(1)),
         entity_timeout: dur("ENTITY_TIMEOUT"),

@@ -315,11 +315,11 @@ fn run_tuned(
     let stored = (next_seq > 0).then(|| (store.path().to_path_buf(), bid.to_string()));
     let producer = need_ids.then(|| spawn_producer(plan, env.home, stored, Arc::clone(&hub)));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.workers)
+        .num_threads(plan.node_workers)
         .thread_name(|k| format!("batchsh-worker-{k}"))
         .build()
         .map_err(|e| RunError {
-            message: format!("cannot start {} worker threads: {e}", plan.workers),
+            message: format!("cannot start {} worker threads: {e}", plan.node_workers),
             span: None,
         })?;
     let finished_before = store.finished_counts(bid).map_err(serr)?;
@@ -330,7 +330,9 @@ fn run_tuned(
         env.node,
         finished_before.1,
     ));
-    for k in 0..plan.workers {
+    // A thread for every worker the node allows, of which the first
+    // `allowed` take entities: BATCH_EDIT can raise the count up to it.
+    for k in 0..plan.node_workers {
         let hub = Arc::clone(&hub);
         let shared = Arc::clone(&shared);
         pool.spawn(move || worker(k, &hub, &shared));
@@ -584,7 +586,7 @@ fn run_tuned(
             claim_after = last_write + FLUSH_EVERY;
         }
         if let Some(n) = step.control.max_workers {
-            let n = (n.max(1) as usize).min(plan.workers);
+            let n = (n.max(1) as usize).min(plan.node_workers);
             if n != workers {
                 workers = n;
                 let mut st = hub.lock();
