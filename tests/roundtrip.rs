@@ -800,7 +800,13 @@ fn command() -> BoxedStrategy<CommandKind> {
                 args.extend(after);
                 CommandKind::Exec { program, args }
             }),
-        string_with_placeholder().prop_map(|script| CommandKind::Shell { script }),
+        // The parser refuses a `?` in shell arithmetic (it would be
+        // evaluated): such scripts are not statements.
+        string_with_placeholder()
+            .prop_filter("? in shell arithmetic", |script| {
+                !batchsh::command::shell::placeholder_in_arithmetic(script)
+            })
+            .prop_map(|script| CommandKind::Shell { script }),
         (name(), string_with_placeholder()).prop_map(|(interface, statement)| CommandKind::Sql {
             interface,
             statement
