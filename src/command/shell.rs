@@ -129,89 +129,108 @@ pub fn rewrite(text: &str) -> String {
 /// Whether a `?` stands where the shell evaluates the value of
 /// `$ENTITY_ID` as an arithmetic expression, and bash runs a command
 /// substitution in an array subscript of it (an id `a[$(reboot)]`): inside
-/// `$(( ))`, `$[ ]` (quoted or not: `"$((?))"` is arithmetic too), a bare
+/// `$(( ))`, `$[ ]` (quoted or not: `"$((?))"` is arithmetic too), a
 /// `(( ))` command, or a `${ }` expansion (`${s:?:1}`: offsets are
-/// arithmetic). The parser refuses such a command. Single quotes and `\`
-/// are followed as in [`rewrite`].
+/// arithmetic), at any depth of `$( )`, backticks and quotes. The parser
+/// refuses such a command. The contexts are followed as [`rewrite`]
+/// follows them: a stack, on which quoting starts afresh inside `$( )` and
+/// backticks.
 pub fn placeholder_in_arithmetic(text: &str) -> bool {
     #[derive(Clone, Copy, PartialEq)]
-    enum Open {
-        /// `$((` or `((`: parentheses opened inside.
-        Paren(u32),
-        /// `$[`: brackets opened inside.
+    enum Ctx {
+        /// Top level, or inside `$( )` with this many unclosed `(`.
+        Plain(Option<u32>),
+        Double,
+        Backtick,
+        /// `$((` or `((`, with this many unclosed `(` inside.
+        Arith(u32),
+        /// `$[`, with this many unclosed `[` inside.
         Bracket(u32),
-        /// `${`: braces opened inside.
-        Brace(u32),
+        /// `${`.
+        Brace,
     }
+    let danger = |c: &Ctx| matches!(c, Ctx::Arith(_) | Ctx::Bracket(_) | Ctx::Brace);
     let b = text.as_bytes();
-    let mut open: Vec<Open> = Vec::new();
-    let mut double = false;
+    let mut stack = vec![Ctx::Plain(None)];
     let mut i = 0;
     while i < b.len() {
+        let top = *stack.last().unwrap_or(&Ctx::Plain(None));
         let c = b[i];
-        let next = b.get(i + 1).copied();
         i += 1;
-        if c == b'\\' {
-            i += 1;
-            continue;
-        }
-        if c == b'\'' && !double {
-            // Single quotes: nothing expands inside, but a `?` there is
-            // still the id in the rewritten text, inside whatever is open.
-            while i < b.len() && b[i] != b'\'' {
-                if b[i] == b'?' && !open.is_empty() {
-                    return true;
+        // The bytes after `c`.
+        let (n1, n2) = (b.get(i).copied(), b.get(i + 1).copied());
+        let in_danger = stack.iter().any(danger);
+        match c {
+            b'\\' => i += 1,
+            b'?' if in_danger => return true,
+            b'$' if n1 == Some(b'(') && n2 == Some(b'(') => {
+                stack.push(Ctx::Arith(0));
+                i += 2;
+            }
+            b'$' if n1 == Some(b'(') => {
+                stack.push(Ctx::Plain(Some(0)));
+                i += 1;
+            }
+            b'$' if n1 == Some(b'[') => {
+                stack.push(Ctx::Bracket(0));
+                i += 1;
+            }
+            b'$' if n1 == Some(b'{') => {
+                stack.push(Ctx::Brace);
+                i += 1;
+            }
+            b'`' if top == Ctx::Backtick => {
+                stack.pop();
+            }
+            b'`' => stack.push(Ctx::Backtick),
+            b'"' if top == Ctx::Double => {
+                stack.pop();
+            }
+            _ if top == Ctx::Double => {}
+            // From here on: not inside double quotes.
+            b'"' => stack.push(Ctx::Double),
+            b'\'' => {
+                // Nothing expands inside single quotes, but a `?` there is
+                // still the id in the rewritten text, inside what is open.
+                while i < b.len() && b[i] != b'\'' {
+                    if b[i] == b'?' && in_danger {
+                        return true;
+                    }
+                    i += 1;
                 }
                 i += 1;
             }
-            i += 1;
-            continue;
-        }
-        if c == b'?' && !open.is_empty() {
-            return true;
-        }
-        match (c, next) {
-            (b'"', _) => double = !double,
-            (b'$', Some(b'(')) if b.get(i + 1) == Some(&b'(') => {
-                open.push(Open::Paren(0));
-                i += 2;
-                continue;
-            }
-            (b'$', Some(b'[')) => {
-                open.push(Open::Bracket(0));
-                i += 1;
-                continue;
-            }
-            (b'$', Some(b'{')) => {
-                open.push(Open::Brace(0));
-                i += 1;
-                continue;
-            }
-            (b'(', Some(b'(')) if !double && open.is_empty() => {
-                open.push(Open::Paren(0));
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let Some(top) = open.last_mut() else {
-            continue;
-        };
-        match (*top, c) {
-            (Open::Paren(0), b')') if next == Some(b')') => {
-                open.pop();
+            b'(' if n1 == Some(b'(') && matches!(top, Ctx::Plain(_) | Ctx::Backtick) => {
+                stack.push(Ctx::Arith(0));
                 i += 1;
             }
-            (Open::Paren(n), b'(') => *top = Open::Paren(n + 1),
-            (Open::Paren(n), b')') => *top = Open::Paren(n.saturating_sub(1)),
-            (Open::Bracket(0), b']') | (Open::Brace(0), b'}') => {
-                open.pop();
+            _ => {
+                let next = match (top, c) {
+                    (Ctx::Plain(Some(n)), b'(') => Some(Ctx::Plain(Some(n + 1))),
+                    (Ctx::Plain(Some(0)), b')') => None,
+                    (Ctx::Plain(Some(n)), b')') => Some(Ctx::Plain(Some(n - 1))),
+                    (Ctx::Arith(n), b'(') => Some(Ctx::Arith(n + 1)),
+                    (Ctx::Arith(0), b')') if n1 == Some(b')') => {
+                        i += 1;
+                        None
+                    }
+                    (Ctx::Arith(n), b')') => Some(Ctx::Arith(n.saturating_sub(1))),
+                    (Ctx::Bracket(n), b'[') => Some(Ctx::Bracket(n + 1)),
+                    (Ctx::Bracket(0), b']') | (Ctx::Brace, b'}') => None,
+                    (Ctx::Bracket(n), b']') => Some(Ctx::Bracket(n - 1)),
+                    _ => Some(top),
+                };
+                match next {
+                    Some(ctx) => {
+                        if let Some(t) = stack.last_mut() {
+                            *t = ctx;
+                        }
+                    }
+                    None => {
+                        stack.pop();
+                    }
+                }
             }
-            (Open::Bracket(n), b'[') => *top = Open::Bracket(n + 1),
-            (Open::Bracket(n), b']') => *top = Open::Bracket(n - 1),
-            (Open::Brace(n), b'{') => *top = Open::Brace(n + 1),
-            (Open::Brace(n), b'}') => *top = Open::Brace(n - 1),
-            _ => {}
         }
     }
     false
@@ -246,6 +265,12 @@ mod tests {
             "s=abc; echo ${s:?:1}",
             "echo \"${s:0:?}\"",
             "echo $(( $(( ? )) ))",
+            // Inside `$( )` or backticks within double quotes, quoting
+            // starts afresh: arithmetic and quotes there count.
+            "x=\"$( ((?)) )\"",
+            "echo \"$(echo \"it's\")\" $((?))",
+            "echo \"`(( ? ))`\"",
+            "echo \"$(echo '\"')\" $((?))",
         ] {
             assert!(arith(bad), "{bad}");
         }
@@ -261,6 +286,14 @@ mod tests {
             "echo \"(( ? ))\" ?",
             "echo \"${HOME}\" ? $((1)) \"$((2))\" $[3] ${#HOME}",
             "a=\"$(( 1 + (2 * 3) ))\"; echo \"$a ?\"",
+            "echo \"${HOME}/?\"",
+            "awk '{print $1}' ?",
+            "case ? in (a) echo a;; esac",
+            "[ -n \"${VAR:-x}\" ] && echo ?",
+            "echo '$((?))' | bc; echo ?",
+            "x=a{b; echo ${x/{/Z} ?",
+            "echo \"$(printf '%s' '${')\" ?",
+            "echo \"$(echo \"it's\")\" ?",
         ] {
             assert!(!arith(fine), "{fine}");
         }
