@@ -305,22 +305,62 @@ impl Store {
 
     /// Claims the batch for this process (node and pid) and starts its
     /// per-node row.
+    /// Makes this process (`node`, pid) the batch's owner, as its run
+    /// starts. In the same IMMEDIATE transaction it checks that the LUs
+    /// whose data the batch uses (its target, and the LU its command
+    /// writes) still exist: `DROP LU` refuses while a live owner uses an
+    /// LU, so between the two, one of them sees the other. An LU dropped
+    /// since the batch was planned ends the batch FAILED.
     pub fn take_ownership(&self, bid: &str, node: &str, dc: &str) -> Result<()> {
         let now = super::now();
-        self.conn()
-            .execute(
-                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4 WHERE bid = ?1",
-                params![bid, node, i64::from(std::process::id()), now],
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let (lu, fabric_command, execution_id): (String, String, String) = tx
+            .query_row(
+                "SELECT lu, fabric_command, execution_id FROM batches WHERE bid = ?1",
+                [bid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(|e| self.err(e))?;
-        self.conn()
-            .execute(
-                "INSERT INTO batch_nodes (bid, node, dc, start_time) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (bid, node) DO UPDATE SET end_time = NULL",
-                params![bid, node, dc, now],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        let used = std::iter::once(lu.as_str()).chain(super::catalog::command_lu(&fabric_command));
+        for name in used {
+            let exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM lus WHERE name = ?1)",
+                    [name],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if !exists {
+                let error = StoreError::LuDropped {
+                    lu: name.to_string(),
+                    bid: bid.to_string(),
+                };
+                write_status(
+                    &tx,
+                    bid,
+                    "FAILED",
+                    &execution_id,
+                    node,
+                    Some(&error.to_string()),
+                )
+                .map_err(|e| self.err(e))?;
+                tx.commit().map_err(|e| self.err(e))?;
+                return Err(error);
+            }
+        }
+        tx.execute(
+            "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4 WHERE bid = ?1",
+            params![bid, node, i64::from(std::process::id()), now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO batch_nodes (bid, node, dc, start_time) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (bid, node) DO UPDATE SET end_time = NULL",
+            params![bid, node, dc, now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// The highest entity sequence number stored for the batch.
@@ -1176,6 +1216,13 @@ pub fn sample_progress(store: &Store, bid: &str, node: &str, done: i64) -> Resul
 impl Store {
     /// For tests: a new `echo ?` batch `bid`, owned by node `n1`.
     pub(crate) fn test_batch(&self, bid: &str) {
+        // Its LU, which taking the batch over checks.
+        self.conn()
+            .execute_batch(
+                "INSERT OR IGNORE INTO lus (name, interface, root_sql, created_at)
+                 VALUES ('L', 'i', 'select 1', '2026-01-01T00:00:00.000Z')",
+            )
+            .unwrap();
         self.create_batch(&NewBatch {
             bid,
             command: "BATCH x",

@@ -69,7 +69,7 @@ pub struct LuUser {
 
 /// The LU a stored per-entity command writes: `sync_instance LU.?` and
 /// `delete_instance LU.?` (the canonical text the store keeps).
-fn command_lu(fabric_command: &str) -> Option<&str> {
+pub(crate) fn command_lu(fabric_command: &str) -> Option<&str> {
     let mut words = fabric_command.split_whitespace();
     let kind = words.next()?;
     if !kind.eq_ignore_ascii_case("sync_instance") && !kind.eq_ignore_ascii_case("delete_instance")

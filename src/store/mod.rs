@@ -79,6 +79,11 @@ pub enum StoreError {
     },
     #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
     NoLastBatch,
+    #[error(
+        "LU {lu} was dropped while batch {bid} was starting; the batch ended FAILED \
+         (create the LU again, then BATCH_RETRY '{bid}')"
+    )]
+    LuDropped { lu: String, bid: String },
     #[error("no batch with id '{given}'{}", .suggestion.as_ref().map(|b| format!(" (did you mean '{b}'?)")).unwrap_or_default())]
     NoBatch {
         given: String,

@@ -345,6 +345,50 @@ fn an_lu_that_a_live_batch_uses_is_not_dropped() {
 }
 
 #[test]
+fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
+    let (_d, p) = temp();
+    let s = Store::open(&p).unwrap();
+    s.create_interface(&iface("crm"), false).unwrap();
+    s.create_lu(&lu("Customer", "crm"), false).unwrap();
+    s.create_lu(&lu("Copy", "crm"), false).unwrap();
+    let batch = |bid: &str, command: &str| {
+        s.create_batch(&crate::store::batches::NewBatch {
+            bid,
+            command: "BATCH Customer ...",
+            lu: "Customer",
+            fabric_command: command,
+            source: &serde_json::json!({}),
+            arguments: &serde_json::json!({}),
+            execution_id: "e1",
+            node: "n1",
+            estimated_total: None,
+            max_workers: None,
+        })
+        .unwrap();
+    };
+    // Planned and created, not yet owned: DROP LU sees no user.
+    batch("b1", "sync_instance copy.?");
+    assert!(s.drop_lu_unless_in_use("Copy").unwrap().is_none());
+    let e = s.take_ownership("b1", "n1", "dc").unwrap_err();
+    assert!(
+        matches!(e, StoreError::LuDropped { ref lu, .. } if lu == "copy"),
+        "{e}"
+    );
+    let (status, owner): (String, Option<String>) = s
+        .conn()
+        .query_row(
+            "SELECT status, owner_node FROM batches WHERE bid = 'b1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), owner), ("FAILED", None));
+    // Its LUs there: the run takes it (names ignore case).
+    batch("b2", "sync_instance CUSTOMER.?");
+    s.take_ownership("b2", "n1", "dc").unwrap();
+}
+
+#[test]
 fn a_group_needs_its_lu() {
     let (_d, p) = temp();
     let s = Store::open(&p).unwrap();
