@@ -718,9 +718,13 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
             while !st.closed
                 && (k >= st.allowed || st.queue.is_empty() || shared.halt.load(Ordering::SeqCst))
             {
-                st.idle_workers += 1;
+                // Only workers that may take entities count as idle: the
+                // writer wakes them when it queues some. The others wait
+                // for a BATCH_EDIT that allows them (or the end).
+                let counted = k < st.allowed;
+                st.idle_workers += usize::from(counted);
                 st = hub.workers.wait(st).unwrap_or_else(|e| e.into_inner());
-                st.idle_workers -= 1;
+                st.idle_workers -= usize::from(counted);
             }
             if st.closed {
                 return;

@@ -82,7 +82,9 @@ pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Re
     let Some(given) = given.map(str::trim) else {
         return last.map(str::to_string).ok_or(StoreError::NoLastBatch);
     };
-    // Bids are lowercase UUIDs, which read the same in either case.
+    // Bids are lowercase UUIDs, which read the same in either case; the
+    // messages quote what was typed.
+    let typed = given;
     let lowered = given.to_ascii_lowercase();
     let given = lowered.as_str();
     let exact: Option<String> = store
@@ -96,7 +98,7 @@ pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Re
         return Ok(bid);
     }
     if given.chars().count() < MIN_PREFIX {
-        return Err(StoreError::BidPrefixTooShort(given.to_string()));
+        return Err(StoreError::BidPrefixTooShort(typed.to_string()));
     }
     // Bids with a given prefix are contiguous in the primary key's binary
     // order and start at the prefix itself: a range read, not a scan.
@@ -114,14 +116,14 @@ pub fn resolve_bid(store: &Store, given: Option<&str>, last: Option<&str>) -> Re
         .collect();
     match matches.len() {
         0 => Err(StoreError::NoBatch {
-            given: given.to_string(),
+            given: typed.to_string(),
             suggestion: nearest_bid(store, given)?,
         }),
         1 => Ok(matches.remove(0)),
         n => {
             matches.truncate(AMBIGUOUS_SHOWN);
             Err(StoreError::AmbiguousBid {
-                prefix: given.to_string(),
+                prefix: typed.to_string(),
                 matches,
                 more: n > AMBIGUOUS_SHOWN,
             })
