@@ -63,7 +63,9 @@ pub struct Session {
     /// The batch the bid-less statements act on (SPEC §6).
     pub last_bid: Option<String>,
     /// Each batch's latest outcome as an exit code (SPEC §1): a batch
-    /// that failed and was then retried to DONE counts as DONE.
+    /// that failed and was then retried to DONE counts as DONE here (the
+    /// statement that ended it FAILED still failed: see
+    /// [`Session::take_batch_failed`]).
     outcomes: std::collections::HashMap<String, i32>,
     /// The last statement's batch ended FAILED: a failed statement for the
     /// run (it stops the statements after it, as an error does).
