@@ -182,16 +182,15 @@ impl LuStore {
             source,
         })?;
         let mut conn = self.conn()?;
-        let Some(limit) = limit else {
-            return self.sync_on(&mut conn, lu, source, id, &|| Ok(()));
-        };
-        let timed_out = AtomicBool::new(false);
-        let handles = vec![source.get_interrupt_handle(), conn.get_interrupt_handle()];
-        let check = || self.in_time(&timed_out, limit);
-        let r = crate::watchdog::within(handles, limit, &timed_out, || {
-            self.sync_on(&mut conn, lu, source, id, &check)
+        let watch = limit.map(|l| {
+            (
+                l,
+                vec![source.get_interrupt_handle(), conn.get_interrupt_handle()],
+            )
         });
-        self.unless_timed_out(r, &timed_out, limit)
+        self.limited(watch, |check| {
+            self.sync_on(&mut conn, lu, source, id, check)
+        })
     }
 
     /// `check` fails once the time limit has passed: called between the
@@ -252,43 +251,39 @@ impl LuStore {
         limit: Option<Duration>,
     ) -> Result<bool, LuError> {
         let mut conn = self.conn()?;
-        let Some(limit) = limit else {
-            return self.delete_on(&mut conn, id, &|| Ok(()));
+        let watch = limit.map(|l| (l, vec![conn.get_interrupt_handle()]));
+        self.limited(watch, |check| self.delete_on(&mut conn, id, check))
+    }
+
+    /// Runs `work` under `ENTITY_TIMEOUT`, when `watch` gives the limit and
+    /// the connections the work uses: a watchdog interrupts them once the
+    /// limit passes, `work` is handed a `check` that fails from then on, and
+    /// any failure after it is the timeout. Without a limit, `check` never
+    /// fails.
+    fn limited<T>(
+        &self,
+        watch: Option<(Duration, Vec<rusqlite::InterruptHandle>)>,
+        work: impl FnOnce(&dyn Fn() -> Result<(), LuError>) -> Result<T, LuError>,
+    ) -> Result<T, LuError> {
+        let Some((limit, handles)) = watch else {
+            return work(&|| Ok(()));
         };
         let timed_out = AtomicBool::new(false);
-        let handles = vec![conn.get_interrupt_handle()];
-        let check = || self.in_time(&timed_out, limit);
-        let r = crate::watchdog::within(handles, limit, &timed_out, || {
-            self.delete_on(&mut conn, id, &check)
-        });
-        self.unless_timed_out(r, &timed_out, limit)
-    }
-
-    /// A failure caused by the watchdog is the timeout.
-    fn unless_timed_out<T>(
-        &self,
-        r: Result<T, LuError>,
-        timed_out: &AtomicBool,
-        limit: Duration,
-    ) -> Result<T, LuError> {
+        let expired = || LuError::TimedOut {
+            lu: self.lu.clone(),
+            limit,
+        };
+        let check = || {
+            if timed_out.load(Ordering::SeqCst) {
+                Err(expired())
+            } else {
+                Ok(())
+            }
+        };
+        let r = crate::watchdog::within(handles, limit, &timed_out, || work(&check));
         match r {
-            Err(_) if timed_out.load(Ordering::SeqCst) => Err(LuError::TimedOut {
-                lu: self.lu.clone(),
-                limit,
-            }),
+            Err(_) if timed_out.load(Ordering::SeqCst) => Err(expired()),
             r => r,
-        }
-    }
-
-    /// The timeout, once the watchdog has seen the limit pass.
-    fn in_time(&self, timed_out: &AtomicBool, limit: Duration) -> Result<(), LuError> {
-        if timed_out.load(Ordering::SeqCst) {
-            Err(LuError::TimedOut {
-                lu: self.lu.clone(),
-                limit,
-            })
-        } else {
-            Ok(())
         }
     }
 

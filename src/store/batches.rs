@@ -303,10 +303,8 @@ impl Store {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Claims the batch for this process (node and pid) and starts its
-    /// per-node row.
     /// Makes this process (`node`, pid) the batch's owner, as its run
-    /// starts. In the same IMMEDIATE transaction it checks that the LUs
+    /// starts, and starts its per-node row. In the same IMMEDIATE transaction it checks that the LUs
     /// whose data the batch uses (its target, and the LU its command
     /// writes) still exist: `DROP LU` refuses while a live owner uses an
     /// LU, so between the two, one of them sees the other. An LU dropped
@@ -1223,11 +1221,18 @@ impl Store {
                  VALUES ('L', 'i', 'select 1', '2026-01-01T00:00:00.000Z')",
             )
             .unwrap();
+        self.test_new_batch(bid, "L", "echo ?");
+        self.take_ownership(bid, "n1", "dc").unwrap();
+    }
+
+    /// Creates batch `bid` of LU `lu` running `fabric_command`, as a run
+    /// starting from node `n1` would, not yet owned.
+    pub(crate) fn test_new_batch(&self, bid: &str, lu: &str, fabric_command: &str) {
         self.create_batch(&NewBatch {
             bid,
             command: "BATCH x",
-            lu: "L",
-            fabric_command: "echo ?",
+            lu,
+            fabric_command,
             source: &serde_json::json!({}),
             arguments: &serde_json::json!({}),
             execution_id: "e1",
@@ -1236,7 +1241,6 @@ impl Store {
             max_workers: None,
         })
         .unwrap();
-        self.take_ownership(bid, "n1", "dc").unwrap();
     }
 }
 

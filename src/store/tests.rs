@@ -351,21 +351,7 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
     s.create_interface(&iface("crm"), false).unwrap();
     s.create_lu(&lu("Customer", "crm"), false).unwrap();
     s.create_lu(&lu("Copy", "crm"), false).unwrap();
-    let batch = |bid: &str, command: &str| {
-        s.create_batch(&crate::store::batches::NewBatch {
-            bid,
-            command: "BATCH Customer ...",
-            lu: "Customer",
-            fabric_command: command,
-            source: &serde_json::json!({}),
-            arguments: &serde_json::json!({}),
-            execution_id: "e1",
-            node: "n1",
-            estimated_total: None,
-            max_workers: None,
-        })
-        .unwrap();
-    };
+    let batch = |bid: &str, command: &str| s.test_new_batch(bid, "Customer", command);
     // Planned and created, not yet owned: DROP LU sees no user.
     batch("b1", "sync_instance copy.?");
     assert!(s.drop_lu_unless_in_use("Copy").unwrap().is_none());
