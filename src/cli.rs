@@ -24,7 +24,15 @@ pub struct Cli {
     pub global: Global,
 
     /// Run these statements, print results, exit
-    #[arg(short = 'c', value_name = "STATEMENTS", conflicts_with = "file")]
+    ///
+    /// The text may start with `-` (a `-- comment`, say): it is taken as
+    /// the statements, not as a flag.
+    #[arg(
+        short = 'c',
+        value_name = "STATEMENTS",
+        conflicts_with = "file",
+        allow_hyphen_values = true
+    )]
     pub command: Option<String>,
 
     /// Run a script file (`-` reads statements from stdin)
@@ -48,7 +56,14 @@ pub struct Global {
     pub store: Option<PathBuf>,
 
     /// How results print
-    #[arg(long, env = "BATCHSH_FORMAT", value_enum, default_value_t = Format::Table, global = true)]
+    #[arg(
+        long,
+        env = "BATCHSH_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Format::Table,
+        global = true
+    )]
     pub format: Format,
 
     /// Print nothing but errors and the data asked for
@@ -92,7 +107,7 @@ pub enum Sub {
     /// INPUT is statement text, a file of statements, or `-` for stdin. An
     /// argument that names an existing file is read as a file.
     Parse {
-        #[arg(value_name = "INPUT")]
+        #[arg(value_name = "INPUT", allow_hyphen_values = true)]
         input: String,
     },
     /// Execute async batches and due jobs

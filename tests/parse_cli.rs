@@ -252,3 +252,45 @@ fn parse_output_is_one_line_of_json() {
     let out = Test::new().args(["parse", "BATCH_LIST;\nBATCH_INFO"]).run();
     assert_eq!(out.stdout.lines().count(), 1);
 }
+
+#[test]
+fn statements_may_start_with_a_comment_or_a_dash() {
+    // A `-c` text or a `parse` input that starts with a `-- comment` is the
+    // statements, not a flag (as in a crontab line that labels its job).
+    let out = Test::new()
+        .args(["--format", "json", "-c", "-- nightly sync\nSHOW SETTINGS"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("\"format\":\"json\""), "{}", out.stdout);
+    let out = Test::new().args(["parse", "-- labelled\nBATCH_LIST"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(parse_json_stdout(&out.stdout)[0]["statement"], "BATCH_LIST");
+    // Any other text that starts with `-` is a statement error, not a
+    // usage error: it names the text and its place.
+    let out = Test::new().args(["-c", "-q"]).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("expected a statement, found -q"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_format_ignores_case() {
+    let out = Test::new()
+        .env("BATCHSH_FORMAT", "JSON")
+        .args(["-c", "SHOW SETTINGS"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with('{'), "{}", out.stdout);
+    let out = Test::new()
+        .args(["--format", "Csv", "-c", "SHOW SETTINGS"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("key,value\n"), "{}", out.stdout);
+}
+
+fn parse_json_stdout(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
