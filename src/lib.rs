@@ -123,12 +123,12 @@ fn run_script(
                 }
             }
             Err(e) => {
-                let err = Error::Run(text.to_string(), e).in_file(file);
-                if !global.keep_going {
-                    return Err(err);
-                }
-                eprint!("{}", err.render());
+                eprint!("{}", Error::Run(text.to_string(), e).in_file(file).render());
                 failed = true;
+                if !global.keep_going {
+                    not_run_note(stmts.len() - k - 1);
+                    break;
+                }
             }
         }
     }

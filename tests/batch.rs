@@ -370,6 +370,26 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
     assert_eq!(w.status(&w.last_bid()), "DONE");
 }
 
+/// Any failing statement, not only a batch that ends FAILED, stops the
+/// rest of a script and says how many did not run, after its error.
+#[test]
+fn a_failing_statement_says_how_many_after_it_did_not_run() {
+    let w = World::new(3);
+    let out = w.run("GET Customer.999; SHOW LUS; SHOW INTERFACES");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout, "", "{}", out.stdout);
+    let error = out.stderr.find("error: ").expect(&out.stderr);
+    let note = out
+        .stderr
+        .find("note: the 2 statements after it did not run (--keep-going runs them)")
+        .expect(&out.stderr);
+    assert!(error < note, "{}", out.stderr);
+    // The last statement failing leaves nothing to say.
+    let out = w.run("SHOW LUS; GET Customer.999");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("note:"), "{}", out.stderr);
+}
+
 #[test]
 fn bad_ids_fail_alone_and_the_batch_goes_on() {
     let w = World::new(0);
