@@ -102,6 +102,8 @@ fn run_script(
     let mut failed = false;
     for (k, stmt) in stmts.iter().enumerate() {
         if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) || terminate::requested() {
+            // The statement before this one was stopped: the rest is not run.
+            stopped_note(stmts.len() - k);
             break;
         }
         match session.run_statement(stmt) {
@@ -147,14 +149,27 @@ fn run_script(
     }
 }
 
-/// After a statement that stopped the run: says how many did not run.
+/// After a statement that failed and stopped the run: says how many did
+/// not run.
 pub(crate) fn not_run_note(rest: usize) {
     if rest > 0 {
-        eprintln!(
-            "note: the {rest} statement{} after it did not run (--keep-going runs them)",
-            if rest == 1 { "" } else { "s" }
-        );
+        eprintln!("note: {} (--keep-going runs them)", not_run(rest));
     }
+}
+
+/// After a statement that Ctrl-C or SIGTERM stopped: says how many did not
+/// run (`--keep-going` does not run them either).
+fn stopped_note(rest: usize) {
+    if rest > 0 {
+        eprintln!("note: {}", not_run(rest));
+    }
+}
+
+fn not_run(rest: usize) -> String {
+    format!(
+        "the {rest} statement{} after it did not run",
+        if rest == 1 { "" } else { "s" }
+    )
 }
 
 /// The session settings the command line asks for.
@@ -200,8 +215,7 @@ fn on_ctrl_c(session: &session::Session) {
     let interrupt = std::sync::Arc::clone(&session.interrupt);
     let _ = ctrlc::set_handler(move || {
         if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            crate::command::kill_running();
-            std::process::exit(exit::INTERRUPTED);
+            terminate::stop_now(exit::INTERRUPTED);
         }
     });
 }

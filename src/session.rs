@@ -136,11 +136,26 @@ impl Session {
             return result_row(fin);
         }
         self.note_end(&fin.bid, &fin.status, fin.counters.failed);
+        let (bid, c) = (&fin.bid, &fin.counters);
         if fin.status == "FAILED" {
             eprintln!(
-                "error: batch {} ended FAILED: {}",
-                fin.bid,
+                "error: batch {bid} ended FAILED: {}",
                 fin.error.as_deref().unwrap_or("no reason was recorded")
+            );
+        } else if fin.status == "CANCELLED" {
+            // Exit code 3 says something went wrong: stderr says what (a
+            // cron job mails stderr), even with --quiet.
+            eprintln!(
+                "warning: batch {bid} ended CANCELLED, {} of {} entities done; \
+                 BATCH_RETRY '{bid}' ALLOW_CANCELLED=true finishes it",
+                c.completed + c.failed,
+                c.total
+            );
+        } else if c.failed > 0 {
+            eprintln!(
+                "warning: batch {bid} ended DONE with {} of {} entities FAILED; \
+                 BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs them again",
+                c.failed, c.total
             );
         }
         result_row(fin)

@@ -36,6 +36,26 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 static BATCH_RUNS: AtomicBool = AtomicBool::new(false);
 /// When the first SIGTERM came.
 static FIRST: Mutex<Option<Instant>> = Mutex::new(None);
+/// The id of the batch that runs now, for the note of a stop at once.
+static RUNNING_BID: Mutex<Option<String>> = Mutex::new(None);
+
+fn running_bid() -> std::sync::MutexGuard<'static, Option<String>> {
+    RUNNING_BID.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ends batchsh at once with `code` (a second Ctrl-C, a late SIGTERM):
+/// kills the entity commands still running and, when a batch runs, says
+/// that it is left unfinished and how to finish it.
+pub fn stop_now(code: i32) -> ! {
+    crate::command::kill_running();
+    if let Some(bid) = running_bid().as_deref() {
+        eprintln!(
+            "batchsh: stopped at once: batch {bid} is left unfinished, as after a crash; \
+             BATCH_RETRY '{bid}' finishes it"
+        );
+    }
+    std::process::exit(code);
+}
 
 /// Installs the handler (once; later calls do nothing). Without it,
 /// SIGTERM keeps its default action.
@@ -63,8 +83,7 @@ fn on_sigterm(now: Instant) {
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
     if !BATCH_RUNS.load(Ordering::SeqCst) || now.duration_since(first_at) > SAME_STOP {
-        crate::command::kill_running();
-        std::process::exit(EXIT_CODE);
+        stop_now(EXIT_CODE);
     }
 }
 
@@ -78,7 +97,8 @@ pub fn requested() -> bool {
 pub struct BatchRunning(());
 
 impl BatchRunning {
-    pub fn start() -> BatchRunning {
+    pub fn start(bid: &str) -> BatchRunning {
+        *running_bid() = Some(bid.to_string());
         BATCH_RUNS.store(true, Ordering::SeqCst);
         BatchRunning(())
     }
@@ -88,10 +108,11 @@ impl BatchRunning {
 /// SIGTERM ends the process at once.
 pub fn batch_ended() {
     BATCH_RUNS.store(false, Ordering::SeqCst);
+    *running_bid() = None;
 }
 
 impl Drop for BatchRunning {
     fn drop(&mut self) {
-        BATCH_RUNS.store(false, Ordering::SeqCst);
+        batch_ended();
     }
 }

@@ -401,7 +401,16 @@ fn bad_ids_fail_alone_and_the_batch_goes_on() {
     let r = result_row(&out.stdout);
     assert_eq!(r["execution_succeeded"], 1);
     assert_eq!(r["execution_failed"], 2);
-    w.assert_counters_add_up(r["batch_id"].as_str().unwrap());
+    let bid = r["batch_id"].as_str().unwrap();
+    w.assert_counters_add_up(bid);
+    // Exit code 3 is explained on stderr (what a cron job mails).
+    assert_eq!(
+        out.stderr,
+        format!(
+            "warning: batch {bid} ended DONE with 2 of 3 entities FAILED; \
+             BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs them again\n"
+        )
+    );
 }
 
 /// A bad id is told apart from a good id with the text of its stand-in
@@ -1127,11 +1136,45 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
     let mut child =
         w.spawn("BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1");
     w.wait_until_running();
-    let out = w.run("BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1");
+    let bid = w.last_bid();
+    let again = "BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1";
+    let out = w.run(again);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("ALLOW_MULTIPLE=true"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "batch {bid} with the same command is still running on node "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "wait for it, cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
+        )),
+        "{}",
+        out.stderr
+    );
+    // After a kill -9 no process runs it: the way on is BATCH_RETRY, and
+    // the message says so rather than "wait for it".
     child.kill().unwrap();
     child.wait().unwrap();
+    let out = w.run(again);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "batch {bid} with the same command was interrupted (IN_PROGRESS, and no process runs it); \
+             finish it (BATCH_RETRY '{bid}'), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
+        )),
+        "{}",
+        out.stderr
+    );
+    // Neither refusal stored a batch.
+    assert_eq!(
+        w.store()
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        1
+    );
 }
 
 /// SPEC §1, §12: Ctrl-C during a synchronous batch in -c mode cancels it
@@ -1173,6 +1216,19 @@ fn ctrl_c_cancels_gracefully_and_exits_130() {
         .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
         .unwrap();
     assert_eq!(batches, 1, "the script went on after Ctrl-C");
+    // Stderr says what the exit code means, and what did not run.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: batch {bid} ended CANCELLED, {completed} of 200 entities done; \
+             BATCH_RETRY '{bid}' ALLOW_CANCELLED=true finishes it"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: the 1 statement after it did not run\n"),
+        "{stderr}"
+    );
 }
 
 /// Sends `signal` (a `kill` option: `-TERM`, `-INT`) to a child.
@@ -1308,6 +1364,14 @@ fn a_second_sigterm_ends_batchsh_at_once() {
     assert!(
         t.elapsed() < Duration::from_secs(20),
         "it waited for the entities"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "batchsh: stopped at once: batch {bid} is left unfinished, as after a crash; \
+             BATCH_RETRY '{bid}' finishes it"
+        )),
+        "{stderr}"
     );
     // The shells it started are gone (a zombie left to a parent that does
     // not reap counts as gone).

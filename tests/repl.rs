@@ -436,12 +436,16 @@ fn a_second_ctrl_c_stops_at_once_and_retry_finishes_the_batch() {
     });
     r.ctrl('c');
     r.expect("Ctrl-C again stops at once");
+    let batch = only_batch(&p);
+    let bid = batch["id"].as_str().unwrap().to_string();
     r.ctrl('c');
     r.expect("second Ctrl-C, stopping at once");
+    // It names the batch it leaves, and how to finish it.
+    r.expect(&format!(
+        "batch {bid} is left unfinished, as after a crash; BATCH_RETRY '{bid}' finishes it"
+    ));
     assert_eq!(r.exit_code(), 130);
-    let batch = only_batch(&p);
-    assert_eq!(batch["status"], "IN_PROGRESS", "{batch}");
-    let bid = batch["id"].as_str().unwrap().to_string();
+    assert_eq!(only_batch(&p)["status"], "IN_PROGRESS");
     let out = p.run(&format!("BATCH_RETRY '{bid}'"));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(only_batch(&p)["status"], "DONE");

@@ -31,13 +31,7 @@ pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, R
             .active_batch_with_command(&plan.command_text)
             .map_err(serr)?
     {
-        return Err(RunError::at(
-            at,
-            format!(
-                "batch {other} with the same command is still active; \
-                 wait for it, cancel it (BATCH_CANCEL '{other}'), or add WITH ALLOW_MULTIPLE=true"
-            ),
-        ));
+        return Err(RunError::at(at, twin_message(env, &other)?));
     }
     let bid = uuid::Uuid::new_v4().to_string();
     let execution_id = uuid::Uuid::new_v4().to_string();
@@ -57,6 +51,40 @@ pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, R
         })
         .map_err(serr)?;
     run::run(env, plan, &bid, &execution_id, true)
+}
+
+/// Why a batch with the same command as an unfinished one is refused, and
+/// what to do about that one: wait for it while a process runs it, resume
+/// a paused one, finish one that no process runs any more (a crash, a
+/// SIGTERM, a second Ctrl-C) with `BATCH_RETRY`.
+fn twin_message(env: &Env, other: &str) -> Result<String, RunError> {
+    let state = env.store.batch_state(other).map_err(serr)?;
+    let running = crate::owner::alive(
+        state.owner_node.as_deref(),
+        state.owner_pid,
+        state.heartbeat_at.as_deref(),
+    );
+    let (what, first) = if running {
+        let by = match (&state.owner_node, state.owner_pid) {
+            (Some(node), Some(pid)) => format!(" on node {node} (pid {pid})"),
+            _ => String::new(),
+        };
+        (format!("is still running{by}"), "wait for it".to_string())
+    } else if state.status == "PAUSED" {
+        (
+            "is paused".to_string(),
+            format!("resume it (BATCH_RESUME '{other}')"),
+        )
+    } else {
+        (
+            format!("was interrupted ({}, and no process runs it)", state.status),
+            format!("finish it (BATCH_RETRY '{other}')"),
+        )
+    };
+    Ok(format!(
+        "batch {other} with the same command {what}; {first}, cancel it \
+         (BATCH_CANCEL '{other}'), or add WITH ALLOW_MULTIPLE=true"
+    ))
 }
 
 /// `EXPLAIN BATCH ...`: the plan, every option's effective value (defaults

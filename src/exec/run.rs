@@ -250,7 +250,7 @@ pub fn run(
 ) -> Result<Finished, RunError> {
     let store = env.store;
     store.tune_for_run().map_err(serr)?;
-    let _sigterm = crate::terminate::BatchRunning::start();
+    let _sigterm = crate::terminate::BatchRunning::start(bid);
     let r = run_tuned(env, plan, bid, execution_id, need_ids);
     if let Err(e) = &r {
         // The run cannot go on, most often because the store cannot be

@@ -52,8 +52,7 @@ const HISTORY_SIZE: usize = 1000;
 /// second, before batchsh ends.
 const FIRST_CTRL_C: &str = "\nbatchsh: Ctrl-C, stopping once the entities in flight finish \
      (Ctrl-C again stops at once)";
-const SECOND_CTRL_C: &str = "\nbatchsh: second Ctrl-C, stopping at once; a batch that was running \
-     is left as after a crash (BATCH_RETRY with its id finishes it)";
+const SECOND_CTRL_C: &str = "\nbatchsh: second Ctrl-C, stopping at once";
 
 /// Runs the REPL until Ctrl-D, `EXIT` or `QUIT`.
 pub fn run(global: &Global) -> Result<(), Error> {
@@ -162,8 +161,7 @@ fn on_ctrl_c(session: &Session) -> CtrlC {
             let _ = std::io::stdout().flush();
         } else if interrupt.swap(true, Ordering::SeqCst) {
             eprintln!("{SECOND_CTRL_C}");
-            crate::command::kill_running();
-            std::process::exit(crate::exit::INTERRUPTED);
+            crate::terminate::stop_now(crate::exit::INTERRUPTED);
         } else {
             eprintln!("{FIRST_CTRL_C}");
         }
