@@ -27,6 +27,13 @@ pub enum Error {
         .0.display()
     )]
     NoScript(std::path::PathBuf),
+    /// The script file named on the command line is a folder: a usage
+    /// error too.
+    #[error(
+        "{} is a folder, not a script file: batchsh FILE runs the statements in FILE",
+        .0.display()
+    )]
+    ScriptIsFolder(std::path::PathBuf),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -48,7 +55,7 @@ impl Error {
             Error::BrokenPipe => crate::exit::OK,
             Error::Exit(code) => *code,
             Error::InFile(_, e) => e.exit_code(),
-            Error::NoScript(_) => crate::exit::USAGE,
+            Error::NoScript(_) | Error::ScriptIsFolder(_) => crate::exit::USAGE,
             _ => crate::exit::FAILED,
         }
     }

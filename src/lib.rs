@@ -68,8 +68,12 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let text = if let Some(c) = cli.command {
                 c
             } else if let Some(f) = file {
-                if std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-                    return Err(Error::NoScript(f.to_path_buf()));
+                match std::fs::metadata(f) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(Error::NoScript(f.to_path_buf()));
+                    }
+                    Ok(m) if m.is_dir() => return Err(Error::ScriptIsFolder(f.to_path_buf())),
+                    _ => {}
                 }
                 read_file(f)?
             } else if cli.file.is_none() && std::io::stdin().is_terminal() {

@@ -204,6 +204,17 @@ fn usage_errors_exit_2() {
         "{}",
         out.stderr
     );
+    // A folder where the script file goes.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Test::new().arg(dir.path().to_str().unwrap()).run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: {} is a folder, not a script file: batchsh FILE runs the statements in FILE\n",
+            dir.path().display()
+        )
+    );
 }
 
 #[test]
@@ -225,6 +236,7 @@ fn help_documents_the_flags_and_subcommands() {
         "tick",
         "BATCHSH_HOME",
         "Exit codes",
+        "143 stopped by SIGTERM",
     ] {
         assert!(
             out.stdout.contains(flag),
