@@ -811,7 +811,7 @@ impl Session {
                     stmt.span,
                     format!(
                         "{} is not implemented yet in this version of batchsh",
-                        other.name()
+                        typed_name(other)
                     ),
                 ));
             }
@@ -884,6 +884,17 @@ fn changed_meanwhile(store: &Store, bid: &str) -> String {
             ),
         },
         Err(e) => e.to_string(),
+    }
+}
+
+/// A statement's name as it is typed: `SHOW SCHEDULES`, where
+/// [`Statement::name`] (the `statement` key of `batchsh parse`) says
+/// `SHOW_SCHEDULES`.
+fn typed_name(s: &Statement) -> &'static str {
+    match s {
+        Statement::ShowSchedules => "SHOW SCHEDULES",
+        Statement::DropSchedule { .. } => "DROP SCHEDULE",
+        other => other.name(),
     }
 }
 

@@ -114,6 +114,22 @@ fn what_is_not_built_yet_says_so_honestly() {
    | ^^^^^^^^^^
 "
     );
+    // Named as they are typed.
+    for (typed, name) in [
+        ("show schedules", "SHOW SCHEDULES"),
+        ("DROP SCHEDULE nightly", "DROP SCHEDULE"),
+        ("WINDOW_STATUS nightly", "WINDOW_STATUS"),
+    ] {
+        let out = Test::new().args(["-c", typed]).run();
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: {name} is not implemented yet in this version of batchsh\n"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
     for sub in [["worker"], ["tick"]] {
         let out = Test::new().args(sub).run();
         assert_eq!(out.code, 1);

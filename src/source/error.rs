@@ -125,7 +125,8 @@ pub enum SourceError {
     #[error("the statement returns no columns; write a SELECT (query: {sql})")]
     NoColumns { sql: String },
     #[error(
-        "the query has {expected} ? {} and {given} {} given for {}",
+        "the query has {expected} ? {} and {given} {} given for {}; a BATCH gives its \
+         USING query one value per ? with BIND_PARAMS='v1,v2' or BIND_PARAMS_JSON='[\"v1\", 2]'",
         plural(*expected, "placeholder", "placeholders"),
         plural(*given, "value was", "values were"),
         plural(*expected, "it", "them")

@@ -151,7 +151,8 @@ fn wrong_number_of_positional_params_is_an_error() {
     ));
     assert_eq!(
         e.to_string(),
-        "the query has 2 ? placeholders and 1 value was given for them"
+        "the query has 2 ? placeholders and 1 value was given for them; a BATCH gives its \
+         USING query one value per ? with BIND_PARAMS='v1,v2' or BIND_PARAMS_JSON='[\"v1\", 2]'"
     );
 }
 
