@@ -475,12 +475,18 @@ impl Session {
                 };
                 source::check(&def.source())
                     .map_err(|e| RunError::from_source(e, location.span))?;
-                self.store()?
+                let store = self.store()?;
+                let replaced = store
+                    .find_interface(&def.name)
+                    .map_err(|e| RunError::from_store(e, name.span))?
+                    .is_some();
+                store
                     .create_interface(&def, *or_replace)
                     .map_err(|e| RunError::from_store(e, name.span))?;
                 message(format!(
-                    "interface {} created ({} {})",
+                    "interface {} {} ({} {})",
                     def.name,
+                    created_or_replaced(replaced),
                     kind.keyword(),
                     def.location
                 ))
@@ -575,11 +581,7 @@ impl Session {
                     "LU {} {} on interface {} ({} table{})",
                     // Replacing keeps the LU's first name.
                     replaced.as_ref().map_or(&def.name, |old| &old.name),
-                    if replaced.is_some() {
-                        "replaced"
-                    } else {
-                        "created"
-                    },
+                    created_or_replaced(replaced.is_some()),
                     def.interface,
                     def.tables.len(),
                     if def.tables.len() == 1 { "" } else { "s" }
@@ -618,7 +620,7 @@ impl Session {
                         let _ = std::fs::remove_file(p);
                     }
                 }
-                message(format!("LU {} dropped", name.text))
+                message(format!("LU {} dropped, with its synced data", def.name))
             }
             S::ShowLus => {
                 let mut t = Table::new(["Name", "Interface", "Tables", "Root query"]);
@@ -711,10 +713,19 @@ impl Session {
                     sql: sql.value.clone(),
                     created_at: store::now(),
                 };
+                let replaced = store
+                    .find_group(&def.lu, &def.name)
+                    .map_err(|e| RunError::from_store(e, group.span))?
+                    .is_some();
                 store
                     .create_group(&def, *or_replace)
                     .map_err(|e| RunError::from_store(e, group.span))?;
-                message(format!("instance group {}.{} created", def.lu, def.name))
+                message(format!(
+                    "instance group {}.{} {}",
+                    def.lu,
+                    def.name,
+                    created_or_replaced(replaced)
+                ))
             }
             S::DropInstanceGroup { lu, group } => {
                 self.store()?
@@ -885,6 +896,11 @@ fn changed_meanwhile(store: &Store, bid: &str) -> String {
         },
         Err(e) => e.to_string(),
     }
+}
+
+/// What a CREATE [OR REPLACE] did.
+fn created_or_replaced(replaced: bool) -> &'static str {
+    if replaced { "replaced" } else { "created" }
 }
 
 /// A statement's name as it is typed: `SHOW SCHEDULES`, where

@@ -270,6 +270,39 @@ fn replacing_an_lu_under_another_case_keeps_its_data_and_dropping_removes_it() {
     );
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not in the LU store"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("{\"message\":\"LU Customer dropped, with its synced data\"}"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// CREATE OR REPLACE says which it did, for each kind of definition.
+#[test]
+fn create_or_replace_says_whether_it_replaced() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let define = "CREATE OR REPLACE INTERFACE crm TYPE SQLITE PATH 'crm.db';
+         CREATE OR REPLACE LU Customer FROM crm ROOT ('select id from customer');
+         CREATE OR REPLACE INSTANCE GROUP Customer.all USING ('select id from customer')";
+    let messages = |out: &crate::common::Output| -> Vec<String> {
+        json_lines(&out.stdout)
+            .iter()
+            .map(|v| v["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let out = run(d.path(), home.path(), define);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = messages(&out);
+    let out = run(d.path(), home.path(), define);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let second = messages(&out);
+    assert_eq!(first.len(), 3, "{}", out.stdout);
+    for (a, b) in first.iter().zip(&second) {
+        assert!(a.contains(" created"), "{a}");
+        assert_eq!(*b, a.replace(" created", " replaced"));
+    }
 }
 
 #[test]
