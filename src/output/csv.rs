@@ -25,9 +25,9 @@ pub(super) fn render(out: &Output) -> String {
             )
         }
         Output::Message(m) if m.is_empty() => String::new(),
-        // One field, so a CSV reader sees the whole message even when it
-        // holds a comma.
-        Output::Message(m) => records([vec![m.clone()]]),
+        // A header, then one field, so a CSV reader sees the whole message
+        // even when it holds a comma, under the key JSON gives it.
+        Output::Message(m) => records([vec!["message".to_string()], vec![m.clone()]]),
     }
 }
 

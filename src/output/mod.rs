@@ -37,8 +37,9 @@
 //!   `key,value` with JSON keys in the first column: the same names a script
 //!   uses with `--format json`.
 //! - A [`Output::Message`] prints as is in a table; in JSON it is
-//!   `{"message":"..."}`; in CSV it is one record of one field (quoted only
-//!   when it holds a comma, a quote or a line break), with no header.
+//!   `{"message":"..."}`; in CSV it is the header `message` and one record
+//!   of one field (quoted only when it holds a comma, a quote or a line
+//!   break), as SPEC §10 has every CSV document start with its header.
 //! - An empty message prints nothing in table and CSV form.
 //! - A row shorter than the header is padded with `Null`; cells past the
 //!   header are dropped, so every format shows the same columns.

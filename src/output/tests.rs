@@ -159,13 +159,16 @@ fn message_in_each_format() {
         show(&m, OutputFormat::Json),
         "{\"message\":\"interface crm created\"}\n"
     );
-    assert_eq!(show(&m, OutputFormat::Csv), "interface crm created\n");
+    assert_eq!(
+        show(&m, OutputFormat::Csv),
+        "message\ninterface crm created\n"
+    );
 }
 
 #[test]
 fn message_with_a_comma_is_one_csv_field() {
     let m = Output::Message("dropped a, b".into());
-    assert_eq!(show(&m, OutputFormat::Csv), "\"dropped a, b\"\n");
+    assert_eq!(show(&m, OutputFormat::Csv), "message\n\"dropped a, b\"\n");
 }
 
 #[test]
