@@ -295,3 +295,40 @@ fn long_lines_are_cut_around_the_error() {
     let caret_col = caret_line.find('^').unwrap();
     assert_eq!(&source_line[caret_col..caret_col + 1], "x", "{out}");
 }
+
+#[test]
+fn an_unquoted_command_is_shown_quoted() {
+    assert_eq!(
+        diag("BATCH Customer FABRIC_COMMAND=sync_instance Customer.? WITH MAX_RETRIES=2"),
+        r#"error: the command is a string; quote it: FABRIC_COMMAND="sync_instance Customer.?"
+  --> line 1, column 31
+   |
+ 1 | BATCH Customer FABRIC_COMMAND=sync_instance Customer.? WITH MAX_RETRIES=2
+   |                               ^^^^^^^^^^^^^^^^^^^^^^^^
+"#
+    );
+    // Up to the end of the statement; a WITH inside a word does not end it.
+    assert!(
+        diag("BATCH Customer FABRIC_COMMAND=exec 'withdraw' ?;").starts_with(
+            r#"error: the command is a string; quote it: FABRIC_COMMAND="exec 'withdraw' ?""#
+        )
+    );
+    // Not a command at all: what the value must be.
+    assert!(
+        diag("BATCH Customer FABRIC_COMMAND=12").starts_with("error: expected a string, found 12")
+    );
+}
+
+#[test]
+fn options_inside_the_command_string_are_pointed_out() {
+    assert_eq!(
+        diag("BATCH Customer FABRIC_COMMAND=\"shell 'echo ?' with ENTITY_TIMEOUT='1s'\""),
+        r#"error: WITH and its options go after the command's closing quote: FABRIC_COMMAND="..." WITH option=value
+  --> line 1, column 47
+   |
+ 1 | BATCH Customer FABRIC_COMMAND="shell 'echo ?' with ENTITY_TIMEOUT='1s'"
+   |                                               ^^^^
+   = note: inside the FABRIC_COMMAND string
+"#
+    );
+}

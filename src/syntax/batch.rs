@@ -5,7 +5,7 @@ use super::command::{migrate_command, parse_command};
 use super::error::{ErrorKind, PErr};
 use super::keywords::{BATCH_OPTIONS, suggest};
 use super::lexeme::{
-    followed_by_eq, kw, name, peek_char, peek_kw, pos, punct, string, string_or_bare, word_len,
+    followed_by_eq, kw, name, peek_char, peek_kw, pos, punct, string, string_or_bare, word_len, ws,
 };
 use super::options::{lookup, options};
 use super::{Ctx, In, PResult, end};
@@ -47,7 +47,10 @@ fn batch_body(i: In, ctx: Ctx, migrate: bool) -> PResult<BatchStmt> {
     } else {
         let (i, _) = fabric_command_keyword(i, source.is_none())?;
         let (i, _) = punct('=')(i)?;
-        let (i, lit) = string(i)?;
+        let (i, lit) = string(i).map_err(|e| match e {
+            Err::Error(_) => unquoted_command(i),
+            e => e,
+        })?;
         let cmd = parse_command(&lit).map_err(|e| Err::Failure(PErr(e)))?;
         (i, cmd)
     };
@@ -117,6 +120,48 @@ fn fabric_command_keyword(i: In, source_possible: bool) -> PResult<Span> {
     }
     expected.push("FABRIC_COMMAND");
     Err(Err::Failure(PErr::at(&i, ErrorKind::Expected(expected))))
+}
+
+/// The error for a `FABRIC_COMMAND=` not followed by a string: when a
+/// command follows unquoted (`FABRIC_COMMAND=sync_instance Customer.?`),
+/// it points at the command and shows it quoted.
+fn unquoted_command(i: In) -> Err<PErr> {
+    let Ok((i, ())) = ws(i) else {
+        return Err::Failure(PErr::expected(&i, "a string"));
+    };
+    let text = i.fragment();
+    if word_len(text).is_none() {
+        return Err::Failure(PErr::expected(&i, "a string"));
+    }
+    // The command runs to the end of the statement or line, or to a WITH.
+    let mut end = text.find([';', '\n']).unwrap_or(text.len());
+    let mut at = 0;
+    while let Some(n) = text[at..end].find(|c: char| c.is_ascii_whitespace()) {
+        let w = at + n + 1;
+        if text[w..end]
+            .get(..4)
+            .is_some_and(|k| k.eq_ignore_ascii_case("WITH"))
+            && text[w + 4..end]
+                .chars()
+                .next()
+                .is_none_or(|c| c.is_ascii_whitespace())
+        {
+            end = w;
+            break;
+        }
+        at = w;
+    }
+    let command = text[..end].trim_end();
+    let start = pos(&i);
+    let how = if command.contains('"') {
+        "quote it, doubling the quotes inside".to_string()
+    } else {
+        format!("quote it: FABRIC_COMMAND=\"{command}\"")
+    };
+    Err::Failure(PErr::span(
+        Span::new(start, start + command.len()),
+        ErrorKind::Invalid(format!("the command is a string; {how}")),
+    ))
 }
 
 fn with_options(i: In, ctx: Ctx) -> PResult<Options> {

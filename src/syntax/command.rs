@@ -5,7 +5,9 @@
 
 use super::error::{ErrorKind, PErr, ParseError};
 use super::keywords::{COMMANDS, suggest};
-use super::lexeme::{Lit, bare, name, peek_char, pos, punct, string, string_or_bare, word, ws};
+use super::lexeme::{
+    Lit, bare, name, peek_char, pos, punct, string, string_or_bare, word, word_len, ws,
+};
 use super::{In, PResult};
 use crate::ast::{Arg, CommandKind, EntityCommand, NAMED_PARAMS, Name, Span};
 use nom::Err;
@@ -15,8 +17,21 @@ pub fn parse_command(lit: &Lit) -> Result<EntityCommand, ParseError> {
     let src = In::new(&lit.value);
     let map_span = |s: Span| lit.source_span(s);
     let r = command(src).and_then(|(rest, kind)| {
-        if rest.fragment().is_empty() {
+        let left = rest.fragment();
+        let trimmed = left.trim_start();
+        if left.is_empty() {
             Ok(kind)
+        } else if word_len(trimmed) == Some(4) && trimmed[..4].eq_ignore_ascii_case("WITH") {
+            // `FABRIC_COMMAND="shell 'x ?' WITH ENTITY_TIMEOUT='1s'"`.
+            let at = rest.location_offset() + left.len() - trimmed.len();
+            Err(Err::Failure(PErr::span(
+                Span::new(at, at + 4),
+                ErrorKind::Invalid(
+                    "WITH and its options go after the command's closing quote: \
+                     FABRIC_COMMAND=\"...\" WITH option=value"
+                        .into(),
+                ),
+            )))
         } else {
             Err(Err::Failure(PErr::expected(&rest, "end of command")))
         }
