@@ -370,6 +370,32 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
     assert_eq!(w.status(&w.last_bid()), "DONE");
 }
 
+/// A window variable in an `exec` argument has a value only in a named
+/// batch, which needs the worker: refused before anything is stored (it
+/// would fail every entity); `:bid` works.
+#[test]
+fn window_variables_in_exec_are_refused_until_named_batches_exist() {
+    let w = World::new(2);
+    let out = w.run("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :from_date\"");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(
+            "error: :from_date is a window variable, set only for a named batch (WITH NAME='...'), \
+             which needs the worker, not available yet; :bid (the batch's id) is the named parameter a batch has now"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.store()
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
+    let out = w.run("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :bid\"");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 /// Any failing statement, not only a batch that ends FAILED, stops the
 /// rest of a script and says how many did not run, after its error.
 #[test]

@@ -134,7 +134,7 @@ pub enum CommandError {
     UnknownParam(String),
     #[error(
         "no value for :{0}: window variables are set only for a named batch \
-         (WITH NAME='...')"
+         (WITH NAME='...'), which needs the worker, not available yet"
     )]
     NoWindowValue(String),
     /// A NUL byte cannot be put in an argv item or an environment variable.

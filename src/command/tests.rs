@@ -226,7 +226,7 @@ fn exec_param_without_a_window_fails_the_entity() {
     let e = go(&cmd, &Context::for_entity("1")).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "no value for :from_date: window variables are set only for a named batch (WITH NAME='...')"
+        "no value for :from_date: window variables are set only for a named batch (WITH NAME='...'), which needs the worker, not available yet"
     );
 }
 

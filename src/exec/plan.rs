@@ -89,6 +89,32 @@ const WORKER_OPTIONS: &[&str] = &[
     "OPEN",
 ];
 
+/// An `exec` argument that names a window variable (`:from_date`...) has
+/// a value only in a named batch (`WITH NAME`), which needs the worker:
+/// refused before anything is stored, rather than failing every entity.
+/// `:bid` is the batch's id, which every batch has.
+fn refuse_window_args(b: &BatchStmt) -> Result<(), RunError> {
+    let cmd = &b.command;
+    if let crate::ast::CommandKind::Exec { args, .. } = &cmd.kind {
+        for a in args {
+            if let crate::ast::Arg::Param(name) = a
+                && !name.eq_ignore_ascii_case("bid")
+            {
+                return Err(RunError::at(
+                    cmd.span,
+                    format!(
+                        ":{} is a window variable, set only for a named batch \
+                         (WITH NAME='...'), which needs the worker, not available yet; \
+                         :bid (the batch's id) is the named parameter a batch has now",
+                        name.to_ascii_lowercase()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn plan(
     store: &Store,
     b: &BatchStmt,
@@ -121,6 +147,7 @@ pub fn plan(
             .map_err(|e| store_err(e, at))?
             .source())
     };
+    refuse_window_args(b)?;
     let params = bind_params(b)?;
     let source = match (&b.target.selection, &b.source) {
         (Selection::Ids(ids), None) => {

@@ -133,8 +133,9 @@ pub enum SourceError {
     )]
     ParamCount { expected: usize, given: usize },
     #[error(
-        "the query uses {name}, which has no value here; {}",
-        available_names(available)
+        "the query uses {name}, which has no value here; {}{}",
+        available_names(available),
+        window_note(name)
     )]
     UnboundName {
         name: String,
@@ -237,6 +238,20 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
 
 fn fields(n: usize) -> String {
     format!("{n} {}", plural(n, "field", "fields"))
+}
+
+/// For a window variable (`:from_date`...): where it would have a value.
+fn window_note(name: &str) -> &'static str {
+    let bare = name.trim_start_matches([':', '@', '$']);
+    if crate::ast::NAMED_PARAMS
+        .iter()
+        .any(|p| *p != "bid" && p.eq_ignore_ascii_case(bare))
+    {
+        " (window variables are set only for a named batch, WITH NAME='...', \
+         which needs the worker, not available yet)"
+    } else {
+        ""
+    }
 }
 
 fn available_names(names: &[String]) -> String {
