@@ -865,6 +865,61 @@ fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
     assert_none_lost_none_rerun(&w, 300, &completed_before);
 }
 
+/// After a kill -9 in a `sync_instance` batch some instances are written
+/// to the LU store while their outcomes are not committed yet; the retry
+/// runs those entities again (at-least-once) and finds their data already
+/// there. They still count as Added: every instance of a batch into an
+/// empty LU store is Added once, crash or not.
+#[test]
+fn a_sync_killed_mid_batch_still_counts_every_instance_added_once() {
+    const N: i64 = 20_000;
+    for attempt in 1..=3 {
+        let w = World::new(N);
+        let child = w.spawn(
+            "BATCH Customer FABRIC_COMMAND='sync_instance Customer.?' WITH MAX_WORKERS_PER_NODE=2",
+        );
+        kill_9_after(&w, child, 2_000);
+        let bid = w.last_bid();
+        assert_ne!(w.status(&bid), "DONE");
+        // The instances the killed run wrote whose entities are not
+        // COMPLETED: what this test is about.
+        let completed: std::collections::HashSet<String> =
+            completed_ids(&w, &bid).into_iter().collect();
+        // The LU store was empty: every instance in it is this batch's.
+        let lu = rusqlite::Connection::open(w.home().join("lu/Customer.db")).unwrap();
+        let written: Vec<String> = lu
+            .prepare("SELECT id FROM __instances")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let in_flight = written.iter().filter(|id| !completed.contains(*id)).count();
+        if in_flight == 0 {
+            assert!(
+                attempt < 3,
+                "no kill caught a written, uncommitted instance"
+            );
+            continue;
+        }
+        w.retry_to_done(&bid);
+        w.assert_counters_add_up(&bid);
+        let count =
+            |col: &str| w.query_i64(&format!("SELECT {col} FROM batches WHERE bid = ?1"), &bid);
+        assert_eq!(
+            (
+                count("completed"),
+                count("added"),
+                count("updated"),
+                count("unchanged")
+            ),
+            (N, N, 0, 0),
+            "{in_flight} instances were written before the kill and not COMPLETED"
+        );
+        return;
+    }
+}
+
 /// BATCH_IN_PROCESS lists the entities a live process works on, in the
 /// spec's columns; after that process is killed, its claimed entities keep
 /// their IN_PROCESS status until a retry, but are no longer listed.

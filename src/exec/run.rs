@@ -1188,6 +1188,10 @@ impl Shared {
             Ok(Some(s)) => s,
             _ => crate::lu::LuStore::open(&self.home, lu).map_err(|e| fail(e.to_string()))?,
         };
+        let by = crate::lu::Entity {
+            batch: &self.bid,
+            seq: c.seq,
+        };
         let r = match &self.command {
             crate::ast::CommandKind::SyncInstance { .. } => {
                 let iface = self
@@ -1196,13 +1200,13 @@ impl Shared {
                     .ok_or_else(|| fail(format!("LU {} has no interface", lu.name)))?;
                 self.with_source(iface, |conn| {
                     store
-                        .sync_within(lu, conn, &c.entity_id, self.timeout)
+                        .sync_within(lu, conn, &c.entity_id, Some(by), self.timeout)
                         .map(crate::lu::SyncOutcome::json)
                 })
                 .map_err(|e| fail(e.to_string()))?
             }
             _ => store
-                .delete_within(lu, &c.entity_id, self.timeout)
+                .delete_within(lu, &c.entity_id, Some(by), self.timeout)
                 .map(crate::lu::deleted_json),
         };
         if let Ok(mut v) = self.lu_stores.lock() {

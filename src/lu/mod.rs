@@ -3,7 +3,7 @@
 //! store so that syncing and bookkeeping do not contend for one writer.
 //!
 //! Layout of the file (WAL, busy timeout 30 s, `application_id` "BSHL",
-//! `user_version` 1):
+//! `user_version` 2):
 //!
 //! - one table per LU table, named as the LU table: `__rowid INTEGER
 //!   PRIMARY KEY`, `__iid TEXT NOT NULL` (the instance id, indexed), then
@@ -18,6 +18,11 @@
 //! - `__instances (id, added_at, changed_at)`: the marker of presence, so
 //!   that an instance whose queries return no rows is still in the store,
 //!   and `FROM FABRIC` is one ordered scan.
+//! - `__last_write (id, batch, seq, outcome)`: the batch entity that last
+//!   wrote each instance, and what it did (Added, Updated, Deleted),
+//!   written in the same transaction as the data: an entity run again
+//!   after a crash reports what its first run did ([`Entity`]). Version 1
+//!   files lacked it; opening one adds it.
 //!
 //! Names beginning with `__` (and SQLite's `sqlite_`) are the store's: an
 //! LU table may not have one, and a query may not return a column named
@@ -72,7 +77,39 @@ pub enum SyncOutcome {
     Unchanged,
 }
 
+/// The batch entity a sync or delete runs for. A write records it (in
+/// `__last_write`, in the write's own transaction), and a run that finds
+/// its own entity's record there is that entity run again after a crash
+/// (at-least-once, SPEC §7): it reports what the first run did, merged
+/// with what it does now, so that the batch's Added / Updated counts do
+/// not lose what a killed run wrote before its outcome was committed.
+#[derive(Clone, Copy, Debug)]
+pub struct Entity<'a> {
+    pub batch: &'a str,
+    pub seq: i64,
+}
+
 impl SyncOutcome {
+    fn name(self) -> &'static str {
+        match self {
+            SyncOutcome::Added => "Added",
+            SyncOutcome::Updated => "Updated",
+            SyncOutcome::Unchanged => "Unchanged",
+        }
+    }
+
+    /// What an entity did to its instance over all its runs: `earlier`,
+    /// what an earlier run recorded, then `self` now. Added stays Added
+    /// (the instance was not there before the entity); an update found
+    /// unchanged now stays an update.
+    fn after(self, earlier: Option<&str>) -> SyncOutcome {
+        match (earlier, self) {
+            (Some("Added"), _) => SyncOutcome::Added,
+            (Some("Updated"), SyncOutcome::Unchanged) => SyncOutcome::Updated,
+            (_, now) => now,
+        }
+    }
+
     /// `{"Added":1,"Updated":0,"Unchanged":0}`: exactly one is 1 (SPEC §5).
     pub fn json(self) -> serde_json::Value {
         let one = |o: SyncOutcome| i32::from(self == o);
@@ -163,17 +200,19 @@ impl LuStore {
 
     /// [`LuStore::sync_instance`], as an enum for counting.
     pub fn sync(&self, lu: &LuDef, source: &Connection, id: &str) -> Result<SyncOutcome, LuError> {
-        self.sync_within(lu, source, id, None)
+        self.sync_within(lu, source, id, None, None)
     }
 
-    /// [`LuStore::sync`], stopped after `limit` (`ENTITY_TIMEOUT`): the
-    /// source query or the store's transaction is interrupted, the
-    /// transaction rolled back, and the instance left as it was.
+    /// [`LuStore::sync`] for entity `by` of a batch (see [`Entity`]),
+    /// stopped after `limit` (`ENTITY_TIMEOUT`): the source query or the
+    /// store's transaction is interrupted, the transaction rolled back, and
+    /// the instance left as it was.
     pub fn sync_within(
         &self,
         lu: &LuDef,
         source: &Connection,
         id: &str,
+        by: Option<Entity>,
         limit: Option<Duration>,
     ) -> Result<SyncOutcome, LuError> {
         check_table_names(lu)?;
@@ -189,7 +228,7 @@ impl LuStore {
             )
         });
         self.limited(watch, |check| {
-            self.sync_on(&mut conn, lu, source, id, check)
+            self.sync_on(&mut conn, lu, source, id, by, check)
         })
     }
 
@@ -203,31 +242,44 @@ impl LuStore {
         lu: &LuDef,
         source: &Connection,
         id: &str,
+        by: Option<Entity>,
         check: &dyn Fn() -> Result<(), LuError>,
     ) -> Result<SyncOutcome, LuError> {
         let fetched = sync::fetch(lu, source, id)?;
         check()?;
+        let earlier = |tx: &Connection| match by {
+            Some(e) => schema::last_write(tx, id, e.batch, e.seq),
+            None => Ok(None),
+        };
         {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
                 .map_err(|e| self.err(e))?;
             let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
+            let before = earlier(&tx).map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))?;
             check()?;
             if plan.outcome == SyncOutcome::Unchanged {
-                return Ok(SyncOutcome::Unchanged);
+                return Ok(SyncOutcome::Unchanged.after(before.as_deref()));
             }
         }
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
+        let outcome = plan
+            .outcome
+            .after(earlier(&tx).map_err(|e| self.err(e))?.as_deref());
         if plan.outcome != SyncOutcome::Unchanged {
             sync::apply(&tx, id, &plan, &crate::store::now()).map_err(|e| self.err(e))?;
+            if let Some(e) = by {
+                schema::record_write(&tx, id, e.batch, e.seq, outcome.name())
+                    .map_err(|e| self.err(e))?;
+            }
         }
         check()?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(plan.outcome)
+        Ok(outcome)
     }
 
     /// Removes the instance from the store: its rows in every table of the
@@ -239,20 +291,23 @@ impl LuStore {
 
     /// [`LuStore::delete_instance`]: whether the instance was there.
     pub fn delete(&self, lu: &LuDef, id: &str) -> Result<bool, LuError> {
-        self.delete_within(lu, id, None)
+        self.delete_within(lu, id, None, None)
     }
 
-    /// [`LuStore::delete`], stopped after `limit` (`ENTITY_TIMEOUT`): the
-    /// transaction is interrupted and rolled back.
+    /// [`LuStore::delete`] for entity `by` of a batch (see [`Entity`]: a
+    /// run again after a crash reports the delete its first run made),
+    /// stopped after `limit` (`ENTITY_TIMEOUT`): the transaction is
+    /// interrupted and rolled back.
     pub fn delete_within(
         &self,
         _lu: &LuDef,
         id: &str,
+        by: Option<Entity>,
         limit: Option<Duration>,
     ) -> Result<bool, LuError> {
         let mut conn = self.conn()?;
         let watch = limit.map(|l| (l, vec![conn.get_interrupt_handle()]));
-        self.limited(watch, |check| self.delete_on(&mut conn, id, check))
+        self.limited(watch, |check| self.delete_on(&mut conn, id, by, check))
     }
 
     /// Runs `work` under `ENTITY_TIMEOUT`, when `watch` gives the limit and
@@ -292,11 +347,18 @@ impl LuStore {
         &self,
         conn: &mut Connection,
         id: &str,
+        by: Option<Entity>,
         check: &dyn Fn() -> Result<(), LuError>,
     ) -> Result<bool, LuError> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        let deleted_before = match by {
+            Some(e) => schema::last_write(&tx, id, e.batch, e.seq)
+                .map_err(|e| self.err(e))?
+                .is_some_and(|o| o == "Deleted"),
+            None => false,
+        };
         let mut n = 0;
         for table in schema::all_tables(&tx).map_err(|e| self.err(e))? {
             let sql = format!(
@@ -309,9 +371,14 @@ impl LuStore {
         n += tx
             .execute("DELETE FROM __instances WHERE id = ?1", [id])
             .map_err(|e| self.err(e))?;
+        if n > 0
+            && let Some(e) = by
+        {
+            schema::record_write(&tx, id, e.batch, e.seq, "Deleted").map_err(|e| self.err(e))?;
+        }
         check()?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        Ok(n > 0 || deleted_before)
     }
 
     /// `FROM FABRIC`: hands `f` the ids of the instances in the store, in

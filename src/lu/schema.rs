@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 /// `PRAGMA application_id` of an LU store: "BSHL".
 pub const APPLICATION_ID: i32 = 0x4253_484C;
 
-/// `PRAGMA user_version` of the layout this file describes.
-pub const VERSION: i64 = 1;
+/// `PRAGMA user_version` of the layout this file describes. Version 1
+/// had no `__last_write`; opening such a file adds it.
+pub const VERSION: i64 = 2;
 
 /// How long a statement waits for another connection's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,6 +34,18 @@ const MARKER_DDL: &str = "CREATE TABLE IF NOT EXISTS __instances (
     id         TEXT NOT NULL PRIMARY KEY,
     added_at   TEXT NOT NULL,   -- RFC 3339 UTC: the sync that added the instance
     changed_at TEXT NOT NULL    -- the last sync that wrote (Unchanged writes nothing)
+) WITHOUT ROWID";
+
+/// Which entity of which batch last wrote each instance, and what it did:
+/// written in the transaction of the write, so that an entity run again
+/// after a crash (at-least-once, SPEC §7) reports what its first run did
+/// (see [`super::Entity`]). One row per instance a batch ever
+/// wrote, deleted instances included.
+const LAST_WRITE_DDL: &str = "CREATE TABLE IF NOT EXISTS __last_write (
+    id      TEXT NOT NULL PRIMARY KEY,  -- the instance
+    batch   TEXT NOT NULL,              -- the batch whose entity wrote it last
+    seq     INTEGER NOT NULL,           -- that entity's sequence number
+    outcome TEXT NOT NULL               -- Added, Updated or Deleted
 ) WITHOUT ROWID";
 
 /// An SQL identifier, quoted: `a"b` is `"a""b"`.
@@ -161,8 +174,12 @@ fn init(conn: &Connection, path: &Path, lu: &str) -> Result<(), LuError> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version == 0 {
             conn.execute_batch(&format!(
-                "{MARKER_DDL}; PRAGMA application_id = {APPLICATION_ID}; \
+                "{MARKER_DDL}; {LAST_WRITE_DDL}; PRAGMA application_id = {APPLICATION_ID}; \
                  PRAGMA user_version = {VERSION};"
+            ))?;
+        } else if version < VERSION {
+            conn.execute_batch(&format!(
+                "{LAST_WRITE_DDL}; PRAGMA user_version = {VERSION};"
             ))?;
         }
         conn.execute_batch("COMMIT")
@@ -284,6 +301,38 @@ pub fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
          ORDER BY m.name",
     )?;
     st.query_map([], |r| r.get(0))?.collect()
+}
+
+/// What entity `seq` of batch `batch` last wrote to instance `id`, if it
+/// was the last to write it.
+pub fn last_write(
+    conn: &Connection,
+    id: &str,
+    batch: &str,
+    seq: i64,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT outcome FROM __last_write WHERE id = ?1 AND batch = ?2 AND seq = ?3",
+    )?
+    .query_row(rusqlite::params![id, batch, seq], |r| r.get(0))
+    .optional()
+}
+
+/// Records that entity `seq` of batch `batch` wrote instance `id`.
+pub fn record_write(
+    conn: &Connection,
+    id: &str,
+    batch: &str,
+    seq: i64,
+    outcome: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO __last_write (id, batch, seq, outcome) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET batch = excluded.batch, seq = excluded.seq,
+             outcome = excluded.outcome",
+    )?
+    .execute(rusqlite::params![id, batch, seq, outcome])?;
+    Ok(())
 }
 
 /// Whether the marker says the instance is in the store.

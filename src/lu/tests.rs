@@ -713,7 +713,13 @@ fn entity_timeout_interrupts_a_slow_source_query_and_leaves_the_instance() {
     f.lu.tables[1].sql = format!("select * from orders where customer_id = ? and {SLOW} > 0");
     let t = std::time::Instant::now();
     let e = store
-        .sync_within(&f.lu, &f.source, "1", Some(Duration::from_millis(200)))
+        .sync_within(
+            &f.lu,
+            &f.source,
+            "1",
+            None,
+            Some(Duration::from_millis(200)),
+        )
         .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert!(matches!(e, LuError::TimedOut { .. }), "{e}");
@@ -721,7 +727,7 @@ fn entity_timeout_interrupts_a_slow_source_query_and_leaves_the_instance() {
     assert_eq!(store.get(&f.lu, "1").unwrap(), before);
     // The source connection is not left interrupted: the next sync works.
     f.lu.tables[1].sql = "select * from orders where customer_id = ?".into();
-    let next = store.sync_within(&f.lu, &f.source, "2", Some(Duration::from_secs(60)));
+    let next = store.sync_within(&f.lu, &f.source, "2", None, Some(Duration::from_secs(60)));
     assert_eq!(next.unwrap(), SyncOutcome::Added);
 }
 
@@ -739,10 +745,12 @@ fn entity_timeout_interrupts_a_slow_write_to_the_lu_store() {
         ))
         .unwrap();
     let limit = Some(Duration::from_millis(200));
-    let e = store.delete_within(&f.lu, "1", limit).unwrap_err();
+    let e = store.delete_within(&f.lu, "1", None, limit).unwrap_err();
     assert!(matches!(e, LuError::TimedOut { .. }), "{e}");
     f.exec("UPDATE orders SET amount = 1 WHERE id = 10");
-    let e = store.sync_within(&f.lu, &f.source, "1", limit).unwrap_err();
+    let e = store
+        .sync_within(&f.lu, &f.source, "1", None, limit)
+        .unwrap_err();
     assert!(matches!(e, LuError::TimedOut { .. }), "{e}");
     // Rolled back: the instance is as it was, and the store still works.
     let orders = f
@@ -767,4 +775,86 @@ fn flush_log_syncs_the_lu_stores_log_or_finds_nothing_to_do() {
     flush_log(f.home(), "Customer").unwrap();
     // An LU name that cannot name a file is an error, not a silent pass.
     assert!(flush_log(f.home(), "../x").is_err());
+}
+
+/// An entity run again after a crash (its write committed, its outcome
+/// not) reports what its first run did, not Unchanged: the batch's
+/// Added / Updated / Deleted counts stay what the batch did.
+#[test]
+fn an_entity_run_again_reports_what_its_first_run_wrote() {
+    let f = fixture();
+    let store = f.store();
+    let first = Entity {
+        batch: "b1",
+        seq: 7,
+    };
+    let sync = |by: Option<Entity>| store.sync_within(&f.lu, &f.source, "1", by, None).unwrap();
+    assert_eq!(sync(Some(first)), SyncOutcome::Added);
+    // The same entity again: what it wrote is there, nothing to write now.
+    assert_eq!(sync(Some(first)), SyncOutcome::Added);
+    // The source changed between the two runs: still the entity that
+    // added the instance.
+    f.exec("UPDATE customer SET name = 'Ada L.' WHERE id = 1");
+    assert_eq!(sync(Some(first)), SyncOutcome::Added);
+    // Another entity (another batch, or another seq) sees the plain truth.
+    let other = Entity {
+        batch: "b1",
+        seq: 8,
+    };
+    assert_eq!(sync(Some(other)), SyncOutcome::Unchanged);
+    assert_eq!(sync(None), SyncOutcome::Unchanged);
+    f.exec("UPDATE customer SET name = 'Ada' WHERE id = 1");
+    let update = Entity {
+        batch: "b2",
+        seq: 1,
+    };
+    assert_eq!(sync(Some(update)), SyncOutcome::Updated);
+    assert_eq!(sync(Some(update)), SyncOutcome::Updated);
+    // The batch that added it earlier is no longer the last to write it.
+    assert_eq!(sync(Some(first)), SyncOutcome::Unchanged);
+
+    // delete_instance: the delete is reported again, once per entity.
+    let delete = Entity {
+        batch: "b3",
+        seq: 4,
+    };
+    let del = |by: Option<Entity>| store.delete_within(&f.lu, "1", by, None).unwrap();
+    assert!(del(Some(delete)));
+    assert!(del(Some(delete)));
+    assert!(!del(Some(Entity {
+        batch: "b3",
+        seq: 5
+    })));
+    assert!(!del(None));
+    // A later sync adds it again, as a new instance.
+    assert_eq!(sync(Some(delete)), SyncOutcome::Added);
+}
+
+/// A store of the first layout (no `__last_write`) is brought to the
+/// current one when opened, its data kept.
+#[test]
+fn a_store_of_the_first_layout_is_upgraded() {
+    let f = fixture();
+    f.store().sync(&f.lu, &f.source, "1").unwrap();
+    let path = f.home().join("lu/Customer.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("DROP TABLE __last_write; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = f.store();
+    let c = Connection::open(&path).unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::VERSION);
+    let by = Entity { batch: "b", seq: 1 };
+    assert_eq!(
+        store
+            .sync_within(&f.lu, &f.source, "1", Some(by), None)
+            .unwrap(),
+        SyncOutcome::Unchanged
+    );
+    assert!(store.delete_within(&f.lu, "1", Some(by), None).unwrap());
+    assert!(store.delete_within(&f.lu, "1", Some(by), None).unwrap());
 }
