@@ -1191,6 +1191,7 @@ impl Shared {
         let by = crate::lu::Entity {
             batch: &self.bid,
             seq: c.seq,
+            again: c.attempts > 1,
         };
         let r = match &self.command {
             crate::ast::CommandKind::SyncInstance { .. } => {

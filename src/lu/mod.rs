@@ -18,11 +18,12 @@
 //! - `__instances (id, added_at, changed_at)`: the marker of presence, so
 //!   that an instance whose queries return no rows is still in the store,
 //!   and `FROM FABRIC` is one ordered scan.
-//! - `__last_write (id, batch, seq, outcome)`: the batch entity that last
-//!   wrote each instance, and what it did (Added, Updated, Deleted),
-//!   written in the same transaction as the data: an entity run again
-//!   after a crash reports what its first run did ([`Entity`]). Version 1
-//!   files lacked it; opening one adds it.
+//!   Its `batch`, `seq` and `outcome` name the batch entity that wrote the
+//!   instance last and what it reported, and `__deleted (id, batch, seq)`
+//!   the one that deleted it: both are written in the transaction of the
+//!   write, so an entity run again after a crash reports what its first
+//!   run did ([`Entity`]). Version 1 files lacked them; opening one adds
+//!   them.
 //!
 //! Names beginning with `__` (and SQLite's `sqlite_`) are the store's: an
 //! LU table may not have one, and a query may not return a column named
@@ -87,6 +88,10 @@ pub enum SyncOutcome {
 pub struct Entity<'a> {
     pub batch: &'a str,
     pub seq: i64,
+    /// The entity was claimed before (its attempts are more than one):
+    /// only then can it find a write of its own, so only then is it
+    /// looked for.
+    pub again: bool,
 }
 
 impl SyncOutcome {
@@ -247,9 +252,10 @@ impl LuStore {
     ) -> Result<SyncOutcome, LuError> {
         let fetched = sync::fetch(lu, source, id)?;
         check()?;
+        // Only an entity that ran before can find its own write.
         let earlier = |tx: &Connection| match by {
-            Some(e) => schema::last_write(tx, id, e.batch, e.seq),
-            None => Ok(None),
+            Some(e) if e.again => schema::synced_by(tx, id, e.batch, e.seq),
+            _ => Ok(None),
         };
         {
             let tx = conn
@@ -271,11 +277,8 @@ impl LuStore {
             .outcome
             .after(earlier(&tx).map_err(|e| self.err(e))?.as_deref());
         if plan.outcome != SyncOutcome::Unchanged {
-            sync::apply(&tx, id, &plan, &crate::store::now()).map_err(|e| self.err(e))?;
-            if let Some(e) = by {
-                schema::record_write(&tx, id, e.batch, e.seq, outcome.name())
-                    .map_err(|e| self.err(e))?;
-            }
+            let by = by.map(|e| (e.batch, e.seq, outcome.name()));
+            sync::apply(&tx, id, &plan, &crate::store::now(), by).map_err(|e| self.err(e))?;
         }
         check()?;
         tx.commit().map_err(|e| self.err(e))?;
@@ -354,10 +357,10 @@ impl LuStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let deleted_before = match by {
-            Some(e) => schema::last_write(&tx, id, e.batch, e.seq)
-                .map_err(|e| self.err(e))?
-                .is_some_and(|o| o == "Deleted"),
-            None => false,
+            Some(e) if e.again => {
+                schema::deleted_by(&tx, id, e.batch, e.seq).map_err(|e| self.err(e))?
+            }
+            _ => false,
         };
         let mut n = 0;
         for table in schema::all_tables(&tx).map_err(|e| self.err(e))? {
@@ -374,7 +377,7 @@ impl LuStore {
         if n > 0
             && let Some(e) = by
         {
-            schema::record_write(&tx, id, e.batch, e.seq, "Deleted").map_err(|e| self.err(e))?;
+            schema::record_delete(&tx, id, e.batch, e.seq).map_err(|e| self.err(e))?;
         }
         check()?;
         tx.commit().map_err(|e| self.err(e))?;

@@ -30,23 +30,34 @@ pub const ROWID: &str = "__rowid";
 
 /// Created with the file. `WITHOUT ROWID`: the table is its id index, so a
 /// presence check is one lookup and `FROM FABRIC` one ordered scan.
+///
+/// `batch`, `seq` and `outcome` say which batch entity wrote the instance
+/// last and what it reported (Added, Updated), in the write's own
+/// transaction (NULL for a write made outside a batch): an entity run again
+/// after a crash reports what its first run did (see [`super::Entity`]).
 const MARKER_DDL: &str = "CREATE TABLE IF NOT EXISTS __instances (
     id         TEXT NOT NULL PRIMARY KEY,
     added_at   TEXT NOT NULL,   -- RFC 3339 UTC: the sync that added the instance
-    changed_at TEXT NOT NULL    -- the last sync that wrote (Unchanged writes nothing)
+    changed_at TEXT NOT NULL,   -- the last sync that wrote (Unchanged writes nothing)
+    batch      TEXT,            -- the batch whose entity wrote it last
+    seq        INTEGER,         -- that entity's sequence number
+    outcome    TEXT             -- what that entity reported: Added or Updated
 ) WITHOUT ROWID";
 
-/// Which entity of which batch last wrote each instance, and what it did:
-/// written in the transaction of the write, so that an entity run again
-/// after a crash (at-least-once, SPEC §7) reports what its first run did
-/// (see [`super::Entity`]). One row per instance a batch ever
-/// wrote, deleted instances included.
-const LAST_WRITE_DDL: &str = "CREATE TABLE IF NOT EXISTS __last_write (
-    id      TEXT NOT NULL PRIMARY KEY,  -- the instance
-    batch   TEXT NOT NULL,              -- the batch whose entity wrote it last
-    seq     INTEGER NOT NULL,           -- that entity's sequence number
-    outcome TEXT NOT NULL               -- Added, Updated or Deleted
+/// The instances deleted by a batch entity, and which: written in the
+/// delete's transaction, so that an entity run again after a crash
+/// (at-least-once, SPEC §7) reports the delete its first run made (see
+/// [`super::Entity`]). One row per instance deleted this way.
+const DELETED_DDL: &str = "CREATE TABLE IF NOT EXISTS __deleted (
+    id    TEXT NOT NULL PRIMARY KEY,  -- the instance
+    batch TEXT NOT NULL,              -- the batch whose entity deleted it last
+    seq   INTEGER NOT NULL            -- that entity's sequence number
 ) WITHOUT ROWID";
+
+/// Version 1 to 2: which batch entity last wrote an instance.
+const UPGRADE_TO_2: &str = "ALTER TABLE __instances ADD COLUMN batch TEXT;
+    ALTER TABLE __instances ADD COLUMN seq INTEGER;
+    ALTER TABLE __instances ADD COLUMN outcome TEXT;";
 
 /// An SQL identifier, quoted: `a"b` is `"a""b"`.
 pub fn ident(name: &str) -> String {
@@ -174,12 +185,12 @@ fn init(conn: &Connection, path: &Path, lu: &str) -> Result<(), LuError> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version == 0 {
             conn.execute_batch(&format!(
-                "{MARKER_DDL}; {LAST_WRITE_DDL}; PRAGMA application_id = {APPLICATION_ID}; \
+                "{MARKER_DDL}; {DELETED_DDL}; PRAGMA application_id = {APPLICATION_ID}; \
                  PRAGMA user_version = {VERSION};"
             ))?;
-        } else if version < VERSION {
+        } else if version == 1 {
             conn.execute_batch(&format!(
-                "{LAST_WRITE_DDL}; PRAGMA user_version = {VERSION};"
+                "{UPGRADE_TO_2} {DELETED_DDL}; PRAGMA user_version = {VERSION};"
             ))?;
         }
         conn.execute_batch("COMMIT")
@@ -303,35 +314,36 @@ pub fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     st.query_map([], |r| r.get(0))?.collect()
 }
 
-/// What entity `seq` of batch `batch` last wrote to instance `id`, if it
-/// was the last to write it.
-pub fn last_write(
+/// What entity `seq` of batch `batch` reported for instance `id` (Added,
+/// Updated), if it was the last to write it.
+pub fn synced_by(
     conn: &Connection,
     id: &str,
     batch: &str,
     seq: i64,
 ) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached(
-        "SELECT outcome FROM __last_write WHERE id = ?1 AND batch = ?2 AND seq = ?3",
+        "SELECT outcome FROM __instances WHERE id = ?1 AND batch = ?2 AND seq = ?3",
     )?
     .query_row(rusqlite::params![id, batch, seq], |r| r.get(0))
     .optional()
 }
 
-/// Records that entity `seq` of batch `batch` wrote instance `id`.
-pub fn record_write(
-    conn: &Connection,
-    id: &str,
-    batch: &str,
-    seq: i64,
-    outcome: &str,
-) -> rusqlite::Result<()> {
+/// Whether entity `seq` of batch `batch` deleted instance `id` last.
+pub fn deleted_by(conn: &Connection, id: &str, batch: &str, seq: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM __deleted WHERE id = ?1 AND batch = ?2 AND seq = ?3")?
+        .query_row(rusqlite::params![id, batch, seq], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+}
+
+/// Records that entity `seq` of batch `batch` deleted instance `id`.
+pub fn record_delete(conn: &Connection, id: &str, batch: &str, seq: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO __last_write (id, batch, seq, outcome) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET batch = excluded.batch, seq = excluded.seq,
-             outcome = excluded.outcome",
+        "INSERT INTO __deleted (id, batch, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET batch = excluded.batch, seq = excluded.seq",
     )?
-    .execute(rusqlite::params![id, batch, seq, outcome])?;
+    .execute(rusqlite::params![id, batch, seq])?;
     Ok(())
 }
 

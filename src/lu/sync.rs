@@ -312,7 +312,15 @@ pub fn read_rows(
 /// Writes a plan that is not `Unchanged`: every table of the LU is created
 /// or widened to the columns its query now returns (the schema catches up
 /// whenever an instance is written), then the rows, then the marker.
-pub fn apply(conn: &Connection, id: &str, plan: &Plan<'_>, now: &str) -> rusqlite::Result<()> {
+/// Writes `plan` for instance `id`. `by`: the batch entity that writes it
+/// (batch, seq) and what it reports (Added, Updated), kept in the marker.
+pub fn apply(
+    conn: &Connection,
+    id: &str,
+    plan: &Plan<'_>,
+    now: &str,
+    by: Option<(&str, i64, &str)>,
+) -> rusqlite::Result<()> {
     for t in &plan.tables {
         let table = &t.fetched.table.name;
         schema::ensure_table(conn, table, t.existing.as_deref(), &t.columns)?;
@@ -363,9 +371,17 @@ pub fn apply(conn: &Connection, id: &str, plan: &Plan<'_>, now: &str) -> rusqlit
         }
     }
     conn.prepare_cached(
-        "INSERT INTO __instances (id, added_at, changed_at) VALUES (?1, ?2, ?2)
-         ON CONFLICT (id) DO UPDATE SET changed_at = excluded.changed_at",
+        "INSERT INTO __instances (id, added_at, changed_at, batch, seq, outcome)
+             VALUES (?1, ?2, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET changed_at = excluded.changed_at,
+             batch = excluded.batch, seq = excluded.seq, outcome = excluded.outcome",
     )?
-    .execute([id, now])?;
+    .execute(rusqlite::params![
+        id,
+        now,
+        by.map(|b| b.0),
+        by.map(|b| b.1),
+        by.map(|b| b.2)
+    ])?;
     Ok(())
 }

@@ -358,7 +358,7 @@ fn for_each_instance_reads_past_one_page() {
     let tx = conn.transaction().unwrap();
     for k in 0..2500 {
         tx.execute(
-            "INSERT INTO __instances VALUES (?1, 'x', 'x')",
+            "INSERT INTO __instances (id, added_at, changed_at) VALUES (?1, 'x', 'x')",
             [format!("{k:05}")],
         )
         .unwrap();
@@ -784,54 +784,39 @@ fn flush_log_syncs_the_lu_stores_log_or_finds_nothing_to_do() {
 fn an_entity_run_again_reports_what_its_first_run_wrote() {
     let f = fixture();
     let store = f.store();
-    let first = Entity {
-        batch: "b1",
-        seq: 7,
-    };
+    let entity = |batch: &'static str, seq: i64, again: bool| Entity { batch, seq, again };
     let sync = |by: Option<Entity>| store.sync_within(&f.lu, &f.source, "1", by, None).unwrap();
-    assert_eq!(sync(Some(first)), SyncOutcome::Added);
+    assert_eq!(sync(Some(entity("b1", 7, false))), SyncOutcome::Added);
     // The same entity again: what it wrote is there, nothing to write now.
-    assert_eq!(sync(Some(first)), SyncOutcome::Added);
+    assert_eq!(sync(Some(entity("b1", 7, true))), SyncOutcome::Added);
+    // Not looked for on a first attempt (none can have written before).
+    assert_eq!(sync(Some(entity("b1", 7, false))), SyncOutcome::Unchanged);
     // The source changed between the two runs: still the entity that
     // added the instance.
     f.exec("UPDATE customer SET name = 'Ada L.' WHERE id = 1");
-    assert_eq!(sync(Some(first)), SyncOutcome::Added);
+    assert_eq!(sync(Some(entity("b1", 7, true))), SyncOutcome::Added);
     // Another entity (another batch, or another seq) sees the plain truth.
-    let other = Entity {
-        batch: "b1",
-        seq: 8,
-    };
-    assert_eq!(sync(Some(other)), SyncOutcome::Unchanged);
+    assert_eq!(sync(Some(entity("b1", 8, true))), SyncOutcome::Unchanged);
+    assert_eq!(sync(Some(entity("b9", 7, true))), SyncOutcome::Unchanged);
     assert_eq!(sync(None), SyncOutcome::Unchanged);
     f.exec("UPDATE customer SET name = 'Ada' WHERE id = 1");
-    let update = Entity {
-        batch: "b2",
-        seq: 1,
-    };
-    assert_eq!(sync(Some(update)), SyncOutcome::Updated);
-    assert_eq!(sync(Some(update)), SyncOutcome::Updated);
+    assert_eq!(sync(Some(entity("b2", 1, false))), SyncOutcome::Updated);
+    assert_eq!(sync(Some(entity("b2", 1, true))), SyncOutcome::Updated);
     // The batch that added it earlier is no longer the last to write it.
-    assert_eq!(sync(Some(first)), SyncOutcome::Unchanged);
+    assert_eq!(sync(Some(entity("b1", 7, true))), SyncOutcome::Unchanged);
 
-    // delete_instance: the delete is reported again, once per entity.
-    let delete = Entity {
-        batch: "b3",
-        seq: 4,
-    };
+    // delete_instance: the delete is reported again, to its entity only.
     let del = |by: Option<Entity>| store.delete_within(&f.lu, "1", by, None).unwrap();
-    assert!(del(Some(delete)));
-    assert!(del(Some(delete)));
-    assert!(!del(Some(Entity {
-        batch: "b3",
-        seq: 5
-    })));
+    assert!(del(Some(entity("b3", 4, false))));
+    assert!(del(Some(entity("b3", 4, true))));
+    assert!(!del(Some(entity("b3", 5, true))));
     assert!(!del(None));
     // A later sync adds it again, as a new instance.
-    assert_eq!(sync(Some(delete)), SyncOutcome::Added);
+    assert_eq!(sync(Some(entity("b4", 1, true))), SyncOutcome::Added);
 }
 
-/// A store of the first layout (no `__last_write`) is brought to the
-/// current one when opened, its data kept.
+/// A store of the first layout (no record of the writing batch entity)
+/// is brought to the current one when opened, its data kept.
 #[test]
 fn a_store_of_the_first_layout_is_upgraded() {
     let f = fixture();
@@ -839,8 +824,13 @@ fn a_store_of_the_first_layout_is_upgraded() {
     let path = f.home().join("lu/Customer.db");
     {
         let c = Connection::open(&path).unwrap();
-        c.execute_batch("DROP TABLE __last_write; PRAGMA user_version = 1;")
-            .unwrap();
+        c.execute_batch(
+            "ALTER TABLE __instances DROP COLUMN batch;
+             ALTER TABLE __instances DROP COLUMN seq;
+             ALTER TABLE __instances DROP COLUMN outcome;
+             DROP TABLE __deleted; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let store = f.store();
     let c = Connection::open(&path).unwrap();
@@ -848,7 +838,11 @@ fn a_store_of_the_first_layout_is_upgraded() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, schema::VERSION);
-    let by = Entity { batch: "b", seq: 1 };
+    let by = Entity {
+        batch: "b",
+        seq: 1,
+        again: true,
+    };
     assert_eq!(
         store
             .sync_within(&f.lu, &f.source, "1", Some(by), None)
