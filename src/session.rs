@@ -206,6 +206,16 @@ impl Session {
         self.store()?;
         let store = self.store.as_ref().expect("opened above");
         let plan = crate::exec::plan(store, b, span, self.workers)?;
+        if let Some(Value::Int(n)) = b.options.get("MAX_WORKERS_PER_NODE")
+            && *n > plan.workers as i64
+            && !self.quiet
+        {
+            eprintln!(
+                "note: MAX_WORKERS_PER_NODE={n} is more than this node's {} workers (its \
+                 cores); {} run",
+                plan.node_workers, plan.workers
+            );
+        }
         let fin = crate::exec::start(&self.env(store), &plan, span)?;
         self.last_bid = Some(fin.bid.clone());
         Ok(Some(self.ended(&fin)))
@@ -342,7 +352,17 @@ impl Session {
                     return refuse(format!("MAX_WORKERS_PER_NODE must be 1 or more, not {n}"));
                 }
                 store.set_max_workers(&bid, *n, &self.node).map_err(serr)?;
-                Ok(message(format!("batch {bid}: MAX_WORKERS_PER_NODE={n}")))
+                let cap = if *n > self.workers as i64 {
+                    format!(
+                        " (a node runs at most as many workers as it has cores: {} on this one)",
+                        self.workers
+                    )
+                } else {
+                    String::new()
+                };
+                Ok(message(format!(
+                    "batch {bid}: MAX_WORKERS_PER_NODE={n}{cap}"
+                )))
             }
             _ => unreachable!("matched above"),
         }

@@ -612,6 +612,39 @@ fn explain_counts_and_runs_nothing() {
     assert_eq!(batches, 0);
 }
 
+/// More workers than the node has: EXPLAIN and the run say how many run
+/// (the node's count), instead of capping them without a word.
+#[test]
+fn more_workers_than_the_node_has_are_named_with_how_many_run() {
+    let w = World::new(3);
+    let many = "MAX_WORKERS_PER_NODE=100000";
+    let out = w.run(&format!(
+        "EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let shown = v["option_max_workers_per_node"].as_str().unwrap();
+    assert!(
+        shown.starts_with("100000 (") && shown.ends_with(" run: the node's worker count)"),
+        "{shown}"
+    );
+    let out = w.run(&format!(
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("note: MAX_WORKERS_PER_NODE=100000 is more than this node's "),
+        "{}",
+        out.stderr
+    );
+    // Within the node's count: nothing to say.
+    let out = w.run(
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=1 ALLOW_MULTIPLE=true",
+    );
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+}
+
 #[test]
 fn on_done_runs_with_the_outcome_in_its_environment() {
     let w = World::new(4);

@@ -164,6 +164,10 @@ pub fn explain(
     ];
     for (name, value) in effective {
         let shown = match given(name) {
+            // More workers than the node has: say how many run.
+            Some(v) if name == "MAX_WORKERS_PER_NODE" && v != value => {
+                format!("{v} ({value} run: the node's worker count)")
+            }
             Some(v) => v,
             None => format!("{value} (default)"),
         };
