@@ -35,7 +35,12 @@ where
         Output::KeyValues(kv) => {
             let rows = kv.rows.iter().map(|(k, v)| {
                 let is_status = k.eq_ignore_ascii_case("status");
-                vec![ct::Cell::new(k), cell(v, tz, style.color && is_status)]
+                // Left-aligned, numbers too: a value column mixes kinds,
+                // and one long value (extra_stats) would push every
+                // number to its far right.
+                let value =
+                    cell(v, tz, style.color && is_status).set_alignment(ct::CellAlignment::Left);
+                vec![ct::Cell::new(k), value]
             });
             build(["Key", "Value"], rows, style)
         }

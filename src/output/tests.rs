@@ -119,7 +119,7 @@ fn table_format_of_key_values() {
 |-------------|-------------------------|
 | Batch id    | b1                      |
 | Status      | DONE                    |
-| Total       |                       2 |
+| Total       | 2                       |
 | End time    |                         |
 | extra_stats | {\"slowestProcessed\":[]} |
 "
