@@ -1935,3 +1935,47 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
         assert_eq!(after.get(id), Some(&(*end, *attempts)), "entity {id}");
     }
 }
+
+/// The README's first command: the quickstart runs on a fresh home from
+/// the repository's root, exits 0, and shows what its comments promise.
+/// Twice: it is meant to run again and again.
+#[test]
+fn the_quickstart_runs_and_shows_what_it_says() {
+    let home = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for run in 1..=2 {
+        let out = Test::new()
+            .current_dir(root)
+            .args(["--home", home.path().to_str().unwrap(), "--format", "json"])
+            .arg("examples/quickstart.bsh")
+            .run();
+        assert_eq!(out.code, 0, "run {run}: {}", out.stderr);
+        let rows: Vec<Value> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &Value| v[0].get("execution_succeeded").is_some())
+            .map(|v| v[0].clone())
+            .collect();
+        let counts = |r: &Value| {
+            ["total", "execution_failed", "added", "updated", "unchanged"]
+                .map(|k| r[k].as_i64().unwrap())
+        };
+        // v1 synced (all Added the first time), v2 (20 moved tier), the
+        // broken source, its retry, the gold group through `shell`.
+        let first = if run == 1 {
+            [300, 0, 300, 0, 0]
+        } else {
+            [300, 0, 0, 20, 280]
+        };
+        assert_eq!(counts(&rows[0]), first, "run {run}");
+        assert_eq!(counts(&rows[1]), [300, 0, 0, 20, 280], "run {run}");
+        assert_eq!(counts(&rows[2]), [5, 5, 0, 0, 0], "run {run}");
+        assert_eq!(counts(&rows[3])[..2], [5, 0], "run {run}");
+        assert_eq!(rows[3]["batch_id"], rows[2]["batch_id"]);
+        assert_eq!(counts(&rows[4])[..2], [127, 0], "run {run}");
+        // The failed batch is explained on stderr, and it is the only thing there.
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(out.stderr.starts_with("warning: batch "), "{}", out.stderr);
+    }
+}
