@@ -17,7 +17,7 @@ use std::path::PathBuf;
     after_help = "Exit codes: 0 success; 1 a statement failed; 2 usage error; \
         3 a batch ended with failed entities or CANCELLED; 4 BATCH_WAIT timed out; \
         130 interrupted (Ctrl-C); 143 stopped by SIGTERM.",
-    args_conflicts_with_subcommands = true
+    subcommand_precedence_over_arg = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -98,6 +98,17 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+impl Sub {
+    /// The subcommand as it is typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sub::Parse { .. } => "parse",
+            Sub::Worker { .. } => "worker",
+            Sub::Tick => "tick",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

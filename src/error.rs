@@ -34,6 +34,9 @@ pub enum Error {
         .0.display()
     )]
     ScriptIsFolder(std::path::PathBuf),
+    /// Another command-line usage error, found after clap's checks.
+    #[error("{0}")]
+    Usage(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -55,7 +58,7 @@ impl Error {
             Error::BrokenPipe => crate::exit::OK,
             Error::Exit(code) => *code,
             Error::InFile(_, e) => e.exit_code(),
-            Error::NoScript(_) | Error::ScriptIsFolder(_) => crate::exit::USAGE,
+            Error::NoScript(_) | Error::ScriptIsFolder(_) | Error::Usage(_) => crate::exit::USAGE,
             _ => crate::exit::FAILED,
         }
     }

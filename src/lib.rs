@@ -56,6 +56,19 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Error> {
+    if let Some(sub) = &cli.sub {
+        let given = if cli.command.is_some() {
+            Some("-c")
+        } else {
+            cli.file.as_ref().map(|_| "a script file")
+        };
+        if let Some(given) = given {
+            return Err(Error::Usage(format!(
+                "{given} cannot be used with the subcommand {}: run one or the other",
+                sub.name()
+            )));
+        }
+    }
     match cli.sub {
         Some(Sub::Parse { input }) => {
             let (_, text) = read_parse_input(&input)?;

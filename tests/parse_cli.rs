@@ -275,6 +275,44 @@ fn global_flags_work_after_the_subcommand() {
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
+/// SPEC §1: global flags go before or after the subcommand.
+#[test]
+fn global_flags_work_before_the_subcommand() {
+    let out = Test::new()
+        .args(["--format", "json", "-q", "parse", "EXIT"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("[{\"statement\":\"EXIT\""),
+        "{}",
+        out.stdout
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = Test::new()
+        .args(["--home", home.path().to_str().unwrap(), "tick"])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("batchsh tick is not implemented yet"),
+        "{}",
+        out.stderr
+    );
+    // A script file or -c with a subcommand: one or the other.
+    for first in [vec!["script.bsh"], vec!["-c", "SHOW LUS"]] {
+        let out = Test::new()
+            .args(first.iter().copied())
+            .args(["parse", "EXIT"])
+            .run();
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("cannot be used with the subcommand parse"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn parse_output_is_one_line_of_json() {
     let out = Test::new().args(["parse", "BATCH_LIST;\nBATCH_INFO"]).run();
