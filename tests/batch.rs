@@ -726,6 +726,18 @@ fn pause_resume_and_cancel_from_another_process() {
             .stderr
             .contains("paused already")
     );
+    // The same BATCH again is refused, pointing at the resume it waits for.
+    let out = w.run("BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "batch {bid} with the same command is paused on node "
+        )) && out
+            .stderr
+            .contains(&format!("resume it (BATCH_RESUME '{bid}')")),
+        "{}",
+        out.stderr
+    );
     assert_eq!(w.run(&format!("BATCH_RESUME '{bid}'")).code, 0);
     eventually("IN_PROGRESS again", || w.status(&bid) == "IN_PROGRESS");
     assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);

@@ -64,17 +64,19 @@ fn twin_message(env: &Env, other: &str) -> Result<String, RunError> {
         state.owner_pid,
         state.heartbeat_at.as_deref(),
     );
-    let (what, first) = if running {
-        let by = match (&state.owner_node, state.owner_pid) {
-            (Some(node), Some(pid)) => format!(" on node {node} (pid {pid})"),
-            _ => String::new(),
-        };
-        (format!("is still running{by}"), "wait for it".to_string())
-    } else if state.status == "PAUSED" {
+    let by = match (&state.owner_node, state.owner_pid) {
+        (Some(node), Some(pid)) if running => format!(" on node {node} (pid {pid})"),
+        _ => String::new(),
+    };
+    // Paused first: a paused batch's process lives on, waiting for a
+    // resume that waiting here would never give it.
+    let (what, first) = if state.status == "PAUSED" {
         (
-            "is paused".to_string(),
+            format!("is paused{by}"),
             format!("resume it (BATCH_RESUME '{other}')"),
         )
+    } else if running {
+        (format!("is still running{by}"), "wait for it".to_string())
     } else {
         (
             format!("was interrupted ({}, and no process runs it)", state.status),
