@@ -3,7 +3,7 @@
 //! store so that syncing and bookkeeping do not contend for one writer.
 //!
 //! Layout of the file (WAL, busy timeout 30 s, `application_id` "BSHL",
-//! `user_version` 2):
+//! `user_version` 3):
 //!
 //! - one table per LU table, named as the LU table: `__rowid INTEGER
 //!   PRIMARY KEY`, `__iid TEXT NOT NULL` (the instance id, indexed), then
@@ -22,7 +22,7 @@
 //!   instance last and what it reported, and `__deleted (id, batch, seq)`
 //!   the one that deleted it: both are written in the transaction of the
 //!   write, so an entity run again after a crash reports what its first
-//!   run did ([`Entity`]). Version 1 files lacked them; opening one adds
+//!   run did ([`Entity`]). Older files lacked them; opening one adds
 //!   them.
 //!
 //! Names beginning with `__` (and SQLite's `sqlite_`) are the store's: an
@@ -79,7 +79,8 @@ pub enum SyncOutcome {
 }
 
 /// The batch entity a sync or delete runs for. A write records it (in
-/// `__last_write`, in the write's own transaction), and a run that finds
+/// the instance's `__instances` row, or in `__deleted`, in the write's own
+/// transaction), and a run that finds
 /// its own entity's record there is that entity run again after a crash
 /// (at-least-once, SPEC §7): it reports what the first run did, merged
 /// with what it does now, so that the batch's Added / Updated counts do

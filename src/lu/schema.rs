@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 /// `PRAGMA application_id` of an LU store: "BSHL".
 pub const APPLICATION_ID: i32 = 0x4253_484C;
 
-/// `PRAGMA user_version` of the layout this file describes. Version 1
-/// had no `__last_write`; opening such a file adds it.
-pub const VERSION: i64 = 2;
+/// `PRAGMA user_version` of the layout this file describes. Version 1 did
+/// not record the writing batch entity; version 2 (a development build)
+/// recorded it in a table `__last_write`. Opening either brings it to this
+/// one.
+pub const VERSION: i64 = 3;
 
 /// How long a statement waits for another connection's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,10 +56,14 @@ const DELETED_DDL: &str = "CREATE TABLE IF NOT EXISTS __deleted (
     seq   INTEGER NOT NULL            -- that entity's sequence number
 ) WITHOUT ROWID";
 
-/// Version 1 to 2: which batch entity last wrote an instance.
-const UPGRADE_TO_2: &str = "ALTER TABLE __instances ADD COLUMN batch TEXT;
+/// Version 1 or 2 to 3: which batch entity last wrote an instance, in its
+/// marker row. Version 2's `__last_write` records are dropped: they only
+/// matter for an entity run again after a crash, and a lost one makes that
+/// entity report what it finds (Unchanged), as version 1 did.
+const UPGRADE_TO_3: &str = "ALTER TABLE __instances ADD COLUMN batch TEXT;
     ALTER TABLE __instances ADD COLUMN seq INTEGER;
-    ALTER TABLE __instances ADD COLUMN outcome TEXT;";
+    ALTER TABLE __instances ADD COLUMN outcome TEXT;
+    DROP TABLE IF EXISTS __last_write;";
 
 /// An SQL identifier, quoted: `a"b` is `"a""b"`.
 pub fn ident(name: &str) -> String {
@@ -188,9 +194,9 @@ fn init(conn: &Connection, path: &Path, lu: &str) -> Result<(), LuError> {
                 "{MARKER_DDL}; {DELETED_DDL}; PRAGMA application_id = {APPLICATION_ID}; \
                  PRAGMA user_version = {VERSION};"
             ))?;
-        } else if version == 1 {
+        } else if version < VERSION {
             conn.execute_batch(&format!(
-                "{UPGRADE_TO_2} {DELETED_DDL}; PRAGMA user_version = {VERSION};"
+                "{UPGRADE_TO_3} {DELETED_DDL}; PRAGMA user_version = {VERSION};"
             ))?;
         }
         conn.execute_batch("COMMIT")

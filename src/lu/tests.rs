@@ -815,40 +815,59 @@ fn an_entity_run_again_reports_what_its_first_run_wrote() {
     assert_eq!(sync(Some(entity("b4", 1, true))), SyncOutcome::Added);
 }
 
-/// A store of the first layout (no record of the writing batch entity)
+/// A store of an older layout (version 1: no record of the writing batch
+/// entity; version 2: a development build that kept it in `__last_write`)
 /// is brought to the current one when opened, its data kept.
 #[test]
-fn a_store_of_the_first_layout_is_upgraded() {
-    let f = fixture();
-    f.store().sync(&f.lu, &f.source, "1").unwrap();
-    let path = f.home().join("lu/Customer.db");
-    {
+fn stores_of_older_layouts_are_upgraded() {
+    for (old, layout) in [
+        (1, ""),
+        (
+            2,
+            "CREATE TABLE __last_write (id TEXT NOT NULL PRIMARY KEY, batch TEXT NOT NULL, \
+             seq INTEGER NOT NULL, outcome TEXT NOT NULL) WITHOUT ROWID;",
+        ),
+    ] {
+        let f = fixture();
+        f.store().sync(&f.lu, &f.source, "1").unwrap();
+        let path = f.home().join("lu/Customer.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!(
+                "ALTER TABLE __instances DROP COLUMN batch;
+                 ALTER TABLE __instances DROP COLUMN seq;
+                 ALTER TABLE __instances DROP COLUMN outcome;
+                 DROP TABLE __deleted; {layout} PRAGMA user_version = {old};"
+            ))
+            .unwrap();
+        }
+        let store = f.store();
         let c = Connection::open(&path).unwrap();
-        c.execute_batch(
-            "ALTER TABLE __instances DROP COLUMN batch;
-             ALTER TABLE __instances DROP COLUMN seq;
-             ALTER TABLE __instances DROP COLUMN outcome;
-             DROP TABLE __deleted; PRAGMA user_version = 1;",
-        )
-        .unwrap();
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::VERSION);
+        let leftover: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = '__last_write'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(leftover, 0);
+        let by = Entity {
+            batch: "b",
+            seq: 1,
+            again: true,
+        };
+        // The data was kept: nothing to write.
+        assert_eq!(
+            store
+                .sync_within(&f.lu, &f.source, "1", Some(by), None)
+                .unwrap(),
+            SyncOutcome::Unchanged
+        );
+        assert!(store.delete_within(&f.lu, "1", Some(by), None).unwrap());
+        assert!(store.delete_within(&f.lu, "1", Some(by), None).unwrap());
     }
-    let store = f.store();
-    let c = Connection::open(&path).unwrap();
-    let version: i64 = c
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, schema::VERSION);
-    let by = Entity {
-        batch: "b",
-        seq: 1,
-        again: true,
-    };
-    assert_eq!(
-        store
-            .sync_within(&f.lu, &f.source, "1", Some(by), None)
-            .unwrap(),
-        SyncOutcome::Unchanged
-    );
-    assert!(store.delete_within(&f.lu, "1", Some(by), None).unwrap());
-    assert!(store.delete_within(&f.lu, "1", Some(by), None).unwrap());
 }
