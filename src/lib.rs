@@ -232,7 +232,7 @@ fn on_ctrl_c(session: &session::Session) {
     let interrupt = std::sync::Arc::clone(&session.interrupt);
     let _ = ctrlc::set_handler(move || {
         if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            terminate::stop_now(exit::INTERRUPTED);
+            terminate::stop_now(exit::INTERRUPTED, "second Ctrl-C");
         }
     });
 }

@@ -43,18 +43,49 @@ fn running_bid() -> std::sync::MutexGuard<'static, Option<String>> {
     RUNNING_BID.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Ends batchsh at once with `code` (a second Ctrl-C, a late SIGTERM):
-/// kills the entity commands still running and, when a batch runs, says
-/// that it is left unfinished and how to finish it.
-pub fn stop_now(code: i32) -> ! {
+/// The batch whose `ON_DONE` hook runs now, and how the batch ended.
+static HOOK: Mutex<Option<(String, String)>> = Mutex::new(None);
+
+fn hook() -> std::sync::MutexGuard<'static, Option<(String, String)>> {
+    HOOK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ends batchsh at once with `code`, for the reason `why` (a second
+/// Ctrl-C, a late SIGTERM): kills the entity commands (and hook) still
+/// running, and says so, and what it leaves: a batch unfinished and how to
+/// finish or end it, or a batch that had ended and whose hook was cut.
+pub fn stop_now(code: i32, why: &str) -> ! {
     crate::command::kill_running();
     if let Some(bid) = running_bid().as_deref() {
         eprintln!(
-            "batchsh: stopped at once: batch {bid} is left unfinished, as after a crash; \
-             BATCH_RETRY '{bid}' finishes it"
+            "batchsh: {why}, stopping at once: batch {bid} is left unfinished, as after a \
+             crash; BATCH_RETRY '{bid}' finishes it, BATCH_CANCEL '{bid}' ends it"
         );
+    } else if let Some((bid, status)) = hook().as_ref() {
+        eprintln!(
+            "batchsh: {why}, stopping at once: batch {bid} had ended {status}; its ON_DONE \
+             hook was stopped"
+        );
+    } else {
+        eprintln!("batchsh: {why}, stopping at once");
     }
     std::process::exit(code);
+}
+
+/// While it lives, a batch's `ON_DONE` hook runs: a stop at once says so.
+pub struct HookRunning(());
+
+impl HookRunning {
+    pub fn start(bid: &str, status: &str) -> HookRunning {
+        *hook() = Some((bid.to_string(), status.to_string()));
+        HookRunning(())
+    }
+}
+
+impl Drop for HookRunning {
+    fn drop(&mut self) {
+        *hook() = None;
+    }
 }
 
 /// Installs the handler (once; later calls do nothing). Without it,
@@ -83,7 +114,7 @@ fn on_sigterm(now: Instant) {
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
     if !BATCH_RUNS.load(Ordering::SeqCst) || now.duration_since(first_at) > SAME_STOP {
-        stop_now(EXIT_CODE);
+        stop_now(EXIT_CODE, "SIGTERM");
     }
 }
 

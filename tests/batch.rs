@@ -1494,8 +1494,8 @@ fn a_second_sigterm_ends_batchsh_at_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "batchsh: stopped at once: batch {bid} is left unfinished, as after a crash; \
-             BATCH_RETRY '{bid}' finishes it"
+            "batchsh: SIGTERM, stopping at once: batch {bid} is left unfinished, as after a crash; \
+             BATCH_RETRY '{bid}' finishes it, BATCH_CANCEL '{bid}' ends it"
         )),
         "{stderr}"
     );
@@ -1516,6 +1516,41 @@ fn a_second_sigterm_ends_batchsh_at_once() {
     }
     std::fs::write(w.path().join("fast"), "").unwrap();
     w.retry_to_done(&bid);
+}
+
+/// A SIGTERM while a batch's ON_DONE hook runs ends batchsh at once (the
+/// batch is over), kills the hook, and says the batch had ended.
+#[test]
+fn a_sigterm_during_on_done_stops_the_hook_and_says_the_batch_ended() {
+    let w = World::new(3);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH ON_DONE='echo $$ > hook.pid; exec sleep 60'",
+    );
+    let pid_file = w.path().join("hook.pid");
+    eventually("the hook to run", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'))
+    });
+    let bid = w.last_bid();
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "batchsh: SIGTERM, stopping at once: batch {bid} had ended DONE; its ON_DONE hook was stopped"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(w.status(&bid), "DONE");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).map_or(true, |st| {
+            st.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    eventually("the hook to be gone", gone);
 }
 
 /// A retry re-plans the batch from its stored statement; when what it

@@ -39,8 +39,8 @@ mod process;
 pub mod shell;
 mod sql;
 
-pub use process::kill_running;
 pub use process::resolve as resolve_program;
+pub use process::{kill_running, run_tracked};
 
 #[cfg(test)]
 mod tests;

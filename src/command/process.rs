@@ -56,6 +56,22 @@ pub fn kill_running() {
     }
 }
 
+/// Runs `cmd` to its end in a process group of its own, which
+/// [`kill_running`] kills (a batch's `ON_DONE` hook: a stop at once must
+/// not leave it running), and returns how it ended.
+pub fn run_tracked(mut cmd: Command) -> std::io::Result<ExitStatus> {
+    cmd.process_group(0);
+    let mut child = cmd.spawn()?;
+    let id = child.id();
+    running().push(id);
+    let status = child.wait();
+    let mut all = running();
+    if let Some(k) = all.iter().position(|&p| p == id) {
+        all.swap_remove(k);
+    }
+    status
+}
+
 /// The absolute path of `program` found in `PATH`, for a batch to look it
 /// up once instead of at every spawn (each spawn would otherwise try every
 /// `PATH` folder before the right one, a failed `execve` each: on a `PATH` of

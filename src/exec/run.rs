@@ -880,8 +880,10 @@ fn finish(
             .set_batch_status(bid, status, execution_id, env.node, error)
             .map_err(serr)?;
         if let Some(cmd) = &plan.on_done {
-            // The batch is over: a SIGTERM need not wait for its hook.
+            // The batch is over: a SIGTERM need not wait for its hook (it
+            // kills it, and says the batch had ended).
             crate::terminate::batch_ended();
+            let _hook = crate::terminate::HookRunning::start(bid, status);
             on_done(cmd, bid, status, &c);
         }
     }
@@ -1266,8 +1268,8 @@ impl Shared {
 /// statement); a hook that fails or cannot start is reported there too.
 /// Either way the batch's outcome stands.
 fn on_done(cmd: &str, bid: &str, status: &str, c: &Counters) {
-    let ran = std::process::Command::new("sh")
-        .arg("-c")
+    let mut hook = std::process::Command::new("sh");
+    hook.arg("-c")
         .arg(cmd)
         .env("BID", bid)
         .env("STATUS", status)
@@ -1275,8 +1277,8 @@ fn on_done(cmd: &str, bid: &str, status: &str, c: &Counters) {
         .env("SUCCEEDED", c.completed.to_string())
         .env("FAILED", c.failed.to_string())
         .stdin(std::process::Stdio::null())
-        .stdout(std::io::stderr())
-        .status();
+        .stdout(std::io::stderr());
+    let ran = command::run_tracked(hook);
     match ran {
         Ok(s) if s.success() => {}
         Ok(s) => eprintln!("warning: ON_DONE of batch {bid} ended with {s}; the batch is {status}"),

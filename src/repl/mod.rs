@@ -52,7 +52,6 @@ const HISTORY_SIZE: usize = 1000;
 /// second, before batchsh ends.
 const FIRST_CTRL_C: &str = "\nbatchsh: Ctrl-C, stopping once the entities in flight finish \
      (Ctrl-C again stops at once)";
-const SECOND_CTRL_C: &str = "\nbatchsh: second Ctrl-C, stopping at once";
 
 /// Runs the REPL until Ctrl-D, `EXIT` or `QUIT`.
 pub fn run(global: &Global) -> Result<(), Error> {
@@ -160,8 +159,8 @@ fn on_ctrl_c(session: &Session) -> CtrlC {
             print!("\n{PROMPT}");
             let _ = std::io::stdout().flush();
         } else if interrupt.swap(true, Ordering::SeqCst) {
-            eprintln!("{SECOND_CTRL_C}");
-            crate::terminate::stop_now(crate::exit::INTERRUPTED);
+            eprintln!();
+            crate::terminate::stop_now(crate::exit::INTERRUPTED, "second Ctrl-C");
         } else {
             eprintln!("{FIRST_CTRL_C}");
         }
