@@ -154,7 +154,8 @@ impl Session {
         } else if c.failed > 0 {
             eprintln!(
                 "warning: batch {bid} ended DONE with {} of {} entities FAILED; \
-                 BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs them again",
+                 BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs \
+                 them again (not those whose id is empty, not UTF-8 or too long)",
                 c.failed, c.total
             );
         }

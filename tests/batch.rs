@@ -434,7 +434,8 @@ fn bad_ids_fail_alone_and_the_batch_goes_on() {
         out.stderr,
         format!(
             "warning: batch {bid} ended DONE with 2 of 3 entities FAILED; \
-             BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs them again\n"
+             BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs them again \
+             (not those whose id is empty, not UTF-8 or too long)\n"
         )
     );
 }

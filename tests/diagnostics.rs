@@ -313,6 +313,11 @@ fn an_unquoted_command_is_shown_quoted() {
             r#"error: the command is a string; quote it: FABRIC_COMMAND="exec 'withdraw' ?""#
         )
     );
+    // A `;` inside the command's own quotes does not end it.
+    assert!(
+        diag("BATCH Customer FABRIC_COMMAND=shell 'echo a; echo ?' WITH MAX_RETRIES=1")
+            .starts_with(r#"error: the command is a string; quote it: FABRIC_COMMAND="shell 'echo a; echo ?'""#)
+    );
     // Not a command at all: what the value must be.
     assert!(
         diag("BATCH Customer FABRIC_COMMAND=12").starts_with("error: expected a string, found 12")

@@ -133,23 +133,35 @@ fn unquoted_command(i: In) -> Err<PErr> {
     if word_len(text).is_none() {
         return Err::Failure(PErr::expected(&i, "a string"));
     }
-    // The command runs to the end of the statement or line, or to a WITH.
-    let mut end = text.find([';', '\n']).unwrap_or(text.len());
-    let mut at = 0;
-    while let Some(n) = text[at..end].find(|c: char| c.is_ascii_whitespace()) {
-        let w = at + n + 1;
-        if text[w..end]
-            .get(..4)
-            .is_some_and(|k| k.eq_ignore_ascii_case("WITH"))
-            && text[w + 4..end]
-                .chars()
-                .next()
-                .is_none_or(|c| c.is_ascii_whitespace())
-        {
-            end = w;
-            break;
+    // The command runs to the end of the statement or line, or to a WITH,
+    // outside its own quotes (`shell 'a; b ?'` holds a `;`).
+    let mut end = text.len();
+    let mut quote = None;
+    let mut after_space = false;
+    for (k, c) in text.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == ';' || c == '\n' => {
+                end = k;
+                break;
+            }
+            None if after_space
+                && text[k..]
+                    .get(..4)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("WITH"))
+                && text[k + 4..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                end = k;
+                break;
+            }
+            None => {}
         }
-        at = w;
+        after_space = c.is_ascii_whitespace();
     }
     let command = text[..end].trim_end();
     let start = pos(&i);
