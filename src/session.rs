@@ -791,6 +791,12 @@ impl Session {
                     "progress".into(),
                     Cell::Text(if self.settings.progress { "on" } else { "off" }.into()),
                 ));
+                // Whether a bar shows at all: only on a terminal, and not
+                // with --quiet or --no-progress, whatever the setting.
+                kv.rows.push((
+                    "progress_shown".into(),
+                    Cell::Bool(self.progress_allowed && self.settings.progress),
+                ));
                 kv.rows.push((
                     "store".into(),
                     Cell::Text(self.store_path.display().to_string()),

@@ -417,6 +417,8 @@ fn settings_change_the_session() {
     let first: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(first["format"], "json");
     assert_eq!(first["progress"], "on");
+    // Off a terminal no bar shows, whatever the setting.
+    assert_eq!(first["progress_shown"], false);
     let rest: Vec<&str> = lines.collect();
     assert_eq!(rest[0], "key,value");
     assert!(

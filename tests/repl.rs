@@ -307,7 +307,8 @@ fn errors_print_and_ctrl_c_clears_the_input() {
     r.expect(CONTINUATION);
     r.ctrl('c');
     r.expect(PROMPT);
-    r.run("SHOW SETTINGS", "| progress | on");
+    // On a terminal the bar shows.
+    r.run("SHOW SETTINGS", "| progress_shown | true ");
     // An empty line runs an unfinished statement, to say what it lacks.
     r.line("BATCH Customer.(1)");
     r.expect(CONTINUATION);
