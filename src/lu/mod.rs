@@ -78,13 +78,13 @@ pub enum SyncOutcome {
     Unchanged,
 }
 
-/// The batch entity a sync or delete runs for. A write records it (in
-/// the instance's `__instances` row, or in `__deleted`, in the write's own
-/// transaction), and a run that finds
-/// its own entity's record there is that entity run again after a crash
-/// (at-least-once, SPEC §7): it reports what the first run did, merged
-/// with what it does now, so that the batch's Added / Updated counts do
-/// not lose what a killed run wrote before its outcome was committed.
+/// The batch entity a sync or delete runs for. A write records it (in the
+/// instance's `__instances` row, or in `__deleted`, in the write's own
+/// transaction), and a run that finds its own entity's record there is
+/// that entity run again after a crash (at-least-once, SPEC §7): it
+/// reports what the first run did, merged with what it does now, so that
+/// the batch's Added / Updated counts do not lose what a killed run wrote
+/// before its outcome was committed.
 #[derive(Clone, Copy, Debug)]
 pub struct Entity<'a> {
     pub batch: &'a str,
