@@ -16,8 +16,7 @@ use std::path::PathBuf;
         terminal, and reads statements from stdin otherwise.",
     after_help = "Exit codes: 0 success; 1 a statement failed; 2 usage error; \
         3 a batch ended with failed entities or CANCELLED; 4 BATCH_WAIT timed out; \
-        130 interrupted (Ctrl-C); 143 stopped by SIGTERM.",
-    subcommand_precedence_over_arg = true
+        130 interrupted (Ctrl-C); 143 stopped by SIGTERM."
 )]
 pub struct Cli {
     #[command(flatten)]

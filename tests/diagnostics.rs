@@ -318,6 +318,13 @@ fn an_unquoted_command_is_shown_quoted() {
         diag("BATCH Customer FABRIC_COMMAND=shell 'echo a; echo ?' WITH MAX_RETRIES=1")
             .starts_with(r#"error: the command is a string; quote it: FABRIC_COMMAND="shell 'echo a; echo ?'""#)
     );
+    // A quote that never closes: the suggestion stops at the line's end.
+    assert!(
+        diag("BATCH Customer FABRIC_COMMAND=shell 'echo ?\nBATCH_LIST;\nSHOW LUS").starts_with(
+            r#"error: the command is a string; quote it: FABRIC_COMMAND="shell 'echo ?"
+"#
+        )
+    );
     // Not a command at all: what the value must be.
     assert!(
         diag("BATCH Customer FABRIC_COMMAND=12").starts_with("error: expected a string, found 12")

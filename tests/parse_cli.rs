@@ -297,6 +297,21 @@ fn global_flags_work_before_the_subcommand() {
         "{}",
         out.stderr
     );
+    // A flag's value that is a subcommand's name is the flag's value.
+    let out = Test::new().args(["-c", "help"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("BATCH_LIST"), "{}", out.stdout);
+    let out = Test::new()
+        .args([
+            "--node",
+            "worker",
+            "--format",
+            "json",
+            "-c",
+            "SHOW SETTINGS",
+        ])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
     // A script file or -c with a subcommand: one or the other.
     for first in [vec!["script.bsh"], vec!["-c", "SHOW LUS"]] {
         let out = Test::new()

@@ -19,7 +19,7 @@
 //!   covers that time too.
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -54,18 +54,31 @@ pub fn kill_running() {
             let _ = kill_process_group(pgid, Signal::KILL);
         }
     }
+    for &pid in hooks().iter() {
+        if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
 }
 
-/// Runs `cmd` to its end in a process group of its own, which
-/// [`kill_running`] kills (a batch's `ON_DONE` hook: a stop at once must
-/// not leave it running), and returns how it ended.
+/// The hooks (`ON_DONE`) running now: processes in batchsh's own group
+/// (so a Ctrl-C at the terminal reaches them, and they keep the terminal),
+/// which [`kill_running`] kills one by one.
+static HOOKS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn hooks() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    HOOKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `cmd` (a batch's `ON_DONE` hook) to its end, and returns how it
+/// ended; [`kill_running`] kills it meanwhile: a stop at once must not
+/// leave it running.
 pub fn run_tracked(mut cmd: Command) -> std::io::Result<ExitStatus> {
-    cmd.process_group(0);
     let mut child = cmd.spawn()?;
     let id = child.id();
-    running().push(id);
+    hooks().push(id);
     let status = child.wait();
-    let mut all = running();
+    let mut all = hooks();
     if let Some(k) = all.iter().position(|&p| p == id) {
         all.swap_remove(k);
     }

@@ -56,14 +56,33 @@ const DELETED_DDL: &str = "CREATE TABLE IF NOT EXISTS __deleted (
     seq   INTEGER NOT NULL            -- that entity's sequence number
 ) WITHOUT ROWID";
 
-/// Version 1 or 2 to 3: which batch entity last wrote an instance, in its
-/// marker row. Version 2's `__last_write` records are dropped: they only
-/// matter for an entity run again after a crash, and a lost one makes that
-/// entity report what it finds (Unchanged), as version 1 did.
-const UPGRADE_TO_3: &str = "ALTER TABLE __instances ADD COLUMN batch TEXT;
-    ALTER TABLE __instances ADD COLUMN seq INTEGER;
-    ALTER TABLE __instances ADD COLUMN outcome TEXT;
-    DROP TABLE IF EXISTS __last_write;";
+/// The marker columns version 3 added to `__instances`: which batch
+/// entity last wrote an instance. A version 2 file (development builds)
+/// may have them already, or keep the record in a table `__last_write`
+/// instead, which the upgrade drops: those records only matter for an
+/// entity run again after a crash, and a lost one makes that entity report
+/// what it finds (Unchanged), as version 1 did.
+const MARKER_COLUMNS: [(&str, &str); 3] =
+    [("batch", "TEXT"), ("seq", "INTEGER"), ("outcome", "TEXT")];
+
+/// Brings a version 1 or 2 file to version 3, whichever of its layouts.
+fn upgrade_to_3(conn: &Connection) -> rusqlite::Result<()> {
+    for (column, kind) in MARKER_COLUMNS {
+        let has: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('__instances') WHERE name = ?1",
+            [column],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE __instances ADD COLUMN {column} {kind}"
+            ))?;
+        }
+    }
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS __last_write; {DELETED_DDL}; PRAGMA user_version = {VERSION};"
+    ))
+}
 
 /// An SQL identifier, quoted: `a"b` is `"a""b"`.
 pub fn ident(name: &str) -> String {
@@ -195,9 +214,7 @@ fn init(conn: &Connection, path: &Path, lu: &str) -> Result<(), LuError> {
                  PRAGMA user_version = {VERSION};"
             ))?;
         } else if version < VERSION {
-            conn.execute_batch(&format!(
-                "{UPGRADE_TO_3} {DELETED_DDL}; PRAGMA user_version = {VERSION};"
-            ))?;
+            upgrade_to_3(conn)?;
         }
         conn.execute_batch("COMMIT")
     })();

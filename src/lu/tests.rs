@@ -820,26 +820,25 @@ fn an_entity_run_again_reports_what_its_first_run_wrote() {
 /// is brought to the current one when opened, its data kept.
 #[test]
 fn stores_of_older_layouts_are_upgraded() {
-    for (old, layout) in [
-        (1, ""),
-        (
-            2,
-            "CREATE TABLE __last_write (id TEXT NOT NULL PRIMARY KEY, batch TEXT NOT NULL, \
-             seq INTEGER NOT NULL, outcome TEXT NOT NULL) WITHOUT ROWID;",
+    const BARE: &str = "ALTER TABLE __instances DROP COLUMN batch;
+        ALTER TABLE __instances DROP COLUMN seq;
+        ALTER TABLE __instances DROP COLUMN outcome;
+        DROP TABLE __deleted;";
+    for layout in [
+        format!("{BARE} PRAGMA user_version = 1;"),
+        format!(
+            "{BARE} CREATE TABLE __last_write (id TEXT NOT NULL PRIMARY KEY, batch TEXT NOT NULL, \
+             seq INTEGER NOT NULL, outcome TEXT NOT NULL) WITHOUT ROWID; PRAGMA user_version = 2;"
         ),
+        // The other version 2: the marker columns and __deleted already.
+        "PRAGMA user_version = 2;".to_string(),
     ] {
         let f = fixture();
         f.store().sync(&f.lu, &f.source, "1").unwrap();
         let path = f.home().join("lu/Customer.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(&format!(
-                "ALTER TABLE __instances DROP COLUMN batch;
-                 ALTER TABLE __instances DROP COLUMN seq;
-                 ALTER TABLE __instances DROP COLUMN outcome;
-                 DROP TABLE __deleted; {layout} PRAGMA user_version = {old};"
-            ))
-            .unwrap();
+            c.execute_batch(&layout).unwrap();
         }
         let store = f.store();
         let c = Connection::open(&path).unwrap();

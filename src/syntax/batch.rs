@@ -163,6 +163,10 @@ fn unquoted_command(i: In) -> Err<PErr> {
         }
         after_space = c.is_ascii_whitespace();
     }
+    if quote.is_some() {
+        // A quote that never closes: the statement ends at its line.
+        end = text.find([';', '\n']).unwrap_or(text.len());
+    }
     let command = text[..end].trim_end();
     let start = pos(&i);
     let how = if command.contains('"') {
