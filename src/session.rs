@@ -253,11 +253,7 @@ impl Session {
             .map_err(|e| RunError::at(at, e.to_string()))?;
         let serr = |e: StoreError| RunError::at(at, e.to_string());
         let is_final = crate::store::batches::FINAL.contains(&state.status.as_str());
-        let alive = crate::owner::alive(
-            state.owner_node.as_deref(),
-            state.owner_pid,
-            state.heartbeat_at.as_deref(),
-        );
+        let alive = state.owner_alive();
         let refuse = |why: String| {
             Err(RunError::at(
                 at,

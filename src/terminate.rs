@@ -32,11 +32,10 @@ const SAME_STOP: Duration = Duration::from_secs(2);
 
 /// A SIGTERM came.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-/// A batch runs: a SIGTERM stops it instead of ending the process.
-static BATCH_RUNS: AtomicBool = AtomicBool::new(false);
 /// When the first SIGTERM came.
 static FIRST: Mutex<Option<Instant>> = Mutex::new(None);
-/// The id of the batch that runs now, for the note of a stop at once.
+/// The id of the batch that runs now: while there is one, a SIGTERM stops
+/// it instead of ending the process, and a stop at once names it.
 static RUNNING_BID: Mutex<Option<String>> = Mutex::new(None);
 
 fn running_bid() -> std::sync::MutexGuard<'static, Option<String>> {
@@ -113,7 +112,8 @@ fn on_sigterm(now: Instant) {
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
-    if !BATCH_RUNS.load(Ordering::SeqCst) || now.duration_since(first_at) > SAME_STOP {
+    let batch_runs = running_bid().is_some();
+    if !batch_runs || now.duration_since(first_at) > SAME_STOP {
         stop_now(EXIT_CODE, "SIGTERM");
     }
 }
@@ -130,7 +130,6 @@ pub struct BatchRunning(());
 impl BatchRunning {
     pub fn start(bid: &str) -> BatchRunning {
         *running_bid() = Some(bid.to_string());
-        BATCH_RUNS.store(true, Ordering::SeqCst);
         BatchRunning(())
     }
 }
@@ -138,7 +137,6 @@ impl BatchRunning {
 /// The batch has ended (its hook, `ON_DONE`, may still run): from now on a
 /// SIGTERM ends the process at once.
 pub fn batch_ended() {
-    BATCH_RUNS.store(false, Ordering::SeqCst);
     *running_bid() = None;
 }
 

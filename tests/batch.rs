@@ -73,6 +73,13 @@ impl World {
         c
     }
 
+    /// How many batches the store holds.
+    fn batch_count(&self) -> i64 {
+        self.store()
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn query_i64(&self, sql: &str, bid: &str) -> i64 {
         self.store().query_row(sql, [bid], |r| r.get(0)).unwrap()
     }
@@ -340,12 +347,7 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
         "{}",
         out.stderr
     );
-    let count = |w: &World| {
-        w.store()
-            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
-            .unwrap()
-    };
-    assert_eq!(count(&w), 1);
+    assert_eq!(w.batch_count(), 1);
     let out = Test::new()
         .current_dir(w.path())
         .args(["--home", w.home().to_str().unwrap(), "--format", "json"])
@@ -353,7 +355,7 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
         .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
-    assert_eq!(count(&w), 3);
+    assert_eq!(w.batch_count(), 3);
     // Still a failed statement when a retry in the same run finishes the
     // batch: the first run of this one stops at its failure (it creates
     // the flag), the retry passes.
@@ -386,12 +388,7 @@ fn window_variables_in_exec_are_refused_until_named_batches_exist() {
         "{}",
         out.stderr
     );
-    assert_eq!(
-        w.store()
-            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
-            .unwrap(),
-        0
-    );
+    assert_eq!(w.batch_count(), 0);
     let out = w.run("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :bid\"");
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
@@ -564,10 +561,7 @@ fn a_placeholder_in_shell_arithmetic_is_refused_before_anything_runs() {
         );
         assert!(!w.path().join("pwned").exists());
     }
-    let batches = w
-        .store()
-        .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0));
-    assert_eq!(batches.unwrap(), 0, "a parse error stores nothing");
+    assert_eq!(w.batch_count(), 0, "a parse error stores nothing");
 }
 
 #[test]
@@ -584,11 +578,7 @@ fn options_that_need_the_worker_are_refused_and_nothing_is_stored() {
             out.stderr
         );
     }
-    let batches: i64 = w
-        .store()
-        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(batches, 0);
+    assert_eq!(w.batch_count(), 0);
     // ASYNC='false' is fine.
     assert_eq!(
         w.run("BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC='false'")
@@ -606,11 +596,7 @@ fn explain_counts_and_runs_nothing() {
     assert_eq!(v["entities_now"], 12);
     assert_eq!(v["option_max_retries"], "2");
     assert_eq!(v["option_retry_delay"], "'1s' (default)");
-    let batches: i64 = w
-        .store()
-        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(batches, 0);
+    assert_eq!(w.batch_count(), 0);
 }
 
 /// More workers than the node has: EXPLAIN and the run say how many run
@@ -1296,12 +1282,7 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
         out.stderr
     );
     // Neither refusal stored a batch.
-    assert_eq!(
-        w.store()
-            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
-            .unwrap(),
-        1
-    );
+    assert_eq!(w.batch_count(), 1);
 }
 
 /// SPEC §1, §12: Ctrl-C during a synchronous batch in -c mode cancels it
@@ -1338,11 +1319,7 @@ fn ctrl_c_cancels_gracefully_and_exits_130() {
     assert!(completed >= 2);
     assert_eq!(row["execution_succeeded"], completed);
     w.assert_counters_add_up(&bid);
-    let batches: i64 = w
-        .store()
-        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(batches, 1, "the script went on after Ctrl-C");
+    assert_eq!(w.batch_count(), 1, "the script went on after Ctrl-C");
     // Stderr says what the exit code means, and what did not run.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1405,11 +1382,7 @@ fn sigterm_leaves_the_batch_unfinished_for_retry_and_exits_143() {
     w.assert_counters_add_up(&bid);
     let completed = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
     assert!(completed < 200, "the batch was not stopped");
-    let batches: i64 = w
-        .store()
-        .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(batches, 1, "the script went on after SIGTERM");
+    assert_eq!(w.batch_count(), 1, "the script went on after SIGTERM");
     w.retry_to_done(&bid);
     let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
     assert_eq!(ran.lines().count(), 200, "an entity ran twice or never");

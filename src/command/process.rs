@@ -78,11 +78,15 @@ pub fn run_tracked(mut cmd: Command) -> std::io::Result<ExitStatus> {
     let id = child.id();
     hooks().push(id);
     let status = child.wait();
-    let mut all = hooks();
-    if let Some(k) = all.iter().position(|&p| p == id) {
-        all.swap_remove(k);
-    }
+    forget(&mut hooks(), id);
     status
+}
+
+/// Takes process `id` off a list of running ones.
+fn forget(list: &mut Vec<u32>, id: u32) {
+    if let Some(k) = list.iter().position(|&p| p == id) {
+        list.swap_remove(k);
+    }
 }
 
 /// The absolute path of `program` found in `PATH`, for a batch to look it
@@ -364,11 +368,7 @@ impl Drop for Running {
         if !self.reaped {
             self.kill();
         }
-        let id = self.child.id();
-        let mut all = running();
-        if let Some(k) = all.iter().position(|&p| p == id) {
-            all.swap_remove(k);
-        }
+        forget(&mut running(), self.child.id());
     }
 }
 

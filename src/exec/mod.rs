@@ -59,11 +59,7 @@ pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, R
 /// SIGTERM, a second Ctrl-C) with `BATCH_RETRY`.
 fn twin_message(env: &Env, other: &str) -> Result<String, RunError> {
     let state = env.store.batch_state(other).map_err(serr)?;
-    let running = crate::owner::alive(
-        state.owner_node.as_deref(),
-        state.owner_pid,
-        state.heartbeat_at.as_deref(),
-    );
+    let running = state.owner_alive();
     let by = match (&state.owner_node, state.owner_pid) {
         (Some(node), Some(pid)) if running => format!(" on node {node} (pid {pid})"),
         _ => String::new(),

@@ -685,6 +685,17 @@ pub struct BatchState {
     pub requested: Option<String>,
 }
 
+impl BatchState {
+    /// Whether the process that owns the batch is alive ([`crate::owner::alive`]).
+    pub fn owner_alive(&self) -> bool {
+        crate::owner::alive(
+            self.owner_node.as_deref(),
+            self.owner_pid,
+            self.heartbeat_at.as_deref(),
+        )
+    }
+}
+
 /// See [`Store::set_batch_status`].
 fn write_status(
     tx: &Transaction,
