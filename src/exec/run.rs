@@ -265,7 +265,14 @@ pub fn run(
             // limit): moved into the store file, it starts again from its
             // beginning, where this small write fits.
             let _ = store.checkpoint();
-            let _ = record();
+            if record().is_err() {
+                // Neither has room (the store file is full too): say so,
+                // since the stored status does not.
+                eprintln!(
+                    "batchsh: batch {bid} could not be marked FAILED (the store cannot be \
+                     written); it stays as its last commit left it, as after a crash"
+                );
+            }
         }
     }
     let _ = store.end_run_tuning();
