@@ -14,7 +14,7 @@
 //! `echo ?` are a few thousand entities).
 
 use batchsh::store::Store;
-use batchsh::store::batches::{Claimed, NewBatch, NewId, Outcome, OutcomeState, StepInput};
+use batchsh::store::batches::{Claimed, NewBatch, NewId, Outcome, OutcomeState, RunRef, StepInput};
 use std::time::Instant;
 
 fn knob(name: &str, default: usize) -> usize {
@@ -61,22 +61,28 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
     let store = Store::open(&path).expect("a new store");
     let bid = "bench-batch";
     store
-        .create_batch(&NewBatch {
-            bid,
-            command: "BATCH E FABRIC_COMMAND='echo ?'",
-            lu: "E",
-            fabric_command: "echo ?",
-            source: &serde_json::json!({}),
-            arguments: &serde_json::json!({}),
-            execution_id: "bench",
-            node: "node",
-            estimated_total: Some(n as i64),
-            max_workers: Some(2),
-        })
+        .create_batch(
+            &NewBatch {
+                bid,
+                command: "BATCH E FABRIC_COMMAND='echo ?'",
+                lu: "E",
+                fabric_command: "echo ?",
+                source: &serde_json::json!({}),
+                arguments: &serde_json::json!({}),
+                execution_id: "bench",
+                node: "node",
+                estimated_total: Some(n as i64),
+                max_workers: Some(2),
+            },
+            false,
+        )
         .expect("the batch");
-    store
-        .take_ownership(bid, "node", "LOCAL_DC")
-        .expect("owner");
+    let run = RunRef {
+        bid,
+        execution_id: "bench",
+        node: "node",
+    };
+    store.take_ownership(run, "LOCAL_DC").expect("owner");
     store.tune_for_run().expect("tuning");
     let started = Instant::now();
     let mut next_seq = 0i64;
@@ -111,10 +117,9 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
         }
         let step = store
             .step(
-                bid,
-                "node",
+                run,
                 &mut next_seq,
-                StepInput {
+                &StepInput {
                     ids_complete: given == n,
                     new_ids,
                     outcomes,

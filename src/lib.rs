@@ -15,6 +15,7 @@ pub mod command;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod knobs;
 pub mod lu;
 pub mod monitor;
 pub mod output;

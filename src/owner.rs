@@ -3,10 +3,6 @@
 //! a live owner through requests and take a dead one's batch over;
 //! `BATCH_IN_PROCESS` shows only the entities of live owners.
 
-/// How long a running batch may go without a heartbeat before its process
-/// counts as dead (SPEC §7).
-const DEAD_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
-
 /// Whether the process that owns the batch is alive: on this host, its pid
 /// is checked directly (so a kill -9 is seen at once), and must belong to
 /// a process started before the owner's last heartbeat (after a crash or
@@ -29,7 +25,11 @@ pub fn alive(owner_node: Option<&str>, owner_pid: Option<i64>, heartbeat_at: Opt
             return alive;
         }
     }
-    heartbeat.is_some_and(|t| chrono::Utc::now().signed_duration_since(t) < DEAD_AFTER)
+    // How long a running batch may go without a heartbeat before its
+    // process counts as dead (SPEC §7).
+    let dead_after = chrono::TimeDelta::from_std(crate::knobs::dead_after())
+        .unwrap_or(chrono::TimeDelta::seconds(10));
+    heartbeat.is_some_and(|t| chrono::Utc::now().signed_duration_since(t) < dead_after)
 }
 
 /// How much later than the owner's last heartbeat a process with its pid

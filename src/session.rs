@@ -279,7 +279,7 @@ impl Session {
                 {
                     Ok(message(format!("batch {bid} paused")))
                 } else {
-                    refuse(changed_meanwhile(store, &bid))
+                    refuse(changed_meanwhile(store, &bid, &state))
                 }
             }
             S::BatchResume { .. } => {
@@ -317,7 +317,7 @@ impl Session {
                 {
                     Ok(message(format!("batch {bid} cancelled")))
                 } else {
-                    refuse(changed_meanwhile(store, &bid))
+                    refuse(changed_meanwhile(store, &bid, &state))
                 }
             }
             S::BatchRetry { options, .. } => {
@@ -399,8 +399,10 @@ impl Session {
                 ),
             )
         })?;
+        let execution_id = uuid::Uuid::new_v4().to_string();
+        crate::knobs::gate();
         if store
-            .prepare_retry(bid, finished, state, &self.node)
+            .prepare_retry(bid, finished, state, &self.node, &execution_id)
             .map_err(serr)?
             .is_none()
         {
@@ -408,11 +410,10 @@ impl Session {
                 span,
                 format!(
                     "cannot run batch {bid} here: {}",
-                    changed_meanwhile(store, bid)
+                    changed_meanwhile(store, bid, state)
                 ),
             ));
         }
-        let execution_id = uuid::Uuid::new_v4().to_string();
         let fin = crate::exec::run::run(
             &self.env(store),
             &plan,
@@ -903,10 +904,24 @@ fn result_row(f: &crate::exec::Finished) -> Output {
 }
 
 /// Why a control statement lost its race: another process changed the
-/// batch between the moment it was read and the write.
-fn changed_meanwhile(store: &Store, bid: &str) -> String {
+/// batch between the moment it was read (`seen`) and the write. The owner
+/// it judged dead may have woken up (it had stalled: its heartbeat came
+/// back), or another process took the batch over.
+fn changed_meanwhile(store: &Store, bid: &str, seen: &crate::store::batches::BatchState) -> String {
     match store.batch_state(bid) {
         Ok(now) => match now.owner_node {
+            Some(node)
+                if Some(&node) == seen.owner_node.as_ref()
+                    && now.owner_pid == seen.owner_pid
+                    && now.owner_alive() =>
+            {
+                format!(
+                    "it is running on node {node} (pid {}): its heartbeat came back, so it had \
+                     stalled, not died; it is {} now",
+                    now.owner_pid.unwrap_or_default(),
+                    now.status
+                )
+            }
             Some(node) => format!(
                 "node {node} (pid {}) took it over meanwhile; it is {} now",
                 now.owner_pid.unwrap_or_default(),

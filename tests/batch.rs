@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 /// A working folder with an SQLite source `crm.db` (customers 1..=n) and a
 /// store, shared by the runs of one test.
-struct World {
+pub(crate) struct World {
     dir: tempfile::TempDir,
 }
 
 impl World {
-    fn new(n: i64) -> World {
+    pub(crate) fn new(n: i64) -> World {
         let dir = tempfile::tempdir().unwrap();
         crate::common::customer_db(&dir.path().join("crm.db"), n);
         let w = World { dir };
@@ -24,15 +24,15 @@ impl World {
         w
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn home(&self) -> PathBuf {
+    pub(crate) fn home(&self) -> PathBuf {
         self.dir.path().join("home")
     }
 
-    fn run(&self, script: &str) -> crate::common::Output {
+    pub(crate) fn run(&self, script: &str) -> crate::common::Output {
         Test::new()
             .current_dir(self.path())
             .args([
@@ -47,8 +47,16 @@ impl World {
     }
 
     /// Starts batchsh in the background (for kill and control tests).
-    fn spawn(&self, script: &str) -> Child {
+    pub(crate) fn spawn(&self, script: &str) -> Child {
+        self.spawn_with(script, &[], &[])
+    }
+
+    /// [`World::spawn`] with more flags before `-c` (`--node`), and
+    /// environment variables (the hidden timing knobs).
+    pub(crate) fn spawn_with(&self, script: &str, flags: &[&str], env: &[(&str, &str)]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_batchsh"))
+            .args(flags)
+            .envs(env.iter().copied())
             .current_dir(self.path())
             .args([
                 "--home",
@@ -67,24 +75,24 @@ impl World {
     }
 
     /// The store, read directly: what a crash left behind.
-    fn store(&self) -> rusqlite::Connection {
+    pub(crate) fn store(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.home().join("store.db")).unwrap();
         c.busy_timeout(Duration::from_secs(30)).unwrap();
         c
     }
 
     /// How many batches the store holds.
-    fn batch_count(&self) -> i64 {
+    pub(crate) fn batch_count(&self) -> i64 {
         self.store()
             .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
             .unwrap()
     }
 
-    fn query_i64(&self, sql: &str, bid: &str) -> i64 {
+    pub(crate) fn query_i64(&self, sql: &str, bid: &str) -> i64 {
         self.store().query_row(sql, [bid], |r| r.get(0)).unwrap()
     }
 
-    fn status(&self, bid: &str) -> String {
+    pub(crate) fn status(&self, bid: &str) -> String {
         self.store()
             .query_row("SELECT status FROM batches WHERE bid = ?1", [bid], |r| {
                 r.get(0)
@@ -93,7 +101,7 @@ impl World {
     }
 
     /// The batch's recorded error.
-    fn error(&self, bid: &str) -> String {
+    pub(crate) fn error(&self, bid: &str) -> String {
         self.store()
             .query_row("SELECT error FROM batches WHERE bid = ?1", [bid], |r| {
                 r.get(0)
@@ -101,7 +109,7 @@ impl World {
             .unwrap()
     }
 
-    fn last_bid(&self) -> String {
+    pub(crate) fn last_bid(&self) -> String {
         self.store()
             .query_row(
                 "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT 1",
@@ -112,7 +120,7 @@ impl World {
     }
 
     /// `BATCH_RETRY` finishes the batch: exit 0, DONE, counters that add up.
-    fn retry_to_done(&self, bid: &str) {
+    pub(crate) fn retry_to_done(&self, bid: &str) {
         let out = self.run(&format!("BATCH_RETRY '{bid}'"));
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(self.status(bid), "DONE");
@@ -122,7 +130,7 @@ impl World {
     /// total = waiting + in process + completed + failed + cancelled, and
     /// the counters match the entity rows (with the entities claimed as
     /// they arrived that have no row yet, `batch_claimed`: IN_PROCESS).
-    fn assert_counters_add_up(&self, bid: &str) {
+    pub(crate) fn assert_counters_add_up(&self, bid: &str) {
         let c = self.store();
         let (total, sum): (i64, i64) = c
             .query_row(
@@ -161,7 +169,7 @@ impl World {
     }
 }
 
-fn result_row(stdout: &str) -> Value {
+pub(crate) fn result_row(stdout: &str) -> Value {
     let line = stdout.lines().last().expect("a result line");
     let v: Value = serde_json::from_str(line).unwrap();
     v[0].clone()
@@ -663,7 +671,7 @@ fn on_done_runs_with_the_outcome_in_its_environment() {
 
 impl World {
     /// Waits until a batch of this world is IN_PROGRESS.
-    fn wait_until_running(&self) {
+    pub(crate) fn wait_until_running(&self) {
         eventually("the batch to start", || {
             self.home().join("store.db").exists()
                 && self
@@ -680,7 +688,7 @@ impl World {
 }
 
 /// Polls until `f` is true (a few seconds at most).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
         assert!(
@@ -841,7 +849,7 @@ fn kill_9_after(w: &World, mut child: Child, n: i64) {
 }
 
 /// The ids of the batch's COMPLETED entities.
-fn completed_ids(w: &World, bid: &str) -> Vec<String> {
+pub(crate) fn completed_ids(w: &World, bid: &str) -> Vec<String> {
     let c = w.store();
     let mut st = c
         .prepare("SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'")
@@ -1072,7 +1080,8 @@ fn a_run_whose_batch_was_taken_over_stops_at_once() {
     // What a takeover writes: another node is the owner now.
     w.store()
         .execute(
-            "UPDATE batches SET owner_node = 'other-node', owner_pid = 4242 WHERE bid = ?1",
+            "UPDATE batches SET owner_node = 'other-node', owner_pid = 4242,
+                 execution_id = 'the-other-run' WHERE bid = ?1",
             [&bid],
         )
         .unwrap();
@@ -1336,7 +1345,7 @@ fn ctrl_c_cancels_gracefully_and_exits_130() {
 }
 
 /// Sends `signal` (a `kill` option: `-TERM`, `-INT`) to a child.
-fn signal(child: &Child, signal: &str) {
+pub(crate) fn signal(child: &Child, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

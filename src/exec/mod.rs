@@ -23,33 +23,37 @@ fn serr(e: crate::store::StoreError) -> RunError {
     }
 }
 
-/// Creates the batch and runs it to its end in this process.
+/// Creates the batch and runs it to its end in this process. Unless
+/// `ALLOW_MULTIPLE`, a batch with the command of an active one is refused
+/// (checked and created in one transaction: see [`Store::create_batch`]).
+///
+/// [`Store::create_batch`]: crate::store::Store::create_batch
 pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, RunError> {
-    if !plan.allow_multiple
-        && let Some(other) = env
-            .store
-            .active_batch_with_command(&plan.command_text)
-            .map_err(serr)?
-    {
-        return Err(RunError::at(at, twin_message(env, &other)?));
-    }
+    crate::knobs::gate();
     let bid = uuid::Uuid::new_v4().to_string();
     let execution_id = uuid::Uuid::new_v4().to_string();
     let fabric_command = plan.command.to_string();
-    env.store
-        .create_batch(&crate::store::batches::NewBatch {
-            bid: &bid,
-            command: &plan.command_text,
-            lu: &plan.lu.name,
-            fabric_command: &fabric_command,
-            source: &plan.source.describe(),
-            arguments: &plan.arguments,
-            execution_id: &execution_id,
-            node: env.node,
-            estimated_total: plan.estimated_total,
-            max_workers: None,
-        })
+    let twin = env
+        .store
+        .create_batch(
+            &crate::store::batches::NewBatch {
+                bid: &bid,
+                command: &plan.command_text,
+                lu: &plan.lu.name,
+                fabric_command: &fabric_command,
+                source: &plan.source.describe(),
+                arguments: &plan.arguments,
+                execution_id: &execution_id,
+                node: env.node,
+                estimated_total: plan.estimated_total,
+                max_workers: None,
+            },
+            !plan.allow_multiple,
+        )
         .map_err(serr)?;
+    if let Some(other) = twin {
+        return Err(RunError::at(at, twin_message(env, &other)?));
+    }
     run::run(env, plan, &bid, &execution_id, true)
 }
 

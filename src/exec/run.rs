@@ -31,10 +31,10 @@ use super::seen::Seen;
 use crate::command::{self, CommandError, Connections};
 use crate::session::RunError;
 use crate::source;
-use crate::store::Store;
 use crate::store::batches::{
-    Claimed, Counters, NewId, Outcome, OutcomeState, Slowest, StepInput, sample_progress,
+    Claimed, Counters, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, sample_progress,
 };
+use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -228,6 +228,16 @@ impl Hub {
     }
 }
 
+/// Stops the workers from starting anything more however the run ends (a
+/// takeover, an error): what they were given and not started is dropped.
+struct HaltOnDrop(Arc<Shared>);
+
+impl Drop for HaltOnDrop {
+    fn drop(&mut self) {
+        self.0.halt.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Closes the hub however the run ends (an error included), so the worker
 /// loops and the producer stop.
 struct CloseOnDrop(Arc<Hub>);
@@ -240,7 +250,9 @@ impl Drop for CloseOnDrop {
 
 /// Runs the batch `bid` until it reaches a final status. `need_ids`: the
 /// source has not been read to its end yet (a new batch, or a retry of one
-/// interrupted while its ids were generated).
+/// interrupted while its ids were generated). `execution_id` is the run's,
+/// already the batch's current one (its fencing token: see
+/// [`crate::store::batches`]).
 pub fn run(
     env: &Env,
     plan: &Plan,
@@ -249,61 +261,141 @@ pub fn run(
     need_ids: bool,
 ) -> Result<Finished, RunError> {
     let store = env.store;
-    store.tune_for_run().map_err(serr)?;
+    let me = RunRef {
+        bid,
+        execution_id,
+        node: env.node,
+    };
+    let started = Instant::now();
+    store.tune_for_run().map_err(run_error)?;
     let _sigterm = crate::terminate::BatchRunning::start(bid);
-    let r = run_tuned(env, plan, bid, execution_id, need_ids);
-    if let Err(e) = &r {
-        // The run cannot go on, most often because the store cannot be
-        // written (a full disk): the batch is FAILED with the reason if that
-        // can still be recorded (SPEC §7). If not, it stays as its last
-        // commit left it, as after a crash. Either way BATCH_RETRY finishes
-        // it, and nothing committed is lost.
-        let record =
-            || store.set_batch_status(bid, "FAILED", execution_id, env.node, Some(&e.message));
-        if record().is_err() {
-            // The write-ahead log may be what cannot grow (a file size
-            // limit): moved into the store file, it starts again from its
-            // beginning, where this small write fits.
-            let _ = store.checkpoint();
-            if record().is_err() {
-                // Neither has room (the store file is full too): say so,
-                // since the stored status does not.
-                eprintln!(
-                    "batchsh: batch {bid} could not be marked FAILED (the store cannot be \
-                     written); it stays as its last commit left it, as after a crash"
-                );
+    let r = match run_tuned(env, plan, me, need_ids) {
+        Ok(fin) => Ok(fin),
+        Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
+        Err(Halt::Failed(e)) => {
+            // The run cannot go on (a full disk, the store deleted): the
+            // batch is FAILED with the reason if that can still be
+            // recorded (SPEC §7). If not, it stays as its last commit left
+            // it, as after a crash. Either way BATCH_RETRY finishes it, and
+            // nothing committed is lost.
+            let record = || store.set_run_status(me, "FAILED", Some(&e.message));
+            match record() {
+                Ok(()) | Err(StoreError::TakenOver { .. }) => {}
+                Err(_) => {
+                    // The write-ahead log may be what cannot grow (a file
+                    // size limit): moved into the store file, it starts
+                    // again from its beginning, where this small write fits.
+                    let _ = store.checkpoint();
+                    if record().is_err() {
+                        // Neither has room (the store file is full too): say
+                        // so, since the stored status does not.
+                        eprintln!(
+                            "batchsh: batch {bid} could not be marked FAILED (the store cannot \
+                             be written); it stays as its last commit left it, as after a crash"
+                        );
+                    }
+                }
             }
+            Err(e)
         }
-    }
+    };
     let _ = store.end_run_tuning();
     r
 }
 
-fn serr(e: crate::store::StoreError) -> RunError {
+/// Why a run stopped before its end.
+enum Halt {
+    /// Another run owns the batch now: this one was judged dead (it had
+    /// stalled) and taken over. It stops at once, writing nothing more.
+    TakenOver(StoreError),
+    /// The run cannot go on.
+    Failed(RunError),
+}
+
+impl From<RunError> for Halt {
+    fn from(e: RunError) -> Halt {
+        Halt::Failed(e)
+    }
+}
+
+fn halt(e: StoreError) -> Halt {
+    match e {
+        StoreError::TakenOver { .. } => Halt::TakenOver(e),
+        e => Halt::Failed(run_error(e)),
+    }
+}
+
+fn run_error(e: StoreError) -> RunError {
     RunError {
         message: e.to_string(),
         span: None,
     }
 }
 
-fn run_tuned(
-    env: &Env,
-    plan: &Plan,
+/// How a run that was taken over ends: with the batch's counters as the
+/// new owner keeps them, and why it stopped.
+fn taken_over(store: &Store, me: RunRef, e: &StoreError, started: Instant) -> Finished {
+    Finished {
+        bid: me.bid.to_string(),
+        execution_id: me.execution_id.to_string(),
+        status: TAKEN_OVER.to_string(),
+        error: Some(e.to_string()),
+        counters: store.counters(me.bid).unwrap_or_default(),
+        duration: started.elapsed(),
+    }
+}
+
+/// Runs one of the run's writes, waiting out a store that another process
+/// holds longer than the busy timeout (a backup, a long VACUUM, a sqlite3
+/// shell in a transaction): the run owns the batch and holds outcomes that
+/// nobody else has, so it has nothing to give up (SPEC §11). The write
+/// changed nothing when it failed, so trying it again is safe. Stderr says
+/// when the wait begins and ends.
+fn patiently<T>(
     bid: &str,
-    execution_id: &str,
-    need_ids: bool,
-) -> Result<Finished, RunError> {
+    mut write: impl FnMut() -> crate::store::Result<T>,
+) -> crate::store::Result<T> {
+    let mut waited_since: Option<Instant> = None;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match write() {
+            Err(StoreError::Locked { path, waited }) => {
+                if waited_since.is_none() {
+                    eprintln!(
+                        "warning: the store {} is locked by another process; batch {bid} keeps \
+                         what it has done and waits for it",
+                        path.display()
+                    );
+                    let now = Instant::now();
+                    waited_since = Some(now.checked_sub(waited).unwrap_or(now));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            r => {
+                if let Some(since) = waited_since {
+                    eprintln!(
+                        "batchsh: the store is free again after {} s; batch {bid} goes on",
+                        since.elapsed().as_secs()
+                    );
+                }
+                return r;
+            }
+        }
+    }
+}
+
+fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finished, Halt> {
     let store = env.store;
+    let bid = me.bid;
     let started = Instant::now();
-    store.take_ownership(bid, env.node, env.dc).map_err(serr)?;
+    patiently(bid, || store.take_ownership(me, env.dc)).map_err(halt)?;
     let mut status = if need_ids {
         "GENERATE_IID_LIST"
     } else {
         "IN_PROGRESS"
     };
-    store
-        .set_batch_status(bid, status, execution_id, env.node, None)
-        .map_err(serr)?;
+    patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
 
     let hub = Arc::new(Hub {
         state: Mutex::new(HubState {
@@ -317,7 +409,7 @@ fn run_tuned(
         producer: Condvar::new(),
     });
     let _close = CloseOnDrop(Arc::clone(&hub));
-    let mut next_seq = store.max_seq(bid).map_err(serr)?;
+    let mut next_seq = store.max_seq(bid).map_err(halt)?;
     // Ids stored by an earlier run of the batch are not stored again.
     let stored = (next_seq > 0).then(|| (store.path().to_path_buf(), bid.to_string()));
     let producer = need_ids.then(|| spawn_producer(plan, env.home, stored, Arc::clone(&hub)));
@@ -329,7 +421,7 @@ fn run_tuned(
             message: format!("cannot start {} worker threads: {e}", plan.node_workers),
             span: None,
         })?;
-    let finished_before = store.finished_counts(bid).map_err(serr)?;
+    let finished_before = store.finished_counts(bid).map_err(halt)?;
     let shared = Arc::new(Shared::new(
         plan,
         env.home,
@@ -337,6 +429,8 @@ fn run_tuned(
         env.node,
         finished_before.1,
     ));
+    // However the run ends, no worker starts anything more.
+    let _halt = HaltOnDrop(Arc::clone(&shared));
     // A thread for every worker the node allows, of which the first
     // `allowed` take entities: BATCH_EDIT can raise the count up to it.
     for k in 0..plan.node_workers {
@@ -355,6 +449,7 @@ fn run_tuned(
     let mut written = 0usize;
     let checkpointer = store.checkpointer();
     let mut last_sample = Instant::now();
+    let mut last_store_check = Instant::now();
     let mut stop: Option<(&'static str, Option<String>)> = None; // (final status, error)
     let mut paused = false;
     // The source is still giving ids (some may wait in the hub).
@@ -538,20 +633,15 @@ fn run_tuned(
                 span: None,
             })?;
         }
-        let step = store
-            .step(
-                bid,
-                env.node,
-                &mut next_seq,
-                StepInput {
-                    new_ids,
-                    ids_complete: ids_complete && stop.is_none(),
-                    outcomes,
-                    release: std::mem::take(&mut release),
-                    claim,
-                },
-            )
-            .map_err(serr)?;
+        let input = StepInput {
+            new_ids,
+            ids_complete: ids_complete && stop.is_none(),
+            outcomes,
+            release: std::mem::take(&mut release),
+            claim,
+        };
+        let step = patiently(bid, || store.step(me, &mut next_seq, &input)).map_err(halt)?;
+        drop(input);
         last_write = Instant::now();
         written += done_now;
         if written >= CHECKPOINT_AFTER {
@@ -563,31 +653,6 @@ fn run_tuned(
             ids_open = false;
         }
         counters = step.counters;
-        if step.control.owner_node.as_deref() != Some(env.node)
-            || step.control.owner_pid != Some(i64::from(std::process::id()))
-        {
-            // Another process judged this one dead and took the batch
-            // over: stop at once, writing nothing more. What the workers
-            // are running finishes unrecorded (at-least-once); nothing
-            // else starts.
-            shared.halt.store(true, Ordering::SeqCst);
-            hub.close();
-            drop(producer);
-            bar.finish();
-            return Ok(Finished {
-                bid: bid.to_string(),
-                execution_id: execution_id.to_string(),
-                status: TAKEN_OVER.to_string(),
-                error: Some(format!(
-                    "batch {bid} was taken over by node {} (pid {}), which judged this process \
-                     dead; this process stopped running it",
-                    step.control.owner_node.as_deref().unwrap_or("?"),
-                    step.control.owner_pid.unwrap_or_default()
-                )),
-                counters,
-                duration: started.elapsed(),
-            });
-        }
         waiting = counters.waiting;
         if step.retry_pending {
             claim_after = last_write + FLUSH_EVERY;
@@ -618,9 +683,7 @@ fn run_tuned(
             None if paused => {
                 paused = false;
                 status = "IN_PROGRESS";
-                store
-                    .set_batch_status(bid, status, execution_id, env.node, None)
-                    .map_err(serr)?;
+                patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
             }
             _ => {}
         }
@@ -645,9 +708,7 @@ fn run_tuned(
         }
         if !step.claimed.is_empty() && status == "GENERATE_IID_LIST" {
             status = "IN_PROGRESS";
-            store
-                .set_batch_status(bid, status, execution_id, env.node, None)
-                .map_err(serr)?;
+            patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
         {
             let mut st = hub.lock();
@@ -668,26 +729,39 @@ fn run_tuned(
         if paused && status != "PAUSED" {
             // After the take-back: once PAUSED shows, no entity starts.
             status = "PAUSED";
-            store
-                .set_batch_status(bid, status, execution_id, env.node, None)
-                .map_err(serr)?;
+            patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
         bar.update(&counters, ids_open);
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
-            sample_progress(store, bid, env.node, counters.completed + counters.failed)
-                .map_err(serr)?;
+            let done = counters.completed + counters.failed;
+            patiently(bid, || sample_progress(store, me, done)).map_err(halt)?;
+        }
+        if last_store_check.elapsed() >= CONTROL_POLL {
+            // A store deleted under the run takes its record with it: the
+            // run must not end as if the record were safe.
+            last_store_check = Instant::now();
+            store.still_there().map_err(halt)?;
         }
 
         // Ended?
         if in_flight == 0 && release.is_empty() {
+            if stop.is_none() && !ids_open && counters.waiting == 0 && counters.in_process > 0 {
+                // Nothing in flight here, yet entities are IN_PROCESS: claims
+                // that no live run holds. A batch never ends with entities
+                // that never ran: they wait again, and this run takes them.
+                counters = patiently(bid, || store.requeue_orphans(me)).map_err(halt)?;
+                waiting = counters.waiting;
+                continue;
+            }
             let end = match stop.clone() {
                 None if !ids_open && counters.waiting == 0 => Some(("DONE", None)),
                 end => end,
             };
             if let Some((final_status, error)) = end {
                 if final_status == "CANCELLED" {
-                    store.cancel_waiting(bid).map_err(serr)?;
+                    let orphans = counters.in_process > 0;
+                    patiently(bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
                 }
                 hub.close();
                 // A producer still reading a cancelled or failed batch's
@@ -696,13 +770,12 @@ fn run_tuned(
                 let slowest = if fresh {
                     slowest.to_json()
                 } else {
-                    store.slowest(bid).map_err(serr)?
+                    store.slowest(bid).map_err(halt)?
                 };
                 return finish(
                     env,
                     plan,
-                    bid,
-                    execution_id,
+                    me,
                     final_status,
                     error.as_deref(),
                     started,
@@ -845,47 +918,29 @@ fn take_size(avg_entity_ms: f64) -> usize {
 fn finish(
     env: &Env,
     plan: &Plan,
-    bid: &str,
-    execution_id: &str,
+    me: RunRef,
     status: &str,
     error: Option<&str>,
     started: Instant,
     bar: &super::progress::Bar,
     slowest: &serde_json::Value,
-) -> Result<Finished, RunError> {
+) -> Result<Finished, Halt> {
     let store = env.store;
+    let bid = me.bid;
     bar.finish();
-    store.set_extra_stats(bid, slowest).map_err(serr)?;
-    let done = store
-        .step(
-            bid,
-            env.node,
-            &mut store.max_seq(bid).map_err(serr)?,
-            StepInput::default(),
-        )
-        .map_err(serr)?;
-    sample_progress(
-        store,
-        bid,
-        env.node,
-        done.counters.completed + done.counters.failed,
-    )
-    .map_err(serr)?;
-    store.end_node(bid, env.node).map_err(serr)?;
+    patiently(bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
+    let mut seq = store.max_seq(bid).map_err(halt)?;
+    let done = patiently(bid, || store.step(me, &mut seq, &StepInput::default())).map_err(halt)?;
+    let finished = done.counters.completed + done.counters.failed;
+    patiently(bid, || sample_progress(store, me, finished)).map_err(halt)?;
+    patiently(bid, || store.end_node(me)).map_err(halt)?;
     let c = done.counters;
+    store.still_there().map_err(halt)?;
     if status == INTERRUPTED {
-        store
-            .leave_unfinished(
-                bid,
-                execution_id,
-                env.node,
-                "stopped by SIGTERM; BATCH_RETRY finishes it",
-            )
-            .map_err(serr)?;
+        let note = "stopped by SIGTERM; BATCH_RETRY finishes it";
+        patiently(bid, || store.leave_unfinished(me, note)).map_err(halt)?;
     } else {
-        store
-            .set_batch_status(bid, status, execution_id, env.node, error)
-            .map_err(serr)?;
+        patiently(bid, || store.set_run_status(me, status, error)).map_err(halt)?;
         if let Some(cmd) = &plan.on_done {
             // The batch is over: a SIGTERM need not wait for its hook (it
             // kills it, and says the batch had ended).
@@ -896,7 +951,7 @@ fn finish(
     }
     Ok(Finished {
         bid: bid.to_string(),
-        execution_id: execution_id.to_string(),
+        execution_id: me.execution_id.to_string(),
         status: status.to_string(),
         error: error.map(str::to_string),
         counters: c,

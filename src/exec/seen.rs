@@ -235,7 +235,7 @@ fn read_only_uri(path: &Path) -> std::io::Result<String> {
 /// any good id.
 fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<bool> {
     let uri = read_only_uri(path).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
-    conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
+    conn.busy_timeout(crate::store::busy_timeout())?;
     conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
     let filled = conn
         .execute(
@@ -395,10 +395,9 @@ mod tests {
         let mut seq = 0;
         store
             .step(
-                "b1",
-                "n1",
+                crate::store::batches::test_run("b1"),
                 &mut seq,
-                StepInput {
+                &StepInput {
                     new_ids: vec![
                         NewId::Ok("2".into()),
                         NewId::Ok("1".into()),
@@ -412,10 +411,9 @@ mod tests {
         let mut seq2 = 0;
         store
             .step(
-                "b2",
-                "n1",
+                crate::store::batches::test_run("b2"),
                 &mut seq2,
-                StepInput {
+                &StepInput {
                     new_ids: vec![NewId::Ok("3".into())],
                     ..StepInput::default()
                 },

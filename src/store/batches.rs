@@ -15,12 +15,30 @@
 //!   claims) go back to WAITING only through [`Store::prepare_retry`]
 //!   (at-least-once for those alone).
 //!
+//! Every write of a run is fenced ([`RunRef`]): it checks, inside its own
+//! transaction, that the batch's current execution is still the run's. A
+//! run that stalled (SIGSTOP, a paused VM, a store locked by another
+//! process) and was judged dead and taken over meanwhile therefore writes
+//! nothing more, not even the outcomes and claims it had pending: its
+//! step rolls back with [`StoreError::TakenOver`], and the entities it held
+//! are the new owner's to run (at-least-once for those alone).
+//!
 //! New ids must be distinct and new to the batch: the executor drops
 //! duplicates before they reach the store (the store has no unique index
 //! on entity ids, which would cost a second write per entity).
 
 use super::{Result, Store, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
+
+/// A run of a batch, as its writes name it: the batch, the run's
+/// execution id, which is its fencing token (see the module doc), and its
+/// node.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRef<'a> {
+    pub bid: &'a str,
+    pub execution_id: &'a str,
+    pub node: &'a str,
+}
 
 /// A new batch, as `BATCH` creates it.
 pub struct NewBatch<'a> {
@@ -109,10 +127,6 @@ pub struct StepInput {
 pub struct Control {
     pub requested: Option<String>,
     pub max_workers: Option<i64>,
-    /// The process the store says runs the batch: a run that finds another
-    /// one there was taken over (its owner was judged dead) and must stop.
-    pub owner_node: Option<String>,
-    pub owner_pid: Option<i64>,
 }
 
 /// The batch's counters after a step.
@@ -129,6 +143,7 @@ pub struct Counters {
     pub unchanged: i64,
 }
 
+#[derive(Debug)]
 pub struct StepResult {
     pub claimed: Vec<Claimed>,
     pub control: Control,
@@ -149,17 +164,40 @@ pub const BAD_ID_ROW: &str = "status = 'FAILED' AND attempts = 0";
 pub const FINAL: [&str; 3] = ["DONE", "FAILED", "CANCELLED"];
 
 impl Store {
-    pub fn create_batch(&self, b: &NewBatch) -> Result<()> {
+    /// Creates the batch, unless `refuse_twin` and an active (not final)
+    /// batch has the same command text: then it creates nothing and gives
+    /// that batch's id. The check and the insert are one IMMEDIATE
+    /// transaction, so of two identical statements started at the same
+    /// moment (two cron lines, a retrying wrapper) exactly one creates its
+    /// batch and the other sees it.
+    pub fn create_batch(&self, b: &NewBatch, refuse_twin: bool) -> Result<Option<String>> {
         let now = super::now();
-        let tx = self
-            .conn()
-            .unchecked_transaction()
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        if refuse_twin {
+            let twin: Option<String> = tx
+                .query_row(
+                    "SELECT bid FROM batches WHERE command = ?1
+                     AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')
+                     ORDER BY batch_no LIMIT 1",
+                    [b.command],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if twin.is_some() {
+                return Ok(twin);
+            }
+        }
+        // The creating process owns the batch from its first moment, so
+        // that a twin statement checking now sees it running, not
+        // interrupted.
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
-                 execution_id, created_by, creation_time, estimated_total, max_workers, batch_no)
+                 execution_id, created_by, creation_time, estimated_total, max_workers, batch_no,
+                 owner_node, owner_pid, heartbeat_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'NEW', ?7, ?8, ?9, ?10, ?11,
-                 (SELECT coalesce(max(batch_no), 0) + 1 FROM batches))",
+                 (SELECT coalesce(max(batch_no), 0) + 1 FROM batches), ?8, ?12, ?9)",
             params![
                 b.bid,
                 b.command,
@@ -171,45 +209,58 @@ impl Store {
                 b.node,
                 now,
                 b.estimated_total,
-                b.max_workers
+                b.max_workers,
+                i64::from(std::process::id())
             ],
         )
         .map_err(|e| self.err(e))?;
         event(&tx, b.bid, b.execution_id, b.node, "NEW", None).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(None)
     }
 
-    /// An active (not final) batch whose command text is `command`.
-    pub fn active_batch_with_command(&self, command: &str) -> Result<Option<String>> {
-        self.conn()
-            .query_row(
-                "SELECT bid FROM batches WHERE command = ?1
-                 AND status NOT IN ('DONE', 'FAILED', 'CANCELLED') LIMIT 1",
-                [command],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    /// Moves the batch to `status`, with an event. Sets the start time when
-    /// it first starts (GENERATE_IID_LIST or IN_PROGRESS: a batch whose
-    /// source query fails has started too), and the end time (and clears
-    /// the owner) on a final status.
-    pub fn set_batch_status(
+    /// Runs `f` in one IMMEDIATE transaction for `run`, if the batch's
+    /// current execution is still the run's (its fencing token); else it
+    /// writes nothing and says who runs the batch now
+    /// ([`StoreError::TakenOver`]). `f` is given the batch's number.
+    fn fenced<T>(
         &self,
-        bid: &str,
-        status: &str,
-        execution_id: &str,
-        node: &str,
-        note: Option<&str>,
-    ) -> Result<()> {
-        let tx = self
-            .conn()
-            .unchecked_transaction()
+        run: RunRef,
+        f: impl FnOnce(&Transaction, i64) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        write_status(&tx, bid, status, execution_id, node, note).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        let (no, execution_id, node, pid): (i64, String, Option<String>, Option<i64>) = tx
+            .prepare_cached(
+                "SELECT batch_no, execution_id, owner_node, owner_pid FROM batches WHERE bid = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([run.bid], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        if execution_id != run.execution_id {
+            // Dropped, the transaction rolls back: nothing of it is written.
+            return Err(StoreError::TakenOver {
+                bid: run.bid.to_string(),
+                node,
+                pid,
+            });
+        }
+        let out = f(&tx, no).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// Moves the batch to `status` for its run, with an event. Sets the
+    /// start time when it first starts (GENERATE_IID_LIST or IN_PROGRESS: a
+    /// batch whose source query fails has started too), and the end time
+    /// (and clears the owner) on a final status.
+    pub fn set_run_status(&self, run: RunRef, status: &str, note: Option<&str>) -> Result<()> {
+        self.fenced(run, |tx, _| {
+            write_status(tx, run.bid, status, run.execution_id, run.node, note)
+        })
     }
 
     /// Pauses a batch that no process runs, if it is still as `seen` (no
@@ -257,13 +308,15 @@ impl Store {
         let same = tx
             .query_row(
                 "SELECT count(*) FROM batches WHERE bid = ?1 AND owner_node IS ?2
-                     AND owner_pid IS ?3 AND heartbeat_at IS ?4 AND status IS ?5",
+                     AND owner_pid IS ?3 AND heartbeat_at IS ?4 AND status IS ?5
+                     AND execution_id IS ?6",
                 params![
                     bid,
                     seen.owner_node,
                     seen.owner_pid,
                     seen.heartbeat_at,
-                    seen.status
+                    seen.status,
+                    seen.execution_id
                 ],
                 |r| r.get::<_, i64>(0),
             )
@@ -281,84 +334,64 @@ impl Store {
     /// SIGTERM): it lets the batch go (no owner, so another process may
     /// take it over at once) and records why, under the batch's status,
     /// which stays as it is.
-    pub fn leave_unfinished(
-        &self,
-        bid: &str,
-        execution_id: &str,
-        node: &str,
-        note: &str,
-    ) -> Result<()> {
-        let tx = self
-            .conn()
-            .unchecked_transaction()
-            .map_err(|e| self.err(e))?;
-        let status: String = tx
-            .query_row(
+    pub fn leave_unfinished(&self, run: RunRef, note: &str) -> Result<()> {
+        self.fenced(run, |tx, _| {
+            let status: String = tx.query_row(
                 "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1 RETURNING status",
-                [bid],
+                [run.bid],
                 |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        event(&tx, bid, execution_id, node, &status, Some(note)).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+            )?;
+            event(tx, run.bid, run.execution_id, run.node, &status, Some(note))
+        })
     }
 
-    /// Makes this process (`node`, pid) the batch's owner, as its run
-    /// starts, and starts its per-node row. In the same IMMEDIATE transaction it checks that the LUs
+    /// Makes this process (`run`'s node, pid) the batch's owner, as its run
+    /// starts, and starts its per-node row, if the batch's execution is
+    /// still the run's (a retry that took it over set it). In the same
+    /// IMMEDIATE transaction it checks that the LUs
     /// whose data the batch uses (its target, and the LU its command
     /// writes) still exist: `DROP LU` refuses while a live owner uses an
     /// LU, so between the two, one of them sees the other. An LU dropped
     /// since the batch was planned ends the batch FAILED.
-    pub fn take_ownership(&self, bid: &str, node: &str, dc: &str) -> Result<()> {
+    pub fn take_ownership(&self, run: RunRef, dc: &str) -> Result<()> {
         let now = super::now();
-        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let (lu, fabric_command, execution_id): (String, String, String) = tx
-            .query_row(
-                "SELECT lu, fabric_command, execution_id FROM batches WHERE bid = ?1",
+        let (bid, node) = (run.bid, run.node);
+        let dropped = self.fenced(run, |tx, _| {
+            let (lu, fabric_command): (String, String) = tx.query_row(
+                "SELECT lu, fabric_command FROM batches WHERE bid = ?1",
                 [bid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(|e| self.err(e))?;
-        let used = std::iter::once(lu.as_str()).chain(super::catalog::command_lu(&fabric_command));
-        for name in used {
-            let exists: bool = tx
-                .query_row(
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let used =
+                std::iter::once(lu.as_str()).chain(super::catalog::command_lu(&fabric_command));
+            for name in used {
+                let exists: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM lus WHERE name = ?1)",
                     [name],
                     |r| r.get(0),
-                )
-                .map_err(|e| self.err(e))?;
-            if !exists {
-                let error = StoreError::LuDropped {
-                    lu: name.to_string(),
-                    bid: bid.to_string(),
-                };
-                write_status(
-                    &tx,
-                    bid,
-                    "FAILED",
-                    &execution_id,
-                    node,
-                    Some(&error.to_string()),
-                )
-                .map_err(|e| self.err(e))?;
-                tx.commit().map_err(|e| self.err(e))?;
-                return Err(error);
+                )?;
+                if !exists {
+                    let error = StoreError::LuDropped {
+                        lu: name.to_string(),
+                        bid: bid.to_string(),
+                    };
+                    let note = error.to_string();
+                    write_status(tx, bid, "FAILED", run.execution_id, node, Some(&note))?;
+                    return Ok(Some(error));
+                }
             }
-        }
-        tx.execute(
-            "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4 WHERE bid = ?1",
-            params![bid, node, i64::from(std::process::id()), now],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.execute(
-            "INSERT INTO batch_nodes (bid, node, dc, start_time) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (bid, node) DO UPDATE SET end_time = NULL",
-            params![bid, node, dc, now],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+            tx.execute(
+                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4 WHERE bid = ?1",
+                params![bid, node, i64::from(std::process::id()), now],
+            )?;
+            tx.execute(
+                "INSERT INTO batch_nodes (bid, node, dc, start_time) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (bid, node) DO UPDATE SET end_time = NULL",
+                params![bid, node, dc, now],
+            )?;
+            Ok(None)
+        })?;
+        dropped.map_or(Ok(()), Err)
     }
 
     /// The highest entity sequence number stored for the batch.
@@ -376,20 +409,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// One step of the executor, in one transaction (see the module doc).
-    /// `next_seq` is the highest sequence number used so far; new ids take
-    /// the following ones.
-    pub fn step(
-        &self,
-        bid: &str,
-        node: &str,
-        next_seq: &mut i64,
-        input: StepInput,
-    ) -> Result<StepResult> {
-        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let r = step_in(&tx, bid, node, next_seq, input).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
+    /// One step of the executor, in one fenced transaction (see the
+    /// module doc). `next_seq` is the highest sequence number used so far;
+    /// new ids take the following ones. The input is only borrowed: a step
+    /// that fails (the store is locked, the run was taken over) writes
+    /// nothing and leaves `next_seq` as it was, so the same input can be
+    /// written again.
+    pub fn step(&self, run: RunRef, next_seq: &mut i64, input: &StepInput) -> Result<StepResult> {
+        let mut seq = *next_seq;
+        let r = self.fenced(run, |tx, no| step_in(tx, no, run, &mut seq, input))?;
+        *next_seq = seq;
         Ok(r)
     }
 
@@ -418,44 +447,93 @@ impl Store {
     }
 
     /// Every entity still WAITING becomes CANCELLED (with the counters).
-    pub fn cancel_waiting(&self, bid: &str) -> Result<()> {
-        let tx = self
-            .conn()
-            .unchecked_transaction()
-            .map_err(|e| self.err(e))?;
-        let n = tx
-            .execute(
+    /// With `orphans`, so do the IN_PROCESS ones, which the run calls for
+    /// when it has nothing in flight itself: they are claims that no live
+    /// run holds.
+    pub fn cancel_waiting(&self, run: RunRef, orphans: bool) -> Result<()> {
+        self.fenced(run, |tx, no| {
+            if orphans {
+                materialize_claims(tx, run.bid)?;
+                tx.execute(
+                    "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
+                     WHERE batch = ?1 AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
+                    [no],
+                )?;
+                recount(tx, run.bid)?;
+                return Ok(());
+            }
+            let n = tx.execute(
                 "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
-                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status = 'WAITING'",
-                [bid],
-            )
-            .map_err(|e| self.err(e))? as i64;
-        tx.execute(
-            "UPDATE batches SET waiting = waiting - ?2, cancelled = cancelled + ?2 WHERE bid = ?1",
-            params![bid, n],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+                 WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'WAITING'",
+                [no],
+            )? as i64;
+            tx.execute(
+                "UPDATE batches SET waiting = waiting - ?2, cancelled = cancelled + ?2 WHERE bid = ?1",
+                params![run.bid, n],
+            )?;
+            Ok(())
+        })
     }
 
-    pub fn set_extra_stats(&self, bid: &str, stats: &serde_json::Value) -> Result<()> {
-        self.conn()
-            .execute(
+    /// The IN_PROCESS entities of a batch whose run has none in flight
+    /// itself (claims that no live run holds: a run that stalled and was
+    /// taken over left them) go back to WAITING, so that the batch does
+    /// not end with entities that never ran. Counters are recounted.
+    pub fn requeue_orphans(&self, run: RunRef) -> Result<Counters> {
+        self.fenced(run, |tx, no| {
+            materialize_claims(tx, run.bid)?;
+            tx.execute(
+                "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
+                 WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'",
+                [no],
+            )?;
+            recount(tx, run.bid)
+        })
+    }
+
+    pub fn set_extra_stats(&self, run: RunRef, stats: &serde_json::Value) -> Result<()> {
+        self.fenced(run, |tx, _| {
+            tx.execute(
                 "UPDATE batches SET extra_stats = ?2 WHERE bid = ?1",
-                params![bid, stats.to_string()],
+                params![run.bid, stats.to_string()],
             )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            .map(drop)
+        })
     }
 
-    pub fn end_node(&self, bid: &str, node: &str) -> Result<()> {
-        self.conn()
-            .execute(
+    pub fn end_node(&self, run: RunRef) -> Result<()> {
+        self.fenced(run, |tx, _| {
+            tx.execute(
                 "UPDATE batch_nodes SET end_time = ?3 WHERE bid = ?1 AND node = ?2",
-                params![bid, node, super::now()],
+                params![run.bid, run.node, super::now()],
             )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            .map(drop)
+        })
+    }
+
+    /// The batch's counters, as its row keeps them.
+    pub fn counters(&self, bid: &str) -> Result<Counters> {
+        self.conn()
+            .query_row(
+                "SELECT total, waiting, in_process, completed, failed, cancelled, added, updated,
+                     unchanged
+                 FROM batches WHERE bid = ?1",
+                [bid],
+                |r| {
+                    Ok(Counters {
+                        total: r.get(0)?,
+                        waiting: r.get(1)?,
+                        in_process: r.get(2)?,
+                        completed: r.get(3)?,
+                        failed: r.get(4)?,
+                        cancelled: r.get(5)?,
+                        added: r.get(6)?,
+                        updated: r.get(7)?,
+                        unchanged: r.get(8)?,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// How many of the batch's entities are COMPLETED and how many FAILED,
@@ -566,29 +644,43 @@ impl Store {
     /// go back to WAITING; counters are recounted from the rows (the one
     /// place that scans them, so a crash can never leave them wrong).
     ///
-    /// It takes the batch over for this process (`node`, pid) only if its
+    /// It takes the batch over for this process (`node`, pid) and its new
+    /// execution `execution_id` (the fencing token of the run to come: the
+    /// run taken over, should it wake up, writes nothing more) only if its
     /// owner is still the one `seen` (read when the caller judged that
     /// owner dead, or the batch finished): of two retries started at once,
     /// one runs and the other gets `None`. A PAUSE or CANCEL asked of the
     /// dead owner is dropped; this run starts afresh.
+    ///
+    /// A finished batch has no live run, so its IN_PROCESS entities are
+    /// claims nobody holds (a run that stalled, was taken over, and whose
+    /// claims a batchsh before fencing let through): they wait again too.
     pub fn prepare_retry(
         &self,
         bid: &str,
         finished: bool,
         seen: &BatchState,
         node: &str,
+        execution_id: &str,
     ) -> Result<Option<Counters>> {
         // Set only if the batch was taken over.
         let mut counters = None;
         self.if_as_seen(bid, seen, |tx| {
             tx.execute(
-                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4, requested = NULL
+                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4,
+                     requested = NULL, execution_id = ?5
                  WHERE bid = ?1",
-                params![bid, node, i64::from(std::process::id()), super::now()],
+                params![
+                    bid,
+                    node,
+                    i64::from(std::process::id()),
+                    super::now(),
+                    execution_id
+                ],
             )?;
             materialize_claims(tx, bid)?;
             let statuses = if finished {
-                "('FAILED')"
+                "('FAILED', 'IN_PROCESS')"
             } else {
                 "('FAILED', 'IN_PROCESS', 'CANCELLED')"
             };
@@ -605,14 +697,6 @@ impl Store {
             Ok(())
         })?;
         Ok(counters)
-    }
-
-    /// Marks the source as exhausted (the total is final).
-    pub fn set_ids_complete(&self, bid: &str) -> Result<()> {
-        self.conn()
-            .execute("UPDATE batches SET ids_complete = 1 WHERE bid = ?1", [bid])
-            .map_err(|e| self.err(e))?;
-        Ok(())
     }
 }
 
@@ -902,20 +986,18 @@ fn outcome_sql(plain: bool, n: usize) -> &'static str {
     })
 }
 
+/// A step's writes; `no` is the batch's number, which keys its entity rows.
 fn step_in(
     tx: &Transaction,
-    bid: &str,
-    node: &str,
+    no: i64,
+    run: RunRef,
     next_seq: &mut i64,
-    input: StepInput,
+    input: &StepInput,
 ) -> rusqlite::Result<StepResult> {
+    let (bid, node) = (run.bid, run.node);
     let now = super::now();
     // The same moment as entity rows and claims keep it (`*_ms` columns).
     let now_ms = chrono::Utc::now().timestamp_millis();
-    // The batch's number, which keys its entity rows.
-    let no: i64 = tx
-        .prepare_cached("SELECT batch_no FROM batches WHERE bid = ?1")?
-        .query_row([bid], |r| r.get(0))?;
     let mut d = Counters::default();
     // Entities of each claim row (by its first sequence number) that get
     // their own row in this step.
@@ -1079,7 +1161,7 @@ fn step_in(
         let mut first: Option<i64> = None;
         let mut ids_json = String::from("[");
         let mut open = 0i64;
-        for id in input.new_ids {
+        for id in &input.new_ids {
             *next_seq += 1;
             let seq = *next_seq;
             match id {
@@ -1088,13 +1170,13 @@ fn step_in(
                     if seq > first {
                         ids_json.push(',');
                     }
-                    ids_json.push_str(&serde_json::to_string(&text).unwrap_or_default());
+                    ids_json.push_str(&serde_json::to_string(text).unwrap_or_default());
                     open += 1;
                     d.total += 1;
                     d.in_process += 1;
                     claimed.push(Claimed {
                         seq,
-                        entity_id: text,
+                        entity_id: text.clone(),
                         attempts: 1,
                         claim: Some(first),
                     });
@@ -1172,7 +1254,7 @@ fn step_in(
     }
     let (control, counters) = tx.prepare_cached(
         "SELECT requested, max_workers, total, waiting, in_process, completed, failed, cancelled,
-                added, updated, unchanged, owner_node, owner_pid
+                added, updated, unchanged
          FROM batches WHERE bid = ?1",
     )?
     .query_row(params![bid], |r| {
@@ -1180,8 +1262,6 @@ fn step_in(
             Control {
                 requested: r.get(0)?,
                 max_workers: r.get(1)?,
-                owner_node: r.get(11)?,
-                owner_pid: r.get(12)?,
             },
             Counters {
                 total: r.get(2)?,
@@ -1209,16 +1289,26 @@ fn step_in(
 }
 
 /// Appends a progress sample for the pace figure.
-pub fn sample_progress(store: &Store, bid: &str, node: &str, done: i64) -> Result<()> {
+pub fn sample_progress(store: &Store, run: RunRef, done: i64) -> Result<()> {
     let ms = chrono::Utc::now().timestamp_millis();
-    store
-        .conn()
-        .execute(
+    store.fenced(run, |tx, _| {
+        tx.execute(
             "INSERT OR REPLACE INTO batch_progress (bid, node, time_ms, done) VALUES (?1, ?2, ?3, ?4)",
-            params![bid, node, ms, done],
+            params![run.bid, run.node, ms, done],
         )
-        .map_err(|e| store.err(e))?;
-    Ok(())
+        .map(drop)
+    })
+}
+
+/// For tests: the run of batch `bid` that [`Store::test_batch`] starts
+/// (execution `e1` on node `n1`).
+#[cfg(test)]
+pub(crate) fn test_run(bid: &str) -> RunRef<'_> {
+    RunRef {
+        bid,
+        execution_id: "e1",
+        node: "n1",
+    }
 }
 
 #[cfg(test)]
@@ -1233,25 +1323,35 @@ impl Store {
             )
             .unwrap();
         self.test_new_batch(bid, "L", "echo ?");
-        self.take_ownership(bid, "n1", "dc").unwrap();
+        self.take_ownership(test_run(bid), "dc").unwrap();
     }
 
     /// Creates batch `bid` of LU `lu` running `fabric_command`, as a run
     /// starting from node `n1` would, not yet owned.
     pub(crate) fn test_new_batch(&self, bid: &str, lu: &str, fabric_command: &str) {
-        self.create_batch(&NewBatch {
-            bid,
-            command: "BATCH x",
-            lu,
-            fabric_command,
-            source: &serde_json::json!({}),
-            arguments: &serde_json::json!({}),
-            execution_id: "e1",
-            node: "n1",
-            estimated_total: None,
-            max_workers: None,
-        })
+        self.create_batch(
+            &NewBatch {
+                bid,
+                command: "BATCH x",
+                lu,
+                fabric_command,
+                source: &serde_json::json!({}),
+                arguments: &serde_json::json!({}),
+                execution_id: "e1",
+                node: "n1",
+                estimated_total: None,
+                max_workers: None,
+            },
+            false,
+        )
         .unwrap();
+        // Not yet owned: as if its process had not taken it yet.
+        self.conn()
+            .execute(
+                "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1",
+                [bid],
+            )
+            .unwrap();
     }
 }
 
@@ -1268,7 +1368,7 @@ mod tests {
 
     /// One step of batch `b1` on node `n1`.
     fn step(s: &Store, seq: &mut i64, input: StepInput) -> StepResult {
-        s.step("b1", "n1", seq, input)
+        s.step(test_run("b1"), seq, &input)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -1564,7 +1664,10 @@ mod tests {
         let seen = s.batch_state("b1").unwrap();
         s.request("b1", Some("PAUSE")).unwrap();
         // The request changed no owner: the retry takes the batch over.
-        let c = s.prepare_retry("b1", false, &seen, "n2").unwrap().unwrap();
+        let c = s
+            .prepare_retry("b1", false, &seen, "n2", "e2")
+            .unwrap()
+            .unwrap();
         let now = s.batch_state("b1").unwrap();
         assert_eq!(now.owner_node.as_deref(), Some("n2"));
         assert_eq!(now.owner_pid, Some(i64::from(std::process::id())));
@@ -1573,7 +1676,11 @@ mod tests {
             "a pause asked of the dead owner is dropped"
         );
         // A second retry that saw the same dead owner is too late.
-        assert!(s.prepare_retry("b1", false, &seen, "n3").unwrap().is_none());
+        assert!(
+            s.prepare_retry("b1", false, &seen, "n3", "e3")
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             s.batch_state("b1").unwrap().owner_node.as_deref(),
             Some("n2")
@@ -1585,14 +1692,44 @@ mod tests {
         );
         assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
         assert_eq!(s.max_seq("b1").unwrap(), 5);
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                claim: 10,
-                ..StepInput::default()
-            },
+        // The run taken over writes nothing more: its step rolls back.
+        let before = seq;
+        let e = s
+            .step(
+                test_run("b1"),
+                &mut seq,
+                &StepInput {
+                    new_ids: ids(6..8),
+                    claim: 10,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::TakenOver { node: Some(n), .. } if n == "n2"),
+            "{e}"
         );
+        assert_eq!(
+            seq, before,
+            "a step that wrote nothing uses no sequence number"
+        );
+        assert_eq!(s.max_seq("b1").unwrap(), 5);
+        assert_eq!(s.counters("b1").unwrap(), c);
+        let new_run = RunRef {
+            bid: "b1",
+            execution_id: "e2",
+            node: "n2",
+        };
+        let r = s
+            .step(
+                new_run,
+                &mut seq,
+                &StepInput {
+                    claim: 10,
+                    ..StepInput::default()
+                },
+            )
+            .unwrap();
         let again: Vec<(&str, i64)> = r
             .claimed
             .iter()

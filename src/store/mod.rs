@@ -29,8 +29,10 @@ use thiserror::Error;
 /// `PRAGMA application_id` of a batchsh store: "BSHS".
 pub const APPLICATION_ID: i32 = 0x4253_4853;
 
-/// How long a statement waits for another process's write lock.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a statement waits for another process's write lock (30 s).
+pub fn busy_timeout() -> Duration {
+    crate::knobs::busy_timeout()
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -58,6 +60,33 @@ pub enum StoreError {
         name = path.file_name().unwrap_or_default().to_string_lossy()
     )]
     ReadOnly { path: PathBuf, reason: String },
+    /// The store file was deleted or replaced under a running batch.
+    #[error(
+        "the store {} was {} while this batch ran: the batch's record went with it; \
+         restore the store from a backup, or run the batch again",
+        path.display(),
+        if *replaced { "replaced by another file" } else { "deleted" }
+    )]
+    Vanished { path: PathBuf, replaced: bool },
+    /// Another process held the store longer than the busy timeout.
+    #[error(
+        "the store {} is locked by another process (waited {} for it): a backup, a VACUUM or an \
+         sqlite3 shell holding a transaction keeps it; run this again once that process is done",
+        path.display(), waited_text(*waited)
+    )]
+    Locked { path: PathBuf, waited: Duration },
+    /// A run's write found that its batch is another run's now: the run
+    /// was judged dead (it stalled) and its batch taken over.
+    #[error(
+        "batch {bid} was taken over by node {} (pid {}), which judged this process dead; \
+         this process stopped running it",
+        node.as_deref().unwrap_or("?"), pid.unwrap_or_default()
+    )]
+    TakenOver {
+        bid: String,
+        node: Option<String>,
+        pid: Option<i64>,
+    },
     #[error("store {}: {source}{}", path.display(), write_hint(source))]
     Sqlite {
         path: PathBuf,
@@ -107,6 +136,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The store file's device and inode as opened: see
+    /// [`Store::still_there`].
+    file_id: Option<(u64, u64)>,
 }
 
 /// Whether opening a store that must be upgraded says so on stderr (the
@@ -149,6 +181,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            file_id: file_id(path),
         };
         store.configure()?;
         migrations::apply(&store.conn, upgrades == Upgrades::Announced)
@@ -159,7 +192,7 @@ impl Store {
     /// Per-connection settings: set on every open, never in migrations.
     fn configure(&self) -> Result<()> {
         self.conn
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout())
             .map_err(|e| self.err(e))?;
         // A step of the executor keeps up to 17 statements prepared (see
         // `batches::step_in`); the default cache holds 16.
@@ -180,7 +213,7 @@ impl Store {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             ) {
                 Ok(()) => return Ok(()),
-                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                Err(e) if is_busy(&e) && started.elapsed() < busy_timeout() => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => return Err(self.err(e)),
@@ -190,6 +223,21 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the store file is still the one this store opened: a file
+    /// (or its folder) deleted or replaced while a batch runs takes the
+    /// batch's record with it, silently, since SQLite goes on writing to
+    /// the file it holds open. A run checks now and then, and at its end.
+    pub fn still_there(&self) -> Result<()> {
+        let now = file_id(&self.path);
+        if self.file_id.is_some() && now != self.file_id {
+            return Err(StoreError::Vanished {
+                path: self.path.clone(),
+                replaced: now.is_some(),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn conn(&self) -> &Connection {
@@ -237,7 +285,7 @@ impl Store {
     /// Starts a [`Checkpointer`] on this store.
     pub fn checkpointer(&self) -> Checkpointer {
         let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c));
+            .and_then(|c| c.busy_timeout(busy_timeout()).map(|()| c));
         let Ok(conn) = conn else {
             return Checkpointer {
                 nudge: None,
@@ -263,7 +311,12 @@ impl Store {
 /// A failed SQLite call on the store; one that means the file or its
 /// folder cannot be written says so.
 fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
-    if is_read_only(&source) {
+    if is_busy(&source) {
+        StoreError::Locked {
+            path: path.to_path_buf(),
+            waited: busy_timeout(),
+        }
+    } else if is_read_only(&source) {
         StoreError::ReadOnly {
             path: path.to_path_buf(),
             reason: source.to_string(),
@@ -273,6 +326,21 @@ fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// A file's device and inode, if it exists.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// A wait as a person reads it: `300 ms`, `30 s`.
+fn waited_text(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
     }
 }
 
@@ -332,7 +400,7 @@ fn inspect(path: &Path) -> Result<()> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(failed)?;
-    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    let _ = conn.busy_timeout(busy_timeout());
     let read = |sql: &str| -> std::result::Result<i64, rusqlite::Error> {
         conn.query_row(sql, [], |r| r.get(0))
     };

@@ -355,7 +355,9 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
     // Planned and created, not yet owned: DROP LU sees no user.
     batch("b1", "sync_instance copy.?");
     assert!(s.drop_lu_unless_in_use("Copy").unwrap().is_none());
-    let e = s.take_ownership("b1", "n1", "dc").unwrap_err();
+    let e = s
+        .take_ownership(crate::store::batches::test_run("b1"), "dc")
+        .unwrap_err();
     assert!(
         matches!(e, StoreError::LuDropped { ref lu, .. } if lu == "copy"),
         "{e}"
@@ -371,7 +373,8 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
     assert_eq!((status.as_str(), owner), ("FAILED", None));
     // Its LUs there: the run takes it (names ignore case).
     batch("b2", "sync_instance CUSTOMER.?");
-    s.take_ownership("b2", "n1", "dc").unwrap();
+    s.take_ownership(crate::store::batches::test_run("b2"), "dc")
+        .unwrap();
 }
 
 #[test]
@@ -507,7 +510,7 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
     // A retry finds the failed entity through the new index.
     let seen = s.batch_state("bid-a").unwrap();
     let c = s
-        .prepare_retry("bid-a", true, &seen, "n1")
+        .prepare_retry("bid-a", true, &seen, "n1", "e2")
         .unwrap()
         .unwrap();
     assert_eq!((c.total, c.waiting, c.completed), (3, 1, 2));

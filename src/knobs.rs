@@ -1,0 +1,55 @@
+//! Timings that tests shorten through hidden environment variables, so
+//! that a stalled node, a takeover or a locked store is tested in a second
+//! rather than in the tens of seconds the real limits take. They are not
+//! part of the interface (no flag, no documentation for users); each is
+//! read once, and a value that is not a whole number of milliseconds is
+//! ignored.
+//!
+//! - `BATCHSH_TEST_DEAD_AFTER_MS`: [`dead_after`];
+//! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
+//! - `BATCHSH_TEST_GATE`: [`gate`].
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn millis(cell: &OnceLock<Option<Duration>>, var: &str) -> Option<Duration> {
+    *cell.get_or_init(|| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis)
+    })
+}
+
+/// How long a batch's owner may go without a heartbeat before it counts
+/// as dead (SPEC §7: 10 seconds).
+pub fn dead_after() -> Duration {
+    static CELL: OnceLock<Option<Duration>> = OnceLock::new();
+    millis(&CELL, "BATCHSH_TEST_DEAD_AFTER_MS").unwrap_or(Duration::from_secs(10))
+}
+
+/// How long one statement waits for another process's lock on the store
+/// before SQLite gives up (30 seconds).
+pub fn busy_timeout() -> Duration {
+    static CELL: OnceLock<Option<Duration>> = OnceLock::new();
+    millis(&CELL, "BATCHSH_TEST_BUSY_TIMEOUT_MS").unwrap_or(Duration::from_secs(30))
+}
+
+/// A start line for tests of processes that must meet at one moment: with
+/// `BATCHSH_TEST_GATE=PATH`, the process says it is ready (it creates
+/// `PATH.ready.<pid>`) and waits until `PATH` exists. Without it, nothing.
+pub fn gate() {
+    let Some(path) = std::env::var_os("BATCHSH_TEST_GATE") else {
+        return;
+    };
+    let gate = std::path::PathBuf::from(path);
+    let mut ready = gate.clone().into_os_string();
+    ready.push(format!(".ready.{}", std::process::id()));
+    let _ = std::fs::write(ready, b"");
+    // Bounded, so that a test that forgets to open the gate fails instead
+    // of hanging.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while !gate.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,507 @@
+//! Two processes on one store: identical batches started at one moment, a
+//! run that stalls (SIGSTOP, a store locked by another process) and is
+//! taken over, a store locked for longer than the busy timeout, a store
+//! deleted under a run. Real processes throughout; the hidden timing knobs
+//! (`BATCHSH_TEST_DEAD_AFTER_MS`, `BATCHSH_TEST_BUSY_TIMEOUT_MS`,
+//! `BATCHSH_TEST_GATE`) make the limits short, so no test waits on the
+//! clock for longer than its scenario needs.
+
+use crate::batch::{World, completed_ids, eventually, signal};
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+/// A run's owner counts as dead after this long without a heartbeat, in
+/// these tests (10 s otherwise).
+const DEAD_AFTER_MS: &str = "1000";
+
+/// A command that records each run of an entity in `ran.txt`.
+const RECORDING: &str = "shell 'echo ? >> ran.txt; sleep 0.05'";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// How many times each id ran, from `ran.txt`.
+fn runs(w: &World) -> HashMap<String, usize> {
+    let mut runs = HashMap::new();
+    let text = std::fs::read_to_string(w.path().join("ran.txt")).unwrap_or_default();
+    for id in text.lines() {
+        *runs.entry(id.to_string()).or_default() += 1;
+    }
+    runs
+}
+
+/// The entities that are IN_PROCESS in the store now: claimed by the run
+/// and not finished there (rows, and ids claimed as they arrived).
+fn in_process(w: &World, bid: &str) -> HashSet<String> {
+    let c = w.store();
+    let mut st = c
+        .prepare(
+            "SELECT entity_id FROM batch_entities
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'IN_PROCESS'
+             UNION SELECT entity_id FROM batch_claimed
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+        )
+        .unwrap();
+    st.query_map([bid], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Seconds since the batch's last heartbeat.
+fn heartbeat_age(w: &World, bid: &str) -> f64 {
+    w.store()
+        .query_row(
+            "SELECT (julianday('now') - julianday(heartbeat_at)) * 86400 FROM batches WHERE bid = ?1",
+            [bid],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn completed(w: &World, bid: &str) -> i64 {
+    w.query_i64("SELECT completed FROM batches WHERE bid = ?1", bid)
+}
+
+/// Every one of the `n` entities is COMPLETED, once in the store, and ran
+/// at least once; the ones that ran more than once are among `in_flight`,
+/// those that were in flight when the run stalled (at-least-once for
+/// those alone).
+fn assert_all_completed_none_rerun_but(
+    w: &World,
+    bid: &str,
+    n: usize,
+    in_flight: &HashSet<String>,
+) {
+    assert_eq!(w.status(bid), "DONE");
+    w.assert_counters_add_up(bid);
+    let done = completed_ids(w, bid);
+    assert_eq!(done.len(), n, "not every entity is COMPLETED");
+    let unique: HashSet<&String> = done.iter().collect();
+    assert_eq!(unique.len(), n, "an entity is COMPLETED twice");
+    let runs = runs(w);
+    for k in 1..=n {
+        assert!(runs.contains_key(&k.to_string()), "entity {k} never ran");
+    }
+    for (id, count) in &runs {
+        assert!(
+            *count == 1 || in_flight.contains(id),
+            "entity {id} ran {count} times but was not in flight at the stall ({in_flight:?})"
+        );
+    }
+}
+
+/// Stops `child` with SIGSTOP at a moment it holds no lock on the store
+/// (stopped inside a transaction, it would keep every other process out).
+fn stop_between_writes(w: &World, child: &Child) {
+    loop {
+        signal(child, "-STOP");
+        let c = w.store();
+        c.busy_timeout(Duration::from_millis(200)).unwrap();
+        if c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
+            return;
+        }
+        signal(child, "-CONT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SPEC §4 ALLOW_MULTIPLE=false: identical BATCH statements released at
+/// one moment (two cron lines, a retrying wrapper): exactly one runs, the
+/// others are refused with its id, and no entity runs twice. The check for
+/// an active twin and the creation of the batch are one transaction.
+#[test]
+fn identical_batches_started_at_one_moment_run_once() {
+    let w = World::new(2);
+    let gates = tempfile::tempdir().unwrap();
+    for round in 0..30 {
+        let processes = 2 + round % 3;
+        let gate = gates.path().join(format!("gate{round}"));
+        let gate_text = gate.to_str().unwrap().to_string();
+        let ran = format!("ran{round}.txt");
+        let script = format!(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> {ran}; sleep 0.2'\" WITH MAX_WORKERS_PER_NODE=1"
+        );
+        let children: Vec<Child> = (0..processes)
+            .map(|_| w.spawn_with(&script, &[], &[("BATCHSH_TEST_GATE", &gate_text)]))
+            .collect();
+        eventually("every process to reach the gate", || {
+            std::fs::read_dir(gates.path())
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy()
+                        .starts_with(&format!("gate{round}.ready."))
+                })
+                .count()
+                == processes
+        });
+        std::fs::write(&gate, "").unwrap();
+        let outs: Vec<Output> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<&Output> = outs.iter().filter(|o| o.status.code() == Some(0)).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one runs");
+        let bid =
+            crate::batch::result_row(&String::from_utf8_lossy(&winners[0].stdout))["batch_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        for o in outs.iter().filter(|o| o.status.code() != Some(0)) {
+            let err = stderr(o);
+            assert_eq!(o.status.code(), Some(1), "round {round}: {err}");
+            assert!(
+                err.contains(&format!(
+                    "batch {bid} with the same command is still running"
+                )),
+                "round {round}: {err}"
+            );
+        }
+        let ran = std::fs::read_to_string(w.path().join(&ran)).unwrap();
+        let mut lines: Vec<&str> = ran.lines().collect();
+        lines.sort();
+        assert_eq!(lines, ["1", "2"], "round {round}: every entity once");
+    }
+    assert_eq!(w.batch_count(), 30);
+}
+
+/// A world whose batch of `n` recording entities runs under the node name
+/// `stalled-node`, which is not the host name: other processes judge it by
+/// its heartbeat alone. Returns once 10 entities are COMPLETED.
+fn owner_under_another_node_name(n: usize) -> (World, Child, String) {
+    let w = World::new(n as i64);
+    let owner = w.spawn_with(
+        &format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\" WITH MAX_WORKERS_PER_NODE=2"),
+        &["--node", "stalled-node"],
+        &[("BATCHSH_TEST_DEAD_AFTER_MS", DEAD_AFTER_MS)],
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || completed(&w, &bid) >= 10);
+    (w, owner, bid)
+}
+
+/// A run whose node name is not the host name (`--node`, containers that
+/// share a store) is judged by its heartbeat alone. Stopped (SIGSTOP:
+/// Ctrl-Z, a paused VM) for longer than the dead-after limit, it is taken
+/// over by a BATCH_RETRY from another process; when it wakes up, the step
+/// it had pending, with its outcomes and new claims, writes nothing: the
+/// new owner finishes the batch DONE with every entity COMPLETED, and only
+/// the entities in flight at the stall ran twice.
+#[test]
+fn a_stalled_run_that_was_taken_over_loses_nothing() {
+    std::thread::scope(|s| {
+        for round in 0..5 {
+            s.spawn(move || stalled_then_taken_over(round));
+        }
+    });
+}
+
+fn stalled_then_taken_over(round: usize) {
+    let n = 60;
+    let (w, owner, bid) = owner_under_another_node_name(n);
+    let knobs = [("BATCHSH_TEST_DEAD_AFTER_MS", DEAD_AFTER_MS)];
+    stop_between_writes(&w, &owner);
+    let in_flight = in_process(&w, &bid);
+    let at_stall = completed(&w, &bid);
+    eventually("the stalled owner to count as dead", || {
+        heartbeat_age(&w, &bid) > 1.2
+    });
+    let retry = w.spawn_with(&format!("BATCH_RETRY '{bid}'"), &[], &knobs);
+    eventually("the new owner to make progress", || {
+        completed(&w, &bid) >= at_stall + 5
+    });
+    signal(&owner, "-CONT");
+    let (owner, retry) = (
+        owner.wait_with_output().unwrap(),
+        retry.wait_with_output().unwrap(),
+    );
+    assert_eq!(
+        retry.status.code(),
+        Some(0),
+        "round {round}: {}",
+        stderr(&retry)
+    );
+    assert_eq!(
+        owner.status.code(),
+        Some(1),
+        "round {round}: {}",
+        stderr(&owner)
+    );
+    assert!(
+        stderr(&owner).contains(&format!("batch {bid} was taken over by node")),
+        "round {round}: {}",
+        stderr(&owner)
+    );
+    assert_all_completed_none_rerun_but(&w, &bid, n, &in_flight);
+}
+
+/// The same with the stall caused by another process holding the store
+/// (a backup, `sqlite3 store.db 'BEGIN EXCLUSIVE'`) past the dead-after
+/// limit, while a BATCH_RETRY waits for the store too. When the lock goes,
+/// either the owner writes first (its heartbeat comes back: the retry is
+/// refused and says the batch is running) or the retry takes the batch
+/// over (the owner's pending step writes nothing). Either way the batch
+/// ends DONE, every entity COMPLETED, none run twice but those in flight.
+#[test]
+fn a_run_stalled_by_a_locked_store_and_taken_over_loses_nothing() {
+    std::thread::scope(|s| {
+        for round in 0..5 {
+            s.spawn(move || locked_then_taken_over(round));
+        }
+    });
+}
+
+fn locked_then_taken_over(round: usize) {
+    let n = 60;
+    let (w, owner, bid) = owner_under_another_node_name(n);
+    let knobs = [("BATCHSH_TEST_DEAD_AFTER_MS", DEAD_AFTER_MS)];
+    let holder = w.store();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let in_flight = in_process(&w, &bid);
+    eventually("the owner to count as dead", || {
+        heartbeat_age(&w, &bid) > 1.2
+    });
+    let retry = w.spawn_with(&format!("BATCH_RETRY '{bid}'"), &[], &knobs);
+    // The retry reads the batch (readers are not locked out), judges its
+    // owner dead, and waits for the store, as the owner does.
+    std::thread::sleep(Duration::from_millis(500));
+    holder.execute_batch("COMMIT").unwrap();
+    let (owner, retry) = (
+        owner.wait_with_output().unwrap(),
+        retry.wait_with_output().unwrap(),
+    );
+    let (oc, rc) = (owner.status.code(), retry.status.code());
+    if oc == Some(0) {
+        assert_eq!(rc, Some(1), "round {round}: {}", stderr(&retry));
+        assert!(
+            stderr(&retry).contains("it is running on node stalled-node"),
+            "round {round}: {}",
+            stderr(&retry)
+        );
+        assert!(
+            !stderr(&retry).contains("took it over"),
+            "{}",
+            stderr(&retry)
+        );
+    } else {
+        assert_eq!(rc, Some(0), "round {round}: {}", stderr(&retry));
+        assert_eq!(oc, Some(1), "round {round}: {}", stderr(&owner));
+        assert!(
+            stderr(&owner).contains(&format!("batch {bid} was taken over by node")),
+            "round {round}: {}",
+            stderr(&owner)
+        );
+    }
+    assert_all_completed_none_rerun_but(&w, &bid, n, &in_flight);
+}
+
+/// A retry that judged the owner dead, and finds when it writes that the
+/// owner's heartbeat came back (it had stalled, not died), says the batch
+/// is running, not that someone took it over.
+#[test]
+fn a_retry_that_loses_to_an_owner_that_woke_up_says_the_batch_runs() {
+    let w = World::new(30);
+    let knobs = [("BATCHSH_TEST_DEAD_AFTER_MS", DEAD_AFTER_MS)];
+    let owner = w.spawn_with(
+        &format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\" WITH MAX_WORKERS_PER_NODE=2"),
+        &["--node", "stalled-node"],
+        &knobs,
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    stop_between_writes(&w, &owner);
+    eventually("the stalled owner to count as dead", || {
+        heartbeat_age(&w, &bid) > 1.2
+    });
+    let gates = tempfile::tempdir().unwrap();
+    let gate = gates.path().join("gate");
+    let retry = w.spawn_with(
+        &format!("BATCH_RETRY '{bid}'"),
+        &[],
+        &[knobs[0], ("BATCHSH_TEST_GATE", gate.to_str().unwrap())],
+    );
+    eventually("the retry to judge the owner dead", || {
+        std::fs::read_dir(gates.path()).unwrap().count() == 1
+    });
+    // The owner wakes up and writes its heartbeat before the retry writes.
+    signal(&owner, "-CONT");
+    eventually("the owner's heartbeat", || heartbeat_age(&w, &bid) < 0.9);
+    std::fs::write(&gate, "").unwrap();
+    let retry = retry.wait_with_output().unwrap();
+    let err = stderr(&retry);
+    assert_eq!(retry.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("it is running on node stalled-node") && err.contains("heartbeat came back"),
+        "{err}"
+    );
+    assert!(!err.contains("took it over"), "{err}");
+    let owner = owner.wait_with_output().unwrap();
+    assert_eq!(owner.status.code(), Some(0), "{}", stderr(&owner));
+    assert_all_completed_none_rerun_but(&w, &bid, 30, &HashSet::new());
+}
+
+/// A store held by another process for longer than the busy timeout (a
+/// backup, a long VACUUM) does not fail the batch that runs: the run keeps
+/// its outcomes and waits, says so on stderr, and ends DONE, with no
+/// entity run twice.
+#[test]
+fn a_store_locked_longer_than_the_busy_timeout_does_not_fail_the_batch() {
+    let n = 80;
+    let w = World::new(n as i64);
+    let child = w.spawn_with(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2",
+        &[],
+        &[("BATCHSH_TEST_BUSY_TIMEOUT_MS", "300")],
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || completed(&w, &bid) >= 10);
+    let holder = w.store();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // Five times the run's busy timeout.
+    std::thread::sleep(Duration::from_millis(1500));
+    holder.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("is locked by another process"), "{err}");
+    assert!(err.contains("free again"), "{err}");
+    assert_eq!(w.status(&bid), "DONE");
+    w.assert_counters_add_up(&bid);
+    assert_eq!(completed_ids(&w, &bid).len(), n);
+    let runs = runs(&w);
+    assert_eq!(runs.len(), n, "an entity never ran");
+    assert!(
+        runs.values().all(|&c| c == 1),
+        "an entity ran twice: {runs:?}"
+    );
+}
+
+/// A statement that cannot get the store within the busy timeout says
+/// which store, how long it waited and what to do, and changes nothing.
+#[test]
+fn a_statement_that_cannot_get_the_store_says_which_and_what_to_do() {
+    let w = World::new(3);
+    let holder = w.store();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let t = Instant::now();
+    let out = w
+        .spawn_with(
+            "CREATE INTERFACE other TYPE SQLITE PATH 'crm.db'",
+            &[],
+            &[("BATCHSH_TEST_BUSY_TIMEOUT_MS", "300")],
+        )
+        .wait_with_output()
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    holder.execute_batch("COMMIT").unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let store = w.home().join("store.db");
+    assert!(
+        err.contains(&format!(
+            "the store {} is locked by another process (waited 300 ms for it)",
+            store.display()
+        )) && err.contains("run this again once that process is done"),
+        "{err}"
+    );
+    let n: i64 = w
+        .store()
+        .query_row(
+            "SELECT count(*) FROM interfaces WHERE name = 'other'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+/// A batch never ends while entities are IN_PROCESS: claims that no live
+/// run holds (here, one written by hand as a run that stalled would leave
+/// it) wait again and run before the batch ends DONE.
+#[test]
+fn a_batch_never_ends_with_entities_in_process() {
+    let n = 40;
+    let w = World::new(n as i64);
+    let child = w.spawn(&format!(
+        "BATCH Customer FABRIC_COMMAND=\"{RECORDING}\" WITH MAX_WORKERS_PER_NODE=1"
+    ));
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("entities stored WAITING", || {
+        w.query_i64(
+            "SELECT count(*) FROM batch_entities
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'WAITING'",
+            &bid,
+        ) > 2
+    });
+    let c = w.store();
+    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let taken = c
+        .execute(
+            "UPDATE batch_entities SET status = 'IN_PROCESS', node = 'ghost', attempts = 1
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND seq = (
+                 SELECT max(seq) FROM batch_entities
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'WAITING')",
+            [&bid],
+        )
+        .unwrap();
+    assert_eq!(taken, 1, "no entity waited to be taken by the ghost");
+    c.execute(
+        "UPDATE batches SET waiting = waiting - 1, in_process = in_process + 1 WHERE bid = ?1",
+        [&bid],
+    )
+    .unwrap();
+    c.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_all_completed_none_rerun_but(&w, &bid, n, &HashSet::new());
+}
+
+/// BATCH_RETRY of a finished batch also runs the IN_PROCESS entities that
+/// no live run holds (a batch that an earlier batchsh ended with such
+/// claims), not only the FAILED ones.
+#[test]
+fn retrying_a_finished_batch_runs_its_orphaned_claims() {
+    let n = 10;
+    let w = World::new(n as i64);
+    let out = w.run(&format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\""));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bid = w.last_bid();
+    w.store()
+        .execute_batch(&format!(
+            "UPDATE batch_entities SET status = 'IN_PROCESS', node = 'ghost'
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = '{bid}') AND entity_id IN ('3', '7');
+             UPDATE batches SET completed = completed - 2, in_process = 2 WHERE bid = '{bid}';"
+        ))
+        .unwrap();
+    std::fs::remove_file(w.path().join("ran.txt")).unwrap();
+    w.retry_to_done(&bid);
+    assert_eq!(completed_ids(&w, &bid).len(), n);
+    let mut again: Vec<String> = runs(&w).into_keys().collect();
+    again.sort();
+    assert_eq!(again, ["3", "7"]);
+}
+
+/// The store file deleted under a running batch (with its folder): the
+/// run ends with an error and exit 1, not exit 0 with its record gone.
+#[test]
+fn a_store_deleted_under_a_run_fails_it() {
+    let w = World::new(20);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.1; echo ?'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    w.wait_until_running();
+    std::fs::remove_dir_all(w.home()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("was deleted while this batch ran") && err.contains("record went with it"),
+        "{err}"
+    );
+}
