@@ -10,3 +10,4 @@ mod grammar;
 mod parse_cli;
 mod repl;
 mod roundtrip;
+mod store;
