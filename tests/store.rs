@@ -1,5 +1,6 @@
 //! The store file itself through the real binary: a damaged store is said
-//! to be damaged and left as it is.
+//! to be damaged and left as it is; a store URL no backend serves is a
+//! usage error that creates nothing.
 
 use crate::common::{CRM_CUSTOMER_LU, Test, customer_db};
 use std::path::PathBuf;
@@ -136,4 +137,80 @@ fn damage_found_while_reading_rows_says_the_store_is_damaged() {
         not_utf8(d.offset_of("crm.db")),
         "SHOW INTERFACES",
     );
+}
+
+/// Runs `t` in a new, empty working folder, and returns the folder with
+/// the output, to see what batchsh created there.
+fn in_empty_dir(t: Test) -> (tempfile::TempDir, crate::common::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = t.current_dir(dir.path()).run();
+    (dir, out)
+}
+
+const PG_URL: &str = "postgres://batch@db.example:5432/batchsh";
+
+/// Runs `t`, whose store is `url`: a usage error that `says` what, with
+/// nothing created in the working folder or the home.
+#[track_caller]
+fn assert_refused_url(t: Test, url: &str, says: &str) {
+    let (dir, out) = in_empty_dir(t);
+    assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with(&format!("error: the store {url} is a "))
+            && out.stderr.contains(says),
+        "{url}: {}",
+        out.stderr
+    );
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "{url}: created {created:?}");
+    assert!(
+        !out.home.path().join("store.db").exists(),
+        "{url}: a store was made in the home"
+    );
+}
+
+#[test]
+fn a_postgres_store_url_is_a_usage_error_that_creates_nothing() {
+    let postgres_later = "a PostgreSQL store is not available yet in this version of batchsh";
+    for url in [PG_URL, "postgresql://localhost/batchsh"] {
+        let t = Test::new().args(["--store", url, "-c", "SHOW INTERFACES"]);
+        assert_refused_url(t, url, postgres_later);
+    }
+    // From the environment, for a script file, statements on stdin and the
+    // subcommands that would open a store; before a parse error too.
+    let script_dir = tempfile::tempdir().unwrap();
+    let script = script_dir.path().join("show.bsh");
+    std::fs::write(&script, "SHOW LUS;").unwrap();
+    let ways: [&[&str]; 6] = [
+        &["-c", "SHOW LUS"],
+        &[script.to_str().unwrap()],
+        &["-"],
+        &["worker"],
+        &["tick"],
+        &["-c", "SHOW LUSS"],
+    ];
+    for args in ways {
+        let t = Test::new()
+            .env("BATCHSH_STORE", PG_URL)
+            .args(args.iter().copied())
+            .stdin("SHOW LUS;");
+        assert_refused_url(t, PG_URL, postgres_later);
+    }
+    let after_the_subcommand = Test::new().args(["tick", "--store", PG_URL]);
+    assert_refused_url(after_the_subcommand, PG_URL, postgres_later);
+}
+
+/// Any `scheme://` is refused; a path with a colon is still a file.
+#[test]
+fn a_url_of_another_scheme_is_not_a_store_batchsh_knows_and_a_path_is_still_a_file() {
+    for url in ["mysql://db.example/batchsh", "file:///tmp/store.db"] {
+        let t = Test::new().args(["--store", url, "-c", "SHOW LUS"]);
+        assert_refused_url(t, url, "which is not a store batchsh knows");
+    }
+    for path in ["data/store.db", "./x:y.db"] {
+        let (dir, out) = in_empty_dir(Test::new().args(["--store", path, "-c", "SHOW LUS"]));
+        assert_eq!(out.code, 0, "{path}: {}", out.stderr);
+        assert!(dir.path().join(path).is_file(), "{path}: no store file");
+    }
 }
