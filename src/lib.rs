@@ -70,6 +70,11 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             )));
         }
     }
+    if !matches!(cli.sub, Some(Sub::Parse { .. })) {
+        // Before the script is read or parsed: a wrong command line is
+        // said first, and nothing is created on disk for it.
+        refuse_store_url(&cli.global)?;
+    }
     match cli.sub {
         Some(Sub::Parse { input }) => {
             let (_, text) = read_parse_input(&input)?;
@@ -274,6 +279,38 @@ fn store_path(global: &cli::Global) -> Result<std::path::PathBuf, Error> {
         .or_else(store::default_home)
         .ok_or(Error::NoHome)?;
     Ok(home.join("store.db"))
+}
+
+/// Refuses a `--store` (or BATCHSH_STORE) that is a `scheme://…` URL
+/// rather than a file: taken as a path, `postgres://host/db` would quietly
+/// become an SQLite file under a folder named `postgres:`. PostgreSQL is the
+/// shared store of SPEC's "A shared store for several machines", not built
+/// yet.
+fn refuse_store_url(global: &cli::Global) -> Result<(), Error> {
+    let Some(url) = global.store.as_deref().and_then(Path::to_str) else {
+        return Ok(());
+    };
+    match url_scheme(url) {
+        None => Ok(()),
+        Some(s) if s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql") => {
+            Err(Error::PostgresStore(url.to_string()))
+        }
+        Some(s) => Err(Error::StoreUrl {
+            url: url.to_string(),
+            scheme: s.to_string(),
+        }),
+    }
+}
+
+/// The scheme of a `scheme://…` text (RFC 3986: a letter, then letters,
+/// digits, `+`, `-` or `.`); a path like `./x:y.db` has none.
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
 }
 
 /// `batchsh parse`: the statements as one JSON array on stdout.

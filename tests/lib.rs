@@ -10,4 +10,5 @@ mod grammar;
 mod parse_cli;
 mod repl;
 mod roundtrip;
+mod store;
 mod takeover;

@@ -130,8 +130,16 @@ impl Place {
     }
 
     /// The REPL on a pseudo-terminal, in this place, with `args` and `env`
-    /// (TERM=xterm and NO_COLOR=1 unless `env` says otherwise).
+    /// (TERM=xterm and NO_COLOR=1 unless `env` says otherwise), at its
+    /// first prompt.
     fn repl(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Repl {
+        let mut r = self.repl_start(args, env);
+        r.greeting = r.expect(PROMPT);
+        r
+    }
+
+    /// [`Place::repl`] just started: its prompt is not waited for.
+    fn repl_start(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Repl {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchsh"));
         cmd.current_dir(self.dir.path())
             .args(["--home", self.home().to_str().unwrap()])
@@ -150,12 +158,10 @@ impl Place {
             };
         }
         let s = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("batchsh starts");
-        let mut r = Repl {
+        Repl {
             s,
             greeting: String::new(),
-        };
-        r.greeting = r.expect(PROMPT);
-        r
+        }
     }
 }
 
@@ -262,6 +268,21 @@ fn stdin_that_is_not_a_terminal_is_read_as_a_script() {
         out.stdout
     );
     assert!(!out.stdout.contains(PROMPT) && !out.stderr.contains(PROMPT));
+}
+
+/// Issue 20, point 10: a store URL is refused before the REPL starts:
+/// exit 2, no prompt, no folder `postgres:` in the working directory.
+#[test]
+fn a_store_url_is_refused_before_the_repl_starts() {
+    let p = Place::new(1);
+    let mut r = p.repl_start(&["--store", "postgres://localhost/batchsh"], &[]);
+    let said = r.expect("version of batchsh");
+    assert!(
+        said.contains("a PostgreSQL store is not available yet") && !said.contains(PROMPT),
+        "{said}"
+    );
+    assert_eq!(r.exit_code(), 2);
+    assert!(!p.dir.path().join("postgres:").exists());
 }
 
 /// Points 1, 2, 7: the prompt; a BATCH typed over four lines (SQL inside

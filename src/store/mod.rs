@@ -3,11 +3,13 @@
 //! place that speaks SQL to it.
 //!
 //! Opening is careful about what it opens. A file that is not a batchsh
-//! store, or one written by a newer batchsh, is refused with a clear message
-//! and left exactly as it was: it is first looked at through a read-only
-//! connection, and only a store we understand is opened for writing and
-//! migrated. Several processes share one store: WAL mode, and a busy timeout
-//! so that a writer waits for another instead of failing.
+//! store, one written by a newer batchsh, or a damaged one, is refused with
+//! a clear message and left exactly as it was: it is first looked at
+//! through a read-only connection, and only a store we understand is opened
+//! for writing and migrated. Damage found later, in the rows a statement
+//! reads, is said the same way (see `sqlite_error`). Several processes
+//! share one store: WAL mode, and a busy timeout so that a writer waits for
+//! another instead of failing.
 
 pub mod batches;
 mod catalog;
@@ -38,6 +40,15 @@ pub fn busy_timeout() -> Duration {
 pub enum StoreError {
     #[error("{} is not a batchsh store ({reason}); it was left untouched; name another file with --store", path.display())]
     NotAStore { path: PathBuf, reason: String },
+    /// A file with SQLite's header that SQLite cannot read, or a store
+    /// whose rows turned out unreadable: not a file to name another in
+    /// place of, but one to repair.
+    #[error(
+        "the store {p} is damaged ({reason}): restore a backup, or recover it with sqlite3's \
+         .recover (sqlite3 {p} .recover | sqlite3 recovered.db) and name the result with --store",
+        p = path.display()
+    )]
+    Damaged { path: PathBuf, reason: String },
     #[error(
         "{} was written by a newer batchsh (store version {found}, this batchsh knows up to {supported}); \
          it was left untouched; upgrade batchsh", path.display()
@@ -309,7 +320,8 @@ impl Store {
 }
 
 /// A failed SQLite call on the store; one that means the file or its
-/// folder cannot be written says so.
+/// folder cannot be written says so, and one that means the file is
+/// damaged says that.
 fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
     if is_busy(&source) {
         StoreError::Locked {
@@ -320,6 +332,11 @@ fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
         StoreError::ReadOnly {
             path: path.to_path_buf(),
             reason: source.to_string(),
+        }
+    } else if let Some(reason) = damage(&source) {
+        StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason,
         }
     } else {
         StoreError::Sqlite {
@@ -367,12 +384,36 @@ fn is_read_only(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// What is wrong with the file, if the error means it is damaged: SQLite
+/// found its pages malformed, or a text column holds bytes that are not
+/// UTF-8, which batchsh never writes (a bad entity id is stored as a hex
+/// literal), so garbage over a row's bytes is the likely cause.
+fn damage(e: &rusqlite::Error) -> Option<String> {
+    use rusqlite::Error as E;
+    match e {
+        E::Utf8Error(..) => Some(format!("a text value is not UTF-8: {e}")),
+        E::FromSqlConversionFailure(_, rusqlite::types::Type::Text, source)
+            if source.is::<std::str::Utf8Error>() =>
+        {
+            Some(format!("a text value is not UTF-8: {e}"))
+        }
+        _ => matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+        .then(|| e.to_string()),
+    }
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     )
 }
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
 /// Looks at an existing file through a read-only connection: is it a
 /// batchsh store (or an empty file / empty database we may initialise), and
@@ -385,28 +426,32 @@ fn inspect(path: &Path) -> Result<()> {
     if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
         return Ok(());
     }
+    // A file without SQLite's header is someone else's. One with it that
+    // SQLite cannot read is a damaged database (ours, by its
+    // application_id, or another program's), which needs repair, not
+    // another name: `sqlite_error` says so.
+    if !starts_with_sqlite_header(path).map_err(|e| not_a_store(e.to_string()))? {
+        return Err(not_a_store("it is not an SQLite database".into()));
+    }
     // A store in WAL mode cannot be read without its -shm file, which a
     // folder we may not write to keeps us from creating: that is a
-    // permission problem, not a foreign file.
-    let failed = |e: rusqlite::Error| {
-        if is_read_only(&e) {
-            sqlite_error(path, e)
-        } else {
-            not_a_store(e.to_string())
+    // permission problem, not a foreign file (`sqlite_error` says so).
+    let beside = wal_files(path);
+    let had_wal_files = beside.iter().any(|f| f.exists());
+    let (app_id, version, tables) = read_identity(path).map_err(|e| {
+        let e = sqlite_error(path, e);
+        // Reading a file in WAL mode creates an empty log and its index
+        // beside it, even read-only. A damaged file is left as it was
+        // found; no other process can be using files we just created
+        // for a file that no process can read.
+        let log_empty = std::fs::metadata(&beside[0]).is_ok_and(|m| m.len() == 0);
+        if matches!(e, StoreError::Damaged { .. }) && !had_wal_files && log_empty {
+            for f in &beside {
+                let _ = std::fs::remove_file(f);
+            }
         }
-    };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed)?;
-    let _ = conn.busy_timeout(busy_timeout());
-    let read = |sql: &str| -> std::result::Result<i64, rusqlite::Error> {
-        conn.query_row(sql, [], |r| r.get(0))
-    };
-    let app_id = read("PRAGMA application_id").map_err(failed)?;
-    let version = read("PRAGMA user_version").map_err(failed)?;
-    let tables = read("SELECT count(*) FROM sqlite_master").map_err(failed)?;
+        e
+    })?;
     if app_id != i64::from(APPLICATION_ID) {
         if app_id == 0 && tables == 0 && version == 0 {
             // An empty SQLite database: ours to initialise.
@@ -426,6 +471,42 @@ fn inspect(path: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// A file's application_id, user_version and number of schema objects,
+/// read through a read-only connection that is closed on return.
+fn read_identity(path: &Path) -> rusqlite::Result<(i64, i64, i64)> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy_timeout())?;
+    let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    Ok((
+        read("PRAGMA application_id")?,
+        read("PRAGMA user_version")?,
+        read("SELECT count(*) FROM sqlite_master")?,
+    ))
+}
+
+/// The log and its index that SQLite keeps beside a file in WAL mode.
+fn wal_files(path: &Path) -> [PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    })
+}
+
+fn starts_with_sqlite_header(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut head = [0; SQLITE_HEADER.len()];
+    let mut file = std::fs::File::open(path)?;
+    match file.read_exact(&mut head) {
+        Ok(()) => Ok(head == SQLITE_HEADER),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Where batchsh keeps its data: `--home`, else `$XDG_DATA_HOME/batchsh`,

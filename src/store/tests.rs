@@ -121,6 +121,29 @@ fn an_empty_database_with_another_applications_version_is_refused_and_left_untou
     }
 }
 
+/// SQLite's header, then what SQLite cannot read: a damaged database,
+/// batchsh's or another program's, to repair rather than to replace with
+/// another file; it is not touched either way.
+#[test]
+fn a_file_with_sqlites_header_that_sqlite_cannot_read_is_damaged_and_left_untouched() {
+    let (_d, p) = temp();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let other = p.with_file_name("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE customer (id INTEGER); INSERT INTO customer VALUES (1);")
+        .unwrap();
+    let mut garbled = std::fs::read(&other).unwrap();
+    garbled[100..].fill(0xA5);
+    for bytes in [garbled, b"SQLite format 3\0 and nothing after".to_vec()] {
+        std::fs::write(&p, &bytes).unwrap();
+        let e = Store::open(&p).err().expect("refused");
+        assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), bytes);
+        assert!(!p.with_extension("db-wal").exists());
+    }
+}
+
 #[test]
 fn a_newer_store_is_refused_and_left_untouched() {
     let (_d, p) = temp();

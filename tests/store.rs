@@ -1,0 +1,216 @@
+//! The store file itself through the real binary: a damaged store is said
+//! to be damaged and left as it is; a store URL no backend serves is a
+//! usage error that creates nothing.
+
+use crate::common::{CRM_CUSTOMER_LU, Test, customer_db};
+use std::path::PathBuf;
+
+/// A folder with `crm.db` (customers 1..=3000) and a store, `store.db`,
+/// that holds the interface `crm`, the LU `Customer` and one finished
+/// batch of `echo ?` over every customer: pages of catalog rows, batch
+/// rows and entity rows to damage.
+struct Damage {
+    dir: tempfile::TempDir,
+    bid: String,
+}
+
+impl Damage {
+    fn new() -> Damage {
+        let dir = tempfile::tempdir().unwrap();
+        customer_db(&dir.path().join("crm.db"), 3000);
+        let d = Damage {
+            dir,
+            bid: String::new(),
+        };
+        let script = format!("{CRM_CUSTOMER_LU}; BATCH Customer FABRIC_COMMAND='echo ?'");
+        let out = d.run(&script);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let bid = rusqlite::Connection::open(d.store())
+            .unwrap()
+            .query_row("SELECT bid FROM batches", [], |r| r.get(0))
+            .unwrap();
+        Damage { bid, ..d }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store.db")
+    }
+
+    fn run(&self, script: &str) -> crate::common::Output {
+        Test::new()
+            .current_dir(self.dir.path())
+            .args(["--store", self.store().to_str().unwrap(), "-c", script])
+            .run()
+    }
+
+    /// Runs `script` on the store as `damage` leaves it: batchsh must exit
+    /// 1 saying the store is damaged, and leave the file as it was, with no
+    /// log or index beside it.
+    fn assert_damaged(&self, what: &str, damage: impl Fn(&mut Vec<u8>), script: &str) {
+        let mut bytes = std::fs::read(self.store()).unwrap();
+        damage(&mut bytes);
+        let damaged = self.dir.path().join("damaged.db");
+        std::fs::write(&damaged, &bytes).unwrap();
+        let out = Test::new()
+            .current_dir(self.dir.path())
+            .args(["--store", damaged.to_str().unwrap(), "-c", script])
+            .run();
+        let said = format!("{what}, {script}: exit {}\n{}", out.code, out.stderr);
+        assert_eq!(out.code, 1, "{said}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: the store {} is damaged (",
+                damaged.display()
+            )) && out.stderr.contains("restore a backup")
+                && out.stderr.contains("sqlite3's .recover"),
+            "{said}"
+        );
+        assert!(!out.stderr.contains("not a batchsh store"), "{said}");
+        assert!(std::fs::read(&damaged).unwrap() == bytes, "{what}: changed");
+        for beside in ["damaged.db-wal", "damaged.db-shm"] {
+            let f = self.dir.path().join(beside);
+            assert!(!f.exists(), "{what}, {script}: {} was left", f.display());
+        }
+    }
+
+    /// Where `text` first occurs in the store file.
+    fn offset_of(&self, text: &str) -> usize {
+        let bytes = std::fs::read(self.store()).unwrap();
+        bytes
+            .windows(text.len())
+            .position(|w| w == text.as_bytes())
+            .unwrap_or_else(|| panic!("{text:?} is not in the store file"))
+    }
+}
+
+/// The page size of an SQLite file, from its header.
+fn page_size(bytes: &[u8]) -> usize {
+    match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65536,
+        n => usize::from(n),
+    }
+}
+
+#[test]
+fn a_truncated_store_is_damaged_not_foreign_and_is_left_untouched() {
+    let d = Damage::new();
+    let half = |b: &mut Vec<u8>| b.truncate(b.len() / 2);
+    for script in [
+        "SHOW INTERFACES",
+        "CREATE INTERFACE more TYPE SQLITE PATH 'crm.db'",
+    ] {
+        d.assert_damaged("cut to half its size", half, script);
+    }
+}
+
+/// Damage that opening the store does not see, found when a statement
+/// reads the rows: a page of entity rows overwritten with garbage, and
+/// bytes of text columns that are no longer UTF-8 (SQLite does not check
+/// text, rusqlite does).
+#[test]
+fn damage_found_while_reading_rows_says_the_store_is_damaged() {
+    let d = Damage::new();
+    let row = d.offset_of(r#"{"echo":"1500"}"#);
+    let garbage_page = |b: &mut Vec<u8>| {
+        let size = page_size(b);
+        let page = row / size * size;
+        b[page..page + size].fill(0xA5);
+    };
+    d.assert_damaged(
+        "a page of entity rows overwritten",
+        garbage_page,
+        &format!("BATCH_DETAILS '{}'", d.bid),
+    );
+    let not_utf8 = |at: usize| move |b: &mut Vec<u8>| b[at] = 0xFF;
+    d.assert_damaged(
+        "an entity's result not UTF-8",
+        not_utf8(row + 2),
+        &format!("BATCH_DETAILS '{}'", d.bid),
+    );
+    d.assert_damaged(
+        "a batch's command not UTF-8",
+        not_utf8(d.offset_of("FABRIC_COMMAND")),
+        "BATCH_LIST STATUS='ALL'",
+    );
+    d.assert_damaged(
+        "an interface's location not UTF-8",
+        not_utf8(d.offset_of("crm.db")),
+        "SHOW INTERFACES",
+    );
+}
+
+/// Runs `t` in a new, empty working folder, and returns the folder with
+/// the output, to see what batchsh created there.
+fn in_empty_dir(t: Test) -> (tempfile::TempDir, crate::common::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = t.current_dir(dir.path()).run();
+    (dir, out)
+}
+
+const PG_URL: &str = "postgres://batch@db.example:5432/batchsh";
+
+/// Runs `t`, whose store is `url`: a usage error that `says` what, with
+/// nothing created in the working folder or the home.
+#[track_caller]
+fn assert_refused_url(t: Test, url: &str, says: &str) {
+    let (dir, out) = in_empty_dir(t);
+    assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with(&format!("error: the store {url} is a "))
+            && out.stderr.contains(says),
+        "{url}: {}",
+        out.stderr
+    );
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "{url}: created {created:?}");
+    assert!(
+        !out.home.path().join("store.db").exists(),
+        "{url}: a store was made in the home"
+    );
+}
+
+#[test]
+fn a_postgres_store_url_is_a_usage_error_that_creates_nothing() {
+    let postgres_later = "a PostgreSQL store is not available yet in this version of batchsh";
+    for url in [PG_URL, "postgresql://localhost/batchsh"] {
+        let t = Test::new().args(["--store", url, "-c", "SHOW INTERFACES"]);
+        assert_refused_url(t, url, postgres_later);
+    }
+    // From the environment, for a script file, statements on stdin and the
+    // subcommands that would open a store; before a parse error too.
+    let script_dir = tempfile::tempdir().unwrap();
+    let script = script_dir.path().join("show.bsh");
+    std::fs::write(&script, "SHOW LUS;").unwrap();
+    let ways: [&[&str]; 6] = [
+        &["-c", "SHOW LUS"],
+        &[script.to_str().unwrap()],
+        &["-"],
+        &["worker"],
+        &["tick"],
+        &["-c", "SHOW LUSS"],
+    ];
+    for args in ways {
+        let t = Test::new()
+            .env("BATCHSH_STORE", PG_URL)
+            .args(args.iter().copied())
+            .stdin("SHOW LUS;");
+        assert_refused_url(t, PG_URL, postgres_later);
+    }
+    let after_the_subcommand = Test::new().args(["tick", "--store", PG_URL]);
+    assert_refused_url(after_the_subcommand, PG_URL, postgres_later);
+}
+
+/// Any `scheme://` is refused; a path with a colon is still a file.
+#[test]
+fn a_url_of_another_scheme_is_not_a_store_batchsh_knows_and_a_path_is_still_a_file() {
+    for url in ["mysql://db.example/batchsh", "file:///tmp/store.db"] {
+        let t = Test::new().args(["--store", url, "-c", "SHOW LUS"]);
+        assert_refused_url(t, url, "which is not a store batchsh knows");
+    }
+    for path in ["data/store.db", "./x:y.db"] {
+        let (dir, out) = in_empty_dir(Test::new().args(["--store", path, "-c", "SHOW LUS"]));
+        assert_eq!(out.code, 0, "{path}: {}", out.stderr);
+        assert!(dir.path().join(path).is_file(), "{path}: no store file");
+    }
+}
