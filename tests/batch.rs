@@ -33,17 +33,19 @@ impl World {
     }
 
     fn run(&self, script: &str) -> crate::common::Output {
-        Test::new()
-            .current_dir(self.path())
-            .args([
-                "--home",
-                self.home().to_str().unwrap(),
-                "--format",
-                "json",
-                "-c",
-                script,
-            ])
-            .run()
+        self.test(script).run()
+    }
+
+    /// A run of `script`, to set more on before it runs.
+    fn test(&self, script: &str) -> Test {
+        Test::new().current_dir(self.path()).args([
+            "--home",
+            self.home().to_str().unwrap(),
+            "--format",
+            "json",
+            "-c",
+            script,
+        ])
     }
 
     /// Starts batchsh in the background (for kill and control tests).
@@ -2011,4 +2013,29 @@ fn the_quickstart_runs_and_shows_what_it_says() {
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert!(out.stderr.starts_with("warning: batch "), "{}", out.stderr);
     }
+}
+
+/// A source path that became a FIFO fails the batch at once with what it
+/// is: opening it would wait for a writer forever.
+#[test]
+fn a_source_that_is_a_fifo_fails_the_batch_instead_of_hanging() {
+    let w = World::new(3);
+    let db = w.path().join("crm.db");
+    std::fs::remove_file(&db).unwrap();
+    crate::common::mkfifo(&db);
+    let out = w
+        .test("BATCH Customer FABRIC_COMMAND='echo ?'")
+        .timeout(Duration::from_secs(10))
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "FAILED");
+    let error = w.error(&bid);
+    assert!(
+        error.contains(&format!(
+            "{} is a FIFO (named pipe), not a file; give the path of an SQLite database file",
+            db.display()
+        )),
+        "{error}"
+    );
 }

@@ -506,3 +506,54 @@ fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
     let out = run(d.path(), home.path(), "BATCH_LIST STATUS='ALL'");
     assert_eq!(out.stdout.trim(), "[]");
 }
+
+/// Opening a FIFO for reading waits for a writer: as an interface's PATH, or
+/// as a .csv file of its folder, it is refused at once instead.
+#[test]
+fn a_fifo_as_an_interface_path_is_refused_not_waited_on() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("csv/pipe.csv");
+    crate::common::mkfifo(&fifo);
+    for (kind, path, want) in [
+        (
+            "SQLITE",
+            "csv/pipe.csv",
+            "not a file; give the path of an SQLite database file",
+        ),
+        (
+            "CSV",
+            "csv/pipe.csv",
+            "not a file; give a .csv file or a folder that holds .csv files",
+        ),
+        (
+            "CSV",
+            "csv",
+            "not a file; every .csv file of a CSV interface's folder is a table",
+        ),
+    ] {
+        let out = Test::new()
+            .current_dir(d.path())
+            .args([
+                "--home",
+                home.path().to_str().unwrap(),
+                "-c",
+                &format!("CREATE INTERFACE src TYPE {kind} PATH '{path}'"),
+            ])
+            .timeout(std::time::Duration::from_secs(10))
+            .run();
+        assert_eq!(out.code, 1, "{kind} {path}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: interface src: {} is a FIFO (named pipe), {want}",
+                fifo.display()
+            )),
+            "{kind} {path}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        run(d.path(), home.path(), "SHOW INTERFACES").stdout.trim(),
+        "[]"
+    );
+}

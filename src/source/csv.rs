@@ -84,15 +84,42 @@ fn files(iface: &Interface) -> Result<Vec<CsvFile>, SourceError> {
     }
     let path = iface.path();
     let meta = std::fs::metadata(path).map_err(|io| io_error(iface, path, io))?;
+    if let Some(what) = super::special_file(&meta) {
+        return Err(SourceError::NotAFile {
+            interface: iface.name.clone(),
+            path: path.to_path_buf(),
+            what,
+            expected: "give a .csv file or a folder that holds .csv files",
+        });
+    }
     let mut files = Vec::new();
     if meta.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|io| io_error(iface, path, io))?;
         for entry in entries {
             let entry = entry.map_err(|io| io_error(iface, path, io))?;
             let p = entry.path();
+            if !is_csv(&p) {
+                continue;
+            }
             // `fs::metadata` follows symlinks: a link to a .csv file counts.
-            if is_csv(&p) && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
-                files.push(csv_file(p));
+            // A folder named `x.csv` is skipped like any subfolder; a FIFO
+            // (or socket, device) is refused rather than skipped: its name
+            // says it is one of the tables, and opening it could wait forever.
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_file() => files.push(csv_file(p)),
+                Ok(m) => {
+                    if let Some(what) = super::special_file(&m) {
+                        return Err(SourceError::NotAFile {
+                            interface: iface.name.clone(),
+                            path: p,
+                            what,
+                            expected: "every .csv file of a CSV interface's folder is a \
+                                       table; move it out of the folder or rename it",
+                        });
+                    }
+                }
+                // A dangling symlink is no table.
+                Err(_) => {}
             }
         }
         if files.is_empty() {

@@ -34,6 +34,15 @@ pub enum SourceError {
         path.display()
     )]
     SqliteFolder { interface: String, path: PathBuf },
+    #[error("interface {interface}: {} is {what}, not a file; {expected}", path.display())]
+    NotAFile {
+        interface: String,
+        path: PathBuf,
+        /// What it is instead: "a FIFO (named pipe)", "a socket"...
+        what: &'static str,
+        /// What the interface needs there.
+        expected: &'static str,
+    },
     #[error("interface {interface}: {} is not an SQLite database ({message})", path.display())]
     NotSqlite {
         interface: String,

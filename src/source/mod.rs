@@ -74,6 +74,28 @@ impl Interface {
     }
 }
 
+/// What a path is when it is neither a regular file nor a folder (symlinks
+/// followed), to refuse it before opening it: opening a FIFO for reading
+/// waits for a writer, forever if none comes, and a socket or a device is
+/// no data source either. `None` for a file or a folder.
+fn special_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    Some(if t.is_file() || t.is_dir() {
+        return None;
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else {
+        "a special file"
+    })
+}
+
 /// Resolves an interface's `PATH` against the working directory and removes
 /// `.` and `..` lexically.
 ///

@@ -283,3 +283,36 @@ fn invalid_utf8_names_the_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_fifo_is_refused_without_opening_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("ids.csv");
+    super::mkfifo(&fifo);
+    // Opening it would wait for a writer: these must return at once.
+    let file = csv(&fifo);
+    let (checked, connected) = super::in_time(move || (check(&file), connect(&file).map(drop)));
+    assert_eq!(
+        expect_err(checked).to_string(),
+        format!(
+            "interface src: {} is a FIFO (named pipe), not a file; give a .csv file or a \
+             folder that holds .csv files",
+            fifo.display()
+        )
+    );
+    let e = expect_err(connected);
+    assert!(e.to_string().contains("is a FIFO (named pipe)"), "{e}");
+
+    // In a folder, next to a real table: named as one, it is refused, not
+    // skipped.
+    write(dir.path(), "a.csv", "id\n1\n");
+    let folder = csv(dir.path());
+    let e = expect_err(super::in_time(move || connect(&folder).map(drop)));
+    assert!(
+        e.to_string().starts_with(&format!(
+            "interface src: {} is a FIFO (named pipe), not a file; every .csv file",
+            fifo.display()
+        )),
+        "{e}"
+    );
+}
