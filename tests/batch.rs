@@ -2015,6 +2015,31 @@ fn the_quickstart_runs_and_shows_what_it_says() {
     }
 }
 
+/// A CSV source whose file gained an unclosed quote after CREATE INTERFACE
+/// is refused when the batch reads it, naming the file and the line, instead
+/// of giving the rest of the file as one id.
+#[test]
+fn a_csv_source_with_an_unclosed_quote_fails_the_batch_naming_the_line() {
+    let w = World::new(0);
+    let ids = w.path().join("ids.csv");
+    std::fs::write(&ids, "id\n1\n2\n3\n").unwrap();
+    let out = w.run("CREATE INTERFACE ids TYPE CSV PATH 'ids.csv'");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::write(&ids, "id,note\n1,\"unterminated\n2,b\n3,c\n").unwrap();
+    let out = w.run("BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?'");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bid = w.last_bid();
+    assert_eq!(w.status(&bid), "FAILED");
+    let error = w.error(&bid);
+    assert!(
+        error.contains(&format!(
+            "{} line 2: a quoted field opens here and is never closed",
+            ids.display()
+        )),
+        "{error}"
+    );
+}
+
 /// A source path that became a FIFO fails the batch at once with what it
 /// is: opening it would wait for a writer forever.
 #[test]

@@ -507,6 +507,38 @@ fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
     assert_eq!(out.stdout.trim(), "[]");
 }
 
+#[test]
+fn a_csv_with_an_unclosed_quote_is_refused_naming_file_and_line() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let bad = d.path().join("csv/bad.csv");
+    std::fs::write(&bad, "id,kind\n1,\"unterminated\n2,b\n3,c").unwrap();
+    for path in ["csv/bad.csv", "csv"] {
+        let out = run(
+            d.path(),
+            home.path(),
+            &format!("CREATE INTERFACE ids TYPE CSV PATH '{path}'"),
+        );
+        assert_eq!(out.code, 1, "{path}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: interface ids: {} line 2: a quoted field opens here and is never closed",
+                bad.display()
+            )),
+            "{path}: {}",
+            out.stderr
+        );
+    }
+    // A quoted field over several lines that does close is fine.
+    std::fs::write(&bad, "id,kind\n1,\"two\nlines\"\n2,b\n").unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE ids TYPE CSV PATH 'csv/bad.csv'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 /// Opening a FIFO for reading waits for a writer: as an interface's PATH, or
 /// as a .csv file of its folder, it is refused at once instead.
 #[test]

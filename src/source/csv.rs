@@ -6,11 +6,11 @@
 //! for as long as the connection lives.
 
 use super::{Interface, SourceError};
-use ::csv::{ErrorKind as CsvErrorKind, Reader, ReaderBuilder, StringRecord};
+use ::csv::{ErrorKind as CsvErrorKind, Position, Reader, ReaderBuilder, StringRecord};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::ErrorKind;
+use std::io::{BufRead, BufReader, ErrorKind, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// One `.csv` file and the table it becomes.
@@ -175,6 +175,9 @@ struct Rows<'a> {
     /// With `HEADER=false` the first row was read to count the columns and
     /// is handed out first.
     pending: Option<StringRecord>,
+    /// Where the last record read starts: at the end of the file it is
+    /// checked for a quote that never closed.
+    last: Option<Position>,
 }
 
 impl<'a> Rows<'a> {
@@ -195,6 +198,7 @@ impl<'a> Rows<'a> {
             reader,
             expected: 0,
             pending: None,
+            last: None,
         };
         let mut first = StringRecord::new();
         if !rows.read(&mut first)? {
@@ -242,6 +246,40 @@ impl<'a> Rows<'a> {
     }
 
     fn read(&mut self, record: &mut StringRecord) -> Result<bool, SourceError> {
+        let more = self.read_raw(record)?;
+        if more {
+            self.last = record.position().cloned();
+        } else if let Some(start) = self.last.take() {
+            self.refuse_unclosed_quote(&start)?;
+        }
+        Ok(more)
+    }
+
+    /// The csv crate ends a quoted field that is still open at the end of
+    /// the file as if it had closed there: `1,"a` followed by a thousand
+    /// lines is one record whose last field holds them all, and no error.
+    /// Only the last record can be such a field (it runs to the end), so
+    /// that record's bytes are read again and scanned as csv-core scans
+    /// them; a quoted field that closes, on its line or lines later, passes.
+    fn refuse_unclosed_quote(&self, start: &Position) -> Result<(), SourceError> {
+        let io = |io| io_error(self.iface, self.path, io);
+        let mut file = File::open(self.path).map_err(io)?;
+        file.seek(SeekFrom::Start(start.byte())).map_err(io)?;
+        let mut raw = BufReader::new(file);
+        if start.byte() == 0 {
+            skip_bom(&mut raw).map_err(io)?;
+        }
+        match open_quote_line(raw, start.line(), self.iface.delimiter).map_err(io)? {
+            None => Ok(()),
+            Some(line) => Err(SourceError::UnclosedQuote {
+                interface: self.iface.name.clone(),
+                path: self.path.to_path_buf(),
+                line,
+            }),
+        }
+    }
+
+    fn read_raw(&mut self, record: &mut StringRecord) -> Result<bool, SourceError> {
         self.reader.read_record(record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             let message = match e.kind() {
@@ -291,6 +329,62 @@ fn header_columns(
         columns.push(name);
     }
     Ok(columns)
+}
+
+/// Where a field is, for [`open_quote_line`].
+#[derive(Clone, Copy, PartialEq)]
+enum Scan {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the closing one, or the first of `""`.
+    QuoteInQuoted,
+}
+
+/// Reads CSV text from a record's start to the end and returns the line of
+/// the opening quote of a quoted field still open at the end, if any.
+///
+/// The states are csv-core's with its defaults (`"` quotes, `""` escapes
+/// one, CR, LF or CRLF end a record): a quote opens a field only as its
+/// first byte (`ab"c` is text), and after a closing quote the rest of the
+/// field is plain text.
+fn open_quote_line(
+    raw: impl BufRead,
+    first_line: u64,
+    delimiter: u8,
+) -> std::io::Result<Option<u64>> {
+    let mut state = Scan::FieldStart;
+    let mut line = first_line;
+    let mut opened = first_line;
+    for b in raw.bytes() {
+        let b = b?;
+        let ends_field = b == delimiter || b == b'\n' || b == b'\r';
+        state = match (state, b) {
+            (Scan::FieldStart, b'"') => {
+                opened = line;
+                Scan::Quoted
+            }
+            (Scan::Quoted, b'"') => Scan::QuoteInQuoted,
+            (Scan::Quoted, _) => Scan::Quoted,
+            (Scan::QuoteInQuoted, b'"') => Scan::Quoted,
+            (_, _) if ends_field => Scan::FieldStart,
+            _ => Scan::Unquoted,
+        };
+        if b == b'\n' {
+            line += 1;
+        }
+    }
+    Ok((state == Scan::Quoted).then_some(opened))
+}
+
+/// Skips a UTF-8 byte order mark, which the csv crate skips at the start
+/// of a file.
+fn skip_bom(raw: &mut impl BufRead) -> std::io::Result<()> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    if raw.fill_buf()?.starts_with(BOM) {
+        raw.consume(BOM.len());
+    }
+    Ok(())
 }
 
 /// The line a record starts on (a quoted field may span several).

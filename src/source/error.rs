@@ -104,6 +104,18 @@ pub enum SourceError {
         message: String,
     },
     #[error(
+        "interface {interface}: {} line {line}: a quoted field opens here and is never \
+         closed, so the rest of the file would be one field; close the quote (a quote \
+         inside a quoted field is written twice, \"\")",
+        path.display()
+    )]
+    UnclosedQuote {
+        interface: String,
+        path: PathBuf,
+        /// The line of the opening quote.
+        line: u64,
+    },
+    #[error(
         "interface {interface}: {} and {} would both be table {table} (table names \
          ignore case); rename one of the files",
         first.display(),
