@@ -507,6 +507,47 @@ fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
     assert_eq!(out.stdout.trim(), "[]");
 }
 
+/// An LU reads its instances: a ROOT or TABLE query that writes, or holds
+/// two statements, is refused when the LU is created, as a group's is.
+#[test]
+fn lu_queries_that_write_or_hold_two_statements_are_refused() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'";
+    assert_eq!(run(d.path(), home.path(), setup).code, 0);
+    for (script, want) in [
+        (
+            "CREATE LU Customer FROM crm ROOT ('delete from customer returning id')",
+            "error: the ROOT query is refused: the query would change data; a source query \
+             must only read (query: delete from customer returning id)\n  --> line 1, column 35\n",
+        ),
+        (
+            "CREATE LU Customer FROM crm ROOT ('select id from customer') \
+             TABLE customer ('select * from customer where id = ?; delete from orders')",
+            "error: the TABLE customer query is refused: the text holds more than one \
+             statement; give one query",
+        ),
+        (
+            "CREATE LU Customer FROM crm ROOT ('select id from customer') \
+             TABLE customer ('update customer set tier = ''x'' where id = ?')",
+            "error: the TABLE customer query is refused: the query would change data",
+        ),
+    ] {
+        let out = run(d.path(), home.path(), script);
+        assert_eq!(out.code, 1, "{script}: {}", out.stderr);
+        assert!(out.stderr.starts_with(want), "{script}: {}", out.stderr);
+    }
+    let out = run(d.path(), home.path(), "SHOW LUS");
+    assert_eq!(out.stdout.trim(), "[]");
+    let c = rusqlite::Connection::open(d.path().join("crm.db")).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM customer WHERE tier <> 'x'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows, 3, "nothing ran");
+}
+
 #[test]
 fn a_csv_with_an_unclosed_quote_is_refused_naming_file_and_line() {
     let d = data();

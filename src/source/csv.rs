@@ -29,14 +29,23 @@ pub(super) fn check(iface: &Interface) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Creates every file's table, empty, in a new in-memory database: see
+/// [`super::schema`]. Reads each file's first row only.
+pub(super) fn schema(iface: &Interface) -> Result<Connection, SourceError> {
+    let conn = Connection::open_in_memory().map_err(|e| load_error(iface, iface.path(), e))?;
+    for file in files(iface)? {
+        let (columns, _) = Rows::open(iface, &file.path)?;
+        conn.execute_batch(&create_table(&file.table, &columns))
+            .map_err(|e| load_error(iface, &file.path, e))?;
+    }
+    read_only(iface, &conn)?;
+    Ok(conn)
+}
+
 /// Loads every file into its own table of a new in-memory database.
 pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
     let files = files(iface)?;
-    let load_error = |path: &Path, e: rusqlite::Error| SourceError::CsvLoad {
-        interface: iface.name.clone(),
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
+    let load_error = |path: &Path, e: rusqlite::Error| load_error(iface, path, e);
     let mut conn = Connection::open_in_memory().map_err(|e| load_error(iface.path(), e))?;
     // One transaction for everything: a commit per row would be the whole
     // cost of loading.
@@ -47,16 +56,14 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
     for file in &files {
         let err = |e| load_error(&file.path, e);
         let (columns, mut rows) = Rows::open(iface, &file.path)?;
-        let table = quote(&file.table);
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{} text", quote(c)))
-            .collect();
-        tx.execute_batch(&format!("create table {table} ({})", defs.join(", ")))
+        tx.execute_batch(&create_table(&file.table, &columns))
             .map_err(err)?;
         let marks = vec!["?"; columns.len()].join(", ");
         let mut insert = tx
-            .prepare(&format!("insert into {table} values ({marks})"))
+            .prepare(&format!(
+                "insert into {} values ({marks})",
+                quote(&file.table)
+            ))
             .map_err(err)?;
         while rows.next(&mut record)? {
             for (i, field) in record.iter().enumerate() {
@@ -66,11 +73,32 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
         }
     }
     tx.commit().map_err(|e| load_error(iface.path(), e))?;
-    // The data is a copy: a write would vanish with the connection, so make
-    // it fail instead.
-    conn.execute_batch("pragma query_only = on")
-        .map_err(|e| load_error(iface.path(), e))?;
+    read_only(iface, &conn)?;
     Ok(conn)
+}
+
+/// The data is a copy: a write would vanish with the connection, so make
+/// it fail instead.
+fn read_only(iface: &Interface, conn: &Connection) -> Result<(), SourceError> {
+    conn.execute_batch("pragma query_only = on")
+        .map_err(|e| load_error(iface, iface.path(), e))
+}
+
+/// A file's table, every column TEXT.
+fn create_table(table: &str, columns: &[String]) -> String {
+    let defs: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} text", quote(c)))
+        .collect();
+    format!("create table {} ({})", quote(table), defs.join(", "))
+}
+
+fn load_error(iface: &Interface, path: &Path, e: rusqlite::Error) -> SourceError {
+    SourceError::CsvLoad {
+        interface: iface.name.clone(),
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// The interface's files: the file itself, or the folder's `.csv` files

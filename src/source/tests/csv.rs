@@ -1,6 +1,6 @@
 use super::{expect_err, iface, ok_ids};
 use crate::ast::InterfaceKind;
-use crate::source::{Interface, SourceError, check, connect, for_each_id};
+use crate::source::{Interface, Param, SourceError, check, check_id_query, connect, for_each_id};
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -380,4 +380,39 @@ fn a_fifo_is_refused_without_opening_it() {
         )),
         "{e}"
     );
+}
+
+#[test]
+fn schema_has_the_tables_but_not_their_rows_and_checks_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bad row further down is the load's to find, not the schema's.
+    let p = write(dir.path(), "ids.csv", "id,name\n1,a\n2,b,extra\n");
+    let conn = crate::source::schema(&csv(&p)).unwrap();
+    assert_eq!(ok_ids(&conn, "select count(*) from ids"), ["0"]);
+    check_id_query(&conn, "select id from ids where name = ?", &[Param::Int(1)]).unwrap();
+    for (sql, params, why) in [
+        ("delete from ids returning id", vec![], "would change data"),
+        (
+            "select id from ids; select 1",
+            vec![],
+            "more than one statement",
+        ),
+        (
+            "select id from ids where id > ?",
+            vec![],
+            "1 ? placeholder and 0 values",
+        ),
+        (
+            "select id from ids",
+            vec![Param::Int(1)],
+            "no ? placeholder and 1 value",
+        ),
+    ] {
+        let e = expect_err(check_id_query(&conn, sql, &params));
+        assert!(e.is_query_text_fault(), "{sql}: {e}");
+        assert!(e.to_string().contains(why), "{sql}: {e}");
+    }
+    // What the database says is not the text's fault.
+    let e = expect_err(check_id_query(&conn, "select id from nowhere", &[]));
+    assert!(!e.is_query_text_fault(), "{e}");
 }
