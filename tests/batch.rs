@@ -38,14 +38,13 @@ impl World {
 
     /// A run of `script`, to set more on before it runs.
     fn test(&self, script: &str) -> Test {
-        Test::new().current_dir(self.path()).args([
-            "--home",
-            self.home().to_str().unwrap(),
-            "--format",
-            "json",
-            "-c",
-            script,
-        ])
+        Test::new().current_dir(self.path()).args(self.args(script))
+    }
+
+    /// batchsh's arguments to run `script` on this world's store.
+    fn args(&self, script: &str) -> [String; 6] {
+        let home = self.home().to_str().unwrap().to_string();
+        ["--home", &home, "--format", "json", "-c", script].map(String::from)
     }
 
     /// Runs `script`, which must fail: exit 1 and stderr starting with
@@ -62,18 +61,22 @@ impl World {
         out
     }
 
+    /// `out` is a run whose last batch ended FAILED (exit 1) with an error
+    /// that holds `why`.
+    #[track_caller]
+    fn assert_last_failed(&self, out: &crate::common::Output, why: &str) {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let bid = self.last_bid();
+        assert_eq!(self.status(&bid), "FAILED");
+        let error = self.error(&bid);
+        assert!(error.contains(why), "{error}");
+    }
+
     /// Starts batchsh in the background (for kill and control tests).
     fn spawn(&self, script: &str) -> Child {
         Command::new(env!("CARGO_BIN_EXE_batchsh"))
             .current_dir(self.path())
-            .args([
-                "--home",
-                self.home().to_str().unwrap(),
-                "--format",
-                "json",
-                "-c",
-                script,
-            ])
+            .args(self.args(script))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -2162,17 +2165,11 @@ fn a_csv_source_with_an_unclosed_quote_fails_the_batch_naming_the_line() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     std::fs::write(&ids, "id,note\n1,\"unterminated\n2,b\n3,c\n").unwrap();
     let out = w.run("BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?'");
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let bid = w.last_bid();
-    assert_eq!(w.status(&bid), "FAILED");
-    let error = w.error(&bid);
-    assert!(
-        error.contains(&format!(
-            "{} line 2: a quoted field opens here and is never closed",
-            ids.display()
-        )),
-        "{error}"
+    let why = format!(
+        "{} line 2: a quoted field opens here and is never closed",
+        ids.display()
     );
+    w.assert_last_failed(&out, &why);
 }
 
 /// A source path that became a FIFO fails the batch at once with what it
@@ -2187,15 +2184,9 @@ fn a_source_that_is_a_fifo_fails_the_batch_instead_of_hanging() {
         .test("BATCH Customer FABRIC_COMMAND='echo ?'")
         .timeout(Duration::from_secs(10))
         .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let bid = w.last_bid();
-    assert_eq!(w.status(&bid), "FAILED");
-    let error = w.error(&bid);
-    assert!(
-        error.contains(&format!(
-            "{} is a FIFO (named pipe), not a file; give the path of an SQLite database file",
-            db.display()
-        )),
-        "{error}"
+    let why = format!(
+        "{} is a FIFO (named pipe), not a file; give the path of an SQLite database file",
+        db.display()
     );
+    w.assert_last_failed(&out, &why);
 }

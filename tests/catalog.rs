@@ -22,17 +22,19 @@ fn data() -> tempfile::TempDir {
 
 /// Runs `script` in `dir` with a store in `home` (kept across runs).
 fn run(dir: &Path, home: &Path, script: &str) -> crate::common::Output {
-    Test::new()
-        .current_dir(dir)
-        .args([
-            "--home",
-            home.to_str().unwrap(),
-            "--format",
-            "json",
-            "-c",
-            script,
-        ])
-        .run()
+    test(dir, home, script).run()
+}
+
+/// The run of [`run`], to set more on before it runs.
+fn test(dir: &Path, home: &Path, script: &str) -> Test {
+    Test::new().current_dir(dir).args([
+        "--home",
+        home.to_str().unwrap(),
+        "--format",
+        "json",
+        "-c",
+        script,
+    ])
 }
 
 fn json_lines(stdout: &str) -> Vec<Value> {
@@ -605,14 +607,8 @@ fn a_fifo_as_an_interface_path_is_refused_not_waited_on() {
             "not a file; every .csv file of a CSV interface's folder is a table",
         ),
     ] {
-        let out = Test::new()
-            .current_dir(d.path())
-            .args([
-                "--home",
-                home.path().to_str().unwrap(),
-                "-c",
-                &format!("CREATE INTERFACE src TYPE {kind} PATH '{path}'"),
-            ])
+        let script = format!("CREATE INTERFACE src TYPE {kind} PATH '{path}'");
+        let out = test(d.path(), home.path(), &script)
             .timeout(std::time::Duration::from_secs(10))
             .run();
         assert_eq!(out.code, 1, "{kind} {path}: {}", out.stderr);
