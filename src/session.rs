@@ -554,19 +554,21 @@ impl Session {
                 let iface = store
                     .interface(&interface.text)
                     .map_err(|e| RunError::from_store(e, interface.span))?;
-                // Every query must compile on the interface now, not fail
-                // for each entity later.
-                let conn = source::connect(&iface.source())
+                // Every query must compile on the interface, and only
+                // read, now, not fail for each entity later. Compiling needs
+                // the schema only: a CSV interface's rows are not loaded.
+                let conn = source::schema(&iface.source())
                     .map_err(|e| RunError::from_source(e, interface.span))?;
                 let compile = |sql: &str, what: String, span: Span| -> Result<()> {
-                    conn.prepare(sql).map(|_| ()).map_err(|e| {
-                        RunError::at(
-                            span,
-                            format!(
-                                "the {what} query does not run on interface {}: {e}",
+                    source::check_read_query(&conn, sql).map_err(|e| {
+                        let message = match e {
+                            source::SourceError::Query { message, .. } => format!(
+                                "the {what} query does not run on interface {}: {message}",
                                 iface.name
                             ),
-                        )
+                            e => format!("the {what} query is refused: {e}"),
+                        };
+                        RunError::at(span, message)
                     })
                 };
                 compile(&root.value, "ROOT".into(), root.span)?;
@@ -714,7 +716,7 @@ impl Session {
                 let iface = store
                     .interface(&iface_name)
                     .map_err(|e| RunError::from_store(e, iface_span))?;
-                let conn = source::connect(&iface.source())
+                let conn = source::schema(&iface.source())
                     .map_err(|e| RunError::from_source(e, iface_span))?;
                 let columns = source::column_count(&conn, &sql.value)
                     .map_err(|e| RunError::from_source(e, sql.span))?;

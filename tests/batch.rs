@@ -33,17 +33,43 @@ impl World {
     }
 
     pub(crate) fn run(&self, script: &str) -> crate::common::Output {
-        Test::new()
-            .current_dir(self.path())
-            .args([
-                "--home",
-                self.home().to_str().unwrap(),
-                "--format",
-                "json",
-                "-c",
-                script,
-            ])
-            .run()
+        self.test(script).run()
+    }
+
+    /// A run of `script`, to set more on before it runs.
+    fn test(&self, script: &str) -> Test {
+        Test::new().current_dir(self.path()).args(self.args(script))
+    }
+
+    /// batchsh's arguments to run `script` on this world's store.
+    fn args(&self, script: &str) -> [String; 6] {
+        let home = self.home().to_str().unwrap().to_string();
+        ["--home", &home, "--format", "json", "-c", script].map(String::from)
+    }
+
+    /// Runs `script`, which must fail: exit 1 and stderr starting with
+    /// `error: {message}`.
+    #[track_caller]
+    fn refused(&self, script: &str, message: &str) -> crate::common::Output {
+        let out = self.run(script);
+        assert_eq!(out.code, 1, "{script}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("error: {message}")),
+            "{script}: {}",
+            out.stderr
+        );
+        out
+    }
+
+    /// `out` is a run whose last batch ended FAILED (exit 1) with an error
+    /// that holds `why`.
+    #[track_caller]
+    fn assert_last_failed(&self, out: &crate::common::Output, why: &str) {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let bid = self.last_bid();
+        assert_eq!(self.status(&bid), "FAILED");
+        let error = self.error(&bid);
+        assert!(error.contains(why), "{error}");
     }
 
     /// Starts batchsh in the background (for kill and control tests).
@@ -58,14 +84,7 @@ impl World {
             .args(flags)
             .envs(env.iter().copied())
             .current_dir(self.path())
-            .args([
-                "--home",
-                self.home().to_str().unwrap(),
-                "--format",
-                "json",
-                "-c",
-                script,
-            ])
+            .args(self.args(script))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -2020,4 +2039,163 @@ fn the_quickstart_runs_and_shows_what_it_says() {
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert!(out.stderr.starts_with("warning: batch "), "{}", out.stderr);
     }
+}
+
+/// A source query that writes, holds two statements, or whose `?` count
+/// differs from BIND_PARAMS is a validation error: refused with a caret
+/// under the SQL, before anything is stored or run (SPEC §11).
+#[test]
+fn a_using_query_that_cannot_be_a_source_query_stores_no_batch() {
+    let w = World::new(3);
+    let out =
+        w.run("BATCH Customer FROM crm USING ('delete from customer') FABRIC_COMMAND='echo ?'");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "error: the query would change data; a source query must only read (query: delete from customer)
+  --> line 1, column 32
+   |
+ 1 | BATCH Customer FROM crm USING ('delete from customer') FABRIC_COMMAND='echo ?'
+   |                                ^^^^^^^^^^^^^^^^^^^^^^
+"
+    );
+    for (using, options, why) in [
+        (
+            "select id from customer; delete from customer",
+            "",
+            "the text holds more than one statement",
+        ),
+        (
+            "delete from customer returning id",
+            "",
+            "the query would change data",
+        ),
+        (
+            "select id from customer where id > ?",
+            "",
+            "the query has 1 ? placeholder and 0 values were given for it",
+        ),
+        (
+            "select id from customer where id > ?",
+            "WITH BIND_PARAMS='1,2'",
+            "the query has 1 ? placeholder and 2 values were given for it",
+        ),
+        (
+            "select id from customer where id > ?",
+            "WITH BIND_PARAMS_JSON='[1, 2]'",
+            "the query has 1 ? placeholder and 2 values were given for it",
+        ),
+        // Values with nothing to bind them to are a mistake too.
+        (
+            "select id from customer",
+            "WITH BIND_PARAMS='1'",
+            "the query has no ? placeholder and 1 value was given",
+        ),
+    ] {
+        let batch =
+            format!("BATCH Customer FROM crm USING ('{using}') FABRIC_COMMAND='echo ?' {options}");
+        for statement in [batch.clone(), format!("EXPLAIN {batch}")] {
+            let out = w.refused(&statement, why);
+            // The caret is under the SQL text.
+            let column = statement.find(&format!("'{using}'")).unwrap() + 1;
+            assert!(
+                out.stderr
+                    .contains(&format!("--> line 1, column {column}\n")),
+                "{statement}: {}",
+                out.stderr
+            );
+            assert!(out.stdout.is_empty(), "{statement}: {}", out.stdout);
+        }
+    }
+    assert_eq!(w.batch_count(), 0);
+    let rows: i64 = rusqlite::Connection::open(w.path().join("crm.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM customer", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3, "the source keeps its rows");
+    // The same on a CSV interface, whose tables are checked empty.
+    std::fs::write(w.path().join("ids.csv"), "id\n1\n2\n").unwrap();
+    w.refused(
+        "CREATE INTERFACE ids TYPE CSV PATH 'ids.csv';
+         BATCH Customer FROM ids USING ('select id from ids where id = ?') FABRIC_COMMAND='echo ?'",
+        "the query has 1 ? placeholder and 0 values",
+    );
+    assert_eq!(w.batch_count(), 0);
+    // The matching count runs.
+    let out = w.run(
+        "BATCH Customer FROM crm USING ('select id from customer where id > ?') \
+         FABRIC_COMMAND='echo ?' WITH BIND_PARAMS='1'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(w.batch_count(), 1);
+}
+
+/// The ROOT query and a group's query are checked the same way when a
+/// batch uses them; the error names the query, whose text is not in the
+/// statement.
+#[test]
+fn a_root_or_group_query_that_writes_stores_no_batch() {
+    let w = World::new(3);
+    // CREATE LU refuses a ROOT query that writes: one written into the
+    // store by hand (or by an older batchsh) reaches the BATCH check.
+    w.store()
+        .execute(
+            "UPDATE lus SET root_sql = 'delete from customer returning id'",
+            [],
+        )
+        .unwrap();
+    let out = w.refused(
+        "BATCH Customer FABRIC_COMMAND='echo ?'",
+        "the ROOT query of LU Customer: the query would change data; a source query must \
+         only read",
+    );
+    assert!(
+        out.stderr.contains("--> line 1, column 7\n"),
+        "{}",
+        out.stderr
+    );
+    w.refused(
+        "CREATE INSTANCE GROUP Customer.low USING ('select id from customer where id < ?');
+         BATCH Customer.low FABRIC_COMMAND='echo ?'",
+        "the instance group Customer.low: the query has 1 ? placeholder and 0 values",
+    );
+    assert_eq!(w.batch_count(), 0);
+}
+
+/// A CSV source whose file gained an unclosed quote after CREATE INTERFACE
+/// is refused when the batch reads it, naming the file and the line, instead
+/// of giving the rest of the file as one id.
+#[test]
+fn a_csv_source_with_an_unclosed_quote_fails_the_batch_naming_the_line() {
+    let w = World::new(0);
+    let ids = w.path().join("ids.csv");
+    std::fs::write(&ids, "id\n1\n2\n3\n").unwrap();
+    let out = w.run("CREATE INTERFACE ids TYPE CSV PATH 'ids.csv'");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::write(&ids, "id,note\n1,\"unterminated\n2,b\n3,c\n").unwrap();
+    let out = w.run("BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?'");
+    let why = format!(
+        "{} line 2: a quoted field opens here and is never closed",
+        ids.display()
+    );
+    w.assert_last_failed(&out, &why);
+}
+
+/// A source path that became a FIFO fails the batch at once with what it
+/// is: opening it would wait for a writer forever.
+#[test]
+fn a_source_that_is_a_fifo_fails_the_batch_instead_of_hanging() {
+    let w = World::new(3);
+    let db = w.path().join("crm.db");
+    std::fs::remove_file(&db).unwrap();
+    crate::common::mkfifo(&db);
+    let out = w
+        .test("BATCH Customer FABRIC_COMMAND='echo ?'")
+        .timeout(Duration::from_secs(10))
+        .run();
+    let why = format!(
+        "{} is a FIFO (named pipe), not a file; give the path of an SQLite database file",
+        db.display()
+    );
+    w.assert_last_failed(&out, &why);
 }

@@ -22,17 +22,19 @@ fn data() -> tempfile::TempDir {
 
 /// Runs `script` in `dir` with a store in `home` (kept across runs).
 fn run(dir: &Path, home: &Path, script: &str) -> crate::common::Output {
-    Test::new()
-        .current_dir(dir)
-        .args([
-            "--home",
-            home.to_str().unwrap(),
-            "--format",
-            "json",
-            "-c",
-            script,
-        ])
-        .run()
+    test(dir, home, script).run()
+}
+
+/// The run of [`run`], to set more on before it runs.
+fn test(dir: &Path, home: &Path, script: &str) -> Test {
+    Test::new().current_dir(dir).args([
+        "--home",
+        home.to_str().unwrap(),
+        "--format",
+        "json",
+        "-c",
+        script,
+    ])
 }
 
 fn json_lines(stdout: &str) -> Vec<Value> {
@@ -505,4 +507,122 @@ fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
     );
     let out = run(d.path(), home.path(), "BATCH_LIST STATUS='ALL'");
     assert_eq!(out.stdout.trim(), "[]");
+}
+
+/// An LU reads its instances: a ROOT or TABLE query that writes, or holds
+/// two statements, is refused when the LU is created, as a group's is.
+#[test]
+fn lu_queries_that_write_or_hold_two_statements_are_refused() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'";
+    assert_eq!(run(d.path(), home.path(), setup).code, 0);
+    for (script, want) in [
+        (
+            "CREATE LU Customer FROM crm ROOT ('delete from customer returning id')",
+            "error: the ROOT query is refused: the query would change data; a source query \
+             must only read (query: delete from customer returning id)\n  --> line 1, column 35\n",
+        ),
+        (
+            "CREATE LU Customer FROM crm ROOT ('select id from customer') \
+             TABLE customer ('select * from customer where id = ?; delete from orders')",
+            "error: the TABLE customer query is refused: the text holds more than one \
+             statement; give one query",
+        ),
+        (
+            "CREATE LU Customer FROM crm ROOT ('select id from customer') \
+             TABLE customer ('update customer set tier = ''x'' where id = ?')",
+            "error: the TABLE customer query is refused: the query would change data",
+        ),
+    ] {
+        let out = run(d.path(), home.path(), script);
+        assert_eq!(out.code, 1, "{script}: {}", out.stderr);
+        assert!(out.stderr.starts_with(want), "{script}: {}", out.stderr);
+    }
+    let out = run(d.path(), home.path(), "SHOW LUS");
+    assert_eq!(out.stdout.trim(), "[]");
+    let c = rusqlite::Connection::open(d.path().join("crm.db")).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM customer WHERE tier <> 'x'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows, 3, "nothing ran");
+}
+
+#[test]
+fn a_csv_with_an_unclosed_quote_is_refused_naming_file_and_line() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let bad = d.path().join("csv/bad.csv");
+    std::fs::write(&bad, "id,kind\n1,\"unterminated\n2,b\n3,c").unwrap();
+    for path in ["csv/bad.csv", "csv"] {
+        let out = run(
+            d.path(),
+            home.path(),
+            &format!("CREATE INTERFACE ids TYPE CSV PATH '{path}'"),
+        );
+        assert_eq!(out.code, 1, "{path}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: interface ids: {} line 2: a quoted field opens here and is never closed",
+                bad.display()
+            )),
+            "{path}: {}",
+            out.stderr
+        );
+    }
+    // A quoted field over several lines that does close is fine.
+    std::fs::write(&bad, "id,kind\n1,\"two\nlines\"\n2,b\n").unwrap();
+    let out = run(
+        d.path(),
+        home.path(),
+        "CREATE INTERFACE ids TYPE CSV PATH 'csv/bad.csv'",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// Opening a FIFO for reading waits for a writer: as an interface's PATH, or
+/// as a .csv file of its folder, it is refused at once instead.
+#[test]
+fn a_fifo_as_an_interface_path_is_refused_not_waited_on() {
+    let d = data();
+    let home = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("csv/pipe.csv");
+    crate::common::mkfifo(&fifo);
+    for (kind, path, want) in [
+        (
+            "SQLITE",
+            "csv/pipe.csv",
+            "not a file; give the path of an SQLite database file",
+        ),
+        (
+            "CSV",
+            "csv/pipe.csv",
+            "not a file; give a .csv file or a folder that holds .csv files",
+        ),
+        (
+            "CSV",
+            "csv",
+            "not a file; every .csv file of a CSV interface's folder is a table",
+        ),
+    ] {
+        let script = format!("CREATE INTERFACE src TYPE {kind} PATH '{path}'");
+        let out = test(d.path(), home.path(), &script)
+            .timeout(std::time::Duration::from_secs(10))
+            .run();
+        assert_eq!(out.code, 1, "{kind} {path}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: interface src: {} is a FIFO (named pipe), {want}",
+                fifo.display()
+            )),
+            "{kind} {path}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        run(d.path(), home.path(), "SHOW INTERFACES").stdout.trim(),
+        "[]"
+    );
 }

@@ -4,9 +4,10 @@
 
 use batchsh::ast::{Statement, Stmt};
 use batchsh::syntax::grammar::{Item, sections};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Test {
     args: Vec<String>,
@@ -14,6 +15,7 @@ pub struct Test {
     home: tempfile::TempDir,
     cwd: Option<PathBuf>,
     env: Vec<(String, String)>,
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -33,6 +35,7 @@ impl Test {
             home: tempfile::tempdir().expect("temporary BATCHSH_HOME"),
             cwd: None,
             env: Vec::new(),
+            timeout: None,
         }
     }
 
@@ -60,6 +63,14 @@ impl Test {
     /// The working directory batchsh runs in (relative PATHs resolve here).
     pub fn current_dir(mut self, d: &Path) -> Test {
         self.cwd = Some(d.to_path_buf());
+        self
+    }
+
+    /// Kills batchsh and fails the test if it runs longer than `d`: for
+    /// tests of things that used to hang, so that a regression fails
+    /// instead of stalling the whole run.
+    pub fn timeout(mut self, d: Duration) -> Test {
+        self.timeout = Some(d);
         self
     }
 
@@ -96,13 +107,58 @@ impl Test {
             }
             // Dropping closes stdin: batchsh sees end of input.
         }
-        let out = child.wait_with_output().expect("batchsh finishes");
+        let out = match self.timeout {
+            None => child.wait_with_output().expect("batchsh finishes"),
+            Some(limit) => wait_within(child, limit, &self.args),
+        };
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             home: self.home,
         }
+    }
+}
+
+/// Waits for `child` as `wait_with_output` does, but kills it and fails the
+/// test when it runs longer than `limit`. Its pipes are read on threads
+/// meanwhile, so a child with much to say is not stalled on a full pipe.
+fn wait_within(
+    mut child: std::process::Child,
+    limit: Duration,
+    args: &[String],
+) -> std::process::Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("batchsh is waited for") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "batchsh {args:?} still ran after {limit:?} and was killed; stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 
@@ -219,6 +275,16 @@ pub fn round_trip(stmts: &[Stmt]) -> Result<(), String> {
             "canonical text parses to other statements:\n{text}\nwant {want:#?}\ngot {got:#?}"
         ))
     }
+}
+
+/// A FIFO (named pipe) at `path`: opening it for reading waits for a
+/// writer, so a test that meets one runs batchsh with [`Test::timeout`].
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
 }
 
 /// Defines the interface `crm` on [`customer_db`]'s `crm.db` (relative to

@@ -149,10 +149,13 @@ pub fn plan(
     };
     refuse_window_args(b)?;
     let params = bind_params(b)?;
-    let source = match (&b.target.selection, &b.source) {
-        (Selection::Ids(ids), None) => {
-            EntitySource::Ids(ids.iter().map(|t| t.value.clone()).collect())
-        }
+    // With where a fault of the query's text is pointed at: the SQL when
+    // the statement holds it, else the name that stands for it.
+    let (source, query_at) = match (&b.target.selection, &b.source) {
+        (Selection::Ids(ids), None) => (
+            EntitySource::Ids(ids.iter().map(|t| t.value.clone()).collect()),
+            span,
+        ),
         (Selection::Ids(_), Some(_)) | (Selection::Group(_), Some(_)) => {
             return Err(RunError::at(
                 b.target.lu.span,
@@ -167,27 +170,52 @@ pub fn plan(
                 .interface
                 .clone()
                 .unwrap_or_else(|| lu.interface.clone());
-            EntitySource::Query {
+            let source = EntitySource::Query {
                 interface: iface(&name, g.span)?,
                 sql: def.sql,
                 params,
                 origin: format!("instance group {}.{}", lu.name, def.name),
-            }
+            };
+            (source, g.span)
         }
-        (Selection::All, None) => EntitySource::Query {
-            interface: iface(&lu.interface, b.target.lu.span)?,
-            sql: lu.root_sql.clone(),
-            params,
-            origin: format!("ROOT query of LU {}", lu.name),
-        },
-        (Selection::All, Some(Source::Query { interface, sql })) => EntitySource::Query {
-            interface: iface(&interface.text, interface.span)?,
-            sql: sql.value.clone(),
-            params,
-            origin: format!("FROM {} USING", interface.text),
-        },
-        (Selection::All, Some(Source::Fabric)) => EntitySource::Fabric,
+        (Selection::All, None) => (
+            EntitySource::Query {
+                interface: iface(&lu.interface, b.target.lu.span)?,
+                sql: lu.root_sql.clone(),
+                params,
+                origin: format!("ROOT query of LU {}", lu.name),
+            },
+            b.target.lu.span,
+        ),
+        (Selection::All, Some(Source::Query { interface, sql })) => (
+            EntitySource::Query {
+                interface: iface(&interface.text, interface.span)?,
+                sql: sql.value.clone(),
+                params,
+                origin: format!("FROM {} USING", interface.text),
+            },
+            sql.span,
+        ),
+        (Selection::All, Some(Source::Fabric)) => (EntitySource::Fabric, span),
     };
+    if let EntitySource::Query {
+        interface,
+        sql,
+        params,
+        origin,
+    } = &source
+    {
+        // The USING text is under the caret; a stored query is named.
+        let named = !matches!(b.source, Some(Source::Query { .. }));
+        refuse_query_text(interface, sql, params).map_err(|e| {
+            let message = if named {
+                format!("the {origin}: {e}")
+            } else {
+                e.to_string()
+            };
+            RunError::at(query_at, message)
+        })?;
+    }
     let (command_lu, command_lu_source, command_interface) = match &b.command.kind {
         CommandKind::SyncInstance { lu: l } | CommandKind::DeleteInstance { lu: l } => {
             let def = store.lu(&l.text).map_err(|e| store_err(e, l.span))?;
@@ -273,6 +301,32 @@ pub fn plan(
         allow_multiple: flag("ALLOW_MULTIPLE"),
         arguments,
     })
+}
+
+/// Refuses an id query whose text cannot be a source query, whatever the
+/// data: one that writes (it would run before the batch could fail),
+/// holds two statements, returns no column, or whose `?` count differs
+/// from the BIND_PARAMS values. Refused here, the statement stores
+/// nothing (SPEC §11); found by
+/// the run, it would leave a FAILED batch behind.
+///
+/// The query is prepared on [`source::schema`]: for a CSV interface, its
+/// tables empty, so a large file is read once, by the run. An interface
+/// that cannot be opened or a query the database rejects (no such table)
+/// passes: the run meets it again, and the batch ends FAILED with the
+/// database's message, as SPEC §11 has it for a source query that fails.
+fn refuse_query_text(
+    iface: &source::Interface,
+    sql: &str,
+    params: &[Param],
+) -> Result<(), source::SourceError> {
+    let Ok(conn) = source::schema(iface) else {
+        return Ok(());
+    };
+    match source::check_id_query(&conn, sql, params) {
+        Err(e) if e.is_query_text_fault() => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn opt_err(b: &BatchStmt, name: &str, msg: String) -> RunError {

@@ -6,11 +6,11 @@
 //! for as long as the connection lives.
 
 use super::{Interface, SourceError};
-use ::csv::{ErrorKind as CsvErrorKind, Reader, ReaderBuilder, StringRecord};
+use ::csv::{ErrorKind as CsvErrorKind, Position, Reader, ReaderBuilder, StringRecord};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::ErrorKind;
+use std::io::{BufRead, BufReader, ErrorKind, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// One `.csv` file and the table it becomes.
@@ -29,14 +29,23 @@ pub(super) fn check(iface: &Interface) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Creates every file's table, empty, in a new in-memory database: see
+/// [`super::schema`]. Reads each file's first row only.
+pub(super) fn schema(iface: &Interface) -> Result<Connection, SourceError> {
+    let conn = Connection::open_in_memory().map_err(|e| load_error(iface, iface.path(), e))?;
+    for file in files(iface)? {
+        let (columns, _) = Rows::open(iface, &file.path)?;
+        conn.execute_batch(&create_table(&file.table, &columns))
+            .map_err(|e| load_error(iface, &file.path, e))?;
+    }
+    read_only(iface, &conn)?;
+    Ok(conn)
+}
+
 /// Loads every file into its own table of a new in-memory database.
 pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
     let files = files(iface)?;
-    let load_error = |path: &Path, e: rusqlite::Error| SourceError::CsvLoad {
-        interface: iface.name.clone(),
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
+    let load_error = |path: &Path, e: rusqlite::Error| load_error(iface, path, e);
     let mut conn = Connection::open_in_memory().map_err(|e| load_error(iface.path(), e))?;
     // One transaction for everything: a commit per row would be the whole
     // cost of loading.
@@ -47,16 +56,14 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
     for file in &files {
         let err = |e| load_error(&file.path, e);
         let (columns, mut rows) = Rows::open(iface, &file.path)?;
-        let table = quote(&file.table);
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{} text", quote(c)))
-            .collect();
-        tx.execute_batch(&format!("create table {table} ({})", defs.join(", ")))
+        tx.execute_batch(&create_table(&file.table, &columns))
             .map_err(err)?;
         let marks = vec!["?"; columns.len()].join(", ");
         let mut insert = tx
-            .prepare(&format!("insert into {table} values ({marks})"))
+            .prepare(&format!(
+                "insert into {} values ({marks})",
+                quote(&file.table)
+            ))
             .map_err(err)?;
         while rows.next(&mut record)? {
             for (i, field) in record.iter().enumerate() {
@@ -66,11 +73,32 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
         }
     }
     tx.commit().map_err(|e| load_error(iface.path(), e))?;
-    // The data is a copy: a write would vanish with the connection, so make
-    // it fail instead.
-    conn.execute_batch("pragma query_only = on")
-        .map_err(|e| load_error(iface.path(), e))?;
+    read_only(iface, &conn)?;
     Ok(conn)
+}
+
+/// The data is a copy: a write would vanish with the connection, so make
+/// it fail instead.
+fn read_only(iface: &Interface, conn: &Connection) -> Result<(), SourceError> {
+    conn.execute_batch("pragma query_only = on")
+        .map_err(|e| load_error(iface, iface.path(), e))
+}
+
+/// A file's table, every column TEXT.
+fn create_table(table: &str, columns: &[String]) -> String {
+    let defs: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} text", quote(c)))
+        .collect();
+    format!("create table {} ({})", quote(table), defs.join(", "))
+}
+
+fn load_error(iface: &Interface, path: &Path, e: rusqlite::Error) -> SourceError {
+    SourceError::CsvLoad {
+        interface: iface.name.clone(),
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// The interface's files: the file itself, or the folder's `.csv` files
@@ -84,15 +112,42 @@ fn files(iface: &Interface) -> Result<Vec<CsvFile>, SourceError> {
     }
     let path = iface.path();
     let meta = std::fs::metadata(path).map_err(|io| io_error(iface, path, io))?;
+    if let Some(what) = super::special_file(&meta) {
+        return Err(SourceError::NotAFile {
+            interface: iface.name.clone(),
+            path: path.to_path_buf(),
+            what,
+            expected: "give a .csv file or a folder that holds .csv files",
+        });
+    }
     let mut files = Vec::new();
     if meta.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|io| io_error(iface, path, io))?;
         for entry in entries {
             let entry = entry.map_err(|io| io_error(iface, path, io))?;
             let p = entry.path();
+            if !is_csv(&p) {
+                continue;
+            }
             // `fs::metadata` follows symlinks: a link to a .csv file counts.
-            if is_csv(&p) && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
-                files.push(csv_file(p));
+            // A folder named `x.csv` is skipped like any subfolder; a FIFO
+            // (or socket, device) is refused rather than skipped: its name
+            // says it is one of the tables, and opening it could wait forever.
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_file() => files.push(csv_file(p)),
+                Ok(m) => {
+                    if let Some(what) = super::special_file(&m) {
+                        return Err(SourceError::NotAFile {
+                            interface: iface.name.clone(),
+                            path: p,
+                            what,
+                            expected: "every .csv file of a CSV interface's folder is a \
+                                       table; move it out of the folder or rename it",
+                        });
+                    }
+                }
+                // A dangling symlink is no table.
+                Err(_) => {}
             }
         }
         if files.is_empty() {
@@ -148,6 +203,9 @@ struct Rows<'a> {
     /// With `HEADER=false` the first row was read to count the columns and
     /// is handed out first.
     pending: Option<StringRecord>,
+    /// Where the last record read starts: at the end of the file it is
+    /// checked for a quote that never closed.
+    last: Option<Position>,
 }
 
 impl<'a> Rows<'a> {
@@ -168,6 +226,7 @@ impl<'a> Rows<'a> {
             reader,
             expected: 0,
             pending: None,
+            last: None,
         };
         let mut first = StringRecord::new();
         if !rows.read(&mut first)? {
@@ -215,6 +274,40 @@ impl<'a> Rows<'a> {
     }
 
     fn read(&mut self, record: &mut StringRecord) -> Result<bool, SourceError> {
+        let more = self.read_raw(record)?;
+        if more {
+            self.last = record.position().cloned();
+        } else if let Some(start) = self.last.take() {
+            self.refuse_unclosed_quote(&start)?;
+        }
+        Ok(more)
+    }
+
+    /// The csv crate ends a quoted field that is still open at the end of
+    /// the file as if it had closed there: `1,"a` followed by a thousand
+    /// lines is one record whose last field holds them all, and no error.
+    /// Only the last record can be such a field (it runs to the end), so
+    /// that record's bytes are read again and scanned as csv-core scans
+    /// them; a quoted field that closes, on its line or lines later, passes.
+    fn refuse_unclosed_quote(&self, start: &Position) -> Result<(), SourceError> {
+        let io = |io| io_error(self.iface, self.path, io);
+        let mut file = File::open(self.path).map_err(io)?;
+        file.seek(SeekFrom::Start(start.byte())).map_err(io)?;
+        let mut raw = BufReader::new(file);
+        if start.byte() == 0 {
+            skip_bom(&mut raw).map_err(io)?;
+        }
+        match open_quote_line(raw, start.line(), self.iface.delimiter).map_err(io)? {
+            None => Ok(()),
+            Some(line) => Err(SourceError::UnclosedQuote {
+                interface: self.iface.name.clone(),
+                path: self.path.to_path_buf(),
+                line,
+            }),
+        }
+    }
+
+    fn read_raw(&mut self, record: &mut StringRecord) -> Result<bool, SourceError> {
         self.reader.read_record(record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             let message = match e.kind() {
@@ -264,6 +357,62 @@ fn header_columns(
         columns.push(name);
     }
     Ok(columns)
+}
+
+/// Where a field is, for [`open_quote_line`].
+#[derive(Clone, Copy, PartialEq)]
+enum Scan {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the closing one, or the first of `""`.
+    QuoteInQuoted,
+}
+
+/// Reads CSV text from a record's start to the end and returns the line of
+/// the opening quote of a quoted field still open at the end, if any.
+///
+/// The states are csv-core's with its defaults (`"` quotes, `""` escapes
+/// one, CR, LF or CRLF end a record): a quote opens a field only as its
+/// first byte (`ab"c` is text), and after a closing quote the rest of the
+/// field is plain text.
+fn open_quote_line(
+    raw: impl BufRead,
+    first_line: u64,
+    delimiter: u8,
+) -> std::io::Result<Option<u64>> {
+    let mut state = Scan::FieldStart;
+    let mut line = first_line;
+    let mut opened = first_line;
+    for b in raw.bytes() {
+        let b = b?;
+        let ends_field = b == delimiter || b == b'\n' || b == b'\r';
+        state = match (state, b) {
+            (Scan::FieldStart, b'"') => {
+                opened = line;
+                Scan::Quoted
+            }
+            (Scan::Quoted, b'"') => Scan::QuoteInQuoted,
+            (Scan::Quoted, _) => Scan::Quoted,
+            (Scan::QuoteInQuoted, b'"') => Scan::Quoted,
+            (_, _) if ends_field => Scan::FieldStart,
+            _ => Scan::Unquoted,
+        };
+        if b == b'\n' {
+            line += 1;
+        }
+    }
+    Ok((state == Scan::Quoted).then_some(opened))
+}
+
+/// Skips a UTF-8 byte order mark, which the csv crate skips at the start
+/// of a file.
+fn skip_bom(raw: &mut impl BufRead) -> std::io::Result<()> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    if raw.fill_buf()?.starts_with(BOM) {
+        raw.consume(BOM.len());
+    }
+    Ok(())
 }
 
 /// The line a record starts on (a quoted field may span several).

@@ -34,6 +34,15 @@ pub enum SourceError {
         path.display()
     )]
     SqliteFolder { interface: String, path: PathBuf },
+    #[error("interface {interface}: {} is {what}, not a file; {expected}", path.display())]
+    NotAFile {
+        interface: String,
+        path: PathBuf,
+        /// What it is instead: "a FIFO (named pipe)", "a socket"...
+        what: &'static str,
+        /// What the interface needs there.
+        expected: &'static str,
+    },
     #[error("interface {interface}: {} is not an SQLite database ({message})", path.display())]
     NotSqlite {
         interface: String,
@@ -95,6 +104,18 @@ pub enum SourceError {
         message: String,
     },
     #[error(
+        "interface {interface}: {} line {line}: a quoted field opens here and is never \
+         closed, so the rest of the file would be one field; close the quote (a quote \
+         inside a quoted field is written twice, \"\")",
+        path.display()
+    )]
+    UnclosedQuote {
+        interface: String,
+        path: PathBuf,
+        /// The line of the opening quote.
+        line: u64,
+    },
+    #[error(
         "interface {interface}: {} and {} would both be table {table} (table names \
          ignore case); rename one of the files",
         first.display(),
@@ -122,14 +143,14 @@ pub enum SourceError {
     Query { sql: String, message: String },
     #[error("the query would change data; a source query must only read (query: {sql})")]
     NotReadOnly { sql: String },
+    #[error("the text holds more than one statement; give one query (query: {sql})")]
+    MultipleStatements { sql: String },
     #[error("the statement returns no columns; write a SELECT (query: {sql})")]
     NoColumns { sql: String },
     #[error(
-        "the query has {expected} ? {} and {given} {} given for {}; a BATCH gives its \
-         USING query one value per ? with BIND_PARAMS='v1,v2' or BIND_PARAMS_JSON='[\"v1\", 2]'",
-        plural(*expected, "placeholder", "placeholders"),
-        plural(*given, "value was", "values were"),
-        plural(*expected, "it", "them")
+        "{}; a BATCH gives its USING query one value per ? with BIND_PARAMS='v1,v2' or \
+         BIND_PARAMS_JSON='[\"v1\", 2]'",
+        param_count(*expected, *given)
     )]
     ParamCount { expected: usize, given: usize },
     #[error(
@@ -150,6 +171,22 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Whether the error is the query text's own fault, whatever the data:
+    /// it writes, holds more than one statement, returns no columns, or
+    /// its parameters do not match the values given. A BATCH refuses such
+    /// a query when it is planned; what the database says of a query (no
+    /// such table) is the batch's to record when it runs (SPEC §11).
+    pub fn is_query_text_fault(&self) -> bool {
+        matches!(
+            self,
+            SourceError::NotReadOnly { .. }
+                | SourceError::MultipleStatements { .. }
+                | SourceError::NoColumns { .. }
+                | SourceError::ParamCount { .. }
+                | SourceError::UnboundName { .. }
+        )
+    }
+
     /// A query error, with the SQL clipped so that a long query does not
     /// drown the message.
     pub(super) fn query(sql: &str, message: impl Into<String>) -> Self {
@@ -229,6 +266,19 @@ fn clip_sql(sql: &str) -> String {
     match sql.char_indices().nth(SHOWN) {
         Some((at, _)) => format!("{}...", &sql[..at]),
         None => sql.to_string(),
+    }
+}
+
+fn param_count(expected: usize, given: usize) -> String {
+    let values = format!("{given} {}", plural(given, "value was", "values were"));
+    if expected == 0 {
+        format!("the query has no ? placeholder and {values} given")
+    } else {
+        format!(
+            "the query has {expected} ? {} and {values} given for {}",
+            plural(expected, "placeholder", "placeholders"),
+            plural(expected, "it", "them")
+        )
     }
 }
 

@@ -11,7 +11,8 @@
 //! - `POSTGRES`: not available yet, refused with [`SourceError::Unsupported`].
 //!
 //! [`check`] runs when an interface is created and again when a batch uses
-//! it; [`connect`] opens it. Queries go through [`for_each_id`] (streams the
+//! it; [`connect`] opens it; [`schema`] opens only what checking a query
+//! needs. Queries go through [`for_each_id`] (streams the
 //! first column as entity ids), [`query_rows`] (small results, for LU table
 //! sync) and [`column_count`]. Values are always bound, never pasted into SQL.
 
@@ -25,7 +26,8 @@ mod tests;
 
 pub use error::{IdError, MAX_ID_BYTES, SourceError, check_id};
 pub use query::{
-    Param, bind, bind_params, bind_params_json, column_count, for_each_id, query_rows,
+    Param, bind, bind_params, bind_params_json, check_id_query, check_read_query, column_count,
+    for_each_id, query_rows,
 };
 
 use crate::ast::InterfaceKind;
@@ -72,6 +74,28 @@ impl Interface {
             kind: self.kind.keyword(),
         }
     }
+}
+
+/// What a path is when it is neither a regular file nor a folder (symlinks
+/// followed), to refuse it before opening it: opening a FIFO for reading
+/// waits for a writer, forever if none comes, and a socket or a device is
+/// no data source either. `None` for a file or a folder.
+fn special_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    Some(if t.is_file() || t.is_dir() {
+        return None;
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else {
+        "a special file"
+    })
 }
 
 /// Resolves an interface's `PATH` against the working directory and removes
@@ -130,6 +154,24 @@ pub fn connect(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
     match iface.kind {
         InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadWrite),
         InterfaceKind::Csv => csv::load(iface),
+        InterfaceKind::Postgres => Err(iface.unsupported()),
+    }
+}
+
+/// Opens an interface for preparing queries, not for running them: to
+/// check a query's text (one statement, read-only, its `?` count) before
+/// anything is stored, at no cost that grows with the data.
+///
+/// `SQLITE`: the file, read-only (cheap: SQLite reads the schema only).
+/// `CSV`: an in-memory database whose tables are created empty from each
+/// file's header line (or first row). Preparing needs the schema alone, and
+/// loading the rows here as well would make a batch on a large CSV read its
+/// files twice: once here, once in the run that reads the ids, which
+/// [`connect`]s and so finds any bad row further down.
+pub fn schema(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
+    match iface.kind {
+        InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadOnly),
+        InterfaceKind::Csv => csv::schema(iface),
         InterfaceKind::Postgres => Err(iface.unsupported()),
     }
 }

@@ -142,6 +142,37 @@ pub fn column_count(conn: &Connection, sql: &str) -> Result<usize, SourceError> 
     Ok(prepare_query(conn, sql)?.column_count())
 }
 
+/// Checks a source query without running it: one statement, that only
+/// reads (an LU's ROOT and TABLE queries, whose `?` the run binds).
+pub fn check_read_query(conn: &Connection, sql: &str) -> Result<(), SourceError> {
+    prepare_query(conn, sql).map(drop)
+}
+
+/// Checks an id query as [`for_each_id`] would run it with `params` and no
+/// named values, without running it: one statement, that only reads,
+/// returns a column, and has one `?` per value.
+pub fn check_id_query(conn: &Connection, sql: &str, params: &[Param]) -> Result<(), SourceError> {
+    prepare_id_query(conn, sql, params, &[]).map(drop)
+}
+
+/// Prepares an id query and binds its values: everything [`for_each_id`]
+/// does before the first row.
+fn prepare_id_query<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    params: &[Param],
+    named: &[(&str, Param)],
+) -> Result<Statement<'c>, SourceError> {
+    let mut stmt = prepare_query(conn, sql)?;
+    if stmt.column_count() == 0 {
+        return Err(SourceError::NoColumns {
+            sql: sql.to_string(),
+        });
+    }
+    bind(&mut stmt, sql, params, named)?;
+    Ok(stmt)
+}
+
 /// Runs an id query and hands the first column of each row to `f`, one row
 /// at a time: ids are streamed, never collected, so a query of ten million
 /// ids holds one in memory. `f` returns `Break` to stop early (a cancelled
@@ -160,13 +191,7 @@ pub fn for_each_id(
     named: &[(&str, Param)],
     mut f: impl FnMut(Result<String, IdError>) -> ControlFlow<()>,
 ) -> Result<u64, SourceError> {
-    let mut stmt = prepare_query(conn, sql)?;
-    if stmt.column_count() == 0 {
-        return Err(SourceError::NoColumns {
-            sql: sql.to_string(),
-        });
-    }
-    bind(&mut stmt, sql, params, named)?;
+    let mut stmt = prepare_id_query(conn, sql, params, named)?;
     let mut rows = stmt.raw_query();
     let mut count = 0;
     while let Some(row) = rows.next().map_err(|e| query_error(conn, sql, e))? {
@@ -248,12 +273,12 @@ fn entity_id(value: ValueRef<'_>) -> Result<String, IdError> {
 /// table" (a CSV interface's tables are named by files the user may not
 /// have in mind).
 fn query_error(conn: &Connection, sql: &str, e: rusqlite::Error) -> SourceError {
-    let mut message = match e {
-        rusqlite::Error::MultipleStatement => {
-            "the text holds more than one statement; give one query".to_string()
-        }
-        e => e.to_string(),
-    };
+    if let rusqlite::Error::MultipleStatement = e {
+        return SourceError::MultipleStatements {
+            sql: sql.to_string(),
+        };
+    }
+    let mut message = e.to_string();
     if message.starts_with("no such table") {
         message.push_str(&table_hint(conn));
     }

@@ -34,6 +34,14 @@ pub(super) fn open(iface: &Interface, mode: Mode) -> Result<Connection, SourceEr
             path: path.to_path_buf(),
         });
     }
+    if let Some(what) = super::special_file(&meta) {
+        return Err(SourceError::NotAFile {
+            interface: interface(),
+            path: path.to_path_buf(),
+            what,
+            expected: "give the path of an SQLite database file",
+        });
+    }
     // SQLite reports an unreadable file as "unable to open database file";
     // the operating system's reason is clearer.
     std::fs::File::open(path).map_err(|io| SourceError::Unreadable {

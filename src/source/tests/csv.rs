@@ -1,6 +1,6 @@
 use super::{expect_err, iface, ok_ids};
 use crate::ast::InterfaceKind;
-use crate::source::{Interface, SourceError, check, connect, for_each_id};
+use crate::source::{Interface, Param, SourceError, check, check_id_query, connect, for_each_id};
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -282,4 +282,137 @@ fn invalid_utf8_names_the_line() {
             .ends_with("line 3: field 2 is not valid UTF-8; save the file as UTF-8"),
         "{e}"
     );
+}
+
+#[test]
+fn an_unclosed_quote_is_refused_with_the_line_it_opened_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "ids.csv",
+        "id,note\n1,\"unterminated\n2,b\n3,c\n",
+    );
+    let want = format!(
+        "interface src: {} line 2: a quoted field opens here and is never closed, so the \
+         rest of the file would be one field; close the quote (a quote inside a quoted \
+         field is written twice, \"\")",
+        p.display()
+    );
+    assert_eq!(expect_err(check(&csv(&p))).to_string(), want);
+    assert_eq!(expect_err(connect(&csv(&p))).to_string(), want);
+
+    // Without a header, on the first line, with no line break at the end.
+    let p = write(dir.path(), "raw.csv", "1,\"unterminated\n2,b\n3,c");
+    let mut i = csv(&p);
+    i.header = false;
+    let e = expect_err(connect(&i));
+    assert!(
+        e.to_string()
+            .contains("raw.csv line 1: a quoted field opens here and is never closed"),
+        "{e}"
+    );
+    // A doubled quote at the end is an escaped quote, not a closing one;
+    // a BOM before the only line does not hide the opening quote.
+    for (name, text, line) in [
+        ("doubled.csv", "id\n1\n\"a\"\"\n", 3),
+        ("bom.csv", "\u{feff}\"id\n1\n", 1),
+    ] {
+        let p = write(dir.path(), name, text);
+        let e = expect_err(check(&csv(&p)));
+        assert!(
+            e.to_string()
+                .contains(&format!("{name} line {line}: a quoted field opens here")),
+            "{name}: {e}"
+        );
+    }
+}
+
+#[test]
+fn quotes_that_close_pass_the_unclosed_quote_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, want) in [
+        // Closed lines later, at the very end of the file.
+        ("id,note\n1,\"a\nb\"", vec!["a\nb"]),
+        // Closed, then more text: csv-core keeps it as plain text.
+        ("id,note\n1,\"a\"b\n", vec!["ab"]),
+        // A quote inside a field that did not start with one is text.
+        ("id,note\n1,ab\"c\n", vec!["ab\"c"]),
+        // Escaped quotes and a CRLF line end after the closing quote.
+        ("id,note\r\n1,\"say \"\"hi\"\"\"\r\n", vec!["say \"hi\""]),
+        // The last field is empty, after a quoted one.
+        ("id,note,x\n1,\"a\nb\",\n", vec!["a\nb"]),
+    ] {
+        let p = write(dir.path(), "ids.csv", text);
+        check(&csv(&p)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let conn = connect(&csv(&p)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(ok_ids(&conn, "select note from ids"), want, "{text:?}");
+    }
+}
+
+#[test]
+fn a_fifo_is_refused_without_opening_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("ids.csv");
+    super::mkfifo(&fifo);
+    // Opening it would wait for a writer: these must return at once.
+    let file = csv(&fifo);
+    let (checked, connected) = super::in_time(move || (check(&file), connect(&file).map(drop)));
+    assert_eq!(
+        expect_err(checked).to_string(),
+        format!(
+            "interface src: {} is a FIFO (named pipe), not a file; give a .csv file or a \
+             folder that holds .csv files",
+            fifo.display()
+        )
+    );
+    let e = expect_err(connected);
+    assert!(e.to_string().contains("is a FIFO (named pipe)"), "{e}");
+
+    // In a folder, next to a real table: named as one, it is refused, not
+    // skipped.
+    write(dir.path(), "a.csv", "id\n1\n");
+    let folder = csv(dir.path());
+    let e = expect_err(super::in_time(move || connect(&folder).map(drop)));
+    assert!(
+        e.to_string().starts_with(&format!(
+            "interface src: {} is a FIFO (named pipe), not a file; every .csv file",
+            fifo.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn schema_has_the_tables_but_not_their_rows_and_checks_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bad row further down is the load's to find, not the schema's.
+    let p = write(dir.path(), "ids.csv", "id,name\n1,a\n2,b,extra\n");
+    let conn = crate::source::schema(&csv(&p)).unwrap();
+    assert_eq!(ok_ids(&conn, "select count(*) from ids"), ["0"]);
+    check_id_query(&conn, "select id from ids where name = ?", &[Param::Int(1)]).unwrap();
+    for (sql, params, why) in [
+        ("delete from ids returning id", vec![], "would change data"),
+        (
+            "select id from ids; select 1",
+            vec![],
+            "more than one statement",
+        ),
+        (
+            "select id from ids where id > ?",
+            vec![],
+            "1 ? placeholder and 0 values",
+        ),
+        (
+            "select id from ids",
+            vec![Param::Int(1)],
+            "no ? placeholder and 1 value",
+        ),
+    ] {
+        let e = expect_err(check_id_query(&conn, sql, &params));
+        assert!(e.is_query_text_fault(), "{sql}: {e}");
+        assert!(e.to_string().contains(why), "{sql}: {e}");
+    }
+    // What the database says is not the text's fault.
+    let e = expect_err(check_id_query(&conn, "select id from nowhere", &[]));
+    assert!(!e.is_query_text_fault(), "{e}");
 }

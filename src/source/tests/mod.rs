@@ -43,6 +43,27 @@ fn ok_ids(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// A FIFO (named pipe) at `path`: opening it for reading waits for a writer.
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Runs `f` on a thread and fails the test if it takes more than 10 s, so
+/// that a regression that waits forever (opening a FIFO) fails instead of
+/// hanging the test run. The stuck thread is left behind.
+fn in_time<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("finished within 10 s")
+}
+
 fn expect_err<T>(r: Result<T, SourceError>) -> SourceError {
     match r {
         Ok(_) => panic!("expected an error"),

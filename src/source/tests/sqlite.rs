@@ -5,6 +5,7 @@ use crate::source::{
 };
 use rusqlite::types::Value;
 use std::ops::ControlFlow;
+use std::path::Path;
 
 const IDS: &str = "
     create table t (n integer primary key, v);
@@ -320,4 +321,29 @@ fn postgres_is_not_available_yet() {
             "interface wh: POSTGRES interfaces are not available yet"
         );
     }
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_without_opening_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("crm.db");
+    super::mkfifo(&fifo);
+    let file = iface(InterfaceKind::Sqlite, &fifo);
+    let (checked, connected) = super::in_time(move || (check(&file), connect(&file).map(drop)));
+    assert_eq!(
+        expect_err(checked).to_string(),
+        format!(
+            "interface src: {} is a FIFO (named pipe), not a file; give the path of an \
+             SQLite database file",
+            fifo.display()
+        )
+    );
+    let e = expect_err(connected);
+    assert!(e.to_string().contains("is a FIFO (named pipe)"), "{e}");
+    let e = expect_err(check(&iface(InterfaceKind::Sqlite, Path::new("/dev/null"))));
+    assert!(
+        e.to_string()
+            .contains("/dev/null is a character device, not a file"),
+        "{e}"
+    );
 }
