@@ -158,7 +158,7 @@ fn run_script(
         }
     }
     if terminate::requested() {
-        return Err(Error::Exit(terminate::EXIT_CODE));
+        return Err(Error::Exit(terminate::exit_code()));
     }
     if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(Error::Exit(exit::INTERRUPTED));

@@ -121,8 +121,9 @@ impl Session {
         if fin.status == crate::exec::run::INTERRUPTED {
             let c = &fin.counters;
             eprintln!(
-                "batchsh: SIGTERM: batch {} stopped unfinished, {} of {} entities done; \
+                "batchsh: {}: batch {} stopped unfinished, {} of {} entities done; \
                  BATCH_RETRY '{}' finishes it",
+                crate::terminate::signal_name(),
                 fin.bid,
                 c.completed + c.failed,
                 c.total,

@@ -1,5 +1,8 @@
 //! SIGTERM: what `timeout`, `kill` and service managers send to stop a
-//! process. While a synchronous batch runs, a SIGTERM stops it cleanly: no
+//! process; and SIGHUP, which comes when the terminal or SSH session of an
+//! interactive run is closed, the commonest way such a run dies. Both are
+//! handled alike (the exit code says which came: 143 or 129), and SIGTERM
+//! stands for both below. While a synchronous batch runs, a SIGTERM stops it cleanly: no
 //! entity starts any more, the entities running finish and their outcomes
 //! are committed, the ones claimed and not started go back to waiting, and
 //! the batch is left unfinished with no owner, so that `BATCH_RETRY`
@@ -18,14 +21,38 @@
 //! signal handler, so that deciding what a SIGTERM means can look at the
 //! clock: GNU `timeout` sends SIGTERM twice at once (to its child, then to
 //! its process group), and that is one stop, not two.
+//!
+//! After a SIGHUP the terminal is usually gone: writing to it fails, and a
+//! failed write to stderr would end batchsh in the middle of committing
+//! what its batch did. A stdout or stderr on a terminal that hung up is
+//! therefore pointed at `/dev/null` first; one redirected to a file (as
+//! under `nohup`) keeps the message that says how to finish the batch.
 
-use signal_hook::consts::SIGTERM;
-use std::sync::atomic::{AtomicBool, Ordering};
+use signal_hook::consts::{SIGHUP, SIGTERM};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-/// The exit code after a SIGTERM.
-pub const EXIT_CODE: i32 = 128 + SIGTERM;
+/// The first stop signal that came (SIGTERM or SIGHUP), 0 before.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The exit code after a stop signal: 128 + its number (143 for SIGTERM,
+/// 129 for SIGHUP).
+pub fn exit_code() -> i32 {
+    128 + match SIGNAL.load(Ordering::SeqCst) {
+        0 => SIGTERM,
+        n => n,
+    }
+}
+
+/// The name of the stop signal that came (`SIGTERM` before any).
+pub fn signal_name() -> &'static str {
+    if SIGNAL.load(Ordering::SeqCst) == SIGHUP {
+        "SIGHUP"
+    } else {
+        "SIGTERM"
+    }
+}
 
 /// SIGTERMs this close to the first are the same stop.
 const SAME_STOP: Duration = Duration::from_secs(2);
@@ -92,30 +119,65 @@ impl Drop for HookRunning {
 pub fn install() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        let taken = signal_hook::iterator::Signals::new([SIGTERM]).and_then(|mut signals| {
-            std::thread::Builder::new()
-                .name("sigterm".into())
-                .spawn(move || {
-                    for _ in signals.forever() {
-                        on_sigterm(Instant::now());
-                    }
-                })
-        });
+        let taken =
+            signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]).and_then(|mut signals| {
+                std::thread::Builder::new()
+                    .name("sigterm".into())
+                    .spawn(move || {
+                        for signal in signals.forever() {
+                            on_sigterm(signal, Instant::now());
+                        }
+                    })
+            });
         if let Err(e) = taken {
-            eprintln!("warning: cannot handle SIGTERM ({e}); it will end batchsh at once");
+            eprintln!(
+                "warning: cannot handle SIGTERM and SIGHUP ({e}); they will end batchsh at once"
+            );
         }
     });
 }
 
-/// What a SIGTERM that came at `now` does.
-fn on_sigterm(now: Instant) {
+/// What a stop signal (SIGTERM, SIGHUP) that came at `now` does.
+fn on_sigterm(signal: i32, now: Instant) {
+    if signal == SIGHUP {
+        quiet_hung_up_terminal();
+    }
+    let _ = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
     let batch_runs = running_bid().is_some();
     if !batch_runs || now.duration_since(first_at) > SAME_STOP {
-        stop_now(EXIT_CODE, "SIGTERM");
+        stop_now(exit_code(), signal_name());
     }
+}
+
+/// Points stdout and stderr at `/dev/null` where they are a terminal that
+/// hung up (see the module doc). A hung-up terminal no longer answers
+/// `isatty`, so poll alone tells: it reports a hang-up at once (as it does
+/// for a pipe whose reader is gone, where nobody reads either).
+fn quiet_hung_up_terminal() {
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    if hung_up(&std::io::stderr()) {
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+    if hung_up(&std::io::stdout()) {
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
+}
+
+/// Whether `fd` is hung up: poll says so at once.
+fn hung_up(fd: &impl std::os::fd::AsFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(fd, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut fds, Some(&now)).is_ok()
+        && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR)
 }
 
 /// Whether a SIGTERM came.

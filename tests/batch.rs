@@ -42,7 +42,7 @@ impl World {
     }
 
     /// batchsh's arguments to run `script` on this world's store.
-    fn args(&self, script: &str) -> [String; 6] {
+    pub(crate) fn args(&self, script: &str) -> [String; 6] {
         let home = self.home().to_str().unwrap().to_string();
         ["--home", &home, "--format", "json", "-c", script].map(String::from)
     }
@@ -1379,6 +1379,17 @@ pub(crate) fn signal(child: &Child, signal: &str) {
 /// entity ran twice: none was lost in flight, unlike after a kill -9.
 #[test]
 fn sigterm_leaves_the_batch_unfinished_for_retry_and_exits_143() {
+    a_stop_signal_leaves_the_batch_unfinished("-TERM", "SIGTERM", 143);
+}
+
+/// SIGHUP (the terminal or SSH session of the run was closed) does what
+/// SIGTERM does, and batchsh exits 129.
+#[test]
+fn sighup_leaves_the_batch_unfinished_for_retry_and_exits_129() {
+    a_stop_signal_leaves_the_batch_unfinished("-HUP", "SIGHUP", 129);
+}
+
+fn a_stop_signal_leaves_the_batch_unfinished(sig: &str, name: &str, code: i32) {
     let w = World::new(200);
     let child = w.spawn(
         "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2;
@@ -1389,14 +1400,24 @@ fn sigterm_leaves_the_batch_unfinished_for_retry_and_exits_143() {
     eventually("some entities to complete", || {
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 20
     });
-    signal(&child, "-TERM");
+    signal(&child, sig);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(
-        stderr.contains("SIGTERM") && stderr.contains("BATCH_RETRY"),
+        stderr.contains(&format!("batchsh: {name}: batch {bid} stopped unfinished"))
+            && stderr.contains(&format!("BATCH_RETRY '{bid}' finishes it")),
         "{stderr}"
     );
+    let note: String = w
+        .store()
+        .query_row(
+            "SELECT note FROM batch_events WHERE bid = ?1 AND note LIKE 'stopped by%'",
+            [&bid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(note, format!("stopped by {name}; BATCH_RETRY finishes it"));
     assert_eq!(w.status(&bid), "IN_PROGRESS");
     let (in_process, owner): (i64, Option<i64>) = w
         .store()
@@ -1410,11 +1431,87 @@ fn sigterm_leaves_the_batch_unfinished_for_retry_and_exits_143() {
     w.assert_counters_add_up(&bid);
     let completed = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
     assert!(completed < 200, "the batch was not stopped");
-    assert_eq!(w.batch_count(), 1, "the script went on after SIGTERM");
+    assert_eq!(w.batch_count(), 1, "the script went on after {name}");
     w.retry_to_done(&bid);
     let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
     assert_eq!(ran.lines().count(), 200, "an entity ran twice or never");
     assert_none_lost_none_rerun(&w, 200, &[]);
+}
+
+/// The terminal of an interactive run closed (an SSH session that
+/// dropped): the kernel hangs the terminal up and sends SIGHUP. Writing to
+/// that terminal now fails; batchsh still stops cleanly, as for SIGTERM:
+/// exit 129, the batch unfinished with no owner and nothing in process,
+/// and a retry runs every entity once.
+#[test]
+fn a_closed_terminal_stops_the_batch_cleanly() {
+    use nix::fcntl::OFlag;
+    let w = World::new(200);
+    // Close-on-exec, so that no child (of this test or of another one
+    // running beside it) holds the terminal open when the test closes it.
+    let master =
+        nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    let slave_path = nix::pty::ptsname_r(&master).unwrap();
+    let slave = || {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&slave_path)
+                .unwrap(),
+        )
+    };
+    // `setsid -c`: batchsh leads a session of its own, with the terminal
+    // as its controlling terminal, as a login shell's child would.
+    // (`-w`: setsid waits for batchsh, should it have to fork to start
+    // the session, and exits with its code.)
+    let mut child = Command::new("setsid")
+        .args(["-w", "-c"])
+        .arg(env!("CARGO_BIN_EXE_batchsh"))
+        .args(w.args(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2",
+        ))
+        .current_dir(w.path())
+        .env("NO_COLOR", "1")
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave())
+        .spawn()
+        .unwrap();
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || {
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 20
+    });
+    // The terminal goes away.
+    drop(master);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "batchsh did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(129));
+    let (in_process, owner): (i64, Option<i64>) = w
+        .store()
+        .query_row(
+            "SELECT in_process, owner_pid FROM batches WHERE bid = ?1",
+            [&bid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((in_process, owner), (0, None));
+    assert_eq!(w.status(&bid), "IN_PROGRESS");
+    w.retry_to_done(&bid);
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    assert_eq!(ran.lines().count(), 200, "an entity ran twice or never");
 }
 
 /// `timeout`, as in a crontab line: it sends SIGTERM to batchsh and then

@@ -937,7 +937,11 @@ fn finish(
     let c = done.counters;
     store.still_there().map_err(halt)?;
     if status == INTERRUPTED {
-        let note = "stopped by SIGTERM; BATCH_RETRY finishes it";
+        let note = format!(
+            "stopped by {}; BATCH_RETRY finishes it",
+            crate::terminate::signal_name()
+        );
+        let note = note.as_str();
         patiently(bid, || store.leave_unfinished(me, note)).map_err(halt)?;
     } else {
         patiently(bid, || store.set_run_status(me, status, error)).map_err(halt)?;

@@ -128,7 +128,7 @@ pub fn run(global: &Global) -> Result<(), Error> {
             return Ok(());
         }
         if crate::terminate::requested() {
-            return Err(Error::Exit(crate::terminate::EXIT_CODE));
+            return Err(Error::Exit(crate::terminate::exit_code()));
         }
     }
 }
