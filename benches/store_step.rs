@@ -13,8 +13,8 @@
 //! STEP_SIZE=4096 entities claimed per step (the executor's steps for
 //! `echo ?` are a few thousand entities).
 
-use batchsh::store::Store;
 use batchsh::store::batches::{Claimed, NewBatch, NewId, Outcome, OutcomeState, RunRef, StepInput};
+use batchsh::store::{InterfaceDef, LuDef, Store};
 use std::time::Instant;
 
 fn knob(name: &str, default: usize) -> usize {
@@ -60,6 +60,32 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
     let path = dir.path().join("store.db");
     let store = Store::open(&path).expect("a new store");
     let bid = "bench-batch";
+    // The batch's LU, which taking the batch over checks.
+    store
+        .create_interface(
+            &InterfaceDef {
+                name: "i".into(),
+                kind: batchsh::ast::InterfaceKind::Sqlite,
+                location: "/nonexistent.db".into(),
+                header: true,
+                delimiter: ',',
+                created_at: batchsh::store::now(),
+            },
+            false,
+        )
+        .expect("an interface");
+    store
+        .create_lu(
+            &LuDef {
+                name: "E".into(),
+                interface: "i".into(),
+                root_sql: "select 1".into(),
+                tables: Vec::new(),
+                created_at: batchsh::store::now(),
+            },
+            false,
+        )
+        .expect("an LU");
     store
         .create_batch(
             &NewBatch {

@@ -14,11 +14,16 @@ use std::time::Duration;
 
 fn millis(cell: &OnceLock<Option<Duration>>, var: &str) -> Option<Duration> {
     *cell.get_or_init(|| {
-        std::env::var(var)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_millis)
+        let v = std::env::var(var).ok()?;
+        warn(var);
+        v.trim().parse::<u64>().ok().map(Duration::from_millis)
     })
+}
+
+/// A knob set outside a test changes how batchsh judges other processes:
+/// say so, so that a stray variable in an environment is noticed.
+fn warn(var: &str) {
+    eprintln!("warning: {var} is set: a timing meant for batchsh's own tests is in force");
 }
 
 /// How long a batch's owner may go without a heartbeat before it counts
@@ -42,6 +47,7 @@ pub fn gate() {
     let Some(path) = std::env::var_os("BATCHSH_TEST_GATE") else {
         return;
     };
+    warn("BATCHSH_TEST_GATE");
     let gate = std::path::PathBuf::from(path);
     let mut ready = gate.clone().into_os_string();
     ready.push(format!(".ready.{}", std::process::id()));

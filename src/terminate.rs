@@ -119,22 +119,42 @@ impl Drop for HookRunning {
 pub fn install() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        let taken =
-            signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]).and_then(|mut signals| {
-                std::thread::Builder::new()
-                    .name("sigterm".into())
-                    .spawn(move || {
-                        for signal in signals.forever() {
-                            on_sigterm(signal, Instant::now());
-                        }
-                    })
-            });
+        // A SIGHUP that the process was started ignoring (`nohup`, `trap ''
+        // HUP`) stays ignored: the user asked for the run to outlive the
+        // terminal.
+        let signals = if ignored_at_start(SIGHUP) {
+            signal_hook::iterator::Signals::new([SIGTERM])
+        } else {
+            signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
+        };
+        let taken = signals.and_then(|mut signals| {
+            std::thread::Builder::new()
+                .name("sigterm".into())
+                .spawn(move || {
+                    for signal in signals.forever() {
+                        on_sigterm(signal, Instant::now());
+                    }
+                })
+        });
         if let Err(e) = taken {
             eprintln!(
                 "warning: cannot handle SIGTERM and SIGHUP ({e}); they will end batchsh at once"
             );
         }
     });
+}
+
+/// Whether `signal` is ignored by this process, as its parent left it
+/// (the `SigIgn` mask of `/proc/self/status`; without it, not ignored).
+fn ignored_at_start(signal: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
 /// What a stop signal (SIGTERM, SIGHUP) that came at `now` does.

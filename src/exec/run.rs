@@ -278,7 +278,7 @@ pub fn run(
             // recorded (SPEC §7). If not, it stays as its last commit left
             // it, as after a crash. Either way BATCH_RETRY finishes it, and
             // nothing committed is lost.
-            let record = || store.set_run_status(me, "FAILED", Some(&e.message));
+            let record = || store.fail_run(me, &e.message);
             match record() {
                 Ok(()) | Err(StoreError::TakenOver { .. }) => {}
                 Err(_) => {
@@ -345,38 +345,54 @@ fn taken_over(store: &Store, me: RunRef, e: &StoreError, started: Instant) -> Fi
     }
 }
 
-/// Runs one of the run's writes, waiting out a store that another process
-/// holds longer than the busy timeout (a backup, a long VACUUM, a sqlite3
-/// shell in a transaction): the run owns the batch and holds outcomes that
-/// nobody else has, so it has nothing to give up (SPEC §11). The write
-/// changed nothing when it failed, so trying it again is safe. Stderr says
-/// when the wait begins and ends.
+/// Runs one of the run's writes (or reads), waiting out a store that
+/// another process holds longer than the busy timeout (a backup, a long
+/// VACUUM, a sqlite3 shell in a transaction): the run owns the batch and
+/// holds outcomes that nobody else has, so it has nothing to give up (SPEC
+/// §11). A write that failed changed nothing, so trying it again is safe.
+/// Stderr says when the wait begins, every minute while it lasts, and when
+/// it ends. Ctrl-C or SIGTERM during the wait stop batchsh at once, as a
+/// second one would: nothing can be committed, so the batch is left as
+/// after a crash, for `BATCH_RETRY`.
 fn patiently<T>(
+    env: &Env,
     bid: &str,
     mut write: impl FnMut() -> crate::store::Result<T>,
 ) -> crate::store::Result<T> {
-    let mut waited_since: Option<Instant> = None;
+    let started = Instant::now();
+    let mut said_at: Option<Instant> = None;
     let mut pause = Duration::from_millis(10);
     loop {
         match write() {
-            Err(StoreError::Locked { path, waited }) => {
-                if waited_since.is_none() {
+            Err(StoreError::Locked { path, .. }) => {
+                if said_at.is_none_or(|t| t.elapsed() >= LOCK_NOTE_EVERY) {
+                    said_at = Some(Instant::now());
                     eprintln!(
-                        "warning: the store {} is locked by another process; batch {bid} keeps \
-                         what it has done and waits for it",
-                        path.display()
+                        "warning: the store {} is locked by another process (waited {} s so \
+                         far); batch {bid} keeps what it has done and waits for it. End the \
+                         process that holds it (a sqlite3 shell, a backup, a VACUUM), or stop \
+                         this run (Ctrl-C, SIGTERM) and finish it later with BATCH_RETRY '{bid}'",
+                        path.display(),
+                        started.elapsed().as_secs()
                     );
-                    let now = Instant::now();
-                    waited_since = Some(now.checked_sub(waited).unwrap_or(now));
+                }
+                if env.interrupt.load(Ordering::SeqCst) {
+                    crate::terminate::stop_now(crate::exit::INTERRUPTED, "Ctrl-C");
+                }
+                if crate::terminate::requested() {
+                    crate::terminate::stop_now(
+                        crate::terminate::exit_code(),
+                        crate::terminate::signal_name(),
+                    );
                 }
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
             r => {
-                if let Some(since) = waited_since {
+                if said_at.is_some() {
                     eprintln!(
                         "batchsh: the store is free again after {} s; batch {bid} goes on",
-                        since.elapsed().as_secs()
+                        started.elapsed().as_secs()
                     );
                 }
                 return r;
@@ -385,17 +401,20 @@ fn patiently<T>(
     }
 }
 
+/// How often a run that waits for a locked store says so again.
+const LOCK_NOTE_EVERY: Duration = Duration::from_secs(60);
+
 fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finished, Halt> {
     let store = env.store;
     let bid = me.bid;
     let started = Instant::now();
-    patiently(bid, || store.take_ownership(me, env.dc)).map_err(halt)?;
+    patiently(env, bid, || store.take_ownership(me, env.dc)).map_err(halt)?;
     let mut status = if need_ids {
         "GENERATE_IID_LIST"
     } else {
         "IN_PROGRESS"
     };
-    patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+    patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
 
     let hub = Arc::new(Hub {
         state: Mutex::new(HubState {
@@ -409,7 +428,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
         producer: Condvar::new(),
     });
     let _close = CloseOnDrop(Arc::clone(&hub));
-    let mut next_seq = store.max_seq(bid).map_err(halt)?;
+    let mut next_seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
     // Ids stored by an earlier run of the batch are not stored again.
     let stored = (next_seq > 0).then(|| (store.path().to_path_buf(), bid.to_string()));
     let producer = need_ids.then(|| spawn_producer(plan, env.home, stored, Arc::clone(&hub)));
@@ -421,7 +440,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
             message: format!("cannot start {} worker threads: {e}", plan.node_workers),
             span: None,
         })?;
-    let finished_before = store.finished_counts(bid).map_err(halt)?;
+    let finished_before = patiently(env, bid, || store.finished_counts(bid)).map_err(halt)?;
     let shared = Arc::new(Shared::new(
         plan,
         env.home,
@@ -640,7 +659,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
             release: std::mem::take(&mut release),
             claim,
         };
-        let step = patiently(bid, || store.step(me, &mut next_seq, &input)).map_err(halt)?;
+        let step = patiently(env, bid, || store.step(me, &mut next_seq, &input)).map_err(halt)?;
         drop(input);
         last_write = Instant::now();
         written += done_now;
@@ -683,7 +702,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
             None if paused => {
                 paused = false;
                 status = "IN_PROGRESS";
-                patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+                patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
             }
             _ => {}
         }
@@ -708,7 +727,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
         }
         if !step.claimed.is_empty() && status == "GENERATE_IID_LIST" {
             status = "IN_PROGRESS";
-            patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+            patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
         {
             let mut st = hub.lock();
@@ -729,13 +748,13 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
         if paused && status != "PAUSED" {
             // After the take-back: once PAUSED shows, no entity starts.
             status = "PAUSED";
-            patiently(bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+            patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
         bar.update(&counters, ids_open);
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
             let done = counters.completed + counters.failed;
-            patiently(bid, || sample_progress(store, me, done)).map_err(halt)?;
+            patiently(env, bid, || sample_progress(store, me, done)).map_err(halt)?;
         }
         if last_store_check.elapsed() >= CONTROL_POLL {
             // A store deleted under the run takes its record with it: the
@@ -750,7 +769,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 // Nothing in flight here, yet entities are IN_PROCESS: claims
                 // that no live run holds. A batch never ends with entities
                 // that never ran: they wait again, and this run takes them.
-                counters = patiently(bid, || store.requeue_orphans(me)).map_err(halt)?;
+                counters = patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
                 waiting = counters.waiting;
                 continue;
             }
@@ -761,7 +780,10 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
             if let Some((final_status, error)) = end {
                 if final_status == "CANCELLED" {
                     let orphans = counters.in_process > 0;
-                    patiently(bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
+                    patiently(env, bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
+                } else if counters.in_process > 0 {
+                    // FAILED or interrupted: claims nobody holds wait again.
+                    patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
                 }
                 hub.close();
                 // A producer still reading a cancelled or failed batch's
@@ -770,7 +792,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 let slowest = if fresh {
                     slowest.to_json()
                 } else {
-                    store.slowest(bid).map_err(halt)?
+                    patiently(env, bid, || store.slowest(bid)).map_err(halt)?
                 };
                 return finish(
                     env,
@@ -928,12 +950,13 @@ fn finish(
     let store = env.store;
     let bid = me.bid;
     bar.finish();
-    patiently(bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
-    let mut seq = store.max_seq(bid).map_err(halt)?;
-    let done = patiently(bid, || store.step(me, &mut seq, &StepInput::default())).map_err(halt)?;
+    patiently(env, bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
+    let mut seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
+    let done =
+        patiently(env, bid, || store.step(me, &mut seq, &StepInput::default())).map_err(halt)?;
     let finished = done.counters.completed + done.counters.failed;
-    patiently(bid, || sample_progress(store, me, finished)).map_err(halt)?;
-    patiently(bid, || store.end_node(me)).map_err(halt)?;
+    patiently(env, bid, || sample_progress(store, me, finished)).map_err(halt)?;
+    patiently(env, bid, || store.end_node(me)).map_err(halt)?;
     let c = done.counters;
     store.still_there().map_err(halt)?;
     if status == INTERRUPTED {
@@ -942,9 +965,9 @@ fn finish(
             crate::terminate::signal_name()
         );
         let note = note.as_str();
-        patiently(bid, || store.leave_unfinished(me, note)).map_err(halt)?;
+        patiently(env, bid, || store.leave_unfinished(me, note)).map_err(halt)?;
     } else {
-        patiently(bid, || store.set_run_status(me, status, error)).map_err(halt)?;
+        patiently(env, bid, || store.set_run_status(me, status, error)).map_err(halt)?;
         if let Some(cmd) = &plan.on_done {
             // The batch is over: a SIGTERM need not wait for its hook (it
             // kills it, and says the batch had ended).

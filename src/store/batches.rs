@@ -230,13 +230,15 @@ impl Store {
     ) -> Result<T> {
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let (no, execution_id, node, pid): (i64, String, Option<String>, Option<i64>) = tx
+        type Row = (i64, String, Option<String>, Option<i64>, String);
+        let (no, execution_id, node, pid, status): Row = tx
             .prepare_cached(
-                "SELECT batch_no, execution_id, owner_node, owner_pid FROM batches WHERE bid = ?1",
+                "SELECT batch_no, execution_id, owner_node, owner_pid, status
+                 FROM batches WHERE bid = ?1",
             )
             .and_then(|mut st| {
                 st.query_row([run.bid], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -246,6 +248,7 @@ impl Store {
                 bid: run.bid.to_string(),
                 node,
                 pid,
+                status,
             });
         }
         let out = f(&tx, no).map_err(|e| self.err(e))?;
@@ -265,16 +268,26 @@ impl Store {
 
     /// Pauses a batch that no process runs, if it is still as `seen` (no
     /// other process took it over meanwhile); false if it is not.
+    ///
+    /// The batch gets a new execution id, as a takeover gives it: should
+    /// its owner only have stalled, it writes nothing when it wakes up
+    /// (see the module doc). The same holds for [`Store::cancel_unowned`].
     pub fn pause_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
+        let fence = uuid::Uuid::new_v4().to_string();
         self.if_as_seen(bid, seen, |tx| {
             write_status(
                 tx,
                 bid,
                 "PAUSED",
-                &seen.execution_id,
+                &fence,
                 node,
                 Some("paused while not running"),
+            )?;
+            tx.execute(
+                "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1",
+                [bid],
             )
+            .map(drop)
         })
     }
 
@@ -282,6 +295,7 @@ impl Store {
     /// its WAITING entities, and the IN_PROCESS ones a dead process left,
     /// become CANCELLED. False if another process took it over meanwhile.
     pub fn cancel_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
+        let fence = uuid::Uuid::new_v4().to_string();
         self.if_as_seen(bid, seen, |tx| {
             materialize_claims(tx, bid)?;
             tx.execute(
@@ -290,7 +304,7 @@ impl Store {
                 [bid],
             )?;
             recount(tx, bid)?;
-            write_status(tx, bid, "CANCELLED", &seen.execution_id, node, None)
+            write_status(tx, bid, "CANCELLED", &fence, node, None)
         })
     }
 
@@ -479,6 +493,11 @@ impl Store {
     /// itself (claims that no live run holds: a run that stalled and was
     /// taken over left them) go back to WAITING, so that the batch does
     /// not end with entities that never ran. Counters are recounted.
+    ///
+    /// One run processes a batch at a time (its owner), so every
+    /// IN_PROCESS entity that run does not hold is an orphan. When several
+    /// nodes process one batch, this must keep to the claims of nodes that
+    /// are not alive.
     pub fn requeue_orphans(&self, run: RunRef) -> Result<Counters> {
         self.fenced(run, |tx, no| {
             materialize_claims(tx, run.bid)?;
@@ -488,6 +507,30 @@ impl Store {
                 [no],
             )?;
             recount(tx, run.bid)
+        })
+    }
+
+    /// Ends the run's batch FAILED with `error`, its IN_PROCESS entities
+    /// (the run's own claims, whose outcomes are lost with the run) waiting
+    /// again in the same transaction: a batch never ends with entities in
+    /// process, and a retry runs them (at-least-once).
+    pub fn fail_run(&self, run: RunRef, error: &str) -> Result<()> {
+        self.fenced(run, |tx, no| {
+            materialize_claims(tx, run.bid)?;
+            tx.execute(
+                "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
+                 WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'",
+                [no],
+            )?;
+            recount(tx, run.bid)?;
+            write_status(
+                tx,
+                run.bid,
+                "FAILED",
+                run.execution_id,
+                run.node,
+                Some(error),
+            )
         })
     }
 

@@ -87,16 +87,21 @@ pub enum StoreError {
     )]
     Locked { path: PathBuf, waited: Duration },
     /// A run's write found that its batch is another run's now: the run
-    /// was judged dead (it stalled) and its batch taken over.
+    /// was judged dead (it stalled) and its batch taken over, or paused or
+    /// cancelled as a batch nobody ran.
     #[error(
-        "batch {bid} was taken over by node {} (pid {}), which judged this process dead; \
-         this process stopped running it",
-        node.as_deref().unwrap_or("?"), pid.unwrap_or_default()
+        "batch {bid} was taken over by {}, which judged this process dead; this process \
+         stopped running it",
+        match node {
+            Some(node) => format!("node {node} (pid {})", pid.unwrap_or_default()),
+            None => format!("another process (the batch is {status} now)"),
+        }
     )]
     TakenOver {
         bid: String,
         node: Option<String>,
         pid: Option<i64>,
+        status: String,
     },
     #[error("store {}: {source}{}", path.display(), write_hint(source))]
     Sqlite {
@@ -323,7 +328,9 @@ impl Store {
 /// folder cannot be written says so, and one that means the file is
 /// damaged says that.
 fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
-    if is_busy(&source) {
+    // Only SQLITE_BUSY is another process's lock, which waiting ends;
+    // SQLITE_LOCKED is a conflict within this connection.
+    if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
         StoreError::Locked {
             path: path.to_path_buf(),
             waited: busy_timeout(),
