@@ -108,6 +108,50 @@ fn stop_between_writes(w: &World, child: &Child) {
     }
 }
 
+/// A start line for one process (`BATCHSH_TEST_GATE`).
+struct Gate {
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().join("gate").to_str().unwrap().to_string()
+    }
+
+    /// Waits until the process stands at the gate.
+    fn wait_ready(&self) {
+        eventually("the process to reach the gate", || {
+            std::fs::read_dir(self.dir.path()).unwrap().count() == 1
+        });
+    }
+
+    fn open(&self) {
+        std::fs::write(self.path(), "").unwrap();
+    }
+}
+
+/// A BATCH_RETRY of `bid` that has read the batch and judged its owner
+/// dead, held at its gate just before it takes the batch over.
+fn gated_retry(w: &World, bid: &str) -> (Child, Gate) {
+    let gate = Gate::new();
+    let retry = w.spawn_with(
+        &format!("BATCH_RETRY '{bid}'"),
+        &[],
+        &[
+            ("BATCHSH_TEST_DEAD_AFTER_MS", DEAD_AFTER_MS),
+            ("BATCHSH_TEST_GATE", &gate.path()),
+        ],
+    );
+    gate.wait_ready();
+    (retry, gate)
+}
+
 /// SPEC §4 ALLOW_MULTIPLE=false: identical BATCH statements released at
 /// one moment (two cron lines, a retrying wrapper): exactly one runs, the
 /// others are refused with its id, and no entity runs twice. The check for
@@ -258,26 +302,16 @@ fn a_run_stalled_by_a_locked_store_and_taken_over_loses_nothing() {
 fn locked_then_taken_over(round: usize) {
     let n = 60;
     let (w, owner, bid) = owner_under_another_node_name(n);
-    let knobs = [("BATCHSH_TEST_DEAD_AFTER_MS", DEAD_AFTER_MS)];
     let holder = w.store();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let in_flight = in_process(&w, &bid);
     eventually("the owner to count as dead", || {
         heartbeat_age(&w, &bid) > 1.2
     });
-    let gates = tempfile::tempdir().unwrap();
-    let gate = gates.path().join("gate");
-    let retry = w.spawn_with(
-        &format!("BATCH_RETRY '{bid}'"),
-        &[],
-        &[knobs[0], ("BATCHSH_TEST_GATE", gate.to_str().unwrap())],
-    );
     // The retry reads the batch (readers are not locked out) and judges
     // its owner dead; let go, it waits for the store, as the owner does.
-    eventually("the retry to judge the owner dead", || {
-        std::fs::read_dir(gates.path()).unwrap().count() == 1
-    });
-    std::fs::write(&gate, "").unwrap();
+    let (retry, gate) = gated_retry(&w, &bid);
+    gate.open();
     std::thread::sleep(Duration::from_millis(50));
     holder.execute_batch("COMMIT").unwrap();
     let (owner, retry) = (
@@ -328,20 +362,11 @@ fn a_retry_that_loses_to_an_owner_that_woke_up_says_the_batch_runs() {
     eventually("the stalled owner to count as dead", || {
         heartbeat_age(&w, &bid) > 1.2
     });
-    let gates = tempfile::tempdir().unwrap();
-    let gate = gates.path().join("gate");
-    let retry = w.spawn_with(
-        &format!("BATCH_RETRY '{bid}'"),
-        &[],
-        &[knobs[0], ("BATCHSH_TEST_GATE", gate.to_str().unwrap())],
-    );
-    eventually("the retry to judge the owner dead", || {
-        std::fs::read_dir(gates.path()).unwrap().count() == 1
-    });
+    let (retry, gate) = gated_retry(&w, &bid);
     // The owner wakes up and writes its heartbeat before the retry writes.
     signal(&owner, "-CONT");
     eventually("the owner's heartbeat", || heartbeat_age(&w, &bid) < 0.9);
-    std::fs::write(&gate, "").unwrap();
+    gate.open();
     let retry = retry.wait_with_output().unwrap();
     let err = stderr(&retry);
     assert_eq!(retry.status.code(), Some(1), "{err}");

@@ -500,12 +500,7 @@ impl Store {
     /// are not alive.
     pub fn requeue_orphans(&self, run: RunRef) -> Result<Counters> {
         self.fenced(run, |tx, no| {
-            materialize_claims(tx, run.bid)?;
-            tx.execute(
-                "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
-                 WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'",
-                [no],
-            )?;
+            requeue_in_process(tx, run.bid, no)?;
             recount(tx, run.bid)
         })
     }
@@ -516,12 +511,7 @@ impl Store {
     /// process, and a retry runs them (at-least-once).
     pub fn fail_run(&self, run: RunRef, error: &str) -> Result<()> {
         self.fenced(run, |tx, no| {
-            materialize_claims(tx, run.bid)?;
-            tx.execute(
-                "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
-                 WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'",
-                [no],
-            )?;
+            requeue_in_process(tx, run.bid, no)?;
             recount(tx, run.bid)?;
             write_status(
                 tx,
@@ -878,6 +868,18 @@ fn materialize_claims(tx: &Transaction, bid: &str) -> rusqlite::Result<()> {
         [bid],
     )?;
     Ok(())
+}
+
+/// Every IN_PROCESS entity of the batch (claims included) waits again.
+/// The counters are left to the caller's recount.
+fn requeue_in_process(tx: &Transaction, bid: &str, no: i64) -> rusqlite::Result<()> {
+    materialize_claims(tx, bid)?;
+    tx.execute(
+        "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
+         WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'",
+        [no],
+    )
+    .map(drop)
 }
 
 /// Counters recomputed from the entity rows, and written to the batch row.
