@@ -10,6 +10,7 @@
 //! statements is not implemented yet and says so.
 
 pub mod ast;
+pub mod batch;
 pub mod cli;
 pub mod command;
 pub mod diag;

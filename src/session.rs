@@ -6,6 +6,7 @@
 //! directory relative paths are resolved against.
 
 use crate::ast::{InterfaceKind, OutputFormat, Setting, Span, Statement, Stmt, Value};
+use crate::batch::{BatchStatus, Request};
 use crate::output::{Cell, KeyValues, Output, Table};
 use crate::source;
 use crate::store::{self, GroupDef, InterfaceDef, LuDef, LuTableDef, Store, StoreError, Upgrades};
@@ -118,62 +119,57 @@ impl Session {
     /// is printed (stderr: the result row shows counts, not why), and its
     /// result row returned.
     fn ended(&mut self, fin: &crate::exec::run::Finished) -> Output {
-        if fin.status == crate::exec::run::INTERRUPTED {
-            let c = &fin.counters;
+        use crate::batch::{BatchStatus, RunEnd};
+        let (bid, c) = (&fin.bid, fin.end.counters());
+        if let RunEnd::Interrupted { signal, .. } = &fin.end {
             eprintln!(
-                "batchsh: {}: batch {} stopped unfinished, {} of {} entities done; \
-                 BATCH_RETRY '{}' finishes it",
-                crate::terminate::signal_name(),
-                fin.bid,
-                c.completed + c.failed,
+                "batchsh: {}: batch {bid} stopped unfinished, {} of {} entities done; \
+                 BATCH_RETRY '{bid}' finishes it",
+                signal.name(),
+                c.finished(),
                 c.total,
-                fin.bid
             );
             return result_row(fin);
         }
-        if fin.status == crate::exec::run::TAKEN_OVER {
-            self.note_end(&fin.bid, "FAILED", fin.counters.failed);
-            eprintln!("error: {}", fin.error.as_deref().unwrap_or_default());
-            return result_row(fin);
-        }
-        self.note_end(&fin.bid, &fin.status, fin.counters.failed);
-        let (bid, c) = (&fin.bid, &fin.counters);
-        if fin.status == "FAILED" {
-            eprintln!(
+        self.note_end(bid, &fin.end);
+        match &fin.end {
+            RunEnd::TakenOver { why, .. } => eprintln!("error: {why}"),
+            RunEnd::Ended {
+                status: BatchStatus::Failed,
+                error,
+                ..
+            } => eprintln!(
                 "error: batch {bid} ended FAILED: {}",
-                fin.error.as_deref().unwrap_or("no reason was recorded")
-            );
-        } else if fin.status == "CANCELLED" {
+                error.as_deref().unwrap_or("no reason was recorded")
+            ),
             // Exit code 3 says something went wrong: stderr says what (a
             // cron job mails stderr), even with --quiet.
-            eprintln!(
+            RunEnd::Ended {
+                status: BatchStatus::Cancelled,
+                ..
+            } => eprintln!(
                 "warning: batch {bid} ended CANCELLED, {} of {} entities done; \
                  BATCH_RETRY '{bid}' ALLOW_CANCELLED=true finishes it",
-                c.completed + c.failed,
+                c.finished(),
                 c.total
-            );
-        } else if c.failed > 0 {
-            eprintln!(
+            ),
+            RunEnd::Ended { .. } if c.failed > 0 => eprintln!(
                 "warning: batch {bid} ended DONE with {} of {} entities FAILED; \
                  BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs \
                  them again (not those whose id is empty, not UTF-8 or too long)",
                 c.failed, c.total
-            );
+            ),
+            _ => {}
         }
         result_row(fin)
     }
 
-    /// Records how a batch ended: FAILED is 1, DONE with failed entities
-    /// or CANCELLED is 3.
-    fn note_end(&mut self, bid: &str, status: &str, failed: i64) {
-        self.batch_failed = status == "FAILED";
-        let code = match status {
-            "FAILED" => crate::exit::FAILED,
-            "CANCELLED" => crate::exit::BATCH_INCOMPLETE,
-            _ if failed > 0 => crate::exit::BATCH_INCOMPLETE,
-            _ => crate::exit::OK,
-        };
-        self.outcomes.insert(bid.to_string(), code);
+    /// Records how a batch's run ended: its exit code (SPEC §1, see
+    /// [`crate::batch::RunEnd::exit_code`]), and whether the statement
+    /// failed.
+    fn note_end(&mut self, bid: &str, end: &crate::batch::RunEnd) {
+        self.batch_failed = end.is_failure();
+        self.outcomes.insert(bid.to_string(), end.exit_code());
     }
 
     /// Whether the statement that ran last ended a batch FAILED (cleared
@@ -253,7 +249,7 @@ impl Session {
             .batch_state(&bid)
             .map_err(|e| RunError::at(at, e.to_string()))?;
         let serr = |e: StoreError| RunError::at(at, e.to_string());
-        let is_final = crate::store::batches::FINAL.contains(&state.status.as_str());
+        let is_final = state.status.is_final();
         let alive = state.owner_alive();
         let refuse = |why: String| {
             Err(RunError::at(
@@ -266,11 +262,11 @@ impl Session {
                 if is_final {
                     return refuse(format!("it has ended ({})", state.status));
                 }
-                if state.status == "PAUSED" {
+                if state.status == BatchStatus::Paused {
                     return refuse("it is paused already".into());
                 }
                 if alive {
-                    store.request(&bid, Some("PAUSE")).map_err(serr)?;
+                    store.request(&bid, Some(Request::Pause)).map_err(serr)?;
                     Ok(message(format!(
                         "batch {bid}: pause requested; entities in flight finish"
                     )))
@@ -284,7 +280,9 @@ impl Session {
                 }
             }
             S::BatchResume { .. } => {
-                if alive && state.status != "PAUSED" && state.requested.as_deref() == Some("PAUSE")
+                if alive
+                    && state.status != BatchStatus::Paused
+                    && state.requested == Some(Request::Pause)
                 {
                     // Paused so recently that the run has not seen it yet.
                     store.request(&bid, None).map_err(serr)?;
@@ -292,7 +290,7 @@ impl Session {
                         "batch {bid}: the pause asked for is withdrawn"
                     )));
                 }
-                if state.status != "PAUSED" {
+                if state.status != BatchStatus::Paused {
                     return refuse(format!("it is {}, not PAUSED", state.status));
                 }
                 if alive {
@@ -308,7 +306,7 @@ impl Session {
                     return refuse(format!("it has ended ({})", state.status));
                 }
                 if alive {
-                    store.request(&bid, Some("CANCEL")).map_err(serr)?;
+                    store.request(&bid, Some(Request::Cancel)).map_err(serr)?;
                     Ok(message(format!(
                         "batch {bid}: cancel requested; entities in flight finish"
                     )))
@@ -333,10 +331,10 @@ impl Session {
                 }
                 let allow_cancelled =
                     matches!(options.get("ALLOW_CANCELLED"), Some(Value::Bool(true)));
-                if state.status == "CANCELLED" && !allow_cancelled {
+                if state.status == BatchStatus::Cancelled && !allow_cancelled {
                     return refuse("it was cancelled; add ALLOW_CANCELLED=true to retry it".into());
                 }
-                let finished = state.status == "DONE";
+                let finished = state.status == BatchStatus::Done;
                 self.rerun(&bid, &state, finished, stmt.span).map(Some)
             }
             S::BatchEdit { options, .. } => {
@@ -890,7 +888,7 @@ fn message(text: String) -> Option<Output> {
 
 /// The row a finished BATCH prints (SPEC §4).
 fn result_row(f: &crate::exec::Finished) -> Output {
-    let c = &f.counters;
+    let c = f.end.counters();
     let mut t = Table::new(crate::output::columns::BATCH_RESULT.iter().copied());
     t.rows.push(vec![
         Cell::Text(f.bid.clone()),

@@ -28,6 +28,7 @@
 //! therefore pointed at `/dev/null` first; one redirected to a file (as
 //! under `nohup`) keeps the message that says how to finish the batch.
 
+use crate::batch::StopSignal;
 use signal_hook::consts::{SIGHUP, SIGTERM};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
@@ -36,22 +37,26 @@ use std::time::{Duration, Instant};
 /// The first stop signal that came (SIGTERM or SIGHUP), 0 before.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// The stop signal that came, if one did.
+pub fn signal() -> Option<StopSignal> {
+    if !requested() {
+        return None;
+    }
+    Some(match SIGNAL.load(Ordering::SeqCst) {
+        SIGHUP => StopSignal::Hup,
+        _ => StopSignal::Term,
+    })
+}
+
 /// The exit code after a stop signal: 128 + its number (143 for SIGTERM,
 /// 129 for SIGHUP).
 pub fn exit_code() -> i32 {
-    128 + match SIGNAL.load(Ordering::SeqCst) {
-        0 => SIGTERM,
-        n => n,
-    }
+    signal().unwrap_or(StopSignal::Term).exit_code()
 }
 
 /// The name of the stop signal that came (`SIGTERM` before any).
 pub fn signal_name() -> &'static str {
-    if SIGNAL.load(Ordering::SeqCst) == SIGHUP {
-        "SIGHUP"
-    } else {
-        "SIGTERM"
-    }
+    signal().unwrap_or(StopSignal::Term).name()
 }
 
 /// SIGTERMs this close to the first are the same stop.
@@ -102,7 +107,7 @@ pub fn stop_now(code: i32, why: &str) -> ! {
 pub struct HookRunning(());
 
 impl HookRunning {
-    pub fn start(bid: &str, status: &str) -> HookRunning {
+    pub fn start(bid: &str, status: crate::batch::BatchStatus) -> HookRunning {
         *hook() = Some((bid.to_string(), status.to_string()));
         HookRunning(())
     }

@@ -70,7 +70,7 @@ fn twin_message(env: &Env, other: &str) -> Result<String, RunError> {
     };
     // Paused first: a paused batch's process lives on, waiting for a
     // resume that waiting here would never give it.
-    let (what, first) = if state.status == "PAUSED" {
+    let (what, first) = if state.status == crate::batch::BatchStatus::Paused {
         (
             format!("is paused{by}"),
             format!("resume it (BATCH_RESUME '{other}')"),

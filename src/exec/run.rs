@@ -28,11 +28,12 @@
 
 use super::plan::{EntitySource, FailureLimit, Plan};
 use super::seen::Seen;
+use crate::batch::{BatchStatus, Request, RunEnd, StopSignal};
 use crate::command::{self, CommandError, Connections};
 use crate::session::RunError;
 use crate::source;
 use crate::store::batches::{
-    Claimed, Counters, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, sample_progress,
+    Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, sample_progress,
 };
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
@@ -53,24 +54,22 @@ pub struct Env<'a> {
     pub interrupt: &'a AtomicBool,
 }
 
-/// [`Finished::status`] of a run stopped by SIGTERM ([`crate::terminate`]):
-/// the batch did not end; its stored status stays as it was.
-pub const INTERRUPTED: &str = "INTERRUPTED";
-
-/// [`Finished::status`] of a run that found another process running its
-/// batch: it stopped without writing its end; the batch is the other's.
-pub const TAKEN_OVER: &str = "TAKEN_OVER";
-
-/// How a run ended.
+/// A run of a batch that has ended, and how.
 #[derive(Debug)]
 pub struct Finished {
     pub bid: String,
     pub execution_id: String,
-    pub status: String,
-    /// Why the batch ended FAILED (also stored as its `error`).
-    pub error: Option<String>,
-    pub counters: Counters,
+    pub end: RunEnd,
     pub duration: Duration,
+}
+
+/// Why a run stops before its batch is done.
+#[derive(Clone, Debug)]
+enum Stop {
+    /// The batch ends with this final status (FAILED: and why).
+    End(BatchStatus, Option<String>),
+    /// A stop signal: the batch is left unfinished, for `BATCH_RETRY`.
+    Signal(StopSignal),
 }
 
 /// Outcomes wait at most this long for their commit.
@@ -338,9 +337,10 @@ fn taken_over(store: &Store, me: RunRef, e: &StoreError, started: Instant) -> Fi
     Finished {
         bid: me.bid.to_string(),
         execution_id: me.execution_id.to_string(),
-        status: TAKEN_OVER.to_string(),
-        error: Some(e.to_string()),
-        counters: store.counters(me.bid).unwrap_or_default(),
+        end: RunEnd::TakenOver {
+            why: e.to_string(),
+            counters: store.counters(me.bid).unwrap_or_default(),
+        },
         duration: started.elapsed(),
     }
 }
@@ -410,9 +410,9 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
     let started = Instant::now();
     patiently(env, bid, || store.take_ownership(me, env.dc)).map_err(halt)?;
     let mut status = if need_ids {
-        "GENERATE_IID_LIST"
+        BatchStatus::GenerateIidList
     } else {
-        "IN_PROGRESS"
+        BatchStatus::InProgress
     };
     patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
 
@@ -469,7 +469,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
     let checkpointer = store.checkpointer();
     let mut last_sample = Instant::now();
     let mut last_store_check = Instant::now();
-    let mut stop: Option<(&'static str, Option<String>)> = None; // (final status, error)
+    let mut stop: Option<Stop> = None;
     let mut paused = false;
     // The source is still giving ids (some may wait in the hub).
     let mut ids_open = true;
@@ -491,10 +491,10 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
 
     loop {
         if env.interrupt.load(Ordering::SeqCst) {
-            stop.get_or_insert(("CANCELLED", None));
+            stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
         }
-        if crate::terminate::requested() {
-            stop.get_or_insert((INTERRUPTED, None));
+        if let Some(signal) = crate::terminate::signal() {
+            stop.get_or_insert(Stop::Signal(signal));
         }
         if stop.is_some() {
             // What workers have taken and not started goes back.
@@ -625,7 +625,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 Some(None) => ids_done = true,
                 Some(Some(msg)) => {
                     ids_done = true;
-                    stop.get_or_insert(("FAILED", Some(msg.clone())));
+                    stop.get_or_insert(Stop::End(BatchStatus::Failed, Some(msg.clone())));
                 }
                 None => {}
             }
@@ -692,16 +692,16 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 hub.workers.notify_all();
             }
         }
-        match step.control.requested.as_deref() {
-            Some("CANCEL") => {
-                stop.get_or_insert(("CANCELLED", None));
+        match step.control.requested {
+            Some(Request::Cancel) => {
+                stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
             }
-            Some("PAUSE") if !paused && stop.is_none() => {
+            Some(Request::Pause) if !paused && stop.is_none() => {
                 paused = true;
             }
             None if paused => {
                 paused = false;
-                status = "IN_PROGRESS";
+                status = BatchStatus::InProgress;
                 patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
             }
             _ => {}
@@ -718,15 +718,15 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
         {
             // No count here: the entities in flight finish and may add to
             // it; the batch's row has the final one.
-            stop = Some((
-                "FAILED",
+            stop = Some(Stop::End(
+                BatchStatus::Failed,
                 Some(format!(
                     "more entities failed than MAX_FAILURES={limit} allows; the batch stopped"
                 )),
             ));
         }
-        if !step.claimed.is_empty() && status == "GENERATE_IID_LIST" {
-            status = "IN_PROGRESS";
+        if !step.claimed.is_empty() && status == BatchStatus::GenerateIidList {
+            status = BatchStatus::InProgress;
             patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
         {
@@ -745,9 +745,9 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 hub.workers.notify_all();
             }
         }
-        if paused && status != "PAUSED" {
+        if paused && status != BatchStatus::Paused {
             // After the take-back: once PAUSED shows, no entity starts.
-            status = "PAUSED";
+            status = BatchStatus::Paused;
             patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
         bar.update(&counters, ids_open);
@@ -774,11 +774,13 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 continue;
             }
             let end = match stop.clone() {
-                None if !ids_open && counters.waiting == 0 => Some(("DONE", None)),
+                None if !ids_open && counters.waiting == 0 => {
+                    Some(Stop::End(BatchStatus::Done, None))
+                }
                 end => end,
             };
-            if let Some((final_status, error)) = end {
-                if final_status == "CANCELLED" {
+            if let Some(end) = end {
+                if matches!(end, Stop::End(BatchStatus::Cancelled, _)) {
                     let orphans = counters.in_process > 0;
                     patiently(env, bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
                 } else if counters.in_process > 0 {
@@ -794,16 +796,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
                 } else {
                     patiently(env, bid, || store.slowest(bid)).map_err(halt)?
                 };
-                return finish(
-                    env,
-                    plan,
-                    me,
-                    final_status,
-                    error.as_deref(),
-                    started,
-                    &bar,
-                    &slowest,
-                );
+                return finish(env, plan, me, end, started, &bar, &slowest);
             }
         }
     }
@@ -936,13 +929,11 @@ fn take_size(avg_entity_ms: f64) -> usize {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish(
     env: &Env,
     plan: &Plan,
     me: RunRef,
-    status: &str,
-    error: Option<&str>,
+    end: Stop,
     started: Instant,
     bar: &super::progress::Bar,
     slowest: &serde_json::Value,
@@ -959,29 +950,37 @@ fn finish(
     patiently(env, bid, || store.end_node(me)).map_err(halt)?;
     let c = done.counters;
     store.still_there().map_err(halt)?;
-    if status == INTERRUPTED {
-        let note = format!(
-            "stopped by {}; BATCH_RETRY finishes it",
-            crate::terminate::signal_name()
-        );
-        let note = note.as_str();
-        patiently(env, bid, || store.leave_unfinished(me, note)).map_err(halt)?;
-    } else {
-        patiently(env, bid, || store.set_run_status(me, status, error)).map_err(halt)?;
-        if let Some(cmd) = &plan.on_done {
-            // The batch is over: a SIGTERM need not wait for its hook (it
-            // kills it, and says the batch had ended).
-            crate::terminate::batch_ended();
-            let _hook = crate::terminate::HookRunning::start(bid, status);
-            on_done(cmd, bid, status, &c);
+    let end = match end {
+        Stop::Signal(signal) => {
+            let note = format!("stopped by {}; BATCH_RETRY finishes it", signal.name());
+            let note = note.as_str();
+            patiently(env, bid, || store.leave_unfinished(me, note)).map_err(halt)?;
+            RunEnd::Interrupted {
+                signal,
+                counters: c,
+            }
         }
-    }
+        Stop::End(status, error) => {
+            let why = error.as_deref();
+            patiently(env, bid, || store.set_run_status(me, status, why)).map_err(halt)?;
+            if let Some(cmd) = &plan.on_done {
+                // The batch is over: a SIGTERM need not wait for its hook
+                // (it kills it, and says the batch had ended).
+                crate::terminate::batch_ended();
+                let _hook = crate::terminate::HookRunning::start(bid, status);
+                on_done(cmd, bid, status, &c);
+            }
+            RunEnd::Ended {
+                status,
+                error,
+                counters: c,
+            }
+        }
+    };
     Ok(Finished {
         bid: bid.to_string(),
         execution_id: me.execution_id.to_string(),
-        status: status.to_string(),
-        error: error.map(str::to_string),
-        counters: c,
+        end,
         duration: started.elapsed(),
     })
 }
@@ -1356,12 +1355,12 @@ impl Shared {
 /// so stdout keeps only the data asked for (one JSON document per
 /// statement); a hook that fails or cannot start is reported there too.
 /// Either way the batch's outcome stands.
-fn on_done(cmd: &str, bid: &str, status: &str, c: &Counters) {
+fn on_done(cmd: &str, bid: &str, status: BatchStatus, c: &crate::batch::Counters) {
     let mut hook = std::process::Command::new("sh");
     hook.arg("-c")
         .arg(cmd)
         .env("BID", bid)
-        .env("STATUS", status)
+        .env("STATUS", status.as_str())
         .env("TOTAL", c.total.to_string())
         .env("SUCCEEDED", c.completed.to_string())
         .env("FAILED", c.failed.to_string())

@@ -74,6 +74,7 @@
 //!   in the order the events were recorded (oldest first).
 
 use crate::ast::{Options, Span, Statement, Text, Value};
+use crate::batch::{BatchStatus, EntityStatus};
 use crate::output::{Cell, KeyValues, Output, Table, columns};
 use crate::session::RunError;
 use crate::store::{
@@ -184,15 +185,15 @@ impl Cx<'_> {
                 let statuses = comma_list(str_opt(options, "STATUS", v)?)
                     .into_iter()
                     .map(|s| s.to_ascii_uppercase())
-                    .map(|s| match s.as_str() {
-                        "GENERATE_IID" => "GENERATE_IID_LIST".to_string(),
-                        _ => s,
-                    })
                     .collect::<Vec<_>>();
                 if statuses.iter().any(|s| s == "ALL") {
                     StatusFilter::All
                 } else {
-                    StatusFilter::Only(statuses)
+                    StatusFilter::Only(parse_statuses(
+                        options,
+                        &statuses,
+                        BatchStatus::parse_filter,
+                    )?)
                 }
             }
         };
@@ -222,7 +223,7 @@ impl Cx<'_> {
                 Cell::Text(b.command.clone()),
                 time_cell(b.start_time.as_deref()),
                 time_cell(b.end_time.as_deref()),
-                Cell::Text(b.status.clone()),
+                Cell::Text(b.status.to_string()),
                 Cell::Text(b.created_by.clone()),
                 completion_pct(&b).into(),
                 Cell::Text(b.execution_id.clone()),
@@ -308,7 +309,7 @@ impl Cx<'_> {
             let row = SummaryRow {
                 level: "Node",
                 name: Some(n.node.clone()),
-                status: b.status.clone(),
+                status: b.status.to_string(),
                 start,
                 end,
                 duration: span_ms(start, end.or(open_end)),
@@ -342,7 +343,7 @@ impl Cx<'_> {
             let row = SummaryRow {
                 level: "DC",
                 name: Some((*dc).to_string()),
-                status: b.status.clone(),
+                status: b.status.to_string(),
                 start,
                 end,
                 duration: span_ms(start, end.or(open_end)),
@@ -374,7 +375,7 @@ impl Cx<'_> {
         let row = SummaryRow {
             level: "Cluster",
             name: None,
-            status: b.status.clone(),
+            status: b.status.to_string(),
             start,
             end,
             duration: span_ms(start, end.or(Some(now_ms))),
@@ -404,7 +405,11 @@ impl Cx<'_> {
         };
         let q = DetailsQuery {
             statuses: list("STATUS")?
-                .map(|v| v.into_iter().map(|s| s.to_ascii_uppercase()).collect()),
+                .map(|v| {
+                    let upper: Vec<String> = v.iter().map(|s| s.to_ascii_uppercase()).collect();
+                    parse_statuses(options, &upper, str::parse::<EntityStatus>)
+                })
+                .transpose()?,
             entity_ids: list("ENTITIES")?,
             nodes: list("AFFINITY")?,
             limit: self.limit_opt(options, Some(DETAILS_DEFAULT_LIMIT))?,
@@ -416,7 +421,7 @@ impl Cx<'_> {
             t.push_row(vec![
                 Cell::Text(e.entity_id),
                 e.node.into(),
-                Cell::Text(e.status),
+                Cell::Text(e.status.to_string()),
                 Cell::Int(e.attempts),
                 e.process_time_ms.into(),
                 e.error.into(),
@@ -476,7 +481,7 @@ impl Cx<'_> {
                 time_cell(Some(e.time.as_str())),
                 e.execution_id.into(),
                 e.node.into(),
-                Cell::Text(e.status),
+                Cell::Text(e.status.to_string()),
                 e.note.into(),
             ]);
         }
@@ -631,7 +636,7 @@ fn completion_pct(b: &BatchRow) -> Option<f64> {
     let total = shown_total(b);
     if total > 0 {
         Some((c.completed + c.failed + c.cancelled) as f64 * 100.0 / total as f64)
-    } else if b.status == "DONE" {
+    } else if b.status == BatchStatus::Done {
         Some(100.0)
     } else {
         None
@@ -852,6 +857,18 @@ fn str_opt<'v>(options: &Options, name: &str, v: &'v Value) -> Result<&'v str> {
             format!("{name} takes a string, not {other:?}"),
         )),
     }
+}
+
+/// The statuses a STATUS option names, each checked.
+fn parse_statuses<S, E: std::fmt::Display>(
+    options: &Options,
+    texts: &[String],
+    parse: impl Fn(&str) -> std::result::Result<S, E>,
+) -> Result<Vec<S>> {
+    texts
+        .iter()
+        .map(|t| parse(t).map_err(|e| error(opt_span(options, "STATUS"), e.to_string())))
+        .collect()
 }
 
 /// The span of option `name`.

@@ -175,11 +175,11 @@ fn visible(s: &str) -> String {
 /// Colours for the batch, entity and job statuses (SPEC §7): done green,
 /// failed red, stopped or paused yellow, running cyan; waiting ones plain.
 fn status_color(status: &str) -> Option<ct::Color> {
-    Some(match status {
-        "DONE" | "COMPLETED" | "PROCESSED" => ct::Color::Green,
-        "FAILED" | "TERMINATED" => ct::Color::Red,
-        "CANCELLED" | "PAUSED" | "STOPPING" => ct::Color::Yellow,
-        "IN_PROGRESS" | "IN_PROCESS" | "GENERATE_IID_LIST" | "RESTART" => ct::Color::Cyan,
-        _ => return None,
+    use crate::batch::Tone;
+    Some(match Tone::of(status)? {
+        Tone::Good => ct::Color::Green,
+        Tone::Bad => ct::Color::Red,
+        Tone::Held => ct::Color::Yellow,
+        Tone::Active => ct::Color::Cyan,
     })
 }

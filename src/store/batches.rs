@@ -28,6 +28,8 @@
 //! on entity ids, which would cost a second write per entity).
 
 use super::{Result, Store, StoreError};
+pub use crate::batch::Counters;
+use crate::batch::{BatchStatus, EntityStatus, Request};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// A run of a batch, as its writes name it: the batch, the run's
@@ -125,22 +127,8 @@ pub struct StepInput {
 /// What other processes asked of the batch, read at every step.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Control {
-    pub requested: Option<String>,
+    pub requested: Option<Request>,
     pub max_workers: Option<i64>,
-}
-
-/// The batch's counters after a step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub total: i64,
-    pub waiting: i64,
-    pub in_process: i64,
-    pub completed: i64,
-    pub failed: i64,
-    pub cancelled: i64,
-    pub added: i64,
-    pub updated: i64,
-    pub unchanged: i64,
 }
 
 #[derive(Debug)]
@@ -159,9 +147,6 @@ pub struct StepResult {
 /// only a row that ran can be FAILED otherwise. Such a row holds a
 /// stand-in for the id, which no command must be given.
 pub const BAD_ID_ROW: &str = "status = 'FAILED' AND attempts = 0";
-
-/// The statuses that end a batch.
-pub const FINAL: [&str; 3] = ["DONE", "FAILED", "CANCELLED"];
 
 impl Store {
     /// Creates the batch, unless `refuse_twin` and an active (not final)
@@ -214,7 +199,8 @@ impl Store {
             ],
         )
         .map_err(|e| self.err(e))?;
-        event(&tx, b.bid, b.execution_id, b.node, "NEW", None).map_err(|e| self.err(e))?;
+        event(&tx, b.bid, b.execution_id, b.node, BatchStatus::New, None)
+            .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(None)
     }
@@ -260,7 +246,12 @@ impl Store {
     /// start time when it first starts (GENERATE_IID_LIST or IN_PROGRESS: a
     /// batch whose source query fails has started too), and the end time
     /// (and clears the owner) on a final status.
-    pub fn set_run_status(&self, run: RunRef, status: &str, note: Option<&str>) -> Result<()> {
+    pub fn set_run_status(
+        &self,
+        run: RunRef,
+        status: BatchStatus,
+        note: Option<&str>,
+    ) -> Result<()> {
         self.fenced(run, |tx, _| {
             write_status(tx, run.bid, status, run.execution_id, run.node, note)
         })
@@ -278,7 +269,7 @@ impl Store {
             write_status(
                 tx,
                 bid,
-                "PAUSED",
+                BatchStatus::Paused,
                 &fence,
                 node,
                 Some("paused while not running"),
@@ -304,7 +295,7 @@ impl Store {
                 [bid],
             )?;
             recount(tx, bid)?;
-            write_status(tx, bid, "CANCELLED", &fence, node, None)
+            write_status(tx, bid, BatchStatus::Cancelled, &fence, node, None)
         })
     }
 
@@ -350,12 +341,12 @@ impl Store {
     /// which stays as it is.
     pub fn leave_unfinished(&self, run: RunRef, note: &str) -> Result<()> {
         self.fenced(run, |tx, _| {
-            let status: String = tx.query_row(
+            let status: BatchStatus = tx.query_row(
                 "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1 RETURNING status",
                 [run.bid],
                 |r| r.get(0),
             )?;
-            event(tx, run.bid, run.execution_id, run.node, &status, Some(note))
+            event(tx, run.bid, run.execution_id, run.node, status, Some(note))
         })
     }
 
@@ -390,7 +381,14 @@ impl Store {
                         bid: bid.to_string(),
                     };
                     let note = error.to_string();
-                    write_status(tx, bid, "FAILED", run.execution_id, node, Some(&note))?;
+                    write_status(
+                        tx,
+                        bid,
+                        BatchStatus::Failed,
+                        run.execution_id,
+                        node,
+                        Some(&note),
+                    )?;
                     return Ok(Some(error));
                 }
             }
@@ -516,7 +514,7 @@ impl Store {
             write_status(
                 tx,
                 run.bid,
-                "FAILED",
+                BatchStatus::Failed,
                 run.execution_id,
                 run.node,
                 Some(error),
@@ -640,7 +638,7 @@ impl Store {
 
     /// Records a request (PAUSE, CANCEL or none) for the process running
     /// the batch, which reads it at its next step.
-    pub fn request(&self, bid: &str, requested: Option<&str>) -> Result<()> {
+    pub fn request(&self, bid: &str, requested: Option<Request>) -> Result<()> {
         self.conn()
             .execute(
                 "UPDATE batches SET requested = ?2 WHERE bid = ?1",
@@ -660,13 +658,13 @@ impl Store {
                 "UPDATE batches SET max_workers = ?2 WHERE bid = ?1",
                 params![bid, n],
             )?;
-            let (status, execution_id): (String, String) = tx.query_row(
+            let (status, execution_id): (BatchStatus, String) = tx.query_row(
                 "SELECT status, execution_id FROM batches WHERE bid = ?1",
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let note = format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}");
-            event(&tx, bid, &execution_id, node, &status, Some(&note))
+            event(&tx, bid, &execution_id, node, status, Some(&note))
         };
         edit().map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
@@ -739,7 +737,7 @@ impl Store {
 #[derive(Default)]
 pub struct Slowest {
     /// (process_time_ms, seq, entity id, status, result), slowest first.
-    top: Vec<(i64, i64, String, &'static str, Option<String>)>,
+    top: Vec<(i64, i64, String, EntityStatus, Option<String>)>,
 }
 
 impl Slowest {
@@ -748,11 +746,11 @@ impl Slowest {
     /// Takes note of a final outcome (a retry is not one).
     pub fn offer(&mut self, o: &Outcome) {
         let status = match o.state {
-            OutcomeState::Completed { .. } => "COMPLETED",
-            OutcomeState::Failed { .. } => "FAILED",
+            OutcomeState::Completed { .. } => EntityStatus::Completed,
+            OutcomeState::Failed { .. } => EntityStatus::Failed,
             OutcomeState::Retry { .. } => return,
         };
-        let before = |t: &(i64, i64, String, &str, Option<String>)| {
+        let before = |t: &(i64, i64, String, EntityStatus, Option<String>)| {
             (o.process_ms, std::cmp::Reverse(o.seq)) > (t.0, std::cmp::Reverse(t.1))
         };
         if self.top.len() == Self::KEEP && !self.top.last().is_some_and(before) {
@@ -780,7 +778,7 @@ impl Slowest {
                 serde_json::json!({
                     "entityId": id,
                     "processTimeMS": ms,
-                    "status": status,
+                    "status": status.as_str(),
                     "result": result,
                 })
             })
@@ -792,14 +790,14 @@ impl Slowest {
 /// The columns of `batches` that [`Store::batch_state`] reads.
 #[derive(Clone, Debug)]
 pub struct BatchState {
-    pub status: String,
+    pub status: BatchStatus,
     pub execution_id: String,
     pub ids_complete: bool,
     pub owner_node: Option<String>,
     pub owner_pid: Option<i64>,
     pub heartbeat_at: Option<String>,
     pub command: String,
-    pub requested: Option<String>,
+    pub requested: Option<Request>,
 }
 
 impl BatchState {
@@ -817,12 +815,12 @@ impl BatchState {
 fn write_status(
     tx: &Transaction,
     bid: &str,
-    status: &str,
+    status: BatchStatus,
     execution_id: &str,
     node: &str,
     note: Option<&str>,
 ) -> rusqlite::Result<()> {
-    let is_final = FINAL.contains(&status);
+    let is_final = status.is_final();
     tx.execute(
         "UPDATE batches SET status = ?2, execution_id = ?3,
              start_time = CASE WHEN ?2 IN ('GENERATE_IID_LIST', 'IN_PROGRESS') AND start_time IS NULL THEN ?4 ELSE start_time END,
@@ -842,7 +840,7 @@ fn event(
     bid: &str,
     execution_id: &str,
     node: &str,
-    status: &str,
+    status: BatchStatus,
     note: Option<&str>,
 ) -> rusqlite::Result<()> {
     tx.execute(
@@ -892,12 +890,12 @@ fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters> {
         let mut rows = st.query([bid])?;
         while let Some(r) = rows.next()? {
             let n: i64 = r.get(1)?;
-            match r.get::<_, String>(0)?.as_str() {
-                "WAITING" => c.waiting = n,
-                "IN_PROCESS" => c.in_process = n,
-                "COMPLETED" => c.completed = n,
-                "FAILED" => c.failed = n,
-                _ => c.cancelled += n,
+            match r.get::<_, EntityStatus>(0)? {
+                EntityStatus::Waiting => c.waiting = n,
+                EntityStatus::InProcess => c.in_process = n,
+                EntityStatus::Completed => c.completed = n,
+                EntityStatus::Failed => c.failed = n,
+                EntityStatus::Cancelled => c.cancelled = n,
             }
         }
     }
@@ -938,7 +936,7 @@ const RUN_CHECKPOINT_PAGES: i64 = 4000;
 /// The row of an entity claimed as it arrived, written with its outcome.
 struct OutcomeRow<'a> {
     o: &'a Outcome,
-    status: &'static str,
+    status: EntityStatus,
     error: Option<&'a str>,
     retry_at: Option<i64>,
 }
@@ -959,8 +957,9 @@ fn insert_outcome_rows(
 ) -> rusqlite::Result<()> {
     use rusqlite::ToSql;
     rows.sort_by_key(|r| r.o.seq);
-    let completed =
-        |r: &OutcomeRow| r.error.is_none() && r.retry_at.is_none() && r.status == "COMPLETED";
+    let completed = |r: &OutcomeRow| {
+        r.error.is_none() && r.retry_at.is_none() && r.status == EntityStatus::Completed
+    };
     let mut k = 0;
     while k < rows.len() {
         let plain = completed(&rows[k]);
@@ -1066,11 +1065,15 @@ fn step_in(
         let mut rows: Vec<OutcomeRow> = Vec::new();
         for o in &input.outcomes {
             let (status, error, retry_at) = match &o.state {
-                OutcomeState::Completed { .. } => ("COMPLETED", None, None),
-                OutcomeState::Failed { error } => ("FAILED", Some(error.as_str()), None),
-                OutcomeState::Retry { error, retry_at_ms } => {
-                    ("WAITING", Some(error.as_str()), Some(*retry_at_ms))
+                OutcomeState::Completed { .. } => (EntityStatus::Completed, None, None),
+                OutcomeState::Failed { error } => {
+                    (EntityStatus::Failed, Some(error.as_str()), None)
                 }
+                OutcomeState::Retry { error, retry_at_ms } => (
+                    EntityStatus::Waiting,
+                    Some(error.as_str()),
+                    Some(*retry_at_ms),
+                ),
             };
             let counted = match o.claim {
                 None => {
@@ -1231,7 +1234,7 @@ fn step_in(
                         no,
                         seq,
                         text,
-                        "WAITING",
+                        EntityStatus::Waiting,
                         None::<String>,
                         None::<String>
                     ])?;
@@ -1242,7 +1245,7 @@ fn step_in(
                     if first.is_some() {
                         ids_json.push_str(",null");
                     }
-                    ins.execute(params![no, seq, text, "FAILED", error, now_ms])?;
+                    ins.execute(params![no, seq, text, EntityStatus::Failed, error, now_ms])?;
                     d.total += 1;
                     d.failed += 1;
                     bad_ids += 1;
@@ -1671,7 +1674,7 @@ mod tests {
             &s,
             "b1",
             &DetailsQuery {
-                statuses: Some(vec!["FAILED".into()]),
+                statuses: Some(vec![EntityStatus::Failed]),
                 ..DetailsQuery::default()
             },
         )
@@ -1707,7 +1710,7 @@ mod tests {
         );
         // The process dies here: "3" and "4" are claimed, without a row.
         let seen = s.batch_state("b1").unwrap();
-        s.request("b1", Some("PAUSE")).unwrap();
+        s.request("b1", Some(Request::Pause)).unwrap();
         // The request changed no owner: the retry takes the batch over.
         let c = s
             .prepare_retry("b1", false, &seen, "n2", "e2")
@@ -1803,7 +1806,7 @@ mod tests {
         // Cancelled: a second cancel that saw it before is refused.
         assert!(!s.cancel_unowned("b1", &seen, "n2").unwrap());
         assert!(!s.pause_unowned("b1", &seen, "n2").unwrap());
-        assert_eq!(s.batch_state("b1").unwrap().status, "CANCELLED");
+        assert_eq!(s.batch_state("b1").unwrap().status, BatchStatus::Cancelled);
         assert_eq!(
             count(
                 &s,

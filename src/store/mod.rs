@@ -15,6 +15,7 @@ pub mod batches;
 mod catalog;
 mod migrations;
 mod reads;
+mod status_sql;
 
 pub use catalog::{GroupDef, InterfaceDef, LuDef, LuTableDef, now};
 pub use reads::{

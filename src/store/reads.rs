@@ -17,6 +17,7 @@
 
 use super::batches::Counters;
 use super::{Result, Store, StoreError};
+use crate::batch::{BatchStatus, EntityStatus};
 use regex::Regex;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
@@ -26,9 +27,6 @@ const AMBIGUOUS_SHOWN: usize = 5;
 
 /// The shortest bid prefix accepted (SPEC §6).
 const MIN_PREFIX: usize = 6;
-
-/// Batch statuses that end a batch (SPEC §7).
-const FINAL_STATUSES: [&str; 3] = ["DONE", "FAILED", "CANCELLED"];
 
 /// Bids from a prefix on, in order: a range read of the primary key.
 const PREFIX_SQL: &str = "SELECT bid FROM batches WHERE bid >= ?1 ORDER BY bid LIMIT ?2";
@@ -142,7 +140,7 @@ pub struct BatchRow {
     pub source: String,
     /// JSON object: options by canonical name.
     pub arguments: String,
-    pub status: String,
+    pub status: BatchStatus,
     pub execution_id: String,
     pub created_by: String,
     pub creation_time: String,
@@ -158,7 +156,7 @@ pub struct BatchRow {
 
 impl BatchRow {
     pub fn is_final(&self) -> bool {
-        FINAL_STATUSES.contains(&self.status.as_str())
+        self.status.is_final()
     }
 }
 
@@ -223,8 +221,8 @@ pub enum StatusFilter {
     #[default]
     Active,
     All,
-    /// Exactly these statuses (canonical names).
-    Only(Vec<String>),
+    /// Exactly these statuses.
+    Only(Vec<BatchStatus>),
 }
 
 /// What `BATCH_LIST` asks for.
@@ -272,7 +270,10 @@ fn list_sql(q: &ListQuery<'_>) -> (String, Vec<SqlValue>) {
         StatusFilter::Only(statuses) => {
             sql.push_str(&format!(
                 " AND status IN ({})",
-                in_list(&mut args, statuses)
+                in_list(
+                    &mut args,
+                    &statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()
+                )
             ));
         }
     }
@@ -386,8 +387,8 @@ pub fn pace_samples(
 /// What `BATCH_DETAILS` asks for.
 #[derive(Clone, Debug, Default)]
 pub struct DetailsQuery {
-    /// Entity statuses to keep (canonical names); `None`: all.
-    pub statuses: Option<Vec<String>>,
+    /// Entity statuses to keep; `None`: all.
+    pub statuses: Option<Vec<EntityStatus>>,
     /// Entity ids to keep; `None`: all.
     pub entity_ids: Option<Vec<String>>,
     /// Node ids or DC names (through `batch_nodes`) to keep; `None`: all.
@@ -405,7 +406,7 @@ pub struct EntityRow {
     pub seq: i64,
     pub entity_id: String,
     pub node: Option<String>,
-    pub status: String,
+    pub status: EntityStatus,
     pub attempts: i64,
     pub process_time_ms: Option<i64>,
     pub error: Option<String>,
@@ -443,18 +444,21 @@ pub fn entity_rows(store: &Store, bid: &str, q: &DetailsQuery) -> Result<Vec<Ent
     );
     let mut args = vec![SqlValue::Text(bid.to_string())];
     if let Some(s) = &q.statuses {
-        if !s.iter().any(|s| s == "COMPLETED") {
+        if !s.contains(&EntityStatus::Completed) {
             // The condition of the index of unfinished entities: with it,
             // failed ones are found without reading the completed ones.
             sql.push_str(" AND status <> 'COMPLETED'");
         }
-        sql.push_str(&format!(" AND status IN ({})", in_list(&mut args, s)));
+        sql.push_str(&format!(
+            " AND status IN ({})",
+            in_list(&mut args, &s.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        ));
     }
     sql.push_str(&filters);
     args.extend(filter_args.iter().cloned());
     if q.statuses
         .as_ref()
-        .is_none_or(|s| s.iter().any(|s| s == "IN_PROCESS"))
+        .is_none_or(|s| s.contains(&EntityStatus::InProcess))
     {
         sql.push_str(&format!(
             " UNION ALL
@@ -594,12 +598,21 @@ pub fn event_rows(store: &Store, bid: &str) -> Result<Vec<EventRow>> {
 
 /// Binds `values` for an `IN (...)` list and returns the placeholders. An
 /// empty list gives `NULL`, which matches nothing, instead of an SQL error.
-fn in_list(args: &mut Vec<SqlValue>, values: &[String]) -> String {
-    if values.is_empty() {
+fn in_list<'a, S: AsRef<str> + 'a>(
+    args: &mut Vec<SqlValue>,
+    values: impl IntoIterator<Item = &'a S>,
+) -> String {
+    let before = args.len();
+    args.extend(
+        values
+            .into_iter()
+            .map(|v| SqlValue::Text(v.as_ref().to_string())),
+    );
+    let n = args.len() - before;
+    if n == 0 {
         return "NULL".into();
     }
-    args.extend(values.iter().cloned().map(SqlValue::Text));
-    vec!["?"; values.len()].join(", ")
+    vec!["?"; n].join(", ")
 }
 
 #[cfg(test)]
@@ -633,7 +646,7 @@ mod tests {
         let queries = [
             ListQuery::default(),
             ListQuery {
-                status: StatusFilter::Only(vec!["DONE".into(), "FAILED".into()]),
+                status: StatusFilter::Only(vec![BatchStatus::Done, BatchStatus::Failed]),
                 created_from: Some("2026-03-10T00:00:00.000Z".into()),
                 created_before: Some("2026-03-11T00:00:00.000Z".into()),
                 command: Some(&re),
@@ -683,9 +696,9 @@ mod tests {
     #[test]
     fn an_empty_in_list_matches_nothing() {
         let mut args = Vec::new();
-        assert_eq!(in_list(&mut args, &[]), "NULL");
+        assert_eq!(in_list::<&str>(&mut args, &[]), "NULL");
         assert!(args.is_empty());
-        assert_eq!(in_list(&mut args, &["a".into(), "b".into()]), "?, ?");
+        assert_eq!(in_list(&mut args, &["a", "b"]), "?, ?");
         assert_eq!(args.len(), 2);
     }
 }

@@ -489,7 +489,7 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
         super::entity_rows(&s, bid, &q)
             .unwrap()
             .into_iter()
-            .map(|r| (r.entity_id, r.status))
+            .map(|r| (r.entity_id, r.status.to_string()))
             .collect()
     };
     assert_eq!(
@@ -502,7 +502,7 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
     );
     assert_eq!(ids("bid-b").len(), 2);
     let failed_only = super::DetailsQuery {
-        statuses: Some(vec!["FAILED".into()]),
+        statuses: Some(vec![crate::batch::EntityStatus::Failed]),
         limit: None,
         ..Default::default()
     };

@@ -202,35 +202,15 @@ const fn legacy(name: &'static str, aliases: &'static [&'static str], ty: OptTyp
     OptSpec { name, aliases, ty }
 }
 
-pub const BATCH_STATUSES: &[&str] = &[
-    "WAITING_FOR_JOB",
-    "NEW",
-    "GENERATE_IID_LIST",
-    "IN_PROGRESS",
-    "PAUSED",
-    "DONE",
-    "FAILED",
-    "CANCELLED",
-];
+pub const BATCH_STATUSES: &[&str] = crate::batch::BatchStatus::NAMES;
 
-pub const ENTITY_STATUSES: &[&str] = &["WAITING", "IN_PROCESS", "COMPLETED", "FAILED", "CANCELLED"];
+pub const ENTITY_STATUSES: &[&str] = crate::batch::EntityStatus::NAMES;
 
 /// Statuses a `BATCH_LIST` filter accepts: every batch status, `ALL`, and
 /// `GENERATE_IID` as a short form of `GENERATE_IID_LIST`.
-const LIST_STATUSES: &[&str] = &[
-    "ALL",
-    "WAITING_FOR_JOB",
-    "NEW",
-    "GENERATE_IID_LIST",
-    "GENERATE_IID",
-    "IN_PROGRESS",
-    "PAUSED",
-    "DONE",
-    "FAILED",
-    "CANCELLED",
-];
+const LIST_STATUSES: &[&str] = crate::batch::BatchStatus::FILTER_NAMES;
 
-const FINAL_STATUSES: &[&str] = &["DONE", "FAILED", "CANCELLED"];
+const FINAL_STATUSES: &[&str] = crate::batch::BatchStatus::FINAL_NAMES;
 
 /// `BATCH ... WITH` options (SPEC §4).
 pub const BATCH_OPTIONS: &[OptSpec] = &[

@@ -1,0 +1,116 @@
+//! Status as data (SPEC §7): the statuses of batches, entities and jobs,
+//! the requests other processes make of a running batch, a batch's
+//! counters, and how a run ends, with the one mapping from a run's end to
+//! an exit code. No I/O here: the store keeps these as their SPEC
+//! spellings ([`std::fmt::Display`] / [`std::str::FromStr`]), and nothing
+//! else compares a status as text.
+
+mod status;
+
+pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
+
+/// A batch's counters. They always add up: total = waiting + in process +
+/// completed + failed + cancelled (SPEC §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub total: i64,
+    pub waiting: i64,
+    pub in_process: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub added: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+}
+
+impl Counters {
+    /// Entities that reached an outcome: COMPLETED or FAILED.
+    pub fn finished(&self) -> i64 {
+        self.completed + self.failed
+    }
+}
+
+/// The stop signals that leave a batch unfinished (SIGTERM, SIGHUP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopSignal {
+    Term,
+    Hup,
+}
+
+impl StopSignal {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Term => "SIGTERM",
+            StopSignal::Hup => "SIGHUP",
+        }
+    }
+
+    /// 128 + the signal's number, as shells report it.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StopSignal::Term => 143,
+            StopSignal::Hup => 129,
+        }
+    }
+}
+
+/// How a run of a batch in this process ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunEnd {
+    /// The batch reached a final status (`error`: why it FAILED).
+    Ended {
+        status: BatchStatus,
+        error: Option<String>,
+        counters: Counters,
+    },
+    /// A stop signal left it unfinished, owned by no process, for
+    /// `BATCH_RETRY`.
+    Interrupted {
+        signal: StopSignal,
+        counters: Counters,
+    },
+    /// Another process took the batch over (it judged this one dead):
+    /// this run stopped, writing nothing more.
+    TakenOver { why: String, counters: Counters },
+}
+
+impl RunEnd {
+    pub fn counters(&self) -> &Counters {
+        match self {
+            RunEnd::Ended { counters, .. }
+            | RunEnd::Interrupted { counters, .. }
+            | RunEnd::TakenOver { counters, .. } => counters,
+        }
+    }
+
+    /// The exit code this end calls for (SPEC §1): 0 DONE with no failed
+    /// entity; 3 DONE with failed entities, or CANCELLED; 1 FAILED, or
+    /// taken over (the statement did not finish its batch); 128 + the
+    /// signal when interrupted.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunEnd::Ended {
+                status: BatchStatus::Failed,
+                ..
+            }
+            | RunEnd::TakenOver { .. } => crate::exit::FAILED,
+            RunEnd::Ended {
+                status: BatchStatus::Cancelled,
+                ..
+            } => crate::exit::BATCH_INCOMPLETE,
+            RunEnd::Ended { counters, .. } if counters.failed > 0 => crate::exit::BATCH_INCOMPLETE,
+            RunEnd::Ended { .. } => crate::exit::OK,
+            RunEnd::Interrupted { signal, .. } => signal.exit_code(),
+        }
+    }
+
+    /// Whether the statement that ran the batch failed (SPEC §1: a batch
+    /// that ended FAILED is a failed statement; so is a run taken over).
+    pub fn is_failure(&self) -> bool {
+        self.exit_code() == crate::exit::FAILED
+    }
+}
+
+#[cfg(test)]
+mod tests;
