@@ -11,7 +11,7 @@ pub enum Error {
     Parse(String, ParseError),
     /// A statement that failed to run, with the script text it came from.
     #[error("{1}")]
-    Run(String, crate::session::RunError),
+    Run(String, crate::session::StatementError),
     /// Errors already printed (`--keep-going`): only the exit code is left.
     #[error("some statements failed")]
     Reported,
@@ -91,10 +91,10 @@ impl Error {
                     src,
                     &ParseError::new(
                         span,
-                        crate::syntax::error::ErrorKind::Invalid(e.message.clone()),
+                        crate::syntax::error::ErrorKind::Invalid(e.to_string()),
                     ),
                 ),
-                None => format!("error: {}\n", e.message),
+                None => format!("error: {e}\n"),
             },
             Error::InFile(file, e) => {
                 e.render()

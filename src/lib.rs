@@ -224,7 +224,7 @@ fn session_config(global: &cli::Global) -> Result<session::Config, Error> {
         store_path,
         home,
         cwd,
-        node: global.node.clone().unwrap_or_else(session::hostname),
+        node: global.node.clone().unwrap_or_else(owner::hostname),
         dc: global.dc.clone(),
         workers: std::thread::available_parallelism().map_or(1, usize::from),
         progress_allowed: std::io::stderr().is_terminal() && !global.quiet,

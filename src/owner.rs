@@ -3,6 +3,11 @@
 //! a live owner through requests and take a dead one's batch over;
 //! `BATCH_IN_PROCESS` shows only the entities of live owners.
 
+/// This machine's name: the default node id (SPEC §1).
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
 /// Whether the process that owns the batch is alive: on this host, its pid
 /// is checked directly (so a kill -9 is seen at once), and must belong to
 /// a process started before the owner's last heartbeat (after a crash or
@@ -15,7 +20,7 @@ pub fn alive(owner_node: Option<&str>, owner_pid: Option<i64>, heartbeat_at: Opt
     let heartbeat = heartbeat_at
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&chrono::Utc));
-    if owner == crate::session::hostname()
+    if owner == hostname()
         && let Some(pid) = owner_pid
     {
         if i64::from(std::process::id()) == pid {

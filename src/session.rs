@@ -13,33 +13,88 @@ use crate::store::{self, GroupDef, InterfaceDef, LuDef, LuTableDef, Store, Store
 use std::path::PathBuf;
 use thiserror::Error;
 
-/// A statement that could not run: what went wrong, and where in the
-/// statement (a name's span) when that is known.
+/// Why a statement could not run: the error of the layer it came from,
+/// or a refusal of the statement itself.
 #[derive(Debug, Error)]
-#[error("{message}")]
-pub struct RunError {
-    pub message: String,
+pub enum StatementErrorKind {
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecErrorKind),
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorErrorKind),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Lu(#[from] crate::lu::LuError),
+    /// The statement cannot do what it asks: a control statement's
+    /// refusal, a query that does not fit, a topic HELP does not know.
+    #[error("{0}")]
+    Refused(String),
+    /// Parsed, but not built yet.
+    #[error("{0} is not implemented yet in this version of batchsh")]
+    NotImplemented(&'static str),
+}
+
+/// A statement's error: its kind, and the part of the statement it is
+/// about (a name, an option, the SQL), when that is known.
+#[derive(Debug, Error)]
+#[error("{kind}")]
+pub struct StatementError {
+    /// Boxed: the layers' errors are large, and travel in every `Result`.
+    pub kind: Box<StatementErrorKind>,
     pub span: Option<Span>,
 }
 
-impl RunError {
-    pub fn at(span: Span, message: impl Into<String>) -> RunError {
-        RunError {
-            message: message.into(),
+impl StatementError {
+    /// `kind`, pointing at `span`.
+    pub fn at(span: Span, kind: impl Into<StatementErrorKind>) -> StatementError {
+        StatementError {
+            kind: Box::new(kind.into()),
             span: Some(span),
         }
     }
 
-    fn from_store(e: StoreError, span: Span) -> RunError {
-        RunError::at(span, e.to_string())
+    /// A refusal, pointing at `span`.
+    pub fn refused(span: Span, message: impl Into<String>) -> StatementError {
+        StatementError::at(span, StatementErrorKind::Refused(message.into()))
     }
 
-    fn from_source(e: source::SourceError, span: Span) -> RunError {
-        RunError::at(span, e.to_string())
+    /// Points at `span` unless it points somewhere already.
+    fn or_at(mut self, span: Span) -> StatementError {
+        self.span.get_or_insert(span);
+        self
     }
 }
 
-type Result<T> = std::result::Result<T, RunError>;
+impl<K: Into<StatementErrorKind>> From<K> for StatementError {
+    fn from(kind: K) -> StatementError {
+        StatementError {
+            kind: Box::new(kind.into()),
+            span: None,
+        }
+    }
+}
+
+impl From<crate::exec::ExecError> for StatementError {
+    fn from(e: crate::exec::ExecError) -> StatementError {
+        StatementError {
+            kind: Box::new((*e.kind).into()),
+            span: e.span,
+        }
+    }
+}
+
+impl From<crate::monitor::MonitorError> for StatementError {
+    fn from(e: crate::monitor::MonitorError) -> StatementError {
+        StatementError {
+            kind: Box::new((*e.kind).into()),
+            span: e.span,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, StatementError>;
 
 /// Session settings (`SET`, `SHOW SETTINGS`).
 #[derive(Clone, Debug)]
@@ -228,7 +283,7 @@ impl Session {
             bid.as_ref().map(|b| b.value.as_str()),
             last.as_deref(),
         )
-        .map_err(|e| RunError::at(at, e.to_string()))
+        .map_err(|e| StatementError::at(at, e))
     }
 
     fn control(&mut self, stmt: &Stmt) -> Result<Option<Output>> {
@@ -247,12 +302,12 @@ impl Session {
         let store = self.store.as_ref().expect("resolve opened it");
         let state = store
             .batch_state(&bid)
-            .map_err(|e| RunError::at(at, e.to_string()))?;
-        let serr = |e: StoreError| RunError::at(at, e.to_string());
+            .map_err(|e| StatementError::at(at, e))?;
+        let serr = |e: StoreError| StatementError::at(at, e);
         let is_final = state.status.is_final();
         let alive = state.owner_alive();
         let refuse = |why: String| {
-            Err(RunError::at(
+            Err(StatementError::refused(
                 at,
                 format!("cannot {verb} batch {bid}: {why}"),
             ))
@@ -374,15 +429,15 @@ impl Session {
         span: Span,
     ) -> Result<Output> {
         let store = self.store.as_ref().expect("opened");
-        let serr = |e: StoreError| RunError::at(span, e.to_string());
+        let serr = |e: StoreError| StatementError::at(span, e);
         let parsed = crate::syntax::parse(&state.command).map_err(|e| {
-            RunError::at(
+            StatementError::refused(
                 span,
                 format!("the stored command of batch {bid} does not parse: {e:?}"),
             )
         })?;
         let Some(Statement::Batch(b)) = parsed.into_iter().next().map(|s| s.kind) else {
-            return Err(RunError::at(
+            return Err(StatementError::refused(
                 span,
                 format!("batch {bid} has no BATCH command stored"),
             ));
@@ -390,11 +445,11 @@ impl Session {
         // Its errors point into the stored statement, not the one typed:
         // they are told against the batch, with that statement quoted.
         let plan = crate::exec::plan(store, &b, span, self.workers).map_err(|e| {
-            RunError::at(
+            StatementError::refused(
                 span,
                 format!(
                     "batch {bid} cannot run again: {} (its statement: {})",
-                    e.message, state.command
+                    e.kind, state.command
                 ),
             )
         })?;
@@ -405,7 +460,7 @@ impl Session {
             .map_err(serr)?
             .is_none()
         {
-            return Err(RunError::at(
+            return Err(StatementError::refused(
                 span,
                 format!(
                     "cannot run batch {bid} here: {}",
@@ -439,10 +494,7 @@ impl Session {
             } else {
                 Upgrades::Announced
             };
-            let s = Store::open_with(&self.store_path, upgrades).map_err(|e| RunError {
-                message: e.to_string(),
-                span: None,
-            })?;
+            let s = Store::open_with(&self.store_path, upgrades)?;
             self.store = Some(s);
         }
         Ok(self.store.as_ref().expect("opened above"))
@@ -474,7 +526,7 @@ impl Session {
                             .iter()
                             .find(|o| o.name == "DELIMITER")
                             .map_or(stmt.span, |o| o.span);
-                        return Err(RunError::at(
+                        return Err(StatementError::refused(
                             at,
                             format!("DELIMITER must be one ASCII character, not '{d}'"),
                         ));
@@ -490,16 +542,15 @@ impl Session {
                     delimiter,
                     created_at: store::now(),
                 };
-                source::check(&def.source())
-                    .map_err(|e| RunError::from_source(e, location.span))?;
+                source::check(&def.source()).map_err(|e| StatementError::at(location.span, e))?;
                 let store = self.store()?;
                 let replaced = store
                     .find_interface(&def.name)
-                    .map_err(|e| RunError::from_store(e, name.span))?
+                    .map_err(|e| StatementError::at(name.span, e))?
                     .is_some();
                 store
                     .create_interface(&def, *or_replace)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
+                    .map_err(|e| StatementError::at(name.span, e))?;
                 message(format!(
                     "interface {} {} ({} {})",
                     def.name,
@@ -511,7 +562,7 @@ impl Session {
             S::DropInterface { name } => {
                 self.store()?
                     .drop_interface(&name.text)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
+                    .map_err(|e| StatementError::at(name.span, e))?;
                 message(format!("interface {} dropped", name.text))
             }
             S::ShowInterfaces => {
@@ -520,7 +571,7 @@ impl Session {
                 for i in self
                     .store()?
                     .interfaces()
-                    .map_err(|e| RunError::from_store(e, stmt.span))?
+                    .map_err(|e| StatementError::at(stmt.span, e))?
                 {
                     let csv = i.kind == InterfaceKind::Csv;
                     t.rows.push(vec![
@@ -552,12 +603,12 @@ impl Session {
                 let store = self.store()?;
                 let iface = store
                     .interface(&interface.text)
-                    .map_err(|e| RunError::from_store(e, interface.span))?;
+                    .map_err(|e| StatementError::at(interface.span, e))?;
                 // Every query must compile on the interface, and only
                 // read, now, not fail for each entity later. Compiling needs
                 // the schema only: a CSV interface's rows are not loaded.
                 let conn = source::schema(&iface.source())
-                    .map_err(|e| RunError::from_source(e, interface.span))?;
+                    .map_err(|e| StatementError::at(interface.span, e))?;
                 let compile = |sql: &str, what: String, span: Span| -> Result<()> {
                     source::check_read_query(&conn, sql).map_err(|e| {
                         let message = match e {
@@ -567,7 +618,7 @@ impl Session {
                             ),
                             e => format!("the {what} query is refused: {e}"),
                         };
-                        RunError::at(span, message)
+                        StatementError::refused(span, message)
                     })
                 };
                 compile(&root.value, "ROOT".into(), root.span)?;
@@ -588,14 +639,13 @@ impl Session {
                         .collect(),
                     created_at: store::now(),
                 };
-                crate::lu::check_table_names(&def)
-                    .map_err(|e| RunError::at(name.span, e.to_string()))?;
+                crate::lu::check_table_names(&def).map_err(|e| StatementError::at(name.span, e))?;
                 let replaced = store
                     .find_lu(&def.name)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
+                    .map_err(|e| StatementError::at(name.span, e))?;
                 store
                     .create_lu(&def, *or_replace)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
+                    .map_err(|e| StatementError::at(name.span, e))?;
                 message(format!(
                     "LU {} {} on interface {} ({} table{})",
                     // Replacing keeps the LU's first name.
@@ -611,12 +661,12 @@ impl Session {
                 let store = self.store()?;
                 let def = store
                     .lu(&name.text)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
+                    .map_err(|e| StatementError::at(name.span, e))?;
                 if let Some(user) = store
                     .drop_lu_unless_in_use(&def.name)
-                    .map_err(|e| RunError::from_store(e, name.span))?
+                    .map_err(|e| StatementError::at(name.span, e))?
                 {
-                    return Err(RunError::at(
+                    return Err(StatementError::refused(
                         name.span,
                         format!(
                             "LU {} is in use by batch {bid}, which process {} on node {} is \
@@ -646,7 +696,7 @@ impl Session {
                 for lu in self
                     .store()?
                     .lus()
-                    .map_err(|e| RunError::from_store(e, stmt.span))?
+                    .map_err(|e| StatementError::at(stmt.span, e))?
                 {
                     let tables: Vec<&str> = lu.tables.iter().map(|t| t.name.as_str()).collect();
                     t.rows.push(vec![
@@ -662,7 +712,7 @@ impl Session {
                 let lu = self
                     .store()?
                     .lu(&name.text)
-                    .map_err(|e| RunError::from_store(e, name.span))?;
+                    .map_err(|e| StatementError::at(name.span, e))?;
                 let mut t = Table::new(["Part", "Name", "Key", "Query"]);
                 t.rows.push(vec![
                     Cell::Text("ROOT".into()),
@@ -707,20 +757,20 @@ impl Session {
                 let store = self.store()?;
                 let lu_def = store
                     .lu(&lu.text)
-                    .map_err(|e| RunError::from_store(e, lu.span))?;
+                    .map_err(|e| StatementError::at(lu.span, e))?;
                 let (iface_name, iface_span) = match interface {
                     Some(i) => (i.text.clone(), i.span),
                     None => (lu_def.interface.clone(), lu.span),
                 };
                 let iface = store
                     .interface(&iface_name)
-                    .map_err(|e| RunError::from_store(e, iface_span))?;
+                    .map_err(|e| StatementError::at(iface_span, e))?;
                 let conn = source::schema(&iface.source())
-                    .map_err(|e| RunError::from_source(e, iface_span))?;
+                    .map_err(|e| StatementError::at(iface_span, e))?;
                 let columns = source::column_count(&conn, &sql.value)
-                    .map_err(|e| RunError::from_source(e, sql.span))?;
+                    .map_err(|e| StatementError::at(sql.span, e))?;
                 if columns != 1 {
-                    return Err(RunError::at(
+                    return Err(StatementError::refused(
                         sql.span,
                         format!("the query must return one column only; it returns {columns}"),
                     ));
@@ -734,11 +784,11 @@ impl Session {
                 };
                 let replaced = store
                     .find_group(&def.lu, &def.name)
-                    .map_err(|e| RunError::from_store(e, group.span))?
+                    .map_err(|e| StatementError::at(group.span, e))?
                     .is_some();
                 store
                     .create_group(&def, *or_replace)
-                    .map_err(|e| RunError::from_store(e, group.span))?;
+                    .map_err(|e| StatementError::at(group.span, e))?;
                 message(format!(
                     "instance group {}.{} {}",
                     def.lu,
@@ -749,7 +799,7 @@ impl Session {
             S::DropInstanceGroup { lu, group } => {
                 self.store()?
                     .drop_group(&lu.text, &group.text)
-                    .map_err(|e| RunError::from_store(e, group.span))?;
+                    .map_err(|e| StatementError::at(group.span, e))?;
                 message(format!("instance group {}.{} dropped", lu.text, group.text))
             }
             S::ShowInstanceGroups { lu } => {
@@ -760,7 +810,7 @@ impl Session {
                 let groups = self
                     .store()?
                     .groups(filter)
-                    .map_err(|e| RunError::from_store(e, span))?;
+                    .map_err(|e| StatementError::at(span, e))?;
                 let mut t = Table::new(["LU", "Group", "Interface", "Query"]);
                 for g in groups {
                     t.rows.push(vec![
@@ -808,9 +858,9 @@ impl Session {
                 let def = self
                     .store()?
                     .lu(&lu.text)
-                    .map_err(|e| RunError::from_store(e, lu.span))?;
+                    .map_err(|e| StatementError::at(lu.span, e))?;
                 let out = crate::lu::get_output(&home, &def, &id.value)
-                    .map_err(|e| RunError::at(id.span, e.to_string()))?;
+                    .map_err(|e| StatementError::at(id.span, e))?;
                 Some(out)
             }
             S::Batch(b) => self.batch(b, stmt.span)?,
@@ -834,21 +884,14 @@ impl Session {
                 let last = self.last_bid.clone();
                 let node = self.node.clone();
                 let store = self.store()?;
-                let out = crate::monitor::run(store, &stmt.kind, last.as_deref(), &node).map_err(
-                    |e| RunError {
-                        span: e.span.or(Some(stmt.span)),
-                        message: e.message,
-                    },
-                )?;
+                let out = crate::monitor::run(store, &stmt.kind, last.as_deref(), &node)
+                    .map_err(|e| StatementError::from(e).or_at(stmt.span))?;
                 Some(out)
             }
             other => {
-                return Err(RunError::at(
+                return Err(StatementError::at(
                     stmt.span,
-                    format!(
-                        "{} is not implemented yet in this version of batchsh",
-                        typed_name(other)
-                    ),
+                    StatementErrorKind::NotImplemented(typed_name(other)),
                 ));
             }
         };
@@ -875,7 +918,7 @@ fn help(topic: Option<&str>, span: Span) -> Result<Output> {
     grammar::help_text(topic)
         .map(Output::Message)
         .ok_or_else(|| {
-            RunError::at(
+            StatementError::refused(
                 span,
                 format!("the grammar has no section for {topic}; HELP lists the statements"),
             )
@@ -953,24 +996,9 @@ fn typed_name(s: &Statement) -> &'static str {
     }
 }
 
-/// This machine's name: the default node id (SPEC §1).
-pub fn hostname() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
-}
-
 /// A stored RFC 3339 time as a cell (shown in local time by the table).
 fn time_cell(s: &str) -> Cell {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| Cell::Time(t.with_timezone(&chrono::Utc)))
         .unwrap_or_else(|_| Cell::Text(s.to_string()))
-}
-
-impl InterfaceDef {
-    /// The data-source view of a catalog entry.
-    pub fn source(&self) -> source::Interface {
-        let mut i = source::Interface::new(self.name.clone(), self.kind, self.location.clone());
-        i.header = self.header;
-        i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
-        i
-    }
 }

@@ -6,6 +6,7 @@
 //! `BATCH_RETRY` continues the batch: COMPLETED entities never run again;
 //! entities that were IN_PROCESS at the crash run again (at-least-once).
 
+pub mod error;
 pub mod plan;
 mod progress;
 pub mod run;
@@ -14,45 +15,38 @@ mod seen;
 pub use plan::{Plan, plan};
 pub use run::{Env, Finished};
 
-use crate::session::RunError;
-
-fn serr(e: crate::store::StoreError) -> RunError {
-    RunError {
-        message: e.to_string(),
-        span: None,
-    }
-}
+pub use error::{ExecError, ExecErrorKind, Result};
 
 /// Creates the batch and runs it to its end in this process. Unless
 /// `ALLOW_MULTIPLE`, a batch with the command of an active one is refused
 /// (checked and created in one transaction: see [`Store::create_batch`]).
 ///
 /// [`Store::create_batch`]: crate::store::Store::create_batch
-pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, RunError> {
+pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished> {
     crate::knobs::gate();
     let bid = uuid::Uuid::new_v4().to_string();
     let execution_id = uuid::Uuid::new_v4().to_string();
     let fabric_command = plan.command.to_string();
-    let twin = env
-        .store
-        .create_batch(
-            &crate::store::batches::NewBatch {
-                bid: &bid,
-                command: &plan.command_text,
-                lu: &plan.lu.name,
-                fabric_command: &fabric_command,
-                source: &plan.source.describe(),
-                arguments: &plan.arguments,
-                execution_id: &execution_id,
-                node: env.node,
-                estimated_total: plan.estimated_total,
-                max_workers: None,
-            },
-            !plan.allow_multiple,
-        )
-        .map_err(serr)?;
+    let twin = env.store.create_batch(
+        &crate::store::batches::NewBatch {
+            bid: &bid,
+            command: &plan.command_text,
+            lu: &plan.lu.name,
+            fabric_command: &fabric_command,
+            source: &plan.source.describe(),
+            arguments: &plan.arguments,
+            execution_id: &execution_id,
+            node: env.node,
+            estimated_total: plan.estimated_total,
+            max_workers: None,
+        },
+        !plan.allow_multiple,
+    )?;
     if let Some(other) = twin {
-        return Err(RunError::at(at, twin_message(env, &other)?));
+        return Err(ExecError::at(
+            at,
+            ExecErrorKind::Refused(twin_message(env, &other)?),
+        ));
     }
     run::run(env, plan, &bid, &execution_id, true)
 }
@@ -61,8 +55,8 @@ pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished, R
 /// what to do about that one: wait for it while a process runs it, resume
 /// a paused one, finish one that no process runs any more (a crash, a
 /// SIGTERM, a second Ctrl-C) with `BATCH_RETRY`.
-fn twin_message(env: &Env, other: &str) -> Result<String, RunError> {
-    let state = env.store.batch_state(other).map_err(serr)?;
+fn twin_message(env: &Env, other: &str) -> Result<String> {
+    let state = env.store.batch_state(other)?;
     let running = state.owner_alive();
     let by = match (&state.owner_node, state.owner_pid) {
         (Some(node), Some(pid)) if running => format!(" on node {node} (pid {pid})"),
@@ -96,7 +90,7 @@ pub fn explain(
     plan: &Plan,
     b: &crate::ast::BatchStmt,
     home: &std::path::Path,
-) -> Result<crate::output::KeyValues, RunError> {
+) -> Result<crate::output::KeyValues> {
     use crate::output::Cell;
     let mut kv = crate::output::KeyValues::default();
     kv.rows
@@ -182,11 +176,7 @@ pub fn explain(
 }
 
 /// How many ids the source gives now (streamed, not held).
-fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64, RunError> {
-    let fail = |m: String| RunError {
-        message: m,
-        span: None,
-    };
+fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
     match &plan.source {
         plan::EntitySource::Ids(ids) => {
             let unique: std::collections::HashSet<&String> = ids.iter().collect();
@@ -198,19 +188,18 @@ fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64, RunError> 
             params,
             ..
         } => {
-            let conn = crate::source::connect(interface).map_err(|e| fail(e.to_string()))?;
+            let conn = crate::source::connect(interface)?;
             crate::source::for_each_id(&conn, sql, params, &[], |_| {
                 std::ops::ControlFlow::Continue(())
             })
             .map_err(|e| {
-                fail(format!(
+                ExecError::run(format!(
                     "the source query failed on interface {}: {e}",
                     interface.name
                 ))
             })
         }
-        plan::EntitySource::Fabric => crate::lu::LuStore::open(home, &plan.lu)
-            .and_then(|s| s.for_each_instance(|_| std::ops::ControlFlow::Continue(())))
-            .map_err(|e| fail(e.to_string())),
+        plan::EntitySource::Fabric => Ok(crate::lu::LuStore::open(home, &plan.lu)
+            .and_then(|s| s.for_each_instance(|_| std::ops::ControlFlow::Continue(())))?),
     }
 }

@@ -2,8 +2,8 @@
 //! meaning check happens here, before anything is stored: a statement that
 //! fails here changes nothing.
 
+use super::error::{ExecError, Result};
 use crate::ast::{BatchStmt, CommandKind, Selection, Source, Span, Value};
-use crate::session::RunError;
 use crate::source::{self, Param};
 use crate::store::{LuDef, Store};
 use std::time::Duration;
@@ -93,14 +93,14 @@ const WORKER_OPTIONS: &[&str] = &[
 /// a value only in a named batch (`WITH NAME`), which needs the worker:
 /// refused before anything is stored, rather than failing every entity.
 /// `:bid` is the batch's id, which every batch has.
-fn refuse_window_args(b: &BatchStmt) -> Result<(), RunError> {
+fn refuse_window_args(b: &BatchStmt) -> Result<()> {
     let cmd = &b.command;
     if let crate::ast::CommandKind::Exec { args, .. } = &cmd.kind {
         for a in args {
             if let crate::ast::Arg::Param(name) = a
                 && !name.eq_ignore_ascii_case("bid")
             {
-                return Err(RunError::at(
+                return Err(ExecError::invalid(
                     cmd.span,
                     format!(
                         ":{} is a window variable, set only for a named batch \
@@ -115,18 +115,13 @@ fn refuse_window_args(b: &BatchStmt) -> Result<(), RunError> {
     Ok(())
 }
 
-pub fn plan(
-    store: &Store,
-    b: &BatchStmt,
-    span: Span,
-    node_workers: usize,
-) -> Result<Plan, RunError> {
-    let store_err = |e: crate::store::StoreError, at: Span| RunError::at(at, e.to_string());
+pub fn plan(store: &Store, b: &BatchStmt, span: Span, node_workers: usize) -> Result<Plan> {
+    let store_err = |e: crate::store::StoreError, at: Span| ExecError::at(at, e);
     let lu = store
         .lu(&b.target.lu.text)
         .map_err(|e| store_err(e, b.target.lu.span))?;
     if let Some(dc) = &b.target.dc {
-        return Err(RunError::at(
+        return Err(ExecError::invalid(
             dc.span,
             "a batch for a data center (@DC) needs the worker, not available yet",
         ));
@@ -135,13 +130,13 @@ pub fn plan(
         let needs_worker =
             WORKER_OPTIONS.contains(&o.name) || (o.name == "ASYNC" && o.value == Value::Bool(true));
         if needs_worker {
-            return Err(RunError::at(
+            return Err(ExecError::invalid(
                 o.span,
                 format!("{} needs the worker, not available yet", o.name),
             ));
         }
     }
-    let iface = |name: &str, at: Span| -> Result<source::Interface, RunError> {
+    let iface = |name: &str, at: Span| -> Result<source::Interface> {
         Ok(store
             .interface(name)
             .map_err(|e| store_err(e, at))?
@@ -157,7 +152,7 @@ pub fn plan(
             span,
         ),
         (Selection::Ids(_), Some(_)) | (Selection::Group(_), Some(_)) => {
-            return Err(RunError::at(
+            return Err(ExecError::invalid(
                 b.target.lu.span,
                 "give the entities once: an id list or a group, or FROM ..., not both",
             ));
@@ -213,7 +208,7 @@ pub fn plan(
             } else {
                 e.to_string()
             };
-            RunError::at(query_at, message)
+            ExecError::invalid(query_at, message)
         })?;
     }
     let (command_lu, command_lu_source, command_interface) = match &b.command.kind {
@@ -329,17 +324,17 @@ fn refuse_query_text(
     }
 }
 
-fn opt_err(b: &BatchStmt, name: &str, msg: String) -> RunError {
+fn opt_err(b: &BatchStmt, name: &str, msg: String) -> ExecError {
     let at = b
         .options
         .0
         .iter()
         .find(|o| o.name == name)
         .map_or(b.target.lu.span, |o| o.span);
-    RunError::at(at, msg)
+    ExecError::invalid(at, msg)
 }
 
-fn bind_params(b: &BatchStmt) -> Result<Vec<Param>, RunError> {
+fn bind_params(b: &BatchStmt) -> Result<Vec<Param>> {
     let text = b.options.get("BIND_PARAMS");
     let json = b.options.get("BIND_PARAMS_JSON");
     match (text, json) {

@@ -26,11 +26,11 @@
 //! claimed but not started when the batch is paused or stopped are taken
 //! back from the queue and released (WAITING again) in the next step.
 
+use super::error::{ExecError, Result};
 use super::plan::{EntitySource, FailureLimit, Plan};
 use super::seen::Seen;
 use crate::batch::{BatchStatus, Request, RunEnd, StopSignal};
 use crate::command::{self, CommandError, Connections};
-use crate::session::RunError;
 use crate::source;
 use crate::store::batches::{
     Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, sample_progress,
@@ -258,7 +258,7 @@ pub fn run(
     bid: &str,
     execution_id: &str,
     need_ids: bool,
-) -> Result<Finished, RunError> {
+) -> Result<Finished> {
     let store = env.store;
     let me = RunRef {
         bid,
@@ -266,7 +266,7 @@ pub fn run(
         node: env.node,
     };
     let started = Instant::now();
-    store.tune_for_run().map_err(run_error)?;
+    store.tune_for_run()?;
     let _sigterm = crate::terminate::BatchRunning::start(bid);
     let r = match run_tuned(env, plan, me, need_ids) {
         Ok(fin) => Ok(fin),
@@ -277,7 +277,8 @@ pub fn run(
             // recorded (SPEC §7). If not, it stays as its last commit left
             // it, as after a crash. Either way BATCH_RETRY finishes it, and
             // nothing committed is lost.
-            let record = || store.fail_run(me, &e.message);
+            let why = e.to_string();
+            let record = || store.fail_run(me, &why);
             match record() {
                 Ok(()) | Err(StoreError::TakenOver { .. }) => {}
                 Err(_) => {
@@ -308,11 +309,11 @@ enum Halt {
     /// stalled) and taken over. It stops at once, writing nothing more.
     TakenOver(StoreError),
     /// The run cannot go on.
-    Failed(RunError),
+    Failed(ExecError),
 }
 
-impl From<RunError> for Halt {
-    fn from(e: RunError) -> Halt {
+impl From<ExecError> for Halt {
+    fn from(e: ExecError) -> Halt {
         Halt::Failed(e)
     }
 }
@@ -320,14 +321,7 @@ impl From<RunError> for Halt {
 fn halt(e: StoreError) -> Halt {
     match e {
         StoreError::TakenOver { .. } => Halt::TakenOver(e),
-        e => Halt::Failed(run_error(e)),
-    }
-}
-
-fn run_error(e: StoreError) -> RunError {
-    RunError {
-        message: e.to_string(),
-        span: None,
+        e => Halt::Failed(e.into()),
     }
 }
 
@@ -404,7 +398,12 @@ fn patiently<T>(
 /// How often a run that waits for a locked store says so again.
 const LOCK_NOTE_EVERY: Duration = Duration::from_secs(60);
 
-fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finished, Halt> {
+fn run_tuned(
+    env: &Env,
+    plan: &Plan,
+    me: RunRef,
+    need_ids: bool,
+) -> std::result::Result<Finished, Halt> {
     let store = env.store;
     let bid = me.bid;
     let started = Instant::now();
@@ -436,9 +435,11 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
         .num_threads(plan.node_workers)
         .thread_name(|k| format!("batchsh-worker-{k}"))
         .build()
-        .map_err(|e| RunError {
-            message: format!("cannot start {} worker threads: {e}", plan.node_workers),
-            span: None,
+        .map_err(|e| {
+            ExecError::run(format!(
+                "cannot start {} worker threads: {e}",
+                plan.node_workers
+            ))
         })?;
     let finished_before = patiently(env, bid, || store.finished_counts(bid)).map_err(halt)?;
     let shared = Arc::new(Shared::new(
@@ -647,10 +648,7 @@ fn run_tuned(env: &Env, plan: &Plan, me: RunRef, need_ids: bool) -> Result<Finis
         {
             // The LU data these entities wrote is on disk before their
             // outcomes are (power loss: SPEC §7).
-            crate::lu::flush_log(env.home, &lu.name).map_err(|e| RunError {
-                message: e.to_string(),
-                span: None,
-            })?;
+            crate::lu::flush_log(env.home, &lu.name).map_err(ExecError::from)?;
         }
         let input = StepInput {
             new_ids,
@@ -937,7 +935,7 @@ fn finish(
     started: Instant,
     bar: &super::progress::Bar,
     slowest: &serde_json::Value,
-) -> Result<Finished, Halt> {
+) -> std::result::Result<Finished, Halt> {
     let store = env.store;
     let bid = me.bid;
     bar.finish();

@@ -76,7 +76,6 @@
 use crate::ast::{Options, Span, Statement, Text, Value};
 use crate::batch::{BatchStatus, EntityStatus};
 use crate::output::{Cell, KeyValues, Output, Table, columns};
-use crate::session::RunError;
 use crate::store::{
     self, BatchRow, DetailsQuery, ListQuery, NodeRow, PaceSamples, StatusFilter, Store,
 };
@@ -90,7 +89,26 @@ use std::time::Duration;
 #[cfg(test)]
 mod tests;
 
-type Result<T> = std::result::Result<T, RunError>;
+/// Why a monitoring statement could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorErrorKind {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// An option or a bid that cannot be.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A [`MonitorErrorKind`] and the part of the statement it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct MonitorError {
+    /// Boxed: the layers' errors are large, and travel in every `Result`.
+    pub kind: Box<MonitorErrorKind>,
+    pub span: Option<Span>,
+}
+
+type Result<T> = std::result::Result<T, MonitorError>;
 
 /// The window of the pace (SPEC §6: "rate over the last 100 s").
 const PACE_WINDOW_MS: i64 = 100_000;
@@ -165,8 +183,11 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn store_err(&self, span: Option<Span>) -> impl Fn(store::StoreError) -> RunError {
-        move |e| error(span, e.to_string())
+    fn store_err(&self, span: Option<Span>) -> impl Fn(store::StoreError) -> MonitorError {
+        move |e| MonitorError {
+            kind: Box::new(MonitorErrorKind::Store(e)),
+            span,
+        }
     }
 
     /// The batch a statement means, read (so a purged last batch is an
@@ -876,9 +897,9 @@ fn opt_span(options: &Options, name: &str) -> Option<Span> {
     options.0.iter().find(|o| o.name == name).map(|o| o.span)
 }
 
-fn error(span: Option<Span>, message: impl Into<String>) -> RunError {
-    RunError {
-        message: message.into(),
+fn error(span: Option<Span>, message: impl Into<String>) -> MonitorError {
+    MonitorError {
+        kind: Box::new(MonitorErrorKind::Invalid(message.into())),
         span,
     }
 }

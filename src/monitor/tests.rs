@@ -232,7 +232,7 @@ fn ids(s: &Store, text: &str) -> Vec<String> {
         .collect()
 }
 
-fn err(s: &Store, text: &str, last: Option<&str>) -> RunError {
+fn err(s: &Store, text: &str, last: Option<&str>) -> MonitorError {
     exec(s, text, last).unwrap_err()
 }
 
@@ -513,12 +513,12 @@ fn batch_list_filter_is_a_regex_on_the_command_and_limit_counts_matches() {
 
     let e = err(&s, "BATCH_LIST FILTER='(unclosed'", None);
     assert_eq!(
-        e.message,
+        e.to_string(),
         "FILTER is not a valid regular expression: unclosed group"
     );
     assert_eq!(e.span.unwrap().range(), (11, 29));
     let e = err(&s, "BATCH_LIST LIMIT=-2", None);
-    assert_eq!(e.message, "LIMIT must be -1 (all) or 0 or more, not -2");
+    assert_eq!(e.to_string(), "LIMIT must be -1 (all) or 0 or more, not -2");
 }
 
 #[test]
@@ -607,21 +607,24 @@ fn resolve_bid_exact_prefix_and_last() {
 fn statements_point_bid_errors_at_the_bid_or_the_statement() {
     let (_d, s) = bid_fixture();
     let e = err(&s, "BATCH_INFO 'abcdef'", None);
-    assert!(e.message.starts_with("batch id prefix abcdef is ambiguous"));
+    assert!(
+        e.to_string()
+            .starts_with("batch id prefix abcdef is ambiguous")
+    );
     assert_eq!(e.span.unwrap().range(), (11, 19));
     let e = err(&s, "BATCH_SUMMARY", None);
     assert_eq!(
-        e.message,
+        e.to_string(),
         "no batch in this session yet; give a batch id (BATCH_LIST shows them)"
     );
     // About the statement as a whole: the caller points at it.
     assert_eq!(e.span, None);
     // The session's last batch, once purged, is an error, not an empty table.
     let e = err(&s, "BATCH_HISTORY", Some("purged-batch"));
-    assert_eq!(e.message, "no batch with id 'purged-batch'");
+    assert_eq!(e.to_string(), "no batch with id 'purged-batch'");
     let e = err(&s, "BATCH_DETAILS 'nope'", None);
     assert_eq!(
-        e.message,
+        e.to_string(),
         "no batch with id 'nope', and a batch id prefix needs at least 6 characters"
     );
     // Every bid-taking statement resolves prefixes and the last bid.
@@ -1404,7 +1407,7 @@ fn other_statements_are_refused() {
     assert!(!handles(&stmt("BATCH_PAUSE")));
     assert!(handles(&stmt("BATCH_IN_PROCESS")));
     let e = err(&s, "BATCH_PAUSE", None);
-    assert_eq!(e.message, "BATCH_PAUSE is not a monitoring statement");
+    assert_eq!(e.to_string(), "BATCH_PAUSE is not a monitoring statement");
 }
 
 // ---------------------------------------------------------------- scale

@@ -454,3 +454,14 @@ impl Store {
         Ok(())
     }
 }
+
+impl InterfaceDef {
+    /// The data-source view of a catalog entry.
+    pub fn source(&self) -> crate::source::Interface {
+        let mut i =
+            crate::source::Interface::new(self.name.clone(), self.kind, self.location.clone());
+        i.header = self.header;
+        i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
+        i
+    }
+}
