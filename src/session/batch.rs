@@ -1,0 +1,120 @@
+//! `BATCH` and `EXPLAIN`: plan, create, run here, and tell how the run
+//! ended.
+
+use super::{Result, Session};
+use crate::ast::{Span, Value};
+use crate::output::{Cell, Output, Table};
+
+impl Session {
+    pub(super) fn batch(
+        &mut self,
+        b: &crate::ast::BatchStmt,
+        span: Span,
+    ) -> Result<Option<Output>> {
+        self.store()?;
+        let store = self.store.as_ref().expect("opened above");
+        let plan = crate::exec::plan(store, b, span, self.workers)?;
+        if let Some(Value::Int(n)) = b.options.get("MAX_WORKERS_PER_NODE")
+            && *n > plan.workers as i64
+            && !self.quiet
+        {
+            eprintln!(
+                "note: MAX_WORKERS_PER_NODE={n} is more than this node's {} workers (its \
+                 cores); {} run",
+                plan.node_workers, plan.workers
+            );
+        }
+        let fin = crate::exec::start(&self.env(store), &plan, span)?;
+        self.last_bid = Some(fin.bid.clone());
+        Ok(Some(self.ended(&fin)))
+    }
+
+    /// A run has ended: its exit code is noted, a FAILED batch's reason
+    /// is printed (stderr: the result row shows counts, not why), and its
+    /// result row returned.
+    pub(super) fn ended(&mut self, fin: &crate::exec::run::Finished) -> Output {
+        use crate::batch::{BatchStatus, RunEnd};
+        let (bid, c) = (&fin.bid, fin.end.counters());
+        if let RunEnd::Interrupted { signal, .. } = &fin.end {
+            eprintln!(
+                "batchsh: {}: batch {bid} stopped unfinished, {} of {} entities done; \
+                 BATCH_RETRY '{bid}' finishes it",
+                signal.name(),
+                c.finished(),
+                c.total,
+            );
+            return result_row(fin);
+        }
+        self.note_end(bid, &fin.end);
+        match &fin.end {
+            RunEnd::TakenOver { why, .. } => eprintln!("error: {why}"),
+            RunEnd::Ended {
+                status: BatchStatus::Failed,
+                error,
+                ..
+            } => eprintln!(
+                "error: batch {bid} ended FAILED: {}",
+                error.as_deref().unwrap_or("no reason was recorded")
+            ),
+            // Exit code 3 says something went wrong: stderr says what (a
+            // cron job mails stderr), even with --quiet.
+            RunEnd::Ended {
+                status: BatchStatus::Cancelled,
+                ..
+            } => eprintln!(
+                "warning: batch {bid} ended CANCELLED, {} of {} entities done; \
+                 BATCH_RETRY '{bid}' ALLOW_CANCELLED=true finishes it",
+                c.finished(),
+                c.total
+            ),
+            RunEnd::Ended { .. } if c.failed > 0 => eprintln!(
+                "warning: batch {bid} ended DONE with {} of {} entities FAILED; \
+                 BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs \
+                 them again (not those whose id is empty, not UTF-8 or too long)",
+                c.failed, c.total
+            ),
+            _ => {}
+        }
+        result_row(fin)
+    }
+
+    /// Records how a batch's run ended: its exit code (SPEC §1, see
+    /// [`crate::batch::RunEnd::exit_code`]), and whether the statement
+    /// failed.
+    fn note_end(&mut self, bid: &str, end: &crate::batch::RunEnd) {
+        self.batch_failed = end.is_failure();
+        self.outcomes.insert(bid.to_string(), end.exit_code());
+    }
+
+    /// `EXPLAIN BATCH ...`: the plan, and runs nothing.
+    pub(super) fn explain(
+        &mut self,
+        b: &crate::ast::BatchStmt,
+        span: Span,
+    ) -> Result<Option<Output>> {
+        let (home, workers) = (self.home.clone(), self.workers);
+        let store = self.store()?;
+        let plan = crate::exec::plan(store, b, span, workers)?;
+        Ok(Some(Output::KeyValues(crate::exec::explain(
+            &plan, b, &home,
+        )?)))
+    }
+}
+
+/// The row a finished BATCH prints (SPEC §4).
+fn result_row(f: &crate::exec::Finished) -> Output {
+    let c = f.end.counters();
+    let mut t = Table::new(crate::output::columns::BATCH_RESULT.iter().copied());
+    t.rows.push(vec![
+        Cell::Text(f.bid.clone()),
+        Cell::Text(f.execution_id.clone()),
+        Cell::Int(c.completed),
+        Cell::Int(c.failed),
+        Cell::Int(c.total),
+        Cell::Int(c.added),
+        Cell::Int(c.updated),
+        Cell::Int(c.unchanged),
+        Cell::Duration(f.duration),
+    ]);
+    Output::Table(t)
+}

@@ -1,0 +1,237 @@
+//! The control statements: `BATCH_PAUSE`, `BATCH_RESUME`, `BATCH_CANCEL`,
+//! `BATCH_RETRY`, `BATCH_EDIT`. A live owner is asked through a request it
+//! reads at its next step; a batch nobody runs is changed here, in one
+//! transaction guarded against a process that took it over meanwhile.
+
+use super::{Result, Session, StatementError, message};
+use crate::ast::{Span, Statement, Stmt, Value};
+use crate::batch::{BatchStatus, Request};
+use crate::output::Output;
+use crate::store::{Store, StoreError};
+
+impl Session {
+    pub(super) fn control(&mut self, stmt: &Stmt) -> Result<Option<Output>> {
+        use Statement as S;
+        let (bid_text, verb) = match &stmt.kind {
+            S::BatchPause { bid } => (bid, "pause"),
+            S::BatchResume { bid } => (bid, "resume"),
+            S::BatchCancel { bid } => (bid, "cancel"),
+            S::BatchRetry { bid, .. } => (bid, "retry"),
+            S::BatchEdit { bid, .. } => (bid, "edit"),
+            _ => unreachable!("control() takes control statements"),
+        };
+        let bid = self.resolve(bid_text, stmt.span)?;
+        let at = bid_text.as_ref().map_or(stmt.span, |b| b.span);
+        self.last_bid = Some(bid.clone());
+        let store = self.store.as_ref().expect("resolve opened it");
+        let state = store
+            .batch_state(&bid)
+            .map_err(|e| StatementError::at(at, e))?;
+        let serr = |e: StoreError| StatementError::at(at, e);
+        let is_final = state.status.is_final();
+        let alive = state.owner_alive();
+        let refuse = |why: String| {
+            Err(StatementError::refused(
+                at,
+                format!("cannot {verb} batch {bid}: {why}"),
+            ))
+        };
+        match &stmt.kind {
+            S::BatchPause { .. } => {
+                if is_final {
+                    return refuse(format!("it has ended ({})", state.status));
+                }
+                if state.status == BatchStatus::Paused {
+                    return refuse("it is paused already".into());
+                }
+                if alive {
+                    store.request(&bid, Some(Request::Pause)).map_err(serr)?;
+                    Ok(message(format!(
+                        "batch {bid}: pause requested; entities in flight finish"
+                    )))
+                } else if store
+                    .pause_unowned(&bid, &state, &self.node)
+                    .map_err(serr)?
+                {
+                    Ok(message(format!("batch {bid} paused")))
+                } else {
+                    refuse(changed_meanwhile(store, &bid, &state))
+                }
+            }
+            S::BatchResume { .. } => {
+                if alive
+                    && state.status != BatchStatus::Paused
+                    && state.requested == Some(Request::Pause)
+                {
+                    // Paused so recently that the run has not seen it yet.
+                    store.request(&bid, None).map_err(serr)?;
+                    return Ok(message(format!(
+                        "batch {bid}: the pause asked for is withdrawn"
+                    )));
+                }
+                if state.status != BatchStatus::Paused {
+                    return refuse(format!("it is {}, not PAUSED", state.status));
+                }
+                if alive {
+                    store.request(&bid, None).map_err(serr)?;
+                    Ok(message(format!("batch {bid}: resume requested")))
+                } else {
+                    // Nobody runs it: resuming means running it here.
+                    self.rerun(&bid, &state, false, stmt.span).map(Some)
+                }
+            }
+            S::BatchCancel { .. } => {
+                if is_final {
+                    return refuse(format!("it has ended ({})", state.status));
+                }
+                if alive {
+                    store.request(&bid, Some(Request::Cancel)).map_err(serr)?;
+                    Ok(message(format!(
+                        "batch {bid}: cancel requested; entities in flight finish"
+                    )))
+                } else if store
+                    .cancel_unowned(&bid, &state, &self.node)
+                    .map_err(serr)?
+                {
+                    Ok(message(format!("batch {bid} cancelled")))
+                } else {
+                    refuse(changed_meanwhile(store, &bid, &state))
+                }
+            }
+            S::BatchRetry { options, .. } => {
+                // A finished batch has no owner; one that has is being
+                // taken over by another retry, which has not started yet.
+                if alive {
+                    return refuse(format!(
+                        "it is running on node {} (pid {})",
+                        state.owner_node.clone().unwrap_or_default(),
+                        state.owner_pid.unwrap_or_default()
+                    ));
+                }
+                let allow_cancelled =
+                    matches!(options.get("ALLOW_CANCELLED"), Some(Value::Bool(true)));
+                if state.status == BatchStatus::Cancelled && !allow_cancelled {
+                    return refuse("it was cancelled; add ALLOW_CANCELLED=true to retry it".into());
+                }
+                let finished = state.status == BatchStatus::Done;
+                self.rerun(&bid, &state, finished, stmt.span).map(Some)
+            }
+            S::BatchEdit { options, .. } => {
+                if is_final {
+                    return refuse(format!("it has ended ({})", state.status));
+                }
+                let Some(Value::Int(n)) = options.get("MAX_WORKERS_PER_NODE") else {
+                    return refuse("MAX_WORKERS_PER_NODE is missing".into());
+                };
+                if *n < 1 {
+                    return refuse(format!("MAX_WORKERS_PER_NODE must be 1 or more, not {n}"));
+                }
+                store.set_max_workers(&bid, *n, &self.node).map_err(serr)?;
+                let cap = if *n > self.workers as i64 {
+                    format!(
+                        " (a node runs at most as many workers as it has cores: {} on this one)",
+                        self.workers
+                    )
+                } else {
+                    String::new()
+                };
+                Ok(message(format!(
+                    "batch {bid}: MAX_WORKERS_PER_NODE={n}{cap}"
+                )))
+            }
+            _ => unreachable!("matched above"),
+        }
+    }
+
+    /// Runs an existing batch again here: a retry, or a resume of a batch
+    /// nobody runs. The statement is re-planned from its stored text.
+    fn rerun(
+        &mut self,
+        bid: &str,
+        state: &crate::store::batches::BatchState,
+        finished: bool,
+        span: Span,
+    ) -> Result<Output> {
+        let store = self.store.as_ref().expect("opened");
+        let serr = |e: StoreError| StatementError::at(span, e);
+        let parsed = crate::syntax::parse(&state.command).map_err(|e| {
+            StatementError::refused(
+                span,
+                format!("the stored command of batch {bid} does not parse: {e:?}"),
+            )
+        })?;
+        let Some(Statement::Batch(b)) = parsed.into_iter().next().map(|s| s.kind) else {
+            return Err(StatementError::refused(
+                span,
+                format!("batch {bid} has no BATCH command stored"),
+            ));
+        };
+        // Its errors point into the stored statement, not the one typed:
+        // they are told against the batch, with that statement quoted.
+        let plan = crate::exec::plan(store, &b, span, self.workers).map_err(|e| {
+            StatementError::refused(
+                span,
+                format!(
+                    "batch {bid} cannot run again: {} (its statement: {})",
+                    e.kind, state.command
+                ),
+            )
+        })?;
+        let execution_id = uuid::Uuid::new_v4().to_string();
+        crate::knobs::gate();
+        if store
+            .prepare_retry(bid, finished, state, &self.node, &execution_id)
+            .map_err(serr)?
+            .is_none()
+        {
+            return Err(StatementError::refused(
+                span,
+                format!(
+                    "cannot run batch {bid} here: {}",
+                    changed_meanwhile(store, bid, state)
+                ),
+            ));
+        }
+        let fin = crate::exec::run::run(
+            &self.env(store),
+            &plan,
+            bid,
+            &execution_id,
+            !state.ids_complete,
+        )?;
+        Ok(self.ended(&fin))
+    }
+}
+
+/// Why a control statement lost its race: another process changed the
+/// batch between the moment it was read (`seen`) and the write. The owner
+/// it judged dead may have woken up (it had stalled: its heartbeat came
+/// back), or another process took the batch over.
+fn changed_meanwhile(store: &Store, bid: &str, seen: &crate::store::batches::BatchState) -> String {
+    match store.batch_state(bid) {
+        Ok(now) => match now.owner_node {
+            Some(node)
+                if Some(&node) == seen.owner_node.as_ref()
+                    && now.owner_pid == seen.owner_pid
+                    && now.owner_alive() =>
+            {
+                format!(
+                    "it is running on node {node} (pid {}): its heartbeat came back, so it had \
+                     stalled, not died; it is {} now",
+                    now.owner_pid.unwrap_or_default(),
+                    now.status
+                )
+            }
+            Some(node) => format!(
+                "node {node} (pid {}) took it over meanwhile; it is {} now",
+                now.owner_pid.unwrap_or_default(),
+                now.status
+            ),
+            None => format!(
+                "another process changed it meanwhile; it is {} now, try again",
+                now.status
+            ),
+        },
+        Err(e) => e.to_string(),
+    }
+}

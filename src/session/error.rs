@@ -1,0 +1,90 @@
+//! A statement's error: the error of the layer it came from, or a refusal
+//! of the statement itself, and where in the statement it points.
+
+use crate::ast::Span;
+use crate::source;
+use crate::store::StoreError;
+use thiserror::Error;
+
+/// Why a statement could not run: the error of the layer it came from,
+/// or a refusal of the statement itself.
+#[derive(Debug, Error)]
+pub enum StatementErrorKind {
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecErrorKind),
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorErrorKind),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Lu(#[from] crate::lu::LuError),
+    /// The statement cannot do what it asks: a control statement's
+    /// refusal, a query that does not fit, a topic HELP does not know.
+    #[error("{0}")]
+    Refused(String),
+    /// Parsed, but not built yet.
+    #[error("{0} is not implemented yet in this version of batchsh")]
+    NotImplemented(&'static str),
+}
+
+/// A statement's error: its kind, and the part of the statement it is
+/// about (a name, an option, the SQL), when that is known.
+#[derive(Debug, Error)]
+#[error("{kind}")]
+pub struct StatementError {
+    /// Boxed: the layers' errors are large, and travel in every `Result`.
+    pub kind: Box<StatementErrorKind>,
+    pub span: Option<Span>,
+}
+
+impl StatementError {
+    /// `kind`, pointing at `span`.
+    pub fn at(span: Span, kind: impl Into<StatementErrorKind>) -> StatementError {
+        StatementError {
+            kind: Box::new(kind.into()),
+            span: Some(span),
+        }
+    }
+
+    /// A refusal, pointing at `span`.
+    pub fn refused(span: Span, message: impl Into<String>) -> StatementError {
+        StatementError::at(span, StatementErrorKind::Refused(message.into()))
+    }
+
+    /// Points at `span` unless it points somewhere already.
+    pub(super) fn or_at(mut self, span: Span) -> StatementError {
+        self.span.get_or_insert(span);
+        self
+    }
+}
+
+impl<K: Into<StatementErrorKind>> From<K> for StatementError {
+    fn from(kind: K) -> StatementError {
+        StatementError {
+            kind: Box::new(kind.into()),
+            span: None,
+        }
+    }
+}
+
+impl From<crate::exec::ExecError> for StatementError {
+    fn from(e: crate::exec::ExecError) -> StatementError {
+        StatementError {
+            kind: Box::new((*e.kind).into()),
+            span: e.span,
+        }
+    }
+}
+
+impl From<crate::monitor::MonitorError> for StatementError {
+    fn from(e: crate::monitor::MonitorError) -> StatementError {
+        StatementError {
+            kind: Box::new((*e.kind).into()),
+            span: e.span,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StatementError>;

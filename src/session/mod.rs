@@ -1,0 +1,235 @@
+//! Runs statements. [`Session::run_statement`] is the one door the command
+//! line (and the REPL) go through: a statement in, something to print out.
+//!
+//! A session holds what lasts between statements: the store (opened on first
+//! use, so `SET` or `HELP` never create one), the settings, the working
+//! directory relative paths are resolved against.
+//!
+//! [`Session::run_statement`] is a thin dispatcher: each family of
+//! statements has its file (`catalog`, `batch`, `control`, `settings`,
+//! `help`); monitoring statements go to [`crate::monitor`].
+
+mod batch;
+mod catalog;
+mod control;
+mod error;
+mod help;
+mod settings;
+
+pub use error::{Result, StatementError, StatementErrorKind};
+
+use crate::ast::{OutputFormat, Span, Statement, Stmt};
+use crate::output::{Cell, Output};
+use crate::store::{Store, Upgrades};
+use std::path::PathBuf;
+
+/// Session settings (`SET`, `SHOW SETTINGS`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub format: OutputFormat,
+    pub progress: bool,
+}
+
+pub struct Session {
+    store_path: PathBuf,
+    store: Option<Store>,
+    pub settings: Settings,
+    cwd: PathBuf,
+    home: PathBuf,
+    node: String,
+    dc: String,
+    workers: usize,
+    /// Draw progress bars (stderr is a terminal and not --quiet).
+    progress_allowed: bool,
+    /// `--quiet`: opening the store does not announce an upgrade.
+    quiet: bool,
+    /// The batch the bid-less statements act on (SPEC §6).
+    pub last_bid: Option<String>,
+    /// Each batch's latest outcome as an exit code (SPEC §1): a batch
+    /// that failed and was then retried to DONE counts as DONE here (the
+    /// statement that ended it FAILED still failed: see
+    /// [`Session::take_batch_failed`]).
+    outcomes: std::collections::HashMap<String, i32>,
+    /// The last statement's batch ended FAILED: a failed statement for the
+    /// run (it stops the statements after it, as an error does).
+    batch_failed: bool,
+    /// Set by Ctrl-C while a batch runs.
+    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Where a session stands: its files, and this process's node.
+pub struct Config {
+    pub store_path: PathBuf,
+    pub home: PathBuf,
+    pub cwd: PathBuf,
+    pub node: String,
+    pub dc: String,
+    pub workers: usize,
+    pub progress_allowed: bool,
+    pub quiet: bool,
+}
+
+/// What a statement asks of the caller besides printing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `EXIT` / `QUIT`.
+    Exit,
+}
+
+impl Session {
+    pub fn new(config: Config, settings: Settings) -> Session {
+        Session {
+            store_path: config.store_path,
+            store: None,
+            settings,
+            cwd: config.cwd,
+            home: config.home,
+            node: config.node,
+            dc: config.dc,
+            workers: config.workers.max(1),
+            progress_allowed: config.progress_allowed,
+            quiet: config.quiet,
+            last_bid: None,
+            outcomes: Default::default(),
+            batch_failed: false,
+            interrupt: Default::default(),
+        }
+    }
+
+    /// Whether the statement that ran last ended a batch FAILED (cleared
+    /// by asking). It printed its result row and the reason; the run treats
+    /// it as a failed statement (SPEC §1).
+    pub fn take_batch_failed(&mut self) -> bool {
+        std::mem::take(&mut self.batch_failed)
+    }
+
+    /// The exit code the batches of the session call for: 1 outranks 3.
+    pub fn exit_code(&self) -> i32 {
+        let codes = || self.outcomes.values().copied();
+        if codes().any(|c| c == crate::exit::FAILED) {
+            crate::exit::FAILED
+        } else {
+            codes().max().unwrap_or(crate::exit::OK)
+        }
+    }
+
+    fn env<'a>(&'a self, store: &'a Store) -> crate::exec::Env<'a> {
+        crate::exec::Env {
+            store,
+            home: &self.home,
+            node: &self.node,
+            dc: &self.dc,
+            progress: self.progress_allowed && self.settings.progress,
+            interrupt: &self.interrupt,
+        }
+    }
+
+    fn resolve(&mut self, bid: &Option<crate::ast::Text>, span: Span) -> Result<String> {
+        let last = self.last_bid.clone();
+        let store = self.store()?;
+        let at = bid.as_ref().map_or(span, |b| b.span);
+        crate::store::resolve_bid(
+            store,
+            bid.as_ref().map(|b| b.value.as_str()),
+            last.as_deref(),
+        )
+        .map_err(|e| StatementError::at(at, e))
+    }
+
+    /// Opens the store now if its file exists (so that an upgrade is
+    /// announced here, not done silently by the REPL's Tab completion);
+    /// an error is left for the first statement that needs the store.
+    pub fn open_existing_store(&mut self) {
+        if self.store.is_none() && self.store_path.is_file() {
+            let _ = self.store();
+        }
+    }
+
+    fn store(&mut self) -> Result<&Store> {
+        if self.store.is_none() {
+            let upgrades = if self.quiet {
+                Upgrades::Silent
+            } else {
+                Upgrades::Announced
+            };
+            let s = Store::open_with(&self.store_path, upgrades)?;
+            self.store = Some(s);
+        }
+        Ok(self.store.as_ref().expect("opened above"))
+    }
+
+    /// Runs one statement. `Ok(None)` prints nothing.
+    pub fn run_statement(&mut self, stmt: &Stmt) -> Result<(Option<Output>, Flow)> {
+        use Statement as S;
+        self.batch_failed = false;
+        let out = match &stmt.kind {
+            S::CreateInterface { .. }
+            | S::DropInterface { .. }
+            | S::ShowInterfaces
+            | S::CreateLu { .. }
+            | S::DropLu { .. }
+            | S::ShowLus
+            | S::DescribeLu { .. }
+            | S::CreateInstanceGroup { .. }
+            | S::DropInstanceGroup { .. }
+            | S::ShowInstanceGroups { .. }
+            | S::Get { .. } => self.catalog(stmt)?,
+            S::Set { .. } | S::ShowSettings => self.settings(stmt),
+            S::Exit => return Ok((None, Flow::Exit)),
+            S::Help { topic } => Some(help::help(
+                topic.as_ref().map(|t| t.text.as_str()),
+                stmt.span,
+            )?),
+            S::Batch(b) => self.batch(b, stmt.span)?,
+            S::Explain(b) => self.explain(b, stmt.span)?,
+            S::BatchPause { .. }
+            | S::BatchResume { .. }
+            | S::BatchCancel { .. }
+            | S::BatchRetry { .. }
+            | S::BatchEdit { .. } => self.control(stmt)?,
+            S::BatchList { .. }
+            | S::BatchInfo { .. }
+            | S::BatchSummary { .. }
+            | S::BatchDetails { .. }
+            | S::BatchInProcess { .. }
+            | S::BatchHistory { .. } => {
+                let last = self.last_bid.clone();
+                let node = self.node.clone();
+                let store = self.store()?;
+                let out = crate::monitor::run(store, &stmt.kind, last.as_deref(), &node)
+                    .map_err(|e| StatementError::from(e).or_at(stmt.span))?;
+                Some(out)
+            }
+            other => {
+                return Err(StatementError::at(
+                    stmt.span,
+                    StatementErrorKind::NotImplemented(typed_name(other)),
+                ));
+            }
+        };
+        Ok((out, Flow::Continue))
+    }
+}
+
+fn message(text: String) -> Option<Output> {
+    Some(Output::Message(text))
+}
+
+/// A statement's name as it is typed: `SHOW SCHEDULES`, where
+/// [`Statement::name`] (the `statement` key of `batchsh parse`) says
+/// `SHOW_SCHEDULES`.
+fn typed_name(s: &Statement) -> &'static str {
+    match s {
+        Statement::ShowSchedules => "SHOW SCHEDULES",
+        Statement::DropSchedule { .. } => "DROP SCHEDULE",
+        other => other.name(),
+    }
+}
+
+/// A stored RFC 3339 time as a cell (shown in local time by the table).
+fn time_cell(s: &str) -> Cell {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Cell::Time(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| Cell::Text(s.to_string()))
+}
