@@ -1,5 +1,5 @@
 //! The store's ceiling: how many entities per second the executor's writes
-//! can take, with nothing else running. It calls [`Store::step`] exactly as
+//! can take, with nothing else running. It calls [`BatchStore::step`](batchsh::store::BatchStore::step) exactly as
 //! the executor's writer does for a fast command (the ids of a step stored
 //! claimed in one claim row, then each entity's row written with its
 //! outcome in a later step), with no
@@ -14,7 +14,7 @@
 //! `echo ?` are a few thousand entities).
 
 use batchsh::store::batches::{Claimed, NewBatch, NewId, Outcome, OutcomeState, RunRef, StepInput};
-use batchsh::store::{InterfaceDef, LuDef, Store};
+use batchsh::store::{InterfaceDef, LuDef};
 use std::time::Instant;
 
 fn knob(name: &str, default: usize) -> usize {
@@ -58,7 +58,7 @@ fn main() {
 fn one_run(n: usize, size: usize) -> (f64, u64) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("store.db");
-    let store = Store::open(&path).expect("a new store");
+    let store = batchsh::store::open(&path, batchsh::store::Upgrades::Silent).expect("a new store");
     let bid = "bench-batch";
     // The batch's LU, which taking the batch over checks.
     store
@@ -109,7 +109,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
         node: "node",
     };
     store.take_ownership(run, "LOCAL_DC").expect("owner");
-    store.tune_for_run().expect("tuning");
+    let tuning = store.begin_run().expect("tuning");
     let started = Instant::now();
     let mut next_seq = 0i64;
     let mut given = 0usize;
@@ -157,7 +157,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
         in_flight = step.claimed;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    store.end_run_tuning().expect("tuning back");
+    drop(tuning);
     drop(store);
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     (rate, bytes)

@@ -10,7 +10,6 @@ pub mod error;
 pub mod plan;
 mod progress;
 pub mod run;
-mod seen;
 
 pub use plan::{Plan, plan};
 pub use run::{Env, Finished};

@@ -115,7 +115,7 @@ fn refuse_window_args(b: &BatchStmt) -> Result<()> {
     Ok(())
 }
 
-pub fn plan(store: &Store, b: &BatchStmt, span: Span, node_workers: usize) -> Result<Plan> {
+pub fn plan(store: &dyn Store, b: &BatchStmt, span: Span, node_workers: usize) -> Result<Plan> {
     let store_err = |e: crate::store::StoreError, at: Span| ExecError::at(at, e);
     let lu = store
         .lu(&b.target.lu.text)

@@ -28,13 +28,11 @@
 
 use super::error::{ExecError, Result};
 use super::plan::{EntitySource, FailureLimit, Plan};
-use super::seen::Seen;
 use crate::batch::{BatchStatus, Request, RunEnd, StopSignal};
 use crate::command::{self, CommandError, Connections};
 use crate::source;
-use crate::store::batches::{
-    Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, sample_progress,
-};
+use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
+use crate::store::seen::Seen;
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -44,7 +42,7 @@ use std::time::{Duration, Instant};
 
 /// What the run needs from its surroundings.
 pub struct Env<'a> {
-    pub store: &'a Store,
+    pub store: &'a dyn Store,
     pub home: &'a Path,
     pub node: &'a str,
     pub dc: &'a str,
@@ -266,7 +264,7 @@ pub fn run(
         node: env.node,
     };
     let started = Instant::now();
-    store.tune_for_run()?;
+    let tuning = store.begin_run()?;
     let _sigterm = crate::terminate::BatchRunning::start(bid);
     let r = match run_tuned(env, plan, me, need_ids) {
         Ok(fin) => Ok(fin),
@@ -285,7 +283,7 @@ pub fn run(
                     // The write-ahead log may be what cannot grow (a file
                     // size limit): moved into the store file, it starts
                     // again from its beginning, where this small write fits.
-                    let _ = store.checkpoint();
+                    let _ = store.compact();
                     if record().is_err() {
                         // Neither has room (the store file is full too): say
                         // so, since the stored status does not.
@@ -299,7 +297,7 @@ pub fn run(
             Err(e)
         }
     };
-    let _ = store.end_run_tuning();
+    drop(tuning);
     r
 }
 
@@ -327,7 +325,7 @@ fn halt(e: StoreError) -> Halt {
 
 /// How a run that was taken over ends: with the batch's counters as the
 /// new owner keeps them, and why it stopped.
-fn taken_over(store: &Store, me: RunRef, e: &StoreError, started: Instant) -> Finished {
+fn taken_over(store: &dyn Store, me: RunRef, e: &StoreError, started: Instant) -> Finished {
     Finished {
         bid: me.bid.to_string(),
         execution_id: me.execution_id.to_string(),
@@ -429,8 +427,10 @@ fn run_tuned(
     let _close = CloseOnDrop(Arc::clone(&hub));
     let mut next_seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
     // Ids stored by an earlier run of the batch are not stored again.
-    let stored = (next_seq > 0).then(|| (store.path().to_path_buf(), bid.to_string()));
-    let producer = need_ids.then(|| spawn_producer(plan, env.home, stored, Arc::clone(&hub)));
+    let producer = need_ids.then(|| {
+        let seen = seen_so_far(store, bid, next_seq > 0);
+        spawn_producer(plan, env.home, seen, Arc::clone(&hub))
+    });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.node_workers)
         .thread_name(|k| format!("batchsh-worker-{k}"))
@@ -467,7 +467,6 @@ fn run_tuned(
     let mut last_write = Instant::now() - CONTROL_POLL;
     // Entities written since the checkpointer was last nudged.
     let mut written = 0usize;
-    let checkpointer = store.checkpointer();
     let mut last_sample = Instant::now();
     let mut last_store_check = Instant::now();
     let mut stop: Option<Stop> = None;
@@ -663,7 +662,7 @@ fn run_tuned(
         written += done_now;
         if written >= CHECKPOINT_AFTER {
             written = 0;
-            checkpointer.nudge();
+            store.nudge();
         }
         in_flight -= done_now;
         if ids_done {
@@ -752,7 +751,7 @@ fn run_tuned(
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
             let done = counters.completed + counters.failed;
-            patiently(env, bid, || sample_progress(store, me, done)).map_err(halt)?;
+            patiently(env, bid, || store.sample_progress(me, done)).map_err(halt)?;
         }
         if last_store_check.elapsed() >= CONTROL_POLL {
             // A store deleted under the run takes its record with it: the
@@ -944,7 +943,7 @@ fn finish(
     let done =
         patiently(env, bid, || store.step(me, &mut seq, &StepInput::default())).map_err(halt)?;
     let finished = done.counters.completed + done.counters.failed;
-    patiently(env, bid, || sample_progress(store, me, finished)).map_err(halt)?;
+    patiently(env, bid, || store.sample_progress(me, finished)).map_err(halt)?;
     patiently(env, bid, || store.end_node(me)).map_err(halt)?;
     let c = done.counters;
     store.still_there().map_err(halt)?;
@@ -1052,13 +1051,41 @@ impl Completed {
     }
 }
 
+/// The set of ids seen so far: with `stored`, the ids an earlier run of
+/// the batch stored (they are not stored again when the source is read
+/// again).
+fn seen_so_far(store: &dyn Store, bid: &str, stored: bool) -> Result<Seen, String> {
+    let mut seen = Seen::new()?;
+    if stored {
+        let mut failed = None;
+        store
+            .stored_ids(bid, &mut |id| {
+                if failed.is_none()
+                    && let Err(e) = seen.stored(id)
+                {
+                    failed = Some(e);
+                }
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot read the ids already stored for the batch ({e}), to skip them as \
+                     the source is read again"
+                )
+            })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(seen)
+}
+
 /// Starts the thread that reads the source and hands each id, the first
-/// time it comes (see [`super::seen`]), to the writer. `stored`: the store
-/// and the batch whose stored ids count as seen.
+/// time it comes (see [`crate::store::seen`]), to the writer; `seen` holds
+/// the ids seen before, or why they could not be kept.
 fn spawn_producer(
     plan: &Plan,
     home: &Path,
-    stored: Option<(std::path::PathBuf, String)>,
+    seen: Result<Seen, String>,
     hub: Arc<Hub>,
 ) -> std::thread::JoinHandle<()> {
     let source = match &plan.source {
@@ -1074,7 +1101,7 @@ fn spawn_producer(
     std::thread::Builder::new()
         .name("batchsh-ids".into())
         .spawn(move || {
-            let seen = match Seen::new(stored.as_ref().map(|(p, b)| (p.as_path(), b.as_str()))) {
+            let seen = match seen {
                 Ok(s) => s,
                 Err(e) => {
                     let mut st = hub.lock();

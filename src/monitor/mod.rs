@@ -128,7 +128,12 @@ const SOURCE_IDS_SHOWN: usize = 10;
 /// the statement as a whole (no bid given and no batch in this session
 /// yet) has no span, and the caller may point it at the statement.
 /// Any other statement is an error (the caller dispatches only these).
-pub fn run(store: &Store, stmt: &Statement, last_bid: Option<&str>, _node: &str) -> Result<Output> {
+pub fn run(
+    store: &dyn Store,
+    stmt: &Statement,
+    last_bid: Option<&str>,
+    _node: &str,
+) -> Result<Output> {
     run_at(store, stmt, last_bid, Utc::now(), &Local)
 }
 
@@ -148,7 +153,7 @@ pub fn handles(stmt: &Statement) -> bool {
 /// [`run`] at a given moment, with local times read in `tz`, so that tests
 /// do not depend on the clock or the machine's zone.
 pub(crate) fn run_at<Tz: TimeZone>(
-    store: &Store,
+    store: &dyn Store,
     stmt: &Statement,
     last_bid: Option<&str>,
     now: DateTime<Utc>,
@@ -177,7 +182,7 @@ pub(crate) fn run_at<Tz: TimeZone>(
 /// moment "now". Errors that concern no bid or option have no span (the
 /// caller knows the statement's).
 struct Cx<'a> {
-    store: &'a Store,
+    store: &'a dyn Store,
     last_bid: Option<&'a str>,
     now: DateTime<Utc>,
 }
@@ -194,9 +199,11 @@ impl Cx<'_> {
     /// error, not an empty result).
     fn batch(&self, bid: Option<&Text>) -> Result<BatchRow> {
         let span = bid.map(|t| t.span);
-        let bid = store::resolve_bid(self.store, bid.map(|t| t.value.as_str()), self.last_bid)
+        let bid = self
+            .store
+            .resolve_bid(bid.map(|t| t.value.as_str()), self.last_bid)
             .map_err(self.store_err(span))?;
-        store::read_batch(self.store, &bid).map_err(self.store_err(span))
+        self.store.read_batch(&bid).map_err(self.store_err(span))
     }
 
     fn list<Tz: TimeZone>(&self, options: &Options, tz: &Tz) -> Result<Output> {
@@ -226,17 +233,16 @@ impl Cx<'_> {
             .map(|t| bound_time(&t));
         let filter = self.regex_opt(options, "FILTER")?;
         let limit = self.limit_opt(options, None)?;
-        let rows = store::list_batches(
-            self.store,
-            &ListQuery {
+        let rows = self
+            .store
+            .list_batches(&ListQuery {
                 status,
                 created_from,
                 created_before,
                 command: filter.as_ref(),
                 limit,
-            },
-        )
-        .map_err(self.store_err(None))?;
+            })
+            .map_err(self.store_err(None))?;
         let mut t = Table::new(columns::BATCH_LIST.iter().copied());
         for b in rows {
             t.push_row(vec![
@@ -299,7 +305,10 @@ impl Cx<'_> {
     fn summary(&self, bid: Option<&Text>) -> Result<Output> {
         let span = bid.map(|t| t.span);
         let b = self.batch(bid)?;
-        let nodes = store::batch_node_rows(self.store, &b.bid).map_err(self.store_err(span))?;
+        let nodes = self
+            .store
+            .batch_node_rows(&b.bid)
+            .map_err(self.store_err(span))?;
         let now_ms = self.now.timestamp_millis();
         let active = !b.is_final();
         // A row still open ends now, unless its batch has ended.
@@ -320,7 +329,9 @@ impl Cx<'_> {
         let mut by_dc: BTreeMap<&str, Vec<(&NodeRow, Option<f64>)>> = BTreeMap::new();
         let mut cluster_pace: Option<f64> = None;
         for n in &nodes {
-            let samples = store::pace_samples(self.store, &b.bid, &n.node, PACE_WINDOW_MS)
+            let samples = self
+                .store
+                .pace_samples(&b.bid, &n.node, PACE_WINDOW_MS)
                 .map_err(self.store_err(span))?;
             let pace = node_pace(samples, active, now_ms);
             cluster_pace = add_known(cluster_pace, pace);
@@ -436,7 +447,10 @@ impl Cx<'_> {
             limit: self.limit_opt(options, Some(DETAILS_DEFAULT_LIMIT))?,
             slowest_first: matches!(options.get("SORT_BY_PROCESS_TIME"), Some(Value::Bool(true))),
         };
-        let rows = store::entity_rows(self.store, &b.bid, &q).map_err(self.store_err(span))?;
+        let rows = self
+            .store
+            .entity_rows(&b.bid, &q)
+            .map_err(self.store_err(span))?;
         let mut t = Table::new(columns::BATCH_DETAILS.iter().copied());
         for e in rows {
             t.push_row(vec![
@@ -454,7 +468,7 @@ impl Cx<'_> {
 
     fn in_process(&self, options: &Options) -> Result<Output> {
         let filter = self.regex_opt(options, "FILTER")?;
-        let rows = store::in_process_rows(self.store).map_err(self.store_err(None))?;
+        let rows = self.store.in_process_rows().map_err(self.store_err(None))?;
         let now_ms = self.now.timestamp_millis();
         let mut t = Table::new(columns::BATCH_IN_PROCESS.iter().copied());
         // Entities claimed by a process that died (a kill -9, a batch that
@@ -495,7 +509,10 @@ impl Cx<'_> {
     fn history(&self, bid: Option<&Text>) -> Result<Output> {
         let span = bid.map(|t| t.span);
         let b = self.batch(bid)?;
-        let rows = store::event_rows(self.store, &b.bid).map_err(self.store_err(span))?;
+        let rows = self
+            .store
+            .event_rows(&b.bid)
+            .map_err(self.store_err(span))?;
         let mut t = Table::new(HISTORY_COLUMNS.iter().copied());
         for e in rows {
             t.push_row(vec![

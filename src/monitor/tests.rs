@@ -4,7 +4,8 @@
 //! local "today" begins at 2026-03-09T23:00:00Z.
 
 use super::*;
-use crate::store::Store;
+use crate::store::ReadStore;
+use crate::store::sqlite::SqliteStore;
 use chrono::FixedOffset;
 use rusqlite::params;
 
@@ -24,9 +25,9 @@ fn plus_one() -> FixedOffset {
     FixedOffset::east_opt(3600).unwrap()
 }
 
-fn open() -> (tempfile::TempDir, Store) {
+fn open() -> (tempfile::TempDir, SqliteStore) {
     let d = tempfile::tempdir().unwrap();
-    let s = Store::open(&d.path().join("store.db")).unwrap();
+    let s = SqliteStore::open(&d.path().join("store.db")).unwrap();
     (d, s)
 }
 
@@ -75,7 +76,7 @@ impl B {
         format!("BATCH {} FABRIC_COMMAND=\"echo ?\"", self.lu)
     }
 
-    fn insert(&self, s: &Store) {
+    fn insert(&self, s: &SqliteStore) {
         let [total, waiting, in_process, completed, failed, cancelled] = self.counts;
         let [added, updated, unchanged] = self.outcomes;
         s.conn()
@@ -131,7 +132,7 @@ type E = (
     Option<&'static str>,
 );
 
-fn entities(s: &Store, bid: &str, rows: &[E]) {
+fn entities(s: &SqliteStore, bid: &str, rows: &[E]) {
     for (seq, id, status, attempts, node, start, ms, result, error) in rows {
         s.conn()
             .execute(
@@ -148,7 +149,15 @@ fn entities(s: &Store, bid: &str, rows: &[E]) {
     }
 }
 
-fn node(s: &Store, bid: &str, node: &str, dc: &str, start: &str, end: Option<&str>, n: [i64; 5]) {
+fn node(
+    s: &SqliteStore,
+    bid: &str,
+    node: &str,
+    dc: &str,
+    start: &str,
+    end: Option<&str>,
+    n: [i64; 5],
+) {
     s.conn()
         .execute(
             "INSERT INTO batch_nodes (bid, node, dc, start_time, end_time, completed, failed,
@@ -160,7 +169,7 @@ fn node(s: &Store, bid: &str, node: &str, dc: &str, start: &str, end: Option<&st
 }
 
 /// A progress sample `secs_before_now` seconds before now.
-fn sample(s: &Store, bid: &str, node: &str, secs_before_now: i64, done: i64) {
+fn sample(s: &SqliteStore, bid: &str, node: &str, secs_before_now: i64, done: i64) {
     s.conn()
         .execute(
             "INSERT INTO batch_progress (bid, node, time_ms, done) VALUES (?1, ?2, ?3, ?4)",
@@ -169,7 +178,7 @@ fn sample(s: &Store, bid: &str, node: &str, secs_before_now: i64, done: i64) {
         .unwrap();
 }
 
-fn event(s: &Store, bid: &str, time: &str, exec: &str, node: &str, status: &str, note: &str) {
+fn event(s: &SqliteStore, bid: &str, time: &str, exec: &str, node: &str, status: &str, note: &str) {
     s.conn()
         .execute(
             "INSERT INTO batch_events (bid, execution_id, time, node, status, note)
@@ -185,7 +194,7 @@ fn stmt(text: &str) -> Statement {
     v.remove(0).kind
 }
 
-fn exec(s: &Store, text: &str, last: Option<&str>) -> Result<Output> {
+fn exec(s: &SqliteStore, text: &str, last: Option<&str>) -> Result<Output> {
     run_at(s, &stmt(text), last, now(), &plus_one())
 }
 
@@ -220,26 +229,26 @@ fn table(out: Output) -> (Vec<String>, Vec<Vec<String>>) {
     (t.columns, rows)
 }
 
-fn rows(s: &Store, text: &str, last: Option<&str>) -> Vec<Vec<String>> {
+fn rows(s: &SqliteStore, text: &str, last: Option<&str>) -> Vec<Vec<String>> {
     table(exec(s, text, last).unwrap()).1
 }
 
 /// The first cell of each row.
-fn ids(s: &Store, text: &str) -> Vec<String> {
+fn ids(s: &SqliteStore, text: &str) -> Vec<String> {
     rows(s, text, None)
         .into_iter()
         .map(|r| r[0].clone())
         .collect()
 }
 
-fn err(s: &Store, text: &str, last: Option<&str>) -> MonitorError {
+fn err(s: &SqliteStore, text: &str, last: Option<&str>) -> MonitorError {
     exec(s, text, last).unwrap_err()
 }
 
 // ---------------------------------------------------------------- BATCH_LIST
 
 /// Eight batches over three local days, one of each status (and two DONE).
-fn list_fixture() -> (tempfile::TempDir, Store) {
+fn list_fixture() -> (tempfile::TempDir, SqliteStore) {
     let (d, s) = open();
     let mut b = B::new("b-done-0001", "DONE", "2026-03-10T10:00:00.000Z");
     b.start = Some("2026-03-10T10:00:01.000Z");
@@ -534,7 +543,7 @@ fn an_empty_store_lists_nothing() {
 
 // ---------------------------------------------------------------- bids
 
-fn bid_fixture() -> (tempfile::TempDir, Store) {
+fn bid_fixture() -> (tempfile::TempDir, SqliteStore) {
     let (d, s) = open();
     for bid in [
         "short",
@@ -558,7 +567,7 @@ fn bid_fixture() -> (tempfile::TempDir, Store) {
 fn resolve_bid_exact_prefix_and_last() {
     let (_d, s) = bid_fixture();
     let r = |given: Option<&str>, last: Option<&str>| {
-        store::resolve_bid(&s, given, last).map_err(|e| e.to_string())
+        s.resolve_bid(given, last).map_err(|e| e.to_string())
     };
     // An exact bid wins, even when shorter than a prefix may be.
     assert_eq!(r(Some("short"), None), Ok("short".into()));
@@ -746,7 +755,7 @@ fn entity_sources_read_as_one_line() {
 // ---------------------------------------------------------------- BATCH_SUMMARY
 
 /// A batch at work for 10 minutes on three nodes in two DCs.
-fn summary_fixture() -> (tempfile::TempDir, Store) {
+fn summary_fixture() -> (tempfile::TempDir, SqliteStore) {
     let (d, s) = open();
     let mut b = B::new("sum-batch-1", "IN_PROGRESS", "2026-03-10T11:49:59.000Z");
     b.start = Some("2026-03-10T11:50:00.000Z");
@@ -1013,7 +1022,7 @@ fn remaining_duration_is_empty_while_the_pace_is_unknown() {
 
 // ---------------------------------------------------------------- BATCH_DETAILS
 
-fn details_fixture() -> (tempfile::TempDir, Store) {
+fn details_fixture() -> (tempfile::TempDir, SqliteStore) {
     let (d, s) = open();
     let mut b = B::new("det-batch-1", "IN_PROGRESS", "2026-03-10T11:00:00.000Z");
     b.counts = [5, 1, 1, 2, 1, 0];

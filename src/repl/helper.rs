@@ -111,20 +111,22 @@ impl rustyline::Helper for Helper {}
 /// (or this session) has just created is offered.
 struct StoreCatalog {
     path: PathBuf,
-    store: RefCell<Option<Store>>,
+    store: RefCell<Option<Box<dyn Store>>>,
 }
 
 impl StoreCatalog {
     /// `read` on the store; nothing when there is no store or it fails
     /// (completion has no place to report an error, and must not break
     /// the line being typed).
-    fn read<T: Default>(&self, read: impl FnOnce(&Store) -> Result<T, StoreError>) -> T {
+    fn read<T: Default>(&self, read: impl FnOnce(&dyn Store) -> Result<T, StoreError>) -> T {
         let mut slot = self.store.borrow_mut();
         if slot.is_none() && self.path.is_file() {
             // Silent: a notice would break the line being edited.
-            *slot = Store::open_with(&self.path, Upgrades::Silent).ok();
+            *slot = crate::store::open(&self.path, Upgrades::Silent).ok();
         }
-        slot.as_ref().and_then(|s| read(s).ok()).unwrap_or_default()
+        slot.as_deref()
+            .and_then(|s| read(s).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -148,10 +150,7 @@ impl Catalog for StoreCatalog {
                 limit: Some(RECENT_BIDS),
                 ..ListQuery::default()
             };
-            Ok(crate::store::list_batches(s, &q)?
-                .into_iter()
-                .map(|b| b.bid)
-                .collect())
+            Ok(s.list_batches(&q)?.into_iter().map(|b| b.bid).collect())
         })
     }
 }

@@ -12,7 +12,7 @@ impl Session {
         span: Span,
     ) -> Result<Option<Output>> {
         self.store()?;
-        let store = self.store.as_ref().expect("opened above");
+        let store = self.store.as_deref().expect("opened above");
         let plan = crate::exec::plan(store, b, span, self.workers)?;
         if let Some(Value::Int(n)) = b.options.get("MAX_WORKERS_PER_NODE")
             && *n > plan.workers as i64

@@ -23,7 +23,7 @@ impl Session {
         let bid = self.resolve(bid_text, stmt.span)?;
         let at = bid_text.as_ref().map_or(stmt.span, |b| b.span);
         self.last_bid = Some(bid.clone());
-        let store = self.store.as_ref().expect("resolve opened it");
+        let store = self.store.as_deref().expect("resolve opened it");
         let state = store
             .batch_state(&bid)
             .map_err(|e| StatementError::at(at, e))?;
@@ -152,7 +152,7 @@ impl Session {
         finished: bool,
         span: Span,
     ) -> Result<Output> {
-        let store = self.store.as_ref().expect("opened");
+        let store = self.store.as_deref().expect("opened");
         let serr = |e: StoreError| StatementError::at(span, e);
         let parsed = crate::syntax::parse(&state.command).map_err(|e| {
             StatementError::refused(
@@ -207,7 +207,11 @@ impl Session {
 /// batch between the moment it was read (`seen`) and the write. The owner
 /// it judged dead may have woken up (it had stalled: its heartbeat came
 /// back), or another process took the batch over.
-fn changed_meanwhile(store: &Store, bid: &str, seen: &crate::store::batches::BatchState) -> String {
+fn changed_meanwhile(
+    store: &dyn Store,
+    bid: &str,
+    seen: &crate::store::batches::BatchState,
+) -> String {
     match store.batch_state(bid) {
         Ok(now) => match now.owner_node {
             Some(node)

@@ -32,7 +32,7 @@ pub struct Settings {
 
 pub struct Session {
     store_path: PathBuf,
-    store: Option<Store>,
+    store: Option<Box<dyn Store>>,
     pub settings: Settings,
     cwd: PathBuf,
     home: PathBuf,
@@ -114,7 +114,7 @@ impl Session {
         }
     }
 
-    fn env<'a>(&'a self, store: &'a Store) -> crate::exec::Env<'a> {
+    fn env<'a>(&'a self, store: &'a dyn Store) -> crate::exec::Env<'a> {
         crate::exec::Env {
             store,
             home: &self.home,
@@ -129,12 +129,9 @@ impl Session {
         let last = self.last_bid.clone();
         let store = self.store()?;
         let at = bid.as_ref().map_or(span, |b| b.span);
-        crate::store::resolve_bid(
-            store,
-            bid.as_ref().map(|b| b.value.as_str()),
-            last.as_deref(),
-        )
-        .map_err(|e| StatementError::at(at, e))
+        store
+            .resolve_bid(bid.as_ref().map(|b| b.value.as_str()), last.as_deref())
+            .map_err(|e| StatementError::at(at, e))
     }
 
     /// Opens the store now if its file exists (so that an upgrade is
@@ -146,17 +143,17 @@ impl Session {
         }
     }
 
-    fn store(&mut self) -> Result<&Store> {
+    fn store(&mut self) -> Result<&dyn Store> {
         if self.store.is_none() {
             let upgrades = if self.quiet {
                 Upgrades::Silent
             } else {
                 Upgrades::Announced
             };
-            let s = Store::open_with(&self.store_path, upgrades)?;
+            let s = crate::store::open(&self.store_path, upgrades)?;
             self.store = Some(s);
         }
-        Ok(self.store.as_ref().expect("opened above"))
+        Ok(self.store.as_deref().expect("opened above"))
     }
 
     /// Runs one statement. `Ok(None)` prints nothing.

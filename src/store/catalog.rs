@@ -1,10 +1,9 @@
-//! The catalog tables: interfaces, logical units with their tables, and
-//! instance groups (SPEC §3). Names are stored as written and looked up
-//! without regard to case.
+//! The catalog (SPEC §3): interfaces, logical units with their tables, and
+//! instance groups. Names are stored as written and looked up without
+//! regard to case. [`CatalogStore`] is the seam.
 
-use super::{Result, Store, StoreError};
+use super::Result;
 use crate::ast::InterfaceKind;
-use rusqlite::{OptionalExtension, params};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InterfaceDef {
@@ -46,13 +45,6 @@ pub struct GroupDef {
     pub created_at: String,
 }
 
-fn kind_from(s: &str) -> InterfaceKind {
-    InterfaceKind::ALL
-        .into_iter()
-        .find(|k| k.keyword() == s)
-        .unwrap_or(InterfaceKind::Sqlite)
-}
-
 /// The current time as stored: RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -79,382 +71,6 @@ pub(crate) fn command_lu(fabric_command: &str) -> Option<&str> {
     words.next()?.strip_suffix(".?")
 }
 
-impl Store {
-    fn not_found(&self, kind: &'static str, name: &str, all: Vec<String>) -> StoreError {
-        let suggestion = crate::syntax::keywords::suggest(name, all.iter().map(String::as_str))
-            .map(str::to_string);
-        StoreError::NotFound {
-            kind,
-            name: name.to_string(),
-            suggestion,
-        }
-    }
-
-    fn names(&self, sql: &str) -> Result<Vec<String>> {
-        let mut st = self.conn().prepare(sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
-    }
-
-    // --- interfaces
-
-    pub fn create_interface(&self, def: &InterfaceDef, or_replace: bool) -> Result<()> {
-        if !or_replace && self.find_interface(&def.name)?.is_some() {
-            return Err(StoreError::Exists {
-                kind: "interface",
-                name: def.name.clone(),
-            });
-        }
-        let options =
-            serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string()});
-        self.conn()
-            .execute(
-                "INSERT INTO interfaces (name, kind, location, options, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (name) DO UPDATE SET name = excluded.name, kind = excluded.kind,
-                     location = excluded.location, options = excluded.options,
-                     created_at = excluded.created_at",
-                params![
-                    def.name,
-                    def.kind.keyword(),
-                    def.location,
-                    options.to_string(),
-                    def.created_at
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    pub fn find_interface(&self, name: &str) -> Result<Option<InterfaceDef>> {
-        self.conn()
-            .query_row(
-                "SELECT name, kind, location, options, created_at FROM interfaces WHERE name = ?1",
-                [name],
-                |r| {
-                    let options: String = r.get(3)?;
-                    let o: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
-                    Ok(InterfaceDef {
-                        name: r.get(0)?,
-                        kind: kind_from(&r.get::<_, String>(1)?),
-                        location: r.get(2)?,
-                        header: o["HEADER"].as_bool().unwrap_or(true),
-                        delimiter: o["DELIMITER"]
-                            .as_str()
-                            .and_then(|s| s.chars().next())
-                            .unwrap_or(','),
-                        created_at: r.get(4)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    /// The interface, or "no interface named X (did you mean Y?)".
-    pub fn interface(&self, name: &str) -> Result<InterfaceDef> {
-        match self.find_interface(name)? {
-            Some(d) => Ok(d),
-            None => Err(self.not_found(
-                "interface",
-                name,
-                self.names("SELECT name FROM interfaces")?,
-            )),
-        }
-    }
-
-    pub fn interfaces(&self) -> Result<Vec<InterfaceDef>> {
-        self.names("SELECT name FROM interfaces ORDER BY name")?
-            .iter()
-            .map(|n| self.interface(n))
-            .collect()
-    }
-
-    pub fn drop_interface(&self, name: &str) -> Result<()> {
-        let def = self.interface(name)?;
-        let users: Vec<String> = {
-            let mut st = self
-                .conn()
-                .prepare(
-                    "SELECT 'LU ' || name FROM lus WHERE interface = ?1
-                     UNION ALL SELECT 'instance group ' || lu || '.' || name
-                     FROM instance_groups WHERE interface = ?1",
-                )
-                .map_err(|e| self.err(e))?;
-            st.query_map([&def.name], |r| r.get(0))
-                .map_err(|e| self.err(e))?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| self.err(e))?
-        };
-        if let Some(user) = users.into_iter().next() {
-            return Err(StoreError::InUse {
-                kind: "interface",
-                name: def.name,
-                user,
-            });
-        }
-        self.conn()
-            .execute("DELETE FROM interfaces WHERE name = ?1", [&def.name])
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    // --- logical units
-
-    /// Creates (or replaces) an LU and its tables in one transaction.
-    /// Replacing keeps the name as the LU was first created: names ignore
-    /// case, and the LU's data file is named after it
-    /// (`CREATE OR REPLACE LU CUSTOMER` replaces LU `Customer`, whose data
-    /// stays in `lu/Customer.db`).
-    pub fn create_lu(&self, def: &LuDef, or_replace: bool) -> Result<()> {
-        let existing = self.find_lu(&def.name)?;
-        if !or_replace && existing.is_some() {
-            return Err(StoreError::Exists {
-                kind: "LU",
-                name: def.name.clone(),
-            });
-        }
-        let renamed;
-        let def = match existing {
-            Some(old) if old.name != def.name => {
-                renamed = LuDef {
-                    name: old.name,
-                    ..def.clone()
-                };
-                &renamed
-            }
-            _ => def,
-        };
-        let tx = self
-            .conn()
-            .unchecked_transaction()
-            .map_err(|e| self.err(e))?;
-        let write = || -> rusqlite::Result<()> {
-            // Replacing keeps the LU's groups: only its definition changes.
-            tx.execute("DELETE FROM lu_tables WHERE lu = ?1", [&def.name])?;
-            tx.execute(
-                "INSERT INTO lus (name, interface, root_sql, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (name) DO UPDATE SET name = excluded.name,
-                     interface = excluded.interface, root_sql = excluded.root_sql,
-                     created_at = excluded.created_at",
-                params![def.name, def.interface, def.root_sql, def.created_at],
-            )?;
-            for (k, t) in def.tables.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO lu_tables (lu, position, name, key_columns, sql) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![def.name, k as i64, t.name, serde_json::json!(t.key).to_string(), t.sql],
-                )?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
-    }
-
-    pub fn find_lu(&self, name: &str) -> Result<Option<LuDef>> {
-        let head = self
-            .conn()
-            .query_row(
-                "SELECT name, interface, root_sql, created_at FROM lus WHERE name = ?1",
-                [name],
-                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let Some((name, interface, root_sql, created_at)) = head else {
-            return Ok(None);
-        };
-        let mut st = self
-            .conn()
-            .prepare("SELECT name, key_columns, sql FROM lu_tables WHERE lu = ?1 ORDER BY position")
-            .map_err(|e| self.err(e))?;
-        let tables = st
-            .query_map([&name], |r| {
-                let key: String = r.get(1)?;
-                Ok(LuTableDef {
-                    name: r.get(0)?,
-                    key: serde_json::from_str(&key).unwrap_or_default(),
-                    sql: r.get(2)?,
-                })
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))?;
-        Ok(Some(LuDef {
-            name,
-            interface,
-            root_sql,
-            tables,
-            created_at,
-        }))
-    }
-
-    /// The LU, or "no LU named Custmer (did you mean Customer?)".
-    pub fn lu(&self, name: &str) -> Result<LuDef> {
-        match self.find_lu(name)? {
-            Some(d) => Ok(d),
-            None => Err(self.not_found("LU", name, self.names("SELECT name FROM lus")?)),
-        }
-    }
-
-    pub fn lus(&self) -> Result<Vec<LuDef>> {
-        self.names("SELECT name FROM lus ORDER BY name")?
-            .iter()
-            .map(|n| self.lu(n))
-            .collect()
-    }
-
-    /// Drops the LU, its tables and its instance groups, unless a live
-    /// process runs a batch that uses the LU's data: its target LU
-    /// (`FROM FABRIC` reads the LU store) or the LU its `sync_instance` /
-    /// `delete_instance` writes. Then nothing is dropped and that batch is
-    /// returned. The look and the drop are one IMMEDIATE transaction, so a
-    /// batch cannot take its LU between them.
-    pub fn drop_lu_unless_in_use(&self, name: &str) -> Result<Option<LuUser>> {
-        let def = self.lu(name)?;
-        let tx = rusqlite::Transaction::new_unchecked(
-            self.conn(),
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.err(e))?;
-        let users = {
-            let mut st = tx
-                .prepare(
-                    "SELECT bid, lu, fabric_command, owner_node, owner_pid, heartbeat_at
-                     FROM batches WHERE owner_node IS NOT NULL
-                     AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')",
-                )
-                .map_err(|e| self.err(e))?;
-            st.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(5)?,
-                    LuUser {
-                        bid: r.get(0)?,
-                        owner_node: r.get(3)?,
-                        owner_pid: r.get(4)?,
-                    },
-                ))
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?
-        };
-        for (lu, fabric_command, heartbeat_at, user) in users {
-            let uses = lu.eq_ignore_ascii_case(&def.name)
-                || command_lu(&fabric_command).is_some_and(|l| l.eq_ignore_ascii_case(&def.name));
-            if uses
-                && crate::owner::alive(
-                    Some(user.owner_node.as_str()),
-                    user.owner_pid,
-                    heartbeat_at.as_deref(),
-                )
-            {
-                return Ok(Some(user));
-            }
-        }
-        tx.execute("DELETE FROM lus WHERE name = ?1", [&def.name])
-            .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(None)
-    }
-
-    // --- instance groups
-
-    pub fn create_group(&self, def: &GroupDef, or_replace: bool) -> Result<()> {
-        let lu = self.lu(&def.lu)?;
-        if !or_replace && self.find_group(&lu.name, &def.name)?.is_some() {
-            return Err(StoreError::Exists {
-                kind: "instance group",
-                name: format!("{}.{}", lu.name, def.name),
-            });
-        }
-        self.conn()
-            .execute(
-                "INSERT INTO instance_groups (lu, name, interface, sql, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (lu, name) DO UPDATE SET name = excluded.name,
-                     interface = excluded.interface, sql = excluded.sql, created_at = excluded.created_at",
-                params![lu.name, def.name, def.interface, def.sql, def.created_at],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    pub fn find_group(&self, lu: &str, name: &str) -> Result<Option<GroupDef>> {
-        self.conn()
-            .query_row(
-                "SELECT lu, name, interface, sql, created_at FROM instance_groups WHERE lu = ?1 AND name = ?2",
-                [lu, name],
-                |r| {
-                    Ok(GroupDef {
-                        lu: r.get(0)?,
-                        name: r.get(1)?,
-                        interface: r.get(2)?,
-                        sql: r.get(3)?,
-                        created_at: r.get(4)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    /// The group, or "no instance group named Customer.vpi (did you mean ...)".
-    pub fn group(&self, lu: &str, name: &str) -> Result<GroupDef> {
-        let lu = self.lu(lu)?;
-        match self.find_group(&lu.name, name)? {
-            Some(g) => Ok(g),
-            None => {
-                let all: Vec<String> = self
-                    .groups(Some(&lu.name))?
-                    .into_iter()
-                    .map(|g| format!("{}.{}", g.lu, g.name))
-                    .collect();
-                Err(self.not_found("instance group", &format!("{}.{name}", lu.name), all))
-            }
-        }
-    }
-
-    pub fn groups(&self, lu: Option<&str>) -> Result<Vec<GroupDef>> {
-        let lu = match lu {
-            Some(n) => Some(self.lu(n)?.name),
-            None => None,
-        };
-        let mut st = self
-            .conn()
-            .prepare(
-                "SELECT lu, name FROM instance_groups WHERE ?1 IS NULL OR lu = ?1 ORDER BY lu, name",
-            )
-            .map_err(|e| self.err(e))?;
-        let keys: Vec<(String, String)> = st
-            .query_map([&lu], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))?;
-        keys.iter()
-            .map(|(l, n)| {
-                self.find_group(l, n)?
-                    .ok_or_else(|| self.not_found("instance group", n, Vec::new()))
-            })
-            .collect()
-    }
-
-    pub fn drop_group(&self, lu: &str, name: &str) -> Result<()> {
-        let g = self.group(lu, name)?;
-        self.conn()
-            .execute(
-                "DELETE FROM instance_groups WHERE lu = ?1 AND name = ?2",
-                [&g.lu, &g.name],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-}
-
 impl InterfaceDef {
     /// The data-source view of a catalog entry.
     pub fn source(&self) -> crate::source::Interface {
@@ -464,4 +80,51 @@ impl InterfaceDef {
         i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
         i
     }
+}
+
+/// The catalog's reads and writes.
+pub trait CatalogStore {
+    fn create_interface(&self, def: &InterfaceDef, or_replace: bool) -> Result<()>;
+
+    fn find_interface(&self, name: &str) -> Result<Option<InterfaceDef>>;
+
+    /// The interface, or "no interface named X (did you mean Y?)".
+    fn interface(&self, name: &str) -> Result<InterfaceDef>;
+
+    fn interfaces(&self) -> Result<Vec<InterfaceDef>>;
+
+    fn drop_interface(&self, name: &str) -> Result<()>;
+
+    /// Creates (or replaces) an LU and its tables in one transaction.
+    /// Replacing keeps the name as the LU was first created: names ignore
+    /// case, and the LU's data file is named after it
+    /// (`CREATE OR REPLACE LU CUSTOMER` replaces LU `Customer`, whose data
+    /// stays in `lu/Customer.db`).
+    fn create_lu(&self, def: &LuDef, or_replace: bool) -> Result<()>;
+
+    fn find_lu(&self, name: &str) -> Result<Option<LuDef>>;
+
+    /// The LU, or "no LU named Custmer (did you mean Customer?)".
+    fn lu(&self, name: &str) -> Result<LuDef>;
+
+    fn lus(&self) -> Result<Vec<LuDef>>;
+
+    /// Drops the LU, its tables and its instance groups, unless a live
+    /// process runs a batch that uses the LU's data: its target LU
+    /// (`FROM FABRIC` reads the LU store) or the LU its `sync_instance` /
+    /// `delete_instance` writes. Then nothing is dropped and that batch is
+    /// returned. The look and the drop are one IMMEDIATE transaction, so a
+    /// batch cannot take its LU between them.
+    fn drop_lu_unless_in_use(&self, name: &str) -> Result<Option<LuUser>>;
+
+    fn create_group(&self, def: &GroupDef, or_replace: bool) -> Result<()>;
+
+    fn find_group(&self, lu: &str, name: &str) -> Result<Option<GroupDef>>;
+
+    /// The group, or "no instance group named Customer.vpi (did you mean ...)".
+    fn group(&self, lu: &str, name: &str) -> Result<GroupDef>;
+
+    fn groups(&self, lu: Option<&str>) -> Result<Vec<GroupDef>>;
+
+    fn drop_group(&self, lu: &str, name: &str) -> Result<()>;
 }

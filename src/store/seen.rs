@@ -19,10 +19,10 @@
 //! stored) first fills the database with the ids the store holds for the
 //! batch.
 
-use crate::store::batches::BAD_ID_ROW;
+use super::batches::StoredId;
 use rusqlite::{Connection, OpenFlags};
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Page cache of the temporary database, in KiB.
 const CACHE_KIB: i64 = 16 * 1024;
@@ -101,7 +101,7 @@ impl Seen {
     /// An empty set, or, with `store` (the store's path and a batch id), one
     /// holding the ids already stored for that batch. The error says what
     /// failed, for the batch's `error`.
-    pub fn new(store: Option<(&Path, &str)>) -> Result<Seen, String> {
+    pub fn new() -> Result<Seen, String> {
         let conn = Connection::open_with_flags(
             "",
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -112,34 +112,36 @@ impl Seen {
             c.execute_batch(&format!(
                 "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -{CACHE_KIB};
                  CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;
-                 CREATE TABLE seen_bad (key TEXT PRIMARY KEY) WITHOUT ROWID;"
+                 CREATE TABLE seen_bad (key TEXT PRIMARY KEY) WITHOUT ROWID;
+                 BEGIN;"
             ))?;
             Ok(c)
         })
         .map_err(|e| temp_error(&e))?;
-        let mut filled = false;
-        if let Some((path, bid)) = store {
-            filled = fill(&conn, path, bid).map_err(|e| {
-                format!(
-                    "cannot read the ids already stored for the batch from {} ({e}), to skip \
-                     them as the source is read again",
-                    path.display()
-                )
-            })?;
-        }
-        // One transaction for the whole run: nothing is ever committed to
-        // a file that is thrown away.
-        conn.execute_batch("BEGIN").map_err(|e| temp_error(&e))?;
-        // Ids already stored may come again in any order: they are looked
-        // up from the first id on.
-        let run = match filled {
-            true => None,
-            false => Some(Run::new()?),
-        };
-        Ok(Seen { conn, run })
+        Ok(Seen {
+            conn,
+            run: Some(Run::new()?),
+        })
     }
 
-    /// Whether `id` is seen for the first time (and now remembered).
+    /// Takes note of an id the batch has stored already (a retry reads the
+    /// source again): it is not first when the source gives it. Called
+    /// before the source's first id.
+    pub fn stored(&mut self, id: StoredId<'_>) -> Result<(), String> {
+        match id {
+            StoredId::Good(id) => {
+                // Stored ids come in no useful order: no sorted run.
+                self.run = None;
+                self.remember("INSERT OR IGNORE INTO seen (id) VALUES (?1)", &[id])
+            }
+            StoredId::Bad { stand_in, error } => self.remember(
+                "INSERT OR IGNORE INTO seen_bad (key) VALUES (?1 || char(10) || ?2)",
+                &[stand_in, error],
+            ),
+        }
+        .map(drop)
+    }
+
     pub fn first(&mut self, id: &str) -> Result<bool, String> {
         if let Some(run) = &mut self.run {
             if run.take(id).map_err(|e| temp_error(&e))? {
@@ -211,68 +213,13 @@ pub fn temp_error(e: &dyn std::fmt::Display) -> String {
     )
 }
 
-/// The store at `path` as an SQLite URI that opens it read-only: the
-/// absolute path's bytes, all but letters, digits, `-._~` and `/`
-/// percent-encoded (so any file name works, `%`, `?`, `#` and bytes that are
-/// not UTF-8 included), after `file://` and an empty authority (so a path
-/// that starts with `//` is not read as one).
-fn read_only_uri(path: &Path) -> std::io::Result<String> {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
-    use std::os::unix::ffi::OsStrExt;
-    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'/');
-    let path = std::path::absolute(path)?;
-    let encoded = percent_encode(path.as_os_str().as_bytes(), KEEP);
-    Ok(format!("file://{encoded}?mode=ro"))
-}
-
-/// Fills `seen` with the ids stored for batch `bid` in the store at `path`,
-/// opened read-only beside the executor's own connection: whether it found
-/// any good id.
-fn fill(conn: &Connection, path: &Path, bid: &str) -> rusqlite::Result<bool> {
-    let uri = read_only_uri(path).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
-    conn.busy_timeout(crate::store::busy_timeout())?;
-    conn.execute("ATTACH DATABASE ?1 AS store", [uri])?;
-    let filled = conn
-        .execute(
-            &format!(
-                "INSERT OR IGNORE INTO seen (id)
-                 SELECT entity_id FROM store.batch_entities
-                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
-                     AND NOT ({BAD_ID_ROW})
-                 UNION ALL
-                 SELECT entity_id FROM store.batch_claimed
-                 WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)"
-            ),
-            [bid],
-        )
-        .and_then(|good| {
-            conn.execute(
-                &format!(
-                    "INSERT OR IGNORE INTO seen_bad (key)
-                     SELECT entity_id || char(10) || error FROM store.batch_entities
-                     WHERE batch = (SELECT batch_no FROM store.batches WHERE bid = ?1)
-                         AND status <> 'COMPLETED' AND {BAD_ID_ROW}"
-                ),
-                [bid],
-            )
-            .map(|_| good > 0)
-        });
-    conn.execute_batch("DETACH DATABASE store")?;
-    filled
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn an_id_is_first_once_and_case_and_spaces_count() {
-        let mut s = Seen::new(None).unwrap();
+        let mut s = Seen::new().unwrap();
         assert!(s.first("1").unwrap());
         assert!(s.first("01").unwrap());
         assert!(s.first("a").unwrap());
@@ -287,7 +234,7 @@ mod tests {
     #[test]
     fn ids_in_order_need_no_look_up_and_are_kept_for_when_the_order_breaks() {
         // Integer ids ascend by length then bytes ("9" < "10"), not by bytes.
-        let mut s = Seen::new(None).unwrap();
+        let mut s = Seen::new().unwrap();
         for id in ["7", "9", "10", "11", "100"] {
             assert!(s.first(id).unwrap(), "{id}");
         }
@@ -302,7 +249,7 @@ mod tests {
         assert!(!s.first("8").unwrap());
 
         // Text keys ascend by bytes ("ab" < "b"), not by length.
-        let mut s = Seen::new(None).unwrap();
+        let mut s = Seen::new().unwrap();
         for id in ["a", "ab", "b", "ba", "c"] {
             assert!(s.first(id).unwrap(), "{id}");
         }
@@ -341,92 +288,11 @@ mod tests {
             } else {
                 sorted.sort();
             }
-            let mut s = Seen::new(None).unwrap();
+            let mut s = Seen::new().unwrap();
             let mut model = std::collections::HashSet::new();
             for id in sorted.iter().chain(&rest) {
                 proptest::prop_assert_eq!(s.first(id).unwrap(), model.insert(id.clone()), "{}", id);
             }
         }
-    }
-
-    #[test]
-    fn a_store_that_cannot_be_read_is_named_and_not_created() {
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("gone?#%.db");
-        let e = Seen::new(Some((&path, "b1"))).err().unwrap();
-        assert!(
-            e.starts_with("cannot read the ids already stored for the batch from")
-                && e.contains("gone?#%.db"),
-            "{e}"
-        );
-        assert!(!path.exists(), "opened read-only: nothing is created");
-    }
-
-    #[test]
-    fn it_starts_from_the_ids_the_store_holds_for_the_batch() {
-        use std::ffi::OsStr;
-        use std::os::unix::ffi::OsStrExt;
-        let d = tempfile::tempdir().unwrap();
-        starts_from_the_store_at(&d.path().join("store.db"));
-        // Any path the store itself can have: URI characters, bytes that
-        // are not UTF-8, a leading `//`.
-        for folder in [OsStr::new("a ?#%&= b"), OsStr::from_bytes(b"h\xffq")] {
-            let dir = d.path().join(folder);
-            std::fs::create_dir(&dir).unwrap();
-            starts_from_the_store_at(&dir.join("store.db"));
-        }
-        let mut slashes = std::ffi::OsString::from("/");
-        slashes.push(d.path().join("slashes"));
-        let slashes = std::path::PathBuf::from(slashes);
-        assert!(slashes.as_os_str().as_bytes().starts_with(b"//"));
-        std::fs::create_dir(&slashes).unwrap();
-        starts_from_the_store_at(&slashes.join("store.db"));
-    }
-
-    fn starts_from_the_store_at(path: &Path) {
-        use crate::store::Store;
-        use crate::store::batches::{NewId, StepInput};
-        let path = path.to_path_buf();
-        let store = Store::open(&path).unwrap();
-        store.test_batch("b1");
-        store.test_batch("b2");
-        // b1: "1" stored WAITING, "2" claimed as it arrived (a claim row
-        // only), a NULL id (FAILED); b2: "3".
-        let mut seq = 0;
-        store
-            .step(
-                crate::store::batches::test_run("b1"),
-                &mut seq,
-                &StepInput {
-                    new_ids: vec![
-                        NewId::Ok("2".into()),
-                        NewId::Ok("1".into()),
-                        NewId::Bad("NULL".into(), "the id is NULL".into()),
-                    ],
-                    claim: 1,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
-        let mut seq2 = 0;
-        store
-            .step(
-                crate::store::batches::test_run("b2"),
-                &mut seq2,
-                &StepInput {
-                    new_ids: vec![NewId::Ok("3".into())],
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
-        let mut s = Seen::new(Some((&path, "b1"))).unwrap();
-        assert!(!s.first("1").unwrap());
-        assert!(!s.first("2").unwrap());
-        // The NULL id is stored as "NULL": a bad id, not the good id "NULL".
-        assert!(!s.first_bad("NULL", "the id is NULL").unwrap());
-        assert!(s.first("NULL").unwrap());
-        assert!(s.first_bad("", "the id is empty").unwrap());
-        assert!(s.first("3").unwrap(), "b2's ids are not b1's");
-        assert!(!s.first("3").unwrap());
     }
 }

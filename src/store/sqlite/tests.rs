@@ -1,7 +1,10 @@
-//! Store tests: opening, refusing, migrating, and the catalog tables.
+//! SqliteStore tests: opening, refusing, migrating, and the catalog tables.
 
 use super::*;
 use crate::ast::InterfaceKind;
+use crate::store::batches::*;
+use crate::store::reads::*;
+use crate::store::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef};
 
 fn temp() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
@@ -38,7 +41,7 @@ fn store_at_version(p: &Path, version: usize) -> Connection {
 #[test]
 fn a_new_store_is_created_in_wal_mode_at_the_latest_version() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert_eq!(pragma(s.conn(), "journal_mode"), "wal");
     assert_eq!(
         pragma(s.conn(), "user_version"),
@@ -54,7 +57,7 @@ fn a_new_store_is_created_in_wal_mode_at_the_latest_version() {
     assert_eq!(pragma(s.conn(), "synchronous"), "2");
     drop(s);
     // Opening again changes nothing and works.
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert!(s.interfaces().unwrap().is_empty());
 }
 
@@ -63,13 +66,13 @@ fn an_empty_file_or_empty_database_becomes_a_store() {
     let (_d, p) = temp();
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, b"").unwrap();
-    Store::open(&p).unwrap();
+    SqliteStore::open(&p).unwrap();
     let p2 = p.with_file_name("empty.db");
     Connection::open(&p2)
         .unwrap()
         .execute_batch("VACUUM")
         .unwrap();
-    Store::open(&p2).unwrap();
+    SqliteStore::open(&p2).unwrap();
 }
 
 #[test]
@@ -78,7 +81,7 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     let bytes = b"id,name\n1,alice\n".repeat(100);
     std::fs::write(&p, &bytes).unwrap();
-    match Store::open(&p) {
+    match SqliteStore::open(&p) {
         Err(StoreError::NotAStore { .. }) => {}
         other => panic!("expected NotAStore, got {:?}", other.err()),
     }
@@ -95,7 +98,7 @@ fn another_applications_database_is_refused_and_left_untouched() {
         .execute_batch("CREATE TABLE customer (id INTEGER); INSERT INTO customer VALUES (1);")
         .unwrap();
     let before = std::fs::read(&p).unwrap();
-    let e = Store::open(&p).err().expect("refused");
+    let e = SqliteStore::open(&p).err().expect("refused");
     assert!(matches!(e, StoreError::NotAStore { .. }), "{e}");
     assert!(e.to_string().contains("another application"), "{e}");
     assert_eq!(std::fs::read(&p).unwrap(), before);
@@ -113,7 +116,7 @@ fn an_empty_database_with_another_applications_version_is_refused_and_left_untou
             .execute_batch(&format!("PRAGMA user_version = {version}; VACUUM;"))
             .unwrap();
         let before = std::fs::read(&p).unwrap();
-        let e = Store::open(&p).err().expect("refused");
+        let e = SqliteStore::open(&p).err().expect("refused");
         assert!(matches!(e, StoreError::NotAStore { .. }), "{e}");
         assert!(e.to_string().contains("another application"), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), before);
@@ -137,7 +140,7 @@ fn a_file_with_sqlites_header_that_sqlite_cannot_read_is_damaged_and_left_untouc
     garbled[100..].fill(0xA5);
     for bytes in [garbled, b"SQLite format 3\0 and nothing after".to_vec()] {
         std::fs::write(&p, &bytes).unwrap();
-        let e = Store::open(&p).err().expect("refused");
+        let e = SqliteStore::open(&p).err().expect("refused");
         assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), bytes);
         assert!(!p.with_extension("db-wal").exists());
@@ -147,14 +150,14 @@ fn a_file_with_sqlites_header_that_sqlite_cannot_read_is_damaged_and_left_untouc
 #[test]
 fn a_newer_store_is_refused_and_left_untouched() {
     let (_d, p) = temp();
-    drop(Store::open(&p).unwrap());
+    drop(SqliteStore::open(&p).unwrap());
     let newer = migrations::latest() + 1;
     Connection::open(&p)
         .unwrap()
         .execute_batch(&format!("PRAGMA user_version = {newer}"))
         .unwrap();
     let before = std::fs::read(&p).unwrap();
-    let e = Store::open(&p).err().expect("refused");
+    let e = SqliteStore::open(&p).err().expect("refused");
     assert!(
         matches!(e, StoreError::Newer { found, supported, .. } if found == newer && supported == newer - 1),
         "{e}"
@@ -172,7 +175,7 @@ fn an_older_store_is_upgraded_in_place() {
         .unwrap()
         .execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))
         .unwrap();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert_eq!(
         pragma(s.conn(), "user_version"),
         migrations::latest().to_string()
@@ -185,13 +188,13 @@ fn processes_opening_a_new_store_at_once_all_succeed() {
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let p = p.clone();
-            std::thread::spawn(move || Store::open(&p).map(|_| ()).map_err(|e| e.to_string()))
+            std::thread::spawn(move || SqliteStore::open(&p).map(|_| ()).map_err(|e| e.to_string()))
         })
         .collect();
     for h in handles {
         h.join().unwrap().unwrap();
     }
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert_eq!(
         pragma(s.conn(), "user_version"),
         migrations::latest().to_string()
@@ -205,7 +208,7 @@ fn iface(name: &str) -> InterfaceDef {
         location: "/data/ids.csv".into(),
         header: false,
         delimiter: ';',
-        created_at: catalog::now(),
+        created_at: crate::store::now(),
     }
 }
 
@@ -226,14 +229,14 @@ fn lu(name: &str, interface: &str) -> LuDef {
                 sql: "select * from address where customer_id = ?".into(),
             },
         ],
-        created_at: catalog::now(),
+        created_at: crate::store::now(),
     }
 }
 
 #[test]
 fn interfaces_are_stored_and_found_without_regard_to_case() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     s.create_interface(&iface("Crm"), false).unwrap();
     let got = s.interface("CRM").unwrap();
     assert_eq!(got, iface("Crm").clone_with_time(&got.created_at));
@@ -263,7 +266,7 @@ impl InterfaceDef {
 #[test]
 fn lus_keep_their_tables_in_order_with_keys() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     s.create_interface(&iface("crm"), false).unwrap();
     s.create_lu(&lu("Customer", "crm"), false).unwrap();
     let got = s.lu("customer").unwrap();
@@ -283,7 +286,7 @@ fn lus_keep_their_tables_in_order_with_keys() {
 #[test]
 fn dropping_respects_what_depends_on_what() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     s.create_interface(&iface("crm"), false).unwrap();
     s.create_lu(&lu("Customer", "crm"), false).unwrap();
     let g = GroupDef {
@@ -291,7 +294,7 @@ fn dropping_respects_what_depends_on_what() {
         name: "vip".into(),
         interface: None,
         sql: "select id from customer where tier = 'gold'".into(),
-        created_at: catalog::now(),
+        created_at: crate::store::now(),
     };
     s.create_group(&g, false).unwrap();
     assert_eq!(s.group("Customer", "VIP").unwrap().lu, "Customer");
@@ -327,7 +330,7 @@ fn dropping_respects_what_depends_on_what() {
 #[test]
 fn an_lu_that_a_live_batch_uses_is_not_dropped() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     s.create_interface(&iface("crm"), false).unwrap();
     s.create_lu(&lu("Customer", "crm"), false).unwrap();
     s.test_batch("b1");
@@ -370,7 +373,7 @@ fn an_lu_that_a_live_batch_uses_is_not_dropped() {
 #[test]
 fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     s.create_interface(&iface("crm"), false).unwrap();
     s.create_lu(&lu("Customer", "crm"), false).unwrap();
     s.create_lu(&lu("Copy", "crm"), false).unwrap();
@@ -379,7 +382,7 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
     batch("b1", "sync_instance copy.?");
     assert!(s.drop_lu_unless_in_use("Copy").unwrap().is_none());
     let e = s
-        .take_ownership(crate::store::batches::test_run("b1"), "dc")
+        .take_ownership(crate::store::sqlite::test_run("b1"), "dc")
         .unwrap_err();
     assert!(
         matches!(e, StoreError::LuDropped { ref lu, .. } if lu == "copy"),
@@ -396,20 +399,20 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
     assert_eq!((status.as_str(), owner), ("FAILED", None));
     // Its LUs there: the run takes it (names ignore case).
     batch("b2", "sync_instance CUSTOMER.?");
-    s.take_ownership(crate::store::batches::test_run("b2"), "dc")
+    s.take_ownership(crate::store::sqlite::test_run("b2"), "dc")
         .unwrap();
 }
 
 #[test]
 fn a_group_needs_its_lu() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     let g = GroupDef {
         lu: "Nope".into(),
         name: "vip".into(),
         interface: None,
         sql: "select 1".into(),
-        created_at: catalog::now(),
+        created_at: crate::store::now(),
     };
     assert_eq!(
         s.create_group(&g, false).unwrap_err().to_string(),
@@ -431,7 +434,7 @@ fn a_version_1_store_is_upgraded_and_keeps_its_catalog() {
         )
         .unwrap();
     }
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert_eq!(
         pragma(s.conn(), "user_version"),
         migrations::latest().to_string()
@@ -476,17 +479,17 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
             }
         }
     }
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert_eq!(
         pragma(s.conn(), "user_version"),
         migrations::latest().to_string()
     );
-    let q = super::DetailsQuery {
+    let q = crate::store::DetailsQuery {
         limit: None,
         ..Default::default()
     };
     let ids = |bid: &str| -> Vec<(String, String)> {
-        super::entity_rows(&s, bid, &q)
+        s.entity_rows(bid, &q)
             .unwrap()
             .into_iter()
             .map(|r| (r.entity_id, r.status.to_string()))
@@ -501,12 +504,12 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
         ]
     );
     assert_eq!(ids("bid-b").len(), 2);
-    let failed_only = super::DetailsQuery {
+    let failed_only = crate::store::DetailsQuery {
         statuses: Some(vec![crate::batch::EntityStatus::Failed]),
         limit: None,
         ..Default::default()
     };
-    let failed = super::entity_rows(&s, "bid-b", &failed_only).unwrap();
+    let failed = s.entity_rows("bid-b", &failed_only).unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].entity_id, "bid-b-1");
     assert_eq!(failed[0].result.as_deref(), Some("{\"k\":1}"));
@@ -542,7 +545,7 @@ fn a_version_2_store_is_upgraded_and_keeps_its_batches_and_entities() {
 #[test]
 fn the_checkpointer_copies_the_log_into_the_store_file_while_the_writer_goes_on() {
     let (_d, p) = temp();
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     // Only the checkpointer may copy the log here.
     s.conn()
         .execute_batch(
@@ -591,7 +594,7 @@ fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
         )
         .unwrap();
     }
-    let s = Store::open(&p).unwrap();
+    let s = SqliteStore::open(&p).unwrap();
     assert_eq!(
         pragma(s.conn(), "user_version"),
         migrations::latest().to_string()
@@ -625,7 +628,7 @@ fn a_version_4_store_keeps_its_entity_times_as_milliseconds() {
         ]
     );
     // The claimed entity is still shown at work, since the same moment.
-    let at_work = super::in_process_rows(&s).unwrap();
+    let at_work = s.in_process_rows().unwrap();
     assert_eq!(at_work.len(), 1);
     assert_eq!(at_work[0].entity_id, "c");
     assert_eq!(

@@ -1,0 +1,289 @@
+//! The contract every store backend keeps, as tests that take any
+//! [`Store`]: the SQLite store runs them here, and a second backend runs
+//! the same functions against its own store.
+
+use super::Store;
+use super::batches::{NewBatch, NewId, OutcomeState, RunRef, StepInput, StoredId};
+use super::{GroupDef, InterfaceDef, LuDef, StoreError, now};
+use crate::ast::InterfaceKind;
+use crate::batch::{BatchStatus, EntityStatus};
+
+/// Runs every contract test on stores that `fresh` makes, each new and
+/// empty.
+pub fn all(fresh: &dyn Fn() -> Box<dyn Store>) {
+    a_catalog_keeps_its_definitions(&*fresh());
+    a_step_stores_claims_and_outcomes_with_counters_that_add_up(&*fresh());
+    a_run_taken_over_writes_nothing(&*fresh());
+    a_twin_is_refused_with_the_active_batch(&*fresh());
+    stored_ids_are_the_batchs_own(&*fresh());
+    a_run_left_unfinished_has_no_owner(&*fresh());
+}
+
+fn catalog(s: &dyn Store) {
+    s.create_interface(
+        &InterfaceDef {
+            name: "crm".into(),
+            kind: InterfaceKind::Sqlite,
+            location: "/data/crm.db".into(),
+            header: true,
+            delimiter: ',',
+            created_at: now(),
+        },
+        false,
+    )
+    .unwrap();
+    s.create_lu(
+        &LuDef {
+            name: "Customer".into(),
+            interface: "crm".into(),
+            root_sql: "select id from customer".into(),
+            tables: Vec::new(),
+            created_at: now(),
+        },
+        false,
+    )
+    .unwrap();
+}
+
+fn new_batch(s: &dyn Store, bid: &str, command: &str, twin_check: bool) -> Option<String> {
+    s.create_batch(
+        &NewBatch {
+            bid,
+            command,
+            lu: "Customer",
+            fabric_command: "echo ?",
+            source: &serde_json::json!({}),
+            arguments: &serde_json::json!({}),
+            execution_id: "e1",
+            node: "n1",
+            estimated_total: None,
+            max_workers: None,
+        },
+        twin_check,
+    )
+    .unwrap()
+}
+
+fn run(bid: &str) -> RunRef<'_> {
+    RunRef {
+        bid,
+        execution_id: "e1",
+        node: "n1",
+    }
+}
+
+fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
+    range.map(|k| NewId::Ok(k.to_string())).collect()
+}
+
+fn a_catalog_keeps_its_definitions(s: &dyn Store) {
+    catalog(s);
+    assert_eq!(s.interface("CRM").unwrap().location, "/data/crm.db");
+    assert_eq!(s.lu("customer").unwrap().interface, "crm");
+    s.create_group(
+        &GroupDef {
+            lu: "Customer".into(),
+            name: "vip".into(),
+            interface: None,
+            sql: "select 1".into(),
+            created_at: now(),
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(s.groups(Some("Customer")).unwrap().len(), 1);
+    let e = s.lu("Custmer").unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("did you mean Customer?"), "{e}");
+}
+
+fn a_step_stores_claims_and_outcomes_with_counters_that_add_up(s: &dyn Store) {
+    catalog(s);
+    assert_eq!(new_batch(s, "b1", "BATCH a", true), None);
+    s.take_ownership(run("b1"), "dc").unwrap();
+    let mut seq = 0;
+    let r = s
+        .step(
+            run("b1"),
+            &mut seq,
+            &StepInput {
+                new_ids: ids(1..6),
+                claim: 3,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.claimed.len(), 3);
+    let c = r.counters;
+    assert_eq!((c.total, c.in_process, c.waiting), (5, 3, 2));
+    let outcomes = r
+        .claimed
+        .iter()
+        .map(|c| super::batches::Outcome {
+            seq: c.seq,
+            entity_id: c.entity_id.clone(),
+            start_ms: 1,
+            end_ms: 2,
+            process_ms: 1,
+            result: Some("{}".into()),
+            state: OutcomeState::Completed {
+                added: false,
+                updated: false,
+                unchanged: false,
+            },
+            claim: c.claim,
+        })
+        .collect();
+    let r = s
+        .step(
+            run("b1"),
+            &mut seq,
+            &StepInput {
+                outcomes,
+                claim: 10,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    let c = r.counters;
+    assert_eq!((c.completed, c.in_process, c.waiting), (3, 2, 0));
+    assert_eq!(
+        c.total,
+        c.waiting + c.in_process + c.completed + c.failed + c.cancelled
+    );
+    let rows = s
+        .entity_rows("b1", &super::DetailsQuery::default())
+        .unwrap();
+    let done = rows
+        .iter()
+        .filter(|r| r.status == EntityStatus::Completed)
+        .count();
+    assert_eq!(done, 3);
+    assert_eq!(s.counters("b1").unwrap(), c);
+}
+
+fn a_run_taken_over_writes_nothing(s: &dyn Store) {
+    catalog(s);
+    new_batch(s, "b1", "BATCH a", true);
+    s.take_ownership(run("b1"), "dc").unwrap();
+    let mut seq = 0;
+    s.step(
+        run("b1"),
+        &mut seq,
+        &StepInput {
+            new_ids: ids(1..4),
+            claim: 2,
+            ..StepInput::default()
+        },
+    )
+    .unwrap();
+    // Another process judges the run dead and takes the batch over.
+    let seen = s.batch_state("b1").unwrap();
+    assert!(
+        s.prepare_retry("b1", false, &seen, "n2", "e2")
+            .unwrap()
+            .is_some()
+    );
+    let before = s.counters("b1").unwrap();
+    let e = s
+        .step(
+            run("b1"),
+            &mut seq,
+            &StepInput {
+                new_ids: ids(4..6),
+                claim: 5,
+                ..StepInput::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
+    assert_eq!(s.counters("b1").unwrap(), before);
+    let e = s
+        .set_run_status(run("b1"), BatchStatus::Done, None)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
+    assert_ne!(s.batch_state("b1").unwrap().status, BatchStatus::Done);
+}
+
+fn a_twin_is_refused_with_the_active_batch(s: &dyn Store) {
+    catalog(s);
+    assert_eq!(new_batch(s, "b1", "BATCH same", true), None);
+    assert_eq!(
+        new_batch(s, "b2", "BATCH same", true).as_deref(),
+        Some("b1")
+    );
+    // ALLOW_MULTIPLE: no check.
+    assert_eq!(new_batch(s, "b3", "BATCH same", false), None);
+    assert!(
+        s.batch_state("b2").is_err(),
+        "a refused twin stores nothing"
+    );
+}
+
+fn stored_ids_are_the_batchs_own(s: &dyn Store) {
+    catalog(s);
+    for bid in ["b1", "b2"] {
+        new_batch(s, bid, bid, true);
+        s.take_ownership(run(bid), "dc").unwrap();
+    }
+    let mut seq = 0;
+    // "1" stored WAITING, "2" claimed as it arrived, a NULL id (FAILED).
+    s.step(
+        run("b1"),
+        &mut seq,
+        &StepInput {
+            new_ids: vec![
+                NewId::Ok("2".into()),
+                NewId::Ok("1".into()),
+                NewId::Bad("NULL".into(), "the id is NULL".into()),
+            ],
+            claim: 1,
+            ..StepInput::default()
+        },
+    )
+    .unwrap();
+    let mut seq2 = 0;
+    s.step(
+        run("b2"),
+        &mut seq2,
+        &StepInput {
+            new_ids: ids(3..4),
+            ..StepInput::default()
+        },
+    )
+    .unwrap();
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    s.stored_ids("b1", &mut |id| match id {
+        StoredId::Good(id) => good.push(id.to_string()),
+        StoredId::Bad { stand_in, error } => bad.push((stand_in.to_string(), error.to_string())),
+    })
+    .unwrap();
+    good.sort();
+    assert_eq!(good, ["1", "2"]);
+    assert_eq!(bad, [("NULL".to_string(), "the id is NULL".to_string())]);
+}
+
+fn a_run_left_unfinished_has_no_owner(s: &dyn Store) {
+    catalog(s);
+    new_batch(s, "b1", "BATCH a", true);
+    s.take_ownership(run("b1"), "dc").unwrap();
+    s.set_run_status(run("b1"), BatchStatus::InProgress, None)
+        .unwrap();
+    s.leave_unfinished(run("b1"), "stopped by SIGTERM").unwrap();
+    let state = s.batch_state("b1").unwrap();
+    assert_eq!(state.status, BatchStatus::InProgress);
+    assert_eq!(state.owner_node, None);
+    assert!(!state.owner_alive());
+}
+
+#[test]
+fn the_sqlite_store_keeps_the_contract() {
+    let dirs = std::cell::RefCell::new(Vec::new());
+    all(&|| {
+        let d = tempfile::tempdir().unwrap();
+        let s = super::sqlite::SqliteStore::open(&d.path().join("store.db")).unwrap();
+        dirs.borrow_mut().push(d);
+        Box::new(s)
+    });
+}
