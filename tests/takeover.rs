@@ -15,8 +15,9 @@ use std::time::Duration;
 /// these tests (10 s otherwise).
 const DEAD_AFTER_MS: &str = "1000";
 
-/// A command that records each run of an entity in `ran.txt`.
-const RECORDING: &str = "shell 'echo ? >> ran.txt; sleep 0.05'";
+/// A command that records each run of an entity in `ran.txt`: the id, the
+/// batchsh process that started it, and when (nanoseconds since 1970).
+const RECORDING: &str = "shell 'echo ? $PPID $(date +%s%N) >> ran.txt; sleep 0.05'";
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -26,10 +27,45 @@ fn stderr(o: &Output) -> String {
 fn runs(w: &World) -> HashMap<String, usize> {
     let mut runs = HashMap::new();
     let text = std::fs::read_to_string(w.path().join("ran.txt")).unwrap_or_default();
-    for id in text.lines() {
+    for line in text.lines() {
+        let id = line.split_whitespace().next().unwrap_or_default();
         *runs.entry(id.to_string()).or_default() += 1;
     }
     runs
+}
+
+/// Waits for `child`; one still running after `limit` is killed and the
+/// test fails, instead of hanging.
+fn wait_or_kill(mut child: Child, limit: Duration) -> Output {
+    let until = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("batchsh did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Now, in nanoseconds since 1970, as `date +%s%N` gives it.
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The entities process `pid` started after `after_ns`, from `ran.txt`.
+fn started_after(w: &World, pid: u32, after_ns: u128) -> Vec<String> {
+    let text = std::fs::read_to_string(w.path().join("ran.txt")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let (id, by, at) = (f.next()?, f.next()?, f.next()?);
+            (by == pid.to_string() && at.parse::<u128>().ok()? > after_ns).then(|| id.to_string())
+        })
+        .collect()
 }
 
 /// The entities that are IN_PROCESS in the store now: claimed by the run
@@ -258,6 +294,7 @@ fn stalled_then_taken_over(round: usize) {
     eventually("the new owner to make progress", || {
         completed(&w, &bid) >= at_stall + 5
     });
+    let (owner_pid, woke) = (owner.id(), now_ns());
     signal(&owner, "-CONT");
     let (owner, retry) = (
         owner.wait_with_output().unwrap(),
@@ -279,6 +316,13 @@ fn stalled_then_taken_over(round: usize) {
         stderr(&owner).contains(&format!("batch {bid} was taken over by node")),
         "round {round}: {}",
         stderr(&owner)
+    );
+    // Woken up, the old owner started nothing: what it had claimed is the
+    // new owner's, who may have completed it meanwhile.
+    assert_eq!(
+        started_after(&w, owner_pid, woke),
+        Vec::<String>::new(),
+        "round {round}: the old owner started entities after it woke up"
     );
     assert_all_completed_none_rerun_but(&w, &bid, n, &in_flight);
 }
@@ -313,6 +357,7 @@ fn locked_then_taken_over(round: usize) {
     let (retry, gate) = gated_retry(&w, &bid);
     gate.open();
     std::thread::sleep(Duration::from_millis(50));
+    let (owner_pid, released) = (owner.id(), now_ns());
     holder.execute_batch("COMMIT").unwrap();
     let (owner, retry) = (
         owner.wait_with_output().unwrap(),
@@ -338,6 +383,13 @@ fn locked_then_taken_over(round: usize) {
             stderr(&owner).contains(&format!("batch {bid} was taken over by node")),
             "round {round}: {}",
             stderr(&owner)
+        );
+        // Its hold on the batch unconfirmed for the length of the lock, the
+        // old owner started nothing once the store was free.
+        assert_eq!(
+            started_after(&w, owner_pid, released),
+            Vec::<String>::new(),
+            "round {round}"
         );
     }
     assert_all_completed_none_rerun_but(&w, &bid, n, &in_flight);
@@ -404,6 +456,7 @@ fn a_stalled_run_that_was_cancelled_or_paused_writes_nothing_when_it_wakes() {
         assert_eq!(out.status.code(), Some(0), "{verb}: {}", stderr(&out));
         let status = w.status(&bid);
         let done = completed(&w, &bid);
+        let (owner_pid, woke) = (owner.id(), now_ns());
         signal(&owner, "-CONT");
         let owner = owner.wait_with_output().unwrap();
         assert_eq!(owner.status.code(), Some(1), "{verb}: {}", stderr(&owner));
@@ -415,6 +468,11 @@ fn a_stalled_run_that_was_cancelled_or_paused_writes_nothing_when_it_wakes() {
             stderr(&owner)
         );
         assert_eq!(w.status(&bid), status, "{verb}");
+        assert_eq!(
+            started_after(&w, owner_pid, woke),
+            Vec::<String>::new(),
+            "{verb}: the old owner started entities after it woke up"
+        );
         assert_eq!(
             completed(&w, &bid),
             done,
@@ -598,8 +656,10 @@ fn retrying_a_finished_batch_runs_its_orphaned_claims() {
     assert_eq!(again, ["3", "7"]);
 }
 
-/// The store file deleted under a running batch (with its folder): the
-/// run ends with an error and exit 1, not exit 0 with its record gone.
+/// The store file deleted under a running batch (with its folder), or its
+/// write-ahead log alone (which holds what was committed since the last
+/// checkpoint): the run ends with an error and exit 1, not exit 0 with its
+/// record gone.
 #[test]
 fn a_store_deleted_under_a_run_fails_it() {
     let w = World::new(20);
@@ -615,4 +675,55 @@ fn a_store_deleted_under_a_run_fails_it() {
         err.contains("was deleted while this batch ran") && err.contains("record went with it"),
         "{err}"
     );
+
+    let w = World::new(20);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.1; echo ?'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    w.wait_until_running();
+    let wal = w.home().join("store.db-wal");
+    std::fs::remove_file(&wal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} was deleted while this batch ran",
+            wal.display()
+        )),
+        "{err}"
+    );
+}
+
+/// A stop signal while the run waits for a locked store stops it at once
+/// (nothing can be committed meanwhile), however long the busy timeout:
+/// the batch is left as after a crash, for BATCH_RETRY.
+#[test]
+fn a_stop_signal_during_a_lock_wait_stops_the_run() {
+    let n = 40;
+    let w = World::new(n as i64);
+    let child = w.spawn_with(
+        &format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\" WITH MAX_WORKERS_PER_NODE=2"),
+        &[],
+        // Longer than the test waits: only the signal can end the wait.
+        &[("BATCHSH_TEST_BUSY_TIMEOUT_MS", "600000")],
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || completed(&w, &bid) >= 5);
+    let holder = w.store();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-TERM");
+    // The lock is held until batchsh has exited.
+    let out = wait_or_kill(child, Duration::from_secs(20));
+    holder.execute_batch("COMMIT").unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains(&format!("BATCH_RETRY '{bid}' finishes it")),
+        "{err}"
+    );
+    w.retry_to_done(&bid);
+    assert_eq!(completed_ids(&w, &bid).len(), n);
 }

@@ -357,7 +357,8 @@ fn patiently<T>(
     loop {
         match write() {
             Err(StoreError::Locked { path, .. }) => {
-                if said_at.is_none_or(|t| t.elapsed() >= LOCK_NOTE_EVERY) {
+                let first_note = said_at.is_none() && started.elapsed() >= lock_note_after();
+                if first_note || said_at.is_some_and(|t| t.elapsed() >= LOCK_NOTE_EVERY) {
                     said_at = Some(Instant::now());
                     eprintln!(
                         "warning: the store {} is locked by another process (waited {} s so \
@@ -395,6 +396,12 @@ fn patiently<T>(
 
 /// How often a run that waits for a locked store says so again.
 const LOCK_NOTE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a run waits for a locked store before it says so: a short
+/// lock (a backup of a small store) is not worth a warning in a cron mail.
+fn lock_note_after() -> Duration {
+    crate::store::busy_timeout().min(Duration::from_secs(5))
+}
 
 fn run_tuned(
     env: &Env,
@@ -657,6 +664,7 @@ fn run_tuned(
             claim,
         };
         let step = patiently(env, bid, || store.step(me, &mut next_seq, &input)).map_err(halt)?;
+        shared.committed();
         drop(input);
         last_write = Instant::now();
         written += done_now;
@@ -808,7 +816,10 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
         {
             let mut st = hub.lock();
             while !st.closed
-                && (k >= st.allowed || st.queue.is_empty() || shared.halt.load(Ordering::SeqCst))
+                && (k >= st.allowed
+                    || st.queue.is_empty()
+                    || shared.halt.load(Ordering::SeqCst)
+                    || shared.lease_lapsed())
             {
                 // Only workers that may take entities count as idle: the
                 // writer wakes them when it queues some. The others wait
@@ -832,7 +843,7 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
         let t0 = Instant::now();
         let mut taken = batch.drain(..);
         while let Some(c) = taken.next() {
-            if shared.halt.load(Ordering::SeqCst) {
+            if shared.halt.load(Ordering::SeqCst) || shared.lease_lapsed() {
                 // The batch stops: what was not started goes back to the
                 // queue, which the writer releases.
                 let mut st = hub.lock();
@@ -1221,6 +1232,10 @@ struct Shared {
     failure_budget: AtomicI64,
     /// The batch stops: workers start nothing more.
     halt: AtomicBool,
+    /// When the writer last committed a step, in milliseconds since
+    /// `epoch`: see [`Shared::lease_lapsed`].
+    last_commit_ms: AtomicI64,
+    epoch: Instant,
 }
 
 impl Shared {
@@ -1246,12 +1261,33 @@ impl Shared {
                 _ => i64::MAX,
             }),
             halt: AtomicBool::new(false),
+            last_commit_ms: AtomicI64::new(0),
+            epoch: Instant::now(),
             program_path: match &plan.command {
                 crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
                 crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),
                 _ => None,
             },
         }
+    }
+
+    /// The writer committed a step just now: the run still owns its batch.
+    fn committed(&self) {
+        let ms = self.epoch.elapsed().as_millis() as i64;
+        self.last_commit_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Whether the run's hold on its batch has gone unconfirmed for half
+    /// the time after which other processes may judge it dead: the process
+    /// stalled (SIGSTOP, a paused VM) or cannot write (a locked store). A
+    /// worker then starts nothing until the writer's next step says the
+    /// batch is still the run's: a run that was taken over while it
+    /// stalled does not start, when it wakes up, entities the new owner
+    /// may have completed meanwhile.
+    fn lease_lapsed(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as i64;
+        let limit = (crate::knobs::dead_after().as_millis() / 2) as i64;
+        now - self.last_commit_ms.load(Ordering::SeqCst) > limit
     }
 
     fn process(&self, c: &Claimed) -> Result<Completed, (String, Option<serde_json::Value>)> {

@@ -30,6 +30,16 @@ const RUN_CACHE_KIB: i64 = 32 * 1024;
 /// WAL pages between two automatic checkpoints during a run (16 MB).
 const RUN_CHECKPOINT_PAGES: i64 = 4000;
 
+/// How long one of a run's statements waits for another process's lock
+/// before the run looks at its stop signals and tries again.
+const RUN_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The write-ahead log beside the store file at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let [wal, _] = wal_files(path);
+    wal
+}
+
 /// `PRAGMA application_id` of a batchsh store: "BSHS".
 pub const APPLICATION_ID: i32 = 0x4253_4853;
 
@@ -41,6 +51,11 @@ pub struct SqliteStore {
     file_id: Option<(u64, u64)>,
     /// While a run goes on: the thread that checkpoints beside it.
     checkpointer: RefCell<Option<Checkpointer>>,
+    /// While a run goes on: the write-ahead log's device and inode. The
+    /// log holds what was committed since the last checkpoint: deleted, it
+    /// takes that with it, and the next process to open the store starts
+    /// from the file alone.
+    wal_id: RefCell<Option<(u64, u64)>>,
 }
 
 impl SqliteStore {
@@ -76,6 +91,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             file_id: file_id(path),
             checkpointer: RefCell::new(None),
+            wal_id: RefCell::new(None),
         };
         store.configure()?;
         migrations::apply(&store.conn, upgrades == Upgrades::Announced)
@@ -137,6 +153,16 @@ impl Store for SqliteStore {
                 replaced: now.is_some(),
             });
         }
+        let wal = wal_path(&self.path);
+        let wal_id = *self.wal_id.borrow();
+        if let Some(id) = wal_id
+            && file_id(&wal) != Some(id)
+        {
+            return Err(StoreError::Vanished {
+                replaced: wal.exists(),
+                path: wal,
+            });
+        }
         Ok(())
     }
 
@@ -149,12 +175,20 @@ impl Store for SqliteStore {
                 "PRAGMA cache_size = -{RUN_CACHE_KIB}; PRAGMA wal_autocheckpoint = {RUN_CHECKPOINT_PAGES};"
             ))
             .map_err(|e| self.err(e))?;
+        // The run waits out a locked store itself, a second at a time, so
+        // that a stop signal is heard while it waits.
+        let _ = self
+            .conn()
+            .busy_timeout(busy_timeout().min(RUN_BUSY_TIMEOUT));
         *self.checkpointer.borrow_mut() = Some(self.checkpointer());
+        *self.wal_id.borrow_mut() = file_id(&wal_path(&self.path));
         Ok(RunTuning::new(self))
     }
 
     fn end_run(&self) {
         self.checkpointer.borrow_mut().take();
+        self.wal_id.borrow_mut().take();
+        let _ = self.conn().busy_timeout(busy_timeout());
         let _ = self
             .conn()
             .execute_batch("PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 1000;");
