@@ -171,8 +171,8 @@ pub fn parse_json(text: &str) -> serde_json::Value {
 }
 
 /// Every example statement of the project: the grammar file's examples,
-/// the `examples/*.bsh` scripts and the README's `bsh` code blocks, each
-/// with where it comes from.
+/// the `examples/*.bsh` scripts, and the `bsh` code blocks of the README
+/// and of every `docs/*.md` chapter, each with where it comes from.
 pub fn all_examples() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
@@ -193,6 +193,19 @@ pub fn all_examples() -> Vec<(String, String)> {
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     for (k, block) in fenced_blocks(&readme, "bsh").into_iter().enumerate() {
         out.push((format!("README bsh block {}", k + 1), block));
+    }
+    let mut chapters: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    chapters.sort();
+    for p in chapters {
+        let text = std::fs::read_to_string(&p).expect("docs chapter");
+        let name = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+        for (k, block) in fenced_blocks(&text, "bsh").into_iter().enumerate() {
+            out.push((format!("{name} bsh block {}", k + 1), block));
+        }
     }
     out
 }

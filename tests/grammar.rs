@@ -1,6 +1,6 @@
 //! The grammar file is a contract: every statement has a section with
-//! examples, every example parses (as do `examples/*.bsh` and the README's
-//! `bsh` blocks), and each example's statement is the one its section names.
+//! examples, every example parses (as do `examples/*.bsh` and the `bsh`
+//! blocks of the README and of `docs/*.md`), and each example's statement is the one its section names.
 
 use crate::common::{all_examples, grammar_examples, grammar_statements};
 use batchsh::syntax::keywords::{ALL_OPTION_TABLES, COMMANDS, STATEMENTS};

@@ -2,8 +2,8 @@
 //! "Canonical printing").
 //!
 //! Three layers:
-//! - every example of the project (grammar file, `examples/*.bsh`, README
-//!   `bsh` blocks) reparses from its canonical text to the same statements,
+//! - every example of the project (grammar file, `examples/*.bsh`, the
+//!   `bsh` blocks of the README and of `docs/*.md`) reparses from its canonical text to the same statements,
 //!   and printing is idempotent;
 //! - one hand-written test per statement family lists tricky spellings
 //!   (doubled quotes, `$$` strings, comments, lower case, legacy words,
