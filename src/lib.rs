@@ -1,13 +1,12 @@
 //! batchsh: a command-language shell for entity batches.
 //!
 //! The pipeline reads from the module list: `syntax` turns text into
-//! statements (`ast`), `diag` renders parse errors against their source,
-//! `cli` holds the command line. [`run`] is the one entry point the binary
-//! calls; it returns the process exit code (SPEC §1).
-//!
-//! This version has the language front end: every statement parses, prints
-//! back canonically, and `batchsh parse` emits it as JSON. Running
-//! statements is not implemented yet and says so.
+//! statements (`ast`), `diag` renders parse errors against their source;
+//! `session` runs them, through `exec` (plan and run a batch), `monitor`
+//! and `store` (the traits every store backend implements), with statuses
+//! as data in `batch`; `output` prints what they give. `cli` holds the
+//! command line. [`run`] is the one entry point the binary calls; it
+//! returns the process exit code (SPEC §1). docs/architecture.md draws it.
 
 pub mod ast;
 pub mod batch;
