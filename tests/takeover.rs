@@ -727,3 +727,45 @@ fn a_stop_signal_during_a_lock_wait_stops_the_run() {
     w.retry_to_done(&bid);
     assert_eq!(completed_ids(&w, &bid).len(), n);
 }
+
+/// A retry of a cancelled batch is refused while an identical batch is
+/// active, as a second identical BATCH would be: the two would run the
+/// same entities side by side.
+#[test]
+fn a_retry_is_refused_beside_an_active_batch_with_its_command() {
+    let w = World::new(30);
+    let statement =
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.1; echo ?'\" WITH MAX_WORKERS_PER_NODE=1";
+    let first = w.spawn(statement);
+    w.wait_until_running();
+    let first_bid = w.last_bid();
+    let out = w.run(&format!("BATCH_CANCEL '{first_bid}'"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let second = w.spawn(statement);
+    eventually("the second batch to run", || {
+        w.last_bid() != first_bid && w.status(&w.last_bid()) == "IN_PROGRESS"
+    });
+    let second_bid = w.last_bid();
+    let out = w.run(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "batch {second_bid} with the same command is active"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.status(&first_bid),
+        "CANCELLED",
+        "the refused retry changed nothing"
+    );
+    let out = w.run(&format!("BATCH_CANCEL '{second_bid}'"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    second.wait_with_output().unwrap();
+    let out = w.run(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(w.status(&first_bid), "DONE");
+}

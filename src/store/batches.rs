@@ -334,6 +334,10 @@ pub trait BatchStore {
     /// A finished batch has no live run, so its IN_PROCESS entities are
     /// claims nobody holds (a run that stalled, was taken over, and whose
     /// claims a batchsh before fencing let through): they wait again too.
+    ///
+    /// Unless the batch has `ALLOW_MULTIPLE`, it is refused while another
+    /// active batch has its command ([`crate::store::StoreError::TwinActive`]),
+    /// as a new `BATCH` would be.
     fn prepare_retry(
         &self,
         bid: &str,

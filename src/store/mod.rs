@@ -66,6 +66,12 @@ pub enum StoreError {
         name = path.file_name().unwrap_or_default().to_string_lossy()
     )]
     ReadOnly { path: PathBuf, reason: String },
+    /// A retry would run a batch beside an active one with its command.
+    #[error(
+        "batch {other} with the same command is active; finish or cancel it before batch {bid} \
+         runs again (BATCH_CANCEL '{other}'), or give the batch WITH ALLOW_MULTIPLE=true"
+    )]
+    TwinActive { bid: String, other: String },
     /// The store file was deleted or replaced under a running batch.
     #[error(
         "the store {} was {} while this batch ran: the batch's record went with it; \

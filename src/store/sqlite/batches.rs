@@ -522,7 +522,24 @@ impl BatchStore for SqliteStore {
     ) -> Result<Option<Counters>> {
         // Set only if the batch was taken over.
         let mut counters = None;
+        // An active batch with the same command, which the retry must not
+        // run beside (unless the batch allows it: ALLOW_MULTIPLE).
+        let mut twin: Option<String> = None;
         self.if_as_seen(bid, seen, |tx| {
+            twin = tx
+                .query_row(
+                    "SELECT o.bid FROM batches AS b JOIN batches AS o ON o.command = b.command
+                     WHERE b.bid = ?1 AND o.bid <> ?1
+                         AND o.status NOT IN ('DONE', 'FAILED', 'CANCELLED')
+                         AND coalesce(json_extract(b.arguments, '$.ALLOW_MULTIPLE'), 0) = 0
+                     ORDER BY o.batch_no LIMIT 1",
+                    [bid],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if twin.is_some() {
+                return Ok(());
+            }
             tx.execute(
                 "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4,
                      requested = NULL, execution_id = ?5
@@ -553,6 +570,12 @@ impl BatchStore for SqliteStore {
             counters = Some(recount(tx, bid)?);
             Ok(())
         })?;
+        if let Some(other) = twin {
+            return Err(StoreError::TwinActive {
+                bid: bid.to_string(),
+                other,
+            });
+        }
         Ok(counters)
     }
 }
