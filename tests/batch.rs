@@ -37,7 +37,7 @@ impl World {
     }
 
     /// A run of `script`, to set more on before it runs.
-    fn test(&self, script: &str) -> Test {
+    pub(crate) fn test(&self, script: &str) -> Test {
         Test::new().current_dir(self.path()).args(self.args(script))
     }
 

@@ -423,8 +423,7 @@ fn a_stalled_run_that_was_cancelled_or_paused_writes_nothing_when_it_wakes() {
         w.assert_counters_add_up(&bid);
         if verb == "BATCH_PAUSE" {
             // Nobody runs it: resuming runs it here, to its end.
-            let out = w.run(&format!("BATCH_RESUME '{bid}'"));
-            assert_eq!(out.code, 0, "{}", out.stderr);
+            w.test(&format!("BATCH_RESUME '{bid}'")).status(0).run();
             assert_eq!(w.status(&bid), "DONE");
             assert_eq!(completed_ids(&w, &bid).len(), n);
         }
@@ -580,8 +579,9 @@ fn a_batch_never_ends_with_entities_in_process() {
 fn retrying_a_finished_batch_runs_its_orphaned_claims() {
     let n = 10;
     let w = World::new(n as i64);
-    let out = w.run(&format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\""));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\""))
+        .status(0)
+        .run();
     let bid = w.last_bid();
     w.store()
         .execute_batch(&format!(
