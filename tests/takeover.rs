@@ -6,7 +6,7 @@
 //! `BATCHSH_TEST_GATE`) make the limits short, so no test waits on the
 //! clock for longer than its scenario needs.
 
-use crate::batch::{World, completed_ids, eventually, signal};
+use crate::world::{World, completed_ids, eventually, signal};
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Output};
 use std::time::Duration;
@@ -190,7 +190,7 @@ fn identical_batches_started_at_one_moment_run_once() {
         let winners: Vec<&Output> = outs.iter().filter(|o| o.status.code() == Some(0)).collect();
         assert_eq!(winners.len(), 1, "round {round}: exactly one runs");
         let bid =
-            crate::batch::result_row(&String::from_utf8_lossy(&winners[0].stdout))["batch_id"]
+            crate::world::result_row(&String::from_utf8_lossy(&winners[0].stdout))["batch_id"]
                 .as_str()
                 .unwrap()
                 .to_string();
