@@ -203,7 +203,13 @@ fn usage_errors_exit_2() {
         .run();
     Test::new().args(["parse"]).status(2).run();
     // A script file that is not there, or statements without -c.
-    Test::new().arg("no-such-script.bsh").status(2).stderr_starts_with("error: no script file no-such-script.bsh: batchsh FILE runs a script file, batchsh -c 'STATEMENTS' runs statements").run();
+    Test::new()
+        .arg("no-such-script.bsh")
+        .status(2)
+        .stderr_starts_with(
+            "error: no script file no-such-script.bsh: batchsh FILE runs a script file, batchsh -c 'STATEMENTS' runs statements",
+        )
+        .run();
     // A folder where the script file goes.
     let dir = tempfile::tempdir().unwrap();
     Test::new()

@@ -19,8 +19,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         crate::common::customer_db(&dir.path().join("crm.db"), n);
         let w = World { dir };
-        let out = w.run(crate::common::CRM_CUSTOMER_LU);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        w.test(crate::common::CRM_CUSTOMER_LU).status(0).run();
         w
     }
 
@@ -51,21 +50,17 @@ impl World {
     /// `error: {message}`.
     #[track_caller]
     pub(crate) fn refused(&self, script: &str, message: &str) -> crate::common::Output {
-        let out = self.run(script);
-        assert_eq!(out.code, 1, "{script}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with(&format!("error: {message}")),
-            "{script}: {}",
-            out.stderr
-        );
-        out
+        self.test(script)
+            .status(1)
+            .stderr_starts_with(format!("error: {message}"))
+            .run()
     }
 
-    /// `out` is a run whose last batch ended FAILED (exit 1) with an error
+    /// Runs `t`, whose last batch must end FAILED (exit 1) with an error
     /// that holds `why`.
     #[track_caller]
-    pub(crate) fn assert_last_failed(&self, out: &crate::common::Output, why: &str) {
-        assert_eq!(out.code, 1, "{}", out.stderr);
+    pub(crate) fn assert_last_failed(&self, t: Test, why: &str) {
+        t.status(1).run();
         let bid = self.last_bid();
         assert_eq!(self.status(&bid), "FAILED");
         let error = self.error(&bid);
@@ -140,8 +135,7 @@ impl World {
 
     /// `BATCH_RETRY` finishes the batch: exit 0, DONE, counters that add up.
     pub(crate) fn retry_to_done(&self, bid: &str) {
-        let out = self.run(&format!("BATCH_RETRY '{bid}'"));
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        self.test(&format!("BATCH_RETRY '{bid}'")).status(0).run();
         assert_eq!(self.status(bid), "DONE");
         self.assert_counters_add_up(bid);
     }

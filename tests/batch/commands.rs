@@ -10,19 +10,17 @@ use std::time::{Duration, Instant};
 #[test]
 fn window_variables_in_exec_are_refused_until_named_batches_exist() {
     let w = World::new(2);
-    let out = w.run("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :from_date\"");
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.starts_with(
+    w.test("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :from_date\"")
+        .status(1)
+        .stderr_starts_with(
             "error: :from_date is a window variable, set only for a named batch (WITH NAME='...'), \
-             which needs the worker, not available yet; :bid (the batch's id) is the named parameter a batch has now"
-        ),
-        "{}",
-        out.stderr
-    );
+             which needs the worker, not available yet; :bid (the batch's id) is the named parameter a batch has now",
+        )
+        .run();
     assert_eq!(w.batch_count(), 0);
-    let out = w.run("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :bid\"");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :bid\"")
+        .status(0)
+        .run();
 }
 
 #[test]
@@ -30,11 +28,12 @@ fn hostile_ids_are_harmless_in_shell_commands() {
     let w = World::new(0);
     // One write per entity: workers append at once, and two writes (the id,
     // then the newline) could interleave.
-    let out = w.run(
+    w.test(
         "BATCH Customer.('1; touch pwned', '$(touch pwned2)', '`touch pwned3`')
              FABRIC_COMMAND=\"shell 'printf ''%s\\n'' ? >> seen.txt'\"",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     for f in ["pwned", "pwned2", "pwned3"] {
         assert!(!w.path().join(f).exists(), "{f} was created");
     }
@@ -59,15 +58,12 @@ fn a_placeholder_in_shell_arithmetic_is_refused_before_anything_runs() {
         "echo \"\"$((? + 1))\"\"",
         "echo $[? + 1]",
     ] {
-        let out = w.run(&format!(
+        w.test(&format!(
             "BATCH Customer.('a[$(touch pwned)]') FABRIC_COMMAND=\"shell '{cmd}'\""
-        ));
-        assert_eq!(out.code, 1, "{cmd}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("a ? inside shell arithmetic"),
-            "{}",
-            out.stderr
-        );
+        ))
+        .status(1)
+        .stderr_contains("a ? inside shell arithmetic")
+        .run();
         assert!(!w.path().join("pwned").exists());
     }
     assert_eq!(w.batch_count(), 0, "a parse error stores nothing");
@@ -76,11 +72,12 @@ fn a_placeholder_in_shell_arithmetic_is_refused_before_anything_runs() {
 #[test]
 fn on_done_runs_with_the_outcome_in_its_environment() {
     let w = World::new(4);
-    let out = w.run(
+    w.test(
         "BATCH Customer FABRIC_COMMAND='echo ?'
          WITH ON_DONE='echo $STATUS $TOTAL $SUCCEEDED $FAILED > done.txt'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     assert_eq!(
         std::fs::read_to_string(w.path().join("done.txt")).unwrap(),
         "DONE 4 4 0\n"
@@ -88,9 +85,10 @@ fn on_done_runs_with_the_outcome_in_its_environment() {
     // What the hook prints goes to stderr, so stdout stays one JSON
     // document per statement; a hook that fails is reported, and the
     // batch's outcome stands.
-    let out =
-        w.run("BATCH Customer FABRIC_COMMAND='echo ?' WITH ON_DONE='echo hook says hi; exit 7'");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = w
+        .test("BATCH Customer FABRIC_COMMAND='echo ?' WITH ON_DONE='echo hook says hi; exit 7'")
+        .status(0)
+        .run();
     let row = result_row(&out.stdout);
     assert_eq!(row["total"], 4);
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
@@ -105,8 +103,12 @@ fn on_done_runs_with_the_outcome_in_its_environment() {
 #[test]
 fn a_hanging_command_is_killed_by_entity_timeout() {
     let w = World::new(0);
-    let out = w.run("BATCH Customer.('1', '2') FABRIC_COMMAND=\"shell 'sleep 30; echo ?'\" WITH ENTITY_TIMEOUT='200ms'");
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    let out = w
+        .test(
+            "BATCH Customer.('1', '2') FABRIC_COMMAND=\"shell 'sleep 30; echo ?'\" WITH ENTITY_TIMEOUT='200ms'",
+        )
+        .status(3)
+        .run();
     let bid = result_row(&out.stdout)["batch_id"]
         .as_str()
         .unwrap()
@@ -129,14 +131,17 @@ fn entity_timeout_stops_a_slow_sync_instance() {
     let w = World::new(3);
     let slow = "(with recursive c(x) as (select 1 union all select x + 1 from c \
                 where x < 1000000000) select count(*) from c)";
-    let out = w.run(&format!(
+    w.test(&format!(
         "CREATE LU Slow FROM crm ROOT ('select id from customer') \
          TABLE customer ('select * from customer where id = ? and (id <> 1 or {slow} > 0)')"
-    ));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    ))
+    .status(0)
+    .run();
     let t = Instant::now();
-    let out = w.run("BATCH Slow FABRIC_COMMAND='sync_instance Slow.?' WITH ENTITY_TIMEOUT='300ms'");
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    let out = w
+        .test("BATCH Slow FABRIC_COMMAND='sync_instance Slow.?' WITH ENTITY_TIMEOUT='300ms'")
+        .status(3)
+        .run();
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let row = result_row(&out.stdout);
     assert_eq!(
@@ -160,10 +165,12 @@ fn entity_timeout_stops_a_slow_sync_instance() {
 #[test]
 fn sql_commands_write_to_their_interface_per_entity() {
     let w = World::new(30);
-    let out = w.run(
-        "BATCH Customer FABRIC_COMMAND=\"sql crm 'update customer set name = ''seen'' where id = ?'\"",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = w
+        .test(
+            "BATCH Customer FABRIC_COMMAND=\"sql crm 'update customer set name = ''seen'' where id = ?'\"",
+        )
+        .status(0)
+        .run();
     assert_eq!(result_row(&out.stdout)["execution_succeeded"], 30);
     let c = rusqlite::Connection::open(w.path().join("crm.db")).unwrap();
     let seen: i64 = c

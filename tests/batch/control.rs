@@ -11,8 +11,9 @@ fn pause_resume_and_cancel_from_another_process() {
     let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2");
     w.wait_until_running();
     let bid = w.last_bid();
-    let out = w.run(&format!("BATCH_PAUSE '{}'", &bid[..8]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_PAUSE '{}'", &bid[..8]))
+        .status(0)
+        .run();
     eventually("PAUSED", || w.status(&bid) == "PAUSED");
     // Paused: no new entity starts.
     let done_at_pause = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
@@ -28,8 +29,10 @@ fn pause_resume_and_cancel_from_another_process() {
             .contains("paused already")
     );
     // The same BATCH again is refused, pointing at the resume it waits for.
-    let out = w.run("BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2");
-    assert_eq!(out.code, 1);
+    let out = w
+        .test("BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2")
+        .status(1)
+        .run();
     assert!(
         out.stderr.contains(&format!(
             "batch {bid} with the same command is paused on node "
@@ -39,9 +42,9 @@ fn pause_resume_and_cancel_from_another_process() {
         "{}",
         out.stderr
     );
-    assert_eq!(w.run(&format!("BATCH_RESUME '{bid}'")).code, 0);
+    w.test(&format!("BATCH_RESUME '{bid}'")).status(0).run();
     eventually("IN_PROGRESS again", || w.status(&bid) == "IN_PROGRESS");
-    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
     let out = child.wait_with_output().unwrap();
     // The cancelled batch's own process exits 3 and prints its row.
     assert_eq!(
@@ -67,8 +70,9 @@ fn pause_resume_and_cancel_from_another_process() {
         "{}",
         out.stderr
     );
-    let out = w.run(&format!("BATCH_RETRY '{bid}' ALLOW_CANCELLED=true"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_RETRY '{bid}' ALLOW_CANCELLED=true"))
+        .status(0)
+        .run();
     assert_eq!(w.status(&bid), "DONE");
     assert_eq!(
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
@@ -97,7 +101,7 @@ fn slow_commands_show_the_whole_total_soon_after_the_ids_are_read() {
     let list: Value = serde_json::from_str(&w.run("BATCH_LIST").stdout).unwrap();
     let pct = list[0]["completion_pct"].as_f64().unwrap();
     assert!(pct < 60.0, "BATCH_LIST says {pct}% done");
-    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
     w.assert_counters_add_up(&bid);
 }
@@ -107,13 +111,14 @@ fn an_lu_whose_data_a_running_batch_uses_cannot_be_dropped() {
     let w = World::new(200);
     // The batch's target is Customer, its command writes LU Copy, whose
     // query takes a few milliseconds (the run lasts a few seconds).
-    let out = w.run(
+    w.test(
         "CREATE LU Copy FROM crm ROOT ('select id from customer') \
          TABLE customer ('select * from customer where id = ? and (with recursive \
          c(x) as (select 1 union all select x + 1 from c where x < 300000) \
          select count(*) from c) > 0')",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     let mut child = w.spawn(
         "BATCH Customer FABRIC_COMMAND='sync_instance Copy.?' \
          WITH MAX_WORKERS_PER_NODE=1 ENTITY_TIMEOUT='1m'",
@@ -121,8 +126,7 @@ fn an_lu_whose_data_a_running_batch_uses_cannot_be_dropped() {
     w.wait_until_running();
     let bid = w.last_bid();
     for lu in ["Copy", "customer"] {
-        let out = w.run(&format!("DROP LU {lu}"));
-        assert_eq!(out.code, 1, "{}", out.stderr);
+        let out = w.test(&format!("DROP LU {lu}")).status(1).run();
         assert!(
             out.stderr.contains(&format!("is in use by batch {bid}"))
                 && out.stderr.contains(&format!("BATCH_CANCEL '{bid}'")),
@@ -134,8 +138,7 @@ fn an_lu_whose_data_a_running_batch_uses_cannot_be_dropped() {
     // Killed, the batch holds nothing: the LU can go.
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = w.run("DROP LU Copy");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test("DROP LU Copy").status(0).run();
 }
 
 /// BATCH_IN_PROCESS lists the entities a live process works on, in the
@@ -149,8 +152,7 @@ fn batch_in_process_lists_only_the_entities_of_a_live_process() {
     w.wait_until_running();
     let bid = w.last_bid();
     let listed = || -> Vec<Value> {
-        let out = w.run("BATCH_IN_PROCESS");
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = w.test("BATCH_IN_PROCESS").status(0).run();
         let rows: Value = serde_json::from_str(out.stdout.trim()).unwrap();
         rows.as_array()
             .unwrap()
@@ -193,8 +195,9 @@ fn batch_edit_lowers_the_workers_of_a_running_batch() {
     eventually("both workers busy", || {
         w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 2
     });
-    let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=1"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=1"))
+        .status(0)
+        .run();
     // One worker keeps at most two entities claimed (one running, one next).
     eventually("the pipeline to shrink", || {
         w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) <= 2
@@ -203,7 +206,7 @@ fn batch_edit_lowers_the_workers_of_a_running_batch() {
         std::thread::sleep(Duration::from_millis(200));
         assert!(w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) <= 2);
     }
-    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
     let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"));
     assert!(
@@ -241,12 +244,13 @@ fn batch_edit_raises_the_workers_up_to_the_nodes_count() {
         std::thread::sleep(Duration::from_millis(100));
         assert!(w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) <= 2);
     }
-    let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"))
+        .status(0)
+        .run();
     eventually("a second worker's claims", || {
         w.query_i64("SELECT in_process FROM batches WHERE bid = ?1", &bid) > 2
     });
-    assert_eq!(w.run(&format!("BATCH_CANCEL '{bid}'")).code, 0);
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
     w.assert_counters_add_up(&bid);
 }

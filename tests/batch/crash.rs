@@ -94,12 +94,11 @@ fn a_paused_batch_whose_process_died_is_resumed_or_retried_here() {
         );
         w.wait_until_running();
         let bid = w.last_bid();
-        assert_eq!(w.run(&format!("BATCH_PAUSE '{bid}'")).code, 0);
+        w.test(&format!("BATCH_PAUSE '{bid}'")).status(0).run();
         eventually("PAUSED", || w.status(&bid) == "PAUSED");
         kill_9_after(&w, child, 0);
         let completed_before = completed_ids(&w, &bid);
-        let out = w.run(&format!("{control} '{bid}'"));
-        assert_eq!(out.code, 0, "{control}: {}", out.stderr);
+        w.test(&format!("{control} '{bid}'")).status(0).run();
         assert_eq!(w.status(&bid), "DONE", "{control}");
         assert_eq!(
             w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
@@ -203,11 +202,12 @@ fn a_run_whose_batch_was_taken_over_stops_at_once() {
 #[test]
 fn retries_started_at_once_run_the_batch_once() {
     let w = World::new(200);
-    let out = w.run(
+    w.test(
         "BATCH Customer FABRIC_COMMAND=\"shell 'test -f go && echo ? >> ran.txt && sleep 0.02'\"
          WITH MAX_WORKERS_PER_NODE=2 ON_DONE='echo $TOTAL $SUCCEEDED $FAILED >> done.txt'",
-    );
-    assert_eq!(out.code, 3, "every entity fails first: {}", out.stderr);
+    )
+    .status(3)
+    .run();
     let bid = w.last_bid();
     std::fs::write(w.path().join("go"), "").unwrap();
     std::fs::remove_file(w.path().join("done.txt")).unwrap();

@@ -10,8 +10,10 @@ use std::path::Path;
 fn failed_entities_make_exit_code_3_and_keep_their_error() {
     let w = World::new(10);
     // Ids ending in 3, 6 or 9 fail.
-    let out = w.run("BATCH Customer FABRIC_COMMAND=\"shell 'case ? in *[369]) exit 1;; esac'\"");
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    let out = w
+        .test("BATCH Customer FABRIC_COMMAND=\"shell 'case ? in *[369]) exit 1;; esac'\"")
+        .status(3)
+        .run();
     let r = result_row(&out.stdout);
     assert_eq!(r["execution_failed"], 3);
     assert_eq!(r["execution_succeeded"], 7);
@@ -33,11 +35,13 @@ fn failed_entities_make_exit_code_3_and_keep_their_error() {
 fn retries_run_a_failed_entity_again_until_it_succeeds() {
     let w = World::new(0);
     // Fails on the first attempt of each id, succeeds on the second.
-    let out = w.run(
-        "BATCH Customer.('a', 'b') FABRIC_COMMAND=\"shell 'f=tries-?; if [ -e $f ]; then exit 0; fi; touch $f; exit 1'\"
+    let out = w
+        .test(
+            "BATCH Customer.('a', 'b') FABRIC_COMMAND=\"shell 'f=tries-?; if [ -e $f ]; then exit 0; fi; touch $f; exit 1'\"
          WITH MAX_RETRIES=2 RETRY_DELAY='10ms'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+        )
+        .status(0)
+        .run();
     let bid = result_row(&out.stdout)["batch_id"]
         .as_str()
         .unwrap()
@@ -53,8 +57,12 @@ fn retries_run_a_failed_entity_again_until_it_succeeds() {
 #[test]
 fn max_failures_stops_the_batch_as_failed() {
     let w = World::new(200);
-    let out = w.run("BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\" WITH MAX_FAILURES=5 MAX_WORKERS_PER_NODE=1");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = w
+        .test(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\" WITH MAX_FAILURES=5 MAX_WORKERS_PER_NODE=1",
+        )
+        .status(1)
+        .run();
     let bid = w.last_bid();
     assert_eq!(w.status(&bid), "FAILED");
     // The 6th failure stops it; the one worker may have started a 7th.
@@ -79,11 +87,12 @@ fn max_failures_stops_the_batch_as_failed() {
 #[test]
 fn max_failures_as_a_share_stops_at_that_share_of_the_batch() {
     let w = World::new(300);
-    let out = w.run(
+    w.test(
         "BATCH Customer FABRIC_COMMAND=\"shell 'test $(expr ? % 3) -ne 0'\"
          WITH MAX_FAILURES='10%' MAX_WORKERS_PER_NODE=2",
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    )
+    .status(1)
+    .run();
     let bid = w.last_bid();
     assert_eq!(w.status(&bid), "FAILED");
     let failed = w.query_i64("SELECT failed FROM batches WHERE bid = ?1", &bid);
@@ -97,8 +106,7 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
     let w = World::new(3);
     let script = "BATCH Customer FROM crm USING ('select id from nowhere') FABRIC_COMMAND='echo ?';
                   BATCH Customer FABRIC_COMMAND='echo ?'; BATCH_LIST STATUS='ALL'";
-    let out = w.run(script);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = w.test(script).status(1).run();
     // The failed batch's row, and nothing after it.
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
     assert!(
@@ -112,23 +120,21 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
         .current_dir(w.path())
         .args(["--home", w.home().to_str().unwrap(), "--format", "json"])
         .args(["--keep-going", "-c", script])
+        .status(1)
         .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
     assert_eq!(w.batch_count(), 3);
     // Still a failed statement when a retry in the same run finishes the
     // batch: the first run of this one stops at its failure (it creates
     // the flag), the retry passes.
-    let out = Test::new()
+    Test::new()
         .current_dir(w.path())
         .args(["--home", w.home().to_str().unwrap(), "--keep-going", "-c"])
         .arg(
             "BATCH Customer.(1) FABRIC_COMMAND=\"shell 'test -e flag || { touch flag; exit 1; }; echo ?'\" \
              WITH MAX_FAILURES=0; BATCH_RETRY",
         )
-        .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
+        .status(1).stderr_contains("ended FAILED").run();
     assert_eq!(w.status(&w.last_bid()), "DONE");
 }
 
@@ -137,8 +143,10 @@ fn a_batch_that_ends_failed_stops_the_script_unless_keep_going() {
 #[test]
 fn a_failing_statement_says_how_many_after_it_did_not_run() {
     let w = World::new(3);
-    let out = w.run("GET Customer.999; SHOW LUS; SHOW INTERFACES");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = w
+        .test("GET Customer.999; SHOW LUS; SHOW INTERFACES")
+        .status(1)
+        .run();
     assert_eq!(out.stdout, "", "{}", out.stdout);
     let error = out.stderr.find("error: ").expect(&out.stderr);
     let note = out
@@ -147,9 +155,10 @@ fn a_failing_statement_says_how_many_after_it_did_not_run() {
         .expect(&out.stderr);
     assert!(error < note, "{}", out.stderr);
     // The last statement failing leaves nothing to say.
-    let out = w.run("SHOW LUS; GET Customer.999");
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(!out.stderr.contains("note:"), "{}", out.stderr);
+    w.test("SHOW LUS; GET Customer.999")
+        .status(1)
+        .stderr_lacks("note:")
+        .run();
 }
 
 /// The README's first command: the quickstart runs on a fresh home from
@@ -164,8 +173,8 @@ fn the_quickstart_runs_and_shows_what_it_says() {
             .current_dir(root)
             .args(["--home", home.path().to_str().unwrap(), "--format", "json"])
             .arg("examples/quickstart.bsh")
+            .status(0)
             .run();
-        assert_eq!(out.code, 0, "run {run}: {}", out.stderr);
         let rows: Vec<Value> = out
             .stdout
             .lines()

@@ -8,30 +8,27 @@ use serde_json::Value;
 fn options_that_need_the_worker_are_refused_and_nothing_is_stored() {
     let w = World::new(3);
     for opt in ["ASYNC=true", "AFFINITY='n1'", "NAME='x'", "OPEN=true"] {
-        let out = w.run(&format!(
+        w.test(&format!(
             "BATCH Customer FABRIC_COMMAND='echo ?' WITH {opt}"
-        ));
-        assert_eq!(out.code, 1);
-        assert!(
-            out.stderr.contains("needs the worker, not available yet"),
-            "{}",
-            out.stderr
-        );
+        ))
+        .status(1)
+        .stderr_contains("needs the worker, not available yet")
+        .run();
     }
     assert_eq!(w.batch_count(), 0);
     // ASYNC='false' is fine.
-    assert_eq!(
-        w.run("BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC='false'")
-            .code,
-        0
-    );
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC='false'")
+        .status(0)
+        .run();
 }
 
 #[test]
 fn explain_counts_and_runs_nothing() {
     let w = World::new(12);
-    let out = w.run("EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_RETRIES=2");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = w
+        .test("EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_RETRIES=2")
+        .status(0)
+        .run();
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(v["entities_now"], 12);
     assert_eq!(v["option_max_retries"], "2");
@@ -45,31 +42,31 @@ fn explain_counts_and_runs_nothing() {
 fn more_workers_than_the_node_has_are_named_with_how_many_run() {
     let w = World::new(3);
     let many = "MAX_WORKERS_PER_NODE=100000";
-    let out = w.run(&format!(
-        "EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
-    ));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = w
+        .test(&format!(
+            "EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
+        ))
+        .status(0)
+        .run();
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let shown = v["option_max_workers_per_node"].as_str().unwrap();
     assert!(
         shown.starts_with("100000 (") && shown.ends_with(" run: the node's worker count)"),
         "{shown}"
     );
-    let out = w.run(&format!(
+    w.test(&format!(
         "BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
-    ));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .starts_with("note: MAX_WORKERS_PER_NODE=100000 is more than this node's "),
-        "{}",
-        out.stderr
-    );
+    ))
+    .status(0)
+    .stderr_starts_with("note: MAX_WORKERS_PER_NODE=100000 is more than this node's ")
+    .run();
     // Within the node's count: nothing to say.
-    let out = w.run(
+    w.test(
         "BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=1 ALLOW_MULTIPLE=true",
-    );
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    )
+    .status(0)
+    .stderr("")
+    .run();
 }
 
 #[test]
@@ -80,36 +77,26 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
     w.wait_until_running();
     let bid = w.last_bid();
     let again = "BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1";
-    let out = w.run(again);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains(&format!(
+    w.test(again)
+        .status(1)
+        .stderr_contains(format!(
             "batch {bid} with the same command is still running on node "
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!(
+        ))
+        .stderr_contains(format!(
             "wait for it, cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
-        )),
-        "{}",
-        out.stderr
-    );
+        ))
+        .run();
     // After a kill -9 no process runs it: the way on is BATCH_RETRY, and
     // the message says so rather than "wait for it".
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = w.run(again);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains(&format!(
+    w.test(again)
+        .status(1)
+        .stderr_contains(format!(
             "batch {bid} with the same command was interrupted (IN_PROGRESS, and no process runs it); \
              finish it (BATCH_RETRY '{bid}'), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
-        )),
-        "{}",
-        out.stderr
-    );
+        ))
+        .run();
     // Neither refusal stored a batch.
     assert_eq!(w.batch_count(), 1);
 }
@@ -120,12 +107,12 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
 #[test]
 fn a_retry_whose_lu_was_dropped_says_so_about_the_batch() {
     let w = World::new(3);
-    let out = w.run("BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\"");
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    w.test("BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\"")
+        .status(3)
+        .run();
     let bid = w.last_bid();
-    assert_eq!(w.run("DROP LU Customer").code, 0);
-    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
-    assert_eq!(out.code, 1);
+    w.test("DROP LU Customer").status(0).run();
+    let out = w.test(&format!("BATCH_RETRY '{bid}'")).status(1).run();
     assert!(
         out.stderr.contains(&format!(
             "error: batch {bid} cannot run again: no LU named Customer"
@@ -146,14 +133,10 @@ fn a_retry_whose_lu_was_dropped_says_so_about_the_batch() {
 #[test]
 fn unknown_and_ambiguous_bids_are_clear_errors() {
     let w = World::new(0);
-    let out = w.run("BATCH_INFO 'nosuchbatch'");
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .starts_with("error: no batch with id 'nosuchbatch'"),
-        "{}",
-        out.stderr
-    );
+    w.test("BATCH_INFO 'nosuchbatch'")
+        .status(1)
+        .stderr_starts_with("error: no batch with id 'nosuchbatch'")
+        .run();
     let out = w.run("BATCH_SUMMARY");
     assert!(
         out.stderr
@@ -168,8 +151,9 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
         out.stderr
     );
     // A typo in a bid, or in its first characters: the batch meant.
-    let out = w.run("BATCH Customer.(1) FABRIC_COMMAND='echo ?'");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test("BATCH Customer.(1) FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
     let bid = w.last_bid();
     let typo = |s: &str| {
         let mut c: Vec<char> = s.chars().collect();
@@ -177,15 +161,12 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
         c.into_iter().collect::<String>()
     };
     for given in [typo(&bid), typo(&bid[..8])] {
-        let out = w.run(&format!("BATCH_INFO '{given}'"));
-        assert_eq!(out.code, 1);
-        assert!(
-            out.stderr.starts_with(&format!(
+        w.test(&format!("BATCH_INFO '{given}'"))
+            .status(1)
+            .stderr_starts_with(format!(
                 "error: no batch with id '{given}' (did you mean '{bid}'?)"
-            )),
-            "{}",
-            out.stderr
-        );
+            ))
+            .run();
     }
     let out = w.run("BATCH_INFO 'ZZZZZZZZ'");
     assert!(
@@ -195,6 +176,7 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
         out.stderr
     );
     // A bid reads the same in capitals.
-    let out = w.run(&format!("BATCH_INFO '{}'", bid[..8].to_uppercase()));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_INFO '{}'", bid[..8].to_uppercase()))
+        .status(0)
+        .run();
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 #[test]
 fn echo_over_listed_ids() {
     let w = World::new(0);
-    let out = w.run("BATCH Customer.('1', '2', '2', 3) FABRIC_COMMAND='echo ?'");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = w
+        .test("BATCH Customer.('1', '2', '2', 3) FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
     let r = result_row(&out.stdout);
     // Duplicates are processed once.
     assert_eq!(r["total"], 3);
@@ -44,20 +46,22 @@ fn root_query_group_and_using_sources() {
              FABRIC_COMMAND='echo ?' WITH BIND_PARAMS='10,14'",
     );
     assert_eq!(result_row(&out.stdout)["total"], 4, "{}", out.stderr);
-    let out = w.run(
-        "BATCH Customer FROM crm USING ('select id from customer where id = 0') FABRIC_COMMAND='echo ?'",
-    );
-    // An empty entity set is not an error.
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = w
+        .test(
+            "BATCH Customer FROM crm USING ('select id from customer where id = 0') FABRIC_COMMAND='echo ?'",
+        )
+        .status(0)
+        .run();
     assert_eq!(result_row(&out.stdout)["total"], 0);
 }
 
 #[test]
 fn a_failing_source_query_fails_the_batch_with_the_database_message() {
     let w = World::new(3);
-    let out =
-        w.run("BATCH Customer FROM crm USING ('select id from nowhere') FABRIC_COMMAND='echo ?'");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = w
+        .test("BATCH Customer FROM crm USING ('select id from nowhere') FABRIC_COMMAND='echo ?'")
+        .status(1)
+        .run();
     let bid = w.last_bid();
     assert_eq!(w.status(&bid), "FAILED");
     let error = w.error(&bid);
@@ -88,10 +92,12 @@ fn a_failing_source_query_fails_the_batch_with_the_database_message() {
 fn bad_ids_fail_alone_and_the_batch_goes_on() {
     let w = World::new(0);
     let long = "x".repeat(1025);
-    let out = w.run(&format!(
-        "BATCH Customer.('ok', '', '{long}') FABRIC_COMMAND='echo ?'"
-    ));
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    let out = w
+        .test(&format!(
+            "BATCH Customer.('ok', '', '{long}') FABRIC_COMMAND='echo ?'"
+        ))
+        .status(3)
+        .run();
     let r = result_row(&out.stdout);
     assert_eq!(r["execution_succeeded"], 1);
     assert_eq!(r["execution_failed"], 2);
@@ -114,11 +120,13 @@ fn bad_ids_fail_alone_and_the_batch_goes_on() {
 #[test]
 fn bad_ids_are_not_good_ids_and_stay_failed_on_retry() {
     let w = World::new(0);
-    let out = w.run(
-        "BATCH Customer FROM crm USING ('select column1 from (values (NULL), (''NULL''), (NULL), (''''), (''ok''), (''''))')
+    let out = w
+        .test(
+            "BATCH Customer FROM crm USING ('select column1 from (values (NULL), (''NULL''), (NULL), (''''), (''ok''), (''''))')
              FABRIC_COMMAND='echo ?'",
-    );
-    assert_eq!(out.code, 3, "{}", out.stderr);
+        )
+        .status(3)
+        .run();
     let r = result_row(&out.stdout);
     assert_eq!(r["total"], 4);
     assert_eq!(r["execution_succeeded"], 2);
@@ -149,8 +157,7 @@ fn bad_ids_are_not_good_ids_and_stay_failed_on_retry() {
         .collect();
     assert_eq!(details(&w), want);
 
-    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    w.test(&format!("BATCH_RETRY '{bid}'")).status(3).run();
     assert_eq!(details(&w), want, "the retry ran a bad id's stand-in");
     w.assert_counters_add_up(&bid);
 }
@@ -162,11 +169,10 @@ fn bad_ids_are_not_good_ids_and_stay_failed_on_retry() {
 fn ids_that_are_not_utf8_stay_apart_whatever_their_length() {
     let w = World::new(0);
     let head = "ff".repeat(69);
-    let out = w.run(&format!(
+    let out = w.test(&format!(
         "BATCH Customer FROM crm USING ('select column1 from (values (x''{head}01''), (x''{head}02''), (x''{head}01''), (''ok''))')
              FABRIC_COMMAND='echo ?'"
-    ));
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    )).status(3).run();
     let r = result_row(&out.stdout);
     assert_eq!(r["total"], 3);
     assert_eq!(r["execution_succeeded"], 1);
@@ -190,12 +196,14 @@ fn ids_that_are_not_utf8_stay_apart_whatever_their_length() {
 #[test]
 fn duplicate_ids_from_a_query_are_processed_once() {
     let w = World::new(50);
-    let out = w.run(
-        "BATCH Customer FROM crm USING ('select id from customer union all select id from customer
+    let out = w
+        .test(
+            "BATCH Customer FROM crm USING ('select id from customer union all select id from customer
              union all select cast(id as text) from customer where id <= 10')
              FABRIC_COMMAND='echo ?'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+        )
+        .status(0)
+        .run();
     let r = result_row(&out.stdout);
     assert_eq!(r["total"], 50);
     assert_eq!(r["execution_succeeded"], 50);
@@ -228,8 +236,8 @@ fn a_missing_sqlite_tmpdir_does_not_stop_the_duplicate_check() {
                  union all select id from customer where id <= 5')
                  FABRIC_COMMAND='echo ?'",
         ])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let r = result_row(&out.stdout);
     assert_eq!(
         (r["total"].as_i64(), r["execution_succeeded"].as_i64()),
@@ -241,8 +249,9 @@ fn a_missing_sqlite_tmpdir_does_not_stop_the_duplicate_check() {
 fn a_source_file_that_vanished_fails_the_batch_clearly() {
     let w = World::new(5);
     std::fs::remove_file(w.path().join("crm.db")).unwrap();
-    let out = w.run("BATCH Customer FABRIC_COMMAND='echo ?'");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?'")
+        .status(1)
+        .run();
     let bid = w.last_bid();
     assert_eq!(w.status(&bid), "FAILED");
     let error = w.error(&bid);
@@ -258,18 +267,17 @@ fn a_source_file_that_vanished_fails_the_batch_clearly() {
 #[test]
 fn a_using_query_that_cannot_be_a_source_query_stores_no_batch() {
     let w = World::new(3);
-    let out =
-        w.run("BATCH Customer FROM crm USING ('delete from customer') FABRIC_COMMAND='echo ?'");
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        "error: the query would change data; a source query must only read (query: delete from customer)
+    w.test("BATCH Customer FROM crm USING ('delete from customer') FABRIC_COMMAND='echo ?'")
+        .status(1)
+        .stderr(
+            "error: the query would change data; a source query must only read (query: delete from customer)
   --> line 1, column 32
    |
  1 | BATCH Customer FROM crm USING ('delete from customer') FABRIC_COMMAND='echo ?'
    |                                ^^^^^^^^^^^^^^^^^^^^^^
-"
-    );
+",
+        )
+        .run();
     for (using, options, why) in [
         (
             "select id from customer; delete from customer",
@@ -333,11 +341,12 @@ fn a_using_query_that_cannot_be_a_source_query_stores_no_batch() {
     );
     assert_eq!(w.batch_count(), 0);
     // The matching count runs.
-    let out = w.run(
+    w.test(
         "BATCH Customer FROM crm USING ('select id from customer where id > ?') \
          FABRIC_COMMAND='echo ?' WITH BIND_PARAMS='1'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     assert_eq!(w.batch_count(), 1);
 }
 
@@ -381,15 +390,18 @@ fn a_csv_source_with_an_unclosed_quote_fails_the_batch_naming_the_line() {
     let w = World::new(0);
     let ids = w.path().join("ids.csv");
     std::fs::write(&ids, "id\n1\n2\n3\n").unwrap();
-    let out = w.run("CREATE INTERFACE ids TYPE CSV PATH 'ids.csv'");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test("CREATE INTERFACE ids TYPE CSV PATH 'ids.csv'")
+        .status(0)
+        .run();
     std::fs::write(&ids, "id,note\n1,\"unterminated\n2,b\n3,c\n").unwrap();
-    let out = w.run("BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?'");
     let why = format!(
         "{} line 2: a quoted field opens here and is never closed",
         ids.display()
     );
-    w.assert_last_failed(&out, &why);
+    w.assert_last_failed(
+        w.test("BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?'"),
+        &why,
+    );
 }
 
 /// A source path that became a FIFO fails the batch at once with what it
@@ -400,13 +412,13 @@ fn a_source_that_is_a_fifo_fails_the_batch_instead_of_hanging() {
     let db = w.path().join("crm.db");
     std::fs::remove_file(&db).unwrap();
     crate::common::mkfifo(&db);
-    let out = w
-        .test("BATCH Customer FABRIC_COMMAND='echo ?'")
-        .timeout(Duration::from_secs(10))
-        .run();
     let why = format!(
         "{} is a FIFO (named pipe), not a file; give the path of an SQLite database file",
         db.display()
     );
-    w.assert_last_failed(&out, &why);
+    w.assert_last_failed(
+        w.test("BATCH Customer FABRIC_COMMAND='echo ?'")
+            .timeout(Duration::from_secs(10)),
+        &why,
+    );
 }
