@@ -58,18 +58,12 @@ fn pause_resume_and_cancel_from_another_process() {
     let cancelled = w.query_i64("SELECT cancelled FROM batches WHERE bid = ?1", &bid);
     assert!(cancelled > 0);
     // Refusals with a reason.
-    let out = w.run(&format!("BATCH_RESUME '{bid}'"));
-    assert!(
-        out.stderr.contains("it is CANCELLED, not PAUSED"),
-        "{}",
-        out.stderr
-    );
-    let out = w.run(&format!("BATCH_RETRY '{bid}'"));
-    assert!(
-        out.stderr.contains("ALLOW_CANCELLED=true"),
-        "{}",
-        out.stderr
-    );
+    w.test(&format!("BATCH_RESUME '{bid}'"))
+        .stderr_contains("it is CANCELLED, not PAUSED")
+        .run();
+    w.test(&format!("BATCH_RETRY '{bid}'"))
+        .stderr_contains("ALLOW_CANCELLED=true")
+        .run();
     w.test(&format!("BATCH_RETRY '{bid}' ALLOW_CANCELLED=true"))
         .status(0)
         .run();
@@ -208,25 +202,14 @@ fn batch_edit_lowers_the_workers_of_a_running_batch() {
     }
     w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
-    let out = w.run(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"));
-    assert!(
-        out.stderr.contains("it has ended (CANCELLED)"),
-        "{}",
-        out.stderr
-    );
+    w.test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=2"))
+        .stderr_contains("it has ended (CANCELLED)")
+        .run();
     // The edit is in the batch's history; BATCH_INFO shows the option given.
-    let out = w.run(&format!("BATCH_HISTORY '{bid}'; BATCH_INFO '{bid}'"));
-    assert!(
-        out.stdout
-            .contains("\"note\":\"BATCH_EDIT MAX_WORKERS_PER_NODE=1\""),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("\"option_max_workers_per_node\":2"),
-        "{}",
-        out.stdout
-    );
+    w.test(&format!("BATCH_HISTORY '{bid}'; BATCH_INFO '{bid}'"))
+        .stdout_contains("\"note\":\"BATCH_EDIT MAX_WORKERS_PER_NODE=1\"")
+        .stdout_contains("\"option_max_workers_per_node\":2")
+        .run();
 }
 
 #[test]

@@ -137,19 +137,12 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
         .status(1)
         .stderr_starts_with("error: no batch with id 'nosuchbatch'")
         .run();
-    let out = w.run("BATCH_SUMMARY");
-    assert!(
-        out.stderr
-            .starts_with("error: no batch in this session yet"),
-        "{}",
-        out.stderr
-    );
-    let out = w.run("BATCH_INFO 'abc'");
-    assert!(
-        out.stderr.contains("at least 6 characters"),
-        "{}",
-        out.stderr
-    );
+    w.test("BATCH_SUMMARY")
+        .stderr_starts_with("error: no batch in this session yet")
+        .run();
+    w.test("BATCH_INFO 'abc'")
+        .stderr_contains("at least 6 characters")
+        .run();
     // A typo in a bid, or in its first characters: the batch meant.
     w.test("BATCH Customer.(1) FABRIC_COMMAND='echo ?'")
         .status(0)
