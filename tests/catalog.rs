@@ -48,7 +48,7 @@ fn json_lines(stdout: &str) -> Vec<Value> {
 fn define_show_describe_and_drop() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = test(
         d.path(),
         home.path(),
         "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
@@ -58,8 +58,9 @@ fn define_show_describe_and_drop() {
              TABLE orders KEY (id) ('select * from orders where customer_id = ?');
          CREATE INSTANCE GROUP Customer.vip USING ('select id from customer where tier = ''gold''');
          SHOW INTERFACES; SHOW LUS; DESCRIBE LU customer; SHOW INSTANCE GROUPS Customer",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     let v = json_lines(&out.stdout);
     assert_eq!(
         v[0]["message"],
@@ -82,12 +83,13 @@ fn define_show_describe_and_drop() {
     assert_eq!(v[6][3]["key"], "id");
     assert_eq!(v[7][0]["group"], "vip");
 
-    let out = run(
+    let out = test(
         d.path(),
         home.path(),
         "DROP INSTANCE GROUP Customer.vip; DROP LU Customer; DROP INTERFACE crm; SHOW LUS",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     assert_eq!(
         json_lines(&out.stdout).last().unwrap(),
         &serde_json::json!([])
@@ -98,46 +100,37 @@ fn define_show_describe_and_drop() {
 fn a_missing_file_is_reported_and_nothing_is_stored() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE crm TYPE SQLITE PATH 'nope.db'",
-    );
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-    assert!(out.stderr.contains("nope.db"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("--> line 1, column 39"),
-        "{}",
-        out.stderr
-    );
-    let out = run(d.path(), home.path(), "SHOW INTERFACES");
-    assert_eq!(out.stdout.trim(), "[]");
+    )
+    .status(1)
+    .stderr_starts_with("error: ")
+    .stderr_contains("nope.db")
+    .stderr_contains("--> line 1, column 39")
+    .run();
+    test(d.path(), home.path(), "SHOW INTERFACES")
+        .stdout_json(serde_json::json!([]))
+        .run();
 }
 
 #[test]
 fn lu_queries_must_run_on_their_interface() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
          CREATE LU Customer FROM crm ROOT ('select id from customers')",
-    );
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.starts_with(
-            "error: the ROOT query does not run on interface crm: no such table: customers"
-        ),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--> line 2, column 44"),
-        "{}",
-        out.stderr
-    );
+    )
+    .status(1)
+    .stderr_starts_with(
+        "error: the ROOT query does not run on interface crm: no such table: customers",
+    )
+    .stderr_contains("--> line 2, column 44")
+    .run();
     // The interface of the first statement stays; no LU was stored.
     let out = run(d.path(), home.path(), "SHOW LUS; SHOW INTERFACES");
     let v = json_lines(&out.stdout);
@@ -149,42 +142,38 @@ fn lu_queries_must_run_on_their_interface() {
 fn names_that_do_not_exist_get_a_suggestion() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
          CREATE LU Customer FROM crn ROOT ('select id from customer')",
-    );
-    assert_eq!(out.code, 1);
-    assert_eq!(
-        out.stderr,
+    )
+    .status(1)
+    .stderr(
         "error: no interface named crn (did you mean crm?)
   --> line 2, column 34
    |
  2 |          CREATE LU Customer FROM crn ROOT ('select id from customer')
    |                                  ^^^
-"
-    );
+",
+    )
+    .run();
 }
 
 #[test]
 fn an_instance_group_query_returns_one_column() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
          CREATE LU Customer FROM crm ROOT ('select id from customer');
          CREATE INSTANCE GROUP Customer.vip USING ('select id, name from customer')",
-    );
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .starts_with("error: the query must return one column only; it returns 2\n"),
-        "{}",
-        out.stderr
-    );
+    )
+    .status(1)
+    .stderr_starts_with("error: the query must return one column only; it returns 2\n")
+    .run();
 }
 
 #[test]
@@ -193,7 +182,7 @@ fn in_use_exists_and_replace() {
     let home = tempfile::tempdir().unwrap();
     let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
                  CREATE LU Customer FROM crm ROOT ('select id from customer')";
-    assert_eq!(run(d.path(), home.path(), setup).code, 0);
+    test(d.path(), home.path(), setup).status(0).run();
     let out = run(d.path(), home.path(), "DROP INTERFACE crm");
     assert!(
         out.stderr
@@ -212,12 +201,13 @@ fn in_use_exists_and_replace() {
         "{}",
         out.stderr
     );
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE OR REPLACE INTERFACE crm TYPE CSV PATH 'csv'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
 }
 
 #[test]
@@ -235,49 +225,43 @@ fn replacing_an_lu_under_another_case_keeps_its_data_and_dropping_removes_it() {
          BATCH Customer FABRIC_COMMAND='sync_instance Customer.?'",
         lu("Customer")
     );
-    let out = run(d.path(), home.path(), &setup);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = run(
+    test(d.path(), home.path(), &setup).status(0).run();
+    test(
         d.path(),
         home.path(),
         &format!("CREATE OR REPLACE {}", lu("CUSTOMER")),
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout.contains("LU Customer replaced on interface crm"),
-        "{}",
-        out.stdout
-    );
+    )
+    .status(0)
+    .stdout_contains("LU Customer replaced on interface crm")
+    .run();
     // The LU keeps its first name, and its synced data with it.
-    let out = run(d.path(), home.path(), "SHOW LUS; GET customer.1");
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = test(d.path(), home.path(), "SHOW LUS; GET customer.1")
+        .status(0)
+        .run();
     let lines = json_lines(&out.stdout);
     assert_eq!(lines[0][0]["name"], "Customer", "{}", out.stdout);
     assert!(out.stdout.contains("\"ann\""), "{}", out.stdout);
-    let out = run(
+    let out = test(
         d.path(),
         home.path(),
         "BATCH Customer FROM FABRIC FABRIC_COMMAND='echo ?'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
     assert_eq!(json_lines(&out.stdout)[0][0]["total"], 3, "{}", out.stdout);
     // Dropped under yet another case, its data goes: created again, empty.
-    let out = run(
+    test(
         d.path(),
         home.path(),
         &format!(
             "DROP LU CUSTOMER; CREATE {}; GET Customer.1",
             lu("Customer")
         ),
-    );
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("not in the LU store"), "{}", out.stderr);
-    assert!(
-        out.stdout
-            .contains("{\"message\":\"LU Customer dropped, with its synced data\"}"),
-        "{}",
-        out.stdout
-    );
+    )
+    .status(1)
+    .stderr_contains("not in the LU store")
+    .stdout_contains("{\"message\":\"LU Customer dropped, with its synced data\"}")
+    .run();
 }
 
 /// CREATE OR REPLACE says which it did, for each kind of definition.
@@ -294,11 +278,9 @@ fn create_or_replace_says_whether_it_replaced() {
             .map(|v| v["message"].as_str().unwrap_or_default().to_string())
             .collect()
     };
-    let out = run(d.path(), home.path(), define);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = test(d.path(), home.path(), define).status(0).run();
     let first = messages(&out);
-    let out = run(d.path(), home.path(), define);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = test(d.path(), home.path(), define).status(0).run();
     let second = messages(&out);
     assert_eq!(first.len(), 3, "{}", out.stdout);
     for (a, b) in first.iter().zip(&second) {
@@ -311,7 +293,7 @@ fn create_or_replace_says_whether_it_replaced() {
 fn keep_going_runs_the_rest_and_still_fails() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = Test::new()
+    Test::new()
         .current_dir(d.path())
         .args([
             "--home",
@@ -322,30 +304,23 @@ fn keep_going_runs_the_rest_and_still_fails() {
             "-c",
         ])
         .arg("DROP LU nope; CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'")
+        .status(1)
+        .stderr_starts_with("error: no LU named nope")
+        .stdout_contains("interface crm created")
         .run();
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.starts_with("error: no LU named nope"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stdout.contains("interface crm created"),
-        "{}",
-        out.stdout
-    );
 }
 
 #[test]
 fn a_parse_error_anywhere_runs_nothing() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'; SHOW LUSS",
-    );
-    assert_eq!(out.code, 1);
+    )
+    .status(1)
+    .run();
     assert!(
         !home.path().join("store.db").exists(),
         "no store was even created"
@@ -357,15 +332,11 @@ fn a_file_that_is_not_a_store_is_refused_and_kept() {
     let d = data();
     let not_store = d.path().join("csv/ids.csv");
     let before = std::fs::read(&not_store).unwrap();
-    let out = Test::new()
+    Test::new()
         .args(["--store", not_store.to_str().unwrap(), "-c", "SHOW LUS"])
+        .status(1)
+        .stderr_contains("is not a batchsh store")
         .run();
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains("is not a batchsh store"),
-        "{}",
-        out.stderr
-    );
     assert_eq!(std::fs::read(&not_store).unwrap(), before);
 }
 
@@ -386,18 +357,18 @@ fn an_old_store_is_upgraded_and_quiet_keeps_the_notice_off_stderr() {
         if quiet {
             args.push("--quiet");
         }
-        let out = Test::new().args(args).args(["-c", "SHOW INTERFACES"]).run();
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(out.stdout.contains("crm,"), "{}", out.stdout);
+        let t = Test::new()
+            .args(args)
+            .args(["-c", "SHOW INTERFACES"])
+            .status(0)
+            .stdout_contains("crm,");
+        // --quiet prints no notice of the upgrade.
         if quiet {
-            assert_eq!(out.stderr, "", "--quiet printed a notice");
+            t.stderr("")
         } else {
-            assert!(
-                out.stderr.contains("upgrading the store from version 1 to"),
-                "{}",
-                out.stderr
-            );
+            t.stderr_contains("upgrading the store from version 1 to")
         }
+        .run();
         let version: i64 = rusqlite::Connection::open(&store)
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -413,8 +384,8 @@ fn settings_change_the_session() {
             "-c",
             "SET FORMAT json; SHOW SETTINGS; SET FORMAT csv; SET PROGRESS off; SHOW SETTINGS",
         ])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let mut lines = out.stdout.lines();
     let first: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(first["format"], "json");
@@ -438,15 +409,14 @@ fn exit_stops_the_script() {
             "-c",
             "SHOW SETTINGS; EXIT; SHOW SETTINGS",
         ])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0);
     assert_eq!(out.stdout.lines().count(), 1);
 }
 
 #[test]
 fn batchsh_home_places_the_store() {
-    let out = Test::new().args(["-c", "SHOW LUS"]).run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Test::new().args(["-c", "SHOW LUS"]).status(0).run();
     assert!(out.home.path().join("store.db").exists());
 }
 
@@ -456,8 +426,8 @@ fn store_flag_names_the_store_file() {
     let f = d.path().join("x/my.db");
     let out = Test::new()
         .args(["--store", f.to_str().unwrap(), "-c", "SHOW LUS"])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(f.exists());
     assert!(!out.home.path().join("store.db").exists());
 }
@@ -467,21 +437,18 @@ fn a_csv_with_a_bad_row_is_refused_naming_file_and_line() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("csv/bad.csv"), "id,kind\n1,a\n2,b,extra\n").unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE ids TYPE CSV PATH 'csv'",
-    );
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains("bad.csv") && out.stderr.contains("line 3"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        run(d.path(), home.path(), "SHOW INTERFACES").stdout.trim(),
-        "[]"
-    );
+    )
+    .status(1)
+    .stderr_contains("bad.csv")
+    .stderr_contains("line 3")
+    .run();
+    test(d.path(), home.path(), "SHOW INTERFACES")
+        .stdout_json(serde_json::json!([]))
+        .run();
 }
 
 #[test]
@@ -490,23 +457,24 @@ fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
     let home = tempfile::tempdir().unwrap();
     let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db';
                  CREATE LU Customer FROM crm ROOT ('select id from customer')";
-    assert_eq!(run(d.path(), home.path(), setup).code, 0);
-    let out = run(
+    test(d.path(), home.path(), setup).status(0).run();
+    test(
         d.path(),
         home.path(),
         "BATCH Custmer FABRIC_COMMAND='echo ?'",
-    );
-    assert_eq!(
-        out.stderr,
+    )
+    .stderr(
         "error: no LU named Custmer (did you mean Customer?)
   --> line 1, column 7
    |
  1 | BATCH Custmer FABRIC_COMMAND='echo ?'
    |       ^^^^^^^
-"
-    );
-    let out = run(d.path(), home.path(), "BATCH_LIST STATUS='ALL'");
-    assert_eq!(out.stdout.trim(), "[]");
+",
+    )
+    .run();
+    test(d.path(), home.path(), "BATCH_LIST STATUS='ALL'")
+        .stdout_json(serde_json::json!([]))
+        .run();
 }
 
 /// An LU reads its instances: a ROOT or TABLE query that writes, or holds
@@ -516,7 +484,7 @@ fn lu_queries_that_write_or_hold_two_statements_are_refused() {
     let d = data();
     let home = tempfile::tempdir().unwrap();
     let setup = "CREATE INTERFACE crm TYPE SQLITE PATH 'crm.db'";
-    assert_eq!(run(d.path(), home.path(), setup).code, 0);
+    test(d.path(), home.path(), setup).status(0).run();
     for (script, want) in [
         (
             "CREATE LU Customer FROM crm ROOT ('delete from customer returning id')",
@@ -535,12 +503,14 @@ fn lu_queries_that_write_or_hold_two_statements_are_refused() {
             "error: the TABLE customer query is refused: the query would change data",
         ),
     ] {
-        let out = run(d.path(), home.path(), script);
-        assert_eq!(out.code, 1, "{script}: {}", out.stderr);
-        assert!(out.stderr.starts_with(want), "{script}: {}", out.stderr);
+        test(d.path(), home.path(), script)
+            .status(1)
+            .stderr_starts_with(want)
+            .run();
     }
-    let out = run(d.path(), home.path(), "SHOW LUS");
-    assert_eq!(out.stdout.trim(), "[]");
+    test(d.path(), home.path(), "SHOW LUS")
+        .stdout_json(serde_json::json!([]))
+        .run();
     let c = rusqlite::Connection::open(d.path().join("crm.db")).unwrap();
     let rows: i64 = c
         .query_row("SELECT count(*) FROM customer WHERE tier <> 'x'", [], |r| {
@@ -557,29 +527,27 @@ fn a_csv_with_an_unclosed_quote_is_refused_naming_file_and_line() {
     let bad = d.path().join("csv/bad.csv");
     std::fs::write(&bad, "id,kind\n1,\"unterminated\n2,b\n3,c").unwrap();
     for path in ["csv/bad.csv", "csv"] {
-        let out = run(
+        test(
             d.path(),
             home.path(),
             &format!("CREATE INTERFACE ids TYPE CSV PATH '{path}'"),
-        );
-        assert_eq!(out.code, 1, "{path}");
-        assert!(
-            out.stderr.starts_with(&format!(
-                "error: interface ids: {} line 2: a quoted field opens here and is never closed",
-                bad.display()
-            )),
-            "{path}: {}",
-            out.stderr
-        );
+        )
+        .status(1)
+        .stderr_starts_with(format!(
+            "error: interface ids: {} line 2: a quoted field opens here and is never closed",
+            bad.display()
+        ))
+        .run();
     }
     // A quoted field over several lines that does close is fine.
     std::fs::write(&bad, "id,kind\n1,\"two\nlines\"\n2,b\n").unwrap();
-    let out = run(
+    test(
         d.path(),
         home.path(),
         "CREATE INTERFACE ids TYPE CSV PATH 'csv/bad.csv'",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    )
+    .status(0)
+    .run();
 }
 
 /// Opening a FIFO for reading waits for a writer: as an interface's PATH, or
@@ -608,21 +576,16 @@ fn a_fifo_as_an_interface_path_is_refused_not_waited_on() {
         ),
     ] {
         let script = format!("CREATE INTERFACE src TYPE {kind} PATH '{path}'");
-        let out = test(d.path(), home.path(), &script)
+        test(d.path(), home.path(), &script)
             .timeout(std::time::Duration::from_secs(10))
-            .run();
-        assert_eq!(out.code, 1, "{kind} {path}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with(&format!(
+            .status(1)
+            .stderr_starts_with(format!(
                 "error: interface src: {} is a FIFO (named pipe), {want}",
                 fifo.display()
-            )),
-            "{kind} {path}: {}",
-            out.stderr
-        );
+            ))
+            .run();
     }
-    assert_eq!(
-        run(d.path(), home.path(), "SHOW INTERFACES").stdout.trim(),
-        "[]"
-    );
+    test(d.path(), home.path(), "SHOW INTERFACES")
+        .stdout_json(serde_json::json!([]))
+        .run();
 }

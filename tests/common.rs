@@ -1,6 +1,6 @@
 //! A small builder that runs the real `batchsh` binary in a temporary
-//! `BATCHSH_HOME`, with no inherited batchsh environment, and captures what
-//! it prints.
+//! `BATCHSH_HOME`, with no inherited batchsh environment, and checks what
+//! it prints against the expectations set on it, all of them at once.
 
 use batchsh::ast::{Statement, Stmt};
 use batchsh::syntax::grammar::{Item, sections};
@@ -16,6 +16,40 @@ pub struct Test {
     cwd: Option<PathBuf>,
     env: Vec<(String, String)>,
     timeout: Option<Duration>,
+    expect: Expect,
+}
+
+/// What a run must show; what is not set is not checked.
+#[derive(Default)]
+struct Expect {
+    status: Option<i32>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    stdout_json: Option<serde_json::Value>,
+    /// `(stream, how, text)`, as in `(Stderr, Contains, "error: ")`.
+    texts: Vec<(Stream, Text, String)>,
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Text {
+    Contains,
+    Lacks,
+    StartsWith,
 }
 
 #[derive(Debug)]
@@ -36,31 +70,37 @@ impl Test {
             cwd: None,
             env: Vec::new(),
             timeout: None,
+            expect: Expect::default(),
         }
     }
 
     /// An environment variable for batchsh.
+    #[must_use]
     pub fn env(mut self, k: &str, v: &str) -> Test {
         self.env.push((k.to_string(), v.to_string()));
         self
     }
 
+    #[must_use]
     pub fn arg(mut self, a: impl Into<String>) -> Test {
         self.args.push(a.into());
         self
     }
 
+    #[must_use]
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Test {
         self.args.extend(a.into_iter().map(Into::into));
         self
     }
 
+    #[must_use]
     pub fn stdin(mut self, s: impl Into<String>) -> Test {
         self.stdin = Some(s.into());
         self
     }
 
     /// The working directory batchsh runs in (relative PATHs resolve here).
+    #[must_use]
     pub fn current_dir(mut self, d: &Path) -> Test {
         self.cwd = Some(d.to_path_buf());
         self
@@ -69,12 +109,95 @@ impl Test {
     /// Kills batchsh and fails the test if it runs longer than `d`: for
     /// tests of things that used to hang, so that a regression fails
     /// instead of stalling the whole run.
+    #[must_use]
     pub fn timeout(mut self, d: Duration) -> Test {
         self.timeout = Some(d);
         self
     }
 
-    pub fn run(self) -> Output {
+    /// The exit code batchsh must end with.
+    #[must_use]
+    pub fn status(mut self, code: i32) -> Test {
+        self.expect.status = Some(code);
+        self
+    }
+
+    /// All that batchsh must print on stdout.
+    #[must_use]
+    pub fn stdout(mut self, s: impl AsRef<str>) -> Test {
+        self.expect.stdout = Some(s.as_ref().to_string());
+        self
+    }
+
+    /// All that batchsh must print on stderr.
+    #[must_use]
+    pub fn stderr(mut self, s: impl AsRef<str>) -> Test {
+        self.expect.stderr = Some(s.as_ref().to_string());
+        self
+    }
+
+    /// The JSON stdout must hold, compared as JSON (one document).
+    #[must_use]
+    pub fn stdout_json(mut self, v: serde_json::Value) -> Test {
+        self.expect.stdout_json = Some(v);
+        self
+    }
+
+    #[must_use]
+    pub fn stdout_contains(self, s: impl AsRef<str>) -> Test {
+        self.text(Stream::Stdout, Text::Contains, s)
+    }
+
+    #[must_use]
+    pub fn stdout_lacks(self, s: impl AsRef<str>) -> Test {
+        self.text(Stream::Stdout, Text::Lacks, s)
+    }
+
+    #[must_use]
+    pub fn stderr_contains(self, s: impl AsRef<str>) -> Test {
+        self.text(Stream::Stderr, Text::Contains, s)
+    }
+
+    #[must_use]
+    pub fn stderr_lacks(self, s: impl AsRef<str>) -> Test {
+        self.text(Stream::Stderr, Text::Lacks, s)
+    }
+
+    /// How stderr must begin: the first line of an error, usually.
+    #[must_use]
+    pub fn stderr_starts_with(self, s: impl AsRef<str>) -> Test {
+        self.text(Stream::Stderr, Text::StartsWith, s)
+    }
+
+    fn text(mut self, stream: Stream, how: Text, s: impl AsRef<str>) -> Test {
+        self.expect
+            .texts
+            .push((stream, how, s.as_ref().to_string()));
+        self
+    }
+
+    /// Runs batchsh and checks every expectation, failing the test with all
+    /// that differ (and all batchsh printed) at once. The output is
+    /// returned for the checks that are the test's own.
+    #[track_caller]
+    pub fn run(mut self) -> Output {
+        let expect = std::mem::take(&mut self.expect);
+        let args = self.args.clone();
+        let out = self.spawn();
+        let failures = expect.failures(&out);
+        if !failures.is_empty() {
+            panic!(
+                "batchsh {args:?}:\n{}\n--- exit code {} ---\n--- stdout ---\n{}--- stderr ---\n{}--- end ---",
+                failures.join("\n"),
+                out.code,
+                out.stdout,
+                out.stderr
+            );
+        }
+        out
+    }
+
+    fn spawn(self) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchsh"));
         cmd.args(&self.args)
             .env("BATCHSH_HOME", self.home.path())
@@ -117,6 +240,50 @@ impl Test {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             home: self.home,
         }
+    }
+}
+
+impl Expect {
+    /// One line for each expectation `out` does not meet.
+    fn failures(&self, out: &Output) -> Vec<String> {
+        let mut failed = Vec::new();
+        if let Some(want) = self.status
+            && want != out.code
+        {
+            failed.push(format!("- exit code {}, not {want}", out.code));
+        }
+        for (stream, want, got) in [
+            (Stream::Stdout, &self.stdout, &out.stdout),
+            (Stream::Stderr, &self.stderr, &out.stderr),
+        ] {
+            if let Some(want) = want
+                && want != got
+            {
+                failed.push(format!("- {stream} differs; it must be:\n{want}"));
+            }
+        }
+        if let Some(want) = &self.stdout_json {
+            match serde_json::from_str::<serde_json::Value>(&out.stdout) {
+                Ok(got) if got == *want => {}
+                Ok(got) => failed.push(format!("- stdout is JSON {got}, not {want}")),
+                Err(e) => failed.push(format!("- stdout is not JSON ({e}); must be {want}")),
+            }
+        }
+        for (stream, how, text) in &self.texts {
+            let got = match stream {
+                Stream::Stdout => &out.stdout,
+                Stream::Stderr => &out.stderr,
+            };
+            let (ok, must) = match how {
+                Text::Contains => (got.contains(text.as_str()), "contain"),
+                Text::Lacks => (!got.contains(text.as_str()), "lack"),
+                Text::StartsWith => (got.starts_with(text.as_str()), "start with"),
+            };
+            if !ok {
+                failed.push(format!("- {stream} does not {must} {text:?}"));
+            }
+        }
+        failed
     }
 }
 
@@ -165,8 +332,7 @@ fn wait_within(
 /// Runs `batchsh parse TEXT` and returns the parsed JSON array, failing the
 /// test with batchsh's own diagnostic if the text does not parse.
 pub fn parse_json(text: &str) -> serde_json::Value {
-    let out = Test::new().arg("parse").arg(text).run();
-    assert_eq!(out.code, 0, "batchsh parse failed:\n{}", out.stderr);
+    let out = Test::new().arg("parse").arg(text).status(0).run();
     serde_json::from_str(&out.stdout).expect("batchsh parse prints JSON")
 }
 

@@ -12,3 +12,4 @@ mod repl;
 mod roundtrip;
 mod store;
 mod takeover;
+mod world;

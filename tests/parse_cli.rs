@@ -65,8 +65,11 @@ fn parse_reads_a_file_and_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("x.bsh");
     std::fs::write(&f, "BATCH_LIST; -- comment\nBATCH_INFO 'abc123'").unwrap();
-    let out = Test::new().arg("parse").arg(f.to_str().unwrap()).run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Test::new()
+        .arg("parse")
+        .arg(f.to_str().unwrap())
+        .status(0)
+        .run();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v[0]["statement"], "BATCH_LIST");
     assert_eq!(v[1]["bid"], "abc123");
@@ -74,8 +77,8 @@ fn parse_reads_a_file_and_stdin() {
     let out = Test::new()
         .args(["parse", "-"])
         .stdin("SHOW LUS;\nEXIT")
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v[0]["statement"], "SHOW_LUS");
     assert_eq!(v[1]["statement"], "EXIT");
@@ -89,57 +92,52 @@ fn empty_input_and_comments_parse_to_an_empty_array() {
 
 #[test]
 fn parse_error_goes_to_stderr_and_exits_1() {
-    let out = Test::new().args(["parse", "BATCH_LSIT"]).run();
-    assert_eq!(out.code, 1);
-    assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr
-            .starts_with("error: unknown statement BATCH_LSIT\n"),
-        "{}",
-        out.stderr
-    );
+    Test::new()
+        .args(["parse", "BATCH_LSIT"])
+        .status(1)
+        .stdout("")
+        .stderr_starts_with("error: unknown statement BATCH_LSIT\n")
+        .run();
 }
 
 #[test]
 fn what_is_not_built_yet_says_so_honestly() {
-    let out = Test::new().args(["-c", "BATCH_WAIT"]).run();
-    assert_eq!(out.code, 1);
-    assert_eq!(out.stdout, "");
-    assert_eq!(
-        out.stderr,
-        "error: BATCH_WAIT is not implemented yet in this version of batchsh
+    Test::new()
+        .args(["-c", "BATCH_WAIT"])
+        .status(1)
+        .stdout("")
+        .stderr(
+            "error: BATCH_WAIT is not implemented yet in this version of batchsh
   --> line 1, column 1
    |
  1 | BATCH_WAIT
    | ^^^^^^^^^^
-"
-    );
+",
+        )
+        .run();
     // Named as they are typed.
     for (typed, name) in [
         ("show schedules", "SHOW SCHEDULES"),
         ("DROP SCHEDULE nightly", "DROP SCHEDULE"),
         ("WINDOW_STATUS nightly", "WINDOW_STATUS"),
     ] {
-        let out = Test::new().args(["-c", typed]).run();
-        assert_eq!(out.code, 1);
-        assert!(
-            out.stderr.starts_with(&format!(
+        Test::new()
+            .args(["-c", typed])
+            .status(1)
+            .stderr_starts_with(format!(
                 "error: {name} is not implemented yet in this version of batchsh\n"
-            )),
-            "{}",
-            out.stderr
-        );
+            ))
+            .run();
     }
     for sub in [["worker"], ["tick"]] {
-        let out = Test::new().args(sub).run();
-        assert_eq!(out.code, 1);
-        assert_eq!(
-            out.stderr,
-            format!(
+        Test::new()
+            .args(sub)
+            .status(1)
+            .stderr(format!(
                 "error: batchsh {} is not implemented yet in this version of batchsh\n",
                 sub[0]
-            )
-        );
+            ))
+            .run();
     }
 }
 
@@ -147,22 +145,17 @@ fn what_is_not_built_yet_says_so_honestly() {
 fn a_script_with_a_parse_error_reports_it_before_anything() {
     // The error is in the second statement; nothing may run, and the error
     // (not "not implemented") is what the user sees.
-    let out = Test::new()
+    Test::new()
         .args(["-c", "BATCH_LIST; BATCH_LIST LIMT=5"])
+        .status(1)
+        .stderr_starts_with("error: unknown option LIMT\n")
         .run();
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.starts_with("error: unknown option LIMT\n"),
-        "{}",
-        out.stderr
-    );
-    let out = Test::new().arg("-").stdin("SHOW LUS;\nSHOW LU").run();
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains("--> line 2, column 6"),
-        "{}",
-        out.stderr
-    );
+    Test::new()
+        .arg("-")
+        .stdin("SHOW LUS;\nSHOW LU")
+        .status(1)
+        .stderr_contains("--> line 2, column 6")
+        .run();
 }
 
 #[test]
@@ -171,8 +164,7 @@ fn errors_in_a_script_file_name_the_file() {
     let script = dir.path().join("nightly.bsh");
     let fails_at = |text: &str, position: &str| {
         std::fs::write(&script, text).unwrap();
-        let out = Test::new().arg(script.to_str().unwrap()).run();
-        assert_eq!(out.code, 1);
+        let out = Test::new().arg(script.to_str().unwrap()).status(1).run();
         let want = format!("--> {}, {position}", script.display());
         assert!(out.stderr.contains(&want), "{}", out.stderr);
     };
@@ -190,8 +182,7 @@ fn a_script_that_is_not_utf8_says_where_its_first_bad_byte_is() {
     let script = dir.path().join("latin1.bsh");
     // "SHOW LUS;\n-- caf\xe9\n": Latin-1, not UTF-8.
     std::fs::write(&script, b"SHOW LUS;\n-- caf\xe9\n").unwrap();
-    let out = Test::new().arg(script.to_str().unwrap()).run();
-    assert_eq!(out.code, 1);
+    let out = Test::new().arg(script.to_str().unwrap()).status(1).run();
     assert!(
         out.stderr.contains("latin1.bsh")
             && out
@@ -204,39 +195,36 @@ fn a_script_that_is_not_utf8_says_where_its_first_bad_byte_is() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = Test::new().arg("--no-such-flag").run();
-    assert_eq!(out.code, 2);
-    let out = Test::new().args(["--format", "xml", "parse", "EXIT"]).run();
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("table"), "{}", out.stderr);
-    let out = Test::new().args(["parse"]).run();
-    assert_eq!(out.code, 2);
+    Test::new().arg("--no-such-flag").status(2).run();
+    Test::new()
+        .args(["--format", "xml", "parse", "EXIT"])
+        .status(2)
+        .stderr_contains("table")
+        .run();
+    Test::new().args(["parse"]).status(2).run();
     // A script file that is not there, or statements without -c.
-    let out = Test::new().arg("no-such-script.bsh").run();
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .starts_with("error: no script file no-such-script.bsh: batchsh FILE runs a script file, batchsh -c 'STATEMENTS' runs statements"),
-        "{}",
-        out.stderr
-    );
+    Test::new()
+        .arg("no-such-script.bsh")
+        .status(2)
+        .stderr_starts_with(
+            "error: no script file no-such-script.bsh: batchsh FILE runs a script file, batchsh -c 'STATEMENTS' runs statements",
+        )
+        .run();
     // A folder where the script file goes.
     let dir = tempfile::tempdir().unwrap();
-    let out = Test::new().arg(dir.path().to_str().unwrap()).run();
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        format!(
+    Test::new()
+        .arg(dir.path().to_str().unwrap())
+        .status(2)
+        .stderr(format!(
             "error: {} is a folder, not a script file: batchsh FILE runs the statements in FILE\n",
             dir.path().display()
-        )
-    );
+        ))
+        .run();
 }
 
 #[test]
 fn help_documents_the_flags_and_subcommands() {
-    let out = Test::new().arg("--help").run();
-    assert_eq!(out.code, 0);
+    let out = Test::new().arg("--help").status(0).run();
     for flag in [
         "--home",
         "--store",
@@ -262,17 +250,16 @@ fn help_documents_the_flags_and_subcommands() {
     }
     let out = Test::new().args(["worker", "--help"]).run();
     assert!(out.stdout.contains("--until-idle") && out.stdout.contains("--workers"));
-    let out = Test::new().arg("--version").run();
-    assert_eq!(out.code, 0);
+    let out = Test::new().arg("--version").status(0).run();
     assert!(out.stdout.starts_with("batchsh "));
 }
 
 #[test]
 fn global_flags_work_after_the_subcommand() {
-    let out = Test::new()
+    Test::new()
         .args(["parse", "EXIT", "--format", "json", "-q"])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
 /// SPEC §1: global flags go before or after the subcommand.
@@ -280,28 +267,26 @@ fn global_flags_work_after_the_subcommand() {
 fn global_flags_work_before_the_subcommand() {
     let out = Test::new()
         .args(["--format", "json", "-q", "parse", "EXIT"])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.starts_with("[{\"statement\":\"EXIT\""),
         "{}",
         out.stdout
     );
     let home = tempfile::tempdir().unwrap();
-    let out = Test::new()
+    Test::new()
         .args(["--home", home.path().to_str().unwrap(), "tick"])
+        .status(1)
+        .stderr_contains("batchsh tick is not implemented yet")
         .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("batchsh tick is not implemented yet"),
-        "{}",
-        out.stderr
-    );
     // A flag's value that is a subcommand's name is the flag's value.
-    let out = Test::new().args(["-c", "help"]).run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("BATCH_LIST"), "{}", out.stdout);
-    let out = Test::new()
+    Test::new()
+        .args(["-c", "help"])
+        .status(0)
+        .stdout_contains("BATCH_LIST")
+        .run();
+    Test::new()
         .args([
             "--node",
             "worker",
@@ -310,21 +295,16 @@ fn global_flags_work_before_the_subcommand() {
             "-c",
             "SHOW SETTINGS",
         ])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     // A script file or -c with a subcommand: one or the other.
     for first in [vec!["script.bsh"], vec!["-c", "SHOW LUS"]] {
-        let out = Test::new()
+        Test::new()
             .args(first.iter().copied())
             .args(["parse", "EXIT"])
+            .status(2)
+            .stderr_contains("cannot be used with the subcommand parse")
             .run();
-        assert_eq!(out.code, 2, "{}", out.stderr);
-        assert!(
-            out.stderr
-                .contains("cannot be used with the subcommand parse"),
-            "{}",
-            out.stderr
-        );
     }
 }
 
@@ -338,23 +318,23 @@ fn parse_output_is_one_line_of_json() {
 fn statements_may_start_with_a_comment_or_a_dash() {
     // A `-c` text or a `parse` input that starts with a `-- comment` is the
     // statements, not a flag (as in a crontab line that labels its job).
-    let out = Test::new()
+    Test::new()
         .args(["--format", "json", "-c", "-- nightly sync\nSHOW SETTINGS"])
+        .status(0)
+        .stdout_contains("\"format\":\"json\"")
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("\"format\":\"json\""), "{}", out.stdout);
-    let out = Test::new().args(["parse", "-- labelled\nBATCH_LIST"]).run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Test::new()
+        .args(["parse", "-- labelled\nBATCH_LIST"])
+        .status(0)
+        .run();
     assert_eq!(parse_json_stdout(&out.stdout)[0]["statement"], "BATCH_LIST");
     // Any other text that starts with `-` is a statement error, not a
     // usage error: it names the text and its place.
-    let out = Test::new().args(["-c", "-q"]).run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("expected a statement, found -q"),
-        "{}",
-        out.stderr
-    );
+    Test::new()
+        .args(["-c", "-q"])
+        .status(1)
+        .stderr_contains("expected a statement, found -q")
+        .run();
 }
 
 #[test]
@@ -362,13 +342,13 @@ fn the_format_ignores_case() {
     let out = Test::new()
         .env("BATCHSH_FORMAT", "JSON")
         .args(["-c", "SHOW SETTINGS"])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.starts_with('{'), "{}", out.stdout);
     let out = Test::new()
         .args(["--format", "Csv", "-c", "SHOW SETTINGS"])
+        .status(0)
         .run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.starts_with("key,value\n"), "{}", out.stdout);
 }
 

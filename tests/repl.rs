@@ -6,8 +6,10 @@ use crate::common::Test;
 /// SPEC §12: `HELP` lists the statements, one line each, in every mode.
 #[test]
 fn help_lists_every_statement_with_its_summary() {
-    let out = Test::new().args(["--format", "json", "-c", "HELP"]).run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Test::new()
+        .args(["--format", "json", "-c", "HELP"])
+        .status(0)
+        .run();
     let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), batchsh::syntax::keywords::STATEMENTS.len());
@@ -15,8 +17,7 @@ fn help_lists_every_statement_with_its_summary() {
     assert!(rows.iter().any(
         |r| r["statement"] == "BATCH" && r["summary"].as_str().unwrap().contains("per entity")
     ));
-    let table = Test::new().args(["-c", "HELP;"]).run();
-    assert_eq!(table.code, 0, "{}", table.stderr);
+    let table = Test::new().args(["-c", "HELP;"]).status(0).run();
     let lines: Vec<&str> = table.stdout.lines().collect();
     assert_eq!(lines.len(), 2 + rows.len(), "{}", table.stdout);
     assert!(lines.iter().any(|l| l.starts_with("| BATCH_LIST ")));
@@ -27,8 +28,10 @@ fn help_lists_every_statement_with_its_summary() {
 /// was asked for.
 #[test]
 fn help_for_a_statement_shows_its_grammar_section() {
-    let out = Test::new().args(["-q", "-c", "help batch_summary"]).run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Test::new()
+        .args(["-q", "-c", "help batch_summary"])
+        .status(0)
+        .run();
     let grammar =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/grammar/batchsh.ebnf"))
             .unwrap();
@@ -65,14 +68,12 @@ fn help_for_a_statement_shows_its_grammar_section() {
 
 #[test]
 fn help_for_an_unknown_statement_suggests_the_nearest() {
-    let out = Test::new().args(["-c", "HELP BATCH_LSIT"]).run();
-    assert_eq!(out.code, 1);
-    assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.contains("did you mean BATCH_LIST?"),
-        "{}",
-        out.stderr
-    );
+    Test::new()
+        .args(["-c", "HELP BATCH_LSIT"])
+        .status(1)
+        .stdout("")
+        .stderr_contains("did you mean BATCH_LIST?")
+        .run();
 }
 
 // ---------------------------------------------------------------------------
@@ -104,8 +105,7 @@ impl Place {
         let dir = tempfile::tempdir().unwrap();
         crate::common::customer_db(&dir.path().join("crm.db"), n);
         let p = Place { dir };
-        let out = p.run(crate::common::CRM_CUSTOMER_LU);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        p.test(crate::common::CRM_CUSTOMER_LU).status(0).run();
         p
     }
 
@@ -113,19 +113,18 @@ impl Place {
         self.dir.path().join("home")
     }
 
-    /// `batchsh -c` in another process, JSON out.
-    fn run(&self, script: &str) -> crate::common::Output {
+    /// `batchsh -c` in another process, JSON out: to set more on before
+    /// it runs.
+    fn test(&self, script: &str) -> Test {
         Test::new()
             .current_dir(self.dir.path())
             .args(["--home", self.home().to_str().unwrap(), "--format", "json"])
             .args(["-c", script])
-            .run()
     }
 
     /// The JSON another process prints for `script` (one statement).
     fn json(&self, script: &str) -> Value {
-        let out = self.run(script);
-        assert_eq!(out.code, 0, "{script}: {}", out.stderr);
+        let out = self.test(script).status(0).run();
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
     }
 
@@ -260,14 +259,17 @@ fn cluster(p: &Place, bid: &str) -> Value {
 /// Issue 4, point 1: stdin that is not a terminal is a script: no prompt.
 #[test]
 fn stdin_that_is_not_a_terminal_is_read_as_a_script() {
-    let out = Test::new().stdin("SET FORMAT json;\nSHOW SETTINGS\n").run();
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Test::new()
+        .stdin("SET FORMAT json;\nSHOW SETTINGS\n")
+        .status(0)
+        .stdout_lacks(PROMPT)
+        .stderr_lacks(PROMPT)
+        .run();
     assert!(
         out.stdout.starts_with("{\"format\":\"json\""),
         "{}",
         out.stdout
     );
-    assert!(!out.stdout.contains(PROMPT) && !out.stderr.contains(PROMPT));
 }
 
 /// Issue 20, point 10: a store URL is refused before the REPL starts:
@@ -468,8 +470,7 @@ fn a_second_ctrl_c_stops_at_once_and_retry_finishes_the_batch() {
     ));
     assert_eq!(r.exit_code(), 130);
     assert_eq!(only_batch(&p)["status"], "IN_PROGRESS");
-    let out = p.run(&format!("BATCH_RETRY '{bid}'"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    p.test(&format!("BATCH_RETRY '{bid}'")).status(0).run();
     assert_eq!(only_batch(&p)["status"], "DONE");
     assert_eq!(cluster(&p, &bid)["succeeded"], 4);
 }

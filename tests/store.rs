@@ -23,8 +23,7 @@ impl Damage {
             bid: String::new(),
         };
         let script = format!("{CRM_CUSTOMER_LU}; BATCH Customer FABRIC_COMMAND='echo ?'");
-        let out = d.run(&script);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        d.test(&script).status(0).run();
         let bid = rusqlite::Connection::open(d.store())
             .unwrap()
             .query_row("SELECT bid FROM batches", [], |r| r.get(0))
@@ -36,11 +35,13 @@ impl Damage {
         self.dir.path().join("store.db")
     }
 
-    fn run(&self, script: &str) -> crate::common::Output {
-        Test::new()
-            .current_dir(self.dir.path())
-            .args(["--store", self.store().to_str().unwrap(), "-c", script])
-            .run()
+    fn test(&self, script: &str) -> Test {
+        Test::new().current_dir(self.dir.path()).args([
+            "--store",
+            self.store().to_str().unwrap(),
+            "-c",
+            script,
+        ])
     }
 
     /// Runs `script` on the store as `damage` leaves it: batchsh must exit
@@ -51,21 +52,18 @@ impl Damage {
         damage(&mut bytes);
         let damaged = self.dir.path().join("damaged.db");
         std::fs::write(&damaged, &bytes).unwrap();
-        let out = Test::new()
+        Test::new()
             .current_dir(self.dir.path())
             .args(["--store", damaged.to_str().unwrap(), "-c", script])
-            .run();
-        let said = format!("{what}, {script}: exit {}\n{}", out.code, out.stderr);
-        assert_eq!(out.code, 1, "{said}");
-        assert!(
-            out.stderr.starts_with(&format!(
+            .status(1)
+            .stderr_starts_with(format!(
                 "error: the store {} is damaged (",
                 damaged.display()
-            )) && out.stderr.contains("restore a backup")
-                && out.stderr.contains("sqlite3's .recover"),
-            "{said}"
-        );
-        assert!(!out.stderr.contains("not a batchsh store"), "{said}");
+            ))
+            .stderr_contains("restore a backup")
+            .stderr_contains("sqlite3's .recover")
+            .stderr_lacks("not a batchsh store")
+            .run();
         assert!(std::fs::read(&damaged).unwrap() == bytes, "{what}: changed");
         for beside in ["damaged.db-wal", "damaged.db-shm"] {
             let f = self.dir.path().join(beside);
@@ -141,6 +139,7 @@ fn damage_found_while_reading_rows_says_the_store_is_damaged() {
 
 /// Runs `t` in a new, empty working folder, and returns the folder with
 /// the output, to see what batchsh created there.
+#[track_caller]
 fn in_empty_dir(t: Test) -> (tempfile::TempDir, crate::common::Output) {
     let dir = tempfile::tempdir().unwrap();
     let out = t.current_dir(dir.path()).run();
@@ -153,14 +152,10 @@ const PG_URL: &str = "postgres://batch@db.example:5432/batchsh";
 /// nothing created in the working folder or the home.
 #[track_caller]
 fn assert_refused_url(t: Test, url: &str, says: &str) {
-    let (dir, out) = in_empty_dir(t);
-    assert_eq!(out.code, 2, "{url}: {}", out.stderr);
-    assert!(
-        out.stderr
-            .starts_with(&format!("error: the store {url} is a "))
-            && out.stderr.contains(says),
-        "{url}: {}",
-        out.stderr
+    let (dir, out) = in_empty_dir(
+        t.status(2)
+            .stderr_starts_with(format!("error: the store {url} is a "))
+            .stderr_contains(says),
     );
     let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(created.is_empty(), "{url}: created {created:?}");
@@ -209,8 +204,11 @@ fn a_url_of_another_scheme_is_not_a_store_batchsh_knows_and_a_path_is_still_a_fi
         assert_refused_url(t, url, "which is not a store batchsh knows");
     }
     for path in ["data/store.db", "./x:y.db"] {
-        let (dir, out) = in_empty_dir(Test::new().args(["--store", path, "-c", "SHOW LUS"]));
-        assert_eq!(out.code, 0, "{path}: {}", out.stderr);
+        let (dir, _) = in_empty_dir(
+            Test::new()
+                .args(["--store", path, "-c", "SHOW LUS"])
+                .status(0),
+        );
         assert!(dir.path().join(path).is_file(), "{path}: no store file");
     }
 }

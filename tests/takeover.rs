@@ -6,7 +6,7 @@
 //! `BATCHSH_TEST_GATE`) make the limits short, so no test waits on the
 //! clock for longer than its scenario needs.
 
-use crate::batch::{World, completed_ids, eventually, signal};
+use crate::world::{World, completed_ids, eventually, signal};
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Output};
 use std::time::Duration;
@@ -226,7 +226,7 @@ fn identical_batches_started_at_one_moment_run_once() {
         let winners: Vec<&Output> = outs.iter().filter(|o| o.status.code() == Some(0)).collect();
         assert_eq!(winners.len(), 1, "round {round}: exactly one runs");
         let bid =
-            crate::batch::result_row(&String::from_utf8_lossy(&winners[0].stdout))["batch_id"]
+            crate::world::result_row(&String::from_utf8_lossy(&winners[0].stdout))["batch_id"]
                 .as_str()
                 .unwrap()
                 .to_string();
@@ -481,8 +481,7 @@ fn a_stalled_run_that_was_cancelled_or_paused_writes_nothing_when_it_wakes() {
         w.assert_counters_add_up(&bid);
         if verb == "BATCH_PAUSE" {
             // Nobody runs it: resuming runs it here, to its end.
-            let out = w.run(&format!("BATCH_RESUME '{bid}'"));
-            assert_eq!(out.code, 0, "{}", out.stderr);
+            w.test(&format!("BATCH_RESUME '{bid}'")).status(0).run();
             assert_eq!(w.status(&bid), "DONE");
             assert_eq!(completed_ids(&w, &bid).len(), n);
         }
@@ -638,8 +637,9 @@ fn a_batch_never_ends_with_entities_in_process() {
 fn retrying_a_finished_batch_runs_its_orphaned_claims() {
     let n = 10;
     let w = World::new(n as i64);
-    let out = w.run(&format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\""));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\""))
+        .status(0)
+        .run();
     let bid = w.last_bid();
     w.store()
         .execute_batch(&format!(

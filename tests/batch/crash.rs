@@ -1,0 +1,279 @@
+//! Crash safety with a real kill -9: what a retry finds and finishes, and
+//! that no entity is lost or run again.
+
+use crate::world::{World, assert_none_lost_none_rerun, completed_ids, eventually, kill_9_after};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// SPEC §7: after kill -9, BATCH_RETRY finishes the batch; no entity that
+/// was COMPLETED before the kill runs again; no entity is lost.
+#[test]
+fn kill_9_then_retry_loses_nothing_and_reruns_no_completed_entity() {
+    let w = World::new(300);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    kill_9_after(&w, child, 40);
+    let bid = w.last_bid();
+    let completed_before = completed_ids(&w, &bid);
+    assert!(!completed_before.is_empty());
+    assert_ne!(w.status(&bid), "DONE");
+
+    w.retry_to_done(&bid);
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        300
+    );
+    assert_none_lost_none_rerun(&w, 300, &completed_before);
+}
+
+/// After a kill -9 in a `sync_instance` batch some instances are written
+/// to the LU store while their outcomes are not committed yet; the retry
+/// runs those entities again (at-least-once) and finds their data already
+/// there. They still count as Added: every instance of a batch into an
+/// empty LU store is Added once, crash or not.
+#[test]
+fn a_sync_killed_mid_batch_still_counts_every_instance_added_once() {
+    const N: i64 = 20_000;
+    for attempt in 1..=3 {
+        let w = World::new(N);
+        let child = w.spawn(
+            "BATCH Customer FABRIC_COMMAND='sync_instance Customer.?' WITH MAX_WORKERS_PER_NODE=2",
+        );
+        kill_9_after(&w, child, 2_000);
+        let bid = w.last_bid();
+        assert_ne!(w.status(&bid), "DONE");
+        // The instances the killed run wrote whose entities are not
+        // COMPLETED: what this test is about.
+        let completed: std::collections::HashSet<String> =
+            completed_ids(&w, &bid).into_iter().collect();
+        // The LU store was empty: every instance in it is this batch's.
+        let lu = rusqlite::Connection::open(w.home().join("lu/Customer.db")).unwrap();
+        let written: Vec<String> = lu
+            .prepare("SELECT id FROM __instances")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let in_flight = written.iter().filter(|id| !completed.contains(*id)).count();
+        if in_flight == 0 {
+            assert!(
+                attempt < 3,
+                "no kill caught a written, uncommitted instance"
+            );
+            continue;
+        }
+        w.retry_to_done(&bid);
+        w.assert_counters_add_up(&bid);
+        let count =
+            |col: &str| w.query_i64(&format!("SELECT {col} FROM batches WHERE bid = ?1"), &bid);
+        assert_eq!(
+            (
+                count("completed"),
+                count("added"),
+                count("updated"),
+                count("unchanged")
+            ),
+            (N, N, 0, 0),
+            "{in_flight} instances were written before the kill and not COMPLETED"
+        );
+        return;
+    }
+}
+
+/// A batch paused and then killed: nobody runs it, and the pause asked of
+/// the dead process must not pause the run that takes it over. Resuming
+/// it runs it here to the end; so does retrying it.
+#[test]
+fn a_paused_batch_whose_process_died_is_resumed_or_retried_here() {
+    for control in ["BATCH_RESUME", "BATCH_RETRY"] {
+        let w = World::new(100);
+        let child = w.spawn(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2",
+        );
+        w.wait_until_running();
+        let bid = w.last_bid();
+        w.test(&format!("BATCH_PAUSE '{bid}'")).status(0).run();
+        eventually("PAUSED", || w.status(&bid) == "PAUSED");
+        kill_9_after(&w, child, 0);
+        let completed_before = completed_ids(&w, &bid);
+        w.test(&format!("{control} '{bid}'")).status(0).run();
+        assert_eq!(w.status(&bid), "DONE", "{control}");
+        assert_eq!(
+            w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+            100
+        );
+        w.assert_counters_add_up(&bid);
+        assert_none_lost_none_rerun(&w, 100, &completed_before);
+    }
+}
+
+/// After a crash (or a reboot) the dead owner's pid may belong to another
+/// process by the time the batch is retried. A process that started after
+/// the owner's last heartbeat is not the owner: the retry goes ahead.
+#[test]
+fn a_dead_owners_pid_reused_by_another_process_does_not_block_the_retry() {
+    let w = World::new(200);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    kill_9_after(&w, child, 20);
+    let bid = w.last_bid();
+    let completed_before = completed_ids(&w, &bid);
+    // The pid now runs something else, started a minute after the last
+    // heartbeat of the crashed owner.
+    let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+    w.store()
+        .execute(
+            "UPDATE batches SET owner_pid = ?2,
+                 heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')
+             WHERE bid = ?1",
+            rusqlite::params![bid, other.id()],
+        )
+        .unwrap();
+    w.retry_to_done(&bid);
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert_none_lost_none_rerun(&w, 200, &completed_before);
+}
+
+/// Should another process ever judge a live run dead and take its batch
+/// over, the run sees a foreign owner at its next step and stops at once,
+/// writing nothing more (no end, no owner cleared): one runner per batch.
+#[test]
+fn a_run_whose_batch_was_taken_over_stops_at_once() {
+    let w = World::new(100);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.05'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("some entities to complete", || {
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 5
+    });
+    // What a takeover writes: another node is the owner now.
+    w.store()
+        .execute(
+            "UPDATE batches SET owner_node = 'other-node', owner_pid = 4242,
+                 execution_id = 'the-other-run' WHERE bid = ?1",
+            [&bid],
+        )
+        .unwrap();
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "it did not stop at once"
+    );
+    assert!(
+        stderr.contains("was taken over by node other-node (pid 4242)"),
+        "{stderr}"
+    );
+    let (status, node): (String, Option<String>) = w
+        .store()
+        .query_row(
+            "SELECT status, owner_node FROM batches WHERE bid = ?1",
+            [&bid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), node.as_deref()),
+        ("IN_PROGRESS", Some("other-node"))
+    );
+    assert!(w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) < 100);
+    // The "other node" never heartbeats: once it is judged dead, a retry
+    // finishes the batch.
+    w.store()
+        .execute(
+            "UPDATE batches SET heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')
+             WHERE bid = ?1",
+            [&bid],
+        )
+        .unwrap();
+    w.retry_to_done(&bid);
+}
+
+/// Retries of one batch started at the same moment: one runs it, the
+/// others are refused, and ON_DONE runs once, with counters that add up.
+#[test]
+fn retries_started_at_once_run_the_batch_once() {
+    let w = World::new(200);
+    w.test(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'test -f go && echo ? >> ran.txt && sleep 0.02'\"
+         WITH MAX_WORKERS_PER_NODE=2 ON_DONE='echo $TOTAL $SUCCEEDED $FAILED >> done.txt'",
+    )
+    .status(3)
+    .run();
+    let bid = w.last_bid();
+    std::fs::write(w.path().join("go"), "").unwrap();
+    std::fs::remove_file(w.path().join("done.txt")).unwrap();
+    let retries: Vec<Child> = (0..6)
+        .map(|_| w.spawn(&format!("BATCH_RETRY '{bid}'")))
+        .collect();
+    let outs: Vec<_> = retries
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ran = outs.iter().filter(|o| o.status.code() == Some(0)).count();
+    assert_eq!(ran, 1, "exactly one retry runs the batch");
+    for o in outs.iter().filter(|o| o.status.code() != Some(0)) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("it is running on node") || err.contains("meanwhile"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("done.txt")).unwrap(),
+        "200 200 0\n"
+    );
+    assert_none_lost_none_rerun(&w, 200, &[]);
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    assert_eq!(ran.lines().count(), 200, "an entity ran twice");
+    w.assert_counters_add_up(&bid);
+}
+
+/// Duplicate ids are dropped before they are stored, also when a retry
+/// reads the source again after a kill -9 during id generation: the ids
+/// stored by the killed run count as seen, so none is stored twice, none
+/// is lost, and no COMPLETED one runs again.
+#[test]
+fn kill_9_during_id_generation_then_retry_stores_no_duplicate() {
+    let w = World::new(0);
+    // 3,000,000 rows, 1,000 distinct ids: the source is still being read
+    // (ids_complete = 0) long after every distinct id is stored.
+    let using = "with recursive c(x) as (select 0 union all select x + 1 from c where x < 2999999) \
+                 select x % 1000 + 1 from c";
+    let child = w.spawn(&format!(
+        "BATCH Customer FROM crm USING ('{using}')
+             FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" WITH MAX_WORKERS_PER_NODE=2"
+    ));
+    kill_9_after(&w, child, 40);
+    let bid = w.last_bid();
+    assert_eq!(
+        w.query_i64("SELECT ids_complete FROM batches WHERE bid = ?1", &bid),
+        0,
+        "the source was read to its end before the kill: the test shows nothing"
+    );
+    let completed_before = completed_ids(&w, &bid);
+    assert!(!completed_before.is_empty());
+
+    w.retry_to_done(&bid);
+    assert_eq!(
+        w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid),
+        1000
+    );
+    assert_eq!(
+        w.query_i64(
+            "SELECT count(DISTINCT entity_id) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
+            &bid
+        ),
+        1000
+    );
+    assert_none_lost_none_rerun(&w, 1000, &completed_before);
+}

@@ -1,0 +1,175 @@
+//! What is refused or told before a batch runs: options, EXPLAIN, workers,
+//! duplicates of an active batch, unknown bids, a retry whose LU is gone.
+
+use crate::world::World;
+use serde_json::Value;
+
+#[test]
+fn options_that_need_the_worker_are_refused_and_nothing_is_stored() {
+    let w = World::new(3);
+    for opt in ["ASYNC=true", "AFFINITY='n1'", "NAME='x'", "OPEN=true"] {
+        w.test(&format!(
+            "BATCH Customer FABRIC_COMMAND='echo ?' WITH {opt}"
+        ))
+        .status(1)
+        .stderr_contains("needs the worker, not available yet")
+        .run();
+    }
+    assert_eq!(w.batch_count(), 0);
+    // ASYNC='false' is fine.
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC='false'")
+        .status(0)
+        .run();
+}
+
+#[test]
+fn explain_counts_and_runs_nothing() {
+    let w = World::new(12);
+    let out = w
+        .test("EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_RETRIES=2")
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["entities_now"], 12);
+    assert_eq!(v["option_max_retries"], "2");
+    assert_eq!(v["option_retry_delay"], "'1s' (default)");
+    assert_eq!(w.batch_count(), 0);
+}
+
+/// More workers than the node has: EXPLAIN and the run say how many run
+/// (the node's count), instead of capping them without a word.
+#[test]
+fn more_workers_than_the_node_has_are_named_with_how_many_run() {
+    let w = World::new(3);
+    let many = "MAX_WORKERS_PER_NODE=100000";
+    let out = w
+        .test(&format!(
+            "EXPLAIN BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
+        ))
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let shown = v["option_max_workers_per_node"].as_str().unwrap();
+    assert!(
+        shown.starts_with("100000 (") && shown.ends_with(" run: the node's worker count)"),
+        "{shown}"
+    );
+    w.test(&format!(
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
+    ))
+    .status(0)
+    .stderr_starts_with("note: MAX_WORKERS_PER_NODE=100000 is more than this node's ")
+    .run();
+    // Within the node's count: nothing to say.
+    w.test(
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=1 ALLOW_MULTIPLE=true",
+    )
+    .status(0)
+    .stderr("")
+    .run();
+}
+
+#[test]
+fn a_second_identical_batch_is_refused_while_one_is_active() {
+    let w = World::new(20);
+    let mut child =
+        w.spawn("BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1");
+    w.wait_until_running();
+    let bid = w.last_bid();
+    let again = "BATCH Customer FABRIC_COMMAND='sleep 200 ?' WITH MAX_WORKERS_PER_NODE=1";
+    w.test(again)
+        .status(1)
+        .stderr_contains(format!(
+            "batch {bid} with the same command is still running on node "
+        ))
+        .stderr_contains(format!(
+            "wait for it, cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
+        ))
+        .run();
+    // After a kill -9 no process runs it: the way on is BATCH_RETRY, and
+    // the message says so rather than "wait for it".
+    child.kill().unwrap();
+    child.wait().unwrap();
+    w.test(again)
+        .status(1)
+        .stderr_contains(format!(
+            "batch {bid} with the same command was interrupted (IN_PROGRESS, and no process runs it); \
+             finish it (BATCH_RETRY '{bid}'), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
+        ))
+        .run();
+    // Neither refusal stored a batch.
+    assert_eq!(w.batch_count(), 1);
+}
+
+/// A retry re-plans the batch from its stored statement; when what it
+/// names is gone, the error says so about the batch, quoting that
+/// statement, and points at the retry, not into text the user never typed.
+#[test]
+fn a_retry_whose_lu_was_dropped_says_so_about_the_batch() {
+    let w = World::new(3);
+    w.test("BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\"")
+        .status(3)
+        .run();
+    let bid = w.last_bid();
+    w.test("DROP LU Customer").status(0).run();
+    let out = w.test(&format!("BATCH_RETRY '{bid}'")).status(1).run();
+    assert!(
+        out.stderr.contains(&format!(
+            "error: batch {bid} cannot run again: no LU named Customer"
+        )) && out
+            .stderr
+            .contains("(its statement: BATCH Customer FABRIC_COMMAND="),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(" 1 | BATCH_RETRY '{bid}'")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.status(&bid), "DONE", "the failed retry changed the batch");
+}
+
+#[test]
+fn unknown_and_ambiguous_bids_are_clear_errors() {
+    let w = World::new(0);
+    w.test("BATCH_INFO 'nosuchbatch'")
+        .status(1)
+        .stderr_starts_with("error: no batch with id 'nosuchbatch'")
+        .run();
+    w.test("BATCH_SUMMARY")
+        .stderr_starts_with("error: no batch in this session yet")
+        .run();
+    w.test("BATCH_INFO 'abc'")
+        .stderr_contains("at least 6 characters")
+        .run();
+    // A typo in a bid, or in its first characters: the batch meant.
+    w.test("BATCH Customer.(1) FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let bid = w.last_bid();
+    let typo = |s: &str| {
+        let mut c: Vec<char> = s.chars().collect();
+        c[3] = if c[3] == 'x' { 'y' } else { 'x' };
+        c.into_iter().collect::<String>()
+    };
+    for given in [typo(&bid), typo(&bid[..8])] {
+        w.test(&format!("BATCH_INFO '{given}'"))
+            .status(1)
+            .stderr_starts_with(format!(
+                "error: no batch with id '{given}' (did you mean '{bid}'?)"
+            ))
+            .run();
+    }
+    let out = w.run("BATCH_INFO 'ZZZZZZZZ'");
+    assert!(
+        out.stderr
+            .starts_with("error: no batch with id 'ZZZZZZZZ'\n"),
+        "what was typed, and no suggestion: {}",
+        out.stderr
+    );
+    // A bid reads the same in capitals.
+    w.test(&format!("BATCH_INFO '{}'", bid[..8].to_uppercase()))
+        .status(0)
+        .run();
+}

@@ -1,0 +1,279 @@
+//! A working folder with a source and a store, shared by the runs of one
+//! batch test, and the helpers of the batch tests: reading the store,
+//! waiting for a state, killing and signalling a background batchsh.
+
+use crate::common::Test;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A working folder with an SQLite source `crm.db` (customers 1..=n) and a
+/// store, shared by the runs of one test.
+pub(crate) struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    pub(crate) fn new(n: i64) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        crate::common::customer_db(&dir.path().join("crm.db"), n);
+        let w = World { dir };
+        w.test(crate::common::CRM_CUSTOMER_LU).status(0).run();
+        w
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub(crate) fn run(&self, script: &str) -> crate::common::Output {
+        self.test(script).run()
+    }
+
+    /// A run of `script`, to set more on before it runs.
+    pub(crate) fn test(&self, script: &str) -> Test {
+        Test::new().current_dir(self.path()).args(self.args(script))
+    }
+
+    /// batchsh's arguments to run `script` on this world's store.
+    pub(crate) fn args(&self, script: &str) -> [String; 6] {
+        let home = self.home().to_str().unwrap().to_string();
+        ["--home", &home, "--format", "json", "-c", script].map(String::from)
+    }
+
+    /// Runs `script`, which must fail: exit 1 and stderr starting with
+    /// `error: {message}`.
+    #[track_caller]
+    pub(crate) fn refused(&self, script: &str, message: &str) -> crate::common::Output {
+        self.test(script)
+            .status(1)
+            .stderr_starts_with(format!("error: {message}"))
+            .run()
+    }
+
+    /// Runs `t`, whose last batch must end FAILED (exit 1) with an error
+    /// that holds `why`.
+    #[track_caller]
+    pub(crate) fn assert_last_failed(&self, t: Test, why: &str) {
+        t.status(1).run();
+        let bid = self.last_bid();
+        assert_eq!(self.status(&bid), "FAILED");
+        let error = self.error(&bid);
+        assert!(error.contains(why), "{error}");
+    }
+
+    /// Starts batchsh in the background (for kill and control tests).
+    pub(crate) fn spawn(&self, script: &str) -> Child {
+        self.spawn_with(script, &[], &[])
+    }
+
+    /// [`World::spawn`] with more flags before `-c` (`--node`), and
+    /// environment variables (the hidden timing knobs).
+    pub(crate) fn spawn_with(&self, script: &str, flags: &[&str], env: &[(&str, &str)]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_batchsh"))
+            .args(flags)
+            .envs(env.iter().copied())
+            .current_dir(self.path())
+            .args(self.args(script))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The store, read directly: what a crash left behind.
+    pub(crate) fn store(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(self.home().join("store.db")).unwrap();
+        c.busy_timeout(Duration::from_secs(30)).unwrap();
+        c
+    }
+
+    /// How many batches the store holds.
+    pub(crate) fn batch_count(&self) -> i64 {
+        self.store()
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    pub(crate) fn query_i64(&self, sql: &str, bid: &str) -> i64 {
+        self.store().query_row(sql, [bid], |r| r.get(0)).unwrap()
+    }
+
+    pub(crate) fn status(&self, bid: &str) -> String {
+        self.store()
+            .query_row("SELECT status FROM batches WHERE bid = ?1", [bid], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    /// The batch's recorded error.
+    pub(crate) fn error(&self, bid: &str) -> String {
+        self.store()
+            .query_row("SELECT error FROM batches WHERE bid = ?1", [bid], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    pub(crate) fn last_bid(&self) -> String {
+        self.store()
+            .query_row(
+                "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// `BATCH_RETRY` finishes the batch: exit 0, DONE, counters that add up.
+    pub(crate) fn retry_to_done(&self, bid: &str) {
+        self.test(&format!("BATCH_RETRY '{bid}'")).status(0).run();
+        assert_eq!(self.status(bid), "DONE");
+        self.assert_counters_add_up(bid);
+    }
+
+    /// total = waiting + in process + completed + failed + cancelled, and
+    /// the counters match the entity rows (with the entities claimed as
+    /// they arrived that have no row yet, `batch_claimed`: IN_PROCESS).
+    pub(crate) fn assert_counters_add_up(&self, bid: &str) {
+        let c = self.store();
+        let (total, sum): (i64, i64) = c
+            .query_row(
+                "SELECT total, waiting + in_process + completed + failed + cancelled FROM batches WHERE bid = ?1",
+                [bid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(total, sum, "counters do not add up");
+        let rows: i64 = c
+            .query_row(
+                "SELECT (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no)
+                      + (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no)
+                 FROM batches AS b WHERE bid = ?1",
+                [bid],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(total, rows, "total differs from the entity rows");
+        for status in ["WAITING", "IN_PROCESS", "COMPLETED", "FAILED", "CANCELLED"] {
+            let col = status.to_ascii_lowercase();
+            let (counter, actual): (i64, i64) = c
+                .query_row(
+                    &format!(
+                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no AND status = '{status}')
+                             + CASE '{status}' WHEN 'IN_PROCESS'
+                                 THEN (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no) ELSE 0 END
+                         FROM batches AS b WHERE bid = ?1"
+                    ),
+                    [bid],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(counter, actual, "{status} counter");
+        }
+    }
+}
+
+pub(crate) fn result_row(stdout: &str) -> Value {
+    let line = stdout.lines().last().expect("a result line");
+    let v: Value = serde_json::from_str(line).unwrap();
+    v[0].clone()
+}
+
+impl World {
+    /// Waits until a batch of this world is IN_PROGRESS.
+    pub(crate) fn wait_until_running(&self) {
+        eventually("the batch to start", || {
+            self.home().join("store.db").exists()
+                && self
+                    .store()
+                    .query_row(
+                        "SELECT count(*) FROM batches WHERE status = 'IN_PROGRESS'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .unwrap_or(0)
+                    == 1
+        });
+    }
+}
+
+/// Polls until `f` is true (a few seconds at most).
+pub(crate) fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the running batch has `n` COMPLETED entities, then kills
+/// its process with SIGKILL: what a crash leaves.
+pub(crate) fn kill_9_after(w: &World, mut child: Child, n: i64) {
+    eventually("some entities to complete", || {
+        w.path().join("home/store.db").exists()
+            && w.store()
+                .query_row("SELECT coalesce(max(completed), 0) FROM batches", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0)
+                >= n
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// The ids of the batch's COMPLETED entities.
+pub(crate) fn completed_ids(w: &World, bid: &str) -> Vec<String> {
+    let c = w.store();
+    let mut st = c
+        .prepare("SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'")
+        .unwrap();
+    st.query_map([bid], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Checks, from the ids the command appended to ran.txt, that each of
+/// 1..=n ran, and that none of `completed_before` ran twice.
+pub(crate) fn assert_none_lost_none_rerun(w: &World, n: usize, completed_before: &[String]) {
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    let mut runs = std::collections::HashMap::<&str, usize>::new();
+    for id in ran.lines() {
+        *runs.entry(id).or_default() += 1;
+    }
+    for k in 1..=n {
+        assert!(
+            runs.contains_key(k.to_string().as_str()),
+            "entity {k} never ran: lost"
+        );
+    }
+    for id in completed_before {
+        assert_eq!(
+            runs[id.as_str()],
+            1,
+            "entity {id} was COMPLETED before the kill and ran again"
+        );
+    }
+}
+
+/// Sends `signal` (a `kill` option: `-TERM`, `-INT`) to a child.
+pub(crate) fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
