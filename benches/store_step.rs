@@ -145,7 +145,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
             .step(
                 run,
                 &mut next_seq,
-                &StepInput {
+                &mut StepInput {
                     ids_complete: given == n,
                     new_ids,
                     outcomes,

@@ -656,14 +656,15 @@ fn run_tuned(
             // outcomes are (power loss: SPEC §7).
             crate::lu::flush_log(env.home, &lu.name).map_err(ExecError::from)?;
         }
-        let input = StepInput {
+        let mut input = StepInput {
             new_ids,
             ids_complete: ids_complete && stop.is_none(),
             outcomes,
             release: std::mem::take(&mut release),
             claim,
         };
-        let step = patiently(env, bid, || store.step(me, &mut next_seq, &input)).map_err(halt)?;
+        let step =
+            patiently(env, bid, || store.step(me, &mut next_seq, &mut input)).map_err(halt)?;
         shared.committed();
         drop(input);
         last_write = Instant::now();
@@ -819,7 +820,7 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
                 && (k >= st.allowed
                     || st.queue.is_empty()
                     || shared.halt.load(Ordering::SeqCst)
-                    || shared.lease_lapsed())
+                    || shared.lease_lapsed(Instant::now()))
             {
                 // Only workers that may take entities count as idle: the
                 // writer wakes them when it queues some. The others wait
@@ -843,7 +844,8 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
         let t0 = Instant::now();
         let mut taken = batch.drain(..);
         while let Some(c) = taken.next() {
-            if shared.halt.load(Ordering::SeqCst) || shared.lease_lapsed() {
+            let s = Instant::now();
+            if shared.halt.load(Ordering::SeqCst) || shared.lease_lapsed(s) {
                 // The batch stops: what was not started goes back to the
                 // queue, which the writer releases.
                 let mut st = hub.lock();
@@ -853,7 +855,6 @@ fn worker(k: usize, hub: &Hub, shared: &Shared) {
                 hub.wake_writer(&mut st);
                 break;
             }
-            let s = Instant::now();
             let result = shared.process(&c);
             let e = Instant::now();
             busy += e - s;
@@ -951,8 +952,10 @@ fn finish(
     bar.finish();
     patiently(env, bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
     let mut seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
-    let done =
-        patiently(env, bid, || store.step(me, &mut seq, &StepInput::default())).map_err(halt)?;
+    let done = patiently(env, bid, || {
+        store.step(me, &mut seq, &mut StepInput::default())
+    })
+    .map_err(halt)?;
     let finished = done.counters.completed + done.counters.failed;
     patiently(env, bid, || store.sample_progress(me, finished)).map_err(halt)?;
     patiently(env, bid, || store.end_node(me)).map_err(halt)?;
@@ -1236,6 +1239,8 @@ struct Shared {
     /// `epoch`: see [`Shared::lease_lapsed`].
     last_commit_ms: AtomicI64,
     epoch: Instant,
+    /// Half the dead-after time, in milliseconds.
+    lease_ms: i64,
 }
 
 impl Shared {
@@ -1263,6 +1268,7 @@ impl Shared {
             halt: AtomicBool::new(false),
             last_commit_ms: AtomicI64::new(0),
             epoch: Instant::now(),
+            lease_ms: (crate::knobs::dead_after().as_millis() / 2) as i64,
             program_path: match &plan.command {
                 crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
                 crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),
@@ -1284,9 +1290,9 @@ impl Shared {
     /// batch is still the run's: a run that was taken over while it
     /// stalled does not start, when it wakes up, entities the new owner
     /// may have completed meanwhile.
-    fn lease_lapsed(&self) -> bool {
-        let now = self.epoch.elapsed().as_millis() as i64;
-        let limit = (crate::knobs::dead_after().as_millis() / 2) as i64;
+    fn lease_lapsed(&self, now: Instant) -> bool {
+        let now = now.duration_since(self.epoch).as_millis() as i64;
+        let limit = self.lease_ms;
         now - self.last_commit_ms.load(Ordering::SeqCst) > limit
     }
 

@@ -262,11 +262,12 @@ pub trait BatchStore {
 
     /// One step of the executor, in one fenced transaction (see the
     /// module doc). `next_seq` is the highest sequence number used so far;
-    /// new ids take the following ones. The input is only borrowed: a step
-    /// that fails (the store is locked, the run was taken over) writes
-    /// nothing and leaves `next_seq` as it was, so the same input can be
-    /// written again.
-    fn step(&self, run: RunRef, next_seq: &mut i64, input: &StepInput) -> Result<StepResult>;
+    /// new ids take the following ones. A step that fails (the store is
+    /// locked, the run was taken over) writes nothing and leaves `next_seq`
+    /// and the input as they were, so the same input can be written again;
+    /// one that succeeds moves the text of the ids it claimed as they
+    /// arrived out of `input.new_ids` into the result (no copy).
+    fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult>;
 
     /// Every entity still WAITING becomes CANCELLED (with the counters).
     /// With `orphans`, so do the IN_PROCESS ones, which the run calls for

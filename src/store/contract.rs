@@ -106,7 +106,7 @@ fn a_step_stores_claims_and_outcomes_with_counters_that_add_up(s: &dyn Store) {
         .step(
             run("b1"),
             &mut seq,
-            &StepInput {
+            &mut StepInput {
                 new_ids: ids(1..6),
                 claim: 3,
                 ..StepInput::default()
@@ -138,7 +138,7 @@ fn a_step_stores_claims_and_outcomes_with_counters_that_add_up(s: &dyn Store) {
         .step(
             run("b1"),
             &mut seq,
-            &StepInput {
+            &mut StepInput {
                 outcomes,
                 claim: 10,
                 ..StepInput::default()
@@ -170,7 +170,7 @@ fn a_run_taken_over_writes_nothing(s: &dyn Store) {
     s.step(
         run("b1"),
         &mut seq,
-        &StepInput {
+        &mut StepInput {
             new_ids: ids(1..4),
             claim: 2,
             ..StepInput::default()
@@ -189,7 +189,7 @@ fn a_run_taken_over_writes_nothing(s: &dyn Store) {
         .step(
             run("b1"),
             &mut seq,
-            &StepInput {
+            &mut StepInput {
                 new_ids: ids(4..6),
                 claim: 5,
                 ..StepInput::default()
@@ -231,7 +231,7 @@ fn stored_ids_are_the_batchs_own(s: &dyn Store) {
     s.step(
         run("b1"),
         &mut seq,
-        &StepInput {
+        &mut StepInput {
             new_ids: vec![
                 NewId::Ok("2".into()),
                 NewId::Ok("1".into()),
@@ -246,7 +246,7 @@ fn stored_ids_are_the_batchs_own(s: &dyn Store) {
     s.step(
         run("b2"),
         &mut seq2,
-        &StepInput {
+        &mut StepInput {
             new_ids: ids(3..4),
             ..StepInput::default()
         },

@@ -277,10 +277,16 @@ impl BatchStore for SqliteStore {
     /// that fails (the store is locked, the run was taken over) writes
     /// nothing and leaves `next_seq` as it was, so the same input can be
     /// written again.
-    fn step(&self, run: RunRef, next_seq: &mut i64, input: &StepInput) -> Result<StepResult> {
+    fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult> {
         let mut seq = *next_seq;
-        let r = self.fenced(run, |tx, no| step_in(tx, no, run, &mut seq, input))?;
+        let (mut r, moved) = self.fenced(run, |tx, no| step_in(tx, no, run, &mut seq, input))?;
         *next_seq = seq;
+        // Committed: the ids claimed as they arrived move into the result.
+        for (claimed, new) in moved {
+            if let NewId::Ok(text) = &mut input.new_ids[new] {
+                r.claimed[claimed].entity_id = std::mem::take(text);
+            }
+        }
         Ok(r)
     }
 
@@ -877,13 +883,16 @@ fn outcome_sql(plain: bool, n: usize) -> &'static str {
 }
 
 /// A step's writes; `no` is the batch's number, which keys its entity rows.
+/// With the result, the ids claimed as they arrived: (index in the result's
+/// claimed entities, index in `input.new_ids`), whose text the caller moves
+/// over once the step is committed (their `entity_id` is empty until then).
 fn step_in(
     tx: &Transaction,
     no: i64,
     run: RunRef,
     next_seq: &mut i64,
     input: &StepInput,
-) -> rusqlite::Result<StepResult> {
+) -> rusqlite::Result<(StepResult, Vec<(usize, usize)>)> {
     let (bid, node) = (run.bid, run.node);
     let now = crate::store::now();
     // The same moment as entity rows and claims keep it (`*_ms` columns).
@@ -1045,6 +1054,7 @@ fn step_in(
         d.in_process += claimed.len() as i64;
     }
     let mut bad_ids = 0i64;
+    let mut moved = Vec::new();
     if !input.new_ids.is_empty() {
         let mut ins = tx.prepare_cached(
             "INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time_ms)
@@ -1055,7 +1065,7 @@ fn step_in(
         let mut first: Option<i64> = None;
         let mut ids_json = String::from("[");
         let mut open = 0i64;
-        for id in &input.new_ids {
+        for (index, id) in input.new_ids.iter().enumerate() {
             *next_seq += 1;
             let seq = *next_seq;
             match id {
@@ -1068,9 +1078,10 @@ fn step_in(
                     open += 1;
                     d.total += 1;
                     d.in_process += 1;
+                    moved.push((claimed.len(), index));
                     claimed.push(Claimed {
                         seq,
-                        entity_id: text.clone(),
+                        entity_id: String::new(),
                         attempts: 1,
                         claim: Some(first),
                     });
@@ -1174,12 +1185,15 @@ fn step_in(
     // for a retry time (derived here, not queried: an EXISTS over the
     // waiting rows would cost every step the size of the batch).
     let retry_pending = claimed.len() < input.claim && counters.waiting > 0;
-    Ok(StepResult {
-        claimed,
-        control,
-        counters,
-        retry_pending,
-    })
+    Ok((
+        StepResult {
+            claimed,
+            control,
+            counters,
+            retry_pending,
+        },
+        moved,
+    ))
 }
 
 /// For tests: the run of batch `bid` that [`Store::test_batch`] starts
@@ -1249,8 +1263,8 @@ mod tests {
     }
 
     /// One step of batch `b1` on node `n1`.
-    fn step(s: &SqliteStore, seq: &mut i64, input: StepInput) -> StepResult {
-        s.step(test_run("b1"), seq, &input)
+    fn step(s: &SqliteStore, seq: &mut i64, mut input: StepInput) -> StepResult {
+        s.step(test_run("b1"), seq, &mut input)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -1580,7 +1594,7 @@ mod tests {
             .step(
                 test_run("b1"),
                 &mut seq,
-                &StepInput {
+                &mut StepInput {
                     new_ids: ids(6..8),
                     claim: 10,
                     ..StepInput::default()
@@ -1606,7 +1620,7 @@ mod tests {
             .step(
                 new_run,
                 &mut seq,
-                &StepInput {
+                &mut StepInput {
                     claim: 10,
                     ..StepInput::default()
                 },
