@@ -1,0 +1,666 @@
+//! Runs a planned batch in this process (a synchronous BATCH, or a retry).
+//!
+//! Three parties meet in a [`Hub`] (one mutex, three condition variables):
+//!
+//! - a producer thread streams ids from the source into the hub, and waits
+//!   when [`ID_BUFFER`] ids are there already (so 10M ids are never held in
+//!   memory);
+//! - worker threads (the run's own rayon pool, one long-lived loop per
+//!   worker) take claimed entities from the hub's queue, several at a time
+//!   when entities are fast, run them, and put their outcomes back;
+//! - this thread is the only writer to the store. It loops: wait until a
+//!   write is worth its cost, take the new ids and the outcomes, write them
+//!   and claim the next entities in one transaction ([`Store::step`]), put
+//!   the claimed ones in the queue.
+//!
+//! Writes are grouped: outcomes wait at most [`FLUSH_EVERY`] (or until
+//! [`FLUSH_AT`] of them are there) before they are committed, and claims
+//! refill the pipeline when half of it is done; its depth is about
+//! [`QUEUE_MS`] of work (see [`pipeline_depth`]): fast commands (echo) get
+//! large transactions, slow ones (a 20 s script) two entities per worker.
+//! New ids are stored claimed when there is room for them: together, in
+//! the step's claim row, so a fast batch writes each entity's own row once,
+//! with its outcome (see [`crate::store::batches`]). The producer drops
+//! duplicate ids before they reach the hub ([`super::seen`]).
+//! An entity is committed (claimed) before a worker can take it; entities
+//! claimed but not started when the batch is paused or stopped are taken
+//! back from the queue and released (WAITING again) in the next step.
+
+use super::error::{ExecError, Result};
+mod hook;
+mod hub;
+mod pacing;
+mod patience;
+mod producer;
+mod worker;
+
+use hook::on_done;
+use hub::*;
+use pacing::*;
+use patience::*;
+use producer::*;
+use worker::*;
+
+use super::plan::{EntitySource, FailureLimit, Plan};
+use crate::batch::{BatchStatus, Request, RunEnd, StopSignal};
+use crate::command::{self, CommandError, Connections};
+use crate::source;
+use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
+use crate::store::seen::Seen;
+use crate::store::{Store, StoreError};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// What the run needs from its surroundings.
+pub struct Env<'a> {
+    pub store: &'a dyn Store,
+    pub home: &'a Path,
+    pub node: &'a str,
+    pub dc: &'a str,
+    /// Show a progress bar (the caller has checked stderr is a terminal).
+    pub progress: bool,
+    /// Set by Ctrl-C: cancel gracefully.
+    pub interrupt: &'a AtomicBool,
+}
+
+/// A run of a batch that has ended, and how.
+#[derive(Debug)]
+pub struct Finished {
+    pub bid: String,
+    pub execution_id: String,
+    pub end: RunEnd,
+    pub duration: Duration,
+}
+
+/// Why a run stops before its batch is done.
+#[derive(Clone, Debug)]
+enum Stop {
+    /// The batch ends with this final status (FAILED: and why).
+    End(BatchStatus, Option<String>),
+    /// A stop signal: the batch is left unfinished, for `BATCH_RETRY`.
+    Signal(StopSignal),
+}
+
+/// Outcomes wait at most this long for their commit.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// ... or until this many are there.
+const FLUSH_AT: usize = 1000;
+/// How often an otherwise idle loop writes anyway: its heartbeat, and the
+/// moment it reads requests from other processes (pause, cancel, edit),
+/// which must take effect within a second.
+const CONTROL_POLL: Duration = Duration::from_millis(500);
+/// The longest the writer sleeps without looking at Ctrl-C.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// Entities written between two nudges of the checkpointer (a fast batch
+/// writes this many in a few milliseconds; a slow one leaves its
+/// checkpoints to the writer's automatic ones).
+const CHECKPOINT_AFTER: usize = 4096;
+/// New ids stored per step at most (the rest wait for the next one).
+const IDS_PER_STEP: usize = 16 * 1024;
+/// While nothing claims (GENERATE_ENTITIES_FIRST, paused), this many ids
+/// in the hub make a step worth it (else they wait up to [`FLUSH_EVERY`]).
+const IDS_BATCH: usize = 4096;
+/// Otherwise ids wait in the hub until they can be claimed as they are
+/// stored, or at most this long, or until half of [`ID_BUFFER`] is full.
+/// (So a batch of slow commands stores its ids, and shows its total, within
+/// about a second of reading them.)
+const IDS_HOLD: Duration = Duration::from_secs(1);
+
+/// Runs the batch `bid` until it reaches a final status. `need_ids`: the
+/// source has not been read to its end yet (a new batch, or a retry of one
+/// interrupted while its ids were generated). `execution_id` is the run's,
+/// already the batch's current one (its fencing token: see
+/// [`crate::store::batches`]).
+pub fn run(
+    env: &Env,
+    plan: &Plan,
+    bid: &str,
+    execution_id: &str,
+    need_ids: bool,
+) -> Result<Finished> {
+    let store = env.store;
+    let me = RunRef {
+        bid,
+        execution_id,
+        node: env.node,
+    };
+    let started = Instant::now();
+    let tuning = store.begin_run()?;
+    let _sigterm = crate::terminate::BatchRunning::start(bid);
+    let r = match run_tuned(env, plan, me, need_ids) {
+        Ok(fin) => Ok(fin),
+        Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
+        Err(Halt::Failed(e)) => {
+            // The run cannot go on (a full disk, the store deleted): the
+            // batch is FAILED with the reason if that can still be
+            // recorded (SPEC §7). If not, it stays as its last commit left
+            // it, as after a crash. Either way BATCH_RETRY finishes it, and
+            // nothing committed is lost.
+            let why = e.to_string();
+            let record = || store.fail_run(me, &why);
+            match record() {
+                Ok(()) | Err(StoreError::TakenOver { .. }) => {}
+                Err(_) => {
+                    // The write-ahead log may be what cannot grow (a file
+                    // size limit): moved into the store file, it starts
+                    // again from its beginning, where this small write fits.
+                    let _ = store.compact();
+                    if record().is_err() {
+                        // Neither has room (the store file is full too): say
+                        // so, since the stored status does not.
+                        eprintln!(
+                            "batchsh: batch {bid} could not be marked FAILED (the store cannot \
+                             be written); it stays as its last commit left it, as after a crash"
+                        );
+                    }
+                }
+            }
+            Err(e)
+        }
+    };
+    drop(tuning);
+    r
+}
+
+/// Why a run stopped before its end.
+enum Halt {
+    /// Another run owns the batch now: this one was judged dead (it had
+    /// stalled) and taken over. It stops at once, writing nothing more.
+    TakenOver(StoreError),
+    /// The run cannot go on.
+    Failed(ExecError),
+}
+
+impl From<ExecError> for Halt {
+    fn from(e: ExecError) -> Halt {
+        Halt::Failed(e)
+    }
+}
+
+fn halt(e: StoreError) -> Halt {
+    match e {
+        StoreError::TakenOver { .. } => Halt::TakenOver(e),
+        e => Halt::Failed(e.into()),
+    }
+}
+
+/// How a run that was taken over ends: with the batch's counters as the
+/// new owner keeps them, and why it stopped.
+fn taken_over(store: &dyn Store, me: RunRef, e: &StoreError, started: Instant) -> Finished {
+    Finished {
+        bid: me.bid.to_string(),
+        execution_id: me.execution_id.to_string(),
+        end: RunEnd::TakenOver {
+            why: e.to_string(),
+            counters: store.counters(me.bid).unwrap_or_default(),
+        },
+        duration: started.elapsed(),
+    }
+}
+
+fn run_tuned(
+    env: &Env,
+    plan: &Plan,
+    me: RunRef,
+    need_ids: bool,
+) -> std::result::Result<Finished, Halt> {
+    let store = env.store;
+    let bid = me.bid;
+    let started = Instant::now();
+    patiently(env, bid, || store.take_ownership(me, env.dc)).map_err(halt)?;
+    let mut status = if need_ids {
+        BatchStatus::GenerateIidList
+    } else {
+        BatchStatus::InProgress
+    };
+    patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+
+    let hub = Arc::new(Hub {
+        state: Mutex::new(HubState {
+            take: 1,
+            allowed: plan.workers,
+            ids_end: if need_ids { None } else { Some(None) },
+            ..HubState::default()
+        }),
+        writer: Condvar::new(),
+        workers: Condvar::new(),
+        producer: Condvar::new(),
+    });
+    let _close = CloseOnDrop(Arc::clone(&hub));
+    let mut next_seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
+    // Ids stored by an earlier run of the batch are not stored again.
+    let producer = need_ids.then(|| {
+        let seen = seen_so_far(store, bid, next_seq > 0);
+        spawn_producer(plan, env.home, seen, Arc::clone(&hub))
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.node_workers)
+        .thread_name(|k| format!("batchsh-worker-{k}"))
+        .build()
+        .map_err(|e| {
+            ExecError::run(format!(
+                "cannot start {} worker threads: {e}",
+                plan.node_workers
+            ))
+        })?;
+    let finished_before = patiently(env, bid, || store.finished_counts(bid)).map_err(halt)?;
+    let shared = Arc::new(Shared::new(
+        plan,
+        env.home,
+        bid,
+        env.node,
+        finished_before.1,
+    ));
+    // However the run ends, no worker starts anything more.
+    let _halt = HaltOnDrop(Arc::clone(&shared));
+    // A thread for every worker the node allows, of which the first
+    // `allowed` take entities: BATCH_EDIT can raise the count up to it.
+    for k in 0..plan.node_workers {
+        let hub = Arc::clone(&hub);
+        let shared = Arc::clone(&shared);
+        pool.spawn(move || worker(k, &hub, &shared));
+    }
+
+    let bar = super::progress::Bar::new(env.progress, plan.estimated_total);
+    // Entities claimed and not yet written back (queued, running, or with
+    // their outcome in the hub).
+    let mut in_flight = 0usize;
+    let mut workers = plan.workers;
+    let mut last_write = Instant::now() - CONTROL_POLL;
+    // Entities written since the checkpointer was last nudged.
+    let mut written = 0usize;
+    let mut last_sample = Instant::now();
+    let mut last_store_check = Instant::now();
+    let mut stop: Option<Stop> = None;
+    let mut paused = false;
+    // The source is still giving ids (some may wait in the hub).
+    let mut ids_open = true;
+    // Stored WAITING entities, as of the last step; and until when not to
+    // look for them again, when the last claim found fewer than it asked
+    // for (they wait for their retry time).
+    let mut waiting = 0i64;
+    let mut claim_after = Instant::now();
+    let mut release: Vec<Claimed> = Vec::new();
+    // Running mean of an entity's time, which sizes the queue; starts
+    // slow, so a batch of long commands never claims far ahead.
+    let mut avg_entity_ms = 1000.0_f64;
+    let mut seen = 0usize;
+    // No entity had finished before this run: it sees every outcome, and
+    // keeps the slowest itself instead of reading every row at the end.
+    let fresh = finished_before == (0, 0);
+    let mut slowest = Slowest::default();
+    let mut counters;
+
+    loop {
+        if env.interrupt.load(Ordering::SeqCst) {
+            stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
+        }
+        if let Some(signal) = crate::terminate::signal() {
+            stop.get_or_insert(Stop::Signal(signal));
+        }
+        if stop.is_some() {
+            // What workers have taken and not started goes back.
+            shared.halt.store(true, Ordering::SeqCst);
+        }
+        let can_claim = stop.is_none() && !paused && !(plan.generate_first && ids_open);
+        let depth = pipeline_depth(workers, avg_entity_ms);
+        // The mean entity time is known (a guess before that).
+        let known = seen >= 64 || started.elapsed() >= IDS_HOLD;
+        let final_step = stop.is_some() && in_flight == 0;
+
+        // Wait until a step is worth it, then take what is to be written.
+        let mut st = hub.lock();
+        loop {
+            let now = Instant::now();
+            let claimable = waiting > 0 && now >= claim_after;
+            // Entities queued or running (the rest of those in flight
+            // have their outcome in the hub, or are to be released).
+            let active = in_flight.saturating_sub(st.outcomes.len() + release.len());
+            let refill = can_claim && active <= depth / 2 && (claimable || !st.ids.is_empty());
+            let aged = |since: Option<Instant>| since.is_some_and(|t| now - t >= FLUSH_EVERY);
+            let due = now - last_write >= CONTROL_POLL;
+            let go = refill
+                || st.outcomes.len() >= FLUSH_AT
+                || (in_flight > 0 && st.outcomes.len() + release.len() >= in_flight)
+                || aged(st.outcomes_since)
+                || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since())))
+                || ids_press(&st, can_claim, depth, known, now)
+                || (ids_open && st.ids_end.is_some() && st.ids.is_empty())
+                || !release.is_empty()
+                || final_step
+                || due
+                || st.failed_pending > 0
+                // Entities a halted worker gave back, to be released.
+                || (stop.is_some() && !st.queue.is_empty())
+                || env.interrupt.load(Ordering::SeqCst)
+                || (stop.is_none() && crate::terminate::requested());
+            if go {
+                break;
+            }
+            // Sleep until the next deadline at most.
+            let mut wait = MAX_WAIT.min((last_write + CONTROL_POLL).saturating_duration_since(now));
+            if let Some(since) = st.outcomes_since {
+                wait = wait.min((since + FLUSH_EVERY).saturating_duration_since(now));
+            }
+            if let Some(since) = st.ids_since() {
+                let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
+                wait = wait.min((since + hold).saturating_duration_since(now));
+            }
+            if waiting > 0 && can_claim {
+                wait = wait.min(claim_after.saturating_duration_since(now));
+            }
+            // What makes a step worth it before the next deadline: enough
+            // outcomes to refill (or every entity in flight done), or ids
+            // to store.
+            let refill_possible = can_claim && (claimable || ids_open);
+            let done_needed = (in_flight - release.len().min(in_flight))
+                .saturating_sub(if refill_possible { depth / 2 } else { 0 });
+            st.wake_outcomes = done_needed.clamp(1, FLUSH_AT);
+            st.wake_ids = if !can_claim {
+                IDS_BATCH
+            } else if active <= depth / 2 {
+                1
+            } else if known && depth < IDS_BATCH {
+                ID_BUFFER / 2
+            } else {
+                usize::MAX
+            };
+            st.writer_waits = true;
+            st = hub
+                .writer
+                .wait_timeout(st, wait.max(Duration::from_millis(1)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            st.writer_waits = false;
+        }
+        let outcomes = std::mem::take(&mut st.outcomes);
+        st.outcomes_since = None;
+        st.failed_pending = 0;
+        let busy = std::mem::take(&mut st.busy);
+        seen += outcomes.len();
+        if !outcomes.is_empty() {
+            let n = outcomes.len().min(64) as i32;
+            let mean = busy * 1000.0 / outcomes.len() as f64;
+            let alpha = 1.0 - 0.5_f64.powi(n);
+            avg_entity_ms = (1.0 - alpha) * avg_entity_ms + alpha * mean;
+        }
+        if stop.is_some() || paused {
+            // Claimed but not started: nobody may start them now.
+            release.extend(st.queue.drain(..));
+        }
+        // In flight after this step's outcomes and releases are written:
+        // claims fill up to the depth.
+        let kept = in_flight.saturating_sub(outcomes.len() + release.len());
+        let depth = pipeline_depth(workers, avg_entity_ms);
+        let claim = if can_claim {
+            let room = depth.saturating_sub(kept);
+            match plan.chunk_size {
+                Some(c) if room > 0 => c.max(room),
+                _ => room,
+            }
+        } else {
+            0
+        };
+        // New ids: as many as can be claimed at once (stored WAITING and
+        // claimed later, a row costs a second write), unless they press:
+        // nothing claims now, or see [`ids_press`].
+        let now = Instant::now();
+        let press = !can_claim || ids_press(&st, can_claim, depth, known, now);
+        let from_db = if waiting > 0 && now >= claim_after {
+            (waiting as usize).min(claim)
+        } else {
+            0
+        };
+        let n_ids =
+            st.ids
+                .len()
+                .min(IDS_PER_STEP)
+                .min(if press { usize::MAX } else { claim - from_db });
+        let new_ids = st.take_ids(n_ids);
+        if n_ids > 0 && st.producer_waits {
+            st.producer_waits = false;
+            hub.producer.notify_one();
+        }
+        let mut ids_done = false;
+        if st.ids.is_empty() && ids_open {
+            match &st.ids_end {
+                Some(None) => ids_done = true,
+                Some(Some(msg)) => {
+                    ids_done = true;
+                    stop.get_or_insert(Stop::End(BatchStatus::Failed, Some(msg.clone())));
+                }
+                None => {}
+            }
+        }
+        // Ids read and not stored yet: part of the total for MAX_FAILURES.
+        let ids_unstored = st.ids.len() as i64;
+        drop(st);
+        let claim = if stop.is_some() { 0 } else { claim };
+
+        if fresh {
+            for o in &outcomes {
+                slowest.offer(o);
+            }
+        }
+        let ids_complete = ids_done || (!ids_open && stop.is_none());
+        let done_now = outcomes.len() + release.len();
+        if !outcomes.is_empty()
+            && let Some(lu) = &shared.command_lu
+        {
+            // The LU data these entities wrote is on disk before their
+            // outcomes are (power loss: SPEC §7).
+            crate::lu::flush_log(env.home, &lu.name).map_err(ExecError::from)?;
+        }
+        let mut input = StepInput {
+            new_ids,
+            ids_complete: ids_complete && stop.is_none(),
+            outcomes,
+            release: std::mem::take(&mut release),
+            claim,
+        };
+        let step =
+            patiently(env, bid, || store.step(me, &mut next_seq, &mut input)).map_err(halt)?;
+        shared.committed();
+        drop(input);
+        last_write = Instant::now();
+        written += done_now;
+        if written >= CHECKPOINT_AFTER {
+            written = 0;
+            store.nudge();
+        }
+        in_flight -= done_now;
+        if ids_done {
+            ids_open = false;
+        }
+        counters = step.counters;
+        waiting = counters.waiting;
+        if step.retry_pending {
+            claim_after = last_write + FLUSH_EVERY;
+        }
+        if let Some(n) = step.control.max_workers {
+            let n = (n.max(1) as usize).min(plan.node_workers);
+            if n != workers {
+                workers = n;
+                let mut st = hub.lock();
+                st.allowed = n;
+                // Fewer workers: what they cannot start soon goes back.
+                let surplus = (in_flight - release.len())
+                    .saturating_sub(pipeline_depth(n, avg_entity_ms))
+                    .min(st.queue.len());
+                let keep = st.queue.len() - surplus;
+                release.extend(st.queue.drain(keep..));
+                drop(st);
+                hub.workers.notify_all();
+            }
+        }
+        match step.control.requested {
+            Some(Request::Cancel) => {
+                stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
+            }
+            Some(Request::Pause) if !paused && stop.is_none() => {
+                paused = true;
+            }
+            None if paused => {
+                paused = false;
+                status = BatchStatus::InProgress;
+                patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+            }
+            _ => {}
+        }
+        if let (Some(limit), None) = (plan.max_failures, &stop)
+            && limit.passed(
+                counters.failed,
+                if ids_open {
+                    (counters.total + ids_unstored).max(plan.estimated_total.unwrap_or(0))
+                } else {
+                    counters.total
+                },
+            )
+        {
+            // No count here: the entities in flight finish and may add to
+            // it; the batch's row has the final one.
+            stop = Some(Stop::End(
+                BatchStatus::Failed,
+                Some(format!(
+                    "more entities failed than MAX_FAILURES={limit} allows; the batch stopped"
+                )),
+            ));
+        }
+        if !step.claimed.is_empty() && status == BatchStatus::GenerateIidList {
+            status = BatchStatus::InProgress;
+            patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+        }
+        {
+            let mut st = hub.lock();
+            if stop.is_some() || paused {
+                // Claimed but not started: released in the next step.
+                release.extend(st.queue.drain(..));
+                in_flight += step.claimed.len();
+                release.extend(step.claimed);
+            } else if !step.claimed.is_empty() {
+                in_flight += step.claimed.len();
+                st.queue.extend(step.claimed);
+            }
+            st.take = take_size(avg_entity_ms);
+            if st.idle_workers > 0 && !st.queue.is_empty() {
+                hub.workers.notify_all();
+            }
+        }
+        if paused && status != BatchStatus::Paused {
+            // After the take-back: once PAUSED shows, no entity starts.
+            status = BatchStatus::Paused;
+            patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
+        }
+        bar.update(&counters, ids_open);
+        if last_sample.elapsed() >= SAMPLE_EVERY {
+            last_sample = Instant::now();
+            let done = counters.completed + counters.failed;
+            patiently(env, bid, || store.sample_progress(me, done)).map_err(halt)?;
+        }
+        if last_store_check.elapsed() >= CONTROL_POLL {
+            // A store deleted under the run takes its record with it: the
+            // run must not end as if the record were safe.
+            last_store_check = Instant::now();
+            store.still_there().map_err(halt)?;
+        }
+
+        // Ended?
+        if in_flight == 0 && release.is_empty() {
+            if stop.is_none() && !ids_open && counters.waiting == 0 && counters.in_process > 0 {
+                // Nothing in flight here, yet entities are IN_PROCESS: claims
+                // that no live run holds. A batch never ends with entities
+                // that never ran: they wait again, and this run takes them.
+                counters = patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
+                waiting = counters.waiting;
+                continue;
+            }
+            let end = match stop.clone() {
+                None if !ids_open && counters.waiting == 0 => {
+                    Some(Stop::End(BatchStatus::Done, None))
+                }
+                end => end,
+            };
+            if let Some(end) = end {
+                if matches!(end, Stop::End(BatchStatus::Cancelled, _)) {
+                    let orphans = counters.in_process > 0;
+                    patiently(env, bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
+                } else if counters.in_process > 0 {
+                    // FAILED or interrupted: claims nobody holds wait again.
+                    patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
+                }
+                hub.close();
+                // A producer still reading a cancelled or failed batch's
+                // source stops at its next id, the hub being closed.
+                drop(producer);
+                let slowest = if fresh {
+                    slowest.to_json()
+                } else {
+                    patiently(env, bid, || store.slowest(bid)).map_err(halt)?
+                };
+                return finish(env, plan, me, end, started, &bar, &slowest);
+            }
+        }
+    }
+}
+
+fn finish(
+    env: &Env,
+    plan: &Plan,
+    me: RunRef,
+    end: Stop,
+    started: Instant,
+    bar: &super::progress::Bar,
+    slowest: &serde_json::Value,
+) -> std::result::Result<Finished, Halt> {
+    let store = env.store;
+    let bid = me.bid;
+    bar.finish();
+    patiently(env, bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
+    let mut seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
+    let done = patiently(env, bid, || {
+        store.step(me, &mut seq, &mut StepInput::default())
+    })
+    .map_err(halt)?;
+    let finished = done.counters.completed + done.counters.failed;
+    patiently(env, bid, || store.sample_progress(me, finished)).map_err(halt)?;
+    patiently(env, bid, || store.end_node(me)).map_err(halt)?;
+    let c = done.counters;
+    store.still_there().map_err(halt)?;
+    let end = match end {
+        Stop::Signal(signal) => {
+            let note = format!("stopped by {}; BATCH_RETRY finishes it", signal.name());
+            let note = note.as_str();
+            patiently(env, bid, || store.leave_unfinished(me, note)).map_err(halt)?;
+            RunEnd::Interrupted {
+                signal,
+                counters: c,
+            }
+        }
+        Stop::End(status, error) => {
+            let why = error.as_deref();
+            patiently(env, bid, || store.set_run_status(me, status, why)).map_err(halt)?;
+            if let Some(cmd) = &plan.on_done {
+                // The batch is over: a SIGTERM need not wait for its hook
+                // (it kills it, and says the batch had ended).
+                crate::terminate::batch_ended();
+                let _hook = crate::terminate::HookRunning::start(bid, status);
+                on_done(cmd, bid, status, &c);
+            }
+            RunEnd::Ended {
+                status,
+                error,
+                counters: c,
+            }
+        }
+    };
+    Ok(Finished {
+        bid: bid.to_string(),
+        execution_id: me.execution_id.to_string(),
+        end,
+        duration: started.elapsed(),
+    })
+}

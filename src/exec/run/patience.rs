@@ -1,0 +1,70 @@
+//! A run's writes wait out a store that another process holds: the run
+//! owns its batch and holds outcomes nobody else has.
+
+use super::*;
+
+/// Runs one of the run's writes (or reads), waiting out a store that
+/// another process holds longer than the busy timeout (a backup, a long
+/// VACUUM, a sqlite3 shell in a transaction): the run owns the batch and
+/// holds outcomes that nobody else has, so it has nothing to give up (SPEC
+/// §11). A write that failed changed nothing, so trying it again is safe.
+/// Stderr says when the wait begins, every minute while it lasts, and when
+/// it ends. Ctrl-C or SIGTERM during the wait stop batchsh at once, as a
+/// second one would: nothing can be committed, so the batch is left as
+/// after a crash, for `BATCH_RETRY`.
+pub(super) fn patiently<T>(
+    env: &Env,
+    bid: &str,
+    mut write: impl FnMut() -> crate::store::Result<T>,
+) -> crate::store::Result<T> {
+    let started = Instant::now();
+    let mut said_at: Option<Instant> = None;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match write() {
+            Err(StoreError::Locked { path, .. }) => {
+                let first_note = said_at.is_none() && started.elapsed() >= lock_note_after();
+                if first_note || said_at.is_some_and(|t| t.elapsed() >= LOCK_NOTE_EVERY) {
+                    said_at = Some(Instant::now());
+                    eprintln!(
+                        "warning: the store {} is locked by another process (waited {} s so \
+                         far); batch {bid} keeps what it has done and waits for it. End the \
+                         process that holds it (a sqlite3 shell, a backup, a VACUUM), or stop \
+                         this run (Ctrl-C, SIGTERM) and finish it later with BATCH_RETRY '{bid}'",
+                        path.display(),
+                        started.elapsed().as_secs()
+                    );
+                }
+                if env.interrupt.load(Ordering::SeqCst) {
+                    crate::terminate::stop_now(crate::exit::INTERRUPTED, "Ctrl-C");
+                }
+                if crate::terminate::requested() {
+                    crate::terminate::stop_now(
+                        crate::terminate::exit_code(),
+                        crate::terminate::signal_name(),
+                    );
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            r => {
+                if said_at.is_some() {
+                    eprintln!(
+                        "batchsh: the store is free again after {} s; batch {bid} goes on",
+                        started.elapsed().as_secs()
+                    );
+                }
+                return r;
+            }
+        }
+    }
+}
+
+/// How often a run that waits for a locked store says so again.
+pub(super) const LOCK_NOTE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a run waits for a locked store before it says so: a short
+/// lock (a backup of a small store) is not worth a warning in a cron mail.
+pub(super) fn lock_note_after() -> Duration {
+    crate::store::busy_timeout().min(Duration::from_secs(5))
+}

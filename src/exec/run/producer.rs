@@ -1,0 +1,148 @@
+//! A run's producer thread: reads the source and hands each id, the first
+//! time it comes, to the writer.
+
+use super::*;
+
+/// The set of ids seen so far: with `stored`, the ids an earlier run of
+/// the batch stored (they are not stored again when the source is read
+/// again).
+pub(super) fn seen_so_far(store: &dyn Store, bid: &str, stored: bool) -> Result<Seen, String> {
+    let mut seen = Seen::new()?;
+    if stored {
+        let mut failed = None;
+        store
+            .stored_ids(bid, &mut |id| {
+                if failed.is_none()
+                    && let Err(e) = seen.stored(id)
+                {
+                    failed = Some(e);
+                }
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot read the ids already stored for the batch ({e}), to skip them as \
+                     the source is read again"
+                )
+            })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(seen)
+}
+
+/// Starts the thread that reads the source and hands each id, the first
+/// time it comes (see [`crate::store::seen`]), to the writer; `seen` holds
+/// the ids seen before, or why they could not be kept.
+pub(super) fn spawn_producer(
+    plan: &Plan,
+    home: &Path,
+    seen: Result<Seen, String>,
+    hub: Arc<Hub>,
+) -> std::thread::JoinHandle<()> {
+    let source = match &plan.source {
+        EntitySource::Ids(ids) => Source::Ids(ids.clone()),
+        EntitySource::Query {
+            interface,
+            sql,
+            params,
+            ..
+        } => Source::Query(interface.clone(), sql.clone(), params.clone()),
+        EntitySource::Fabric => Source::Fabric(home.to_path_buf(), plan.lu.clone()),
+    };
+    std::thread::Builder::new()
+        .name("batchsh-ids".into())
+        .spawn(move || {
+            let seen = match seen {
+                Ok(s) => s,
+                Err(e) => {
+                    let mut st = hub.lock();
+                    st.ids_end = Some(Some(e));
+                    hub.wake_writer(&mut st);
+                    return;
+                }
+            };
+            let mut feed = Feed {
+                hub: &hub,
+                seen,
+                failed: None,
+            };
+            let mut send = |r: Result<String, source::IdError>| feed.push(r);
+            let r: Result<(), String> = match source {
+                Source::Ids(ids) => {
+                    for id in ids {
+                        if send(Ok(id)).is_break() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }
+                Source::Query(iface, sql, params) => source::connect(&iface)
+                    .and_then(|conn| source::for_each_id(&conn, &sql, &params, &[], &mut send))
+                    .map(|_| ())
+                    .map_err(|e| {
+                        format!("the source query failed on interface {}: {e}", iface.name)
+                    }),
+                Source::Fabric(home, lu) => crate::lu::LuStore::open(&home, &lu)
+                    .and_then(|s| s.for_each_instance(|id| send(Ok(id))))
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot read the LU store of {}: {e}", lu.name)),
+            };
+            let mut st = hub.lock();
+            st.ids_end = Some(feed.failed.or(r.err()));
+            hub.wake_writer(&mut st);
+        })
+        .expect("a thread for the id source")
+}
+
+/// The producer's side of the hub: checks each id, drops the ones seen
+/// before, and hands each other one over at once (a source may pause for
+/// long between two rows: an id held back would wait as long).
+pub(super) struct Feed<'a> {
+    pub(super) hub: &'a Hub,
+    pub(super) seen: Seen,
+    /// The seen ids could not be kept: the batch cannot go on.
+    pub(super) failed: Option<String>,
+}
+
+impl Feed<'_> {
+    pub(super) fn push(&mut self, r: Result<String, source::IdError>) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
+        let id = match r.and_then(|id| source::check_id(&id).map(|()| id)) {
+            Ok(id) => NewId::Ok(id),
+            Err(e) => NewId::Bad(e.stand_in(), e.to_string()),
+        };
+        let first = match &id {
+            NewId::Ok(text) => self.seen.first(text),
+            NewId::Bad(stand_in, error) => self.seen.first_bad(stand_in, error),
+        };
+        match first {
+            Ok(true) => {}
+            Ok(false) => return Continue(()),
+            Err(e) => {
+                self.failed = Some(e);
+                return Break(());
+            }
+        }
+        let hub = self.hub;
+        let mut st = hub.lock();
+        while st.ids.len() >= ID_BUFFER && !st.closed {
+            st.producer_waits = true;
+            st = hub.producer.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.closed {
+            return Break(());
+        }
+        st.push_id(id);
+        if st.ids.len() >= st.wake_ids {
+            hub.wake_writer(&mut st);
+        }
+        Continue(())
+    }
+}
+
+pub(super) enum Source {
+    Ids(Vec<String>),
+    Query(source::Interface, String, Vec<source::Param>),
+    Fabric(std::path::PathBuf, crate::store::LuDef),
+}

@@ -1,0 +1,397 @@
+//! A run's workers: each takes claimed entities from the hub, runs their
+//! command, and hands the outcomes back; what they share (the command, the
+//! connections they need) is [`Shared`].
+
+use super::*;
+
+/// Stops the workers from starting anything more however the run ends (a
+/// takeover, an error): what they were given and not started is dropped.
+pub(super) struct HaltOnDrop(pub(super) Arc<Shared>);
+
+impl Drop for HaltOnDrop {
+    fn drop(&mut self) {
+        self.0.halt.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One worker: takes entities from the queue (as many as `take`, and a
+/// fair share of what is there), runs them, and hands their outcomes back
+/// together.
+pub(super) fn worker(k: usize, hub: &Hub, shared: &Shared) {
+    let mut batch: Vec<Claimed> = Vec::new();
+    loop {
+        {
+            let mut st = hub.lock();
+            while !st.closed
+                && (k >= st.allowed
+                    || st.queue.is_empty()
+                    || shared.halt.load(Ordering::SeqCst)
+                    || shared.lease_lapsed(Instant::now()))
+            {
+                // Only workers that may take entities count as idle: the
+                // writer wakes them when it queues some. The others wait
+                // for a BATCH_EDIT that allows them (or the end).
+                let counted = k < st.allowed;
+                st.idle_workers += usize::from(counted);
+                st = hub.workers.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.idle_workers -= usize::from(counted);
+            }
+            if st.closed {
+                return;
+            }
+            let share = st.queue.len().div_ceil(st.allowed.max(1));
+            let n = st.take.min(share).max(1);
+            batch.extend(st.queue.drain(..n));
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut busy = Duration::ZERO;
+        let mut failed = 0;
+        let wall0 = chrono::Utc::now().timestamp_millis();
+        let t0 = Instant::now();
+        let mut taken = batch.drain(..);
+        while let Some(c) = taken.next() {
+            let s = Instant::now();
+            if shared.halt.load(Ordering::SeqCst) || shared.lease_lapsed(s) {
+                // The batch stops: what was not started goes back to the
+                // queue, which the writer releases.
+                let mut st = hub.lock();
+                for c in std::iter::once(c).chain(taken.by_ref()).rev() {
+                    st.queue.push_front(c);
+                }
+                hub.wake_writer(&mut st);
+                break;
+            }
+            let result = shared.process(&c);
+            let e = Instant::now();
+            busy += e - s;
+            let start_ms = wall0 + (s - t0).as_millis() as i64;
+            let end_ms = wall0 + (e - t0).as_millis() as i64;
+            let o = outcome(shared, c, start_ms, end_ms, e - s, result);
+            if shared.count_failures && matches!(o.state, OutcomeState::Failed { .. }) {
+                failed += 1;
+                if shared.failure_budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    shared.halt.store(true, Ordering::SeqCst);
+                }
+            }
+            outcomes.push(o);
+            if failed > 0 {
+                // MAX_FAILURES is set: a failure is handed in at once.
+                hand_in(hub, &mut outcomes, &mut busy, &mut failed);
+            }
+        }
+        drop(taken);
+        hand_in(hub, &mut outcomes, &mut busy, &mut failed);
+    }
+}
+
+/// Gives a worker's outcomes to the writer, and wakes it when they make
+/// a step worth it (enough of them, or a failure that counts).
+pub(super) fn hand_in(
+    hub: &Hub,
+    outcomes: &mut Vec<Outcome>,
+    busy: &mut Duration,
+    failed: &mut usize,
+) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let mut st = hub.lock();
+    if st.outcomes.is_empty() {
+        st.outcomes_since = Some(Instant::now());
+        st.outcomes = std::mem::take(outcomes);
+    } else {
+        st.outcomes.append(outcomes);
+    }
+    st.busy += std::mem::take(busy).as_secs_f64();
+    st.failed_pending += std::mem::take(failed);
+    if st.outcomes.len() >= st.wake_outcomes || st.failed_pending > 0 {
+        hub.wake_writer(&mut st);
+    }
+}
+
+/// The outcome of one entity, made on the worker (the writer only writes).
+pub(super) fn outcome(
+    shared: &Shared,
+    c: Claimed,
+    start_ms: i64,
+    end_ms: i64,
+    elapsed: Duration,
+    result: Result<Completed, (String, Option<serde_json::Value>)>,
+) -> Outcome {
+    let (result, state) = match result {
+        Ok(done) => (
+            Some(done.result),
+            OutcomeState::Completed {
+                added: done.added,
+                updated: done.updated,
+                unchanged: done.unchanged,
+            },
+        ),
+        Err((error, result)) => {
+            let result = result.map(|r| r.to_string());
+            if c.attempts <= shared.max_retries {
+                // RETRY_DELAY before the first retry, doubled on each further one.
+                let factor = 1u32 << (c.attempts - 1).clamp(0, 20);
+                let delay = shared.retry_delay.saturating_mul(factor);
+                let at = end_ms.saturating_add(delay.as_millis().min(i64::MAX as u128) as i64);
+                (
+                    result,
+                    OutcomeState::Retry {
+                        error,
+                        retry_at_ms: at,
+                    },
+                )
+            } else {
+                (result, OutcomeState::Failed { error })
+            }
+        }
+    };
+    Outcome {
+        seq: c.seq,
+        claim: c.claim,
+        entity_id: c.entity_id,
+        start_ms,
+        end_ms,
+        process_ms: elapsed.as_millis() as i64,
+        result,
+        state,
+    }
+}
+
+/// A command's result: its JSON text, and the sync_instance flags.
+pub(super) struct Completed {
+    pub(super) result: String,
+    pub(super) added: bool,
+    pub(super) updated: bool,
+    pub(super) unchanged: bool,
+}
+
+impl Completed {
+    pub(super) fn from_json(v: serde_json::Value) -> Completed {
+        let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_i64) == Some(1);
+        Completed {
+            added: flag("Added"),
+            updated: flag("Updated"),
+            unchanged: flag("Unchanged"),
+            result: v.to_string(),
+        }
+    }
+}
+
+/// What every worker shares: the command, and a pool of the connections it
+/// needs (each worker takes one, uses it, gives it back).
+pub(super) struct Shared {
+    pub(super) command: crate::ast::CommandKind,
+    pub(super) max_retries: i64,
+    pub(super) retry_delay: Duration,
+    pub(super) bid: String,
+    pub(super) lu: String,
+    pub(super) node: String,
+    pub(super) timeout: Option<Duration>,
+    pub(super) home: std::path::PathBuf,
+    pub(super) command_lu: Option<crate::store::LuDef>,
+    pub(super) command_lu_source: Option<source::Interface>,
+    pub(super) command_interface: Option<source::Interface>,
+    pub(super) lu_stores: Mutex<Vec<crate::lu::LuStore>>,
+    pub(super) sources: Mutex<Vec<rusqlite::Connection>>,
+    /// `exec`'s program (or `sh`), found in `PATH` once for the run.
+    pub(super) program_path: Option<std::path::PathBuf>,
+    /// MAX_FAILURES is set: workers count failures and hand them in at once.
+    pub(super) count_failures: bool,
+    /// A MAX_FAILURES count less the failures stored before the run: the
+    /// worker whose failure takes it below zero halts the others at once
+    /// (the writer, which stops the batch, learns of it a commit later).
+    pub(super) failure_budget: AtomicI64,
+    /// The batch stops: workers start nothing more.
+    pub(super) halt: AtomicBool,
+    /// When the writer last committed a step, in milliseconds since
+    /// `epoch`: see [`Shared::lease_lapsed`].
+    pub(super) last_commit_ms: AtomicI64,
+    pub(super) epoch: Instant,
+    /// Half the dead-after time, in milliseconds.
+    pub(super) lease_ms: i64,
+}
+
+impl Shared {
+    /// `failed_before`: the batch's FAILED entities before this run.
+    pub(super) fn new(
+        plan: &Plan,
+        home: &Path,
+        bid: &str,
+        node: &str,
+        failed_before: i64,
+    ) -> Shared {
+        Shared {
+            command: plan.command.clone(),
+            max_retries: plan.max_retries,
+            retry_delay: plan.retry_delay,
+            bid: bid.to_string(),
+            lu: plan.lu.name.clone(),
+            node: node.to_string(),
+            timeout: plan.entity_timeout,
+            home: home.to_path_buf(),
+            command_lu: plan.command_lu.clone(),
+            command_lu_source: plan.command_lu_source.clone(),
+            command_interface: plan.command_interface.clone(),
+            lu_stores: Mutex::new(Vec::new()),
+            sources: Mutex::new(Vec::new()),
+            count_failures: plan.max_failures.is_some(),
+            failure_budget: AtomicI64::new(match plan.max_failures {
+                Some(FailureLimit::Count(n)) => n - failed_before,
+                _ => i64::MAX,
+            }),
+            halt: AtomicBool::new(false),
+            last_commit_ms: AtomicI64::new(0),
+            epoch: Instant::now(),
+            lease_ms: (crate::knobs::dead_after().as_millis() / 2) as i64,
+            program_path: match &plan.command {
+                crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
+                crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),
+                _ => None,
+            },
+        }
+    }
+
+    /// The writer committed a step just now: the run still owns its batch.
+    pub(super) fn committed(&self) {
+        let ms = self.epoch.elapsed().as_millis() as i64;
+        self.last_commit_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Whether the run's hold on its batch has gone unconfirmed for half
+    /// the time after which other processes may judge it dead: the process
+    /// stalled (SIGSTOP, a paused VM) or cannot write (a locked store). A
+    /// worker then starts nothing until the writer's next step says the
+    /// batch is still the run's: a run that was taken over while it
+    /// stalled does not start, when it wakes up, entities the new owner
+    /// may have completed meanwhile.
+    pub(super) fn lease_lapsed(&self, now: Instant) -> bool {
+        let now = now.duration_since(self.epoch).as_millis() as i64;
+        let limit = self.lease_ms;
+        now - self.last_commit_ms.load(Ordering::SeqCst) > limit
+    }
+
+    pub(super) fn process(
+        &self,
+        c: &Claimed,
+    ) -> Result<Completed, (String, Option<serde_json::Value>)> {
+        use crate::ast::CommandKind as K;
+        match &self.command {
+            // The same text as `command::run` gives ({"echo":"<id>"}),
+            // without building a JSON value for it.
+            K::Echo => Ok(Completed {
+                result: format!(
+                    "{{\"echo\":{}}}",
+                    serde_json::to_string(&c.entity_id).unwrap_or_default()
+                ),
+                added: false,
+                updated: false,
+                unchanged: false,
+            }),
+            K::SyncInstance { .. } | K::DeleteInstance { .. } => {
+                self.lu_command(c).map(Completed::from_json)
+            }
+            other => {
+                let ctx = command::Context {
+                    timeout: self.timeout,
+                    ..command::Context::for_entity(&c.entity_id)
+                };
+                let ctx = command::Context {
+                    bid: &self.bid,
+                    lu: &self.lu,
+                    node: &self.node,
+                    program_path: self.program_path.as_deref(),
+                    ..ctx
+                };
+                command::run(other, &ctx, self)
+                    .map(Completed::from_json)
+                    .map_err(|e| (e.to_string(), e.result()))
+            }
+        }
+    }
+
+    pub(super) fn lu_command(
+        &self,
+        c: &Claimed,
+    ) -> Result<serde_json::Value, (String, Option<serde_json::Value>)> {
+        let fail = |m: String| (m, None);
+        let lu = self
+            .command_lu
+            .as_ref()
+            .ok_or_else(|| fail("no LU for the command".into()))?;
+        let store = match self.lu_stores.lock().map(|mut v| v.pop()) {
+            Ok(Some(s)) => s,
+            _ => crate::lu::LuStore::open(&self.home, lu).map_err(|e| fail(e.to_string()))?,
+        };
+        let by = crate::lu::Entity {
+            batch: &self.bid,
+            seq: c.seq,
+            again: c.attempts > 1,
+        };
+        let r = match &self.command {
+            crate::ast::CommandKind::SyncInstance { .. } => {
+                let iface = self
+                    .command_lu_source
+                    .as_ref()
+                    .ok_or_else(|| fail(format!("LU {} has no interface", lu.name)))?;
+                self.with_source(iface, |conn| {
+                    store
+                        .sync_within(lu, conn, &c.entity_id, Some(by), self.timeout)
+                        .map(crate::lu::SyncOutcome::json)
+                })
+                .map_err(|e| fail(e.to_string()))?
+            }
+            _ => store
+                .delete_within(lu, &c.entity_id, Some(by), self.timeout)
+                .map(crate::lu::deleted_json),
+        };
+        if let Ok(mut v) = self.lu_stores.lock() {
+            v.push(store);
+        }
+        r.map_err(|e| fail(e.to_string()))
+    }
+}
+
+impl Connections for Shared {
+    fn with_connection(
+        &self,
+        interface: &str,
+        f: &mut dyn FnMut(&rusqlite::Connection) -> Result<usize, rusqlite::Error>,
+    ) -> Result<usize, CommandError> {
+        let iface = self
+            .command_interface
+            .as_ref()
+            .ok_or_else(|| CommandError::Interface {
+                interface: interface.to_string(),
+                reason: "not resolved for this batch".into(),
+            })?;
+        self.with_source(iface, |conn| f(conn))
+            .map_err(|e| CommandError::Interface {
+                interface: interface.to_string(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| CommandError::sql(interface, e))
+    }
+}
+
+impl Shared {
+    /// Runs `f` on a connection to the command's interface, taken from the
+    /// run's pool (and given back), so an entity does not pay for opening
+    /// the source (for a CSV interface, loading its files) every time. A
+    /// batch's command uses one interface, so one pool serves it.
+    pub(super) fn with_source<T>(
+        &self,
+        iface: &source::Interface,
+        f: impl FnOnce(&rusqlite::Connection) -> T,
+    ) -> Result<T, source::SourceError> {
+        let conn = match self.sources.lock().map(|mut v| v.pop()) {
+            Ok(Some(c)) => c,
+            _ => source::connect(iface)?,
+        };
+        let r = f(&conn);
+        if let Ok(mut v) = self.sources.lock() {
+            v.push(conn);
+        }
+        Ok(r)
+    }
+}
