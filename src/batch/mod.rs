@@ -5,8 +5,10 @@
 //! spellings ([`std::fmt::Display`] / [`std::str::FromStr`]), and nothing
 //! else compares a status as text.
 
+mod events;
 mod status;
 
+pub use events::{Event, Events, Silent};
 pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
 
 /// A batch's counters. They always add up: total = waiting + in process +

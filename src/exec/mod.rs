@@ -8,7 +8,6 @@
 
 pub mod error;
 pub mod plan;
-mod progress;
 pub mod run;
 
 pub use plan::{Plan, plan};

@@ -52,6 +52,7 @@ mod csv;
 mod format;
 mod json;
 mod keys;
+pub mod progress;
 mod table;
 #[cfg(test)]
 mod tests;

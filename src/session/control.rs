@@ -193,7 +193,7 @@ impl Session {
             ));
         }
         let fin = crate::exec::run::run(
-            &self.env(store),
+            &self.env(store, &self.terminal(&plan)),
             &plan,
             bid,
             &execution_id,

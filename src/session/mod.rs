@@ -114,15 +114,28 @@ impl Session {
         }
     }
 
-    fn env<'a>(&'a self, store: &'a dyn Store) -> crate::exec::Env<'a> {
+    fn env<'a>(
+        &'a self,
+        store: &'a dyn Store,
+        events: &'a dyn crate::batch::Events,
+    ) -> crate::exec::Env<'a> {
         crate::exec::Env {
             store,
             home: &self.home,
             node: &self.node,
             dc: &self.dc,
-            progress: self.progress_allowed && self.settings.progress,
+            events,
             interrupt: &self.interrupt,
         }
+    }
+
+    /// Where a run of `plan` shows itself: a progress bar when stderr is a
+    /// terminal and progress is on, and the run's warnings.
+    fn terminal(&self, plan: &crate::exec::Plan) -> crate::output::progress::Terminal {
+        crate::output::progress::Terminal::new(
+            self.progress_allowed && self.settings.progress,
+            plan.estimated_total,
+        )
     }
 
     fn resolve(&mut self, bid: &Option<crate::ast::Text>, span: Span) -> Result<String> {

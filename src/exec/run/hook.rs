@@ -6,7 +6,13 @@ use super::*;
 /// so stdout keeps only the data asked for (one JSON document per
 /// statement); a hook that fails or cannot start is reported there too.
 /// Either way the batch's outcome stands.
-pub(super) fn on_done(cmd: &str, bid: &str, status: BatchStatus, c: &crate::batch::Counters) {
+pub(super) fn on_done(
+    events: &dyn Events,
+    cmd: &str,
+    bid: &str,
+    status: BatchStatus,
+    c: &crate::batch::Counters,
+) {
     let mut hook = std::process::Command::new("sh");
     hook.arg("-c")
         .arg(cmd)
@@ -20,9 +26,15 @@ pub(super) fn on_done(cmd: &str, bid: &str, status: BatchStatus, c: &crate::batc
     let ran = command::run_tracked(hook);
     match ran {
         Ok(s) if s.success() => {}
-        Ok(s) => eprintln!("warning: ON_DONE of batch {bid} ended with {s}; the batch is {status}"),
-        Err(e) => {
-            eprintln!("warning: ON_DONE of batch {bid} could not start: {e}; the batch is {status}")
-        }
+        Ok(s) => events.event(Event::HookFailed {
+            bid,
+            status,
+            why: format!("ended with {s}"),
+        }),
+        Err(e) => events.event(Event::HookFailed {
+            bid,
+            status,
+            why: format!("could not start: {e}"),
+        }),
     }
 }

@@ -42,7 +42,7 @@ use producer::*;
 use worker::*;
 
 use super::plan::{EntitySource, FailureLimit, Plan};
-use crate::batch::{BatchStatus, Request, RunEnd, StopSignal};
+use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal};
 use crate::command::{self, CommandError, Connections};
 use crate::source;
 use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
@@ -60,8 +60,8 @@ pub struct Env<'a> {
     pub home: &'a Path,
     pub node: &'a str,
     pub dc: &'a str,
-    /// Show a progress bar (the caller has checked stderr is a terminal).
-    pub progress: bool,
+    /// Where the run's events go (the progress bar, its warnings).
+    pub events: &'a dyn Events,
     /// Set by Ctrl-C: cancel gracefully.
     pub interrupt: &'a AtomicBool,
 }
@@ -152,10 +152,7 @@ pub fn run(
                     if record().is_err() {
                         // Neither has room (the store file is full too): say
                         // so, since the stored status does not.
-                        eprintln!(
-                            "batchsh: batch {bid} could not be marked FAILED (the store cannot \
-                             be written); it stays as its last commit left it, as after a crash"
-                        );
+                        env.events.event(Event::NotMarkedFailed { bid });
                     }
                 }
             }
@@ -265,7 +262,6 @@ fn run_tuned(
         pool.spawn(move || worker(k, &hub, &shared));
     }
 
-    let bar = super::progress::Bar::new(env.progress, plan.estimated_total);
     // Entities claimed and not yet written back (queued, running, or with
     // their outcome in the hub).
     let mut in_flight = 0usize;
@@ -555,7 +551,10 @@ fn run_tuned(
             status = BatchStatus::Paused;
             patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
         }
-        bar.update(&counters, ids_open);
+        env.events.event(Event::Progress {
+            counters: &counters,
+            generating: ids_open,
+        });
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
             let done = counters.completed + counters.failed;
@@ -601,7 +600,7 @@ fn run_tuned(
                 } else {
                     patiently(env, bid, || store.slowest(bid)).map_err(halt)?
                 };
-                return finish(env, plan, me, end, started, &bar, &slowest);
+                return finish(env, plan, me, end, started, &slowest);
             }
         }
     }
@@ -613,12 +612,11 @@ fn finish(
     me: RunRef,
     end: Stop,
     started: Instant,
-    bar: &super::progress::Bar,
     slowest: &serde_json::Value,
 ) -> std::result::Result<Finished, Halt> {
     let store = env.store;
     let bid = me.bid;
-    bar.finish();
+    env.events.event(Event::ProgressDone);
     patiently(env, bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
     let mut seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
     let done = patiently(env, bid, || {
@@ -648,7 +646,7 @@ fn finish(
                 // (it kills it, and says the batch had ended).
                 crate::terminate::batch_ended();
                 let _hook = crate::terminate::HookRunning::start(bid, status);
-                on_done(cmd, bid, status, &c);
+                on_done(env.events, cmd, bid, status, &c);
             }
             RunEnd::Ended {
                 status,

@@ -26,14 +26,11 @@ pub(super) fn patiently<T>(
                 let first_note = said_at.is_none() && started.elapsed() >= lock_note_after();
                 if first_note || said_at.is_some_and(|t| t.elapsed() >= LOCK_NOTE_EVERY) {
                     said_at = Some(Instant::now());
-                    eprintln!(
-                        "warning: the store {} is locked by another process (waited {} s so \
-                         far); batch {bid} keeps what it has done and waits for it. End the \
-                         process that holds it (a sqlite3 shell, a backup, a VACUUM), or stop \
-                         this run (Ctrl-C, SIGTERM) and finish it later with BATCH_RETRY '{bid}'",
-                        path.display(),
-                        started.elapsed().as_secs()
-                    );
+                    env.events.event(Event::StoreLocked {
+                        bid,
+                        path: &path,
+                        waited: started.elapsed(),
+                    });
                 }
                 if env.interrupt.load(Ordering::SeqCst) {
                     crate::terminate::stop_now(crate::exit::INTERRUPTED, "Ctrl-C");
@@ -49,10 +46,10 @@ pub(super) fn patiently<T>(
             }
             r => {
                 if said_at.is_some() {
-                    eprintln!(
-                        "batchsh: the store is free again after {} s; batch {bid} goes on",
-                        started.elapsed().as_secs()
-                    );
+                    env.events.event(Event::StoreFree {
+                        bid,
+                        waited: started.elapsed(),
+                    });
                 }
                 return r;
             }

@@ -1,8 +1,9 @@
-//! The progress bar of a synchronous batch, built in one place. It is
-//! drawn on stderr only when the caller says so (stderr is a terminal,
-//! progress is on, not --quiet); otherwise every call is a no-op.
+//! What a synchronous batch shows while it runs, on stderr: the progress
+//! bar, built in one place and drawn only when the caller says so (stderr
+//! is a terminal, progress is on, not --quiet), and the run's warnings.
+//! [`Terminal`] is the command line's sink of the run's events.
 
-use crate::store::batches::Counters;
+use crate::batch::{Counters, Event, Events};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Bar {
@@ -71,4 +72,50 @@ fn bar_style() -> ProgressStyle {
 fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {pos} done  {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// The command line's sink of a run's events: the bar, and the warnings
+/// on stderr (even with --quiet: they say something went wrong).
+pub struct Terminal {
+    bar: Bar,
+}
+
+impl Terminal {
+    /// `show`: draw the bar; `estimated`: ESTIMATED_ENTITIES_COUNT.
+    pub fn new(show: bool, estimated: Option<i64>) -> Terminal {
+        Terminal {
+            bar: Bar::new(show, estimated),
+        }
+    }
+}
+
+impl Events for Terminal {
+    fn event(&self, e: Event<'_>) {
+        match e {
+            Event::Progress {
+                counters,
+                generating,
+            } => self.bar.update(counters, generating),
+            Event::ProgressDone => self.bar.finish(),
+            Event::StoreLocked { bid, path, waited } => eprintln!(
+                "warning: the store {} is locked by another process (waited {} s so far); \
+                 batch {bid} keeps what it has done and waits for it. End the process that \
+                 holds it (a sqlite3 shell, a backup, a VACUUM), or stop this run (Ctrl-C, \
+                 SIGTERM) and finish it later with BATCH_RETRY '{bid}'",
+                path.display(),
+                waited.as_secs()
+            ),
+            Event::StoreFree { bid, waited } => eprintln!(
+                "batchsh: the store is free again after {} s; batch {bid} goes on",
+                waited.as_secs()
+            ),
+            Event::HookFailed { bid, status, why } => {
+                eprintln!("warning: ON_DONE of batch {bid} {why}; the batch is {status}")
+            }
+            Event::NotMarkedFailed { bid } => eprintln!(
+                "batchsh: batch {bid} could not be marked FAILED (the store cannot be \
+                 written); it stays as its last commit left it, as after a crash"
+            ),
+        }
+    }
 }

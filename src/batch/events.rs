@@ -1,0 +1,51 @@
+//! What a run tells the world as it goes. The engine prints nothing: it
+//! reports through an [`Events`] sink. The command line draws the progress
+//! bar and writes warnings on stderr (`crate::output::progress`); a
+//! background worker will write them to its log.
+
+use super::{BatchStatus, Counters};
+use std::path::Path;
+use std::time::Duration;
+
+/// One thing a run has to say.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The batch's counters after a step; `generating`: its ids are still
+    /// being read (the total is not known yet).
+    Progress {
+        counters: &'a Counters,
+        generating: bool,
+    },
+    /// The run is ending: no more progress comes.
+    ProgressDone,
+    /// Another process has held the store for `waited`; the run keeps what
+    /// it has done and waits (said once, then now and then).
+    StoreLocked {
+        bid: &'a str,
+        path: &'a Path,
+        waited: Duration,
+    },
+    /// The store is free again after `waited`.
+    StoreFree { bid: &'a str, waited: Duration },
+    /// The `ON_DONE` hook ended badly or could not start.
+    HookFailed {
+        bid: &'a str,
+        status: BatchStatus,
+        why: String,
+    },
+    /// The run could not record that its batch FAILED (the store cannot
+    /// be written): the batch stays as its last commit left it.
+    NotMarkedFailed { bid: &'a str },
+}
+
+/// Where a run's events go.
+pub trait Events {
+    fn event(&self, e: Event<'_>);
+}
+
+/// A sink that drops every event.
+pub struct Silent;
+
+impl Events for Silent {
+    fn event(&self, _: Event<'_>) {}
+}
