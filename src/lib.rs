@@ -240,6 +240,7 @@ fn on_ctrl_c(session: &session::Session) {
         if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
             terminate::stop_now(exit::INTERRUPTED, "second Ctrl-C");
         }
+        terminate::cancel_running();
     });
 }
 

@@ -28,8 +28,9 @@
 //! therefore pointed at `/dev/null` first; one redirected to a file (as
 //! under `nohup`) keeps the message that says how to finish the batch.
 
-use crate::batch::StopSignal;
+use crate::batch::{StopSignal, StopToken};
 use signal_hook::consts::{SIGHUP, SIGTERM};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
@@ -66,12 +67,21 @@ const SAME_STOP: Duration = Duration::from_secs(2);
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// When the first SIGTERM came.
 static FIRST: Mutex<Option<Instant>> = Mutex::new(None);
-/// The id of the batch that runs now: while there is one, a SIGTERM stops
-/// it instead of ending the process, and a stop at once names it.
-static RUNNING_BID: Mutex<Option<String>> = Mutex::new(None);
+/// The batch that runs now, with its run's stop token: while there is
+/// one, a SIGTERM stops it (through the token) instead of ending the
+/// process, and a stop at once names it.
+static RUNNING: Mutex<Option<(String, Arc<StopToken>)>> = Mutex::new(None);
 
-fn running_bid() -> std::sync::MutexGuard<'static, Option<String>> {
-    RUNNING_BID.lock().unwrap_or_else(|e| e.into_inner())
+fn running() -> std::sync::MutexGuard<'static, Option<(String, Arc<StopToken>)>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Asks the run that goes on now, if any, to cancel its batch (a first
+/// Ctrl-C).
+pub fn cancel_running() {
+    if let Some((_, token)) = running().as_ref() {
+        token.cancel();
+    }
 }
 
 /// The batch whose `ON_DONE` hook runs now, and how the batch ended.
@@ -87,7 +97,7 @@ fn hook() -> std::sync::MutexGuard<'static, Option<(String, String)>> {
 /// finish or end it, or a batch that had ended and whose hook was cut.
 pub fn stop_now(code: i32, why: &str) -> ! {
     crate::command::kill_running();
-    if let Some(bid) = running_bid().as_deref() {
+    if let Some(bid) = running().as_ref().map(|(bid, _)| bid.clone()) {
         eprintln!(
             "batchsh: {why}, stopping at once: batch {bid} is left unfinished, as after a \
              crash; BATCH_RETRY '{bid}' finishes it, BATCH_CANCEL '{bid}' ends it"
@@ -171,7 +181,17 @@ fn on_sigterm(signal: i32, now: Instant) {
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
-    let batch_runs = running_bid().is_some();
+    let batch_runs = match running().as_ref() {
+        Some((_, token)) => {
+            token.signal(if signal == SIGHUP {
+                StopSignal::Hup
+            } else {
+                StopSignal::Term
+            });
+            true
+        }
+        None => false,
+    };
     if !batch_runs || now.duration_since(first_at) > SAME_STOP {
         stop_now(exit_code(), signal_name());
     }
@@ -215,8 +235,9 @@ pub fn requested() -> bool {
 pub struct BatchRunning(());
 
 impl BatchRunning {
-    pub fn start(bid: &str) -> BatchRunning {
-        *running_bid() = Some(bid.to_string());
+    /// `token`: the run's, which a stop signal sets from now on.
+    pub fn start(bid: &str, token: Arc<StopToken>) -> BatchRunning {
+        *running() = Some((bid.to_string(), token));
         BatchRunning(())
     }
 }
@@ -224,7 +245,7 @@ impl BatchRunning {
 /// The batch has ended (its hook, `ON_DONE`, may still run): from now on a
 /// SIGTERM ends the process at once.
 pub fn batch_ended() {
-    *running_bid() = None;
+    *running() = None;
 }
 
 impl Drop for BatchRunning {

@@ -7,9 +7,11 @@
 
 mod events;
 mod status;
+mod stop;
 
 pub use events::{Event, Events, Silent};
 pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
+pub use stop::StopToken;
 
 /// A batch's counters. They always add up: total = waiting + in process +
 /// completed + failed + cancelled (SPEC §6).

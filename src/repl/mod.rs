@@ -162,6 +162,7 @@ fn on_ctrl_c(session: &Session) -> CtrlC {
             eprintln!();
             crate::terminate::stop_now(crate::exit::INTERRUPTED, "second Ctrl-C");
         } else {
+            crate::terminate::cancel_running();
             eprintln!("{FIRST_CTRL_C}");
         }
     });

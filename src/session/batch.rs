@@ -24,7 +24,11 @@ impl Session {
                 plan.node_workers, plan.workers
             );
         }
-        let fin = crate::exec::start(&self.env(store, &self.terminal(&plan)), &plan, span)?;
+        let fin = crate::exec::start(
+            &self.env(store, &self.terminal(&plan), &self.stop_token()),
+            &plan,
+            span,
+        )?;
         self.last_bid = Some(fin.bid.clone());
         Ok(Some(self.ended(&fin)))
     }

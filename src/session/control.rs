@@ -193,7 +193,7 @@ impl Session {
             ));
         }
         let fin = crate::exec::run::run(
-            &self.env(store, &self.terminal(&plan)),
+            &self.env(store, &self.terminal(&plan), &self.stop_token()),
             &plan,
             bid,
             &execution_id,

@@ -118,6 +118,7 @@ impl Session {
         &'a self,
         store: &'a dyn Store,
         events: &'a dyn crate::batch::Events,
+        stop: &'a std::sync::Arc<crate::batch::StopToken>,
     ) -> crate::exec::Env<'a> {
         crate::exec::Env {
             store,
@@ -125,8 +126,18 @@ impl Session {
             node: &self.node,
             dc: &self.dc,
             events,
-            interrupt: &self.interrupt,
+            stop,
         }
+    }
+
+    /// A new run's stop token: a Ctrl-C that came before it started (the
+    /// session's interrupt flag) cancels it from the start.
+    fn stop_token(&self) -> std::sync::Arc<crate::batch::StopToken> {
+        let token = std::sync::Arc::new(crate::batch::StopToken::default());
+        if self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+            token.cancel();
+        }
+        token
     }
 
     /// Where a run of `plan` shows itself: a progress bar when stderr is a

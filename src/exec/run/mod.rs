@@ -42,7 +42,7 @@ use producer::*;
 use worker::*;
 
 use super::plan::{EntitySource, FailureLimit, Plan};
-use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal};
+use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal, StopToken};
 use crate::command::{self, CommandError, Connections};
 use crate::source;
 use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
@@ -62,8 +62,8 @@ pub struct Env<'a> {
     pub dc: &'a str,
     /// Where the run's events go (the progress bar, its warnings).
     pub events: &'a dyn Events,
-    /// Set by Ctrl-C: cancel gracefully.
-    pub interrupt: &'a AtomicBool,
+    /// How the run is asked to stop from outside (Ctrl-C, a stop signal).
+    pub stop: &'a Arc<StopToken>,
 }
 
 /// A run of a batch that has ended, and how.
@@ -130,7 +130,7 @@ pub fn run(
     };
     let started = Instant::now();
     let tuning = store.begin_run()?;
-    let _sigterm = crate::terminate::BatchRunning::start(bid);
+    let _sigterm = crate::terminate::BatchRunning::start(bid, Arc::clone(env.stop));
     let r = match run_tuned(env, plan, me, need_ids) {
         Ok(fin) => Ok(fin),
         Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
@@ -292,10 +292,10 @@ fn run_tuned(
     let mut counters;
 
     loop {
-        if env.interrupt.load(Ordering::SeqCst) {
+        if env.stop.cancelled() {
             stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
         }
-        if let Some(signal) = crate::terminate::signal() {
+        if let Some(signal) = env.stop.signalled() {
             stop.get_or_insert(Stop::Signal(signal));
         }
         if stop.is_some() {
@@ -332,8 +332,8 @@ fn run_tuned(
                 || st.failed_pending > 0
                 // Entities a halted worker gave back, to be released.
                 || (stop.is_some() && !st.queue.is_empty())
-                || env.interrupt.load(Ordering::SeqCst)
-                || (stop.is_none() && crate::terminate::requested());
+                || env.stop.cancelled()
+                || (stop.is_none() && env.stop.signalled().is_some());
             if go {
                 break;
             }

@@ -32,14 +32,11 @@ pub(super) fn patiently<T>(
                         waited: started.elapsed(),
                     });
                 }
-                if env.interrupt.load(Ordering::SeqCst) {
+                if env.stop.cancelled() {
                     crate::terminate::stop_now(crate::exit::INTERRUPTED, "Ctrl-C");
                 }
-                if crate::terminate::requested() {
-                    crate::terminate::stop_now(
-                        crate::terminate::exit_code(),
-                        crate::terminate::signal_name(),
-                    );
+                if let Some(signal) = env.stop.signalled() {
+                    crate::terminate::stop_now(signal.exit_code(), signal.name());
                 }
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(1));
