@@ -26,7 +26,6 @@ pub mod source;
 pub mod store;
 pub mod syntax;
 pub mod terminate;
-pub mod watchdog;
 
 use cli::{Cli, Sub};
 use error::Error;

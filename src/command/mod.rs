@@ -120,6 +120,27 @@ pub trait Connections {
     ) -> Result<usize, CommandError>;
 }
 
+/// A run's pool of connections to its command's interface, or none (the
+/// command needs no interface, or it could not be resolved).
+impl Connections for Option<crate::source::Pool> {
+    fn with_connection(
+        &self,
+        interface: &str,
+        f: &mut dyn FnMut(&rusqlite::Connection) -> Result<usize, rusqlite::Error>,
+    ) -> Result<usize, CommandError> {
+        let pool = self.as_ref().ok_or_else(|| CommandError::Interface {
+            interface: interface.to_string(),
+            reason: "not resolved for this batch".into(),
+        })?;
+        pool.with(|conn| f(conn))
+            .map_err(|e| CommandError::Interface {
+                interface: interface.to_string(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| CommandError::sql(interface, e))
+    }
+}
+
 /// Why a command failed its entity. The message is the entity's error text.
 #[derive(Debug, Error)]
 pub enum CommandError {

@@ -44,7 +44,7 @@ pub fn run(
         }
         match ctx.timeout {
             None => execute(&mut stmt),
-            Some(limit) => crate::watchdog::within(
+            Some(limit) => crate::source::watchdog::within(
                 vec![conn.get_interrupt_handle()],
                 limit,
                 &timed_out,

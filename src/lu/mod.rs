@@ -339,7 +339,7 @@ impl LuStore {
                 Ok(())
             }
         };
-        let r = crate::watchdog::within(handles, limit, &timed_out, || work(&check));
+        let r = crate::source::watchdog::within(handles, limit, &timed_out, || work(&check));
         match r {
             Err(_) if timed_out.load(Ordering::SeqCst) => Err(expired()),
             r => r,

@@ -18,13 +18,16 @@
 
 mod csv;
 mod error;
+mod pool;
 mod query;
 mod sqlite;
+pub mod watchdog;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::{IdError, MAX_ID_BYTES, SourceError, check_id};
+pub use pool::Pool;
 pub use query::{
     Param, bind, bind_params, bind_params_json, check_id_query, check_read_query, column_count,
     for_each_id, query_rows,

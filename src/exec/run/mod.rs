@@ -43,7 +43,7 @@ use worker::*;
 
 use super::plan::{EntitySource, FailureLimit, Plan};
 use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal, StopToken};
-use crate::command::{self, CommandError, Connections};
+use crate::command;
 use crate::source;
 use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
 use crate::store::seen::Seen;

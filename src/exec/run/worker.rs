@@ -190,10 +190,10 @@ pub(super) struct Shared {
     pub(super) timeout: Option<Duration>,
     pub(super) home: std::path::PathBuf,
     pub(super) command_lu: Option<crate::store::LuDef>,
-    pub(super) command_lu_source: Option<source::Interface>,
-    pub(super) command_interface: Option<source::Interface>,
+    /// Connections to the interface the command reads (`sql`) or syncs
+    /// from (`sync_instance`): a batch's command uses one interface.
+    pub(super) pool: Option<source::Pool>,
     pub(super) lu_stores: Mutex<Vec<crate::lu::LuStore>>,
-    pub(super) sources: Mutex<Vec<rusqlite::Connection>>,
     /// `exec`'s program (or `sh`), found in `PATH` once for the run.
     pub(super) program_path: Option<std::path::PathBuf>,
     /// MAX_FAILURES is set: workers count failures and hand them in at once.
@@ -231,10 +231,12 @@ impl Shared {
             timeout: plan.entity_timeout,
             home: home.to_path_buf(),
             command_lu: plan.command_lu.clone(),
-            command_lu_source: plan.command_lu_source.clone(),
-            command_interface: plan.command_interface.clone(),
+            pool: plan
+                .command_interface
+                .clone()
+                .or_else(|| plan.command_lu_source.clone())
+                .map(source::Pool::new),
             lu_stores: Mutex::new(Vec::new()),
-            sources: Mutex::new(Vec::new()),
             count_failures: plan.max_failures.is_some(),
             failure_budget: AtomicI64::new(match plan.max_failures {
                 Some(FailureLimit::Count(n)) => n - failed_before,
@@ -303,7 +305,7 @@ impl Shared {
                     program_path: self.program_path.as_deref(),
                     ..ctx
                 };
-                command::run(other, &ctx, self)
+                command::run(other, &ctx, &self.pool)
                     .map(Completed::from_json)
                     .map_err(|e| (e.to_string(), e.result()))
             }
@@ -330,11 +332,11 @@ impl Shared {
         };
         let r = match &self.command {
             crate::ast::CommandKind::SyncInstance { .. } => {
-                let iface = self
-                    .command_lu_source
+                let pool = self
+                    .pool
                     .as_ref()
                     .ok_or_else(|| fail(format!("LU {} has no interface", lu.name)))?;
-                self.with_source(iface, |conn| {
+                pool.with(|conn| {
                     store
                         .sync_within(lu, conn, &c.entity_id, Some(by), self.timeout)
                         .map(crate::lu::SyncOutcome::json)
@@ -349,49 +351,5 @@ impl Shared {
             v.push(store);
         }
         r.map_err(|e| fail(e.to_string()))
-    }
-}
-
-impl Connections for Shared {
-    fn with_connection(
-        &self,
-        interface: &str,
-        f: &mut dyn FnMut(&rusqlite::Connection) -> Result<usize, rusqlite::Error>,
-    ) -> Result<usize, CommandError> {
-        let iface = self
-            .command_interface
-            .as_ref()
-            .ok_or_else(|| CommandError::Interface {
-                interface: interface.to_string(),
-                reason: "not resolved for this batch".into(),
-            })?;
-        self.with_source(iface, |conn| f(conn))
-            .map_err(|e| CommandError::Interface {
-                interface: interface.to_string(),
-                reason: e.to_string(),
-            })?
-            .map_err(|e| CommandError::sql(interface, e))
-    }
-}
-
-impl Shared {
-    /// Runs `f` on a connection to the command's interface, taken from the
-    /// run's pool (and given back), so an entity does not pay for opening
-    /// the source (for a CSV interface, loading its files) every time. A
-    /// batch's command uses one interface, so one pool serves it.
-    pub(super) fn with_source<T>(
-        &self,
-        iface: &source::Interface,
-        f: impl FnOnce(&rusqlite::Connection) -> T,
-    ) -> Result<T, source::SourceError> {
-        let conn = match self.sources.lock().map(|mut v| v.pop()) {
-            Ok(Some(c)) => c,
-            _ => source::connect(iface)?,
-        };
-        let r = f(&conn);
-        if let Ok(mut v) = self.sources.lock() {
-            v.push(conn);
-        }
-        Ok(r)
     }
 }
