@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod output;
 pub mod owner;
 pub mod repl;
+pub mod runner;
 pub mod session;
 pub mod source;
 pub mod store;
@@ -121,77 +122,26 @@ fn run_script(
     let mut session = session::Session::new(session_config(global)?, settings(global));
     on_ctrl_c(&session);
     terminate::install();
-    let mut failed = false;
-    for (k, stmt) in stmts.iter().enumerate() {
-        if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) || terminate::requested() {
-            // The statement before this one was stopped: the rest is not run.
-            stopped_note(stmts.len() - k);
-            break;
-        }
-        match session.run_statement(stmt) {
-            Ok((out, flow)) => {
-                if let Some(out) = out {
-                    print_output(global, &session, stmt, &out)?;
-                }
-                if flow == session::Flow::Exit {
-                    break;
-                }
-                if session.take_batch_failed() {
-                    // A failed statement: the exit code is 1 whatever
-                    // comes after (a retry that finishes the batch too).
-                    failed = true;
-                    if !global.keep_going {
-                        not_run_note(stmts.len() - k - 1);
-                        break;
-                    }
-                }
-            }
-            Err(e) => {
-                eprint!("{}", Error::Run(text.to_string(), e).in_file(file).render());
-                failed = true;
-                if !global.keep_going {
-                    not_run_note(stmts.len() - k - 1);
-                    break;
-                }
-            }
-        }
-    }
+    let ran = runner::run_statements(
+        global,
+        &mut session,
+        text,
+        stmts,
+        runner::Front::Script { file },
+    )?;
     if terminate::requested() {
         return Err(Error::Exit(terminate::exit_code()));
     }
     if session.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(Error::Exit(exit::INTERRUPTED));
     }
-    if failed {
+    if ran.failed {
         return Err(Error::Reported);
     }
     match session.exit_code() {
         0 => Ok(()),
         code => Err(Error::Exit(code)),
     }
-}
-
-/// After a statement that failed and stopped the run: says how many did
-/// not run.
-pub(crate) fn not_run_note(rest: usize) {
-    if rest > 0 {
-        eprintln!("note: {} (--keep-going runs them)", not_run(rest));
-    }
-}
-
-/// After a statement that Ctrl-C or SIGTERM stopped: says how many did not
-/// run (`--keep-going` does not run them either).
-fn stopped_note(rest: usize) {
-    if rest > 0 {
-        eprintln!("note: {}", not_run(rest));
-    }
-}
-
-fn not_run(rest: usize) -> String {
-    format!(
-        "the {rest} statement{} after it did not run",
-        if rest == 1 { "" } else { "s" }
-    )
 }
 
 /// The session settings the command line asks for.

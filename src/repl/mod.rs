@@ -259,38 +259,9 @@ fn run_input(global: &Global, session: &mut Session, text: &str) -> Result<Flow,
             return Ok(Flow::Continue);
         }
     };
-    for (k, stmt) in stmts.iter().enumerate() {
-        if crate::terminate::requested() {
-            break;
-        }
-        session.interrupt.store(false, Ordering::SeqCst);
-        let result = session.run_statement(stmt);
-        let interrupted = session.interrupt.swap(false, Ordering::SeqCst);
-        let failed = match result {
-            Ok((out, flow)) => {
-                if let Some(out) = out {
-                    crate::print_output(global, session, stmt, &out)?;
-                }
-                if flow == Flow::Exit {
-                    return Ok(Flow::Exit);
-                }
-                session.take_batch_failed()
-            }
-            Err(e) => {
-                eprint!("{}", Error::Run(text.to_string(), e).render());
-                true
-            }
-        };
-        let rest = stmts.len() - k - 1;
-        if rest > 0 && (interrupted || (failed && !global.keep_going)) {
-            eprintln!(
-                "note: the {rest} statement{} after it in this input did not run",
-                if rest == 1 { "" } else { "s" }
-            );
-            break;
-        }
-    }
-    Ok(Flow::Continue)
+    let ran =
+        crate::runner::run_statements(global, session, text, &stmts, crate::runner::Front::Repl)?;
+    Ok(if ran.exit { Flow::Exit } else { Flow::Continue })
 }
 
 #[cfg(test)]
