@@ -7,7 +7,6 @@ use super::*;
 use crate::store::ReadStore;
 use crate::store::sqlite::SqliteStore;
 use chrono::FixedOffset;
-use rusqlite::params;
 
 const NOW: &str = "2026-03-10T12:00:00.000Z";
 
@@ -79,42 +78,41 @@ impl B {
     fn insert(&self, s: &SqliteStore) {
         let [total, waiting, in_process, completed, failed, cancelled] = self.counts;
         let [added, updated, unchanged] = self.outcomes;
-        s.conn()
-            .execute(
-                "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
+        s.test_execute(
+            "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                     execution_id, created_by, creation_time, start_time, end_time, error,
                     extra_stats, total, ids_complete, estimated_total, waiting, in_process,
                     completed, failed, cancelled, added, updated, unchanged, batch_no)
                  VALUES (?1, ?2, ?3, 'echo ?', ?4, ?5, ?6, ?7, 'node-a', ?8, ?9, ?10, ?11, ?12,
                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
                     (SELECT coalesce(max(batch_no), 0) + 1 FROM batches))",
-                params![
-                    self.bid,
-                    self.command(),
-                    self.lu,
-                    self.source,
-                    self.arguments,
-                    self.status,
-                    format!("x-{}", self.bid),
-                    self.created,
-                    self.start,
-                    self.end,
-                    self.error,
-                    self.extra_stats,
-                    total,
-                    self.ids_complete,
-                    self.estimated,
-                    waiting,
-                    in_process,
-                    completed,
-                    failed,
-                    cancelled,
-                    added,
-                    updated,
-                    unchanged
-                ],
-            )
-            .unwrap();
+            &[
+                &self.bid,
+                &self.command(),
+                &self.lu,
+                &self.source,
+                &self.arguments,
+                &self.status,
+                &format!("x-{}", self.bid),
+                &self.created,
+                &self.start,
+                &self.end,
+                &self.error,
+                &self.extra_stats,
+                &total,
+                &self.ids_complete,
+                &self.estimated,
+                &waiting,
+                &in_process,
+                &completed,
+                &failed,
+                &cancelled,
+                &added,
+                &updated,
+                &unchanged,
+            ],
+        )
+        .unwrap();
     }
 }
 
@@ -134,18 +132,17 @@ type E = (
 
 fn entities(s: &SqliteStore, bid: &str, rows: &[E]) {
     for (seq, id, status, attempts, node, start, ms, result, error) in rows {
-        s.conn()
-            .execute(
-                "INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
+        s.test_execute(
+            "INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node,
                     start_time_ms, process_time_ms, result, error)
                  VALUES ((SELECT batch_no FROM batches WHERE bid = ?1),
                     ?2, ?3, ?4, ?5, ?6, CAST(round(unixepoch(?7, 'subsec') * 1000) AS INTEGER),
                     ?8, ?9, ?10)",
-                params![
-                    bid, seq, id, status, attempts, node, start, ms, result, error
-                ],
-            )
-            .unwrap();
+            &[
+                &bid, &seq, &id, &status, &attempts, &node, &start, &ms, &result, &error,
+            ],
+        )
+        .unwrap();
     }
 }
 
@@ -158,34 +155,33 @@ fn node(
     end: Option<&str>,
     n: [i64; 5],
 ) {
-    s.conn()
-        .execute(
-            "INSERT INTO batch_nodes (bid, node, dc, start_time, end_time, completed, failed,
+    s.test_execute(
+        "INSERT INTO batch_nodes (bid, node, dc, start_time, end_time, completed, failed,
                 added, updated, unchanged)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![bid, node, dc, start, end, n[0], n[1], n[2], n[3], n[4]],
-        )
-        .unwrap();
+        &[
+            &bid, &node, &dc, &start, &end, &n[0], &n[1], &n[2], &n[3], &n[4],
+        ],
+    )
+    .unwrap();
 }
 
 /// A progress sample `secs_before_now` seconds before now.
 fn sample(s: &SqliteStore, bid: &str, node: &str, secs_before_now: i64, done: i64) {
-    s.conn()
-        .execute(
-            "INSERT INTO batch_progress (bid, node, time_ms, done) VALUES (?1, ?2, ?3, ?4)",
-            params![bid, node, now_ms() - secs_before_now * 1000, done],
-        )
-        .unwrap();
+    s.test_execute(
+        "INSERT INTO batch_progress (bid, node, time_ms, done) VALUES (?1, ?2, ?3, ?4)",
+        &[&bid, &node, &(now_ms() - secs_before_now * 1000), &done],
+    )
+    .unwrap();
 }
 
 fn event(s: &SqliteStore, bid: &str, time: &str, exec: &str, node: &str, status: &str, note: &str) {
-    s.conn()
-        .execute(
-            "INSERT INTO batch_events (bid, execution_id, time, node, status, note)
+    s.test_execute(
+        "INSERT INTO batch_events (bid, execution_id, time, node, status, note)
              VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''))",
-            params![bid, exec, time, node, status, note],
-        )
-        .unwrap();
+        &[&bid, &exec, &time, &node, &status, &note],
+    )
+    .unwrap();
 }
 
 fn stmt(text: &str) -> Statement {
@@ -937,13 +933,12 @@ fn batch_summary_has_node_dc_and_cluster_rows() {
 #[test]
 fn batch_summary_of_a_finished_batch_ends_with_the_batch() {
     let (_d, s) = summary_fixture();
-    s.conn()
-        .execute_batch(
-            "UPDATE batches SET status = 'DONE', end_time = '2026-03-10T11:58:20.000Z',
+    s.test_execute_batch(
+        "UPDATE batches SET status = 'DONE', end_time = '2026-03-10T11:58:20.000Z',
                 waiting = 0, in_process = 0, completed = 870, failed = 130
              WHERE bid = 'sum-batch-1';",
-        )
-        .unwrap();
+    )
+    .unwrap();
     let rows = rows(&s, "BATCH_SUMMARY 'sum-batch-1'", None);
     // n1 has no end of its own: it ends with the batch (8m20s after start),
     // its End time included.
@@ -1160,8 +1155,7 @@ fn batch_details_shows_10000_rows_unless_limit_is_minus_one() {
     let mut b = B::new("many-1", "DONE", "2026-03-10T11:00:00.000Z");
     b.counts = [10_001, 0, 0, 10_001, 0, 0];
     b.insert(&s);
-    s.conn()
-        .execute_batch(
+    s.test_execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
              INSERT INTO batch_entities (batch, seq, entity_id, status, attempts)
              SELECT (SELECT batch_no FROM batches WHERE bid = 'many-1'), i, 'e' || i, 'COMPLETED', 1 FROM n;",
@@ -1286,13 +1280,12 @@ fn batch_in_process_lists_entities_at_work_across_batches() {
         )],
     );
     let owned = |bid: &str, heartbeat: Option<String>| {
-        s.conn()
-            .execute(
-                "UPDATE batches SET owner_node = 'another-host', owner_pid = 1, heartbeat_at = ?2
+        s.test_execute(
+            "UPDATE batches SET owner_node = 'another-host', owner_pid = 1, heartbeat_at = ?2
                  WHERE bid = ?1",
-                rusqlite::params![bid, heartbeat],
-            )
-            .unwrap();
+            &[&bid, &heartbeat],
+        )
+        .unwrap();
     };
     // Liveness is judged on the real clock, not on the tests' fixed now.
     let real = |ms: i64| {
@@ -1433,9 +1426,8 @@ fn list_and_summary_stay_correct_with_200k_entity_rows() {
     b.outcomes = [179_100, 0, 0];
     b.insert(&s);
     B::new("small-done", "DONE", "2026-03-10T11:00:00.000Z").insert(&s);
-    s.conn()
-        .execute_batch(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
+    s.test_execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
              INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, node)
              SELECT (SELECT batch_no FROM batches WHERE bid = 'big-batch-1'), i, 'id-' || i,
                     CASE WHEN i > 199000 THEN 'WAITING'
@@ -1443,8 +1435,8 @@ fn list_and_summary_stay_correct_with_200k_entity_rows() {
                     CASE WHEN i > 199000 THEN 0 ELSE 1 END,
                     CASE WHEN i > 199000 THEN NULL ELSE 'n1' END
              FROM n;",
-        )
-        .unwrap();
+    )
+    .unwrap();
     node(
         &s,
         "big-batch-1",
@@ -1455,18 +1447,11 @@ fn list_and_summary_stay_correct_with_200k_entity_rows() {
         [179_100, 19_900, 179_100, 0, 0],
     );
     // The counters agree with the rows.
-    let by_status: Vec<(String, i64)> = s
-        .conn()
-        .prepare(
-            "SELECT status, count(*) FROM batch_entities
+    let by_status: Vec<(String, i64)> = s.test_pairs(
+        "SELECT status, count(*) FROM batch_entities
              WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'big-batch-1')
              GROUP BY status ORDER BY status",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    );
     assert_eq!(
         by_status,
         [

@@ -435,5 +435,31 @@ fn starts_with_sqlite_header(path: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// For the tests of the layers above: fixtures written and read as plain
+/// SQL on the store's own connection.
+#[cfg(test)]
+impl SqliteStore {
+    pub(crate) fn test_execute(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> rusqlite::Result<usize> {
+        self.conn.execute(sql, params)
+    }
+
+    pub(crate) fn test_execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.execute_batch(sql)
+    }
+
+    /// The rows of a query of two columns, text and integer.
+    pub(crate) fn test_pairs(&self, sql: &str) -> Vec<(String, i64)> {
+        let mut st = self.conn.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests;
