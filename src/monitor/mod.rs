@@ -86,8 +86,14 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod summary;
 #[cfg(test)]
 mod tests;
+mod time;
+
+pub use time::{Bound, time_bound};
+
+use time::*;
 
 /// Why a monitoring statement could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -302,130 +308,6 @@ impl Cx<'_> {
         Ok(kv.into())
     }
 
-    fn summary(&self, bid: Option<&Text>) -> Result<Output> {
-        let span = bid.map(|t| t.span);
-        let b = self.batch(bid)?;
-        let nodes = self
-            .store
-            .batch_node_rows(&b.bid)
-            .map_err(self.store_err(span))?;
-        let now_ms = self.now.timestamp_millis();
-        let active = !b.is_final();
-        // A row still open ends now, unless its batch has ended.
-        let open_end = if active {
-            Some(now_ms)
-        } else {
-            b.end_time.as_deref().and_then(millis).or(Some(now_ms))
-        };
-        // A node that never ended its run (it was killed; the batch was
-        // then cancelled or retried elsewhere) ends with a finished batch.
-        let node_end = |n: &NodeRow| {
-            n.end_time
-                .as_deref()
-                .and_then(millis)
-                .or(if active { None } else { open_end })
-        };
-        let mut t = Table::new(columns::BATCH_SUMMARY.iter().copied());
-        let mut by_dc: BTreeMap<&str, Vec<(&NodeRow, Option<f64>)>> = BTreeMap::new();
-        let mut cluster_pace: Option<f64> = None;
-        for n in &nodes {
-            let samples = self
-                .store
-                .pace_samples(&b.bid, &n.node, PACE_WINDOW_MS)
-                .map_err(self.store_err(span))?;
-            let pace = node_pace(samples, active, now_ms);
-            cluster_pace = add_known(cluster_pace, pace);
-            by_dc.entry(n.dc.as_str()).or_default().push((n, pace));
-            let start = millis(&n.start_time);
-            let end = node_end(n);
-            let row = SummaryRow {
-                level: "Node",
-                name: Some(n.node.clone()),
-                status: b.status.to_string(),
-                start,
-                end,
-                duration: span_ms(start, end.or(open_end)),
-                remaining: None,
-                remaining_duration: None,
-                total: n.completed + n.failed,
-                succeeded: n.completed,
-                failed: n.failed,
-                added: n.added,
-                updated: n.updated,
-                unchanged: n.unchanged,
-                pct_completed: None,
-                pace,
-            };
-            t.push_row(row.cells());
-        }
-        for (dc, members) in &by_dc {
-            let sum = |f: fn(&NodeRow) -> i64| members.iter().map(|(n, _)| f(n)).sum::<i64>();
-            let start = members
-                .iter()
-                .filter_map(|(n, _)| millis(&n.start_time))
-                .min();
-            let ends: Vec<Option<i64>> = members.iter().map(|(n, _)| node_end(n)).collect();
-            let end = if ends.iter().all(Option::is_some) {
-                ends.into_iter().flatten().max()
-            } else {
-                None
-            };
-            let succeeded = sum(|n| n.completed);
-            let failed = sum(|n| n.failed);
-            let row = SummaryRow {
-                level: "DC",
-                name: Some((*dc).to_string()),
-                status: b.status.to_string(),
-                start,
-                end,
-                duration: span_ms(start, end.or(open_end)),
-                remaining: None,
-                remaining_duration: None,
-                total: succeeded + failed,
-                succeeded,
-                failed,
-                added: sum(|n| n.added),
-                updated: sum(|n| n.updated),
-                unchanged: sum(|n| n.unchanged),
-                pct_completed: None,
-                pace: members.iter().fold(None, |acc, (_, p)| add_known(acc, *p)),
-            };
-            t.push_row(row.cells());
-        }
-        let c = &b.counts;
-        let start = b.start_time.as_deref().and_then(millis);
-        let end = b.end_time.as_deref().and_then(millis);
-        let total = shown_total(&b);
-        let remaining = (total - c.completed - c.failed - c.cancelled).max(0);
-        let remaining_duration = if remaining == 0 {
-            Some(Duration::ZERO)
-        } else {
-            cluster_pace
-                .filter(|p| *p > 0.0)
-                .map(|p| Duration::from_secs_f64(remaining as f64 / p))
-        };
-        let row = SummaryRow {
-            level: "Cluster",
-            name: None,
-            status: b.status.to_string(),
-            start,
-            end,
-            duration: span_ms(start, end.or(Some(now_ms))),
-            remaining: Some(remaining),
-            remaining_duration,
-            total,
-            succeeded: c.completed,
-            failed: c.failed,
-            added: c.added,
-            updated: c.updated,
-            unchanged: c.unchanged,
-            pct_completed: completion_pct(&b),
-            pace: cluster_pace,
-        };
-        t.push_row(row.cells());
-        Ok(t.into())
-    }
-
     fn details(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
         let span = bid.map(|t| t.span);
         let b = self.batch(bid)?;
@@ -590,75 +472,6 @@ impl Cx<'_> {
 /// `BATCH_HISTORY`'s columns (the spec names what, not the names).
 pub const HISTORY_COLUMNS: &[&str] = &["Time", "Execution id", "Node", "Status", "Note"];
 
-/// One `BATCH_SUMMARY` row before it becomes cells.
-struct SummaryRow {
-    level: &'static str,
-    name: Option<String>,
-    status: String,
-    start: Option<i64>,
-    end: Option<i64>,
-    duration: Option<i64>,
-    remaining: Option<i64>,
-    remaining_duration: Option<Duration>,
-    total: i64,
-    succeeded: i64,
-    failed: i64,
-    added: i64,
-    updated: i64,
-    unchanged: i64,
-    pct_completed: Option<f64>,
-    pace: Option<f64>,
-}
-
-impl SummaryRow {
-    /// In the order of [`columns::BATCH_SUMMARY`].
-    fn cells(self) -> Vec<Cell> {
-        let finished = self.succeeded + self.failed;
-        let avg = self
-            .duration
-            .filter(|d| *d > 0)
-            .map(|d| finished as f64 * 1000.0 / d as f64);
-        vec![
-            Cell::Text(self.level.into()),
-            self.name.into(),
-            Cell::Text(self.status),
-            self.start.and_then(utc_ms).into(),
-            self.end.and_then(utc_ms).into(),
-            self.duration.map(ms_duration).into(),
-            self.remaining_duration.into(),
-            self.remaining.into(),
-            Cell::Int(self.total),
-            Cell::Int(self.succeeded),
-            Cell::Int(self.failed),
-            Cell::Int(self.added),
-            Cell::Int(self.updated),
-            Cell::Int(self.unchanged),
-            self.pct_completed.into(),
-            self.pace.into(),
-            avg.into(),
-        ]
-    }
-}
-
-/// Entities per second over the node's last 100 s of samples (see the
-/// module doc); `None` when unknown.
-fn node_pace(samples: Option<PaceSamples>, active: bool, now_ms: i64) -> Option<f64> {
-    let s = samples?;
-    if active && s.newest.0 < now_ms - PACE_WINDOW_MS {
-        return Some(0.0);
-    }
-    let dt = s.newest.0 - s.reference.0;
-    (dt > 0).then(|| (s.newest.1 - s.reference.1) as f64 * 1000.0 / dt as f64)
-}
-
-/// The sum of the known values; `None` while none is known.
-fn add_known(acc: Option<f64>, x: Option<f64>) -> Option<f64> {
-    match (acc, x) {
-        (Some(a), Some(b)) => Some(a + b),
-        (a, b) => a.or(b),
-    }
-}
-
 /// The total to show: the estimate while ids are still coming and it is
 /// larger (SPEC §4 `ESTIMATED_ENTITIES_COUNT`), else the real total.
 fn shown_total(b: &BatchRow) -> i64 {
@@ -678,114 +491,6 @@ fn completion_pct(b: &BatchRow) -> Option<f64> {
         Some(100.0)
     } else {
         None
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bound {
-    /// Inclusive lower bound: a day's first instant, or the instant.
-    From,
-    /// Exclusive upper bound: the next day's first instant, or just past
-    /// the instant (the store keeps milliseconds).
-    Until,
-}
-
-/// A time filter's text (`today`, `yesterday`, `now`, `YYYY-MM-DD`,
-/// `YYYY-MM-DD HH:MM:SS` local, RFC 3339) as a bound; `None` when the text
-/// is not a time. Local days and times are read in `tz`.
-pub fn time_bound<Tz: TimeZone>(
-    text: &str,
-    bound: Bound,
-    now: DateTime<Utc>,
-    tz: &Tz,
-) -> Option<DateTime<Utc>> {
-    let t = text.trim();
-    let today = now.with_timezone(tz).date_naive();
-    let day = if t.eq_ignore_ascii_case("today") {
-        Some(today)
-    } else if t.eq_ignore_ascii_case("yesterday") {
-        today.pred_opt()
-    } else {
-        NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()
-    };
-    if let Some(day) = day {
-        let day = match bound {
-            Bound::From => day,
-            Bound::Until => day.succ_opt()?,
-        };
-        return local_instant(&day.and_hms_opt(0, 0, 0)?, tz);
-    }
-    let instant = if t.eq_ignore_ascii_case("now") {
-        now
-    } else if let Ok(local) = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S") {
-        local_instant(&local, tz)?
-    } else {
-        DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc)
-    };
-    Some(match bound {
-        Bound::From => instant,
-        Bound::Until => instant
-            .checked_add_signed(TimeDelta::milliseconds(1))
-            .unwrap_or(instant),
-    })
-}
-
-/// A local wall-clock time as an instant. In a DST fold the earlier one;
-/// in a gap (the clock jumped over it, midnight included in some zones)
-/// the first instant after the gap.
-fn local_instant<Tz: TimeZone>(local: &NaiveDateTime, tz: &Tz) -> Option<DateTime<Utc>> {
-    (0..=4)
-        .find_map(|h| {
-            let shifted = local.checked_add_signed(TimeDelta::minutes(30 * h))?;
-            tz.from_local_datetime(&shifted).earliest()
-        })
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// An instant as the store writes times: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn store_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// A date filter's bound as text to compare with stored times, which are
-/// all within the years 0000 to 9999: a bound outside them is held to
-/// their ends (`+10000-...` and `-0001-...` would sort wrongly as text).
-fn bound_time(t: &DateTime<Utc>) -> String {
-    match t.year() {
-        ..0 => "0000-01-01T00:00:00.000Z".to_string(),
-        10000.. => "9999-12-31T23:59:59.999Z".to_string(),
-        _ => store_time(t),
-    }
-}
-
-/// A stored time in milliseconds since the epoch.
-fn millis(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
-fn utc_ms(ms: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms)
-}
-
-/// Milliseconds from `start` to `end`, never negative (clocks of two
-/// nodes may disagree); `None` without a start.
-fn span_ms(start: Option<i64>, end: Option<i64>) -> Option<i64> {
-    Some((end? - start?).max(0))
-}
-
-fn ms_duration(ms: i64) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-/// A stored time as a cell; text that is not a time is shown as it is.
-fn time_cell(s: Option<&str>) -> Cell {
-    match s {
-        None => Cell::Null,
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Cell::Time(t.with_timezone(&Utc)))
-            .unwrap_or_else(|_| Cell::Text(s.to_string())),
     }
 }
 
