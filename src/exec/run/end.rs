@@ -1,0 +1,81 @@
+//! How a run ends: its last writes, its final status (or its batch left
+//! unfinished after a stop signal), the `ON_DONE` hook; and the end of a
+//! run that was taken over.
+
+use super::*;
+
+/// How a run that was taken over ends: with the batch's counters as the
+/// new owner keeps them, and why it stopped.
+pub(super) fn taken_over(
+    store: &dyn Store,
+    me: RunRef,
+    e: &StoreError,
+    started: Instant,
+) -> Finished {
+    Finished {
+        bid: me.bid.to_string(),
+        execution_id: me.execution_id.to_string(),
+        end: RunEnd::TakenOver {
+            why: e.to_string(),
+            counters: store.counters(me.bid).unwrap_or_default(),
+        },
+        duration: started.elapsed(),
+    }
+}
+
+pub(super) fn finish(
+    env: &Env,
+    plan: &Plan,
+    me: RunRef,
+    end: Stop,
+    started: Instant,
+    slowest: &serde_json::Value,
+) -> std::result::Result<Finished, Halt> {
+    let store = env.store;
+    let bid = me.bid;
+    env.events.event(Event::ProgressDone);
+    patiently(env, bid, || store.set_extra_stats(me, slowest)).map_err(halt)?;
+    let mut seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
+    let done = patiently(env, bid, || {
+        store.step(me, &mut seq, &mut StepInput::default())
+    })
+    .map_err(halt)?;
+    let finished = done.counters.completed + done.counters.failed;
+    patiently(env, bid, || store.sample_progress(me, finished)).map_err(halt)?;
+    patiently(env, bid, || store.end_node(me)).map_err(halt)?;
+    let c = done.counters;
+    store.still_there().map_err(halt)?;
+    let end = match end {
+        Stop::Signal(signal) => {
+            let note = format!("stopped by {}; BATCH_RETRY finishes it", signal.name());
+            let note = note.as_str();
+            patiently(env, bid, || store.leave_unfinished(me, note)).map_err(halt)?;
+            RunEnd::Interrupted {
+                signal,
+                counters: c,
+            }
+        }
+        Stop::End(status, error) => {
+            let why = error.as_deref();
+            patiently(env, bid, || store.set_run_status(me, status, why)).map_err(halt)?;
+            if let Some(cmd) = &plan.on_done {
+                // The batch is over: a SIGTERM need not wait for its hook
+                // (it kills it, and says the batch had ended).
+                crate::terminate::batch_ended();
+                let _hook = crate::terminate::HookRunning::start(bid, status);
+                on_done(env.events, cmd, bid, status, &c);
+            }
+            RunEnd::Ended {
+                status,
+                error,
+                counters: c,
+            }
+        }
+    };
+    Ok(Finished {
+        bid: bid.to_string(),
+        execution_id: me.execution_id.to_string(),
+        end,
+        duration: started.elapsed(),
+    })
+}
