@@ -67,20 +67,45 @@ const SAME_STOP: Duration = Duration::from_secs(2);
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// When the first SIGTERM came.
 static FIRST: Mutex<Option<Instant>> = Mutex::new(None);
-/// The batch that runs now, with its run's stop token: while there is
-/// one, a SIGTERM stops it (through the token) instead of ending the
-/// process, and a stop at once names it.
-static RUNNING: Mutex<Option<(String, Arc<StopToken>)>> = Mutex::new(None);
+/// The id of the batch that runs now: while there is one, a SIGTERM stops
+/// it (through its run's token) instead of ending the process, and a stop
+/// at once names it.
+static RUNNING_BID: Mutex<Option<String>> = Mutex::new(None);
 
-fn running() -> std::sync::MutexGuard<'static, Option<(String, Arc<StopToken>)>> {
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+fn running_bid() -> std::sync::MutexGuard<'static, Option<String>> {
+    RUNNING_BID.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Asks the run that goes on now, if any, to cancel its batch (a first
-/// Ctrl-C).
+/// The stop token of the statement that runs now (from before its batch
+/// is created, so that a Ctrl-C or a signal that comes meanwhile is not
+/// lost): see [`watch`].
+static TOKEN: Mutex<Option<Arc<StopToken>>> = Mutex::new(None);
+
+fn token() -> std::sync::MutexGuard<'static, Option<Arc<StopToken>>> {
+    TOKEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While the guard lives, Ctrl-C ([`cancel_running`]) and stop signals
+/// reach `token`.
+pub fn watch(t: Arc<StopToken>) -> Watch {
+    *token() = Some(t);
+    Watch(())
+}
+
+/// See [`watch`].
+pub struct Watch(());
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        *token() = None;
+    }
+}
+
+/// Asks the run of the statement that runs now, if any, to cancel its
+/// batch (a first Ctrl-C).
 pub fn cancel_running() {
-    if let Some((_, token)) = running().as_ref() {
-        token.cancel();
+    if let Some(t) = token().as_ref() {
+        t.cancel();
     }
 }
 
@@ -97,7 +122,7 @@ fn hook() -> std::sync::MutexGuard<'static, Option<(String, String)>> {
 /// finish or end it, or a batch that had ended and whose hook was cut.
 pub fn stop_now(code: i32, why: &str) -> ! {
     crate::command::kill_running();
-    if let Some(bid) = running().as_ref().map(|(bid, _)| bid.clone()) {
+    if let Some(bid) = running_bid().clone() {
         eprintln!(
             "batchsh: {why}, stopping at once: batch {bid} is left unfinished, as after a \
              crash; BATCH_RETRY '{bid}' finishes it, BATCH_CANCEL '{bid}' ends it"
@@ -181,17 +206,14 @@ fn on_sigterm(signal: i32, now: Instant) {
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
-    let batch_runs = match running().as_ref() {
-        Some((_, token)) => {
-            token.signal(if signal == SIGHUP {
-                StopSignal::Hup
-            } else {
-                StopSignal::Term
-            });
-            true
-        }
-        None => false,
-    };
+    if let Some(t) = token().as_ref() {
+        t.signal(if signal == SIGHUP {
+            StopSignal::Hup
+        } else {
+            StopSignal::Term
+        });
+    }
+    let batch_runs = running_bid().is_some();
     if !batch_runs || now.duration_since(first_at) > SAME_STOP {
         stop_now(exit_code(), signal_name());
     }
@@ -235,9 +257,8 @@ pub fn requested() -> bool {
 pub struct BatchRunning(());
 
 impl BatchRunning {
-    /// `token`: the run's, which a stop signal sets from now on.
-    pub fn start(bid: &str, token: Arc<StopToken>) -> BatchRunning {
-        *running() = Some((bid.to_string(), token));
+    pub fn start(bid: &str) -> BatchRunning {
+        *running_bid() = Some(bid.to_string());
         BatchRunning(())
     }
 }
@@ -245,7 +266,7 @@ impl BatchRunning {
 /// The batch has ended (its hook, `ON_DONE`, may still run): from now on a
 /// SIGTERM ends the process at once.
 pub fn batch_ended() {
-    *running() = None;
+    *running_bid() = None;
 }
 
 impl Drop for BatchRunning {

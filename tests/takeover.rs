@@ -769,3 +769,30 @@ fn a_retry_is_refused_beside_an_active_batch_with_its_command() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(w.status(&first_bid), "DONE");
 }
+
+/// A Ctrl-C that comes while the batch is being created (here, held at
+/// the start gate before its first write) cancels it as soon as it runs:
+/// it is not lost for having come before the run.
+#[test]
+fn a_ctrl_c_before_the_run_starts_cancels_the_batch() {
+    let w = World::new(20);
+    let gate = Gate::new();
+    let child = w.spawn_with(
+        &format!("BATCH Customer FABRIC_COMMAND=\"{RECORDING}\" WITH MAX_WORKERS_PER_NODE=1"),
+        &[],
+        &[("BATCHSH_TEST_GATE", &gate.path())],
+    );
+    gate.wait_ready();
+    signal(&child, "-INT");
+    gate.open();
+    let out = wait_or_kill(child, Duration::from_secs(20));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let bid = w.last_bid();
+    assert!(
+        err.contains(&format!("batch {bid} ended CANCELLED")),
+        "{err}"
+    );
+    assert_eq!(w.status(&bid), "CANCELLED");
+    assert!(runs(&w).is_empty(), "the batch ran on: {:?}", runs(&w));
+}

@@ -42,10 +42,3 @@ pub enum Event<'a> {
 pub trait Events {
     fn event(&self, e: Event<'_>);
 }
-
-/// A sink that drops every event.
-pub struct Silent;
-
-impl Events for Silent {
-    fn event(&self, _: Event<'_>) {}
-}

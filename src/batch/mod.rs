@@ -9,7 +9,7 @@ mod events;
 mod status;
 mod stop;
 
-pub use events::{Event, Events, Silent};
+pub use events::{Event, Events};
 pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
 pub use stop::StopToken;
 

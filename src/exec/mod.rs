@@ -19,7 +19,7 @@ pub use error::{ExecError, ExecErrorKind, Result};
 /// `ALLOW_MULTIPLE`, a batch with the command of an active one is refused
 /// (checked and created in one transaction: see [`Store::create_batch`]).
 ///
-/// [`Store::create_batch`]: crate::store::Store::create_batch
+/// [`Store::create_batch`]: crate::store::BatchStore::create_batch
 pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished> {
     crate::knobs::gate();
     let bid = uuid::Uuid::new_v4().to_string();

@@ -1,7 +1,7 @@
 //! The monitoring statements (SPEC §6): `BATCH_LIST`, `BATCH_INFO`,
 //! `BATCH_SUMMARY`, `BATCH_DETAILS`, `BATCH_IN_PROCESS` and `BATCH_HISTORY`,
 //! each turned into an [`Output`] from the store's read-only queries
-//! ([`crate::store::resolve_bid`] and its siblings).
+//! ([`crate::store::ReadStore::resolve_bid`] and its siblings).
 //!
 //! Decisions the spec leaves open, kept here so the docs can quote them:
 //!

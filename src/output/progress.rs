@@ -77,15 +77,25 @@ fn spinner_style() -> ProgressStyle {
 /// The command line's sink of a run's events: the bar, and the warnings
 /// on stderr (even with --quiet: they say something went wrong).
 pub struct Terminal {
-    bar: Bar,
+    show: bool,
+    estimated: Option<i64>,
+    /// Drawn from the run's first progress on, not before: a statement
+    /// refused before its batch runs shows no bar.
+    bar: std::cell::OnceCell<Bar>,
 }
 
 impl Terminal {
     /// `show`: draw the bar; `estimated`: ESTIMATED_ENTITIES_COUNT.
     pub fn new(show: bool, estimated: Option<i64>) -> Terminal {
         Terminal {
-            bar: Bar::new(show, estimated),
+            show,
+            estimated,
+            bar: std::cell::OnceCell::new(),
         }
+    }
+
+    fn bar(&self) -> &Bar {
+        self.bar.get_or_init(|| Bar::new(self.show, self.estimated))
     }
 }
 
@@ -95,8 +105,12 @@ impl Events for Terminal {
             Event::Progress {
                 counters,
                 generating,
-            } => self.bar.update(counters, generating),
-            Event::ProgressDone => self.bar.finish(),
+            } => self.bar().update(counters, generating),
+            Event::ProgressDone => {
+                if let Some(bar) = self.bar.get() {
+                    bar.finish();
+                }
+            }
             Event::StoreLocked { bid, path, waited } => eprintln!(
                 "warning: the store {} is locked by another process (waited {} s so far); \
                  batch {bid} keeps what it has done and waits for it. End the process that \

@@ -11,6 +11,9 @@ impl Session {
         b: &crate::ast::BatchStmt,
         span: Span,
     ) -> Result<Option<Output>> {
+        // Watched from the start: a Ctrl-C while the batch is planned or
+        // created cancels it as soon as it runs.
+        let (stop, _watch) = self.stop_token();
         self.store()?;
         let store = self.store.as_deref().expect("opened above");
         let plan = crate::exec::plan(store, b, span, self.workers)?;
@@ -24,11 +27,7 @@ impl Session {
                 plan.node_workers, plan.workers
             );
         }
-        let fin = crate::exec::start(
-            &self.env(store, &self.terminal(&plan), &self.stop_token()),
-            &plan,
-            span,
-        )?;
+        let fin = crate::exec::start(&self.env(store, &self.terminal(&plan), &stop), &plan, span)?;
         self.last_bid = Some(fin.bid.clone());
         Ok(Some(self.ended(&fin)))
     }

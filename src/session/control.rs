@@ -152,6 +152,7 @@ impl Session {
         finished: bool,
         span: Span,
     ) -> Result<Output> {
+        let (stop, _watch) = self.stop_token();
         let store = self.store.as_deref().expect("opened");
         let serr = |e: StoreError| StatementError::at(span, e);
         let parsed = crate::syntax::parse(&state.command).map_err(|e| {
@@ -193,7 +194,7 @@ impl Session {
             ));
         }
         let fin = crate::exec::run::run(
-            &self.env(store, &self.terminal(&plan), &self.stop_token()),
+            &self.env(store, &self.terminal(&plan), &stop),
             &plan,
             bid,
             &execution_id,

@@ -53,7 +53,8 @@ pub struct Session {
     /// The last statement's batch ended FAILED: a failed statement for the
     /// run (it stops the statements after it, as an error does).
     batch_failed: bool,
-    /// Set by Ctrl-C while a batch runs.
+    /// Set by Ctrl-C: a statement that runs a batch cancels it, and a
+    /// script stops after the statement.
     pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -130,14 +131,21 @@ impl Session {
         }
     }
 
-    /// A new run's stop token: a Ctrl-C that came before it started (the
-    /// session's interrupt flag) cancels it from the start.
-    fn stop_token(&self) -> std::sync::Arc<crate::batch::StopToken> {
+    /// The stop token of a statement that may run a batch, watched from
+    /// now on (Ctrl-C and stop signals reach it while the guard lives); a
+    /// Ctrl-C that came before (the session's interrupt flag) cancels it.
+    fn stop_token(
+        &self,
+    ) -> (
+        std::sync::Arc<crate::batch::StopToken>,
+        crate::terminate::Watch,
+    ) {
         let token = std::sync::Arc::new(crate::batch::StopToken::default());
+        let watch = crate::terminate::watch(std::sync::Arc::clone(&token));
         if self.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
             token.cancel();
         }
-        token
+        (token, watch)
     }
 
     /// Where a run of `plan` shows itself: a progress bar when stderr is a

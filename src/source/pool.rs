@@ -19,11 +19,6 @@ impl Pool {
         }
     }
 
-    /// The interface the pool connects to.
-    pub fn interface(&self) -> &Interface {
-        &self.iface
-    }
-
     /// Runs `f` on a connection of the pool (opened if none is idle), and
     /// gives the connection back.
     pub fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, SourceError> {

@@ -81,7 +81,7 @@ pub struct Claimed {
     pub claim: Option<i64>,
 }
 
-/// What one [`Store::step`] writes, and how many entities it may claim.
+/// What one [`BatchStore::step`] writes, and how many entities it may claim.
 #[derive(Default)]
 pub struct StepInput {
     /// New ids from the source, in order. Ids are stored as they come; as
@@ -117,7 +117,7 @@ pub struct StepResult {
 }
 
 /// The 10 slowest entities among outcomes seen one by one, ordered as
-/// [`Store::slowest`] orders the rows (longest first, then by sequence):
+/// [`BatchStore::slowest`] orders the rows (longest first, then by sequence):
 /// the same list, when every finished entity of the batch went through it.
 #[derive(Default)]
 pub struct Slowest {
@@ -172,7 +172,7 @@ impl Slowest {
     }
 }
 
-/// The columns of `batches` that [`Store::batch_state`] reads.
+/// The columns of `batches` that [`BatchStore::batch_state`] reads.
 #[derive(Clone, Debug)]
 pub struct BatchState {
     pub status: BatchStatus,
@@ -208,7 +208,12 @@ pub enum StoredId<'a> {
 pub trait BatchStore {
     /// Every id stored for the batch so far, claimed ones included, in no
     /// particular order: a retry that reads the source again skips them.
-    fn stored_ids(&self, bid: &str, each: &mut dyn FnMut(StoredId<'_>)) -> Result<()>;
+    /// `each` may stop the reading early (`Break`).
+    fn stored_ids(
+        &self,
+        bid: &str,
+        each: &mut dyn FnMut(StoredId<'_>) -> std::ops::ControlFlow<()>,
+    ) -> Result<()>;
 
     /// Appends a progress sample (finished entities at this moment) for
     /// the pace figure of `BATCH_SUMMARY`.
@@ -233,7 +238,7 @@ pub trait BatchStore {
     ///
     /// The batch gets a new execution id, as a takeover gives it: should
     /// its owner only have stalled, it writes nothing when it wakes up
-    /// (see the module doc). The same holds for [`Store::cancel_unowned`].
+    /// (see the module doc). The same holds for [`BatchStore::cancel_unowned`].
     fn pause_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool>;
 
     /// Cancels a batch that no process runs, if it is still as `seen`:

@@ -51,7 +51,7 @@ pub fn now() -> String {
 }
 
 /// A batch that a live process runs on an LU's data (see
-/// [`Store::drop_lu_unless_in_use`]).
+/// [`CatalogStore::drop_lu_unless_in_use`]).
 #[derive(Debug)]
 pub struct LuUser {
     pub bid: String,

@@ -254,9 +254,14 @@ fn stored_ids_are_the_batchs_own(s: &dyn Store) {
     .unwrap();
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    s.stored_ids("b1", &mut |id| match id {
-        StoredId::Good(id) => good.push(id.to_string()),
-        StoredId::Bad { stand_in, error } => bad.push((stand_in.to_string(), error.to_string())),
+    s.stored_ids("b1", &mut |id| {
+        match id {
+            StoredId::Good(id) => good.push(id.to_string()),
+            StoredId::Bad { stand_in, error } => {
+                bad.push((stand_in.to_string(), error.to_string()))
+            }
+        }
+        std::ops::ControlFlow::Continue(())
     })
     .unwrap();
     good.sort();

@@ -182,6 +182,10 @@ pub trait Store: BatchStore + CatalogStore + ReadStore {
 
     /// Makes room in the store's log, when a write failed for lack of it.
     fn compact(&self) -> Result<()>;
+
+    /// A second handle on the same store, for another thread (a run's
+    /// producer reads the ids the batch stored while the writer goes on).
+    fn reopen(&self) -> Result<Box<dyn Store + Send>>;
 }
 
 /// While it lives, a run's store settings are in force.

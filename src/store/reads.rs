@@ -153,7 +153,7 @@ pub trait ReadStore {
     /// started in this session.
     fn resolve_bid(&self, given: Option<&str>, last: Option<&str>) -> Result<String>;
 
-    /// One batch by its exact bid (see [`resolve_bid`] for prefixes).
+    /// One batch by its exact bid (see [`ReadStore::resolve_bid`] for prefixes).
     fn read_batch(&self, bid: &str) -> Result<BatchRow>;
 
     /// Batch rows, newest first (creation time, then bid, descending). Reads

@@ -98,9 +98,8 @@ impl Run {
 }
 
 impl Seen {
-    /// An empty set, or, with `store` (the store's path and a batch id), one
-    /// holding the ids already stored for that batch. The error says what
-    /// failed, for the batch's `error`.
+    /// An empty set; [`Seen::stored`] fills it with the ids a batch stored
+    /// before. The error says what failed, for the batch's `error`.
     pub fn new() -> Result<Seen, String> {
         let conn = Connection::open_with_flags(
             "",

@@ -10,7 +10,7 @@
 //!   when entities are fast, run them, and put their outcomes back;
 //! - this thread is the only writer to the store. It loops: wait until a
 //!   write is worth its cost, take the new ids and the outcomes, write them
-//!   and claim the next entities in one transaction ([`Store::step`]), put
+//!   and claim the next entities in one transaction ([`BatchStore::step`](crate::store::BatchStore::step)), put
 //!   the claimed ones in the queue.
 //!
 //! Writes are grouped: outcomes wait at most [`FLUSH_EVERY`] (or until
@@ -20,8 +20,8 @@
 //! large transactions, slow ones (a 20 s script) two entities per worker.
 //! New ids are stored claimed when there is room for them: together, in
 //! the step's claim row, so a fast batch writes each entity's own row once,
-//! with its outcome (see [`crate::store::batches`]). The producer drops
-//! duplicate ids before they reach the hub ([`super::seen`]).
+//! with its outcome (the SQLite store's layout: `store/sqlite/batches.rs`). The producer drops
+//! duplicate ids before they reach the hub ([`crate::store::seen`]).
 //! An entity is committed (claimed) before a worker can take it; entities
 //! claimed but not started when the batch is paused or stopped are taken
 //! back from the queue and released (WAITING again) in the next step.
@@ -132,7 +132,7 @@ pub fn run(
     };
     let started = Instant::now();
     let tuning = store.begin_run()?;
-    let _sigterm = crate::terminate::BatchRunning::start(bid, Arc::clone(env.stop));
+    let _sigterm = crate::terminate::BatchRunning::start(bid);
     let r = match run_tuned(env, plan, me, need_ids) {
         Ok(fin) => Ok(fin),
         Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
@@ -219,8 +219,22 @@ fn run_tuned(
     let mut next_seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
     // Ids stored by an earlier run of the batch are not stored again.
     let producer = need_ids.then(|| {
-        let seen = seen_so_far(store, bid, next_seq > 0);
-        spawn_producer(plan, env.home, seen, Arc::clone(&hub))
+        // Ids stored by an earlier run of the batch are not stored again:
+        // the producer reads them through a store handle of its own.
+        let stored = if next_seq > 0 {
+            store
+                .reopen()
+                .map(|store| {
+                    Some(Stored {
+                        store,
+                        bid: bid.to_string(),
+                    })
+                })
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(None)
+        };
+        spawn_producer(plan, env.home, stored, Arc::clone(&hub))
     });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.node_workers)

@@ -3,25 +3,33 @@
 
 use super::*;
 
+/// Where the ids an earlier run of the batch stored are read, on the
+/// producer's thread: a store handle of its own, and the batch.
+pub(super) struct Stored {
+    pub(super) store: Box<dyn Store + Send>,
+    pub(super) bid: String,
+}
+
 /// The set of ids seen so far: with `stored`, the ids an earlier run of
 /// the batch stored (they are not stored again when the source is read
 /// again).
-pub(super) fn seen_so_far(store: &dyn Store, bid: &str, stored: bool) -> Result<Seen, String> {
+fn seen_so_far(stored: Option<Stored>) -> Result<Seen, String> {
     let mut seen = Seen::new()?;
-    if stored {
+    if let Some(Stored { store, bid }) = stored {
         let mut failed = None;
         store
-            .stored_ids(bid, &mut |id| {
-                if failed.is_none()
-                    && let Err(e) = seen.stored(id)
-                {
+            .stored_ids(&bid, &mut |id| match seen.stored(id) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(e) => {
                     failed = Some(e);
+                    std::ops::ControlFlow::Break(())
                 }
             })
             .map_err(|e| {
                 format!(
-                    "cannot read the ids already stored for the batch ({e}), to skip them as \
-                     the source is read again"
+                    "cannot read the ids already stored for the batch from {} ({e}), to skip \
+                     them as the source is read again",
+                    store.path().display()
                 )
             })?;
         if let Some(e) = failed {
@@ -32,12 +40,13 @@ pub(super) fn seen_so_far(store: &dyn Store, bid: &str, stored: bool) -> Result<
 }
 
 /// Starts the thread that reads the source and hands each id, the first
-/// time it comes (see [`crate::store::seen`]), to the writer; `seen` holds
-/// the ids seen before, or why they could not be kept.
+/// time it comes (see [`crate::store::seen`]), to the writer. With
+/// `stored` (a retry that reads the source again), it first reads the ids
+/// the batch stored, on its own thread, while the writer goes on.
 pub(super) fn spawn_producer(
     plan: &Plan,
     home: &Path,
-    seen: Result<Seen, String>,
+    stored: Result<Option<Stored>, String>,
     hub: Arc<Hub>,
 ) -> std::thread::JoinHandle<()> {
     let source = match &plan.source {
@@ -53,7 +62,7 @@ pub(super) fn spawn_producer(
     std::thread::Builder::new()
         .name("batchsh-ids".into())
         .spawn(move || {
-            let seen = match seen {
+            let seen = match stored.and_then(seen_so_far) {
                 Ok(s) => s,
                 Err(e) => {
                     let mut st = hub.lock();

@@ -1,4 +1,4 @@
-//! The executor's writes to the batch tables. Each [`Store::step`] is one
+//! The executor's writes to the batch tables. Each [`BatchStore::step`] is one
 //! transaction that stores newly generated ids, records finished entities
 //! with their counters, and claims the next entities, so that:
 //!
@@ -12,7 +12,7 @@
 //!   batch's counters, which therefore always add up;
 //! - after a crash, a COMPLETED entity is never claimed again: only WAITING
 //!   rows are claimed, and the IN_PROCESS entities of a dead run (rows and
-//!   claims) go back to WAITING only through [`Store::prepare_retry`]
+//!   claims) go back to WAITING only through [`BatchStore::prepare_retry`]
 //!   (at-least-once for those alone).
 //!
 //! Every write of a run is fenced ([`RunRef`]): it checks, inside its own
@@ -35,7 +35,11 @@ use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 impl BatchStore for SqliteStore {
-    fn stored_ids(&self, bid: &str, each: &mut dyn FnMut(StoredId<'_>)) -> Result<()> {
+    fn stored_ids(
+        &self,
+        bid: &str,
+        each: &mut dyn FnMut(StoredId<'_>) -> std::ops::ControlFlow<()>,
+    ) -> Result<()> {
         let conn = self.conn();
         let mut read = || -> rusqlite::Result<()> {
             let mut good = conn.prepare(&format!(
@@ -47,7 +51,9 @@ impl BatchStore for SqliteStore {
             ))?;
             let mut rows = good.query([bid])?;
             while let Some(r) = rows.next()? {
-                each(StoredId::Good(r.get_ref(0)?.as_str()?));
+                if each(StoredId::Good(r.get_ref(0)?.as_str()?)).is_break() {
+                    return Ok(());
+                }
             }
             let mut bad = conn.prepare(&format!(
                 "SELECT entity_id, error FROM batch_entities
@@ -56,10 +62,13 @@ impl BatchStore for SqliteStore {
             ))?;
             let mut rows = bad.query([bid])?;
             while let Some(r) = rows.next()? {
-                each(StoredId::Bad {
+                let id = StoredId::Bad {
                     stand_in: r.get_ref(0)?.as_str()?,
                     error: r.get_ref(1)?.as_str().unwrap_or_default(),
-                });
+                };
+                if each(id).is_break() {
+                    return Ok(());
+                }
             }
             Ok(())
         };
@@ -148,7 +157,7 @@ impl BatchStore for SqliteStore {
     ///
     /// The batch gets a new execution id, as a takeover gives it: should
     /// its owner only have stalled, it writes nothing when it wakes up
-    /// (see the module doc). The same holds for [`Store::cancel_unowned`].
+    /// (see the module doc). The same holds for [`BatchStore::cancel_unowned`].
     fn pause_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
         let fence = uuid::Uuid::new_v4().to_string();
         self.if_as_seen(bid, seen, |tx| {
@@ -668,7 +677,7 @@ impl SqliteStore {
 /// stand-in for the id, which no command must be given.
 pub const BAD_ID_ROW: &str = "status = 'FAILED' AND attempts = 0";
 
-/// See [`Store::set_batch_status`].
+/// See [`BatchStore::set_run_status`].
 fn write_status(
     tx: &Transaction,
     bid: &str,

@@ -66,7 +66,7 @@ impl SqliteStore {
         SqliteStore::open_with(path, Upgrades::Announced)
     }
 
-    /// [`Store::open`], saying on stderr that it upgrades the store or not.
+    /// [`SqliteStore::open`], saying on stderr that it upgrades the store or not.
     pub fn open_with(path: &Path, upgrades: Upgrades) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -198,6 +198,13 @@ impl Store for SqliteStore {
         if let Some(c) = self.checkpointer.borrow().as_ref() {
             c.nudge();
         }
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Store + Send>> {
+        Ok(Box::new(SqliteStore::open_with(
+            &self.path,
+            Upgrades::Silent,
+        )?))
     }
 
     /// Copies the write-ahead log into the store file and empties it.

@@ -10,7 +10,7 @@
 //! so all of them stay fast on a store with millions of entity rows.
 //!
 //! Times are passed and returned as RFC 3339 UTC text with milliseconds
-//! (`2026-11-22T15:54:00.000Z`, see [`super::now`]), which orders correctly
+//! (`2026-11-22T15:54:00.000Z`, see [`crate::store::now`]), which orders correctly
 //! as text. The store keeps them so, except on entity rows and claims
 //! (`*_ms` columns: milliseconds since 1970-01-01 UTC), which are read as
 //! such.
@@ -81,7 +81,7 @@ impl ReadStore for SqliteStore {
         }
     }
 
-    /// One batch by its exact bid (see [`resolve_bid`] for prefixes).
+    /// One batch by its exact bid (see [`ReadStore::resolve_bid`] for prefixes).
     fn read_batch(&self, bid: &str) -> Result<BatchRow> {
         let store = self;
         store
