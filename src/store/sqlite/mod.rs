@@ -13,7 +13,9 @@ mod batches;
 mod catalog;
 mod migrations;
 mod reads;
+mod rows;
 mod status_sql;
+mod step;
 
 #[cfg(test)]
 pub(crate) use batches::test_run;
