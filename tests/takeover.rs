@@ -6,7 +6,7 @@
 //! `BATCHSH_TEST_GATE`) make the limits short, so no test waits on the
 //! clock for longer than its scenario needs.
 
-use crate::world::{World, completed_ids, eventually, signal};
+use crate::world::{World, completed_ids, eventually, signal, wait_or_kill};
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Output};
 use std::time::Duration;
@@ -32,20 +32,6 @@ fn runs(w: &World) -> HashMap<String, usize> {
         *runs.entry(id.to_string()).or_default() += 1;
     }
     runs
-}
-
-/// Waits for `child`; one still running after `limit` is killed and the
-/// test fails, instead of hanging.
-fn wait_or_kill(mut child: Child, limit: Duration) -> Output {
-    let until = std::time::Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            panic!("batchsh did not stop within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// Now, in nanoseconds since 1970, as `date +%s%N` gives it.

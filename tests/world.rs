@@ -133,6 +133,21 @@ impl World {
             .unwrap()
     }
 
+    /// A stop signal left the batch unfinished: still IN_PROGRESS, owned
+    /// by no process, nothing in process.
+    pub(crate) fn assert_left_unfinished(&self, bid: &str) {
+        assert_eq!(self.status(bid), "IN_PROGRESS");
+        let (in_process, owner): (i64, Option<i64>) = self
+            .store()
+            .query_row(
+                "SELECT in_process, owner_pid FROM batches WHERE bid = ?1",
+                [bid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((in_process, owner), (0, None));
+    }
+
     /// `BATCH_RETRY` finishes the batch: exit 0, DONE, counters that add up.
     pub(crate) fn retry_to_done(&self, bid: &str) {
         self.test(&format!("BATCH_RETRY '{bid}'")).status(0).run();
@@ -276,4 +291,21 @@ pub(crate) fn signal(child: &Child, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Waits for `child`; one still running after `limit` is killed and the
+/// test fails, instead of hanging.
+pub(crate) fn wait_or_kill(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> std::process::Output {
+    let until = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("batchsh did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

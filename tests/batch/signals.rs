@@ -101,16 +101,7 @@ fn a_stop_signal_leaves_the_batch_unfinished(sig: &str, name: &str, code: i32) {
         )
         .unwrap();
     assert_eq!(note, format!("stopped by {name}; BATCH_RETRY finishes it"));
-    assert_eq!(w.status(&bid), "IN_PROGRESS");
-    let (in_process, owner): (i64, Option<i64>) = w
-        .store()
-        .query_row(
-            "SELECT in_process, owner_pid FROM batches WHERE bid = ?1",
-            [&bid],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((in_process, owner), (0, None));
+    w.assert_left_unfinished(&bid);
     w.assert_counters_add_up(&bid);
     let completed = w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid);
     assert!(completed < 200, "the batch was not stopped");
@@ -150,7 +141,7 @@ fn a_closed_terminal_stops_the_batch_cleanly() {
     // as its controlling terminal, as a login shell's child would.
     // (`-w`: setsid waits for batchsh, should it have to fork to start
     // the session, and exits with its code.)
-    let mut child = Command::new("setsid")
+    let child = Command::new("setsid")
         .args(["-w", "-c"])
         .arg(env!("CARGO_BIN_EXE_batchsh"))
         .args(w.args(
@@ -170,28 +161,9 @@ fn a_closed_terminal_stops_the_batch_cleanly() {
     });
     // The terminal goes away.
     drop(master);
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "batchsh did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(129));
-    let (in_process, owner): (i64, Option<i64>) = w
-        .store()
-        .query_row(
-            "SELECT in_process, owner_pid FROM batches WHERE bid = ?1",
-            [&bid],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((in_process, owner), (0, None));
-    assert_eq!(w.status(&bid), "IN_PROGRESS");
+    let out = crate::world::wait_or_kill(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(129));
+    w.assert_left_unfinished(&bid);
     w.retry_to_done(&bid);
     let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
     assert_eq!(ran.lines().count(), 200, "an entity ran twice or never");

@@ -99,16 +99,7 @@ impl BatchStore for SqliteStore {
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         if refuse_twin {
-            let twin: Option<String> = tx
-                .query_row(
-                    "SELECT bid FROM batches WHERE command = ?1
-                     AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')
-                     ORDER BY batch_no LIMIT 1",
-                    [b.command],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
+            let twin = active_twin(&tx, b.command, b.bid).map_err(|e| self.err(e))?;
             if twin.is_some() {
                 return Ok(twin);
             }
@@ -543,17 +534,15 @@ impl BatchStore for SqliteStore {
         // run beside (unless the batch allows it: ALLOW_MULTIPLE).
         let mut twin: Option<String> = None;
         self.if_as_seen(bid, seen, |tx| {
-            twin = tx
-                .query_row(
-                    "SELECT o.bid FROM batches AS b JOIN batches AS o ON o.command = b.command
-                     WHERE b.bid = ?1 AND o.bid <> ?1
-                         AND o.status NOT IN ('DONE', 'FAILED', 'CANCELLED')
-                         AND coalesce(json_extract(b.arguments, '$.ALLOW_MULTIPLE'), 0) = 0
-                     ORDER BY o.batch_no LIMIT 1",
-                    [bid],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let (command, multiple): (String, bool) = tx.query_row(
+                "SELECT command, coalesce(json_extract(arguments, '$.ALLOW_MULTIPLE'), 0)
+                 FROM batches WHERE bid = ?1",
+                [bid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if !multiple {
+                twin = active_twin(tx, &command, bid)?;
+            }
             if twin.is_some() {
                 return Ok(());
             }

@@ -199,3 +199,22 @@ pub(super) fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters>
     )?;
     Ok(c)
 }
+
+/// An active (not final) batch other than `except` whose command text is
+/// `command`, the oldest: what `ALLOW_MULTIPLE=false` refuses to run beside
+/// (a new batch, or a retry).
+pub(super) fn active_twin(
+    tx: &Transaction,
+    command: &str,
+    except: &str,
+) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    tx.query_row(
+        "SELECT bid FROM batches WHERE command = ?1 AND bid <> ?2
+             AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')
+         ORDER BY batch_no LIMIT 1",
+        [command, except],
+        |r| r.get(0),
+    )
+    .optional()
+}
