@@ -107,6 +107,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
         bid,
         execution_id: "bench",
         node: "node",
+        worker: "bench-worker",
     };
     store.take_ownership(run, "LOCAL_DC").expect("owner");
     let tuning = store.begin_run().expect("tuning");

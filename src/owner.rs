@@ -17,12 +17,21 @@ pub fn alive(owner_node: Option<&str>, owner_pid: Option<i64>, heartbeat_at: Opt
     let Some(owner) = owner_node else {
         return false;
     };
+    lives(owner == hostname(), owner_pid, heartbeat_at)
+}
+
+/// Whether the process `pid` of `host` that last beat at `heartbeat_at`
+/// is alive, as [`alive`] decides it (a node of the nodes table).
+pub fn process_alive(host: &str, pid: i64, heartbeat_at: &str) -> bool {
+    lives(host == hostname(), Some(pid), Some(heartbeat_at))
+}
+
+/// See [`alive`]; `here`: the process is on this host.
+fn lives(here: bool, owner_pid: Option<i64>, heartbeat_at: Option<&str>) -> bool {
     let heartbeat = heartbeat_at
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&chrono::Utc));
-    if owner == hostname()
-        && let Some(pid) = owner_pid
-    {
+    if here && let Some(pid) = owner_pid {
         if i64::from(std::process::id()) == pid {
             return false;
         }

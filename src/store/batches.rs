@@ -15,6 +15,8 @@ pub struct RunRef<'a> {
     pub bid: &'a str,
     pub execution_id: &'a str,
     pub node: &'a str,
+    /// The run's node's worker id (`super::nodes`), which its claims name.
+    pub worker: &'a str,
 }
 
 /// A new batch, as `BATCH` creates it.
@@ -275,20 +277,17 @@ pub trait BatchStore {
     fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult>;
 
     /// Every entity still WAITING becomes CANCELLED (with the counters).
-    /// With `orphans`, so do the IN_PROCESS ones, which the run calls for
-    /// when it has nothing in flight itself: they are claims that no live
-    /// run holds.
+    /// With `orphans`, so do the IN_PROCESS ones of the run itself and of
+    /// nodes that are not alive, which the run calls for when it has
+    /// nothing in flight itself.
     fn cancel_waiting(&self, run: RunRef, orphans: bool) -> Result<()>;
 
     /// The IN_PROCESS entities of a batch whose run has none in flight
-    /// itself (claims that no live run holds: a run that stalled and was
-    /// taken over left them) go back to WAITING, so that the batch does
-    /// not end with entities that never ran. Counters are recounted.
-    ///
-    /// One run processes a batch at a time (its owner), so every
-    /// IN_PROCESS entity that run does not hold is an orphan. When several
-    /// nodes process one batch, this must keep to the claims of nodes that
-    /// are not alive.
+    /// itself go back to WAITING, so that the batch does not end with
+    /// entities that never ran: the run's own, and those of nodes that are
+    /// not alive (a run that stalled and was taken over left them), which
+    /// are declared dead in the same transaction (see [`super::nodes`]).
+    /// The claims of live nodes stay theirs. Counters are recounted.
     fn requeue_orphans(&self, run: RunRef) -> Result<Counters>;
 
     /// Ends the run's batch FAILED with `error`, its IN_PROCESS entities

@@ -4,6 +4,7 @@
 
 use super::Store;
 use super::batches::{NewBatch, NewId, OutcomeState, RunRef, StepInput, StoredId};
+use super::nodes::{NodeInfo, NodeKind, NodeState};
 use super::{GroupDef, InterfaceDef, LuDef, StoreError, now};
 use crate::ast::InterfaceKind;
 use crate::batch::{BatchStatus, EntityStatus};
@@ -17,6 +18,8 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn Store>) {
     a_twin_is_refused_with_the_active_batch(&*fresh());
     stored_ids_are_the_batchs_own(&*fresh());
     a_run_left_unfinished_has_no_owner(&*fresh());
+    a_node_registers_beats_and_stops(&*fresh());
+    a_node_taken_over_is_dead_and_its_claims_wait_again(&*fresh());
 }
 
 fn catalog(s: &dyn Store) {
@@ -69,6 +72,7 @@ fn run(bid: &str) -> RunRef<'_> {
         bid,
         execution_id: "e1",
         node: "n1",
+        worker: "w1",
     }
 }
 
@@ -280,6 +284,101 @@ fn a_run_left_unfinished_has_no_owner(s: &dyn Store) {
     assert_eq!(state.status, BatchStatus::InProgress);
     assert_eq!(state.owner_node, None);
     assert!(!state.owner_alive());
+}
+
+fn node(worker_id: &str) -> NodeInfo<'_> {
+    NodeInfo {
+        worker_id,
+        node: "n1",
+        dc: "dc",
+        kind: NodeKind::Synchronous,
+        workers: 4,
+    }
+}
+
+fn a_node_registers_beats_and_stops(s: &dyn Store) {
+    s.register_node(&node("w1")).unwrap();
+    let nodes = s.nodes().unwrap();
+    assert_eq!(nodes.len(), 1);
+    let n = &nodes[0];
+    assert_eq!(
+        (n.worker_id.as_str(), n.node.as_str(), n.dc.as_str()),
+        ("w1", "n1", "dc")
+    );
+    assert_eq!(
+        (n.kind, n.state, n.workers),
+        (NodeKind::Synchronous, NodeState::Running, 4)
+    );
+    assert_eq!(n.pid, i64::from(std::process::id()));
+    assert_eq!(n.host, crate::owner::hostname());
+    s.beat("w1").unwrap();
+    assert!(s.nodes().unwrap()[0].heartbeat_at >= n.heartbeat_at);
+    s.set_node_state("w1", NodeState::Stopped).unwrap();
+    let n = &s.nodes().unwrap()[0];
+    assert_eq!(n.state, NodeState::Stopped);
+    assert!(!n.alive(), "a stopped node is not alive");
+    // Registering again runs it again.
+    s.register_node(&node("w1")).unwrap();
+    assert_eq!(s.nodes().unwrap()[0].state, NodeState::Running);
+}
+
+fn a_node_taken_over_is_dead_and_its_claims_wait_again(s: &dyn Store) {
+    catalog(s);
+    new_batch(s, "b1", "BATCH a", true);
+    s.register_node(&node("w1")).unwrap();
+    s.take_ownership(run("b1"), "dc").unwrap();
+    let mut seq = 0;
+    // Two claimed as they arrive, one WAITING row then claimed.
+    s.step(
+        run("b1"),
+        &mut seq,
+        &mut StepInput {
+            new_ids: ids(1..4),
+            claim: 2,
+            ..StepInput::default()
+        },
+    )
+    .unwrap();
+    let r = s
+        .step(
+            run("b1"),
+            &mut seq,
+            &mut StepInput {
+                claim: 1,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.counters.in_process, 3);
+    // Another process judges the run's process dead and takes over: the
+    // run's node is dead from then on, and its three claims wait again.
+    let seen = s.batch_state("b1").unwrap();
+    let c = s
+        .prepare_retry("b1", false, &seen, "n2", "e2")
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.waiting, c.in_process), (3, 0));
+    assert_eq!(s.nodes().unwrap()[0].state, NodeState::Dead);
+    // Registering again does not bring a dead node back.
+    s.register_node(&node("w1")).unwrap();
+    assert_eq!(s.nodes().unwrap()[0].state, NodeState::Dead);
+    // Even under the new execution, the dead node writes nothing.
+    let dead_run = RunRef {
+        execution_id: "e2",
+        ..run("b1")
+    };
+    let e = s
+        .step(
+            dead_run,
+            &mut seq,
+            &mut StepInput {
+                claim: 3,
+                ..StepInput::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
+    assert_eq!(s.counters("b1").unwrap(), c);
 }
 
 #[test]

@@ -11,12 +11,14 @@ pub mod batches;
 pub mod catalog;
 #[cfg(test)]
 mod contract;
+pub mod nodes;
 pub mod reads;
 pub mod seen;
 pub mod sqlite;
 
 pub use batches::BatchStore;
 pub use catalog::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef, now};
+pub use nodes::NodeStore;
 pub use reads::{
     BatchRow, DetailsQuery, EntityRow, EventRow, InProcessRow, ListQuery, NodeRow, PaceSamples,
     ReadStore, StatusFilter,
@@ -160,7 +162,7 @@ pub enum Upgrades {
 }
 
 /// A batchsh store, whatever keeps it.
-pub trait Store: BatchStore + CatalogStore + ReadStore {
+pub trait Store: BatchStore + CatalogStore + NodeStore + ReadStore {
     /// Where the store is, for messages.
     fn path(&self) -> &Path;
 

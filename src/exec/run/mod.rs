@@ -48,6 +48,7 @@ use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal, Stop
 use crate::command;
 use crate::source;
 use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
+use crate::store::nodes::{NodeInfo, NodeKind, NodeState};
 use crate::store::seen::Seen;
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
@@ -125,13 +126,25 @@ pub fn run(
     need_ids: bool,
 ) -> Result<Finished> {
     let store = env.store;
+    // This run joins the batch as a node of its own (SPEC §7: a
+    // synchronous batch records its node like any worker).
+    let worker = uuid::Uuid::new_v4().to_string();
     let me = RunRef {
         bid,
         execution_id,
         node: env.node,
+        worker: &worker,
     };
     let started = Instant::now();
     let tuning = store.begin_run()?;
+    let node = NodeInfo {
+        worker_id: &worker,
+        node: env.node,
+        dc: env.dc,
+        kind: NodeKind::Synchronous,
+        workers: plan.node_workers,
+    };
+    patiently(env, bid, || store.register_node(&node))?;
     let _sigterm = crate::terminate::BatchRunning::start(bid);
     let r = match run_tuned(env, plan, me, need_ids) {
         Ok(fin) => Ok(fin),
@@ -161,6 +174,9 @@ pub fn run(
             Err(e)
         }
     };
+    // Best effort: a row left RUNNING by a process that is gone counts as
+    // dead anyway.
+    let _ = store.set_node_state(&worker, NodeState::Stopped);
     drop(tuning);
     r
 }

@@ -154,6 +154,7 @@ impl BatchStore for SqliteStore {
     fn pause_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
         let fence = uuid::Uuid::new_v4().to_string();
         self.if_as_seen(bid, seen, |tx| {
+            declare_owner_dead(tx, seen)?;
             write_status(
                 tx,
                 bid,
@@ -176,11 +177,16 @@ impl BatchStore for SqliteStore {
     fn cancel_unowned(&self, bid: &str, seen: &BatchState, node: &str) -> Result<bool> {
         let fence = uuid::Uuid::new_v4().to_string();
         self.if_as_seen(bid, seen, |tx| {
-            materialize_claims(tx, bid)?;
+            declare_owner_dead(tx, seen)?;
+            let no = batch_no(tx, bid)?;
+            let held = materialize_claims(tx, no, Holders::DeadAnd(None))?;
             tx.execute(
-                "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
-                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
-                [bid],
+                &format!(
+                    "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL, worker = NULL
+                     WHERE batch = ?1 AND status <> 'COMPLETED'
+                         AND (status = 'WAITING' OR (status = 'IN_PROCESS' AND {HELD_BY}))"
+                ),
+                params![no, held],
             )?;
             recount(tx, bid)?;
             write_status(tx, bid, BatchStatus::Cancelled, &fence, node, None)
@@ -299,11 +305,14 @@ impl BatchStore for SqliteStore {
     fn cancel_waiting(&self, run: RunRef, orphans: bool) -> Result<()> {
         self.fenced(run, |tx, no| {
             if orphans {
-                materialize_claims(tx, run.bid)?;
+                let held = materialize_claims(tx, no, Holders::DeadAnd(Some(run.worker)))?;
                 tx.execute(
-                    "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
-                     WHERE batch = ?1 AND status <> 'COMPLETED' AND status IN ('WAITING', 'IN_PROCESS')",
-                    [no],
+                    &format!(
+                        "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL, worker = NULL
+                         WHERE batch = ?1 AND status <> 'COMPLETED'
+                             AND (status = 'WAITING' OR (status = 'IN_PROCESS' AND {HELD_BY}))"
+                    ),
+                    params![no, held],
                 )?;
                 recount(tx, run.bid)?;
                 return Ok(());
@@ -332,7 +341,7 @@ impl BatchStore for SqliteStore {
     /// are not alive.
     fn requeue_orphans(&self, run: RunRef) -> Result<Counters> {
         self.fenced(run, |tx, no| {
-            requeue_in_process(tx, run.bid, no)?;
+            requeue_in_process(tx, no, Holders::DeadAnd(Some(run.worker)))?;
             recount(tx, run.bid)
         })
     }
@@ -343,7 +352,7 @@ impl BatchStore for SqliteStore {
     /// process, and a retry runs them (at-least-once).
     fn fail_run(&self, run: RunRef, error: &str) -> Result<()> {
         self.fenced(run, |tx, no| {
-            requeue_in_process(tx, run.bid, no)?;
+            requeue_in_process(tx, no, Holders::DeadAnd(Some(run.worker)))?;
             recount(tx, run.bid)?;
             write_status(
                 tx,
@@ -558,20 +567,28 @@ impl BatchStore for SqliteStore {
                     execution_id
                 ],
             )?;
-            materialize_claims(tx, bid)?;
-            let statuses = if finished {
-                "('FAILED', 'IN_PROCESS')"
+            declare_owner_dead(tx, seen)?;
+            let no = batch_no(tx, bid)?;
+            let holders = if finished {
+                Holders::All
             } else {
-                "('FAILED', 'IN_PROCESS', 'CANCELLED')"
+                Holders::DeadAnd(None)
+            };
+            let held = materialize_claims(tx, no, holders)?;
+            let statuses = if finished {
+                "('FAILED')"
+            } else {
+                "('FAILED', 'CANCELLED')"
             };
             // A bad id stays FAILED: a retry cannot make it good.
             tx.execute(
                 &format!(
-                    "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
-                     WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status <> 'COMPLETED'
-                         AND status IN {statuses} AND NOT ({BAD_ID_ROW})"
+                    "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL, worker = NULL
+                     WHERE batch = ?1 AND status <> 'COMPLETED'
+                         AND (status IN {statuses} OR (status = 'IN_PROCESS' AND {HELD_BY}))
+                         AND NOT ({BAD_ID_ROW})"
                 ),
-                [bid],
+                params![no, held],
             )?;
             counters = Some(recount(tx, bid)?);
             Ok(())
@@ -593,637 +610,5 @@ impl BatchStore for SqliteStore {
 /// stand-in for the id, which no command must be given.
 pub(super) const BAD_ID_ROW: &str = "status = 'FAILED' AND attempts = 0";
 
-/// For tests: the run of batch `bid` that [`Store::test_batch`] starts
-/// (execution `e1` on node `n1`).
 #[cfg(test)]
-pub(crate) fn test_run(bid: &str) -> RunRef<'_> {
-    RunRef {
-        bid,
-        execution_id: "e1",
-        node: "n1",
-    }
-}
-
-#[cfg(test)]
-impl SqliteStore {
-    /// For tests: a new `echo ?` batch `bid`, owned by node `n1`.
-    pub(crate) fn test_batch(&self, bid: &str) {
-        // Its LU, which taking the batch over checks.
-        self.conn()
-            .execute_batch(
-                "INSERT OR IGNORE INTO lus (name, interface, root_sql, created_at)
-                 VALUES ('L', 'i', 'select 1', '2026-01-01T00:00:00.000Z')",
-            )
-            .unwrap();
-        self.test_new_batch(bid, "L", "echo ?");
-        self.take_ownership(test_run(bid), "dc").unwrap();
-    }
-
-    /// Creates batch `bid` of LU `lu` running `fabric_command`, as a run
-    /// starting from node `n1` would, not yet owned.
-    pub(crate) fn test_new_batch(&self, bid: &str, lu: &str, fabric_command: &str) {
-        self.create_batch(
-            &NewBatch {
-                bid,
-                command: "BATCH x",
-                lu,
-                fabric_command,
-                source: &serde_json::json!({}),
-                arguments: &serde_json::json!({}),
-                execution_id: "e1",
-                node: "n1",
-                estimated_total: None,
-                max_workers: None,
-            },
-            false,
-        )
-        .unwrap();
-        // Not yet owned: as if its process had not taken it yet.
-        self.conn()
-            .execute(
-                "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1",
-                [bid],
-            )
-            .unwrap();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::step::ROWS_PER_INSERT;
-    use super::*;
-    use crate::batch::EntityStatus;
-
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let d = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&d.path().join("store.db")).unwrap();
-        s.test_batch("b1");
-        (d, s)
-    }
-
-    /// One step of batch `b1` on node `n1`.
-    fn step(s: &SqliteStore, seq: &mut i64, mut input: StepInput) -> StepResult {
-        s.step(test_run("b1"), seq, &mut input)
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
-        range.map(|k| NewId::Ok(k.to_string())).collect()
-    }
-
-    fn done(c: &Claimed, ms: i64, state: OutcomeState) -> Outcome {
-        Outcome {
-            seq: c.seq,
-            entity_id: c.entity_id.clone(),
-            start_ms: 1_700_000_000_000,
-            end_ms: 1_700_000_000_000 + ms,
-            process_ms: ms,
-            result: Some(format!("{{\"echo\":\"{}\"}}", c.entity_id)),
-            state,
-            claim: c.claim,
-        }
-    }
-
-    fn count(s: &SqliteStore, sql: &str) -> i64 {
-        s.conn().query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    fn ok() -> OutcomeState {
-        OutcomeState::Completed {
-            added: false,
-            updated: false,
-            unchanged: false,
-        }
-    }
-
-    fn failed(error: impl Into<String>) -> OutcomeState {
-        OutcomeState::Failed {
-            error: error.into(),
-        }
-    }
-
-    fn adds_up(c: &Counters) {
-        assert_eq!(
-            c.total,
-            c.waiting + c.in_process + c.completed + c.failed + c.cancelled,
-            "{c:?}"
-        );
-    }
-
-    #[test]
-    fn new_ids_are_stored_claimed_as_room_allows_and_waiting_rows_go_first() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        // Room for 3 of 5 new ids: 3 stored claimed, 2 WAITING.
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..6),
-                claim: 3,
-                ..StepInput::default()
-            },
-        );
-        let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
-        assert_eq!(got, ["1", "2", "3"]);
-        assert!(r.claimed.iter().all(|c| c.attempts == 1));
-        assert_eq!((r.counters.in_process, r.counters.waiting), (3, 2));
-        adds_up(&r.counters);
-        // The claimed ones are stored in one claim row, the others as rows.
-        assert!(r.claimed.iter().all(|c| c.claim == Some(1)));
-        assert_eq!(count(&s, "SELECT count(*) FROM batch_entities"), 2);
-        assert_eq!(
-            count(&s, "SELECT count(*) FROM batch_claimed WHERE node = 'n1'"),
-            3
-        );
-        assert_eq!(s.max_seq("b1").unwrap(), 5);
-        // Next claim: the 2 WAITING rows before 2 new ids.
-        let new = ids(6..8);
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: new,
-                claim: 10,
-                ..StepInput::default()
-            },
-        );
-        let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
-        assert_eq!(got, ["4", "5", "6", "7"]);
-        assert_eq!(r.counters.total, 7);
-        assert!(!r.retry_pending);
-        adds_up(&r.counters);
-    }
-
-    #[test]
-    fn outcome_rows_of_every_kind_are_written_whole_in_groups_and_one_by_one() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        let n = 3 * ROWS_PER_INSERT as i64 + 5;
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..n + 1),
-                claim: n as usize,
-                ..StepInput::default()
-            },
-        );
-        // Runs of COMPLETED rows and of others, full groups and leftovers,
-        // given out of order.
-        let kind = |k: i64| match k {
-            k if k % 40 == 7 => 2,
-            k if k <= 40 || k > 80 => 0,
-            _ => 1,
-        };
-        let outcomes: Vec<Outcome> = r
-            .claimed
-            .iter()
-            .rev()
-            .map(|c| {
-                let k: i64 = c.entity_id.parse().unwrap();
-                let state = match kind(k) {
-                    0 => ok(),
-                    1 => failed(format!("boom {k}")),
-                    _ => OutcomeState::Retry {
-                        error: format!("again {k}"),
-                        retry_at_ms: 1_800_000_000_000 + k,
-                    },
-                };
-                done(c, k, state)
-            })
-            .collect();
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                outcomes,
-                ..StepInput::default()
-            },
-        );
-        adds_up(&r.counters);
-        let mut st = s
-            .conn()
-            .prepare(
-                "SELECT seq, entity_id, status, attempts, node, start_time_ms, end_time_ms,
-                     process_time_ms, result, error, retry_at_ms
-                 FROM batch_entities ORDER BY seq",
-            )
-            .unwrap();
-        let rows: Vec<[Option<String>; 11]> = st
-            .query_map([], |r| {
-                let mut v: [Option<String>; 11] = Default::default();
-                for (i, x) in v.iter_mut().enumerate() {
-                    *x = r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
-                        rusqlite::types::Value::Null => None,
-                        rusqlite::types::Value::Integer(n) => Some(n.to_string()),
-                        rusqlite::types::Value::Text(t) => Some(t),
-                        other => Some(format!("{other:?}")),
-                    })?;
-                }
-                Ok(v)
-            })
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
-        assert_eq!(rows.len() as i64, n);
-        for (k, row) in (1..).zip(&rows) {
-            let text = |t: &str| Some(t.to_string());
-            let (status, error, retry_at) = match kind(k) {
-                0 => ("COMPLETED", None, None),
-                1 => ("FAILED", text(&format!("boom {k}")), None),
-                _ => (
-                    "WAITING",
-                    text(&format!("again {k}")),
-                    text(&(1_800_000_000_000 + k).to_string()),
-                ),
-            };
-            let expected: [Option<String>; 11] = [
-                text(&k.to_string()),
-                text(&k.to_string()),
-                text(status),
-                text("1"),
-                text("n1"),
-                text("1700000000000"),
-                text(&(1_700_000_000_000 + k).to_string()),
-                text(&k.to_string()),
-                text(&format!("{{\"echo\":\"{k}\"}}")),
-                error,
-                retry_at,
-            ];
-            assert_eq!(row, &expected, "entity {k}");
-        }
-    }
-
-    #[test]
-    fn claimed_entities_show_in_process_and_get_their_row_with_their_outcome() {
-        use crate::store::{DetailsQuery, ReadStore};
-        let (_d, s) = store();
-        let mut seq = 0;
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..4),
-                claim: 3,
-                ..StepInput::default()
-            },
-        );
-        let rows = s.entity_rows("b1", &DetailsQuery::default()).unwrap();
-        let shown: Vec<(&str, &str, i64)> = rows
-            .iter()
-            .map(|r| (r.entity_id.as_str(), r.status.as_str(), r.attempts))
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                ("1", "IN_PROCESS", 1),
-                ("2", "IN_PROCESS", 1),
-                ("3", "IN_PROCESS", 1)
-            ]
-        );
-        assert_eq!(s.in_process_rows().unwrap().len(), 3);
-        // Two outcomes: their rows; the third stays claimed.
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                outcomes: vec![
-                    done(&r.claimed[0], 5, ok()),
-                    done(&r.claimed[2], 9, failed("boom")),
-                ],
-                ..StepInput::default()
-            },
-        );
-        adds_up(&r.counters);
-        assert_eq!(
-            (
-                r.counters.completed,
-                r.counters.failed,
-                r.counters.in_process
-            ),
-            (1, 1, 1)
-        );
-        let rows = s.entity_rows("b1", &DetailsQuery::default()).unwrap();
-        let shown: Vec<(&str, &str, Option<&str>)> = rows
-            .iter()
-            .map(|r| (r.entity_id.as_str(), r.status.as_str(), r.node.as_deref()))
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                ("1", "COMPLETED", Some("n1")),
-                ("2", "IN_PROCESS", Some("n1")),
-                ("3", "FAILED", Some("n1"))
-            ]
-        );
-        let failed = s
-            .entity_rows(
-                "b1",
-                &DetailsQuery {
-                    statuses: Some(vec![EntityStatus::Failed]),
-                    ..DetailsQuery::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].error.as_deref(), Some("boom"));
-        assert_eq!(count(&s, "SELECT open FROM batch_claims"), 1);
-    }
-
-    #[test]
-    fn a_dead_runs_claims_wait_again_on_retry_and_finished_ones_keep_their_row() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..6),
-                claim: 4,
-                ..StepInput::default()
-            },
-        );
-        step(
-            &s,
-            &mut seq,
-            StepInput {
-                outcomes: vec![
-                    done(&r.claimed[0], 5, ok()),
-                    done(&r.claimed[1], 5, failed("boom")),
-                ],
-                ..StepInput::default()
-            },
-        );
-        // The process dies here: "3" and "4" are claimed, without a row.
-        let seen = s.batch_state("b1").unwrap();
-        s.request("b1", Some(Request::Pause)).unwrap();
-        // The request changed no owner: the retry takes the batch over.
-        let c = s
-            .prepare_retry("b1", false, &seen, "n2", "e2")
-            .unwrap()
-            .unwrap();
-        let now = s.batch_state("b1").unwrap();
-        assert_eq!(now.owner_node.as_deref(), Some("n2"));
-        assert_eq!(now.owner_pid, Some(i64::from(std::process::id())));
-        assert_eq!(
-            now.requested, None,
-            "a pause asked of the dead owner is dropped"
-        );
-        // A second retry that saw the same dead owner is too late.
-        assert!(
-            s.prepare_retry("b1", false, &seen, "n3", "e3")
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(
-            s.batch_state("b1").unwrap().owner_node.as_deref(),
-            Some("n2")
-        );
-        adds_up(&c);
-        assert_eq!(
-            (c.total, c.completed, c.waiting, c.in_process),
-            (5, 1, 4, 0)
-        );
-        assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
-        assert_eq!(s.max_seq("b1").unwrap(), 5);
-        // The run taken over writes nothing more: its step rolls back.
-        let before = seq;
-        let e = s
-            .step(
-                test_run("b1"),
-                &mut seq,
-                &mut StepInput {
-                    new_ids: ids(6..8),
-                    claim: 10,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap_err();
-        assert!(
-            matches!(&e, StoreError::TakenOver { node: Some(n), .. } if n == "n2"),
-            "{e}"
-        );
-        assert_eq!(
-            seq, before,
-            "a step that wrote nothing uses no sequence number"
-        );
-        assert_eq!(s.max_seq("b1").unwrap(), 5);
-        assert_eq!(s.counters("b1").unwrap(), c);
-        let new_run = RunRef {
-            bid: "b1",
-            execution_id: "e2",
-            node: "n2",
-        };
-        let r = s
-            .step(
-                new_run,
-                &mut seq,
-                &mut StepInput {
-                    claim: 10,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
-        let again: Vec<(&str, i64)> = r
-            .claimed
-            .iter()
-            .map(|c| (c.entity_id.as_str(), c.attempts))
-            .collect();
-        // The in-flight ones run again (at-least-once), as their 2nd attempt.
-        assert_eq!(again, [("2", 2), ("3", 2), ("4", 2), ("5", 1)]);
-        assert!(r.claimed.iter().all(|c| c.claim.is_none()));
-    }
-
-    #[test]
-    fn cancelling_a_dead_run_cancels_its_claimed_entities() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..4),
-                claim: 2,
-                ..StepInput::default()
-            },
-        );
-        let seen = s.batch_state("b1").unwrap();
-        assert!(s.cancel_unowned("b1", &seen, "n2").unwrap());
-        // Cancelled: a second cancel that saw it before is refused.
-        assert!(!s.cancel_unowned("b1", &seen, "n2").unwrap());
-        assert!(!s.pause_unowned("b1", &seen, "n2").unwrap());
-        assert_eq!(s.batch_state("b1").unwrap().status, BatchStatus::Cancelled);
-        assert_eq!(
-            count(
-                &s,
-                "SELECT count(*) FROM batch_entities WHERE status = 'CANCELLED'"
-            ),
-            3
-        );
-        assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
-        assert_eq!(
-            count(&s, "SELECT cancelled FROM batches WHERE bid = 'b1'"),
-            3
-        );
-    }
-
-    #[test]
-    fn released_entities_wait_again_as_if_never_claimed() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..5),
-                claim: 4,
-                ..StepInput::default()
-            },
-        );
-        let release = r.claimed[2..].to_vec();
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                outcomes: vec![done(&r.claimed[0], 5, ok())],
-                release,
-                ..StepInput::default()
-            },
-        );
-        assert_eq!(
-            (
-                r.counters.completed,
-                r.counters.in_process,
-                r.counters.waiting
-            ),
-            (1, 1, 2)
-        );
-        adds_up(&r.counters);
-        let attempts: i64 = s
-            .conn()
-            .query_row(
-                "SELECT sum(attempts) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND status = 'WAITING'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(attempts, 0);
-        // Claimed again, they count their first attempt.
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                claim: 5,
-                ..StepInput::default()
-            },
-        );
-        assert_eq!(r.claimed.len(), 2);
-        assert!(r.claimed.iter().all(|c| c.attempts == 1));
-    }
-
-    #[test]
-    fn retries_wait_for_their_time_and_outcomes_keep_their_times() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..3),
-                claim: 2,
-                ..StepInput::default()
-            },
-        );
-        let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                outcomes: vec![
-                    done(
-                        &r.claimed[0],
-                        7,
-                        OutcomeState::Retry {
-                            error: "boom".into(),
-                            retry_at_ms: later,
-                        },
-                    ),
-                    done(&r.claimed[1], 9, failed("bad")),
-                ],
-                claim: 5,
-                ..StepInput::default()
-            },
-        );
-        assert!(r.claimed.is_empty());
-        assert!(r.retry_pending);
-        assert_eq!((r.counters.waiting, r.counters.failed), (1, 1));
-        adds_up(&r.counters);
-        let (start, end, retry_at): (i64, i64, i64) = s
-            .conn()
-            .query_row(
-                "SELECT start_time_ms, end_time_ms, retry_at_ms FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = 'b1') AND seq = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
-        assert_eq!(start, 1_700_000_000_000);
-        assert_eq!(end, 1_700_000_000_007);
-        assert!(
-            retry_at > chrono::Utc::now().timestamp_millis(),
-            "{retry_at}"
-        );
-    }
-
-    #[test]
-    fn slowest_kept_in_memory_matches_the_rows() {
-        let (_d, s) = store();
-        let mut seq = 0;
-        let mut slowest = Slowest::default();
-        let r = step(
-            &s,
-            &mut seq,
-            StepInput {
-                new_ids: ids(1..41),
-                claim: 40,
-                ..StepInput::default()
-            },
-        );
-        // Ties on the time, failures, and retries (not final) mixed.
-        let outcomes: Vec<Outcome> = r
-            .claimed
-            .iter()
-            .map(|c| {
-                let ms = (c.seq * 7919) % 13;
-                let state = match c.seq % 5 {
-                    0 => failed("x"),
-                    1 => OutcomeState::Retry {
-                        error: "x".into(),
-                        retry_at_ms: 0,
-                    },
-                    _ => ok(),
-                };
-                done(c, ms, state)
-            })
-            .collect();
-        for o in &outcomes {
-            slowest.offer(o);
-        }
-        step(
-            &s,
-            &mut seq,
-            StepInput {
-                outcomes,
-                ..StepInput::default()
-            },
-        );
-        assert_eq!(slowest.to_json(), s.slowest("b1").unwrap());
-        assert_eq!(
-            slowest.to_json()["slowestProcessed"]
-                .as_array()
-                .unwrap()
-                .len(),
-            10
-        );
-    }
-}
+mod tests;

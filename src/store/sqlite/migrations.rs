@@ -258,6 +258,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE j.type = 'text'
             AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
                             WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
+    // 7: nodes (SPEC §7, §13). Every process that takes part in batches
+    // registers under a worker id of its own (a synchronous run: one per
+    // run) and heartbeats it; claims name the worker that holds them, so
+    // that a dead node's claims, and only those, wait again, and a node
+    // declared DEAD by another writes nothing more.
+    "CREATE TABLE nodes (
+        worker_id    TEXT PRIMARY KEY,
+        node         TEXT NOT NULL,          -- node name (--node; the host name by default)
+        dc           TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('synchronous', 'worker', 'tick')),
+        status       TEXT NOT NULL CHECK (status IN ('RUNNING', 'STOPPING', 'STOPPED', 'DEAD')),
+        workers      INTEGER NOT NULL DEFAULT 0,
+        started_at   TEXT NOT NULL,          -- RFC 3339 UTC
+        heartbeat_at TEXT NOT NULL
+    );
+    ALTER TABLE batch_claims ADD COLUMN worker TEXT;   -- nodes.worker_id holding the claim
+    ALTER TABLE batch_entities ADD COLUMN worker TEXT; -- while IN_PROCESS: nodes.worker_id
+    DROP VIEW batch_claimed;
+    CREATE VIEW batch_claimed AS
+        SELECT c.batch AS batch, c.first_seq + j.key AS seq, j.value AS entity_id,
+               c.node AS node, c.start_time_ms AS start_time_ms, c.worker AS worker
+        FROM batch_claims AS c, json_each(c.ids) AS j
+        WHERE j.type = 'text'
+            AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
+                            WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
 ];
 
 /// The newest schema version this binary knows.

@@ -12,13 +12,15 @@
 mod batches;
 mod catalog;
 mod migrations;
+mod nodes;
 mod reads;
 mod rows;
 mod status_sql;
 mod step;
-
 #[cfg(test)]
-pub(crate) use batches::test_run;
+mod testing;
+#[cfg(test)]
+pub(crate) use testing::test_run;
 
 use super::{Result, RunTuning, Store, StoreError, Upgrades, busy_timeout};
 use rusqlite::{Connection, OpenFlags};

@@ -2,15 +2,18 @@
 //! event, claims turned into rows, orphans requeued, counters recounted.
 
 use super::SqliteStore;
+use super::nodes::{NODE_COLUMNS, node_at};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::batches::*;
+use crate::store::nodes::NodeState;
 use crate::store::{Result, StoreError};
 use rusqlite::{Transaction, params};
 
 impl SqliteStore {
     /// Runs `f` in one IMMEDIATE transaction for `run`, if the batch's
-    /// current execution is still the run's (its fencing token); else it
+    /// current execution is still the run's (its fencing token) and its
+    /// node was not declared dead; else it
     /// writes nothing and says who runs the batch now
     /// ([`StoreError::TakenOver`]). `f` is given the batch's number.
     pub(super) fn fenced<T>(
@@ -20,19 +23,29 @@ impl SqliteStore {
     ) -> Result<T> {
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        type Row = (i64, String, Option<String>, Option<i64>, String);
-        let (no, execution_id, node, pid, status): Row = tx
+        type Row = (i64, String, Option<String>, Option<i64>, String, bool);
+        let (no, execution_id, node, pid, status, dead): Row = tx
             .prepare_cached(
-                "SELECT batch_no, execution_id, owner_node, owner_pid, status
+                "SELECT batch_no, execution_id, owner_node, owner_pid, status,
+                     EXISTS (SELECT 1 FROM nodes WHERE worker_id = ?2 AND status = 'DEAD')
                  FROM batches WHERE bid = ?1",
             )
             .and_then(|mut st| {
-                st.query_row([run.bid], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                st.query_row([run.bid, run.worker], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
                 })
             })
             .map_err(|e| self.err(e))?;
-        if execution_id != run.execution_id {
+        // Another run holds the batch now, or another node declared this
+        // one dead (it took its claims back).
+        if execution_id != run.execution_id || dead {
             // Dropped, the transaction rolls back: nothing of it is written.
             return Err(StoreError::TakenOver {
                 bid: run.bid.to_string(),
@@ -83,6 +96,13 @@ impl SqliteStore {
     }
 }
 
+/// The number of batch `bid`, which keys its entity rows and claims.
+pub(super) fn batch_no(tx: &Transaction, bid: &str) -> rusqlite::Result<i64> {
+    tx.query_row("SELECT batch_no FROM batches WHERE bid = ?1", [bid], |r| {
+        r.get(0)
+    })
+}
+
 /// See [`BatchStore::set_run_status`].
 pub(super) fn write_status(
     tx: &Transaction,
@@ -122,32 +142,134 @@ pub(super) fn event(
     Ok(())
 }
 
-/// The claims a dead run left (see the module doc) become IN_PROCESS rows
-/// of their own, so that what is done with orphaned IN_PROCESS entities
-/// (retried, cancelled) is done with them too. The entities of a claim
-/// that have a row already (their outcome was committed) keep it.
-pub(super) fn materialize_claims(tx: &Transaction, bid: &str) -> rusqlite::Result<()> {
+/// Whose IN_PROCESS entities (rows and claims) an operation takes back.
+#[derive(Clone, Copy)]
+pub(super) enum Holders<'a> {
+    /// Every one: nobody may hold any (a finished batch).
+    All,
+    /// Those of nodes that are not alive (declared dead in passing), of
+    /// claims that name no node, and those of `own` (a run that holds
+    /// none in flight itself, or that fails).
+    DeadAnd(Option<&'a str>),
+}
+
+/// The worker ids whose IN_PROCESS entities of batch `no` go back, as a
+/// JSON array for `json_each`, or `None` for all of them. Holders found
+/// dead that their row still shows running are declared DEAD in the same
+/// transaction: should one only have stalled, it writes nothing more.
+fn taken_back(tx: &Transaction, no: i64, holders: Holders) -> rusqlite::Result<Option<String>> {
+    let Holders::DeadAnd(own) = holders else {
+        return Ok(None);
+    };
+    let mut st = tx.prepare_cached(&format!(
+        "SELECT w.worker, n.worker_id IS NOT NULL, {NODE_COLUMNS}
+         FROM (SELECT worker FROM batch_entities
+               WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'
+                   AND worker IS NOT NULL
+               UNION SELECT worker FROM batch_claims WHERE batch = ?1 AND worker IS NOT NULL) AS w
+         LEFT JOIN nodes AS n ON n.worker_id = w.worker"
+    ))?;
+    let mut dead = Vec::new();
+    let mut rows = st.query([no])?;
+    while let Some(r) = rows.next()? {
+        let worker: String = r.get(0)?;
+        if own == Some(worker.as_str()) {
+            continue;
+        }
+        let known: bool = r.get(1)?;
+        match known.then(|| node_at(r, 2)).transpose()? {
+            Some(n) if n.alive() => continue,
+            Some(n) if n.state != NodeState::Dead => dead.push((worker, true)),
+            _ => dead.push((worker, false)),
+        }
+    }
+    drop(rows);
+    for (worker, mark) in &dead {
+        if *mark {
+            declare_dead(tx, worker)?;
+        }
+    }
+    let ids = dead
+        .into_iter()
+        .map(|(w, _)| w)
+        .chain(own.map(str::to_string));
+    Ok(Some(
+        serde_json::Value::from(ids.collect::<Vec<_>>()).to_string(),
+    ))
+}
+
+/// Node `worker` is dead, as another node found: it writes nothing more
+/// (the fence, [`SqliteStore::fenced`], reads its row).
+pub(super) fn declare_dead(tx: &Transaction, worker: &str) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT OR IGNORE INTO batch_entities (batch, seq, entity_id, status, attempts, node, start_time_ms)
-         SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time_ms FROM batch_claimed
-         WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
-        [bid],
-    )?;
-    tx.execute(
-        "DELETE FROM batch_claims WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)",
-        [bid],
-    )?;
+        "UPDATE nodes SET status = 'DEAD' WHERE worker_id = ?1 AND status IN ('RUNNING', 'STOPPING')",
+        [worker],
+    )
+    .map(drop)
+}
+
+/// The owner that a takeover (a retry, or a pause or cancel of a batch
+/// nobody runs) judged dead as `seen`: its nodes are declared dead, so
+/// that its claims go back even while its process exists (a stalled one)
+/// and it writes nothing more.
+pub(super) fn declare_owner_dead(tx: &Transaction, seen: &BatchState) -> rusqlite::Result<()> {
+    if let (Some(node), Some(pid)) = (&seen.owner_node, seen.owner_pid) {
+        tx.execute(
+            "UPDATE nodes SET status = 'DEAD'
+             WHERE node = ?1 AND pid = ?2 AND kind = 'synchronous'
+                 AND status IN ('RUNNING', 'STOPPING')",
+            params![node, pid],
+        )?;
+    }
     Ok(())
 }
 
-/// Every IN_PROCESS entity of the batch (claims included) waits again.
-/// The counters are left to the caller's recount.
-pub(super) fn requeue_in_process(tx: &Transaction, bid: &str, no: i64) -> rusqlite::Result<()> {
-    materialize_claims(tx, bid)?;
+/// The claims of `holders` (see the module doc) become IN_PROCESS rows of
+/// their own, so that what is done with taken back IN_PROCESS entities
+/// (retried, cancelled) is done with them too. The entities of a claim
+/// that have a row already (their outcome was committed) keep it. Gives
+/// the holders' filter for [`in_process_of`].
+pub(super) fn materialize_claims(
+    tx: &Transaction,
+    no: i64,
+    holders: Holders,
+) -> rusqlite::Result<Option<String>> {
+    let workers = taken_back(tx, no, holders)?;
     tx.execute(
-        "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL
-         WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS'",
-        [no],
+        "INSERT OR IGNORE INTO batch_entities
+             (batch, seq, entity_id, status, attempts, node, start_time_ms, worker)
+         SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time_ms, worker
+         FROM batch_claimed
+         WHERE batch = ?1 AND (?2 IS NULL OR worker IS NULL OR worker IN (SELECT value FROM json_each(?2)))",
+        params![no, workers],
+    )?;
+    tx.execute(
+        "DELETE FROM batch_claims
+         WHERE batch = ?1 AND (?2 IS NULL OR worker IS NULL OR worker IN (SELECT value FROM json_each(?2)))",
+        params![no, workers],
+    )?;
+    Ok(workers)
+}
+
+/// The SQL condition on a `batch_entities` row that it belongs to the
+/// holders of [`materialize_claims`]'s filter, bound as `?2`.
+pub(super) const HELD_BY: &str =
+    "(?2 IS NULL OR worker IS NULL OR worker IN (SELECT value FROM json_each(?2)))";
+
+/// The IN_PROCESS entities of `holders` (claims included) wait again.
+/// The counters are left to the caller's recount.
+pub(super) fn requeue_in_process(
+    tx: &Transaction,
+    no: i64,
+    holders: Holders,
+) -> rusqlite::Result<()> {
+    let workers = materialize_claims(tx, no, holders)?;
+    tx.execute(
+        &format!(
+            "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL, worker = NULL
+             WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {HELD_BY}"
+        ),
+        params![no, workers],
     )
     .map(drop)
 }

@@ -215,7 +215,7 @@ pub(super) fn step_in(
     if !input.release.is_empty() {
         let mut rel = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'WAITING', attempts = attempts - 1,
-                 node = NULL, start_time_ms = NULL
+                 node = NULL, start_time_ms = NULL, worker = NULL
              WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
         let mut rel_claimed = tx.prepare_cached(
@@ -253,7 +253,7 @@ pub(super) fn step_in(
         // primary key from the batch's first row for every claim.
         let mut st = tx.prepare_cached(
             "UPDATE batch_entities SET status = 'IN_PROCESS', node = ?2, attempts = attempts + 1,
-                 start_time_ms = ?3, retry_at_ms = NULL
+                 start_time_ms = ?3, retry_at_ms = NULL, worker = ?5
              WHERE batch = ?1 AND seq IN (
                  SELECT seq FROM batch_entities INDEXED BY batch_entities_open
                  WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'WAITING'
@@ -261,14 +261,17 @@ pub(super) fn step_in(
                  ORDER BY seq LIMIT ?4)
              RETURNING seq, entity_id, attempts",
         )?;
-        let rows = st.query_map(params![no, node, now_ms, input.claim as i64], |r| {
-            Ok(Claimed {
-                seq: r.get(0)?,
-                entity_id: r.get(1)?,
-                attempts: r.get(2)?,
-                claim: None,
-            })
-        })?;
+        let rows = st.query_map(
+            params![no, node, now_ms, input.claim as i64, run.worker],
+            |r| {
+                Ok(Claimed {
+                    seq: r.get(0)?,
+                    entity_id: r.get(1)?,
+                    attempts: r.get(2)?,
+                    claim: None,
+                })
+            },
+        )?;
         for c in rows {
             claimed.push(c?);
         }
@@ -335,10 +338,10 @@ pub(super) fn step_in(
         if let Some(first) = first {
             ids_json.push(']');
             tx.prepare_cached(
-                "INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids, worker)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![no, first, node, now_ms, open, ids_json])?;
+            .execute(params![no, first, node, now_ms, open, ids_json, run.worker])?;
         }
     }
     let done_here = d.completed + d.failed;
@@ -362,6 +365,9 @@ pub(super) fn step_in(
         now,
         input.ids_complete
     ])?;
+    // The node's heartbeat, with the batch's.
+    tx.prepare_cached("UPDATE nodes SET heartbeat_at = ?2 WHERE worker_id = ?1")?
+        .execute(params![run.worker, now])?;
     if done_here != 0 || !input.outcomes.is_empty() {
         // Entities that failed on arrival (bad ids) are counted on the
         // batch, not on a node: no node processed them.

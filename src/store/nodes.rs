@@ -1,0 +1,125 @@
+//! The nodes table (SPEC §7, §13): every process that takes part in
+//! batches (a synchronous run, later a background worker or a tick)
+//! registers a row under an identity of its own, its worker id, and
+//! heartbeats it. Claims name that worker id, so that the claims of a node
+//! found dead (and only those) go back to WAITING, and a node declared dead
+//! writes nothing more (its row says so; every write of a run checks it).
+
+use super::Result;
+
+/// What kind of process a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A synchronous `BATCH` (or retry) running in the statement's own
+    /// process: one identity per run.
+    Synchronous,
+    /// `batchsh worker`.
+    Worker,
+    /// `batchsh tick`.
+    Tick,
+}
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Synchronous => "synchronous",
+            NodeKind::Worker => "worker",
+            NodeKind::Tick => "tick",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NodeKind> {
+        [NodeKind::Synchronous, NodeKind::Worker, NodeKind::Tick]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// The state a node's row records. Whether a `Running` node is alive is
+/// decided from its pid and heartbeat ([`NodeRecord::alive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    Running,
+    /// Draining: no new claims (a worker after SIGTERM).
+    Stopping,
+    /// Ended cleanly.
+    Stopped,
+    /// Declared dead by another node, which took its claims back: should
+    /// it only have stalled, it writes nothing more.
+    Dead,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Running => "RUNNING",
+            NodeState::Stopping => "STOPPING",
+            NodeState::Stopped => "STOPPED",
+            NodeState::Dead => "DEAD",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NodeState> {
+        [
+            NodeState::Running,
+            NodeState::Stopping,
+            NodeState::Stopped,
+            NodeState::Dead,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A node as it registers.
+#[derive(Clone, Debug)]
+pub struct NodeInfo<'a> {
+    pub worker_id: &'a str,
+    pub node: &'a str,
+    pub dc: &'a str,
+    pub kind: NodeKind,
+    /// How many entity threads it has.
+    pub workers: usize,
+}
+
+/// A row of the nodes table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRecord {
+    pub worker_id: String,
+    pub node: String,
+    pub dc: String,
+    pub host: String,
+    pub pid: i64,
+    pub kind: NodeKind,
+    pub state: NodeState,
+    pub workers: i64,
+    pub started_at: String,
+    pub heartbeat_at: String,
+}
+
+impl NodeRecord {
+    /// Whether the node is alive: running or draining, and its process
+    /// is (on this host, its pid is checked, so a kill -9 is seen at once;
+    /// elsewhere its heartbeat must be recent).
+    pub fn alive(&self) -> bool {
+        matches!(self.state, NodeState::Running | NodeState::Stopping)
+            && crate::owner::process_alive(&self.host, self.pid, &self.heartbeat_at)
+    }
+}
+
+/// The nodes table.
+pub trait NodeStore {
+    /// Registers a node (or registers it again, running), heartbeat now.
+    /// Rows of synchronous runs that ended more than a day ago go.
+    fn register_node(&self, node: &NodeInfo) -> Result<()>;
+
+    /// A sign of life. (A run's steps beat its node's heartbeat too.)
+    fn beat(&self, worker_id: &str) -> Result<()>;
+
+    /// Records how the node stands: stopping, or stopped. A node declared
+    /// dead stays dead.
+    fn set_node_state(&self, worker_id: &str, state: NodeState) -> Result<()>;
+
+    /// Every node, newest first.
+    fn nodes(&self) -> Result<Vec<NodeRecord>>;
+}
