@@ -116,6 +116,8 @@ pub struct StepResult {
     /// Fewer entities than asked for could be claimed while WAITING ones
     /// remain: those wait for their retry time.
     pub retry_pending: bool,
+    /// Every id of the batch is stored: its source was read to its end.
+    pub ids_complete: bool,
 }
 
 /// The 10 slowest entities among outcomes seen one by one, ordered as
@@ -263,6 +265,11 @@ pub trait BatchStore {
     /// LU, so between the two, one of them sees the other. An LU dropped
     /// since the batch was planned ends the batch FAILED.
     fn take_ownership(&self, run: RunRef, dc: &str) -> Result<()>;
+
+    /// The run's node joins the batch to process its entities, beside the
+    /// run that owns (coordinates) it: it starts its per-node row, and
+    /// nothing else (see [`BatchStore::take_ownership`] for the owner).
+    fn join_batch(&self, run: RunRef, dc: &str) -> Result<()>;
 
     /// The highest entity sequence number stored for the batch.
     fn max_seq(&self, bid: &str) -> Result<i64>;

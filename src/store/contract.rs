@@ -20,6 +20,7 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn Store>) {
     a_run_left_unfinished_has_no_owner(&*fresh());
     a_node_registers_beats_and_stops(&*fresh());
     a_node_taken_over_is_dead_and_its_claims_wait_again(&*fresh());
+    a_second_node_joins_and_counts_its_own(&*fresh());
 }
 
 fn catalog(s: &dyn Store) {
@@ -379,6 +380,90 @@ fn a_node_taken_over_is_dead_and_its_claims_wait_again(s: &dyn Store) {
         .unwrap_err();
     assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
     assert_eq!(s.counters("b1").unwrap(), c);
+}
+
+fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
+    catalog(s);
+    new_batch(s, "b1", "BATCH a", true);
+    s.take_ownership(run("b1"), "dc").unwrap();
+    let other = RunRef {
+        node: "n2",
+        worker: "w2",
+        ..run("b1")
+    };
+    s.join_batch(other, "dc2").unwrap();
+    // The owner stores the ids; the joined node claims and finishes two.
+    let mut seq = 0;
+    let r = s
+        .step(
+            run("b1"),
+            &mut seq,
+            &mut StepInput {
+                new_ids: ids(1..4),
+                ids_complete: true,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert!(r.ids_complete);
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                claim: 2,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    let outcomes = r
+        .claimed
+        .iter()
+        .map(|c| super::batches::Outcome {
+            seq: c.seq,
+            entity_id: c.entity_id.clone(),
+            start_ms: 0,
+            end_ms: 1,
+            process_ms: 1,
+            result: None,
+            state: OutcomeState::Completed {
+                added: false,
+                updated: false,
+                unchanged: false,
+            },
+            claim: c.claim,
+        })
+        .collect();
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                outcomes,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.counters.completed, r.counters.waiting), (2, 1));
+    // The batch keeps one owner; each node its own counters.
+    assert_eq!(
+        s.batch_state("b1").unwrap().owner_node.as_deref(),
+        Some("n1")
+    );
+    let mut rows: Vec<(String, String, i64)> = s
+        .batch_node_rows("b1")
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.node, n.dc, n.completed))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("n1".into(), "dc".into(), 0),
+            ("n2".into(), "dc2".into(), 2)
+        ]
+    );
 }
 
 #[test]

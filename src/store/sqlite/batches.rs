@@ -254,14 +254,14 @@ impl BatchStore for SqliteStore {
                 "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4 WHERE bid = ?1",
                 params![bid, node, i64::from(std::process::id()), now],
             )?;
-            tx.execute(
-                "INSERT INTO batch_nodes (bid, node, dc, start_time) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (bid, node) DO UPDATE SET end_time = NULL",
-                params![bid, node, dc, now],
-            )?;
+            node_joins(tx, run, dc)?;
             Ok(None)
         })?;
         dropped.map_or(Ok(()), Err)
+    }
+
+    fn join_batch(&self, run: RunRef, dc: &str) -> Result<()> {
+        self.fenced(run, |tx, _| node_joins(tx, run, dc))
     }
 
     /// The highest entity sequence number stored for the batch.
@@ -601,6 +601,17 @@ impl BatchStore for SqliteStore {
         }
         Ok(counters)
     }
+}
+
+/// The run's node starts (or starts again) its row of the batch's per-node
+/// counters.
+fn node_joins(tx: &Transaction, run: RunRef, dc: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO batch_nodes (bid, node, dc, start_time) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (bid, node) DO UPDATE SET end_time = NULL",
+        params![run.bid, run.node, dc, crate::store::now()],
+    )
+    .map(drop)
 }
 
 /// The condition (SQL) true of exactly the rows of bad ids (NULL, empty,

@@ -386,9 +386,9 @@ pub(super) fn step_in(
             d.unchanged
         ])?;
     }
-    let (control, counters) = tx.prepare_cached(
+    let (control, counters, ids_complete) = tx.prepare_cached(
         "SELECT requested, max_workers, total, waiting, in_process, completed, failed, cancelled,
-                added, updated, unchanged
+                added, updated, unchanged, ids_complete
          FROM batches WHERE bid = ?1",
     )?
     .query_row(params![bid], |r| {
@@ -408,6 +408,7 @@ pub(super) fn step_in(
                 updated: r.get(9)?,
                 unchanged: r.get(10)?,
             },
+            r.get::<_, i64>(11)? != 0,
         ))
     })?;
     // Entities wait but not as many could be claimed as asked: they wait
@@ -420,6 +421,7 @@ pub(super) fn step_in(
             control,
             counters,
             retry_pending,
+            ids_complete,
         },
         moved,
     ))
