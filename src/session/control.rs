@@ -169,7 +169,7 @@ impl Session {
         };
         // Its errors point into the stored statement, not the one typed:
         // they are told against the batch, with that statement quoted.
-        let plan = crate::exec::plan(store, &b, span, self.workers).map_err(|e| {
+        let plan = crate::analyze::batch(store, &b, span, self.workers).map_err(|e| {
             StatementError::refused(
                 span,
                 format!(
