@@ -3,8 +3,8 @@
 //! anything is stored: names the catalog must hold, values that must be in
 //! range, options that exclude each other, what this version cannot run
 //! yet. Each fault is an [`AnalyzeError`] pointing at its part of the
-//! statement. A BATCH becomes a [`Plan`] for the executor, its options
-//! typed on the way ([`BatchOptions`]).
+//! statement. A BATCH becomes a [`Plan`] for the executor; the options of
+//! other statements become typed structs ([`options`]).
 
 mod command;
 mod error;
@@ -14,7 +14,7 @@ mod source;
 mod tests;
 
 pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
-pub use options::BatchOptions;
+pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions};
 
 use crate::ast::{BatchStmt, Span, Statement, Stmt};
 use crate::plan::Plan;

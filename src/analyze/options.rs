@@ -1,4 +1,4 @@
-//! A BATCH's options, typed: the AST's `NAME=value` list decoded once
+//! Statements' options, typed: the AST's `NAME=value` list decoded once
 //! into the fields of a struct, each value checked as it is read, so that
 //! the rest of batchsh reads fields and never looks an option up by name.
 //! The parser has already typed every value (an `Int` is an integer, a
@@ -147,4 +147,94 @@ fn at_least_one(o: &Opt, n: i64) -> Result<usize> {
         .ok_or_else(|| {
             AnalyzeError::invalid(o.span, format!("{} must be 1 or more, not {n}", o.name))
         })
+}
+
+/// `BATCH_RETRY`'s options (SPEC §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryOptions {
+    /// `ALLOW_CANCELLED`: a CANCELLED batch may be retried.
+    pub allow_cancelled: bool,
+}
+
+impl RetryOptions {
+    pub fn decode(options: &Options) -> RetryOptions {
+        let mut out = RetryOptions::default();
+        for o in &options.0 {
+            if let ("ALLOW_CANCELLED", Value::Bool(b)) = (o.name, &o.value) {
+                out.allow_cancelled = *b;
+            }
+        }
+        out
+    }
+}
+
+/// `BATCH_EDIT`'s options (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditOptions {
+    /// `MAX_WORKERS_PER_NODE`: 1 or more.
+    pub max_workers_per_node: usize,
+}
+
+impl EditOptions {
+    /// Decodes a BATCH_EDIT's options; `statement` is where a missing
+    /// option is pointed at (the parser requires it: a safety net).
+    pub fn decode(options: &Options, statement: Span) -> Result<EditOptions> {
+        let mut workers = None;
+        for o in &options.0 {
+            if let ("MAX_WORKERS_PER_NODE", Value::Int(n)) = (o.name, &o.value) {
+                workers = Some(at_least_one(o, *n)?);
+            }
+        }
+        match workers {
+            Some(max_workers_per_node) => Ok(EditOptions {
+                max_workers_per_node,
+            }),
+            None => Err(AnalyzeError::invalid(
+                statement,
+                "MAX_WORKERS_PER_NODE is missing",
+            )),
+        }
+    }
+}
+
+/// `CREATE INTERFACE`'s options (SPEC §3): how a CSV file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterfaceOptions {
+    /// `HEADER`: the first line names the columns.
+    pub header: bool,
+    /// `DELIMITER`: one ASCII character.
+    pub delimiter: char,
+}
+
+impl Default for InterfaceOptions {
+    fn default() -> InterfaceOptions {
+        InterfaceOptions {
+            header: true,
+            delimiter: ',',
+        }
+    }
+}
+
+impl InterfaceOptions {
+    pub fn decode(options: &Options) -> Result<InterfaceOptions> {
+        let mut out = InterfaceOptions::default();
+        for o in &options.0 {
+            match (o.name, &o.value) {
+                ("HEADER", Value::Bool(b)) => out.header = *b,
+                // One byte: the parser let one character through, and the
+                // CSV reader takes a byte.
+                ("DELIMITER", Value::Str(d)) => match d.as_bytes() {
+                    [b] => out.delimiter = char::from(*b),
+                    _ => {
+                        return Err(AnalyzeError::invalid(
+                            o.span,
+                            format!("DELIMITER must be one ASCII character, not '{d}'"),
+                        ));
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
 }

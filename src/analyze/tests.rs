@@ -22,9 +22,15 @@ fn batch_stmt(src: &str) -> BatchStmt {
     }
 }
 
-/// The options of a BATCH.
+/// The options of any statement that has them.
 fn options(src: &str) -> Options {
-    batch_stmt(src).options
+    match statement(src) {
+        Statement::Batch(b) => b.options,
+        Statement::BatchRetry { options, .. }
+        | Statement::BatchEdit { options, .. }
+        | Statement::CreateInterface { options, .. } => options,
+        other => panic!("no options: {other:?}"),
+    }
 }
 
 /// The error's message and the text under its span.
@@ -216,6 +222,50 @@ fn every_batch_option_is_decoded_or_refused() {
             ),
         }
     }
+}
+
+#[test]
+fn control_and_interface_options_decode_to_typed_fields() {
+    let retry = |src: &str| RetryOptions::decode(&options(src));
+    assert!(!retry("BATCH_RETRY 'c0ffee42'").allow_cancelled);
+    assert!(!retry("BATCH_RETRY ALLOW_CANCELLED=false").allow_cancelled);
+    assert!(retry("BATCH_RETRY 'c0ffee42' ALLOW_CANCELLED=true").allow_cancelled);
+
+    let edit = |src: &str| EditOptions::decode(&options(src), Span::default());
+    assert_eq!(
+        edit("BATCH_EDIT 'c0ffee42' MAX_WORKERS_PER_NODE = 16").unwrap(),
+        EditOptions {
+            max_workers_per_node: 16
+        }
+    );
+    let src = "BATCH_EDIT MAX_WORKERS_PER_NODE=0";
+    assert_eq!(
+        told(src, edit(src).unwrap_err()),
+        (
+            "MAX_WORKERS_PER_NODE must be 1 or more, not 0".into(),
+            "MAX_WORKERS_PER_NODE=0".into()
+        )
+    );
+
+    let csv = "CREATE INTERFACE ids TYPE CSV PATH 'ids.csv'";
+    let interface = |with: &str| InterfaceOptions::decode(&options(&format!("{csv} {with}")));
+    assert_eq!(interface("").unwrap(), InterfaceOptions::default());
+    assert_eq!(
+        interface("WITH HEADER=false DELIMITER=';'").unwrap(),
+        InterfaceOptions {
+            header: false,
+            delimiter: ';'
+        }
+    );
+    let src = format!("{csv} WITH DELIMITER='é'");
+    let e = InterfaceOptions::decode(&options(&src)).unwrap_err();
+    assert_eq!(
+        told(&src, e),
+        (
+            "DELIMITER must be one ASCII character, not 'é'".into(),
+            "DELIMITER='é'".into()
+        )
+    );
 }
 
 /// A store whose catalog has an interface `crm` (a SQLite file with a
