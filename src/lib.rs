@@ -2,12 +2,14 @@
 //!
 //! The pipeline reads from the module list: `syntax` turns text into
 //! statements (`ast`), `diag` renders parse errors against their source;
-//! `session` runs them, through `exec` (plan and run a batch), `monitor`
-//! and `store` (the traits every store backend implements), with statuses
+//! `session` runs them, through `analyze` (statement and catalog -> a
+//! `plan`, every meaning checked), `exec` (run a plan), `monitor` and
+//! `store` (the traits every store backend implements), with statuses
 //! as data in `batch`; `output` prints what they give. `cli` holds the
 //! command line. [`run`] is the one entry point the binary calls; it
 //! returns the process exit code (SPEC §1). docs/architecture.md draws it.
 
+pub mod analyze;
 pub mod ast;
 pub mod batch;
 pub mod cli;
@@ -20,6 +22,7 @@ pub mod lu;
 pub mod monitor;
 pub mod output;
 pub mod owner;
+pub mod plan;
 pub mod repl;
 pub mod runner;
 pub mod session;

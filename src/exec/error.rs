@@ -1,5 +1,5 @@
-//! Why a batch could not be planned or run: the layer's error kinds, and
-//! the part of the statement an error is about, where it is known.
+//! Why a batch could not run: the layer's error kinds, and the part of the
+//! statement an error is about, where it is known.
 
 use crate::ast::Span;
 use crate::lu::LuError;
@@ -15,10 +15,6 @@ pub enum ExecErrorKind {
     Source(#[from] SourceError),
     #[error(transparent)]
     Lu(#[from] LuError),
-    /// The statement asks for something that cannot be: a meaning check
-    /// that failed while planning. Nothing was stored.
-    #[error("{0}")]
-    Invalid(String),
     /// The statement cannot run now (another batch has its command).
     #[error("{0}")]
     Refused(String),
@@ -43,11 +39,6 @@ impl ExecError {
             kind: Box::new(kind.into()),
             span: Some(span),
         }
-    }
-
-    /// A meaning check that failed at `span`.
-    pub fn invalid(span: Span, message: impl Into<String>) -> ExecError {
-        ExecError::at(span, ExecErrorKind::Invalid(message.into()))
     }
 
     /// The run could not go on.

@@ -1,5 +1,4 @@
-//! The executor: a planned BATCH runs here, and so do the control
-//! statements that change a batch (pause, resume, cancel, retry, edit).
+//! The executor: a [`Plan`](crate::plan::Plan), made by [`crate::analyze`], runs here.
 //!
 //! Crash safety (SPEC §7): entities are stored before they are processed,
 //! and an entity's outcome is committed with its status. After a kill -9,
@@ -7,10 +6,11 @@
 //! entities that were IN_PROCESS at the crash run again (at-least-once).
 
 pub mod error;
-pub mod plan;
 pub mod run;
 
-pub use plan::{Plan, plan};
+// `run/` reads the plan's types as `super::plan`.
+use crate::plan;
+use crate::plan::Plan;
 pub use run::{Env, Finished};
 
 pub use error::{ExecError, ExecErrorKind, Result};

@@ -1,8 +1,8 @@
-//! `BATCH` and `EXPLAIN`: plan, create, run here, and tell how the run
+//! `BATCH` and `EXPLAIN`: analyse, create, run here, and tell how the run
 //! ended.
 
 use super::{Result, Session};
-use crate::ast::{Span, Value};
+use crate::ast::Span;
 use crate::output::{Cell, Output, Table};
 
 impl Session {
@@ -16,9 +16,8 @@ impl Session {
         let (stop, _watch) = self.stop_token();
         self.store()?;
         let store = self.store.as_deref().expect("opened above");
-        let plan = crate::exec::plan(store, b, span, self.workers)?;
-        if let Some(Value::Int(n)) = b.options.get("MAX_WORKERS_PER_NODE")
-            && *n > plan.workers as i64
+        let plan = crate::analyze::batch(store, b, span, self.workers)?;
+        if let Some(n) = plan.workers_capped_from
             && !self.quiet
         {
             eprintln!(
@@ -97,7 +96,7 @@ impl Session {
     ) -> Result<Option<Output>> {
         let (home, workers) = (self.home.clone(), self.workers);
         let store = self.store()?;
-        let plan = crate::exec::plan(store, b, span, workers)?;
+        let plan = crate::analyze::batch(store, b, span, workers)?;
         Ok(Some(Output::KeyValues(crate::exec::explain(
             &plan, b, &home,
         )?)))

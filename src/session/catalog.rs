@@ -1,7 +1,7 @@
 //! The catalog statements: interfaces, LUs, instance groups, and `GET`.
 
 use super::{Result, Session, StatementError, message, time_cell};
-use crate::ast::{InterfaceKind, Span, Statement, Stmt, Value};
+use crate::ast::{InterfaceKind, Span, Statement, Stmt};
 use crate::output::{Cell, Output, Table};
 use crate::source;
 use crate::store::{self, GroupDef, InterfaceDef, LuDef, LuTableDef};
@@ -24,28 +24,13 @@ impl Session {
                         .to_string_lossy()
                         .into_owned(),
                 };
-                let delimiter = match options.get("DELIMITER") {
-                    Some(Value::Str(d)) if d.len() == 1 => d.chars().next().unwrap_or(','),
-                    Some(Value::Str(d)) => {
-                        let at = options
-                            .0
-                            .iter()
-                            .find(|o| o.name == "DELIMITER")
-                            .map_or(stmt.span, |o| o.span);
-                        return Err(StatementError::refused(
-                            at,
-                            format!("DELIMITER must be one ASCII character, not '{d}'"),
-                        ));
-                    }
-                    _ => ',',
-                };
-                let header = !matches!(options.get("HEADER"), Some(Value::Bool(false)));
+                let csv = crate::analyze::InterfaceOptions::decode(options)?;
                 let def = InterfaceDef {
                     name: name.text.clone(),
                     kind: *kind,
                     location: location_text,
-                    header,
-                    delimiter,
+                    header: csv.header,
+                    delimiter: csv.delimiter,
                     created_at: store::now(),
                 };
                 source::check(&def.source()).map_err(|e| StatementError::at(location.span, e))?;

@@ -4,7 +4,8 @@
 //! transaction guarded against a process that took it over meanwhile.
 
 use super::{Result, Session, StatementError, message};
-use crate::ast::{Span, Statement, Stmt, Value};
+use crate::analyze::{EditOptions, RetryOptions};
+use crate::ast::{Span, Statement, Stmt};
 use crate::batch::{BatchStatus, Request};
 use crate::output::Output;
 use crate::store::{Store, StoreError};
@@ -108,9 +109,8 @@ impl Session {
                         state.owner_pid.unwrap_or_default()
                     ));
                 }
-                let allow_cancelled =
-                    matches!(options.get("ALLOW_CANCELLED"), Some(Value::Bool(true)));
-                if state.status == BatchStatus::Cancelled && !allow_cancelled {
+                let options = RetryOptions::decode(options);
+                if state.status == BatchStatus::Cancelled && !options.allow_cancelled {
                     return refuse("it was cancelled; add ALLOW_CANCELLED=true to retry it".into());
                 }
                 let finished = state.status == BatchStatus::Done;
@@ -120,14 +120,15 @@ impl Session {
                 if is_final {
                     return refuse(format!("it has ended ({})", state.status));
                 }
-                let Some(Value::Int(n)) = options.get("MAX_WORKERS_PER_NODE") else {
-                    return refuse("MAX_WORKERS_PER_NODE is missing".into());
+                // Its faults are told against the batch, like its state.
+                let n = match EditOptions::decode(options, stmt.span) {
+                    Ok(options) => options.max_workers_per_node,
+                    Err(e) => return refuse(e.to_string()),
                 };
-                if *n < 1 {
-                    return refuse(format!("MAX_WORKERS_PER_NODE must be 1 or more, not {n}"));
-                }
-                store.set_max_workers(&bid, *n, &self.node).map_err(serr)?;
-                let cap = if *n > self.workers as i64 {
+                store
+                    .set_max_workers(&bid, n as i64, &self.node)
+                    .map_err(serr)?;
+                let cap = if n > self.workers {
                     format!(
                         " (a node runs at most as many workers as it has cores: {} on this one)",
                         self.workers
@@ -169,7 +170,7 @@ impl Session {
         };
         // Its errors point into the stored statement, not the one typed:
         // they are told against the batch, with that statement quoted.
-        let plan = crate::exec::plan(store, &b, span, self.workers).map_err(|e| {
+        let plan = crate::analyze::batch(store, &b, span, self.workers).map_err(|e| {
             StatementError::refused(
                 span,
                 format!(

@@ -11,6 +11,8 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StatementErrorKind {
     #[error(transparent)]
+    Analyze(#[from] crate::analyze::AnalyzeErrorKind),
+    #[error(transparent)]
     Exec(#[from] crate::exec::ExecErrorKind),
     #[error(transparent)]
     Monitor(#[from] crate::monitor::MonitorErrorKind),
@@ -66,6 +68,12 @@ impl<K: Into<StatementErrorKind>> From<K> for StatementError {
             kind: Box::new(kind.into()),
             span: None,
         }
+    }
+}
+
+impl From<crate::analyze::AnalyzeError> for StatementError {
+    fn from(e: crate::analyze::AnalyzeError) -> StatementError {
+        StatementError::at(e.span, *e.kind)
     }
 }
 

@@ -150,7 +150,7 @@ impl Session {
 
     /// Where a run of `plan` shows itself: a progress bar when stderr is a
     /// terminal and progress is on, and the run's warnings.
-    fn terminal(&self, plan: &crate::exec::Plan) -> crate::output::progress::Terminal {
+    fn terminal(&self, plan: &crate::plan::Plan) -> crate::output::progress::Terminal {
         crate::output::progress::Terminal::new(
             self.progress_allowed && self.settings.progress,
             plan.estimated_total,

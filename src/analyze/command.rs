@@ -1,0 +1,69 @@
+//! A BATCH's per-entity command against the catalog: the LU and the
+//! interfaces it works on, and the window variables it cannot have yet.
+
+use super::error::{AnalyzeError, Result};
+use super::interface;
+use crate::ast::{Arg, CommandKind, EntityCommand};
+use crate::source::Interface;
+use crate::store::{CatalogStore, LuDef};
+
+/// What a command reaches in the catalog.
+#[derive(Default)]
+pub(super) struct CommandNeeds {
+    /// The LU a `sync_instance` / `delete_instance` works on.
+    pub lu: Option<LuDef>,
+    /// The interface of that LU (`sync_instance` reads it).
+    pub lu_source: Option<Interface>,
+    /// The interface a `sql` command runs on.
+    pub interface: Option<Interface>,
+}
+
+/// An `exec` argument that names a window variable (`:from_date`...) has
+/// a value only in a named batch (`WITH NAME`), which needs the worker:
+/// refused before anything is stored, rather than failing every entity.
+/// `:bid` is the batch's id, which every batch has.
+pub(super) fn refuse_window_args(cmd: &EntityCommand) -> Result<()> {
+    let CommandKind::Exec { args, .. } = &cmd.kind else {
+        return Ok(());
+    };
+    for a in args {
+        if let Arg::Param(name) = a
+            && !name.eq_ignore_ascii_case("bid")
+        {
+            return Err(AnalyzeError::invalid(
+                cmd.span,
+                format!(
+                    ":{} is a window variable, set only for a named batch \
+                     (WITH NAME='...'), which needs the worker, not available yet; \
+                     :bid (the batch's id) is the named parameter a batch has now",
+                    name.to_ascii_lowercase()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The LU and interfaces `cmd` names, looked up in the catalog.
+pub(super) fn needs(catalog: &dyn CatalogStore, cmd: &EntityCommand) -> Result<CommandNeeds> {
+    match &cmd.kind {
+        CommandKind::SyncInstance { lu } | CommandKind::DeleteInstance { lu } => {
+            let def = catalog
+                .lu(&lu.text)
+                .map_err(|e| AnalyzeError::at(lu.span, e))?;
+            let lu_source = interface(catalog, &def.interface, lu.span)?;
+            Ok(CommandNeeds {
+                lu: Some(def),
+                lu_source: Some(lu_source),
+                interface: None,
+            })
+        }
+        CommandKind::Sql {
+            interface: name, ..
+        } => Ok(CommandNeeds {
+            interface: Some(interface(catalog, &name.text, name.span)?),
+            ..CommandNeeds::default()
+        }),
+        _ => Ok(CommandNeeds::default()),
+    }
+}

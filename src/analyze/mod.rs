@@ -1,0 +1,87 @@
+//! The analysis step: a parsed statement and the catalog -> what runs.
+//! Syntax is the parser's; meaning is checked here, all of it, before
+//! anything is stored: names the catalog must hold, values that must be in
+//! range, options that exclude each other, what this version cannot run
+//! yet. Each fault is an [`AnalyzeError`] pointing at its part of the
+//! statement. A BATCH becomes a [`Plan`] for the executor; the options of
+//! other statements become typed structs ([`options`]).
+
+mod command;
+mod error;
+pub mod options;
+mod source;
+#[cfg(test)]
+mod tests;
+
+pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
+pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions};
+
+use crate::ast::{BatchStmt, Span, Statement, Stmt};
+use crate::plan::Plan;
+use crate::store::CatalogStore;
+use std::time::Duration;
+
+/// A BATCH (or the BATCH of an EXPLAIN, or the stored statement of a batch
+/// run again) as a plan for a node of `node_workers` workers. `span` is
+/// the statement's.
+///
+/// The first fault found is the error, in this order: the target (its LU,
+/// a data center), the options ([`BatchOptions::decode`]), the command's
+/// window variables, the entity source, the command's LU or interface.
+pub fn batch(
+    catalog: &dyn CatalogStore,
+    b: &BatchStmt,
+    span: Span,
+    node_workers: usize,
+) -> Result<Plan> {
+    let lu = catalog
+        .lu(&b.target.lu.text)
+        .map_err(|e| AnalyzeError::at(b.target.lu.span, e))?;
+    if let Some(dc) = &b.target.dc {
+        return Err(AnalyzeError::invalid(
+            dc.span,
+            "a batch for a data center (@DC) needs the worker, not available yet",
+        ));
+    }
+    let options = BatchOptions::decode(&b.options)?;
+    command::refuse_window_args(&b.command)?;
+    let source = source::entity_source(catalog, b, &lu, span, options.bind_params.clone())?;
+    let needs = command::needs(catalog, &b.command)?;
+    let workers = options
+        .max_workers_per_node
+        .map_or(node_workers, |n| n.min(node_workers.max(1)));
+    let stmt = Stmt {
+        kind: Statement::Batch(Box::new(b.clone())),
+        span,
+    };
+    Ok(Plan {
+        command_text: stmt.to_string(),
+        arguments: crate::ast::to_json(&stmt)["options"].clone(),
+        lu,
+        command: b.command.kind.clone(),
+        source,
+        command_lu: needs.lu,
+        command_lu_source: needs.lu_source,
+        command_interface: needs.interface,
+        workers,
+        node_workers: node_workers.max(1),
+        workers_capped_from: options.max_workers_per_node.filter(|&n| n > workers),
+        max_retries: options.max_retries.unwrap_or(0),
+        retry_delay: options.retry_delay.unwrap_or(Duration::from_secs(1)),
+        entity_timeout: options.entity_timeout,
+        max_failures: options.max_failures,
+        chunk_size: options.chunk_size,
+        generate_first: options.generate_entities_first,
+        estimated_total: options.estimated_entities_count,
+        on_done: options.on_done,
+        allow_multiple: options.allow_multiple,
+    })
+}
+
+/// The interface named `name` (at `at`), as a data source.
+fn interface(catalog: &dyn CatalogStore, name: &str, at: Span) -> Result<crate::source::Interface> {
+    catalog
+        .interface(name)
+        .map(|def| def.source())
+        .map_err(|e| AnalyzeError::at(at, e))
+}

@@ -1,0 +1,240 @@
+//! Statements' options, typed: the AST's `NAME=value` list decoded once
+//! into the fields of a struct, each value checked as it is read, so that
+//! the rest of batchsh reads fields and never looks an option up by name.
+//! The parser has already typed every value (an `Int` is an integer, a
+//! `Duration` a duration); what is checked here is what a value means.
+
+use super::error::{AnalyzeError, Result};
+use crate::ast::{Opt, Options, Span, Value};
+use crate::plan::FailureLimit;
+use crate::source::{self, Param};
+use std::time::Duration;
+
+/// The `WITH` options of a BATCH (SPEC §4) as the statement gives them,
+/// typed and checked: `None` (or `false`) where an option is not given.
+/// The plan applies the defaults and the node's worker count.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchOptions {
+    /// `MAX_WORKERS_PER_NODE`: 1 or more.
+    pub max_workers_per_node: Option<usize>,
+    /// `MAX_RETRIES`: 0 or more.
+    pub max_retries: Option<i64>,
+    pub retry_delay: Option<Duration>,
+    pub entity_timeout: Option<Duration>,
+    pub max_failures: Option<FailureLimit>,
+    /// `CHUNK_SIZE`: 1 or more.
+    pub chunk_size: Option<usize>,
+    /// `GENERATE_ENTITIES_FIRST` (legacy `GENERATE_IIDS_FIRST`).
+    pub generate_entities_first: bool,
+    /// `ALLOW_MULTIPLE` (legacy `ALLOW_MULTIPLY`).
+    pub allow_multiple: bool,
+    pub estimated_entities_count: Option<i64>,
+    pub on_done: Option<String>,
+    /// The values for the `?` of the source query: `BIND_PARAMS` split on
+    /// `BIND_PARAMS_SEPARATOR` (default `,`), or `BIND_PARAMS_JSON`.
+    pub bind_params: Vec<Param>,
+}
+
+/// Options whose behaviour needs the background worker (a later wave);
+/// `ASYNC` too, when it is true.
+const WORKER_OPTIONS: &[&str] = &[
+    "AFFINITY",
+    "JOB_AFFINITY",
+    "MAX_NODES",
+    "NAME",
+    "REPROCESS_HOURS",
+    "TRUNC_START",
+    "OPEN",
+];
+
+impl BatchOptions {
+    /// Decodes a BATCH's options. The first fault found is the error: an
+    /// option this version cannot run yet, then a value that means
+    /// nothing (in the order written), then the `BIND_PARAMS` pair.
+    pub fn decode(options: &Options) -> Result<BatchOptions> {
+        refuse_worker_options(options)?;
+        let mut out = BatchOptions::default();
+        let mut bind = Bind::default();
+        for o in &options.0 {
+            match (o.name, &o.value) {
+                ("MAX_WORKERS_PER_NODE", Value::Int(n)) => {
+                    out.max_workers_per_node = Some(at_least_one(o, *n)?);
+                }
+                ("MAX_RETRIES", Value::Int(n)) if *n < 0 => {
+                    return Err(AnalyzeError::invalid(
+                        o.span,
+                        "MAX_RETRIES cannot be negative",
+                    ));
+                }
+                ("MAX_RETRIES", Value::Int(n)) => out.max_retries = Some(*n),
+                ("RETRY_DELAY", Value::Duration(d)) => out.retry_delay = Some(duration(*d)),
+                ("ENTITY_TIMEOUT", Value::Duration(d)) => out.entity_timeout = Some(duration(*d)),
+                ("MAX_FAILURES", Value::Int(n)) => {
+                    out.max_failures = Some(FailureLimit::Count(*n));
+                }
+                ("MAX_FAILURES", Value::Percent(p)) => {
+                    out.max_failures = Some(FailureLimit::Percent(*p));
+                }
+                ("CHUNK_SIZE", Value::Int(n)) => out.chunk_size = Some(at_least_one(o, *n)?),
+                ("GENERATE_ENTITIES_FIRST", Value::Bool(b)) => out.generate_entities_first = *b,
+                ("ALLOW_MULTIPLE", Value::Bool(b)) => out.allow_multiple = *b,
+                ("ESTIMATED_ENTITIES_COUNT", Value::Int(n)) => {
+                    out.estimated_entities_count = Some(*n);
+                }
+                ("ON_DONE", Value::Str(s)) => out.on_done = Some(s.clone()),
+                ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
+                ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
+                ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
+                // `ASYNC=false` (the default), and the values the parser
+                // gives no option of this list.
+                _ => {}
+            }
+        }
+        out.bind_params = bind.params()?;
+        Ok(out)
+    }
+}
+
+/// Refuses, at its span, the first option whose behaviour needs the
+/// background worker.
+fn refuse_worker_options(options: &Options) -> Result<()> {
+    let needs_worker = |o: &Opt| {
+        WORKER_OPTIONS.contains(&o.name) || (o.name == "ASYNC" && o.value == Value::Bool(true))
+    };
+    match options.0.iter().find(|o| needs_worker(o)) {
+        Some(o) => Err(AnalyzeError::invalid(
+            o.span,
+            format!("{} needs the worker, not available yet", o.name),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The `BIND_PARAMS` options as written, read together once all are seen.
+#[derive(Default)]
+struct Bind<'a> {
+    text: Option<&'a str>,
+    separator: Option<&'a str>,
+    /// With its span: a fault of the array points at it.
+    json: Option<(&'a serde_json::Value, Span)>,
+}
+
+impl Bind<'_> {
+    fn params(self) -> Result<Vec<Param>> {
+        match (self.text, self.json) {
+            (Some(_), Some((_, at))) => Err(AnalyzeError::invalid(
+                at,
+                "give BIND_PARAMS or BIND_PARAMS_JSON, not both",
+            )),
+            (Some(text), None) => Ok(source::bind_params(text, self.separator.unwrap_or(","))),
+            (None, Some((json, at))) => {
+                source::bind_params_json(json).map_err(|e| AnalyzeError::invalid(at, e.to_string()))
+            }
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+}
+
+fn duration(d: crate::ast::Duration) -> Duration {
+    Duration::from_millis(d.millis())
+}
+
+/// A count that must be 1 or more (`MAX_WORKERS_PER_NODE`, `CHUNK_SIZE`).
+fn at_least_one(o: &Opt, n: i64) -> Result<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&count| count >= 1)
+        .ok_or_else(|| {
+            AnalyzeError::invalid(o.span, format!("{} must be 1 or more, not {n}", o.name))
+        })
+}
+
+/// `BATCH_RETRY`'s options (SPEC §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryOptions {
+    /// `ALLOW_CANCELLED`: a CANCELLED batch may be retried.
+    pub allow_cancelled: bool,
+}
+
+impl RetryOptions {
+    pub fn decode(options: &Options) -> RetryOptions {
+        let mut out = RetryOptions::default();
+        for o in &options.0 {
+            if let ("ALLOW_CANCELLED", Value::Bool(b)) = (o.name, &o.value) {
+                out.allow_cancelled = *b;
+            }
+        }
+        out
+    }
+}
+
+/// `BATCH_EDIT`'s options (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditOptions {
+    /// `MAX_WORKERS_PER_NODE`: 1 or more.
+    pub max_workers_per_node: usize,
+}
+
+impl EditOptions {
+    /// Decodes a BATCH_EDIT's options; `statement` is where a missing
+    /// option is pointed at (the parser requires it: a safety net).
+    pub fn decode(options: &Options, statement: Span) -> Result<EditOptions> {
+        let mut workers = None;
+        for o in &options.0 {
+            if let ("MAX_WORKERS_PER_NODE", Value::Int(n)) = (o.name, &o.value) {
+                workers = Some(at_least_one(o, *n)?);
+            }
+        }
+        match workers {
+            Some(max_workers_per_node) => Ok(EditOptions {
+                max_workers_per_node,
+            }),
+            None => Err(AnalyzeError::invalid(
+                statement,
+                "MAX_WORKERS_PER_NODE is missing",
+            )),
+        }
+    }
+}
+
+/// `CREATE INTERFACE`'s options (SPEC §3): how a CSV file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterfaceOptions {
+    /// `HEADER`: the first line names the columns.
+    pub header: bool,
+    /// `DELIMITER`: one ASCII character.
+    pub delimiter: char,
+}
+
+impl Default for InterfaceOptions {
+    fn default() -> InterfaceOptions {
+        InterfaceOptions {
+            header: true,
+            delimiter: ',',
+        }
+    }
+}
+
+impl InterfaceOptions {
+    pub fn decode(options: &Options) -> Result<InterfaceOptions> {
+        let mut out = InterfaceOptions::default();
+        for o in &options.0 {
+            match (o.name, &o.value) {
+                ("HEADER", Value::Bool(b)) => out.header = *b,
+                // One byte: the parser let one character through, and the
+                // CSV reader takes a byte.
+                ("DELIMITER", Value::Str(d)) => match d.as_bytes() {
+                    [b] => out.delimiter = char::from(*b),
+                    _ => {
+                        return Err(AnalyzeError::invalid(
+                            o.span,
+                            format!("DELIMITER must be one ASCII character, not '{d}'"),
+                        ));
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}

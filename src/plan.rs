@@ -1,0 +1,107 @@
+//! What the executor runs: a BATCH statement that [`crate::analyze`] has
+//! checked against the catalog, its names resolved, its options typed,
+//! the node's limits and the defaults applied. Nothing here reads the
+//! statement again.
+
+use crate::ast::CommandKind;
+use crate::source::{self, Param};
+use crate::store::LuDef;
+use std::time::Duration;
+
+/// Where entity ids come from.
+#[derive(Debug)]
+pub enum EntitySource {
+    /// Listed in the statement, in order (duplicates are dropped on store).
+    Ids(Vec<String>),
+    /// A query's first column: ROOT, an instance group, or FROM ... USING.
+    Query {
+        interface: source::Interface,
+        sql: String,
+        params: Vec<Param>,
+        /// How the statement named it, for BATCH_INFO ("root", "group vip"...).
+        origin: String,
+    },
+    /// Instances present in the LU store.
+    Fabric,
+}
+
+/// `MAX_FAILURES`: a count, or a share of the total.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FailureLimit {
+    Count(i64),
+    Percent(f64),
+}
+
+impl FailureLimit {
+    /// Whether `failed` entities out of `total` pass the limit. While the
+    /// source is still read, `total` is what is known of it: the ids read
+    /// so far (stored or not yet), or ESTIMATED_ENTITIES_COUNT if larger.
+    pub fn passed(self, failed: i64, total: i64) -> bool {
+        match self {
+            FailureLimit::Count(n) => failed > n,
+            FailureLimit::Percent(p) => total > 0 && (failed as f64) * 100.0 > p * total as f64,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureLimit::Count(n) => write!(f, "{n}"),
+            FailureLimit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// A batch, ready to run: every field is what runs, not what was written
+/// (the options as written are [`crate::analyze::BatchOptions`]).
+#[derive(Debug)]
+pub struct Plan {
+    /// The statement's canonical text: the batch's `command` in the store.
+    pub command_text: String,
+    pub lu: LuDef,
+    pub command: CommandKind,
+    pub source: EntitySource,
+    /// The LU a sync_instance / delete_instance command works on.
+    pub command_lu: Option<LuDef>,
+    /// The interface of that LU (sync_instance reads it).
+    pub command_lu_source: Option<source::Interface>,
+    /// The interface a `sql` command runs on.
+    pub command_interface: Option<source::Interface>,
+    /// Worker threads: `MAX_WORKERS_PER_NODE`, at most `node_workers`.
+    pub workers: usize,
+    /// The node's worker limit: what `BATCH_EDIT` may raise `workers` to.
+    pub node_workers: usize,
+    /// `MAX_WORKERS_PER_NODE` as given, where it is more than `workers`:
+    /// the statement asked for more than the node runs.
+    pub workers_capped_from: Option<usize>,
+    pub max_retries: i64,
+    pub retry_delay: Duration,
+    pub entity_timeout: Option<Duration>,
+    pub max_failures: Option<FailureLimit>,
+    pub chunk_size: Option<usize>,
+    pub generate_first: bool,
+    pub estimated_total: Option<i64>,
+    pub on_done: Option<String>,
+    pub allow_multiple: bool,
+    /// The options as written, as JSON: the batch's `arguments` in the store.
+    pub arguments: serde_json::Value,
+}
+
+impl EntitySource {
+    /// The `source` JSON of the batch row (BATCH_INFO shows it).
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            EntitySource::Ids(ids) => serde_json::json!({"kind": "ids", "ids": ids}),
+            EntitySource::Query {
+                interface,
+                sql,
+                origin,
+                ..
+            } => serde_json::json!({
+                "kind": "query", "interface": interface.name, "sql": sql, "origin": origin
+            }),
+            EntitySource::Fabric => serde_json::json!({"kind": "fabric"}),
+        }
+    }
+}
