@@ -268,7 +268,7 @@ fn control_and_interface_options_decode_to_typed_fields() {
     );
 }
 
-/// A store whose catalog has an interface `crm` (a SQLite file with a
+/// A store whose catalog has an interface `crm` (a CSV file that makes a
 /// `customer` table), an LU `Customer` on it, and its group `vip`.
 struct Catalog {
     _dir: tempfile::TempDir,
@@ -277,15 +277,12 @@ struct Catalog {
 
 fn catalog() -> Catalog {
     let dir = tempfile::tempdir().unwrap();
-    let crm = dir.path().join("crm.db");
-    rusqlite::Connection::open(&crm)
-        .unwrap()
-        .execute_batch("create table customer(id text); insert into customer values ('1'), ('2');")
-        .unwrap();
+    let crm = dir.path().join("customer.csv");
+    std::fs::write(&crm, "id\n1\n2\n").unwrap();
     let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
     let interface = InterfaceDef {
         name: "crm".into(),
-        kind: crate::ast::InterfaceKind::Sqlite,
+        kind: crate::ast::InterfaceKind::Csv,
         location: crm.to_string_lossy().into_owned(),
         header: true,
         delimiter: ',',
