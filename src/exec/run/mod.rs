@@ -204,17 +204,8 @@ fn run_tuned(
     };
     patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
 
-    let hub = Arc::new(Hub {
-        state: Mutex::new(HubState {
-            take: 1,
-            allowed: plan.workers,
-            ids_end: if need_ids { None } else { Some(None) },
-            ..HubState::default()
-        }),
-        writer: Condvar::new(),
-        workers: Condvar::new(),
-        producer: Condvar::new(),
-    });
+    let feed = if need_ids { Feed::Open } else { Feed::Ended };
+    let hub = Arc::new(Hub::new(plan.workers, feed));
     let _close = CloseOnDrop(Arc::clone(&hub));
     let mut next_seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
     // Ids stored by an earlier run of the batch are not stored again.
@@ -327,7 +318,7 @@ fn run_tuned(
                 || aged(st.outcomes_since)
                 || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since())))
                 || ids_press(&st, can_claim, depth, known, now)
-                || (ids_open && st.ids_end.is_some() && st.ids.is_empty())
+                || (ids_open && st.feed != Feed::Open && st.ids.is_empty())
                 || !release.is_empty()
                 || final_step
                 || due
@@ -425,13 +416,13 @@ fn run_tuned(
         }
         let mut ids_done = false;
         if st.ids.is_empty() && ids_open {
-            match &st.ids_end {
-                Some(None) => ids_done = true,
-                Some(Some(msg)) => {
+            match &st.feed {
+                Feed::Open => {}
+                Feed::Ended => ids_done = true,
+                Feed::Failed(why) => {
                     ids_done = true;
-                    stop.get_or_insert(Stop::End(BatchStatus::Failed, Some(msg.clone())));
+                    stop.get_or_insert(Stop::End(BatchStatus::Failed, Some(why.clone())));
                 }
-                None => {}
             }
         }
         // Ids read and not stored yet: part of the total for MAX_FAILURES.
