@@ -101,8 +101,6 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// writes this many in a few milliseconds; a slow one leaves its
 /// checkpoints to the writer's automatic ones).
 const CHECKPOINT_AFTER: usize = 4096;
-/// New ids stored per step at most (the rest wait for the next one).
-const IDS_PER_STEP: usize = 16 * 1024;
 /// While nothing claims (GENERATE_ENTITIES_FIRST, paused), this many ids
 /// in the hub make a step worth it (else they wait up to [`FLUSH_EVERY`]).
 const IDS_BATCH: usize = 4096;
@@ -184,6 +182,20 @@ fn halt(e: StoreError) -> Halt {
     match e {
         StoreError::TakenOver { .. } => Halt::TakenOver(e),
         e => Halt::Failed(e.into()),
+    }
+}
+
+/// Checks a table of rows, each an input and the output `f` must give for
+/// it, naming the input of a row that fails.
+#[cfg(test)]
+#[track_caller]
+fn assert_table<I, O>(table: &[(I, O)], f: impl Fn(I) -> O)
+where
+    I: Copy + std::fmt::Debug,
+    O: PartialEq + std::fmt::Debug,
+{
+    for (input, want) in table {
+        assert_eq!(&f(*input), want, "{input:?}");
     }
 }
 
@@ -371,12 +383,7 @@ fn run_tuned(
         st.failed_pending = 0;
         let busy = std::mem::take(&mut st.busy);
         seen += outcomes.len();
-        if !outcomes.is_empty() {
-            let n = outcomes.len().min(64) as i32;
-            let mean = busy * 1000.0 / outcomes.len() as f64;
-            let alpha = 1.0 - 0.5_f64.powi(n);
-            avg_entity_ms = (1.0 - alpha) * avg_entity_ms + alpha * mean;
-        }
+        avg_entity_ms = running_mean(avg_entity_ms, busy, outcomes.len());
         if stop.is_some() || paused {
             // Claimed but not started: nobody may start them now.
             release.extend(st.queue.drain(..));
@@ -385,30 +392,18 @@ fn run_tuned(
         // claims fill up to the depth.
         let kept = in_flight.saturating_sub(outcomes.len() + release.len());
         let depth = pipeline_depth(workers, avg_entity_ms);
-        let claim = if can_claim {
-            let room = depth.saturating_sub(kept);
-            match plan.chunk_size {
-                Some(c) if room > 0 => c.max(room),
-                _ => room,
-            }
-        } else {
-            0
-        };
+        let claim = claim_size(can_claim, depth, kept, plan.chunk_size);
         // New ids: as many as can be claimed at once (stored WAITING and
         // claimed later, a row costs a second write), unless they press:
         // nothing claims now, or see [`ids_press`].
         let now = Instant::now();
         let press = !can_claim || ids_press(&st, can_claim, depth, known, now);
-        let from_db = if waiting > 0 && now >= claim_after {
-            (waiting as usize).min(claim)
+        let claimable_waiting = if waiting > 0 && now >= claim_after {
+            waiting as usize
         } else {
             0
         };
-        let n_ids =
-            st.ids
-                .len()
-                .min(IDS_PER_STEP)
-                .min(if press { usize::MAX } else { claim - from_db });
+        let n_ids = ids_to_store(st.ids.len(), claim, claimable_waiting, press);
         let new_ids = st.take_ids(n_ids);
         if n_ids > 0 && st.producer_waits {
             st.producer_waits = false;
@@ -477,10 +472,9 @@ fn run_tuned(
                 let mut st = hub.lock();
                 st.allowed = n;
                 // Fewer workers: what they cannot start soon goes back.
-                let surplus = (in_flight - release.len())
-                    .saturating_sub(pipeline_depth(n, avg_entity_ms))
-                    .min(st.queue.len());
-                let keep = st.queue.len() - surplus;
+                let kept = in_flight - release.len();
+                let depth = pipeline_depth(n, avg_entity_ms);
+                let keep = st.queue.len() - surplus(kept, depth, st.queue.len());
                 release.extend(st.queue.drain(keep..));
                 drop(st);
                 hub.workers.notify_all();
