@@ -164,21 +164,3 @@ impl Drop for CloseOnDrop {
         self.0.close();
     }
 }
-
-/// Whether ids waiting in the hub are to be stored even if not all can be
-/// claimed at once (the rest stored WAITING): they have waited long, or
-/// the producer is about to wait while the queue is short (slow commands:
-/// store the ids, the total shows). Not while the mean entity time is a
-/// first guess, nor for fast commands, whose queue takes the ids as fast
-/// as they are stored: a row stored WAITING costs a second write.
-pub(super) fn ids_press(
-    st: &HubState,
-    can_claim: bool,
-    depth: usize,
-    known: bool,
-    now: Instant,
-) -> bool {
-    let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
-    st.ids_since().is_some_and(|t| now - t >= hold)
-        || (known && st.ids.len() >= ID_BUFFER / 2 && depth < IDS_BATCH)
-}

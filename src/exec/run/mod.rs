@@ -27,6 +27,7 @@
 //! back from the queue and released (WAITING again) in the next step.
 
 use super::error::{ExecError, Result};
+mod decide;
 mod end;
 mod hook;
 mod hub;
@@ -35,6 +36,7 @@ mod patience;
 mod producer;
 mod worker;
 
+use decide::*;
 use end::{finish, taken_over};
 use hook::on_done;
 use hub::*;
@@ -44,7 +46,7 @@ use producer::*;
 use worker::*;
 
 use super::plan::{EntitySource, FailureLimit, Plan};
-use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal, StopToken};
+use crate::batch::{BatchStatus, Event, Events, RunEnd, StopSignal, StopToken};
 use crate::command;
 use crate::source;
 use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
@@ -78,7 +80,7 @@ pub struct Finished {
 }
 
 /// Why a run stops before its batch is done.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 enum Stop {
     /// The batch ends with this final status (FAILED: and why).
     End(BatchStatus, Option<String>),
@@ -86,29 +88,12 @@ enum Stop {
     Signal(StopSignal),
 }
 
-/// Outcomes wait at most this long for their commit.
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// ... or until this many are there.
-const FLUSH_AT: usize = 1000;
-/// How often an otherwise idle loop writes anyway: its heartbeat, and the
-/// moment it reads requests from other processes (pause, cancel, edit),
-/// which must take effect within a second.
-const CONTROL_POLL: Duration = Duration::from_millis(500);
-/// The longest the writer sleeps without looking at Ctrl-C.
-const MAX_WAIT: Duration = Duration::from_millis(100);
+/// How often the run samples its progress (for BATCH_SUMMARY's pace).
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Entities written between two nudges of the checkpointer (a fast batch
 /// writes this many in a few milliseconds; a slow one leaves its
 /// checkpoints to the writer's automatic ones).
 const CHECKPOINT_AFTER: usize = 4096;
-/// While nothing claims (GENERATE_ENTITIES_FIRST, paused), this many ids
-/// in the hub make a step worth it (else they wait up to [`FLUSH_EVERY`]).
-const IDS_BATCH: usize = 4096;
-/// Otherwise ids wait in the hub until they can be claimed as they are
-/// stored, or at most this long, or until half of [`ID_BUFFER`] is full.
-/// (So a batch of slow commands stores its ids, and shows its total, within
-/// about a second of reading them.)
-const IDS_HOLD: Duration = Duration::from_secs(1);
 
 /// Runs the batch `bid` until it reaches a final status. `need_ids`: the
 /// source has not been read to its end yet (a new batch, or a retry of one
@@ -307,73 +292,45 @@ fn run_tuned(
             // What workers have taken and not started goes back.
             shared.halt.store(true, Ordering::SeqCst);
         }
-        let can_claim = stop.is_none() && !paused && !(plan.generate_first && ids_open);
+        let can_claim = may_claim(stop.is_some(), paused, plan.generate_first, ids_open);
         let depth = pipeline_depth(workers, avg_entity_ms);
         // The mean entity time is known (a guess before that).
         let known = seen >= 64 || started.elapsed() >= IDS_HOLD;
-        let final_step = stop.is_some() && in_flight == 0;
 
         // Wait until a step is worth it, then take what is to be written.
         let mut st = hub.lock();
         loop {
             let now = Instant::now();
-            let claimable = waiting > 0 && now >= claim_after;
-            // Entities queued or running (the rest of those in flight
-            // have their outcome in the hub, or are to be released).
-            let active = in_flight.saturating_sub(st.outcomes.len() + release.len());
-            let refill = can_claim && active <= depth / 2 && (claimable || !st.ids.is_empty());
-            let aged = |since: Option<Instant>| since.is_some_and(|t| now - t >= FLUSH_EVERY);
-            let due = now - last_write >= CONTROL_POLL;
-            let go = refill
-                || st.outcomes.len() >= FLUSH_AT
-                || (in_flight > 0 && st.outcomes.len() + release.len() >= in_flight)
-                || aged(st.outcomes_since)
-                || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since())))
-                || ids_press(&st, can_claim, depth, known, now)
-                || (ids_open && st.feed != Feed::Open && st.ids.is_empty())
-                || !release.is_empty()
-                || final_step
-                || due
-                || st.failed_pending > 0
-                // Entities a halted worker gave back, to be released.
-                || (stop.is_some() && !st.queue.is_empty())
-                || env.stop.cancelled()
-                || (stop.is_none() && env.stop.signalled().is_some());
-            if go {
+            let signs = Signs {
+                can_claim,
+                depth,
+                known,
+                in_flight,
+                release: release.len(),
+                claim_in: (waiting > 0).then(|| claim_after.saturating_duration_since(now)),
+                outcomes: st.outcomes.len(),
+                outcomes_age: st.outcomes_since.map(|t| now - t),
+                failed_pending: st.failed_pending,
+                ids: st.ids.len(),
+                ids_age: st.ids_since().map(|t| now - t),
+                ids_open,
+                feed_over: st.feed != Feed::Open,
+                since_write: now - last_write,
+                stopping: stop.is_some(),
+                queued: st.queue.len(),
+                stop_asked: env.stop.cancelled()
+                    || (stop.is_none() && env.stop.signalled().is_some()),
+            };
+            if worth_a_step(&signs) {
                 break;
             }
-            // Sleep until the next deadline at most.
-            let mut wait = MAX_WAIT.min((last_write + CONTROL_POLL).saturating_duration_since(now));
-            if let Some(since) = st.outcomes_since {
-                wait = wait.min((since + FLUSH_EVERY).saturating_duration_since(now));
-            }
-            if let Some(since) = st.ids_since() {
-                let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
-                wait = wait.min((since + hold).saturating_duration_since(now));
-            }
-            if waiting > 0 && can_claim {
-                wait = wait.min(claim_after.saturating_duration_since(now));
-            }
-            // What makes a step worth it before the next deadline: enough
-            // outcomes to refill (or every entity in flight done), or ids
-            // to store.
-            let refill_possible = can_claim && (claimable || ids_open);
-            let done_needed = (in_flight - release.len().min(in_flight))
-                .saturating_sub(if refill_possible { depth / 2 } else { 0 });
-            st.wake_outcomes = done_needed.clamp(1, FLUSH_AT);
-            st.wake_ids = if !can_claim {
-                IDS_BATCH
-            } else if active <= depth / 2 {
-                1
-            } else if known && depth < IDS_BATCH {
-                ID_BUFFER / 2
-            } else {
-                usize::MAX
-            };
+            let nap = nap(&signs);
+            st.wake_outcomes = nap.wake_outcomes;
+            st.wake_ids = nap.wake_ids;
             st.writer_waits = true;
             st = hub
                 .writer
-                .wait_timeout(st, wait.max(Duration::from_millis(1)))
+                .wait_timeout(st, nap.at_most)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             st.writer_waits = false;
@@ -397,7 +354,8 @@ fn run_tuned(
         // claimed later, a row costs a second write), unless they press:
         // nothing claims now, or see [`ids_press`].
         let now = Instant::now();
-        let press = !can_claim || ids_press(&st, can_claim, depth, known, now);
+        let ids_age = st.ids_since().map(|t| now - t);
+        let press = !can_claim || ids_press(st.ids.len(), ids_age, can_claim, depth, known);
         let claimable_waiting = if waiting > 0 && now >= claim_after {
             waiting as usize
         } else {
@@ -480,28 +438,22 @@ fn run_tuned(
                 hub.workers.notify_all();
             }
         }
-        match step.control.requested {
-            Some(Request::Cancel) => {
+        match heed(step.control.requested, paused, stop.is_some()) {
+            Heed::Nothing => {}
+            Heed::Cancel => {
                 stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
             }
-            Some(Request::Pause) if !paused && stop.is_none() => {
-                paused = true;
-            }
-            None if paused => {
+            Heed::Pause => paused = true,
+            Heed::Resume => {
                 paused = false;
                 status = BatchStatus::InProgress;
                 patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
             }
-            _ => {}
         }
         if let (Some(limit), None) = (plan.max_failures, &stop)
             && limit.passed(
                 counters.failed,
-                if ids_open {
-                    (counters.total + ids_unstored).max(plan.estimated_total.unwrap_or(0))
-                } else {
-                    counters.total
-                },
+                failures_total(counters.total, ids_unstored, ids_open, plan.estimated_total),
             )
         {
             // No count here: the entities in flight finish and may add to
@@ -554,29 +506,21 @@ fn run_tuned(
             store.still_there().map_err(halt)?;
         }
 
-        // Ended?
-        if in_flight == 0 && release.is_empty() {
-            if stop.is_none() && !ids_open && counters.waiting == 0 && counters.in_process > 0 {
-                // Nothing in flight here, yet entities are IN_PROCESS: claims
-                // that no live run holds. A batch never ends with entities
-                // that never ran: they wait again, and this run takes them.
+        match verdict(in_flight, release.len(), stop.as_ref(), ids_open, &counters) {
+            Verdict::GoOn => {}
+            Verdict::RequeueOrphans => {
                 counters = patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
                 waiting = counters.waiting;
-                continue;
             }
-            let end = match stop.clone() {
-                None if !ids_open && counters.waiting == 0 => {
-                    Some(Stop::End(BatchStatus::Done, None))
-                }
-                end => end,
-            };
-            if let Some(end) = end {
-                if matches!(end, Stop::End(BatchStatus::Cancelled, _)) {
-                    let orphans = counters.in_process > 0;
-                    patiently(env, bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
-                } else if counters.in_process > 0 {
-                    // FAILED or interrupted: claims nobody holds wait again.
-                    patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
+            Verdict::End(end, leftovers) => {
+                match leftovers {
+                    Leftovers::Nothing => {}
+                    Leftovers::Cancel { orphans } => {
+                        patiently(env, bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
+                    }
+                    Leftovers::Requeue => {
+                        patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
+                    }
                 }
                 hub.close();
                 // A producer still reading a cancelled or failed batch's

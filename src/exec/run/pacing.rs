@@ -80,7 +80,7 @@ pub(super) fn claim_size(
 /// claims at once beyond the stored WAITING entities it claims
 /// (`claimable_waiting` of them may be claimed now), since an id stored
 /// WAITING and claimed later costs its row a second write; all of them
-/// when they press ([`super::hub::ids_press`], or nothing claims). At
+/// when they press ([`super::decide::ids_press`], or nothing claims). At
 /// most [`IDS_PER_STEP`].
 pub(super) fn ids_to_store(
     ids: usize,
