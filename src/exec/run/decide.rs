@@ -1,8 +1,8 @@
 //! The writer's decisions, pure: whether it may claim, when a step is
 //! worth its cost, how long to sleep until one is, what a request from
 //! another process does, and whether the run ends. They take plain values
-//! (counts, ages, flags), so their tests are tables; the writer loop
-//! gathers the values and acts on the answers.
+//! (counts, ages, flags), so their tests are tables; the writer
+//! ([`super::writer`]) gathers the values and acts on the answers.
 
 use super::Stop;
 use super::hub::ID_BUFFER;

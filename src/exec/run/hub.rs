@@ -154,13 +154,3 @@ impl Hub {
         self.writer.notify_all();
     }
 }
-
-/// Closes the hub however the run ends (an error included), so the worker
-/// loops and the producer stop.
-pub(super) struct CloseOnDrop(pub(super) Arc<Hub>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
