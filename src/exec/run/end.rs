@@ -23,14 +23,20 @@ pub(super) fn taken_over(
     }
 }
 
+/// The end of a run that reached it (`end`), with the `slowest` entities
+/// to record: the last writes, the final status (or the batch left
+/// unfinished after a stop signal), and `ON_DONE`.
 pub(super) fn finish(
-    env: &Env,
-    plan: &Plan,
-    me: RunRef,
+    ctx: Ctx,
     end: Stop,
-    started: Instant,
     slowest: &serde_json::Value,
 ) -> std::result::Result<Finished, Halt> {
+    let Ctx {
+        env,
+        plan,
+        me,
+        started,
+    } = ctx;
     let store = env.store;
     let bid = me.bid;
     env.events.event(Event::ProgressDone);

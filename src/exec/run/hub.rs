@@ -22,6 +22,18 @@ pub(super) struct Hub {
     pub(super) producer: Condvar,
 }
 
+/// How the source of a run's ids stands: read, read to its end, or failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) enum Feed {
+    /// More ids may come.
+    #[default]
+    Open,
+    /// Every id was handed over (or the source was read by an earlier run).
+    Ended,
+    /// The source failed, and why: the batch cannot go on.
+    Failed(String),
+}
+
 #[derive(Default)]
 pub(super) struct HubState {
     /// producer -> writer
@@ -33,8 +45,8 @@ pub(super) struct HubState {
     /// Ids pushed into `ids`, and taken out of it, since the run began.
     pub(super) pushed: u64,
     pub(super) taken: u64,
-    /// The source has ended: `Some(None)`, or failed: `Some(Some(error))`.
-    pub(super) ids_end: Option<Option<String>>,
+    /// How the source stands, as the producer last said.
+    pub(super) feed: Feed,
     /// writer -> workers: claimed (committed IN_PROCESS), not started.
     pub(super) queue: VecDeque<Claimed>,
     /// Most entities a worker takes at once.
@@ -104,6 +116,21 @@ impl HubState {
 }
 
 impl Hub {
+    /// A hub for `allowed` workers, with the source as `feed` says.
+    pub(super) fn new(allowed: usize, feed: Feed) -> Hub {
+        Hub {
+            state: Mutex::new(HubState {
+                take: 1,
+                allowed,
+                feed,
+                ..HubState::default()
+            }),
+            writer: Condvar::new(),
+            workers: Condvar::new(),
+            producer: Condvar::new(),
+        }
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, HubState> {
         // A poisoned lock means a worker panicked; the data is still sound
         // (every change is one push or drain).
@@ -126,32 +153,4 @@ impl Hub {
         self.producer.notify_all();
         self.writer.notify_all();
     }
-}
-
-/// Closes the hub however the run ends (an error included), so the worker
-/// loops and the producer stop.
-pub(super) struct CloseOnDrop(pub(super) Arc<Hub>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-/// Whether ids waiting in the hub are to be stored even if not all can be
-/// claimed at once (the rest stored WAITING): they have waited long, or
-/// the producer is about to wait while the queue is short (slow commands:
-/// store the ids, the total shows). Not while the mean entity time is a
-/// first guess, nor for fast commands, whose queue takes the ids as fast
-/// as they are stored: a row stored WAITING costs a second write.
-pub(super) fn ids_press(
-    st: &HubState,
-    can_claim: bool,
-    depth: usize,
-    known: bool,
-    now: Instant,
-) -> bool {
-    let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
-    st.ids_since().is_some_and(|t| now - t >= hold)
-        || (known && st.ids.len() >= ID_BUFFER / 2 && depth < IDS_BATCH)
 }

@@ -11,7 +11,10 @@
 //! - this thread is the only writer to the store. It loops: wait until a
 //!   write is worth its cost, take the new ids and the outcomes, write them
 //!   and claim the next entities in one transaction ([`BatchStore::step`](crate::store::BatchStore::step)), put
-//!   the claimed ones in the queue.
+//!   the claimed ones in the queue. Each turn of the loop is the same
+//!   phases of a [`Run`] (`writer.rs`); what they decide (when a step is
+//!   worth it, how many to claim, whether the run ends) are pure functions
+//!   with table tests (`decide.rs`, `pacing.rs`).
 //!
 //! Writes are grouped: outcomes wait at most [`FLUSH_EVERY`] (or until
 //! [`FLUSH_AT`] of them are there) before they are committed, and claims
@@ -27,6 +30,7 @@
 //! back from the queue and released (WAITING again) in the next step.
 
 use super::error::{ExecError, Result};
+mod decide;
 mod end;
 mod hook;
 mod hub;
@@ -34,7 +38,9 @@ mod pacing;
 mod patience;
 mod producer;
 mod worker;
+mod writer;
 
+use decide::*;
 use end::{finish, taken_over};
 use hook::on_done;
 use hub::*;
@@ -42,12 +48,15 @@ use pacing::*;
 use patience::*;
 use producer::*;
 use worker::*;
+use writer::*;
 
 use super::plan::{EntitySource, FailureLimit, Plan};
-use crate::batch::{BatchStatus, Event, Events, Request, RunEnd, StopSignal, StopToken};
+use crate::batch::{BatchStatus, Counters, Event, Events, RunEnd, StopSignal, StopToken};
 use crate::command;
 use crate::source;
-use crate::store::batches::{Claimed, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput};
+use crate::store::batches::{
+    Claimed, Control, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, StepResult,
+};
 use crate::store::nodes::{NodeInfo, NodeKind, NodeState};
 use crate::store::seen::Seen;
 use crate::store::{Store, StoreError};
@@ -79,39 +88,13 @@ pub struct Finished {
 }
 
 /// Why a run stops before its batch is done.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 enum Stop {
     /// The batch ends with this final status (FAILED: and why).
     End(BatchStatus, Option<String>),
     /// A stop signal: the batch is left unfinished, for `BATCH_RETRY`.
     Signal(StopSignal),
 }
-
-/// Outcomes wait at most this long for their commit.
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// ... or until this many are there.
-const FLUSH_AT: usize = 1000;
-/// How often an otherwise idle loop writes anyway: its heartbeat, and the
-/// moment it reads requests from other processes (pause, cancel, edit),
-/// which must take effect within a second.
-const CONTROL_POLL: Duration = Duration::from_millis(500);
-/// The longest the writer sleeps without looking at Ctrl-C.
-const MAX_WAIT: Duration = Duration::from_millis(100);
-const SAMPLE_EVERY: Duration = Duration::from_secs(5);
-/// Entities written between two nudges of the checkpointer (a fast batch
-/// writes this many in a few milliseconds; a slow one leaves its
-/// checkpoints to the writer's automatic ones).
-const CHECKPOINT_AFTER: usize = 4096;
-/// New ids stored per step at most (the rest wait for the next one).
-const IDS_PER_STEP: usize = 16 * 1024;
-/// While nothing claims (GENERATE_ENTITIES_FIRST, paused), this many ids
-/// in the hub make a step worth it (else they wait up to [`FLUSH_EVERY`]).
-const IDS_BATCH: usize = 4096;
-/// Otherwise ids wait in the hub until they can be claimed as they are
-/// stored, or at most this long, or until half of [`ID_BUFFER`] is full.
-/// (So a batch of slow commands stores its ids, and shows its total, within
-/// about a second of reading them.)
-const IDS_HOLD: Duration = Duration::from_secs(1);
 
 /// Runs the batch `bid` until it reaches a final status. `need_ids`: the
 /// source has not been read to its end yet (a new batch, or a retry of one
@@ -203,423 +186,163 @@ fn halt(e: StoreError) -> Halt {
     }
 }
 
+/// Checks a table of rows, each an input and the output `f` must give for
+/// it, naming the input of a row that fails.
+#[cfg(test)]
+#[track_caller]
+fn assert_table<I, O>(table: &[(I, O)], f: impl Fn(I) -> O)
+where
+    I: Copy + std::fmt::Debug,
+    O: PartialEq + std::fmt::Debug,
+{
+    for (input, want) in table {
+        assert_eq!(&f(*input), want, "{input:?}");
+    }
+}
+
+/// What a run works with from its start to its end: its surroundings, its
+/// plan, who it is (every write carries it: the fencing token), and when
+/// it started.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    env: &'a Env<'a>,
+    plan: &'a Plan,
+    me: RunRef<'a>,
+    started: Instant,
+}
+
+impl Ctx<'_> {
+    /// One of the run's writes (or reads), waiting out a locked store
+    /// ([`patiently`]); an error halts the run.
+    fn patiently<T>(
+        &self,
+        mut write: impl FnMut(&dyn Store) -> crate::store::Result<T>,
+    ) -> std::result::Result<T, Halt> {
+        let store = self.env.store;
+        patiently(self.env, self.me.bid, || write(store)).map_err(halt)
+    }
+}
+
+/// The run's other parties and where they meet: the hub, the producer
+/// (while the source is to be read), the workers and what they share.
+/// Dropping this stops them, however the run ends (an error included):
+/// workers start nothing more, and the hub closes, so the worker loops and
+/// the producer leave.
+struct Parties {
+    hub: Arc<Hub>,
+    shared: Arc<Shared>,
+    _pool: rayon::ThreadPool,
+    _producer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Parties {
+    /// Starts the producer when `need_ids`, and the workers. `ids_stored`:
+    /// an earlier run of the batch stored ids; `failed_before`: FAILED
+    /// entities before this run.
+    fn start(
+        ctx: Ctx,
+        need_ids: bool,
+        ids_stored: bool,
+        failed_before: i64,
+    ) -> std::result::Result<Parties, Halt> {
+        let Ctx { env, plan, me, .. } = ctx;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(plan.node_workers)
+            .thread_name(|k| format!("batchsh-worker-{k}"))
+            .build()
+            .map_err(|e| {
+                ExecError::run(format!(
+                    "cannot start {} worker threads: {e}",
+                    plan.node_workers
+                ))
+            })?;
+        let feed = if need_ids { Feed::Open } else { Feed::Ended };
+        let mut parties = Parties {
+            hub: Arc::new(Hub::new(plan.workers, feed)),
+            shared: Arc::new(Shared::new(plan, env.home, me.bid, env.node, failed_before)),
+            _pool: pool,
+            _producer: None,
+        };
+        // Feeding: the producer reads the source.
+        if need_ids {
+            // Ids stored by an earlier run of the batch are not stored again:
+            // the producer reads them through a store handle of its own.
+            let stored = if ids_stored {
+                env.store
+                    .reopen()
+                    .map(|store| {
+                        Some(Stored {
+                            store,
+                            bid: me.bid.to_string(),
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+            } else {
+                Ok(None)
+            };
+            let hub = Arc::clone(&parties.hub);
+            parties._producer = Some(spawn_producer(plan, env.home, stored, hub));
+        }
+        // Processing: a thread for every worker the node allows, of which
+        // the first `allowed` take entities: BATCH_EDIT can raise the count
+        // up to it.
+        for k in 0..plan.node_workers {
+            let hub = Arc::clone(&parties.hub);
+            let shared = Arc::clone(&parties.shared);
+            parties._pool.spawn(move || worker(k, &hub, &shared));
+        }
+        Ok(parties)
+    }
+}
+
+impl Drop for Parties {
+    fn drop(&mut self) {
+        self.shared.halt.store(true, Ordering::SeqCst);
+        self.hub.close();
+    }
+}
+
+/// The run, once its batch is its own: the parties start, then the writer
+/// turns through its phases ([`Run`]) until the verdict ends it.
 fn run_tuned(
     env: &Env,
     plan: &Plan,
     me: RunRef,
     need_ids: bool,
 ) -> std::result::Result<Finished, Halt> {
-    let store = env.store;
-    let bid = me.bid;
-    let started = Instant::now();
-    patiently(env, bid, || store.take_ownership(me, env.dc)).map_err(halt)?;
-    let mut status = if need_ids {
+    let ctx = Ctx {
+        env,
+        plan,
+        me,
+        started: Instant::now(),
+    };
+    ctx.patiently(|store| store.take_ownership(me, env.dc))?;
+    let status = if need_ids {
         BatchStatus::GenerateIidList
     } else {
         BatchStatus::InProgress
     };
-    patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
-
-    let hub = Arc::new(Hub {
-        state: Mutex::new(HubState {
-            take: 1,
-            allowed: plan.workers,
-            ids_end: if need_ids { None } else { Some(None) },
-            ..HubState::default()
-        }),
-        writer: Condvar::new(),
-        workers: Condvar::new(),
-        producer: Condvar::new(),
-    });
-    let _close = CloseOnDrop(Arc::clone(&hub));
-    let mut next_seq = patiently(env, bid, || store.max_seq(bid)).map_err(halt)?;
-    // Ids stored by an earlier run of the batch are not stored again.
-    let producer = need_ids.then(|| {
-        // Ids stored by an earlier run of the batch are not stored again:
-        // the producer reads them through a store handle of its own.
-        let stored = if next_seq > 0 {
-            store
-                .reopen()
-                .map(|store| {
-                    Some(Stored {
-                        store,
-                        bid: bid.to_string(),
-                    })
-                })
-                .map_err(|e| e.to_string())
-        } else {
-            Ok(None)
-        };
-        spawn_producer(plan, env.home, stored, Arc::clone(&hub))
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.node_workers)
-        .thread_name(|k| format!("batchsh-worker-{k}"))
-        .build()
-        .map_err(|e| {
-            ExecError::run(format!(
-                "cannot start {} worker threads: {e}",
-                plan.node_workers
-            ))
-        })?;
-    let finished_before = patiently(env, bid, || store.finished_counts(bid)).map_err(halt)?;
-    let shared = Arc::new(Shared::new(
-        plan,
-        env.home,
-        bid,
-        env.node,
-        finished_before.1,
-    ));
-    // However the run ends, no worker starts anything more.
-    let _halt = HaltOnDrop(Arc::clone(&shared));
-    // A thread for every worker the node allows, of which the first
-    // `allowed` take entities: BATCH_EDIT can raise the count up to it.
-    for k in 0..plan.node_workers {
-        let hub = Arc::clone(&hub);
-        let shared = Arc::clone(&shared);
-        pool.spawn(move || worker(k, &hub, &shared));
-    }
-
-    // Entities claimed and not yet written back (queued, running, or with
-    // their outcome in the hub).
-    let mut in_flight = 0usize;
-    let mut workers = plan.workers;
-    let mut last_write = Instant::now() - CONTROL_POLL;
-    // Entities written since the checkpointer was last nudged.
-    let mut written = 0usize;
-    let mut last_sample = Instant::now();
-    let mut last_store_check = Instant::now();
-    let mut stop: Option<Stop> = None;
-    let mut paused = false;
-    // The source is still giving ids (some may wait in the hub).
-    let mut ids_open = true;
-    // Stored WAITING entities, as of the last step; and until when not to
-    // look for them again, when the last claim found fewer than it asked
-    // for (they wait for their retry time).
-    let mut waiting = 0i64;
-    let mut claim_after = Instant::now();
-    let mut release: Vec<Claimed> = Vec::new();
-    // Running mean of an entity's time, which sizes the queue; starts
-    // slow, so a batch of long commands never claims far ahead.
-    let mut avg_entity_ms = 1000.0_f64;
-    let mut seen = 0usize;
-    // No entity had finished before this run: it sees every outcome, and
-    // keeps the slowest itself instead of reading every row at the end.
+    ctx.patiently(|store| store.set_run_status(me, status, None))?;
+    let next_seq = ctx.patiently(|store| store.max_seq(me.bid))?;
+    let finished_before = ctx.patiently(|store| store.finished_counts(me.bid))?;
+    let parties = Parties::start(ctx, need_ids, next_seq > 0, finished_before.1)?;
     let fresh = finished_before == (0, 0);
-    let mut slowest = Slowest::default();
-    let mut counters;
-
+    let mut run = Run::new(ctx, &parties, status, next_seq, fresh);
     loop {
-        if env.stop.cancelled() {
-            stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
-        }
-        if let Some(signal) = env.stop.signalled() {
-            stop.get_or_insert(Stop::Signal(signal));
-        }
-        if stop.is_some() {
-            // What workers have taken and not started goes back.
-            shared.halt.store(true, Ordering::SeqCst);
-        }
-        let can_claim = stop.is_none() && !paused && !(plan.generate_first && ids_open);
-        let depth = pipeline_depth(workers, avg_entity_ms);
-        // The mean entity time is known (a guess before that).
-        let known = seen >= 64 || started.elapsed() >= IDS_HOLD;
-        let final_step = stop.is_some() && in_flight == 0;
-
-        // Wait until a step is worth it, then take what is to be written.
-        let mut st = hub.lock();
-        loop {
-            let now = Instant::now();
-            let claimable = waiting > 0 && now >= claim_after;
-            // Entities queued or running (the rest of those in flight
-            // have their outcome in the hub, or are to be released).
-            let active = in_flight.saturating_sub(st.outcomes.len() + release.len());
-            let refill = can_claim && active <= depth / 2 && (claimable || !st.ids.is_empty());
-            let aged = |since: Option<Instant>| since.is_some_and(|t| now - t >= FLUSH_EVERY);
-            let due = now - last_write >= CONTROL_POLL;
-            let go = refill
-                || st.outcomes.len() >= FLUSH_AT
-                || (in_flight > 0 && st.outcomes.len() + release.len() >= in_flight)
-                || aged(st.outcomes_since)
-                || (!can_claim && (st.ids.len() >= IDS_BATCH || aged(st.ids_since())))
-                || ids_press(&st, can_claim, depth, known, now)
-                || (ids_open && st.ids_end.is_some() && st.ids.is_empty())
-                || !release.is_empty()
-                || final_step
-                || due
-                || st.failed_pending > 0
-                // Entities a halted worker gave back, to be released.
-                || (stop.is_some() && !st.queue.is_empty())
-                || env.stop.cancelled()
-                || (stop.is_none() && env.stop.signalled().is_some());
-            if go {
-                break;
-            }
-            // Sleep until the next deadline at most.
-            let mut wait = MAX_WAIT.min((last_write + CONTROL_POLL).saturating_duration_since(now));
-            if let Some(since) = st.outcomes_since {
-                wait = wait.min((since + FLUSH_EVERY).saturating_duration_since(now));
-            }
-            if let Some(since) = st.ids_since() {
-                let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
-                wait = wait.min((since + hold).saturating_duration_since(now));
-            }
-            if waiting > 0 && can_claim {
-                wait = wait.min(claim_after.saturating_duration_since(now));
-            }
-            // What makes a step worth it before the next deadline: enough
-            // outcomes to refill (or every entity in flight done), or ids
-            // to store.
-            let refill_possible = can_claim && (claimable || ids_open);
-            let done_needed = (in_flight - release.len().min(in_flight))
-                .saturating_sub(if refill_possible { depth / 2 } else { 0 });
-            st.wake_outcomes = done_needed.clamp(1, FLUSH_AT);
-            st.wake_ids = if !can_claim {
-                IDS_BATCH
-            } else if active <= depth / 2 {
-                1
-            } else if known && depth < IDS_BATCH {
-                ID_BUFFER / 2
-            } else {
-                usize::MAX
-            };
-            st.writer_waits = true;
-            st = hub
-                .writer
-                .wait_timeout(st, wait.max(Duration::from_millis(1)))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            st.writer_waits = false;
-        }
-        let outcomes = std::mem::take(&mut st.outcomes);
-        st.outcomes_since = None;
-        st.failed_pending = 0;
-        let busy = std::mem::take(&mut st.busy);
-        seen += outcomes.len();
-        if !outcomes.is_empty() {
-            let n = outcomes.len().min(64) as i32;
-            let mean = busy * 1000.0 / outcomes.len() as f64;
-            let alpha = 1.0 - 0.5_f64.powi(n);
-            avg_entity_ms = (1.0 - alpha) * avg_entity_ms + alpha * mean;
-        }
-        if stop.is_some() || paused {
-            // Claimed but not started: nobody may start them now.
-            release.extend(st.queue.drain(..));
-        }
-        // In flight after this step's outcomes and releases are written:
-        // claims fill up to the depth.
-        let kept = in_flight.saturating_sub(outcomes.len() + release.len());
-        let depth = pipeline_depth(workers, avg_entity_ms);
-        let claim = if can_claim {
-            let room = depth.saturating_sub(kept);
-            match plan.chunk_size {
-                Some(c) if room > 0 => c.max(room),
-                _ => room,
-            }
-        } else {
-            0
-        };
-        // New ids: as many as can be claimed at once (stored WAITING and
-        // claimed later, a row costs a second write), unless they press:
-        // nothing claims now, or see [`ids_press`].
-        let now = Instant::now();
-        let press = !can_claim || ids_press(&st, can_claim, depth, known, now);
-        let from_db = if waiting > 0 && now >= claim_after {
-            (waiting as usize).min(claim)
-        } else {
-            0
-        };
-        let n_ids =
-            st.ids
-                .len()
-                .min(IDS_PER_STEP)
-                .min(if press { usize::MAX } else { claim - from_db });
-        let new_ids = st.take_ids(n_ids);
-        if n_ids > 0 && st.producer_waits {
-            st.producer_waits = false;
-            hub.producer.notify_one();
-        }
-        let mut ids_done = false;
-        if st.ids.is_empty() && ids_open {
-            match &st.ids_end {
-                Some(None) => ids_done = true,
-                Some(Some(msg)) => {
-                    ids_done = true;
-                    stop.get_or_insert(Stop::End(BatchStatus::Failed, Some(msg.clone())));
-                }
-                None => {}
-            }
-        }
-        // Ids read and not stored yet: part of the total for MAX_FAILURES.
-        let ids_unstored = st.ids.len() as i64;
-        drop(st);
-        let claim = if stop.is_some() { 0 } else { claim };
-
-        if fresh {
-            for o in &outcomes {
-                slowest.offer(o);
-            }
-        }
-        let ids_complete = ids_done || (!ids_open && stop.is_none());
-        let done_now = outcomes.len() + release.len();
-        if !outcomes.is_empty()
-            && let Some(lu) = &shared.command_lu
-        {
-            // The LU data these entities wrote is on disk before their
-            // outcomes are (power loss: SPEC §7).
-            crate::lu::flush_log(env.home, &lu.name).map_err(ExecError::from)?;
-        }
-        let mut input = StepInput {
-            new_ids,
-            ids_complete: ids_complete && stop.is_none(),
-            outcomes,
-            release: std::mem::take(&mut release),
-            claim,
-        };
-        let step =
-            patiently(env, bid, || store.step(me, &mut next_seq, &mut input)).map_err(halt)?;
-        shared.committed();
-        drop(input);
-        last_write = Instant::now();
-        written += done_now;
-        if written >= CHECKPOINT_AFTER {
-            written = 0;
-            store.nudge();
-        }
-        in_flight -= done_now;
-        if ids_done {
-            ids_open = false;
-        }
-        counters = step.counters;
-        waiting = counters.waiting;
-        if step.retry_pending {
-            claim_after = last_write + FLUSH_EVERY;
-        }
-        if let Some(n) = step.control.max_workers {
-            let n = (n.max(1) as usize).min(plan.node_workers);
-            if n != workers {
-                workers = n;
-                let mut st = hub.lock();
-                st.allowed = n;
-                // Fewer workers: what they cannot start soon goes back.
-                let surplus = (in_flight - release.len())
-                    .saturating_sub(pipeline_depth(n, avg_entity_ms))
-                    .min(st.queue.len());
-                let keep = st.queue.len() - surplus;
-                release.extend(st.queue.drain(keep..));
-                drop(st);
-                hub.workers.notify_all();
-            }
-        }
-        match step.control.requested {
-            Some(Request::Cancel) => {
-                stop.get_or_insert(Stop::End(BatchStatus::Cancelled, None));
-            }
-            Some(Request::Pause) if !paused && stop.is_none() => {
-                paused = true;
-            }
-            None if paused => {
-                paused = false;
-                status = BatchStatus::InProgress;
-                patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
-            }
-            _ => {}
-        }
-        if let (Some(limit), None) = (plan.max_failures, &stop)
-            && limit.passed(
-                counters.failed,
-                if ids_open {
-                    (counters.total + ids_unstored).max(plan.estimated_total.unwrap_or(0))
-                } else {
-                    counters.total
-                },
-            )
-        {
-            // No count here: the entities in flight finish and may add to
-            // it; the batch's row has the final one.
-            stop = Some(Stop::End(
-                BatchStatus::Failed,
-                Some(format!(
-                    "more entities failed than MAX_FAILURES={limit} allows; the batch stopped"
-                )),
-            ));
-        }
-        if !step.claimed.is_empty() && status == BatchStatus::GenerateIidList {
-            status = BatchStatus::InProgress;
-            patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
-        }
-        {
-            let mut st = hub.lock();
-            if stop.is_some() || paused {
-                // Claimed but not started: released in the next step.
-                release.extend(st.queue.drain(..));
-                in_flight += step.claimed.len();
-                release.extend(step.claimed);
-            } else if !step.claimed.is_empty() {
-                in_flight += step.claimed.len();
-                st.queue.extend(step.claimed);
-            }
-            st.take = take_size(avg_entity_ms);
-            if st.idle_workers > 0 && !st.queue.is_empty() {
-                hub.workers.notify_all();
-            }
-        }
-        if paused && status != BatchStatus::Paused {
-            // After the take-back: once PAUSED shows, no entity starts.
-            status = BatchStatus::Paused;
-            patiently(env, bid, || store.set_run_status(me, status, None)).map_err(halt)?;
-        }
-        env.events.event(Event::Progress {
-            counters: &counters,
-            generating: ids_open,
-        });
-        if last_sample.elapsed() >= SAMPLE_EVERY {
-            last_sample = Instant::now();
-            let done = counters.completed + counters.failed;
-            patiently(env, bid, || store.sample_progress(me, done)).map_err(halt)?;
-        }
-        if last_store_check.elapsed() >= CONTROL_POLL {
-            // A store deleted under the run takes its record with it: the
-            // run must not end as if the record were safe.
-            last_store_check = Instant::now();
-            store.still_there().map_err(halt)?;
-        }
-
-        // Ended?
-        if in_flight == 0 && release.is_empty() {
-            if stop.is_none() && !ids_open && counters.waiting == 0 && counters.in_process > 0 {
-                // Nothing in flight here, yet entities are IN_PROCESS: claims
-                // that no live run holds. A batch never ends with entities
-                // that never ran: they wait again, and this run takes them.
-                counters = patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
-                waiting = counters.waiting;
-                continue;
-            }
-            let end = match stop.clone() {
-                None if !ids_open && counters.waiting == 0 => {
-                    Some(Stop::End(BatchStatus::Done, None))
-                }
-                end => end,
-            };
-            if let Some(end) = end {
-                if matches!(end, Stop::End(BatchStatus::Cancelled, _)) {
-                    let orphans = counters.in_process > 0;
-                    patiently(env, bid, || store.cancel_waiting(me, orphans)).map_err(halt)?;
-                } else if counters.in_process > 0 {
-                    // FAILED or interrupted: claims nobody holds wait again.
-                    patiently(env, bid, || store.requeue_orphans(me)).map_err(halt)?;
-                }
-                hub.close();
-                // A producer still reading a cancelled or failed batch's
-                // source stops at its next id, the hub being closed.
-                drop(producer);
-                let slowest = if fresh {
-                    slowest.to_json()
-                } else {
-                    patiently(env, bid, || store.slowest(bid)).map_err(halt)?
-                };
-                return finish(env, plan, me, end, started, &slowest);
-            }
+        run.heed_stop_token();
+        let turn = run.turn();
+        let hub = run.wait_for_step(&turn);
+        let input = run.take_input(hub, &turn);
+        let step = run.step(input)?;
+        run.apply(&step.control)?;
+        run.check_failures();
+        run.hand_out(step.claimed)?;
+        run.report()?;
+        // Coordinating: the run decides its end (and ON_DONE follows).
+        match run.verdict() {
+            Verdict::GoOn => {}
+            Verdict::RequeueOrphans => run.requeue_orphans()?,
+            Verdict::End(how, leftovers) => return run.end(how, leftovers),
         }
     }
 }

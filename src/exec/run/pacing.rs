@@ -1,6 +1,6 @@
-//! The pacing of a run, pure maths: how many entities to keep in flight
-//! and how many a worker takes at once, from the running mean of an
-//! entity's time.
+//! The pacing of a run, pure maths: the running mean of an entity's time,
+//! and from it how many entities to keep in flight, how many a worker
+//! takes at once, how many a step claims and how many new ids it stores.
 
 /// The pipeline holds about this much work per worker (by the running
 /// mean of an entity's time) ...
@@ -11,6 +11,22 @@ pub(super) const QUEUE_MAX: usize = 16 * 1024;
 
 /// A worker takes about this much work from the queue at once.
 pub(super) const TAKE_MS: f64 = 2.0;
+
+/// New ids stored per step at most (the rest wait for the next one).
+pub(super) const IDS_PER_STEP: usize = 16 * 1024;
+
+/// The running mean of an entity's time, in milliseconds, after `n` more
+/// outcomes whose commands took `busy_s` seconds together: each outcome
+/// weighs as much as half of what came before it (64 of them outweigh
+/// everything before). No outcomes: no change.
+pub(super) fn running_mean(avg_ms: f64, busy_s: f64, n: usize) -> f64 {
+    if n == 0 {
+        return avg_ms;
+    }
+    let mean = busy_s * 1000.0 / n as f64;
+    let alpha = 1.0 - 0.5_f64.powi(n.min(64) as i32);
+    (1.0 - alpha) * avg_ms + alpha * mean
+}
 
 /// How many entities to keep in flight (claimed: queued, running, or
 /// finished and not yet written back): about [`QUEUE_MS`] of work per
@@ -40,8 +56,53 @@ pub(super) fn take_size(avg_entity_ms: f64) -> usize {
     }
 }
 
+/// How many entities a step claims: what fills the pipeline back to
+/// `depth` from the `kept` still in flight after the step, and a whole
+/// CHUNK_SIZE (`chunk`) when it claims at all. None when the run may not
+/// claim (paused, stopping, GENERATE_ENTITIES_FIRST while ids are read).
+pub(super) fn claim_size(
+    can_claim: bool,
+    depth: usize,
+    kept: usize,
+    chunk: Option<usize>,
+) -> usize {
+    if !can_claim {
+        return 0;
+    }
+    let room = depth.saturating_sub(kept);
+    match chunk {
+        Some(c) if room > 0 => c.max(room),
+        _ => room,
+    }
+}
+
+/// How many of the `ids` waiting in the hub a step stores: as many as it
+/// claims at once beyond the stored WAITING entities it claims
+/// (`claimable_waiting` of them may be claimed now), since an id stored
+/// WAITING and claimed later costs its row a second write; all of them
+/// when they press ([`super::decide::ids_press`], or nothing claims). At
+/// most [`IDS_PER_STEP`].
+pub(super) fn ids_to_store(
+    ids: usize,
+    claim: usize,
+    claimable_waiting: usize,
+    press: bool,
+) -> usize {
+    let for_claims = claim - claimable_waiting.min(claim);
+    ids.min(IDS_PER_STEP)
+        .min(if press { usize::MAX } else { for_claims })
+}
+
+/// How many entities go back from the queue when BATCH_EDIT lowers the
+/// workers: those beyond the new `depth` among the `kept` in flight (what
+/// the remaining workers cannot start soon), out of the `queued` ones.
+pub(super) fn surplus(kept: usize, depth: usize, queued: usize) -> usize {
+    kept.saturating_sub(depth).min(queued)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::assert_table;
     use super::*;
 
     #[test]
@@ -85,5 +146,86 @@ mod tests {
         for &(ms, want) in table {
             assert_eq!(take_size(ms), want, "{ms} ms");
         }
+    }
+
+    #[test]
+    fn the_mean_entity_time_follows_the_outcomes_quickly() {
+        // (mean before, seconds busy, outcomes) -> mean after, in ms
+        let table: &[(f64, f64, usize, f64)] = &[
+            // No outcomes: no change.
+            (1000.0, 0.0, 0, 1000.0),
+            // One outcome weighs half.
+            (1000.0, 0.010, 1, 505.0),
+            // Two: three quarters.
+            (1000.0, 0.020, 2, 257.5),
+            // 64 or more: the old mean is forgotten (to within 2^-64).
+            (1000.0, 0.064, 64, 1.0),
+            (1000.0, 0.200, 100, 2.0),
+        ];
+        for &(before, busy, n, want) in table {
+            let got = running_mean(before, busy, n);
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{before} ms, {busy} s, {n}: {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_claims_what_fills_the_pipeline() {
+        // (may claim, depth, kept in flight, CHUNK_SIZE) -> claim
+        let table = [
+            // Paused, stopping, or ids first: claim 0, whatever the room.
+            ((false, 100, 0, None), 0),
+            ((false, 100, 0, Some(500)), 0),
+            // Room for the rest of the depth.
+            ((true, 100, 0, None), 100),
+            ((true, 100, 40, None), 60),
+            // A full pipeline claims nothing, even with a CHUNK_SIZE.
+            ((true, 100, 100, Some(500)), 0),
+            ((true, 100, 150, None), 0),
+            // A CHUNK_SIZE is claimed whole, or the room if larger.
+            ((true, 100, 90, Some(500)), 500),
+            ((true, 100, 0, Some(10)), 100),
+        ];
+        assert_table(&table, |(can_claim, depth, kept, chunk)| {
+            claim_size(can_claim, depth, kept, chunk)
+        });
+    }
+
+    #[test]
+    fn new_ids_are_stored_as_they_can_be_claimed_unless_they_press() {
+        const MANY: usize = 100_000;
+        // (ids in the hub, claim, stored WAITING claimable now, press) -> ids stored
+        let table = [
+            // As many as the claim takes: the rest wait in the hub.
+            ((1000, 100, 0, false), 100),
+            ((50, 100, 0, false), 50),
+            // Stored WAITING entities are claimed first.
+            ((1000, 100, 30, false), 70),
+            ((1000, 100, 500, false), 0),
+            // Nothing claimed: nothing stored, unless they press.
+            ((1000, 0, 0, false), 0),
+            ((1000, 0, 0, true), 1000),
+            ((1000, 100, 500, true), 1000),
+            // Never more than a step's worth.
+            ((MANY, MANY, 0, false), IDS_PER_STEP),
+            ((MANY, 0, 0, true), IDS_PER_STEP),
+        ];
+        assert_table(&table, |(ids, claim, waiting, press)| {
+            ids_to_store(ids, claim, waiting, press)
+        });
+    }
+
+    #[test]
+    fn fewer_workers_give_back_what_they_cannot_start_soon() {
+        // (kept in flight, new depth, queued) -> released
+        let table = [
+            ((100, 40, 80), 60),
+            // Only queued entities go back (running ones finish).
+            ((100, 40, 10), 10),
+            ((30, 40, 30), 0),
+        ];
+        assert_table(&table, |(kept, depth, queued)| surplus(kept, depth, queued));
     }
 }

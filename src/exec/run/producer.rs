@@ -66,17 +66,17 @@ pub(super) fn spawn_producer(
                 Ok(s) => s,
                 Err(e) => {
                     let mut st = hub.lock();
-                    st.ids_end = Some(Some(e));
+                    st.feed = Feed::Failed(e);
                     hub.wake_writer(&mut st);
                     return;
                 }
             };
-            let mut feed = Feed {
+            let mut producer = Producer {
                 hub: &hub,
                 seen,
                 failed: None,
             };
-            let mut send = |r: Result<String, source::IdError>| feed.push(r);
+            let mut send = |r: Result<String, source::IdError>| producer.push(r);
             let r: Result<(), String> = match source {
                 Source::Ids(ids) => {
                     for id in ids {
@@ -98,7 +98,10 @@ pub(super) fn spawn_producer(
                     .map_err(|e| format!("cannot read the LU store of {}: {e}", lu.name)),
             };
             let mut st = hub.lock();
-            st.ids_end = Some(feed.failed.or(r.err()));
+            st.feed = match producer.failed.or(r.err()) {
+                None => Feed::Ended,
+                Some(why) => Feed::Failed(why),
+            };
             hub.wake_writer(&mut st);
         })
         .expect("a thread for the id source")
@@ -107,14 +110,14 @@ pub(super) fn spawn_producer(
 /// The producer's side of the hub: checks each id, drops the ones seen
 /// before, and hands each other one over at once (a source may pause for
 /// long between two rows: an id held back would wait as long).
-pub(super) struct Feed<'a> {
+pub(super) struct Producer<'a> {
     pub(super) hub: &'a Hub,
     pub(super) seen: Seen,
     /// The seen ids could not be kept: the batch cannot go on.
     pub(super) failed: Option<String>,
 }
 
-impl Feed<'_> {
+impl Producer<'_> {
     pub(super) fn push(&mut self, r: Result<String, source::IdError>) -> std::ops::ControlFlow<()> {
         use std::ops::ControlFlow::{Break, Continue};
         let id = match r.and_then(|id| source::check_id(&id).map(|()| id)) {

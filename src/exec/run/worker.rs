@@ -4,16 +4,6 @@
 
 use super::*;
 
-/// Stops the workers from starting anything more however the run ends (a
-/// takeover, an error): what they were given and not started is dropped.
-pub(super) struct HaltOnDrop(pub(super) Arc<Shared>);
-
-impl Drop for HaltOnDrop {
-    fn drop(&mut self) {
-        self.0.halt.store(true, Ordering::SeqCst);
-    }
-}
-
 /// One worker: takes entities from the queue (as many as `take`, and a
 /// fair share of what is there), runs them, and hands their outcomes back
 /// together.
