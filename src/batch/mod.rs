@@ -77,6 +77,9 @@ pub enum RunEnd {
     /// Another process took the batch over (it judged this one dead):
     /// this run stopped, writing nothing more.
     TakenOver { why: String, counters: Counters },
+    /// A node that helped run a batch another process owns left it (it
+    /// stopped, or nothing was left for it): the batch goes on.
+    Left { counters: Counters },
 }
 
 impl RunEnd {
@@ -84,14 +87,16 @@ impl RunEnd {
         match self {
             RunEnd::Ended { counters, .. }
             | RunEnd::Interrupted { counters, .. }
-            | RunEnd::TakenOver { counters, .. } => counters,
+            | RunEnd::TakenOver { counters, .. }
+            | RunEnd::Left { counters } => counters,
         }
     }
 
     /// The exit code this end calls for (SPEC §1): 0 DONE with no failed
     /// entity; 3 DONE with failed entities, or CANCELLED; 1 FAILED, or
     /// taken over (the statement did not finish its batch); 128 + the
-    /// signal when interrupted.
+    /// signal when interrupted; 0 for a node that left a batch its owner
+    /// goes on with (its work is done).
     pub fn exit_code(&self) -> i32 {
         match self {
             RunEnd::Ended {
@@ -104,7 +109,7 @@ impl RunEnd {
                 ..
             } => crate::exit::BATCH_INCOMPLETE,
             RunEnd::Ended { counters, .. } if counters.failed > 0 => crate::exit::BATCH_INCOMPLETE,
-            RunEnd::Ended { .. } => crate::exit::OK,
+            RunEnd::Ended { .. } | RunEnd::Left { .. } => crate::exit::OK,
             RunEnd::Interrupted { signal, .. } => signal.exit_code(),
         }
     }

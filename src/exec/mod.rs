@@ -15,6 +15,9 @@ pub use run::{Env, Finished};
 
 pub use error::{ExecError, ExecErrorKind, Result};
 
+#[cfg(test)]
+mod tests;
+
 /// Creates the batch and runs it to its end in this process. Unless
 /// `ALLOW_MULTIPLE`, a batch with the command of an active one is refused
 /// (checked and created in one transaction: see [`Store::create_batch`]).
@@ -22,6 +25,13 @@ pub use error::{ExecError, ExecErrorKind, Result};
 /// [`Store::create_batch`]: crate::store::BatchStore::create_batch
 pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished> {
     crate::knobs::gate();
+    let (bid, execution_id) = create(env, plan, at)?;
+    run::join(env, plan, &bid, &execution_id, run::Roles::ALL, true)
+}
+
+/// Creates the batch of `plan`, owned by this process from its first
+/// moment: its id and its execution id, for [`run::join`].
+fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, String)> {
     let bid = uuid::Uuid::new_v4().to_string();
     let execution_id = uuid::Uuid::new_v4().to_string();
     let fabric_command = plan.command.to_string();
@@ -46,7 +56,7 @@ pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished> {
             ExecErrorKind::Refused(twin_message(env, &other)?),
         ));
     }
-    run::run(env, plan, &bid, &execution_id, true)
+    Ok((bid, execution_id))
 }
 
 /// Why a batch with the same command as an unfinished one is refused, and

@@ -194,11 +194,14 @@ impl Session {
                 ),
             ));
         }
-        let fin = crate::exec::run::run(
+        // Taken over, the batch is this process's to finish: it joins it
+        // with every role, as a new batch's process does.
+        let fin = crate::exec::run::join(
             &self.env(store, &self.terminal(&plan), &stop),
             &plan,
             bid,
             &execution_id,
+            crate::exec::run::Roles::ALL,
             !state.ids_complete,
         )?;
         Ok(self.ended(&fin))

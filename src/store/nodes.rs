@@ -101,9 +101,45 @@ impl NodeRecord {
     /// Whether the node is alive: running or draining, and its process
     /// is (on this host, its pid is checked, so a kill -9 is seen at once;
     /// elsewhere its heartbeat must be recent).
+    ///
+    /// A node of this very process is alive while it runs here
+    /// ([`LiveHere`]): a run that ended, or was taken over, in a process
+    /// that goes on (a REPL) is not.
     pub fn alive(&self) -> bool {
-        matches!(self.state, NodeState::Running | NodeState::Stopping)
-            && crate::owner::process_alive(&self.host, self.pid, &self.heartbeat_at)
+        if !matches!(self.state, NodeState::Running | NodeState::Stopping) {
+            return false;
+        }
+        if self.pid == i64::from(std::process::id()) && self.host == crate::owner::hostname() {
+            return live_here().contains(&self.worker_id);
+        }
+        crate::owner::process_alive(&self.host, self.pid, &self.heartbeat_at)
+    }
+}
+
+/// The nodes running in this process now, by worker id.
+static LIVE_HERE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn live_here() -> std::sync::MutexGuard<'static, Vec<String>> {
+    LIVE_HERE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While it lives, the node `worker_id` runs in this process (see
+/// [`NodeRecord::alive`]).
+pub struct LiveHere(String);
+
+impl LiveHere {
+    pub fn new(worker_id: &str) -> LiveHere {
+        live_here().push(worker_id.to_string());
+        LiveHere(worker_id.to_string())
+    }
+}
+
+impl Drop for LiveHere {
+    fn drop(&mut self) {
+        let mut live = live_here();
+        if let Some(k) = live.iter().position(|w| *w == self.0) {
+            live.swap_remove(k);
+        }
     }
 }
 

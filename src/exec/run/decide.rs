@@ -229,6 +229,9 @@ pub(super) enum Verdict {
     RequeueOrphans,
     /// The run ends so, once the entities left are dealt with.
     End(Stop, Leftovers),
+    /// A node that does not coordinate the batch leaves it: it stops, or
+    /// nothing is left for it to claim. Its coordinator ends the batch.
+    Leave,
 }
 
 /// What becomes of the entities a run leaves as it ends.
@@ -248,7 +251,10 @@ pub(super) enum Leftovers {
 /// taken back to be released), why it stops if it does, whether the
 /// source is still read, and the batch's counters after the last step.
 /// Nothing in flight, no stop, the source read and nothing WAITING: DONE.
+/// A node that does not `coordinate` decides no end of the batch: it
+/// leaves when it stops or when it is drained so.
 pub(super) fn verdict(
+    coordinate: bool,
     in_flight: usize,
     release: usize,
     stop: Option<&Stop>,
@@ -259,6 +265,13 @@ pub(super) fn verdict(
         return Verdict::GoOn;
     }
     let drained = !ids_open && c.waiting == 0;
+    if !coordinate {
+        return if stop.is_some() || drained {
+            Verdict::Leave
+        } else {
+            Verdict::GoOn
+        };
+    }
     let how = match stop {
         Some(how) => how.clone(),
         None if drained && c.in_process > 0 => return Verdict::RequeueOrphans,

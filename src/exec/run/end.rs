@@ -36,6 +36,7 @@ pub(super) fn finish(
         plan,
         me,
         started,
+        ..
     } = ctx;
     let store = env.store;
     let bid = me.bid;

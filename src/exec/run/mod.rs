@@ -57,7 +57,7 @@ use crate::source;
 use crate::store::batches::{
     Claimed, Control, NewId, Outcome, OutcomeState, RunRef, Slowest, StepInput, StepResult,
 };
-use crate::store::nodes::{NodeInfo, NodeKind, NodeState};
+use crate::store::nodes::{LiveHere, NodeInfo, NodeKind, NodeState};
 use crate::store::seen::Seen;
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
@@ -65,6 +65,35 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// The parts a process plays for a batch it joins (SPEC §7). A
+/// synchronous `BATCH` creates its batch, then joins it with all three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// Reads the source and stores the ids (the batch's source not read
+    /// to its end yet).
+    pub feed: bool,
+    /// Claims entities and runs them on its workers.
+    pub process: bool,
+    /// Owns the batch: decides its status and its end, takes back claims
+    /// nobody holds, records `extra_stats`, runs `ON_DONE`.
+    pub coordinate: bool,
+}
+
+impl Roles {
+    /// What a synchronous batch does in its statement's process.
+    pub const ALL: Roles = Roles {
+        feed: true,
+        process: true,
+        coordinate: true,
+    };
+    /// A node that helps run a batch another process owns.
+    pub const PROCESS: Roles = Roles {
+        feed: false,
+        process: true,
+        coordinate: false,
+    };
+}
 
 /// What the run needs from its surroundings.
 pub struct Env<'a> {
@@ -96,16 +125,18 @@ enum Stop {
     Signal(StopSignal),
 }
 
-/// Runs the batch `bid` until it reaches a final status. `need_ids`: the
-/// source has not been read to its end yet (a new batch, or a retry of one
-/// interrupted while its ids were generated). `execution_id` is the run's,
-/// already the batch's current one (its fencing token: see
-/// [`crate::store::batches`]).
-pub fn run(
+/// Joins the batch `bid` as a node with `roles`, and plays them until the
+/// batch reaches a final status (coordinating) or nothing is left for this
+/// node (processing only). `need_ids`: the source has not been read to its
+/// end yet (a new batch, or a retry of one interrupted while its ids were
+/// generated); only a feeding node reads it. `execution_id` is the batch's
+/// current one (its fencing token: see [`crate::store::batches`]).
+pub fn join(
     env: &Env,
     plan: &Plan,
     bid: &str,
     execution_id: &str,
+    roles: Roles,
     need_ids: bool,
 ) -> Result<Finished> {
     let store = env.store;
@@ -128,10 +159,18 @@ pub fn run(
         workers: plan.node_workers,
     };
     patiently(env, bid, || store.register_node(&node))?;
+    let live = LiveHere::new(&worker);
     let _sigterm = crate::terminate::BatchRunning::start(bid);
-    let r = match run_tuned(env, plan, me, need_ids) {
+    let r = match run_tuned(env, plan, me, roles, need_ids && roles.feed) {
         Ok(fin) => Ok(fin),
         Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
+        Err(Halt::Failed(e)) if !roles.coordinate => {
+            // The batch is its coordinator's to fail: this node gives its
+            // claims back and leaves.
+            let _ = store.requeue_orphans(me);
+            let _ = store.end_node(me);
+            Err(e)
+        }
         Err(Halt::Failed(e)) => {
             // The run cannot go on (a full disk, the store deleted): the
             // batch is FAILED with the reason if that can still be
@@ -159,6 +198,7 @@ pub fn run(
     };
     // Best effort: a row left RUNNING by a process that is gone counts as
     // dead anyway.
+    drop(live);
     let _ = store.set_node_state(&worker, NodeState::Stopped);
     drop(tuning);
     r
@@ -208,6 +248,7 @@ struct Ctx<'a> {
     env: &'a Env<'a>,
     plan: &'a Plan,
     me: RunRef<'a>,
+    roles: Roles,
     started: Instant,
 }
 
@@ -256,7 +297,13 @@ impl Parties {
                     plan.node_workers
                 ))
             })?;
-        let feed = if need_ids { Feed::Open } else { Feed::Ended };
+        // A node that does not feed sees the source open until the store
+        // says every id is stored.
+        let feed = if need_ids || !ctx.roles.feed {
+            Feed::Open
+        } else {
+            Feed::Ended
+        };
         let mut parties = Parties {
             hub: Arc::new(Hub::new(plan.workers, feed)),
             shared: Arc::new(Shared::new(plan, env.home, me.bid, env.node, failed_before)),
@@ -286,7 +333,12 @@ impl Parties {
         // Processing: a thread for every worker the node allows, of which
         // the first `allowed` take entities: BATCH_EDIT can raise the count
         // up to it.
-        for k in 0..plan.node_workers {
+        let workers = if ctx.roles.process {
+            plan.node_workers
+        } else {
+            0
+        };
+        for k in 0..workers {
             let hub = Arc::clone(&parties.hub);
             let shared = Arc::clone(&parties.shared);
             parties._pool.spawn(move || worker(k, &hub, &shared));
@@ -308,21 +360,27 @@ fn run_tuned(
     env: &Env,
     plan: &Plan,
     me: RunRef,
+    roles: Roles,
     need_ids: bool,
 ) -> std::result::Result<Finished, Halt> {
     let ctx = Ctx {
         env,
         plan,
         me,
+        roles,
         started: Instant::now(),
     };
-    ctx.patiently(|store| store.take_ownership(me, env.dc))?;
     let status = if need_ids {
         BatchStatus::GenerateIidList
     } else {
         BatchStatus::InProgress
     };
-    ctx.patiently(|store| store.set_run_status(me, status, None))?;
+    if roles.coordinate {
+        ctx.patiently(|store| store.take_ownership(me, env.dc))?;
+        ctx.patiently(|store| store.set_run_status(me, status, None))?;
+    } else {
+        ctx.patiently(|store| store.join_batch(me, env.dc))?;
+    }
     let next_seq = ctx.patiently(|store| store.max_seq(me.bid))?;
     let finished_before = ctx.patiently(|store| store.finished_counts(me.bid))?;
     let parties = Parties::start(ctx, need_ids, next_seq > 0, finished_before.1)?;
@@ -343,6 +401,7 @@ fn run_tuned(
             Verdict::GoOn => {}
             Verdict::RequeueOrphans => run.requeue_orphans()?,
             Verdict::End(how, leftovers) => return run.end(how, leftovers),
+            Verdict::Leave => return run.leave(),
         }
     }
 }

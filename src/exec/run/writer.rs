@@ -132,12 +132,13 @@ impl<'a> Run<'a> {
     pub(super) fn turn(&self) -> Turn {
         let plan = self.ctx.plan;
         Turn {
-            can_claim: may_claim(
-                self.stop.is_some(),
-                self.paused,
-                plan.generate_first,
-                self.ids_open,
-            ),
+            can_claim: self.ctx.roles.process
+                && may_claim(
+                    self.stop.is_some(),
+                    self.paused,
+                    plan.generate_first,
+                    self.ids_open,
+                ),
             known: self.seen >= 64 || self.ctx.started.elapsed() >= IDS_HOLD,
             depth: pipeline_depth(self.workers, self.avg_entity_ms),
         }
@@ -247,7 +248,8 @@ impl<'a> Run<'a> {
         let stopping = self.stop.is_some();
         StepInput {
             new_ids,
-            ids_complete: !self.ids_open && !stopping,
+            // Only the feeding node knows the source is read to its end.
+            ids_complete: self.ctx.roles.feed && !self.ids_open && !stopping,
             outcomes,
             release: std::mem::take(&mut self.release),
             claim: if stopping { 0 } else { claim },
@@ -284,6 +286,10 @@ impl<'a> Run<'a> {
             self.ctx.env.store.nudge();
         }
         self.in_flight -= done_now;
+        if !self.ctx.roles.feed {
+            // Another node reads the source: the store says when it is read.
+            self.ids_open = !step.ids_complete;
+        }
         self.counters = step.counters;
         self.waiting = step.counters.waiting;
         if step.retry_pending {
@@ -404,6 +410,7 @@ impl<'a> Run<'a> {
     /// Whether the run ends: see [`verdict`].
     pub(super) fn verdict(&self) -> Verdict {
         verdict(
+            self.ctx.roles.coordinate,
             self.in_flight,
             self.release.len(),
             self.stop.as_ref(),
@@ -418,6 +425,24 @@ impl<'a> Run<'a> {
         self.counters = self.ctx.patiently(|store| store.requeue_orphans(me))?;
         self.waiting = self.counters.waiting;
         Ok(())
+    }
+
+    /// A node that does not coordinate leaves the batch (see
+    /// [`Verdict::Leave`]): its per-node row ends; the batch goes on.
+    pub(super) fn leave(self) -> std::result::Result<Finished, Halt> {
+        let ctx = self.ctx;
+        let me = ctx.me;
+        self.hub.close();
+        ctx.env.events.event(Event::ProgressDone);
+        ctx.patiently(|store| store.end_node(me))?;
+        Ok(Finished {
+            bid: me.bid.to_string(),
+            execution_id: me.execution_id.to_string(),
+            end: RunEnd::Left {
+                counters: self.counters,
+            },
+            duration: ctx.started.elapsed(),
+        })
     }
 
     /// Ends the run `how` the verdict said, with the entities it leaves.
@@ -448,8 +473,12 @@ impl<'a> Run<'a> {
         finish(ctx, how, &slowest)
     }
 
+    /// The batch's status, which its coordinator alone writes.
     fn set_status(&mut self, status: BatchStatus) -> std::result::Result<(), Halt> {
         self.status = status;
+        if !self.ctx.roles.coordinate {
+            return Ok(());
+        }
         let me = self.ctx.me;
         self.ctx
             .patiently(|store| store.set_run_status(me, status, None))

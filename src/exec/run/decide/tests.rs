@@ -506,72 +506,130 @@ fn a_run_ends_when_nothing_is_in_flight_and_it_stops_or_its_batch_is_done() {
         in_process,
         ..Counters::default()
     };
-    // (name, verdict(in flight, to release, stop, ids open, counters), want)
+    // (name, verdict(coordinate, in flight, to release, stop, ids open, counters), want)
     let table = [
         (
             "entities in flight: go on",
-            verdict(3, 0, None, false, &c(0, 3)),
+            verdict(true, 3, 0, None, false, &c(0, 3)),
             Verdict::GoOn,
         ),
         (
             "a cancel waits for the entities in flight",
-            verdict(3, 0, Some(&cancelled), false, &c(0, 3)),
+            verdict(true, 3, 0, Some(&cancelled), false, &c(0, 3)),
             Verdict::GoOn,
         ),
         (
             "entities to release: go on",
-            verdict(0, 2, Some(&cancelled), false, &c(0, 2)),
+            verdict(true, 0, 2, Some(&cancelled), false, &c(0, 2)),
             Verdict::GoOn,
         ),
         (
             "ids still read: go on",
-            verdict(0, 0, None, true, &c(0, 0)),
+            verdict(true, 0, 0, None, true, &c(0, 0)),
             Verdict::GoOn,
         ),
         (
             "entities waiting (a retry time): go on",
-            verdict(0, 0, None, false, &c(4, 0)),
+            verdict(true, 0, 0, None, false, &c(4, 0)),
             Verdict::GoOn,
         ),
         (
             "all done: DONE",
-            verdict(0, 0, None, false, &c(0, 0)),
+            verdict(true, 0, 0, None, false, &c(0, 0)),
             end(&done, Leftovers::Nothing),
         ),
         (
             "IN_PROCESS entities nobody holds: requeued, not DONE",
-            verdict(0, 0, None, false, &c(0, 2)),
+            verdict(true, 0, 0, None, false, &c(0, 2)),
             Verdict::RequeueOrphans,
         ),
         (
             "cancel with in-process entities cancels orphans",
-            verdict(0, 0, Some(&cancelled), false, &c(0, 2)),
+            verdict(true, 0, 0, Some(&cancelled), false, &c(0, 2)),
             end(&cancelled, Leftovers::Cancel { orphans: true }),
         ),
         (
             "cancel cancels the waiting entities, ids still read or not",
-            verdict(0, 0, Some(&cancelled), true, &c(5, 0)),
+            verdict(true, 0, 0, Some(&cancelled), true, &c(5, 0)),
             end(&cancelled, Leftovers::Cancel { orphans: false }),
         ),
         (
             "FAILED with in-process entities requeues them",
-            verdict(0, 0, Some(&failed), false, &c(5, 2)),
+            verdict(true, 0, 0, Some(&failed), false, &c(5, 2)),
             end(&failed, Leftovers::Requeue),
         ),
         (
             "FAILED leaves the waiting entities waiting",
-            verdict(0, 0, Some(&failed), true, &c(5, 0)),
+            verdict(true, 0, 0, Some(&failed), true, &c(5, 0)),
             end(&failed, Leftovers::Nothing),
         ),
         (
             "a stop signal requeues in-process entities, for BATCH_RETRY",
-            verdict(0, 0, Some(&signal), false, &c(0, 1)),
+            verdict(true, 0, 0, Some(&signal), false, &c(0, 1)),
             end(&signal, Leftovers::Requeue),
         ),
         (
             "a stop signal with ids still read",
-            verdict(0, 0, Some(&signal), true, &c(3, 0)),
+            verdict(true, 0, 0, Some(&signal), true, &c(3, 0)),
             end(&signal, Leftovers::Nothing),
+        ),
+    ];
+    for (name, got, want) in table {
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn a_node_that_does_not_coordinate_leaves_when_it_stops_or_nothing_is_left_for_it() {
+    let cancelled = Stop::End(BatchStatus::Cancelled, None);
+    let signal = Stop::Signal(StopSignal::Term);
+    let c = |waiting: i64, in_process: i64| Counters {
+        total: 10,
+        waiting,
+        in_process,
+        ..Counters::default()
+    };
+    // (name, verdict(coordinate, in flight, to release, stop, ids open, counters), want)
+    let table = [
+        (
+            "entities in flight: go on",
+            verdict(false, 2, 0, None, false, &c(0, 2)),
+            Verdict::GoOn,
+        ),
+        (
+            "entities to release first",
+            verdict(false, 0, 1, Some(&signal), false, &c(0, 1)),
+            Verdict::GoOn,
+        ),
+        (
+            "ids still stored by the feeding node: go on",
+            verdict(false, 0, 0, None, true, &c(0, 0)),
+            Verdict::GoOn,
+        ),
+        (
+            "entities waiting: go on",
+            verdict(false, 0, 0, None, false, &c(3, 0)),
+            Verdict::GoOn,
+        ),
+        (
+            "other nodes' entities in process: leave, not DONE, no requeue",
+            verdict(false, 0, 0, None, false, &c(0, 4)),
+            Verdict::Leave,
+        ),
+        (
+            "nothing left: leave; the coordinator ends the batch",
+            verdict(false, 0, 0, None, false, &c(0, 0)),
+            Verdict::Leave,
+        ),
+        (
+            "a cancel: leave, the coordinator cancels",
+            verdict(false, 0, 0, Some(&cancelled), true, &c(5, 0)),
+            Verdict::Leave,
+        ),
+        (
+            "a stop signal: leave",
+            verdict(false, 0, 0, Some(&signal), false, &c(5, 0)),
+            Verdict::Leave,
         ),
     ];
     for (name, got, want) in table {
