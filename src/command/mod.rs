@@ -107,37 +107,32 @@ impl<'a> Context<'a> {
     }
 }
 
-/// How `sql` reaches an interface. The executor implements it (it owns the
-/// source layer's connections); `f` runs the statement and returns its row
-/// count. An implementation maps `f`'s error with [`CommandError::sql`] and
-/// its own failures (no such interface, cannot open) with
-/// [`CommandError::Interface`].
+/// How `sql` reaches an interface: the seam between the per-entity
+/// commands and the kinds of interface. `execute` runs `sql` on
+/// `interface` for the entity of `ctx`, its parameters bound (positional
+/// ones to the entity id, named ones to window values: [`sql`]'s module
+/// doc), within `ctx.timeout`, and gives the rows it changed or returned.
+/// SQLite and CSV interfaces implement it with [`sql::on_sqlite`]; another
+/// kind of interface (PostgreSQL) implements it with its own client. An
+/// implementation reports its own failures (no such interface, cannot
+/// open) with [`CommandError::Interface`].
 pub trait Connections {
-    fn with_connection(
-        &self,
-        interface: &str,
-        f: &mut dyn FnMut(&rusqlite::Connection) -> Result<usize, rusqlite::Error>,
-    ) -> Result<usize, CommandError>;
+    fn execute(&self, interface: &str, sql: &str, ctx: &Context) -> Result<usize, CommandError>;
 }
 
 /// A run's pool of connections to its command's interface, or none (the
 /// command needs no interface, or it could not be resolved).
 impl Connections for Option<crate::source::Pool> {
-    fn with_connection(
-        &self,
-        interface: &str,
-        f: &mut dyn FnMut(&rusqlite::Connection) -> Result<usize, rusqlite::Error>,
-    ) -> Result<usize, CommandError> {
+    fn execute(&self, interface: &str, sql: &str, ctx: &Context) -> Result<usize, CommandError> {
         let pool = self.as_ref().ok_or_else(|| CommandError::Interface {
             interface: interface.to_string(),
             reason: "not resolved for this batch".into(),
         })?;
-        pool.with(|conn| f(conn))
+        pool.with(|conn| sql::on_sqlite(conn, interface, sql, ctx))
             .map_err(|e| CommandError::Interface {
                 interface: interface.to_string(),
                 reason: e.to_string(),
             })?
-            .map_err(|e| CommandError::sql(interface, e))
     }
 }
 

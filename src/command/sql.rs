@@ -27,11 +27,24 @@ pub fn run(
     ctx: &Context,
     conns: &dyn Connections,
 ) -> Result<Value, CommandError> {
-    // `f` can only return a database error; a failure of ours (a missing
-    // window value) is kept here and wins over the error it caused.
+    let rows = conns.execute(interface, sql, ctx)?;
+    Ok(json!({ "rows": rows }))
+}
+
+/// `sql` on a SQLite connection (a `SQLITE` or `CSV` interface): the
+/// statement prepared, its parameters bound as the module doc says, run
+/// under `ENTITY_TIMEOUT`; the rows it changed or returned.
+pub fn on_sqlite(
+    conn: &Connection,
+    interface: &str,
+    sql: &str,
+    ctx: &Context,
+) -> Result<usize, CommandError> {
+    // The closure can only return a database error; a failure of ours (a
+    // missing window value) is kept here and wins over the error it caused.
     let mut ours: Option<CommandError> = None;
     let timed_out = AtomicBool::new(false);
-    let mut f = |conn: &Connection| -> Result<usize, rusqlite::Error> {
+    let mut f = || -> Result<usize, rusqlite::Error> {
         let mut stmt = conn.prepare(sql)?;
         if let Err(e) = bind(&mut stmt, ctx) {
             return Err(match e {
@@ -52,16 +65,16 @@ pub fn run(
             ),
         }
     };
-    let r = conns.with_connection(interface, &mut f);
+    let r = f();
     if let Some(e) = ours {
         return Err(e);
     }
     match (r, ctx.timeout) {
-        (Ok(rows), _) => Ok(json!({ "rows": rows })),
+        (Ok(rows), _) => Ok(rows),
         (Err(_), Some(limit)) if timed_out.load(Ordering::SeqCst) => {
             Err(CommandError::Timeout(limit))
         }
-        (Err(e), _) => Err(e),
+        (Err(e), _) => Err(CommandError::sql(interface, e)),
     }
 }
 

@@ -15,18 +15,14 @@ use crate::ast::{Arg, CommandKind, Name, Span};
 struct Mem(Connection);
 
 impl Connections for Mem {
-    fn with_connection(
-        &self,
-        interface: &str,
-        f: &mut dyn FnMut(&Connection) -> Result<usize, rusqlite::Error>,
-    ) -> Result<usize, CommandError> {
+    fn execute(&self, interface: &str, sql: &str, ctx: &Context) -> Result<usize, CommandError> {
         if interface != "mem" {
             return Err(CommandError::Interface {
                 interface: interface.to_string(),
                 reason: format!("no interface named {interface}"),
             });
         }
-        f(&self.0).map_err(|e| CommandError::sql(interface, e))
+        sql::on_sqlite(&self.0, interface, sql, ctx)
     }
 }
 
