@@ -228,7 +228,7 @@ pub(super) fn declare_owner_dead(tx: &Transaction, seen: &BatchState) -> rusqlit
 /// their own, so that what is done with taken back IN_PROCESS entities
 /// (retried, cancelled) is done with them too. The entities of a claim
 /// that have a row already (their outcome was committed) keep it. Gives
-/// the holders' filter for [`in_process_of`].
+/// the holders' filter, for [`HELD_BY`].
 pub(super) fn materialize_claims(
     tx: &Transaction,
     no: i64,
