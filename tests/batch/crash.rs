@@ -277,3 +277,57 @@ fn kill_9_during_id_generation_then_retry_stores_no_duplicate() {
     );
     assert_none_lost_none_rerun(&w, 1000, &completed_before);
 }
+
+/// Every run registers as a node (SPEC §7: a synchronous batch records its
+/// node like any worker), and its claims name it. After a kill -9 the
+/// killed run's node still says RUNNING and holds its claims; the
+/// BATCH_RETRY that takes the batch over finds it dead, marks it DEAD, runs
+/// its claims again, and its own node ends STOPPED.
+#[test]
+fn a_killed_runs_node_is_found_dead_and_its_claims_run_again() {
+    let w = World::new(200);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" WITH MAX_WORKERS_PER_NODE=2",
+    );
+    let pid = i64::from(child.id());
+    kill_9_after(&w, child, 20);
+    let bid = w.last_bid();
+    let nodes = |sql: &str| -> Vec<(String, String, i64)> {
+        let c = w.store();
+        let mut st = c.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = nodes("SELECT worker_id, status, pid FROM nodes");
+    assert_eq!(before.len(), 1, "{before:?}");
+    let (killed, status, node_pid) = &before[0];
+    assert_eq!((status.as_str(), *node_pid), ("RUNNING", pid));
+    let held: i64 = w
+        .store()
+        .query_row(
+            "SELECT (SELECT count(*) FROM batch_entities WHERE status = 'IN_PROCESS' AND worker = ?1)
+                  + (SELECT count(*) FROM batch_claimed WHERE worker = ?1)",
+            [killed],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(held > 0, "the killed run held no claim");
+    let completed_before = completed_ids(&w, &bid);
+
+    w.retry_to_done(&bid);
+    let after = nodes("SELECT worker_id, status, pid FROM nodes ORDER BY started_at");
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(
+        (after[0].0.as_str(), after[0].1.as_str()),
+        (killed.as_str(), "DEAD")
+    );
+    assert_eq!(after[1].1, "STOPPED");
+    assert_ne!(after[1].2, pid);
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        200
+    );
+    assert_none_lost_none_rerun(&w, 200, &completed_before);
+}
