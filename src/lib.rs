@@ -10,6 +10,7 @@
 
 pub mod ast;
 pub mod batch;
+pub mod catalog;
 pub mod cli;
 pub mod command;
 pub mod diag;
@@ -27,6 +28,7 @@ pub mod source;
 pub mod store;
 pub mod syntax;
 pub mod terminate;
+pub mod typo;
 
 use cli::{Cli, Sub};
 use error::Error;

@@ -1,7 +1,7 @@
 //! SqliteStore tests: opening, refusing, migrating, and the catalog tables.
 
 use super::*;
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 use crate::store::batches::*;
 use crate::store::reads::*;
 use crate::store::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef};
