@@ -13,6 +13,7 @@ mod batch;
 mod catalog;
 mod control;
 mod error;
+mod get;
 mod help;
 mod settings;
 
