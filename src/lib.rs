@@ -16,6 +16,7 @@ pub mod command;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod exit;
 pub mod knobs;
 pub mod lu;
 pub mod monitor;
@@ -34,17 +35,6 @@ use cli::{Cli, Sub};
 use error::Error;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
-
-/// Exit codes, SPEC §1.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    /// A batch ended DONE with failed entities, or CANCELLED.
-    pub const BATCH_INCOMPLETE: i32 = 3;
-    pub const WAIT_TIMEOUT: i32 = 4;
-    pub const INTERRUPTED: i32 = 130;
-}
 
 /// Runs the command line and returns the exit code.
 pub fn run(cli: Cli) -> i32 {
