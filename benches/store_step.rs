@@ -65,7 +65,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
         .create_interface(
             &InterfaceDef {
                 name: "i".into(),
-                kind: batchsh::ast::InterfaceKind::Sqlite,
+                kind: batchsh::catalog::InterfaceKind::Sqlite,
                 location: "/nonexistent.db".into(),
                 header: true,
                 delimiter: ',',

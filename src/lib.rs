@@ -12,11 +12,13 @@
 pub mod analyze;
 pub mod ast;
 pub mod batch;
+pub mod catalog;
 pub mod cli;
 pub mod command;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod exit;
 pub mod knobs;
 pub mod lu;
 pub mod monitor;
@@ -30,22 +32,12 @@ pub mod source;
 pub mod store;
 pub mod syntax;
 pub mod terminate;
+pub mod typo;
 
 use cli::{Cli, Sub};
 use error::Error;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
-
-/// Exit codes, SPEC §1.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    /// A batch ended DONE with failed entities, or CANCELLED.
-    pub const BATCH_INCOMPLETE: i32 = 3;
-    pub const WAIT_TIMEOUT: i32 = 4;
-    pub const INTERRUPTED: i32 = 130;
-}
 
 /// Runs the command line and returns the exit code.
 pub fn run(cli: Cli) -> i32 {
@@ -122,7 +114,8 @@ fn run_script(
     stmts: &[ast::Stmt],
     file: Option<&Path>,
 ) -> Result<(), Error> {
-    let mut session = session::Session::new(session_config(global)?, settings(global));
+    let mut session =
+        session::Session::new(runner::session_config(global)?, runner::settings(global));
     on_ctrl_c(&session);
     terminate::install();
     let ran = runner::run_statements(
@@ -147,42 +140,6 @@ fn run_script(
     }
 }
 
-/// The session settings the command line asks for.
-fn settings(global: &cli::Global) -> session::Settings {
-    session::Settings {
-        format: match global.format {
-            cli::Format::Table => ast::OutputFormat::Table,
-            cli::Format::Json => ast::OutputFormat::Json,
-            cli::Format::Csv => ast::OutputFormat::Csv,
-        },
-        progress: !global.no_progress,
-    }
-}
-
-/// Where a session of this command line stands: its store, home, working
-/// directory and node.
-fn session_config(global: &cli::Global) -> Result<session::Config, Error> {
-    let store_path = store_path(global)?;
-    let cwd = std::env::current_dir().map_err(|source| Error::Io {
-        what: "cannot read the working directory".into(),
-        source,
-    })?;
-    let home = match &global.home {
-        Some(h) => h.clone(),
-        None => store::default_home().unwrap_or_else(|| store_path.with_file_name("")),
-    };
-    Ok(session::Config {
-        store_path,
-        home,
-        cwd,
-        node: global.node.clone().unwrap_or_else(owner::hostname),
-        dc: global.dc.clone(),
-        workers: std::thread::available_parallelism().map_or(1, usize::from),
-        progress_allowed: std::io::stderr().is_terminal() && !global.quiet,
-        quiet: global.quiet,
-    })
-}
-
 /// The first Ctrl-C cancels the running batch gracefully (it prints its
 /// summary); the second stops the process at once (SPEC §1, §12). The
 /// REPL has its own handler (`repl::on_ctrl_c`).
@@ -194,44 +151,6 @@ fn on_ctrl_c(session: &session::Session) {
         }
         terminate::cancel_running();
     });
-}
-
-/// Prints what a statement gave, in the session's format.
-fn print_output(
-    global: &cli::Global,
-    session: &session::Session,
-    stmt: &ast::Stmt,
-    out: &output::Output,
-) -> Result<(), Error> {
-    // `--quiet` drops messages, but not the help that was asked for.
-    if global.quiet
-        && matches!(out, output::Output::Message(_))
-        && !matches!(stmt.kind, ast::Statement::Help { .. })
-    {
-        return Ok(());
-    }
-    let style = output::Style {
-        format: session.settings.format,
-        color: output::color_allowed(std::io::stdout().is_terminal()),
-        width: output::terminal_width(),
-    };
-    let mut o = std::io::stdout().lock();
-    o.write_all(output::render(out, &style).as_bytes())
-        .map_err(Error::from_stdout)?;
-    o.flush().map_err(Error::from_stdout)
-}
-
-/// `--store`, else `<home>/store.db`, home being `--home` or the default.
-fn store_path(global: &cli::Global) -> Result<std::path::PathBuf, Error> {
-    if let Some(s) = &global.store {
-        return Ok(s.clone());
-    }
-    let home = global
-        .home
-        .clone()
-        .or_else(store::default_home)
-        .ok_or(Error::NoHome)?;
-    Ok(home.join("store.db"))
 }
 
 /// Refuses a `--store` (or BATCHSH_STORE) that is a `scheme://…` URL

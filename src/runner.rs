@@ -4,13 +4,16 @@
 //! an error prints and stops the rest, unless `--keep-going`; Ctrl-C or a
 //! stop signal stops the rest. The two front doors differ only in what the
 //! loop says about the statements that did not run, and in how a Ctrl-C
-//! is counted ([`Front`]).
+//! is counted ([`Front`]). Both also open their session here, as the
+//! command line asks ([`session_config`], [`settings`]).
 
-use crate::ast::Stmt;
-use crate::cli::Global;
+use crate::ast::{OutputFormat, Statement, Stmt};
+use crate::cli::{Format, Global};
 use crate::error::Error;
-use crate::session::{Flow, Session};
-use std::path::Path;
+use crate::output::Output;
+use crate::session::{Config, Flow, Session, Settings};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 /// Which front door runs the statements.
@@ -66,7 +69,7 @@ pub fn run_statements(
         let failed = match result {
             Ok((out, flow)) => {
                 if let Some(out) = out {
-                    crate::print_output(global, session, stmt, &out)?;
+                    print_output(global, session, stmt, &out)?;
                 }
                 if flow == Flow::Exit {
                     ran.exit = true;
@@ -112,4 +115,78 @@ fn note(rest: usize, place: &str, tail: &str) {
             if rest == 1 { "" } else { "s" }
         );
     }
+}
+
+/// Prints what a statement gave, in the session's format.
+fn print_output(
+    global: &Global,
+    session: &Session,
+    stmt: &Stmt,
+    out: &Output,
+) -> Result<(), Error> {
+    // `--quiet` drops messages, but not the help that was asked for.
+    if global.quiet
+        && matches!(out, Output::Message(_))
+        && !matches!(stmt.kind, Statement::Help { .. })
+    {
+        return Ok(());
+    }
+    let style = crate::output::Style {
+        format: session.settings.format,
+        color: crate::output::color_allowed(std::io::stdout().is_terminal()),
+        width: crate::output::terminal_width(),
+    };
+    let mut o = std::io::stdout().lock();
+    o.write_all(crate::output::render(out, &style).as_bytes())
+        .map_err(Error::from_stdout)?;
+    o.flush().map_err(Error::from_stdout)
+}
+
+/// The session settings the command line asks for.
+pub fn settings(global: &Global) -> Settings {
+    Settings {
+        format: match global.format {
+            Format::Table => OutputFormat::Table,
+            Format::Json => OutputFormat::Json,
+            Format::Csv => OutputFormat::Csv,
+        },
+        progress: !global.no_progress,
+    }
+}
+
+/// Where a session of this command line stands: its store, home, working
+/// directory and node.
+pub fn session_config(global: &Global) -> Result<Config, Error> {
+    let store_path = store_path(global)?;
+    let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        what: "cannot read the working directory".into(),
+        source,
+    })?;
+    let home = match &global.home {
+        Some(h) => h.clone(),
+        None => crate::store::default_home().unwrap_or_else(|| store_path.with_file_name("")),
+    };
+    Ok(Config {
+        store_path,
+        home,
+        cwd,
+        node: global.node.clone().unwrap_or_else(crate::owner::hostname),
+        dc: global.dc.clone(),
+        workers: std::thread::available_parallelism().map_or(1, usize::from),
+        progress_allowed: std::io::stderr().is_terminal() && !global.quiet,
+        quiet: global.quiet,
+    })
+}
+
+/// `--store`, else `<home>/store.db`, home being `--home` or the default.
+fn store_path(global: &Global) -> Result<PathBuf, Error> {
+    if let Some(s) = &global.store {
+        return Ok(s.clone());
+    }
+    let home = global
+        .home
+        .clone()
+        .or_else(crate::store::default_home)
+        .ok_or(Error::NoHome)?;
+    Ok(home.join("store.db"))
 }

@@ -7,6 +7,8 @@
 //!
 //! `Display` prints every statement back in canonical form (see `display.rs`).
 
+/// The catalog's own words, which the store and the sources read too.
+pub use crate::catalog::InterfaceKind;
 use std::fmt;
 
 /// A byte range in the source text. Always compares equal: see the module doc.
@@ -213,37 +215,6 @@ pub enum Statement {
     },
     ShowSettings,
     Exit,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InterfaceKind {
-    Sqlite,
-    Csv,
-    Postgres,
-}
-
-impl InterfaceKind {
-    pub const ALL: [InterfaceKind; 3] = [
-        InterfaceKind::Sqlite,
-        InterfaceKind::Csv,
-        InterfaceKind::Postgres,
-    ];
-
-    pub fn keyword(self) -> &'static str {
-        match self {
-            InterfaceKind::Sqlite => "SQLITE",
-            InterfaceKind::Csv => "CSV",
-            InterfaceKind::Postgres => "POSTGRES",
-        }
-    }
-
-    /// The keyword that introduces the interface's location.
-    pub fn location_keyword(self) -> &'static str {
-        match self {
-            InterfaceKind::Postgres => "URL",
-            InterfaceKind::Sqlite | InterfaceKind::Csv => "PATH",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

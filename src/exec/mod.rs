@@ -91,20 +91,25 @@ fn twin_message(env: &Env, other: &str) -> Result<String> {
     ))
 }
 
-/// `EXPLAIN BATCH ...`: the plan, every option's effective value (defaults
-/// marked), and how many entities the source gives now. Runs nothing and
+/// What `EXPLAIN BATCH ...` tells of a plan beyond the plan itself, as
+/// data: the caller prints it, beside the statement's own words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation {
+    /// Where the entity ids come from, in words.
+    pub source: String,
+    /// The query that gives them, when a query does.
+    pub sql: Option<String>,
+    /// Every option EXPLAIN shows, in its order, with the value the plan
+    /// takes for it (given or default).
+    pub options: Vec<(&'static str, String)>,
+    /// How many entities the source gives now.
+    pub entities_now: u64,
+}
+
+/// `EXPLAIN BATCH ...`: where the ids come from, every option's effective
+/// value, and how many entities the source gives now. Runs nothing and
 /// stores nothing.
-pub fn explain(
-    plan: &Plan,
-    b: &crate::ast::BatchStmt,
-    home: &std::path::Path,
-) -> Result<crate::output::KeyValues> {
-    use crate::output::Cell;
-    let mut kv = crate::output::KeyValues::default();
-    kv.rows
-        .push(("Target".into(), Cell::Text(b.target.to_string())));
-    kv.rows
-        .push(("LU".into(), Cell::Text(plan.lu.name.clone())));
+pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
     let (source, sql) = match &plan.source {
         plan::EntitySource::Ids(ids) => (format!("{} listed ids", ids.len()), None),
         plan::EntitySource::Query {
@@ -118,17 +123,7 @@ pub fn explain(
         ),
         plan::EntitySource::Fabric => ("instances in the LU store (FROM FABRIC)".into(), None),
     };
-    kv.rows.push(("Entity source".into(), Cell::Text(source)));
-    kv.rows
-        .push(("SQL".into(), sql.map_or(Cell::Null, Cell::Text)));
-    kv.rows
-        .push(("Command".into(), Cell::Text(plan.command.to_string())));
-    kv.rows.push((
-        "Command kind".into(),
-        Cell::Text(plan.command.name().into()),
-    ));
-    let given = |name: &str| b.options.get(name).map(|v| v.to_string());
-    let effective: Vec<(&str, String)> = vec![
+    let options = vec![
         ("ASYNC", "false".into()),
         ("GENERATE_ENTITIES_FIRST", plan.generate_first.to_string()),
         ("ALLOW_MULTIPLE", plan.allow_multiple.to_string()),
@@ -154,7 +149,7 @@ pub fn explain(
         ),
         (
             "MAX_FAILURES",
-            given("MAX_FAILURES").unwrap_or_else(|| "none".into()),
+            plan.max_failures.map_or("none".into(), |m| m.to_string()),
         ),
         (
             "CHUNK_SIZE",
@@ -166,21 +161,12 @@ pub fn explain(
             plan.on_done.clone().unwrap_or_else(|| "none".into()),
         ),
     ];
-    for (name, value) in effective {
-        let shown = match given(name) {
-            // More workers than the node has: say how many run.
-            Some(v) if name == "MAX_WORKERS_PER_NODE" && v != value => {
-                format!("{v} ({value} run: the node's worker count)")
-            }
-            Some(v) => v,
-            None => format!("{value} (default)"),
-        };
-        kv.rows.push((format!("Option {name}"), Cell::Text(shown)));
-    }
-    let count = count_entities(plan, home)?;
-    kv.rows
-        .push(("Entities now".into(), Cell::Int(count as i64)));
-    Ok(kv)
+    Ok(Explanation {
+        source,
+        sql,
+        options,
+        entities_now: count_entities(plan, home)?,
+    })
 }
 
 /// How many ids the source gives now (streamed, not held).

@@ -57,8 +57,8 @@ mod value;
 
 pub use error::LuError;
 pub use schema::check_table_names;
+pub use value::Atom;
 
-use crate::output::{Cell, Output, Table};
 use crate::store::LuDef;
 use rusqlite::{Connection, TransactionBehavior};
 use std::ops::{ControlFlow, Deref, DerefMut};
@@ -76,6 +76,16 @@ pub enum SyncOutcome {
     Updated,
     /// The same data; nothing was written.
     Unchanged,
+}
+
+/// One LU table of an instance, as `GET` reads it: the table's stored
+/// columns (none when no instance has written the table yet) and the
+/// instance's rows under them, in store order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceTable {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Atom>>,
 }
 
 /// The batch entity a sync or delete runs for. A write records it (in the
@@ -439,26 +449,30 @@ impl LuStore {
     /// each under its stored columns, rows in store order; `None` when the
     /// instance is not in the store. A table the file does not have yet
     /// (no instance has written it) comes back with no columns.
-    pub fn get(&self, lu: &LuDef, id: &str) -> Result<Option<Vec<(String, Table)>>, LuError> {
+    pub fn get(&self, lu: &LuDef, id: &str) -> Result<Option<Vec<InstanceTable>>, LuError> {
         check_table_names(lu)?;
         let mut conn = self.conn()?;
         // One read transaction: every table from the same commit.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(|e| self.err(e))?;
-        let read = || -> rusqlite::Result<Option<Vec<(String, Table)>>> {
+        let read = || -> rusqlite::Result<Option<Vec<InstanceTable>>> {
             let mut any_rows = false;
             let mut out = Vec::with_capacity(lu.tables.len());
             for t in &lu.tables {
                 let columns = schema::columns(&tx, &t.name)?;
-                let mut table = Table::new(columns.clone().unwrap_or_default());
-                if let Some(columns) = columns {
-                    for (_, row) in sync::read_rows(&tx, &t.name, &columns, id)? {
+                let mut rows = Vec::new();
+                if let Some(columns) = &columns {
+                    for (_, row) in sync::read_rows(&tx, &t.name, columns, id)? {
                         any_rows = true;
-                        table.push_row(row.into_iter().map(value::Atom::cell).collect());
+                        rows.push(row);
                     }
                 }
-                out.push((t.name.clone(), table));
+                out.push(InstanceTable {
+                    name: t.name.clone(),
+                    columns: columns.unwrap_or_default(),
+                    rows,
+                });
             }
             let present = any_rows || schema::marked(&tx, id)?;
             Ok(present.then_some(out))
@@ -526,17 +540,12 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// What `GET Customer.'42'` prints: one table in long format, columns
-/// `Table`, `Row`, `Column`, `Value`, one line per stored value (`Row`
-/// counts from 1 within its table). The LU's tables have different columns,
-/// and one [`Output`] must hold them all, in a shape JSON and CSV can carry
-/// as well as a terminal; long format is that shape, and it stays readable
-/// however wide a table is. An instance that is in the store with no rows
-/// gives the header alone (`[]` in JSON).
+/// `GET Customer.'42'`: the instance's tables as the store holds them
+/// (see [`LuStore::get`]); printing them is the caller's.
 ///
 /// An instance not in the store (or an LU never synced: no file is created
 /// for a look) is an error that says how to sync it.
-pub fn get_output(home: &Path, lu: &LuDef, id: &str) -> Result<Output, LuError> {
+pub fn get_instance(home: &Path, lu: &LuDef, id: &str) -> Result<Vec<InstanceTable>, LuError> {
     let not_in_store = || LuError::NotInStore {
         lu: lu.name.clone(),
         id: id.to_string(),
@@ -545,19 +554,5 @@ pub fn get_output(home: &Path, lu: &LuDef, id: &str) -> Result<Output, LuError> 
         return Err(not_in_store());
     }
     let store = LuStore::open(home, lu)?;
-    let tables = store.get(lu, id)?.ok_or_else(not_in_store)?;
-    let mut out = Table::new(["Table", "Row", "Column", "Value"]);
-    for (name, table) in tables {
-        for (r, row) in table.rows.into_iter().enumerate() {
-            for (column, value) in table.columns.iter().zip(row) {
-                out.push_row(vec![
-                    Cell::Text(name.clone()),
-                    Cell::from(r + 1),
-                    Cell::Text(column.clone()),
-                    value,
-                ]);
-            }
-        }
-    }
-    Ok(Output::Table(out))
+    store.get(lu, id)?.ok_or_else(not_in_store)
 }

@@ -1,10 +1,8 @@
 //! One cell of LU data as the store compares it: an SQLite value with its
 //! storage class, hashable so that rows can be matched by content.
 
-use crate::output::Cell;
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use std::fmt::Write;
 
 /// Two values are equal when their storage class and value are: `1`,
 /// `1.0` and `'1'` are three different values, so a source column that
@@ -36,26 +34,6 @@ impl Atom {
                 Err(_) => Atom::Blob(b.to_vec()),
             },
             ValueRef::Blob(b) => Atom::Blob(b.to_vec()),
-        }
-    }
-
-    /// How `GET` shows the value. A blob has no cell of its own: it prints
-    /// as the SQL literal that would write it back, `x'00ff'`.
-    pub fn cell(self) -> Cell {
-        match self {
-            Atom::Null => Cell::Null,
-            Atom::Int(i) => Cell::Int(i),
-            Atom::Real(bits) => Cell::Float(f64::from_bits(bits)),
-            Atom::Text(s) => Cell::Text(s),
-            Atom::Blob(b) => {
-                let mut s = String::with_capacity(b.len() * 2 + 3);
-                s.push_str("x'");
-                for byte in b {
-                    let _ = write!(s, "{byte:02x}");
-                }
-                s.push('\'');
-                Cell::Text(s)
-            }
         }
     }
 }

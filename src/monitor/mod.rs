@@ -86,13 +86,17 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod info;
+mod options;
 mod summary;
 #[cfg(test)]
 mod tests;
 mod time;
 
+pub use info::describe_source;
 pub use time::{Bound, time_bound};
 
+use options::{comma_list, parse_statuses, str_opt};
 use time::*;
 
 /// Why a monitoring statement could not answer.
@@ -121,9 +125,6 @@ const PACE_WINDOW_MS: i64 = 100_000;
 
 /// `BATCH_DETAILS` without `LIMIT` (SPEC §6).
 const DETAILS_DEFAULT_LIMIT: usize = 10_000;
-
-/// How many ids of a listed entity source `BATCH_INFO` shows.
-const SOURCE_IDS_SHOWN: usize = 10;
 
 /// Runs a monitoring statement. `last_bid` is the last batch started in
 /// this session (for statements without a bid). `_node` is this process's
@@ -266,48 +267,6 @@ impl Cx<'_> {
         Ok(t.into())
     }
 
-    fn info(&self, bid: Option<&Text>) -> Result<Output> {
-        let b = self.batch(bid)?;
-        let mut kv = KeyValues::new();
-        kv.push("Batch id", b.bid.as_str());
-        kv.push("Command", b.command.as_str());
-        kv.push("Status", b.status.as_str());
-        kv.push("LU", b.lu.as_str());
-        kv.push("Fabric command", b.fabric_command.as_str());
-        kv.push("Entity source", describe_source(&b.source));
-        match serde_json::from_str::<serde_json::Value>(&b.arguments) {
-            Ok(serde_json::Value::Object(mut map)) => {
-                // Every option of BATCH, by name (so the same batch always
-                // reads the same way): its value as given, else its
-                // default, else null (none; MAX_WORKERS_PER_NODE: the
-                // node's worker count).
-                let mut names: Vec<&str> = crate::syntax::keywords::BATCH_OPTIONS
-                    .iter()
-                    .map(|o| o.name)
-                    .collect();
-                names.sort_unstable();
-                for name in names {
-                    let value = map.remove(name).unwrap_or_else(|| option_default(name));
-                    kv.push(format!("Option {name}"), option_cell(value));
-                }
-                // Anything else stored (a store written by a later batchsh).
-                for (name, value) in map {
-                    kv.push(format!("Option {name}"), option_cell(value));
-                }
-            }
-            Ok(other) => kv.push("Options", Cell::Json(other)),
-            Err(_) => kv.push("Options", b.arguments.as_str()),
-        }
-        kv.push("Execution id", b.execution_id.as_str());
-        kv.push("Created by", b.created_by.as_str());
-        kv.push("Creation time", time_cell(Some(b.creation_time.as_str())));
-        kv.push("Start time", time_cell(b.start_time.as_deref()));
-        kv.push("End time", time_cell(b.end_time.as_deref()));
-        kv.push("Error", b.error.clone());
-        kv.push("extra_stats", json_cell(b.extra_stats.as_deref()));
-        Ok(kv.into())
-    }
-
     fn details(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
         let span = bid.map(|t| t.span);
         let b = self.batch(bid)?;
@@ -407,66 +366,6 @@ impl Cx<'_> {
         }
         Ok(t.into())
     }
-
-    /// A time option as an instant: the start of its day (`From`) or the
-    /// end of its day / just past its instant (`Until`, exclusive).
-    fn time_opt<Tz: TimeZone>(
-        &self,
-        options: &Options,
-        name: &str,
-        tz: &Tz,
-        bound: Bound,
-    ) -> Result<Option<DateTime<Utc>>> {
-        let Some(v) = options.get(name) else {
-            return Ok(None);
-        };
-        let text = str_opt(options, name, v)?;
-        time_bound(text, bound, self.now, tz)
-            .map(Some)
-            .ok_or_else(|| {
-                error(
-                    opt_span(options, name),
-                    format!(
-                        "{name}='{text}' is not a time; use 'today', 'yesterday', 'now', \
-                         'YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS' or RFC 3339"
-                    ),
-                )
-            })
-    }
-
-    fn regex_opt(&self, options: &Options, name: &str) -> Result<Option<Regex>> {
-        let Some(v) = options.get(name) else {
-            return Ok(None);
-        };
-        let text = str_opt(options, name, v)?;
-        Regex::new(text).map(Some).map_err(|e| {
-            // The regex crate's message draws the pattern with its own
-            // caret and "error:" line; the reason is that line's end (the
-            // diagnostic already points at the option).
-            let full = e.to_string();
-            let why = full.rsplit("error: ").next().unwrap_or(&full).trim();
-            error(
-                opt_span(options, name),
-                format!("{name} is not a valid regular expression: {why}"),
-            )
-        })
-    }
-
-    /// `LIMIT`: `-1` is all, `0` or more a count; absent, `default`.
-    fn limit_opt(&self, options: &Options, default: Option<usize>) -> Result<Option<usize>> {
-        match options.get("LIMIT") {
-            None => Ok(default),
-            Some(Value::Int(-1)) => Ok(None),
-            Some(Value::Int(n)) if *n >= 0 => Ok(Some(usize::try_from(*n).unwrap_or(usize::MAX))),
-            Some(v) => Err(error(
-                opt_span(options, "LIMIT"),
-                match v {
-                    Value::Int(n) => format!("LIMIT must be -1 (all) or 0 or more, not {n}"),
-                    other => format!("LIMIT must be a number, not {other:?}"),
-                },
-            )),
-        }
-    }
 }
 
 /// `BATCH_HISTORY`'s columns (the spec names what, not the names).
@@ -502,121 +401,6 @@ fn json_cell(s: Option<&str>) -> Cell {
             .map(Cell::Json)
             .unwrap_or_else(|_| Cell::Text(s.to_string())),
     }
-}
-
-/// An option's stored value as the cell of its type.
-/// The value a BATCH option not given has (SPEC §4), as it is stored
-/// when given; null when it has none.
-fn option_default(name: &str) -> serde_json::Value {
-    use serde_json::Value as J;
-    match name {
-        "ASYNC" | "GENERATE_ENTITIES_FIRST" | "ALLOW_MULTIPLE" | "TRUNC_START" | "OPEN" => {
-            J::Bool(false)
-        }
-        "MAX_RETRIES" | "REPROCESS_HOURS" => J::from(0),
-        "RETRY_DELAY" => J::from("1s"),
-        "BIND_PARAMS_SEPARATOR" => J::from(","),
-        _ => J::Null,
-    }
-}
-
-fn option_cell(v: serde_json::Value) -> Cell {
-    use serde_json::Value as J;
-    match v {
-        J::Null => Cell::Null,
-        J::Bool(b) => Cell::Bool(b),
-        J::String(s) => Cell::Text(s),
-        J::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Cell::Int(i),
-            (None, Some(f)) => Cell::Float(f),
-            (None, None) => Cell::Text(n.to_string()),
-        },
-        other => Cell::Json(other),
-    }
-}
-
-/// The stored entity source as one readable line: its kind first, then
-/// each part (`group: vip`, `ids: 1, 2, 3`, `interface: crm`,
-/// `SQL: select ...`). Text that is not JSON is shown as it is.
-pub fn describe_source(text: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => describe(&v),
-        Err(_) => text.to_string(),
-    }
-}
-
-fn describe(v: &serde_json::Value) -> String {
-    use serde_json::Value as J;
-    match v {
-        J::String(s) => s.clone(),
-        J::Array(items) => {
-            let mut shown: Vec<String> =
-                items.iter().take(SOURCE_IDS_SHOWN).map(describe).collect();
-            if items.len() > SOURCE_IDS_SHOWN {
-                shown.push(format!("... ({} in all)", items.len()));
-            }
-            shown.join(", ")
-        }
-        J::Object(map) => {
-            let kind_keys = ["kind", "type"];
-            let mut parts: Vec<String> = kind_keys
-                .iter()
-                .filter_map(|k| map.get(*k).and_then(J::as_str))
-                .map(str::to_string)
-                .collect();
-            for (k, v) in map {
-                if kind_keys.contains(&k.as_str()) && v.is_string() {
-                    continue;
-                }
-                let label = if k.eq_ignore_ascii_case("sql") {
-                    "SQL"
-                } else {
-                    k.as_str()
-                };
-                parts.push(format!("{label}: {}", describe(v)));
-            }
-            parts.join(", ")
-        }
-        other => other.to_string(),
-    }
-}
-
-/// `a, b,c` -> `["a", "b", "c"]`: parts trimmed, empty ones dropped.
-fn comma_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// An option's value as text; the parser gives these options as strings,
-/// anything else is a caller's bug reported at the option.
-fn str_opt<'v>(options: &Options, name: &str, v: &'v Value) -> Result<&'v str> {
-    match v {
-        Value::Str(s) => Ok(s),
-        other => Err(error(
-            opt_span(options, name),
-            format!("{name} takes a string, not {other:?}"),
-        )),
-    }
-}
-
-/// The statuses a STATUS option names, each checked.
-fn parse_statuses<S, E: std::fmt::Display>(
-    options: &Options,
-    texts: &[String],
-    parse: impl Fn(&str) -> std::result::Result<S, E>,
-) -> Result<Vec<S>> {
-    texts
-        .iter()
-        .map(|t| parse(t).map_err(|e| error(opt_span(options, "STATUS"), e.to_string())))
-        .collect()
-}
-
-/// The span of option `name`.
-fn opt_span(options: &Options, name: &str) -> Option<Span> {
-    options.0.iter().find(|o| o.name == name).map(|o| o.span)
 }
 
 fn error(span: Option<Span>, message: impl Into<String>) -> MonitorError {

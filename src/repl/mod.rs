@@ -55,7 +55,7 @@ const FIRST_CTRL_C: &str = "\nbatchsh: Ctrl-C, stopping once the entities in fli
 
 /// Runs the REPL until Ctrl-D, `EXIT` or `QUIT`.
 pub fn run(global: &Global) -> Result<(), Error> {
-    let config = crate::session_config(global)?;
+    let config = crate::runner::session_config(global)?;
     let history = config.home.join(HISTORY_FILE);
     let highlight = highlight::enabled(
         std::io::stdout().is_terminal(),
@@ -63,7 +63,7 @@ pub fn run(global: &Global) -> Result<(), Error> {
         std::env::var_os("TERM").as_deref(),
     );
     let helper = Helper::new(config.store_path.clone(), config.cwd.clone(), highlight);
-    let mut session = Session::new(config, crate::settings(global));
+    let mut session = Session::new(config, crate::runner::settings(global));
     let ctrl_c = on_ctrl_c(&session);
     crate::terminate::install();
     let mut editor = editor(helper, highlight)?;

@@ -2,8 +2,10 @@
 //! ended.
 
 use super::{Result, Session};
-use crate::ast::Span;
-use crate::output::{Cell, Output, Table};
+use crate::ast::{BatchStmt, Span};
+use crate::exec::Explanation;
+use crate::output::{Cell, KeyValues, Output, Table};
+use crate::plan::Plan;
 
 impl Session {
     pub(super) fn batch(
@@ -97,10 +99,34 @@ impl Session {
         let (home, workers) = (self.home.clone(), self.workers);
         let store = self.store()?;
         let plan = crate::analyze::batch(store, b, span, workers)?;
-        Ok(Some(Output::KeyValues(crate::exec::explain(
-            &plan, b, &home,
-        )?)))
+        let explanation = crate::exec::explain(&plan, &home)?;
+        Ok(Some(Output::KeyValues(explained(b, &plan, explanation))))
     }
+}
+
+/// What `EXPLAIN` prints: the statement's target, the plan, and every
+/// option's effective value as given, else marked as the default.
+fn explained(b: &BatchStmt, plan: &Plan, e: Explanation) -> KeyValues {
+    let mut kv = KeyValues::default();
+    kv.push("Target", b.target.to_string());
+    kv.push("LU", plan.lu.name.as_str());
+    kv.push("Entity source", e.source);
+    kv.push("SQL", e.sql.map_or(Cell::Null, Cell::Text));
+    kv.push("Command", plan.command.to_string());
+    kv.push("Command kind", plan.command.name());
+    for (name, value) in e.options {
+        let shown = match b.options.get(name).map(|v| v.to_string()) {
+            // More workers than the node has: say how many run.
+            Some(v) if name == "MAX_WORKERS_PER_NODE" && v != value => {
+                format!("{v} ({value} run: the node's worker count)")
+            }
+            Some(v) => v,
+            None => format!("{value} (default)"),
+        };
+        kv.push(format!("Option {name}"), shown);
+    }
+    kv.push("Entities now", e.entities_now);
+    kv
 }
 
 /// The row a finished BATCH prints (SPEC §4).

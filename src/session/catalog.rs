@@ -319,9 +319,9 @@ impl Session {
                     .store()?
                     .lu(&lu.text)
                     .map_err(|e| StatementError::at(lu.span, e))?;
-                let out = crate::lu::get_output(&home, &def, &id.value)
+                let tables = crate::lu::get_instance(&home, &def, &id.value)
                     .map_err(|e| StatementError::at(id.span, e))?;
-                Some(out)
+                Some(super::get::long_table(tables))
             }
             _ => unreachable!("catalog() takes catalog statements"),
         };

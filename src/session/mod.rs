@@ -13,6 +13,7 @@ mod batch;
 mod catalog;
 mod control;
 mod error;
+mod get;
 mod help;
 mod settings;
 
@@ -20,7 +21,7 @@ pub use error::{Result, StatementError, StatementErrorKind};
 
 use crate::ast::{OutputFormat, Span, Statement, Stmt};
 use crate::output::{Cell, Output};
-use crate::store::{Store, Upgrades};
+use crate::store::{Store, Upgrade, Upgrades};
 use std::path::PathBuf;
 
 /// Session settings (`SET`, `SHOW SETTINGS`).
@@ -177,10 +178,11 @@ impl Session {
 
     fn store(&mut self) -> Result<&dyn Store> {
         if self.store.is_none() {
+            let announce = |u: Upgrade| eprintln!("batchsh: {u}");
             let upgrades = if self.quiet {
                 Upgrades::Silent
             } else {
-                Upgrades::Announced
+                Upgrades::Told(&announce)
             };
             let s = crate::store::open(&self.store_path, upgrades)?;
             self.store = Some(s);

@@ -33,7 +33,8 @@ pub use query::{
     for_each_id, query_rows,
 };
 
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
+use crate::store::InterfaceDef;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -76,6 +77,17 @@ impl Interface {
             interface: self.name.clone(),
             kind: self.kind.keyword(),
         }
+    }
+}
+
+/// The data-source view of a catalog entry. Defined here, beside what it
+/// makes, so that the store need not know the sources.
+impl InterfaceDef {
+    pub fn source(&self) -> Interface {
+        let mut i = Interface::new(self.name.clone(), self.kind, self.location.clone());
+        i.header = self.header;
+        i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
+        i
     }
 }
 

@@ -3,8 +3,10 @@
 //! regard to case. [`CatalogStore`] is the seam.
 
 use super::Result;
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 
+/// An interface as the catalog keeps it; `InterfaceDef::source` (in
+/// `crate::source`, which opens it) is its data-source view.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InterfaceDef {
     pub name: String,
@@ -69,17 +71,6 @@ pub(crate) fn command_lu(fabric_command: &str) -> Option<&str> {
         return None;
     }
     words.next()?.strip_suffix(".?")
-}
-
-impl InterfaceDef {
-    /// The data-source view of a catalog entry.
-    pub fn source(&self) -> crate::source::Interface {
-        let mut i =
-            crate::source::Interface::new(self.name.clone(), self.kind, self.location.clone());
-        i.header = self.header;
-        i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
-        i
-    }
 }
 
 /// The catalog's reads and writes.

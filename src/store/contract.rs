@@ -6,8 +6,8 @@ use super::Store;
 use super::batches::{NewBatch, NewId, OutcomeState, RunRef, StepInput, StoredId};
 use super::nodes::{NodeInfo, NodeKind, NodeState};
 use super::{GroupDef, InterfaceDef, LuDef, StoreError, now};
-use crate::ast::InterfaceKind;
 use crate::batch::{BatchStatus, EntityStatus};
+use crate::catalog::InterfaceKind;
 
 /// Runs every contract test on stores that `fresh` makes, each new and
 /// empty.

@@ -152,12 +152,31 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Whether opening a store that must be upgraded says so on stderr (the
-/// upgrade can take seconds). `--quiet` keeps it silent: a cron job's
-/// stderr is mailed, and the spec has it print nothing but errors and data.
+/// A schema upgrade about to run on a store that holds data. It can take
+/// seconds, so the caller may say why it waits: its `Display` is that
+/// notice. The store itself prints nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Upgrades {
-    Announced,
+pub struct Upgrade {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl std::fmt::Display for Upgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "upgrading the store from version {} to {}; this runs once",
+            self.from, self.to
+        )
+    }
+}
+
+/// Who hears of an [`Upgrade`] before it runs, if anyone. `--quiet` keeps
+/// it silent: a cron job's stderr is mailed, and the spec has it print
+/// nothing but errors and data.
+#[derive(Clone, Copy)]
+pub enum Upgrades<'a> {
+    Told(&'a dyn Fn(Upgrade)),
     Silent,
 }
 
@@ -209,7 +228,7 @@ impl Drop for RunTuning<'_> {
 
 /// Opens (creating if needed) the store at `path`, refusing one that is
 /// not a batchsh store, is newer than this binary, or is damaged.
-pub fn open(path: &Path, upgrades: Upgrades) -> Result<Box<dyn Store>> {
+pub fn open(path: &Path, upgrades: Upgrades<'_>) -> Result<Box<dyn Store>> {
     Ok(Box::new(sqlite::SqliteStore::open_with(path, upgrades)?))
 }
 

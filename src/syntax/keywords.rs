@@ -3,6 +3,8 @@
 //! suggestions, the grammar test and the REPL completer all read these lists,
 //! so a new word is added once.
 
+pub use crate::typo::suggest;
+
 /// A statement as a user names it (`CREATE INTERFACE`, `BATCH_LIST`), with a
 /// one-line summary for `HELP`.
 #[derive(Debug)]
@@ -370,57 +372,6 @@ pub const COMMANDS: &[&str] = &[
     "sleep",
 ];
 
-/// Longer words are never taken for typos (keywords are shorter).
-const MAX_TYPO_LEN: usize = 64;
-
-/// The closest of `candidates` to `word` (case-insensitive), when it is close
-/// enough to be a likely typo.
-pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    // A word this long is no typo of a keyword; checking costs its length
-    // once per candidate, which a 10 MB word turns into seconds.
-    if word.len() > MAX_TYPO_LEN {
-        return None;
-    }
-    let w = word.to_ascii_uppercase();
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(&w, &c.to_ascii_uppercase());
-        // Allow about one typo per three letters, at least one.
-        let limit = (c.len().max(w.len()) / 3).max(1);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c)
-}
-
-/// Levenshtein distance with transpositions counted as one edit (optimal
-/// string alignment), on chars.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len() > MAX_TYPO_LEN || b.len() > MAX_TYPO_LEN {
-        return usize::MAX;
-    }
-    let mut prev2 = vec![0usize; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0usize; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(prev2[j - 2] + 1);
-            }
-            cur[j] = v;
-        }
-        std::mem::swap(&mut prev2, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,13 +385,6 @@ mod tests {
         assert_eq!(suggest("batch_lsit", leading_words()), Some("BATCH_LIST"));
         assert_eq!(suggest("xyzzy", leading_words()), None);
         assert_eq!(suggest(&"B".repeat(100_000), leading_words()), None);
-    }
-
-    #[test]
-    fn transposition_is_one_edit() {
-        assert_eq!(edit_distance("ab", "ba"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

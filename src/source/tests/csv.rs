@@ -1,5 +1,5 @@
 use super::{expect_err, iface, ok_ids};
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 use crate::source::{Interface, Param, SourceError, check, check_id_query, connect, for_each_id};
 use std::ops::ControlFlow;
 use std::path::Path;

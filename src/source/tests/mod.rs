@@ -7,7 +7,7 @@ mod paths;
 mod sqlite;
 
 use super::{IdError, Interface, SourceError, for_each_id};
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 use super::{all_ids, expect_err, iface, ok_ids, sqlite_db};
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 use crate::source::{
     IdError, Param, SourceError, check, column_count, connect, for_each_id, query_rows,
 };

@@ -3,7 +3,7 @@
 //! without regard to case.
 
 use super::SqliteStore;
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 use crate::store::catalog::*;
 use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, params};
@@ -361,8 +361,8 @@ impl CatalogStore for SqliteStore {
 
 impl SqliteStore {
     fn not_found(&self, kind: &'static str, name: &str, all: Vec<String>) -> StoreError {
-        let suggestion = crate::syntax::keywords::suggest(name, all.iter().map(String::as_str))
-            .map(str::to_string);
+        let suggestion =
+            crate::typo::suggest(name, all.iter().map(String::as_str)).map(str::to_string);
         StoreError::NotFound {
             kind,
             name: name.to_string(),

@@ -4,6 +4,7 @@
 //! are append-only: a released one is never edited, a change is a new one.
 
 use super::APPLICATION_ID;
+use crate::store::{Upgrade, Upgrades};
 use rusqlite::Connection;
 
 /// Migration N (1-based) takes a store from version N-1 to N.
@@ -293,8 +294,8 @@ pub fn latest() -> i64 {
 }
 
 /// Brings the store to [`latest`]. The caller has checked it is not newer.
-/// `announce` says on stderr that a store holding data is being upgraded.
-pub fn apply(conn: &Connection, announce: bool) -> rusqlite::Result<()> {
+/// `upgrades` is told before a store holding data is upgraded.
+pub fn apply(conn: &Connection, upgrades: Upgrades<'_>) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= latest() {
         return Ok(());
@@ -304,13 +305,17 @@ pub fn apply(conn: &Connection, announce: bool) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if announce && version >= 1 && version < latest() {
+        if let Upgrades::Told(tell) = upgrades
+            && version >= 1
+            && version < latest()
+        {
             // Upgrading a store that holds data can take a while (every
-            // entity row is rewritten by migration 3): say why we wait.
-            eprintln!(
-                "batchsh: upgrading the store from version {version} to {}; this runs once",
-                latest()
-            );
+            // entity row is rewritten by migration 3): the caller may say
+            // why we wait.
+            tell(Upgrade {
+                from: version,
+                to: latest(),
+            });
         }
         for (n, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             conn.execute_batch(sql)?;

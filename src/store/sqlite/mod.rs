@@ -65,13 +65,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`, refusing files that
     /// are not batchsh stores or are newer than this binary; an upgrade is
-    /// announced on stderr.
+    /// told to no one.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        SqliteStore::open_with(path, Upgrades::Announced)
+        SqliteStore::open_with(path, Upgrades::Silent)
     }
 
-    /// [`SqliteStore::open`], saying on stderr that it upgrades the store or not.
-    pub fn open_with(path: &Path, upgrades: Upgrades) -> Result<SqliteStore> {
+    /// [`SqliteStore::open`], telling `upgrades` of an upgrade before it runs.
+    pub fn open_with(path: &Path, upgrades: Upgrades<'_>) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
@@ -98,8 +98,7 @@ impl SqliteStore {
             wal_id: RefCell::new(None),
         };
         store.configure()?;
-        migrations::apply(&store.conn, upgrades == Upgrades::Announced)
-            .map_err(|e| store.err(e))?;
+        migrations::apply(&store.conn, upgrades).map_err(|e| store.err(e))?;
         Ok(store)
     }
 

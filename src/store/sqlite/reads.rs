@@ -355,7 +355,7 @@ fn nearest_bid(store: &SqliteStore, given: &str) -> Result<Option<String>> {
     let mut tie = false;
     for bid in bids {
         let start: String = bid.chars().take(len).collect();
-        let d = crate::syntax::keywords::edit_distance(given, &start);
+        let d = crate::typo::edit_distance(given, &start);
         if d > limit {
             continue;
         }

@@ -1,7 +1,7 @@
 //! SqliteStore tests: opening, refusing, migrating, and the catalog tables.
 
 use super::*;
-use crate::ast::InterfaceKind;
+use crate::catalog::InterfaceKind;
 use crate::store::batches::*;
 use crate::store::reads::*;
 use crate::store::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef};
@@ -445,6 +445,28 @@ fn a_version_1_store_is_upgraded_and_keeps_its_catalog() {
         .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
         .unwrap();
     assert_eq!(batches, 0);
+}
+
+/// The store prints nothing of an upgrade: it tells the caller, before
+/// the upgrade runs, and only when a store that holds data is upgraded.
+#[test]
+fn an_upgrade_is_told_to_the_caller_once() {
+    let (_d, p) = temp();
+    let heard = std::cell::RefCell::new(Vec::new());
+    let tell = |u: crate::store::Upgrade| heard.borrow_mut().push(u);
+    let told = || Upgrades::Told(&tell);
+    drop(SqliteStore::open_with(&p, told()).unwrap());
+    assert!(heard.borrow().is_empty(), "a new store is no upgrade");
+    let old = p.with_file_name("old.db");
+    drop(store_at_version(&old, 1));
+    drop(SqliteStore::open_with(&old, told()).unwrap());
+    drop(SqliteStore::open_with(&old, told()).unwrap());
+    let to = migrations::latest();
+    assert_eq!(*heard.borrow(), [crate::store::Upgrade { from: 1, to }]);
+    assert_eq!(
+        heard.borrow()[0].to_string(),
+        format!("upgrading the store from version 1 to {to}; this runs once")
+    );
 }
 
 /// A version-2 store (entity rows keyed by the bid) is upgraded in place:
