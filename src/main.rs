@@ -5,5 +5,6 @@ use clap::Parser;
 
 fn main() {
     let cli = batchsh::cli::Cli::parse();
-    std::process::exit(batchsh::run(cli));
+    let code = batchsh::run(cli);
+    batchsh::terminate::exit(code);
 }

@@ -121,21 +121,41 @@ fn hook() -> std::sync::MutexGuard<'static, Option<(String, String)>> {
 /// running, and says so, and what it leaves: a batch unfinished and how to
 /// finish or end it, or a batch that had ended and whose hook was cut.
 pub fn stop_now(code: i32, why: &str) -> ! {
-    crate::command::kill_running();
-    if let Some(bid) = running_bid().clone() {
-        eprintln!(
+    STOPPING_NOW.store(true, Ordering::SeqCst);
+    // What is left is read before the commands are killed: the hook's end
+    // lets the main thread move on (and forget it).
+    let message = if let Some(bid) = running_bid().clone() {
+        format!(
             "batchsh: {why}, stopping at once: batch {bid} is left unfinished, as after a \
              crash; BATCH_RETRY '{bid}' finishes it, BATCH_CANCEL '{bid}' ends it"
-        );
+        )
     } else if let Some((bid, status)) = hook().as_ref() {
-        eprintln!(
+        format!(
             "batchsh: {why}, stopping at once: batch {bid} had ended {status}; its ON_DONE \
              hook was stopped"
-        );
+        )
     } else {
-        eprintln!("batchsh: {why}, stopping at once");
-    }
+        format!("batchsh: {why}, stopping at once")
+    };
+    crate::command::kill_running();
+    eprintln!("{message}");
     std::process::exit(code);
+}
+
+/// A stop at once is under way: it ends the process, with its own code.
+static STOPPING_NOW: AtomicBool = AtomicBool::new(false);
+
+/// The process's end with `code`, unless a stop at once is under way on
+/// another thread ([`stop_now`]): that one ends the process, with its
+/// code, and this thread waits for it (a hook it killed let this thread
+/// reach its end first).
+pub fn exit(code: i32) -> ! {
+    if STOPPING_NOW.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+    std::process::exit(code)
 }
 
 /// While it lives, a batch's `ON_DONE` hook runs: a stop at once says so.
