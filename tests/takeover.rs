@@ -739,8 +739,9 @@ fn a_retry_is_refused_beside_an_active_batch_with_its_command() {
     let first = w.spawn(statement);
     w.wait_until_running();
     let first_bid = w.last_bid();
-    let out = w.run(&format!("BATCH_CANCEL '{first_bid}'"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_CANCEL '{first_bid}'"))
+        .status(0)
+        .run();
     let out = first.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let second = w.spawn(statement);
@@ -748,25 +749,24 @@ fn a_retry_is_refused_beside_an_active_batch_with_its_command() {
         w.last_bid() != first_bid && w.status(&w.last_bid()) == "IN_PROGRESS"
     });
     let second_bid = w.last_bid();
-    let out = w.run(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    w.test(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"))
+        .status(1)
+        .stderr_contains(&format!(
             "batch {second_bid} with the same command is active"
-        )),
-        "{}",
-        out.stderr
-    );
+        ))
+        .run();
     assert_eq!(
         w.status(&first_bid),
         "CANCELLED",
         "the refused retry changed nothing"
     );
-    let out = w.run(&format!("BATCH_CANCEL '{second_bid}'"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_CANCEL '{second_bid}'"))
+        .status(0)
+        .run();
     second.wait_with_output().unwrap();
-    let out = w.run(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    w.test(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"))
+        .status(0)
+        .run();
     assert_eq!(w.status(&first_bid), "DONE");
 }
 
