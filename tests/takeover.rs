@@ -751,7 +751,7 @@ fn a_retry_is_refused_beside_an_active_batch_with_its_command() {
     let second_bid = w.last_bid();
     w.test(&format!("BATCH_RETRY '{first_bid}' ALLOW_CANCELLED=true"))
         .status(1)
-        .stderr_contains(&format!(
+        .stderr_contains(format!(
             "batch {second_bid} with the same command is active"
         ))
         .run();
