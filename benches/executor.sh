@@ -325,16 +325,15 @@ PRAGMA journal_mode = DELETE;
 PRAGMA synchronous = OFF;
 PRAGMA cache_size = -1000000;
 BEGIN;
-DROP INDEX batch_entities_by_id;
 DROP INDEX batch_entities_open;
 WITH RECURSIVE c(x) AS (SELECT 1001 UNION ALL SELECT x + 1 FROM c WHERE x < $STORE_ROWS)
-INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, retry_at, node,
-                            start_time, end_time, process_time_ms, result, error)
-SELECT e.batch, c.x, CAST(c.x AS TEXT), e.status, e.attempts, e.retry_at, e.node,
-       e.start_time, e.end_time, e.process_time_ms, '{"echo":"' || c.x || '"}', e.error
+INSERT INTO batch_entities (batch, seq, entity_id, status, attempts, retry_at_ms, node,
+                            start_time_ms, end_time_ms, process_time_ms, result, error, worker)
+SELECT e.batch, c.x, CAST(c.x AS TEXT), e.status, e.attempts, e.retry_at_ms, e.node,
+       e.start_time_ms, e.end_time_ms, e.process_time_ms, '{"echo":"' || c.x || '"}', e.error,
+       e.worker
 FROM c, (SELECT * FROM batch_entities
          WHERE batch = (SELECT batch_no FROM batches WHERE bid = '$BID') AND seq = 1) AS e;
-CREATE UNIQUE INDEX batch_entities_by_id ON batch_entities (batch, entity_id);
 CREATE INDEX batch_entities_open ON batch_entities (batch, status, seq)
     WHERE status <> 'COMPLETED';
 UPDATE batches SET total = $STORE_ROWS, completed = $STORE_ROWS WHERE bid = '$BID';
