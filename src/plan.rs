@@ -53,6 +53,11 @@ impl std::fmt::Display for FailureLimit {
     }
 }
 
+/// The most worker threads one batch runs on one node (SPEC §4:
+/// per-entity commands are often I/O-bound, so a synchronous batch runs as
+/// many as it asks for, up to this).
+pub const MAX_NODE_WORKERS: usize = 1024;
+
 /// A batch, ready to run: every field is what runs, not what was written
 /// (the options as written are [`crate::analyze::BatchOptions`]).
 #[derive(Debug)]
@@ -68,9 +73,11 @@ pub struct Plan {
     pub command_lu_source: Option<source::Interface>,
     /// The interface a `sql` command runs on.
     pub command_interface: Option<source::Interface>,
-    /// Worker threads: `MAX_WORKERS_PER_NODE`, at most `node_workers`.
+    /// Worker threads: `MAX_WORKERS_PER_NODE` (default: the node's
+    /// default), at most `node_workers`.
     pub workers: usize,
-    /// The node's worker limit: what `BATCH_EDIT` may raise `workers` to.
+    /// The node's worker limit: what `BATCH_EDIT` may raise `workers` to
+    /// ([`MAX_NODE_WORKERS`] for a synchronous batch).
     pub node_workers: usize,
     /// `MAX_WORKERS_PER_NODE` as given, where it is more than `workers`:
     /// the statement asked for more than the node runs.

@@ -17,13 +17,14 @@ pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
 pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions};
 
 use crate::ast::{BatchStmt, Span, Statement, Stmt};
-use crate::plan::Plan;
+use crate::plan::{MAX_NODE_WORKERS, Plan};
 use crate::store::CatalogStore;
 use std::time::Duration;
 
 /// A BATCH (or the BATCH of an EXPLAIN, or the stored statement of a batch
-/// run again) as a plan for a node of `node_workers` workers. `span` is
-/// the statement's.
+/// run again) as a plan for a synchronous run: `MAX_WORKERS_PER_NODE`
+/// workers (up to [`MAX_NODE_WORKERS`]), else `default_workers` (the
+/// number of cores). `span` is the statement's.
 ///
 /// The first fault found is the error, in this order: the target (its LU,
 /// a data center), the options ([`BatchOptions::decode`]), the command's
@@ -32,7 +33,7 @@ pub fn batch(
     catalog: &dyn CatalogStore,
     b: &BatchStmt,
     span: Span,
-    node_workers: usize,
+    default_workers: usize,
 ) -> Result<Plan> {
     let lu = catalog
         .lu(&b.target.lu.text)
@@ -49,7 +50,8 @@ pub fn batch(
     let needs = command::needs(catalog, &b.command)?;
     let workers = options
         .max_workers_per_node
-        .map_or(node_workers, |n| n.min(node_workers.max(1)));
+        .unwrap_or(default_workers)
+        .clamp(1, MAX_NODE_WORKERS);
     let stmt = Stmt {
         kind: Statement::Batch(Box::new(b.clone())),
         span,
@@ -64,7 +66,7 @@ pub fn batch(
         command_lu_source: needs.lu_source,
         command_interface: needs.interface,
         workers,
-        node_workers: node_workers.max(1),
+        node_workers: MAX_NODE_WORKERS,
         workers_capped_from: options.max_workers_per_node.filter(|&n| n > workers),
         max_retries: options.max_retries.unwrap_or(0),
         retry_delay: options.retry_delay.unwrap_or(Duration::from_secs(1)),

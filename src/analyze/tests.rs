@@ -317,7 +317,7 @@ impl Catalog {
 }
 
 #[test]
-fn a_batch_becomes_a_plan_with_defaults_and_the_nodes_limit_applied() {
+fn a_batch_becomes_a_plan_with_defaults_and_its_workers_as_asked() {
     let c = catalog();
     let p = c
         .plan("BATCH Customer.vip FABRIC_COMMAND='echo ?'")
@@ -328,7 +328,8 @@ fn a_batch_becomes_a_plan_with_defaults_and_the_nodes_limit_applied() {
     );
     assert_eq!(
         (p.workers, p.node_workers, p.workers_capped_from),
-        (4, 4, None)
+        (4, 1024, None),
+        "the default: the node's default count, BATCH_EDIT up to 1024"
     );
     assert_eq!((p.max_retries, p.retry_delay), (0, Duration::from_secs(1)));
     assert_eq!(p.arguments, serde_json::json!({}));
@@ -341,7 +342,11 @@ fn a_batch_becomes_a_plan_with_defaults_and_the_nodes_limit_applied() {
              WITH MAX_WORKERS_PER_NODE=9 BIND_PARAMS='0' MAX_FAILURES='10%'",
         )
         .unwrap();
-    assert_eq!((p.workers, p.workers_capped_from), (4, Some(9)));
+    assert_eq!(
+        (p.workers, p.workers_capped_from),
+        (9, None),
+        "more than the default: as many as asked"
+    );
     assert_eq!(p.max_failures, Some(FailureLimit::Percent(10.0)));
     assert!(
         matches!(&p.source, EntitySource::Query { params, .. } if params == &[Param::Text("0".into())])
@@ -355,6 +360,15 @@ fn a_batch_becomes_a_plan_with_defaults_and_the_nodes_limit_applied() {
     assert!(matches!(&p.source, EntitySource::Ids(ids) if ids.len() == 2));
     assert_eq!(p.command_lu.map(|l| l.name), Some("Customer".into()));
     assert_eq!((p.workers, p.workers_capped_from), (2, None));
+
+    let p = c
+        .plan("BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=5000")
+        .unwrap();
+    assert_eq!(
+        (p.workers, p.workers_capped_from),
+        (1024, Some(5000)),
+        "capped at the most a batch runs on one node, and said"
+    );
 }
 
 #[test]

@@ -23,8 +23,8 @@ impl Session {
             && !self.quiet
         {
             eprintln!(
-                "note: MAX_WORKERS_PER_NODE={n} is more than this node's {} workers (its \
-                 cores); {} run",
+                "note: MAX_WORKERS_PER_NODE={n} is more than the {} workers a batch runs on \
+                 one node; {} run",
                 plan.node_workers, plan.workers
             );
         }
@@ -116,9 +116,9 @@ fn explained(b: &BatchStmt, plan: &Plan, e: Explanation) -> KeyValues {
     kv.push("Command kind", plan.command.name());
     for (name, value) in e.options {
         let shown = match b.options.get(name).map(|v| v.to_string()) {
-            // More workers than the node has: say how many run.
+            // More workers than a batch runs on one node: say how many run.
             Some(v) if name == "MAX_WORKERS_PER_NODE" && v != value => {
-                format!("{v} ({value} run: the node's worker count)")
+                format!("{v} ({value} run: the most a batch runs on one node)")
             }
             Some(v) => v,
             None => format!("{value} (default)"),

@@ -237,3 +237,66 @@ fn batch_edit_raises_the_workers_up_to_the_nodes_count() {
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(3));
     w.assert_counters_add_up(&bid);
 }
+
+/// A command that holds its entity until `n` entities run at once (or 20 s
+/// pass), then appends how many it saw to seen.txt: with fewer workers
+/// than `n`, no entity ever sees `n`.
+fn barrier(n: usize) -> String {
+    format!(
+        "shell 'touch run/?; i=0; while [ $(ls run | wc -l) -lt {n} ] && [ $i -lt 400 ]; \
+         do sleep 0.05; i=$((i+1)); done; ls run | wc -l >> seen.txt'"
+    )
+}
+
+/// Every line of seen.txt: how many entities ran at once, as each saw it.
+fn seen(w: &World) -> Vec<usize> {
+    std::fs::read_to_string(w.path().join("seen.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+/// SPEC §4: a synchronous batch runs exactly MAX_WORKERS_PER_NODE workers,
+/// more than the machine's cores when asked (per-entity commands are often
+/// I/O-bound, as `parallel -j 50`).
+#[test]
+fn a_batch_runs_as_many_workers_as_it_asks_for_beyond_the_cores() {
+    let w = World::new(50);
+    std::fs::create_dir(w.path().join("run")).unwrap();
+    w.test(&format!(
+        "BATCH Customer FABRIC_COMMAND=\"{}\" WITH MAX_WORKERS_PER_NODE=50",
+        barrier(50)
+    ))
+    .status(0)
+    .run();
+    assert_eq!(seen(&w), vec![50; 50], "all 50 ran at once");
+}
+
+/// BATCH_EDIT raises a running batch's workers beyond those it started
+/// with: the new ones start at once.
+#[test]
+fn batch_edit_raises_the_workers_beyond_those_the_run_started_with() {
+    let w = World::new(12);
+    std::fs::create_dir(w.path().join("run")).unwrap();
+    let child = w.spawn(&format!(
+        "BATCH Customer FABRIC_COMMAND=\"{}\" WITH MAX_WORKERS_PER_NODE=2",
+        barrier(12)
+    ));
+    w.wait_until_running();
+    let bid = w.last_bid();
+    eventually("the first two entities to run", || {
+        std::fs::read_dir(w.path().join("run")).map_or(0, |d| d.count()) == 2
+    });
+    w.test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=12"))
+        .status(0)
+        .run();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(seen(&w), vec![12; 12], "all 12 ran at once after the edit");
+}

@@ -36,8 +36,8 @@ fn explain_counts_and_runs_nothing() {
     assert_eq!(w.batch_count(), 0);
 }
 
-/// More workers than the node has: EXPLAIN and the run say how many run
-/// (the node's count), instead of capping them without a word.
+/// More workers than a batch runs on one node (1024): EXPLAIN and the run
+/// say how many run, instead of capping them without a word.
 #[test]
 fn more_workers_than_the_node_has_are_named_with_how_many_run() {
     let w = World::new(3);
@@ -51,14 +51,16 @@ fn more_workers_than_the_node_has_are_named_with_how_many_run() {
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let shown = v["option_max_workers_per_node"].as_str().unwrap();
     assert!(
-        shown.starts_with("100000 (") && shown.ends_with(" run: the node's worker count)"),
+        shown == "100000 (1024 run: the most a batch runs on one node)",
         "{shown}"
     );
     w.test(&format!(
         "BATCH Customer FABRIC_COMMAND='echo ?' WITH {many}"
     ))
     .status(0)
-    .stderr_starts_with("note: MAX_WORKERS_PER_NODE=100000 is more than this node's ")
+    .stderr_starts_with(
+        "note: MAX_WORKERS_PER_NODE=100000 is more than the 1024 workers a batch runs on one node; 1024 run",
+    )
     .run();
     // Within the node's count: nothing to say.
     w.test(

@@ -62,7 +62,7 @@ use crate::store::seen::Seen;
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -272,7 +272,11 @@ impl Ctx<'_> {
 struct Parties {
     hub: Arc<Hub>,
     shared: Arc<Shared>,
-    _pool: rayon::ThreadPool,
+    /// The worker threads: a rayon pool for the workers the run starts
+    /// with, and one more for each raise beyond them (BATCH_EDIT).
+    pools: Mutex<Vec<rayon::ThreadPool>>,
+    /// Worker loops started so far (worker `k` for each `k` below it).
+    started: AtomicUsize,
     _producer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -287,16 +291,6 @@ impl Parties {
         failed_before: i64,
     ) -> std::result::Result<Parties, Halt> {
         let Ctx { env, plan, me, .. } = ctx;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(plan.node_workers)
-            .thread_name(|k| format!("batchsh-worker-{k}"))
-            .build()
-            .map_err(|e| {
-                ExecError::run(format!(
-                    "cannot start {} worker threads: {e}",
-                    plan.node_workers
-                ))
-            })?;
         // A node that does not feed sees the source open until the store
         // says every id is stored.
         let feed = if need_ids || !ctx.roles.feed {
@@ -307,7 +301,8 @@ impl Parties {
         let mut parties = Parties {
             hub: Arc::new(Hub::new(plan.workers, feed)),
             shared: Arc::new(Shared::new(plan, env.home, me.bid, env.node, failed_before)),
-            _pool: pool,
+            pools: Mutex::new(Vec::new()),
+            started: AtomicUsize::new(0),
             _producer: None,
         };
         // Feeding: the producer reads the source.
@@ -330,20 +325,39 @@ impl Parties {
             let hub = Arc::clone(&parties.hub);
             parties._producer = Some(spawn_producer(plan, env.home, stored, hub));
         }
-        // Processing: a thread for every worker the node allows, of which
-        // the first `allowed` take entities: BATCH_EDIT can raise the count
-        // up to it.
-        let workers = if ctx.roles.process {
-            plan.node_workers
-        } else {
-            0
-        };
-        for k in 0..workers {
-            let hub = Arc::clone(&parties.hub);
-            let shared = Arc::clone(&parties.shared);
-            parties._pool.spawn(move || worker(k, &hub, &shared));
+        // Processing: a thread for each worker the batch runs now;
+        // BATCH_EDIT may add more ([`Parties::workers_up_to`]).
+        if ctx.roles.process {
+            parties.workers_up_to(plan.workers)?;
         }
         Ok(parties)
+    }
+
+    /// Makes sure `n` worker loops run (more only: a lower count leaves
+    /// the extra loops idle, `k >= allowed`, so a later raise finds them).
+    fn workers_up_to(&self, n: usize) -> std::result::Result<(), ExecError> {
+        let from = self.started.load(Ordering::SeqCst);
+        if n <= from {
+            return Ok(());
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n - from)
+            .thread_name(move |k| format!("batchsh-worker-{}", from + k))
+            .build()
+            .map_err(|e| {
+                ExecError::run(format!("cannot start {} worker threads: {e}", n - from))
+            })?;
+        for k in from..n {
+            let hub = Arc::clone(&self.hub);
+            let shared = Arc::clone(&self.shared);
+            pool.spawn(move || worker(k, &hub, &shared));
+        }
+        self.started.store(n, Ordering::SeqCst);
+        self.pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pool);
+        Ok(())
     }
 }
 

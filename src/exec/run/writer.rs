@@ -29,6 +29,7 @@ pub(super) struct Turn {
 /// The writer's state, from one turn of its loop to the next.
 pub(super) struct Run<'a> {
     ctx: Ctx<'a>,
+    parties: &'a Parties,
     hub: &'a Hub,
     shared: &'a Shared,
     status: BatchStatus,
@@ -86,6 +87,7 @@ impl<'a> Run<'a> {
         let now = Instant::now();
         Run {
             ctx,
+            parties,
             hub: &parties.hub,
             shared: &parties.shared,
             status,
@@ -302,7 +304,7 @@ impl<'a> Run<'a> {
     /// workers, a pause, its end, a cancel.
     pub(super) fn apply(&mut self, control: &Control) -> std::result::Result<(), Halt> {
         if let Some(n) = control.max_workers {
-            self.set_workers((n.max(1) as usize).min(self.ctx.plan.node_workers));
+            self.set_workers((n.max(1) as usize).min(self.ctx.plan.node_workers))?;
         }
         match heed(control.requested, self.paused, self.stop.is_some()) {
             Heed::Nothing => {}
@@ -320,9 +322,12 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn set_workers(&mut self, n: usize) {
+    fn set_workers(&mut self, n: usize) -> std::result::Result<(), Halt> {
         if n == self.workers {
-            return;
+            return Ok(());
+        }
+        if self.ctx.roles.process {
+            self.parties.workers_up_to(n)?;
         }
         self.workers = n;
         let mut st = self.hub.lock();
@@ -334,6 +339,7 @@ impl<'a> Run<'a> {
         self.release.extend(st.queue.drain(keep..));
         drop(st);
         self.hub.workers.notify_all();
+        Ok(())
     }
 
     /// MAX_FAILURES passed: the run stops, FAILED.
