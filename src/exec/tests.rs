@@ -1,7 +1,7 @@
 //! The executor as nodes: two processes' parts played by two threads on
 //! one store, each with its own store handle.
 
-use super::run::{Env, Roles, join};
+use super::run::{Env, Finished, Roles, join};
 use crate::batch::{BatchStatus, Event, Events, RunEnd, StopToken};
 use crate::store::nodes::NodeState;
 use crate::store::sqlite::SqliteStore;
@@ -69,6 +69,51 @@ fn env<'a>(
     }
 }
 
+/// The plan of `text` on the store of `home`.
+fn plan_of(store: &SqliteStore, text: &str) -> (crate::plan::Plan, crate::ast::Span) {
+    let stmt = crate::syntax::parse(text).unwrap().remove(0);
+    let crate::ast::Statement::Batch(b) = &stmt.kind else {
+        panic!("not a BATCH")
+    };
+    (
+        crate::analyze::batch(store, b, stmt.span, 2).unwrap(),
+        stmt.span,
+    )
+}
+
+/// Creates the batch of `text`, then runs it as two nodes at once: an
+/// owner with every role (node n1, stopped through `owner_stop`) and a
+/// helper that only processes (node n2). Their ends, and the bid.
+fn owner_and_helper(
+    store: &SqliteStore,
+    home: &Path,
+    text: &str,
+    owner_stop: &Arc<StopToken>,
+) -> (Finished, Finished, String) {
+    let (plan, span) = plan_of(store, text);
+    let helper_stop = Arc::new(StopToken::default());
+    let (bid, execution_id) =
+        super::create(&env(store, home, "n1", owner_stop), &plan, span).unwrap();
+    let node = |name: &'static str, stop: &Arc<StopToken>, roles: Roles| {
+        let store = SqliteStore::open(&home.join("store.db")).unwrap();
+        join(
+            &env(&store, home, name, stop),
+            &plan,
+            &bid,
+            &execution_id,
+            roles,
+            true,
+        )
+        .unwrap()
+    };
+    let (owner, helper) = std::thread::scope(|s| {
+        let owner = s.spawn(|| node("n1", owner_stop, Roles::ALL));
+        let helper = s.spawn(|| node("n2", &helper_stop, Roles::PROCESS));
+        (owner.join().unwrap(), helper.join().unwrap())
+    });
+    (owner, helper, bid)
+}
+
 /// A synchronous batch's process creates the batch and plays every part;
 /// a second node joins it to process only. Together they run every
 /// entity once, each counts its own, the second leaves when nothing is
@@ -79,42 +124,13 @@ fn a_second_node_joins_a_batch_and_processes_part_of_it() {
     let home = home.path();
     let n = 200;
     let store = catalog(home, n);
-    let text = "BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2";
-    let stmt = crate::syntax::parse(text).unwrap().remove(0);
-    let crate::ast::Statement::Batch(b) = &stmt.kind else {
-        panic!("not a BATCH")
-    };
-    let plan = crate::analyze::batch(&store, b, stmt.span, 2).unwrap();
     let stop = Arc::new(StopToken::default());
-    let (bid, execution_id) =
-        super::create(&env(&store, home, "n1", &stop), &plan, stmt.span).unwrap();
-    let (owner, helper) = std::thread::scope(|s| {
-        let owner = s.spawn(|| {
-            let store = SqliteStore::open(&home.join("store.db")).unwrap();
-            join(
-                &env(&store, home, "n1", &stop),
-                &plan,
-                &bid,
-                &execution_id,
-                Roles::ALL,
-                true,
-            )
-            .unwrap()
-        });
-        let helper = s.spawn(|| {
-            let store = SqliteStore::open(&home.join("store.db")).unwrap();
-            join(
-                &env(&store, home, "n2", &stop),
-                &plan,
-                &bid,
-                &execution_id,
-                Roles::PROCESS,
-                true,
-            )
-            .unwrap()
-        });
-        (owner.join().unwrap(), helper.join().unwrap())
-    });
+    let (owner, helper, bid) = owner_and_helper(
+        &store,
+        home,
+        "BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2",
+        &stop,
+    );
     assert!(
         matches!(
             owner.end,
@@ -155,4 +171,71 @@ fn a_second_node_joins_a_batch_and_processes_part_of_it() {
         nodes.iter().all(|n| n.state == NodeState::Stopped),
         "{nodes:?}"
     );
+}
+
+/// The owner ends the batch (here a Ctrl-C cancels it) while a helper
+/// processes it: the helper learns of the end at its next step, claims
+/// nothing more, writes back what it holds, and leaves. Nothing stays
+/// IN_PROCESS, and the counters add up.
+#[test]
+fn a_helper_leaves_when_the_owner_ends_the_batch() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let store = catalog(home, 400);
+    let stop = Arc::new(StopToken::default());
+    let cancel = Arc::clone(&stop);
+    let path = home.join("store.db");
+    let watcher = std::thread::spawn(move || {
+        // Once both nodes have completed entities, cancel the owner.
+        let store = SqliteStore::open(&path).unwrap();
+        loop {
+            let bid: Option<String> = store
+                .list_batches(&crate::store::ListQuery::default())
+                .ok()
+                .and_then(|rows| rows.into_iter().next())
+                .map(|b| b.bid);
+            let both = bid.is_some_and(|bid| {
+                store
+                    .batch_node_rows(&bid)
+                    .is_ok_and(|rows| rows.len() == 2 && rows.iter().all(|r| r.completed > 0))
+            });
+            if both {
+                cancel.cancel();
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let (owner, helper, bid) = owner_and_helper(
+        &store,
+        home,
+        "BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2",
+        &stop,
+    );
+    watcher.join().unwrap();
+    assert!(
+        matches!(
+            owner.end,
+            RunEnd::Ended {
+                status: BatchStatus::Cancelled,
+                ..
+            }
+        ),
+        "{:?}",
+        owner.end
+    );
+    assert!(
+        matches!(helper.end, RunEnd::Left { .. }),
+        "{:?}",
+        helper.end
+    );
+    let c = store.counters(&bid).unwrap();
+    assert_eq!(c.in_process, 0, "{c:?}");
+    assert!(c.cancelled > 0 && c.completed > 0, "{c:?}");
+    assert_eq!(
+        c.total,
+        c.waiting + c.completed + c.failed + c.cancelled,
+        "{c:?}"
+    );
+    assert_eq!(c.total, 400);
 }

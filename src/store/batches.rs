@@ -99,6 +99,10 @@ pub struct StepInput {
     pub release: Vec<Claimed>,
     /// How many entities to claim.
     pub claim: usize,
+    /// The run helps the batch's owner (it processes only): it beats its
+    /// own node's heartbeat, not the batch's, which tells whether the
+    /// owner lives.
+    pub helper: bool,
 }
 
 /// What other processes asked of the batch, read at every step.
@@ -118,6 +122,8 @@ pub struct StepResult {
     pub retry_pending: bool,
     /// Every id of the batch is stored: its source was read to its end.
     pub ids_complete: bool,
+    /// The batch's status: once it is final, a step claims nothing.
+    pub status: BatchStatus,
 }
 
 /// The 10 slowest entities among outcomes seen one by one, ordered as
@@ -187,6 +193,9 @@ pub struct BatchState {
     pub heartbeat_at: Option<String>,
     pub command: String,
     pub requested: Option<Request>,
+    /// The worker id of the owner's run (its node, `super::nodes`), once
+    /// the run has started.
+    pub owner_worker: Option<String>,
 }
 
 impl BatchState {

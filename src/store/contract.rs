@@ -392,6 +392,10 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
         ..run("b1")
     };
     s.join_batch(other, "dc2").unwrap();
+    assert_eq!(
+        s.batch_state("b1").unwrap().owner_node.as_deref(),
+        Some("n1")
+    );
     // The owner stores the ids; the joined node claims and finishes two.
     let mut seq = 0;
     let r = s
@@ -406,16 +410,24 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
         )
         .unwrap();
     assert!(r.ids_complete);
+    let beat = s.batch_state("b1").unwrap().heartbeat_at;
+    std::thread::sleep(std::time::Duration::from_millis(5));
     let r = s
         .step(
             other,
             &mut seq,
             &mut StepInput {
                 claim: 2,
+                helper: true,
                 ..StepInput::default()
             },
         )
         .unwrap();
+    assert_eq!(
+        s.batch_state("b1").unwrap().heartbeat_at,
+        beat,
+        "a helper beats its node's heartbeat, not the batch's (its owner's)"
+    );
     let outcomes = r
         .claimed
         .iter()
@@ -445,11 +457,24 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
         )
         .unwrap();
     assert_eq!((r.counters.completed, r.counters.waiting), (2, 1));
-    // The batch keeps one owner; each node its own counters.
-    assert_eq!(
-        s.batch_state("b1").unwrap().owner_node.as_deref(),
-        Some("n1")
-    );
+    // The owner ends the batch: the helper's next step claims nothing,
+    // and tells it the batch's end.
+    s.set_run_status(run("b1"), BatchStatus::Failed, Some("stopped"))
+        .unwrap();
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                claim: 5,
+                helper: true,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert!(r.claimed.is_empty());
+    assert_eq!((r.status, r.counters.waiting), (BatchStatus::Failed, 1));
+    // Each node keeps its own counters.
     let mut rows: Vec<(String, String, i64)> = s
         .batch_node_rows("b1")
         .unwrap()

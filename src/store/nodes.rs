@@ -146,7 +146,8 @@ impl Drop for LiveHere {
 /// The nodes table.
 pub trait NodeStore {
     /// Registers a node (or registers it again, running), heartbeat now.
-    /// Rows of synchronous runs that ended more than a day ago go.
+    /// Rows of synchronous runs that stopped more than a day ago go (a
+    /// DEAD row stays: it fences its node off).
     fn register_node(&self, node: &NodeInfo) -> Result<()>;
 
     /// A sign of life. (A run's steps beat its node's heartbeat too.)

@@ -255,6 +255,7 @@ impl<'a> Run<'a> {
             outcomes,
             release: std::mem::take(&mut self.release),
             claim: if stopping { 0 } else { claim },
+            helper: !self.ctx.roles.coordinate,
         }
     }
 
@@ -291,6 +292,12 @@ impl<'a> Run<'a> {
         if !self.ctx.roles.feed {
             // Another node reads the source: the store says when it is read.
             self.ids_open = !step.ids_complete;
+        }
+        if !self.ctx.roles.coordinate && step.status.is_final() {
+            // Its owner ended the batch: this node stops, and leaves once
+            // what it holds is written back.
+            self.stop.get_or_insert(Stop::End(step.status, None));
+            self.shared.halt.store(true, Ordering::SeqCst);
         }
         self.counters = step.counters;
         self.waiting = step.counters.waiting;

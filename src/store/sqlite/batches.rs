@@ -11,12 +11,18 @@
 //! - an entity's outcome is committed together with its status and the
 //!   batch's counters, which therefore always add up;
 //! - after a crash, a COMPLETED entity is never claimed again: only WAITING
-//!   rows are claimed, and the IN_PROCESS entities of a dead run (rows and
-//!   claims) go back to WAITING only through [`BatchStore::prepare_retry`]
-//!   (at-least-once for those alone).
+//!   rows are claimed, and only IN_PROCESS entities (rows and claims) go
+//!   back to WAITING: those of nodes found dead (the `nodes` table, see
+//!   [`crate::store::nodes`]; [`BatchStore::prepare_retry`],
+//!   [`BatchStore::requeue_orphans`]) or of the run itself when it fails
+//!   ([`BatchStore::fail_run`]): at-least-once for those alone.
+//!
+//! A step also claims nothing once the batch has its final status, so a
+//! node that helps the batch's owner learns of the end there and leaves.
 //!
 //! Every write of a run is fenced ([`RunRef`]): it checks, inside its own
-//! transaction, that the batch's current execution is still the run's. A
+//! transaction, that the batch's current execution is still the run's, and
+//! that its node was not declared dead. A
 //! run that stalled (SIGSTOP, a paused VM, a store locked by another
 //! process) and was judged dead and taken over meanwhile therefore writes
 //! nothing more, not even the outcomes and claims it had pending: its
@@ -164,7 +170,8 @@ impl BatchStore for SqliteStore {
                 Some("paused while not running"),
             )?;
             tx.execute(
-                "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1",
+                "UPDATE batches SET owner_node = NULL, owner_pid = NULL, owner_worker = NULL
+                 WHERE bid = ?1",
                 [bid],
             )
             .map(drop)
@@ -200,7 +207,8 @@ impl BatchStore for SqliteStore {
     fn leave_unfinished(&self, run: RunRef, note: &str) -> Result<()> {
         self.fenced(run, |tx, _| {
             let status: BatchStatus = tx.query_row(
-                "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = ?1 RETURNING status",
+                "UPDATE batches SET owner_node = NULL, owner_pid = NULL, owner_worker = NULL
+                 WHERE bid = ?1 RETURNING status",
                 [run.bid],
                 |r| r.get(0),
             )?;
@@ -225,8 +233,8 @@ impl BatchStore for SqliteStore {
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let used =
-                std::iter::once(lu.as_str()).chain(crate::store::catalog::command_lu(&fabric_command));
+            let used = std::iter::once(lu.as_str())
+                .chain(crate::store::catalog::command_lu(&fabric_command));
             for name in used {
                 let exists: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM lus WHERE name = ?1)",
@@ -251,8 +259,10 @@ impl BatchStore for SqliteStore {
                 }
             }
             tx.execute(
-                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4 WHERE bid = ?1",
-                params![bid, node, i64::from(std::process::id()), now],
+                "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4,
+                     owner_worker = ?5
+                 WHERE bid = ?1",
+                params![bid, node, i64::from(std::process::id()), now, run.worker],
             )?;
             node_joins(tx, run, dc)?;
             Ok(None)
@@ -330,18 +340,15 @@ impl BatchStore for SqliteStore {
         })
     }
 
-    /// The IN_PROCESS entities of a batch whose run has none in flight
-    /// itself (claims that no live run holds: a run that stalled and was
-    /// taken over left them) go back to WAITING, so that the batch does
-    /// not end with entities that never ran. Counters are recounted.
-    ///
-    /// One run processes a batch at a time (its owner), so every
-    /// IN_PROCESS entity that run does not hold is an orphan. When several
-    /// nodes process one batch, this must keep to the claims of nodes that
-    /// are not alive.
+    /// See [`BatchStore::requeue_orphans`]: the run's own and dead nodes'
+    /// claims go back; the counters are recounted only when some did.
     fn requeue_orphans(&self, run: RunRef) -> Result<Counters> {
         self.fenced(run, |tx, no| {
-            requeue_in_process(tx, no, Holders::DeadAnd(Some(run.worker)))?;
+            if requeue_in_process(tx, no, Holders::DeadAnd(Some(run.worker)))? == 0 {
+                // Nothing went back (the IN_PROCESS entities are live
+                // nodes'): the counters stand; no scan of the rows.
+                return counters_of(tx, run.bid);
+            }
             recount(tx, run.bid)
         })
     }
@@ -387,27 +394,7 @@ impl BatchStore for SqliteStore {
 
     /// The batch's counters, as its row keeps them.
     fn counters(&self, bid: &str) -> Result<Counters> {
-        self.conn()
-            .query_row(
-                "SELECT total, waiting, in_process, completed, failed, cancelled, added, updated,
-                     unchanged
-                 FROM batches WHERE bid = ?1",
-                [bid],
-                |r| {
-                    Ok(Counters {
-                        total: r.get(0)?,
-                        waiting: r.get(1)?,
-                        in_process: r.get(2)?,
-                        completed: r.get(3)?,
-                        failed: r.get(4)?,
-                        cancelled: r.get(5)?,
-                        added: r.get(6)?,
-                        updated: r.get(7)?,
-                        unchanged: r.get(8)?,
-                    })
-                },
-            )
-            .map_err(|e| self.err(e))
+        counters_of(self.conn(), bid).map_err(|e| self.err(e))
     }
 
     /// How many of the batch's entities are COMPLETED and how many FAILED,
@@ -454,7 +441,7 @@ impl BatchStore for SqliteStore {
         self.conn()
             .query_row(
                 "SELECT status, execution_id, ids_complete, owner_node, owner_pid, heartbeat_at,
-                        command, requested
+                        command, requested, owner_worker
                  FROM batches WHERE bid = ?1",
                 [bid],
                 |r| {
@@ -467,6 +454,7 @@ impl BatchStore for SqliteStore {
                         heartbeat_at: r.get(5)?,
                         command: r.get(6)?,
                         requested: r.get(7)?,
+                        owner_worker: r.get(8)?,
                     })
                 },
             )
@@ -557,7 +545,7 @@ impl BatchStore for SqliteStore {
             }
             tx.execute(
                 "UPDATE batches SET owner_node = ?2, owner_pid = ?3, heartbeat_at = ?4,
-                     requested = NULL, execution_id = ?5
+                     requested = NULL, execution_id = ?5, owner_worker = NULL
                  WHERE bid = ?1",
                 params![
                     bid,

@@ -276,6 +276,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         started_at   TEXT NOT NULL,          -- RFC 3339 UTC
         heartbeat_at TEXT NOT NULL
     );
+    ALTER TABLE batches ADD COLUMN owner_worker TEXT;  -- nodes.worker_id of the run that owns it
     ALTER TABLE batch_claims ADD COLUMN worker TEXT;   -- nodes.worker_id holding the claim
     ALTER TABLE batch_entities ADD COLUMN worker TEXT; -- while IN_PROCESS: nodes.worker_id
     DROP VIEW batch_claimed;

@@ -18,8 +18,10 @@ impl NodeStore for SqliteStore {
             .unchecked_transaction()
             .map_err(|e| self.err(e))?;
         let write = || -> rusqlite::Result<()> {
+            // A DEAD row stays: it is what fences its node off, should
+            // that only have stalled.
             tx.execute(
-                "DELETE FROM nodes WHERE kind = 'synchronous' AND status IN ('STOPPED', 'DEAD')
+                "DELETE FROM nodes WHERE kind = 'synchronous' AND status = 'STOPPED'
                      AND heartbeat_at < ?1",
                 [&cutoff],
             )?;

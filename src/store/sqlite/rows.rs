@@ -47,6 +47,14 @@ impl SqliteStore {
         // one dead (it took its claims back).
         if execution_id != run.execution_id || dead {
             // Dropped, the transaction rolls back: nothing of it is written.
+            // Refused for its node alone (found dead, the batch still
+            // under the run's execution): who took its work is not known,
+            // and the batch's owner may be the run itself.
+            let (node, pid) = if execution_id == run.execution_id {
+                (None, None)
+            } else {
+                (node, pid)
+            };
             return Err(StoreError::TakenOver {
                 bid: run.bid.to_string(),
                 node,
@@ -120,6 +128,7 @@ pub(super) fn write_status(
              error = CASE WHEN ?2 = 'FAILED' THEN ?6 WHEN ?5 THEN error ELSE NULL END,
              owner_node = CASE WHEN ?5 THEN NULL ELSE owner_node END,
              owner_pid = CASE WHEN ?5 THEN NULL ELSE owner_pid END,
+             owner_worker = CASE WHEN ?5 THEN NULL ELSE owner_worker END,
              requested = CASE WHEN ?5 THEN NULL ELSE requested END
          WHERE bid = ?1",
         params![bid, status, execution_id, crate::store::now(), is_final, note],
@@ -209,19 +218,15 @@ pub(super) fn declare_dead(tx: &Transaction, worker: &str) -> rusqlite::Result<(
 }
 
 /// The owner that a takeover (a retry, or a pause or cancel of a batch
-/// nobody runs) judged dead as `seen`: its nodes are declared dead, so
-/// that its claims go back even while its process exists (a stalled one)
-/// and it writes nothing more.
+/// nobody runs) judged dead as `seen`: the node of its run is declared
+/// dead, so that its claims go back even while its process exists (a
+/// stalled one) and it writes nothing more. Only that run's node: its
+/// process may run other batches meanwhile (a REPL), under other nodes.
 pub(super) fn declare_owner_dead(tx: &Transaction, seen: &BatchState) -> rusqlite::Result<()> {
-    if let (Some(node), Some(pid)) = (&seen.owner_node, seen.owner_pid) {
-        tx.execute(
-            "UPDATE nodes SET status = 'DEAD'
-             WHERE node = ?1 AND pid = ?2 AND kind = 'synchronous'
-                 AND status IN ('RUNNING', 'STOPPING')",
-            params![node, pid],
-        )?;
+    match &seen.owner_worker {
+        Some(worker) => declare_dead(tx, worker),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The claims of `holders` (see the module doc) become IN_PROCESS rows of
@@ -256,13 +261,13 @@ pub(super) fn materialize_claims(
 pub(super) const HELD_BY: &str =
     "(?2 IS NULL OR worker IS NULL OR worker IN (SELECT value FROM json_each(?2)))";
 
-/// The IN_PROCESS entities of `holders` (claims included) wait again.
-/// The counters are left to the caller's recount.
+/// The IN_PROCESS entities of `holders` (claims included) wait again:
+/// how many. The counters are left to the caller's recount.
 pub(super) fn requeue_in_process(
     tx: &Transaction,
     no: i64,
     holders: Holders,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<usize> {
     let workers = materialize_claims(tx, no, holders)?;
     tx.execute(
         &format!(
@@ -271,7 +276,29 @@ pub(super) fn requeue_in_process(
         ),
         params![no, workers],
     )
-    .map(drop)
+}
+
+/// The batch's counters, as its row keeps them.
+pub(super) fn counters_of(conn: &rusqlite::Connection, bid: &str) -> rusqlite::Result<Counters> {
+    conn.query_row(
+        "SELECT total, waiting, in_process, completed, failed, cancelled, added, updated,
+             unchanged
+         FROM batches WHERE bid = ?1",
+        [bid],
+        |r| {
+            Ok(Counters {
+                total: r.get(0)?,
+                waiting: r.get(1)?,
+                in_process: r.get(2)?,
+                completed: r.get(3)?,
+                failed: r.get(4)?,
+                cancelled: r.get(5)?,
+                added: r.get(6)?,
+                updated: r.get(7)?,
+                unchanged: r.get(8)?,
+            })
+        },
+    )
 }
 
 /// Counters recomputed from the entity rows, and written to the batch row.

@@ -4,7 +4,7 @@
 //! update the batch's counters, all in the step's transaction.
 
 use crate::batch::Counters;
-use crate::batch::EntityStatus;
+use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::batches::*;
 use rusqlite::{Transaction, params};
 
@@ -131,7 +131,7 @@ pub(super) fn step_in(
     if !input.outcomes.is_empty() {
         let mut upd = tx.prepare_cached(
             "UPDATE batch_entities SET status = ?3, start_time_ms = ?4, end_time_ms = ?5,
-                 process_time_ms = ?6, result = ?7, error = ?8, retry_at_ms = ?9
+                 process_time_ms = ?6, result = ?7, error = ?8, retry_at_ms = ?9, worker = NULL
              WHERE batch = ?1 AND seq = ?2 AND status = 'IN_PROCESS'",
         )?;
         let mut claim_open =
@@ -247,7 +247,12 @@ pub(super) fn step_in(
         }
     }
     let mut claimed = Vec::new();
-    if input.claim > 0 {
+    // A batch that reached its final status hands out nothing more (a node
+    // that helps its owner learns of the end at this step, and leaves).
+    let status: BatchStatus = tx
+        .prepare_cached("SELECT status FROM batches WHERE batch_no = ?1")?
+        .query_row([no], |r| r.get(0))?;
+    if input.claim > 0 && !status.is_final() {
         // Stored WAITING entities first, in order. The index is named:
         // with the retry time test, SQLite would otherwise walk the
         // primary key from the batch's first row for every claim.
@@ -348,7 +353,8 @@ pub(super) fn step_in(
     tx.prepare_cached(
         "UPDATE batches SET total = total + ?2, waiting = waiting + ?3, in_process = in_process + ?4,
              completed = completed + ?5, failed = failed + ?6, added = added + ?7,
-             updated = updated + ?8, unchanged = unchanged + ?9, heartbeat_at = ?10,
+             updated = updated + ?8, unchanged = unchanged + ?9,
+             heartbeat_at = CASE WHEN ?12 THEN heartbeat_at ELSE ?10 END,
              ids_complete = max(ids_complete, ?11)
          WHERE bid = ?1",
     )?
@@ -363,9 +369,10 @@ pub(super) fn step_in(
         d.updated,
         d.unchanged,
         now,
-        input.ids_complete
+        input.ids_complete,
+        input.helper
     ])?;
-    // The node's heartbeat, with the batch's.
+    // The node's heartbeat (with the batch's, for its owner).
     tx.prepare_cached("UPDATE nodes SET heartbeat_at = ?2 WHERE worker_id = ?1")?
         .execute(params![run.worker, now])?;
     if done_here != 0 || !input.outcomes.is_empty() {
@@ -422,6 +429,7 @@ pub(super) fn step_in(
             counters,
             retry_pending,
             ids_complete,
+            status,
         },
         moved,
     ))

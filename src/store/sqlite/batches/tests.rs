@@ -692,3 +692,110 @@ fn only_the_claims_of_dead_nodes_wait_again() {
     assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
     assert_eq!(s.counters("b1").unwrap().completed, 4);
 }
+
+/// A takeover declares dead the node of the run that owned the batch, and
+/// no other: the same process may run another batch meanwhile (a REPL
+/// under `--node`), under a node of its own, which goes on writing.
+#[test]
+fn a_takeover_declares_dead_only_the_owning_runs_node() {
+    let (_d, s) = store();
+    s.test_new_batch("b2", "L", "echo ?");
+    s.conn()
+        .execute(
+            "UPDATE batches SET command = 'BATCH y' WHERE bid = 'b2'",
+            [],
+        )
+        .unwrap();
+    let b2 = RunRef {
+        worker: "w2",
+        ..test_run("b2")
+    };
+    s.take_ownership(b2, "dc").unwrap();
+    for w in ["w1", "w2"] {
+        s.conn()
+            .execute(
+                "INSERT INTO nodes (worker_id, node, dc, host, pid, kind, status, workers,
+                     started_at, heartbeat_at)
+                 VALUES (?1, 'n1', 'dc', 'h', 7, 'synchronous', 'RUNNING', 2, ?2, ?2)",
+                params![w, crate::store::now()],
+            )
+            .unwrap();
+    }
+    let seen = s.batch_state("b1").unwrap();
+    assert_eq!(seen.owner_worker.as_deref(), Some("w1"));
+    s.prepare_retry("b1", false, &seen, "n9", "e9")
+        .unwrap()
+        .unwrap();
+    let states: Vec<(String, NodeState)> = s
+        .nodes()
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.worker_id, n.state))
+        .collect();
+    assert!(
+        states.contains(&("w1".into(), NodeState::Dead)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("w2".into(), NodeState::Running)),
+        "{states:?}"
+    );
+    let mut seq = 0;
+    s.step(
+        b2,
+        &mut seq,
+        &mut StepInput {
+            new_ids: ids(1..3),
+            claim: 1,
+            ..StepInput::default()
+        },
+    )
+    .unwrap();
+}
+
+/// A row claimed from WAITING names its node while IN_PROCESS, and no
+/// more once its outcome is written.
+#[test]
+fn a_finished_row_names_no_worker() {
+    let (_d, s) = store();
+    let mut seq = 0;
+    step(
+        &s,
+        &mut seq,
+        StepInput {
+            new_ids: ids(1..3),
+            ..StepInput::default()
+        },
+    );
+    let r = step(
+        &s,
+        &mut seq,
+        StepInput {
+            claim: 2,
+            ..StepInput::default()
+        },
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM batch_entities WHERE worker = 'w1'"
+        ),
+        2
+    );
+    let outcomes = r.claimed.iter().map(|c| done(c, 3, ok())).collect();
+    step(
+        &s,
+        &mut seq,
+        StepInput {
+            outcomes,
+            ..StepInput::default()
+        },
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM batch_entities WHERE worker IS NOT NULL"
+        ),
+        0
+    );
+}
