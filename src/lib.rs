@@ -132,7 +132,11 @@ fn run_script(
         return Err(Error::Exit(exit::INTERRUPTED));
     }
     if ran.failed {
-        return Err(Error::Reported);
+        return Err(if ran.only_timed_out {
+            Error::Exit(exit::WAIT_TIMEOUT)
+        } else {
+            Error::Reported
+        });
     }
     match session.exit_code() {
         0 => Ok(()),

@@ -34,6 +34,9 @@ pub struct Ran {
     pub exit: bool,
     /// A statement failed (an error, or a batch that ended FAILED).
     pub failed: bool,
+    /// Every statement that failed was a `BATCH_WAIT` that timed out: the
+    /// exit code is 4, not 1.
+    pub only_timed_out: bool,
 }
 
 /// Runs `stmts`, parsed from `text`, in `session`.
@@ -45,6 +48,8 @@ pub fn run_statements(
     front: Front,
 ) -> Result<Ran, Error> {
     let mut ran = Ran::default();
+    let mut timeouts = 0;
+    let mut failures = 0;
     for (k, stmt) in stmts.iter().enumerate() {
         let rest = stmts.len() - k - 1;
         match front {
@@ -78,9 +83,16 @@ pub fn run_statements(
                 // A batch that ended FAILED is a failed statement: the exit
                 // code is 1 whatever comes after (a retry that finishes the
                 // batch too).
-                session.take_batch_failed()
+                let failed = session.take_batch_failed();
+                failures += usize::from(failed);
+                failed
             }
             Err(e) => {
+                if e.exit_code() == crate::exit::WAIT_TIMEOUT {
+                    timeouts += 1;
+                } else {
+                    failures += 1;
+                }
                 let e = Error::Run(text.to_string(), e);
                 let e = match front {
                     Front::Script { file } => e.in_file(file),
@@ -90,6 +102,7 @@ pub fn run_statements(
                 true
             }
         };
+        ran.only_timed_out = timeouts > 0 && failures == 0;
         ran.failed |= failed;
         match front {
             Front::Script { .. } if failed && !global.keep_going => {

@@ -9,3 +9,4 @@ mod planning;
 mod signals;
 mod sources;
 mod store;
+mod wait;

@@ -14,7 +14,7 @@ mod source;
 mod tests;
 
 pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
-pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions};
+pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions, WaitOptions};
 
 use crate::ast::{BatchStmt, Span, Statement, Stmt};
 use crate::plan::{MAX_NODE_WORKERS, Plan};

@@ -168,6 +168,32 @@ impl RetryOptions {
     }
 }
 
+/// `BATCH_WAIT`'s options (SPEC §6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// `NAME`: the named batches to wait for (a glob).
+    pub name: Option<String>,
+    /// `SINCE`: runs of the named batches started since then count.
+    pub since: bool,
+    /// `TIMEOUT`: how long to wait at most.
+    pub timeout: Option<Duration>,
+}
+
+impl WaitOptions {
+    pub fn decode(options: &Options) -> WaitOptions {
+        let mut out = WaitOptions::default();
+        for o in &options.0 {
+            match (o.name, &o.value) {
+                ("NAME", Value::Str(s)) => out.name = Some(s.clone()),
+                ("SINCE", _) => out.since = true,
+                ("TIMEOUT", Value::Duration(d)) => out.timeout = Some(duration(*d)),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 /// `BATCH_EDIT`'s options (SPEC §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EditOptions {

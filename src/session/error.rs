@@ -26,6 +26,9 @@ pub enum StatementErrorKind {
     /// refusal, a query that does not fit, a topic HELP does not know.
     #[error("{0}")]
     Refused(String),
+    /// `BATCH_WAIT` gave up at its TIMEOUT (exit code 4).
+    #[error("{0}")]
+    TimedOut(String),
     /// Parsed, but not built yet.
     #[error("{0} is not implemented yet in this version of batchsh")]
     NotImplemented(&'static str),
@@ -53,6 +56,15 @@ impl StatementError {
     /// A refusal, pointing at `span`.
     pub fn refused(span: Span, message: impl Into<String>) -> StatementError {
         StatementError::at(span, StatementErrorKind::Refused(message.into()))
+    }
+
+    /// The exit code this error calls for (SPEC §1): 4 for a BATCH_WAIT
+    /// that timed out, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match *self.kind {
+            StatementErrorKind::TimedOut(_) => crate::exit::WAIT_TIMEOUT,
+            _ => crate::exit::FAILED,
+        }
     }
 
     /// Points at `span` unless it points somewhere already.

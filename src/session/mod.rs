@@ -16,6 +16,7 @@ mod error;
 mod get;
 mod help;
 mod settings;
+mod wait;
 
 pub use error::{Result, StatementError, StatementErrorKind};
 
@@ -219,6 +220,7 @@ impl Session {
             | S::BatchCancel { .. }
             | S::BatchRetry { .. }
             | S::BatchEdit { .. } => self.control(stmt)?,
+            S::BatchWait { bid, options } => self.wait(bid, options, stmt.span)?,
             S::BatchList { .. }
             | S::BatchInfo { .. }
             | S::BatchSummary { .. }
