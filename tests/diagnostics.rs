@@ -62,7 +62,7 @@ fn unknown_statement() {
 fn expected_one_of_several_found_a_word() {
     assert_eq!(
         diag("SHOW LU"),
-        "error: expected INTERFACES, LUS, INSTANCE, SCHEDULES or SETTINGS, found LU
+        "error: expected INTERFACES, LUS, INSTANCE, SCHEDULES, NODES or SETTINGS, found LU
   --> line 1, column 6
    |
  1 | SHOW LU

@@ -297,6 +297,8 @@ fn control_and_monitoring_statements_round_trip() {
         "BATCH_IN_PROCESS",
         "BATCH_IN_PROCESS FILTER='^sync_instance -- not a comment'",
         "BATCH_HISTORY 'c0ffee42'",
+        "SHOW NODES",
+        "show nodes; -- the nodes",
         "BATCH_LIST; BATCH_INFO;; -- two statements\n",
     ]);
     assert_canonical(&[
@@ -981,6 +983,7 @@ fn control_statement() -> BoxedStrategy<Statement> {
             .prop_map(|(bid, options)| S::BatchDetails { bid, options }),
         options(keywords::IN_PROCESS_OPTIONS, &[], 0)
             .prop_map(|options| S::BatchInProcess { options }),
+        Just(S::ShowNodes),
     ]
     .boxed()
 }

@@ -185,6 +185,7 @@ impl Display for Statement {
                 )
             }
             ShowSchedules => f.write_str("SHOW SCHEDULES"),
+            ShowNodes => f.write_str("SHOW NODES"),
             DropSchedule { name } => write!(f, "DROP SCHEDULE {}", name.text),
             WindowStatus { name, options } | WindowSet { name, options } => {
                 write!(f, "{} {}", self.name(), q(name))?;

@@ -152,7 +152,7 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
         | DropLu { name: n }
         | DescribeLu { name: n }
         | DropSchedule { name: n } => put("name", name(n)),
-        ShowInterfaces | ShowLus | ShowSchedules | ShowSettings | Exit => {}
+        ShowInterfaces | ShowLus | ShowSchedules | ShowNodes | ShowSettings | Exit => {}
         CreateLu {
             or_replace,
             name: n,

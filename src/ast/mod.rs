@@ -192,6 +192,8 @@ pub enum Statement {
         body: Box<Stmt>,
     },
     ShowSchedules,
+    /// `SHOW NODES`: the nodes known to the store (SPEC §6).
+    ShowNodes,
     DropSchedule {
         name: Name,
     },
@@ -462,6 +464,7 @@ impl Statement {
             JobStatus { .. } => "JOBSTATUS",
             Schedule { .. } => "SCHEDULE",
             ShowSchedules => "SHOW_SCHEDULES",
+            ShowNodes => "SHOW_NODES",
             DropSchedule { .. } => "DROP_SCHEDULE",
             WindowStatus { .. } => "WINDOW_STATUS",
             WindowSet { .. } => "WINDOW_SET",

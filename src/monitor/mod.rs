@@ -87,6 +87,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 mod info;
+mod nodes;
 mod options;
 mod summary;
 #[cfg(test)]
@@ -154,6 +155,7 @@ pub fn handles(stmt: &Statement) -> bool {
             | Statement::BatchDetails { .. }
             | Statement::BatchInProcess { .. }
             | Statement::BatchHistory { .. }
+            | Statement::ShowNodes
     )
 }
 
@@ -178,6 +180,7 @@ pub(crate) fn run_at<Tz: TimeZone>(
         Statement::BatchDetails { bid, options } => cx.details(bid.as_ref(), options),
         Statement::BatchInProcess { options } => cx.in_process(options),
         Statement::BatchHistory { bid } => cx.history(bid.as_ref()),
+        Statement::ShowNodes => cx.nodes(),
         other => Err(error(
             None,
             format!("{} is not a monitoring statement", other.name()),

@@ -74,6 +74,21 @@ pub const BATCH_IN_PROCESS: &[&str] = &[
     "Command",
 ];
 
+/// `SHOW NODES` (§6).
+pub const SHOW_NODES: &[&str] = &[
+    "Node",
+    "DC",
+    "Worker id",
+    "Host",
+    "Pid",
+    "Kind",
+    "Status",
+    "Workers",
+    "Heartbeat age",
+    "Batches",
+    "In process",
+];
+
 /// `JOBSTATUS` (§8).
 pub const JOBSTATUS: &[&str] = &[
     "Type",

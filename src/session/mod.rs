@@ -226,7 +226,8 @@ impl Session {
             | S::BatchSummary { .. }
             | S::BatchDetails { .. }
             | S::BatchInProcess { .. }
-            | S::BatchHistory { .. } => {
+            | S::BatchHistory { .. }
+            | S::ShowNodes => {
                 let last = self.last_bid.clone();
                 let node = self.node.clone();
                 let store = self.store()?;

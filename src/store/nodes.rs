@@ -143,6 +143,15 @@ impl Drop for LiveHere {
     }
 }
 
+/// What a node is doing now: the unfinished batches it owns or holds
+/// entities of, and how many entities it holds (IN_PROCESS).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeLoad {
+    pub worker_id: String,
+    pub batches: i64,
+    pub in_process: i64,
+}
+
 /// The nodes table.
 pub trait NodeStore {
     /// Registers a node (or registers it again, running), heartbeat now.
@@ -159,4 +168,7 @@ pub trait NodeStore {
 
     /// Every node, newest first.
     fn nodes(&self) -> Result<Vec<NodeRecord>>;
+
+    /// What every node that owns a batch or holds entities is doing.
+    fn node_loads(&self) -> Result<Vec<NodeLoad>>;
 }

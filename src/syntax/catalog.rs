@@ -223,6 +223,7 @@ pub(crate) fn show(i: In, _ctx: Ctx) -> PResult<Statement> {
         ("INTERFACES", Statement::ShowInterfaces),
         ("LUS", Statement::ShowLus),
         ("SCHEDULES", Statement::ShowSchedules),
+        ("NODES", Statement::ShowNodes),
         ("SETTINGS", Statement::ShowSettings),
     ];
     for (word, stmt) in simple {
@@ -245,7 +246,14 @@ pub(crate) fn show(i: In, _ctx: Ctx) -> PResult<Statement> {
     }
     Err(expected(
         &i,
-        vec!["INTERFACES", "LUS", "INSTANCE", "SCHEDULES", "SETTINGS"],
+        vec![
+            "INTERFACES",
+            "LUS",
+            "INSTANCE",
+            "SCHEDULES",
+            "NODES",
+            "SETTINGS",
+        ],
     ))
 }
 

@@ -74,6 +74,10 @@ pub const STATEMENTS: &[StatementWord] = &[
     st("BATCH_IN_PROCESS", "entities being processed right now"),
     st("BATCH_HISTORY", "every status change of a batch"),
     st(
+        "SHOW NODES",
+        "the processes that run batches: workers, synchronous runs",
+    ),
+    st(
         "STARTJOB",
         "create and start a job (a statement or a process)",
     ),

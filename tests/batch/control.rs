@@ -300,3 +300,62 @@ fn batch_edit_raises_the_workers_beyond_those_the_run_started_with() {
     );
     assert_eq!(seen(&w), vec![12; 12], "all 12 ran at once after the edit");
 }
+
+/// SHOW NODES (SPEC §6): every process that ran a batch is a node of the
+/// store; while it runs it is alive and shows its batch and the entities
+/// it holds; after a kill -9 it is dead; a run that ended is stopped.
+#[test]
+fn show_nodes_tells_each_run_as_it_stands() {
+    let w = World::new(200);
+    let nodes = |w: &World| -> Vec<Value> {
+        let out = w.test("SHOW NODES").status(0).run();
+        serde_json::from_str::<Value>(out.stdout.trim())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(nodes(&w), Vec::<Value>::new(), "no batch ran yet");
+    w.test("BATCH Customer.('1', '2') FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let after = nodes(&w);
+    assert_eq!(after.len(), 1, "{after:?}");
+    let n = &after[0];
+    assert_eq!(
+        (&n["kind"], &n["status"], &n["batches"], &n["in_process"]),
+        (
+            &Value::from("synchronous"),
+            &Value::from("stopped"),
+            &Value::from(0),
+            &Value::from(0)
+        ),
+        "{n}"
+    );
+    for key in [
+        "node",
+        "dc",
+        "worker_id",
+        "host",
+        "pid",
+        "workers",
+        "heartbeat_age",
+    ] {
+        assert!(n.get(key).is_some(), "no {key}: {n}");
+    }
+
+    let mut child =
+        w.spawn("BATCH Customer FABRIC_COMMAND='sleep 50 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    let pid = Value::from(child.id());
+    let running = |w: &World| -> Option<Value> { nodes(w).into_iter().find(|n| n["pid"] == pid) };
+    eventually("the running node to hold entities", || {
+        running(&w).is_some_and(|n| {
+            n["status"] == "alive" && n["batches"] == 1 && n["in_process"].as_i64() > Some(0)
+        })
+    });
+    assert_eq!(running(&w).unwrap()["workers"], 2);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(running(&w).unwrap()["status"], "dead");
+}

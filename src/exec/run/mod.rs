@@ -151,13 +151,7 @@ pub fn join(
     };
     let started = Instant::now();
     let tuning = store.begin_run()?;
-    let node = NodeInfo {
-        worker_id: &worker,
-        node: env.node,
-        dc: env.dc,
-        kind: NodeKind::Synchronous,
-        workers: plan.node_workers,
-    };
+    let node = node_info(env, &worker, plan.workers);
     patiently(env, bid, || store.register_node(&node))?;
     let live = LiveHere::new(&worker);
     let _sigterm = crate::terminate::BatchRunning::start(bid);
@@ -202,6 +196,18 @@ pub fn join(
     let _ = store.set_node_state(&worker, NodeState::Stopped);
     drop(tuning);
     r
+}
+
+/// The node a synchronous run registers as: worker `worker` of this
+/// process, running `workers` entity threads.
+fn node_info<'a>(env: &'a Env, worker: &'a str, workers: usize) -> NodeInfo<'a> {
+    NodeInfo {
+        worker_id: worker,
+        node: env.node,
+        dc: env.dc,
+        kind: NodeKind::Synchronous,
+        workers,
+    }
 }
 
 /// Why a run stopped before its end.

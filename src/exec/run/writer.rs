@@ -337,6 +337,9 @@ impl<'a> Run<'a> {
             self.parties.workers_up_to(n)?;
         }
         self.workers = n;
+        // The node's row says how many it runs now (SHOW NODES).
+        let node = node_info(self.ctx.env, self.ctx.me.worker, n);
+        self.ctx.patiently(|store| store.register_node(&node))?;
         let mut st = self.hub.lock();
         st.allowed = n;
         // Fewer workers: what they cannot start soon goes back.

@@ -72,6 +72,33 @@ impl NodeStore for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
+    fn node_loads(&self) -> Result<Vec<NodeLoad>> {
+        let conn = self.conn();
+        let read = || -> rusqlite::Result<Vec<NodeLoad>> {
+            let mut st = conn.prepare(
+                "SELECT w, count(DISTINCT b), sum(n) FROM (
+                     SELECT worker AS w, batch AS b, 1 AS n FROM batch_entities
+                     WHERE status <> 'COMPLETED' AND status = 'IN_PROCESS' AND worker IS NOT NULL
+                     UNION ALL
+                     SELECT worker, batch, 1 FROM batch_claimed WHERE worker IS NOT NULL
+                     UNION ALL
+                     SELECT owner_worker, batch_no, 0 FROM batches
+                     WHERE owner_worker IS NOT NULL
+                         AND status NOT IN ('DONE', 'FAILED', 'CANCELLED'))
+                 GROUP BY w",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(NodeLoad {
+                    worker_id: r.get(0)?,
+                    batches: r.get(1)?,
+                    in_process: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(|e| self.err(e))
+    }
+
     fn nodes(&self) -> Result<Vec<NodeRecord>> {
         let conn = self.conn();
         let read = || -> rusqlite::Result<Vec<NodeRecord>> {
