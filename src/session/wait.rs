@@ -58,7 +58,7 @@ impl Session {
             }
             if row.status != BatchStatus::Paused && !said_idle && !quiet {
                 let state = store.batch_state(&bid)?;
-                if !state.owner_alive() && state.owner_node.is_none() {
+                if !state.owner_alive() {
                     said_idle = true;
                     bar.event(Event::ProgressDone);
                     eprintln!(

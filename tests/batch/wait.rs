@@ -111,3 +111,20 @@ fn batch_wait_for_named_batches_is_not_built_yet() {
         .stderr_contains("BATCH_WAIT NAME=... (named batches) is not implemented yet")
         .run();
 }
+
+/// A batch that no process runs any more (killed) keeps BATCH_WAIT
+/// waiting, and stderr says what finishes it.
+#[test]
+fn batch_wait_says_what_finishes_a_batch_nobody_runs() {
+    let w = World::new(300);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2");
+    crate::world::kill_9_after(&w, child, 5);
+    let bid = w.last_bid();
+    w.test(&format!("BATCH_WAIT '{bid}' TIMEOUT='300ms'"))
+        .status(4)
+        .stderr_contains(format!(
+            "note: no process runs batch {bid} (it was interrupted); it ends once \
+             BATCH_RETRY '{bid}' finishes it"
+        ))
+        .run();
+}
