@@ -128,11 +128,9 @@ impl Session {
                 store
                     .set_max_workers(&bid, n as i64, &self.node)
                     .map_err(serr)?;
-                let cap = if n > self.workers {
-                    format!(
-                        " (a node runs at most as many workers as it has cores: {} on this one)",
-                        self.workers
-                    )
+                let most = crate::plan::MAX_NODE_WORKERS;
+                let cap = if n > most {
+                    format!(" ({most} run: the most a batch runs on one node)")
                 } else {
                     String::new()
                 };

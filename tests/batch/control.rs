@@ -288,9 +288,16 @@ fn batch_edit_raises_the_workers_beyond_those_the_run_started_with() {
     eventually("the first two entities to run", || {
         std::fs::read_dir(w.path().join("run")).map_or(0, |d| d.count()) == 2
     });
-    w.test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=12"))
+    let edit = w
+        .test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=12"))
         .status(0)
+        .stdout_contains(format!("batch {bid}: MAX_WORKERS_PER_NODE=12"))
         .run();
+    assert!(
+        !edit.stdout.contains(" run: "),
+        "no cap to tell: {}",
+        edit.stdout
+    );
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
