@@ -33,6 +33,7 @@ pub mod store;
 pub mod syntax;
 pub mod terminate;
 pub mod typo;
+pub mod worker;
 
 use cli::{Cli, Sub};
 use error::Error;
@@ -75,7 +76,26 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let (_, text) = read_parse_input(&input)?;
             parse_command(&text)
         }
-        Some(Sub::Worker { .. }) => Err(Error::NotImplemented("batchsh worker")),
+        Some(Sub::Worker {
+            workers,
+            until_idle,
+        }) => {
+            let c = runner::session_config(&cli.global)?;
+            let cfg = worker::Config {
+                home: c.home,
+                store_path: c.store_path,
+                node: c.node,
+                dc: c.dc,
+                workers: workers
+                    .unwrap_or(c.workers)
+                    .clamp(1, plan::MAX_NODE_WORKERS),
+                until_idle,
+            };
+            match worker::run(&cfg)? {
+                0 => Ok(()),
+                code => Err(Error::Exit(code)),
+            }
+        }
         Some(Sub::Tick) => Err(Error::NotImplemented("batchsh tick")),
         None => {
             let file = cli.file.as_deref().filter(|f| *f != Path::new("-"));

@@ -88,6 +88,8 @@ pub struct Plan {
     pub max_failures: Option<FailureLimit>,
     pub chunk_size: Option<usize>,
     pub generate_first: bool,
+    /// `ASYNC=true`: a worker runs the batch; the statement returns at once.
+    pub asynchronous: bool,
     pub estimated_total: Option<i64>,
     pub on_done: Option<String>,
     pub allow_multiple: bool,

@@ -204,6 +204,21 @@ pub fn install() {
     });
 }
 
+/// A worker drains on a stop signal (SPEC §7): the first one stops its
+/// batch cleanly and lets it exit by itself, even while no batch runs.
+static DRAIN: AtomicBool = AtomicBool::new(false);
+
+/// The process drains on a stop signal instead of ending at once when no
+/// batch runs (`batchsh worker`).
+pub fn drain_on_stop() {
+    DRAIN.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C in a worker: a stop, as SIGTERM.
+pub fn stop_requested() {
+    on_sigterm(SIGTERM, Instant::now());
+}
+
 /// Whether `signal` is ignored by this process, as its parent left it
 /// (the `SigIgn` mask of `/proc/self/status`; without it, not ignored).
 fn ignored_at_start(signal: i32) -> bool {
@@ -233,7 +248,7 @@ fn on_sigterm(signal: i32, now: Instant) {
             StopSignal::Term
         });
     }
-    let batch_runs = running_bid().is_some();
+    let batch_runs = running_bid().is_some() || DRAIN.load(Ordering::SeqCst);
     if !batch_runs || now.duration_since(first_at) > SAME_STOP {
         stop_now(exit_code(), signal_name());
     }

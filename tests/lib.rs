@@ -12,4 +12,5 @@ mod repl;
 mod roundtrip;
 mod store;
 mod takeover;
+mod workers;
 mod world;

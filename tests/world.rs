@@ -88,6 +88,16 @@ impl World {
             .unwrap()
     }
 
+    /// The nodes of the store, as `SHOW NODES` gives them.
+    pub(crate) fn nodes(&self) -> Vec<Value> {
+        let out = self.test("SHOW NODES").status(0).run();
+        serde_json::from_str::<Value>(out.stdout.trim())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// The store, read directly: what a crash left behind.
     pub(crate) fn store(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.home().join("store.db")).unwrap();

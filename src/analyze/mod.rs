@@ -41,7 +41,7 @@ pub fn batch(
     if let Some(dc) = &b.target.dc {
         return Err(AnalyzeError::invalid(
             dc.span,
-            "a batch for a data center (@DC) needs the worker, not available yet",
+            "a batch for a data center (@DC) is not available yet: this version's worker runs a batch on any node",
         ));
     }
     let options = BatchOptions::decode(&b.options)?;
@@ -68,6 +68,7 @@ pub fn batch(
         workers,
         node_workers: MAX_NODE_WORKERS,
         workers_capped_from: options.max_workers_per_node.filter(|&n| n > workers),
+        asynchronous: options.asynchronous,
         max_retries: options.max_retries.unwrap_or(0),
         retry_delay: options.retry_delay.unwrap_or(Duration::from_secs(1)),
         entity_timeout: options.entity_timeout,

@@ -33,10 +33,13 @@ pub struct BatchOptions {
     /// The values for the `?` of the source query: `BIND_PARAMS` split on
     /// `BIND_PARAMS_SEPARATOR` (default `,`), or `BIND_PARAMS_JSON`.
     pub bind_params: Vec<Param>,
+    /// `ASYNC`: the batch waits for a worker to take its job, and the
+    /// statement returns at once.
+    pub asynchronous: bool,
 }
 
-/// Options whose behaviour needs the background worker (a later wave);
-/// `ASYNC` too, when it is true.
+/// Options whose behaviour needs what is not built yet (affinity, named
+/// batches, open batches).
 const WORKER_OPTIONS: &[&str] = &[
     "AFFINITY",
     "JOB_AFFINITY",
@@ -82,11 +85,11 @@ impl BatchOptions {
                     out.estimated_entities_count = Some(*n);
                 }
                 ("ON_DONE", Value::Str(s)) => out.on_done = Some(s.clone()),
+                ("ASYNC", Value::Bool(b)) => out.asynchronous = *b,
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
-                // `ASYNC=false` (the default), and the values the parser
-                // gives no option of this list.
+                // The values the parser gives no option of this list.
                 _ => {}
             }
         }
@@ -98,13 +101,14 @@ impl BatchOptions {
 /// Refuses, at its span, the first option whose behaviour needs the
 /// background worker.
 fn refuse_worker_options(options: &Options) -> Result<()> {
-    let needs_worker = |o: &Opt| {
-        WORKER_OPTIONS.contains(&o.name) || (o.name == "ASYNC" && o.value == Value::Bool(true))
-    };
+    let needs_worker = |o: &Opt| WORKER_OPTIONS.contains(&o.name);
     match options.0.iter().find(|o| needs_worker(o)) {
         Some(o) => Err(AnalyzeError::invalid(
             o.span,
-            format!("{} needs the worker, not available yet", o.name),
+            format!(
+                "{} is not available yet: this version's worker runs a batch without it",
+                o.name
+            ),
         )),
         None => Ok(()),
     }

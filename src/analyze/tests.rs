@@ -146,18 +146,13 @@ fn batch_option_faults_are_told_at_the_option() {
             "MAX_RETRIES=-1",
         ),
         (
-            "ASYNC=true",
-            "ASYNC needs the worker, not available yet",
-            "ASYNC=true",
-        ),
-        (
             "OPEN=false",
-            "OPEN needs the worker, not available yet",
+            "OPEN is not available yet: this version's worker runs a batch without it",
             "OPEN=false",
         ),
         (
             "MAX_RETRIES=1 AFFINITY='n1'",
-            "AFFINITY needs the worker, not available yet",
+            "AFFINITY is not available yet: this version's worker runs a batch without it",
             "AFFINITY='n1'",
         ),
         (
@@ -168,7 +163,7 @@ fn batch_option_faults_are_told_at_the_option() {
         // What needs the worker is told before a value out of range.
         (
             "MAX_RETRIES=-1 NAME='nightly'",
-            "NAME needs the worker, not available yet",
+            "NAME is not available yet: this version's worker runs a batch without it",
             "NAME='nightly'",
         ),
         // Values in the order written.
@@ -216,10 +211,11 @@ fn every_batch_option_is_decoded_or_refused() {
                     assert_eq!(decoded.bind_params.len(), 2, "{src}");
                 }
             }
-            Err(e) => assert!(
-                e.to_string()
-                    .ends_with("needs the worker, not available yet")
-            ),
+            Err(e) => {
+                assert!(e.to_string().ends_with(
+                    "is not available yet: this version's worker runs a batch without it"
+                ))
+            }
         }
     }
 }
@@ -382,7 +378,7 @@ fn a_batch_that_means_nothing_is_told_at_its_fault() {
         ),
         (
             "BATCH Customer@DC1 FABRIC_COMMAND='echo ?'",
-            "a batch for a data center (@DC) needs the worker, not available yet",
+            "a batch for a data center (@DC) is not available yet: this version's worker runs a batch on any node",
             "DC1",
         ),
         (

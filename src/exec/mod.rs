@@ -24,14 +24,14 @@ mod tests;
 ///
 /// [`Store::create_batch`]: crate::store::BatchStore::create_batch
 pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished> {
-    crate::knobs::gate();
     let (bid, execution_id) = create(env, plan, at)?;
     run::join(env, plan, &bid, &execution_id, run::Roles::ALL, true)
 }
 
 /// Creates the batch of `plan`, owned by this process from its first
 /// moment: its id and its execution id, for [`run::join`].
-fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, String)> {
+pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, String)> {
+    crate::knobs::gate();
     let bid = uuid::Uuid::new_v4().to_string();
     let execution_id = uuid::Uuid::new_v4().to_string();
     let fabric_command = plan.command.to_string();
@@ -47,6 +47,7 @@ fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, Strin
             node: env.node,
             estimated_total: plan.estimated_total,
             max_workers: None,
+            queued: plan.asynchronous,
         },
         !plan.allow_multiple,
     )?;

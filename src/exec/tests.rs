@@ -66,6 +66,7 @@ fn env<'a>(
         dc: "dc",
         events: &Quiet,
         stop,
+        worker: None,
     }
 }
 

@@ -28,9 +28,41 @@ impl Session {
                 plan.node_workers, plan.workers
             );
         }
-        let fin = crate::exec::start(&self.env(store, &self.terminal(&plan), &stop), &plan, span)?;
+        let terminal = self.terminal(&plan);
+        let env = self.env(store, &terminal, &stop);
+        if plan.asynchronous {
+            // Queued for a worker (SPEC §4): the statement returns at once.
+            let (bid, _) = crate::exec::create(&env, &plan, span)?;
+            return Ok(Some(self.queued(bid)));
+        }
+        let fin = crate::exec::start(&env, &plan, span)?;
         self.last_bid = Some(fin.bid.clone());
         Ok(Some(self.ended(&fin)))
+    }
+
+    /// An asynchronous batch was queued for a worker (created, or retried):
+    /// a live worker will take it, else one is started in the background.
+    /// Its `Batch id | Notes` row.
+    pub(super) fn queued(&mut self, bid: String) -> Output {
+        let store = self.store.as_deref().expect("opened by the statement");
+        let notes = crate::worker::spawn::ensure_worker(
+            store,
+            &self.home,
+            &self.store_path,
+            &self.node,
+            &self.dc,
+        )
+        .unwrap_or_else(|e| {
+            format!(
+                "queued, but no worker runs and none could be started ({e}): start one with \
+                 batchsh worker"
+            )
+        });
+        let mut t = Table::new(crate::output::columns::BATCH_ASYNC.iter().copied());
+        t.rows
+            .push(vec![Cell::Text(bid.clone()), Cell::Text(notes)]);
+        self.last_bid = Some(bid);
+        Output::Table(t)
     }
 
     /// A run has ended: its exit code is noted, a FAILED batch's reason

@@ -129,6 +129,7 @@ impl Session {
             node: &self.node,
             dc: &self.dc,
             events,
+            worker: None,
             stop,
         }
     }

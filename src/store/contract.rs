@@ -62,6 +62,7 @@ fn new_batch(s: &dyn Store, bid: &str, command: &str, twin_check: bool) -> Optio
             node: "n1",
             estimated_total: None,
             max_workers: None,
+            queued: false,
         },
         twin_check,
     )

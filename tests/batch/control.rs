@@ -314,14 +314,7 @@ fn batch_edit_raises_the_workers_beyond_those_the_run_started_with() {
 #[test]
 fn show_nodes_tells_each_run_as_it_stands() {
     let w = World::new(200);
-    let nodes = |w: &World| -> Vec<Value> {
-        let out = w.test("SHOW NODES").status(0).run();
-        serde_json::from_str::<Value>(out.stdout.trim())
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    };
+    let nodes = |w: &World| w.nodes();
     assert_eq!(nodes(&w), Vec::<Value>::new(), "no batch ran yet");
     w.test("BATCH Customer.('1', '2') FABRIC_COMMAND='echo ?'")
         .status(0)

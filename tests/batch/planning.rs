@@ -5,14 +5,14 @@ use crate::world::World;
 use serde_json::Value;
 
 #[test]
-fn options_that_need_the_worker_are_refused_and_nothing_is_stored() {
+fn options_not_built_yet_are_refused_and_nothing_is_stored() {
     let w = World::new(3);
-    for opt in ["ASYNC=true", "AFFINITY='n1'", "NAME='x'", "OPEN=true"] {
+    for opt in ["AFFINITY='n1'", "NAME='x'", "OPEN=true"] {
         w.test(&format!(
             "BATCH Customer FABRIC_COMMAND='echo ?' WITH {opt}"
         ))
         .status(1)
-        .stderr_contains("needs the worker, not available yet")
+        .stderr_contains("is not available yet: this version's worker runs a batch without it")
         .run();
     }
     assert_eq!(w.batch_count(), 0);

@@ -105,6 +105,9 @@ pub struct Env<'a> {
     pub events: &'a dyn Events,
     /// How the run is asked to stop from outside (Ctrl-C, a stop signal).
     pub stop: &'a Arc<StopToken>,
+    /// The node the run joins as: a worker's own (registered by it), or
+    /// `None` for a synchronous run, which registers a node of its own.
+    pub worker: Option<&'a str>,
 }
 
 /// A run of a batch that has ended, and how.
@@ -142,7 +145,12 @@ pub fn join(
     let store = env.store;
     // This run joins the batch as a node of its own (SPEC §7: a
     // synchronous batch records its node like any worker).
-    let worker = uuid::Uuid::new_v4().to_string();
+    // A worker joins under its own node; a synchronous run is a node of
+    // its own, registered here for the run.
+    let own_node = env.worker.is_none();
+    let worker = env
+        .worker
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let me = RunRef {
         bid,
         execution_id,
@@ -151,9 +159,13 @@ pub fn join(
     };
     let started = Instant::now();
     let tuning = store.begin_run()?;
-    let node = node_info(env, &worker, plan.workers);
-    patiently(env, bid, || store.register_node(&node))?;
-    let live = LiveHere::new(&worker);
+    let live = if own_node {
+        let node = node_info(env, &worker, plan.workers);
+        patiently(env, bid, || store.register_node(&node))?;
+        Some(LiveHere::new(&worker))
+    } else {
+        None
+    };
     let _sigterm = crate::terminate::BatchRunning::start(bid);
     let r = match run_tuned(env, plan, me, roles, need_ids && roles.feed) {
         Ok(fin) => Ok(fin),
@@ -192,8 +204,10 @@ pub fn join(
     };
     // Best effort: a row left RUNNING by a process that is gone counts as
     // dead anyway.
-    drop(live);
-    let _ = store.set_node_state(&worker, NodeState::Stopped);
+    if let Some(live) = live {
+        drop(live);
+        let _ = store.set_node_state(&worker, NodeState::Stopped);
+    }
     drop(tuning);
     r
 }

@@ -419,6 +419,28 @@ impl<'a> Run<'a> {
             // run must not end as if the record were safe.
             self.last_store_check = Instant::now();
             self.ctx.env.store.still_there().map_err(halt)?;
+            if !self.ctx.roles.coordinate && self.stop.is_none() {
+                // A helper whose owner died leaves, so that a node can
+                // take the batch over (its feeding and its end were the
+                // owner's). The stop's content means nothing to a helper:
+                // it leaves whatever it is.
+                let state = self.ctx.patiently(|store| store.batch_state(me.bid))?;
+                // The owner's node says it best (a node of this very
+                // process included); before the owner's run has started,
+                // its process.
+                let alive = match &state.owner_worker {
+                    Some(w) => self
+                        .ctx
+                        .patiently(|store| store.nodes())?
+                        .iter()
+                        .any(|n| n.worker_id == *w && n.alive()),
+                    None => state.owner_alive(),
+                };
+                if !alive {
+                    self.stop = Some(Stop::Signal(crate::batch::StopSignal::Term));
+                    self.shared.halt.store(true, Ordering::SeqCst);
+                }
+            }
         }
         Ok(())
     }

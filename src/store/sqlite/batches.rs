@@ -112,13 +112,19 @@ impl BatchStore for SqliteStore {
         }
         // The creating process owns the batch from its first moment, so
         // that a twin statement checking now sees it running, not
-        // interrupted.
+        // interrupted; an asynchronous one waits for a worker, unowned.
+        let status = if b.queued {
+            BatchStatus::WaitingForJob
+        } else {
+            BatchStatus::New
+        };
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                  execution_id, created_by, creation_time, estimated_total, max_workers, batch_no,
                  owner_node, owner_pid, heartbeat_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'NEW', ?7, ?8, ?9, ?10, ?11,
-                 (SELECT coalesce(max(batch_no), 0) + 1 FROM batches), ?8, ?12, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?13, ?7, ?8, ?9, ?10, ?11,
+                 (SELECT coalesce(max(batch_no), 0) + 1 FROM batches),
+                 CASE WHEN ?14 THEN NULL ELSE ?8 END, CASE WHEN ?14 THEN NULL ELSE ?12 END, ?9)",
             params![
                 b.bid,
                 b.command,
@@ -131,12 +137,13 @@ impl BatchStore for SqliteStore {
                 now,
                 b.estimated_total,
                 b.max_workers,
-                i64::from(std::process::id())
+                i64::from(std::process::id()),
+                status,
+                b.queued
             ],
         )
         .map_err(|e| self.err(e))?;
-        event(&tx, b.bid, b.execution_id, b.node, BatchStatus::New, None)
-            .map_err(|e| self.err(e))?;
+        event(&tx, b.bid, b.execution_id, b.node, status, None).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(None)
     }
@@ -395,6 +402,112 @@ impl BatchStore for SqliteStore {
     /// The batch's counters, as its row keeps them.
     fn counters(&self, bid: &str) -> Result<Counters> {
         counters_of(self.conn(), bid).map_err(|e| self.err(e))
+    }
+
+    fn take_job(&self, node: &str, execution_id: &str) -> Result<Option<AsyncBatch>> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let take = || -> rusqlite::Result<Option<AsyncBatch>> {
+            let taken = tx
+                .query_row(
+                    "UPDATE batches SET status = 'NEW', execution_id = ?1, owner_node = ?2,
+                         owner_pid = ?3, heartbeat_at = ?4, owner_worker = NULL, requested = NULL
+                     WHERE bid = (SELECT bid FROM batches WHERE status = 'WAITING_FOR_JOB'
+                                  ORDER BY batch_no LIMIT 1)
+                     RETURNING bid, command, ids_complete",
+                    params![
+                        execution_id,
+                        node,
+                        i64::from(std::process::id()),
+                        crate::store::now()
+                    ],
+                    |r| {
+                        Ok(AsyncBatch {
+                            bid: r.get(0)?,
+                            execution_id: execution_id.to_string(),
+                            status: BatchStatus::New,
+                            command: r.get(1)?,
+                            ids_complete: r.get::<_, i64>(2)? != 0,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(b) = &taken {
+                event(
+                    &tx,
+                    &b.bid,
+                    execution_id,
+                    node,
+                    BatchStatus::New,
+                    Some("job taken"),
+                )?;
+            }
+            Ok(taken)
+        };
+        let taken = take().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(taken)
+    }
+
+    fn async_batches(&self) -> Result<Vec<(AsyncBatch, BatchState)>> {
+        let conn = self.conn();
+        let read = || -> rusqlite::Result<Vec<(AsyncBatch, BatchState)>> {
+            let mut st = conn.prepare(
+                "SELECT bid, execution_id, status, command, ids_complete, owner_node, owner_pid,
+                     heartbeat_at, requested, owner_worker
+                 FROM batches
+                 WHERE status IN ('NEW', 'GENERATE_IID_LIST', 'IN_PROGRESS', 'PAUSED')
+                     AND json_extract(arguments, '$.ASYNC') = 1
+                 ORDER BY batch_no",
+            )?;
+            let rows = st.query_map([], |r| {
+                let b = AsyncBatch {
+                    bid: r.get(0)?,
+                    execution_id: r.get(1)?,
+                    status: r.get(2)?,
+                    command: r.get(3)?,
+                    ids_complete: r.get::<_, i64>(4)? != 0,
+                };
+                let state = BatchState {
+                    status: b.status,
+                    execution_id: b.execution_id.clone(),
+                    ids_complete: b.ids_complete,
+                    owner_node: r.get(5)?,
+                    owner_pid: r.get(6)?,
+                    heartbeat_at: r.get(7)?,
+                    command: b.command.clone(),
+                    requested: r.get(8)?,
+                    owner_worker: r.get(9)?,
+                };
+                Ok((b, state))
+            })?;
+            rows.collect()
+        };
+        read().map_err(|e| self.err(e))
+    }
+
+    fn queue_job(&self, bid: &str, node: &str) -> Result<()> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let queue = || -> rusqlite::Result<()> {
+            let execution_id: String = tx.query_row(
+                "UPDATE batches SET status = 'WAITING_FOR_JOB', owner_node = NULL,
+                     owner_pid = NULL, owner_worker = NULL, end_time = NULL
+                 WHERE bid = ?1 RETURNING execution_id",
+                [bid],
+                |r| r.get(0),
+            )?;
+            event(
+                &tx,
+                bid,
+                &execution_id,
+                node,
+                BatchStatus::WaitingForJob,
+                Some("queued again"),
+            )
+        };
+        queue().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// How many of the batch's entities are COMPLETED and how many FAILED,

@@ -43,6 +43,7 @@ impl SqliteStore {
                 node: "n1",
                 estimated_total: None,
                 max_workers: None,
+                queued: false,
             },
             false,
         )

@@ -1,0 +1,105 @@
+//! Starting a background worker for an asynchronous batch that no live
+//! worker can take (SPEC §7): `batchsh worker --until-idle` for this store,
+//! detached from the terminal (a process group of its own, no stdin), its
+//! output in `<home>/logs/`. A lock file serialises the statements that
+//! start one, so that two statements at the same moment start one worker,
+//! not two: the first starts it and waits until it has registered; the
+//! second then finds it alive.
+
+use crate::store::Store;
+use crate::store::nodes::NodeKind;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a statement waits for the worker it started to register.
+const REGISTER_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether a live worker serves this store.
+pub fn worker_alive(store: &dyn Store) -> crate::store::Result<bool> {
+    Ok(store
+        .nodes()?
+        .iter()
+        .any(|n| n.kind == NodeKind::Worker && n.alive()))
+}
+
+/// What a statement that queued an asynchronous batch needs: a live
+/// worker. Starts one when there is none, and says so: the Notes of the
+/// statement's result.
+pub fn ensure_worker(
+    store: &dyn Store,
+    home: &Path,
+    store_path: &Path,
+    node: &str,
+    dc: &str,
+) -> Result<String, crate::error::Error> {
+    if worker_alive(store)? {
+        return Ok("queued: a worker runs it (BATCH_WAIT waits for it)".into());
+    }
+    let logs = home.join("logs");
+    let io = |what: &str| {
+        let what = format!("{what} in {}", logs.display());
+        move |source| crate::error::Error::Io { what, source }
+    };
+    std::fs::create_dir_all(&logs).map_err(io("cannot create the worker's log folder"))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(logs.join("worker-start.lock"))
+        .map_err(io("cannot open the lock that starts a worker"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io("cannot lock the start of a worker")(e.into()))?;
+    // Under the lock: another statement may have started one meanwhile.
+    if worker_alive(store)? {
+        return Ok("queued: a worker runs it (BATCH_WAIT waits for it)".into());
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join("worker-started.log"))
+        .map_err(io("cannot open the started worker's output"))?;
+    let exe = std::env::current_exe().map_err(io("cannot find batchsh's own program"))?;
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(exe)
+        .arg("--home")
+        .arg(home)
+        .arg("--store")
+        .arg(store_path)
+        .args([
+            "--node",
+            node,
+            "--dc",
+            dc,
+            "--quiet",
+            "worker",
+            "--until-idle",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(
+            out.try_clone()
+                .map_err(io("cannot share the worker's output"))?,
+        )
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .map_err(io("cannot start a background worker"))?;
+    let pid = child.id();
+    // Reaped when it ends, while this process lives (a REPL).
+    std::thread::spawn(move || child.wait());
+    let since = Instant::now();
+    while !worker_alive(store)? {
+        if since.elapsed() > REGISTER_WAIT {
+            return Ok(format!(
+                "queued; a background worker (pid {pid}) was started but has not registered \
+                 yet: see {}",
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(format!(
+        "queued; no worker was running, so a background worker (pid {pid}) was started for \
+         this store; its log is in {}",
+        logs.display()
+    ))
+}

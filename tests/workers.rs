@@ -1,0 +1,211 @@
+//! Background workers (SPEC §7): asynchronous batches, several workers on
+//! one batch, a dead worker's batch taken over, the drain on SIGTERM. Real
+//! processes on one store.
+
+use crate::world::{World, eventually};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+
+/// `batchsh worker --until-idle` on the world's store, as node `node`.
+fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_batchsh"))
+        .args(["--home", w.home().to_str().unwrap(), "--node", node])
+        .args(["worker", "--until-idle", "--workers", "4"])
+        .envs(env.iter().copied())
+        .current_dir(w.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a worker, which must exit 0.
+#[track_caller]
+fn exits_0(c: Child) {
+    let out = c.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// The nodes of the store, as SHOW NODES gives them.
+fn nodes(w: &World) -> Vec<Value> {
+    w.nodes()
+}
+
+/// Queues `statement` (an ASYNC batch) and gives its bid and notes.
+fn queue(w: &World, statement: &str) -> (String, String) {
+    let out = w.test(statement).status(0).run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    (
+        v[0]["batch_id"].as_str().unwrap().to_string(),
+        v[0]["notes"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Waits until every worker of the store has stopped (they run
+/// `--until-idle`): no background process outlives the test.
+fn all_workers_stopped(w: &World) {
+    eventually("every worker to stop", || {
+        nodes(w)
+            .iter()
+            .filter(|n| n["kind"] == "worker")
+            .all(|n| n["status"] != "alive" && n["status"] != "stopping")
+    });
+}
+
+/// An ASYNC batch returns at once with `Batch id | Notes`; with no worker
+/// running, one is started in the background and runs the batch;
+/// BATCH_WAIT then gives its result.
+#[test]
+fn an_async_batch_is_queued_and_a_background_worker_runs_it() {
+    let w = World::new(300);
+    let (bid, notes) = queue(&w, "BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC=true");
+    assert!(
+        notes.contains("a background worker (pid ") && notes.contains("was started"),
+        "{notes}"
+    );
+    let out = w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    assert!(
+        out.stdout.contains("\"execution_succeeded\":300"),
+        "{}",
+        out.stdout
+    );
+    all_workers_stopped(&w);
+    let workers: Vec<Value> = nodes(&w)
+        .into_iter()
+        .filter(|n| n["kind"] == "worker")
+        .collect();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!(workers[0]["status"], "stopped");
+    // Every log of the folder: the worker's own, and its output.
+    let log: String = std::fs::read_dir(w.home().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(log.contains(&format!("job taken: batch {bid}")), "{log}");
+}
+
+/// Four workers on one store run one batch together: every entity
+/// COMPLETED exactly once (one attempt), several nodes did work, and the
+/// node rows of BATCH_SUMMARY add up to the cluster row.
+#[test]
+fn several_workers_process_one_batch_each_entity_once() {
+    let n = 3000;
+    let w = World::new(n);
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 2 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=4",
+    );
+    let more: Vec<Child> = ["w2", "w3", "w4"]
+        .iter()
+        .map(|node| worker(&w, node, &[]))
+        .collect();
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    for c in more {
+        exits_0(c);
+    }
+    all_workers_stopped(&w);
+    assert_eq!(
+        w.query_i64(
+            "SELECT count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)
+                 AND status = 'COMPLETED' AND attempts = 1",
+            &bid
+        ),
+        n
+    );
+    let out = w.test(&format!("BATCH_SUMMARY '{bid}'")).status(0).run();
+    let rows: Vec<Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+    let succeeded = |level: &'static str| -> Vec<i64> {
+        rows.iter()
+            .filter(|r| r["level"] == level)
+            .map(|r| r["succeeded"].as_i64().unwrap())
+            .collect()
+    };
+    let per_node = succeeded("Node");
+    let cluster = succeeded("Cluster")[0];
+    assert_eq!(per_node.iter().sum::<i64>(), cluster, "{rows:?}");
+    assert_eq!(cluster, n);
+    assert!(per_node.iter().filter(|&&k| k > 0).count() >= 2, "{rows:?}");
+}
+
+/// kill -9 of the worker that owns a batch: another worker takes it over
+/// and finishes it; no entity COMPLETED before the kill runs again, none
+/// is lost.
+#[test]
+fn a_dead_workers_batch_is_taken_over_by_another() {
+    let n = 600;
+    let w = World::new(n);
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" \
+         WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let helper = worker(&w, "w2", &[]);
+    let owner_pid = eventually_owner_pid(&w, &bid);
+    eventually("some entities to complete", || {
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 50
+    });
+    let status = Command::new("kill")
+        .args(["-9", &owner_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = crate::world::completed_ids(&w, &bid);
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    exits_0(helper);
+    crate::world::assert_none_lost_none_rerun(&w, n as usize, &before);
+    let dead: Vec<Value> = nodes(&w)
+        .into_iter()
+        .filter(|n| n["pid"] == owner_pid)
+        .collect();
+    assert!(dead.iter().all(|n| n["status"] == "dead"), "{dead:?}");
+}
+
+/// The pid of the process that owns the batch, once one does.
+fn eventually_owner_pid(w: &World, bid: &str) -> i64 {
+    let mut pid = 0;
+    eventually("a worker to own the batch", || {
+        pid = w.query_i64(
+            "SELECT coalesce(owner_pid, 0) FROM batches WHERE bid = ?1",
+            bid,
+        );
+        pid != 0 && w.status(bid) == "IN_PROGRESS"
+    });
+    pid
+}
+
+/// SIGTERM drains a worker: it exits 0 at once, its node stopped; the
+/// batch it ran is left for another worker, which finishes it.
+#[test]
+fn sigterm_drains_a_worker_and_another_finishes_its_batch() {
+    let n = 400;
+    let w = World::new(n);
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let owner_pid = eventually_owner_pid(&w, &bid);
+    let helper = worker(&w, "w2", &[]);
+    let status = Command::new("kill")
+        .args(["-TERM", &owner_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    exits_0(helper);
+    let drained: Vec<Value> = nodes(&w)
+        .into_iter()
+        .filter(|n| n["pid"] == owner_pid)
+        .collect();
+    assert!(
+        !drained.is_empty() && drained.iter().all(|n| n["status"] == "stopped"),
+        "{drained:?}"
+    );
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        n
+    );
+}
