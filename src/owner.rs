@@ -26,6 +26,24 @@ pub fn process_alive(host: &str, pid: i64, heartbeat_at: &str) -> bool {
     lives(host == hostname(), Some(pid), Some(heartbeat_at))
 }
 
+/// Whether a background process (a worker) of `host` with `pid` that last
+/// beat at `heartbeat_at` is alive (SPEC §7): its heartbeat is younger than
+/// the dead-after time, and, on this host, its pid is still its process (a
+/// vanished one is dead at once). Unlike [`alive`], a process that exists
+/// but has stopped beating (SIGSTOP, a paused VM) is dead: its batches are
+/// taken over, and it writes nothing more when it wakes.
+pub fn beating(host: &str, pid: i64, heartbeat_at: &str) -> bool {
+    let heartbeat = chrono::DateTime::parse_from_rfc3339(heartbeat_at)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc));
+    if host == hostname() && pid_is_owner(pid, heartbeat) == Some(false) {
+        return false;
+    }
+    let dead_after = chrono::TimeDelta::from_std(crate::knobs::dead_after())
+        .unwrap_or(chrono::TimeDelta::seconds(10));
+    heartbeat.is_some_and(|t| chrono::Utc::now().signed_duration_since(t) < dead_after)
+}
+
 /// See [`alive`]; `here`: the process is on this host.
 fn lives(here: bool, owner_pid: Option<i64>, heartbeat_at: Option<&str>) -> bool {
     let heartbeat = heartbeat_at

@@ -209,3 +209,139 @@ fn sigterm_drains_a_worker_and_another_finishes_its_batch() {
         n
     );
 }
+
+/// Two statements queue asynchronous batches at the same moment on a store
+/// that no worker serves: one background worker is started, not two, and
+/// it runs both batches.
+#[test]
+fn two_statements_at_once_start_one_worker() {
+    for round in 0..3 {
+        let w = World::new(50);
+        let gate = w.path().join("gate");
+        let gate_env = gate.to_str().unwrap().to_string();
+        let statements: Vec<Child> = (0..2)
+            .map(|k| {
+                w.spawn_with(
+                    &format!(
+                        "BATCH Customer FABRIC_COMMAND=\"shell 'echo {k} ?'\" WITH ASYNC=true"
+                    ),
+                    &[],
+                    &[("BATCHSH_TEST_GATE", &gate_env)],
+                )
+            })
+            .collect();
+        eventually("both statements at the gate", || {
+            std::fs::read_dir(w.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("gate.ready.")
+                })
+                .count()
+                == 2
+        });
+        std::fs::write(&gate, b"").unwrap();
+        let bids: Vec<String> = statements
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert_eq!(out.status.code(), Some(0), "round {round}");
+                let v: Value =
+                    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+                v[0]["batch_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        for bid in &bids {
+            w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+        }
+        all_workers_stopped(&w);
+        let workers = nodes(&w)
+            .into_iter()
+            .filter(|n| n["kind"] == "worker")
+            .count();
+        assert_eq!(workers, 1, "round {round}: one background worker");
+    }
+}
+
+/// A worker stopped (SIGSTOP) past the dead time while another takes its
+/// batch over: woken up, it writes nothing more and exits; the batch ends
+/// DONE with every entity COMPLETED, none lost.
+#[test]
+fn a_stalled_worker_taken_over_writes_nothing_more() {
+    let n = 300;
+    let w = World::new(n);
+    let knobs = [("BATCHSH_TEST_DEAD_AFTER_MS", "1000")];
+    let out = w
+        .test(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? $PPID >> ran.txt; sleep 0.02'\" \
+             WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+        )
+        .env(knobs[0].0, knobs[0].1)
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let bid = v[0]["batch_id"].as_str().unwrap().to_string();
+    let owner = eventually_owner_pid(&w, &bid);
+    eventually("some entities to complete", || {
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 20
+    });
+    let kill = |sig: &str| {
+        assert!(
+            Command::new("kill")
+                .args([sig, &owner.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    kill("-STOP");
+    let completed_at_stall = crate::world::completed_ids(&w, &bid);
+    let helper = worker(&w, "w2", &knobs);
+    eventually("the other worker to take the batch over", || {
+        w.query_i64(
+            "SELECT coalesce(owner_pid, 0) FROM batches WHERE bid = ?1",
+            &bid,
+        ) != owner
+    });
+    kill("-CONT");
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    exits_0(helper);
+    eventually("the stalled worker to exit", || {
+        !std::path::Path::new(&format!("/proc/{owner}")).exists()
+            || std::fs::read_to_string(format!("/proc/{owner}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+    });
+    let ran = std::fs::read_to_string(w.path().join("ran.txt")).unwrap();
+    for k in 1..=n {
+        assert!(
+            ran.lines()
+                .any(|l| l.split(' ').next() == Some(&k.to_string())),
+            "entity {k} never ran"
+        );
+    }
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        n
+    );
+    for id in &completed_at_stall {
+        let runs = ran
+            .lines()
+            .filter(|l| l.split(' ').next() == Some(id.as_str()))
+            .count();
+        assert_eq!(
+            runs, 1,
+            "entity {id} was COMPLETED at the stall and ran again"
+        );
+    }
+    let stalled: Vec<Value> = nodes(&w)
+        .into_iter()
+        .filter(|n| n["pid"] == owner)
+        .collect();
+    assert!(stalled.iter().all(|n| n["status"] == "dead"), "{stalled:?}");
+}

@@ -112,7 +112,35 @@ impl NodeRecord {
         if self.pid == i64::from(std::process::id()) && self.host == crate::owner::hostname() {
             return live_here().contains(&self.worker_id);
         }
-        crate::owner::process_alive(&self.host, self.pid, &self.heartbeat_at)
+        match self.kind {
+            // A synchronous run's heartbeat comes from its steps, which a
+            // store locked by a backup may hold up: on its host, its pid
+            // says it lives.
+            NodeKind::Synchronous => {
+                crate::owner::process_alive(&self.host, self.pid, &self.heartbeat_at)
+            }
+            // A background process beats from a thread of its own: silent
+            // past the limit, it is dead (SPEC §7), even if its process
+            // exists (stopped).
+            NodeKind::Worker | NodeKind::Tick => {
+                crate::owner::beating(&self.host, self.pid, &self.heartbeat_at)
+            }
+        }
+    }
+
+    /// Whether the owner of a batch (as `state` reads it) is alive: its
+    /// run's node when it has one, else its process.
+    pub fn owner_alive(
+        store: &dyn NodeStore,
+        state: &crate::store::batches::BatchState,
+    ) -> super::Result<bool> {
+        Ok(match &state.owner_worker {
+            Some(w) => store
+                .nodes()?
+                .iter()
+                .any(|n| n.worker_id == *w && n.alive()),
+            None => state.owner_alive(),
+        })
     }
 }
 

@@ -183,7 +183,7 @@ fn next_work(cfg: &Config, store: &dyn Store) -> Result<Option<Work>, crate::err
         return Ok(Some(Work::Job(b)));
     }
     for (b, state) in store.async_batches()? {
-        if state.owner_alive() {
+        if crate::store::nodes::NodeRecord::owner_alive(store, &state)? {
             if b.status != crate::batch::BatchStatus::Paused {
                 return Ok(Some(Work::Help(b)));
             }

@@ -425,17 +425,9 @@ impl<'a> Run<'a> {
                 // owner's). The stop's content means nothing to a helper:
                 // it leaves whatever it is.
                 let state = self.ctx.patiently(|store| store.batch_state(me.bid))?;
-                // The owner's node says it best (a node of this very
-                // process included); before the owner's run has started,
-                // its process.
-                let alive = match &state.owner_worker {
-                    Some(w) => self
-                        .ctx
-                        .patiently(|store| store.nodes())?
-                        .iter()
-                        .any(|n| n.worker_id == *w && n.alive()),
-                    None => state.owner_alive(),
-                };
+                let alive = self.ctx.patiently(|store| {
+                    crate::store::nodes::NodeRecord::owner_alive(store, &state)
+                })?;
                 if !alive {
                     self.stop = Some(Stop::Signal(crate::batch::StopSignal::Term));
                     self.shared.halt.store(true, Ordering::SeqCst);
