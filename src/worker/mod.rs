@@ -154,11 +154,20 @@ fn serve(
         if crate::terminate::requested() {
             return Ok("asked to stop (drained)".into());
         }
-        let work = next_work(cfg, store)?;
-        let Some(work) = work else {
-            if cfg.until_idle && store.async_batches()?.is_empty() {
+        let mut work = next_work(cfg, store)?;
+        if work.is_none() && cfg.until_idle && store.async_batches()?.is_empty() {
+            // Idle. Stopping first, then a last look: a statement that
+            // queued a batch just now either saw this worker running
+            // (and the batch is found here) or saw it stopping, and
+            // started another one.
+            store.set_node_state(worker_id, NodeState::Stopping)?;
+            work = next_work(cfg, store)?;
+            if work.is_none() {
                 return Ok("idle (--until-idle)".into());
             }
+            store.set_node_state(worker_id, NodeState::Running)?;
+        }
+        let Some(work) = work else {
             std::thread::sleep(idle_poll());
             continue;
         };

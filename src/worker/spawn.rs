@@ -7,19 +7,20 @@
 //! second then finds it alive.
 
 use crate::store::Store;
-use crate::store::nodes::NodeKind;
+use crate::store::nodes::{NodeKind, NodeState};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a statement waits for the worker it started to register.
 const REGISTER_WAIT: Duration = Duration::from_secs(10);
 
-/// Whether a live worker serves this store.
+/// Whether a live worker serves this store, and takes new jobs (not one
+/// that is stopping: it may be on its way out, see the worker's idle end).
 pub fn worker_alive(store: &dyn Store) -> crate::store::Result<bool> {
     Ok(store
         .nodes()?
         .iter()
-        .any(|n| n.kind == NodeKind::Worker && n.alive()))
+        .any(|n| n.kind == NodeKind::Worker && n.state == NodeState::Running && n.alive()))
 }
 
 /// What a statement that queued an asynchronous batch needs: a live
