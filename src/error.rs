@@ -61,13 +61,9 @@ pub enum Error {
     BrokenPipe,
     #[error("{0} is not implemented yet in this version of batchsh")]
     NotImplemented(&'static str),
-    /// What stops `batchsh worker`, or one batch of it.
-    #[error("{0}")]
-    Worker(String),
+    /// What stops `batchsh worker`.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Exec(#[from] crate::exec::ExecError),
+    Worker(#[from] crate::worker::WorkerError),
     /// An error in a script file: its position names the file.
     #[error("{1}")]
     InFile(std::path::PathBuf, Box<Error>),

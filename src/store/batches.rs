@@ -37,17 +37,6 @@ pub struct NewBatch<'a> {
     pub queued: bool,
 }
 
-/// An asynchronous batch as a worker finds it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AsyncBatch {
-    pub bid: String,
-    pub execution_id: String,
-    pub status: BatchStatus,
-    /// The BATCH statement, canonical text.
-    pub command: String,
-    pub ids_complete: bool,
-}
-
 /// An id from the source: a usable id, or one that fails as it arrives
 /// (NULL, empty, not UTF-8, too long): `(text to store, error)`.
 pub enum NewId {
@@ -333,22 +322,6 @@ pub trait BatchStore {
 
     /// The batch's counters, as its row keeps them.
     fn counters(&self, bid: &str) -> Result<Counters>;
-
-    /// Takes the job of the oldest asynchronous batch that waits for one
-    /// (`WAITING_FOR_JOB`) for this process (`node`, pid) and a new
-    /// execution `execution_id`, atomically: of two workers asking at
-    /// once, one gets it. The batch is then `NEW`, owned as a synchronous
-    /// batch is by its process.
-    fn take_job(&self, node: &str, execution_id: &str) -> Result<Option<AsyncBatch>>;
-
-    /// The unfinished asynchronous batches a worker may serve (not those
-    /// waiting for their job), oldest first, with their owners.
-    fn async_batches(&self) -> Result<Vec<(AsyncBatch, BatchState)>>;
-
-    /// Puts a batch back in the queue of jobs (a retry of an asynchronous
-    /// batch, made ready by [`BatchStore::prepare_retry`]): `WAITING_FOR_JOB`,
-    /// no owner, for a worker to take.
-    fn queue_job(&self, bid: &str, node: &str) -> Result<()>;
 
     /// How many of the batch's entities are COMPLETED and how many FAILED,
     /// by its counters.

@@ -12,6 +12,7 @@ pub mod catalog;
 #[cfg(test)]
 mod contract;
 pub mod nodes;
+pub mod queue;
 pub mod reads;
 pub mod seen;
 pub mod sqlite;
@@ -19,6 +20,7 @@ pub mod sqlite;
 pub use batches::BatchStore;
 pub use catalog::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef, now};
 pub use nodes::NodeStore;
+pub use queue::QueueStore;
 pub use reads::{
     BatchRow, DetailsQuery, EntityRow, EventRow, InProcessRow, ListQuery, NodeRow, PaceSamples,
     ReadStore, StatusFilter,
@@ -181,7 +183,7 @@ pub enum Upgrades<'a> {
 }
 
 /// A batchsh store, whatever keeps it.
-pub trait Store: BatchStore + CatalogStore + NodeStore + ReadStore {
+pub trait Store: BatchStore + CatalogStore + NodeStore + QueueStore + ReadStore {
     /// Where the store is, for messages.
     fn path(&self) -> &Path;
 

@@ -1,6 +1,7 @@
 //! A worker's log: one line per event, time first, in
 //! `<home>/logs/worker-<node>-<worker id>.log`.
 
+use super::WorkerError;
 use crate::batch::{Event, Events};
 use std::io::Write;
 use std::path::Path;
@@ -12,13 +13,9 @@ pub(super) struct Log {
 }
 
 impl Log {
-    pub(super) fn open(
-        home: &Path,
-        node: &str,
-        worker_id: &str,
-    ) -> Result<Log, crate::error::Error> {
+    pub(super) fn open(home: &Path, node: &str, worker_id: &str) -> Result<Log, WorkerError> {
         let dir = home.join("logs");
-        let io = |source| crate::error::Error::Io {
+        let io = |source| WorkerError::Io {
             what: format!("cannot write the worker's log in {}", dir.display()),
             source,
         };

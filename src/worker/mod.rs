@@ -16,10 +16,27 @@
 mod log;
 pub mod spawn;
 
+/// What stops a worker, or one batch of it.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    Cannot(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+}
+
 use crate::batch::{RunEnd, StopToken};
 use crate::exec::run::{Env, Roles, join};
-use crate::store::batches::{AsyncBatch, BatchState};
+use crate::store::batches::BatchState;
 use crate::store::nodes::{LiveHere, NodeInfo, NodeKind, NodeState};
+use crate::store::queue::AsyncBatch;
 use crate::store::{Store, Upgrades};
 use log::Log;
 use std::path::PathBuf;
@@ -53,7 +70,7 @@ fn beat_every() -> Duration {
 /// Runs the worker until it is stopped (or idle, with `until_idle`).
 /// Gives its exit code: 0 after a drain or once idle; 1 when the store
 /// cannot be used, or it found itself declared dead.
-pub fn run(cfg: &Config) -> Result<i32, crate::error::Error> {
+pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
     crate::terminate::install();
     crate::terminate::drain_on_stop();
     let _ = ctrlc::set_handler(crate::terminate::stop_requested);
@@ -109,7 +126,7 @@ fn heartbeat(
     worker_id: &str,
     log: &Log,
     done: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>, crate::error::Error> {
+) -> Result<std::thread::JoinHandle<()>, WorkerError> {
     let store = store.reopen()?;
     let (worker_id, log) = (worker_id.to_string(), log.clone());
     Ok(std::thread::spawn(move || {
@@ -149,7 +166,7 @@ fn serve(
     store: &dyn Store,
     worker_id: &str,
     log: &Log,
-) -> Result<String, crate::error::Error> {
+) -> Result<String, WorkerError> {
     loop {
         if crate::terminate::requested() {
             return Ok("asked to stop (drained)".into());
@@ -186,7 +203,7 @@ fn serve(
 }
 
 /// The next work for this worker, if any.
-fn next_work(cfg: &Config, store: &dyn Store) -> Result<Option<Work>, crate::error::Error> {
+fn next_work(cfg: &Config, store: &dyn Store) -> Result<Option<Work>, WorkerError> {
     let execution_id = uuid::Uuid::new_v4().to_string();
     if let Some(b) = store.take_job(&cfg.node, &execution_id)? {
         return Ok(Some(Work::Job(b)));
@@ -211,7 +228,7 @@ fn run_batch(
     worker_id: &str,
     log: &Log,
     work: Work,
-) -> Result<bool, crate::error::Error> {
+) -> Result<bool, WorkerError> {
     let (b, roles, execution_id) = match work {
         Work::Job(b) => {
             log.line(&format!("job taken: batch {}", b.bid));
@@ -278,18 +295,22 @@ fn plan_of(
     store: &dyn Store,
     b: &AsyncBatch,
     workers: usize,
-) -> Result<crate::plan::Plan, crate::error::Error> {
-    let stmts = crate::syntax::parse(&b.command)
-        .map_err(|e| crate::error::Error::Parse(b.command.clone(), e))?;
+) -> Result<crate::plan::Plan, WorkerError> {
+    let stmts = crate::syntax::parse(&b.command).map_err(|e| {
+        WorkerError::Cannot(format!(
+            "batch {} has a stored statement that does not parse: {e:?}",
+            b.bid
+        ))
+    })?;
     let Some(crate::ast::Statement::Batch(stmt)) = stmts.first().map(|s| &s.kind) else {
-        return Err(crate::error::Error::Worker(format!(
+        return Err(WorkerError::Cannot(format!(
             "batch {} has no BATCH statement stored",
             b.bid
         )));
     };
     let span = stmts[0].span;
     let mut plan = crate::analyze::batch(store, stmt, span, workers).map_err(|e| {
-        crate::error::Error::Worker(format!(
+        WorkerError::Cannot(format!(
             "batch {} cannot run: {} (its statement: {})",
             b.bid, e.kind, b.command
         ))

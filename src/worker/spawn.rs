@@ -6,6 +6,7 @@
 //! not two: the first starts it and waits until it has registered; the
 //! second then finds it alive.
 
+use super::WorkerError;
 use crate::store::Store;
 use crate::store::nodes::{NodeKind, NodeState};
 use std::path::Path;
@@ -32,14 +33,14 @@ pub fn ensure_worker(
     store_path: &Path,
     node: &str,
     dc: &str,
-) -> Result<String, crate::error::Error> {
+) -> Result<String, WorkerError> {
     if worker_alive(store)? {
         return Ok("queued: a worker runs it (BATCH_WAIT waits for it)".into());
     }
     let logs = home.join("logs");
     let io = |what: &str| {
         let what = format!("{what} in {}", logs.display());
-        move |source| crate::error::Error::Io { what, source }
+        move |source| WorkerError::Io { what, source }
     };
     std::fs::create_dir_all(&logs).map_err(io("cannot create the worker's log folder"))?;
     let lock = std::fs::OpenOptions::new()

@@ -13,6 +13,7 @@ mod batches;
 mod catalog;
 mod migrations;
 mod nodes;
+mod queue;
 mod reads;
 mod rows;
 mod status_sql;
