@@ -345,3 +345,107 @@ fn a_stalled_worker_taken_over_writes_nothing_more() {
         .collect();
     assert!(stalled.iter().all(|n| n["status"] == "dead"), "{stalled:?}");
 }
+
+/// kill -9 of the worker that owns a batch while it still reads the ids
+/// (a large source): another worker takes it over, reads the source again
+/// skipping the ids stored, and finishes: every id once, none lost, no
+/// COMPLETED entity run again. (The command writes to a ledger table in
+/// SQLite: fast, so the batch is large.)
+#[test]
+fn a_worker_killed_while_it_reads_the_ids_is_taken_over() {
+    let n = 20_000;
+    let w = World::new(n);
+    // The ledger is a database of its own: the source is read meanwhile.
+    let ledger = rusqlite::Connection::open(w.path().join("ledger.db")).unwrap();
+    ledger
+        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE ledger (id TEXT)")
+        .unwrap();
+    w.test("CREATE INTERFACE ledger TYPE SQLITE PATH 'ledger.db'")
+        .status(0)
+        .run();
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"sql ledger 'insert into ledger values (?)'\" \
+         WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let owner = eventually_owner_pid(&w, &bid);
+    eventually("the owner to store some ids", || {
+        w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid) > 0
+    });
+    assert!(
+        Command::new("kill")
+            .args(["-9", &owner.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        w.query_i64("SELECT ids_complete FROM batches WHERE bid = ?1", &bid),
+        0,
+        "the source was read to its end already: the kill came too late"
+    );
+    let before = crate::world::completed_ids(&w, &bid);
+    let helper = worker(&w, "w2", &[]);
+    let waited = w.run(&format!("BATCH_WAIT '{bid}'"));
+    let failed = w.run(&format!("BATCH_DETAILS '{bid}' STATUS='FAILED'"));
+    assert_eq!(waited.code, 0, "{}\n{}", waited.stderr, failed.stdout);
+    exits_0(helper);
+    assert_eq!(
+        w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid),
+        n,
+        "every id stored once"
+    );
+    let count = |sql: &str| -> i64 { ledger.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(DISTINCT id) FROM ledger"),
+        n,
+        "none lost"
+    );
+    let again: i64 = before
+        .iter()
+        .map(|id| {
+            ledger
+                .query_row("SELECT count(*) - 1 FROM ledger WHERE id = ?1", [id], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(again, 0, "entities COMPLETED before the kill ran again");
+}
+
+/// A synchronous batch and two workers' asynchronous batches at once on
+/// one store: no "database is locked" reaches a user, every batch ends
+/// DONE.
+#[test]
+fn a_synchronous_batch_beside_two_workers_batches() {
+    let w = World::new(2000);
+    let (a, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 1 ?' WITH ASYNC=true ALLOW_MULTIPLE=true",
+    );
+    let (b, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC=true ALLOW_MULTIPLE=true",
+    );
+    let second = worker(&w, "w2", &[]);
+    let sync = w
+        .test("BATCH Customer FABRIC_COMMAND='echo ?' WITH ALLOW_MULTIPLE=true")
+        .status(0)
+        .run();
+    assert!(!sync.stderr.contains("locked"), "{}", sync.stderr);
+    for bid in [&a, &b] {
+        let out = w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+        assert!(!out.stderr.contains("locked"), "{}", out.stderr);
+        assert_eq!(w.status(bid), "DONE");
+    }
+    exits_0(second);
+    all_workers_stopped(&w);
+    let logs: String = std::fs::read_dir(w.home().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(!logs.contains("error"), "{logs}");
+}
