@@ -449,3 +449,71 @@ fn a_synchronous_batch_beside_two_workers_batches() {
         .collect();
     assert!(!logs.contains("error"), "{logs}");
 }
+
+/// A worker on a store written by a newer batchsh is refused (exit 1) and
+/// leaves the store untouched.
+#[test]
+fn a_worker_refuses_a_store_from_a_newer_batchsh() {
+    let w = World::new(1);
+    let path = w.home().join("store.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_batchsh"))
+        .args([
+            "--home",
+            w.home().to_str().unwrap(),
+            "worker",
+            "--until-idle",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("written by a newer batchsh"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the store was changed"
+    );
+}
+
+/// Two workers under one node name both run, side by side: their worker
+/// ids tell them apart (SHOW NODES lists both).
+#[test]
+fn two_workers_under_one_node_name_are_told_apart() {
+    let w = World::new(2000);
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 5 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let a = worker(&w, "same", &[]);
+    let b = worker(&w, "same", &[]);
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    exits_0(a);
+    exits_0(b);
+    let same: Vec<Value> = nodes(&w)
+        .into_iter()
+        .filter(|n| n["node"] == "same")
+        .collect();
+    assert_eq!(same.len(), 2, "{same:?}");
+    assert_ne!(same[0]["worker_id"], same[1]["worker_id"]);
+}
+
+/// BATCH_WAIT on a bid that is no batch's says so, with the usual
+/// suggestion of a batch one typo away.
+#[test]
+fn batch_wait_on_an_unknown_bid_suggests_the_near_one() {
+    let w = World::new(3);
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let bid = w.last_bid();
+    let typo = format!("{}x", &bid[..bid.len() - 1]);
+    w.test(&format!("BATCH_WAIT '{typo}'"))
+        .status(1)
+        .stderr_contains(format!("no batch with id '{typo}' (did you mean '{bid}'?)"))
+        .run();
+}
