@@ -88,3 +88,29 @@ fn interface(catalog: &dyn CatalogStore, name: &str, at: Span) -> Result<crate::
         .map(|def| def.source())
         .map_err(|e| AnalyzeError::at(at, e))
 }
+
+/// The plan of batch `bid` from its stored statement `command` (a retry,
+/// or a worker that takes the batch), for a node of `default_workers`.
+/// Its faults are told against the batch, with the statement quoted: they
+/// point into the stored text, not into a statement typed now.
+pub fn stored_batch(
+    catalog: &dyn CatalogStore,
+    bid: &str,
+    command: &str,
+    default_workers: usize,
+) -> std::result::Result<Plan, String> {
+    let parsed = crate::syntax::parse(command)
+        .map_err(|e| format!("the stored command of batch {bid} does not parse: {e:?}"))?;
+    let Some(stmt) = parsed.into_iter().next() else {
+        return Err(format!("batch {bid} has no BATCH command stored"));
+    };
+    let crate::ast::Statement::Batch(b) = &stmt.kind else {
+        return Err(format!("batch {bid} has no BATCH command stored"));
+    };
+    batch(catalog, b, stmt.span, default_workers).map_err(|e| {
+        format!(
+            "batch {bid} cannot run again: {} (its statement: {command})",
+            e.kind
+        )
+    })
+}

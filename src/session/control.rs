@@ -154,29 +154,8 @@ impl Session {
         let (stop, _watch) = self.stop_token();
         let store = self.store.as_deref().expect("opened");
         let serr = |e: StoreError| StatementError::at(span, e);
-        let parsed = crate::syntax::parse(&state.command).map_err(|e| {
-            StatementError::refused(
-                span,
-                format!("the stored command of batch {bid} does not parse: {e:?}"),
-            )
-        })?;
-        let Some(Statement::Batch(b)) = parsed.into_iter().next().map(|s| s.kind) else {
-            return Err(StatementError::refused(
-                span,
-                format!("batch {bid} has no BATCH command stored"),
-            ));
-        };
-        // Its errors point into the stored statement, not the one typed:
-        // they are told against the batch, with that statement quoted.
-        let plan = crate::analyze::batch(store, &b, span, self.workers).map_err(|e| {
-            StatementError::refused(
-                span,
-                format!(
-                    "batch {bid} cannot run again: {} (its statement: {})",
-                    e.kind, state.command
-                ),
-            )
-        })?;
+        let plan = crate::analyze::stored_batch(store, bid, &state.command, self.workers)
+            .map_err(|why| StatementError::refused(span, why))?;
         let execution_id = uuid::Uuid::new_v4().to_string();
         crate::knobs::gate();
         if store

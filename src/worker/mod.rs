@@ -296,25 +296,8 @@ fn plan_of(
     b: &AsyncBatch,
     workers: usize,
 ) -> Result<crate::plan::Plan, WorkerError> {
-    let stmts = crate::syntax::parse(&b.command).map_err(|e| {
-        WorkerError::Cannot(format!(
-            "batch {} has a stored statement that does not parse: {e:?}",
-            b.bid
-        ))
-    })?;
-    let Some(crate::ast::Statement::Batch(stmt)) = stmts.first().map(|s| &s.kind) else {
-        return Err(WorkerError::Cannot(format!(
-            "batch {} has no BATCH statement stored",
-            b.bid
-        )));
-    };
-    let span = stmts[0].span;
-    let mut plan = crate::analyze::batch(store, stmt, span, workers).map_err(|e| {
-        WorkerError::Cannot(format!(
-            "batch {} cannot run: {} (its statement: {})",
-            b.bid, e.kind, b.command
-        ))
-    })?;
+    let mut plan = crate::analyze::stored_batch(store, &b.bid, &b.command, workers)
+        .map_err(WorkerError::Cannot)?;
     // The worker's threads bound what any of its batches runs.
     plan.workers = plan.workers.min(workers.max(1));
     plan.node_workers = workers.max(1);
