@@ -2,7 +2,7 @@
 //! one batch, a dead worker's batch taken over, the drain on SIGTERM. Real
 //! processes on one store.
 
-use crate::world::{World, eventually};
+use crate::world::{World, eventually, signal_pid};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 
@@ -26,6 +26,17 @@ fn exits_0(c: Child) {
     let out = c.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// Every log of the store's home: each worker's own, and the output of
+/// those started in the background.
+fn logs(w: &World) -> String {
+    std::fs::read_dir(w.home().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 /// The nodes of the store, as SHOW NODES gives them.
@@ -78,13 +89,7 @@ fn an_async_batch_is_queued_and_a_background_worker_runs_it() {
         .collect();
     assert_eq!(workers.len(), 1, "{workers:?}");
     assert_eq!(workers[0]["status"], "stopped");
-    // Every log of the folder: the worker's own, and its output.
-    let log: String = std::fs::read_dir(w.home().join("logs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let log = logs(&w);
     assert!(log.contains(&format!("job taken: batch {bid}")), "{log}");
 }
 
@@ -148,11 +153,7 @@ fn a_dead_workers_batch_is_taken_over_by_another() {
     eventually("some entities to complete", || {
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 50
     });
-    let status = Command::new("kill")
-        .args(["-9", &owner_pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal_pid(owner_pid, "-9");
     let before = crate::world::completed_ids(&w, &bid);
     w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
     exits_0(helper);
@@ -189,11 +190,7 @@ fn sigterm_drains_a_worker_and_another_finishes_its_batch() {
     );
     let owner_pid = eventually_owner_pid(&w, &bid);
     let helper = worker(&w, "w2", &[]);
-    let status = Command::new("kill")
-        .args(["-TERM", &owner_pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal_pid(owner_pid, "-TERM");
     w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
     exits_0(helper);
     let drained: Vec<Value> = nodes(&w)
@@ -288,15 +285,7 @@ fn a_stalled_worker_taken_over_writes_nothing_more() {
     eventually("some entities to complete", || {
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 20
     });
-    let kill = |sig: &str| {
-        assert!(
-            Command::new("kill")
-                .args([sig, &owner.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
+    let kill = |sig: &str| signal_pid(owner, sig);
     kill("-STOP");
     let completed_at_stall = crate::world::completed_ids(&w, &bid);
     let helper = worker(&w, "w2", &knobs);
@@ -372,13 +361,7 @@ fn a_worker_killed_while_it_reads_the_ids_is_taken_over() {
     eventually("the owner to store some ids", || {
         w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid) > 0
     });
-    assert!(
-        Command::new("kill")
-            .args(["-9", &owner.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal_pid(owner, "-9");
     assert_eq!(
         w.query_i64("SELECT ids_complete FROM batches WHERE bid = ?1", &bid),
         0,
@@ -441,12 +424,7 @@ fn a_synchronous_batch_beside_two_workers_batches() {
     }
     exits_0(second);
     all_workers_stopped(&w);
-    let logs: String = std::fs::read_dir(w.home().join("logs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let logs = logs(&w);
     assert!(!logs.contains("error"), "{logs}");
 }
 

@@ -296,8 +296,14 @@ pub(crate) fn assert_none_lost_none_rerun(w: &World, n: usize, completed_before:
 
 /// Sends `signal` (a `kill` option: `-TERM`, `-INT`) to a child.
 pub(crate) fn signal(child: &Child, signal: &str) {
+    signal_pid(i64::from(child.id()), signal);
+}
+
+/// Sends `signal` to process `pid` (one this test did not start itself: a
+/// background worker).
+pub(crate) fn signal_pid(pid: i64, signal: &str) {
     let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
