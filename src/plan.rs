@@ -90,6 +90,9 @@ pub struct Plan {
     pub generate_first: bool,
     /// `ASYNC=true`: a worker runs the batch; the statement returns at once.
     pub asynchronous: bool,
+    /// Where the batch may run: `AFFINITY`, `JOB_AFFINITY`, `@DC`,
+    /// `MAX_NODES`.
+    pub placement: crate::batch::Placement,
     pub estimated_total: Option<i64>,
     pub on_done: Option<String>,
     pub allow_multiple: bool,

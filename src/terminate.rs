@@ -76,35 +76,40 @@ fn running_bid() -> std::sync::MutexGuard<'static, Option<String>> {
     RUNNING_BID.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The stop token of the statement that runs now (from before its batch
-/// is created, so that a Ctrl-C or a signal that comes meanwhile is not
-/// lost): see [`watch`].
-static TOKEN: Mutex<Option<Arc<StopToken>>> = Mutex::new(None);
+/// The stop tokens of the runs under way: the statement that runs now
+/// (from before its batch is created, so that a Ctrl-C or a signal that
+/// comes meanwhile is not lost), or each batch a worker serves: see
+/// [`watch`].
+static TOKENS: Mutex<Vec<Arc<StopToken>>> = Mutex::new(Vec::new());
 
-fn token() -> std::sync::MutexGuard<'static, Option<Arc<StopToken>>> {
-    TOKEN.lock().unwrap_or_else(|e| e.into_inner())
+fn tokens() -> std::sync::MutexGuard<'static, Vec<Arc<StopToken>>> {
+    TOKENS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// While the guard lives, Ctrl-C ([`cancel_running`]) and stop signals
-/// reach `token`.
+/// reach `token`. A stop signal that came before is passed on at once
+/// (a worker starting a batch while it drains).
 pub fn watch(t: Arc<StopToken>) -> Watch {
-    *token() = Some(t);
-    Watch(())
+    if let Some(s) = signal() {
+        t.signal(s);
+    }
+    tokens().push(Arc::clone(&t));
+    Watch(t)
 }
 
 /// See [`watch`].
-pub struct Watch(());
+pub struct Watch(Arc<StopToken>);
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        *token() = None;
+        tokens().retain(|t| !Arc::ptr_eq(t, &self.0));
     }
 }
 
-/// Asks the run of the statement that runs now, if any, to cancel its
-/// batch (a first Ctrl-C).
+/// Asks the runs under way, if any, to cancel their batch (a first
+/// Ctrl-C).
 pub fn cancel_running() {
-    if let Some(t) = token().as_ref() {
+    for t in tokens().iter() {
         t.cancel();
     }
 }
@@ -241,7 +246,7 @@ fn on_sigterm(signal: i32, now: Instant) {
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
-    if let Some(t) = token().as_ref() {
+    for t in tokens().iter() {
         t.signal(if signal == SIGHUP {
             StopSignal::Hup
         } else {

@@ -8,6 +8,7 @@ mod diagnostics;
 mod fuzz;
 mod grammar;
 mod parse_cli;
+mod placement;
 mod repl;
 mod roundtrip;
 mod store;

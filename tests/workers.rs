@@ -7,10 +7,20 @@ use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 
 /// `batchsh worker --until-idle` on the world's store, as node `node`.
-fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
+pub(crate) fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
+    worker_with(
+        w,
+        &["--node", node, "worker", "--workers", "4", "--until-idle"],
+        env,
+    )
+}
+
+/// `batchsh worker` on the world's store, with `args` (global flags,
+/// then `worker` and its own).
+pub(crate) fn worker_with(w: &World, args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_batchsh"))
-        .args(["--home", w.home().to_str().unwrap(), "--node", node])
-        .args(["worker", "--until-idle", "--workers", "4"])
+        .args(["--home", w.home().to_str().unwrap()])
+        .args(args)
         .envs(env.iter().copied())
         .current_dir(w.path())
         .stdin(Stdio::null())
@@ -20,9 +30,17 @@ fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
         .unwrap()
 }
 
+/// Stops a worker that runs without `--until-idle` (SIGTERM: it drains),
+/// which must exit 0.
+#[track_caller]
+pub(crate) fn stop(c: Child) {
+    signal_pid(i64::from(c.id()), "-TERM");
+    exits_0(c);
+}
+
 /// Waits for a worker, which must exit 0.
 #[track_caller]
-fn exits_0(c: Child) {
+pub(crate) fn exits_0(c: Child) {
     let out = c.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -30,7 +48,7 @@ fn exits_0(c: Child) {
 
 /// Every log of the store's home: each worker's own, and the output of
 /// those started in the background.
-fn logs(w: &World) -> String {
+pub(crate) fn logs(w: &World) -> String {
     std::fs::read_dir(w.home().join("logs"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -40,12 +58,12 @@ fn logs(w: &World) -> String {
 }
 
 /// The nodes of the store, as SHOW NODES gives them.
-fn nodes(w: &World) -> Vec<Value> {
+pub(crate) fn nodes(w: &World) -> Vec<Value> {
     w.nodes()
 }
 
 /// Queues `statement` (an ASYNC batch) and gives its bid and notes.
-fn queue(w: &World, statement: &str) -> (String, String) {
+pub(crate) fn queue(w: &World, statement: &str) -> (String, String) {
     let out = w.test(statement).status(0).run();
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     (
@@ -56,7 +74,7 @@ fn queue(w: &World, statement: &str) -> (String, String) {
 
 /// Waits until every worker of the store has stopped (they run
 /// `--until-idle`): no background process outlives the test.
-fn all_workers_stopped(w: &World) {
+pub(crate) fn all_workers_stopped(w: &World) {
     eventually("every worker to stop", || {
         nodes(w)
             .iter()

@@ -38,12 +38,6 @@ pub fn batch(
     let lu = catalog
         .lu(&b.target.lu.text)
         .map_err(|e| AnalyzeError::at(b.target.lu.span, e))?;
-    if let Some(dc) = &b.target.dc {
-        return Err(AnalyzeError::invalid(
-            dc.span,
-            "a batch for a data center (@DC) is not available yet: this version's worker runs a batch on any node",
-        ));
-    }
     let options = BatchOptions::decode(&b.options)?;
     command::refuse_window_args(&b.command)?;
     let source = source::entity_source(catalog, b, &lu, span, options.bind_params.clone())?;
@@ -69,6 +63,12 @@ pub fn batch(
         node_workers: MAX_NODE_WORKERS,
         workers_capped_from: options.max_workers_per_node.filter(|&n| n > workers),
         asynchronous: options.asynchronous,
+        placement: crate::batch::Placement {
+            affinity: options.affinity,
+            job_affinity: options.job_affinity,
+            dc: b.target.dc.as_ref().map(|dc| dc.text.clone()),
+            max_nodes: options.max_nodes,
+        },
         max_retries: options.max_retries.unwrap_or(0),
         retry_delay: options.retry_delay.unwrap_or(Duration::from_secs(1)),
         entity_timeout: options.entity_timeout,

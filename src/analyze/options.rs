@@ -36,19 +36,17 @@ pub struct BatchOptions {
     /// `ASYNC`: the batch waits for a worker to take its job, and the
     /// statement returns at once.
     pub asynchronous: bool,
+    /// `AFFINITY`: node names, DCs or IP addresses, at least one.
+    pub affinity: Vec<String>,
+    /// `JOB_AFFINITY`: the same, for the job's owner.
+    pub job_affinity: Vec<String>,
+    /// `MAX_NODES`: 1 or more.
+    pub max_nodes: Option<usize>,
 }
 
-/// Options whose behaviour needs what is not built yet (affinity, named
-/// batches, open batches).
-const WORKER_OPTIONS: &[&str] = &[
-    "AFFINITY",
-    "JOB_AFFINITY",
-    "MAX_NODES",
-    "NAME",
-    "REPROCESS_HOURS",
-    "TRUNC_START",
-    "OPEN",
-];
+/// Options whose behaviour needs what is not built yet (named batches,
+/// open batches).
+const WORKER_OPTIONS: &[&str] = &["NAME", "REPROCESS_HOURS", "TRUNC_START", "OPEN"];
 
 impl BatchOptions {
     /// Decodes a BATCH's options. The first fault found is the error: an
@@ -86,6 +84,9 @@ impl BatchOptions {
                 }
                 ("ON_DONE", Value::Str(s)) => out.on_done = Some(s.clone()),
                 ("ASYNC", Value::Bool(b)) => out.asynchronous = *b,
+                ("AFFINITY", Value::Str(s)) => out.affinity = nodes(o, s)?,
+                ("JOB_AFFINITY", Value::Str(s)) => out.job_affinity = nodes(o, s)?,
+                ("MAX_NODES", Value::Int(n)) => out.max_nodes = Some(at_least_one(o, *n)?),
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
@@ -96,6 +97,22 @@ impl BatchOptions {
         out.bind_params = bind.params()?;
         Ok(out)
     }
+}
+
+/// The entries of an affinity option (a comma list), at least one.
+fn nodes(o: &Opt, list: &str) -> Result<Vec<String>> {
+    let entries = crate::batch::placement::entries(list);
+    if entries.is_empty() {
+        return Err(AnalyzeError::invalid(
+            o.span,
+            format!(
+                "{} names no node: give node names, DCs or IP addresses, separated by commas \
+                 (or leave the option out: any node)",
+                o.name
+            ),
+        ));
+    }
+    Ok(entries)
 }
 
 /// Refuses, at its span, the first option whose behaviour needs the

@@ -151,9 +151,14 @@ fn batch_option_faults_are_told_at_the_option() {
             "OPEN=false",
         ),
         (
-            "MAX_RETRIES=1 AFFINITY='n1'",
-            "AFFINITY is not available yet: this version's worker runs a batch without it",
-            "AFFINITY='n1'",
+            "MAX_RETRIES=1 AFFINITY=' , '",
+            "AFFINITY names no node: give node names, DCs or IP addresses, separated by commas (or leave the option out: any node)",
+            "AFFINITY=' , '",
+        ),
+        (
+            "MAX_NODES=0",
+            "MAX_NODES must be 1 or more, not 0",
+            "MAX_NODES=0",
         ),
         (
             "BIND_PARAMS_JSON='[1]' BIND_PARAMS='a'",
@@ -313,6 +318,28 @@ impl Catalog {
 }
 
 #[test]
+fn where_a_batch_may_run_is_its_placement() {
+    let c = catalog();
+    let p = c
+        .plan(
+            "BATCH Customer@DC1 FABRIC_COMMAND='echo ?' \
+             WITH AFFINITY='a, 10.0.0.1,' JOB_AFFINITY='b' MAX_NODES=2 ASYNC=true",
+        )
+        .unwrap();
+    assert_eq!(
+        p.placement,
+        crate::batch::Placement {
+            affinity: vec!["a".into(), "10.0.0.1".into()],
+            job_affinity: vec!["b".into()],
+            dc: Some("DC1".into()),
+            max_nodes: Some(2),
+        }
+    );
+    let p = c.plan("BATCH Customer FABRIC_COMMAND='echo ?'").unwrap();
+    assert!(p.placement.is_anywhere());
+}
+
+#[test]
 fn a_batch_becomes_a_plan_with_defaults_and_its_workers_as_asked() {
     let c = catalog();
     let p = c
@@ -375,11 +402,6 @@ fn a_batch_that_means_nothing_is_told_at_its_fault() {
             "BATCH Custmer FABRIC_COMMAND='echo ?'",
             "no LU named Custmer (did you mean Customer?)",
             "Custmer",
-        ),
-        (
-            "BATCH Customer@DC1 FABRIC_COMMAND='echo ?'",
-            "a batch for a data center (@DC) is not available yet: this version's worker runs a batch on any node",
-            "DC1",
         ),
         (
             "BATCH Customer.nope FABRIC_COMMAND='echo ?'",

@@ -6,10 +6,12 @@
 //! else compares a status as text.
 
 mod events;
+pub mod placement;
 mod status;
 mod stop;
 
 pub use events::{Event, Events};
+pub use placement::{NodeIdent, Placement};
 pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
 pub use stop::StopToken;
 

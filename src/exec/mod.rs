@@ -6,11 +6,13 @@
 //! entities that were IN_PROCESS at the crash run again (at-least-once).
 
 pub mod error;
+pub mod permits;
 pub mod run;
 
 // `run/` reads the plan's types as `super::plan`.
 use crate::plan;
 use crate::plan::Plan;
+pub use permits::Permits;
 pub use run::{Env, Finished};
 
 pub use error::{ExecError, ExecErrorKind, Result};
@@ -48,6 +50,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             estimated_total: plan.estimated_total,
             max_workers: None,
             queued: plan.asynchronous,
+            placement: &plan.placement,
         },
         !plan.allow_multiple,
     )?;

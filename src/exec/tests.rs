@@ -67,6 +67,7 @@ fn env<'a>(
         events: &Quiet,
         stop,
         worker: None,
+        permits: None,
     }
 }
 

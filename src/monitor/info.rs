@@ -46,8 +46,45 @@ impl Cx<'_> {
         kv.push("End time", time_cell(b.end_time.as_deref()));
         kv.push("Error", b.error.clone());
         kv.push("extra_stats", json_cell(b.extra_stats.as_deref()));
+        let err = self.store_err(None);
+        if let Some(job) = self.store.batch_job(&b.bid).map_err(&err)? {
+            kv.push("Job", self.job_line(&job).map_err(&err)?);
+            kv.push("Waiting", self.waiting(&b.bid).map_err(&err)?);
+        }
         Ok(kv.into())
     }
+
+    /// An asynchronous batch's job: its name, status and owner.
+    fn job_line(&self, job: &crate::store::queue::BatchJob) -> store::Result<String> {
+        let owner = match &job.owner_worker {
+            Some(w) => {
+                let node = self.store.nodes()?.into_iter().find(|n| n.worker_id == *w);
+                match node {
+                    Some(n) => format!(", owner node {} (worker {})", n.node, short(w)),
+                    None => format!(", owner worker {}", short(w)),
+                }
+            }
+            None => String::new(),
+        };
+        Ok(format!("{} ({}{owner})", job.name, job.status))
+    }
+
+    /// Why an unfinished asynchronous batch waits, when no live worker
+    /// may own its job or process its entities (its placement, SPEC §4).
+    fn waiting(&self, bid: &str) -> store::Result<Option<String>> {
+        let waiting = self.store.waiting_jobs()?.into_iter();
+        let serving = self.store.async_batches()?.into_iter().map(|(b, _)| b);
+        let Some(b) = waiting.chain(serving).find(|b| b.bid == bid) else {
+            return Ok(None);
+        };
+        let owned = b.status != crate::batch::BatchStatus::WaitingForJob;
+        store::nodes::waits_for(self.store, &b.placement, owned)
+    }
+}
+
+/// The first 8 characters of an id.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 /// The value a BATCH option not given has (SPEC §4), as it is stored

@@ -28,12 +28,15 @@ impl Session {
                 plan.node_workers, plan.workers
             );
         }
+        if !plan.asynchronous {
+            self.check_runs_here(&plan, span)?;
+        }
         let terminal = self.terminal(&plan);
         let env = self.env(store, &terminal, &stop);
         if plan.asynchronous {
             // Queued for a worker (SPEC §4): the statement returns at once.
             let (bid, _) = crate::exec::create(&env, &plan, span)?;
-            return Ok(Some(self.queued(bid)));
+            return Ok(Some(self.queued(bid, &plan.placement)));
         }
         let fin = crate::exec::start(&env, &plan, span)?;
         self.last_bid = Some(fin.bid.clone());
@@ -43,14 +46,14 @@ impl Session {
     /// An asynchronous batch was queued for a worker (created, or retried):
     /// a live worker will take it, else one is started in the background.
     /// Its `Batch id | Notes` row.
-    pub(super) fn queued(&mut self, bid: String) -> Output {
+    pub(super) fn queued(&mut self, bid: String, placement: &crate::batch::Placement) -> Output {
         let store = self.store.as_deref().expect("opened by the statement");
         let notes = crate::worker::spawn::ensure_worker(
             store,
             &self.home,
             &self.store_path,
-            &self.node,
-            &self.dc,
+            &self.here(),
+            placement,
         )
         .unwrap_or_else(|e| {
             format!(
@@ -63,6 +66,40 @@ impl Session {
             .push(vec![Cell::Text(bid.clone()), Cell::Text(notes)]);
         self.last_bid = Some(bid);
         Output::Table(t)
+    }
+
+    /// Who this process is, for placement: a synchronous batch's node, and
+    /// the worker it would start in the background.
+    fn here(&self) -> crate::batch::NodeIdent {
+        crate::batch::NodeIdent {
+            node: self.node.clone(),
+            dc: self.dc.clone(),
+            addrs: crate::batch::NodeIdent::host_addrs(),
+        }
+    }
+
+    /// A synchronous batch runs in this process only (SPEC §7): where its
+    /// placement (AFFINITY, JOB_AFFINITY, `@DC`) leaves this process out,
+    /// it is refused, with the ways to run it.
+    fn check_runs_here(&self, plan: &Plan, span: Span) -> Result<()> {
+        let (p, here) = (&plan.placement, self.here());
+        if p.may_own(&here) && p.may_process(&here) {
+            return Ok(());
+        }
+        let wanted = if p.may_own(&here) {
+            p.processors_wanted()
+        } else {
+            p.owners_wanted()
+        };
+        Err(super::StatementError::refused(
+            span,
+            format!(
+                "this batch is for {wanted}, and a synchronous batch runs in this process \
+                 (node '{}', DC '{}'): add ASYNC=true for a worker there to run it, or run \
+                 batchsh with --node / --dc of such a node",
+                self.node, self.dc
+            ),
+        ))
     }
 
     /// A run has ended: its exit code is noted, a FAILED batch's reason

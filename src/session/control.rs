@@ -174,7 +174,7 @@ impl Session {
         if plan.asynchronous {
             // ASYNC stays ASYNC: the batch goes back in the queue of jobs.
             store.queue_job(bid, &self.node).map_err(serr)?;
-            return Ok(self.queued(bid.to_string()));
+            return Ok(self.queued(bid.to_string(), &plan.placement));
         }
         // Taken over, the batch is this process's to finish: it joins it
         // with every role, as a new batch's process does.

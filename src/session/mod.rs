@@ -130,6 +130,7 @@ impl Session {
             dc: &self.dc,
             events,
             worker: None,
+            permits: None,
             stop,
         }
     }

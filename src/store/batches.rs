@@ -35,6 +35,8 @@ pub struct NewBatch<'a> {
     /// its job (`WAITING_FOR_JOB`, no owner), instead of being owned by
     /// the creating process from its first moment (`NEW`).
     pub queued: bool,
+    /// Where it may run (AFFINITY, JOB_AFFINITY, `@DC`, MAX_NODES).
+    pub placement: &'a crate::batch::Placement,
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives

@@ -63,6 +63,7 @@ fn new_batch(s: &dyn Store, bid: &str, command: &str, twin_check: bool) -> Optio
             estimated_total: None,
             max_workers: None,
             queued: false,
+            placement: &crate::batch::Placement::default(),
         },
         twin_check,
     )
@@ -295,6 +296,7 @@ fn node(worker_id: &str) -> NodeInfo<'_> {
         dc: "dc",
         kind: NodeKind::Synchronous,
         workers: 4,
+        addrs: &[],
     }
 }
 

@@ -80,6 +80,8 @@ pub struct NodeInfo<'a> {
     pub kind: NodeKind,
     /// How many entity threads it has.
     pub workers: usize,
+    /// Its host's IP addresses (an affinity entry may name one).
+    pub addrs: &'a [String],
 }
 
 /// A row of the nodes table.
@@ -95,9 +97,19 @@ pub struct NodeRecord {
     pub workers: i64,
     pub started_at: String,
     pub heartbeat_at: String,
+    pub addrs: Vec<String>,
 }
 
 impl NodeRecord {
+    /// Who the node is, for placement (affinity, `@DC`).
+    pub fn ident(&self) -> crate::batch::NodeIdent {
+        crate::batch::NodeIdent {
+            node: self.node.clone(),
+            dc: self.dc.clone(),
+            addrs: self.addrs.clone(),
+        }
+    }
+
     /// Whether the node is alive: running or draining, and its process
     /// is (on this host, its pid is checked, so a kill -9 is seen at once;
     /// elsewhere its heartbeat must be recent).
@@ -199,4 +211,41 @@ pub trait NodeStore {
 
     /// What every node that owns a batch or holds entities is doing.
     fn node_loads(&self) -> Result<Vec<NodeLoad>>;
+}
+
+/// Whether a live worker that `fits` serves this store, and takes new
+/// jobs (not one that is stopping: it may be on its way out, see the
+/// worker's idle end).
+pub fn worker_alive(
+    store: &dyn NodeStore,
+    fits: impl Fn(&crate::batch::NodeIdent) -> bool,
+) -> crate::store::Result<bool> {
+    Ok(store.nodes()?.iter().any(|n| {
+        n.kind == NodeKind::Worker && n.state == NodeState::Running && n.alive() && fits(&n.ident())
+    }))
+}
+
+/// Why a batch placed as `p` waits, if it does: no live worker may own its
+/// job (unless `owned`: its job has an owner already), or none may process
+/// its entities. For the Notes and BATCH_INFO.
+pub fn waits_for(
+    store: &dyn NodeStore,
+    p: &crate::batch::Placement,
+    owned: bool,
+) -> crate::store::Result<Option<String>> {
+    if !owned && !worker_alive(store, |n| p.may_own(n))? {
+        return Ok(Some(format!(
+            "it waits for {} to take its job, and no such worker runs: start one with `{}`",
+            p.owners_wanted(),
+            p.owner_hint()
+        )));
+    }
+    if !worker_alive(store, |n| p.may_process(n))? {
+        return Ok(Some(format!(
+            "no live worker may process its entities ({}): start one with `{}`",
+            p.processors_wanted(),
+            p.processor_hint()
+        )));
+    }
+    Ok(None)
 }

@@ -1,10 +1,13 @@
-//! The queue of asynchronous batches (SPEC §7): what workers take, help
-//! with, or take over. A batch waits for its job in `WAITING_FOR_JOB`;
-//! there is no jobs table yet: an asynchronous batch is its own job.
+//! The queue of asynchronous batches (SPEC §7, §8): what workers take,
+//! help with, or take over. A batch waits for its job in
+//! `WAITING_FOR_JOB`; its job (type `BATCH_JOB`, named `BATCH_JOB_<LU>`,
+//! its output the bid) follows the batch's status and owner. Where a
+//! batch may run is its [`Placement`]: a worker reads it here and decides
+//! for itself; `MAX_NODES` is counted by the store ([`QueueStore::enter_batch`]).
 
 use super::Result;
 use super::batches::BatchState;
-use crate::batch::BatchStatus;
+use crate::batch::{BatchStatus, JobStatus, Placement};
 
 /// An asynchronous batch as a worker finds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,16 +18,39 @@ pub struct AsyncBatch {
     /// The BATCH statement, canonical text.
     pub command: String,
     pub ids_complete: bool,
+    pub placement: Placement,
+}
+
+/// The job of an asynchronous batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchJob {
+    /// `BATCH_JOB_<LU>`.
+    pub name: String,
+    pub status: JobStatus,
+    /// The worker that owns it, or owned it last.
+    pub owner_worker: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
 }
 
 /// The queue of asynchronous batches.
 pub trait QueueStore {
-    /// Takes the job of the oldest asynchronous batch that waits for one
-    /// (`WAITING_FOR_JOB`) for this process (`node`, pid) and a new
-    /// execution `execution_id`, atomically: of two workers asking at
-    /// once, one gets it. The batch is then `NEW`, owned as a synchronous
-    /// batch is by its process.
-    fn take_job(&self, node: &str, execution_id: &str) -> Result<Option<AsyncBatch>>;
+    /// The asynchronous batches that wait for their job, oldest first.
+    fn waiting_jobs(&self) -> Result<Vec<AsyncBatch>>;
+
+    /// Takes the job of batch `bid` if it still waits for one, for worker
+    /// `worker` of this process (`node`, pid) and a new execution
+    /// `execution_id`, atomically: of two workers asking at once, one gets
+    /// it. The batch is then `NEW`, owned as a synchronous batch is by its
+    /// process, and the worker takes part in it (for `MAX_NODES`, from
+    /// the same moment).
+    fn take_job(
+        &self,
+        bid: &str,
+        node: &str,
+        worker: &str,
+        execution_id: &str,
+    ) -> Result<Option<AsyncBatch>>;
 
     /// The unfinished asynchronous batches a worker may serve (not those
     /// waiting for their job), oldest first, with their owners.
@@ -34,4 +60,22 @@ pub trait QueueStore {
     /// batch, made ready by [`super::BatchStore::prepare_retry`]): `WAITING_FOR_JOB`,
     /// no owner, for a worker to take.
     fn queue_job(&self, bid: &str, node: &str) -> Result<()>;
+
+    /// Counts worker `worker` among the nodes that take part in batch
+    /// `bid`, unless `max_nodes` live nodes other than it take part
+    /// already (then false). `owner`: the batch's owner takes part
+    /// whatever the count (it reads the source and decides the end).
+    fn enter_batch(
+        &self,
+        bid: &str,
+        worker: &str,
+        max_nodes: Option<usize>,
+        owner: bool,
+    ) -> Result<bool>;
+
+    /// Worker `worker` no longer takes part in batch `bid`.
+    fn leave_batch(&self, bid: &str, worker: &str) -> Result<()>;
+
+    /// The job of batch `bid`, if it is an asynchronous batch.
+    fn batch_job(&self, bid: &str) -> Result<Option<BatchJob>>;
 }

@@ -9,9 +9,11 @@
 //! left for another worker (its claims go back), its node ends STOPPED,
 //! exit 0.
 //!
-//! This first version serves one batch at a time, with
-//! `min(MAX_WORKERS_PER_NODE, --workers)` threads; affinity, `@DC`,
-//! `MAX_NODES` and open batches are not built yet.
+//! It serves several batches at once, each on a thread of its own with
+//! `min(MAX_WORKERS_PER_NODE, --workers)` entity threads; all of them
+//! together run at most `--workers` entities at a time (their slots are
+//! [`Permits`]). Which batches it may own or process is their placement
+//! (`JOB_AFFINITY`, `AFFINITY`, `@DC`, `MAX_NODES`: [`crate::batch::placement`]).
 
 mod log;
 pub mod spawn;
@@ -32,19 +34,22 @@ pub enum WorkerError {
     Exec(#[from] crate::exec::ExecError),
 }
 
-use crate::batch::{RunEnd, StopToken};
+use crate::batch::{BatchStatus, NodeIdent, RunEnd, StopToken};
+use crate::exec::Permits;
 use crate::exec::run::{Env, Roles, join};
 use crate::store::batches::BatchState;
-use crate::store::nodes::{LiveHere, NodeInfo, NodeKind, NodeState};
+use crate::store::nodes::{LiveHere, NodeInfo, NodeKind, NodeRecord, NodeState};
 use crate::store::queue::AsyncBatch;
 use crate::store::{Store, Upgrades};
 use log::Log;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a worker is started with.
+#[derive(Clone)]
 pub struct Config {
     pub home: PathBuf,
     pub store_path: PathBuf,
@@ -54,6 +59,14 @@ pub struct Config {
     pub workers: usize,
     /// `--until-idle`: exit once no work is left.
     pub until_idle: bool,
+}
+
+/// Who a worker is: its worker id (new at each start), and its node, DC
+/// and host addresses, which affinity matches.
+#[derive(Clone)]
+struct Me {
+    worker_id: String,
+    ident: NodeIdent,
 }
 
 /// How often an idle worker looks for work.
@@ -82,12 +95,21 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         Upgrades::Told(&|u| log.line(&u.to_string())),
     )
     .inspect_err(|e| log.line(&format!("error: {e}")))?;
+    let me = Me {
+        worker_id: worker_id.clone(),
+        ident: NodeIdent {
+            node: cfg.node.clone(),
+            dc: cfg.dc.clone(),
+            addrs: NodeIdent::host_addrs(),
+        },
+    };
     let node = NodeInfo {
         worker_id: &worker_id,
         node: &cfg.node,
         dc: &cfg.dc,
         kind: NodeKind::Worker,
         workers: cfg.workers,
+        addrs: &me.ident.addrs,
     };
     store.register_node(&node)?;
     let _live = LiveHere::new(&worker_id);
@@ -101,7 +123,15 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
     ));
     let done = Arc::new(AtomicBool::new(false));
     let beats = heartbeat(&*store, &worker_id, &log, Arc::clone(&done))?;
-    let result = serve(cfg, &*store, &worker_id, &log);
+    let permits = Arc::new(Permits::new(cfg.workers));
+    let at = At {
+        cfg,
+        store: &*store,
+        me: &me,
+        log: &log,
+        permits: &permits,
+    };
+    let result = serve(&at);
     done.store(true, Ordering::SeqCst);
     let _ = beats.join();
     let _ = store.set_node_state(&worker_id, NodeState::Stopped);
@@ -149,9 +179,148 @@ fn heartbeat(
     }))
 }
 
+/// The batches a worker serves now, each on a thread of its own.
+#[derive(Default)]
+struct Serving {
+    running: HashMap<String, std::thread::JoinHandle<Result<bool, WorkerError>>>,
+    /// Batches it helped and left with nothing to claim, with when it may
+    /// look at them again.
+    resting: HashMap<String, Instant>,
+}
+
+impl Serving {
+    /// The batches it serves, or rests from: not looked at for new work.
+    fn busy(&self) -> HashSet<String> {
+        self.running
+            .keys()
+            .chain(self.resting.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// Starts serving one piece of work on a thread of its own, with a
+    /// store handle of its own.
+    fn start(&mut self, at: &At, work: Work) -> Result<(), WorkerError> {
+        let bid = work.bid().to_string();
+        let store = at.store.reopen()?;
+        let (cfg, me, log, permits) = (
+            at.cfg.clone(),
+            at.me.clone(),
+            at.log.clone(),
+            Arc::clone(at.permits),
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("batch-{}", bid.get(..8).unwrap_or(&bid)))
+            .spawn(move || {
+                let at = At {
+                    cfg: &cfg,
+                    store: &*store,
+                    me: &me,
+                    log: &log,
+                    permits: &permits,
+                };
+                run_batch(&at, work)
+            })
+            .map_err(|source| WorkerError::Io {
+                what: "cannot start a thread for a batch".into(),
+                source,
+            })?;
+        self.running.insert(bid, thread);
+        Ok(())
+    }
+
+    /// Collects the batches whose thread ended, and ends the rests that
+    /// are over.
+    fn reap(&mut self, log: &Log) {
+        let now = Instant::now();
+        self.resting.retain(|_, until| *until > now);
+        let ended: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, t)| t.is_finished())
+            .map(|(bid, _)| bid.clone())
+            .collect();
+        for bid in ended {
+            let Some(thread) = self.running.remove(&bid) else {
+                continue;
+            };
+            let rest = match thread.join() {
+                Ok(Ok(left_idle)) => left_idle,
+                // The batch could not be run here (its statement no
+                // longer plans, a store error): said in the log; the
+                // worker goes on, and looks at it again a little later.
+                Ok(Err(e)) => {
+                    log.line(&format!("error: batch {bid}: {e}"));
+                    true
+                }
+                Err(_) => {
+                    log.line(&format!("error: batch {bid}: its thread panicked"));
+                    true
+                }
+            };
+            if rest {
+                self.resting.insert(bid, now + idle_poll());
+            }
+        }
+    }
+
+    /// Waits for every batch thread to end (after a stop, they drain).
+    fn wait_all(&mut self, log: &Log) {
+        while !self.running.is_empty() {
+            self.reap(log);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// What a worker's batch threads share: its settings, its store, who it
+/// is, its log and its entity slots.
+struct At<'a> {
+    cfg: &'a Config,
+    store: &'a dyn Store,
+    me: &'a Me,
+    log: &'a Log,
+    permits: &'a Arc<Permits>,
+}
+
+/// The worker's turns, until a stop (or idle with `until_idle`): why it
+/// stopped. Each batch it serves runs on a thread of its own; its
+/// `--workers` slots are shared among them.
+fn serve(at: &At) -> Result<String, WorkerError> {
+    let mut serving = Serving::default();
+    loop {
+        serving.reap(at.log);
+        if crate::terminate::requested() {
+            serving.wait_all(at.log);
+            return Ok("asked to stop (drained)".into());
+        }
+        let mut work = next_work(at, &serving.busy())?;
+        if work.is_none() && at.cfg.until_idle && serving.running.is_empty() && idle(at)? {
+            // Idle. Stopping first, then a last look: a statement that
+            // queued a batch just now either saw this worker running
+            // (and the batch is found here) or saw it stopping, and
+            // started another one.
+            at.store
+                .set_node_state(&at.me.worker_id, NodeState::Stopping)?;
+            work = next_work(at, &HashSet::new())?;
+            if work.is_none() {
+                return Ok("idle (--until-idle)".into());
+            }
+            at.store
+                .set_node_state(&at.me.worker_id, NodeState::Running)?;
+        }
+        match work {
+            // Look for more at once: a worker serves every batch it may.
+            Some(work) => serving.start(at, work)?,
+            None => std::thread::sleep(idle_poll()),
+        }
+    }
+}
+
 /// What a worker does next.
 enum Work {
-    /// The job of a batch that waited for one: run it with every role.
+    /// The job of a batch that waited for one: own it (read its source,
+    /// decide its end), and process it where its affinity allows.
     Job(AsyncBatch),
     /// A batch another live worker owns: help process it.
     Help(AsyncBatch),
@@ -159,81 +328,97 @@ enum Work {
     TakeOver(AsyncBatch, BatchState),
 }
 
-/// The worker's turns, until a stop (or idle with `until_idle`): why it
-/// stopped.
-fn serve(
-    cfg: &Config,
-    store: &dyn Store,
-    worker_id: &str,
-    log: &Log,
-) -> Result<String, WorkerError> {
-    loop {
-        if crate::terminate::requested() {
-            return Ok("asked to stop (drained)".into());
-        }
-        let mut work = next_work(cfg, store)?;
-        if work.is_none() && cfg.until_idle && store.async_batches()?.is_empty() {
-            // Idle. Stopping first, then a last look: a statement that
-            // queued a batch just now either saw this worker running
-            // (and the batch is found here) or saw it stopping, and
-            // started another one.
-            store.set_node_state(worker_id, NodeState::Stopping)?;
-            work = next_work(cfg, store)?;
-            if work.is_none() {
-                return Ok("idle (--until-idle)".into());
-            }
-            store.set_node_state(worker_id, NodeState::Running)?;
-        }
-        let Some(work) = work else {
-            std::thread::sleep(idle_poll());
-            continue;
-        };
-        let helped = matches!(work, Work::Help(_));
-        match run_batch(cfg, store, worker_id, log, work) {
-            Ok(left_idle) if helped && left_idle => std::thread::sleep(idle_poll()),
-            Ok(_) => {}
-            // The batch could not be run here (its statement no longer
-            // plans, a store error): said in the log; the worker goes on.
-            Err(e) => {
-                log.line(&format!("error: {e}"));
-                std::thread::sleep(idle_poll());
-            }
+impl Work {
+    fn bid(&self) -> &str {
+        match self {
+            Work::Job(b) | Work::Help(b) | Work::TakeOver(b, _) => &b.bid,
         }
     }
 }
 
-/// The next work for this worker, if any.
-fn next_work(cfg: &Config, store: &dyn Store) -> Result<Option<Work>, WorkerError> {
-    let execution_id = uuid::Uuid::new_v4().to_string();
-    if let Some(b) = store.take_job(&cfg.node, &execution_id)? {
-        return Ok(Some(Work::Job(b)));
+/// The next work for this worker, if any, among the batches not in
+/// `busy`: a job it may own, a batch it may help with (and `MAX_NODES`
+/// lets it), a batch whose owner died that it may take over.
+fn next_work(at: &At, busy: &HashSet<String>) -> Result<Option<Work>, WorkerError> {
+    let me = &at.me.ident;
+    let free = |bid: &String| !busy.contains(bid);
+    for b in at.store.waiting_jobs()? {
+        if !free(&b.bid) || !b.placement.may_own(me) {
+            continue;
+        }
+        let execution_id = uuid::Uuid::new_v4().to_string();
+        if let Some(b) = at
+            .store
+            .take_job(&b.bid, &at.cfg.node, &at.me.worker_id, &execution_id)?
+        {
+            return Ok(Some(Work::Job(b)));
+        }
     }
-    for (b, state) in store.async_batches()? {
-        if crate::store::nodes::NodeRecord::owner_alive(store, &state)? {
-            if b.status != crate::batch::BatchStatus::Paused {
+    for (b, state) in at.store.async_batches()? {
+        if !free(&b.bid) {
+            continue;
+        }
+        if NodeRecord::owner_alive(at.store, &state)? {
+            if b.status != BatchStatus::Paused
+                && b.placement.may_process(me)
+                && at
+                    .store
+                    .enter_batch(&b.bid, &at.me.worker_id, b.placement.max_nodes, false)?
+            {
                 return Ok(Some(Work::Help(b)));
             }
-        } else {
+        } else if b.placement.may_own(me) {
             return Ok(Some(Work::TakeOver(b, state)));
         }
     }
     Ok(None)
 }
 
+/// Whether nothing is left for this worker: no batch under way that it
+/// may process or take over, no job it may own, and no job it may process
+/// that a live worker will take.
+fn idle(at: &At) -> Result<bool, WorkerError> {
+    let me = &at.me.ident;
+    let mut owns = false;
+    for b in at.store.waiting_jobs()? {
+        let p = &b.placement;
+        owns |= p.may_own(me)
+            || (p.may_process(me)
+                && crate::store::nodes::worker_alive(at.store, |n| p.may_own(n))?);
+    }
+    let serves = at
+        .store
+        .async_batches()?
+        .iter()
+        .any(|(b, _)| b.placement.may_process(me) || b.placement.may_own(me));
+    Ok(!owns && !serves)
+}
+
 /// Runs one piece of work; true when it was a helper that left with
-/// nothing done (there was nothing for it to claim).
-fn run_batch(
-    cfg: &Config,
-    store: &dyn Store,
-    worker_id: &str,
-    log: &Log,
-    work: Work,
-) -> Result<bool, WorkerError> {
+/// nothing done (there was nothing for it to claim). The worker takes part
+/// in the batch from its start to its end (`MAX_NODES` counts it).
+fn run_batch(at: &At, work: Work) -> Result<bool, WorkerError> {
+    let bid = work.bid().to_string();
+    let r = serve_batch(at, work);
+    let _ = at.store.leave_batch(&bid, &at.me.worker_id);
+    r
+}
+
+fn serve_batch(at: &At, work: Work) -> Result<bool, WorkerError> {
+    let (cfg, store, log) = (at.cfg, at.store, at.log);
+    let me = &at.me.ident;
+    // The owner reads the source and decides the end; it processes
+    // entities too where AFFINITY lets it.
+    let owner = |b: &AsyncBatch| Roles {
+        feed: true,
+        coordinate: true,
+        process: b.placement.may_process(me),
+    };
     let (b, roles, execution_id) = match work {
         Work::Job(b) => {
             log.line(&format!("job taken: batch {}", b.bid));
-            let e = b.execution_id.clone();
-            (b, Roles::ALL, e)
+            let (roles, e) = (owner(&b), b.execution_id.clone());
+            (b, roles, e)
         }
         Work::Help(b) => {
             let e = b.execution_id.clone();
@@ -253,9 +438,15 @@ fn run_batch(
                 b.bid,
                 state.owner_node.as_deref().unwrap_or("?")
             ));
-            (b, Roles::ALL, e)
+            let roles = owner(&b);
+            (b, roles, e)
         }
     };
+    if roles.coordinate {
+        // A new owner takes part whatever MAX_NODES says (taking the job
+        // entered it already).
+        store.enter_batch(&b.bid, &at.me.worker_id, None, true)?;
+    }
     let plan = plan_of(store, &b, cfg.workers)?;
     let stop = Arc::new(StopToken::default());
     let _watch = crate::terminate::watch(Arc::clone(&stop));
@@ -266,7 +457,8 @@ fn run_batch(
         dc: &cfg.dc,
         events: log,
         stop: &stop,
-        worker: Some(worker_id),
+        worker: Some(&at.me.worker_id),
+        permits: Some(at.permits),
     };
     if roles == Roles::PROCESS {
         log.line(&format!("batch joined: {}", b.bid));
@@ -275,7 +467,7 @@ fn run_batch(
     let c = fin.end.counters();
     let idle = matches!(fin.end, RunEnd::Left { .. });
     log.line(&format!(
-        "batch left: {} ({:?}; {} of {} done)",
+        "batch left: {} ({}; {} of {} done)",
         b.bid,
         match &fin.end {
             RunEnd::Ended { status, .. } => status.to_string(),

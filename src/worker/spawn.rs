@@ -5,37 +5,41 @@
 //! start one, so that two statements at the same moment start one worker,
 //! not two: the first starts it and waits until it has registered; the
 //! second then finds it alive.
+//!
+//! Placement decides: a worker is started only when one started here (this
+//! process's node, DC and host) may own the batch's job; otherwise the
+//! batch waits for a node its `JOB_AFFINITY` or `@DC` names, and the Notes
+//! say which, and how to start one there.
 
 use super::WorkerError;
+use crate::batch::{NodeIdent, Placement};
 use crate::store::Store;
-use crate::store::nodes::{NodeKind, NodeState};
+use crate::store::nodes::{waits_for, worker_alive};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a statement waits for the worker it started to register.
 const REGISTER_WAIT: Duration = Duration::from_secs(10);
 
-/// Whether a live worker serves this store, and takes new jobs (not one
-/// that is stopping: it may be on its way out, see the worker's idle end).
-pub fn worker_alive(store: &dyn Store) -> crate::store::Result<bool> {
-    Ok(store
-        .nodes()?
-        .iter()
-        .any(|n| n.kind == NodeKind::Worker && n.state == NodeState::Running && n.alive()))
-}
-
-/// What a statement that queued an asynchronous batch needs: a live
-/// worker. Starts one when there is none, and says so: the Notes of the
-/// statement's result.
+/// What a statement that queued an asynchronous batch placed as `p`
+/// needs: a live worker that may own its job. Starts one when there is
+/// none and one started here may own it, and says what it did: the Notes
+/// of the statement's result.
 pub fn ensure_worker(
     store: &dyn Store,
     home: &Path,
     store_path: &Path,
-    node: &str,
-    dc: &str,
+    here: &NodeIdent,
+    p: &Placement,
 ) -> Result<String, WorkerError> {
-    if worker_alive(store)? {
-        return Ok("queued: a worker runs it (BATCH_WAIT waits for it)".into());
+    let queued = |store: &dyn Store| -> Result<String, WorkerError> {
+        Ok(match waits_for(store, p, false)? {
+            Some(why) => format!("queued; {why}"),
+            None => "queued: a worker runs it (BATCH_WAIT waits for it)".into(),
+        })
+    };
+    if worker_alive(store, |n| p.may_own(n))? || !p.may_own(here) {
+        return queued(store);
     }
     let logs = home.join("logs");
     let io = |what: &str| {
@@ -52,8 +56,8 @@ pub fn ensure_worker(
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| io("cannot lock the start of a worker")(e.into()))?;
     // Under the lock: another statement may have started one meanwhile.
-    if worker_alive(store)? {
-        return Ok("queued: a worker runs it (BATCH_WAIT waits for it)".into());
+    if worker_alive(store, |n| p.may_own(n))? {
+        return queued(store);
     }
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -69,9 +73,9 @@ pub fn ensure_worker(
         .arg(store_path)
         .args([
             "--node",
-            node,
+            &here.node,
             "--dc",
-            dc,
+            &here.dc,
             "--quiet",
             "worker",
             "--until-idle",
@@ -89,7 +93,7 @@ pub fn ensure_worker(
     // Reaped when it ends, while this process lives (a REPL).
     std::thread::spawn(move || child.wait());
     let since = Instant::now();
-    while !worker_alive(store)? {
+    while !worker_alive(store, |n| p.may_own(n))? {
         if since.elapsed() > REGISTER_WAIT {
             return Ok(format!(
                 "queued; a background worker (pid {pid}) was started but has not registered \

@@ -108,6 +108,9 @@ pub struct Env<'a> {
     /// The node the run joins as: a worker's own (registered by it), or
     /// `None` for a synchronous run, which registers a node of its own.
     pub worker: Option<&'a str>,
+    /// The entity slots the run shares with the other batches of its
+    /// process (a worker's `--workers`), or `None`: its own threads only.
+    pub permits: Option<&'a Arc<crate::exec::Permits>>,
 }
 
 /// A run of a batch that has ended, and how.
@@ -221,6 +224,7 @@ fn node_info<'a>(env: &'a Env, worker: &'a str, workers: usize) -> NodeInfo<'a> 
         dc: env.dc,
         kind: NodeKind::Synchronous,
         workers,
+        addrs: &[],
     }
 }
 
@@ -320,7 +324,7 @@ impl Parties {
         };
         let mut parties = Parties {
             hub: Arc::new(Hub::new(plan.workers, feed)),
-            shared: Arc::new(Shared::new(plan, env.home, me.bid, env.node, failed_before)),
+            shared: Arc::new(Shared::new(plan, env, me.bid, failed_before)),
             pools: Mutex::new(Vec::new()),
             started: AtomicUsize::new(0),
             _producer: None,

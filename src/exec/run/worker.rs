@@ -40,6 +40,7 @@ pub(super) fn worker(k: usize, hub: &Hub, shared: &Shared) {
         let t0 = Instant::now();
         let mut taken = batch.drain(..);
         while let Some(c) = taken.next() {
+            let slot = shared.slot();
             let s = Instant::now();
             if shared.halt.load(Ordering::SeqCst) || shared.lease_lapsed(s) {
                 // The batch stops: what was not started goes back to the
@@ -52,6 +53,7 @@ pub(super) fn worker(k: usize, hub: &Hub, shared: &Shared) {
                 break;
             }
             let result = shared.process(&c);
+            drop(slot);
             let e = Instant::now();
             busy += e - s;
             let start_ms = wall0 + (s - t0).as_millis() as i64;
@@ -200,26 +202,24 @@ pub(super) struct Shared {
     pub(super) epoch: Instant,
     /// Half the dead-after time, in milliseconds.
     pub(super) lease_ms: i64,
+    /// Slots shared with the other batches of the process: a worker holds
+    /// one while its entity runs.
+    pub(super) permits: Option<Arc<crate::exec::Permits>>,
 }
 
 impl Shared {
     /// `failed_before`: the batch's FAILED entities before this run.
-    pub(super) fn new(
-        plan: &Plan,
-        home: &Path,
-        bid: &str,
-        node: &str,
-        failed_before: i64,
-    ) -> Shared {
+    pub(super) fn new(plan: &Plan, env: &Env, bid: &str, failed_before: i64) -> Shared {
         Shared {
             command: plan.command.clone(),
             max_retries: plan.max_retries,
             retry_delay: plan.retry_delay,
             bid: bid.to_string(),
             lu: plan.lu.name.clone(),
-            node: node.to_string(),
+            node: env.node.to_string(),
             timeout: plan.entity_timeout,
-            home: home.to_path_buf(),
+            home: env.home.to_path_buf(),
+            permits: env.permits.cloned(),
             command_lu: plan.command_lu.clone(),
             pool: plan
                 .command_interface
@@ -242,6 +242,15 @@ impl Shared {
                 _ => None,
             },
         }
+    }
+
+    /// A slot to run an entity in, when the process shares them among its
+    /// batches: waits for one while the batch goes on (`None` once it
+    /// stops, which the caller then sees).
+    pub(super) fn slot(&self) -> Option<crate::exec::permits::Permit<'_>> {
+        self.permits.as_ref().and_then(|p| {
+            p.acquire(|| !self.halt.load(Ordering::SeqCst) && !self.lease_lapsed(Instant::now()))
+        })
     }
 
     /// The writer committed a step just now: the run still owns its batch.

@@ -375,7 +375,12 @@ impl<'a> Run<'a> {
     /// Puts the step's `claimed` entities in the workers' queue, or, when
     /// nobody may start them (paused, stopping), back for the next step.
     pub(super) fn hand_out(&mut self, claimed: Vec<Claimed>) -> std::result::Result<(), Halt> {
-        if !claimed.is_empty() && self.status == BatchStatus::GenerateIidList {
+        // In progress once entities run: claimed here, or (an owner whose
+        // AFFINITY leaves the processing to other nodes) finished there,
+        // or every id stored.
+        let running = !claimed.is_empty()
+            || (self.ctx.roles.coordinate && (!self.ids_open || self.counters.finished() > 0));
+        if running && self.status == BatchStatus::GenerateIidList {
             self.set_status(BatchStatus::InProgress)?;
         }
         let hub = self.hub;

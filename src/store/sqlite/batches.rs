@@ -121,10 +121,11 @@ impl BatchStore for SqliteStore {
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                  execution_id, created_by, creation_time, estimated_total, max_workers, batch_no,
-                 owner_node, owner_pid, heartbeat_at)
+                 owner_node, owner_pid, heartbeat_at, placement)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?13, ?7, ?8, ?9, ?10, ?11,
                  (SELECT coalesce(max(batch_no), 0) + 1 FROM batches),
-                 CASE WHEN ?14 THEN NULL ELSE ?8 END, CASE WHEN ?14 THEN NULL ELSE ?12 END, ?9)",
+                 CASE WHEN ?14 THEN NULL ELSE ?8 END, CASE WHEN ?14 THEN NULL ELSE ?12 END, ?9,
+                 ?15)",
             params![
                 b.bid,
                 b.command,
@@ -139,10 +140,28 @@ impl BatchStore for SqliteStore {
                 b.max_workers,
                 i64::from(std::process::id()),
                 status,
-                b.queued
+                b.queued,
+                serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into())
             ],
         )
         .map_err(|e| self.err(e))?;
+        if b.queued {
+            // Its job (SPEC §8), which follows it from now on (see the
+            // trigger of migration 8).
+            tx.execute(
+                "INSERT INTO jobs (type, name, uid, status, affinity, statement, created_at,
+                     output)
+                 VALUES ('BATCH_JOB', 'BATCH_JOB_' || ?1, ?2, 'WAITING', ?3, ?4, ?5, ?2)",
+                params![
+                    b.lu,
+                    b.bid,
+                    Some(b.placement.job_affinity.join(",")).filter(|a| !a.is_empty()),
+                    b.command,
+                    now
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         event(&tx, b.bid, b.execution_id, b.node, status, None).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(None)

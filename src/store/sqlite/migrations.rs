@@ -287,6 +287,61 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE j.type = 'text'
             AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
                             WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
+    // 8: where batches run (SPEC §4, §7, §8). A batch keeps its placement
+    // (AFFINITY, JOB_AFFINITY, @DC, MAX_NODES) for the workers to read; a
+    // node its host's addresses (an affinity entry may name one); the
+    // workers that take part in a batch are counted for MAX_NODES. Each
+    // asynchronous batch has a job (type BATCH_JOB, uid = its bid, output
+    // = its bid); the trigger keeps the job's status and owner with its
+    // batch's in the same transaction, whichever statement moves it.
+    "ALTER TABLE batches ADD COLUMN placement TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE nodes ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';  -- JSON array of IP addresses
+    CREATE TABLE batch_workers (
+        batch     TEXT NOT NULL,                 -- batches.bid
+        worker    TEXT NOT NULL,                 -- nodes.worker_id
+        joined_at TEXT NOT NULL,
+        PRIMARY KEY (batch, worker)
+    ) WITHOUT ROWID;
+    CREATE TABLE jobs (
+        job_no       INTEGER PRIMARY KEY AUTOINCREMENT,
+        type         TEXT NOT NULL CHECK (type IN ('BATCH_JOB', 'STATEMENT', 'PROCESS')),
+        name         TEXT NOT NULL,
+        uid          TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('SCHEDULED', 'WAITING', 'IN_PROCESS',
+                         'PROCESSED', 'STOPPING', 'TERMINATED', 'FAILED', 'RESTART')),
+        affinity     TEXT,                       -- JOB_AFFINITY as given
+        schedule     TEXT,
+        statement    TEXT,                       -- the statement (or program) it runs
+        args         TEXT,
+        created_at   TEXT NOT NULL,
+        start_time   TEXT,
+        end_time     TEXT,
+        next_run     TEXT,
+        owner_worker TEXT,                       -- nodes.worker_id of its owner
+        notes        TEXT,
+        output       TEXT,                       -- BATCH_JOB: the bid
+        archived     INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (type, name, uid)
+    );
+    CREATE INDEX jobs_by_uid ON jobs (uid);
+    CREATE TRIGGER batch_job_follows_batch
+    AFTER UPDATE OF status, owner_worker ON batches
+    WHEN NEW.status IS NOT OLD.status OR NEW.owner_worker IS NOT OLD.owner_worker
+    BEGIN
+        UPDATE jobs SET
+            status = CASE NEW.status
+                WHEN 'WAITING_FOR_JOB' THEN 'WAITING'
+                WHEN 'DONE' THEN 'PROCESSED'
+                WHEN 'FAILED' THEN 'FAILED'
+                WHEN 'CANCELLED' THEN 'TERMINATED'
+                ELSE 'IN_PROCESS' END,
+            owner_worker = CASE NEW.status WHEN 'WAITING_FOR_JOB' THEN NULL
+                ELSE coalesce(NEW.owner_worker, owner_worker) END,
+            start_time = CASE NEW.status WHEN 'WAITING_FOR_JOB' THEN start_time
+                ELSE coalesce(start_time, NEW.start_time) END,
+            end_time = NEW.end_time
+        WHERE type = 'BATCH_JOB' AND uid = NEW.bid;
+    END;",
 ];
 
 /// The newest schema version this binary knows.

@@ -29,8 +29,8 @@ impl NodeStore for SqliteStore {
             // life by registering again.
             tx.execute(
                 "INSERT INTO nodes (worker_id, node, dc, host, pid, kind, status, workers,
-                     started_at, heartbeat_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RUNNING', ?7, ?8, ?8)
+                     started_at, heartbeat_at, addrs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RUNNING', ?7, ?8, ?8, ?9)
                  ON CONFLICT (worker_id) DO UPDATE SET status = 'RUNNING', workers = ?7,
                      heartbeat_at = ?8
                  WHERE status <> 'DEAD'",
@@ -42,7 +42,8 @@ impl NodeStore for SqliteStore {
                     i64::from(std::process::id()),
                     n.kind.as_str(),
                     n.workers as i64,
-                    now
+                    now,
+                    serde_json::to_string(n.addrs).unwrap_or_else(|_| "[]".into())
                 ],
             )?;
             Ok(())
@@ -114,7 +115,7 @@ impl NodeStore for SqliteStore {
 
 /// The columns of a nodes row (table alias `n`) that [`node_at`] reads.
 pub(super) const NODE_COLUMNS: &str = "n.worker_id, n.node, n.dc, n.host, n.pid, n.kind, n.status,
-     n.workers, n.started_at, n.heartbeat_at";
+     n.workers, n.started_at, n.heartbeat_at, n.addrs";
 
 /// The node whose [`NODE_COLUMNS`] start at column `at` of `r`.
 pub(super) fn node_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NodeRecord> {
@@ -132,5 +133,6 @@ pub(super) fn node_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NodeReco
         workers: r.get(at + 7)?,
         started_at: r.get(at + 8)?,
         heartbeat_at: r.get(at + 9)?,
+        addrs: serde_json::from_str(&r.get::<_, String>(at + 10)?).unwrap_or_default(),
     })
 }

@@ -2,6 +2,7 @@
 //! [`crate::store::queue`]).
 
 use super::SqliteStore;
+use super::nodes::{NODE_COLUMNS, node_at};
 use super::rows::event;
 use crate::batch::BatchStatus;
 use crate::store::Result;
@@ -9,36 +10,70 @@ use crate::store::batches::BatchState;
 use crate::store::queue::*;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+/// The columns of a batches row that [`async_batch`] reads.
+const ASYNC_COLUMNS: &str = "bid, execution_id, status, command, ids_complete, placement";
+
+fn async_batch(r: &rusqlite::Row) -> rusqlite::Result<AsyncBatch> {
+    Ok(AsyncBatch {
+        bid: r.get(0)?,
+        execution_id: r.get(1)?,
+        status: r.get(2)?,
+        command: r.get(3)?,
+        ids_complete: r.get::<_, i64>(4)? != 0,
+        // A placement this batchsh cannot read: the batch runs anywhere.
+        placement: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+    })
+}
+
 impl QueueStore for SqliteStore {
-    fn take_job(&self, node: &str, execution_id: &str) -> Result<Option<AsyncBatch>> {
+    fn waiting_jobs(&self) -> Result<Vec<AsyncBatch>> {
+        let conn = self.conn();
+        let read = || -> rusqlite::Result<Vec<AsyncBatch>> {
+            let mut st = conn.prepare(&format!(
+                "SELECT {ASYNC_COLUMNS} FROM batches WHERE status = 'WAITING_FOR_JOB'
+                 ORDER BY batch_no"
+            ))?;
+            let rows = st.query_map([], async_batch)?;
+            rows.collect()
+        };
+        read().map_err(|e| self.err(e))
+    }
+
+    fn take_job(
+        &self,
+        bid: &str,
+        node: &str,
+        worker: &str,
+        execution_id: &str,
+    ) -> Result<Option<AsyncBatch>> {
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let take = || -> rusqlite::Result<Option<AsyncBatch>> {
             let taken = tx
                 .query_row(
-                    "UPDATE batches SET status = 'NEW', execution_id = ?1, owner_node = ?2,
-                         owner_pid = ?3, heartbeat_at = ?4, owner_worker = NULL, requested = NULL
-                     WHERE bid = (SELECT bid FROM batches WHERE status = 'WAITING_FOR_JOB'
-                                  ORDER BY batch_no LIMIT 1)
-                     RETURNING bid, command, ids_complete",
+                    &format!(
+                        "UPDATE batches SET status = 'NEW', execution_id = ?2, owner_node = ?3,
+                             owner_pid = ?4, heartbeat_at = ?5, owner_worker = NULL,
+                             requested = NULL
+                         WHERE bid = ?1 AND status = 'WAITING_FOR_JOB'
+                         RETURNING {ASYNC_COLUMNS}"
+                    ),
                     params![
+                        bid,
                         execution_id,
                         node,
                         i64::from(std::process::id()),
                         crate::store::now()
                     ],
-                    |r| {
-                        Ok(AsyncBatch {
-                            bid: r.get(0)?,
-                            execution_id: execution_id.to_string(),
-                            status: BatchStatus::New,
-                            command: r.get(1)?,
-                            ids_complete: r.get::<_, i64>(2)? != 0,
-                        })
-                    },
+                    async_batch,
                 )
                 .optional()?;
             if let Some(b) = &taken {
+                tx.execute(
+                    "INSERT INTO batch_workers (batch, worker, joined_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![b.bid, worker, crate::store::now()],
+                )?;
                 event(
                     &tx,
                     &b.bid,
@@ -58,32 +93,26 @@ impl QueueStore for SqliteStore {
     fn async_batches(&self) -> Result<Vec<(AsyncBatch, BatchState)>> {
         let conn = self.conn();
         let read = || -> rusqlite::Result<Vec<(AsyncBatch, BatchState)>> {
-            let mut st = conn.prepare(
-                "SELECT bid, execution_id, status, command, ids_complete, owner_node, owner_pid,
-                     heartbeat_at, requested, owner_worker
+            let mut st = conn.prepare(&format!(
+                "SELECT {ASYNC_COLUMNS}, owner_node, owner_pid, heartbeat_at, requested,
+                     owner_worker
                  FROM batches
                  WHERE status IN ('NEW', 'GENERATE_IID_LIST', 'IN_PROGRESS', 'PAUSED')
                      AND json_extract(arguments, '$.ASYNC') = 1
-                 ORDER BY batch_no",
-            )?;
+                 ORDER BY batch_no"
+            ))?;
             let rows = st.query_map([], |r| {
-                let b = AsyncBatch {
-                    bid: r.get(0)?,
-                    execution_id: r.get(1)?,
-                    status: r.get(2)?,
-                    command: r.get(3)?,
-                    ids_complete: r.get::<_, i64>(4)? != 0,
-                };
+                let b = async_batch(r)?;
                 let state = BatchState {
                     status: b.status,
                     execution_id: b.execution_id.clone(),
                     ids_complete: b.ids_complete,
-                    owner_node: r.get(5)?,
-                    owner_pid: r.get(6)?,
-                    heartbeat_at: r.get(7)?,
+                    owner_node: r.get(6)?,
+                    owner_pid: r.get(7)?,
+                    heartbeat_at: r.get(8)?,
                     command: b.command.clone(),
-                    requested: r.get(8)?,
-                    owner_worker: r.get(9)?,
+                    requested: r.get(9)?,
+                    owner_worker: r.get(10)?,
                 };
                 Ok((b, state))
             })?;
@@ -103,6 +132,7 @@ impl QueueStore for SqliteStore {
                 [bid],
                 |r| r.get(0),
             )?;
+            tx.execute("DELETE FROM batch_workers WHERE batch = ?1", [bid])?;
             event(
                 &tx,
                 bid,
@@ -114,5 +144,71 @@ impl QueueStore for SqliteStore {
         };
         queue().map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn enter_batch(
+        &self,
+        bid: &str,
+        worker: &str,
+        max_nodes: Option<usize>,
+        owner: bool,
+    ) -> Result<bool> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let enter = || -> rusqlite::Result<bool> {
+            if let (Some(max), false) = (max_nodes, owner) {
+                let mut st = tx.prepare(&format!(
+                    "SELECT {NODE_COLUMNS} FROM batch_workers AS p
+                     JOIN nodes AS n ON n.worker_id = p.worker
+                     WHERE p.batch = ?1 AND p.worker <> ?2"
+                ))?;
+                let others = st
+                    .query_map(params![bid, worker], |r| node_at(r, 0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                if others.iter().filter(|n| n.alive()).count() >= max {
+                    return Ok(false);
+                }
+            }
+            tx.execute(
+                "INSERT INTO batch_workers (batch, worker, joined_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![bid, worker, crate::store::now()],
+            )?;
+            Ok(true)
+        };
+        let entered = enter().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(entered)
+    }
+
+    fn leave_batch(&self, bid: &str, worker: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM batch_workers WHERE batch = ?1 AND worker = ?2",
+                params![bid, worker],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    fn batch_job(&self, bid: &str) -> Result<Option<BatchJob>> {
+        self.conn()
+            .query_row(
+                "SELECT name, status, owner_worker, start_time, end_time FROM jobs
+                 WHERE type = 'BATCH_JOB' AND uid = ?1",
+                [bid],
+                |r| {
+                    let status: String = r.get(1)?;
+                    Ok(BatchJob {
+                        name: r.get(0)?,
+                        status: status.parse().unwrap_or(crate::batch::JobStatus::Waiting),
+                        owner_worker: r.get(2)?,
+                        start_time: r.get(3)?,
+                        end_time: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 }
