@@ -495,3 +495,92 @@ fn batch_wait_on_an_unknown_bid_suggests_the_near_one() {
         .stderr_contains(format!("no batch with id '{typo}' (did you mean '{bid}'?)"))
         .run();
 }
+
+/// The hidden knob that leaves an asynchronous batch queued, with no
+/// background worker started for it: the test changes the world under
+/// the queued batch, then starts its own worker.
+const NO_BACKGROUND_WORKER: (&str, &str) = ("BATCHSH_TEST_NO_BACKGROUND_WORKER", "1");
+
+/// Queues `statement` with no worker started for it: its bid.
+fn queue_unserved(w: &World, statement: &str) -> String {
+    let out = w
+        .test(statement)
+        .env(NO_BACKGROUND_WORKER.0, NO_BACKGROUND_WORKER.1)
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let bid = v[0]["batch_id"].as_str().unwrap().to_string();
+    assert_eq!(w.status(&bid), "WAITING_FOR_JOB");
+    bid
+}
+
+/// A CSV interface `ids` on `ids.csv`, and a batch over it queued with no
+/// worker started: its bid.
+fn queue_over_a_csv_file(w: &World) -> String {
+    std::fs::write(w.path().join("ids.csv"), "id\n1\n2\n3\n").unwrap();
+    w.test("CREATE INTERFACE ids TYPE CSV PATH 'ids.csv' WITH HEADER=true")
+        .status(0)
+        .run();
+    queue_unserved(
+        w,
+        "BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?' \
+         WITH ASYNC=true",
+    )
+}
+
+/// Waits for a worker (bounded: one that never stops fails the test),
+/// which must exit with `code`: its stderr.
+#[track_caller]
+fn exits_within(c: Child, code: i32, limit: std::time::Duration) -> String {
+    let out = crate::world::wait_or_kill(c, limit);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    err
+}
+
+#[track_caller]
+fn exits_0_within(c: Child, limit: std::time::Duration) {
+    exits_within(c, 0, limit);
+}
+
+/// A CSV file and an SQLite file that batches queued on were deleted
+/// before a worker took their jobs: each batch ends FAILED with an error
+/// that names its interface and the missing file (BATCH_INFO, BATCH_LIST),
+/// BATCH_WAIT exits 1 with it, the worker logs it and goes on to the next
+/// batch, which ends DONE.
+#[test]
+fn a_queued_batch_whose_interface_file_vanished_ends_failed_and_the_worker_goes_on() {
+    let w = World::new(5);
+    let from_csv = queue_over_a_csv_file(&w);
+    let from_sqlite = queue_unserved(&w, "BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC=true");
+    let after = queue_unserved(
+        &w,
+        "BATCH Customer ('7', '8') FABRIC_COMMAND='echo ?' WITH ASYNC=true",
+    );
+    let csv = w.path().join("ids.csv");
+    let db = w.path().join("crm.db");
+    std::fs::remove_file(&csv).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    exits_0_within(worker(&w, "w1", &[]), std::time::Duration::from_secs(60));
+    let log = logs(&w);
+    for (bid, interface, file) in [(&from_csv, "ids", &csv), (&from_sqlite, "crm", &db)] {
+        let says = format!("interface {interface}: {} does not exist", file.display());
+        assert_eq!(w.status(bid), "FAILED");
+        w.test(&format!("BATCH_WAIT '{bid}'"))
+            .status(1)
+            .stderr_contains(format!("error: batch {bid} ended FAILED: {says}"))
+            .stderr_contains(format!("CREATE OR REPLACE INTERFACE {interface}"))
+            .run();
+        let info = w.test(&format!("BATCH_INFO '{bid}'")).status(0).run();
+        assert!(info.stdout.contains(&says), "{}", info.stdout);
+        let list = w.test("BATCH_LIST STATUS='FAILED'").status(0).run();
+        let rows: Vec<Value> = serde_json::from_str(list.stdout.trim()).unwrap();
+        let row = rows.iter().find(|r| r["id"] == bid.as_str()).unwrap();
+        assert!(row["error"].as_str().unwrap().starts_with(&says), "{row}");
+        assert!(
+            log.contains(&format!("batch left: {bid} (FAILED: {says}")),
+            "{log}"
+        );
+    }
+    assert_eq!(w.status(&after), "DONE", "the worker did not go on: {log}");
+}

@@ -272,21 +272,8 @@ fn run_batch(
         log.line(&format!("batch joined: {}", b.bid));
     }
     let fin = join(&env, &plan, &b.bid, &execution_id, roles, !b.ids_complete)?;
-    let c = fin.end.counters();
-    let idle = matches!(fin.end, RunEnd::Left { .. });
-    log.line(&format!(
-        "batch left: {} ({:?}; {} of {} done)",
-        b.bid,
-        match &fin.end {
-            RunEnd::Ended { status, .. } => status.to_string(),
-            RunEnd::Left { .. } => "helped".into(),
-            RunEnd::Interrupted { .. } => "left unfinished by a stop".into(),
-            RunEnd::TakenOver { why, .. } => format!("taken over: {why}"),
-        },
-        c.finished(),
-        c.total
-    ));
-    Ok(idle)
+    log.batch_left(&b.bid, &fin.end);
+    Ok(matches!(fin.end, RunEnd::Left { .. }))
 }
 
 /// The plan of an asynchronous batch, from its stored statement, for this
