@@ -584,3 +584,28 @@ fn a_queued_batch_whose_interface_file_vanished_ends_failed_and_the_worker_goes_
     }
     assert_eq!(w.status(&after), "DONE", "the worker did not go on: {log}");
 }
+
+/// An interface dropped while a batch over it waited for its job: the
+/// worker cannot plan the batch, which ends FAILED saying why (it is not
+/// left NEW for workers to take over again and again); the worker goes
+/// on, and `--until-idle` ends.
+#[test]
+fn a_queued_batch_whose_interface_was_dropped_ends_failed_not_taken_over_forever() {
+    let w = World::new(5);
+    let bid = queue_over_a_csv_file(&w);
+    w.test("DROP INTERFACE ids").status(0).run();
+    exits_0_within(worker(&w, "w1", &[]), std::time::Duration::from_secs(60));
+    assert_eq!(w.status(&bid), "FAILED");
+    let error = w.error(&bid);
+    assert!(
+        error.contains("no interface named ids") && error.contains(&format!("BATCH_RETRY '{bid}'")),
+        "{error}"
+    );
+    w.test(&format!("BATCH_WAIT '{bid}'"))
+        .status(1)
+        .stderr_contains("no interface named ids")
+        .run();
+    let log = logs(&w);
+    assert!(!log.contains("takeover"), "{log}");
+    assert!(log.contains(&format!("batch {bid} ended FAILED")), "{log}");
+}

@@ -15,6 +15,7 @@
 
 mod log;
 pub mod spawn;
+mod unplanned;
 
 /// What stops a worker, or one batch of it.
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +257,13 @@ fn run_batch(
             (b, Roles::ALL, e)
         }
     };
-    let plan = plan_of(store, &b, cfg.workers)?;
+    let me = crate::store::batches::RunRef {
+        bid: &b.bid,
+        execution_id: &execution_id,
+        node: &cfg.node,
+        worker: worker_id,
+    };
+    let plan = plan_of(store, &b, cfg.workers).map_err(|e| unplanned::fail(store, me, roles, e))?;
     let stop = Arc::new(StopToken::default());
     let _watch = crate::terminate::watch(Arc::clone(&stop));
     let env = Env {
