@@ -8,9 +8,19 @@ use std::process::{Child, Command, Stdio};
 
 /// `batchsh worker --until-idle` on the world's store, as node `node`.
 fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
+    worker_with(
+        w,
+        &["--node", node, "worker", "--until-idle", "--workers", "4"],
+        env,
+    )
+}
+
+/// batchsh in the world's folder with its home, `args` and `env`, in the
+/// background, its output captured.
+fn worker_with(w: &World, args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_batchsh"))
-        .args(["--home", w.home().to_str().unwrap(), "--node", node])
-        .args(["worker", "--until-idle", "--workers", "4"])
+        .args(["--home", w.home().to_str().unwrap()])
+        .args(args)
         .envs(env.iter().copied())
         .current_dir(w.path())
         .stdin(Stdio::null())
@@ -608,4 +618,101 @@ fn a_queued_batch_whose_interface_was_dropped_ends_failed_not_taken_over_forever
     let log = logs(&w);
     assert!(!log.contains("takeover"), "{log}");
     assert!(log.contains(&format!("batch {bid} ended FAILED")), "{log}");
+}
+
+#[track_caller]
+fn exits_1_within(c: Child, limit: std::time::Duration) -> String {
+    exits_within(c, 1, limit)
+}
+
+/// A worker on a store in a folder of its own (not its home, where its
+/// log is), with its home and `--store`, not `--until-idle`.
+fn worker_on(w: &World, store: &std::path::Path) -> Child {
+    let store = store.to_str().unwrap();
+    worker_with(w, &["--store", store, "worker", "--workers", "2"], &[])
+}
+
+/// Runs `script` on the store at `store` (not the world's), queuing
+/// asynchronous batches with no worker started; it must succeed.
+fn on_store(w: &World, store: &std::path::Path, script: &str) -> crate::common::Output {
+    crate::common::Test::new()
+        .current_dir(w.path())
+        .args(["--store", store.to_str().unwrap()])
+        .args(w.args(script))
+        .env(NO_BACKGROUND_WORKER.0, NO_BACKGROUND_WORKER.1)
+        .status(0)
+        .run()
+}
+
+/// The world's catalog on a store of its own at `store`, with `statement`
+/// queued on it for a worker (none started): its bid.
+fn queue_on(w: &World, store: &std::path::Path, statement: &str) -> String {
+    on_store(w, store, crate::common::CRM_CUSTOMER_LU);
+    let out = on_store(w, store, statement);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    v[0]["batch_id"].as_str().unwrap().to_string()
+}
+
+/// Whether `sql` (one row, one boolean) holds in the store at `store`,
+/// read without writing to it; false while it cannot be read.
+fn read_store(store: &std::path::Path, sql: &str) -> bool {
+    rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row(sql, [], |r| r.get::<_, bool>(0)))
+        .unwrap_or(false)
+}
+
+/// The store's folder removed (`rm -rf`) under a worker that runs a long
+/// batch: SQLite would go on writing into the deleted file; the worker
+/// notices at its next heartbeat, says so in its log (in its home, which
+/// survives) and on stderr, and exits 1.
+#[test]
+fn a_worker_whose_store_folder_is_removed_stops_with_exit_1() {
+    let w = World::new(100);
+    let folder = tempfile::tempdir().unwrap();
+    let store = folder.path().join("store.db");
+    let bid = queue_on(
+        &w,
+        &store,
+        "BATCH Customer FABRIC_COMMAND='sleep 1000 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let child = worker_on(&w, &store);
+    eventually("the worker to run the batch", || {
+        let sql = format!("SELECT status = 'IN_PROGRESS' FROM batches WHERE bid = '{bid}'");
+        read_store(&store, &sql)
+    });
+    std::fs::remove_dir_all(folder.path()).unwrap();
+    let err = exits_1_within(child, std::time::Duration::from_secs(30));
+    let says = format!(
+        "the store {} was deleted (the file, or its folder) while this worker served it",
+        store.display()
+    );
+    assert!(err.contains(&says), "{err}");
+    assert!(err.contains("committing nothing more"), "{err}");
+    let log = logs(&w);
+    assert!(log.contains(&format!("error: {says}")), "{log}");
+}
+
+/// The store file replaced by another (a restore copied over it) under
+/// an idle worker: it exits 1 saying so, rather than serving the old file.
+#[test]
+fn a_worker_whose_store_file_is_replaced_stops_with_exit_1() {
+    let w = World::new(1);
+    let folder = tempfile::tempdir().unwrap();
+    let store = folder.path().join("store.db");
+    on_store(&w, &store, crate::common::CRM_CUSTOMER_LU);
+    let child = worker_on(&w, &store);
+    eventually("the worker to register", || {
+        read_store(&store, "SELECT count(*) > 0 FROM nodes")
+    });
+    let copy = folder.path().join("copy.db");
+    std::fs::copy(&store, &copy).unwrap();
+    std::fs::rename(&copy, &store).unwrap();
+    let err = exits_1_within(child, std::time::Duration::from_secs(30));
+    assert!(
+        err.contains(&format!(
+            "the store {} was replaced by another file while this worker served it",
+            store.display()
+        )),
+        "{err}"
+    );
 }

@@ -13,6 +13,7 @@
 //! `min(MAX_WORKERS_PER_NODE, --workers)` threads; affinity, `@DC`,
 //! `MAX_NODES` and open batches are not built yet.
 
+mod guard;
 mod log;
 pub mod spawn;
 mod unplanned;
@@ -132,6 +133,7 @@ fn heartbeat(
     let (worker_id, log) = (worker_id.to_string(), log.clone());
     Ok(std::thread::spawn(move || {
         while !done.load(Ordering::SeqCst) {
+            guard::check(&*store, &log);
             let _ = store.beat(&worker_id);
             let dead = store.nodes().is_ok_and(|nodes| {
                 nodes
