@@ -1,13 +1,15 @@
 //! Timings that tests shorten through hidden environment variables, so
 //! that a stalled node, a takeover or a locked store is tested in a second
-//! rather than in the tens of seconds the real limits take. They are not
+//! rather than in the tens of seconds the real limits take, and moments
+//! that tests hold still (a start line, a batch left queued). They are not
 //! part of the interface (no flag, no documentation for users); each is
 //! read once, and a value that is not a whole number of milliseconds is
 //! ignored.
 //!
 //! - `BATCHSH_TEST_DEAD_AFTER_MS`: [`dead_after`];
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
-//! - `BATCHSH_TEST_GATE`: [`gate`].
+//! - `BATCHSH_TEST_GATE`: [`gate`];
+//! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -20,10 +22,11 @@ fn millis(cell: &OnceLock<Option<Duration>>, var: &str) -> Option<Duration> {
     })
 }
 
-/// A knob set outside a test changes how batchsh judges other processes:
-/// say so, so that a stray variable in an environment is noticed.
+/// A knob set outside a test changes how batchsh judges other processes
+/// (or whether it starts a worker): say so, so that a stray variable in an
+/// environment is noticed.
 fn warn(var: &str) {
-    eprintln!("warning: {var} is set: a timing meant for batchsh's own tests is in force");
+    eprintln!("warning: {var} is set: a setting meant for batchsh's own tests is in force");
 }
 
 /// How long a batch's owner may go without a heartbeat before it counts
@@ -58,4 +61,19 @@ pub fn gate() {
     while !gate.exists() && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// With `BATCHSH_TEST_NO_BACKGROUND_WORKER` set, an asynchronous batch that
+/// no live worker serves stays queued (`WAITING_FOR_JOB`) instead of
+/// starting a background worker: a test changes the world under the queued
+/// batch, then starts its own worker.
+pub fn no_background_worker() -> bool {
+    static CELL: OnceLock<bool> = OnceLock::new();
+    *CELL.get_or_init(|| {
+        let set = std::env::var_os("BATCHSH_TEST_NO_BACKGROUND_WORKER").is_some();
+        if set {
+            warn("BATCHSH_TEST_NO_BACKGROUND_WORKER");
+        }
+        set
+    })
 }

@@ -149,7 +149,8 @@ fn in_empty_dir(t: Test) -> (tempfile::TempDir, crate::common::Output) {
 const PG_URL: &str = "postgres://batch@db.example:5432/batchsh";
 
 /// Runs `t`, whose store is `url`: a usage error that `says` what, with
-/// nothing created in the working folder or the home.
+/// nothing created in the working folder (no folder `postgres:`) or the
+/// home (no store, no log folder).
 #[track_caller]
 fn assert_refused_url(t: Test, url: &str, says: &str) {
     let (dir, out) = in_empty_dir(
@@ -157,12 +158,13 @@ fn assert_refused_url(t: Test, url: &str, says: &str) {
             .stderr_starts_with(format!("error: the store {url} is a "))
             .stderr_contains(says),
     );
-    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert!(created.is_empty(), "{url}: created {created:?}");
-    assert!(
-        !out.home.path().join("store.db").exists(),
-        "{url}: a store was made in the home"
-    );
+    for (place, folder) in [("working folder", dir.path()), ("home", out.home.path())] {
+        let created: Vec<_> = std::fs::read_dir(folder).unwrap().collect();
+        assert!(
+            created.is_empty(),
+            "{url}: created in the {place}: {created:?}"
+        );
+    }
 }
 
 #[test]
@@ -196,12 +198,25 @@ fn a_postgres_store_url_is_a_usage_error_that_creates_nothing() {
     assert_refused_url(after_the_subcommand, PG_URL, postgres_later);
 }
 
-/// Any `scheme://` is refused; a path with a colon is still a file.
+/// Any `scheme://` is refused, from the flag or the environment; a path
+/// with a colon is still a file.
 #[test]
 fn a_url_of_another_scheme_is_not_a_store_batchsh_knows_and_a_path_is_still_a_file() {
+    let unknown = "which is not a store batchsh knows";
     for url in ["mysql://db.example/batchsh", "file:///tmp/store.db"] {
         let t = Test::new().args(["--store", url, "-c", "SHOW LUS"]);
-        assert_refused_url(t, url, "which is not a store batchsh knows");
+        assert_refused_url(t, url, unknown);
+    }
+    let url = "mysql://db.example/batchsh";
+    for args in [
+        &["-c", "SHOW LUS"][..],
+        &["worker", "--until-idle"],
+        &["tick"],
+    ] {
+        let t = Test::new()
+            .env("BATCHSH_STORE", url)
+            .args(args.iter().copied());
+        assert_refused_url(t, url, unknown);
     }
     for path in ["data/store.db", "./x:y.db"] {
         let (dir, _) = in_empty_dir(

@@ -513,3 +513,214 @@ fn batch_wait_on_an_unknown_bid_suggests_the_near_one() {
         .stderr_contains(format!("no batch with id '{typo}' (did you mean '{bid}'?)"))
         .run();
 }
+
+/// The hidden knob that leaves an asynchronous batch queued, with no
+/// background worker started for it: the test changes the world under
+/// the queued batch, then starts its own worker.
+const NO_BACKGROUND_WORKER: (&str, &str) = ("BATCHSH_TEST_NO_BACKGROUND_WORKER", "1");
+
+/// Queues `statement` with no worker started for it: its bid.
+fn queue_unserved(w: &World, statement: &str) -> String {
+    let out = w
+        .test(statement)
+        .env(NO_BACKGROUND_WORKER.0, NO_BACKGROUND_WORKER.1)
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let bid = v[0]["batch_id"].as_str().unwrap().to_string();
+    assert_eq!(w.status(&bid), "WAITING_FOR_JOB");
+    bid
+}
+
+/// A CSV interface `ids` on `ids.csv`, and a batch over it queued with no
+/// worker started: its bid.
+fn queue_over_a_csv_file(w: &World) -> String {
+    std::fs::write(w.path().join("ids.csv"), "id\n1\n2\n3\n").unwrap();
+    w.test("CREATE INTERFACE ids TYPE CSV PATH 'ids.csv' WITH HEADER=true")
+        .status(0)
+        .run();
+    queue_unserved(
+        w,
+        "BATCH Customer FROM ids USING ('select id from ids') FABRIC_COMMAND='echo ?' \
+         WITH ASYNC=true",
+    )
+}
+
+/// Waits for a worker (bounded: one that never stops fails the test),
+/// which must exit with `code`: its stderr.
+#[track_caller]
+fn exits_within(c: Child, code: i32, limit: std::time::Duration) -> String {
+    let out = crate::world::wait_or_kill(c, limit);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    err
+}
+
+#[track_caller]
+fn exits_0_within(c: Child, limit: std::time::Duration) {
+    exits_within(c, 0, limit);
+}
+
+/// A CSV file and an SQLite file that batches queued on were deleted
+/// before a worker took their jobs: each batch ends FAILED with an error
+/// that names its interface and the missing file (BATCH_INFO, BATCH_LIST),
+/// BATCH_WAIT exits 1 with it, the worker logs it and goes on to the next
+/// batch, which ends DONE.
+#[test]
+fn a_queued_batch_whose_interface_file_vanished_ends_failed_and_the_worker_goes_on() {
+    let w = World::new(5);
+    let from_csv = queue_over_a_csv_file(&w);
+    let from_sqlite = queue_unserved(&w, "BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC=true");
+    let after = queue_unserved(
+        &w,
+        "BATCH Customer ('7', '8') FABRIC_COMMAND='echo ?' WITH ASYNC=true",
+    );
+    let csv = w.path().join("ids.csv");
+    let db = w.path().join("crm.db");
+    std::fs::remove_file(&csv).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    exits_0_within(worker(&w, "w1", &[]), std::time::Duration::from_secs(60));
+    let log = logs(&w);
+    for (bid, interface, file) in [(&from_csv, "ids", &csv), (&from_sqlite, "crm", &db)] {
+        let says = format!("interface {interface}: {} does not exist", file.display());
+        assert_eq!(w.status(bid), "FAILED");
+        w.test(&format!("BATCH_WAIT '{bid}'"))
+            .status(1)
+            .stderr_contains(format!("error: batch {bid} ended FAILED: {says}"))
+            .stderr_contains(format!("CREATE OR REPLACE INTERFACE {interface}"))
+            .run();
+        let info = w.test(&format!("BATCH_INFO '{bid}'")).status(0).run();
+        assert!(info.stdout.contains(&says), "{}", info.stdout);
+        let list = w.test("BATCH_LIST STATUS='FAILED'").status(0).run();
+        let rows: Vec<Value> = serde_json::from_str(list.stdout.trim()).unwrap();
+        let row = rows.iter().find(|r| r["id"] == bid.as_str()).unwrap();
+        assert!(row["error"].as_str().unwrap().starts_with(&says), "{row}");
+        assert!(
+            log.contains(&format!("batch left: {bid} (FAILED: {says}")),
+            "{log}"
+        );
+    }
+    assert_eq!(w.status(&after), "DONE", "the worker did not go on: {log}");
+}
+
+/// An interface dropped while a batch over it waited for its job: the
+/// worker cannot plan the batch, which ends FAILED saying why (it is not
+/// left NEW for workers to take over again and again); the worker goes
+/// on, and `--until-idle` ends.
+#[test]
+fn a_queued_batch_whose_interface_was_dropped_ends_failed_not_taken_over_forever() {
+    let w = World::new(5);
+    let bid = queue_over_a_csv_file(&w);
+    w.test("DROP INTERFACE ids").status(0).run();
+    exits_0_within(worker(&w, "w1", &[]), std::time::Duration::from_secs(60));
+    assert_eq!(w.status(&bid), "FAILED");
+    let error = w.error(&bid);
+    assert!(
+        error.contains("no interface named ids") && error.contains(&format!("BATCH_RETRY '{bid}'")),
+        "{error}"
+    );
+    w.test(&format!("BATCH_WAIT '{bid}'"))
+        .status(1)
+        .stderr_contains("no interface named ids")
+        .run();
+    let log = logs(&w);
+    assert!(!log.contains("takeover"), "{log}");
+    assert!(log.contains(&format!("batch {bid} ended FAILED")), "{log}");
+}
+
+#[track_caller]
+fn exits_1_within(c: Child, limit: std::time::Duration) -> String {
+    exits_within(c, 1, limit)
+}
+
+/// A worker on a store in a folder of its own (not its home, where its
+/// log is), with its home and `--store`, not `--until-idle`.
+fn worker_on(w: &World, store: &std::path::Path) -> Child {
+    let store = store.to_str().unwrap();
+    worker_with(w, &["--store", store, "worker", "--workers", "2"], &[])
+}
+
+/// Runs `script` on the store at `store` (not the world's), queuing
+/// asynchronous batches with no worker started; it must succeed.
+fn on_store(w: &World, store: &std::path::Path, script: &str) -> crate::common::Output {
+    crate::common::Test::new()
+        .current_dir(w.path())
+        .args(["--store", store.to_str().unwrap()])
+        .args(w.args(script))
+        .env(NO_BACKGROUND_WORKER.0, NO_BACKGROUND_WORKER.1)
+        .status(0)
+        .run()
+}
+
+/// The world's catalog on a store of its own at `store`, with `statement`
+/// queued on it for a worker (none started): its bid.
+fn queue_on(w: &World, store: &std::path::Path, statement: &str) -> String {
+    on_store(w, store, crate::common::CRM_CUSTOMER_LU);
+    let out = on_store(w, store, statement);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    v[0]["batch_id"].as_str().unwrap().to_string()
+}
+
+/// Whether `sql` (one row, one boolean) holds in the store at `store`,
+/// read without writing to it; false while it cannot be read.
+fn read_store(store: &std::path::Path, sql: &str) -> bool {
+    rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row(sql, [], |r| r.get::<_, bool>(0)))
+        .unwrap_or(false)
+}
+
+/// The store's folder removed (`rm -rf`) under a worker that runs a long
+/// batch: SQLite would go on writing into the deleted file; the worker
+/// notices at its next heartbeat, says so in its log (in its home, which
+/// survives) and on stderr, and exits 1.
+#[test]
+fn a_worker_whose_store_folder_is_removed_stops_with_exit_1() {
+    let w = World::new(100);
+    let folder = tempfile::tempdir().unwrap();
+    let store = folder.path().join("store.db");
+    let bid = queue_on(
+        &w,
+        &store,
+        "BATCH Customer FABRIC_COMMAND='sleep 1000 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let child = worker_on(&w, &store);
+    eventually("the worker to run the batch", || {
+        let sql = format!("SELECT status = 'IN_PROGRESS' FROM batches WHERE bid = '{bid}'");
+        read_store(&store, &sql)
+    });
+    std::fs::remove_dir_all(folder.path()).unwrap();
+    let err = exits_1_within(child, std::time::Duration::from_secs(30));
+    let says = format!(
+        "the store {} was deleted (the file, or its folder) while this worker served it",
+        store.display()
+    );
+    assert!(err.contains(&says), "{err}");
+    assert!(err.contains("committing nothing more"), "{err}");
+    let log = logs(&w);
+    assert!(log.contains(&format!("error: {says}")), "{log}");
+}
+
+/// The store file replaced by another (a restore copied over it) under
+/// an idle worker: it exits 1 saying so, rather than serving the old file.
+#[test]
+fn a_worker_whose_store_file_is_replaced_stops_with_exit_1() {
+    let w = World::new(1);
+    let folder = tempfile::tempdir().unwrap();
+    let store = folder.path().join("store.db");
+    on_store(&w, &store, crate::common::CRM_CUSTOMER_LU);
+    let child = worker_on(&w, &store);
+    eventually("the worker to register", || {
+        read_store(&store, "SELECT count(*) > 0 FROM nodes")
+    });
+    let copy = folder.path().join("copy.db");
+    std::fs::copy(&store, &copy).unwrap();
+    std::fs::rename(&copy, &store).unwrap();
+    let err = exits_1_within(child, std::time::Duration::from_secs(30));
+    assert!(
+        err.contains(&format!(
+            "the store {} was replaced by another file while this worker served it",
+            store.display()
+        )),
+        "{err}"
+    );
+}

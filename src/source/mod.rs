@@ -13,7 +13,8 @@
 //! [`check`] runs when an interface is created and again when a batch uses
 //! it; [`connect`] opens it; [`schema`] opens only what checking a query
 //! needs. Queries go through [`for_each_id`] (streams the
-//! first column as entity ids), [`query_rows`] (small results, for LU table
+//! first column as entity ids; [`read_ids`] opens the interface too, for a
+//! batch's run), [`query_rows`] (small results, for LU table
 //! sync) and [`column_count`]. Values are always bound, never pasted into SQL.
 
 mod csv;
@@ -171,6 +172,29 @@ pub fn connect(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
         InterfaceKind::Csv => csv::load(iface),
         InterfaceKind::Postgres => Err(iface.unsupported()),
     }
+}
+
+/// Gives every id of `sql` on `iface` to `f` (see [`for_each_id`]), as a
+/// batch reads its source, and the batch's error if it cannot: an
+/// interface that cannot be opened names itself, and one whose file is
+/// gone since it was created says how to go on; a query that fails is
+/// named with its interface.
+pub fn read_ids(
+    iface: &Interface,
+    sql: &str,
+    params: &[Param],
+    f: impl FnMut(Result<String, IdError>) -> std::ops::ControlFlow<()>,
+) -> Result<u64, String> {
+    let conn = connect(iface).map_err(|e| match e {
+        SourceError::NotFound { .. } => format!(
+            "{e}; put the file back, or give the interface its new PATH with \
+             CREATE OR REPLACE INTERFACE {}, then BATCH_RETRY the batch",
+            iface.name
+        ),
+        e => e.to_string(),
+    })?;
+    for_each_id(&conn, sql, params, &[], f)
+        .map_err(|e| format!("the source query failed on interface {}: {e}", iface.name))
 }
 
 /// Opens an interface for preparing queries, not for running them: to

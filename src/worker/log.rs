@@ -2,7 +2,7 @@
 //! `<home>/logs/worker-<node>-<worker id>.log`.
 
 use super::WorkerError;
-use crate::batch::{Event, Events};
+use crate::batch::{Event, Events, RunEnd};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,28 @@ impl Log {
     pub(super) fn line(&self, text: &str) {
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(f, "{} {text}", crate::store::now());
+    }
+
+    /// How a batch left this worker: its end (with the reason of a FAILED
+    /// one) and how much of it is done.
+    pub(super) fn batch_left(&self, bid: &str, end: &RunEnd) {
+        let c = end.counters();
+        let how = match end {
+            RunEnd::Ended {
+                status,
+                error: Some(why),
+                ..
+            } => format!("{status}: {why}"),
+            RunEnd::Ended { status, .. } => status.to_string(),
+            RunEnd::Left { .. } => "helped".into(),
+            RunEnd::Interrupted { .. } => "left unfinished by a stop".into(),
+            RunEnd::TakenOver { why, .. } => format!("taken over: {why}"),
+        };
+        self.line(&format!(
+            "batch left: {bid} ({how}; {} of {} done)",
+            c.finished(),
+            c.total
+        ));
     }
 }
 

@@ -15,8 +15,10 @@
 //! [`Permits`]). Which batches it may own or process is their placement
 //! (`JOB_AFFINITY`, `AFFINITY`, `@DC`, `MAX_NODES`: [`crate::batch::placement`]).
 
+mod guard;
 mod log;
 pub mod spawn;
+mod unplanned;
 
 /// What stops a worker, or one batch of it.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,7 @@ fn heartbeat(
     let (worker_id, log) = (worker_id.to_string(), log.clone());
     Ok(std::thread::spawn(move || {
         while !done.load(Ordering::SeqCst) {
+            guard::check(&*store, &log);
             let _ = store.beat(&worker_id);
             let dead = store.nodes().is_ok_and(|nodes| {
                 nodes
@@ -447,7 +450,14 @@ fn serve_batch(at: &At, work: Work) -> Result<bool, WorkerError> {
         // entered it already).
         store.enter_batch(&b.bid, &at.me.worker_id, None, true)?;
     }
-    let plan = plan_of(store, &b, cfg.workers)?;
+    let run = crate::store::batches::RunRef {
+        bid: &b.bid,
+        execution_id: &execution_id,
+        node: &cfg.node,
+        worker: &at.me.worker_id,
+    };
+    let plan =
+        plan_of(store, &b, cfg.workers).map_err(|e| unplanned::fail(store, run, roles, e))?;
     let stop = Arc::new(StopToken::default());
     let _watch = crate::terminate::watch(Arc::clone(&stop));
     let env = Env {
@@ -464,21 +474,8 @@ fn serve_batch(at: &At, work: Work) -> Result<bool, WorkerError> {
         log.line(&format!("batch joined: {}", b.bid));
     }
     let fin = join(&env, &plan, &b.bid, &execution_id, roles, !b.ids_complete)?;
-    let c = fin.end.counters();
-    let idle = matches!(fin.end, RunEnd::Left { .. });
-    log.line(&format!(
-        "batch left: {} ({}; {} of {} done)",
-        b.bid,
-        match &fin.end {
-            RunEnd::Ended { status, .. } => status.to_string(),
-            RunEnd::Left { .. } => "helped".into(),
-            RunEnd::Interrupted { .. } => "left unfinished by a stop".into(),
-            RunEnd::TakenOver { why, .. } => format!("taken over: {why}"),
-        },
-        c.finished(),
-        c.total
-    ));
-    Ok(idle)
+    log.batch_left(&b.bid, &fin.end);
+    Ok(matches!(fin.end, RunEnd::Left { .. }))
 }
 
 /// The plan of an asynchronous batch, from its stored statement, for this

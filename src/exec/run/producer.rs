@@ -86,12 +86,9 @@ pub(super) fn spawn_producer(
                     }
                     Ok(())
                 }
-                Source::Query(iface, sql, params) => source::connect(&iface)
-                    .and_then(|conn| source::for_each_id(&conn, &sql, &params, &[], &mut send))
-                    .map(|_| ())
-                    .map_err(|e| {
-                        format!("the source query failed on interface {}: {e}", iface.name)
-                    }),
+                Source::Query(iface, sql, params) => {
+                    source::read_ids(&iface, &sql, &params, &mut send).map(|_| ())
+                }
                 Source::Fabric(home, lu) => crate::lu::LuStore::open(&home, &lu)
                     .and_then(|s| s.for_each_instance(|id| send(Ok(id))))
                     .map(|_| ())
