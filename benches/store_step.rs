@@ -100,6 +100,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
                 estimated_total: Some(n as i64),
                 max_workers: Some(2),
                 queued: false,
+                open: false,
             },
             false,
         )

@@ -13,6 +13,7 @@ impl Cx<'_> {
         kv.push("Batch id", b.bid.as_str());
         kv.push("Command", b.command.as_str());
         kv.push("Status", b.status.as_str());
+        kv.push("Open", open_cell(&b));
         kv.push("LU", b.lu.as_str());
         kv.push("Fabric command", b.fabric_command.as_str());
         kv.push("Entity source", describe_source(&b.source));
@@ -47,6 +48,18 @@ impl Cx<'_> {
         kv.push("Error", b.error.clone());
         kv.push("extra_stats", json_cell(b.extra_stats.as_deref()));
         Ok(kv.into())
+    }
+}
+
+/// Whether the batch takes `BATCH_APPEND`: `open`, `closed` (by
+/// `BATCH_WAITOFF`, or it ended), or null for a batch created without
+/// `OPEN=true`.
+fn open_cell(b: &crate::store::BatchRow) -> Cell {
+    use crate::store::appends::Openness;
+    match b.openness {
+        Openness::NotOpen => Cell::Null,
+        Openness::Open if !b.is_final() => Cell::Text("open".into()),
+        Openness::Open | Openness::Closed => Cell::Text("closed".into()),
     }
 }
 

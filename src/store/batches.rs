@@ -35,6 +35,9 @@ pub struct NewBatch<'a> {
     /// its job (`WAITING_FOR_JOB`, no owner), instead of being owned by
     /// the creating process from its first moment (`NEW`).
     pub queued: bool,
+    /// `OPEN=true`: the batch takes `BATCH_APPEND` until `BATCH_WAITOFF`
+    /// ([`super::appends`]).
+    pub open: bool,
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives

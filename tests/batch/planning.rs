@@ -7,7 +7,7 @@ use serde_json::Value;
 #[test]
 fn options_not_built_yet_are_refused_and_nothing_is_stored() {
     let w = World::new(3);
-    for opt in ["AFFINITY='n1'", "NAME='x'", "OPEN=true"] {
+    for opt in ["AFFINITY='n1'", "NAME='x'"] {
         w.test(&format!(
             "BATCH Customer FABRIC_COMMAND='echo ?' WITH {opt}"
         ))

@@ -287,6 +287,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE j.type = 'text'
             AND NOT EXISTS (SELECT 1 FROM batch_entities AS e
                             WHERE e.batch = c.batch AND e.seq = c.first_seq + j.key);",
+    // 8: open batches (SPEC §4 OPEN, §6 BATCH_APPEND, BATCH_WAITOFF).
+    // `open` is NULL for a batch created without OPEN=true, 1 while it
+    // takes appends, 0 once BATCH_WAITOFF closed it. An appended id waits
+    // in `batch_appends`, in the order of appending (`place`), until the
+    // run that feeds the batch reads it through its duplicate check and
+    // stores it as an entity: the batch's one writer numbers and counts
+    // its entities, appended or not.
+    "ALTER TABLE batches ADD COLUMN open INTEGER;
+    CREATE TABLE batch_appends (
+        place       INTEGER PRIMARY KEY,  -- order of appending, over all batches
+        batch       INTEGER NOT NULL,     -- batches.batch_no
+        entity_id   TEXT NOT NULL,
+        appended_at TEXT NOT NULL,        -- RFC 3339 UTC
+        node        TEXT NOT NULL         -- the node that appended it
+    );
+    CREATE INDEX batch_appends_by_batch ON batch_appends (batch, place);",
 ];
 
 /// The newest schema version this binary knows.

@@ -44,6 +44,7 @@ impl SqliteStore {
                 estimated_total: None,
                 max_workers: None,
                 queued: false,
+                open: false,
             },
             false,
         )
