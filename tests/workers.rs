@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 
 /// `batchsh worker --until-idle` on the world's store, as node `node`.
-fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
+pub(crate) fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_batchsh"))
         .args(["--home", w.home().to_str().unwrap(), "--node", node])
         .args(["worker", "--until-idle", "--workers", "4"])
@@ -22,7 +22,7 @@ fn worker(w: &World, node: &str, env: &[(&str, &str)]) -> Child {
 
 /// Waits for a worker, which must exit 0.
 #[track_caller]
-fn exits_0(c: Child) {
+pub(crate) fn exits_0(c: Child) {
     let out = c.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -45,7 +45,7 @@ fn nodes(w: &World) -> Vec<Value> {
 }
 
 /// Queues `statement` (an ASYNC batch) and gives its bid and notes.
-fn queue(w: &World, statement: &str) -> (String, String) {
+pub(crate) fn queue(w: &World, statement: &str) -> (String, String) {
     let out = w.test(statement).status(0).run();
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     (
@@ -56,7 +56,7 @@ fn queue(w: &World, statement: &str) -> (String, String) {
 
 /// Waits until every worker of the store has stopped (they run
 /// `--until-idle`): no background process outlives the test.
-fn all_workers_stopped(w: &World) {
+pub(crate) fn all_workers_stopped(w: &World) {
     eventually("every worker to stop", || {
         nodes(w)
             .iter()
@@ -166,7 +166,7 @@ fn a_dead_workers_batch_is_taken_over_by_another() {
 }
 
 /// The pid of the process that owns the batch, once one does.
-fn eventually_owner_pid(w: &World, bid: &str) -> i64 {
+pub(crate) fn eventually_owner_pid(w: &World, bid: &str) -> i64 {
     let mut pid = 0;
     eventually("a worker to own the batch", || {
         pid = w.query_i64(
