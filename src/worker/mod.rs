@@ -10,8 +10,10 @@
 //! exit 0.
 //!
 //! This first version serves one batch at a time, with
-//! `min(MAX_WORKERS_PER_NODE, --workers)` threads; affinity, `@DC`,
-//! `MAX_NODES` and open batches are not built yet.
+//! `min(MAX_WORKERS_PER_NODE, --workers)` threads (an open batch,
+//! `OPEN=true`, keeps the worker that owns it, and those that help it,
+//! until `BATCH_WAITOFF` closes it and it ends); affinity, `@DC` and
+//! `MAX_NODES` are not built yet.
 
 mod log;
 pub mod spawn;
