@@ -101,6 +101,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
                 max_workers: Some(2),
                 queued: false,
                 placement: &batchsh::batch::Placement::default(),
+                open: false,
             },
             false,
         )

@@ -88,11 +88,15 @@ pub struct Plan {
     pub max_failures: Option<FailureLimit>,
     pub chunk_size: Option<usize>,
     pub generate_first: bool,
-    /// `ASYNC=true`: a worker runs the batch; the statement returns at once.
+    /// `ASYNC=true` (or `OPEN=true`): a worker runs the batch; the
+    /// statement returns at once.
     pub asynchronous: bool,
     /// Where the batch may run: `AFFINITY`, `JOB_AFFINITY`, `@DC`,
     /// `MAX_NODES`.
     pub placement: crate::batch::Placement,
+    /// `OPEN=true`: after its source, the batch's feeding run reads the
+    /// ids appended to it (`BATCH_APPEND`) until `BATCH_WAITOFF`.
+    pub open: bool,
     pub estimated_total: Option<i64>,
     pub on_done: Option<String>,
     pub allow_multiple: bool,

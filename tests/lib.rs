@@ -7,6 +7,7 @@ mod common;
 mod diagnostics;
 mod fuzz;
 mod grammar;
+mod open;
 mod parse_cli;
 mod placement;
 mod repl;

@@ -184,7 +184,7 @@ fn a_dead_workers_batch_is_taken_over_by_another() {
 }
 
 /// The pid of the process that owns the batch, once one does.
-fn eventually_owner_pid(w: &World, bid: &str) -> i64 {
+pub(crate) fn eventually_owner_pid(w: &World, bid: &str) -> i64 {
     let mut pid = 0;
     eventually("a worker to own the batch", || {
         pid = w.query_i64(

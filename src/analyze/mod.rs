@@ -6,6 +6,7 @@
 //! statement. A BATCH becomes a [`Plan`] for the executor; the options of
 //! other statements become typed structs ([`options`]).
 
+mod append;
 mod command;
 mod error;
 pub mod options;
@@ -13,6 +14,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
+pub use append::{Appending, append};
 pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
 pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions, WaitOptions};
 
@@ -69,6 +71,7 @@ pub fn batch(
             dc: b.target.dc.as_ref().map(|dc| dc.text.clone()),
             max_nodes: options.max_nodes,
         },
+        open: options.open,
         max_retries: options.max_retries.unwrap_or(0),
         retry_delay: options.retry_delay.unwrap_or(Duration::from_secs(1)),
         entity_timeout: options.entity_timeout,

@@ -34,7 +34,7 @@ pub struct BatchOptions {
     /// `BIND_PARAMS_SEPARATOR` (default `,`), or `BIND_PARAMS_JSON`.
     pub bind_params: Vec<Param>,
     /// `ASYNC`: the batch waits for a worker to take its job, and the
-    /// statement returns at once.
+    /// statement returns at once. `OPEN=true` implies it.
     pub asynchronous: bool,
     /// `AFFINITY`: node names, DCs or IP addresses, at least one.
     pub affinity: Vec<String>,
@@ -42,16 +42,18 @@ pub struct BatchOptions {
     pub job_affinity: Vec<String>,
     /// `MAX_NODES`: 1 or more.
     pub max_nodes: Option<usize>,
+    /// `OPEN`: the batch takes `BATCH_APPEND` until `BATCH_WAITOFF`.
+    pub open: bool,
 }
 
-/// Options whose behaviour needs what is not built yet (named batches,
-/// open batches).
-const WORKER_OPTIONS: &[&str] = &["NAME", "REPROCESS_HOURS", "TRUNC_START", "OPEN"];
+/// Options whose behaviour needs what is not built yet (named batches).
+const WORKER_OPTIONS: &[&str] = &["NAME", "REPROCESS_HOURS", "TRUNC_START"];
 
 impl BatchOptions {
     /// Decodes a BATCH's options. The first fault found is the error: an
     /// option this version cannot run yet, then a value that means
-    /// nothing (in the order written), then the `BIND_PARAMS` pair.
+    /// nothing (in the order written), then the `BIND_PARAMS` pair, then
+    /// an option that `OPEN=true` excludes.
     pub fn decode(options: &Options) -> Result<BatchOptions> {
         refuse_worker_options(options)?;
         let mut out = BatchOptions::default();
@@ -87,6 +89,7 @@ impl BatchOptions {
                 ("AFFINITY", Value::Str(s)) => out.affinity = nodes(o, s)?,
                 ("JOB_AFFINITY", Value::Str(s)) => out.job_affinity = nodes(o, s)?,
                 ("MAX_NODES", Value::Int(n)) => out.max_nodes = Some(at_least_one(o, *n)?),
+                ("OPEN", Value::Bool(b)) => out.open = *b,
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
@@ -95,6 +98,12 @@ impl BatchOptions {
             }
         }
         out.bind_params = bind.params()?;
+        if out.open {
+            refuse_beside_open(options)?;
+            // SPEC §4: an open batch waits for appends from other
+            // processes, so a worker runs it.
+            out.asynchronous = true;
+        }
         Ok(out)
     }
 }
@@ -113,6 +122,31 @@ fn nodes(o: &Opt, list: &str) -> Result<Vec<String>> {
         ));
     }
     Ok(entries)
+}
+
+/// Refuses, at its span, an option that cannot go with `OPEN=true`:
+/// `ASYNC=false` (an open batch runs in a worker, waiting for appends
+/// from other processes, not in the statement's process), and
+/// `GENERATE_ENTITIES_FIRST=true` (an open batch's entity list is never
+/// whole before `BATCH_WAITOFF`, so no entity would run until then).
+fn refuse_beside_open(options: &Options) -> Result<()> {
+    for o in &options.0 {
+        let why = match (o.name, &o.value) {
+            ("ASYNC", Value::Bool(false)) => {
+                "OPEN=true runs the batch asynchronously (a worker runs it, and other \
+                 processes append to it): drop ASYNC=false, or drop OPEN=true to run the \
+                 batch here"
+            }
+            ("GENERATE_ENTITIES_FIRST", Value::Bool(true)) => {
+                "GENERATE_ENTITIES_FIRST=true cannot go with OPEN=true: an open batch's \
+                 entity list is whole only once BATCH_WAITOFF closes it, so nothing would \
+                 run until then; drop one of them"
+            }
+            _ => continue,
+        };
+        return Err(AnalyzeError::invalid(o.span, why));
+    }
+    Ok(())
 }
 
 /// Refuses, at its span, the first option whose behaviour needs the

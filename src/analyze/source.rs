@@ -107,7 +107,7 @@ pub(super) fn entity_source(
 /// that cannot be opened or a query the database rejects (no such table)
 /// passes: the run meets it again, and the batch ends FAILED with the
 /// database's message, as SPEC §11 has it for a source query that fails.
-fn refuse_query_text(
+pub(super) fn refuse_query_text(
     iface: &source::Interface,
     sql: &str,
     params: &[Param],

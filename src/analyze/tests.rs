@@ -108,6 +108,24 @@ fn batch_options_decode_to_typed_fields() {
             },
         ),
         ("BIND_PARAMS_SEPARATOR='|'", BatchOptions::default()),
+        // OPEN=true implies ASYNC (SPEC §4), given or not.
+        (
+            "OPEN=true",
+            BatchOptions {
+                open: true,
+                asynchronous: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "ASYNC=true OPEN=true",
+            BatchOptions {
+                open: true,
+                asynchronous: true,
+                ..Default::default()
+            },
+        ),
+        ("OPEN=false ASYNC=false", BatchOptions::default()),
         (
             "BIND_PARAMS_JSON='[1, \"x\", null]'",
             BatchOptions {
@@ -145,10 +163,20 @@ fn batch_option_faults_are_told_at_the_option() {
             "MAX_RETRIES cannot be negative",
             "MAX_RETRIES=-1",
         ),
+        // OPEN=true runs in a worker, waiting for appends: ASYNC=false and
+        // GENERATE_ENTITIES_FIRST=true contradict it.
         (
-            "OPEN=false",
-            "OPEN is not available yet: this version's worker runs a batch without it",
-            "OPEN=false",
+            "ASYNC=false OPEN=true",
+            "OPEN=true runs the batch asynchronously (a worker runs it, and other processes \
+             append to it): drop ASYNC=false, or drop OPEN=true to run the batch here",
+            "ASYNC=false",
+        ),
+        (
+            "OPEN=true GENERATE_ENTITIES_FIRST=true",
+            "GENERATE_ENTITIES_FIRST=true cannot go with OPEN=true: an open batch's entity \
+             list is whole only once BATCH_WAITOFF closes it, so nothing would run until \
+             then; drop one of them",
+            "GENERATE_ENTITIES_FIRST=true",
         ),
         (
             "MAX_RETRIES=1 AFFINITY=' , '",

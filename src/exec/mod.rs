@@ -51,6 +51,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             max_workers: None,
             queued: plan.asynchronous,
             placement: &plan.placement,
+            open: plan.open,
         },
         !plan.allow_multiple,
     )?;
@@ -128,7 +129,8 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
         plan::EntitySource::Fabric => ("instances in the LU store (FROM FABRIC)".into(), None),
     };
     let options = vec![
-        ("ASYNC", "false".into()),
+        ("ASYNC", plan.asynchronous.to_string()),
+        ("OPEN", plan.open.to_string()),
         ("GENERATE_ENTITIES_FIRST", plan.generate_first.to_string()),
         ("ALLOW_MULTIPLE", plan.allow_multiple.to_string()),
         ("MAX_WORKERS_PER_NODE", plan.workers.to_string()),

@@ -13,6 +13,7 @@ impl Cx<'_> {
         kv.push("Batch id", b.bid.as_str());
         kv.push("Command", b.command.as_str());
         kv.push("Status", b.status.as_str());
+        kv.push("Open", open_cell(&b));
         kv.push("LU", b.lu.as_str());
         kv.push("Fabric command", b.fabric_command.as_str());
         kv.push("Entity source", describe_source(&b.source));
@@ -85,6 +86,18 @@ impl Cx<'_> {
 /// The first 8 characters of an id.
 fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
+}
+
+/// Whether the batch takes `BATCH_APPEND`: `open`, `closed` (by
+/// `BATCH_WAITOFF`, or it ended), or null for a batch created without
+/// `OPEN=true`.
+fn open_cell(b: &crate::store::BatchRow) -> Cell {
+    use crate::store::appends::Openness;
+    match b.openness {
+        Openness::NotOpen => Cell::Null,
+        Openness::Open if !b.is_final() => Cell::Text("open".into()),
+        Openness::Open | Openness::Closed => Cell::Text("closed".into()),
+    }
 }
 
 /// The value a BATCH option not given has (SPEC §4), as it is stored

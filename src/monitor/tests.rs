@@ -674,6 +674,8 @@ fn batch_info_shows_every_field_and_option() {
         ("Batch id", "info-batch-1"),
         ("Command", "BATCH Customer FABRIC_COMMAND=\"echo ?\""),
         ("Status", "DONE"),
+        // Not an OPEN batch.
+        ("Open", "-"),
         ("LU", "Customer"),
         ("Fabric command", "echo ?"),
         (

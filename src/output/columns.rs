@@ -18,6 +18,9 @@ pub const BATCH_RESULT: &[&str] = &[
 /// What an asynchronous BATCH prints at once (§4).
 pub const BATCH_ASYNC: &[&str] = &["Batch id", "Notes"];
 
+/// What `BATCH_APPEND` prints: the ids it recorded for the batch (§6).
+pub const BATCH_APPEND: &[&str] = &["Batch id", "Appended"];
+
 /// `BATCH_LIST` (§6).
 pub const BATCH_LIST: &[&str] = &[
     "Id",

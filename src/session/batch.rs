@@ -190,6 +190,7 @@ fn explained(b: &BatchStmt, plan: &Plan, e: Explanation) -> KeyValues {
                 format!("{v} ({value} run: the most a batch runs on one node)")
             }
             Some(v) => v,
+            None if name == "ASYNC" && plan.open => format!("{value} (OPEN=true implies it)"),
             None => format!("{value} (default)"),
         };
         kv.push(format!("Option {name}"), shown);

@@ -6,8 +6,8 @@
 //! directory relative paths are resolved against.
 //!
 //! [`Session::run_statement`] is a thin dispatcher: each family of
-//! statements has its file (`catalog`, `batch`, `control`, `settings`,
-//! `help`); monitoring statements go to [`crate::monitor`].
+//! statements has its file (`catalog`, `batch`, `control`, `open`,
+//! `settings`, `help`); monitoring statements go to [`crate::monitor`].
 
 mod batch;
 mod catalog;
@@ -15,6 +15,7 @@ mod control;
 mod error;
 mod get;
 mod help;
+mod open;
 mod settings;
 mod wait;
 
@@ -222,6 +223,8 @@ impl Session {
             | S::BatchCancel { .. }
             | S::BatchRetry { .. }
             | S::BatchEdit { .. } => self.control(stmt)?,
+            S::BatchAppend { bid, source } => self.append(bid, source, stmt.span)?,
+            S::BatchWaitoff { bid } => self.waitoff(bid, stmt.span)?,
             S::BatchWait { bid, options } => self.wait(bid, options, stmt.span)?,
             S::BatchList { .. }
             | S::BatchInfo { .. }

@@ -8,6 +8,7 @@ use super::{Result, Session, StatementError, StatementErrorKind};
 use crate::analyze::WaitOptions;
 use crate::ast::{Options, Span, Text};
 use crate::batch::{BatchStatus, Event, Events, RunEnd};
+use crate::store::appends::Openness;
 use std::time::{Duration, Instant};
 
 /// How often the batch's row is read: its end shows within this.
@@ -36,6 +37,7 @@ impl Session {
         let mut bar: Option<crate::output::progress::Terminal> = None;
         let mut said_paused = false;
         let mut said_idle = false;
+        let mut said_open = false;
         let row = loop {
             let row = store.read_batch(&bid)?;
             if row.is_final() {
@@ -54,6 +56,14 @@ impl Session {
                 eprintln!(
                     "note: batch {bid} is PAUSED; BATCH_WAIT waits until it is resumed \
                      (BATCH_RESUME '{bid}') and ends"
+                );
+            }
+            if row.openness == Openness::Open && !said_open && !quiet {
+                said_open = true;
+                bar.event(Event::ProgressDone);
+                eprintln!(
+                    "note: batch {bid} is OPEN; BATCH_WAIT waits until it is closed \
+                     (BATCH_WAITOFF '{bid}') and its entities are done"
                 );
             }
             if row.status != BatchStatus::Paused && !said_idle && !quiet {

@@ -37,6 +37,9 @@ pub struct NewBatch<'a> {
     pub queued: bool,
     /// Where it may run (AFFINITY, JOB_AFFINITY, `@DC`, MAX_NODES).
     pub placement: &'a crate::batch::Placement,
+    /// `OPEN=true`: the batch takes `BATCH_APPEND` until `BATCH_WAITOFF`
+    /// ([`super::appends`]).
+    pub open: bool,
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives

@@ -21,6 +21,7 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn Store>) {
     a_node_registers_beats_and_stops(&*fresh());
     a_node_taken_over_is_dead_and_its_claims_wait_again(&*fresh());
     a_second_node_joins_and_counts_its_own(&*fresh());
+    an_open_batch_takes_appends_until_it_is_closed(&*fresh());
 }
 
 fn catalog(s: &dyn Store) {
@@ -50,6 +51,16 @@ fn catalog(s: &dyn Store) {
 }
 
 fn new_batch(s: &dyn Store, bid: &str, command: &str, twin_check: bool) -> Option<String> {
+    new_batch_open(s, bid, command, twin_check, false)
+}
+
+fn new_batch_open(
+    s: &dyn Store,
+    bid: &str,
+    command: &str,
+    twin_check: bool,
+    open: bool,
+) -> Option<String> {
     s.create_batch(
         &NewBatch {
             bid,
@@ -64,6 +75,7 @@ fn new_batch(s: &dyn Store, bid: &str, command: &str, twin_check: bool) -> Optio
             max_workers: None,
             queued: false,
             placement: &crate::batch::Placement::default(),
+            open,
         },
         twin_check,
     )
@@ -503,4 +515,64 @@ fn the_sqlite_store_keeps_the_contract() {
         dirs.borrow_mut().push(d);
         Box::new(s)
     });
+}
+
+/// BATCH_APPEND records ids in order for an open batch only; the feeding
+/// run reads them past a place, with whether the batch is open, and
+/// BATCH_WAITOFF closes it; every refusal records nothing.
+fn an_open_batch_takes_appends_until_it_is_closed(s: &dyn Store) {
+    use super::appends::{Appended, NotOpen};
+    catalog(s);
+    new_batch_open(s, "b1", "BATCH a", false, true);
+    new_batch(s, "b2", "BATCH b", false);
+    let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(s.append_ids("b1", &ids(&["1", "2"]), "n1").unwrap(), 2);
+    assert_eq!(s.append_ids("b1", &ids(&["2", "3"]), "n2").unwrap(), 2);
+    let all = s.appended_since("b1", 0, 100).unwrap();
+    assert!(all.open);
+    let texts: Vec<&str> = all.ids.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(texts, ["1", "2", "2", "3"], "in the order of appending");
+    // Past a place, at most a limit.
+    let second = all.ids[1].0;
+    let next = s.appended_since("b1", second, 1).unwrap();
+    assert_eq!(next.ids, vec![all.ids[2].clone()]);
+    let refusal = |e: StoreError| match e {
+        StoreError::NotOpen { why, .. } => why,
+        other => panic!("not a refusal: {other}"),
+    };
+    assert_eq!(
+        refusal(s.append_ids("b2", &ids(&["9"]), "n1").unwrap_err()),
+        NotOpen::NotOpen
+    );
+    assert_eq!(
+        refusal(s.close_batch("b2", "n1").unwrap_err()),
+        NotOpen::NotOpen
+    );
+    s.close_batch("b1", "n1").unwrap();
+    assert_eq!(
+        refusal(s.close_batch("b1", "n1").unwrap_err()),
+        NotOpen::Closed
+    );
+    assert_eq!(
+        refusal(s.append_ids("b1", &ids(&["9"]), "n1").unwrap_err()),
+        NotOpen::Closed
+    );
+    let after = s.appended_since("b1", 0, 100).unwrap();
+    assert_eq!(
+        after,
+        Appended {
+            ids: all.ids.clone(),
+            open: false
+        },
+        "nothing recorded by a refusal"
+    );
+    assert!(s.appended_since("b2", 0, 100).unwrap().ids.is_empty());
+    // A final batch takes none, open or not.
+    new_batch_open(s, "b3", "BATCH c", false, true);
+    s.set_run_status(run("b3"), BatchStatus::Cancelled, None)
+        .unwrap();
+    assert_eq!(
+        refusal(s.append_ids("b3", &ids(&["1"]), "n1").unwrap_err()),
+        NotOpen::Ended(BatchStatus::Cancelled)
+    );
 }

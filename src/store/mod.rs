@@ -1,12 +1,14 @@
 //! The store: where batchsh records its catalog, its batches and their
 //! entities (SPEC §13). The rest of batchsh reaches it only through the
 //! traits here: [`BatchStore`] (what runs write, what control statements
-//! ask), [`CatalogStore`] (interfaces, LUs, groups) and [`ReadStore`] (what
-//! the monitoring statements read), together [`Store`]. Every SQL
+//! ask), [`AppendStore`] (open batches), [`CatalogStore`] (interfaces, LUs,
+//! groups) and [`ReadStore`] (what the monitoring statements read),
+//! together [`Store`]. Every SQL
 //! statement on the store lives below this folder; SQLite is one
 //! implementation, in `sqlite/`, and a second backend implements the same
 //! traits and passes the same contract tests (`contract.rs`).
 
+pub mod appends;
 pub mod batches;
 pub mod catalog;
 #[cfg(test)]
@@ -17,6 +19,7 @@ pub mod reads;
 pub mod seen;
 pub mod sqlite;
 
+pub use appends::AppendStore;
 pub use batches::BatchStore;
 pub use catalog::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef, now};
 pub use nodes::NodeStore;
@@ -127,6 +130,14 @@ pub enum StoreError {
         name: String,
         user: String,
     },
+    /// `BATCH_APPEND` or `BATCH_WAITOFF` on a batch that takes no appends.
+    #[error("cannot {verb} batch {bid}: {why}")]
+    NotOpen {
+        /// What was asked: "append to", "close".
+        verb: &'static str,
+        bid: String,
+        why: appends::NotOpen,
+    },
     #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
     NoLastBatch,
     #[error(
@@ -183,7 +194,9 @@ pub enum Upgrades<'a> {
 }
 
 /// A batchsh store, whatever keeps it.
-pub trait Store: BatchStore + CatalogStore + NodeStore + QueueStore + ReadStore {
+pub trait Store:
+    AppendStore + BatchStore + CatalogStore + NodeStore + QueueStore + ReadStore
+{
     /// Where the store is, for messages.
     fn path(&self) -> &Path;
 

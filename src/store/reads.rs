@@ -31,6 +31,8 @@ pub struct BatchRow {
     pub ids_complete: bool,
     pub estimated_total: Option<i64>,
     pub counts: Counters,
+    /// Whether it takes `BATCH_APPEND` (`OPEN=true`, not yet closed).
+    pub openness: super::appends::Openness,
 }
 
 impl BatchRow {

@@ -14,6 +14,8 @@
 //! together run at most `--workers` entities at a time (their slots are
 //! [`Permits`]). Which batches it may own or process is their placement
 //! (`JOB_AFFINITY`, `AFFINITY`, `@DC`, `MAX_NODES`: [`crate::batch::placement`]).
+//! An open batch (`OPEN=true`) keeps the worker that owns it, and those
+//! that help it, until `BATCH_WAITOFF` closes it and it ends.
 
 mod guard;
 mod log;

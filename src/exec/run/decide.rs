@@ -249,8 +249,14 @@ pub(super) enum Leftovers {
 
 /// Whether the run ends, from the entities it has in flight (claimed, or
 /// taken back to be released), why it stops if it does, whether the
-/// source is still read, and the batch's counters after the last step.
+/// source is still read (an open batch's source is, until `BATCH_WAITOFF`
+/// closes it and its appends are read: it stays IN_PROGRESS with every
+/// entity done), and the batch's counters after the last step.
 /// Nothing in flight, no stop, the source read and nothing WAITING: DONE.
+/// Entities IN_PROCESS while nothing is in flight here nor WAITING are
+/// claims of other nodes, which may have died: they are looked at
+/// (requeued if so) even while ids may still come, since an open batch
+/// may wait for appends for hours.
 /// A node that does not `coordinate` decides no end of the batch: it
 /// leaves when it stops or when it is drained so.
 pub(super) fn verdict(
@@ -274,7 +280,7 @@ pub(super) fn verdict(
     }
     let how = match stop {
         Some(how) => how.clone(),
-        None if drained && c.in_process > 0 => return Verdict::RequeueOrphans,
+        None if c.waiting == 0 && c.in_process > 0 => return Verdict::RequeueOrphans,
         None if drained => Stop::End(BatchStatus::Done, None),
         None => return Verdict::GoOn,
     };

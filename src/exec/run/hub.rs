@@ -28,6 +28,9 @@ pub(super) enum Feed {
     /// More ids may come.
     #[default]
     Open,
+    /// The source was read to its end, and the batch is open (`OPEN=true`):
+    /// ids appended to it may come until it is closed.
+    Appending,
     /// Every id was handed over (or the source was read by an earlier run).
     Ended,
     /// The source failed, and why: the batch cannot go on.

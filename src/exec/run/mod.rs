@@ -331,15 +331,17 @@ impl Parties {
         };
         // Feeding: the producer reads the source.
         if need_ids {
-            // Ids stored by an earlier run of the batch are not stored again:
-            // the producer reads them through a store handle of its own.
-            let stored = if ids_stored {
+            // Ids stored by an earlier run of the batch are not stored again,
+            // and an open batch's appends are read after the source: the
+            // producer reads both through a store handle of its own.
+            let stored = if ids_stored || plan.open {
                 env.store
                     .reopen()
                     .map(|store| {
                         Some(Stored {
                             store,
                             bid: me.bid.to_string(),
+                            ids_stored,
                         })
                     })
                     .map_err(|e| e.to_string())

@@ -1,24 +1,39 @@
 //! A run's producer thread: reads the source and hands each id, the first
-//! time it comes, to the writer.
+//! time it comes, to the writer; then, for an open batch, the ids appended
+//! to it, until it is closed.
 
 use super::*;
 
-/// Where the ids an earlier run of the batch stored are read, on the
-/// producer's thread: a store handle of its own, and the batch.
+/// How many appended ids one read takes.
+const APPENDS_READ: usize = 4096;
+/// How often an open batch's appends are looked for, when the last look
+/// found none: an appended id starts within about this.
+const APPENDS_POLL: Duration = Duration::from_millis(200);
+
+/// The producer's own handle on the store, on its thread, when it needs
+/// one: to read the ids an earlier run of the batch stored, and the ids
+/// appended to an open batch.
 pub(super) struct Stored {
     pub(super) store: Box<dyn Store + Send>,
     pub(super) bid: String,
+    /// An earlier run of the batch stored ids (they are not stored again
+    /// when the source is read again).
+    pub(super) ids_stored: bool,
 }
 
 /// The set of ids seen so far: with `stored`, the ids an earlier run of
-/// the batch stored (they are not stored again when the source is read
-/// again).
-fn seen_so_far(stored: Option<Stored>) -> Result<Seen, String> {
+/// the batch stored.
+fn seen_so_far(stored: Option<&Stored>) -> Result<Seen, String> {
     let mut seen = Seen::new()?;
-    if let Some(Stored { store, bid }) = stored {
+    if let Some(Stored {
+        store,
+        bid,
+        ids_stored: true,
+    }) = stored
+    {
         let mut failed = None;
         store
-            .stored_ids(&bid, &mut |id| match seen.stored(id) {
+            .stored_ids(bid, &mut |id| match seen.stored(id) {
                 Ok(()) => std::ops::ControlFlow::Continue(()),
                 Err(e) => {
                     failed = Some(e);
@@ -42,13 +57,16 @@ fn seen_so_far(stored: Option<Stored>) -> Result<Seen, String> {
 /// Starts the thread that reads the source and hands each id, the first
 /// time it comes (see [`crate::store::seen`]), to the writer. With
 /// `stored` (a retry that reads the source again), it first reads the ids
-/// the batch stored, on its own thread, while the writer goes on.
+/// the batch stored, on its own thread, while the writer goes on; for an
+/// open batch, it reads the ids appended to it after the source
+/// ([`follow_appends`]).
 pub(super) fn spawn_producer(
     plan: &Plan,
     home: &Path,
     stored: Result<Option<Stored>, String>,
     hub: Arc<Hub>,
 ) -> std::thread::JoinHandle<()> {
+    let open = plan.open;
     let source = match &plan.source {
         EntitySource::Ids(ids) => Source::Ids(ids.clone()),
         EntitySource::Query {
@@ -62,8 +80,8 @@ pub(super) fn spawn_producer(
     std::thread::Builder::new()
         .name("batchsh-ids".into())
         .spawn(move || {
-            let seen = match stored.and_then(seen_so_far) {
-                Ok(s) => s,
+            let (stored, seen) = match stored.and_then(|s| Ok((seen_so_far(s.as_ref())?, s))) {
+                Ok((seen, s)) => (s, seen),
                 Err(e) => {
                     let mut st = hub.lock();
                     st.feed = Feed::Failed(e);
@@ -94,6 +112,12 @@ pub(super) fn spawn_producer(
                     .map(|_| ())
                     .map_err(|e| format!("cannot read the LU store of {}: {e}", lu.name)),
             };
+            let r = match (r, &stored) {
+                (Ok(()), Some(stored)) if open && producer.failed.is_none() => {
+                    follow_appends(&mut producer, stored)
+                }
+                (r, _) => r,
+            };
             let mut st = hub.lock();
             st.feed = match producer.failed.or(r.err()) {
                 None => Feed::Ended,
@@ -102,6 +126,47 @@ pub(super) fn spawn_producer(
             hub.wake_writer(&mut st);
         })
         .expect("a thread for the id source")
+}
+
+/// An open batch's appends, after its source: the feed becomes
+/// [`Feed::Appending`], and each appended id goes through the duplicate
+/// check as the source's did, until a read finds the batch closed (the
+/// ids it read are the last: the flag and the ids are of one snapshot),
+/// or the run ends. A run that reads the source again (a takeover) reads
+/// the appends from the first: those stored already are dropped as seen.
+fn follow_appends(producer: &mut Producer, stored: &Stored) -> Result<(), String> {
+    let hub = producer.hub;
+    let mut st = hub.lock();
+    if st.feed == Feed::Open {
+        st.feed = Feed::Appending;
+    }
+    hub.wake_writer(&mut st);
+    drop(st);
+    let mut after = 0;
+    loop {
+        let appended = stored
+            .store
+            .appended_since(&stored.bid, after, APPENDS_READ)
+            .map_err(|e| format!("cannot read the ids appended to the batch: {e}"))?;
+        let more = appended.ids.len() == APPENDS_READ;
+        for (place, id) in appended.ids {
+            after = place;
+            if producer.push(Ok(id)).is_break() {
+                return Ok(());
+            }
+        }
+        if more {
+            continue;
+        }
+        if !appended.open {
+            return Ok(());
+        }
+        let st = hub.lock();
+        if st.closed {
+            return Ok(());
+        }
+        drop(hub.producer.wait_timeout(st, APPENDS_POLL));
+    }
 }
 
 /// The producer's side of the hub: checks each id, drops the ones seen

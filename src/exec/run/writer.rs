@@ -58,6 +58,9 @@ pub(super) struct Run<'a> {
     paused: bool,
     /// The source is still giving ids (some may wait in the hub).
     ids_open: bool,
+    /// The source was read, and the ids appended to the open batch are
+    /// read now ([`Feed::Appending`]).
+    appending: bool,
     /// Ids read and not stored yet, as of the last step: part of the
     /// total for MAX_FAILURES.
     unstored: i64,
@@ -105,6 +108,7 @@ impl<'a> Run<'a> {
             stop: None,
             paused: false,
             ids_open: true,
+            appending: false,
             unstored: 0,
             waiting: 0,
             claim_after: now,
@@ -162,7 +166,7 @@ impl<'a> Run<'a> {
             ids: st.ids.len(),
             ids_age: st.ids_since().map(|t| now - t),
             ids_open: self.ids_open,
-            feed_over: st.feed != Feed::Open,
+            feed_over: matches!(st.feed, Feed::Ended | Feed::Failed(_)),
             since_write: now - self.last_write,
             stopping: self.stop.is_some(),
             queued: st.queue.len(),
@@ -233,10 +237,13 @@ impl<'a> Run<'a> {
             st.producer_waits = false;
             self.hub.producer.notify_one();
         }
+        // An open batch whose source is read waits for appends IN_PROGRESS,
+        // even with nothing to claim.
+        self.appending = st.feed == Feed::Appending;
         if self.ids_open && st.ids.is_empty() {
             // The source's last ids go in this step.
             match &st.feed {
-                Feed::Open => {}
+                Feed::Open | Feed::Appending => {}
                 Feed::Ended => self.ids_open = false,
                 Feed::Failed(why) => {
                     self.ids_open = false;
@@ -377,8 +384,10 @@ impl<'a> Run<'a> {
     pub(super) fn hand_out(&mut self, claimed: Vec<Claimed>) -> std::result::Result<(), Halt> {
         // In progress once entities run: claimed here, or (an owner whose
         // AFFINITY leaves the processing to other nodes) finished there,
-        // or every id stored.
+        // or every id stored (an open batch: its source read, it waits
+        // for appends).
         let running = !claimed.is_empty()
+            || self.appending
             || (self.ctx.roles.coordinate && (!self.ids_open || self.counters.finished() > 0));
         if running && self.status == BatchStatus::GenerateIidList {
             self.set_status(BatchStatus::InProgress)?;

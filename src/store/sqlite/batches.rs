@@ -121,11 +121,11 @@ impl BatchStore for SqliteStore {
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                  execution_id, created_by, creation_time, estimated_total, max_workers, batch_no,
-                 owner_node, owner_pid, heartbeat_at, placement)
+                 owner_node, owner_pid, heartbeat_at, placement, open)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?13, ?7, ?8, ?9, ?10, ?11,
                  (SELECT coalesce(max(batch_no), 0) + 1 FROM batches),
                  CASE WHEN ?14 THEN NULL ELSE ?8 END, CASE WHEN ?14 THEN NULL ELSE ?12 END, ?9,
-                 ?15)",
+                 ?15, CASE WHEN ?16 THEN 1 END)",
             params![
                 b.bid,
                 b.command,
@@ -141,7 +141,8 @@ impl BatchStore for SqliteStore {
                 i64::from(std::process::id()),
                 status,
                 b.queued,
-                serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into())
+                serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into()),
+                b.open
             ],
         )
         .map_err(|e| self.err(e))?;

@@ -342,6 +342,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
             end_time = NEW.end_time
         WHERE type = 'BATCH_JOB' AND uid = NEW.bid;
     END;",
+    // 9: open batches (SPEC §4 OPEN, §6 BATCH_APPEND, BATCH_WAITOFF).
+    // `open` is NULL for a batch created without OPEN=true, 1 while it
+    // takes appends, 0 once BATCH_WAITOFF closed it. An appended id waits
+    // in `batch_appends`, in the order of appending (`place`), until the
+    // run that feeds the batch reads it through its duplicate check and
+    // stores it as an entity: the batch's one writer numbers and counts
+    // its entities, appended or not.
+    "ALTER TABLE batches ADD COLUMN open INTEGER;
+    CREATE TABLE batch_appends (
+        place       INTEGER PRIMARY KEY,  -- order of appending, over all batches
+        batch       INTEGER NOT NULL,     -- batches.batch_no
+        entity_id   TEXT NOT NULL,
+        appended_at TEXT NOT NULL,        -- RFC 3339 UTC
+        node        TEXT NOT NULL         -- the node that appended it
+    );
+    CREATE INDEX batch_appends_by_batch ON batch_appends (batch, place);",
 ];
 
 /// The newest schema version this binary knows.

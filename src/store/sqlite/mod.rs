@@ -9,6 +9,7 @@
 //! share one store: WAL mode, and a busy timeout so that a writer waits for
 //! another instead of failing.
 
+mod appends;
 mod batches;
 mod catalog;
 mod migrations;

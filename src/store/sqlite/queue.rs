@@ -98,7 +98,7 @@ impl QueueStore for SqliteStore {
                      owner_worker
                  FROM batches
                  WHERE status IN ('NEW', 'GENERATE_IID_LIST', 'IN_PROGRESS', 'PAUSED')
-                     AND json_extract(arguments, '$.ASYNC') = 1
+                     AND (json_extract(arguments, '$.ASYNC') = 1 OR open IS NOT NULL)
                  ORDER BY batch_no"
             ))?;
             let rows = st.query_map([], |r| {

@@ -374,7 +374,7 @@ fn nearest_bid(store: &SqliteStore, given: &str) -> Result<Option<String>> {
 const BATCH_COLUMNS: &str = "bid, command, lu, fabric_command, source, arguments, status, \
      execution_id, created_by, creation_time, start_time, end_time, error, extra_stats, \
      ids_complete, estimated_total, total, waiting, in_process, completed, failed, cancelled, \
-     added, updated, unchanged";
+     added, updated, unchanged, open";
 
 fn map_batch(r: &Row<'_>) -> rusqlite::Result<BatchRow> {
     Ok(BatchRow {
@@ -405,6 +405,7 @@ fn map_batch(r: &Row<'_>) -> rusqlite::Result<BatchRow> {
             updated: r.get(23)?,
             unchanged: r.get(24)?,
         },
+        openness: super::appends::openness(r.get(25)?),
     })
 }
 

@@ -45,6 +45,7 @@ impl SqliteStore {
                 max_workers: None,
                 queued: false,
                 placement: &crate::batch::Placement::default(),
+                open: false,
             },
             false,
         )

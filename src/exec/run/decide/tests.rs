@@ -529,6 +529,16 @@ fn a_run_ends_when_nothing_is_in_flight_and_it_stops_or_its_batch_is_done() {
             Verdict::GoOn,
         ),
         (
+            "an open batch, every entity done, appends may come: go on, not DONE",
+            verdict(true, 0, 0, None, true, &c(0, 0)),
+            Verdict::GoOn,
+        ),
+        (
+            "IN_PROCESS entities nobody here holds while ids may come: looked at",
+            verdict(true, 0, 0, None, true, &c(0, 2)),
+            Verdict::RequeueOrphans,
+        ),
+        (
             "entities waiting (a retry time): go on",
             verdict(true, 0, 0, None, false, &c(4, 0)),
             Verdict::GoOn,
