@@ -1,6 +1,7 @@
 //! The integration tests: one binary, driving the real `batchsh` program
 //! (through [`common::Test`]) or the library's public parser.
 
+mod async_control;
 mod batch;
 mod catalog;
 mod common;

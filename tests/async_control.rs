@@ -1,0 +1,185 @@
+//! Control of an asynchronous batch that several workers serve (SPEC §6,
+//! §7): BATCH_PAUSE, BATCH_EDIT, BATCH_RESUME, BATCH_CANCEL and
+//! BATCH_RETRY reach every worker, and every worker heeds them within a
+//! second; a retried asynchronous batch is queued again for the workers.
+//! Also the largest run of many workers: 10,000 entities on four.
+
+use crate::workers::{nodes, queue, stop, worker_with};
+use crate::world::{World, eventually};
+use serde_json::Value;
+use std::process::Child;
+
+/// `batchsh worker --workers K` as node `node`, serving until stopped;
+/// alive when this returns.
+fn serving(w: &World, node: &str, k: &str) -> Child {
+    let c = worker_with(w, &["--node", node, "worker", "--workers", k], &[]);
+    eventually(&format!("worker {node} to be alive"), || {
+        nodes(w)
+            .iter()
+            .any(|n| n["node"] == node && n["status"] == "alive")
+    });
+    c
+}
+
+/// Milliseconds since the Unix epoch, as the store writes entity times.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The `(node, start, end)` of the batch's entities that ran, from the
+/// store.
+fn runs(w: &World, bid: &str) -> Vec<(String, i64, i64)> {
+    let c = w.store();
+    let mut st = c
+        .prepare(
+            "SELECT node, start_time_ms, end_time_ms FROM batch_entities
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)
+                 AND start_time_ms IS NOT NULL AND end_time_ms IS NOT NULL",
+        )
+        .unwrap();
+    st.query_map([bid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The most entities one node ran at once among `runs` that started
+/// after `since`.
+fn most_at_once(runs: &[(String, i64, i64)], since: i64) -> usize {
+    let mut most = 0;
+    for (node, s, _) in runs.iter().filter(|r| r.1 >= since) {
+        let overlapping = runs
+            .iter()
+            .filter(|(n, s2, e2)| n == node && s2 <= s && e2 > s)
+            .count();
+        most = most.max(overlapping);
+    }
+    most
+}
+
+fn completed(w: &World, bid: &str) -> i64 {
+    w.query_i64("SELECT completed FROM batches WHERE bid = ?1", bid)
+}
+
+/// Pause, edit, resume, cancel and retry an asynchronous batch that two
+/// workers serve: each is heeded by both within a second.
+#[test]
+fn control_reaches_every_worker_of_an_async_batch() {
+    let w = World::new(400);
+    let a = serving(&w, "a", "4");
+    let b = serving(&w, "b", "4");
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 60 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=4",
+    );
+    eventually("both workers to run entities", || {
+        let r = runs(&w, &bid);
+        r.iter().any(|(n, ..)| n == "a") && r.iter().any(|(n, ..)| n == "b")
+    });
+
+    // Pause: no entity starts more than a second after it, on any node.
+    let paused_at = now_ms();
+    w.test(&format!("BATCH_PAUSE '{bid}'")).status(0).run();
+    eventually("the batch to be paused", || w.status(&bid) == "PAUSED");
+    eventually("no entity in process", || {
+        nodes(&w).iter().all(|n| n["in_process"] == 0)
+    });
+    let late: Vec<_> = runs(&w, &bid)
+        .into_iter()
+        .filter(|r| r.1 > paused_at + 1000)
+        .collect();
+    assert!(late.is_empty(), "started after the pause: {late:?}");
+    let done = completed(&w, &bid);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(completed(&w, &bid), done, "nothing runs while paused");
+
+    // Edit while paused, then resume: each node runs one at a time.
+    w.test(&format!("BATCH_EDIT '{bid}' MAX_WORKERS_PER_NODE=1"))
+        .status(0)
+        .run();
+    let resumed_at = now_ms();
+    w.test(&format!("BATCH_RESUME '{bid}'")).status(0).run();
+    eventually("both workers to run again", || {
+        let r: Vec<_> = runs(&w, &bid)
+            .into_iter()
+            .filter(|r| r.1 > resumed_at)
+            .collect();
+        r.iter().filter(|(n, ..)| n == "a").count() >= 3
+            && r.iter().filter(|(n, ..)| n == "b").count() >= 3
+    });
+    assert_eq!(most_at_once(&runs(&w, &bid), resumed_at), 1);
+
+    // Cancel: it ends CANCELLED, and nothing starts a second after it.
+    let cancelled_at = now_ms();
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
+    eventually("the batch to be cancelled", || {
+        w.status(&bid) == "CANCELLED"
+    });
+    let late: Vec<_> = runs(&w, &bid)
+        .into_iter()
+        .filter(|r| r.1 > cancelled_at + 1000)
+        .collect();
+    assert!(late.is_empty(), "started after the cancel: {late:?}");
+    assert!(completed(&w, &bid) < 400);
+
+    // Retry: queued again for the workers (it stays asynchronous), and
+    // they finish it.
+    let out = w
+        .test(&format!("BATCH_RETRY '{bid}' ALLOW_CANCELLED=true"))
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v[0]["batch_id"], bid.as_str(), "{v}");
+    assert!(v[0]["notes"].as_str().unwrap().starts_with("queued"), "{v}");
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    assert_eq!(w.status(&bid), "DONE");
+    assert_eq!(completed(&w, &bid), 400);
+    stop(a);
+    stop(b);
+}
+
+/// Four workers, 10,000 `echo ?` entities: every entity COMPLETED exactly
+/// once (one attempt), and the node rows of BATCH_SUMMARY add up to the
+/// cluster row.
+#[test]
+fn four_workers_run_ten_thousand_entities_each_once() {
+    let n = 10_000;
+    let w = World::new(n);
+    let workers: Vec<Child> = ["w1", "w2", "w3", "w4"]
+        .iter()
+        .map(|node| serving(&w, node, "2"))
+        .collect();
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    for c in workers {
+        stop(c);
+    }
+    assert_eq!(
+        w.query_i64(
+            "SELECT count(*) FROM batch_entities
+             WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)
+                 AND status = 'COMPLETED' AND attempts = 1",
+            &bid
+        ),
+        n
+    );
+    let out = w.test(&format!("BATCH_SUMMARY '{bid}'")).status(0).run();
+    let rows: Vec<Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+    let sum = |level: &str, key: &str| -> i64 {
+        rows.iter()
+            .filter(|r| r["level"] == level)
+            .map(|r| r[key].as_i64().unwrap())
+            .sum()
+    };
+    for key in ["succeeded", "failed"] {
+        assert_eq!(sum("Node", key), sum("Cluster", key), "{key}: {rows:?}");
+    }
+    assert_eq!(sum("Cluster", "succeeded"), n);
+    assert_eq!(sum("DC", "succeeded"), n);
+}
