@@ -12,7 +12,7 @@ use crate::store::appends::Openness;
 use std::time::{Duration, Instant};
 
 /// How often the batch's row is read: its end shows within this.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(50);
 
 impl Session {
     pub(super) fn wait(

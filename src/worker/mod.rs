@@ -21,6 +21,7 @@ mod guard;
 mod log;
 pub mod spawn;
 mod unplanned;
+pub mod wake;
 
 /// What stops a worker, or one batch of it.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,11 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         Upgrades::Told(&|u| log.line(&u.to_string())),
     )
     .inspect_err(|e| log.line(&format!("error: {e}")))?;
+    // Before it registers: a statement that sees it alive may wake it.
+    let wake = wake::Wake::install().map_err(|source| WorkerError::Io {
+        what: "cannot handle SIGUSR1 (how statements wake a worker)".into(),
+        source,
+    })?;
     let me = Me {
         worker_id: worker_id.clone(),
         ident: NodeIdent {
@@ -135,7 +141,7 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         log: &log,
         permits: &permits,
     };
-    let result = serve(&at);
+    let result = serve(&at, &wake);
     done.store(true, Ordering::SeqCst);
     let _ = beats.join();
     let _ = store.set_node_state(&worker_id, NodeState::Stopped);
@@ -291,7 +297,7 @@ struct At<'a> {
 /// The worker's turns, until a stop (or idle with `until_idle`): why it
 /// stopped. Each batch it serves runs on a thread of its own; its
 /// `--workers` slots are shared among them.
-fn serve(at: &At) -> Result<String, WorkerError> {
+fn serve(at: &At, wake: &wake::Wake) -> Result<String, WorkerError> {
     let mut serving = Serving::default();
     loop {
         serving.reap(at.log);
@@ -316,8 +322,14 @@ fn serve(at: &At) -> Result<String, WorkerError> {
         }
         match work {
             // Look for more at once: a worker serves every batch it may.
-            Some(work) => serving.start(at, work)?,
-            None => std::thread::sleep(idle_poll()),
+            Some(work) => {
+                if matches!(work, Work::Job(_)) {
+                    // The other workers of this host may help at once.
+                    wake::nudge_workers(at.store, Some(&at.me.worker_id));
+                }
+                serving.start(at, work)?;
+            }
+            None => wake.sleep(idle_poll()),
         }
     }
 }
