@@ -79,6 +79,9 @@ fn control_reaches_every_worker_of_an_async_batch() {
         let r = runs(&w, &bid);
         r.iter().any(|(n, ..)| n == "a") && r.iter().any(|(n, ..)| n == "b")
     });
+    // SHOW NODES: each serves the one batch (the owner and the helper).
+    let serving_one = nodes(&w).iter().all(|n| n["batches"] == 1);
+    assert!(serving_one, "{:?}", nodes(&w));
 
     // Pause: no entity starts more than a second after it, on any node.
     let paused_at = now_ms();

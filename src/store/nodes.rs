@@ -209,7 +209,8 @@ pub trait NodeStore {
     /// Every node, newest first.
     fn nodes(&self) -> Result<Vec<NodeRecord>>;
 
-    /// What every node that owns a batch or holds entities is doing.
+    /// What every node that owns a batch, takes part in one, or holds
+    /// entities is doing.
     fn node_loads(&self) -> Result<Vec<NodeLoad>>;
 }
 

@@ -85,7 +85,11 @@ impl NodeStore for SqliteStore {
                      UNION ALL
                      SELECT owner_worker, batch_no, 0 FROM batches
                      WHERE owner_worker IS NOT NULL
-                         AND status NOT IN ('DONE', 'FAILED', 'CANCELLED'))
+                         AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')
+                     UNION ALL
+                     SELECT p.worker, b.batch_no, 0 FROM batch_workers AS p
+                     JOIN batches AS b ON b.bid = p.batch
+                     WHERE b.status NOT IN ('DONE', 'FAILED', 'CANCELLED'))
                  GROUP BY w",
             )?;
             let rows = st.query_map([], |r| {
