@@ -186,3 +186,56 @@ fn four_workers_run_ten_thousand_entities_each_once() {
     assert_eq!(sum("Cluster", "succeeded"), n);
     assert_eq!(sum("DC", "succeeded"), n);
 }
+
+/// Another program reading the store while a worker runs batches (the
+/// `sqlite3` shell, a monitoring script) does not take it from the
+/// worker: each connection it opens and closes finds the worker's locks
+/// in place, so it cannot delete the write-ahead log under the worker,
+/// and every batch ends DONE with all it recorded.
+#[test]
+fn another_program_reading_the_store_beside_a_worker_loses_nothing() {
+    let w = World::new(300);
+    let x = serving(&w, "x", "2");
+    let cmd = "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.01; echo ? >> ledger'\" \
+               WITH ASYNC=true ALLOW_MULTIPLE=true";
+    let (b1, _) = queue(&w, cmd);
+    let (b2, _) = queue(&w, cmd);
+    eventually("both batches to run", || {
+        [&b1, &b2].iter().all(|bid| completed(&w, bid) > 0)
+    });
+    // The worker holds its lock on the store file (SQLite's, which keeps
+    // a closing program from deleting the write-ahead log under it).
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(w.home().join("store.db")).unwrap().ino();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let held = locks.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let at = if f.get(1) == Some(&"->") { 1 } else { 0 };
+        f.get(4 + at) == Some(&x.id().to_string().as_str())
+            && f.get(5 + at)
+                .is_some_and(|dev_ino| dev_ino.ends_with(&format!(":{inode}")))
+    });
+    assert!(held, "the worker holds no lock on the store:\n{locks}");
+    let mut reads = 0;
+    while [&b1, &b2]
+        .iter()
+        .any(|bid| !["DONE", "FAILED"].contains(&w.status(bid).as_str()))
+    {
+        // Opened, read and closed, as `sqlite3 store.db 'select ...'` does.
+        let c = w.store();
+        let _: i64 = c
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
+            .unwrap();
+        drop(c);
+        reads += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop(x);
+    assert!(reads > 5, "the batches ran while the store was read");
+    for bid in [&b1, &b2] {
+        assert_eq!(w.status(bid), "DONE", "{}", w.error(bid));
+        assert_eq!(completed(&w, bid), 300);
+    }
+    let ledger = std::fs::read_to_string(w.path().join("ledger")).unwrap();
+    assert_eq!(ledger.lines().count(), 600);
+}

@@ -286,3 +286,59 @@ fn one_worker_serves_several_batches_within_its_workers() {
     assert!(most <= 3, "at most --workers at once, {most} ran");
     assert!(both, "the two batches ran at the same time:\n{ledger}");
 }
+
+/// MAX_NODES counts the nodes that process: an owner that AFFINITY
+/// leaves out does not take the place of the node that may process.
+#[test]
+fn max_nodes_counts_the_nodes_that_process() {
+    let w = World::new(30);
+    let n1 = worker_with(&w, &["--node", "n1", "worker"], &[]);
+    let n2 = worker_with(&w, &["--node", "n2", "worker"], &[]);
+    alive(&w, "n1");
+    alive(&w, "n2");
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='echo ?' \
+         WITH ASYNC=true JOB_AFFINITY='n1' AFFINITY='n2' MAX_NODES=1",
+    );
+    w.test(&format!("BATCH_WAIT '{bid}' TIMEOUT='60s'"))
+        .status(0)
+        .run();
+    stop(n1);
+    stop(n2);
+    let per_node = summary(&w, &bid, "Node");
+    assert!(per_node.contains(&("n2".into(), 30)), "{per_node:?}");
+}
+
+/// BATCH_WAIT on a batch that waits for its job says what it waits for
+/// (not that it was interrupted), and times out with exit 4; on a queued
+/// batch that a live worker will take, it says nothing of the kind.
+#[test]
+fn batch_wait_says_what_a_queued_batch_waits_for() {
+    let w = World::new(20);
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='echo ?' WITH ASYNC=true JOB_AFFINITY='nowhere'",
+    );
+    let out = w
+        .test(&format!("BATCH_WAIT '{bid}' TIMEOUT='1s'"))
+        .status(4)
+        .run();
+    assert!(
+        out.stderr
+            .contains("waits for node or DC 'nowhere' to take its job")
+            && out.stderr.contains("batchsh worker --node nowhere")
+            && !out.stderr.contains("interrupted"),
+        "{}",
+        out.stderr
+    );
+    let x = worker_with(&w, &["--node", "x", "worker"], &[]);
+    alive(&w, "x");
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 5 ?' WITH ASYNC=true",
+    );
+    let out = w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    assert!(!out.stderr.contains("note:"), "{}", out.stderr);
+    stop(x);
+}

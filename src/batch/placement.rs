@@ -124,10 +124,23 @@ fn wanted(list: &[String], dc: Option<&str>) -> String {
 }
 
 fn hint(list: &[String], dc: Option<&str>) -> String {
-    let dc_flag = dc.map(|dc| format!(" --dc {dc}")).unwrap_or_default();
+    let dc_flag = dc
+        .map(|dc| format!(" --dc {}", shell_word(dc)))
+        .unwrap_or_default();
     match list.first() {
-        Some(e) => format!("batchsh worker --node {e}{dc_flag}"),
+        Some(e) => format!("batchsh worker --node {}{dc_flag}", shell_word(e)),
         None => format!("batchsh worker{dc_flag}"),
+    }
+}
+
+/// `word` as a shell reads it back: as it is when it is plain, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-:@/+=".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -207,6 +220,12 @@ mod tests {
         };
         assert_eq!(p.owners_wanted(), "a node of DC 'DC1'");
         assert_eq!(p.owner_hint(), "batchsh worker --dc DC1");
+        let p = Placement {
+            job_affinity: entries("n1;rm -rf x"),
+            ..Placement::default()
+        };
+        assert_eq!(p.owner_hint(), "batchsh worker --node 'n1;rm -rf x'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
         assert!(Placement::default().is_anywhere());
         assert_eq!(
             serde_json::to_string(&Placement::default()).unwrap(),

@@ -73,9 +73,7 @@ impl Cx<'_> {
     /// Why an unfinished asynchronous batch waits, when no live worker
     /// may own its job or process its entities (its placement, SPEC §4).
     fn waiting(&self, bid: &str) -> store::Result<Option<String>> {
-        let waiting = self.store.waiting_jobs()?.into_iter();
-        let serving = self.store.async_batches()?.into_iter().map(|(b, _)| b);
-        let Some(b) = waiting.chain(serving).find(|b| b.bid == bid) else {
+        let Some(b) = self.store.find_async(bid)? else {
             return Ok(None);
         };
         let owned = b.status != crate::batch::BatchStatus::WaitingForJob;

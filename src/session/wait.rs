@@ -66,16 +66,14 @@ impl Session {
                      (BATCH_WAITOFF '{bid}') and its entities are done"
                 );
             }
-            if row.status != BatchStatus::Paused && !said_idle && !quiet {
-                let state = store.batch_state(&bid)?;
-                if !state.owner_alive() {
-                    said_idle = true;
-                    bar.event(Event::ProgressDone);
-                    eprintln!(
-                        "note: no process runs batch {bid} (it was interrupted); it ends once \
-                         BATCH_RETRY '{bid}' finishes it"
-                    );
-                }
+            if row.status != BatchStatus::Paused
+                && !said_idle
+                && !quiet
+                && let Some(why) = stalled(store, &bid, row.status)?
+            {
+                said_idle = true;
+                bar.event(Event::ProgressDone);
+                eprintln!("note: {why}");
             }
             if stop.cancelled() || stop.signalled().is_some() {
                 // Ctrl-C or a stop signal: the waiting stops; the batch
@@ -131,4 +129,33 @@ fn between(start: &str, end: &str) -> Duration {
         (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
         _ => Duration::ZERO,
     }
+}
+
+/// Why batch `bid` (now `status`, not paused) makes no progress, if
+/// nothing will move it: its job waits for a node that no live worker is,
+/// no live worker may process it, or it was interrupted and no process
+/// runs it or will take it over.
+fn stalled(
+    store: &dyn crate::store::Store,
+    bid: &str,
+    status: BatchStatus,
+) -> crate::store::Result<Option<String>> {
+    use crate::store::nodes::{NodeRecord, waits_for, worker_alive};
+    if let Some(b) = store.find_async(bid)? {
+        let owned = status != BatchStatus::WaitingForJob;
+        if let Some(why) = waits_for(store, &b.placement, owned)? {
+            return Ok(Some(format!("batch {bid}: {why}")));
+        }
+        let state = store.batch_state(bid)?;
+        let taken_over = worker_alive(store, |n| b.placement.may_own(n))?;
+        if !owned || taken_over || NodeRecord::owner_alive(store, &state)? {
+            return Ok(None);
+        }
+    } else if store.batch_state(bid)?.owner_alive() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "no process runs batch {bid} (it was interrupted); it ends once BATCH_RETRY '{bid}' \
+         finishes it"
+    )))
 }

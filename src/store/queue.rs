@@ -42,14 +42,15 @@ pub trait QueueStore {
     /// `worker` of this process (`node`, pid) and a new execution
     /// `execution_id`, atomically: of two workers asking at once, one gets
     /// it. The batch is then `NEW`, owned as a synchronous batch is by its
-    /// process, and the worker takes part in it (for `MAX_NODES`, from
-    /// the same moment).
+    /// process; the worker takes part in processing it (for `MAX_NODES`,
+    /// from the same moment) when `processes` (its `AFFINITY` lets it).
     fn take_job(
         &self,
         bid: &str,
         node: &str,
         worker: &str,
         execution_id: &str,
+        processes: bool,
     ) -> Result<Option<AsyncBatch>>;
 
     /// The unfinished asynchronous batches a worker may serve (not those
@@ -61,10 +62,10 @@ pub trait QueueStore {
     /// no owner, for a worker to take.
     fn queue_job(&self, bid: &str, node: &str) -> Result<()>;
 
-    /// Counts worker `worker` among the nodes that take part in batch
-    /// `bid`, unless `max_nodes` live nodes other than it take part
-    /// already (then false). `owner`: the batch's owner takes part
-    /// whatever the count (it reads the source and decides the end).
+    /// Counts worker `worker` among the nodes that process batch `bid`,
+    /// unless `max_nodes` live nodes other than it do already (then
+    /// false). `owner`: the batch's owner (that processes) takes part
+    /// whatever the count (a takeover is never refused).
     fn enter_batch(
         &self,
         bid: &str,
@@ -78,4 +79,12 @@ pub trait QueueStore {
 
     /// The job of batch `bid`, if it is an asynchronous batch.
     fn batch_job(&self, bid: &str) -> Result<Option<BatchJob>>;
+
+    /// Batch `bid` as the queue has it, if it is an unfinished
+    /// asynchronous batch (waiting for its job or under way).
+    fn find_async(&self, bid: &str) -> Result<Option<AsyncBatch>> {
+        let waiting = self.waiting_jobs()?.into_iter();
+        let serving = self.async_batches()?.into_iter().map(|(b, _)| b);
+        Ok(waiting.chain(serving).find(|b| b.bid == bid))
+    }
 }

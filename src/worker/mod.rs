@@ -364,9 +364,11 @@ fn next_work(at: &At, busy: &HashSet<String>) -> Result<Option<Work>, WorkerErro
             continue;
         }
         let execution_id = uuid::Uuid::new_v4().to_string();
+        let processes = b.placement.may_process(me);
+        let (node, worker) = (&at.cfg.node, &at.me.worker_id);
         if let Some(b) = at
             .store
-            .take_job(&b.bid, &at.cfg.node, &at.me.worker_id, &execution_id)?
+            .take_job(&b.bid, node, worker, &execution_id, processes)?
         {
             return Ok(Some(Work::Job(b)));
         }
@@ -459,9 +461,9 @@ fn serve_batch(at: &At, work: Work) -> Result<bool, WorkerError> {
             (b, roles, e)
         }
     };
-    if roles.coordinate {
-        // A new owner takes part whatever MAX_NODES says (taking the job
-        // entered it already).
+    if roles.coordinate && roles.process {
+        // A new owner that processes takes part whatever MAX_NODES says
+        // (taking the job entered it already).
         store.enter_batch(&b.bid, &at.me.worker_id, None, true)?;
     }
     let run = crate::store::batches::RunRef {

@@ -106,9 +106,15 @@ pub fn ensure_worker(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // It may own the job; whether any worker may process the entities
+    // is another matter (AFFINITY).
+    let processing = match waits_for(store, p, true)? {
+        Some(why) => format!("; {why}"),
+        None => String::new(),
+    };
     Ok(format!(
         "queued; no worker was running, so a background worker (pid {pid}) was started for \
-         this store; its log is in {}",
+         this store; its log is in {}{processing}",
         logs.display()
     ))
 }

@@ -46,6 +46,48 @@ fn wal_path(path: &Path) -> PathBuf {
     wal
 }
 
+/// The store files this process has connections to, by device and inode,
+/// each with how many. While one is open, the file is read by SQLite
+/// alone: POSIX locks belong to the process, and closing any descriptor of
+/// the file (the checks of a first open read it directly) drops every lock
+/// SQLite holds on it for the process's connections. Another program's
+/// connection, closing, could then take the file for itself and delete the
+/// write-ahead log under them, and what they commit afterwards would be
+/// lost.
+static OPEN_HERE: std::sync::Mutex<Vec<((u64, u64), usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn open_here() -> std::sync::MutexGuard<'static, Vec<((u64, u64), usize)>> {
+    OPEN_HERE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether this process has a connection to the file `id` now.
+fn is_open_here(id: Option<(u64, u64)>) -> bool {
+    id.is_some_and(|id| open_here().iter().any(|(f, _)| *f == id))
+}
+
+/// Counts a connection to the file `id` (see [`OPEN_HERE`]).
+fn opened_here(id: Option<(u64, u64)>) {
+    let Some(id) = id else { return };
+    let mut open = open_here();
+    match open.iter_mut().find(|(f, _)| *f == id) {
+        Some((_, n)) => *n += 1,
+        None => open.push((id, 1)),
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let Some(id) = self.file_id else { return };
+        let mut open = open_here();
+        if let Some(k) = open.iter().position(|(f, _)| *f == id) {
+            open[k].1 -= 1;
+            if open[k].1 == 0 {
+                open.swap_remove(k);
+            }
+        }
+    }
+}
+
 /// `PRAGMA application_id` of a batchsh store: "BSHS".
 pub const APPLICATION_ID: i32 = 0x4253_4853;
 
@@ -80,7 +122,7 @@ impl SqliteStore {
                 source,
             })?;
         }
-        if path.exists() {
+        if path.exists() && !is_open_here(file_id(path)) {
             // Opened for writing first: SQLite would quietly fall back to
             // read-only, and fail later, in the middle of a statement.
             if let Err(e) = std::fs::OpenOptions::new().append(true).open(path) {
@@ -99,6 +141,7 @@ impl SqliteStore {
             checkpointer: RefCell::new(None),
             wal_id: RefCell::new(None),
         };
+        opened_here(store.file_id);
         store.configure()?;
         migrations::apply(&store.conn, upgrades).map_err(|e| store.err(e))?;
         Ok(store)
@@ -205,11 +248,20 @@ impl Store for SqliteStore {
         }
     }
 
+    /// Another connection to the store this process has open, checked
+    /// and migrated already: opened by SQLite alone (see [`OPEN_HERE`]).
     fn reopen(&self) -> Result<Box<dyn Store + Send>> {
-        Ok(Box::new(SqliteStore::open_with(
-            &self.path,
-            Upgrades::Silent,
-        )?))
+        let conn = Connection::open(&self.path).map_err(|e| sqlite_error(&self.path, e))?;
+        let store = SqliteStore {
+            conn,
+            path: self.path.clone(),
+            file_id: self.file_id,
+            checkpointer: RefCell::new(None),
+            wal_id: RefCell::new(None),
+        };
+        opened_here(store.file_id);
+        store.configure()?;
+        Ok(Box::new(store))
     }
 
     /// Copies the write-ahead log into the store file and empties it.

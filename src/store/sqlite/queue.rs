@@ -45,6 +45,7 @@ impl QueueStore for SqliteStore {
         node: &str,
         worker: &str,
         execution_id: &str,
+        processes: bool,
     ) -> Result<Option<AsyncBatch>> {
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -68,12 +69,14 @@ impl QueueStore for SqliteStore {
                     async_batch,
                 )
                 .optional()?;
-            if let Some(b) = &taken {
+            if let Some(b) = taken.as_ref().filter(|_| processes) {
                 tx.execute(
                     "INSERT INTO batch_workers (batch, worker, joined_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT DO NOTHING",
                     params![b.bid, worker, crate::store::now()],
                 )?;
+            }
+            if let Some(b) = &taken {
                 event(
                     &tx,
                     &b.bid,
