@@ -28,6 +28,30 @@ pub(super) const IDS_BATCH: usize = 4096;
 /// about a second of reading them.)
 pub(super) const IDS_HOLD: Duration = Duration::from_secs(1);
 
+/// The same for an asynchronous batch, which other nodes may help with:
+/// they can claim the ids only once they are stored.
+pub(super) const SHARED_IDS_HOLD: Duration = Duration::from_millis(50);
+
+/// How long ids may wait in the hub to be claimed as they are stored:
+/// [`IDS_HOLD`]; but the ids of an asynchronous batch (`shared`: other
+/// nodes may process it) whose entities are slow (`known`, and a `depth`
+/// under [`IDS_BATCH`]) are stored for the other nodes after
+/// [`SHARED_IDS_HOLD`]: this node would not claim them soon. Fast entities
+/// keep the long hold: this node claims their ids as fast as they come,
+/// and storing them WAITING first would write each row twice.
+pub(super) fn id_hold(shared: bool, known: bool, depth: usize) -> Duration {
+    if shared && known && depth < IDS_BATCH {
+        SHARED_IDS_HOLD
+    } else {
+        IDS_HOLD
+    }
+}
+
+/// How often a node looks at the store when it knows of nothing to claim
+/// but other nodes are at work: a helper while another node stores ids,
+/// an owner while other nodes run the last entities.
+pub(super) const HELPER_LOOK: Duration = Duration::from_millis(50);
+
 /// Whether a turn may claim entities: not once the run stops, nor while
 /// it is paused, nor with GENERATE_ENTITIES_FIRST while ids are still read
 /// (every id is stored before any entity runs).
@@ -51,6 +75,9 @@ pub(super) struct Signs {
     pub(super) depth: usize,
     /// The mean entity time is known, not the first guess.
     pub(super) known: bool,
+    /// How long ids may wait in the hub to be claimed as they are stored
+    /// ([`IDS_HOLD`], or [`SHARED_IDS_HOLD`] for an asynchronous batch).
+    pub(super) hold: Duration,
     /// Entities claimed and not written back.
     pub(super) in_flight: usize,
     /// Of them, those taken back, to be released.
@@ -81,6 +108,16 @@ pub(super) struct Signs {
 
 impl Signs {
     /// Stored WAITING entities may be claimed now.
+    /// How long ids wait in the hub: to be claimed as they are stored
+    /// when the run may claim, else only to be written together.
+    fn id_hold(&self) -> Duration {
+        if self.can_claim {
+            self.hold
+        } else {
+            FLUSH_EVERY
+        }
+    }
+
     fn claimable(&self) -> bool {
         self.claim_in == Some(Duration::ZERO)
     }
@@ -103,7 +140,7 @@ pub(super) fn worth_a_step(s: &Signs) -> bool {
         || (s.in_flight > 0 && s.outcomes + s.release >= s.in_flight)
         || aged(s.outcomes_age)
         || (!s.can_claim && (s.ids >= IDS_BATCH || aged(s.ids_age)))
-        || ids_press(s.ids, s.ids_age, s.can_claim, s.depth, s.known)
+        || ids_press(s.ids, s.ids_age, s.id_hold(), s.depth, s.known)
         || (s.ids_open && s.feed_over && s.ids == 0)
         || s.release > 0
         // The last step of a run that stops.
@@ -129,7 +166,7 @@ pub(super) struct Nap {
 /// How long the writer sleeps, and what wakes it early: enough outcomes to
 /// refill (or every entity in flight done), or ids to store.
 pub(super) fn nap(s: &Signs) -> Nap {
-    let hold = if s.can_claim { IDS_HOLD } else { FLUSH_EVERY };
+    let hold = s.id_hold();
     let mut at_most = MAX_WAIT.min(CONTROL_POLL.saturating_sub(s.since_write));
     if let Some(age) = s.outcomes_age {
         at_most = at_most.min(FLUSH_EVERY.saturating_sub(age));
@@ -171,11 +208,10 @@ pub(super) fn nap(s: &Signs) -> Nap {
 pub(super) fn ids_press(
     ids: usize,
     age: Option<Duration>,
-    can_claim: bool,
+    hold: Duration,
     depth: usize,
     known: bool,
 ) -> bool {
-    let hold = if can_claim { IDS_HOLD } else { FLUSH_EVERY };
     age.is_some_and(|a| a >= hold) || (known && ids >= ID_BUFFER / 2 && depth < IDS_BATCH)
 }
 

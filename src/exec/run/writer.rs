@@ -24,6 +24,8 @@ pub(super) struct Turn {
     known: bool,
     /// Entities to keep in flight, as the turn begins.
     depth: usize,
+    /// How long ids wait in the hub to be claimed as they are stored.
+    hold: Duration,
 }
 
 /// The writer's state, from one turn of its loop to the next.
@@ -134,9 +136,25 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Whether the run looks at the store again soon (every
+    /// [`HELPER_LOOK`]) though it knows of nothing to claim: it helps with a
+    /// batch whose source another node reads (the ids it stores are to be
+    /// claimed), or it owns a batch whose last entities other nodes run
+    /// (their end is the batch's).
+    fn looks_soon(&self) -> bool {
+        let helps = self.ctx.roles.process && !self.ctx.roles.feed && self.ids_open;
+        let others_finish = self.ctx.roles.coordinate
+            && !self.ids_open
+            && self.in_flight == 0
+            && self.counters.in_process > 0;
+        self.waiting == 0 && (helps || others_finish)
+    }
+
     /// What holds for this turn. Whether it may claim is decided here.
     pub(super) fn turn(&self) -> Turn {
         let plan = self.ctx.plan;
+        let known = self.seen >= 64 || self.ctx.started.elapsed() >= IDS_HOLD;
+        let depth = pipeline_depth(self.workers, self.avg_entity_ms);
         Turn {
             can_claim: self.ctx.roles.process
                 && may_claim(
@@ -145,8 +163,9 @@ impl<'a> Run<'a> {
                     plan.generate_first,
                     self.ids_open,
                 ),
-            known: self.seen >= 64 || self.ctx.started.elapsed() >= IDS_HOLD,
-            depth: pipeline_depth(self.workers, self.avg_entity_ms),
+            known,
+            hold: id_hold(plan.asynchronous, known, depth),
+            depth,
         }
     }
 
@@ -157,9 +176,11 @@ impl<'a> Run<'a> {
             can_claim: turn.can_claim,
             depth: turn.depth,
             known: turn.known,
+            hold: turn.hold,
             in_flight: self.in_flight,
             release: self.release.len(),
-            claim_in: (self.waiting > 0).then(|| self.claim_after.saturating_duration_since(now)),
+            claim_in: (self.waiting > 0 || self.looks_soon())
+                .then(|| self.claim_after.saturating_duration_since(now)),
             outcomes: st.outcomes.len(),
             outcomes_age: st.outcomes_since.map(|t| now - t),
             failed_pending: st.failed_pending,
@@ -225,7 +246,7 @@ impl<'a> Run<'a> {
         let now = Instant::now();
         let ids_age = st.ids_since().map(|t| now - t);
         let press =
-            !turn.can_claim || ids_press(st.ids.len(), ids_age, turn.can_claim, depth, turn.known);
+            !turn.can_claim || ids_press(st.ids.len(), ids_age, turn.hold, depth, turn.known);
         let claimable_waiting = if self.waiting > 0 && now >= self.claim_after {
             self.waiting as usize
         } else {
@@ -310,6 +331,10 @@ impl<'a> Run<'a> {
         self.waiting = step.counters.waiting;
         if step.retry_pending {
             self.claim_after = self.last_write + FLUSH_EVERY;
+        }
+        if self.looks_soon() {
+            // Not only at the next control poll.
+            self.claim_after = self.last_write + HELPER_LOOK;
         }
         Ok(step)
     }

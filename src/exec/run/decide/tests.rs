@@ -13,6 +13,7 @@ fn quiet() -> Signs {
         can_claim: true,
         depth: 100,
         known: true,
+        hold: IDS_HOLD,
         in_flight: 100,
         ids_open: true,
         ..Signs::default()
@@ -645,4 +646,29 @@ fn a_node_that_does_not_coordinate_leaves_when_it_stops_or_nothing_is_left_for_i
     for (name, got, want) in table {
         assert_eq!(got, want, "{name}");
     }
+}
+
+/// An asynchronous batch's ids are stored for other nodes after
+/// SHARED_IDS_HOLD when its entities are slow, not held the whole
+/// IDS_HOLD to be claimed here.
+#[test]
+fn ids_of_a_shared_batch_are_stored_sooner() {
+    // (shared, known, depth)
+    let table = [
+        ((false, true, 16), IDS_HOLD),
+        ((true, false, 16), IDS_HOLD),
+        ((true, true, 16), SHARED_IDS_HOLD),
+        ((true, true, IDS_BATCH), IDS_HOLD),
+    ];
+    crate::exec::run::assert_table(&table, |(shared, known, depth)| {
+        id_hold(shared, known, depth)
+    });
+    let waiting_ids = |hold| Signs {
+        hold,
+        ids: 10,
+        ids_age: Some(SHARED_IDS_HOLD + Duration::from_millis(10)),
+        ..quiet()
+    };
+    assert!(!worth_a_step(&waiting_ids(IDS_HOLD)));
+    assert!(worth_a_step(&waiting_ids(SHARED_IDS_HOLD)));
 }
