@@ -39,6 +39,6 @@ chmod +x "$WORK/run.sh"
 echo "== $N x sleep 0.2 at $J at once (load $(cut -d' ' -f1-3 /proc/loadavg))"
 hyperfine -N --warmup 1 --runs "$RUNS" \
     -n "batchsh MAX_WORKERS_PER_NODE=$J" "$WORK/run.sh $J" \
-    -n "parallel -j$J" "parallel -j$J sh -c 'sleep 0.2; : {}' :::: $WORK/ids.txt"
+    -n "parallel -j$J" "parallel --halt now,fail=1 -j$J 'sleep 0.2; : {}' :::: $WORK/ids.txt"
 echo "== the same batch at 2 workers"
 hyperfine -N --runs 3 -n "batchsh MAX_WORKERS_PER_NODE=2" "$WORK/run.sh 2"
