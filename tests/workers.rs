@@ -370,10 +370,14 @@ fn a_worker_killed_while_it_reads_the_ids_is_taken_over() {
     w.test("CREATE INTERFACE ledger TYPE SQLITE PATH 'ledger.db'")
         .status(0)
         .run();
+    // Four writers on the ledger in two processes: on a loaded machine
+    // one may wait out the interface's busy timeout ("database is
+    // locked"); such an entity wrote nothing and is retried. The test is
+    // about the takeover, not the ledger's locks.
     let (bid, _) = queue(
         &w,
         "BATCH Customer FABRIC_COMMAND=\"sql ledger 'insert into ledger values (?)'\" \
-         WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+         WITH ASYNC=true MAX_WORKERS_PER_NODE=2 MAX_RETRIES=3",
     );
     let owner = eventually_owner_pid(&w, &bid);
     eventually("the owner to store some ids", || {

@@ -11,10 +11,13 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum Event<'a> {
     /// The batch's counters after a step; `generating`: its ids are still
-    /// being read (the total is not known yet).
+    /// being read (the total is not known yet); `paused`: nothing runs
+    /// until BATCH_RESUME.
     Progress {
+        bid: &'a str,
         counters: &'a Counters,
         generating: bool,
+        paused: bool,
     },
     /// The run is ending: no more progress comes.
     ProgressDone,

@@ -101,6 +101,9 @@ impl Cx<'_> {
         let remaining = (total - c.completed - c.failed - c.cancelled).max(0);
         let remaining_duration = if remaining == 0 {
             Some(Duration::ZERO)
+        } else if b.status == crate::batch::BatchStatus::Paused {
+            // Nothing runs until BATCH_RESUME: no time can be told.
+            None
         } else {
             cluster_pace
                 .filter(|p| *p > 0.0)

@@ -9,36 +9,63 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Bar {
     bar: Option<ProgressBar>,
     estimated: Option<i64>,
+    glyphs: Glyphs,
+    /// The style drawn now.
+    drawn: std::cell::Cell<Drawn>,
+}
+
+/// Which of the bar's styles is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Drawn {
+    /// Ids still come, the total is not known.
+    Spinner,
+    Running,
+    Paused,
 }
 
 impl Bar {
     pub fn new(show: bool, estimated: Option<i64>) -> Bar {
+        let glyphs = Glyphs::of_locale();
         let bar = show.then(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            b.set_style(spinner_style());
+            b.set_style(spinner_style(glyphs));
             b.enable_steady_tick(std::time::Duration::from_millis(120));
             b
         });
-        Bar { bar, estimated }
+        Bar {
+            bar,
+            estimated,
+            glyphs,
+            drawn: std::cell::Cell::new(Drawn::Spinner),
+        }
     }
 
     /// Redraws from the counters. While ids are still coming the total is
-    /// not known: a spinner with a running count (or the estimate).
-    pub fn update(&self, c: &Counters, generating: bool) {
+    /// not known: a spinner with a running count (or the estimate). A
+    /// paused batch says PAUSED, with no rate or ETA (nothing runs).
+    pub fn update(&self, bid: &str, c: &Counters, generating: bool, paused: bool) {
         let Some(b) = &self.bar else { return };
+        b.set_prefix(bid.get(..8).unwrap_or(bid).to_string());
         let done = (c.completed + c.failed + c.cancelled).max(0) as u64;
         let total = match (generating, self.estimated) {
             (false, _) => Some(c.total),
             (true, Some(e)) => Some(e.max(c.total)),
             (true, None) => None,
         };
+        let drawn = match (total, paused) {
+            (None, _) => Drawn::Spinner,
+            (Some(_), false) => Drawn::Running,
+            (Some(_), true) => Drawn::Paused,
+        };
+        if drawn != self.drawn.replace(drawn) {
+            b.set_style(match drawn {
+                Drawn::Spinner => spinner_style(self.glyphs),
+                Drawn::Running => bar_style(self.glyphs),
+                Drawn::Paused => paused_style(self.glyphs),
+            });
+        }
         match total {
-            Some(t) => {
-                if b.length().is_none() {
-                    b.set_style(bar_style());
-                }
-                b.set_length(t.max(0) as u64);
-            }
+            Some(t) => b.set_length(t.max(0) as u64),
             None => b.set_message(format!("generating ids: {} so far", c.total)),
         }
         b.set_position(done);
@@ -54,9 +81,53 @@ impl Bar {
     }
 }
 
-fn bar_style() -> ProgressStyle {
+/// The characters the bar is drawn with: block glyphs where the locale
+/// is UTF-8, plain ASCII where it is not (a terminal in the C locale
+/// would show them as garbage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Glyphs {
+    Unicode,
+    Ascii,
+}
+
+impl Glyphs {
+    /// From `LC_ALL`, else `LC_CTYPE`, else `LANG` (the first set, as
+    /// the C library reads them).
+    pub fn of_locale() -> Glyphs {
+        let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Glyphs::of(locale.as_deref())
+    }
+
+    fn of(locale: Option<&str>) -> Glyphs {
+        let utf8 = locale.is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("utf-8") || l.contains("utf8")
+        });
+        if utf8 { Glyphs::Unicode } else { Glyphs::Ascii }
+    }
+
+    fn bar(self) -> &'static str {
+        match self {
+            Glyphs::Unicode => "█▉▊▋▌▍▎▏ ",
+            Glyphs::Ascii => "#>-",
+        }
+    }
+
+    fn spinner(self) -> &'static str {
+        match self {
+            Glyphs::Unicode => "⠁⠂⠄⡀⢀⠠⠐⠈ ",
+            Glyphs::Ascii => "|/-\\ ",
+        }
+    }
+}
+
+/// The bar while entities run: the bid's first 8 characters, done of the
+/// total, percentage, elapsed time, rate and ETA.
+fn bar_style(g: Glyphs) -> ProgressStyle {
     ProgressStyle::with_template(
-        "{bar:40.cyan/blue} {pos}/{len} entities  {rate}  ETA {eta}  {msg}",
+        "{prefix} {bar:30} {pos}/{len} {percent}%  {elapsed_precise}  {rate}  ETA {eta}  {msg}",
     )
     .map(|s| {
         s.with_key(
@@ -65,12 +136,23 @@ fn bar_style() -> ProgressStyle {
                 let _ = write!(w, "{:.0}/s", st.per_sec());
             },
         )
+        .progress_chars(g.bar())
     })
     .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {pos} done  {msg}")
+/// The bar of a paused batch: no rate, no ETA (nothing runs).
+fn paused_style(g: Glyphs) -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix} {bar:30} {pos}/{len} {percent}%  {elapsed_precise}  PAUSED  {msg}",
+    )
+    .map(|s| s.progress_chars(g.bar()))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+fn spinner_style(g: Glyphs) -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} {spinner} {pos} done  {elapsed_precise}  {msg}")
+        .map(|s| s.tick_chars(g.spinner()))
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
@@ -103,9 +185,11 @@ impl Events for Terminal {
     fn event(&self, e: Event<'_>) {
         match e {
             Event::Progress {
+                bid,
                 counters,
                 generating,
-            } => self.bar().update(counters, generating),
+                paused,
+            } => self.bar().update(bid, counters, generating, paused),
             Event::ProgressDone => {
                 if let Some(bar) = self.bar.get() {
                     bar.finish();
@@ -130,6 +214,25 @@ impl Events for Terminal {
                 "batchsh: batch {bid} could not be marked FAILED (the store cannot be \
                  written); it stays as its last commit left it, as after a crash"
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Glyphs;
+
+    #[test]
+    fn block_glyphs_only_in_a_utf8_locale() {
+        for (locale, glyphs) in [
+            (Some("en_US.UTF-8"), Glyphs::Unicode),
+            (Some("C.utf8"), Glyphs::Unicode),
+            (Some("C"), Glyphs::Ascii),
+            (Some("POSIX"), Glyphs::Ascii),
+            (Some("de_DE.ISO-8859-1"), Glyphs::Ascii),
+            (None, Glyphs::Ascii),
+        ] {
+            assert_eq!(Glyphs::of(locale), glyphs, "{locale:?}");
         }
     }
 }

@@ -47,8 +47,10 @@ impl Session {
                 crate::output::progress::Terminal::new(show, row.estimated_total)
             });
             bar.event(Event::Progress {
+                bid: &bid,
                 counters: &row.counts,
                 generating: !row.ids_complete,
+                paused: row.status == BatchStatus::Paused,
             });
             if row.status == BatchStatus::Paused && !said_paused && !quiet {
                 said_paused = true;

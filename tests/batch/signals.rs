@@ -306,3 +306,41 @@ fn a_sigterm_during_on_done_stops_the_hook_and_says_the_batch_ended() {
     };
     eventually("the hook to be gone", gone);
 }
+
+/// On a terminal, the bar names the batch (its bid's first 8
+/// characters), shows the percentage and the elapsed time, says PAUSED
+/// while the batch is paused, and is drawn in ASCII when the locale is
+/// not UTF-8.
+#[test]
+fn the_progress_bar_names_the_batch_and_says_paused() {
+    let w = World::new(60);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"));
+    cmd.current_dir(w.path())
+        .args(["--home", w.home().to_str().unwrap()])
+        .args([
+            "-c",
+            "BATCH Customer FABRIC_COMMAND='sleep 100 ?' WITH MAX_WORKERS_PER_NODE=2",
+        ])
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_CTYPE")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    s.exp_string("%").unwrap();
+    let bid = w.last_bid();
+    w.test(&format!("BATCH_PAUSE '{bid}'")).status(0).run();
+    let before = s.exp_string("PAUSED").unwrap();
+    assert!(before.contains(&bid[..8]), "{before:?}");
+    assert!(
+        before.contains('#') || before.contains('-'),
+        "ASCII bar: {before:?}"
+    );
+    assert!(
+        !before.contains('█'),
+        "no block glyphs in the C locale: {before:?}"
+    );
+    w.test(&format!("BATCH_RESUME '{bid}'")).status(0).run();
+    s.exp_eof().unwrap();
+    assert_eq!(w.status(&bid), "DONE");
+}

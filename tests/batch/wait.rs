@@ -81,6 +81,12 @@ fn batch_wait_says_a_paused_batch_keeps_it_waiting() {
     let bid = w.last_bid();
     w.test(&format!("BATCH_PAUSE '{bid}'")).status(0).run();
     crate::world::eventually("the batch to be PAUSED", || w.status(&bid) == "PAUSED");
+    // Paused, it tells no remaining time (nothing runs until resumed).
+    let out = w.test(&format!("BATCH_SUMMARY '{bid}'")).status(0).run();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+    let cluster = rows.iter().find(|r| r["level"] == "Cluster").unwrap();
+    assert!(cluster["remaining_duration"].is_null(), "{cluster}");
+    assert!(cluster["remaining"].as_i64().unwrap() > 0, "{cluster}");
     let log = w.path().join("wait.err");
     let mut waiter = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
         .args(w.args(&format!("BATCH_WAIT '{bid}'")))

@@ -443,8 +443,10 @@ impl<'a> Run<'a> {
     /// that the store is still there.
     pub(super) fn report(&mut self) -> std::result::Result<(), Halt> {
         self.ctx.env.events.event(Event::Progress {
+            bid: self.ctx.me.bid,
             counters: &self.counters,
             generating: self.ids_open,
+            paused: self.status == BatchStatus::Paused,
         });
         let me = self.ctx.me;
         if self.last_sample.elapsed() >= SAMPLE_EVERY {
