@@ -21,8 +21,38 @@ pub enum EntitySource {
         /// How the statement named it, for BATCH_INFO ("root", "group vip"...).
         origin: String,
     },
-    /// Instances present in the LU store.
-    Fabric,
+    /// Instances present in the LU store of this LU.
+    Fabric(LuDef),
+    /// `FROM STDIN` / `FROM FILE`: one id per line, read by the process
+    /// that creates the batch before the batch is created
+    /// ([`crate::source::lines`]), then stored before any is processed.
+    /// `ids` is `None` until read, and stays `None` in the plan of a
+    /// stored batch (a retry, a worker): its ids are in the store, and
+    /// the lines are never read again.
+    Lines {
+        from: Lines,
+        ids: Option<Vec<Result<String, source::IdError>>>,
+    },
+}
+
+/// Where the lines of a [`EntitySource::Lines`] come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lines {
+    Stdin,
+    /// The path as written, and resolved (absolute).
+    File {
+        written: String,
+        path: std::path::PathBuf,
+    },
+}
+
+impl std::fmt::Display for Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lines::Stdin => f.write_str("standard input"),
+            Lines::File { path, .. } => write!(f, "file {}", path.display()),
+        }
+    }
 }
 
 /// `MAX_FAILURES`: a count, or a share of the total.
@@ -64,7 +94,12 @@ pub const MAX_NODE_WORKERS: usize = 1024;
 pub struct Plan {
     /// The statement's canonical text: the batch's `command` in the store.
     pub command_text: String,
-    pub lu: LuDef,
+    /// The LU's name; for an ad-hoc batch, the undefined name that labels it.
+    pub lu: String,
+    /// An ad-hoc batch whose label is close to a defined LU: the note that
+    /// says so ("no LU named Custmer; running as an ad-hoc batch (did you
+    /// mean Customer?)"), for stderr.
+    pub adhoc_note: Option<String>,
     pub command: CommandKind,
     pub source: EntitySource,
     /// The LU a sync_instance / delete_instance command works on.
@@ -117,7 +152,19 @@ impl EntitySource {
             } => serde_json::json!({
                 "kind": "query", "interface": interface.name, "sql": sql, "origin": origin
             }),
-            EntitySource::Fabric => serde_json::json!({"kind": "fabric"}),
+            EntitySource::Fabric(_) => serde_json::json!({"kind": "fabric"}),
+            EntitySource::Lines { from, ids } => {
+                let mut j = match from {
+                    Lines::Stdin => serde_json::json!({"kind": "stdin"}),
+                    Lines::File { path, .. } => {
+                        serde_json::json!({"kind": "file", "path": path.display().to_string()})
+                    }
+                };
+                if let Some(ids) = ids {
+                    j["lines"] = ids.len().into();
+                }
+                j
+            }
         }
     }
 }

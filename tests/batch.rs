@@ -1,6 +1,7 @@
 //! Synchronous BATCH through the real binary, one module per topic; the
 //! world they run in is [`crate::world::World`].
 
+mod adhoc;
 mod commands;
 mod control;
 mod crash;

@@ -322,7 +322,7 @@ fn errors_print_and_ctrl_c_clears_the_input() {
     let shown = r.run("BATCH_LSIT;", "did you mean BATCH_LIST?");
     assert!(shown.contains("unknown statement BATCH_LSIT"), "{shown}");
     r.run(
-        "BATCH Custmer.(1) FABRIC_COMMAND='echo ?'",
+        "BATCH Custmer.(1) FABRIC_COMMAND='sync_instance Custmer.?'",
         "no LU named Custmer (did you mean Customer?)",
     );
     // An unfinished statement, then Ctrl-C: the next line starts afresh.

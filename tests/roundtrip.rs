@@ -525,8 +525,10 @@ fn name() -> BoxedStrategy<Name> {
 /// A name after `FROM` in a BATCH source: anything but FABRIC.
 fn source_interface() -> BoxedStrategy<Name> {
     name()
-        .prop_filter("FABRIC after FROM is the keyword", |n| {
-            !n.text.eq_ignore_ascii_case("FABRIC")
+        .prop_filter("FABRIC, STDIN and FILE after FROM are keywords", |n| {
+            !["FABRIC", "STDIN", "FILE"]
+                .iter()
+                .any(|k| n.text.eq_ignore_ascii_case(k))
         })
         .boxed()
 }
@@ -838,6 +840,8 @@ fn source() -> BoxedStrategy<Option<Source>> {
     prop_oneof![
         Just(None),
         Just(Some(Source::Fabric)),
+        Just(Some(Source::Stdin)),
+        text().prop_map(|path| Some(Source::File(path))),
         (source_interface(), text())
             .prop_map(|(interface, sql)| Some(Source::Query { interface, sql })),
     ]

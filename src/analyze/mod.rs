@@ -37,12 +37,23 @@ pub fn batch(
     span: Span,
     default_workers: usize,
 ) -> Result<Plan> {
-    let lu = catalog
-        .lu(&b.target.lu.text)
-        .map_err(|e| AnalyzeError::at(b.target.lu.span, e))?;
+    let (lu, adhoc_note) = source::target_lu(catalog, b)?;
     let options = BatchOptions::decode(&b.options)?;
     command::refuse_window_args(&b.command)?;
-    let source = source::entity_source(catalog, b, &lu, span, options.bind_params.clone())?;
+    let source = source::entity_source(catalog, b, lu.as_ref(), span, options.bind_params.clone())?;
+    let lines = matches!(source, crate::plan::EntitySource::Lines { .. });
+    if lines && (options.asynchronous || options.open) {
+        return Err(AnalyzeError::invalid(
+            b.options
+                .0
+                .iter()
+                .find(|o| o.name == "ASYNC" || o.name == "OPEN")
+                .map_or(span, |o| o.span),
+            "the ids of FROM STDIN and FROM FILE are read by this process and stored as the \
+             batch runs here; ASYNC=true and OPEN=true are not available with them yet \
+             (run it synchronously, or load the ids into an interface and use FROM ... USING)",
+        ));
+    }
     let needs = command::needs(catalog, &b.command)?;
     let workers = options
         .max_workers_per_node
@@ -55,7 +66,8 @@ pub fn batch(
     Ok(Plan {
         command_text: stmt.to_string(),
         arguments: crate::ast::to_json(&stmt)["options"].clone(),
-        lu,
+        lu: lu.map_or_else(|| b.target.lu.text.clone(), |def| def.name),
+        adhoc_note,
         command: b.command.kind.clone(),
         source,
         command_lu: needs.lu,
@@ -77,7 +89,9 @@ pub fn batch(
         entity_timeout: options.entity_timeout,
         max_failures: options.max_failures,
         chunk_size: options.chunk_size,
-        generate_first: options.generate_entities_first,
+        // Lines are stored before any is processed (SPEC §4): a run
+        // stopped while they were stored could not read them again.
+        generate_first: options.generate_entities_first || lines,
         estimated_total: options.estimated_entities_count,
         on_done: options.on_done,
         allow_multiple: options.allow_multiple,

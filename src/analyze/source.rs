@@ -5,20 +5,76 @@
 
 use super::error::{AnalyzeError, Result};
 use super::interface;
-use crate::ast::{BatchStmt, Selection, Source, Span};
-use crate::plan::EntitySource;
+use crate::ast::{BatchStmt, CommandKind, Selection, Source, Span};
+use crate::plan::{EntitySource, Lines};
 use crate::source::{self, Param};
-use crate::store::{CatalogStore, LuDef};
+use crate::store::{CatalogStore, LuDef, StoreError};
+
+/// The LU `b` names, or `None` for an ad-hoc batch (SPEC §4): one whose
+/// command neither reads nor writes LU data and whose ids come from a
+/// list, FROM ... USING, FROM STDIN or FROM FILE may name an LU that is
+/// not defined; the name only labels the batch. With it, the note for
+/// stderr when the name is close to a defined LU. Any other batch over an
+/// undefined LU is refused as before.
+pub(super) fn target_lu(
+    catalog: &dyn CatalogStore,
+    b: &BatchStmt,
+) -> Result<(Option<LuDef>, Option<String>)> {
+    let name = &b.target.lu;
+    match catalog.lu(&name.text) {
+        Ok(def) => Ok((Some(def), None)),
+        Err(StoreError::NotFound {
+            kind: "LU",
+            suggestion,
+            ..
+        }) if may_be_adhoc(b) => Ok((
+            None,
+            suggestion.map(|s| {
+                format!(
+                    "no LU named {}; running as an ad-hoc batch (did you mean {s}?)",
+                    name.text
+                )
+            }),
+        )),
+        Err(e) => Err(AnalyzeError::at(name.span, e)),
+    }
+}
+
+/// Whether `b` may run without its LU (see [`target_lu`]).
+fn may_be_adhoc(b: &BatchStmt) -> bool {
+    let touches_lu = matches!(
+        b.command.kind,
+        CommandKind::SyncInstance { .. } | CommandKind::DeleteInstance { .. }
+    );
+    let ids_given = matches!(
+        (&b.target.selection, &b.source),
+        (Selection::Ids(_), None)
+            | (
+                Selection::All,
+                Some(Source::Query { .. } | Source::Stdin | Source::File(_))
+            )
+    );
+    !b.migrate && !touches_lu && ids_given
+}
 
 /// The entity source of `b`, whose LU is `lu`; `span` is the statement's
 /// (a fault of a query the statement does not show points at it).
 pub(super) fn entity_source(
     catalog: &dyn CatalogStore,
     b: &BatchStmt,
-    lu: &LuDef,
+    lu: Option<&LuDef>,
     span: Span,
     params: Vec<Param>,
 ) -> Result<EntitySource> {
+    // Only an ad-hoc batch has no LU, and its ids never come from one.
+    let lu = || {
+        lu.ok_or_else(|| {
+            AnalyzeError::invalid(
+                b.target.lu.span,
+                format!("no LU named {}", b.target.lu.text),
+            )
+        })
+    };
     // With where a fault of the query's text is pointed at: the SQL when
     // the statement holds it, else the name that stands for it.
     let (source, query_at) = match (&b.target.selection, &b.source) {
@@ -33,6 +89,7 @@ pub(super) fn entity_source(
             ));
         }
         (Selection::Group(g), None) => {
+            let lu = lu()?;
             let def = catalog
                 .group(&lu.name, &g.text)
                 .map_err(|e| AnalyzeError::at(g.span, e))?;
@@ -48,15 +105,18 @@ pub(super) fn entity_source(
             };
             (source, g.span)
         }
-        (Selection::All, None) => (
-            EntitySource::Query {
-                interface: interface(catalog, &lu.interface, b.target.lu.span)?,
-                sql: lu.root_sql.clone(),
-                params,
-                origin: format!("ROOT query of LU {}", lu.name),
-            },
-            b.target.lu.span,
-        ),
+        (Selection::All, None) => {
+            let lu = lu()?;
+            (
+                EntitySource::Query {
+                    interface: interface(catalog, &lu.interface, b.target.lu.span)?,
+                    sql: lu.root_sql.clone(),
+                    params,
+                    origin: format!("ROOT query of LU {}", lu.name),
+                },
+                b.target.lu.span,
+            )
+        }
         (
             Selection::All,
             Some(Source::Query {
@@ -72,7 +132,24 @@ pub(super) fn entity_source(
             },
             sql.span,
         ),
-        (Selection::All, Some(Source::Fabric)) => (EntitySource::Fabric, span),
+        (Selection::All, Some(Source::Fabric)) => (EntitySource::Fabric(lu()?.clone()), span),
+        (Selection::All, Some(Source::Stdin)) => (
+            EntitySource::Lines {
+                from: Lines::Stdin,
+                ids: None,
+            },
+            span,
+        ),
+        (Selection::All, Some(Source::File(path))) => (
+            EntitySource::Lines {
+                from: Lines::File {
+                    written: path.value.clone(),
+                    path: path.value.clone().into(),
+                },
+                ids: None,
+            },
+            span,
+        ),
     };
     if let EntitySource::Query {
         interface,

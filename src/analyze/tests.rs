@@ -373,7 +373,7 @@ fn a_batch_becomes_a_plan_with_defaults_and_its_workers_as_asked() {
     let p = c
         .plan("BATCH Customer.vip FABRIC_COMMAND='echo ?'")
         .unwrap();
-    assert_eq!(p.lu.name, "Customer");
+    assert_eq!(p.lu, "Customer");
     assert!(
         matches!(&p.source, EntitySource::Query { origin, .. } if origin == "instance group Customer.vip")
     );

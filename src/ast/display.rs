@@ -270,6 +270,8 @@ impl Display for BatchStmt {
         match &self.source {
             None => {}
             Some(Source::Fabric) => f.write_str(" FROM FABRIC")?,
+            Some(Source::Stdin) => f.write_str(" FROM STDIN")?,
+            Some(Source::File(path)) => write!(f, " FROM FILE {}", q(path))?,
             Some(Source::Query { interface, sql }) => {
                 write!(f, " FROM {} USING ({})", interface.text, q(sql))?
             }

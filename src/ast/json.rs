@@ -115,13 +115,24 @@ fn batch(b: &BatchStmt, o: &mut Map<String, J>) {
     o.insert("group".into(), group);
     o.insert("ids".into(), id_list);
     let (interface, sql, from_fabric) = match &b.source {
-        None => (J::Null, J::Null, false),
+        None | Some(Source::Stdin) | Some(Source::File(_)) => (J::Null, J::Null, false),
         Some(Source::Fabric) => (J::Null, J::Null, true),
         Some(Source::Query { interface, sql }) => (name(interface), text(sql), false),
     };
     o.insert("interface".into(), interface);
     o.insert("sql".into(), sql);
     o.insert("from_fabric".into(), J::from(from_fabric));
+    o.insert(
+        "from_stdin".into(),
+        J::from(matches!(b.source, Some(Source::Stdin))),
+    );
+    o.insert(
+        "from_file".into(),
+        match &b.source {
+            Some(Source::File(path)) => text(path),
+            _ => J::Null,
+        },
+    );
     o.insert("fabric_command".into(), command(&b.command));
     o.insert("options".into(), options(&b.options));
 }

@@ -256,7 +256,14 @@ pub enum Selection {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
     Fabric,
-    Query { interface: Name, sql: Text },
+    Query {
+        interface: Name,
+        sql: Text,
+    },
+    /// `FROM STDIN`: one id per line on standard input.
+    Stdin,
+    /// `FROM FILE 'ids.txt'`: one id per line in a file.
+    File(Text),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -41,7 +41,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
         &crate::store::batches::NewBatch {
             bid: &bid,
             command: &plan.command_text,
-            lu: &plan.lu.name,
+            lu: &plan.lu,
             fabric_command: &fabric_command,
             source: &plan.source.describe(),
             arguments: &plan.arguments,
@@ -126,7 +126,8 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
             format!("{origin}, on interface {}", interface.name),
             Some(sql.clone()),
         ),
-        plan::EntitySource::Fabric => ("instances in the LU store (FROM FABRIC)".into(), None),
+        plan::EntitySource::Fabric(_) => ("instances in the LU store (FROM FABRIC)".into(), None),
+        plan::EntitySource::Lines { from, .. } => (format!("one id per line of {from}"), None),
     };
     let options = vec![
         ("ASYNC", plan.asynchronous.to_string()),
@@ -199,7 +200,18 @@ fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
                 ))
             })
         }
-        plan::EntitySource::Fabric => Ok(crate::lu::LuStore::open(home, &plan.lu)
+        plan::EntitySource::Fabric(lu) => Ok(crate::lu::LuStore::open(home, lu)
             .and_then(|s| s.for_each_instance(|_| std::ops::ControlFlow::Continue(())))?),
+        plan::EntitySource::Lines { ids, .. } => {
+            let unique: std::collections::HashSet<String> = ids
+                .iter()
+                .flatten()
+                .map(|r| match r {
+                    Ok(id) => id.clone(),
+                    Err(e) => e.stand_in(),
+                })
+                .collect();
+            Ok(unique.len() as u64)
+        }
     }
 }

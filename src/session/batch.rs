@@ -18,7 +18,13 @@ impl Session {
         let (stop, _watch) = self.stop_token();
         self.store()?;
         let store = self.store.as_deref().expect("opened above");
-        let plan = crate::analyze::batch(store, b, span, self.workers)?;
+        let mut plan = crate::analyze::batch(store, b, span, self.workers)?;
+        self.read_lines(&mut plan, span)?;
+        if let Some(note) = &plan.adhoc_note
+            && !self.quiet
+        {
+            eprintln!("note: {note}");
+        }
         if let Some(n) = plan.workers_capped_from
             && !self.quiet
         {
@@ -152,6 +158,26 @@ impl Session {
         result_row(fin)
     }
 
+    /// The ids of a FROM STDIN / FROM FILE source, read whole before the
+    /// batch is created (so a fault stores nothing), a relative file path
+    /// resolved against the working directory.
+    fn read_lines(&self, plan: &mut Plan, span: Span) -> Result<()> {
+        use crate::plan::{EntitySource, Lines};
+        use crate::source::lines;
+        let EntitySource::Lines { from, ids } = &mut plan.source else {
+            return Ok(());
+        };
+        let read = match from {
+            Lines::Stdin => lines::read_stdin(),
+            Lines::File { written, path } => {
+                *path = crate::source::resolve_path(written, &self.cwd);
+                lines::read_file(path)
+            }
+        };
+        *ids = Some(read.map_err(|e| super::StatementError::refused(span, e.to_string()))?);
+        Ok(())
+    }
+
     /// Records how a batch's run ended: its exit code (SPEC §1, see
     /// [`crate::batch::RunEnd::exit_code`]), and whether the statement
     /// failed.
@@ -168,7 +194,8 @@ impl Session {
     ) -> Result<Option<Output>> {
         let (home, workers) = (self.home.clone(), self.workers);
         let store = self.store()?;
-        let plan = crate::analyze::batch(store, b, span, workers)?;
+        let mut plan = crate::analyze::batch(store, b, span, workers)?;
+        self.read_lines(&mut plan, span)?;
         let explanation = crate::exec::explain(&plan, &home)?;
         Ok(Some(Output::KeyValues(explained(b, &plan, explanation))))
     }
@@ -179,7 +206,7 @@ impl Session {
 fn explained(b: &BatchStmt, plan: &Plan, e: Explanation) -> KeyValues {
     let mut kv = KeyValues::default();
     kv.push("Target", b.target.to_string());
-    kv.push("LU", plan.lu.name.as_str());
+    kv.push("LU", plan.lu.as_str());
     kv.push("Entity source", e.source);
     kv.push("SQL", e.sql.map_or(Cell::Null, Cell::Text));
     kv.push("Command", plan.command.to_string());

@@ -1,4 +1,4 @@
-//! `CSV` interfaces: a `.csv` file, or a folder of them, loaded into an
+//! `CSV` interfaces: a file (of any extension), or a folder of `.csv` files, loaded into an
 //! in-memory SQLite database with one TEXT table per file.
 //!
 //! Loading into SQLite (rather than a virtual table) buys full SQLite SQL,
@@ -157,13 +157,10 @@ fn files(iface: &Interface) -> Result<Vec<CsvFile>, SourceError> {
             });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
-    } else if is_csv(path) {
-        files.push(csv_file(path.to_path_buf()));
     } else {
-        return Err(SourceError::NotCsvFile {
-            interface: iface.name.clone(),
-            path: path.to_path_buf(),
-        });
+        // A file named in PATH is the table whatever its extension
+        // (`ids.txt`, SPEC §3); in a folder, the `.csv` files are.
+        files.push(csv_file(path.to_path_buf()));
     }
     // SQLite table names ignore ASCII case: `IDS.csv` and `ids.csv` would
     // both be table `ids`.

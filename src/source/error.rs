@@ -55,12 +55,6 @@ pub enum SourceError {
         path: PathBuf,
         message: String,
     },
-    #[error(
-        "interface {interface}: {} is not a .csv file; a CSV interface's PATH must be \
-         a .csv file or a folder that holds .csv files",
-        path.display()
-    )]
-    NotCsvFile { interface: String, path: PathBuf },
     #[error("interface {interface}: the folder {} holds no .csv file", path.display())]
     NoCsvFiles { interface: String, path: PathBuf },
     #[error(

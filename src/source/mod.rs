@@ -19,6 +19,7 @@
 
 mod csv;
 mod error;
+pub mod lines;
 mod pool;
 mod query;
 mod sqlite;

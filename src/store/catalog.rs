@@ -73,6 +73,24 @@ pub(crate) fn command_lu(fabric_command: &str) -> Option<&str> {
     words.next()?.strip_suffix(".?")
 }
 
+/// Whether a batch whose stored `source` JSON is `source` reads its target
+/// LU's data for its ids: its ROOT query, an instance group, FROM FABRIC.
+/// A batch whose ids come from a list, FROM ... USING, STDIN or a file
+/// does not, and may name an LU that is not defined (an ad-hoc batch).
+pub(crate) fn source_uses_lu(source: &str) -> bool {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(source) else {
+        return true;
+    };
+    match json["kind"].as_str() {
+        Some("fabric") => true,
+        Some("query") => !json["origin"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("FROM ")),
+        Some(_) => false,
+        None => true,
+    }
+}
+
 /// The catalog's reads and writes.
 pub trait CatalogStore {
     fn create_interface(&self, def: &InterfaceDef, or_replace: bool) -> Result<()>;

@@ -226,17 +226,28 @@ pub(crate) fn target(i: In) -> PResult<Target> {
     Ok((i, Target { lu, dc, selection }))
 }
 
-/// `FROM FABRIC` or `FROM iface USING ('sql')`.
+/// `FROM FABRIC`, `FROM STDIN`, `FROM FILE 'path'` or
+/// `FROM iface USING ('sql')`. FABRIC, STDIN and FILE after FROM are
+/// always the keywords.
 fn source(i: In) -> PResult<Source> {
     let (i, _) = kw("FROM")(i)?;
     if peek_kw(&i, "FABRIC") {
         let (i, _) = kw("FABRIC")(i)?;
         return Ok((i, Source::Fabric));
     }
+    if peek_kw(&i, "STDIN") {
+        let (i, _) = kw("STDIN")(i)?;
+        return Ok((i, Source::Stdin));
+    }
+    if peek_kw(&i, "FILE") {
+        let (i, _) = kw("FILE")(i)?;
+        let (i, path) = string(i).map_err(|_| Err::Failure(PErr::expected(&i, "a file path")))?;
+        return Ok((i, Source::File(path.into_text())));
+    }
     let (i, interface) = name(i).map_err(|_| {
         Err::Failure(PErr::at(
             &i,
-            ErrorKind::Expected(vec!["FABRIC", "an interface name"]),
+            ErrorKind::Expected(vec!["FABRIC", "STDIN", "FILE", "an interface name"]),
         ))
     })?;
     let (i, sql) = using_sql(i)?;

@@ -75,7 +75,14 @@ pub(super) fn spawn_producer(
             params,
             ..
         } => Source::Query(interface.clone(), sql.clone(), params.clone()),
-        EntitySource::Fabric => Source::Fabric(home.to_path_buf(), plan.lu.clone()),
+        EntitySource::Fabric(lu) => Source::Fabric(home.to_path_buf(), lu.clone()),
+        EntitySource::Lines { ids: Some(ids), .. } => Source::Lines(ids.clone()),
+        // The plan of a stored batch: its lines were read once, when it
+        // was created, and are not read again.
+        EntitySource::Lines { from, ids: None } => Source::Unread(format!(
+            "the ids of this batch came from {from} and were not all stored before its run \
+             stopped; they are not read again: run the BATCH statement again"
+        )),
     };
     std::thread::Builder::new()
         .name("batchsh-ids".into())
@@ -104,6 +111,15 @@ pub(super) fn spawn_producer(
                     }
                     Ok(())
                 }
+                Source::Lines(ids) => {
+                    for id in ids {
+                        if send(id).is_break() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }
+                Source::Unread(why) => Err(why),
                 Source::Query(iface, sql, params) => {
                     source::read_ids(&iface, &sql, &params, &mut send).map(|_| ())
                 }
@@ -219,4 +235,7 @@ pub(super) enum Source {
     Ids(Vec<String>),
     Query(source::Interface, String, Vec<source::Param>),
     Fabric(std::path::PathBuf, crate::store::LuDef),
+    Lines(Vec<Result<String, source::IdError>>),
+    /// Lines that were not read: why the batch cannot have them.
+    Unread(String),
 }

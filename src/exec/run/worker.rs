@@ -215,7 +215,7 @@ impl Shared {
             max_retries: plan.max_retries,
             retry_delay: plan.retry_delay,
             bid: bid.to_string(),
-            lu: plan.lu.name.clone(),
+            lu: plan.lu.clone(),
             node: env.node.to_string(),
             timeout: plan.entity_timeout,
             home: env.home.to_path_buf(),

@@ -116,7 +116,7 @@ fn store_names_where_a_name_goes() {
     assert_eq!(shown("SHOW INSTANCE GROUPS Acc"), vec!["Account"]);
     assert_eq!(
         shown("BATCH Customer FROM "),
-        vec!["FABRIC", "crm", "warehouse"]
+        vec!["FABRIC", "STDIN", "FILE", "crm", "warehouse"]
     );
     assert_eq!(shown("CREATE LU x FROM w"), vec!["warehouse"]);
     assert_eq!(shown("BATCH Customer."), vec!["churned", "vip"]);

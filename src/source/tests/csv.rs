@@ -175,11 +175,15 @@ fn empty_folder_and_folder_without_csv() {
 }
 
 #[test]
-fn file_must_end_in_csv() {
+fn a_file_of_any_extension_is_a_table_named_by_its_stem() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "ids.txt", "id\n1\n");
-    let e = expect_err(check(&csv(&p)));
-    assert!(matches!(e, SourceError::NotCsvFile { .. }), "{e}");
+    let p = write(dir.path(), "ids.txt", "id\n1\n2\n");
+    check(&csv(&p)).unwrap();
+    let conn = connect(&csv(&p)).unwrap();
+    let n: i64 = conn
+        .query_row("select count(*) from ids", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
     let e = expect_err(check(&csv(&dir.path().join("gone.csv"))));
     assert!(matches!(e, SourceError::NotFound { .. }), "{e}");
 }

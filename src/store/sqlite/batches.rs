@@ -247,20 +247,22 @@ impl BatchStore for SqliteStore {
     /// starts, and starts its per-node row, if the batch's execution is
     /// still the run's (a retry that took it over set it). In the same
     /// IMMEDIATE transaction it checks that the LUs
-    /// whose data the batch uses (its target, and the LU its command
-    /// writes) still exist: `DROP LU` refuses while a live owner uses an
+    /// whose data the batch uses (its target, when its ids come from the
+    /// LU, and the LU its command writes) still exist: `DROP LU` refuses while a live owner uses an
     /// LU, so between the two, one of them sees the other. An LU dropped
     /// since the batch was planned ends the batch FAILED.
     fn take_ownership(&self, run: RunRef, dc: &str) -> Result<()> {
         let now = crate::store::now();
         let (bid, node) = (run.bid, run.node);
         let dropped = self.fenced(run, |tx, _| {
-            let (lu, fabric_command): (String, String) = tx.query_row(
-                "SELECT lu, fabric_command FROM batches WHERE bid = ?1",
+            let (lu, fabric_command, source): (String, String, String) = tx.query_row(
+                "SELECT lu, fabric_command, source FROM batches WHERE bid = ?1",
                 [bid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let used = std::iter::once(lu.as_str())
+            let target = crate::store::catalog::source_uses_lu(&source).then_some(lu.as_str());
+            let used = target
+                .into_iter()
                 .chain(crate::store::catalog::command_lu(&fabric_command));
             for name in used {
                 let exists: bool = tx.query_row(
