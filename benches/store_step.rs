@@ -69,6 +69,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
                 location: "/nonexistent.db".into(),
                 header: true,
                 delimiter: ',',
+                types: true,
                 created_at: batchsh::store::now(),
             },
             false,

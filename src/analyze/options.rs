@@ -285,6 +285,9 @@ pub struct InterfaceOptions {
     pub header: bool,
     /// `DELIMITER`: one ASCII character.
     pub delimiter: char,
+    /// `TYPES`: each column's type is inferred from its values (false:
+    /// every field TEXT).
+    pub types: bool,
 }
 
 impl Default for InterfaceOptions {
@@ -292,6 +295,7 @@ impl Default for InterfaceOptions {
         InterfaceOptions {
             header: true,
             delimiter: ',',
+            types: true,
         }
     }
 }
@@ -302,6 +306,7 @@ impl InterfaceOptions {
         for o in &options.0 {
             match (o.name, &o.value) {
                 ("HEADER", Value::Bool(b)) => out.header = *b,
+                ("TYPES", Value::Bool(b)) => out.types = *b,
                 // One byte: the parser let one character through, and the
                 // CSV reader takes a byte.
                 ("DELIMITER", Value::Str(d)) => match d.as_bytes() {

@@ -280,10 +280,11 @@ fn control_and_interface_options_decode_to_typed_fields() {
     let interface = |with: &str| InterfaceOptions::decode(&options(&format!("{csv} {with}")));
     assert_eq!(interface("").unwrap(), InterfaceOptions::default());
     assert_eq!(
-        interface("WITH HEADER=false DELIMITER=';'").unwrap(),
+        interface("WITH HEADER=false DELIMITER=';' TYPES=false").unwrap(),
         InterfaceOptions {
             header: false,
-            delimiter: ';'
+            delimiter: ';',
+            types: false,
         }
     );
     let src = format!("{csv} WITH DELIMITER='é'");
@@ -315,6 +316,7 @@ fn catalog() -> Catalog {
         location: crm.to_string_lossy().into_owned(),
         header: true,
         delimiter: ',',
+        types: true,
         created_at: now(),
     };
     store.create_interface(&interface, false).unwrap();

@@ -33,6 +33,7 @@ fn catalog(home: &Path, n: usize) -> SqliteStore {
                 location: csv.to_string_lossy().into_owned(),
                 header: true,
                 delimiter: ',',
+                types: true,
                 created_at: now(),
             },
             false,

@@ -31,6 +31,7 @@ impl Session {
                     location: location_text,
                     header: csv.header,
                     delimiter: csv.delimiter,
+                    types: csv.types,
                     created_at: store::now(),
                 };
                 source::check(&def.source()).map_err(|e| StatementError::at(location.span, e))?;
@@ -57,8 +58,15 @@ impl Session {
                 message(format!("interface {} dropped", name.text))
             }
             S::ShowInterfaces => {
-                let mut t =
-                    Table::new(["Name", "Type", "Location", "Header", "Delimiter", "Created"]);
+                let mut t = Table::new([
+                    "Name",
+                    "Type",
+                    "Location",
+                    "Header",
+                    "Delimiter",
+                    "Types",
+                    "Created",
+                ]);
                 for i in self
                     .store()?
                     .interfaces()
@@ -79,6 +87,7 @@ impl Session {
                         } else {
                             Cell::Null
                         },
+                        if csv { Cell::Bool(i.types) } else { Cell::Null },
                         time_cell(&i.created_at),
                     ]);
                 }

@@ -1,5 +1,9 @@
 //! `CSV` interfaces: a file (of any extension), or a folder of `.csv` files, loaded into an
-//! in-memory SQLite database with one TEXT table per file.
+//! in-memory SQLite database with one table per file. Each column's type is
+//! inferred from its values as they are read (SPEC §3: INTEGER when every
+//! non-empty value is an integer, REAL when every one is a number, else
+//! TEXT; an empty field of a typed column is NULL); `TYPES=false` keeps
+//! every column TEXT.
 //!
 //! Loading into SQLite (rather than a virtual table) buys full SQLite SQL,
 //! joins between files included, at the cost of holding the data in memory
@@ -65,11 +69,20 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
                 quote(&file.table)
             ))
             .map_err(err)?;
+        let mut types = vec![Seen::Nothing; columns.len()];
         while rows.next(&mut record)? {
             for (i, field) in record.iter().enumerate() {
                 insert.raw_bind_parameter(i + 1, field).map_err(err)?;
+                if iface.types {
+                    types[i] = types[i].and(field);
+                }
             }
             insert.raw_execute().map_err(err)?;
+        }
+        drop(insert);
+        if types.iter().any(|t| t.sql_type() != "text") {
+            tx.execute_batch(&retype(&file.table, &columns, &types))
+                .map_err(err)?;
         }
     }
     tx.commit().map_err(|e| load_error(iface.path(), e))?;
@@ -84,7 +97,82 @@ fn read_only(iface: &Interface, conn: &Connection) -> Result<(), SourceError> {
         .map_err(|e| load_error(iface, iface.path(), e))
 }
 
-/// A file's table, every column TEXT.
+/// What a column's non-empty values have been so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Seen {
+    /// None yet (an empty column is TEXT).
+    Nothing,
+    Integers,
+    /// Numbers, not all integers.
+    Numbers,
+    Text,
+}
+
+impl Seen {
+    /// What the column has been, with `field` too.
+    fn and(self, field: &str) -> Seen {
+        if self == Seen::Text || field.is_empty() {
+            return self;
+        }
+        let this = if field.parse::<i64>().is_ok() {
+            Seen::Integers
+        } else if is_number(field) {
+            Seen::Numbers
+        } else {
+            Seen::Text
+        };
+        self.max(this)
+    }
+
+    fn sql_type(self) -> &'static str {
+        match self {
+            Seen::Integers => "integer",
+            Seen::Numbers => "real",
+            Seen::Nothing | Seen::Text => "text",
+        }
+    }
+}
+
+/// A finite decimal number as SQLite and people write it (`1.5`, `-2`,
+/// `3e8`), not `inf`, `NaN` or hex.
+fn is_number(field: &str) -> bool {
+    field
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        && field.bytes().any(|b| b.is_ascii_digit())
+        && field.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// The SQL that gives `table` (loaded as TEXT) the column types `types`:
+/// a typed copy, its empty fields NULL, in its place.
+fn retype(table: &str, columns: &[String], types: &[Seen]) -> String {
+    let typed = format!("{table}\u{1}typed");
+    let defs: Vec<String> = columns
+        .iter()
+        .zip(types)
+        .map(|(c, t)| format!("{} {}", quote(c), t.sql_type()))
+        .collect();
+    let values: Vec<String> = columns
+        .iter()
+        .zip(types)
+        .map(|(c, t)| match t.sql_type() {
+            "text" => quote(c),
+            ty => format!("cast(nullif({}, '') as {ty})", quote(c)),
+        })
+        .collect();
+    format!(
+        "create table {typed_q} ({defs});
+         insert into {typed_q} select {values} from {table_q};
+         drop table {table_q};
+         alter table {typed_q} rename to {table_q};",
+        typed_q = quote(&typed),
+        table_q = quote(table),
+        defs = defs.join(", "),
+        values = values.join(", "),
+    )
+}
+
+/// A file's table, every column TEXT (as loaded; see [`retype`]).
 fn create_table(table: &str, columns: &[String]) -> String {
     let defs: Vec<String> = columns
         .iter()

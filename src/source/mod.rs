@@ -55,6 +55,8 @@ pub struct Interface {
     pub header: bool,
     /// CSV only: the field separator.
     pub delimiter: u8,
+    /// CSV only: column types inferred from the values (else all TEXT).
+    pub types: bool,
 }
 
 impl Interface {
@@ -67,6 +69,7 @@ impl Interface {
             location: location.into(),
             header: true,
             delimiter: b',',
+            types: true,
         }
     }
 
@@ -89,6 +92,7 @@ impl InterfaceDef {
         let mut i = Interface::new(self.name.clone(), self.kind, self.location.clone());
         i.header = self.header;
         i.delimiter = u8::try_from(self.delimiter).unwrap_or(b',');
+        i.types = self.types;
         i
     }
 }

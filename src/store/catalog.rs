@@ -17,6 +17,8 @@ pub struct InterfaceDef {
     pub header: bool,
     /// CSV: the field separator.
     pub delimiter: char,
+    /// CSV: column types inferred from the values (false: all TEXT).
+    pub types: bool,
     pub created_at: String,
 }
 

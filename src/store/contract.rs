@@ -32,6 +32,7 @@ fn catalog(s: &dyn Store) {
             location: "/data/crm.db".into(),
             header: true,
             delimiter: ',',
+            types: true,
             created_at: now(),
         },
         false,

@@ -251,6 +251,7 @@ pub const BATCH_OPTIONS: &[OptSpec] = &[
 pub const CSV_OPTIONS: &[OptSpec] = &[
     opt("HEADER", OptType::Bool),
     opt("DELIMITER", OptType::Char),
+    opt("TYPES", OptType::Bool),
 ];
 
 pub const RETRY_OPTIONS: &[OptSpec] = &[opt("ALLOW_CANCELLED", OptType::Bool)];

@@ -193,3 +193,41 @@ fn a_csv_interface_over_ids_txt() {
         .run();
     assert_eq!(result_row(&out.stdout)["total"], 3, "{}", out.stderr);
 }
+
+/// A CSV interface's columns are typed from their values (SPEC §3):
+/// `where id < 50` compares numbers; `TYPES=false` keeps text (and its
+/// string comparison); SHOW INTERFACES says which.
+#[test]
+fn csv_columns_are_typed_unless_types_is_false() {
+    let w = World::new(1);
+    let ids: String = std::iter::once("id,code\n".to_string())
+        .chain((1..=2000).map(|k| format!("{k},c{k}\n")))
+        .collect();
+    std::fs::write(w.path().join("ids.csv"), ids).unwrap();
+    w.test(
+        "CREATE INTERFACE typed TYPE CSV PATH 'ids.csv';
+         CREATE INTERFACE text TYPE CSV PATH 'ids.csv' WITH TYPES=false",
+    )
+    .status(0)
+    .run();
+    let total = |iface: &str, sql: &str| -> i64 {
+        let out = w
+            .test(&format!(
+                "BATCH Export FROM {iface} USING ('{sql}') FABRIC_COMMAND='echo ?' \
+                 WITH ALLOW_MULTIPLE=true"
+            ))
+            .status(0)
+            .run();
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        v[0]["total"].as_i64().unwrap()
+    };
+    assert_eq!(total("typed", "select id from ids where id < 50"), 49);
+    assert_eq!(total("typed", "select id from ids where id <= 100"), 100);
+    let as_text = (1..=2000).filter(|k| k.to_string().as_str() < "50").count() as i64;
+    assert_eq!(total("text", "select id from ids where id < 50"), as_text);
+    let out = w.test("SHOW INTERFACES").status(0).run();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+    let types = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["types"].clone();
+    assert_eq!(types("typed"), true);
+    assert_eq!(types("text"), false);
+}

@@ -92,7 +92,7 @@ fn with_options_after_with() {
     assert!(shown(&format!("{b}WITH MAX_RETRIES=1, CH")).contains(&"CHUNK_SIZE".into()));
     assert_eq!(
         shown("CREATE INTERFACE f TYPE CSV PATH 'a.csv' WITH "),
-        vec!["HEADER", "DELIMITER"]
+        vec!["HEADER", "DELIMITER", "TYPES"]
     );
 }
 

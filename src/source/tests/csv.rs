@@ -15,7 +15,7 @@ fn csv(path: &Path) -> Interface {
 }
 
 #[test]
-fn file_becomes_a_text_table_named_by_its_stem() {
+fn file_becomes_a_table_named_by_its_stem_its_columns_typed() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "ids.csv", "id,name\n1,ann\n2,bob\n10,cy\n");
     check(&csv(&p)).unwrap();
@@ -25,14 +25,48 @@ fn file_becomes_a_text_table_named_by_its_stem() {
         ["1", "2", "10"]
     );
     assert_eq!(
-        ok_ids(&conn, "select typeof(id) from ids limit 1"),
-        ["text"]
+        ok_ids(
+            &conn,
+            "select typeof(id) || ' ' || typeof(name) from ids limit 1"
+        ),
+        ["integer text"]
     );
-    // TEXT: ordered as strings.
+    // INTEGER: compared and ordered as numbers.
+    assert_eq!(
+        ok_ids(&conn, "select id from ids where id < 5 order by id"),
+        ["1", "2"]
+    );
+    // TYPES=false: every field TEXT, ordered as strings.
+    let mut text = csv(&p);
+    text.types = false;
+    let conn = connect(&text).unwrap();
     assert_eq!(
         ok_ids(&conn, "select id from ids order by id"),
         ["1", "10", "2"]
     );
+}
+
+#[test]
+fn a_column_is_integer_real_or_text_by_all_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "t.csv",
+        "i,r,mixed,blank,sci,word\n1,1.5,1,,1e3,inf\n-2,,x,,2.5E-1,NaN\n,3,3,,7,12\n",
+    );
+    let conn = connect(&csv(&p)).unwrap();
+    let types = "select typeof(i) || typeof(r) || typeof(mixed) || typeof(blank) \
+                 || typeof(sci) || typeof(word) from t";
+    assert_eq!(
+        ok_ids(&conn, types),
+        [
+            "integerrealtexttextrealtext",
+            "integernulltexttextrealtext",
+            // An empty field of a typed column is NULL.
+            "nullrealtexttextrealtext"
+        ]
+    );
+    assert_eq!(ok_ids(&conn, "select sum(i) from t"), ["-1"]);
 }
 
 #[test]

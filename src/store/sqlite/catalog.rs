@@ -16,8 +16,7 @@ impl CatalogStore for SqliteStore {
                 name: def.name.clone(),
             });
         }
-        let options =
-            serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string()});
+        let options = serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string(), "TYPES": def.types});
         self.conn()
             .execute(
                 "INSERT INTO interfaces (name, kind, location, options, created_at)
@@ -54,6 +53,9 @@ impl CatalogStore for SqliteStore {
                             .as_str()
                             .and_then(|s| s.chars().next())
                             .unwrap_or(','),
+                        // An interface made before TYPES existed: typed,
+                        // as every new one is by default.
+                        types: o["TYPES"].as_bool().unwrap_or(true),
                         created_at: r.get(4)?,
                     })
                 },

@@ -208,6 +208,7 @@ fn iface(name: &str) -> InterfaceDef {
         location: "/data/ids.csv".into(),
         header: false,
         delimiter: ';',
+        types: false,
         created_at: crate::store::now(),
     }
 }
