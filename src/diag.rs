@@ -189,6 +189,7 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
             vec!["HELP lists the statements".into()],
         ),
         ErrorKind::Invalid(msg) => (msg.clone(), None, vec![]),
+        ErrorKind::Habit { message, instead } => (message.clone(), Some(instead.clone()), vec![]),
         ErrorKind::Nested { inner, .. } => describe(src, inner),
     }
 }
