@@ -237,7 +237,7 @@ fn unknown_help_topic() {
    |
  1 | HELP BATCH_LSIT
    |      ^^^^^^^^^^ did you mean BATCH_LIST?
-   = note: HELP lists the statements
+   = note: HELP lists the statements, HELP commands the per-entity commands
 "
     );
 }
