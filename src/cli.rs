@@ -106,6 +106,8 @@ impl Sub {
             Sub::Parse { .. } => "parse",
             Sub::Worker { .. } => "worker",
             Sub::Tick => "tick",
+            Sub::Completions { .. } => "completions",
+            Sub::Man => "man",
         }
     }
 }
@@ -130,5 +132,55 @@ pub enum Sub {
         until_idle: bool,
     },
     /// Run the jobs that are due now, then exit (for cron)
+    ///
+    /// Hidden from `--help` until jobs are built: help lists only what
+    /// works (it answers "not implemented yet").
+    #[command(hide = true)]
     Tick,
+    /// Print a shell completion script on stdout
+    ///
+    /// For example: `batchsh completions bash > ~/.local/share/bash-completion/completions/batchsh`.
+    Completions {
+        /// The shell to complete in
+        #[arg(value_name = "SHELL", value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout
+    ///
+    /// For example: `batchsh man > ~/.local/share/man/man1/batchsh.1`.
+    Man,
+}
+
+/// The shells `batchsh completions` writes for. A closed list, so that an
+/// unknown one (`tcsh`) is a usage error that names the valid ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// `batchsh completions SHELL`: the completion script for the command line
+/// as clap knows it (subcommands and flags; statements are completed by the
+/// REPL).
+pub fn completions(shell: Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    let name = cmd.get_name().to_string();
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    out
+}
+
+/// `batchsh man`: the man page, in roff.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
 }

@@ -186,9 +186,10 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
         ErrorKind::UnknownHelpTopic { found, suggestion } => (
             format!("no statement named {}", shorten_raw(found)),
             did_you_mean(suggestion),
-            vec!["HELP lists the statements".into()],
+            vec!["HELP lists the statements, HELP commands the per-entity commands".into()],
         ),
         ErrorKind::Invalid(msg) => (msg.clone(), None, vec![]),
+        ErrorKind::Habit { message, instead } => (message.clone(), Some(instead.clone()), vec![]),
         ErrorKind::Nested { inner, .. } => describe(src, inner),
     }
 }

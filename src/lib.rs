@@ -52,6 +52,14 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Writes generated text (a completion script, the man page) to stdout.
+fn print_bytes(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(Error::from_stdout)
+}
+
 fn dispatch(cli: Cli) -> Result<(), Error> {
     if let Some(sub) = &cli.sub {
         let given = if cli.command.is_some() {
@@ -66,7 +74,10 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             )));
         }
     }
-    if !matches!(cli.sub, Some(Sub::Parse { .. })) {
+    if !matches!(
+        cli.sub,
+        Some(Sub::Parse { .. } | Sub::Completions { .. } | Sub::Man)
+    ) {
         // Before the script is read or parsed: a wrong command line is
         // said first, and nothing is created on disk for it.
         refuse_store_url(&cli.global)?;
@@ -97,6 +108,14 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             }
         }
         Some(Sub::Tick) => Err(Error::NotImplemented("batchsh tick")),
+        Some(Sub::Completions { shell }) => print_bytes(&cli::completions(shell)),
+        Some(Sub::Man) => {
+            let page = cli::man_page().map_err(|source| Error::Io {
+                what: "cannot render the man page".into(),
+                source,
+            })?;
+            print_bytes(&page)
+        }
         None => {
             let file = cli.file.as_deref().filter(|f| *f != Path::new("-"));
             let text = if let Some(c) = cli.command {

@@ -14,8 +14,9 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         return None;
     }
     let w = word.to_ascii_uppercase();
+    let candidates: Vec<&str> = candidates.into_iter().collect();
     let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
+    for &c in &candidates {
         let d = edit_distance(&w, &c.to_ascii_uppercase());
         // Allow about one typo per three letters, at least one.
         let limit = (c.len().max(w.len()) / 3).max(1);
@@ -24,6 +25,21 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         }
     }
     best.map(|(_, c)| c)
+        .or_else(|| only_longer_form(&w, &candidates))
+}
+
+/// The one candidate that is `word` with more words after an underscore
+/// (`MAX_WORKERS` -> `MAX_WORKERS_PER_NODE`): too far for a typo, but
+/// plainly what was meant. `None` when there are several.
+fn only_longer_form<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let prefix = format!("{word}_");
+    let mut found = candidates
+        .iter()
+        .filter(|c| c.to_ascii_uppercase().starts_with(&prefix));
+    match (found.next(), found.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
 }
 
 /// Levenshtein distance with transpositions counted as one edit (optimal
@@ -56,6 +72,15 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_cut_short_at_an_underscore_suggests_the_whole_name() {
+        let names = ["MAX_WORKERS_PER_NODE", "MAX_NODES", "MAX_RETRIES"];
+        assert_eq!(suggest("max_workers", names), Some("MAX_WORKERS_PER_NODE"));
+        // Two longer forms: no guess.
+        assert_eq!(suggest("BIND", ["BIND_PARAMS", "BIND_PARAMS_JSON"]), None);
+        assert_eq!(suggest("MAX", names), None);
+    }
 
     #[test]
     fn transposition_is_one_edit() {

@@ -237,7 +237,7 @@ fn unknown_help_topic() {
    |
  1 | HELP BATCH_LSIT
    |      ^^^^^^^^^^ did you mean BATCH_LIST?
-   = note: HELP lists the statements
+   = note: HELP lists the statements, HELP commands the per-entity commands
 "
     );
 }
@@ -347,5 +347,97 @@ fn options_inside_the_command_string_are_pointed_out() {
    |                                               ^^^^
    = note: inside the FABRIC_COMMAND string
 "#
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Hints where users of neighbouring tools trip (GNU parallel, psql).
+// ---------------------------------------------------------------------------
+
+#[test]
+fn parallel_braces_in_exec_say_use_question_mark() {
+    assert_eq!(
+        diag("BATCH Customer.('1') FABRIC_COMMAND=\"exec 'ls' {}\""),
+        r#"error: the entity id is written ? in a batchsh command
+  --> line 1, column 48
+   |
+ 1 | BATCH Customer.('1') FABRIC_COMMAND="exec 'ls' {}"
+   |                                                ^^ use ? for the entity id (GNU parallel's {})
+   = note: inside the FABRIC_COMMAND string
+"#
+    );
+}
+
+#[test]
+fn parallel_braces_in_other_commands_say_use_question_mark() {
+    for cmd in [
+        "echo {}",
+        "sleep 5 {}",
+        "sync_instance Customer.{}",
+        "shell 'curl https://x/{}'",
+        "sql crm 'delete from t where id = {}'",
+    ] {
+        let text = format!("BATCH Customer.('1') FABRIC_COMMAND=\"{cmd}\"");
+        let err = diag(&text);
+        assert!(
+            err.contains("use ? for the entity id (GNU parallel's {})"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn max_workers_suggests_max_workers_per_node() {
+    let err = diag("BATCH Customer.('1') FABRIC_COMMAND='echo ?' WITH MAX_WORKERS=4");
+    assert!(
+        err.starts_with(
+            "error: unknown option MAX_WORKERS
+  --> line 1, column 51
+   |
+ 1 | BATCH Customer.('1') FABRIC_COMMAND='echo ?' WITH MAX_WORKERS=4
+   |                                                   ^^^^^^^^^^^ did you mean MAX_WORKERS_PER_NODE?
+"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn show_batches_suggests_batch_list() {
+    assert_eq!(
+        diag("SHOW BATCHES"),
+        "error: SHOW BATCHES is not a statement
+  --> line 1, column 6
+   |
+ 1 | SHOW BATCHES
+   |      ^^^^^^^ did you mean BATCH_LIST? (STATUS='ALL' lists finished ones too)
+"
+    );
+}
+
+/// psql's `\x` in `-c` (the REPL parses the same way, tests/repl.rs)
+/// says what batchsh calls it, and runs nothing of the script.
+#[test]
+fn psql_backslash_x_suggests_set_expanded() {
+    let out = Test::new()
+        .args(["-c", "SHOW LUS;\n\\x"])
+        .status(1)
+        .stdout("")
+        .stderr(
+            "error: \\x is not a statement
+  --> line 2, column 1
+   |
+ 2 | \\x
+   | ^^ psql's \\x is SET EXPANDED on here
+",
+        )
+        .run();
+    assert!(!out.home.path().join("store.db").exists());
+    let err = diag("\\q");
+    assert!(err.contains("^^ psql's \\q is EXIT here"), "{err}");
+    let err = diag("\\dt");
+    assert!(
+        err.contains("batchsh has no backslash commands; HELP lists the statements"),
+        "{err}"
     );
 }

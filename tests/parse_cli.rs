@@ -232,7 +232,8 @@ fn help_documents_the_flags_and_subcommands() {
         "--keep-going",
         "parse",
         "worker",
-        "tick",
+        "completions",
+        "man",
         "BATCHSH_HOME",
         "Exit codes",
         "143 stopped by SIGTERM",
@@ -243,6 +244,8 @@ fn help_documents_the_flags_and_subcommands() {
             out.stdout
         );
     }
+    // Only subcommands that work are listed: `tick` (jobs) is not built.
+    assert!(!out.stdout.contains("tick"), "{}", out.stdout);
     let out = Test::new().args(["worker", "--help"]).run();
     assert!(out.stdout.contains("--until-idle") && out.stdout.contains("--workers"));
     let out = Test::new().arg("--version").status(0).run();
@@ -349,4 +352,62 @@ fn the_format_ignores_case() {
 
 fn parse_json_stdout(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// SPEC §1: `batchsh completions bash|zsh|fish` prints a script on stdout
+/// that knows the subcommands, and touches no store.
+#[test]
+fn completions_print_a_script_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Test::new()
+            .args(["completions", shell])
+            .status(0)
+            .stderr("")
+            .stdout_contains("worker")
+            .stdout_contains("format")
+            .run();
+        assert!(out.stdout.len() > 200, "{shell}: {}", out.stdout);
+        assert!(!out.home.path().join("store.db").exists());
+    }
+}
+
+/// Bad input: a shell batchsh has no script for is a usage error (exit 2)
+/// that lists the valid ones, with nothing on stdout.
+#[test]
+fn completions_for_tcsh_are_a_usage_error_listing_the_shells() {
+    Test::new()
+        .args(["completions", "tcsh"])
+        .status(2)
+        .stdout("")
+        .stderr_contains("invalid value 'tcsh'")
+        .stderr_contains("[possible values: bash, zsh, fish]")
+        .run();
+    Test::new()
+        .arg("completions")
+        .status(2)
+        .stderr_contains("<SHELL>")
+        .run();
+}
+
+/// SPEC §1: `batchsh man` prints the man page in roff: a `.TH` title line
+/// (after clap_mangen's two-line quote-string preamble), the subcommands
+/// and the flags.
+#[test]
+fn man_prints_the_man_page_in_roff() {
+    let out = Test::new()
+        .arg("man")
+        .status(0)
+        .stderr("")
+        .stdout_contains("\n.TH batchsh 1 ")
+        .stdout_contains("worker")
+        .stdout_contains("completions")
+        .stdout_contains("\\-\\-home")
+        .run();
+    let first_macro = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(".TH") || l.starts_with(".SH"))
+        .unwrap_or("");
+    assert!(first_macro.starts_with(".TH batchsh 1"), "{}", out.stdout);
+    assert!(!out.stdout.contains("tick"), "{}", out.stdout);
 }

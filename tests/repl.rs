@@ -76,6 +76,115 @@ fn help_for_an_unknown_statement_suggests_the_nearest() {
         .run();
 }
 
+/// SPEC §12: `HELP commands` lists the per-entity commands with the `?`
+/// rules, `pipe` marked as not built yet.
+#[test]
+fn help_commands_lists_the_per_entity_commands_and_the_id_rules() {
+    let out = Test::new().args(["-c", "HELP commands"]).status(0).run();
+    for want in [
+        "Per-entity commands: what FABRIC_COMMAND runs for each entity of a BATCH\n",
+        "\"?\" stands for the entity id",
+        "GNU parallel's {} is not a placeholder here",
+        "    sync_instance   Sync the instance",
+        "    exec            Run a program directly",
+        "    shell           Run the text with sh -c\n",
+        "    pipe            One long-running process per worker thread, started once (not built yet)\n",
+        "    BATCH Customer.('1', '2') FABRIC_COMMAND='echo ?'\n",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}:\n{}", out.stdout);
+    }
+}
+
+/// `HELP exec` and `HELP shell` (any case): the command's text, syntax,
+/// the `?` rules and examples from the grammar.
+#[test]
+fn help_exec_and_shell_explain_the_command() {
+    let out = Test::new().args(["-c", "help EXEC"]).status(0).run();
+    assert!(
+        out.stdout
+            .starts_with("exec: a per-entity command (FABRIC_COMMAND)\n\nRun a program directly"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("    exec_command   = \"exec\" , string , { exec_arg } ;")
+    );
+    assert!(
+        out.stdout
+            .contains("The entity id:\n    \"?\" stands for the entity id")
+    );
+    assert!(out.stdout.contains("Examples:\n    BATCH Customer.('1', '2') FABRIC_COMMAND=\"exec 'echo' '--id' ? '--batch' :bid\""));
+    let out = Test::new().args(["-c", "HELP shell"]).status(0).run();
+    assert!(
+        out.stdout
+            .contains("The text must contain \"?\" or $ENTITY_ID"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("FABRIC_COMMAND=$$shell 'echo \"$ENTITY_ID\" of $BID'$$")
+    );
+}
+
+/// `HELP pipe`: says it is not built yet, and what it will be.
+#[test]
+fn help_pipe_says_it_is_not_built_yet() {
+    let out = Test::new().args(["-c", "HELP pipe"]).status(0).run();
+    assert!(
+        out.stdout.starts_with(
+            "pipe: a per-entity command (FABRIC_COMMAND), not built yet in this version\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Until it is built, use exec."));
+    assert!(!out.stdout.contains("Examples:"));
+}
+
+/// Statements that parse but do not run are marked in HELP's list and in
+/// their own HELP.
+#[test]
+fn help_marks_the_statements_not_built_yet() {
+    let out = Test::new()
+        .args(["--format", "json", "-c", "HELP"])
+        .status(0)
+        .run();
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    for r in rows.as_array().unwrap() {
+        let name = r["statement"].as_str().unwrap();
+        let marked = r["summary"].as_str().unwrap().ends_with(" (not built yet)");
+        assert_eq!(marked, !batchsh::syntax::keywords::is_built(name), "{name}");
+    }
+    Test::new()
+        .args(["-c", "HELP JOBSTATUS"])
+        .status(0)
+        .stdout_contains("\nNot built yet in this version")
+        .run();
+    Test::new()
+        .args(["-c", "HELP BATCH"])
+        .status(0)
+        .stdout_lacks("Not built yet")
+        .run();
+}
+
+/// Every example of the commands section (what `HELP commands` and `HELP
+/// <command>` show) runs on a catalog that has the names it uses.
+#[test]
+fn help_command_examples_run_on_a_fixture_catalog() {
+    let w = crate::world::World::new(3);
+    let examples: Vec<(String, String)> =
+        crate::common::grammar_examples(batchsh::syntax::grammar::TEXT)
+            .into_iter()
+            .filter(|(section, _)| section == "per-entity commands")
+            .collect();
+    assert!(examples.len() >= 8, "{examples:?}");
+    for (_, ex) in examples {
+        w.test(&ex).status(0).run();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The REPL in a real pseudo-terminal.
 // ---------------------------------------------------------------------------

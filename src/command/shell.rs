@@ -27,6 +27,16 @@
 //! a `?` inside `$(( ))` or `(( ))` is refused by the parser
 //! ([`placeholder_in_arithmetic`]).
 
+/// Whether a `shell` text names the id by its variable, `$ENTITY_ID` or
+/// `${ENTITY_ID}` (SPEC §5: the text may do that instead of `?`; every
+/// `shell` command has `ENTITY_ID` in its environment).
+pub fn uses_entity_id_variable(text: &str) -> bool {
+    text.contains("${ENTITY_ID}")
+        || text.match_indices("$ENTITY_ID").any(|(at, m)| {
+            !text[at + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
 /// The reference for a `?` in plain text (and inside `$( )`, backticks).
 const PLAIN: &str = "\"$ENTITY_ID\"";
 /// Inside double quotes; braces keep a following letter out of the name.
@@ -244,7 +254,7 @@ fn set_top(stack: &mut [Frame], frame: Frame) {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite;
+    use super::{rewrite, uses_entity_id_variable};
 
     #[test]
     fn a_question_mark_in_arithmetic_is_found() {
@@ -300,8 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn the_entity_id_variable_is_found_but_not_a_longer_name() {
+        for yes in [
+            "echo $ENTITY_ID",
+            "f \"${ENTITY_ID}\"",
+            "g $ENTITY_ID-x",
+            "$ENTITY_ID",
+        ] {
+            assert!(uses_entity_id_variable(yes), "{yes}");
+        }
+        for no in [
+            "echo $ENTITY_IDS",
+            "echo $ENTITY_ID_2",
+            "echo ENTITY_ID",
+            "echo $entity_id",
+        ] {
+            assert!(!uses_entity_id_variable(no), "{no}");
+        }
+    }
+
+    #[test]
     fn plain_question_mark_becomes_a_quoted_reference() {
         assert_eq!(rewrite("echo ?"), r#"echo "$ENTITY_ID""#);
+        // A text that uses the variable itself needs no rewrite.
+        assert_eq!(rewrite("echo \"$ENTITY_ID\""), "echo \"$ENTITY_ID\"");
         assert_eq!(rewrite("f ?x ?"), r#"f "$ENTITY_ID"x "$ENTITY_ID""#);
     }
 

@@ -147,11 +147,15 @@ impl Session {
                 c.finished(),
                 c.total
             ),
+            // One short line for cron mail, the bid named once (its first
+            // 8 characters, as tables show it): the statements without a
+            // bid mean this batch in this session.
             RunEnd::Ended { .. } if c.failed > 0 => eprintln!(
-                "warning: batch {bid} ended DONE with {} of {} entities FAILED; \
-                 BATCH_DETAILS '{bid}' STATUS='FAILED' lists them, BATCH_RETRY '{bid}' runs \
-                 them again (not those whose id is empty, not UTF-8 or too long)",
-                c.failed, c.total
+                "warning: batch {} ended DONE with {} of {} entities FAILED \
+                 (BATCH_DETAILS STATUS='FAILED' lists them, BATCH_RETRY runs them again)",
+                bid.get(..8).unwrap_or(bid),
+                c.failed,
+                c.total
             ),
             _ => {}
         }

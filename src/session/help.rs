@@ -1,26 +1,33 @@
-//! `HELP`: the statements, and each one's section of the grammar file.
+//! `HELP`: the statements, each one's section of the grammar file, and the
+//! per-entity commands (`HELP commands`, `HELP exec`).
 
 use super::{Result, StatementError};
 use crate::ast::Span;
 use crate::output::{Cell, Output, Table};
 
-/// `HELP`: every statement with its summary; `HELP <statement>`: its
-/// section of the grammar file (syntax and examples).
+/// `HELP`: every statement with its summary (marked when not built yet);
+/// `HELP <statement>`: its section of the grammar file (syntax and
+/// examples); `HELP commands` / `HELP <command>`: the per-entity commands.
 pub(super) fn help(topic: Option<&str>, span: Span) -> Result<Output> {
     use crate::syntax::{grammar, keywords};
     let Some(topic) = topic else {
         let mut t = Table::new(["Statement", "Summary"]);
         for s in keywords::STATEMENTS {
-            t.rows.push(vec![
-                Cell::Text(s.name.into()),
-                Cell::Text(s.summary.into()),
-            ]);
+            let summary = if keywords::is_built(s.name) {
+                s.summary.to_string()
+            } else {
+                format!("{} (not built yet)", s.summary)
+            };
+            t.rows
+                .push(vec![Cell::Text(s.name.into()), Cell::Text(summary)]);
         }
         return Ok(Output::Table(t));
     };
-    // The parser accepts only statement names as topics, and a test holds
-    // the grammar to a section per statement: this is a safety net.
+    // The parser accepts only statement and command names as topics, and
+    // tests hold the grammar to a section per statement and a part per
+    // command: this is a safety net.
     grammar::help_text(topic)
+        .or_else(|| grammar::command_help(topic))
         .map(Output::Message)
         .ok_or_else(|| {
             StatementError::refused(

@@ -5,7 +5,7 @@
 use super::batch::{paren_string, using_sql};
 use super::error::{ErrorKind, PErr};
 use super::keywords::CSV_OPTIONS;
-use super::lexeme::{kw, name, peek_char, peek_kw, pos, punct, string, string_or_bare};
+use super::lexeme::{kw, name, peek_char, peek_kw, pos, punct, string, string_or_bare, word};
 use super::options::options;
 use super::{Ctx, In, PResult, end};
 use crate::ast::{InterfaceKind, LuTable, Name, Options, Span, Statement};
@@ -243,6 +243,16 @@ pub(crate) fn show(i: In, _ctx: Ctx) -> PResult<Statement> {
         let hints: &[&str] = if lu.is_none() { &["an LU name"] } else { &[] };
         let (i, ()) = end(i, hints)?;
         return Ok((i, Statement::ShowInstanceGroups { lu }));
+    }
+    if peek_kw(&i, "BATCHES") || peek_kw(&i, "BATCH") {
+        let (_, (w, span)) = word(i)?;
+        return Err(Err::Failure(PErr::span(
+            span,
+            ErrorKind::Habit {
+                message: format!("SHOW {} is not a statement", w.to_ascii_uppercase()),
+                instead: "did you mean BATCH_LIST? (STATUS='ALL' lists finished ones too)".into(),
+            },
+        )));
     }
     Err(expected(
         &i,

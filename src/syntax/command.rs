@@ -88,8 +88,10 @@ fn command(i: In) -> PResult<CommandKind> {
         "exec" => exec(rest, cmd_span),
         "shell" => {
             let (rest, script) = string(rest).map_err(to_failure)?;
-            if !script.value.contains('?') {
-                return Err(no_placeholder(script.span, "shell"));
+            if !script.value.contains('?')
+                && !crate::command::shell::uses_entity_id_variable(&script.value)
+            {
+                return Err(no_placeholder_in_text(script.span, &script.value, "shell"));
             }
             if crate::command::shell::placeholder_in_arithmetic(&script.value) {
                 return Err(Err::Failure(PErr::span(
@@ -115,7 +117,7 @@ fn command(i: In) -> PResult<CommandKind> {
             let (rest, interface) = name(rest).map_err(to_failure)?;
             let (rest, stmt) = string(rest).map_err(to_failure)?;
             if !stmt.value.contains('?') {
-                return Err(no_placeholder(stmt.span, "sql"));
+                return Err(no_placeholder_in_text(stmt.span, &stmt.value, "sql"));
             }
             Ok((
                 rest,
@@ -158,8 +160,27 @@ fn placeholder_or_refuse<'a>(i: In<'a>, command: &str) -> PResult<'a, Span> {
         let at = pos(&i);
         return Err(no_placeholder(Span::new(at, at), static_name(command)));
     }
+    if peek_char(&i, '{') {
+        return Err(parallel_braces(&i));
+    }
     punct('?')(i).map_err(to_failure)
 }
+
+/// GNU parallel's and xargs' `{}` where `?` belongs: the most common slip
+/// of a user who comes from them.
+fn parallel_braces(i: &In) -> Err<PErr> {
+    let at = pos(i);
+    let len = if i.fragment().starts_with("{}") { 2 } else { 1 };
+    Err::Failure(PErr::span(
+        Span::new(at, at + len),
+        ErrorKind::Habit {
+            message: "the entity id is written ? in a batchsh command".into(),
+            instead: BRACES_HINT.into(),
+        },
+    ))
+}
+
+const BRACES_HINT: &str = "use ? for the entity id (GNU parallel's {})";
 
 fn static_name(command: &str) -> &'static str {
     COMMANDS
@@ -179,6 +200,8 @@ fn exec(i: In, cmd_span: Span) -> PResult<CommandKind> {
         if peek_char(&i, '?') {
             i = punct('?')(i)?.0;
             args.push(Arg::EntityId);
+        } else if peek_char(&i, '{') {
+            return Err(parallel_braces(&i));
         } else if peek_char(&i, ':') {
             let (rest, _) = punct(':')(i)?;
             let (rest, n) = name(rest).map_err(to_failure)?;
@@ -206,6 +229,21 @@ fn exec(i: In, cmd_span: Span) -> PResult<CommandKind> {
             args,
         },
     ))
+}
+
+/// A shell or sql text without `?`: with GNU parallel's `{}` in it, the
+/// hint for that; else the plain refusal.
+fn no_placeholder_in_text(span: Span, text: &str, command: &'static str) -> Err<PErr> {
+    if text.contains("{}") {
+        return Err::Failure(PErr::span(
+            span,
+            ErrorKind::Habit {
+                message: format!("the {command} command has no ?"),
+                instead: BRACES_HINT.into(),
+            },
+        ));
+    }
+    no_placeholder(span, command)
 }
 
 fn no_placeholder(span: Span, command: &'static str) -> Err<PErr> {

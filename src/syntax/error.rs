@@ -59,6 +59,13 @@ pub enum ErrorKind {
     },
     /// Something is well-formed but not allowed here; the text says why.
     Invalid(String),
+    /// A form that users of a neighbouring tool type (GNU parallel's `{}`,
+    /// psql's `\x`, `SHOW BATCHES`): what is wrong, and under the carets
+    /// what batchsh says instead.
+    Habit {
+        message: String,
+        instead: String,
+    },
     /// An error inside a string that holds code (a `FABRIC_COMMAND` or a
     /// job's `COMMAND`): the inner error, with its span already placed in
     /// the outer text.

@@ -293,6 +293,12 @@ pub fn help_text(topic: &str) -> Option<String> {
     }
     // Parts are separated by a blank line; an empty part is left out.
     let mut out = format!("{}: {summary}\n", section.name);
+    if !super::keywords::is_built(section.name) {
+        out.push_str(
+            "\nNot built yet in this version: it parses (batchsh parse shows it), and \
+             running it says so.\n",
+        );
+    }
     let parts = [
         ("", about.join("\n\n")),
         ("Syntax:\n", syntax.join("\n")),
@@ -311,6 +317,170 @@ pub fn help_text(topic: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// The grammar section that `HELP commands` and `HELP <command>` print.
+const COMMANDS_SECTION: &str = "per-entity commands";
+
+/// A comment of the commands section that opens the part of a command not
+/// built yet (it has no production): `(* not built yet: pipe ... *)`.
+const NOT_BUILT_MARK: &str = "not built yet:";
+
+/// The topics of `HELP` besides the statements, upper case as the parser
+/// gives them: `HELP commands`, and each per-entity command (SPEC §5).
+pub const COMMAND_TOPICS: &[&str] = &[
+    "COMMANDS",
+    "SYNC_INSTANCE",
+    "DELETE_INSTANCE",
+    "EXEC",
+    "SHELL",
+    "SQL",
+    "ECHO",
+    "SLEEP",
+    "PIPE",
+];
+
+pub fn is_command_topic(topic: &str) -> bool {
+    COMMAND_TOPICS.iter().any(|t| t.eq_ignore_ascii_case(topic))
+}
+
+/// One command's part of the commands section: its comment, productions
+/// and examples.
+#[derive(Debug, Default)]
+struct CommandPart<'a> {
+    /// As typed: `exec`, `sync_instance`.
+    name: String,
+    built: bool,
+    about: Vec<&'a str>,
+    syntax: Vec<&'a str>,
+    examples: Vec<&'a str>,
+}
+
+/// `HELP commands` (`None`) or `HELP <command>`: from the grammar's
+/// commands section. `None` when the topic names no command.
+pub fn command_help(topic: &str) -> Option<String> {
+    let all = sections(TEXT);
+    let section = all.iter().find(|s| s.name == COMMANDS_SECTION)?;
+    let parts = parts_of(section);
+    let (intro, commands) = parts.split_first()?;
+    let notation = "Notation: [ a ] optional, { a } repeated, a | b one of them; \"WORD\" is a \
+                    keyword,\nin any case; (* ... *) is a comment.";
+    let mut out;
+    if topic.eq_ignore_ascii_case("COMMANDS") {
+        out = "Per-entity commands: what FABRIC_COMMAND runs for each entity of a BATCH\n"
+            .to_string();
+        for c in &intro.about {
+            out.push_str(&format!("\n{}\n", unindent(c)));
+        }
+        out.push_str("\nCommands:\n");
+        for c in commands {
+            let first = c.about.first().map(|a| unindent(a)).unwrap_or_default();
+            let first = first.replace('\n', " ");
+            let first = first.split(". ").next().unwrap_or("").trim_end_matches('.');
+            let mark = if c.built { "" } else { " (not built yet)" };
+            out.push_str(&format!("    {:<16}{first}{mark}\n", c.name));
+        }
+        out.push_str("\nHELP <command> (HELP exec, HELP shell, ...) shows one with its syntax and examples.\n");
+        let examples: Vec<String> = commands
+            .iter()
+            .filter_map(|c| c.examples.first())
+            .map(|e| indent(&unindent(e), "    "))
+            .collect();
+        out.push_str(&format!("\nExamples:\n{}\n", examples.join("\n")));
+        return Some(out);
+    }
+    let c = commands
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(topic))?;
+    out = if c.built {
+        format!("{}: a per-entity command (FABRIC_COMMAND)\n", c.name)
+    } else {
+        format!(
+            "{}: a per-entity command (FABRIC_COMMAND), not built yet in this version\n",
+            c.name
+        )
+    };
+    let about: Vec<String> = c.about.iter().map(|a| unindent(a)).collect();
+    let syntax: Vec<String> = c.syntax.iter().map(|p| indent(p, "    ")).collect();
+    let rules: Vec<String> = intro.about.iter().skip(1).map(|a| unindent(a)).collect();
+    let examples: Vec<String> = c
+        .examples
+        .iter()
+        .map(|e| indent(&unindent(e), "    "))
+        .collect();
+    let parts = [
+        ("", about.join("\n\n")),
+        ("Syntax:\n", syntax.join("\n")),
+        ("The entity id:\n", indent(&rules.join("\n\n"), "    ")),
+        ("Examples:\n", examples.join("\n")),
+        ("", notation.to_string()),
+    ];
+    for (title, body) in parts {
+        if !body.is_empty() {
+            out.push_str(&format!("\n{title}{body}\n"));
+        }
+    }
+    Some(out)
+}
+
+/// The commands section cut in parts: the introduction (its comments and
+/// the `entity_command` production, name empty), then one part per
+/// command, each opened by a comment; a built command is named by the
+/// first terminal of its first production, one not built yet by the word
+/// after the mark.
+fn parts_of<'a>(section: &Section<'a>) -> Vec<CommandPart<'a>> {
+    let mut parts = vec![CommandPart {
+        built: true,
+        ..CommandPart::default()
+    }];
+    let mut in_intro = true;
+    for item in &section.items {
+        match item {
+            Item::Comment(c) if !in_intro => {
+                let t = c.trim_start();
+                let (name, built, text) = match t.strip_prefix(NOT_BUILT_MARK) {
+                    Some(rest) => {
+                        let rest = rest.trim_start();
+                        let name = rest.split_whitespace().next().unwrap_or("");
+                        let text = rest[name.len()..].trim_start();
+                        (name.trim_end_matches('.').to_string(), false, text)
+                    }
+                    None => (String::new(), true, *c),
+                };
+                parts.push(CommandPart {
+                    name,
+                    built,
+                    about: vec![text],
+                    ..CommandPart::default()
+                });
+            }
+            Item::Comment(c) => parts[0].about.push(c),
+            Item::Production { name, text } => {
+                let last = parts.len() - 1;
+                let part = &mut parts[last];
+                if part.name.is_empty() && last > 0 {
+                    part.name = first_terminal(text).unwrap_or(name).to_string();
+                }
+                part.syntax.push(text);
+                if *name == "entity_command" {
+                    in_intro = false;
+                }
+            }
+            Item::Example(e) => {
+                let last = parts.len() - 1;
+                parts[last].examples.push(e);
+            }
+        }
+    }
+    parts
+}
+
+/// The first `"terminal"` of a production's right side.
+fn first_terminal(production: &str) -> Option<&str> {
+    let rest = &production[production.find('=')? + 1..];
+    let open = rest.find('"')?;
+    let len = rest[open + 1..].find('"')?;
+    Some(&rest[open + 1..open + 1 + len])
 }
 
 /// The productions of shared sections (but the general ones) that the

@@ -103,6 +103,29 @@ pub const STATEMENTS: &[StatementWord] = &[
     st("EXIT", "leave the REPL (also QUIT)"),
 ];
 
+/// Statements that parse (and print back) but do not run yet: running one
+/// says "not implemented yet". `HELP` marks them, and the test that runs
+/// HELP's examples skips theirs.
+pub const NOT_BUILT: &[&str] = &[
+    "BATCH_PURGE",
+    "STARTJOB",
+    "STOPJOB",
+    "RESTARTJOB",
+    "RESUMEJOB",
+    "UPDATEJOB",
+    "JOBSTATUS",
+    "SCHEDULE",
+    "SHOW SCHEDULES",
+    "DROP SCHEDULE",
+    "WINDOW_STATUS",
+    "WINDOW_SET",
+];
+
+/// Whether the statement (as [`STATEMENTS`] names it) runs in this version.
+pub fn is_built(statement: &str) -> bool {
+    !NOT_BUILT.contains(&statement)
+}
+
 const fn st(name: &'static str, summary: &'static str) -> StatementWord {
     StatementWord { name, summary }
 }

@@ -82,6 +82,9 @@ pub(crate) fn statement(i: In, depth: usize) -> PResult<Stmt> {
         )));
     }
     let start = pos(&i);
+    if i.fragment().starts_with('\\') {
+        return Err(backslash_command(&i));
+    }
     let (rest, (lead, lead_span)) = word(i).map_err(|e| match e {
         Err::Error(_) => Err::Error(PErr::at(&i, ErrorKind::Expected(vec!["a statement"]))),
         hard => hard,
@@ -122,6 +125,40 @@ pub(crate) fn statement(i: In, depth: usize) -> PResult<Stmt> {
         Stmt {
             kind,
             span: Span::new(start, end),
+        },
+    ))
+}
+
+/// psql's backslash commands, which batchsh users type from habit: what
+/// each is here.
+const BACKSLASH_COMMANDS: &[(&str, &str)] = &[
+    ("\\x", "SET EXPANDED on"),
+    ("\\q", "EXIT"),
+    ("\\?", "HELP"),
+    ("\\h", "HELP"),
+];
+
+fn backslash_command(i: &In) -> Err<PErr> {
+    let text = i.fragment();
+    let len = text
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '?'))
+        .map_or(text.len(), |(n, _)| n);
+    let found = &text[..len];
+    let at = pos(i);
+    let instead = BACKSLASH_COMMANDS
+        .iter()
+        .find(|(psql, _)| psql.eq_ignore_ascii_case(found))
+        .map_or_else(
+            || "batchsh has no backslash commands; HELP lists the statements".to_string(),
+            |(psql, ours)| format!("psql's {psql} is {ours} here"),
+        );
+    Err::Failure(PErr::span(
+        Span::new(at, at + len),
+        ErrorKind::Habit {
+            message: format!("{found} is not a statement"),
+            instead,
         },
     ))
 }

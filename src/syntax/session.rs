@@ -25,12 +25,18 @@ pub(crate) fn help(i: In, _ctx: Ctx) -> PResult<Statement> {
     }
     let topic = words.join(" ").to_ascii_uppercase();
     let span = Span::new(start, last_end);
-    let known = STATEMENTS.iter().any(|s| s.name == topic) || topic == "QUIT";
+    let known = STATEMENTS.iter().any(|s| s.name == topic)
+        || topic == "QUIT"
+        || super::grammar::is_command_topic(&topic);
     if !known {
+        let topics = STATEMENTS
+            .iter()
+            .map(|s| s.name)
+            .chain(super::grammar::COMMAND_TOPICS.iter().copied());
         return Err(Err::Failure(PErr::span(
             span,
             ErrorKind::UnknownHelpTopic {
-                suggestion: suggest(&topic, STATEMENTS.iter().map(|s| s.name)),
+                suggestion: suggest(&topic, topics),
                 found: words.join(" "),
             },
         )));

@@ -23,6 +23,30 @@ fn window_variables_in_exec_are_refused_until_named_batches_exist() {
         .run();
 }
 
+/// SPEC §5: a `shell` command may name the id as `$ENTITY_ID` (it is in
+/// every command's environment) instead of `?`; a text with neither is
+/// still refused, and stores nothing.
+#[test]
+fn shell_commands_may_use_entity_id_instead_of_question_mark() {
+    let w = World::new(0);
+    w.test(
+        r#"BATCH Customer.('a b', 'c')
+             FABRIC_COMMAND=$$shell 'printf ''%s|%s\n'' "$ENTITY_ID" "${ENTITY_ID}" >> seen.txt'$$"#,
+    )
+    .status(0)
+    .run();
+    let seen = std::fs::read_to_string(w.path().join("seen.txt")).unwrap();
+    let mut lines: Vec<&str> = seen.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, vec!["a b|a b", "c|c"]);
+    let batches = w.batch_count();
+    w.test("BATCH Customer.('1') FABRIC_COMMAND=\"shell 'echo $ENTITY_IDS'\"")
+        .status(1)
+        .stderr_starts_with("error: the shell command has no ?")
+        .run();
+    assert_eq!(w.batch_count(), batches);
+}
+
 #[test]
 fn hostile_ids_are_harmless_in_shell_commands() {
     let w = World::new(0);
