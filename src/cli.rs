@@ -90,6 +90,10 @@ pub struct Global {
     /// Run the remaining statements after one fails
     #[arg(long, global = true)]
     pub keep_going: bool,
+
+    /// Print each statement of a script before its result (as psql -e)
+    #[arg(short, long, global = true)]
+    pub echo: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -68,6 +68,9 @@ pub fn run_statements(
                 session.interrupt.store(false, Ordering::SeqCst);
             }
         }
+        if global.echo && matches!(front, Front::Script { .. }) {
+            echo(text, stmt)?;
+        }
         let result = session.run_statement(stmt);
         let interrupted =
             matches!(front, Front::Repl) && session.interrupt.swap(false, Ordering::SeqCst);
@@ -117,6 +120,21 @@ pub fn run_statements(
         }
     }
     Ok(ran)
+}
+
+/// `--echo`: the statement as written in the script, on stdout before its
+/// result (as `psql -e`), ended by `;`.
+fn echo(text: &str, stmt: &Stmt) -> Result<(), Error> {
+    use std::io::Write;
+    let written = text
+        .get(stmt.span.start..stmt.span.end)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| stmt.to_string(), str::to_string);
+    let semicolon = if written.ends_with(';') { "" } else { ";" };
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{written}{semicolon}").map_err(Error::from_stdout)?;
+    o.flush().map_err(Error::from_stdout)
 }
 
 /// Says how many statements did not run, if any: after the statement that

@@ -411,3 +411,44 @@ fn man_prints_the_man_page_in_roff() {
     assert!(first_macro.starts_with(".TH batchsh 1"), "{}", out.stdout);
     assert!(!out.stdout.contains("tick"), "{}", out.stdout);
 }
+
+/// `--echo` (`-e`) prints each statement of a script, as written and
+/// ended by `;`, before its result (as `psql -e`); without it, nothing.
+#[test]
+fn echo_prints_each_statement_before_its_result() {
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("s.bsh");
+    std::fs::write(
+        &script,
+        "SET FORMAT csv;\nSHOW\n  INTERFACES;\n-- a comment\nSHOW LUS",
+    )
+    .unwrap();
+    let h = home.path().join("h");
+    let out = Test::new()
+        .args(["--home", h.to_str().unwrap(), "--echo"])
+        .arg(script.to_str().unwrap())
+        .status(0)
+        .run();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "SET FORMAT csv;", "{}", out.stdout);
+    // As written: over two lines.
+    let shown = lines
+        .iter()
+        .position(|l| *l == "SHOW")
+        .expect("SHOW INTERFACES echoed");
+    assert_eq!(lines[shown + 1], "  INTERFACES;", "{}", out.stdout);
+    let lus = lines
+        .iter()
+        .position(|l| *l == "SHOW LUS;")
+        .expect("SHOW LUS echoed");
+    assert!(
+        lus > shown + 2,
+        "each before its own result:\n{}",
+        out.stdout
+    );
+    let quiet = Test::new()
+        .args(["--home", h.to_str().unwrap(), "-c", "SHOW LUS"])
+        .status(0)
+        .run();
+    assert!(!quiet.stdout.contains("SHOW LUS"), "{}", quiet.stdout);
+}
