@@ -102,6 +102,10 @@ pub struct Plan {
     pub allow_multiple: bool,
     /// The options as written, as JSON: the batch's `arguments` in the store.
     pub arguments: serde_json::Value,
+    /// Where a new batch's `exec`, `shell` and `pipe` commands run: the
+    /// working directory of the session that creates it (SPEC §5), which
+    /// the batch records. A run of a stored batch reads it from the store.
+    pub workdir: Option<std::path::PathBuf>,
 }
 
 impl EntitySource {

@@ -55,6 +55,7 @@ pub fn batch(
     Ok(Plan {
         command_text: stmt.to_string(),
         arguments: crate::ast::to_json(&stmt)["options"].clone(),
+        workdir: None,
         lu,
         command: b.command.kind.clone(),
         source,

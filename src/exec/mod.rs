@@ -52,6 +52,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             queued: plan.asynchronous,
             placement: &plan.placement,
             open: plan.open,
+            workdir: plan.workdir.as_deref().and_then(|d| d.to_str()),
         },
         !plan.allow_multiple,
     )?;

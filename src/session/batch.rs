@@ -18,7 +18,8 @@ impl Session {
         let (stop, _watch) = self.stop_token();
         self.store()?;
         let store = self.store.as_deref().expect("opened above");
-        let plan = crate::analyze::batch(store, b, span, self.workers)?;
+        let mut plan = crate::analyze::batch(store, b, span, self.workers)?;
+        plan.workdir = Some(self.cwd.clone());
         if let Some(n) = plan.workers_capped_from
             && !self.quiet
         {
