@@ -6,7 +6,8 @@
 //! Decisions the spec leaves open, kept here so the docs can quote them:
 //!
 //! - **Bids.** A statement without a bid means the last batch started in
-//!   this session; an exact bid always wins, even one shorter than 6
+//!   this session (the session passes the store's newest batch when it has
+//!   started none, see `session/monitor.rs`); an exact bid always wins, even one shorter than 6
 //!   characters; otherwise a prefix of at least 6 characters must match
 //!   exactly one bid (an ambiguous prefix lists up to 5 matches).
 //! - **Time filters** (`FROM_DATE`, `TO_DATE`): `today`, `yesterday` and

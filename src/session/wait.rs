@@ -28,7 +28,13 @@ impl Session {
                 StatementErrorKind::NotImplemented("BATCH_WAIT NAME=... (named batches)"),
             ));
         }
-        let bid = self.resolve(bid, span)?;
+        let bid = match (bid, &self.last_bid) {
+            (None, None) => match self.newest_batch("BATCH_WAIT")? {
+                Some(newest) => newest,
+                None => self.resolve(bid, span)?,
+            },
+            _ => self.resolve(bid, span)?,
+        };
         let (stop, _watch) = self.stop_token();
         let show = self.progress_allowed && self.settings.progress;
         let quiet = self.quiet;
