@@ -42,11 +42,15 @@ use std::path::Path;
 
 /// Runs the command line and returns the exit code.
 pub fn run(cli: Cli) -> i32 {
+    let json = matches!(cli.global.format, cli::Format::Json);
     match dispatch(cli) {
         Ok(()) => exit::OK,
         Err(Error::BrokenPipe) => exit::OK,
         Err(e) => {
             eprint!("{}", e.render());
+            if json {
+                runner::json_error(&e);
+            }
             e.exit_code()
         }
     }

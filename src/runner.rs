@@ -99,6 +99,9 @@ pub fn run_statements(
                     Front::Repl => e,
                 };
                 eprint!("{}", e.render());
+                if session.settings.format == OutputFormat::Json {
+                    json_error(&e);
+                }
                 true
             }
         };
@@ -117,6 +120,14 @@ pub fn run_statements(
         }
     }
     Ok(ran)
+}
+
+/// An error as one JSON object on its own line of stderr, after its text
+/// (`--format json`, SPEC §10): a script reads it instead of the text.
+pub fn json_error(e: &Error) {
+    if let Some(j) = e.json() {
+        eprintln!("{j}");
+    }
 }
 
 /// Says how many statements did not run, if any: after the statement that

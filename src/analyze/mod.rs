@@ -82,6 +82,7 @@ pub fn batch(
         estimated_total: options.estimated_entities_count,
         on_done: options.on_done,
         allow_multiple: options.allow_multiple,
+        resume: options.resume,
     })
 }
 

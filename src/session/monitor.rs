@@ -49,7 +49,7 @@ impl Session {
                 "note: no batch in this session yet; {name} is about the newest batch, {} \
                  ({}, created {created})",
                 short_bid(&b.bid),
-                b.status,
+                crate::monitor::shown_status(self.store()?, &b)?,
             );
         }
         Ok(Some(b.bid))

@@ -102,7 +102,8 @@ impl Session {
                         c.finished(),
                         c.total
                     )),
-                ));
+                )
+                .about(&bid));
             }
             std::thread::sleep(POLL);
         };
@@ -146,18 +147,13 @@ fn stalled(
     bid: &str,
     status: BatchStatus,
 ) -> crate::store::Result<Option<String>> {
-    use crate::store::nodes::{NodeRecord, waits_for, worker_alive};
     if let Some(b) = store.find_async(bid)? {
         let owned = status != BatchStatus::WaitingForJob;
-        if let Some(why) = waits_for(store, &b.placement, owned)? {
+        if let Some(why) = crate::store::nodes::waits_for(store, &b.placement, owned)? {
             return Ok(Some(format!("batch {bid}: {why}")));
         }
-        let state = store.batch_state(bid)?;
-        let taken_over = worker_alive(store, |n| b.placement.may_own(n))?;
-        if !owned || taken_over || NodeRecord::owner_alive(store, &state)? {
-            return Ok(None);
-        }
-    } else if store.batch_state(bid)?.owner_alive() {
+    }
+    if !crate::monitor::interrupted(store, bid, status)? {
         return Ok(None);
     }
     Ok(Some(format!(

@@ -92,7 +92,7 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
         .status(1)
         .stderr_contains(format!(
             "batch {bid} with the same command was interrupted (IN_PROGRESS, and no process runs it); \
-             finish it (BATCH_RETRY '{bid}'), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
+             finish it (BATCH_RETRY '{bid}', or this statement WITH RESUME=true), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
         ))
         .run();
     // Neither refusal stored a batch.
