@@ -103,6 +103,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
                 queued: false,
                 placement: &batchsh::batch::Placement::default(),
                 open: false,
+                workdir: None,
             },
             false,
         )

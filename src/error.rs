@@ -84,6 +84,24 @@ impl Error {
         }
     }
 
+    /// The error as one JSON object, for `--format json` (SPEC §10):
+    /// `{"error": "...", "bid": "..."}`, `bid` null unless a batch is
+    /// concerned. `None` for an error printed already, or none at all.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        let bid = match self {
+            Error::Reported | Error::Exit(_) | Error::BrokenPipe => return None,
+            Error::Run(_, e) => e.bid.clone(),
+            Error::InFile(_, e) => return e.json(),
+            _ => None,
+        };
+        // The message as the text's first line says it (a parse error's
+        // kind is described there, not by its Display).
+        let text = self.render();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        Some(serde_json::json!({ "error": message, "bid": bid }))
+    }
+
     /// The text for stderr, ending in a newline.
     pub fn render(&self) -> String {
         match self {

@@ -42,11 +42,15 @@ use std::path::Path;
 
 /// Runs the command line and returns the exit code.
 pub fn run(cli: Cli) -> i32 {
+    let json = matches!(cli.global.format, cli::Format::Json);
     match dispatch(cli) {
         Ok(()) => exit::OK,
         Err(Error::BrokenPipe) => exit::OK,
         Err(e) => {
             eprint!("{}", e.render());
+            if json {
+                runner::json_error(&e);
+            }
             e.exit_code()
         }
     }
@@ -153,8 +157,17 @@ fn run_script(
     stmts: &[ast::Stmt],
     file: Option<&Path>,
 ) -> Result<(), Error> {
-    let mut session =
-        session::Session::new(runner::session_config(global)?, runner::settings(global));
+    let mut config = runner::session_config(global)?;
+    if let Some(f) = file {
+        // A script's relative paths (interface PATHs, the folder its
+        // batches' commands run in) are its folder's, as psql's `\ir`
+        // (SPEC §1): it runs the same from any working directory.
+        let script = source::resolve_path(f, &config.cwd);
+        if let Some(folder) = script.parent() {
+            config.cwd = folder.to_path_buf();
+        }
+    }
+    let mut session = session::Session::new(config, runner::settings(global));
     on_ctrl_c(&session);
     terminate::install();
     let ran = runner::run_statements(

@@ -135,8 +135,15 @@ pub struct Plan {
     pub estimated_total: Option<i64>,
     pub on_done: Option<String>,
     pub allow_multiple: bool,
+    /// `RESUME=true`: a twin that no process runs and none will take is
+    /// continued (as `BATCH_RETRY`) instead of refused (SPEC §4).
+    pub resume: bool,
     /// The options as written, as JSON: the batch's `arguments` in the store.
     pub arguments: serde_json::Value,
+    /// Where a new batch's `exec`, `shell` and `pipe` commands run: the
+    /// working directory of the session that creates it (SPEC §5), which
+    /// the batch records. A run of a stored batch reads it from the store.
+    pub workdir: Option<std::path::PathBuf>,
 }
 
 impl EntitySource {

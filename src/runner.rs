@@ -102,6 +102,9 @@ pub fn run_statements(
                     Front::Repl => e,
                 };
                 eprint!("{}", e.render());
+                if session.settings.format == OutputFormat::Json {
+                    json_error(&e);
+                }
                 true
             }
         };
@@ -135,6 +138,14 @@ fn echo(text: &str, stmt: &Stmt) -> Result<(), Error> {
     let mut o = std::io::stdout().lock();
     writeln!(o, "{written}{semicolon}").map_err(Error::from_stdout)?;
     o.flush().map_err(Error::from_stdout)
+}
+
+/// An error as one JSON object on its own line of stderr, after its text
+/// (`--format json`, SPEC §10): a script reads it instead of the text.
+pub fn json_error(e: &Error) {
+    if let Some(j) = e.json() {
+        eprintln!("{j}");
+    }
 }
 
 /// Says how many statements did not run, if any: after the statement that

@@ -155,6 +155,7 @@ fn names_that_do_not_exist_get_a_suggestion() {
    |
  2 |          CREATE LU Customer FROM crn ROOT ('select id from customer')
    |                                  ^^^
+{\"error\":\"no interface named crn (did you mean crm?)\",\"bid\":null}
 ",
     )
     .run();
@@ -469,6 +470,7 @@ fn a_misspelled_lu_in_batch_gets_a_suggestion_and_stores_nothing() {
    |
  1 | BATCH Custmer FABRIC_COMMAND='echo ?'
    |       ^^^^^^^
+{\"error\":\"no LU named Custmer (did you mean Customer?)\",\"bid\":null}
 ",
     )
     .run();

@@ -578,7 +578,8 @@ fn a_second_ctrl_c_stops_at_once_and_retry_finishes_the_batch() {
         "batch {bid} is left unfinished, as after a crash; BATCH_RETRY '{bid}' finishes it"
     ));
     assert_eq!(r.exit_code(), 130);
-    assert_eq!(only_batch(&p)["status"], "IN_PROGRESS");
+    // No process runs it any more (SPEC §6).
+    assert_eq!(only_batch(&p)["status"], "INTERRUPTED");
     p.test(&format!("BATCH_RETRY '{bid}'")).status(0).run();
     assert_eq!(only_batch(&p)["status"], "DONE");
     assert_eq!(cluster(&p, &bid)["succeeded"], 4);

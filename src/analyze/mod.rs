@@ -68,6 +68,7 @@ pub fn batch(
         arguments: crate::ast::to_json(&stmt)["options"].clone(),
         lu: lu.map_or_else(|| b.target.lu.text.clone(), |def| def.name),
         adhoc_note,
+        workdir: None,
         command: b.command.kind.clone(),
         source,
         command_lu: needs.lu,
@@ -95,6 +96,7 @@ pub fn batch(
         estimated_total: options.estimated_entities_count,
         on_done: options.on_done,
         allow_multiple: options.allow_multiple,
+        resume: options.resume,
     })
 }
 

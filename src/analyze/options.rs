@@ -44,6 +44,9 @@ pub struct BatchOptions {
     pub max_nodes: Option<usize>,
     /// `OPEN`: the batch takes `BATCH_APPEND` until `BATCH_WAITOFF`.
     pub open: bool,
+    /// `RESUME`: an interrupted batch with the same command is continued
+    /// instead of refused.
+    pub resume: bool,
 }
 
 /// Options whose behaviour needs what is not built yet (named batches).
@@ -90,6 +93,7 @@ impl BatchOptions {
                 ("JOB_AFFINITY", Value::Str(s)) => out.job_affinity = nodes(o, s)?,
                 ("MAX_NODES", Value::Int(n)) => out.max_nodes = Some(at_least_one(o, *n)?),
                 ("OPEN", Value::Bool(b)) => out.open = *b,
+                ("RESUME", Value::Bool(b)) => out.resume = *b,
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),

@@ -132,6 +132,14 @@ impl BatchStatus {
     }
 
     /// The statuses that end a batch.
+    /// The statuses of a batch a process runs (not waiting for its job,
+    /// not paused): those a batch shown INTERRUPTED has stored.
+    pub const RUNNING: &'static [BatchStatus] = &[
+        BatchStatus::New,
+        BatchStatus::GenerateIidList,
+        BatchStatus::InProgress,
+    ];
+
     pub const FINAL: &'static [BatchStatus] = &[
         BatchStatus::Done,
         BatchStatus::Failed,
@@ -139,8 +147,9 @@ impl BatchStatus {
     ];
     /// Their spellings.
     pub const FINAL_NAMES: &'static [&'static str] = &["DONE", "FAILED", "CANCELLED"];
-    /// What a `BATCH_LIST` STATUS filter accepts: `ALL`, every status, and
-    /// `GENERATE_IID` for `GENERATE_IID_LIST`.
+    /// What a `BATCH_LIST` STATUS filter accepts: `ALL`, every status,
+    /// `GENERATE_IID` for `GENERATE_IID_LIST`, and `INTERRUPTED`, which
+    /// monitoring shows (`crate::monitor::INTERRUPTED`) and no batch stores.
     pub const FILTER_NAMES: &'static [&'static str] = &[
         "ALL",
         "WAITING_FOR_JOB",
@@ -152,6 +161,7 @@ impl BatchStatus {
         "DONE",
         "FAILED",
         "CANCELLED",
+        "INTERRUPTED",
     ];
 
     /// Whether a batch in this status may move to `next`: the one table

@@ -15,9 +15,10 @@ pub enum ExecErrorKind {
     Source(#[from] SourceError),
     #[error(transparent)]
     Lu(#[from] LuError),
-    /// The statement cannot run now (another batch has its command).
-    #[error("{0}")]
-    Refused(String),
+    /// The statement cannot run now: batch `bid`, unfinished, has its
+    /// command (`why` says what to do about it).
+    #[error("{why}")]
+    Twin { bid: String, why: String },
     /// The run could not go on.
     #[error("{0}")]
     Run(String),

@@ -52,13 +52,17 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             queued: plan.asynchronous,
             placement: &plan.placement,
             open: plan.open,
+            workdir: plan.workdir.as_deref().and_then(|d| d.to_str()),
         },
         !plan.allow_multiple,
     )?;
     if let Some(other) = twin {
         return Err(ExecError::at(
             at,
-            ExecErrorKind::Refused(twin_message(env, &other)?),
+            ExecErrorKind::Twin {
+                why: twin_message(env, &other)?,
+                bid: other,
+            },
         ));
     }
     Ok((bid, execution_id))
@@ -87,7 +91,7 @@ fn twin_message(env: &Env, other: &str) -> Result<String> {
     } else {
         (
             format!("was interrupted ({}, and no process runs it)", state.status),
-            format!("finish it (BATCH_RETRY '{other}')"),
+            format!("finish it (BATCH_RETRY '{other}', or this statement WITH RESUME=true)"),
         )
     };
     Ok(format!(
@@ -134,6 +138,7 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
         ("OPEN", plan.open.to_string()),
         ("GENERATE_ENTITIES_FIRST", plan.generate_first.to_string()),
         ("ALLOW_MULTIPLE", plan.allow_multiple.to_string()),
+        ("RESUME", plan.resume.to_string()),
         ("MAX_WORKERS_PER_NODE", plan.workers.to_string()),
         (
             "ESTIMATED_ENTITIES_COUNT",

@@ -9,10 +9,11 @@ const SOURCE_IDS_SHOWN: usize = 10;
 impl Cx<'_> {
     pub(super) fn info(&self, bid: Option<&Text>) -> Result<Output> {
         let b = self.batch(bid)?;
+        let status = shown_status(self.store, &b).map_err(self.store_err(bid.map(|t| t.span)))?;
         let mut kv = KeyValues::new();
         kv.push("Batch id", b.bid.as_str());
         kv.push("Command", b.command.as_str());
-        kv.push("Status", b.status.as_str());
+        kv.push("Status", status);
         kv.push("Open", open_cell(&b));
         kv.push("LU", b.lu.as_str());
         kv.push("Fabric command", b.fabric_command.as_str());
@@ -103,9 +104,12 @@ fn open_cell(b: &crate::store::BatchRow) -> Cell {
 fn option_default(name: &str) -> serde_json::Value {
     use serde_json::Value as J;
     match name {
-        "ASYNC" | "GENERATE_ENTITIES_FIRST" | "ALLOW_MULTIPLE" | "TRUNC_START" | "OPEN" => {
-            J::Bool(false)
-        }
+        "ASYNC"
+        | "GENERATE_ENTITIES_FIRST"
+        | "ALLOW_MULTIPLE"
+        | "TRUNC_START"
+        | "OPEN"
+        | "RESUME" => J::Bool(false),
         "MAX_RETRIES" | "REPROCESS_HOURS" => J::from(0),
         "RETRY_DELAY" => J::from("1s"),
         "BIND_PARAMS_SEPARATOR" => J::from(","),

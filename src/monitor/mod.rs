@@ -6,7 +6,8 @@
 //! Decisions the spec leaves open, kept here so the docs can quote them:
 //!
 //! - **Bids.** A statement without a bid means the last batch started in
-//!   this session; an exact bid always wins, even one shorter than 6
+//!   this session (the session passes the store's newest batch when it has
+//!   started none, see `session/monitor.rs`); an exact bid always wins, even one shorter than 6
 //!   characters; otherwise a prefix of at least 6 characters must match
 //!   exactly one bid (an ambiguous prefix lists up to 5 matches).
 //! - **Time filters** (`FROM_DATE`, `TO_DATE`): `today`, `yesterday` and
@@ -217,23 +218,39 @@ impl Cx<'_> {
     }
 
     fn list<Tz: TimeZone>(&self, options: &Options, tz: &Tz) -> Result<Output> {
+        // `STATUS='INTERRUPTED'` is no stored status: the batches that may
+        // be interrupted are read, and kept when they are.
+        let mut want_interrupted = false;
+        let mut asked = None;
         let status = match options.get("STATUS") {
             None => StatusFilter::Active,
             Some(v) => {
-                let statuses = comma_list(str_opt(options, "STATUS", v)?)
+                let mut statuses = comma_list(str_opt(options, "STATUS", v)?)
                     .into_iter()
                     .map(|s| s.to_ascii_uppercase())
                     .collect::<Vec<_>>();
+                want_interrupted = statuses.iter().any(|s| s == INTERRUPTED);
+                statuses.retain(|s| s != INTERRUPTED);
                 if statuses.iter().any(|s| s == "ALL") {
                     StatusFilter::All
                 } else {
-                    StatusFilter::Only(parse_statuses(
-                        options,
-                        &statuses,
-                        BatchStatus::parse_filter,
-                    )?)
+                    let only = parse_statuses(options, &statuses, BatchStatus::parse_filter)?;
+                    let mut read = only.clone();
+                    if want_interrupted {
+                        read.extend(BatchStatus::RUNNING);
+                    }
+                    asked = Some(only);
+                    StatusFilter::Only(read)
                 }
             }
+        };
+        // A batch shown INTERRUPTED is kept by STATUS='INTERRUPTED' (or
+        // ALL, or no STATUS), not by the status it has stored: the limit
+        // is counted after that.
+        let sifted = match &status {
+            StatusFilter::All => false,
+            StatusFilter::Active => false,
+            StatusFilter::Only(s) => s.iter().any(|s| BatchStatus::RUNNING.contains(s)),
         };
         let created_from = self
             .time_opt(options, "FROM_DATE", tz, Bound::From)?
@@ -250,17 +267,30 @@ impl Cx<'_> {
                 created_from,
                 created_before,
                 command: filter.as_ref(),
-                limit,
+                limit: if sifted { None } else { limit },
             })
             .map_err(self.store_err(None))?;
         let mut t = Table::new(columns::BATCH_LIST.iter().copied());
         for b in rows {
+            if limit.is_some_and(|n| t.rows.len() >= n) {
+                break;
+            }
+            let shown = shown_status(self.store, &b).map_err(self.store_err(None))?;
+            if let Some(asked) = &asked
+                && !(if shown == INTERRUPTED {
+                    want_interrupted
+                } else {
+                    asked.contains(&b.status)
+                })
+            {
+                continue;
+            }
             t.push_row(vec![
                 Cell::Text(b.bid.clone()),
                 Cell::Text(b.command.clone()),
                 time_cell(b.start_time.as_deref()),
                 time_cell(b.end_time.as_deref()),
-                Cell::Text(b.status.to_string()),
+                Cell::Text(shown),
                 Cell::Text(b.created_by.clone()),
                 completion_pct(&b).into(),
                 Cell::Text(b.execution_id.clone()),
@@ -369,6 +399,39 @@ impl Cx<'_> {
         }
         Ok(t.into())
     }
+}
+
+/// What monitoring shows for a batch that no process runs and none will
+/// take over (SPEC §6); its stored status stays as it was.
+pub const INTERRUPTED: &str = "INTERRUPTED";
+
+/// Whether batch `bid`, now `status`, is interrupted (SPEC §6): it is
+/// unfinished and not paused, no live process runs it, and no worker will
+/// take it (an asynchronous batch whose owner died is taken over by any
+/// live worker its placement lets own it; one still waiting for its job
+/// is not interrupted). `BATCH_RETRY`, or `RESUME=true`, finishes it.
+pub fn interrupted(store: &dyn Store, bid: &str, status: BatchStatus) -> store::Result<bool> {
+    use crate::store::nodes::{NodeRecord, worker_alive};
+    if status.is_final() || status == BatchStatus::Paused {
+        return Ok(false);
+    }
+    let state = store.batch_state(bid)?;
+    match store.find_async(bid)? {
+        Some(_) if status == BatchStatus::WaitingForJob => Ok(false),
+        Some(b) => Ok(!NodeRecord::owner_alive(store, &state)?
+            && !worker_alive(store, |n| b.placement.may_own(n))?),
+        None => Ok(!state.owner_alive()),
+    }
+}
+
+/// The status monitoring shows for `b`: [`INTERRUPTED`] for an
+/// interrupted batch, else its stored status.
+pub fn shown_status(store: &dyn Store, b: &BatchRow) -> store::Result<String> {
+    Ok(if interrupted(store, &b.bid, b.status)? {
+        INTERRUPTED.to_string()
+    } else {
+        b.status.to_string()
+    })
 }
 
 /// `BATCH_HISTORY`'s columns (the spec names what, not the names).

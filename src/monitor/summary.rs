@@ -11,7 +11,27 @@ impl Cx<'_> {
             .store
             .batch_node_rows(&b.bid)
             .map_err(self.store_err(span))?;
-        let now_ms = self.now.timestamp_millis();
+        let interrupted =
+            interrupted(self.store, &b.bid, b.status).map_err(self.store_err(span))?;
+        // An interrupted batch's time stopped when its process last beat.
+        let now_ms = if interrupted {
+            let state = self
+                .store
+                .batch_state(&b.bid)
+                .map_err(self.store_err(span))?;
+            state
+                .heartbeat_at
+                .as_deref()
+                .and_then(millis)
+                .unwrap_or(self.now.timestamp_millis())
+        } else {
+            self.now.timestamp_millis()
+        };
+        let status = if interrupted {
+            INTERRUPTED.to_string()
+        } else {
+            b.status.to_string()
+        };
         let active = !b.is_final();
         // A row still open ends now, unless its batch has ended.
         let open_end = if active {
@@ -43,7 +63,7 @@ impl Cx<'_> {
             let row = SummaryRow {
                 level: "Node",
                 name: Some(n.node.clone()),
-                status: b.status.to_string(),
+                status: status.clone(),
                 start,
                 end,
                 duration: span_ms(start, end.or(open_end)),
@@ -77,7 +97,7 @@ impl Cx<'_> {
             let row = SummaryRow {
                 level: "DC",
                 name: Some((*dc).to_string()),
-                status: b.status.to_string(),
+                status: status.clone(),
                 start,
                 end,
                 duration: span_ms(start, end.or(open_end)),
@@ -101,8 +121,9 @@ impl Cx<'_> {
         let remaining = (total - c.completed - c.failed - c.cancelled).max(0);
         let remaining_duration = if remaining == 0 {
             Some(Duration::ZERO)
-        } else if b.status == crate::batch::BatchStatus::Paused {
-            // Nothing runs until BATCH_RESUME: no time can be told.
+        } else if interrupted || b.status == crate::batch::BatchStatus::Paused {
+            // Nothing runs it (interrupted), or nothing runs until
+            // BATCH_RESUME (paused): no time can be told.
             None
         } else {
             cluster_pace
@@ -112,7 +133,7 @@ impl Cx<'_> {
         let row = SummaryRow {
             level: "Cluster",
             name: None,
-            status: b.status.to_string(),
+            status: status.clone(),
             start,
             end,
             duration: span_ms(start, end.or(Some(now_ms))),

@@ -82,10 +82,12 @@ impl B {
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                     execution_id, created_by, creation_time, start_time, end_time, error,
                     extra_stats, total, ids_complete, estimated_total, waiting, in_process,
-                    completed, failed, cancelled, added, updated, unchanged, batch_no)
+                    completed, failed, cancelled, added, updated, unchanged, batch_no,
+                    owner_node, owner_pid, heartbeat_at)
                  VALUES (?1, ?2, ?3, 'echo ?', ?4, ?5, ?6, ?7, 'node-a', ?8, ?9, ?10, ?11, ?12,
                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
-                    (SELECT coalesce(max(batch_no), 0) + 1 FROM batches))",
+                    (SELECT coalesce(max(batch_no), 0) + 1 FROM batches),
+                    'another-host', 1, ?24)",
             &[
                 &self.bid,
                 &self.command(),
@@ -110,6 +112,9 @@ impl B {
                 &added,
                 &updated,
                 &unchanged,
+                // A process of another host that beats now runs it: an
+                // unfinished batch is not shown INTERRUPTED.
+                &store_time(&Utc::now()),
             ],
         )
         .unwrap();
@@ -702,6 +707,7 @@ fn batch_info_shows_every_field_and_option() {
         ("Option ON_DONE", "-"),
         ("Option OPEN", "false"),
         ("Option REPROCESS_HOURS", "~1.500"),
+        ("Option RESUME", "false"),
         ("Option RETRY_DELAY", "1s"),
         ("Option TRUNC_START", "false"),
         ("Execution id", "x-info-batch-1"),

@@ -25,6 +25,7 @@ impl Session {
         {
             eprintln!("note: {note}");
         }
+        plan.workdir = Some(self.cwd.clone());
         if let Some(n) = plan.workers_capped_from
             && !self.quiet
         {
@@ -39,14 +40,47 @@ impl Session {
         }
         let terminal = self.terminal(&plan);
         let env = self.env(store, &terminal, &stop);
+        let (bid, execution_id) = match crate::exec::create(&env, &plan, span) {
+            Ok(ids) => ids,
+            Err(e) => match resumable(store, &plan, &e)? {
+                Some(twin) => {
+                    drop(_watch);
+                    return self.resume(&twin, span).map(Some);
+                }
+                None => return Err(e.into()),
+            },
+        };
         if plan.asynchronous {
             // Queued for a worker (SPEC §4): the statement returns at once.
-            let (bid, _) = crate::exec::create(&env, &plan, span)?;
             return Ok(Some(self.queued(bid, &plan.placement)));
         }
-        let fin = crate::exec::start(&env, &plan, span)?;
+        let fin = crate::exec::run::join(
+            &env,
+            &plan,
+            &bid,
+            &execution_id,
+            crate::exec::run::Roles::ALL,
+            true,
+        )?;
         self.last_bid = Some(fin.bid.clone());
         Ok(Some(self.ended(&fin)))
+    }
+
+    /// `RESUME=true` (SPEC §4): the interrupted twin `bid` is continued
+    /// here, as `BATCH_RETRY` continues it.
+    fn resume(&mut self, bid: &str, span: Span) -> Result<Output> {
+        let store = self.store.as_deref().expect("opened by the statement");
+        let state = store
+            .batch_state(bid)
+            .map_err(|e| super::StatementError::at(span, e))?;
+        if !self.quiet {
+            eprintln!(
+                "note: batch {bid} has this command and was interrupted; RESUME=true continues \
+                 it, as BATCH_RETRY '{bid}' does"
+            );
+        }
+        self.last_bid = Some(bid.to_string());
+        self.rerun(bid, &state, false, span)
     }
 
     /// An asynchronous batch was queued for a worker (created, or retried):
@@ -127,14 +161,17 @@ impl Session {
         }
         self.note_end(bid, &fin.end);
         match &fin.end {
-            RunEnd::TakenOver { why, .. } => eprintln!("error: {why}"),
+            RunEnd::TakenOver { why, .. } => self.say_error(why, bid),
             RunEnd::Ended {
                 status: BatchStatus::Failed,
                 error,
                 ..
-            } => eprintln!(
-                "error: batch {bid} ended FAILED: {}",
-                error.as_deref().unwrap_or("no reason was recorded")
+            } => self.say_error(
+                &format!(
+                    "batch {bid} ended FAILED: {}",
+                    error.as_deref().unwrap_or("no reason was recorded")
+                ),
+                bid,
             ),
             // Exit code 3 says something went wrong: stderr says what (a
             // cron job mails stderr), even with --quiet.
@@ -182,6 +219,15 @@ impl Session {
         Ok(())
     }
 
+    /// A batch's run failed: the error on stderr, and with `--format json`
+    /// also as one JSON object (SPEC §10), as a failed statement's is.
+    fn say_error(&self, message: &str, bid: &str) {
+        eprintln!("error: {message}");
+        if self.settings.format == crate::ast::OutputFormat::Json {
+            eprintln!("{}", serde_json::json!({ "error": message, "bid": bid }));
+        }
+    }
+
     /// Records how a batch's run ended: its exit code (SPEC §1, see
     /// [`crate::batch::RunEnd::exit_code`]), and whether the statement
     /// failed.
@@ -203,6 +249,24 @@ impl Session {
         let explanation = crate::exec::explain(&plan, &home)?;
         Ok(Some(Output::KeyValues(explained(b, &plan, explanation))))
     }
+}
+
+/// The twin a `RESUME=true` batch continues: the batch whose command made
+/// `create` refuse it, when it is interrupted (SPEC §6); `None` when the
+/// refusal stands (no RESUME, another error, a twin that runs or is paused).
+fn resumable(
+    store: &dyn crate::store::Store,
+    plan: &Plan,
+    e: &crate::exec::ExecError,
+) -> Result<Option<String>> {
+    let crate::exec::ExecErrorKind::Twin { bid, .. } = &*e.kind else {
+        return Ok(None);
+    };
+    if !plan.resume {
+        return Ok(None);
+    }
+    let status = store.batch_state(bid)?.status;
+    Ok(crate::monitor::interrupted(store, bid, status)?.then(|| bid.clone()))
 }
 
 /// What `EXPLAIN` prints: the statement's target, the plan, and every

@@ -24,6 +24,21 @@ impl Session {
         let bid = self.resolve(bid_text, stmt.span)?;
         let at = bid_text.as_ref().map_or(stmt.span, |b| b.span);
         self.last_bid = Some(bid.clone());
+        self.control_of(stmt, &bid, at, verb)
+            .map_err(|e| e.about(&bid))
+    }
+
+    /// A control statement on batch `bid` (`at`: where the statement
+    /// names it), which is `verb`ed.
+    fn control_of(
+        &mut self,
+        stmt: &Stmt,
+        bid: &str,
+        at: Span,
+        verb: &str,
+    ) -> Result<Option<Output>> {
+        use Statement as S;
+        let bid = bid.to_string();
         let store = self.store.as_deref().expect("resolve opened it");
         let state = store
             .batch_state(&bid)
@@ -144,7 +159,7 @@ impl Session {
 
     /// Runs an existing batch again here: a retry, or a resume of a batch
     /// nobody runs. The statement is re-planned from its stored text.
-    fn rerun(
+    pub(super) fn rerun(
         &mut self,
         bid: &str,
         state: &crate::store::batches::BatchState,

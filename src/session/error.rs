@@ -42,6 +42,9 @@ pub struct StatementError {
     /// Boxed: the layers' errors are large, and travel in every `Result`.
     pub kind: Box<StatementErrorKind>,
     pub span: Option<Span>,
+    /// The batch the error is about, when it is about one: the `bid` of
+    /// the JSON error object (`--format json`, SPEC §10).
+    pub bid: Option<String>,
 }
 
 impl StatementError {
@@ -50,6 +53,7 @@ impl StatementError {
         StatementError {
             kind: Box::new(kind.into()),
             span: Some(span),
+            bid: None,
         }
     }
 
@@ -67,6 +71,12 @@ impl StatementError {
         }
     }
 
+    /// About batch `bid` (unless it names one already).
+    pub(super) fn about(mut self, bid: &str) -> StatementError {
+        self.bid.get_or_insert_with(|| bid.to_string());
+        self
+    }
+
     /// Points at `span` unless it points somewhere already.
     pub(super) fn or_at(mut self, span: Span) -> StatementError {
         self.span.get_or_insert(span);
@@ -79,6 +89,7 @@ impl<K: Into<StatementErrorKind>> From<K> for StatementError {
         StatementError {
             kind: Box::new(kind.into()),
             span: None,
+            bid: None,
         }
     }
 }
@@ -91,9 +102,14 @@ impl From<crate::analyze::AnalyzeError> for StatementError {
 
 impl From<crate::exec::ExecError> for StatementError {
     fn from(e: crate::exec::ExecError) -> StatementError {
+        let bid = match &*e.kind {
+            crate::exec::ExecErrorKind::Twin { bid, .. } => Some(bid.clone()),
+            _ => None,
+        };
         StatementError {
             kind: Box::new((*e.kind).into()),
             span: e.span,
+            bid,
         }
     }
 }
@@ -103,6 +119,7 @@ impl From<crate::monitor::MonitorError> for StatementError {
         StatementError {
             kind: Box::new((*e.kind).into()),
             span: e.span,
+            bid: None,
         }
     }
 }

@@ -15,6 +15,7 @@ mod control;
 mod error;
 mod get;
 mod help;
+mod monitor;
 mod open;
 mod settings;
 mod wait;
@@ -232,14 +233,7 @@ impl Session {
             | S::BatchDetails { .. }
             | S::BatchInProcess { .. }
             | S::BatchHistory { .. }
-            | S::ShowNodes => {
-                let last = self.last_bid.clone();
-                let node = self.node.clone();
-                let store = self.store()?;
-                let out = crate::monitor::run(store, &stmt.kind, last.as_deref(), &node)
-                    .map_err(|e| StatementError::from(e).or_at(stmt.span))?;
-                Some(out)
-            }
+            | S::ShowNodes => Some(self.monitor(stmt)?),
             other => {
                 return Err(StatementError::at(
                     stmt.span,

@@ -28,7 +28,13 @@ impl Session {
                 StatementErrorKind::NotImplemented("BATCH_WAIT NAME=... (named batches)"),
             ));
         }
-        let bid = self.resolve(bid, span)?;
+        let bid = match (bid, &self.last_bid) {
+            (None, None) => match self.newest_batch("BATCH_WAIT")? {
+                Some(newest) => newest,
+                None => self.resolve(bid, span)?,
+            },
+            _ => self.resolve(bid, span)?,
+        };
         let (stop, _watch) = self.stop_token();
         let show = self.progress_allowed && self.settings.progress;
         let quiet = self.quiet;
@@ -98,7 +104,8 @@ impl Session {
                         c.finished(),
                         c.total
                     )),
-                ));
+                )
+                .about(&bid));
             }
             std::thread::sleep(POLL);
         };
@@ -142,18 +149,13 @@ fn stalled(
     bid: &str,
     status: BatchStatus,
 ) -> crate::store::Result<Option<String>> {
-    use crate::store::nodes::{NodeRecord, waits_for, worker_alive};
     if let Some(b) = store.find_async(bid)? {
         let owned = status != BatchStatus::WaitingForJob;
-        if let Some(why) = waits_for(store, &b.placement, owned)? {
+        if let Some(why) = crate::store::nodes::waits_for(store, &b.placement, owned)? {
             return Ok(Some(format!("batch {bid}: {why}")));
         }
-        let state = store.batch_state(bid)?;
-        let taken_over = worker_alive(store, |n| b.placement.may_own(n))?;
-        if !owned || taken_over || NodeRecord::owner_alive(store, &state)? {
-            return Ok(None);
-        }
-    } else if store.batch_state(bid)?.owner_alive() {
+    }
+    if !crate::monitor::interrupted(store, bid, status)? {
         return Ok(None);
     }
     Ok(Some(format!(

@@ -126,7 +126,7 @@ fn special_file(meta: &std::fs::Metadata) -> Option<&'static str> {
 /// path is stored (the check reports that separately), and the stored path
 /// should be the one the user wrote, not one with symlinks resolved. `~` is
 /// not expanded: that is the shell's job.
-pub fn resolve_path(path: &str, cwd: &Path) -> PathBuf {
+pub fn resolve_path(path: impl AsRef<Path>, cwd: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in cwd.join(path).components() {
         match c {

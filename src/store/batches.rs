@@ -40,6 +40,9 @@ pub struct NewBatch<'a> {
     /// `OPEN=true`: the batch takes `BATCH_APPEND` until `BATCH_WAITOFF`
     /// ([`super::appends`]).
     pub open: bool,
+    /// The creating process's working directory: `exec`, `shell` and
+    /// `pipe` run there, whoever runs the batch (SPEC §5).
+    pub workdir: Option<&'a str>,
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives
@@ -331,6 +334,10 @@ pub trait BatchStore {
     /// How many of the batch's entities are COMPLETED and how many FAILED,
     /// by its counters.
     fn finished_counts(&self, bid: &str) -> Result<(i64, i64)>;
+
+    /// The working directory the batch was created in ([`NewBatch::workdir`]);
+    /// `None` for a batch created by a batchsh that did not record it.
+    fn workdir(&self, bid: &str) -> Result<Option<String>>;
 
     /// The 10 slowest finished entities, in Fabric's `extra_stats` shape.
     /// It reads every finished row of the batch; a run that finished them

@@ -77,6 +77,7 @@ fn new_batch_open(
             queued: false,
             placement: &crate::batch::Placement::default(),
             open,
+            workdir: Some("/work/exports"),
         },
         twin_check,
     )
@@ -238,6 +239,8 @@ fn a_twin_is_refused_with_the_active_batch(s: &dyn Store) {
         s.batch_state("b2").is_err(),
         "a refused twin stores nothing"
     );
+    // Each batch keeps the working directory it was created in (SPEC §5).
+    assert_eq!(s.workdir("b1").unwrap().as_deref(), Some("/work/exports"));
 }
 
 fn stored_ids_are_the_batchs_own(s: &dyn Store) {

@@ -268,6 +268,7 @@ pub const BATCH_OPTIONS: &[OptSpec] = &[
     opt("TRUNC_START", OptType::Bool),
     opt("OPEN", OptType::Bool),
     opt("ON_DONE", OptType::Str),
+    opt("RESUME", OptType::Bool),
 ];
 
 /// `CREATE INTERFACE ... TYPE CSV ... WITH` options.

@@ -215,3 +215,39 @@ fn sql_commands_write_to_their_interface_per_entity() {
         .unwrap();
     assert_eq!(res, r#"{"rows":1}"#);
 }
+
+/// SPEC §5: a batch's `exec` runs in the folder where the batch was
+/// created. A retry from another folder (as cron runs from `$HOME`) finds
+/// `./export_one.sh` there, and the files it writes land there.
+#[test]
+fn a_retry_from_another_folder_runs_exec_where_the_batch_was_created() {
+    let w = World::new(3);
+    let jobs = w.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    // Written by another process, which has closed it before anything runs
+    // it (a file still open for writing cannot be executed).
+    let made = std::process::Command::new("sh")
+        .current_dir(&jobs)
+        .args([
+            "-c",
+            "printf '#!/bin/sh\\n[ \"$1\" != 2 ] || [ -e ready ] || exit 7\\n\
+             echo \"$1\" > \"out-$1.txt\"\\n' > export_one.sh && chmod +x export_one.sh",
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let batch = "BATCH Customer FABRIC_COMMAND=\"exec './export_one.sh' ?\"";
+    crate::common::Test::new()
+        .current_dir(&jobs)
+        .args(w.args(batch))
+        .status(3)
+        .run();
+    let bid = w.last_bid();
+    std::fs::write(jobs.join("ready"), "").unwrap();
+    // From the world's folder, where no export_one.sh is.
+    w.test(&format!("BATCH_RETRY '{bid}'")).status(0).run();
+    for id in 1..=3 {
+        assert!(jobs.join(format!("out-{id}.txt")).is_file(), "entity {id}");
+    }
+    assert!(!w.path().join("out-2.txt").exists());
+}

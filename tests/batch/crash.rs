@@ -331,3 +331,106 @@ fn a_killed_runs_node_is_found_dead_and_its_claims_run_again() {
     );
     assert_none_lost_none_rerun(&w, 200, &completed_before);
 }
+
+/// The rows a JSON statement printed.
+fn json_rows(out: &crate::common::Output) -> Vec<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(out.stdout.trim())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// SPEC §4 RESUME, §6 INTERRUPTED: after a kill -9, the batch shows
+/// INTERRUPTED in BATCH_LIST, BATCH_SUMMARY and BATCH_INFO (its stored
+/// status is unchanged, its duration stops growing), and
+/// STATUS='INTERRUPTED' finds it; the same statement, as a cron line runs
+/// it again, continues it (same bid) instead of being refused, and runs
+/// no completed entity again; once it is done, the statement starts a new
+/// batch.
+#[test]
+fn resume_true_continues_an_interrupted_twin_shown_interrupted_meanwhile() {
+    let w = World::new(300);
+    let batch = "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" \
+                 WITH MAX_WORKERS_PER_NODE=2 RESUME=true";
+    kill_9_after(&w, w.spawn(batch), 40);
+    let bid = w.last_bid();
+    let completed_before = completed_ids(&w, &bid);
+    let stored = w.status(&bid);
+    assert!(["IN_PROGRESS", "GENERATE_IID_LIST"].contains(&stored.as_str()));
+
+    let list = json_rows(&w.test("BATCH_LIST").status(0).run());
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (&list[0]["id"], &list[0]["status"]),
+        (&bid.clone().into(), &"INTERRUPTED".into())
+    );
+    let interrupted = json_rows(&w.test("BATCH_LIST STATUS='INTERRUPTED'").status(0).run());
+    assert_eq!(interrupted.len(), 1);
+    let running = json_rows(
+        &w.test(&format!("BATCH_LIST STATUS='{stored}'"))
+            .status(0)
+            .run(),
+    );
+    assert!(running.is_empty(), "{running:?}");
+    let summary = |w: &World| json_rows(&w.test(&format!("BATCH_SUMMARY '{bid}'")).status(0).run());
+    let first = summary(&w);
+    std::thread::sleep(Duration::from_millis(1_100));
+    let second = summary(&w);
+    let cluster = |rows: &[serde_json::Value]| rows.last().unwrap().clone();
+    assert_eq!(cluster(&first)["status"], "INTERRUPTED");
+    assert_eq!(
+        cluster(&first)["remaining_duration"],
+        serde_json::Value::Null
+    );
+    assert_eq!(cluster(&first)["duration"], cluster(&second)["duration"]);
+    w.test(&format!("BATCH_INFO '{bid}'"))
+        .status(0)
+        .stdout_contains("\"status\":\"INTERRUPTED\"")
+        .run();
+    assert_eq!(w.status(&bid), stored, "the stored status is unchanged");
+
+    w.test(batch)
+        .status(0)
+        .stderr_starts_with(format!(
+            "note: batch {bid} has this command and was interrupted; RESUME=true continues it"
+        ))
+        .run();
+    assert_eq!(w.batch_count(), 1);
+    assert_eq!(w.status(&bid), "DONE");
+    assert_none_lost_none_rerun(&w, 300, &completed_before);
+    // Nothing is left to resume: the cron line's next run is a new batch.
+    w.test(batch).status(0).stderr("").run();
+    assert_eq!(w.batch_count(), 2);
+}
+
+/// Without RESUME, the same statement after a kill -9 is refused; with
+/// `--format json` the error is also one JSON object on stderr, naming
+/// the batch (SPEC §10), after the text.
+#[test]
+fn a_refused_twin_is_a_json_error_object_naming_the_batch() {
+    let w = World::new(300);
+    let batch = "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.01; test -n ?'\" WITH MAX_WORKERS_PER_NODE=2";
+    kill_9_after(&w, w.spawn(batch), 20);
+    let bid = w.last_bid();
+    let out = w
+        .test(batch)
+        .status(1)
+        .stderr_starts_with("error: batch ")
+        .run();
+    let last = out.stderr.lines().last().unwrap();
+    let error: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(error["bid"], bid.as_str());
+    assert!(
+        error["error"].as_str().unwrap().contains("was interrupted"),
+        "{error}"
+    );
+    // An error about no batch has a null bid.
+    let out = w.test("BATCH_INFO 'nosuchbatch'").status(1).run();
+    let error: serde_json::Value =
+        serde_json::from_str(out.stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        error,
+        serde_json::json!({"error": "no batch with id 'nosuchbatch'", "bid": null})
+    );
+}

@@ -92,7 +92,7 @@ fn a_second_identical_batch_is_refused_while_one_is_active() {
         .status(1)
         .stderr_contains(format!(
             "batch {bid} with the same command was interrupted (IN_PROGRESS, and no process runs it); \
-             finish it (BATCH_RETRY '{bid}'), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
+             finish it (BATCH_RETRY '{bid}', or this statement WITH RESUME=true), cancel it (BATCH_CANCEL '{bid}'), or add WITH ALLOW_MULTIPLE=true"
         ))
         .run();
     // Neither refusal stored a batch.
@@ -169,5 +169,58 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
     // A bid reads the same in capitals.
     w.test(&format!("BATCH_INFO '{}'", bid[..8].to_uppercase()))
         .status(0)
+        .run();
+}
+
+/// SPEC §6: in a new session (a new `-c`), a monitoring statement without
+/// a bid is about the newest batch of the store, and stderr says which; a
+/// control statement still needs its bid; a plain `BATCH_LIST` with no
+/// active batch says that `STATUS='ALL'` lists the others.
+#[test]
+fn a_new_session_monitors_the_newest_batch_and_says_which() {
+    let w = World::new(2);
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    w.test("BATCH Customer FABRIC_COMMAND='sleep 1 ?'")
+        .status(0)
+        .run();
+    let newest = w.last_bid();
+    let note = format!("the newest batch, {} (DONE, created ", &newest[..8]);
+    for stmt in [
+        "BATCH_INFO",
+        "BATCH_SUMMARY",
+        "BATCH_DETAILS",
+        "BATCH_HISTORY",
+        "BATCH_WAIT",
+    ] {
+        w.test(stmt)
+            .status(0)
+            .stderr_starts_with(format!(
+                "note: no batch in this session yet; {stmt} is about"
+            ))
+            .stderr_contains(&note)
+            .run();
+    }
+    let info = w.test("BATCH_INFO").status(0).run();
+    assert!(info.stdout.contains(&newest), "{}", info.stdout);
+    assert!(info.stdout.contains("sleep 1"), "{}", info.stdout);
+    // Not a guess a control statement acts on.
+    w.test("BATCH_RETRY")
+        .status(1)
+        .stderr_starts_with("error: no batch in this session yet")
+        .run();
+    w.test("BATCH_LIST")
+        .status(0)
+        .stdout("[]\n")
+        .stderr("note: no batch is active; BATCH_LIST STATUS='ALL' lists the others\n")
+        .run();
+    // --quiet: the data only.
+    crate::common::Test::new()
+        .current_dir(w.path())
+        .arg("--quiet")
+        .args(w.args("BATCH_SUMMARY; BATCH_LIST"))
+        .status(0)
+        .stderr("")
         .run();
 }

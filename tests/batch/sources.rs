@@ -276,6 +276,7 @@ fn a_using_query_that_cannot_be_a_source_query_stores_no_batch() {
    |
  1 | BATCH Customer FROM crm USING ('delete from customer') FABRIC_COMMAND='echo ?'
    |                                ^^^^^^^^^^^^^^^^^^^^^^
+{\"error\":\"the query would change data; a source query must only read (query: delete from customer)\",\"bid\":null}
 ",
         )
         .run();

@@ -315,6 +315,9 @@ impl Parties {
         failed_before: i64,
     ) -> std::result::Result<Parties, Halt> {
         let Ctx { env, plan, me, .. } = ctx;
+        let workdir = ctx
+            .patiently(|store| store.workdir(me.bid))?
+            .map(std::path::PathBuf::from);
         // A node that does not feed sees the source open until the store
         // says every id is stored.
         let feed = if need_ids || !ctx.roles.feed {
@@ -324,7 +327,7 @@ impl Parties {
         };
         let mut parties = Parties {
             hub: Arc::new(Hub::new(plan.workers, feed)),
-            shared: Arc::new(Shared::new(plan, env, me.bid, failed_before)),
+            shared: Arc::new(Shared::new(plan, env, me.bid, failed_before, workdir)),
             pools: Mutex::new(Vec::new()),
             started: AtomicUsize::new(0),
             _producer: None,

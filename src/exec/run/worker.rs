@@ -186,8 +186,12 @@ pub(super) struct Shared {
     /// from (`sync_instance`): a batch's command uses one interface.
     pub(super) pool: Option<source::Pool>,
     pub(super) lu_stores: Mutex<Vec<crate::lu::LuStore>>,
-    /// `exec`'s program (or `sh`), found in `PATH` once for the run.
+    /// `exec`'s program (or `sh`), found in `PATH` once for the run, or
+    /// a relative path (`./export_one.sh`) made absolute in `workdir`.
     pub(super) program_path: Option<std::path::PathBuf>,
+    /// Where `exec` and `shell` run: the batch's working directory
+    /// (SPEC §5), `None` for a batch that did not record one.
+    pub(super) workdir: Option<std::path::PathBuf>,
     /// MAX_FAILURES is set: workers count failures and hand them in at once.
     pub(super) count_failures: bool,
     /// A MAX_FAILURES count less the failures stored before the run: the
@@ -208,8 +212,15 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    /// `failed_before`: the batch's FAILED entities before this run.
-    pub(super) fn new(plan: &Plan, env: &Env, bid: &str, failed_before: i64) -> Shared {
+    /// `failed_before`: the batch's FAILED entities before this run;
+    /// `workdir`: the batch's working directory.
+    pub(super) fn new(
+        plan: &Plan,
+        env: &Env,
+        bid: &str,
+        failed_before: i64,
+        workdir: Option<std::path::PathBuf>,
+    ) -> Shared {
         Shared {
             command: plan.command.clone(),
             max_retries: plan.max_retries,
@@ -237,10 +248,18 @@ impl Shared {
             epoch: Instant::now(),
             lease_ms: (crate::knobs::dead_after().as_millis() / 2) as i64,
             program_path: match &plan.command {
+                // Which file `./x.sh` is must not depend on whether the
+                // child changes folder before or after it is looked up.
+                crate::ast::CommandKind::Exec { program, .. }
+                    if program.contains('/') && !program.starts_with('/') =>
+                {
+                    workdir.as_ref().map(|d| d.join(program))
+                }
                 crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
                 crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),
                 _ => None,
             },
+            workdir,
         }
     }
 
@@ -302,6 +321,7 @@ impl Shared {
                     lu: &self.lu,
                     node: &self.node,
                     program_path: self.program_path.as_deref(),
+                    cwd: self.workdir.as_deref(),
                     ..ctx
                 };
                 command::run(other, &ctx, &self.pool)

@@ -121,11 +121,11 @@ impl BatchStore for SqliteStore {
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                  execution_id, created_by, creation_time, estimated_total, max_workers, batch_no,
-                 owner_node, owner_pid, heartbeat_at, placement, open)
+                 owner_node, owner_pid, heartbeat_at, placement, open, workdir)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?13, ?7, ?8, ?9, ?10, ?11,
                  (SELECT coalesce(max(batch_no), 0) + 1 FROM batches),
                  CASE WHEN ?14 THEN NULL ELSE ?8 END, CASE WHEN ?14 THEN NULL ELSE ?12 END, ?9,
-                 ?15, CASE WHEN ?16 THEN 1 END)",
+                 ?15, CASE WHEN ?16 THEN 1 END, ?17)",
             params![
                 b.bid,
                 b.command,
@@ -142,7 +142,8 @@ impl BatchStore for SqliteStore {
                 status,
                 b.queued,
                 serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into()),
-                b.open
+                b.open,
+                b.workdir
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -435,6 +436,14 @@ impl BatchStore for SqliteStore {
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
+            .map_err(|e| self.err(e))
+    }
+
+    fn workdir(&self, bid: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT workdir FROM batches WHERE bid = ?1", [bid], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))
     }
 

@@ -358,6 +358,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         node        TEXT NOT NULL         -- the node that appended it
     );
     CREATE INDEX batch_appends_by_batch ON batch_appends (batch, place);",
+    // 10: the working directory of the process that created a batch (SPEC
+    // §5): `exec`, `shell` and `pipe` run there, whoever runs the batch (a
+    // retry from another folder, a worker, cron from `$HOME`). NULL for a
+    // batch created before: its commands run where its process is.
+    "ALTER TABLE batches ADD COLUMN workdir TEXT;",
 ];
 
 /// The newest schema version this binary knows.

@@ -46,6 +46,7 @@ impl SqliteStore {
                 queued: false,
                 placement: &crate::batch::Placement::default(),
                 open: false,
+                workdir: None,
             },
             false,
         )
