@@ -138,6 +138,8 @@ pub struct Plan {
     /// `RESUME=true`: a twin that no process runs and none will take is
     /// continued (as `BATCH_RETRY`) instead of refused (SPEC §4).
     pub resume: bool,
+    /// `OUTPUT_LIMIT`: bytes of each of stdout and stderr kept.
+    pub output_limit: usize,
     /// The options as written, as JSON: the batch's `arguments` in the store.
     pub arguments: serde_json::Value,
     /// Where a new batch's `exec`, `shell` and `pipe` commands run: the

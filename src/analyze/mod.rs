@@ -97,6 +97,9 @@ pub fn batch(
         on_done: options.on_done,
         allow_multiple: options.allow_multiple,
         resume: options.resume,
+        output_limit: options
+            .output_limit
+            .unwrap_or(crate::command::DEFAULT_OUTPUT_LIMIT),
     })
 }
 

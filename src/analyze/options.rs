@@ -47,6 +47,8 @@ pub struct BatchOptions {
     /// `RESUME`: an interrupted batch with the same command is continued
     /// instead of refused.
     pub resume: bool,
+    /// `OUTPUT_LIMIT`: bytes of each stream of a process kept, 1 or more.
+    pub output_limit: Option<usize>,
 }
 
 /// Options whose behaviour needs what is not built yet (named batches).
@@ -94,6 +96,7 @@ impl BatchOptions {
                 ("MAX_NODES", Value::Int(n)) => out.max_nodes = Some(at_least_one(o, *n)?),
                 ("OPEN", Value::Bool(b)) => out.open = *b,
                 ("RESUME", Value::Bool(b)) => out.resume = *b,
+                ("OUTPUT_LIMIT", Value::Str(s)) => out.output_limit = Some(size(o, s)?),
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
@@ -110,6 +113,38 @@ impl BatchOptions {
         }
         Ok(out)
     }
+}
+
+/// A size as `OUTPUT_LIMIT` takes it: a whole number of bytes, with an
+/// optional unit `B`, `KB`, `MB` or `GB` (powers of 1024; `KiB`, `MiB`,
+/// `GiB` and `K`, `M`, `G` too, any case), at least one byte.
+fn size(o: &Opt, text: &str) -> Result<usize> {
+    let t = text.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = t.split_at(digits);
+    let scale: Option<u64> = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => Some(1),
+        "K" | "KB" | "KIB" => Some(1 << 10),
+        "M" | "MB" | "MIB" => Some(1 << 20),
+        "G" | "GB" | "GIB" => Some(1 << 30),
+        _ => None,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .zip(scale)
+        .and_then(|(n, s)| n.checked_mul(s))
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| {
+            AnalyzeError::invalid(
+                o.span,
+                format!(
+                    "OUTPUT_LIMIT must be a size of 1 byte or more, as '1MB', '64KB' or '4096', \
+                     not '{text}'"
+                ),
+            )
+        })
 }
 
 /// The entries of an affinity option (a comma list), at least one.

@@ -189,6 +189,16 @@ fn batch_option_faults_are_told_at_the_option() {
             "MAX_NODES=0",
         ),
         (
+            "OUTPUT_LIMIT='1XB'",
+            "OUTPUT_LIMIT must be a size of 1 byte or more, as '1MB', '64KB' or '4096', not '1XB'",
+            "OUTPUT_LIMIT='1XB'",
+        ),
+        (
+            "OUTPUT_LIMIT='0'",
+            "OUTPUT_LIMIT must be a size of 1 byte or more, as '1MB', '64KB' or '4096', not '0'",
+            "OUTPUT_LIMIT='0'",
+        ),
+        (
             "BIND_PARAMS_JSON='[1]' BIND_PARAMS='a'",
             "give BIND_PARAMS or BIND_PARAMS_JSON, not both",
             "BIND_PARAMS_JSON='[1]'",
@@ -344,6 +354,22 @@ impl Catalog {
     fn plan(&self, src: &str) -> Result<Plan> {
         let stmt = crate::syntax::parse(src).unwrap().remove(0);
         batch(&self.store, &batch_stmt(src), stmt.span, 4)
+    }
+}
+
+#[test]
+fn output_limit_is_a_size_in_bytes() {
+    for (given, bytes) in [
+        ("'1MB'", 1 << 20),
+        ("'64KB'", 64 << 10),
+        ("'64 kib'", 64 << 10),
+        ("'2G'", 2 << 30),
+        ("'4096'", 4096),
+        ("'10b'", 10),
+    ] {
+        let src = format!("{ECHO}OUTPUT_LIMIT={given}");
+        let o = BatchOptions::decode(&options(&src)).expect(&src);
+        assert_eq!(o.output_limit, Some(bytes), "{src}");
     }
 }
 

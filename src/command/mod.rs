@@ -40,7 +40,7 @@ pub mod shell;
 mod sql;
 
 pub use process::resolve as resolve_program;
-pub use process::{kill_running, run_tracked};
+pub use process::{DEFAULT_OUTPUT_LIMIT, kill_running, run_tracked};
 
 #[cfg(test)]
 mod tests;
@@ -67,6 +67,8 @@ pub struct Context<'a> {
     /// The program of `exec` (or `sh` for `shell`) found in `PATH` once for
     /// the batch (see [`resolve_program`]); `None`: looked up at each spawn.
     pub program_path: Option<&'a Path>,
+    /// `OUTPUT_LIMIT`: the bytes of each of stdout and stderr kept.
+    pub output_limit: usize,
 }
 
 impl<'a> Context<'a> {
@@ -83,6 +85,7 @@ impl<'a> Context<'a> {
             cancel: None,
             cwd: None,
             program_path: None,
+            output_limit: process::DEFAULT_OUTPUT_LIMIT,
         }
     }
 
@@ -173,6 +176,8 @@ pub enum CommandError {
         code: i32,
         stdout: String,
         stderr: String,
+        /// OUTPUT_LIMIT cut stdout or stderr.
+        truncated: bool,
     },
     /// The process was killed by a signal it did not get from us.
     #[error("killed by signal {signal}{}", stderr_hint(.stderr))]
@@ -180,6 +185,7 @@ pub enum CommandError {
         signal: i32,
         stdout: String,
         stderr: String,
+        truncated: bool,
     },
     /// `ENTITY_TIMEOUT` passed; the work was stopped.
     #[error("timed out after {}", crate::ast::Duration(.0.as_millis() as u64))]
@@ -211,20 +217,27 @@ impl CommandError {
                 code,
                 stdout,
                 stderr,
-            } => Some(process_json(*code, stdout, stderr)),
+                truncated,
+            } => Some(process_json(*code, stdout, stderr, *truncated)),
             CommandError::Signal {
                 signal,
                 stdout,
                 stderr,
-            } => Some(process_json(128 + signal, stdout, stderr)),
+                truncated,
+            } => Some(process_json(128 + signal, stdout, stderr, *truncated)),
             _ => None,
         }
     }
 }
 
-/// The result of `exec` and `shell` (SPEC §5).
-fn process_json(code: i32, stdout: &str, stderr: &str) -> Value {
-    json!({"exit": code, "stdout": stdout, "stderr": stderr})
+/// The result of `exec` and `shell` (SPEC §5); `"truncated": true` when
+/// OUTPUT_LIMIT cut stdout or stderr.
+fn process_json(code: i32, stdout: &str, stderr: &str, truncated: bool) -> Value {
+    let mut v = json!({"exit": code, "stdout": stdout, "stderr": stderr});
+    if truncated {
+        v["truncated"] = Value::Bool(true);
+    }
+    v
 }
 
 /// `: <first line of stderr>` for the error text, so a failed entity says

@@ -12,7 +12,8 @@
 //! - stdin is `/dev/null`: an entity's command must not read the terminal.
 //! - stdout and stderr are read together by the worker's own thread (one
 //!   `poll` loop, no thread started per entity), so a child filling either
-//!   pipe never blocks; past 64 KiB the bytes are read and dropped.
+//!   pipe never blocks; past `OUTPUT_LIMIT` (1 MiB by default) the bytes
+//!   are read and dropped, and the result says `"truncated": true`.
 //! - The command runs until its output pipes close, not only until the
 //!   first process exits (as `$(...)` in a shell): a background process that
 //!   keeps the pipes open keeps the entity running, and `ENTITY_TIMEOUT`
@@ -32,8 +33,9 @@ use wait_timeout::ChildExt;
 use super::{CommandError, Context, process_json};
 use crate::ast::Arg;
 
-/// Each of stdout and stderr is cut at this many bytes (SPEC §5).
-pub const OUTPUT_CAP: usize = 64 * 1024;
+/// Each of stdout and stderr is cut at this many bytes unless
+/// `OUTPUT_LIMIT` says otherwise (SPEC §4: `'1MB'`).
+pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
 
 /// The process groups of the entity commands running now. Their groups
 /// are their own (so a Ctrl-C at the terminal does not reach them), so
@@ -169,10 +171,11 @@ fn run(mut cmd: Command, program: &str, ctx: &Context) -> Result<Value, CommandE
     // Both pipes are read to their end first (this thread, one poll loop),
     // then the process is reaped: what has closed its pipes has exited,
     // or is about to.
-    let (stdout, stderr) = match read_both(
+    let (stdout, stderr, truncated) = match read_both(
         running.child.stdout.take(),
         running.child.stderr.take(),
         deadline.map(|(at, _)| at),
+        ctx.output_limit,
     ) {
         Ok(out) => out,
         Err(ReadError::TimedOut) => {
@@ -204,7 +207,7 @@ fn run(mut cmd: Command, program: &str, ctx: &Context) -> Result<Value, CommandE
         source,
     })?;
     running.reaped = true;
-    finish(status, stdout, stderr)
+    finish(status, stdout, stderr, truncated)
 }
 
 enum ReadError {
@@ -212,20 +215,21 @@ enum ReadError {
     Io(std::io::Error),
 }
 
-/// One output pipe being read: the text kept so far (at most
-/// [`OUTPUT_CAP`] bytes; the rest is read and dropped) and whether the
-/// cap cut it.
+/// One output pipe being read: the text kept so far (at most `limit`
+/// bytes; the rest is read and dropped) and whether the limit cut it.
 struct Capture<R> {
     pipe: Option<R>,
     kept: Vec<u8>,
+    limit: usize,
     cut: bool,
 }
 
 impl<R: Read> Capture<R> {
-    fn new(pipe: Option<R>) -> Capture<R> {
+    fn new(pipe: Option<R>, limit: usize) -> Capture<R> {
         Capture {
             pipe,
             kept: Vec::new(),
+            limit,
             cut: false,
         }
     }
@@ -238,7 +242,7 @@ impl<R: Read> Capture<R> {
         match pipe.read(buf) {
             Ok(0) => self.pipe = None,
             Ok(n) => {
-                let take = n.min(OUTPUT_CAP - self.kept.len());
+                let take = n.min(self.limit.saturating_sub(self.kept.len()));
                 self.kept.extend_from_slice(&buf[..take]);
                 self.cut |= take < n;
             }
@@ -262,8 +266,9 @@ fn read_both(
     out: Option<ChildStdout>,
     err: Option<ChildStderr>,
     deadline: Option<Instant>,
-) -> Result<(String, String), ReadError> {
-    let (mut out, mut err) = (Capture::new(out), Capture::new(err));
+    limit: usize,
+) -> Result<(String, String, bool), ReadError> {
+    let (mut out, mut err) = (Capture::new(out, limit), Capture::new(err, limit));
     let mut buf = [0u8; 16 * 1024];
     while out.pipe.is_some() || err.pipe.is_some() {
         let timeout = match deadline {
@@ -307,27 +312,36 @@ fn read_both(
             err.read_some(&mut buf).map_err(ReadError::Io)?;
         }
     }
-    Ok((out.text(), err.text()))
+    let truncated = out.cut || err.cut;
+    Ok((out.text(), err.text(), truncated))
 }
 
-fn finish(status: ExitStatus, stdout: String, stderr: String) -> Result<Value, CommandError> {
+fn finish(
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    truncated: bool,
+) -> Result<Value, CommandError> {
     match (status.code(), status.signal()) {
-        (Some(0), _) => Ok(process_json(0, &stdout, &stderr)),
+        (Some(0), _) => Ok(process_json(0, &stdout, &stderr, truncated)),
         (Some(code), _) => Err(CommandError::Exit {
             code,
             stdout,
             stderr,
+            truncated,
         }),
         (None, Some(signal)) => Err(CommandError::Signal {
             signal,
             stdout,
             stderr,
+            truncated,
         }),
         // Neither a code nor a signal does not happen on unix; -1 says "odd".
         (None, None) => Err(CommandError::Exit {
             code: -1,
             stdout,
             stderr,
+            truncated,
         }),
     }
 }

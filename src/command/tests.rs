@@ -227,7 +227,7 @@ fn exec_param_without_a_window_fails_the_entity() {
 }
 
 #[test]
-fn exec_caps_both_streams_at_64k_without_blocking_the_child() {
+fn exec_caps_both_streams_at_the_output_limit_without_blocking_the_child() {
     // stderr first, then stdout, then stderr again: a runner that read one
     // stream to its end before the other, or stopped reading at the cap,
     // would leave the child blocked on a full pipe.
@@ -235,6 +235,7 @@ fn exec_caps_both_streams_at_64k_without_blocking_the_child() {
     let cmd = exec("sh", &[lit("-c"), lit(script), Arg::EntityId]);
     let ctx = Context {
         timeout: Some(Duration::from_secs(120)),
+        output_limit: 64 * 1024,
         ..Context::for_entity("1")
     };
     let r = go(&cmd, &ctx).unwrap();
@@ -244,6 +245,23 @@ fn exec_caps_both_streams_at_64k_without_blocking_the_child() {
     let err = r["stderr"].as_str().unwrap();
     assert_eq!(err.len(), 64 * 1024);
     assert!(err.starts_with("e\ne\n"));
+    assert_eq!(r["truncated"], true);
+    // The default keeps 1 MiB of each: all of stdout here, and stderr cut
+    // by its last line only.
+    let r = go(
+        &cmd,
+        &Context {
+            timeout: Some(Duration::from_secs(120)),
+            ..Context::for_entity("1")
+        },
+    )
+    .unwrap();
+    assert_eq!(stdout(&r).len(), 1024 * 1024);
+    assert_eq!(r["truncated"], true, "stderr had 1 MiB and 4 bytes");
+    // Within the limit: no mark.
+    let small = exec("sh", &[lit("-c"), lit("echo hi"), Arg::EntityId]);
+    let r = go(&small, &Context::for_entity("1")).unwrap();
+    assert!(r.get("truncated").is_none(), "{r}");
 }
 
 #[test]

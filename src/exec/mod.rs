@@ -172,6 +172,7 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
             "ON_DONE",
             plan.on_done.clone().unwrap_or_else(|| "none".into()),
         ),
+        ("OUTPUT_LIMIT", format!("{} bytes", plan.output_limit)),
     ];
     Ok(Explanation {
         source,

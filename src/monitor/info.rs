@@ -112,6 +112,7 @@ fn option_default(name: &str) -> serde_json::Value {
         | "RESUME" => J::Bool(false),
         "MAX_RETRIES" | "REPROCESS_HOURS" => J::from(0),
         "RETRY_DELAY" => J::from("1s"),
+        "OUTPUT_LIMIT" => J::from("1MB"),
         "BIND_PARAMS_SEPARATOR" => J::from(","),
         _ => J::Null,
     }

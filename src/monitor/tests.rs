@@ -706,6 +706,7 @@ fn batch_info_shows_every_field_and_option() {
         ("Option NAME", "-"),
         ("Option ON_DONE", "-"),
         ("Option OPEN", "false"),
+        ("Option OUTPUT_LIMIT", "1MB"),
         ("Option REPROCESS_HOURS", "~1.500"),
         ("Option RESUME", "false"),
         ("Option RETRY_DELAY", "1s"),

@@ -269,6 +269,7 @@ pub const BATCH_OPTIONS: &[OptSpec] = &[
     opt("OPEN", OptType::Bool),
     opt("ON_DONE", OptType::Str),
     opt("RESUME", OptType::Bool),
+    opt("OUTPUT_LIMIT", OptType::Str),
 ];
 
 /// `CREATE INTERFACE ... TYPE CSV ... WITH` options.

@@ -205,3 +205,40 @@ fn the_quickstart_runs_and_shows_what_it_says() {
         assert!(out.stderr.starts_with("warning: batch "), "{}", out.stderr);
     }
 }
+
+/// OUTPUT_LIMIT (SPEC §4): each stream keeps that many bytes and the
+/// result says `"truncated": true`; the default keeps 1 MB; a size that
+/// means nothing is refused before anything is stored.
+#[test]
+fn output_limit_cuts_each_stream_and_says_so() {
+    let w = World::new(2);
+    let results = |with: &str| -> Vec<Value> {
+        w.test(&format!(
+            "BATCH Customer FABRIC_COMMAND=\"shell 'yes | head -c 200000; : ?'\" \
+             WITH ALLOW_MULTIPLE=true {with}"
+        ))
+        .status(0)
+        .run();
+        let bid = w.last_bid();
+        let out = w
+            .test(&format!("BATCH_DETAILS '{bid}' LIMIT=-1"))
+            .status(0)
+            .run();
+        let rows: Vec<Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+        rows.iter().map(|r| r["results"].clone()).collect()
+    };
+    for r in results("OUTPUT_LIMIT='10'") {
+        assert_eq!(r["stdout"], "y\ny\ny\ny\ny\n", "{r}");
+        assert_eq!(r["truncated"], true, "{r}");
+    }
+    for r in results("") {
+        assert_eq!(r["stdout"].as_str().unwrap().len(), 200_000);
+        assert!(r.get("truncated").is_none(), "within 1 MB: {r}");
+    }
+    let before = w.batch_count();
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH OUTPUT_LIMIT='lots'")
+        .status(1)
+        .stderr_contains("OUTPUT_LIMIT must be a size of 1 byte or more")
+        .run();
+    assert_eq!(w.batch_count(), before);
+}

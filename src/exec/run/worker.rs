@@ -180,6 +180,7 @@ pub(super) struct Shared {
     pub(super) lu: String,
     pub(super) node: String,
     pub(super) timeout: Option<Duration>,
+    pub(super) output_limit: usize,
     pub(super) home: std::path::PathBuf,
     pub(super) command_lu: Option<crate::store::LuDef>,
     /// Connections to the interface the command reads (`sql`) or syncs
@@ -229,6 +230,7 @@ impl Shared {
             lu: plan.lu.clone(),
             node: env.node.to_string(),
             timeout: plan.entity_timeout,
+            output_limit: plan.output_limit,
             home: env.home.to_path_buf(),
             permits: env.permits.cloned(),
             command_lu: plan.command_lu.clone(),
@@ -314,6 +316,7 @@ impl Shared {
             other => {
                 let ctx = command::Context {
                     timeout: self.timeout,
+                    output_limit: self.output_limit,
                     ..command::Context::for_entity(&c.entity_id)
                 };
                 let ctx = command::Context {
