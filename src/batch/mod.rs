@@ -15,6 +15,12 @@ pub use placement::{NodeIdent, Placement};
 pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
 pub use stop::StopToken;
 
+/// An id (a bid, a worker id) as tables, notes and the progress bar show
+/// it: its first 8 characters (any statement takes such a prefix).
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
 /// A batch's counters. They always add up: total = waiting + in process +
 /// completed + failed + cancelled (SPEC §6).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! options read back by name and its entity source as one readable line.
 
 use super::*;
+use crate::batch::short_id;
 
 /// How many ids of a listed entity source `BATCH_INFO` shows.
 const SOURCE_IDS_SHOWN: usize = 10;
@@ -51,7 +52,7 @@ impl Cx<'_> {
         let err = self.store_err(None);
         if let Some(job) = self.store.batch_job(&b.bid).map_err(&err)? {
             kv.push("Job", self.job_line(&job).map_err(&err)?);
-            kv.push("Waiting", self.waiting(&b.bid).map_err(&err)?);
+            kv.push("Waiting", placement_wait(self.store, &b.bid).map_err(&err)?);
         }
         Ok(kv.into())
     }
@@ -62,29 +63,14 @@ impl Cx<'_> {
             Some(w) => {
                 let node = self.store.nodes()?.into_iter().find(|n| n.worker_id == *w);
                 match node {
-                    Some(n) => format!(", owner node {} (worker {})", n.node, short(w)),
-                    None => format!(", owner worker {}", short(w)),
+                    Some(n) => format!(", owner node {} (worker {})", n.node, short_id(w)),
+                    None => format!(", owner worker {}", short_id(w)),
                 }
             }
             None => String::new(),
         };
         Ok(format!("{} ({}{owner})", job.name, job.status))
     }
-
-    /// Why an unfinished asynchronous batch waits, when no live worker
-    /// may own its job or process its entities (its placement, SPEC §4).
-    fn waiting(&self, bid: &str) -> store::Result<Option<String>> {
-        let Some(b) = self.store.find_async(bid)? else {
-            return Ok(None);
-        };
-        let owned = b.status != crate::batch::BatchStatus::WaitingForJob;
-        store::nodes::waits_for(self.store, &b.placement, owned)
-    }
-}
-
-/// The first 8 characters of an id.
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
 }
 
 /// Whether the batch takes `BATCH_APPEND`: `open`, `closed` (by

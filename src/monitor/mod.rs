@@ -424,6 +424,18 @@ pub fn interrupted(store: &dyn Store, bid: &str, status: BatchStatus) -> store::
     }
 }
 
+/// Why batch `bid` waits because of its placement (SPEC §4), if it is an
+/// unfinished asynchronous batch and no live worker may own its job (while
+/// it waits for one) or process its entities: for BATCH_INFO's `Waiting`
+/// row and BATCH_WAIT's note.
+pub fn placement_wait(store: &dyn Store, bid: &str) -> store::Result<Option<String>> {
+    let Some(b) = store.find_async(bid)? else {
+        return Ok(None);
+    };
+    let owned = b.status != BatchStatus::WaitingForJob;
+    store::nodes::waits_for(store, &b.placement, owned)
+}
+
 /// The status monitoring shows for `b`: [`INTERRUPTED`] for an
 /// interrupted batch, else its stored status.
 pub fn shown_status(store: &dyn Store, b: &BatchRow) -> store::Result<String> {

@@ -45,7 +45,7 @@ impl Bar {
     /// paused batch says PAUSED, with no rate or ETA (nothing runs).
     pub fn update(&self, bid: &str, c: &Counters, generating: bool, paused: bool) {
         let Some(b) = &self.bar else { return };
-        b.set_prefix(bid.get(..8).unwrap_or(bid).to_string());
+        b.set_prefix(crate::batch::short_id(bid).to_string());
         let done = (c.completed + c.failed + c.cancelled).max(0) as u64;
         let total = match (generating, self.estimated) {
             (false, _) => Some(c.total),

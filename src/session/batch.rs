@@ -190,7 +190,7 @@ impl Session {
             RunEnd::Ended { .. } if c.failed > 0 => eprintln!(
                 "warning: batch {} ended DONE with {} of {} entities FAILED \
                  (BATCH_DETAILS STATUS='FAILED' lists them, BATCH_RETRY runs them again)",
-                bid.get(..8).unwrap_or(bid),
+                crate::batch::short_id(bid),
                 c.failed,
                 c.total
             ),

@@ -48,7 +48,7 @@ impl Session {
             eprintln!(
                 "note: no batch in this session yet; {name} is about the newest batch, {} \
                  ({}, created {created})",
-                short_bid(&b.bid),
+                crate::batch::short_id(&b.bid),
                 crate::monitor::shown_status(self.store()?, &b)?,
             );
         }
@@ -79,10 +79,4 @@ fn newest(store: &dyn crate::store::Store) -> Result<Option<crate::store::BatchR
         limit: Some(1),
     })?;
     Ok(rows.into_iter().next())
-}
-
-/// A bid as tables show it: its first 8 characters (any statement takes
-/// the prefix).
-fn short_bid(bid: &str) -> &str {
-    bid.get(..8).unwrap_or(bid)
 }

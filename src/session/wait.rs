@@ -149,11 +149,8 @@ fn stalled(
     bid: &str,
     status: BatchStatus,
 ) -> crate::store::Result<Option<String>> {
-    if let Some(b) = store.find_async(bid)? {
-        let owned = status != BatchStatus::WaitingForJob;
-        if let Some(why) = crate::store::nodes::waits_for(store, &b.placement, owned)? {
-            return Ok(Some(format!("batch {bid}: {why}")));
-        }
+    if let Some(why) = crate::monitor::placement_wait(store, bid)? {
+        return Ok(Some(format!("batch {bid}: {why}")));
     }
     if !crate::monitor::interrupted(store, bid, status)? {
         return Ok(None);

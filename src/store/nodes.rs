@@ -101,6 +101,12 @@ pub struct NodeRecord {
 }
 
 impl NodeRecord {
+    /// Whether this is a live worker that takes new work (not one that is
+    /// stopping: it may be on its way out).
+    pub fn takes_work(&self) -> bool {
+        self.kind == NodeKind::Worker && self.state == NodeState::Running && self.alive()
+    }
+
     /// Who the node is, for placement (affinity, `@DC`).
     pub fn ident(&self) -> crate::batch::NodeIdent {
         crate::batch::NodeIdent {
@@ -221,9 +227,10 @@ pub fn worker_alive(
     store: &dyn NodeStore,
     fits: impl Fn(&crate::batch::NodeIdent) -> bool,
 ) -> crate::store::Result<bool> {
-    Ok(store.nodes()?.iter().any(|n| {
-        n.kind == NodeKind::Worker && n.state == NodeState::Running && n.alive() && fits(&n.ident())
-    }))
+    Ok(store
+        .nodes()?
+        .iter()
+        .any(|n| n.takes_work() && fits(&n.ident())))
 }
 
 /// Why a batch placed as `p` waits, if it does: no live worker may own its

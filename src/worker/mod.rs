@@ -221,7 +221,7 @@ impl Serving {
             Arc::clone(at.permits),
         );
         let thread = std::thread::Builder::new()
-            .name(format!("batch-{}", bid.get(..8).unwrap_or(&bid)))
+            .name(format!("batch-{}", crate::batch::short_id(&bid)))
             .spawn(move || {
                 let at = At {
                     cfg: &cfg,

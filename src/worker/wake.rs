@@ -7,7 +7,7 @@
 //! that the pid is a `batchsh worker` still (its command line), as pids
 //! are reused.
 
-use crate::store::nodes::{NodeKind, NodeState, NodeStore};
+use crate::store::nodes::NodeStore;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -60,9 +60,8 @@ pub fn nudge_workers(store: &dyn NodeStore, except: Option<&str>) {
     let host = crate::owner::hostname();
     for n in nodes {
         let here = n.host == host && Some(n.worker_id.as_str()) != except;
-        let live = n.kind == NodeKind::Worker && n.state == NodeState::Running && n.alive();
         if here
-            && live
+            && n.takes_work()
             && let Some(pid) = worker_pid(n.pid)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::USR1);
