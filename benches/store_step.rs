@@ -104,6 +104,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
                 placement: &batchsh::batch::Placement::default(),
                 open: false,
                 workdir: None,
+                lines: None,
             },
             false,
         )

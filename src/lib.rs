@@ -122,6 +122,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         }
         None => {
             let file = cli.file.as_deref().filter(|f| *f != Path::new("-"));
+            let stdin = cli.command.is_none() && file.is_none();
             let text = if let Some(c) = cli.command {
                 c
             } else if let Some(f) = file {
@@ -142,7 +143,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             // the last statement must not leave the first ones half done.
             let stmts =
                 syntax::parse(&text).map_err(|e| Error::Parse(text.clone(), e).in_file(file))?;
-            run_script(&cli.global, &text, &stmts, file)
+            run_script(&cli.global, &text, &stmts, file, stdin)
         }
     }
 }
@@ -150,12 +151,14 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
 /// Runs parsed statements in order; the first failure stops the run unless
 /// `--keep-going`, and Ctrl-C stops it after the statement it interrupted
 /// (a batch cancelled gracefully prints its summary first). Results print
-/// as each statement ends.
+/// as each statement ends. `stdin`: the statements were read from standard
+/// input, which then holds no ids for FROM STDIN.
 fn run_script(
     global: &cli::Global,
     text: &str,
     stmts: &[ast::Stmt],
     file: Option<&Path>,
+    stdin: bool,
 ) -> Result<(), Error> {
     let mut config = runner::session_config(global)?;
     if let Some(f) = file {
@@ -168,6 +171,7 @@ fn run_script(
         }
     }
     let mut session = session::Session::new(config, runner::settings(global));
+    session.statements_on_stdin = stdin;
     on_ctrl_c(&session);
     terminate::install();
     let ran = runner::run_statements(

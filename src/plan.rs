@@ -29,11 +29,12 @@ pub enum EntitySource {
     /// `ids` is `None` until read, and stays `None` in the plan of a
     /// stored batch (a retry, a worker): its ids are in the store, and
     /// the lines are never read again.
-    Lines {
-        from: Lines,
-        ids: Option<Vec<Result<String, source::IdError>>>,
-    },
+    Lines { from: Lines, ids: Option<LineIds> },
 }
+
+/// The ids of a [`EntitySource::Lines`], shared with the thread that hands
+/// them out (a million of them are not copied to start it).
+pub type LineIds = std::sync::Arc<Vec<Result<String, source::IdError>>>;
 
 /// Where the lines of a [`EntitySource::Lines`] come from.
 #[derive(Clone, Debug, PartialEq)]

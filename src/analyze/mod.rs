@@ -41,19 +41,6 @@ pub fn batch(
     let options = BatchOptions::decode(&b.options)?;
     command::refuse_window_args(&b.command)?;
     let source = source::entity_source(catalog, b, lu.as_ref(), span, options.bind_params.clone())?;
-    let lines = matches!(source, crate::plan::EntitySource::Lines { .. });
-    if lines && (options.asynchronous || options.open) {
-        return Err(AnalyzeError::invalid(
-            b.options
-                .0
-                .iter()
-                .find(|o| o.name == "ASYNC" || o.name == "OPEN")
-                .map_or(span, |o| o.span),
-            "the ids of FROM STDIN and FROM FILE are read by this process and stored as the \
-             batch runs here; ASYNC=true and OPEN=true are not available with them yet \
-             (run it synchronously, or load the ids into an interface and use FROM ... USING)",
-        ));
-    }
     let needs = command::needs(catalog, &b.command)?;
     let workers = options
         .max_workers_per_node
@@ -90,9 +77,7 @@ pub fn batch(
         entity_timeout: options.entity_timeout,
         max_failures: options.max_failures,
         chunk_size: options.chunk_size,
-        // Lines are stored before any is processed (SPEC §4): a run
-        // stopped while they were stored could not read them again.
-        generate_first: options.generate_entities_first || lines,
+        generate_first: options.generate_entities_first,
         estimated_total: options.estimated_entities_count,
         on_done: options.on_done,
         allow_multiple: options.allow_multiple,

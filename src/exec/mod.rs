@@ -30,6 +30,10 @@ pub fn start(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<Finished> {
     run::join(env, plan, &bid, &execution_id, run::Roles::ALL, true)
 }
 
+/// The size of the parts in which the ids of FROM STDIN / FROM FILE are
+/// stored.
+const LINES_PART: usize = 1 << 20;
+
 /// Creates the batch of `plan`, owned by this process from its first
 /// moment: its id and its execution id, for [`run::join`].
 pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, String)> {
@@ -37,6 +41,18 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
     let bid = uuid::Uuid::new_v4().to_string();
     let execution_id = uuid::Uuid::new_v4().to_string();
     let fabric_command = plan.command.to_string();
+    // The lines of FROM STDIN / FROM FILE go into the store with the batch:
+    // every later run reads them from there (SPEC §4).
+    let lines = match &plan.source {
+        plan::EntitySource::Lines { ids: Some(ids), .. } => {
+            let mut parts = crate::source::lines::to_stored(ids, LINES_PART);
+            if parts.is_empty() {
+                parts.push(Vec::new());
+            }
+            Some(parts)
+        }
+        _ => None,
+    };
     let twin = env.store.create_batch(
         &crate::store::batches::NewBatch {
             bid: &bid,
@@ -53,6 +69,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             placement: &plan.placement,
             open: plan.open,
             workdir: plan.workdir.as_deref().and_then(|d| d.to_str()),
+            lines: lines.as_deref(),
         },
         !plan.allow_multiple,
     )?;
@@ -211,7 +228,7 @@ fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
         plan::EntitySource::Lines { ids, .. } => {
             let unique: std::collections::HashSet<String> = ids
                 .iter()
-                .flatten()
+                .flat_map(|ids| ids.iter())
                 .map(|r| match r {
                     Ok(id) => id.clone(),
                     Err(e) => e.stand_in(),

@@ -209,13 +209,17 @@ impl Session {
             return Ok(());
         };
         let read = match from {
+            Lines::Stdin if self.statements_on_stdin => Err(lines::LinesError::Statements),
             Lines::Stdin => lines::read_stdin(),
             Lines::File { written, path } => {
                 *path = crate::source::resolve_path(written, &self.cwd);
                 lines::read_file(path)
             }
         };
-        *ids = Some(read.map_err(|e| super::StatementError::refused(span, e.to_string()))?);
+        *ids =
+            Some(std::sync::Arc::new(read.map_err(|e| {
+                super::StatementError::refused(span, e.to_string())
+            })?));
         Ok(())
     }
 

@@ -60,6 +60,9 @@ pub struct Session {
     /// Set by Ctrl-C: a statement that runs a batch cancels it, and a
     /// script stops after the statement.
     pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The statements come from standard input (`batchsh -`, or a pipe
+    /// into `batchsh`): FROM STDIN has no ids to read there.
+    pub statements_on_stdin: bool,
 }
 
 /// Where a session stands: its files, and this process's node.
@@ -99,6 +102,7 @@ impl Session {
             outcomes: Default::default(),
             batch_failed: false,
             interrupt: Default::default(),
+            statements_on_stdin: false,
         }
     }
 

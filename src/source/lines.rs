@@ -23,6 +23,12 @@ pub enum LinesError {
          pipe the ids in (seq 1 100 | batchsh -c '...') or use FROM FILE 'ids.txt'"
     )]
     Terminal,
+    #[error(
+        "FROM STDIN reads ids from standard input, which holds the statements here; \
+         give the statements with -c or a script file (seq 1 100 | batchsh -c '...'), \
+         or the ids with FROM FILE 'ids.txt'"
+    )]
+    Statements,
     #[error("cannot read the ids from {what}: {source}")]
     Io {
         what: String,
@@ -79,9 +85,66 @@ pub fn read(mut input: impl BufRead) -> std::io::Result<Vec<Result<String, IdErr
     }
 }
 
+/// The ids as the store keeps them ([`from_stored`] reads them back):
+/// each id's bytes (a line that is not UTF-8 as it was) followed by a line
+/// end, in parts of about `part` bytes that each end with a whole line.
+pub fn to_stored(ids: &[Result<String, IdError>], part: usize) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
+    let mut text = Vec::new();
+    for id in ids {
+        let stand_in;
+        text.extend_from_slice(match id {
+            Ok(id) => id.as_bytes(),
+            Err(IdError::NotUtf8(bytes)) => bytes,
+            // `read` gives no other error; another keeps its stand-in.
+            Err(e) => {
+                stand_in = e.stand_in();
+                stand_in.as_bytes()
+            }
+        });
+        text.push(b'\n');
+        if text.len() >= part {
+            parts.push(std::mem::take(&mut text));
+        }
+    }
+    if !text.is_empty() {
+        parts.push(text);
+    }
+    parts
+}
+
+/// The ids of stored lines ([`to_stored`]): each line is an id as it was
+/// read, so nothing is trimmed or skipped again.
+pub fn from_stored(text: &[u8]) -> Vec<Result<String, IdError>> {
+    text.split_inclusive(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
+        .map(|line| match std::str::from_utf8(line) {
+            Ok(id) => Ok(id.to_string()),
+            Err(_) => Err(IdError::NotUtf8(line.to_vec())),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_lines_read_back_as_they_were_read() {
+        let read = ids(b"\xEF\xBB\xBF\xEF\xBB\xBF1\r\n\xff\n 2 \n\n3");
+        // The second mark is part of the first id, which `read` would drop
+        // if it read the stored text again.
+        assert_eq!(read.len(), 4);
+        assert_eq!(read[0], Ok("\u{feff}1".to_string()));
+        for part in [1, 4, 1 << 20] {
+            let parts = to_stored(&read, part);
+            assert!(parts.iter().all(|p| p.ends_with(b"\n")));
+            assert_eq!(from_stored(&parts.concat()), read, "parts of {part} bytes");
+        }
+        assert_eq!(to_stored(&read, 1).len(), 4);
+        assert!(to_stored(&[], 8).is_empty());
+        assert!(from_stored(b"").is_empty());
+    }
 
     fn ids(input: &[u8]) -> Vec<Result<String, IdError>> {
         read(input).unwrap()

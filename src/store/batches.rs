@@ -43,6 +43,11 @@ pub struct NewBatch<'a> {
     /// The creating process's working directory: `exec`, `shell` and
     /// `pipe` run there, whoever runs the batch (SPEC §5).
     pub workdir: Option<&'a str>,
+    /// The ids of a FROM STDIN / FROM FILE batch, as
+    /// [`crate::source::lines::to_stored`] gives them (at least one part,
+    /// empty when there are no ids); stored with the batch, read back by
+    /// [`BatchStore::batch_lines`]. `None` for every other source.
+    pub lines: Option<&'a [Vec<u8>]>,
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives
@@ -251,6 +256,11 @@ pub trait BatchStore {
     /// moment (two cron lines, a retrying wrapper) exactly one creates its
     /// batch and the other sees it.
     fn create_batch(&self, b: &NewBatch, refuse_twin: bool) -> Result<Option<String>>;
+
+    /// The stored ids of a FROM STDIN / FROM FILE batch ([`NewBatch::lines`],
+    /// its parts joined); `None` when it has none stored (another source, or
+    /// a batch created before they were stored).
+    fn batch_lines(&self, bid: &str) -> Result<Option<Vec<u8>>>;
 
     /// Moves the batch to `status` for its run, with an event. Sets the
     /// start time when it first starts (GENERATE_IID_LIST or IN_PROGRESS: a

@@ -78,6 +78,7 @@ fn new_batch_open(
             placement: &crate::batch::Placement::default(),
             open,
             workdir: Some("/work/exports"),
+            lines: None,
         },
         twin_check,
     )

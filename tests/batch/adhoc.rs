@@ -1,7 +1,7 @@
 //! Ad-hoc batches (an undefined LU name labels the batch) and ids from
 //! anywhere: FROM STDIN, FROM FILE, a CSV interface over `ids.txt`.
 
-use crate::world::{World, result_row};
+use crate::world::{World, assert_none_lost_none_rerun, completed_ids, kill_9_after, result_row};
 
 /// The issue's one-liner: a thousand ids piped in, an undefined LU, an
 /// `exec` of a script in the working directory, nothing defined first.
@@ -158,14 +158,82 @@ fn a_retry_reads_neither_stdin_nor_the_file_again() {
     assert_eq!(result_row(&out.stdout)["total"], 3, "{}", out.stderr);
 }
 
+/// The lines are stored with the batch, in its creating transaction: a
+/// run killed before it stored every id as an entity is finished by a
+/// retry from those lines, with the file gone, none lost, none run twice.
 #[test]
-fn stdin_and_file_ids_are_refused_for_a_worker_and_a_missing_file() {
+fn kill_9_then_retry_takes_the_ids_from_the_stored_lines() {
+    const N: usize = 1000;
+    for attempt in 1..=3 {
+        let w = World::new(0);
+        let ids: String = (1..=N).map(|i| format!("{i}\n")).collect();
+        std::fs::write(w.path().join("ids.txt"), ids).unwrap();
+        let child = w.spawn(
+            "BATCH Export FROM FILE 'ids.txt' FABRIC_COMMAND=\"shell 'echo ? >> ran.txt'\" WITH MAX_WORKERS_PER_NODE=2",
+        );
+        kill_9_after(&w, child, 20);
+        let bid = w.last_bid();
+        // What this test is about: ids the killed run had not stored as
+        // entities (it stores them as it hands them out).
+        if w.query_i64("SELECT total FROM batches WHERE bid = ?1", &bid) == N as i64 {
+            assert!(attempt < 3, "no kill came before every id was stored");
+            continue;
+        }
+        let completed_before = completed_ids(&w, &bid);
+        std::fs::remove_file(w.path().join("ids.txt")).unwrap();
+        w.retry_to_done(&bid);
+        assert_eq!(
+            w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+            N as i64
+        );
+        assert_none_lost_none_rerun(&w, N, &completed_before);
+        return;
+    }
+}
+
+/// With their lines in the store, ids from standard input or a file may
+/// run in a worker (ASYNC=true) and start an open batch (OPEN=true).
+#[test]
+fn stdin_ids_run_in_a_worker_and_file_ids_open_a_batch() {
     let w = World::new(0);
+    let ids: String = (1..=500).map(|i| format!("{i}\n")).collect();
     w.test("BATCH Export FROM STDIN FABRIC_COMMAND='echo ?' WITH ASYNC=true")
-        .stdin("1\n")
-        .status(1)
-        .stderr_starts_with("error: the ids of FROM STDIN and FROM FILE are read by this process")
+        .stdin(ids)
+        .status(0)
         .run();
+    let bid = w.last_bid();
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        500
+    );
+    assert_eq!(
+        w.query_i64(
+            "SELECT count(DISTINCT entity_id) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'",
+            &bid
+        ),
+        500
+    );
+
+    std::fs::write(w.path().join("ids.txt"), "a\nb\n").unwrap();
+    w.test("BATCH Open FROM FILE 'ids.txt' FABRIC_COMMAND='echo ?' WITH ASYNC=true, OPEN=true")
+        .status(0)
+        .run();
+    let open = w.last_bid();
+    w.test(&format!("BATCH_APPEND '{open}' ('c')"))
+        .status(0)
+        .run();
+    w.test(&format!("BATCH_WAITOFF '{open}'")).status(0).run();
+    w.test(&format!("BATCH_WAIT '{open}'")).status(0).run();
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &open),
+        3
+    );
+}
+
+#[test]
+fn a_missing_ids_file_is_refused_and_no_stdin_is_no_ids() {
+    let w = World::new(0);
     w.refused(
         "BATCH Export FROM FILE 'gone.txt' FABRIC_COMMAND='echo ?'",
         "cannot read the ids from file ",
@@ -230,4 +298,54 @@ fn csv_columns_are_typed_unless_types_is_false() {
     let types = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["types"].clone();
     assert_eq!(types("typed"), true);
     assert_eq!(types("text"), false);
+}
+
+/// FROM STDIN when standard input holds no ids: the statements themselves
+/// (`batchsh -`, a pipe into `batchsh`), or a terminal (it would wait for
+/// typing). Each is refused at once, says what to do, and stores nothing.
+#[test]
+fn from_stdin_is_refused_where_stdin_holds_statements_or_is_a_terminal() {
+    let w = World::new(0);
+    let statement = "BATCH Export FROM STDIN FABRIC_COMMAND='echo ?';\n";
+    for args in [&["-"][..], &[][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
+            .args(["--home", w.home().to_str().unwrap()])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(statement.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(
+                "error: FROM STDIN reads ids from standard input, which holds the statements here; \
+                 give the statements with -c or a script file"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"));
+    cmd.current_dir(w.path())
+        .args(["--home", w.home().to_str().unwrap(), "-c", statement])
+        .env("NO_COLOR", "1");
+    let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    s.exp_string(
+        "error: FROM STDIN reads one id per line from standard input, which is a terminal here",
+    )
+    .unwrap();
+    s.exp_eof().unwrap();
+    assert_eq!(w.batch_count(), 0);
 }

@@ -351,8 +351,18 @@ impl Parties {
             } else {
                 Ok(None)
             };
+            // A stored batch's lines (FROM STDIN / FROM FILE) come from the
+            // store, as a query's ids would come from its source again.
+            let lines = match &plan.source {
+                crate::plan::EntitySource::Lines { ids: None, .. } => env
+                    .store
+                    .batch_lines(me.bid)
+                    .map_err(halt)?
+                    .map(|text| Arc::new(crate::source::lines::from_stored(&text))),
+                _ => None,
+            };
             let hub = Arc::clone(&parties.hub);
-            parties._producer = Some(spawn_producer(plan, env.home, stored, hub));
+            parties._producer = Some(spawn_producer(plan, env.home, stored, lines, hub));
         }
         // Processing: a thread for each worker the batch runs now;
         // BATCH_EDIT may add more ([`Parties::workers_up_to`]).

@@ -59,11 +59,13 @@ fn seen_so_far(stored: Option<&Stored>) -> Result<Seen, String> {
 /// `stored` (a retry that reads the source again), it first reads the ids
 /// the batch stored, on its own thread, while the writer goes on; for an
 /// open batch, it reads the ids appended to it after the source
-/// ([`follow_appends`]).
+/// ([`follow_appends`]). `stored_lines` are the ids of a stored FROM STDIN
+/// / FROM FILE batch, read from the store, whose plan has none.
 pub(super) fn spawn_producer(
     plan: &Plan,
     home: &Path,
     stored: Result<Option<Stored>, String>,
+    stored_lines: Option<crate::plan::LineIds>,
     hub: Arc<Hub>,
 ) -> std::thread::JoinHandle<()> {
     let open = plan.open;
@@ -78,11 +80,14 @@ pub(super) fn spawn_producer(
         EntitySource::Fabric(lu) => Source::Fabric(home.to_path_buf(), lu.clone()),
         EntitySource::Lines { ids: Some(ids), .. } => Source::Lines(ids.clone()),
         // The plan of a stored batch: its lines were read once, when it
-        // was created, and are not read again.
-        EntitySource::Lines { from, ids: None } => Source::Unread(format!(
-            "the ids of this batch came from {from} and were not all stored before its run \
-             stopped; they are not read again: run the BATCH statement again"
-        )),
+        // was created, and stored with it; they are not read again.
+        EntitySource::Lines { from, ids: None } => match stored_lines {
+            Some(ids) => Source::Lines(ids),
+            None => Source::Unread(format!(
+                "the ids of this batch came from {from} and were not all stored before its run \
+                 stopped; they are not read again: run the BATCH statement again"
+            )),
+        },
     };
     std::thread::Builder::new()
         .name("batchsh-ids".into())
@@ -112,8 +117,8 @@ pub(super) fn spawn_producer(
                     Ok(())
                 }
                 Source::Lines(ids) => {
-                    for id in ids {
-                        if send(id).is_break() {
+                    for id in ids.iter() {
+                        if send(id.clone()).is_break() {
                             break;
                         }
                     }
@@ -235,7 +240,7 @@ pub(super) enum Source {
     Ids(Vec<String>),
     Query(source::Interface, String, Vec<source::Param>),
     Fabric(std::path::PathBuf, crate::store::LuDef),
-    Lines(Vec<Result<String, source::IdError>>),
+    Lines(crate::plan::LineIds),
     /// Lines that were not read: why the batch cannot have them.
     Unread(String),
 }

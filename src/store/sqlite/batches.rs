@@ -147,6 +147,13 @@ impl BatchStore for SqliteStore {
             ],
         )
         .map_err(|e| self.err(e))?;
+        for (part, lines) in b.lines.unwrap_or_default().iter().enumerate() {
+            tx.execute(
+                "INSERT INTO batch_lines (bid, part, lines) VALUES (?1, ?2, ?3)",
+                params![b.bid, part as i64, lines],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         if b.queued {
             // Its job (SPEC §8), which follows it from now on (see the
             // trigger of migration 8).
@@ -167,6 +174,22 @@ impl BatchStore for SqliteStore {
         event(&tx, b.bid, b.execution_id, b.node, status, None).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(None)
+    }
+
+    fn batch_lines(&self, bid: &str) -> Result<Option<Vec<u8>>> {
+        let read = || -> rusqlite::Result<Option<Vec<u8>>> {
+            let mut stmt = self
+                .conn()
+                .prepare("SELECT lines FROM batch_lines WHERE bid = ?1 ORDER BY part")?;
+            let mut rows = stmt.query([bid])?;
+            let mut text: Option<Vec<u8>> = None;
+            while let Some(row) = rows.next()? {
+                let part = row.get_ref(0)?.as_blob()?;
+                text.get_or_insert_with(Vec::new).extend_from_slice(part);
+            }
+            Ok(text)
+        };
+        read().map_err(|e| self.err(e))
     }
 
     /// Moves the batch to `status` for its run, with an event. Sets the

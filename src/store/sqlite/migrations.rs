@@ -363,6 +363,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // retry from another folder, a worker, cron from `$HOME`). NULL for a
     // batch created before: its commands run where its process is.
     "ALTER TABLE batches ADD COLUMN workdir TEXT;",
+    // 11: the ids of a FROM STDIN / FROM FILE batch (SPEC §4), stored with
+    // the batch in the transaction that creates it: its lines, one id per
+    // line, in parts of at most about a megabyte. A run reads them from
+    // here as it would run a source query again (a retry, a takeover, a
+    // worker), so they are read from stdin or the file only once.
+    "CREATE TABLE batch_lines (
+        bid   TEXT NOT NULL REFERENCES batches (bid) ON DELETE CASCADE,
+        part  INTEGER NOT NULL,
+        lines BLOB NOT NULL,
+        PRIMARY KEY (bid, part)
+    ) WITHOUT ROWID;",
 ];
 
 /// The newest schema version this binary knows.

@@ -47,6 +47,7 @@ impl SqliteStore {
                 placement: &crate::batch::Placement::default(),
                 open: false,
                 workdir: None,
+                lines: None,
             },
             false,
         )
