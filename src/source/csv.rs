@@ -39,7 +39,7 @@ pub(super) fn schema(iface: &Interface) -> Result<Connection, SourceError> {
     let conn = Connection::open_in_memory().map_err(|e| load_error(iface, iface.path(), e))?;
     for file in files(iface)? {
         let (columns, _) = Rows::open(iface, &file.path)?;
-        conn.execute_batch(&create_table(&file.table, &columns))
+        conn.execute_batch(&create_table(&file.table, &columns, &[]))
             .map_err(|e| load_error(iface, &file.path, e))?;
     }
     read_only(iface, &conn)?;
@@ -60,7 +60,18 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
     for file in &files {
         let err = |e| load_error(&file.path, e);
         let (columns, mut rows) = Rows::open(iface, &file.path)?;
-        tx.execute_batch(&create_table(&file.table, &columns))
+        // The types first, from a read of the whole file that stores
+        // nothing; then the rows, each field stored as its column's type.
+        let mut types = vec![Seen::Nothing; columns.len()];
+        if iface.types {
+            while rows.next(&mut record)? {
+                for (seen, field) in types.iter_mut().zip(record.iter()) {
+                    *seen = seen.and(field);
+                }
+            }
+            rows = Rows::open(iface, &file.path)?.1;
+        }
+        tx.execute_batch(&create_table(&file.table, &columns, &types))
             .map_err(err)?;
         let marks = vec!["?"; columns.len()].join(", ");
         let mut insert = tx
@@ -69,20 +80,18 @@ pub(super) fn load(iface: &Interface) -> Result<Connection, SourceError> {
                 quote(&file.table)
             ))
             .map_err(err)?;
-        let mut types = vec![Seen::Nothing; columns.len()];
         while rows.next(&mut record)? {
-            for (i, field) in record.iter().enumerate() {
-                insert.raw_bind_parameter(i + 1, field).map_err(err)?;
-                if iface.types {
-                    types[i] = types[i].and(field);
+            for (i, (field, seen)) in record.iter().zip(&types).enumerate() {
+                let i = i + 1;
+                match seen.value(field) {
+                    Typed::Text => insert.raw_bind_parameter(i, field),
+                    Typed::Null => insert.raw_bind_parameter(i, rusqlite::types::Null),
+                    Typed::Integer(n) => insert.raw_bind_parameter(i, n),
+                    Typed::Real(x) => insert.raw_bind_parameter(i, x),
                 }
+                .map_err(err)?;
             }
             insert.raw_execute().map_err(err)?;
-        }
-        drop(insert);
-        if types.iter().any(|t| t.sql_type() != "text") {
-            tx.execute_batch(&retype(&file.table, &columns, &types))
-                .map_err(err)?;
         }
     }
     tx.commit().map_err(|e| load_error(iface.path(), e))?;
@@ -124,6 +133,17 @@ impl Seen {
         self.max(this)
     }
 
+    /// How `field` is stored in a column of this type: an INTEGER or REAL
+    /// column's fields are all numbers of its kind or empty (NULL).
+    fn value(self, field: &str) -> Typed {
+        match self {
+            Seen::Nothing | Seen::Text => Typed::Text,
+            _ if field.is_empty() => Typed::Null,
+            Seen::Integers => field.parse().map_or(Typed::Text, Typed::Integer),
+            Seen::Numbers => field.parse().map_or(Typed::Text, Typed::Real),
+        }
+    }
+
     fn sql_type(self) -> &'static str {
         match self {
             Seen::Integers => "integer",
@@ -131,6 +151,14 @@ impl Seen {
             Seen::Nothing | Seen::Text => "text",
         }
     }
+}
+
+/// A field as [`Seen::value`] stores it.
+enum Typed {
+    Text,
+    Null,
+    Integer(i64),
+    Real(f64),
 }
 
 /// A finite decimal number as SQLite and people write it (`1.5`, `-2`,
@@ -143,40 +171,15 @@ fn is_number(field: &str) -> bool {
         && field.parse::<f64>().is_ok_and(f64::is_finite)
 }
 
-/// The SQL that gives `table` (loaded as TEXT) the column types `types`:
-/// a typed copy, its empty fields NULL, in its place.
-fn retype(table: &str, columns: &[String], types: &[Seen]) -> String {
-    let typed = format!("{table}\u{1}typed");
+/// A file's table, each column of its type (TEXT where `types` has none).
+fn create_table(table: &str, columns: &[String], types: &[Seen]) -> String {
     let defs: Vec<String> = columns
         .iter()
-        .zip(types)
-        .map(|(c, t)| format!("{} {}", quote(c), t.sql_type()))
-        .collect();
-    let values: Vec<String> = columns
-        .iter()
-        .zip(types)
-        .map(|(c, t)| match t.sql_type() {
-            "text" => quote(c),
-            ty => format!("cast(nullif({}, '') as {ty})", quote(c)),
+        .enumerate()
+        .map(|(i, c)| {
+            let ty = types.get(i).map_or("text", |t| t.sql_type());
+            format!("{} {ty}", quote(c))
         })
-        .collect();
-    format!(
-        "create table {typed_q} ({defs});
-         insert into {typed_q} select {values} from {table_q};
-         drop table {table_q};
-         alter table {typed_q} rename to {table_q};",
-        typed_q = quote(&typed),
-        table_q = quote(table),
-        defs = defs.join(", "),
-        values = values.join(", "),
-    )
-}
-
-/// A file's table, every column TEXT (as loaded; see [`retype`]).
-fn create_table(table: &str, columns: &[String]) -> String {
-    let defs: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{} text", quote(c)))
         .collect();
     format!("create table {} ({})", quote(table), defs.join(", "))
 }
