@@ -9,7 +9,8 @@
 //! - `BATCHSH_TEST_DEAD_AFTER_MS`: [`dead_after`];
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
 //! - `BATCHSH_TEST_GATE`: [`gate`];
-//! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`].
+//! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`];
+//! - `BATCHSH_TEST_BID`: [`first_bid`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -76,4 +77,17 @@ pub fn no_background_worker() -> bool {
         }
         set
     })
+}
+
+/// The id of the first batch this process creates, for fixtures that need
+/// a known one (HELP's examples name `c0ffee42-...`): with
+/// `BATCHSH_TEST_BID=<id>`, that id; later batches get new ones.
+pub fn first_bid() -> Option<String> {
+    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let bid = std::env::var("BATCHSH_TEST_BID").ok()?;
+    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return None;
+    }
+    warn("BATCHSH_TEST_BID");
+    Some(bid)
 }

@@ -8,6 +8,7 @@ mod common;
 mod diagnostics;
 mod fuzz;
 mod grammar;
+mod help;
 mod open;
 mod parse_cli;
 mod placement;

@@ -169,22 +169,6 @@ fn help_marks_the_statements_not_built_yet() {
         .run();
 }
 
-/// Every example of the commands section (what `HELP commands` and `HELP
-/// <command>` show) runs on a catalog that has the names it uses.
-#[test]
-fn help_command_examples_run_on_a_fixture_catalog() {
-    let w = crate::world::World::new(3);
-    let examples: Vec<(String, String)> =
-        crate::common::grammar_examples(batchsh::syntax::grammar::TEXT)
-            .into_iter()
-            .filter(|(section, _)| section == "per-entity commands")
-            .collect();
-    assert!(examples.len() >= 8, "{examples:?}");
-    for (_, ex) in examples {
-        w.test(&ex).status(0).run();
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The REPL in a real pseudo-terminal.
 // ---------------------------------------------------------------------------

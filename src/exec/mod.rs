@@ -38,7 +38,7 @@ const LINES_PART: usize = 1 << 20;
 /// moment: its id and its execution id, for [`run::join`].
 pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, String)> {
     crate::knobs::gate();
-    let bid = uuid::Uuid::new_v4().to_string();
+    let bid = crate::knobs::first_bid().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let execution_id = uuid::Uuid::new_v4().to_string();
     let fabric_command = plan.command.to_string();
     // The lines of FROM STDIN / FROM FILE go into the store with the batch:
