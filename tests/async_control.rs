@@ -239,3 +239,47 @@ fn another_program_reading_the_store_beside_a_worker_loses_nothing() {
     let ledger = std::fs::read_to_string(w.path().join("ledger")).unwrap();
     assert_eq!(ledger.lines().count(), 600);
 }
+
+/// A retry right after a cancel, while a helper's entity is still in
+/// flight: the retry's new execution fences that helper's outcome out, so
+/// the retry takes its claim back (the entity runs again, never having
+/// completed) instead of waiting for a write that can no longer come.
+#[test]
+fn a_retry_while_a_helpers_entity_is_in_flight_takes_its_claim_back() {
+    let w = World::new(50);
+    let b = serving(&w, "b", "1");
+    // Node a's entities wait for the file `go`; node b's take 0.2 s.
+    let (bid, _) = queue(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'if [ $NODE = a ]; then while [ ! -e go ]; do sleep 0.05; done; else sleep 0.2; fi; : ?'\" WITH ASYNC=true MAX_WORKERS_PER_NODE=1",
+    );
+    eventually("b to own the batch", || {
+        w.status(&bid) == "IN_PROGRESS"
+            && w.query_i64(
+                "SELECT count(*) FROM batches WHERE bid = ?1 AND owner_node = 'b'",
+                &bid,
+            ) == 1
+    });
+    let a = serving(&w, "a", "1");
+    eventually("a to hold an entity", || {
+        nodes(&w)
+            .iter()
+            .any(|n| n["node"] == "a" && n["in_process"].as_i64() >= Some(1))
+    });
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
+    eventually("the batch to be cancelled", || {
+        w.status(&bid) == "CANCELLED"
+    });
+    w.test(&format!("BATCH_RETRY '{bid}' ALLOW_CANCELLED=true"))
+        .status(0)
+        .run();
+    std::fs::write(w.path().join("go"), "").unwrap();
+    w.test(&format!("BATCH_WAIT '{bid}' TIMEOUT='60s'"))
+        .status(0)
+        .run();
+    assert_eq!(w.status(&bid), "DONE");
+    assert_eq!(completed(&w, &bid), 50);
+    w.assert_counters_add_up(&bid);
+    stop(a);
+    stop(b);
+}

@@ -365,9 +365,9 @@ pub trait BatchStore {
     /// process reads it at its next step; `BATCH_HISTORY` shows the edit.
     fn set_max_workers(&self, bid: &str, n: i64, node: &str) -> Result<()>;
 
-    /// Makes a batch ready to run again (BATCH_RETRY): failed entities, and
-    /// for an unfinished batch also orphaned IN_PROCESS and CANCELLED ones,
-    /// go back to WAITING; counters are recounted from the rows (the one
+    /// Makes a batch ready to run again (BATCH_RETRY): failed entities,
+    /// every IN_PROCESS one, and for an unfinished batch also CANCELLED
+    /// ones, go back to WAITING; counters are recounted from the rows (the one
     /// place that scans them, so a crash can never leave them wrong).
     ///
     /// It takes the batch over for this process (`node`, pid) and its new
@@ -378,9 +378,11 @@ pub trait BatchStore {
     /// one runs and the other gets `None`. A PAUSE or CANCEL asked of the
     /// dead owner is dropped; this run starts afresh.
     ///
-    /// A finished batch has no live run, so its IN_PROCESS entities are
-    /// claims nobody holds (a run that stalled, was taken over, and whose
-    /// claims a batchsh before fencing let through): they wait again too.
+    /// Every IN_PROCESS entity waits again, a live node's too: the new
+    /// execution id fences out every write of the runs before it, so an
+    /// outcome still to come from one of them (a helper's entity in flight
+    /// a moment after a cancel, a run that stalled) would be dropped, and
+    /// the entity, never completed, would stay in process for good.
     ///
     /// Unless the batch has `ALLOW_MULTIPLE`, it is refused while another
     /// active batch has its command ([`crate::store::StoreError::TwinActive`]),

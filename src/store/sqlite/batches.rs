@@ -618,12 +618,11 @@ impl BatchStore for SqliteStore {
             )?;
             declare_owner_dead(tx, seen)?;
             let no = batch_no(tx, bid)?;
-            let holders = if finished {
-                Holders::All
-            } else {
-                Holders::DeadAnd(None)
-            };
-            let held = materialize_claims(tx, no, holders)?;
+            // Every claim goes back, a live node's too: the new execution
+            // id fences out every write of the runs before it, so an
+            // entity still in flight in one of them (a helper's, a moment
+            // after a cancel) would never be written; it runs again.
+            let held = materialize_claims(tx, no, Holders::All)?;
             let statuses = if finished {
                 "('FAILED')"
             } else {
