@@ -1,5 +1,6 @@
 //! The monitoring statements (SPEC §6): `BATCH_LIST`, `BATCH_INFO`,
-//! `BATCH_SUMMARY`, `BATCH_DETAILS`, `BATCH_IN_PROCESS` and `BATCH_HISTORY`,
+//! `BATCH_SUMMARY`, `BATCH_DETAILS`, `BATCH_IN_PROCESS`, `BATCH_HISTORY` and
+//! `BATCH_OUTPUT` (`entity_output.rs`),
 //! each turned into an [`Output`] from the store's read-only queries
 //! ([`crate::store::ReadStore::resolve_bid`] and its siblings).
 //!
@@ -87,6 +88,7 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod entity_output;
 mod info;
 mod nodes;
 mod options;
@@ -98,7 +100,7 @@ mod time;
 pub use info::describe_source;
 pub use time::{Bound, time_bound};
 
-use options::{comma_list, parse_statuses, str_opt};
+use options::{comma_list, entity_filter, list_opt, parse_statuses, str_opt};
 use time::*;
 
 /// Why a monitoring statement could not answer.
@@ -156,6 +158,7 @@ pub fn handles(stmt: &Statement) -> bool {
             | Statement::BatchDetails { .. }
             | Statement::BatchInProcess { .. }
             | Statement::BatchHistory { .. }
+            | Statement::BatchOutput { .. }
             | Statement::ShowNodes
     )
 }
@@ -181,6 +184,7 @@ pub(crate) fn run_at<Tz: TimeZone>(
         Statement::BatchDetails { bid, options } => cx.details(bid.as_ref(), options),
         Statement::BatchInProcess { options } => cx.in_process(options),
         Statement::BatchHistory { bid } => cx.history(bid.as_ref()),
+        Statement::BatchOutput { bid, options } => cx.output(bid.as_ref(), options),
         Statement::ShowNodes => cx.nodes(),
         other => Err(error(
             None,
@@ -303,23 +307,11 @@ impl Cx<'_> {
     fn details(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
         let span = bid.map(|t| t.span);
         let b = self.batch(bid)?;
-        let list = |name: &str| -> Result<Option<Vec<String>>> {
-            options
-                .get(name)
-                .map(|v| str_opt(options, name, v).map(comma_list))
-                .transpose()
-        };
         let q = DetailsQuery {
-            statuses: list("STATUS")?
-                .map(|v| {
-                    let upper: Vec<String> = v.iter().map(|s| s.to_ascii_uppercase()).collect();
-                    parse_statuses(options, &upper, str::parse::<EntityStatus>)
-                })
-                .transpose()?,
-            entity_ids: list("ENTITIES")?,
-            nodes: list("AFFINITY")?,
+            nodes: list_opt(options, "AFFINITY")?,
             limit: self.limit_opt(options, Some(DETAILS_DEFAULT_LIMIT))?,
             slowest_first: matches!(options.get("SORT_BY_PROCESS_TIME"), Some(Value::Bool(true))),
+            ..entity_filter(options)?
         };
         let rows = self
             .store

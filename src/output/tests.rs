@@ -627,3 +627,37 @@ fn style_is_copied_not_inferred_from_stdout() {
     assert_eq!(a, b);
     assert!(!a.contains('\x1b'));
 }
+
+/// `Raw`: the text column as it is in a table (a newline after a text
+/// that lacks one, nothing for an empty or missing text, control
+/// characters untouched: it is the entities' own output), the records
+/// in JSON and CSV.
+#[test]
+fn raw_prints_its_text_column_in_a_table_and_its_records_elsewhere() {
+    let mut records = Table::new(["Entity ID", "Stdout"]);
+    for (id, text) in [
+        ("1", Cell::Text("a\nb\n".into())),
+        ("2", Cell::Null),
+        ("3", Cell::Text(String::new())),
+        ("4", Cell::Text("\u{1b}[1mno newline".into())),
+    ] {
+        records.push_row(vec![Cell::Text(id.into()), text]);
+    }
+    let raw = Output::Raw(crate::output::Raw {
+        records,
+        text_column: 1,
+    });
+    assert_eq!(
+        show(&raw, OutputFormat::Table),
+        "a\nb\n\u{1b}[1mno newline\n"
+    );
+    assert_eq!(
+        show(&raw, OutputFormat::Json),
+        "[{\"entity_id\":\"1\",\"stdout\":\"a\\nb\\n\"},{\"entity_id\":\"2\",\"stdout\":null},\
+         {\"entity_id\":\"3\",\"stdout\":\"\"},{\"entity_id\":\"4\",\"stdout\":\"\\u001b[1mno newline\"}]\n"
+    );
+    assert_eq!(
+        show(&raw, OutputFormat::Csv),
+        "entity_id,stdout\n1,\"a\nb\n\"\n2,\n3,\n4,\u{1b}[1mno newline\n"
+    );
+}

@@ -233,6 +233,7 @@ impl Session {
             | S::BatchDetails { .. }
             | S::BatchInProcess { .. }
             | S::BatchHistory { .. }
+            | S::BatchOutput { .. }
             | S::ShowNodes => Some(self.monitor(stmt)?),
             other => {
                 return Err(StatementError::at(

@@ -64,6 +64,7 @@ fn about_newest(s: &Statement) -> Option<&'static str> {
         Statement::BatchInfo { bid: None }
         | Statement::BatchSummary { bid: None }
         | Statement::BatchDetails { bid: None, .. }
+        | Statement::BatchOutput { bid: None, .. }
         | Statement::BatchHistory { bid: None } => Some(s.name()),
         _ => None,
     }

@@ -1,0 +1,195 @@
+//! Every entity's own output: `BATCH_OUTPUT` (SPEC §6), the columns
+//! `BATCH_DETAILS` adds for it, and `SHOW_OUTPUT`, which streams it while
+//! a synchronous batch runs.
+
+use crate::common::Test;
+use crate::world::World;
+use serde_json::{Value, json};
+
+/// A run of `script` on the world's store in the table format (the
+/// world's own runs print JSON): what a user and a pipeline see.
+fn plain(w: &World, script: &str) -> Test {
+    Test::new()
+        .current_dir(w.path())
+        .args(["--home", w.home().to_str().unwrap(), "-c", script])
+}
+
+/// Three entities listed out of order, whose commands end in the reverse
+/// of that order (the first waits for the last one's file): the output
+/// must follow the input, not the ends nor the ids. Entity 2 writes no
+/// final newline and fails; `9` writes to stderr only.
+const OUT_OF_ORDER: &str = "BATCH Export.('3', '9', '2') \
+    FABRIC_COMMAND=$$shell 'case ? in \
+      3) while [ ! -e ended-2 ]; do sleep 0.01; done; printf \"three\\nlines\\nhere\\n\";; \
+      9) echo \"nine to stderr\" >&2;; \
+      2) printf \"two, no newline\"; touch ended-2; exit 4;; \
+    esac'$$ WITH MAX_WORKERS_PER_NODE=3 ENTITY_TIMEOUT='60s'";
+
+#[test]
+fn batch_output_prints_each_entitys_stdout_raw_in_input_order() {
+    let w = World::new(0);
+    plain(&w, OUT_OF_ORDER).status(3).run();
+    let bid = w.last_bid();
+    // A new session: the newest batch, said on stderr. Raw text, no
+    // table; the text with no final newline gets one.
+    plain(&w, "BATCH_OUTPUT")
+        .status(0)
+        .stdout("three\nlines\nhere\ntwo, no newline\n")
+        .stderr_contains(format!(
+            "note: no batch in this session yet; BATCH_OUTPUT is about the newest batch, {}",
+            &bid[..8]
+        ))
+        .run();
+    // A prefix bid; STREAM='stderr'; STATUS and ENTITIES select.
+    plain(&w, &format!("BATCH_OUTPUT '{}' STREAM='stderr'", &bid[..8]))
+        .status(0)
+        .stdout("nine to stderr\n")
+        .stderr("")
+        .run();
+    plain(&w, &format!("BATCH_OUTPUT '{bid}' STATUS='FAILED'"))
+        .status(0)
+        .stdout("two, no newline\n")
+        .run();
+    plain(&w, &format!("BATCH_OUTPUT '{bid}' ENTITIES='2, 3'"))
+        .status(0)
+        .stdout("three\nlines\nhere\ntwo, no newline\n")
+        .run();
+    // --quiet keeps the data asked for and drops the note.
+    plain(&w, "BATCH_OUTPUT ENTITIES='9'")
+        .arg("--quiet")
+        .status(0)
+        .stdout("")
+        .stderr("")
+        .run();
+}
+
+/// JSON and CSV keep each entity's text apart, exactly as stored, with
+/// null for an entity that has no such stream.
+#[test]
+fn batch_output_in_json_and_csv_is_one_record_per_entity() {
+    let w = World::new(0);
+    plain(&w, OUT_OF_ORDER).status(3).run();
+    w.test("BATCH_OUTPUT")
+        .status(0)
+        .stdout_json(json!([
+            {"entity_id": "3", "stdout": "three\nlines\nhere\n", "truncated": false},
+            {"entity_id": "9", "stdout": "", "truncated": false},
+            {"entity_id": "2", "stdout": "two, no newline", "truncated": false},
+        ]))
+        .run();
+    plain(&w, "BATCH_OUTPUT STREAM='STDERR' ENTITIES='9,2'")
+        .args(["--format", "csv"])
+        .status(0)
+        .stdout("entity_id,stderr,truncated\n9,\"nine to stderr\n\",false\n2,,false\n")
+        .run();
+    // Commands without a stdout (echo): nothing raw, null in JSON.
+    w.test("BATCH Echo.('a', 'b') FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    plain(&w, "BATCH_OUTPUT").status(0).stdout("").run();
+    let out = w.test("BATCH_OUTPUT").status(0).run();
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        rows,
+        json!([
+            {"entity_id": "a", "stdout": null, "truncated": null},
+            {"entity_id": "b", "stdout": null, "truncated": null},
+        ])
+    );
+}
+
+/// What OUTPUT_LIMIT cut is what BATCH_OUTPUT prints; JSON says so.
+#[test]
+fn batch_output_prints_what_output_limit_kept() {
+    let w = World::new(0);
+    w.test("BATCH Y.('1') FABRIC_COMMAND=\"shell 'yes ? | head -n 100'\" WITH OUTPUT_LIMIT='6'")
+        .status(0)
+        .run();
+    plain(&w, "BATCH_OUTPUT")
+        .status(0)
+        .stdout("1\n1\n1\n")
+        .run();
+    w.test("BATCH_OUTPUT")
+        .status(0)
+        .stdout_json(json!([{"entity_id": "1", "stdout": "1\n1\n1\n", "truncated": true}]))
+        .run();
+}
+
+/// A script's pipeline reads BATCH_OUTPUT (SPEC §6's own example).
+#[test]
+fn batch_output_feeds_a_pipeline() {
+    let w = World::new(0);
+    w.test("BATCH Z.('b', 'c', 'a') FABRIC_COMMAND=\"shell 'echo line-?; echo ?-again'\"")
+        .status(0)
+        .run();
+    let bid = w.last_bid();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "\"$BATCHSH\" --home \"$HOME_DIR\" -c \"BATCH_OUTPUT '{}'\" | sort",
+            &bid[..8]
+        ))
+        .env("BATCHSH", env!("CARGO_BIN_EXE_batchsh"))
+        .env("HOME_DIR", w.home())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "a-again\nb-again\nc-again\nline-a\nline-b\nline-c\n"
+    );
+}
+
+/// Bad input is refused with what, where and what would be right; the
+/// store is not touched.
+#[test]
+fn batch_output_refuses_bad_options_and_unknown_bids() {
+    let w = World::new(0);
+    w.test("BATCH E.('1') FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let before = w.batch_count();
+    plain(&w, "BATCH_OUTPUT STREAM='stdin'")
+        .status(1)
+        .stdout("")
+        .stderr_starts_with("error: invalid value for STREAM: 'stdin'")
+        .stderr_contains("expected one of STDOUT, STDERR")
+        .run();
+    plain(&w, "BATCH_OUTPUT STATUS='DONE'")
+        .status(1)
+        .stderr_starts_with("error: invalid value for STATUS: 'DONE'")
+        .stderr_contains("WAITING, IN_PROCESS, COMPLETED, FAILED, CANCELLED")
+        .run();
+    plain(&w, "BATCH_OUTPUT 'feedface'")
+        .status(1)
+        .stdout("")
+        .stderr_starts_with("error: no batch with id 'feedface'")
+        .run();
+    plain(&w, "BATCH_OUTPUT STREEM='stderr'")
+        .status(1)
+        .stderr_contains("did you mean STREAM?")
+        .run();
+    assert_eq!(w.batch_count(), before);
+}
+
+/// The examples HELP BATCH_OUTPUT shows run on a store with a batch.
+#[test]
+fn help_batch_output_examples_run() {
+    let w = World::new(2);
+    w.test("BATCH Customer FABRIC_COMMAND=\"shell 'echo ?'\"")
+        .status(0)
+        .run();
+    let examples: Vec<(String, String)> =
+        crate::common::grammar_examples(batchsh::syntax::grammar::TEXT)
+            .into_iter()
+            .filter(|(section, _)| section == "BATCH_OUTPUT")
+            .collect();
+    assert_eq!(examples.len(), 3, "{examples:?}");
+    for (_, ex) in examples {
+        w.test(&ex).status(0).run();
+    }
+    plain(&w, "HELP BATCH_OUTPUT")
+        .status(0)
+        .stdout_contains("Examples:\n    BATCH_OUTPUT;\n")
+        .run();
+}
