@@ -64,6 +64,9 @@ pub const BATCH_DETAILS: &[&str] = &[
     "Process time (ms)",
     "Error",
     "Results",
+    "Start time",
+    "Exit code",
+    "Command",
 ];
 
 /// `BATCH_OUTPUT` (§6) in JSON and CSV: the entity, its stdout (or, with

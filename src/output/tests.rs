@@ -322,7 +322,8 @@ fn csv_header_with_a_comma_is_quoted_too() {
 /// one line per row.
 #[test]
 fn tables_fit_the_width_only_when_they_stay_readable() {
-    let mut t = Table::new(columns::BATCH_DETAILS.iter().copied());
+    // The spec's seven columns of BATCH_DETAILS.
+    let mut t = Table::new(columns::BATCH_DETAILS[..7].iter().copied());
     t.push_row(vec![
         "42".into(),
         "node-1".into(),
@@ -539,6 +540,11 @@ const SPEC_KEYS: &[(&str, &str)] = &[
     ("Attempts", "attempts"),
     ("Process time (ms)", "process_time_ms"),
     ("Results", "results"),
+    ("Exit code", "exit_code"),
+    // §6 BATCH_OUTPUT, in JSON and CSV
+    ("Stdout", "stdout"),
+    ("Stderr", "stderr"),
+    ("Truncated", "truncated"),
     // §6 BATCH_IN_PROCESS
     ("Node ID", "node_id"),
     ("LU", "lu"),
@@ -571,6 +577,8 @@ fn every_column_constant_has_a_tested_key() {
         columns::BATCH_LIST,
         columns::BATCH_SUMMARY,
         columns::BATCH_DETAILS,
+        columns::BATCH_OUTPUT_STDOUT,
+        columns::BATCH_OUTPUT_STDERR,
         columns::BATCH_IN_PROCESS,
         columns::JOBSTATUS,
     ];
@@ -590,6 +598,8 @@ fn no_spec_table_has_two_columns_with_one_key() {
         columns::BATCH_LIST,
         columns::BATCH_SUMMARY,
         columns::BATCH_DETAILS,
+        columns::BATCH_OUTPUT_STDOUT,
+        columns::BATCH_OUTPUT_STDERR,
         columns::BATCH_IN_PROCESS,
         columns::JOBSTATUS,
     ];

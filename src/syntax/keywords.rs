@@ -274,6 +274,7 @@ pub const BATCH_OPTIONS: &[OptSpec] = &[
     opt("ON_DONE", OptType::Str),
     opt("RESUME", OptType::Bool),
     opt("OUTPUT_LIMIT", OptType::Str),
+    opt("SHOW_OUTPUT", OptType::Bool),
 ];
 
 /// `CREATE INTERFACE ... TYPE CSV ... WITH` options.

@@ -193,3 +193,183 @@ fn help_batch_output_examples_run() {
         .stdout_contains("Examples:\n    BATCH_OUTPUT;\n")
         .run();
 }
+
+/// BATCH_DETAILS adds, after the spec's columns, each entity's start
+/// time, exit code (null for a command without one) and the command as
+/// run for it.
+#[test]
+fn batch_details_shows_start_time_exit_code_and_the_command_as_run() {
+    let w = World::new(0);
+    w.test("BATCH X.('0', '2', 'it''s') FABRIC_COMMAND=$$exec 'sh' '-c' 'exit \"$1\"' 'sh' ?$$")
+        .status(3)
+        .run();
+    let out = w.test("BATCH_DETAILS").status(0).run();
+    let rows: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let keys: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "entity_id",
+            "node_id",
+            "status",
+            "attempts",
+            "process_time_ms",
+            "error",
+            "results",
+            "start_time",
+            "exit_code",
+            "command"
+        ]
+    );
+    let exits: Vec<&Value> = rows.iter().map(|r| &r["exit_code"]).collect();
+    assert_eq!(exits, [&json!(0), &json!(2), &json!(2)]);
+    assert_eq!(
+        rows[2]["command"],
+        "exec 'sh' '-c' 'exit \"$1\"' 'sh' 'it''s'"
+    );
+    for r in &rows {
+        let start = r["start_time"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(start).is_ok(),
+            "{start}"
+        );
+    }
+    // A command without an exit code: null; a shell command shows its
+    // text as written and the id after it.
+    w.test("BATCH E.('a') FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let out = w.test("BATCH_DETAILS").status(0).run();
+    let rows: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows[0]["exit_code"], Value::Null);
+    assert_eq!(rows[0]["command"], "echo 'a'");
+    plain(&w, "BATCH S.('1') FABRIC_COMMAND=\"shell 'exit 0 # ?'\"")
+        .status(0)
+        .run();
+    plain(&w, "BATCH_DETAILS")
+        .status(0)
+        .stdout_contains("| Start time ")
+        .stdout_contains("| Exit code | Command ")
+        .stdout_contains("| shell 'exit 0 # ?' -- ? = '1' |")
+        .run();
+}
+
+/// SHOW_OUTPUT=true prints each line as the entity's process writes it,
+/// tagged with the entity id, while the entity still runs: here the
+/// entity cannot end before the test, having read its first line, opens
+/// the gate. (Were lines printed only at the entity's end, the first one
+/// would never come before the gate, and ENTITY_TIMEOUT would fail the
+/// entity: the test fails, it does not hang.)
+#[test]
+fn show_output_streams_each_line_while_the_entity_runs() {
+    use std::io::{BufRead, BufReader};
+    let w = World::new(0);
+    let gate = w.path().join("gate");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
+        .current_dir(w.path())
+        .args(["--home", w.home().to_str().unwrap(), "-c"])
+        .arg(
+            "BATCH G.('7') FABRIC_COMMAND=$$shell 'echo first ?; echo to stderr >&2; \
+             while [ ! -e gate ]; do sleep 0.01; done; printf \"second ?\"'$$ \
+             WITH SHOW_OUTPUT=true ENTITY_TIMEOUT='30s'",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, "7\tfirst 7\n");
+    assert!(!gate.exists());
+    assert!(child.try_wait().unwrap().is_none(), "the batch still runs");
+    std::fs::write(&gate, "").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}{stderr}");
+    // The last line, with no newline, is shown at the end of the stream;
+    // then the result row.
+    assert!(rest.starts_with("7\tsecond 7\n| Batch id "), "{rest}");
+    assert_eq!(stderr, "7\tto stderr\n");
+    // What is stored is what the entity wrote, as without SHOW_OUTPUT.
+    plain(&w, "BATCH_OUTPUT")
+        .status(0)
+        .stdout("first 7\nsecond 7\n")
+        .run();
+}
+
+/// With --format json the lines go to stderr, so stdout is one JSON
+/// document; OUTPUT_LIMIT still cuts what is stored, not what is shown.
+#[test]
+fn show_output_keeps_json_stdout_parseable_and_output_limit_for_the_store() {
+    let w = World::new(0);
+    let out = w
+        .test(
+            "BATCH H.('1', '2') FABRIC_COMMAND=\"shell 'echo line-one-?; echo line-two-?'\" \
+             WITH SHOW_OUTPUT=true OUTPUT_LIMIT='4'",
+        )
+        .status(0)
+        .run();
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows[0]["total"], 2);
+    let mut shown: Vec<&str> = out.stderr.lines().collect();
+    shown.sort_unstable();
+    assert_eq!(
+        shown,
+        [
+            "1\tline-one-1",
+            "1\tline-two-1",
+            "2\tline-one-2",
+            "2\tline-two-2"
+        ]
+    );
+    plain(&w, "BATCH_OUTPUT")
+        .status(0)
+        .stdout("line\nline\n")
+        .run();
+    // Without the option nothing is shown; EXPLAIN and BATCH_INFO show it.
+    let out = w
+        .test("BATCH H.('3') FABRIC_COMMAND=\"shell 'echo ?'\"")
+        .status(0)
+        .stderr("")
+        .run();
+    assert!(!out.stdout.contains("\t"));
+    plain(
+        &w,
+        "EXPLAIN BATCH H.('1') FABRIC_COMMAND='echo ?' WITH SHOW_OUTPUT=true",
+    )
+    .status(0)
+    .stdout_contains("| Option SHOW_OUTPUT ")
+    .run();
+    let info = w.test("BATCH_INFO").status(0).run();
+    let info: Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(info["option_show_output"], false, "{info}");
+}
+
+/// SHOW_OUTPUT needs a terminal that watches the run: an asynchronous
+/// batch is refused, and nothing is stored.
+#[test]
+fn show_output_is_refused_on_an_asynchronous_batch() {
+    let w = World::new(0);
+    let before = w.batch_count();
+    for with in ["ASYNC=true SHOW_OUTPUT=true", "SHOW_OUTPUT=true OPEN=true"] {
+        plain(
+            &w,
+            &format!("BATCH A.('1') FABRIC_COMMAND='echo ?' WITH {with}"),
+        )
+        .status(1)
+        .stderr_starts_with(
+            "error: SHOW_OUTPUT=true prints the entities' lines while a batch runs here",
+        )
+        .stderr_contains("read them with BATCH_OUTPUT")
+        .run();
+    }
+    assert_eq!(w.batch_count(), before);
+}
