@@ -710,6 +710,7 @@ fn batch_info_shows_every_field_and_option() {
         ("Option REPROCESS_HOURS", "~1.500"),
         ("Option RESUME", "false"),
         ("Option RETRY_DELAY", "1s"),
+        ("Option SHOW_OUTPUT", "false"),
         ("Option TRUNC_START", "false"),
         ("Execution id", "x-info-batch-1"),
         ("Created by", "node-a"),
