@@ -7,8 +7,9 @@
 //!
 //! - The text is what the entity's result keeps: its `stdout` (or
 //!   `stderr`), cut at `OUTPUT_LIMIT` where the result says
-//!   `"truncated": true`. The table format prints each text as it is, and
-//!   a newline after one that does not end with one ([`Raw::text`]).
+//!   `"truncated": true` (the session notes on stderr how many were cut).
+//!   The table format prints each text as it is, and a newline after one
+//!   that does not end with one ([`Raw::text`]).
 //! - Entities whose command has no such stream (`echo`, `sleep`, `sql`,
 //!   `sync_instance`, `delete_instance`), or that have no result yet
 //!   (waiting, in process, failed before their command ran) print nothing:

@@ -98,7 +98,8 @@ fn batch_output_in_json_and_csv_is_one_record_per_entity() {
     );
 }
 
-/// What OUTPUT_LIMIT cut is what BATCH_OUTPUT prints; JSON says so.
+/// What OUTPUT_LIMIT cut is what BATCH_OUTPUT prints; stderr and JSON
+/// say so.
 #[test]
 fn batch_output_prints_what_output_limit_kept() {
     let w = World::new(0);
@@ -108,6 +109,16 @@ fn batch_output_prints_what_output_limit_kept() {
     plain(&w, "BATCH_OUTPUT")
         .status(0)
         .stdout("1\n1\n1\n")
+        .stderr_contains(
+            "note: the output of 1 entity was cut at the batch's OUTPUT_LIMIT when it was \
+             stored; what was kept is printed\n",
+        )
+        .run();
+    plain(&w, "BATCH_OUTPUT")
+        .arg("-q")
+        .status(0)
+        .stdout("1\n1\n1\n")
+        .stderr("")
         .run();
     w.test("BATCH_OUTPUT")
         .status(0)
