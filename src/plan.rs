@@ -141,6 +141,9 @@ pub struct Plan {
     pub resume: bool,
     /// `OUTPUT_LIMIT`: bytes of each of stdout and stderr kept.
     pub output_limit: usize,
+    /// `SHOW_OUTPUT`: each line an entity's process writes goes to the
+    /// run's [`crate::batch::Events::lines`] as it comes.
+    pub show_output: bool,
     /// The options as written, as JSON: the batch's `arguments` in the store.
     pub arguments: serde_json::Value,
     /// Where a new batch's `exec`, `shell` and `pipe` commands run: the

@@ -6,6 +6,7 @@ mod commands;
 mod control;
 mod crash;
 mod outcomes;
+mod output;
 mod planning;
 mod signals;
 mod sources;

@@ -652,3 +652,22 @@ fn the_repl_upgrades_an_old_store_at_start_and_says_so() {
         r.leave("EXIT");
     }
 }
+
+/// SHOW_OUTPUT in the REPL, on a terminal with the progress bar drawn:
+/// each entity's line comes tagged, in its order (one worker), before
+/// the result row, and the REPL goes on.
+#[test]
+fn show_output_prints_tagged_lines_above_the_progress_bar() {
+    let p = Place::new(2);
+    let mut r = p.repl(&[], &[]);
+    r.line(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo out-?'\" \
+         WITH SHOW_OUTPUT=true MAX_WORKERS_PER_NODE=1;",
+    );
+    r.expect("1\tout-1");
+    r.expect("2\tout-2");
+    r.expect("| Batch id ");
+    r.expect(PROMPT);
+    r.run("BATCH_OUTPUT", "out-2");
+    r.leave("EXIT");
+}

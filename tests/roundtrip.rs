@@ -297,6 +297,8 @@ fn control_and_monitoring_statements_round_trip() {
         "BATCH_IN_PROCESS",
         "BATCH_IN_PROCESS FILTER='^sync_instance -- not a comment'",
         "BATCH_HISTORY 'c0ffee42'",
+        "BATCH_OUTPUT",
+        "batch_output 'c0ffee42' status='failed,completed' entities='1, 2' stream=stderr",
         "SHOW NODES",
         "show nodes; -- the nodes",
         "BATCH_LIST; BATCH_INFO;; -- two statements\n",
@@ -987,6 +989,8 @@ fn control_statement() -> BoxedStrategy<Statement> {
             .prop_map(|(bid, options)| S::BatchDetails { bid, options }),
         options(keywords::IN_PROCESS_OPTIONS, &[], 0)
             .prop_map(|options| S::BatchInProcess { options }),
+        (opt_text(), options(keywords::OUTPUT_OPTIONS, &[], 0))
+            .prop_map(|(bid, options)| S::BatchOutput { bid, options }),
         Just(S::ShowNodes),
     ]
     .boxed()

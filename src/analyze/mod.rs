@@ -85,6 +85,7 @@ pub fn batch(
         output_limit: options
             .output_limit
             .unwrap_or(crate::command::DEFAULT_OUTPUT_LIMIT),
+        show_output: options.show_output,
     })
 }
 

@@ -49,6 +49,9 @@ pub struct BatchOptions {
     pub resume: bool,
     /// `OUTPUT_LIMIT`: bytes of each stream of a process kept, 1 or more.
     pub output_limit: Option<usize>,
+    /// `SHOW_OUTPUT`: a synchronous run prints each line an entity's
+    /// process writes as it comes, tagged with the entity id.
+    pub show_output: bool,
 }
 
 /// Options whose behaviour needs what is not built yet (named batches).
@@ -97,6 +100,7 @@ impl BatchOptions {
                 ("OPEN", Value::Bool(b)) => out.open = *b,
                 ("RESUME", Value::Bool(b)) => out.resume = *b,
                 ("OUTPUT_LIMIT", Value::Str(s)) => out.output_limit = Some(size(o, s)?),
+                ("SHOW_OUTPUT", Value::Bool(b)) => out.show_output = *b,
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
@@ -110,6 +114,9 @@ impl BatchOptions {
             // SPEC §4: an open batch waits for appends from other
             // processes, so a worker runs it.
             out.asynchronous = true;
+        }
+        if out.show_output && out.asynchronous {
+            refuse_show_output_async(options)?;
         }
         Ok(out)
     }
@@ -186,6 +193,20 @@ fn refuse_beside_open(options: &Options) -> Result<()> {
         return Err(AnalyzeError::invalid(o.span, why));
     }
     Ok(())
+}
+
+/// Refuses `SHOW_OUTPUT=true` on a batch that runs asynchronously: no
+/// terminal watches a worker's entities.
+fn refuse_show_output_async(options: &Options) -> Result<()> {
+    match options.0.iter().find(|o| o.name == "SHOW_OUTPUT") {
+        Some(o) => Err(AnalyzeError::invalid(
+            o.span,
+            "SHOW_OUTPUT=true prints the entities' lines while a batch runs here; an \
+             ASYNC or OPEN batch runs in a worker, where no terminal shows them: drop \
+             SHOW_OUTPUT, and read them with BATCH_OUTPUT once the entities are done",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Refuses, at its span, the first option whose behaviour needs the

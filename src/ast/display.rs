@@ -130,7 +130,8 @@ impl Display for Statement {
             BatchRetry { bid, options }
             | BatchEdit { bid, options }
             | BatchWait { bid, options }
-            | BatchDetails { bid, options } => {
+            | BatchDetails { bid, options }
+            | BatchOutput { bid, options } => {
                 f.write_str(self.name())?;
                 opt_bid(f, bid)?;
                 bare_options(f, options)

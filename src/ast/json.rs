@@ -227,7 +227,8 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
         BatchRetry { bid, options: opts }
         | BatchEdit { bid, options: opts }
         | BatchWait { bid, options: opts }
-        | BatchDetails { bid, options: opts } => {
+        | BatchDetails { bid, options: opts }
+        | BatchOutput { bid, options: opts } => {
             put("bid", opt_text(bid));
             put("options", options(opts));
         }

@@ -174,6 +174,11 @@ pub enum Statement {
     BatchHistory {
         bid: Option<Text>,
     },
+    /// `BATCH_OUTPUT`: the entities' own output, raw (SPEC §6).
+    BatchOutput {
+        bid: Option<Text>,
+        options: Options,
+    },
 
     // --- jobs and schedules (SPEC §8)
     Job {
@@ -467,6 +472,7 @@ impl Statement {
             BatchDetails { .. } => "BATCH_DETAILS",
             BatchInProcess { .. } => "BATCH_IN_PROCESS",
             BatchHistory { .. } => "BATCH_HISTORY",
+            BatchOutput { .. } => "BATCH_OUTPUT",
             Job { verb, .. } => verb.keyword(),
             JobStatus { .. } => "JOBSTATUS",
             Schedule { .. } => "SCHEDULE",

@@ -44,4 +44,43 @@ pub enum Event<'a> {
 /// Where a run's events go.
 pub trait Events {
     fn event(&self, e: Event<'_>);
+
+    /// Where the lines of the entities' processes go as they are written
+    /// (`SHOW_OUTPUT=true`), if this sink shows them: worker threads call
+    /// it, so it is a sink of its own, not an [`Event`].
+    fn lines(&self) -> Option<LineSink> {
+        None
+    }
+}
+
+/// Which output stream of an entity's process a line comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Told each line an entity's process writes, as it comes: the entity id,
+/// the stream, and the line without its newline (a line longer than
+/// [`LineSink::LONGEST`] bytes comes in pieces of that size).
+#[derive(Clone)]
+pub struct LineSink(pub std::sync::Arc<TellLine>);
+
+/// What a [`LineSink`] calls: entity id, stream, line.
+pub type TellLine = dyn Fn(&str, Stream, &str) + Send + Sync;
+
+impl LineSink {
+    /// The longest piece of a line told at once: a process that writes
+    /// without newlines is shown as it goes, and held in bounded memory.
+    pub const LONGEST: usize = 64 * 1024;
+
+    pub fn line(&self, entity_id: &str, stream: Stream, line: &str) {
+        (self.0)(entity_id, stream, line)
+    }
+}
+
+impl std::fmt::Debug for LineSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineSink")
+    }
 }

@@ -10,7 +10,7 @@ pub mod placement;
 mod status;
 mod stop;
 
-pub use events::{Event, Events};
+pub use events::{Event, Events, LineSink, Stream};
 pub use placement::{NodeIdent, Placement};
 pub use status::{BatchStatus, EntityStatus, JobStatus, Request, StatusError, Tone};
 pub use stop::StopToken;

@@ -69,6 +69,9 @@ pub struct Context<'a> {
     pub program_path: Option<&'a Path>,
     /// `OUTPUT_LIMIT`: the bytes of each of stdout and stderr kept.
     pub output_limit: usize,
+    /// `SHOW_OUTPUT`: where each line of an `exec` or `shell` process goes
+    /// as it is written; `None`: lines are only kept for the result.
+    pub lines: Option<&'a crate::batch::LineSink>,
 }
 
 impl<'a> Context<'a> {
@@ -86,6 +89,7 @@ impl<'a> Context<'a> {
             cwd: None,
             program_path: None,
             output_limit: process::DEFAULT_OUTPUT_LIMIT,
+            lines: None,
         }
     }
 

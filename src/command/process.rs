@@ -14,6 +14,9 @@
 //!   `poll` loop, no thread started per entity), so a child filling either
 //!   pipe never blocks; past `OUTPUT_LIMIT` (1 MiB by default) the bytes
 //!   are read and dropped, and the result says `"truncated": true`.
+//! - With [`Context::lines`] (`SHOW_OUTPUT`), each line is also told as
+//!   soon as its newline is read, whole, whatever `OUTPUT_LIMIT` keeps
+//!   ([`Tap`]).
 //! - The command runs until its output pipes close, not only until the
 //!   first process exits (as `$(...)` in a shell): a background process that
 //!   keeps the pipes open keeps the entity running, and `ENTITY_TIMEOUT`
@@ -32,6 +35,7 @@ use wait_timeout::ChildExt;
 
 use super::{CommandError, Context, process_json};
 use crate::ast::Arg;
+use crate::batch::{LineSink, Stream};
 
 /// Each of stdout and stderr is cut at this many bytes unless
 /// `OUTPUT_LIMIT` says otherwise (SPEC §4: `'1MB'`).
@@ -171,11 +175,26 @@ fn run(mut cmd: Command, program: &str, ctx: &Context) -> Result<Value, CommandE
     // Both pipes are read to their end first (this thread, one poll loop),
     // then the process is reaped: what has closed its pipes has exited,
     // or is about to.
+    let tap = |stream| {
+        ctx.lines.map(|sink| Tap {
+            sink,
+            entity_id: ctx.entity_id,
+            stream,
+            pending: Vec::new(),
+        })
+    };
     let (stdout, stderr, truncated) = match read_both(
-        running.child.stdout.take(),
-        running.child.stderr.take(),
+        Capture::new(
+            running.child.stdout.take(),
+            ctx.output_limit,
+            tap(Stream::Stdout),
+        ),
+        Capture::new(
+            running.child.stderr.take(),
+            ctx.output_limit,
+            tap(Stream::Stderr),
+        ),
         deadline.map(|(at, _)| at),
-        ctx.output_limit,
     ) {
         Ok(out) => out,
         Err(ReadError::TimedOut) => {
@@ -216,21 +235,62 @@ enum ReadError {
 }
 
 /// One output pipe being read: the text kept so far (at most `limit`
-/// bytes; the rest is read and dropped) and whether the limit cut it.
-struct Capture<R> {
+/// bytes; the rest is read and dropped), whether the limit cut it, and
+/// where its lines go as they come, if anywhere.
+struct Capture<'a, R> {
     pipe: Option<R>,
     kept: Vec<u8>,
     limit: usize,
     cut: bool,
+    tap: Option<Tap<'a>>,
 }
 
-impl<R: Read> Capture<R> {
-    fn new(pipe: Option<R>, limit: usize) -> Capture<R> {
+/// The lines of one stream of one entity, told to a [`LineSink`] as each
+/// newline is read; the unfinished line waits in `pending` (at most
+/// [`LineSink::LONGEST`] bytes: a longer one is told in pieces).
+struct Tap<'a> {
+    sink: &'a LineSink,
+    entity_id: &'a str,
+    stream: Stream,
+    pending: Vec<u8>,
+}
+
+impl Tap<'_> {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.tell();
+            } else {
+                self.pending.push(b);
+                if self.pending.len() >= LineSink::LONGEST {
+                    self.tell();
+                }
+            }
+        }
+    }
+
+    fn tell(&mut self) {
+        let line = String::from_utf8_lossy(&self.pending);
+        self.sink.line(self.entity_id, self.stream, &line);
+        self.pending.clear();
+    }
+
+    /// The end of the stream: a last line with no newline is told too.
+    fn end(&mut self) {
+        if !self.pending.is_empty() {
+            self.tell();
+        }
+    }
+}
+
+impl<'a, R: Read> Capture<'a, R> {
+    fn new(pipe: Option<R>, limit: usize, tap: Option<Tap<'a>>) -> Capture<'a, R> {
         Capture {
             pipe,
             kept: Vec::new(),
             limit,
             cut: false,
+            tap,
         }
     }
 
@@ -240,11 +300,19 @@ impl<R: Read> Capture<R> {
             return Ok(());
         };
         match pipe.read(buf) {
-            Ok(0) => self.pipe = None,
+            Ok(0) => {
+                self.pipe = None;
+                if let Some(tap) = &mut self.tap {
+                    tap.end();
+                }
+            }
             Ok(n) => {
                 let take = n.min(self.limit.saturating_sub(self.kept.len()));
                 self.kept.extend_from_slice(&buf[..take]);
                 self.cut |= take < n;
+                if let Some(tap) = &mut self.tap {
+                    tap.feed(&buf[..n]);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -263,12 +331,10 @@ impl<R: Read> Capture<R> {
 /// Reads stdout and stderr to their ends together (a child filling one
 /// pipe while we wait on the other never blocks), until `deadline`.
 fn read_both(
-    out: Option<ChildStdout>,
-    err: Option<ChildStderr>,
+    mut out: Capture<ChildStdout>,
+    mut err: Capture<ChildStderr>,
     deadline: Option<Instant>,
-    limit: usize,
 ) -> Result<(String, String, bool), ReadError> {
-    let (mut out, mut err) = (Capture::new(out, limit), Capture::new(err, limit));
     let mut buf = [0u8; 16 * 1024];
     while out.pipe.is_some() || err.pipe.is_some() {
         let timeout = match deadline {
@@ -401,7 +467,54 @@ fn drop_cut_char(b: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::drop_cut_char;
+    use super::{LineSink, Stream, Tap, drop_cut_char};
+    use std::sync::{Arc, Mutex};
+
+    /// Lines are told at each newline, however the reads cut them; a
+    /// line past the longest piece comes in pieces; the last one without
+    /// a newline comes at the end of the stream.
+    #[test]
+    fn a_tap_tells_whole_lines_as_their_newlines_come() {
+        type Told = Arc<Mutex<Vec<(String, Stream, String)>>>;
+        let told: Told = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&told);
+        let sink = LineSink(Arc::new(move |id, stream, line| {
+            into.lock()
+                .unwrap()
+                .push((id.to_string(), stream, line.to_string()));
+        }));
+        let mut tap = Tap {
+            sink: &sink,
+            entity_id: "42",
+            stream: Stream::Stderr,
+            pending: Vec::new(),
+        };
+        let lines = |t: &Told| -> Vec<String> {
+            t.lock()
+                .unwrap()
+                .iter()
+                .map(|(_, _, l)| l.clone())
+                .collect()
+        };
+        tap.feed(b"one\ntw");
+        assert_eq!(lines(&told), ["one"]);
+        tap.feed(b"o\n\nthr");
+        assert_eq!(lines(&told), ["one", "two", ""]);
+        tap.feed(b"ee");
+        tap.end();
+        assert_eq!(lines(&told), ["one", "two", "", "three"]);
+        assert!(
+            told.lock()
+                .unwrap()
+                .iter()
+                .all(|(id, s, _)| id == "42" && *s == Stream::Stderr)
+        );
+        told.lock().unwrap().clear();
+        tap.feed(&vec![b'x'; LineSink::LONGEST + 1]);
+        tap.end();
+        let sizes: Vec<usize> = lines(&told).iter().map(String::len).collect();
+        assert_eq!(sizes, [LineSink::LONGEST, 1]);
+    }
 
     #[test]
     fn a_character_cut_by_the_cap_is_dropped_whole() {

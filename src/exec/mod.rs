@@ -190,6 +190,7 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
             plan.on_done.clone().unwrap_or_else(|| "none".into()),
         ),
         ("OUTPUT_LIMIT", format!("{} bytes", plan.output_limit)),
+        ("SHOW_OUTPUT", plan.show_output.to_string()),
     ];
     Ok(Explanation {
         source,

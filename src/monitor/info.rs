@@ -95,7 +95,8 @@ fn option_default(name: &str) -> serde_json::Value {
         | "ALLOW_MULTIPLE"
         | "TRUNC_START"
         | "OPEN"
-        | "RESUME" => J::Bool(false),
+        | "RESUME"
+        | "SHOW_OUTPUT" => J::Bool(false),
         "MAX_RETRIES" | "REPROCESS_HOURS" => J::from(0),
         "RETRY_DELAY" => J::from("1s"),
         "OUTPUT_LIMIT" => J::from("1MB"),

@@ -1,5 +1,6 @@
 //! The monitoring statements (SPEC §6): `BATCH_LIST`, `BATCH_INFO`,
-//! `BATCH_SUMMARY`, `BATCH_DETAILS`, `BATCH_IN_PROCESS` and `BATCH_HISTORY`,
+//! `BATCH_SUMMARY`, `BATCH_DETAILS`, `BATCH_IN_PROCESS`, `BATCH_HISTORY` and
+//! `BATCH_OUTPUT` (`entity_output.rs`),
 //! each turned into an [`Output`] from the store's read-only queries
 //! ([`crate::store::ReadStore::resolve_bid`] and its siblings).
 //!
@@ -67,10 +68,13 @@
 //!   `LIMIT` defaults to 10000, `-1` is all. Rows come in order of arrival;
 //!   `SORT_BY_PROCESS_TIME=true` puts the slowest first (entities never run
 //!   last, in order of arrival). `Results` is the result JSON itself (text
-//!   when it does not parse).
+//!   when it does not parse). After the spec's columns, at the end so that
+//!   CSV read by position keeps working: `Start time` (of the latest
+//!   attempt, or of the claim while in process), `Exit code` (the result's
+//!   `exit`, null without one) and `Command` ([`command_as_run`]).
 //! - **`BATCH_IN_PROCESS`**: by node, then longest at work first. `Command`
-//!   is the batch's command text; `FILTER` is searched in it and in the
-//!   entity id.
+//!   is the command as run for the entity ([`command_as_run`]); `FILTER`
+//!   is searched in it, in the batch's command text and in the entity id.
 //! - **`BATCH_HISTORY`** columns: `Time, Execution id, Node, Status, Note`,
 //!   in the order the events were recorded (oldest first).
 
@@ -87,6 +91,7 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod entity_output;
 mod info;
 mod nodes;
 mod options;
@@ -98,7 +103,7 @@ mod time;
 pub use info::describe_source;
 pub use time::{Bound, time_bound};
 
-use options::{comma_list, parse_statuses, str_opt};
+use options::{comma_list, entity_filter, list_opt, parse_statuses, str_opt};
 use time::*;
 
 /// Why a monitoring statement could not answer.
@@ -156,6 +161,7 @@ pub fn handles(stmt: &Statement) -> bool {
             | Statement::BatchDetails { .. }
             | Statement::BatchInProcess { .. }
             | Statement::BatchHistory { .. }
+            | Statement::BatchOutput { .. }
             | Statement::ShowNodes
     )
 }
@@ -181,6 +187,7 @@ pub(crate) fn run_at<Tz: TimeZone>(
         Statement::BatchDetails { bid, options } => cx.details(bid.as_ref(), options),
         Statement::BatchInProcess { options } => cx.in_process(options),
         Statement::BatchHistory { bid } => cx.history(bid.as_ref()),
+        Statement::BatchOutput { bid, options } => cx.output(bid.as_ref(), options),
         Statement::ShowNodes => cx.nodes(),
         other => Err(error(
             None,
@@ -303,23 +310,11 @@ impl Cx<'_> {
     fn details(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
         let span = bid.map(|t| t.span);
         let b = self.batch(bid)?;
-        let list = |name: &str| -> Result<Option<Vec<String>>> {
-            options
-                .get(name)
-                .map(|v| str_opt(options, name, v).map(comma_list))
-                .transpose()
-        };
         let q = DetailsQuery {
-            statuses: list("STATUS")?
-                .map(|v| {
-                    let upper: Vec<String> = v.iter().map(|s| s.to_ascii_uppercase()).collect();
-                    parse_statuses(options, &upper, str::parse::<EntityStatus>)
-                })
-                .transpose()?,
-            entity_ids: list("ENTITIES")?,
-            nodes: list("AFFINITY")?,
+            nodes: list_opt(options, "AFFINITY")?,
             limit: self.limit_opt(options, Some(DETAILS_DEFAULT_LIMIT))?,
             slowest_first: matches!(options.get("SORT_BY_PROCESS_TIME"), Some(Value::Bool(true))),
+            ..entity_filter(options)?
         };
         let rows = self
             .store
@@ -327,6 +322,12 @@ impl Cx<'_> {
             .map_err(self.store_err(span))?;
         let mut t = Table::new(columns::BATCH_DETAILS.iter().copied());
         for e in rows {
+            let results = json_cell(e.result.as_deref());
+            let exit = match &results {
+                Cell::Json(r) => r.get("exit").and_then(serde_json::Value::as_i64),
+                _ => None,
+            };
+            let command = command_as_run(&b.fabric_command, &e.entity_id);
             t.push_row(vec![
                 Cell::Text(e.entity_id),
                 e.node.into(),
@@ -334,7 +335,12 @@ impl Cx<'_> {
                 Cell::Int(e.attempts),
                 e.process_time_ms.into(),
                 e.error.into(),
-                json_cell(e.result.as_deref()),
+                results,
+                e.start_time_ms
+                    .and_then(utc_ms)
+                    .map_or(Cell::Null, Cell::Time),
+                exit.into(),
+                Cell::Text(command),
             ]);
         }
         Ok(t.into())
@@ -360,8 +366,10 @@ impl Cx<'_> {
             if !owner_alive {
                 continue;
             }
+            let command = command_as_run(&r.fabric_command, &r.entity_id);
             if let Some(re) = &filter
                 && !re.is_match(&r.command)
+                && !re.is_match(&command)
                 && !re.is_match(&r.entity_id)
             {
                 continue;
@@ -374,7 +382,7 @@ impl Cx<'_> {
                 Cell::Text(r.lu),
                 at_work.into(),
                 Cell::Text(r.execution_id),
-                Cell::Text(r.command),
+                Cell::Text(command),
             ]);
         }
         Ok(t.into())
@@ -469,6 +477,39 @@ fn completion_pct(b: &BatchRow) -> Option<f64> {
     } else {
         None
     }
+}
+
+/// The command as run for entity `id` (`BATCH_IN_PROCESS`,
+/// `BATCH_DETAILS`): `fabric_command`, a batch's command in canonical form
+/// (strings in single quotes), with each `?` that stands on its own (an
+/// `exec` argument, `sync_instance LU.?`, `echo ?`) replaced by the id,
+/// quoted as the language quotes. Where the id reaches the command inside
+/// a text instead (`shell`, which reads it from `$ENTITY_ID`; `sql`, which
+/// binds it), that text stays as written and ` -- ? = 'id'` follows.
+pub fn command_as_run(fabric_command: &str, id: &str) -> String {
+    let quoted = crate::ast::quote(id);
+    let mut out = String::with_capacity(fabric_command.len() + quoted.len() + 8);
+    // A doubled quote inside a string closes and reopens it at once.
+    let mut in_string = false;
+    let mut replaced = false;
+    for c in fabric_command.chars() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => {
+                out.push_str(&quoted);
+                replaced = true;
+            }
+            _ => out.push(c),
+        }
+    }
+    if !replaced {
+        out.push_str(" -- ? = ");
+        out.push_str(&quoted);
+    }
+    out
 }
 
 /// Stored JSON text as a cell; text that does not parse is shown as text.

@@ -79,6 +79,30 @@ pub(super) fn comma_list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A comma-list option (`ENTITIES='1,2'`), if given.
+pub(super) fn list_opt(options: &Options, name: &str) -> Result<Option<Vec<String>>> {
+    options
+        .get(name)
+        .map(|v| str_opt(options, name, v).map(comma_list))
+        .transpose()
+}
+
+/// The entities `STATUS` and `ENTITIES` select (`BATCH_DETAILS`,
+/// `BATCH_OUTPUT`): every other field of the query is its default.
+pub(super) fn entity_filter(options: &Options) -> Result<store::DetailsQuery> {
+    let statuses = list_opt(options, "STATUS")?
+        .map(|v| {
+            let upper: Vec<String> = v.iter().map(|s| s.to_ascii_uppercase()).collect();
+            parse_statuses(options, &upper, str::parse::<EntityStatus>)
+        })
+        .transpose()?;
+    Ok(store::DetailsQuery {
+        statuses,
+        entity_ids: list_opt(options, "ENTITIES")?,
+        ..Default::default()
+    })
+}
+
 /// An option's value as text; the parser gives these options as strings,
 /// anything else is a caller's bug reported at the option.
 pub(super) fn str_opt<'v>(options: &Options, name: &str, v: &'v Value) -> Result<&'v str> {

@@ -710,6 +710,7 @@ fn batch_info_shows_every_field_and_option() {
         ("Option REPROCESS_HOURS", "~1.500"),
         ("Option RESUME", "false"),
         ("Option RETRY_DELAY", "1s"),
+        ("Option SHOW_OUTPUT", "false"),
         ("Option TRUNC_START", "false"),
         ("Execution id", "x-info-batch-1"),
         ("Created by", "node-a"),
@@ -1118,7 +1119,11 @@ fn batch_details_lists_entities_in_order_of_arrival() {
             "#120",
             "-",
             r#"json {"Added":1,"Updated":0,"Unchanged":0}"#,
+            "-",
+            "-",
+            "echo '1'",
         ],
+        // The exit code is the result's; the start time the attempt's.
         vec![
             "2",
             "n2",
@@ -1127,11 +1132,38 @@ fn batch_details_lists_entities_in_order_of_arrival() {
             "#572",
             "exit status 3",
             r#"json {"exit":3,"stdout":"","stderr":"boom"}"#,
+            "-",
+            "#3",
+            "echo '2'",
         ],
-        vec!["a", "-", "WAITING", "#0", "-", "-", "-"],
-        vec!["B", "n1", "IN_PROCESS", "#1", "-", "-", "-"],
+        vec![
+            "a", "-", "WAITING", "#0", "-", "-", "-", "-", "-", "echo 'a'",
+        ],
+        vec![
+            "B",
+            "n1",
+            "IN_PROCESS",
+            "#1",
+            "-",
+            "-",
+            "-",
+            "@2026-03-10T11:59:59.000Z",
+            "-",
+            "echo 'B'",
+        ],
         // A result that is not JSON is shown as text, not dropped.
-        vec!["5", "n3", "COMPLETED", "#1", "#90", "-", "oops"],
+        vec![
+            "5",
+            "n3",
+            "COMPLETED",
+            "#1",
+            "#90",
+            "-",
+            "oops",
+            "-",
+            "-",
+            "echo '5'",
+        ],
     ];
     assert_eq!(rows, expected);
 }
@@ -1307,8 +1339,8 @@ fn batch_in_process_lists_entities_at_work_across_batches() {
     owned("p-batch-04", real(60_000));
     let (columns, got) = table(exec(&s, "BATCH_IN_PROCESS", None).unwrap());
     assert_eq!(columns, columns::BATCH_IN_PROCESS);
-    let customer = "BATCH Customer FABRIC_COMMAND=\"echo ?\"";
-    let account = "BATCH Account FABRIC_COMMAND=\"echo ?\"";
+    // The command as run for that entity.
+    let (customer, account, customer_7) = ("echo '8'", "echo 'x-1'", "echo '7'");
     let expected: Vec<Vec<&str>> = vec![
         vec![
             "n1",
@@ -1335,11 +1367,12 @@ fn batch_in_process_lists_entities_at_work_across_batches() {
             "Customer",
             "#1500",
             "x-p-batch-01",
-            customer,
+            customer_7,
         ],
     ];
     assert_eq!(got, expected);
-    // FILTER matches the batch's command or the entity id.
+    // FILTER matches the batch's command, the command as run, or the
+    // entity id.
     let q = |f: &str| -> Vec<String> {
         rows(&s, &format!("BATCH_IN_PROCESS FILTER='{f}'"), None)
             .into_iter()
@@ -1350,6 +1383,39 @@ fn batch_in_process_lists_entities_at_work_across_batches() {
     assert_eq!(q("^x-"), ["x-1"]);
     assert_eq!(q("^7$"), ["7"]);
     assert_eq!(q("nothing"), Vec::<String>::new());
+}
+
+/// The command as run for an entity: a `?` that stands alone becomes the
+/// quoted id; a `?` inside a text (shell, sql) stays, and the id follows.
+#[test]
+fn command_as_run_puts_the_id_where_it_goes() {
+    use crate::monitor::command_as_run;
+    for (command, id, shown) in [
+        ("echo ?", "42", "echo '42'"),
+        ("sleep 500 ?", "a b", "sleep 500 'a b'"),
+        (
+            "sync_instance Customer.?",
+            "7",
+            "sync_instance Customer.'7'",
+        ),
+        (
+            "exec './export one.sh' '--id' ? :bid",
+            "it's",
+            "exec './export one.sh' '--id' 'it''s' :bid",
+        ),
+        (
+            "shell 'echo ''?'' ?'",
+            "1",
+            "shell 'echo ''?'' ?' -- ? = '1'",
+        ),
+        (
+            "sql crm 'update t set n = n + 1 where id = ?'",
+            "9",
+            "sql crm 'update t set n = n + 1 where id = ?' -- ? = '9'",
+        ),
+    ] {
+        assert_eq!(command_as_run(command, id), shown, "{command}");
+    }
 }
 
 // ---------------------------------------------------------------- BATCH_HISTORY

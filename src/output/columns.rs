@@ -64,7 +64,18 @@ pub const BATCH_DETAILS: &[&str] = &[
     "Process time (ms)",
     "Error",
     "Results",
+    "Start time",
+    "Exit code",
+    "Command",
 ];
+
+/// `BATCH_OUTPUT` (§6) in JSON and CSV: the entity, its stdout (or, with
+/// `STREAM='stderr'`, [`BATCH_OUTPUT_STDERR`]), and whether OUTPUT_LIMIT
+/// cut it. The table format prints the text alone.
+pub const BATCH_OUTPUT_STDOUT: &[&str] = &["Entity ID", "Stdout", "Truncated"];
+
+/// `BATCH_OUTPUT STREAM='stderr'` in JSON and CSV.
+pub const BATCH_OUTPUT_STDERR: &[&str] = &["Entity ID", "Stderr", "Truncated"];
 
 /// `BATCH_IN_PROCESS` (§6).
 pub const BATCH_IN_PROCESS: &[&str] = &[

@@ -9,11 +9,8 @@ use super::{Cell, Output};
 
 pub(super) fn render(out: &Output) -> String {
     match out {
-        Output::Table(t) if t.columns.is_empty() => String::new(),
-        Output::Table(t) => records(
-            std::iter::once(unique_keys(t.columns.iter().map(String::as_str)))
-                .chain(t.normalized_rows().map(|row| row.map(field).collect())),
-        ),
+        Output::Table(t) => table(t),
+        Output::Raw(r) => table(&r.records),
         Output::KeyValues(kv) => {
             let keys = unique_keys(kv.rows.iter().map(|(k, _)| k.as_str()));
             records(
@@ -29,6 +26,16 @@ pub(super) fn render(out: &Output) -> String {
         // even when it holds a comma, under the key JSON gives it.
         Output::Message(m) => records([vec!["message".to_string()], vec![m.clone()]]),
     }
+}
+
+fn table(t: &super::Table) -> String {
+    if t.columns.is_empty() {
+        return String::new();
+    }
+    records(
+        std::iter::once(unique_keys(t.columns.iter().map(String::as_str)))
+            .chain(t.normalized_rows().map(|row| row.map(field).collect())),
+    )
 }
 
 fn field(cell: &Cell) -> String {

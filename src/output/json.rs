@@ -8,14 +8,8 @@ use serde_json::Value;
 
 pub(super) fn render(out: &Output) -> String {
     let mut s = match out {
-        Output::Table(t) => {
-            let keys = unique_keys(t.columns.iter().map(String::as_str));
-            let objects: Vec<String> = t
-                .normalized_rows()
-                .map(|row| object(keys.iter().map(String::as_str).zip(row)))
-                .collect();
-            format!("[{}]", objects.join(","))
-        }
+        Output::Table(t) => array(t),
+        Output::Raw(r) => array(&r.records),
         Output::KeyValues(kv) => {
             let keys = unique_keys(kv.rows.iter().map(|(k, _)| k.as_str()));
             object(
@@ -28,6 +22,16 @@ pub(super) fn render(out: &Output) -> String {
     };
     s.push('\n');
     s
+}
+
+/// A table as an array of objects.
+fn array(t: &super::Table) -> String {
+    let keys = unique_keys(t.columns.iter().map(String::as_str));
+    let objects: Vec<String> = t
+        .normalized_rows()
+        .map(|row| object(keys.iter().map(String::as_str).zip(row)))
+        .collect();
+    format!("[{}]", objects.join(","))
 }
 
 fn object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a Cell)>) -> String {

@@ -41,6 +41,9 @@
 //!   of one field (quoted only when it holds a comma, a quote or a line
 //!   break), as SPEC §10 has every CSV document start with its header.
 //! - An empty message prints nothing in table and CSV form.
+//! - An [`Output::Raw`] prints the text of its records as it is in the
+//!   table format (nothing escaped, no table; see [`Raw::text`]), and its
+//!   records as a table's in JSON and CSV.
 //! - A row shorter than the header is padded with `Null`; cells past the
 //!   header are dropped, so every format shows the same columns.
 //! - Colour (when allowed): header bold; in a `Status` column (or a
@@ -99,6 +102,39 @@ pub enum Output {
     KeyValues(KeyValues),
     /// A plain line such as `interface crm created`.
     Message(String),
+    /// Text that prints as it is in the table format, and as its records
+    /// in JSON and CSV: `BATCH_OUTPUT`'s entity outputs, which a pipeline
+    /// reads raw and a program reads entity by entity.
+    Raw(Raw),
+}
+
+/// What [`Output::Raw`] holds: records, one of whose columns is the text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Raw {
+    pub records: Table,
+    /// The column whose text cells the table format prints.
+    pub text_column: usize,
+}
+
+impl Raw {
+    /// What the table format prints: each record's text as it is, with a
+    /// newline after a text that does not end with one (so the last line
+    /// of one record never runs into the first of the next); a record
+    /// with no text (`Null`, or empty) prints nothing.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for row in &self.records.rows {
+            if let Some(Cell::Text(s)) = row.get(self.text_column)
+                && !s.is_empty()
+            {
+                out.push_str(s);
+                if !s.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
 }
 
 /// How to print: the session's format, whether colour is allowed (decided

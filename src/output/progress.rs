@@ -1,10 +1,13 @@
 //! What a synchronous batch shows while it runs, on stderr: the progress
 //! bar, built in one place and drawn only when the caller says so (stderr
 //! is a terminal, progress is on, not --quiet), and the run's warnings.
-//! [`Terminal`] is the command line's sink of the run's events.
+//! [`Terminal`] is the command line's sink of the run's events, and of
+//! the entities' lines with `SHOW_OUTPUT=true` ([`Terminal::lines`]).
 
-use crate::batch::{Counters, Event, Events};
+use crate::batch::{Counters, Event, Events, LineSink, Stream};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
 pub struct Bar {
     bar: Option<ProgressBar>,
@@ -164,6 +167,19 @@ pub struct Terminal {
     /// Drawn from the run's first progress on, not before: a statement
     /// refused before its batch runs shows no bar.
     bar: std::cell::OnceCell<Bar>,
+    /// The drawn bar, for the worker threads that print lines above it.
+    drawn: Arc<OnceLock<ProgressBar>>,
+    /// Where the entities' stdout lines go ([`Terminal::lines`]).
+    stdout_lines: LinesTo,
+}
+
+/// Where the entities' stdout lines go with `SHOW_OUTPUT=true`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinesTo {
+    /// stdout: the table format, where they come before the result row.
+    Stdout,
+    /// stderr: stdout holds one JSON (or CSV) document, kept parseable.
+    Stderr,
 }
 
 impl Terminal {
@@ -173,15 +189,62 @@ impl Terminal {
             show,
             estimated,
             bar: std::cell::OnceCell::new(),
+            drawn: Arc::new(OnceLock::new()),
+            stdout_lines: LinesTo::Stdout,
+        }
+    }
+
+    /// The same terminal, sending the entities' stdout lines to `to`.
+    pub fn stdout_lines_to(self, to: LinesTo) -> Terminal {
+        Terminal {
+            stdout_lines: to,
+            ..self
         }
     }
 
     fn bar(&self) -> &Bar {
-        self.bar.get_or_init(|| Bar::new(self.show, self.estimated))
+        self.bar.get_or_init(|| {
+            let bar = Bar::new(self.show, self.estimated);
+            if let Some(b) = &bar.bar {
+                let _ = self.drawn.set(b.clone());
+            }
+            bar
+        })
     }
 }
 
+/// One line of an entity as `SHOW_OUTPUT` prints it: the entity id, a
+/// tab, the line (as `parallel --tag`).
+fn tagged(entity_id: &str, line: &str) -> String {
+    format!("{entity_id}\t{line}\n")
+}
+
 impl Events for Terminal {
+    /// Each line, tagged, above the bar (which is cleared while it
+    /// prints, then drawn again): stdout lines on stdout (or on stderr,
+    /// see [`LinesTo`]), stderr lines on stderr. Even with `--quiet`: the
+    /// statement asked for them. A line that cannot be written (a closed
+    /// pipe) is dropped; the batch goes on.
+    fn lines(&self) -> Option<LineSink> {
+        let drawn = Arc::clone(&self.drawn);
+        let stdout_lines = self.stdout_lines;
+        Some(LineSink(Arc::new(move |entity_id, stream, line| {
+            let text = tagged(entity_id, line);
+            let print = || {
+                if stream == Stream::Stdout && stdout_lines == LinesTo::Stdout {
+                    let mut o = std::io::stdout().lock();
+                    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+                } else {
+                    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+                }
+            };
+            match drawn.get() {
+                Some(bar) => bar.suspend(print),
+                None => print(),
+            }
+        })))
+    }
+
     fn event(&self, e: Event<'_>) {
         match e {
             Event::Progress {

@@ -46,6 +46,7 @@ where
         }
         Output::Message(m) if m.is_empty() || m.ends_with('\n') => m.clone(),
         Output::Message(m) => format!("{m}\n"),
+        Output::Raw(r) => r.text(),
     }
 }
 

@@ -322,7 +322,8 @@ fn csv_header_with_a_comma_is_quoted_too() {
 /// one line per row.
 #[test]
 fn tables_fit_the_width_only_when_they_stay_readable() {
-    let mut t = Table::new(columns::BATCH_DETAILS.iter().copied());
+    // The spec's seven columns of BATCH_DETAILS.
+    let mut t = Table::new(columns::BATCH_DETAILS[..7].iter().copied());
     t.push_row(vec![
         "42".into(),
         "node-1".into(),
@@ -539,6 +540,11 @@ const SPEC_KEYS: &[(&str, &str)] = &[
     ("Attempts", "attempts"),
     ("Process time (ms)", "process_time_ms"),
     ("Results", "results"),
+    ("Exit code", "exit_code"),
+    // §6 BATCH_OUTPUT, in JSON and CSV
+    ("Stdout", "stdout"),
+    ("Stderr", "stderr"),
+    ("Truncated", "truncated"),
     // §6 BATCH_IN_PROCESS
     ("Node ID", "node_id"),
     ("LU", "lu"),
@@ -571,6 +577,8 @@ fn every_column_constant_has_a_tested_key() {
         columns::BATCH_LIST,
         columns::BATCH_SUMMARY,
         columns::BATCH_DETAILS,
+        columns::BATCH_OUTPUT_STDOUT,
+        columns::BATCH_OUTPUT_STDERR,
         columns::BATCH_IN_PROCESS,
         columns::JOBSTATUS,
     ];
@@ -590,6 +598,8 @@ fn no_spec_table_has_two_columns_with_one_key() {
         columns::BATCH_LIST,
         columns::BATCH_SUMMARY,
         columns::BATCH_DETAILS,
+        columns::BATCH_OUTPUT_STDOUT,
+        columns::BATCH_OUTPUT_STDERR,
         columns::BATCH_IN_PROCESS,
         columns::JOBSTATUS,
     ];
@@ -626,4 +636,38 @@ fn style_is_copied_not_inferred_from_stdout() {
     let b = show(&details(), OutputFormat::Table);
     assert_eq!(a, b);
     assert!(!a.contains('\x1b'));
+}
+
+/// `Raw`: the text column as it is in a table (a newline after a text
+/// that lacks one, nothing for an empty or missing text, control
+/// characters untouched: it is the entities' own output), the records
+/// in JSON and CSV.
+#[test]
+fn raw_prints_its_text_column_in_a_table_and_its_records_elsewhere() {
+    let mut records = Table::new(["Entity ID", "Stdout"]);
+    for (id, text) in [
+        ("1", Cell::Text("a\nb\n".into())),
+        ("2", Cell::Null),
+        ("3", Cell::Text(String::new())),
+        ("4", Cell::Text("\u{1b}[1mno newline".into())),
+    ] {
+        records.push_row(vec![Cell::Text(id.into()), text]);
+    }
+    let raw = Output::Raw(crate::output::Raw {
+        records,
+        text_column: 1,
+    });
+    assert_eq!(
+        show(&raw, OutputFormat::Table),
+        "a\nb\n\u{1b}[1mno newline\n"
+    );
+    assert_eq!(
+        show(&raw, OutputFormat::Json),
+        "[{\"entity_id\":\"1\",\"stdout\":\"a\\nb\\n\"},{\"entity_id\":\"2\",\"stdout\":null},\
+         {\"entity_id\":\"3\",\"stdout\":\"\"},{\"entity_id\":\"4\",\"stdout\":\"\\u001b[1mno newline\"}]\n"
+    );
+    assert_eq!(
+        show(&raw, OutputFormat::Csv),
+        "entity_id,stdout\n1,\"a\nb\n\"\n2,\n3,\n4,\u{1b}[1mno newline\n"
+    );
 }

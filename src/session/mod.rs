@@ -159,12 +159,19 @@ impl Session {
     }
 
     /// Where a run of `plan` shows itself: a progress bar when stderr is a
-    /// terminal and progress is on, and the run's warnings.
+    /// terminal and progress is on, the run's warnings, and with
+    /// `SHOW_OUTPUT=true` the entities' lines (stdout ones on stderr when
+    /// stdout holds a JSON or CSV document).
     fn terminal(&self, plan: &crate::plan::Plan) -> crate::output::progress::Terminal {
-        crate::output::progress::Terminal::new(
+        use crate::output::progress::{LinesTo, Terminal};
+        Terminal::new(
             self.progress_allowed && self.settings.progress,
             plan.estimated_total,
         )
+        .stdout_lines_to(match self.settings.format {
+            OutputFormat::Table => LinesTo::Stdout,
+            OutputFormat::Json | OutputFormat::Csv => LinesTo::Stderr,
+        })
     }
 
     fn resolve(&mut self, bid: &Option<crate::ast::Text>, span: Span) -> Result<String> {
@@ -237,6 +244,7 @@ impl Session {
             | S::BatchDetails { .. }
             | S::BatchInProcess { .. }
             | S::BatchHistory { .. }
+            | S::BatchOutput { .. }
             | S::ShowNodes => Some(self.monitor(stmt)?),
             other => {
                 return Err(StatementError::at(

@@ -27,6 +27,11 @@ impl Session {
         {
             eprintln!("note: no batch is active; BATCH_LIST STATUS='ALL' lists the others");
         }
+        if let Output::Raw(raw) = &out
+            && !quiet
+        {
+            cut_note(raw);
+        }
         Ok(out)
     }
 
@@ -56,6 +61,27 @@ impl Session {
     }
 }
 
+/// Says on stderr how many of `BATCH_OUTPUT`'s texts `OUTPUT_LIMIT` cut
+/// when they were stored (the raw text cannot say it), if any.
+fn cut_note(raw: &crate::output::Raw) {
+    let Some(at) = raw.records.columns.iter().position(|c| c == "Truncated") else {
+        return;
+    };
+    let cut = raw
+        .records
+        .rows
+        .iter()
+        .filter(|r| matches!(r.get(at), Some(crate::output::Cell::Bool(true))))
+        .count();
+    if cut > 0 {
+        eprintln!(
+            "note: the output of {cut} entit{} was cut at the batch's OUTPUT_LIMIT when it \
+             was stored; what was kept is printed",
+            if cut == 1 { "y" } else { "ies" }
+        );
+    }
+}
+
 /// The statement's name when it is a monitoring statement without a bid
 /// that may take the newest batch (SPEC §6); control statements still
 /// need theirs.
@@ -64,6 +90,7 @@ fn about_newest(s: &Statement) -> Option<&'static str> {
         Statement::BatchInfo { bid: None }
         | Statement::BatchSummary { bid: None }
         | Statement::BatchDetails { bid: None, .. }
+        | Statement::BatchOutput { bid: None, .. }
         | Statement::BatchHistory { bid: None } => Some(s.name()),
         _ => None,
     }

@@ -113,6 +113,9 @@ pub struct EntityRow {
     pub node: Option<String>,
     pub status: EntityStatus,
     pub attempts: i64,
+    /// When its latest attempt started (or it was claimed, while no
+    /// attempt has ended), in ms since 1970-01-01 UTC.
+    pub start_time_ms: Option<i64>,
     pub process_time_ms: Option<i64>,
     pub error: Option<String>,
     /// JSON text, as Fabric stores it.
@@ -131,6 +134,8 @@ pub struct InProcessRow {
     pub execution_id: String,
     /// The batch's command text.
     pub command: String,
+    /// The batch's `FABRIC_COMMAND`, in canonical form.
+    pub fabric_command: String,
     /// The process that runs the batch, and its last heartbeat: the row is
     /// only being processed if that process is alive ([`crate::owner`]).
     pub owner_node: Option<String>,

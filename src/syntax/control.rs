@@ -5,8 +5,8 @@
 use super::batch::{id_list, using_sql};
 use super::error::{ErrorKind, PErr};
 use super::keywords::{
-    DETAILS_OPTIONS, EDIT_OPTIONS, IN_PROCESS_OPTIONS, LIST_OPTIONS, OptSpec, PURGE_OPTIONS,
-    RETRY_OPTIONS, WAIT_OPTIONS, WINDOW_SET_OPTIONS, WINDOW_STATUS_OPTIONS,
+    DETAILS_OPTIONS, EDIT_OPTIONS, IN_PROCESS_OPTIONS, LIST_OPTIONS, OUTPUT_OPTIONS, OptSpec,
+    PURGE_OPTIONS, RETRY_OPTIONS, WAIT_OPTIONS, WINDOW_SET_OPTIONS, WINDOW_STATUS_OPTIONS,
 };
 use super::lexeme::{
     bare, bare_len, followed_by_eq, kw, name, peek_char, peek_kw, pos, string, string_or_bare,
@@ -32,6 +32,8 @@ pub(crate) fn statement<'a>(i: In<'a>, ctx: Ctx, w: &str) -> Option<PResult<'a, 
             .map(|(i, (bid, options))| (i, S::BatchRetry { bid, options })),
         "BATCH_DETAILS" => bid_options(i, ctx, DETAILS_OPTIONS)
             .map(|(i, (bid, options))| (i, S::BatchDetails { bid, options })),
+        "BATCH_OUTPUT" => bid_options(i, ctx, OUTPUT_OPTIONS)
+            .map(|(i, (bid, options))| (i, S::BatchOutput { bid, options })),
         "BATCH_EDIT" => batch_edit(i, ctx),
         "BATCH_WAIT" => batch_wait(i, ctx),
         "BATCH_APPEND" => batch_append(i),

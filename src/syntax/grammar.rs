@@ -576,7 +576,7 @@ mod tests {
         // them (examples lose only the comment's indentation).
         assert!(text.contains("Run one command per entity on a pool of workers."));
         assert!(text.contains("    batch = \"BATCH\" , target , [ source ] ,"));
-        assert!(text.contains("    | \"OUTPUT_LIMIT\" , \"=\" , text ;"));
+        assert!(text.contains("    | \"SHOW_OUTPUT\" , \"=\" , bool ;"));
         assert!(text.contains("    BATCH Customer.vip\n        FABRIC_COMMAND = "));
         // target and source come from the shared section, with their notes;
         // tokens such as lu_name are not repeated.

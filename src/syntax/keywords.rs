@@ -74,6 +74,10 @@ pub const STATEMENTS: &[StatementWord] = &[
     st("BATCH_IN_PROCESS", "entities being processed right now"),
     st("BATCH_HISTORY", "every status change of a batch"),
     st(
+        "BATCH_OUTPUT",
+        "the raw stdout (or stderr) of a batch's entities, in input order",
+    ),
+    st(
         "SHOW NODES",
         "the processes that run batches: workers, synchronous runs",
     ),
@@ -270,6 +274,7 @@ pub const BATCH_OPTIONS: &[OptSpec] = &[
     opt("ON_DONE", OptType::Str),
     opt("RESUME", OptType::Bool),
     opt("OUTPUT_LIMIT", OptType::Str),
+    opt("SHOW_OUTPUT", OptType::Bool),
 ];
 
 /// `CREATE INTERFACE ... TYPE CSV ... WITH` options.
@@ -330,6 +335,25 @@ pub const DETAILS_OPTIONS: &[OptSpec] = &[
 
 pub const IN_PROCESS_OPTIONS: &[OptSpec] = &[opt("FILTER", OptType::Str)];
 
+/// `BATCH_OUTPUT` (SPEC §6): which entities, and which of their streams.
+pub const OUTPUT_OPTIONS: &[OptSpec] = &[
+    opt(
+        "STATUS",
+        OptType::Enum {
+            values: ENTITY_STATUSES,
+            list: true,
+        },
+    ),
+    opt("ENTITIES", OptType::Str),
+    opt(
+        "STREAM",
+        OptType::Enum {
+            values: &["STDOUT", "STDERR"],
+            list: false,
+        },
+    ),
+];
+
 /// `STARTJOB STATEMENT`: the command is a statement of this language.
 pub const STARTJOB_STATEMENT_OPTIONS: &[OptSpec] = &[
     opt("NAME", OptType::Str),
@@ -382,6 +406,7 @@ pub const ALL_OPTION_TABLES: &[(&str, &[OptSpec])] = &[
     ("BATCH_LIST", LIST_OPTIONS),
     ("BATCH_DETAILS", DETAILS_OPTIONS),
     ("BATCH_IN_PROCESS", IN_PROCESS_OPTIONS),
+    ("BATCH_OUTPUT", OUTPUT_OPTIONS),
     ("STARTJOB STATEMENT", STARTJOB_STATEMENT_OPTIONS),
     ("STARTJOB PROCESS", STARTJOB_PROCESS_OPTIONS),
     ("STOPJOB", JOB_ID_OPTIONS),

@@ -181,6 +181,9 @@ pub(super) struct Shared {
     pub(super) node: String,
     pub(super) timeout: Option<Duration>,
     pub(super) output_limit: usize,
+    /// `SHOW_OUTPUT`: where the processes' lines go as they come, when the
+    /// run's events sink shows them.
+    pub(super) lines: Option<crate::batch::LineSink>,
     pub(super) home: std::path::PathBuf,
     pub(super) command_lu: Option<crate::store::LuDef>,
     /// Connections to the interface the command reads (`sql`) or syncs
@@ -231,6 +234,7 @@ impl Shared {
             node: env.node.to_string(),
             timeout: plan.entity_timeout,
             output_limit: plan.output_limit,
+            lines: plan.show_output.then(|| env.events.lines()).flatten(),
             home: env.home.to_path_buf(),
             permits: env.permits.cloned(),
             command_lu: plan.command_lu.clone(),
@@ -317,6 +321,7 @@ impl Shared {
                 let ctx = command::Context {
                     timeout: self.timeout,
                     output_limit: self.output_limit,
+                    lines: self.lines.as_ref(),
                     ..command::Context::for_entity(&c.entity_id)
                 };
                 let ctx = command::Context {

@@ -208,7 +208,7 @@ impl ReadStore for SqliteStore {
         }
         let mut sql = format!(
             "SELECT seq, entity_id, node, status, attempts, process_time_ms, error, result,
-                    process_time_ms IS NULL AS never_run
+                    process_time_ms IS NULL AS never_run, start_time_ms
              FROM batch_entities WHERE {BATCH}"
         );
         let mut args = vec![SqlValue::Text(bid.to_string())];
@@ -231,7 +231,8 @@ impl ReadStore for SqliteStore {
         {
             sql.push_str(&format!(
                 " UNION ALL
-                 SELECT seq, entity_id, node, 'IN_PROCESS', 1, NULL, NULL, NULL, 1
+                 SELECT seq, entity_id, node, 'IN_PROCESS', 1, NULL, NULL, NULL, 1,
+                        start_time_ms
                  FROM batch_claimed WHERE {BATCH}{filters}"
             ));
             args.push(SqlValue::Text(bid.to_string()));
@@ -259,6 +260,7 @@ impl ReadStore for SqliteStore {
                 process_time_ms: r.get(5)?,
                 error: r.get(6)?,
                 result: r.get(7)?,
+                start_time_ms: r.get(9)?,
             })
         })
         .map_err(|e| store.err(e))?
@@ -287,6 +289,7 @@ impl ReadStore for SqliteStore {
                 owner_node: r.get(7)?,
                 owner_pid: r.get(8)?,
                 heartbeat_at: r.get(9)?,
+                fabric_command: r.get(11)?,
             })
         })
         .map_err(|e| store.err(e))?
@@ -452,14 +455,15 @@ fn list_sql(q: &ListQuery<'_>) -> (String, Vec<SqlValue>) {
 /// `batch_claimed`.
 const IN_PROCESS_SQL: &str =
     "SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time_ms AS start_time_ms,
-            b.execution_id, b.command, b.owner_node, b.owner_pid, b.heartbeat_at, e.seq AS seq
+            b.execution_id, b.command, b.owner_node, b.owner_pid, b.heartbeat_at, e.seq AS seq,
+            b.fabric_command
      FROM batches AS b
      CROSS JOIN batch_entities AS e
          ON e.batch = b.batch_no AND e.status <> 'COMPLETED' AND e.status = 'IN_PROCESS'
      WHERE b.in_process > 0
      UNION ALL
      SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time_ms, b.execution_id, b.command,
-            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq
+            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command
      FROM batches AS b
      CROSS JOIN batch_claimed AS c ON c.batch = b.batch_no
      WHERE b.in_process > 0

@@ -1,0 +1,69 @@
+//! `BATCH_OUTPUT` (SPEC §6): the raw stdout (or stderr) of a batch's
+//! entities, in input order, each entity's text whole, as `parallel -k`
+//! prints it, so that a pipeline (`batchsh -c "BATCH_OUTPUT" | sort`)
+//! reads the entities' own output.
+//!
+//! Decisions the spec leaves open:
+//!
+//! - The text is what the entity's result keeps: its `stdout` (or
+//!   `stderr`), cut at `OUTPUT_LIMIT` where the result says
+//!   `"truncated": true` (the session notes on stderr how many were cut).
+//!   The table format prints each text as it is, and a newline after one
+//!   that does not end with one ([`Raw::text`]).
+//! - Entities whose command has no such stream (`echo`, `sleep`, `sql`,
+//!   `sync_instance`, `delete_instance`), or that have no result yet
+//!   (waiting, in process, failed before their command ran) print nothing:
+//!   their result JSON is not output, `BATCH_DETAILS` shows it.
+//! - `--format json` and `csv` print one record per selected entity:
+//!   `entity_id`, `stdout` (or `stderr`) and `truncated`, `null` where
+//!   there is no text.
+
+use super::*;
+use crate::output::Raw;
+
+impl Cx<'_> {
+    pub(super) fn output(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
+        let span = bid.map(|t| t.span);
+        let b = self.batch(bid)?;
+        let stderr = matches!(
+            options.get("STREAM"),
+            Some(Value::Str(s)) if s.eq_ignore_ascii_case("stderr")
+        );
+        let (key, columns) = if stderr {
+            ("stderr", columns::BATCH_OUTPUT_STDERR)
+        } else {
+            ("stdout", columns::BATCH_OUTPUT_STDOUT)
+        };
+        let rows = self
+            .store
+            .entity_rows(&b.bid, &entity_filter(options)?)
+            .map_err(self.store_err(span))?;
+        let mut records = Table::new(columns.iter().copied());
+        for e in rows {
+            let result = e
+                .result
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+            let text = result
+                .as_ref()
+                .and_then(|r| r.get(key))
+                .and_then(serde_json::Value::as_str);
+            let truncated = text.map(|_| {
+                result
+                    .as_ref()
+                    .and_then(|r| r.get("truncated"))
+                    .and_then(serde_json::Value::as_bool)
+                    == Some(true)
+            });
+            records.push_row(vec![
+                Cell::Text(e.entity_id),
+                text.map(str::to_string).into(),
+                truncated.map_or(Cell::Null, Cell::Bool),
+            ]);
+        }
+        Ok(Output::Raw(Raw {
+            records,
+            text_column: 1,
+        }))
+    }
+}
