@@ -14,6 +14,7 @@ mod placement;
 mod repl;
 mod roundtrip;
 mod store;
+mod tables;
 mod takeover;
 mod workers;
 mod world;
