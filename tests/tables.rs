@@ -253,6 +253,19 @@ fn set_expanded_and_the_x_flag() {
     );
 }
 
+/// HELP SET shows the settings and their values, from the grammar file.
+#[test]
+fn help_set_shows_expanded_timing_and_pager() {
+    Test::new()
+        .args(["-c", "HELP SET"])
+        .status(0)
+        .stdout_contains(r#""EXPANDED" , ( "ON" | "OFF" | "AUTO" )"#)
+        .stdout_contains(r#""TIMING" , ( "ON" | "OFF" )"#)
+        .stdout_contains(r#""PAGER" , ( "ON" | "OFF" )"#)
+        .stdout_contains("SET EXPANDED on;")
+        .run();
+}
+
 /// `SET TIMING on`: every statement after it prints `Time: N.NNN ms` on
 /// stderr (a failed one too), stdout unchanged; off again, none.
 #[test]

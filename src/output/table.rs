@@ -107,6 +107,9 @@ struct Shown<'a> {
     kinds: Vec<Kind>,
     /// `texts[row][column]`.
     texts: Vec<Vec<String>>,
+    /// The widest value of each column (its header aside), measured once:
+    /// a table may have 10,000 rows.
+    data_widths: Vec<usize>,
 }
 
 impl<'a> Shown<'a> {
@@ -131,17 +134,24 @@ impl<'a> Shown<'a> {
                     })
                     .collect()
             })
-            .collect();
+            .collect::<Vec<Vec<String>>>();
+        let mut data_widths = vec![0; table.columns.len()];
+        for row in &texts {
+            for (w, s) in data_widths.iter_mut().zip(row) {
+                *w = (*w).max(s.width());
+            }
+        }
         Shown {
             table,
             kinds,
             texts,
+            data_widths,
         }
     }
 
     /// The widest value of column `k` (its header aside).
     fn data_width(&self, k: usize) -> usize {
-        self.texts.iter().map(|r| r[k].width()).max().unwrap_or(0)
+        self.data_widths[k]
     }
 
     /// The narrowest column `k` may get: its values whole (free text cut
@@ -201,7 +211,7 @@ where
     Tz: TimeZone,
     Tz::Offset: Display,
 {
-    let shown = Shown::new(t, tz);
+    let mut shown = Shown::new(t, tz);
     let fit = style.width.map(|w| fit(&shown, w));
     let expanded = !t.rows.is_empty()
         && match style.expanded {
@@ -210,18 +220,21 @@ where
             Expanded::Auto => fit == Some(Fit::Wider),
         };
     if expanded {
-        return records(&shown, style);
+        return records(shown, style);
     }
     let status = status_column(t);
     let mut ct_table = new_table(style);
     ct_table.set_header(header(t.columns.iter().map(String::as_str), style));
-    for (texts, cells) in shown.texts.iter().zip(t.normalized_rows()) {
+    for (texts, cells) in std::mem::take(&mut shown.texts)
+        .into_iter()
+        .zip(t.normalized_rows())
+    {
         let mut row = ct::Row::from(
             texts
-                .iter()
+                .into_iter()
                 .zip(cells)
                 .enumerate()
-                .map(|(k, (s, c))| cell(s.clone(), c, style.color && Some(k) == status)),
+                .map(|(k, (s, c))| cell(s, c, style.color && Some(k) == status)),
         );
         // One line per row: free text is cut with `…`, not wrapped.
         row.max_height(1);
@@ -271,22 +284,21 @@ fn status_column(t: &Table) -> Option<usize> {
 /// The expanded form (SET EXPANDED, psql's `\x`): one block per row, a
 /// `-[ RECORD n ]` line, then `column | value` lines. Free text is cut to
 /// the width; ids keep their 8 characters; other values are whole.
-fn records(shown: &Shown, style: &Style) -> String {
+fn records(shown: Shown, style: &Style) -> String {
     let t = shown.table;
     let status = status_column(t);
     let key_width = t.columns.iter().map(|c| c.width()).max().unwrap_or(0);
     let mut ct_table = new_table(style);
     ct_table.load_style(EXPANDED_PRESET);
     let mut labels = Vec::with_capacity(shown.texts.len());
-    for (r, (texts, cells)) in shown.texts.iter().zip(t.normalized_rows()).enumerate() {
+    for (r, (texts, cells)) in shown.texts.into_iter().zip(t.normalized_rows()).enumerate() {
         let label = format!("-[ RECORD {} ]", r + 1);
         labels.push(label.clone());
         ct_table.add_row(vec![ct::Cell::new(label), ct::Cell::new("")]);
-        for (k, (s, c)) in texts.iter().zip(cells).enumerate() {
+        for (k, (s, c)) in texts.into_iter().zip(cells).enumerate() {
             let mut row = ct::Row::from(vec![
                 ct::Cell::new(&t.columns[k]),
-                cell(s.clone(), c, style.color && Some(k) == status)
-                    .set_alignment(ct::CellAlignment::Left),
+                cell(s, c, style.color && Some(k) == status).set_alignment(ct::CellAlignment::Left),
             ]);
             if shown.kinds[k] == Kind::Free {
                 row.max_height(1);

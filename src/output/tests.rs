@@ -829,3 +829,18 @@ fn the_pager_command_and_when_it_is_wanted() {
     assert!(wanted(&"row\n".repeat(24), 24));
     assert!(!wanted(&"row\n".repeat(23), 24));
 }
+
+#[test]
+fn no_width_is_too_narrow_to_print() {
+    for out in [batch_list(), details(), info()] {
+        for width in (0..=130).map(Some).chain([Some(u16::MAX), None]) {
+            for expanded in Expanded::ALL {
+                let s = show_at(&out, width, expanded);
+                assert!(
+                    s.ends_with('\n') && s.lines().count() >= 2,
+                    "{width:?}:\n{s}"
+                );
+            }
+        }
+    }
+}
