@@ -17,9 +17,37 @@
 //!   the session.
 //! - A pager that cannot start, or ends with a failure, is reported on
 //!   stderr and the text is printed as is: nothing is lost.
+//! - While the pager runs, Ctrl-C is the pager's (`less` uses it to stop
+//!   a search): batchsh's handlers ignore it ([`is_running`]), so a user
+//!   who presses it twice in `less` does not end the REPL under it.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A pager runs now.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a pager runs now: a Ctrl-C is then the pager's business.
+pub fn is_running() -> bool {
+    RUNNING.load(Ordering::SeqCst)
+}
+
+/// Marks the pager running while it lives.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.store(true, Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::SeqCst);
+    }
+}
 
 /// The pager command the environment asks for (`BATCHSH_PAGER`, else
 /// `PAGER`, else `less`); `None` when it turns the pager off.
@@ -65,6 +93,7 @@ pub fn page(command: &str, text: &str) -> Result<(), PagerError> {
     if std::env::var_os("LESS").is_none() {
         cmd.env("LESS", "-SRFX");
     }
+    let _running = Running::start();
     let mut child = cmd.spawn().map_err(|source| PagerError::Start {
         command: command.to_string(),
         source,
