@@ -844,3 +844,19 @@ fn no_width_is_too_narrow_to_print() {
         }
     }
 }
+
+/// Records are coloured as tables are: the status only, and the colour
+/// codes are the only difference.
+#[test]
+fn expanded_records_colour_the_status_only() {
+    for width in [None, Some(60)] {
+        let plain = show_at(&details(), width, Expanded::On);
+        let mut style = styled(width, Expanded::On);
+        style.color = true;
+        let coloured = render_in(&details(), &style, &plus_one());
+        assert_eq!(strip_ansi(&coloured), plain);
+        let status_lines: Vec<&str> = coloured.lines().filter(|l| l.contains('\x1b')).collect();
+        assert_eq!(status_lines.len(), 2, "{coloured}");
+        assert!(status_lines.iter().all(|l| l.starts_with("Status ")));
+    }
+}
