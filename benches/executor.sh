@@ -24,9 +24,14 @@
 #   echo     `echo ?` over BENCH_ECHO_N ids from the SQLite source, every
 #            outcome persisted; entities/s and peak RSS.
 #   big      one batch of `echo ?` over BENCH_BIG_N ids; peak RSS (one run).
-#   monitor  BATCH_SUMMARY and BATCH_LIST on a store holding
-#            BENCH_STORE_ROWS entity rows (the big case's store when it ran
-#            with at least that many ids, otherwise one built with SQL).
+#   monitor  BATCH_SUMMARY, BATCH_LIST and BATCH_DETAILS (its default
+#            LIMIT, 10,000 rows, and LIMIT=50, a screenful) on a store holding BENCH_STORE_ROWS entity
+#            rows (the big case's store when it ran with at least that many
+#            ids, otherwise one built with SQL), laid out for a terminal of
+#            BENCH_COLUMNS=80 columns (COLUMNS: records for BATCH_SUMMARY
+#            and BATCH_LIST, a fitted table for BATCH_DETAILS). With
+#            BENCH_BASE_BIN=path/to/older/batchsh, the same statements by
+#            that binary run in the same hyperfine run, side by side.
 #   sync     `sync_instance` over BENCH_SYNC_N customers, 2 tables each
 #            (customer, and orders with 2 rows per customer).
 #
@@ -358,19 +363,34 @@ SQL
     printf "BATCH_SUMMARY '%s';\n" "$BID" >"$WORK/q_summary.bsh"
     printf "BATCH_LIST STATUS='ALL';\n" >"$WORK/q_list_all.bsh"
     printf "BATCH_LIST;\n" >"$WORK/q_list.bsh"
+    printf "BATCH_DETAILS '%s';\n" "$BID" >"$WORK/q_details.bsh"
+    printf "BATCH_DETAILS '%s' LIMIT=50;\n" "$BID" >"$WORK/q_details50.bsh"
     : >"$WORK/r_summary.bsh"; : >"$WORK/r_list_all.bsh"
     for ((k = 0; k < REPEAT; k++)); do
         cat "$WORK/q_summary.bsh" >>"$WORK/r_summary.bsh"
         cat "$WORK/q_list_all.bsh" >>"$WORK/r_list_all.bsh"
     done
+    # The same statements by an older binary, side by side.
+    base=()
+    if [[ -n "${BENCH_BASE_BIN:-}" ]]; then
+        cp "$BENCH_BASE_BIN" "$WORK/batchsh-base"
+        for q in summary list_all details details50; do
+            base+=(-n "base: $q" "$WORK/batchsh-base --no-progress $WORK/q_$q.bsh")
+        done
+    fi
     # No shell (-N): these take milliseconds, a shell's start would blur them.
-    BATCHSH_HOME=$MON_HOME hyperfine --style basic -N --warmup 3 --runs "$MONITOR_RUNS" \
+    # COLUMNS: the layout of a terminal that wide (stdout is /dev/null).
+    COLUMNS=${BENCH_COLUMNS:-80} BATCHSH_HOME=$MON_HOME \
+        hyperfine --style basic -N --warmup 3 --runs "$MONITOR_RUNS" \
         --export-json "$OUT/monitor.json" \
         -n "SHOW SETTINGS (process start, no store)" "$BIN --no-progress $WORK/q_settings.bsh" \
         -n "SHOW INTERFACES (process start + store open)" "$BIN --no-progress $WORK/q_interfaces.bsh" \
         -n "BATCH_SUMMARY" "$BIN --no-progress $WORK/q_summary.bsh" \
         -n "BATCH_LIST STATUS='ALL'" "$BIN --no-progress $WORK/q_list_all.bsh" \
         -n "BATCH_LIST" "$BIN --no-progress $WORK/q_list.bsh" \
+        -n "BATCH_DETAILS" "$BIN --no-progress $WORK/q_details.bsh" \
+        -n "BATCH_DETAILS LIMIT=50" "$BIN --no-progress $WORK/q_details50.bsh" \
+        "${base[@]}" \
         -n "BATCH_SUMMARY x$REPEAT" "$BIN --no-progress $WORK/r_summary.bsh" \
         -n "BATCH_LIST STATUS='ALL' x$REPEAT" "$BIN --no-progress $WORK/r_list_all.bsh" ||
         echo "WARNING: monitor case failed" | tee -a "$OUT/warnings.txt"
@@ -494,6 +514,15 @@ if mon:
             continue
         print(f"{name:44} {ms(r['median']):>10} {ms(r['min']):>10} {ms(r['max']):>10} "
               f"{ms(r['median'] - base):>12}")
+    for stmt, what in (("BATCH_DETAILS", "10,000 rows"), ("BATCH_DETAILS LIMIT=50", "50 rows")):
+        rows.append((f"{stmt} ({what}), whole command", ms(mon[stmt]["median"]),
+                     "< 10 ms", verdict(mon[stmt]["median"] < 0.010)))
+    for stmt, q in (("BATCH_SUMMARY", "summary"), ("BATCH_LIST STATUS='ALL'", "list_all"),
+                    ("BATCH_DETAILS", "details"), ("BATCH_DETAILS LIMIT=50", "details50")):
+        if f"base: {q}" in mon:
+            b = mon[f"base: {q}"]["median"]
+            print(f"{stmt + ' against the base binary':44} {ms(mon[stmt]['median']):>10} {ms(b):>10} "
+                  f"{mon[stmt]['median'] / b:>9.2f}x")
     for stmt in ("BATCH_SUMMARY", "BATCH_LIST STATUS='ALL'"):
         one, many = mon[stmt]["median"], mon[f"{stmt} x{repeat}"]["median"]
         each = (many - one) / (repeat - 1)

@@ -94,6 +94,12 @@ pub struct Global {
     /// Print each statement of a script before its result (as psql -e)
     #[arg(short, long, global = true)]
     pub echo: bool,
+
+    /// Print each table row as a block of `column | value` lines (as
+    /// psql -x); the default prints a row so when the table is wider than
+    /// the terminal (SET EXPANDED changes it)
+    #[arg(short = 'x', long, global = true)]
+    pub expanded: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,7 @@
 //! The message says what is wrong, the arrow where, the label (when there is
 //! one) what would be right; notes add what is valid.
 
+pub use crate::syntax::error::one_of;
 use crate::syntax::error::{ErrorKind, ParseError};
 use crate::syntax::lexeme::{bare_len, word_len};
 use std::fmt::Write;
@@ -191,15 +192,6 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
         ErrorKind::Invalid(msg) => (msg.clone(), None, vec![]),
         ErrorKind::Habit { message, instead } => (message.clone(), Some(instead.clone()), vec![]),
         ErrorKind::Nested { inner, .. } => describe(src, inner),
-    }
-}
-
-/// `A`, `A or B`, `A, B or C`.
-pub fn one_of(list: &[&str]) -> String {
-    match list {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 

@@ -206,6 +206,9 @@ fn run_script(
 fn on_ctrl_c(session: &session::Session) {
     let interrupt = std::sync::Arc::clone(&session.interrupt);
     let _ = ctrlc::set_handler(move || {
+        if output::pager::is_running() {
+            return;
+        }
         if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
             terminate::stop_now(exit::INTERRUPTED, "second Ctrl-C");
         }

@@ -7,7 +7,7 @@
 //! is counted ([`Front`]). Both also open their session here, as the
 //! command line asks ([`session_config`], [`settings`]).
 
-use crate::ast::{OutputFormat, Statement, Stmt};
+use crate::ast::{Expanded, OutputFormat, Statement, Stmt};
 use crate::cli::{Format, Global};
 use crate::error::Error;
 use crate::output::Output;
@@ -71,7 +71,9 @@ pub fn run_statements(
         if global.echo && matches!(front, Front::Script { .. }) {
             echo(text, stmt)?;
         }
+        let started = std::time::Instant::now();
         let result = session.run_statement(stmt);
+        let took = started.elapsed();
         let interrupted =
             matches!(front, Front::Repl) && session.interrupt.swap(false, Ordering::SeqCst);
         let failed = match result {
@@ -108,6 +110,11 @@ pub fn run_statements(
                 true
             }
         };
+        // After the result or the error, as psql's \timing; a SET is the
+        // session's own business, not a statement worth timing.
+        if session.settings.timing && !matches!(stmt.kind, Statement::Set { .. }) {
+            eprintln!("{}", crate::output::format_timing(took));
+        }
         ran.only_timed_out = timeouts > 0 && failures == 0;
         ran.failed |= failed;
         match front {
@@ -173,14 +180,32 @@ fn print_output(
     {
         return Ok(());
     }
+    let terminal = std::io::stdout().is_terminal();
     let style = crate::output::Style {
         format: session.settings.format,
-        color: crate::output::color_allowed(std::io::stdout().is_terminal()),
-        width: crate::output::terminal_width(),
+        color: crate::output::color_allowed(terminal),
+        width: crate::output::output_width(terminal),
+        expanded: session.settings.expanded,
     };
+    let text = crate::output::render(out, &style);
+    if terminal && session.settings.pager && style.format == OutputFormat::Table {
+        use crate::output::{pager, terminal};
+        let rows = terminal::stdout_size().map(|(_, rows)| rows);
+        if let Some(command) = rows
+            .filter(|&rows| pager::wanted(&text, rows))
+            .and_then(|_| pager::command())
+        {
+            match pager::page(&command, &text) {
+                Ok(()) => return Ok(()),
+                // Printed as is below: the text is not lost.
+                Err(e) => eprintln!(
+                    "batchsh: {e}; printing the result as is (SET PAGER off stops trying)"
+                ),
+            }
+        }
+    }
     let mut o = std::io::stdout().lock();
-    o.write_all(crate::output::render(out, &style).as_bytes())
-        .map_err(Error::from_stdout)?;
+    o.write_all(text.as_bytes()).map_err(Error::from_stdout)?;
     o.flush().map_err(Error::from_stdout)
 }
 
@@ -193,6 +218,16 @@ pub fn settings(global: &Global) -> Settings {
             Format::Csv => OutputFormat::Csv,
         },
         progress: !global.no_progress,
+        // A table wider than the terminal is read best as blocks: at 80
+        // columns, BATCH_LIST or BATCH_SUMMARY would break every row over
+        // several lines (docs/output.md).
+        expanded: if global.expanded {
+            Expanded::On
+        } else {
+            Expanded::Auto
+        },
+        timing: false,
+        pager: true,
     }
 }
 

@@ -205,6 +205,11 @@ impl Test {
             .env_remove("BATCHSH_FORMAT")
             .env_remove("BATCHSH_NODE")
             .env_remove("BATCHSH_DC")
+            // The width and the pager come from the test, not from the
+            // terminal the tests were started in.
+            .env_remove("COLUMNS")
+            .env_remove("PAGER")
+            .env_remove("BATCHSH_PAGER")
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

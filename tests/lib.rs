@@ -15,6 +15,7 @@ mod placement;
 mod repl;
 mod roundtrip;
 mod store;
+mod tables;
 mod takeover;
 mod workers;
 mod world;

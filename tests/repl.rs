@@ -671,3 +671,19 @@ fn show_output_prints_tagged_lines_above_the_progress_bar() {
     r.run("BATCH_OUTPUT", "out-2");
     r.leave("EXIT");
 }
+
+/// `SET TIMING on` in the REPL: each statement's result, then its time
+/// (psql's `\timing`); `SET EXPANDED on` prints records; `\x` says what to
+/// type instead.
+#[test]
+fn the_repl_times_statements_and_expands_tables() {
+    let p = Place::new(2);
+    let mut r = p.repl(&[], &[]);
+    r.run("SET TIMING on", PROMPT);
+    let before = r.run("SHOW LUS", "Time: ");
+    assert!(before.contains("| Customer"), "{before:?}");
+    r.run("SET EXPANDED on", PROMPT);
+    r.run("SHOW LUS", "-[ RECORD 1 ]");
+    r.run("\\x", "SET EXPANDED on");
+    r.leave("EXIT");
+}

@@ -201,9 +201,10 @@ impl Display for Statement {
             }
             Set { setting } => match setting {
                 Setting::Format(fmt) => write!(f, "SET FORMAT {}", fmt.name()),
-                Setting::Progress(on) => {
-                    write!(f, "SET PROGRESS {}", if *on { "on" } else { "off" })
-                }
+                Setting::Progress(on) => write!(f, "SET PROGRESS {}", on_off(*on)),
+                Setting::Expanded(e) => write!(f, "SET EXPANDED {}", e.name()),
+                Setting::Timing(on) => write!(f, "SET TIMING {}", on_off(*on)),
+                Setting::Pager(on) => write!(f, "SET PAGER {}", on_off(*on)),
             },
             ShowSettings => f.write_str("SHOW SETTINGS"),
             Exit => f.write_str("EXIT"),
@@ -330,4 +331,9 @@ impl Display for CommandKind {
             CommandKind::Sleep { ms } => write!(f, "sleep {ms} ?"),
         }
     }
+}
+
+/// A boolean setting as `SET` spells it.
+pub fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }

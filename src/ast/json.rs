@@ -305,6 +305,18 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
                 put("setting", J::from("PROGRESS"));
                 put("value", J::from(*on));
             }
+            Setting::Expanded(e) => {
+                put("setting", J::from("EXPANDED"));
+                put("value", J::from(e.name()));
+            }
+            Setting::Timing(on) => {
+                put("setting", J::from("TIMING"));
+                put("value", J::from(*on));
+            }
+            Setting::Pager(on) => {
+                put("setting", J::from("PAGER"));
+                put("value", J::from(*on));
+            }
         },
     }
 }

@@ -382,6 +382,33 @@ pub struct Duration(pub u64);
 pub enum Setting {
     Format(OutputFormat),
     Progress(bool),
+    /// `SET EXPANDED on|off|auto`: tables as one key/value block per row.
+    Expanded(Expanded),
+    /// `SET TIMING on|off`: each statement's time on stderr.
+    Timing(bool),
+    /// `SET PAGER on|off`: tall tables on a terminal through the pager.
+    Pager(bool),
+}
+
+/// When a table prints as one key/value block per row (psql's `\x`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expanded {
+    Off,
+    On,
+    /// When the table is wider than the terminal.
+    Auto,
+}
+
+impl Expanded {
+    pub const ALL: [Expanded; 3] = [Expanded::On, Expanded::Off, Expanded::Auto];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Expanded::Off => "off",
+            Expanded::On => "on",
+            Expanded::Auto => "auto",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,5 +525,5 @@ impl fmt::Display for Stmt {
 mod display;
 mod json;
 
-pub use display::quote;
+pub use display::{on_off, quote};
 pub use json::to_json;

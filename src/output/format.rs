@@ -47,3 +47,24 @@ pub fn format_float(x: f64) -> String {
     }
     s
 }
+
+/// A statement's time as `SET TIMING on` prints it, as psql's `\timing`
+/// does: milliseconds with 3 decimals, and from a second on the same as a
+/// clock (`Time: 75012.345 ms (01:15.012)`; hours and days when there are).
+pub fn format_timing(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        return format!("Time: {ms:.3} ms");
+    }
+    let total = d.as_secs();
+    let secs = d.as_secs_f64() - (total - total % 60) as f64;
+    let (mins, hours, days) = (total / 60 % 60, total / 3600 % 24, total / 86_400);
+    let clock = if total < 3600 {
+        format!("{mins:02}:{secs:06.3}")
+    } else if total < 86_400 {
+        format!("{hours:02}:{mins:02}:{secs:06.3}")
+    } else {
+        format!("{days} d {hours:02}:{mins:02}:{secs:06.3}")
+    };
+    format!("Time: {ms:.3} ms ({clock})")
+}

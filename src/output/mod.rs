@@ -55,15 +55,17 @@ mod csv;
 mod format;
 mod json;
 mod keys;
+pub mod pager;
 pub mod progress;
 mod table;
+pub mod terminal;
 #[cfg(test)]
 mod tests;
 
-pub use format::{format_duration, format_float, format_time_in, rfc3339};
+pub use format::{format_duration, format_float, format_time_in, format_timing, rfc3339};
 pub use keys::json_key;
 
-use crate::ast::OutputFormat;
+use crate::ast::{Expanded, OutputFormat};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use std::ffi::OsStr;
 use std::fmt::Display;
@@ -145,6 +147,8 @@ pub struct Style {
     pub color: bool,
     /// `None`: no width limit (stdout is a file or a pipe, say).
     pub width: Option<u16>,
+    /// When a table prints as one key/value block per row.
+    pub expanded: Expanded,
 }
 
 impl Table {
@@ -309,9 +313,24 @@ pub fn color_allowed_with(stdout_is_terminal: bool, no_color: Option<&OsStr>) ->
     stdout_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
-/// The terminal's width when stdout is a terminal, for [`Style::width`].
-/// Borrowed from comfy-table, which already asks the terminal, so that the
-/// crate needs no terminal library of its own.
-pub fn terminal_width() -> Option<u16> {
-    comfy_table::Table::new().width()
+/// The width to fit tables to ([`Style::width`]): `COLUMNS` when it is set
+/// to a positive number (as psql, so a script or a test can fix it), else
+/// the terminal's width when stdout is a terminal, else none: a table
+/// printed to a file or a pipe is not fitted to anything.
+pub fn output_width(stdout_is_terminal: bool) -> Option<u16> {
+    width_from(
+        std::env::var("COLUMNS").ok().as_deref(),
+        stdout_is_terminal
+            .then(terminal::stdout_size)
+            .flatten()
+            .map(|(w, _)| w),
+    )
+}
+
+/// [`output_width`] with `COLUMNS` and the terminal's width passed in.
+pub fn width_from(columns: Option<&str>, terminal: Option<u16>) -> Option<u16> {
+    columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c > 0)
+        .or(terminal.filter(|&w| w > 0))
 }

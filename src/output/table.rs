@@ -1,17 +1,71 @@
 //! The table builder: every table and key/value list a human reads goes
-//! through [`build`], so they all look alike and obey one colour gate.
+//! through [`new_table`], so they all look alike and obey one colour gate.
+//!
+//! A table is laid out by rules on its columns, never by statement, so a
+//! column added to a table fits without a change here ([`Kind`]):
+//! generated ids show their first 8 characters, free text is cut with `…`
+//! to fit the width, and everything else stays whole. JSON and CSV keep
+//! every value whole; only this human form shortens.
 
 use super::format::{format_duration, format_float, format_time_in};
-use super::{Cell, Output, Style};
+use super::{Cell, Output, Style, Table};
+use crate::ast::Expanded;
 use chrono::TimeZone;
 use comfy_table as ct;
 use std::fmt::Display;
+use unicode_width::UnicodeWidthStr;
 
 /// ASCII_MARKDOWN: plain ASCII survives any terminal, pager, log file or
 /// mail without mojibake; no top or bottom rule, so a table costs only one
 /// line more than its rows; every row is one line a `grep` can find; and
 /// pasted into an issue or a doc it renders as a Markdown table.
 const PRESET: ct::TableStyle = ct::presets::ASCII_MARKDOWN;
+
+/// The expanded form's style: `key | value`, psql's `\x` look.
+const EXPANDED_PRESET: ct::TableStyle =
+    ct::TableStyle::new().content_lines(ct::ContentLineStyle::none().junction('|'));
+
+/// The columns whose values are generated ids (a batch's, an execution's,
+/// a worker's): a table shows their first 8 characters, a prefix every
+/// statement that takes a bid accepts (SPEC §6, §10).
+const SHORT_ID_COLUMNS: &[&str] = &["id", "batch id", "execution id", "worker id"];
+
+/// The narrowest free text is cut to (unless its longest value is
+/// narrower): 9 characters and the `…` still say what a command or an
+/// error is about; narrower, the table does not fit ([`fit`]).
+const FREE_FLOOR: usize = 10;
+
+/// How a table shows a column's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A generated id, by its first 8 characters ([`SHORT_ID_COLUMNS`]).
+    ShortId,
+    /// Never cut or wrapped: identifiers a user copies into the next
+    /// statement (an entity id, a node, a name), numbers, times, durations.
+    Whole,
+    /// Free text (a command, an error, a result): one line, cut with `…`
+    /// where the width asks for it.
+    Free,
+}
+
+impl Kind {
+    /// A column's kind, from its name and its values: a text or JSON
+    /// column is free text unless its name says it holds identifiers.
+    fn of<'a>(name: &str, mut cells: impl Iterator<Item = &'a Cell>) -> Kind {
+        let lower = name.to_ascii_lowercase();
+        if SHORT_ID_COLUMNS.contains(&lower.as_str()) {
+            Kind::ShortId
+        } else if lower.ends_with(" id")
+            || ["uid", "name", "node", "host"].contains(&lower.as_str())
+        {
+            Kind::Whole
+        } else if cells.any(|c| matches!(c, Cell::Text(_) | Cell::Json(_))) {
+            Kind::Free
+        } else {
+            Kind::Whole
+        }
+    }
+}
 
 pub(super) fn render<Tz>(out: &Output, style: &Style, tz: &Tz) -> String
 where
@@ -20,29 +74,27 @@ where
 {
     match out {
         Output::Table(t) if t.columns.is_empty() => String::new(),
-        Output::Table(t) => {
-            let status = t
-                .columns
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case("status"));
-            let rows = t.normalized_rows().map(|row| {
-                row.enumerate()
-                    .map(|(i, c)| cell(c, tz, style.color && Some(i) == status))
-                    .collect()
-            });
-            build(t.columns.iter().map(String::as_str), rows, style)
-        }
+        Output::Table(t) => table(t, style, tz),
         Output::KeyValues(kv) => {
             let rows = kv.rows.iter().map(|(k, v)| {
                 let is_status = k.eq_ignore_ascii_case("status");
                 // Left-aligned, numbers too: a value column mixes kinds,
                 // and one long value (extra_stats) would push every
                 // number to its far right.
-                let value =
-                    cell(v, tz, style.color && is_status).set_alignment(ct::CellAlignment::Left);
+                let value = cell(text(v, tz), v, style.color && is_status)
+                    .set_alignment(ct::CellAlignment::Left);
                 vec![ct::Cell::new(k), value]
             });
-            build(["Key", "Value"], rows, style)
+            // Wrapped to the width: a key/value list is where a value is
+            // read whole (BATCH_INFO's command, its extra_stats).
+            let mut t = new_table(style);
+            t.set_header(header(["Key", "Value"], style));
+            t.add_rows(rows);
+            if let Some(w) = style.width {
+                t.set_content_arrangement(ct::ContentArrangement::Dynamic);
+                t.set_width(w);
+            }
+            finish(&t)
         }
         Output::Message(m) if m.is_empty() || m.ends_with('\n') => m.clone(),
         Output::Message(m) => format!("{m}\n"),
@@ -50,15 +102,248 @@ where
     }
 }
 
-/// The narrowest a wrapped text column gets.
-const MIN_WRAP_WIDTH: u16 = 20;
+/// A table with its columns' kinds and each value as the table shows it.
+struct Shown<'a> {
+    table: &'a Table,
+    kinds: Vec<Kind>,
+    /// `texts[row][column]`.
+    texts: Vec<Vec<String>>,
+    /// The widest value of each column (its header aside), measured once:
+    /// a table may have 10,000 rows.
+    data_widths: Vec<usize>,
+}
 
-/// The one place a comfy-table is set up.
-fn build<'a>(
-    header: impl IntoIterator<Item = &'a str>,
-    rows: impl IntoIterator<Item = Vec<ct::Cell>>,
-    style: &Style,
-) -> String {
+impl<'a> Shown<'a> {
+    fn new<Tz>(table: &'a Table, tz: &Tz) -> Shown<'a>
+    where
+        Tz: TimeZone,
+        Tz::Offset: Display,
+    {
+        let kinds: Vec<Kind> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(k, name)| Kind::of(name, table.rows.iter().filter_map(|r| r.get(k))))
+            .collect();
+        let texts = table
+            .normalized_rows()
+            .map(|row| {
+                row.zip(&kinds)
+                    .map(|(c, kind)| match (kind, c) {
+                        (Kind::ShortId, Cell::Text(s)) => visible(crate::batch::short_id(s)),
+                        _ => text(c, tz),
+                    })
+                    .collect()
+            })
+            .collect::<Vec<Vec<String>>>();
+        let mut data_widths = vec![0; table.columns.len()];
+        for row in &texts {
+            for (w, s) in data_widths.iter_mut().zip(row) {
+                *w = (*w).max(s.width());
+            }
+        }
+        Shown {
+            table,
+            kinds,
+            texts,
+            data_widths,
+        }
+    }
+
+    /// The widest value of column `k` (its header aside).
+    fn data_width(&self, k: usize) -> usize {
+        self.data_widths[k]
+    }
+
+    /// The narrowest column `k` may get: its values whole (free text cut
+    /// to [`FREE_FLOOR`]), its header wrapped at blanks.
+    fn lower(&self, k: usize) -> usize {
+        let word = self.table.columns[k]
+            .split(' ')
+            .map(UnicodeWidthStr::width)
+            .max()
+            .unwrap_or(0);
+        let data = self.data_width(k);
+        let data = match self.kinds[k] {
+            Kind::Free => data.min(FREE_FLOOR),
+            Kind::ShortId | Kind::Whole => data,
+        };
+        data.max(word)
+    }
+
+    /// The widest column `k` needs: its values and its header whole.
+    fn natural(&self, k: usize) -> usize {
+        self.data_width(k).max(self.table.columns[k].width())
+    }
+
+    /// The width of the table with columns `widths`: ` | ` between and
+    /// `| ` ... ` |` around them.
+    fn total(widths: impl Iterator<Item = usize>) -> usize {
+        widths.map(|w| w + 3).sum::<usize>() + 1
+    }
+}
+
+/// How a table fits a width.
+#[derive(Debug, PartialEq, Eq)]
+enum Fit {
+    /// Every value and header whole.
+    Whole,
+    /// Free text cut and headers wrapped, as comfy-table arranges them
+    /// within the width.
+    Arranged,
+    /// Not even at the narrowest.
+    Wider,
+}
+
+fn fit(shown: &Shown, width: u16) -> Fit {
+    let n = shown.table.columns.len();
+    let w = usize::from(width);
+    if Shown::total((0..n).map(|k| shown.natural(k))) <= w {
+        Fit::Whole
+    } else if Shown::total((0..n).map(|k| shown.lower(k))) <= w {
+        Fit::Arranged
+    } else {
+        Fit::Wider
+    }
+}
+
+fn table<Tz>(t: &Table, style: &Style, tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    let mut shown = Shown::new(t, tz);
+    let fit = style.width.map(|w| fit(&shown, w));
+    let expanded = !t.rows.is_empty()
+        && match style.expanded {
+            Expanded::On => true,
+            Expanded::Off => false,
+            Expanded::Auto => fit == Some(Fit::Wider),
+        };
+    if expanded {
+        return records(shown, style);
+    }
+    let status = status_column(t);
+    let mut ct_table = new_table(style);
+    ct_table.set_header(header(t.columns.iter().map(String::as_str), style));
+    for (texts, cells) in std::mem::take(&mut shown.texts)
+        .into_iter()
+        .zip(t.normalized_rows())
+    {
+        let mut row = ct::Row::from(
+            texts
+                .into_iter()
+                .zip(cells)
+                .enumerate()
+                .map(|(k, (s, c))| cell(s, c, style.color && Some(k) == status)),
+        );
+        // One line per row: free text is cut with `…`, not wrapped.
+        row.max_height(1);
+        ct_table.add_row(row);
+    }
+    let narrowest = Shown::total((0..t.columns.len()).map(|k| shown.lower(k)));
+    let arrange_within = match (fit, style.width) {
+        (Some(Fit::Arranged), Some(w)) => Some(w),
+        // Wider than the width at the narrowest (SET EXPANDED off): as
+        // narrow as the rules allow, so the terminal's wrapping does the
+        // least harm.
+        (Some(Fit::Wider), _) => Some(u16::try_from(narrowest).unwrap_or(u16::MAX)),
+        _ => None,
+    };
+    if let Some(w) = arrange_within {
+        ct_table.set_content_arrangement(ct::ContentArrangement::Dynamic);
+        ct_table.set_width(w);
+        for k in 0..t.columns.len() {
+            let lower = fixed(shown.lower(k), 2);
+            let constraint = match shown.kinds[k] {
+                Kind::Free => ct::ColumnConstraint::LowerBoundary(lower),
+                Kind::ShortId | Kind::Whole => ct::ColumnConstraint::Boundaries {
+                    lower,
+                    upper: fixed(shown.natural(k), 2),
+                },
+            };
+            if let Some(col) = ct_table.column_mut(k) {
+                col.set_constraint(constraint);
+            }
+        }
+    }
+    finish(&ct_table)
+}
+
+/// A constraint's width for `w` characters of content and a padding of
+/// `padding` (comfy-table's widths count the padding).
+fn fixed(w: usize, padding: usize) -> ct::Width {
+    ct::Width::Fixed(u16::try_from(w + padding).unwrap_or(u16::MAX))
+}
+
+fn status_column(t: &Table) -> Option<usize> {
+    t.columns
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case("status"))
+}
+
+/// The expanded form (SET EXPANDED, psql's `\x`): one block per row, a
+/// `-[ RECORD n ]` line, then `column | value` lines. Free text is cut to
+/// the width; ids keep their 8 characters; other values are whole.
+fn records(shown: Shown, style: &Style) -> String {
+    let t = shown.table;
+    let status = status_column(t);
+    let key_width = t.columns.iter().map(|c| c.width()).max().unwrap_or(0);
+    let mut ct_table = new_table(style);
+    ct_table.load_style(EXPANDED_PRESET);
+    let mut labels = Vec::with_capacity(shown.texts.len());
+    for (r, (texts, cells)) in shown.texts.into_iter().zip(t.normalized_rows()).enumerate() {
+        let label = format!("-[ RECORD {} ]", r + 1);
+        labels.push(label.clone());
+        ct_table.add_row(vec![ct::Cell::new(label), ct::Cell::new("")]);
+        for (k, (s, c)) in texts.into_iter().zip(cells).enumerate() {
+            let mut row = ct::Row::from(vec![
+                ct::Cell::new(&t.columns[k]),
+                cell(s, c, style.color && Some(k) == status).set_alignment(ct::CellAlignment::Left),
+            ]);
+            if shown.kinds[k] == Kind::Free {
+                row.max_height(1);
+            }
+            ct_table.add_row(row);
+        }
+    }
+    if let Some(col) = ct_table.column_mut(0) {
+        col.set_padding((0, 1));
+    }
+    if let Some(col) = ct_table.column_mut(1) {
+        col.set_padding((1, 0));
+        let label_width = labels.last().map_or(0, |l| l.width());
+        if let Some(w) = style.width {
+            let room = usize::from(w).saturating_sub(key_width.max(label_width) + 3);
+            col.set_constraint(ct::ColumnConstraint::UpperBoundary(fixed(
+                room.max(FREE_FLOOR),
+                1,
+            )));
+        }
+    }
+    let mut labels = labels.into_iter().peekable();
+    let mut out = String::new();
+    for line in ct_table.lines() {
+        // A record's first line: its label, then a rule to the table's
+        // width with `+` where the column rule runs.
+        if labels.peek().is_some_and(|l| line.starts_with(l.as_str())) {
+            let label = labels.next().unwrap_or_default();
+            let rest = &line[label.len()..];
+            out.push_str(&label);
+            out.extend(rest.chars().map(|ch| match ch {
+                '|' => '+',
+                _ => '-',
+            }));
+        } else {
+            out.push_str(line.trim_end());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A comfy-table set up the one way every table is.
+fn new_table(style: &Style) -> ct::Table {
     let mut t = ct::Table::new();
     // Width and colour come from `style` alone, never from comfy-table's own
     // look at stdout: rendering stays a pure function of its inputs, and
@@ -71,68 +356,36 @@ fn build<'a>(
         t.style_text_only();
     }
     t.load_style(PRESET);
-    let header: Vec<&str> = header.into_iter().collect();
-    t.set_header(header.iter().map(|h| {
-        let c = ct::Cell::new(h);
-        if style.color {
-            c.add_attribute(ct::Attribute::Bold)
-        } else {
-            c
-        }
-    }));
-    t.add_rows(rows);
-    // Identifiers never wrap, whatever the width: a batch id split over two
-    // lines cannot be copied into the next command. Text columns (Command,
-    // Error) give up the room instead.
-    // Sized to the terminal (SPEC §10) when the table fits with each text
-    // column wrapped no narrower than MIN_WRAP_WIDTH and identifiers whole
-    // (a batch id split over two lines cannot be copied). Otherwise nothing
-    // wraps and a row stays one line, as psql does with wide results.
-    let content = t.column_max_content_widths();
-    let is_id = |h: &str| {
-        let lower = h.to_ascii_lowercase();
-        lower == "id" || lower.ends_with(" id")
-    };
-    let floor = |k: usize, h: &str| {
-        let w = content.get(k).copied().unwrap_or(0);
-        if is_id(h) { w } else { w.min(MIN_WRAP_WIDTH) }
-    };
-    let needed: u32 = header
-        .iter()
-        .enumerate()
-        .map(|(k, h)| u32::from(floor(k, h)) + 3)
-        .sum::<u32>()
-        + 1;
-    match style.width {
-        Some(w) if needed <= u32::from(w) => {
-            t.set_content_arrangement(ct::ContentArrangement::Dynamic);
-            t.set_width(w);
-            for (k, h) in header.iter().enumerate() {
-                let wide = content.get(k).is_some_and(|c| *c > MIN_WRAP_WIDTH);
-                if let Some(col) = t.column_mut(k) {
-                    col.set_constraint(if is_id(h) || !wide {
-                        ct::ColumnConstraint::ContentWidth
-                    } else {
-                        ct::ColumnConstraint::LowerBoundary(ct::Width::Fixed(MIN_WRAP_WIDTH))
-                    });
-                }
+    t
+}
+
+fn header<'a>(names: impl IntoIterator<Item = &'a str>, style: &Style) -> Vec<ct::Cell> {
+    names
+        .into_iter()
+        .map(|h| {
+            let c = ct::Cell::new(h);
+            if style.color {
+                c.add_attribute(ct::Attribute::Bold)
+            } else {
+                c
             }
-        }
-        _ => {
-            t.set_content_arrangement(ct::ContentArrangement::Disabled);
-        }
-    }
+        })
+        .collect()
+}
+
+fn finish(t: &ct::Table) -> String {
     let mut s = t.to_string();
     s.push('\n');
     s
 }
 
-fn cell<Tz>(c: &Cell, tz: &Tz, color_status: bool) -> ct::Cell
+/// A value as a table shows it, whole.
+fn text<Tz>(c: &Cell, tz: &Tz) -> String
 where
     Tz: TimeZone,
     Tz::Offset: Display,
 {
-    let text = match c {
+    match c {
         Cell::Null => String::new(),
         Cell::Text(s) => visible(s),
         Cell::Int(n) => n.to_string(),
@@ -141,13 +394,22 @@ where
         Cell::Time(t) => format_time_in(t, tz),
         Cell::Duration(d) => format_duration(*d),
         Cell::Json(v) => v.to_string(),
+    }
+}
+
+/// `text` in a comfy-table cell, aligned and coloured by what `c` is.
+fn cell(text: String, c: &Cell, color_status: bool) -> ct::Cell {
+    let colour = if color_status {
+        status_color(&text)
+    } else {
+        None
     };
-    let mut out = ct::Cell::new(&text);
+    let mut out = ct::Cell::new_owned(text);
     // Numbers line up by their last digit, as in a spreadsheet.
     if matches!(c, Cell::Int(_) | Cell::Float(_) | Cell::Duration(_)) {
         out = out.set_alignment(ct::CellAlignment::Right);
     }
-    if color_status && let Some(color) = status_color(&text) {
+    if let Some(color) = colour {
         out = out.fg(color);
     }
     out

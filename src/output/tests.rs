@@ -20,6 +20,7 @@ fn style(format: OutputFormat) -> Style {
         format,
         color: false,
         width: None,
+        expanded: Expanded::Auto,
     }
 }
 
@@ -317,50 +318,6 @@ fn csv_header_with_a_comma_is_quoted_too() {
     );
 }
 
-/// Fitted to the width when every text column can stay at least
-/// MIN_WRAP_WIDTH wide and identifiers whole; otherwise no wrapping at all,
-/// one line per row.
-#[test]
-fn tables_fit_the_width_only_when_they_stay_readable() {
-    // The spec's seven columns of BATCH_DETAILS.
-    let mut t = Table::new(columns::BATCH_DETAILS[..7].iter().copied());
-    t.push_row(vec![
-        "42".into(),
-        "node-1".into(),
-        "FAILED".into(),
-        3.into(),
-        1234.into(),
-        "the command exited with status 3 after writing a long message to stderr".into(),
-        json!({"exit": 3, "stdout": "", "stderr": "boom boom boom boom boom"}).into(),
-    ]);
-    let out: Output = t.into();
-    let render_at = |width: u16| {
-        render_in(
-            &out,
-            &Style {
-                format: OutputFormat::Table,
-                color: false,
-                width: Some(width),
-            },
-            &plus_one(),
-        )
-    };
-    // 120 columns: wraps the long texts and stays within the width.
-    let s = render_at(120);
-    for line in s.lines() {
-        assert!(line.chars().count() <= 120, "line wider than 120: {line:?}");
-    }
-    assert!(s.lines().count() > 3, "the long texts wrap:\n{s}");
-    assert!(
-        s.contains("FAILED") && s.contains("boom"),
-        "content kept:\n{s}"
-    );
-    // 60 columns: cannot fit readably, so nothing wraps.
-    let s = render_at(60);
-    assert_eq!(s.lines().count(), 3, "one line per row:\n{s}");
-    assert!(s.contains("writing a long message to stderr"), "{s}");
-}
-
 #[test]
 fn no_width_means_no_wrapping() {
     let mut t = Table::new(["Error"]);
@@ -380,6 +337,7 @@ fn colour_only_when_the_style_allows_it() {
             format: OutputFormat::Table,
             color: true,
             width: None,
+            expanded: Expanded::Auto,
         },
         &plus_one(),
     );
@@ -397,6 +355,7 @@ fn colour_never_reaches_json_or_csv() {
                 format,
                 color: true,
                 width: None,
+                expanded: Expanded::Auto,
             },
             &plus_one(),
         );
@@ -670,4 +629,285 @@ fn raw_prints_its_text_column_in_a_table_and_its_records_elsewhere() {
         show(&raw, OutputFormat::Csv),
         "entity_id,stdout\n1,\"a\nb\n\"\n2,\n3,\n4,\u{1b}[1mno newline\n"
     );
+}
+// ---------------------------------------------------------------------------
+// Tables that fit a terminal (SPEC §10): short ids, cut text, expanded.
+// ---------------------------------------------------------------------------
+
+const BID: &str = "c0ffee42-1d2e-4f5a-8b9c-0123456789ab";
+const EXEC: &str = "e7ec0001-aaaa-4bbb-8ccc-dddddddddddd";
+const LONG_COMMAND: &str = "BATCH Customer FROM crm USING ('select id from customer where region = ''EU''') FABRIC_COMMAND='sync_instance Customer.?'";
+
+/// A BATCH_LIST of two batches, one with a long error.
+fn batch_list() -> Output {
+    let mut t = Table::new(columns::BATCH_LIST.iter().copied());
+    for (bid, error) in [
+        (BID, Cell::Null),
+        (
+            "0badbad0-1111-4222-8333-444444444444",
+            "the source query failed: no such table: customer (while reading ids)".into(),
+        ),
+    ] {
+        t.push_row(vec![
+            bid.into(),
+            LONG_COMMAND.into(),
+            utc(2026, 12, 7, 5, 0, 0).into(),
+            utc(2026, 12, 7, 5, 1, 0).into(),
+            "DONE".into(),
+            "alice".into(),
+            100.0.into(),
+            EXEC.into(),
+            error,
+        ]);
+    }
+    t.into()
+}
+
+fn styled(width: Option<u16>, expanded: Expanded) -> Style {
+    Style {
+        format: OutputFormat::Table,
+        color: false,
+        width,
+        expanded,
+    }
+}
+
+fn show_at(out: &Output, width: Option<u16>, expanded: Expanded) -> String {
+    render_in(out, &styled(width, expanded), &plus_one())
+}
+
+fn widest_line(s: &str) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    s.lines().map(UnicodeWidthStr::width).max().unwrap_or(0)
+}
+
+#[test]
+fn tables_show_bids_and_execution_ids_by_8_characters_json_and_csv_whole() {
+    let out = batch_list();
+    for width in [None, Some(80), Some(400)] {
+        for expanded in Expanded::ALL {
+            let s = show_at(&out, width, expanded);
+            assert!(s.contains("c0ffee42") && s.contains("e7ec0001"), "{s}");
+            assert!(!s.contains(BID) && !s.contains("c0ffee42-"), "{s}");
+            assert!(!s.contains("e7ec0001-"), "{s}");
+        }
+    }
+    for format in [OutputFormat::Json, OutputFormat::Csv] {
+        let s = render_in(
+            &out,
+            &styled(Some(80), Expanded::On).with(format),
+            &plus_one(),
+        );
+        assert!(s.contains(BID) && s.contains(EXEC), "{s}");
+        assert!(s.contains(LONG_COMMAND), "{s}");
+        assert!(!s.contains('…'), "{s}");
+    }
+}
+
+impl Style {
+    fn with(mut self, format: OutputFormat) -> Style {
+        self.format = format;
+        self
+    }
+}
+
+#[test]
+fn a_table_that_fits_is_whole_one_line_per_row() {
+    let s = show_at(&batch_list(), Some(400), Expanded::Auto);
+    assert_eq!(s.lines().count(), 4, "{s}");
+    assert!(s.contains(LONG_COMMAND), "{s}");
+    assert!(s.contains("(while reading ids)"), "{s}");
+    assert!(!s.contains('…'), "{s}");
+    // No width (a pipe, a file): nothing is cut, as psql does.
+    assert_eq!(show_at(&batch_list(), None, Expanded::Auto), s);
+}
+
+#[test]
+fn free_text_is_cut_with_an_ellipsis_and_the_rest_kept_whole_to_fit() {
+    // The spec's seven columns of BATCH_DETAILS.
+    let mut t = Table::new([
+        "Entity ID",
+        "Node id",
+        "Status",
+        "Attempts",
+        "Process time (ms)",
+        "Error",
+        "Results",
+    ]);
+    t.push_row(vec![
+        "customer-000042".into(),
+        "node-1".into(),
+        "FAILED".into(),
+        3.into(),
+        1234.into(),
+        "exit code 3: the command wrote a long message to stderr".into(),
+        json!({"exit": 3, "stdout": "", "stderr": "boom boom boom boom boom"}).into(),
+    ]);
+    let out: Output = t.into();
+    for width in [90, 100, 120] {
+        let s = show_at(&out, Some(width), Expanded::Auto);
+        assert!(widest_line(&s) <= usize::from(width), "{width}:\n{s}");
+        let row = s.lines().last().unwrap();
+        for whole in ["customer-000042", "node-1", "FAILED", "1234"] {
+            assert!(row.contains(whole), "{width}: {whole} cut:\n{s}");
+        }
+        assert_eq!(row.matches('…').count(), 2, "{width}:\n{s}");
+        assert!(row.contains("| exit code"), "{width}:\n{s}");
+        assert!(s.lines().filter(|l| l.contains("customer-")).count() == 1);
+    }
+    // At 90 columns the headers wrap at blanks to make room.
+    let s = show_at(&out, Some(90), Expanded::Auto);
+    assert!(
+        s.starts_with("| Entity ID       | Node id | Status | Attempts | Process"),
+        "{s}"
+    );
+    // At 80, free text at its narrowest does not fit: a record.
+    let s = show_at(&out, Some(80), Expanded::Auto);
+    assert!(s.starts_with("-[ RECORD 1 ]"), "{s}");
+}
+
+#[test]
+fn expanded_on_prints_each_row_as_a_psql_record() {
+    assert_eq!(
+        show_at(&batch_list(), Some(60), Expanded::On),
+        "\
+-[ RECORD 1 ]-+---------------------------------------------
+Id            | c0ffee42
+Command       | BATCH Customer FROM crm USING ('select id…
+Start date    | 2026-12-07 06:00:00
+End date      | 2026-12-07 06:01:00
+Status        | DONE
+Created by    | alice
+Completion %  | 100
+Execution id  | e7ec0001
+Error         |
+-[ RECORD 2 ]-+---------------------------------------------
+Id            | 0badbad0
+Command       | BATCH Customer FROM crm USING ('select id…
+Start date    | 2026-12-07 06:00:00
+End date      | 2026-12-07 06:01:00
+Status        | DONE
+Created by    | alice
+Completion %  | 100
+Execution id  | e7ec0001
+Error         | the source query failed: no such table:…
+"
+    );
+    // Cut at a word's end where there is one (comfy-table's way), so the
+    // longest line may be shorter than the width, never longer.
+    assert!(widest_line(&show_at(&batch_list(), Some(60), Expanded::On)) <= 60);
+    // With no width, values are whole.
+    let s = show_at(&batch_list(), None, Expanded::On);
+    assert!(
+        s.contains(&format!("Command       | {LONG_COMMAND}\n")),
+        "{s}"
+    );
+}
+
+#[test]
+fn expanded_auto_only_when_the_table_is_wider_than_the_terminal() {
+    let out = batch_list();
+    let at = |w, e| show_at(&out, w, e);
+    assert!(at(Some(80), Expanded::Auto).starts_with("-[ RECORD 1 ]"));
+    assert!(at(Some(160), Expanded::Auto).starts_with("| Id "));
+    assert!(at(None, Expanded::Auto).starts_with("| Id "));
+    // Off: a table however narrow the terminal, at its narrowest: long
+    // texts cut, every row one line.
+    let off = at(Some(40), Expanded::Off);
+    assert!(off.starts_with("| Id "), "{off}");
+    assert_eq!(off.lines().filter(|l| l.contains("c0ffee42")).count(), 1);
+    assert!(off.contains('…'), "{off}");
+    assert!(widest_line(&off) < widest_line(&at(None, Expanded::Off)));
+}
+
+#[test]
+fn an_empty_table_prints_its_header_even_when_expanded() {
+    let t: Output = Table::new(columns::BATCH_LIST.iter().copied()).into();
+    let s = show_at(&t, Some(80), Expanded::On);
+    assert!(s.starts_with("| Id"), "{s}");
+    assert!(!s.contains("RECORD"), "{s}");
+}
+
+#[test]
+fn json_and_csv_are_the_same_whatever_the_table_settings() {
+    let out = batch_list();
+    for format in [OutputFormat::Json, OutputFormat::Csv] {
+        let plain = show(&out, format);
+        for width in [None, Some(40)] {
+            for expanded in Expanded::ALL {
+                let s = render_in(&out, &styled(width, expanded).with(format), &plus_one());
+                assert_eq!(s, plain);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_width_is_columns_then_the_terminal_then_none() {
+    assert_eq!(width_from(Some("80"), Some(200)), Some(80));
+    assert_eq!(width_from(None, Some(200)), Some(200));
+    assert_eq!(width_from(None, None), None);
+    assert_eq!(width_from(Some(" 100 "), None), Some(100));
+    // Not a width: ignored.
+    assert_eq!(width_from(Some("0"), Some(120)), Some(120));
+    assert_eq!(width_from(Some("wide"), None), None);
+    assert_eq!(width_from(None, Some(0)), None);
+}
+
+#[test]
+fn timing_reads_as_psql_prints_it() {
+    let t = |ms: u64| format_timing(Duration::from_micros(ms * 1000 + 345));
+    assert_eq!(t(12), "Time: 12.345 ms");
+    assert_eq!(t(999), "Time: 999.345 ms");
+    assert_eq!(t(75_012), "Time: 75012.345 ms (01:15.012)");
+    assert_eq!(t(3_723_004), "Time: 3723004.345 ms (01:02:03.004)");
+    assert_eq!(t(90_000_000), "Time: 90000000.345 ms (1 d 01:00:00.000)");
+}
+
+#[test]
+fn the_pager_command_and_when_it_is_wanted() {
+    use super::pager::{command_from, wanted};
+    assert_eq!(command_from(None, None).as_deref(), Some("less"));
+    assert_eq!(command_from(None, Some("more")).as_deref(), Some("more"));
+    assert_eq!(
+        command_from(Some("less -S"), Some("more")).as_deref(),
+        Some("less -S")
+    );
+    assert_eq!(command_from(Some(""), Some("more")), None);
+    assert_eq!(command_from(None, Some("cat")), None);
+    assert_eq!(command_from(None, Some("  ")), None);
+    assert!(!wanted("a\nb\n", 24));
+    assert!(wanted(&"row\n".repeat(24), 24));
+    assert!(!wanted(&"row\n".repeat(23), 24));
+}
+
+#[test]
+fn no_width_is_too_narrow_to_print() {
+    for out in [batch_list(), details(), info()] {
+        for width in (0..=130).map(Some).chain([Some(u16::MAX), None]) {
+            for expanded in Expanded::ALL {
+                let s = show_at(&out, width, expanded);
+                assert!(
+                    s.ends_with('\n') && s.lines().count() >= 2,
+                    "{width:?}:\n{s}"
+                );
+            }
+        }
+    }
+}
+
+/// Records are coloured as tables are: the status only, and the colour
+/// codes are the only difference.
+#[test]
+fn expanded_records_colour_the_status_only() {
+    for width in [None, Some(60)] {
+        let plain = show_at(&details(), width, Expanded::On);
+        let mut style = styled(width, Expanded::On);
+        style.color = true;
+        let coloured = render_in(&details(), &style, &plus_one());
+        assert_eq!(strip_ansi(&coloured), plain);
+        let status_lines: Vec<&str> = coloured.lines().filter(|l| l.contains('\x1b')).collect();
+        assert_eq!(status_lines.len(), 2, "{coloured}");
+        assert!(status_lines.iter().all(|l| l.starts_with("Status ")));
+    }
 }

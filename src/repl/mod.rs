@@ -154,6 +154,9 @@ fn on_ctrl_c(session: &Session) -> CtrlC {
     let running = Arc::clone(&ctrl_c.running);
     let dropped = Arc::clone(&ctrl_c.dropped);
     let _ = ctrlc::set_handler(move || {
+        if crate::output::pager::is_running() {
+            return;
+        }
         if !running.load(Ordering::SeqCst) {
             dropped.store(true, Ordering::SeqCst);
             print!("\n{PROMPT}");

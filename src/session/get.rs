@@ -110,6 +110,7 @@ mod tests {
             format: crate::ast::OutputFormat::Json,
             color: false,
             width: None,
+            expanded: crate::ast::Expanded::Off,
         };
         let json = crate::output::render(&Output::Table(t), &style);
         assert!(

@@ -22,7 +22,7 @@ mod wait;
 
 pub use error::{Result, StatementError, StatementErrorKind};
 
-use crate::ast::{OutputFormat, Span, Statement, Stmt};
+use crate::ast::{Expanded, OutputFormat, Span, Statement, Stmt};
 use crate::output::{Cell, Output};
 use crate::store::{Store, Upgrade, Upgrades};
 use std::path::PathBuf;
@@ -32,6 +32,12 @@ use std::path::PathBuf;
 pub struct Settings {
     pub format: OutputFormat,
     pub progress: bool,
+    /// Tables as one key/value block per row: `SET EXPANDED`, `-x`.
+    pub expanded: Expanded,
+    /// Each statement's time on stderr: `SET TIMING`.
+    pub timing: bool,
+    /// Tall tables on a terminal through the pager: `SET PAGER`.
+    pub pager: bool,
 }
 
 pub struct Session {

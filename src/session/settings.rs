@@ -1,7 +1,7 @@
 //! `SET` and `SHOW SETTINGS`: the session's own settings.
 
 use super::Session;
-use crate::ast::{Setting, Statement, Stmt};
+use crate::ast::{Setting, Statement, Stmt, on_off};
 use crate::output::{Cell, KeyValues, Output};
 
 impl Session {
@@ -13,6 +13,9 @@ impl Session {
                 match setting {
                     Setting::Format(f) => self.settings.format = *f,
                     Setting::Progress(p) => self.settings.progress = *p,
+                    Setting::Expanded(e) => self.settings.expanded = *e,
+                    Setting::Timing(t) => self.settings.timing = *t,
+                    Setting::Pager(p) => self.settings.pager = *p,
                 }
                 None
             }
@@ -24,7 +27,7 @@ impl Session {
                 ));
                 kv.rows.push((
                     "progress".into(),
-                    Cell::Text(if self.settings.progress { "on" } else { "off" }.into()),
+                    Cell::Text(on_off(self.settings.progress).into()),
                 ));
                 // Whether a bar shows at all: only on a terminal, and not
                 // with --quiet or --no-progress, whatever the setting.
@@ -32,6 +35,9 @@ impl Session {
                     "progress_shown".into(),
                     Cell::Bool(self.progress_allowed && self.settings.progress),
                 ));
+                kv.push("expanded", self.settings.expanded.name());
+                kv.push("timing", on_off(self.settings.timing));
+                kv.push("pager", on_off(self.settings.pager));
                 kv.rows.push((
                     "store".into(),
                     Cell::Text(self.store_path.display().to_string()),

@@ -155,3 +155,12 @@ impl<'a> nom::error::ParseError<In<'a>> for PErr {
         }
     }
 }
+
+/// `A`, `A or B`, `A, B or C`.
+pub fn one_of(list: &[&str]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}

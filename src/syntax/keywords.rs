@@ -102,7 +102,10 @@ pub const STATEMENTS: &[StatementWord] = &[
     ),
     st("WINDOW_SET", "set the next window of a named batch series"),
     st("HELP", "list statements, or show one statement's syntax"),
-    st("SET", "change a session setting (FORMAT, PROGRESS)"),
+    st(
+        "SET",
+        "change a session setting (FORMAT, PROGRESS, EXPANDED, TIMING, PAGER)",
+    ),
     st("SHOW SETTINGS", "print the session settings"),
     st("EXIT", "leave the REPL (also QUIT)"),
 ];

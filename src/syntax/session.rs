@@ -5,7 +5,7 @@ use super::error::{ErrorKind, PErr};
 use super::keywords::{STATEMENTS, suggest};
 use super::lexeme::{kw, peek_kw, pos, string_or_bare, word};
 use super::{Ctx, In, PResult, end};
-use crate::ast::{Name, OutputFormat, Setting, Span, Statement};
+use crate::ast::{Expanded, Name, OutputFormat, Setting, Span, Statement};
 use nom::Err;
 
 /// `HELP [statement name]`: the topic is checked against the statement list.
@@ -49,61 +49,59 @@ pub(crate) fn help(i: In, _ctx: Ctx) -> PResult<Statement> {
     ))
 }
 
-/// `SET FORMAT table|json|csv`, `SET PROGRESS on|off`.
+/// The settings `SET` takes, each with the values it accepts (the first
+/// spelling of each; `true` / `false` also read as `on` / `off`).
+const SETTINGS: &[(&str, &[&str])] = &[
+    ("FORMAT", &["table", "json", "csv"]),
+    ("PROGRESS", &["on", "off"]),
+    ("EXPANDED", &["on", "off", "auto"]),
+    ("TIMING", &["on", "off"]),
+    ("PAGER", &["on", "off"]),
+];
+
+/// `SET FORMAT table|json|csv`, `SET PROGRESS on|off`,
+/// `SET EXPANDED on|off|auto`, `SET TIMING on|off`, `SET PAGER on|off`.
 pub(crate) fn set(i: In, _ctx: Ctx) -> PResult<Statement> {
-    if peek_kw(&i, "FORMAT") {
-        let (i, _) = kw("FORMAT")(i)?;
-        let (i, lit) = string_or_bare(i, &["table", "json", "csv"])?;
-        let f = [OutputFormat::Table, OutputFormat::Json, OutputFormat::Csv]
+    let Some(&(name, values)) = SETTINGS.iter().find(|(n, _)| peek_kw(&i, n)) else {
+        return Err(Err::Failure(PErr::at(
+            &i,
+            ErrorKind::Expected(SETTINGS.iter().map(|(n, _)| *n).collect()),
+        )));
+    };
+    let (i, _) = kw(name)(i)?;
+    let (i, lit) = string_or_bare(i, values)?;
+    let value = lit.value.to_ascii_lowercase();
+    let on = match value.as_str() {
+        "on" | "true" => Some(true),
+        "off" | "false" => Some(false),
+        _ => None,
+    };
+    let setting = match name {
+        "FORMAT" => [OutputFormat::Table, OutputFormat::Json, OutputFormat::Csv]
             .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(&lit.value))
-            .ok_or_else(|| {
-                Err::Failure(PErr::span(
-                    lit.span,
-                    ErrorKind::InvalidValue {
-                        option: "FORMAT".into(),
-                        expected: "table, json or csv".into(),
-                        found: lit.value.clone(),
-                    },
-                ))
-            })?;
-        let (i, ()) = end(i, &[])?;
-        return Ok((
-            i,
-            Statement::Set {
-                setting: Setting::Format(f),
+            .find(|f| f.name() == value)
+            .map(Setting::Format),
+        "PROGRESS" => on.map(Setting::Progress),
+        "TIMING" => on.map(Setting::Timing),
+        "PAGER" => on.map(Setting::Pager),
+        _ => Expanded::ALL
+            .into_iter()
+            .find(|e| e.name() == value)
+            .or(on.map(|on| if on { Expanded::On } else { Expanded::Off }))
+            .map(Setting::Expanded),
+    };
+    let setting = setting.ok_or_else(|| {
+        Err::Failure(PErr::span(
+            lit.span,
+            ErrorKind::InvalidValue {
+                option: name.into(),
+                expected: super::error::one_of(values),
+                found: lit.value.clone(),
             },
-        ));
-    }
-    if peek_kw(&i, "PROGRESS") {
-        let (i, _) = kw("PROGRESS")(i)?;
-        let (i, lit) = string_or_bare(i, &["on", "off"])?;
-        let v = match lit.value.to_ascii_lowercase().as_str() {
-            "on" | "true" => true,
-            "off" | "false" => false,
-            _ => {
-                return Err(Err::Failure(PErr::span(
-                    lit.span,
-                    ErrorKind::InvalidValue {
-                        option: "PROGRESS".into(),
-                        expected: "on or off".into(),
-                        found: lit.value.clone(),
-                    },
-                )));
-            }
-        };
-        let (i, ()) = end(i, &[])?;
-        return Ok((
-            i,
-            Statement::Set {
-                setting: Setting::Progress(v),
-            },
-        ));
-    }
-    Err(Err::Failure(PErr::at(
-        &i,
-        ErrorKind::Expected(vec!["FORMAT", "PROGRESS"]),
-    )))
+        ))
+    })?;
+    let (i, ()) = end(i, &[])?;
+    Ok((i, Statement::Set { setting }))
 }
 
 pub(crate) fn exit(i: In, _ctx: Ctx) -> PResult<Statement> {

@@ -62,6 +62,10 @@ fn statement_names_from_the_keyword_list() {
     assert_eq!(shown("SHOW S"), vec!["SCHEDULES", "SETTINGS"]);
     assert_eq!(shown("SET FORMAT "), vec!["table", "json", "csv"]);
     assert_eq!(shown("SET PROGRESS o"), vec!["on", "off"]);
+    assert_eq!(shown("SET E"), vec!["EXPANDED"]);
+    assert_eq!(shown("SET EXPANDED "), vec!["on", "off", "auto"]);
+    assert_eq!(shown("set timing of"), vec!["off"]);
+    assert_eq!(shown("SET P"), vec!["PROGRESS", "PAGER"]);
 }
 
 #[test]

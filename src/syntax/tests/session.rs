@@ -1,7 +1,7 @@
 //! HELP, SET, SHOW SETTINGS, EXIT / QUIT.
 
 use super::*;
-use crate::ast::{OutputFormat, Setting};
+use crate::ast::{Expanded, OutputFormat, Setting};
 
 #[test]
 fn help_topics_are_statement_names() {
@@ -53,8 +53,52 @@ fn set_and_show_settings() {
         err("SET PROGRESS maybe").kind,
         ErrorKind::InvalidValue { .. }
     ));
-    assert_eq!(expected(&err("SET COLOR on")), vec!["FORMAT", "PROGRESS"]);
+    assert_eq!(
+        expected(&err("SET COLOR on")),
+        vec!["FORMAT", "PROGRESS", "EXPANDED", "TIMING", "PAGER"]
+    );
     assert_eq!(expected(&err("SET FORMAT")), vec!["table", "json", "csv"]);
+}
+
+/// SET EXPANDED on|off|auto (psql's `\x`), SET TIMING and SET PAGER
+/// on|off; `true` / `false` read as `on` / `off`, any case, quoted or not.
+#[test]
+fn set_expanded_timing_and_pager() {
+    let set = |src| match one(src) {
+        Statement::Set { setting } => setting,
+        other => panic!("{src}: {other:?}"),
+    };
+    assert_eq!(set("SET EXPANDED on"), Setting::Expanded(Expanded::On));
+    assert_eq!(
+        set("set expanded 'AUTO'"),
+        Setting::Expanded(Expanded::Auto)
+    );
+    assert_eq!(set("SET EXPANDED false"), Setting::Expanded(Expanded::Off));
+    assert_eq!(set("SET TIMING on"), Setting::Timing(true));
+    assert_eq!(set("SET TIMING OFF;"), Setting::Timing(false));
+    assert_eq!(set("SET PAGER off"), Setting::Pager(false));
+    assert_eq!(set("SET PAGER true"), Setting::Pager(true));
+    let src = "SET EXPANDED maybe";
+    let e = err(src);
+    assert_eq!(at(src, &e), (13, "maybe"));
+    assert_eq!(
+        e.kind,
+        ErrorKind::InvalidValue {
+            option: "EXPANDED".into(),
+            expected: "on, off or auto".into(),
+            found: "maybe".into(),
+        }
+    );
+    assert_eq!(expected(&err("SET EXPANDED")), vec!["on", "off", "auto"]);
+    assert_eq!(expected(&err("SET TIMING")), vec!["on", "off"]);
+    assert!(matches!(
+        err("SET PAGER auto").kind,
+        ErrorKind::InvalidValue { .. }
+    ));
+    assert_eq!(
+        expected(&err("SET PAGER on now")),
+        vec!["';'", "end of input"]
+    );
 }
 
 #[test]
