@@ -941,6 +941,7 @@ fn catalog_statement() -> BoxedStrategy<Statement> {
         name().prop_map(|name| Statement::DropLu { name }),
         Just(Statement::ShowLus),
         name().prop_map(|name| Statement::DescribeLu { name }),
+        name().prop_map(|name| Statement::DescribeInterface { name }),
         (name(), text()).prop_map(|(lu, id)| Statement::Get { lu, id }),
         create_group,
         (name(), name()).prop_map(|(lu, group)| Statement::DropInstanceGroup { lu, group }),

@@ -85,6 +85,7 @@ impl Display for Statement {
             DropLu { name } => write!(f, "DROP LU {}", name.text),
             ShowLus => f.write_str("SHOW LUS"),
             DescribeLu { name } => write!(f, "DESCRIBE LU {}", name.text),
+            DescribeInterface { name } => write!(f, "DESCRIBE INTERFACE {}", name.text),
             Get { lu, id } => write!(f, "GET {}.{}", lu.text, q(id)),
             CreateInstanceGroup {
                 or_replace,

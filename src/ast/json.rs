@@ -162,6 +162,7 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
         DropInterface { name: n }
         | DropLu { name: n }
         | DescribeLu { name: n }
+        | DescribeInterface { name: n }
         | DropSchedule { name: n } => put("name", name(n)),
         ShowInterfaces | ShowLus | ShowSchedules | ShowNodes | ShowSettings | Exit => {}
         CreateLu {

@@ -100,6 +100,9 @@ pub enum Statement {
     DescribeLu {
         name: Name,
     },
+    DescribeInterface {
+        name: Name,
+    },
     Get {
         lu: Name,
         id: Text,
@@ -477,6 +480,7 @@ impl Statement {
             DropLu { .. } => "DROP_LU",
             ShowLus => "SHOW_LUS",
             DescribeLu { .. } => "DESCRIBE_LU",
+            DescribeInterface { .. } => "DESCRIBE_INTERFACE",
             Get { .. } => "GET",
             CreateInstanceGroup { .. } => "CREATE_INSTANCE_GROUP",
             DropInstanceGroup { .. } => "DROP_INSTANCE_GROUP",

@@ -208,6 +208,23 @@ impl Session {
                 }
                 Some(Output::Table(t))
             }
+            S::DescribeInterface { name } => {
+                let def = self
+                    .store()?
+                    .interface(&name.text)
+                    .map_err(|e| StatementError::at(name.span, e))?;
+                let columns = source::describe(&def.source())
+                    .map_err(|e| StatementError::at(name.span, e))?;
+                let mut t = Table::new(["Table", "Column", "Type"]);
+                for c in columns {
+                    t.rows.push(vec![
+                        Cell::Text(c.table),
+                        Cell::Text(c.name),
+                        Cell::Text(c.ty),
+                    ]);
+                }
+                Some(Output::Table(t))
+            }
             S::DescribeLu { name } => {
                 let lu = self
                     .store()?

@@ -224,6 +224,7 @@ impl Session {
             | S::DropLu { .. }
             | S::ShowLus
             | S::DescribeLu { .. }
+            | S::DescribeInterface { .. }
             | S::CreateInstanceGroup { .. }
             | S::DropInstanceGroup { .. }
             | S::ShowInstanceGroups { .. }

@@ -179,6 +179,48 @@ pub fn connect(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
     }
 }
 
+/// One column of an interface's table, for `DESCRIBE INTERFACE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub table: String,
+    pub name: String,
+    /// As declared (an SQLite file), or inferred (a CSV interface):
+    /// upper case, `INTEGER`, `REAL`, `TEXT`...; empty when not declared.
+    pub ty: String,
+}
+
+/// Every table (and view) of `iface` with its columns, in table order, as
+/// a query on it sees them: a CSV interface is loaded, so its columns
+/// have the types inferred from their values.
+pub fn describe(iface: &Interface) -> Result<Vec<Column>, SourceError> {
+    let conn = connect(iface)?;
+    let read = || -> rusqlite::Result<Vec<Column>> {
+        let mut tables = conn.prepare(
+            "select name from sqlite_master where type in ('table', 'view') \
+             and name not like 'sqlite\\_%' escape '\\' order by name",
+        )?;
+        let names: Vec<String> = tables
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut columns = Vec::new();
+        for table in names {
+            let mut info = conn.prepare("select name, type from pragma_table_info(?1)")?;
+            let rows = info.query_map([&table], |r| {
+                Ok(Column {
+                    table: table.clone(),
+                    name: r.get(0)?,
+                    ty: r.get::<_, String>(1)?.to_uppercase(),
+                })
+            })?;
+            for c in rows {
+                columns.push(c?);
+            }
+        }
+        Ok(columns)
+    };
+    read().map_err(|e| SourceError::query("DESCRIBE INTERFACE", e.to_string()))
+}
+
 /// Gives every id of `sql` on `iface` to `f` (see [`for_each_id`]), as a
 /// batch reads its source, and the batch's error if it cannot: an
 /// interface that cannot be opened names itself, and one whose file is

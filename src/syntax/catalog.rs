@@ -268,7 +268,12 @@ pub(crate) fn show(i: In, _ctx: Ctx) -> PResult<Statement> {
 }
 
 pub(crate) fn describe(i: In, _ctx: Ctx) -> PResult<Statement> {
-    let (i, _) = kw("LU")(i)?;
+    if let Ok((i, _)) = kw("INTERFACE")(i) {
+        let (i, name) = named(i, "an interface name")?;
+        let (i, ()) = end(i, &[])?;
+        return Ok((i, Statement::DescribeInterface { name }));
+    }
+    let (i, _) = kw("LU")(i).map_err(|_| expected(&i, vec!["LU", "INTERFACE"]))?;
     let (i, name) = named(i, "an LU name")?;
     let (i, ()) = end(i, &[])?;
     Ok((i, Statement::DescribeLu { name }))

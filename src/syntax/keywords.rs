@@ -32,6 +32,10 @@ pub const STATEMENTS: &[StatementWord] = &[
         "DESCRIBE LU",
         "show a logical unit's interface, root query and tables",
     ),
+    st(
+        "DESCRIBE INTERFACE",
+        "show an interface's tables, columns and their types",
+    ),
     st("GET", "print one instance's stored tables"),
     st(
         "CREATE INSTANCE GROUP",

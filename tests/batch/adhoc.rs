@@ -298,6 +298,44 @@ fn csv_columns_are_typed_unless_types_is_false() {
     let types = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["types"].clone();
     assert_eq!(types("typed"), true);
     assert_eq!(types("text"), false);
+
+    // DESCRIBE INTERFACE shows each column's type: inferred, or TEXT with
+    // TYPES=false; a column of numbers and words is TEXT.
+    std::fs::write(
+        w.path().join("mixed.txt"),
+        "id,amount,note
+1,1.5,x
+2,2,7
+",
+    )
+    .unwrap();
+    w.test("CREATE INTERFACE mixed TYPE CSV PATH 'mixed.txt'")
+        .status(0)
+        .run();
+    let described = |iface: &str| -> Vec<String> {
+        let out = w
+            .test(&format!("DESCRIBE INTERFACE {iface}"))
+            .status(0)
+            .run();
+        let rows: Vec<serde_json::Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+        rows.iter()
+            .map(|r| format!("{}.{} {}", r["table"], r["column"], r["type"]).replace('"', ""))
+            .collect()
+    };
+    assert_eq!(described("typed"), ["ids.id INTEGER", "ids.code TEXT"]);
+    assert_eq!(described("text"), ["ids.id TEXT", "ids.code TEXT"]);
+    assert_eq!(
+        described("mixed"),
+        ["mixed.id INTEGER", "mixed.amount REAL", "mixed.note TEXT"]
+    );
+    assert_eq!(
+        described("crm"),
+        ["customer.id INTEGER", "customer.name TEXT"]
+    );
+    w.refused(
+        "DESCRIBE INTERFACE crn",
+        "no interface named crn (did you mean crm?)",
+    );
 }
 
 /// FROM STDIN when standard input holds no ids: the statements themselves

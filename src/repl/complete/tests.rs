@@ -117,6 +117,8 @@ fn store_names_where_a_name_goes() {
     assert_eq!(shown("batch cust"), vec!["Cust2", "Customer"]);
     assert_eq!(shown("GET A"), vec!["Account"]);
     assert_eq!(shown("DESCRIBE LU "), vec!["Account", "Cust2", "Customer"]);
+    assert_eq!(shown("DESCRIBE INTERFACE "), vec!["crm", "warehouse"]);
+    assert_eq!(shown("DESCRIBE "), vec!["LU", "INTERFACE"]);
     assert_eq!(shown("SHOW INSTANCE GROUPS Acc"), vec!["Account"]);
     assert_eq!(
         shown("BATCH Customer FROM "),

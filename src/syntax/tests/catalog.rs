@@ -154,6 +154,10 @@ fn show_drop_describe_get() {
         }
     );
     assert_eq!(
+        one("describe interface crm"),
+        Statement::DescribeInterface { name: name("crm") }
+    );
+    assert_eq!(
         one("GET Customer.'4 2'"),
         Statement::Get {
             lu: name("Customer"),
@@ -171,7 +175,11 @@ fn show_drop_describe_get() {
         expected(&err("DROP TABLE x")),
         vec!["INTERFACE", "LU", "INSTANCE", "SCHEDULE"]
     );
-    assert_eq!(expected(&err("DESCRIBE INTERFACE x")), vec!["LU"]);
+    assert_eq!(expected(&err("DESCRIBE TABLE x")), vec!["LU", "INTERFACE"]);
+    assert_eq!(
+        expected(&err("DESCRIBE INTERFACE")),
+        vec!["an interface name"]
+    );
     assert_eq!(expected(&err("GET Customer")), vec!["'.'"]);
     assert_eq!(expected(&err("GET Customer.")), vec!["an entity id"]);
     assert_eq!(expected(&err("SHOW LUS x")), vec!["';'", "end of input"]);
