@@ -194,7 +194,21 @@ fn the_quickstart_runs_and_shows_what_it_says() {
         } else {
             [300, 0, 0, 20, 280]
         };
-        assert_eq!(counts(&rows[0]), first, "run {run}");
+        // Should an entity fail where none may, its error says why.
+        let failed = |r: &Value| {
+            Test::new()
+                .args(["--home", home.path().to_str().unwrap(), "--format", "json"])
+                .args([
+                    "-c",
+                    &format!(
+                        "BATCH_DETAILS '{}' STATUS='FAILED'",
+                        r["batch_id"].as_str().unwrap()
+                    ),
+                ])
+                .run()
+                .stdout
+        };
+        assert_eq!(counts(&rows[0]), first, "run {run}: {}", failed(&rows[0]));
         assert_eq!(counts(&rows[1]), [300, 0, 0, 20, 280], "run {run}");
         assert_eq!(counts(&rows[2]), [5, 5, 0, 0, 0], "run {run}");
         assert_eq!(counts(&rows[3])[..2], [5, 0], "run {run}");
