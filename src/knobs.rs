@@ -9,7 +9,8 @@
 //! - `BATCHSH_TEST_DEAD_AFTER_MS`: [`dead_after`];
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
 //! - `BATCHSH_TEST_GATE`: [`gate`];
-//! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`].
+//! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`];
+//! - `BATCHSH_TEST_PIPE_WINDOW`: [`pipe_window`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -75,5 +76,18 @@ pub fn no_background_worker() -> bool {
             warn("BATCHSH_TEST_NO_BACKGROUND_WORKER");
         }
         set
+    })
+}
+
+/// With `BATCHSH_TEST_PIPE_WINDOW=N`, a `pipe` writes at most `N` ids
+/// ahead of the answers it reads (1: one at a time), instead of
+/// [`crate::command::pipe::WINDOW`]: for its benchmark, which measures
+/// what writing ahead is worth.
+pub fn pipe_window() -> Option<usize> {
+    static CELL: OnceLock<Option<usize>> = OnceLock::new();
+    *CELL.get_or_init(|| {
+        let v = std::env::var("BATCHSH_TEST_PIPE_WINDOW").ok()?;
+        warn("BATCHSH_TEST_PIPE_WINDOW");
+        v.trim().parse::<usize>().ok().filter(|&n| n > 0)
     })
 }

@@ -6,6 +6,7 @@ mod commands;
 mod control;
 mod crash;
 mod outcomes;
+mod pipe;
 mod planning;
 mod signals;
 mod sources;

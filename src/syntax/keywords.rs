@@ -397,6 +397,7 @@ pub const COMMANDS: &[&str] = &[
     "delete_instance",
     "exec",
     "shell",
+    "pipe",
     "sql",
     "echo",
     "sleep",
