@@ -5,7 +5,10 @@
 #     workers: `pipe 'python3' 'worker.py'` against `exec 'python3' 'one.py' ?`
 #     and `parallel -j2 python3 one.py {}`. The last two start Python once per
 #     id, so they run on PIPE_SPAWN_N ids (default 1,000) and are compared by
-#     rate (entities per second); the three run in one hyperfine call.
+#     rate (entities per second); the three run in one hyperfine call. All
+#     three run the interpreter itself (python3's sys.executable), not a
+#     wrapper such as pyenv's shim, which would add its own start-up to
+#     every exec and make the ratio say more than it should.
 # (b) `pipe 'cat'` over PIPE_CAT_N ids (default 1,000,000) from an SQLite
 #     source, every outcome committed as usual, against `echo ?` on the same
 #     ids (the engine without a process), and against pipe one id at a time
@@ -16,13 +19,13 @@
 # It prints hyperfine's tables and the rates; it asserts nothing.
 # Needs: hyperfine, GNU parallel, sqlite3, python3
 #   (apt-get install -y hyperfine parallel sqlite3 python3).
-# Knobs: PIPE_N=20000 PIPE_SPAWN_N=1000 PIPE_CAT_N=1000000 PIPE_RUNS=5
+# Knobs: PIPE_N=20000 PIPE_SPAWN_N=500 PIPE_CAT_N=1000000 PIPE_RUNS=5
 #        PIPE_CASES="python cat".
 
 set -euo pipefail
 
 N=${PIPE_N:-20000}
-SPAWN_N=${PIPE_SPAWN_N:-1000}
+SPAWN_N=${PIPE_SPAWN_N:-500}
 CAT_N=${PIPE_CAT_N:-1000000}
 RUNS=${PIPE_RUNS:-5}
 CASES=${PIPE_CASES:-python cat}
@@ -33,6 +36,7 @@ trap 'rm -rf "$WORK"' EXIT
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release/batchsh"
 cp "$ROOT"/benches/pipe/*.py "$WORK/"
+PY=$(python3 -c 'import sys; print(sys.executable)')
 
 ids_db() { # FILE COUNT
     sqlite3 "$1" "CREATE TABLE ids (id INTEGER PRIMARY KEY);
@@ -58,11 +62,11 @@ ids_db "$WORK/src.db" "$CAT_N"
 seq 1 "$SPAWN_N" >"$WORK/spawn_ids.txt"
 
 if [[ " $CASES " == *" python "* ]]; then
-    echo "== (a) a Python script per entity at 2 workers: pipe over $N ids, exec and parallel over $SPAWN_N (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/python.json" \
-        -n "pipe" "$WORK/run.sh 'select id from ids where id <= $N' \"pipe 'python3' 'worker.py'\"" \
-        -n "exec" "$WORK/run.sh 'select id from ids where id <= $SPAWN_N' \"exec 'python3' 'one.py' ?\"" \
-        -n "parallel" "bash -c 'cd $WORK && parallel --halt now,fail=1 -j2 python3 one.py {} :::: $WORK/spawn_ids.txt >/dev/null'"
+    echo "== (a) a Python script per entity at 2 workers ($PY): pipe over $N ids, exec and parallel over $SPAWN_N (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    hyperfine -N --runs "$RUNS" --export-json "$WORK/python.json" \
+        -n "pipe" "$WORK/run.sh 'select id from ids where id <= $N' \"pipe '$PY' 'worker.py'\"" \
+        -n "exec" "$WORK/run.sh 'select id from ids where id <= $SPAWN_N' \"exec '$PY' 'one.py' ?\"" \
+        -n "parallel" "bash -c 'cd $WORK && parallel --halt now,fail=1 -j2 $PY one.py {} :::: $WORK/spawn_ids.txt >/dev/null'"
     pipe_s=$(mean "$WORK/python.json" pipe)
     exec_s=$(mean "$WORK/python.json" exec)
     par_s=$(mean "$WORK/python.json" parallel)
