@@ -388,9 +388,7 @@ impl Parties {
             .push(pool);
         Ok(())
     }
-}
 
-impl Parties {
     /// The run is over: the hub closes, so the workers and the producer
     /// leave, and the workers' `pipe` processes end (their stdin closed;
     /// those not gone after the grace are killed), before the batch's end

@@ -440,15 +440,10 @@ impl Shared {
         match &self.command {
             // The same text as `command::run` gives ({"echo":"<id>"}),
             // without building a JSON value for it.
-            K::Echo => Ok(Completed {
-                result: format!(
-                    "{{\"echo\":{}}}",
-                    serde_json::to_string(&c.entity_id).unwrap_or_default()
-                ),
-                added: false,
-                updated: false,
-                unchanged: false,
-            }),
+            K::Echo => Ok(Completed::text(format!(
+                "{{\"echo\":{}}}",
+                serde_json::to_string(&c.entity_id).unwrap_or_default()
+            ))),
             K::SyncInstance { .. } | K::DeleteInstance { .. } => {
                 self.lu_command(c).map(Completed::from_json)
             }
