@@ -250,8 +250,13 @@ fn process_json(code: i32, stdout: &str, stderr: &str, truncated: bool) -> Value
 /// `: <first line of stderr>` for the error text, so a failed entity says
 /// why without the reader opening its result; the full text is in the result.
 fn stderr_hint(stderr: &str) -> String {
+    line_hint(stderr.lines().map(str::trim).find(|l| !l.is_empty()))
+}
+
+/// `: <line>` for an error text, cut at 200 characters; nothing for no line.
+fn line_hint(line: Option<&str>) -> String {
     const MAX_CHARS: usize = 200;
-    match stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
+    match line {
         None => String::new(),
         Some(line) if line.chars().count() > MAX_CHARS => {
             let cut: String = line.chars().take(MAX_CHARS).collect();

@@ -255,15 +255,7 @@ fn partial_note(partial: &str) -> String {
 /// `: <last line of stderr>`: for a process, the last line says why it
 /// ended (a Python traceback ends with the exception), not the first.
 fn last_line_hint(stderr: &str) -> String {
-    const MAX_CHARS: usize = 200;
-    match stderr.lines().map(str::trim).rfind(|l| !l.is_empty()) {
-        None => String::new(),
-        Some(line) if line.chars().count() > MAX_CHARS => {
-            let cut: String = line.chars().take(MAX_CHARS).collect();
-            format!(": {cut}...")
-        }
-        Some(line) => format!(": {line}"),
-    }
+    super::line_hint(stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
 }
 
 /// One entity's answer, and when its time began and ended.
@@ -302,19 +294,10 @@ impl Pipes {
     /// groups still there: a thread stuck on a process that does not
     /// answer (no `ENTITY_TIMEOUT`) is freed by it.
     pub fn end_all(&self, within: Duration) {
-        let until = Instant::now() + within;
-        let mut groups = self.lock();
-        while !groups.is_empty() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            groups = self
-                .gone
-                .wait_timeout(groups, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let (groups, _) = self
+            .gone
+            .wait_timeout_while(self.lock(), within, |groups| !groups.is_empty())
+            .unwrap_or_else(|e| e.into_inner());
         for &pgid in groups.iter() {
             kill_group(pgid);
         }
@@ -1015,19 +998,10 @@ impl Tail {
 
     /// The tail as text, once the stream has ended (or `wait` has passed).
     fn text(&self, wait: Duration) -> String {
-        let until = Instant::now() + wait;
-        let mut st = self.lock();
-        while !st.eof {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            st = self
-                .done
-                .wait_timeout(st, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let (st, _) = self
+            .done
+            .wait_timeout_while(self.lock(), wait, |st| !st.eof)
+            .unwrap_or_else(|e| e.into_inner());
         let (a, b) = st.bytes.as_slices();
         let mut bytes = [a, b].concat();
         if st.dropped {
