@@ -66,22 +66,23 @@
 //!   elsewhere is left running, holding nothing of batchsh's (the store,
 //!   a retry and new processes do not wait for it).
 
-use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, Signal, kill_process_group};
-use serde_json::{Map, Value, json};
-use thiserror::Error;
-use wait_timeout::ChildExt;
+use serde_json::Value;
 
 use super::Context;
-use super::process::{drop_cut_char, forget, program_command, running};
+use super::process::{forget, program_command};
+
+mod answer;
+mod live;
+
+pub use answer::{PipeError, Reply};
+use live::{Live, Peek, Talk};
 
 /// Ids written ahead of the answers read, unless the knob says otherwise
 /// (see [`Pipe::window`]).
@@ -111,152 +112,6 @@ const TAIL_WAIT: Duration = Duration::from_millis(200);
 /// How long a process that closed its stdout is given to exit by itself,
 /// so its own exit status is told.
 const EXIT_WAIT: Duration = Duration::from_millis(100);
-
-/// What a pipe's program answered for one id.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Reply {
-    /// A JSON object, the result as it is.
-    Object(Value),
-    /// Any other line, the result being `{"line": text}`, with
-    /// `"truncated": true` when `OUTPUT_LIMIT` cut it.
-    Line { text: String, truncated: bool },
-}
-
-impl Reply {
-    /// The result as JSON text (for a line, written directly: the fast
-    /// path of a program such as `cat`).
-    pub fn json_text(&self) -> String {
-        match self {
-            Reply::Object(v) => v.to_string(),
-            Reply::Line { text, truncated } => {
-                let text = serde_json::to_string(text).unwrap_or_default();
-                if *truncated {
-                    format!("{{\"line\":{text},\"truncated\":true}}")
-                } else {
-                    format!("{{\"line\":{text}}}")
-                }
-            }
-        }
-    }
-
-    pub fn into_value(self) -> Value {
-        match self {
-            Reply::Object(v) => v,
-            Reply::Line { text, truncated } => line_json(text, truncated),
-        }
-    }
-}
-
-fn line_json(text: String, truncated: bool) -> Value {
-    let mut v = json!({ "line": text });
-    if truncated {
-        v["truncated"] = Value::Bool(true);
-    }
-    v
-}
-
-/// Why a pipe failed an entity. The message is the entity's error text.
-#[derive(Clone, Debug, Error, PartialEq)]
-pub enum PipeError {
-    /// The program answered `{"error": ...}`.
-    #[error("{text}")]
-    Answered { text: String, object: Value },
-    /// The process ended, or closed its stdout, before answering.
-    #[error(
-        "the pipe program ended ({status}) before answering{}{}",
-        partial_note(.partial),
-        last_line_hint(.stderr)
-    )]
-    Ended {
-        status: String,
-        /// Its exit code, or 128 + the signal that killed it.
-        code: i32,
-        /// What it wrote of an answer, with no newline.
-        partial: String,
-        stderr: String,
-    },
-    /// The process could not start, or ended at start-up: nothing was
-    /// read. The same error fails this thread's entities until `rest`
-    /// has passed.
-    #[error(
-        "{why}{}; not started again for {} (its entities fail meanwhile)",
-        last_line_hint(.stderr),
-        crate::ast::Duration(.rest.as_millis() as u64)
-    )]
-    StartUp {
-        why: String,
-        stderr: String,
-        rest: Duration,
-    },
-    /// `ENTITY_TIMEOUT` passed; the process was killed.
-    #[error("timed out after {}", crate::ast::Duration(.limit.as_millis() as u64))]
-    TimedOut { limit: Duration, stderr: String },
-    /// The process wrote more lines than it was sent ids.
-    #[error("{}", out_of_step(*.answers))]
-    OutOfStep { answers: usize },
-    #[error(
-        "the pipe program's answer is not valid UTF-8 (byte {at}): it must write UTF-8 text \
-         (or JSON, whose \\u escapes hold any character)"
-    )]
-    NotUtf8 { at: usize, lossy: String },
-    #[error(
-        "the entity id holds a line break, which pipe cannot send as one line (exec passes \
-         such an id as one argument)"
-    )]
-    LineBreak,
-    #[error("cannot talk to the pipe program: {0}")]
-    Io(String),
-}
-
-impl PipeError {
-    /// The result JSON to record with the error.
-    pub fn result(&self) -> Option<Value> {
-        match self {
-            PipeError::Answered { object, .. } => Some(object.clone()),
-            PipeError::Ended {
-                code,
-                partial,
-                stderr,
-                ..
-            } => Some(json!({"exit": code, "stdout": partial, "stderr": stderr})),
-            PipeError::StartUp { stderr, .. } | PipeError::TimedOut { stderr, .. }
-                if !stderr.is_empty() =>
-            {
-                Some(json!({ "stderr": stderr }))
-            }
-            PipeError::NotUtf8 { lossy, .. } => Some(json!({ "line": lossy })),
-            _ => None,
-        }
-    }
-}
-
-fn out_of_step(answers: usize) -> String {
-    if answers == 1 {
-        "the pipe program wrote more than one line for this id (out of step): its answer \
-         cannot be trusted, and the program is started again"
-            .into()
-    } else {
-        format!(
-            "the pipe program wrote more lines than the {answers} ids it was sent together \
-             (out of step): their answers cannot be matched to them, and the program is \
-             started again"
-        )
-    }
-}
-
-fn partial_note(partial: &str) -> String {
-    if partial.is_empty() {
-        String::new()
-    } else {
-        format!(", after writing {} bytes with no newline", partial.len())
-    }
-}
-
-/// `: <last line of stderr>`: for a process, the last line says why it
-/// ended (a Python traceback ends with the exception), not the first.
-fn last_line_hint(stderr: &str) -> String {
-    super::line_hint(stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
-}
 
 /// One entity's answer, and when its time began and ended.
 #[derive(Debug)]
@@ -421,7 +276,7 @@ impl Pipe {
             // On probation, one id at a time: a program that writes two
             // lines for an id is caught at once, before a window of ids
             // could take its lines for theirs.
-            let n = if live.answers < PROBATION {
+            let n = if live.answers() < PROBATION {
                 1
             } else {
                 ids.len() - from
@@ -507,48 +362,8 @@ impl Pipe {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run '{}': {e}", self.program))?;
-        let pgid = child.id();
-        running().push(pgid);
-        if let Some(group) = &self.group {
-            group.add(pgid);
-        }
-        // From here on, dropping `live` kills and reaps the process.
-        let mut live = Live {
-            stdin: child.stdin.take(),
-            stdout: child.stdout.take(),
-            child,
-            pgid,
-            group: self.group.clone(),
-            stderr: Arc::new(Tail::default()),
-            partial: Vec::new(),
-            cut: false,
-            extra: false,
-            answers: 0,
-            written: 0,
-            reaped: false,
-            buf: vec![0; 64 * 1024],
-        };
         let keep = STDERR_TAIL.min(self.limit.max(1));
-        let stderr = live.child.stderr.take();
-        let tail = Arc::clone(&live.stderr);
-        std::thread::Builder::new()
-            .name("batchsh-pipe-stderr".into())
-            .spawn(move || tail.drain(stderr, keep))
-            .map_err(|e| format!("cannot start a thread to read its stderr: {e}"))?;
-        for fd in [
-            live.stdin.as_ref().map(rustix::fd::AsFd::as_fd),
-            live.stdout.as_ref().map(rustix::fd::AsFd::as_fd),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            rustix::io::ioctl_fionbio(fd, true)
-                .map_err(|e| format!("cannot set up its pipes: {e}"))?;
-        }
-        Ok(live)
+        Live::start(cmd, &self.program, self.group.clone(), keep)
     }
 
     /// A start failed (`why`): the program rests, for longer after each
@@ -566,56 +381,39 @@ impl Pipe {
     /// The process closed its stdout before answering: how it ended, as
     /// the error of the entity it owed an answer.
     fn ended(&mut self) -> PipeError {
-        let Some(mut live) = self.live.take() else {
+        let Some(live) = self.live.take() else {
             return PipeError::Io("no process".into());
         };
-        // Nothing answered and nothing read of what was written: it ended
-        // at start-up, and a new one would too.
-        let at_start_up = live.answers == 0 && live.unread() == Some(live.written);
-        let status = live.finish(EXIT_WAIT);
-        let stderr = live.stderr.text(TAIL_WAIT);
-        let partial = {
-            let mut p = std::mem::take(&mut live.partial);
-            if live.cut {
-                drop_cut_char(&mut p);
-            }
-            String::from_utf8_lossy(&p).into_owned()
-        };
-        drop(live);
-        let (status, code) = describe(status);
-        if !at_start_up {
-            self.failed_starts = 0;
-        } else {
-            let why =
-                format!("the pipe program ended at start-up, before reading an id ({status})");
-            return self.failed_start(why, stderr);
+        let end = live.ended(EXIT_WAIT, TAIL_WAIT);
+        if end.at_start_up {
+            let why = format!(
+                "the pipe program ended at start-up, before reading an id ({})",
+                end.status
+            );
+            return self.failed_start(why, end.stderr);
         }
+        self.failed_starts = 0;
         PipeError::Ended {
-            status,
-            code,
-            partial,
-            stderr,
+            status: end.status,
+            code: end.code,
+            partial: end.partial,
+            stderr: end.stderr,
         }
     }
 
     /// Kills the process (its group) at once, and gives the tail of its
     /// stderr.
     fn stop(&mut self) -> String {
-        match self.live.take() {
-            Some(mut live) => {
-                live.kill();
-                live.stderr.text(TAIL_WAIT)
-            }
-            None => String::new(),
-        }
+        self.live
+            .take()
+            .map_or_else(String::new, |live| live.kill_now(TAIL_WAIT))
     }
 
     /// Ends the process the graceful way: its stdin closes, and it has
     /// [`END_GRACE`] to leave before it is killed.
     pub fn end(&mut self) {
-        if let Some(mut live) = self.live.take() {
-            live.stdin = None;
-            live.finish(END_GRACE);
+        if let Some(live) = self.live.take() {
+            live.end(END_GRACE);
         }
     }
 }
@@ -623,393 +421,6 @@ impl Pipe {
 impl Drop for Pipe {
     fn drop(&mut self) {
         self.end();
-    }
-}
-
-/// How a process ended, in words and as a code (128 + signal when a
-/// signal killed it, as a shell says).
-fn describe(status: Option<ExitStatus>) -> (String, i32) {
-    match status {
-        Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => (format!("exit code {code}"), code),
-            (None, Some(sig)) => (format!("killed by signal {sig}"), 128 + sig),
-            (None, None) => ("ended".into(), -1),
-        },
-        None => ("closed its stdout and was killed".into(), -1),
-    }
-}
-
-/// How a talk with the process ended.
-enum Talk {
-    /// Every id has its answer, and nothing more came.
-    Answered,
-    /// Every id has its answer, and more came: out of step.
-    OutOfStep,
-    /// Its stdout closed before every id had its answer.
-    Closed,
-    /// The entity owed an answer passed `ENTITY_TIMEOUT`.
-    TimedOut,
-    Failed(std::io::Error),
-}
-
-/// What a look at an idle process finds.
-enum Peek {
-    Quiet,
-    /// It wrote while nobody asked.
-    Spoke,
-    Closed,
-}
-
-/// A running process of a pipe. Dropping it kills its group and reaps it.
-struct Live {
-    child: Child,
-    pgid: u32,
-    group: Option<Arc<Pipes>>,
-    stdin: Option<ChildStdin>,
-    stdout: Option<ChildStdout>,
-    stderr: Arc<Tail>,
-    /// The answer being read (at most the limit), whether the limit cut
-    /// it, and whether a line came that no id asked for.
-    partial: Vec<u8>,
-    cut: bool,
-    extra: bool,
-    /// The ids it has answered; the bytes written to its stdin.
-    answers: u64,
-    written: u64,
-    reaped: bool,
-    buf: Vec<u8>,
-}
-
-impl Live {
-    /// Writes `ids` and reads their answers into `out`, in order, each
-    /// entity's time beginning when the answer before it came (the first
-    /// one's now). Gives how it ended and when the entity still owed an
-    /// answer (if any) began.
-    fn talk(
-        &mut self,
-        ids: &[&str],
-        timeout: Option<Duration>,
-        limit: usize,
-        out: &mut Vec<Answer>,
-    ) -> (Talk, Instant) {
-        let mut send = Vec::with_capacity(ids.iter().map(|id| id.len() + 1).sum());
-        for id in ids {
-            send.extend_from_slice(id.as_bytes());
-            send.push(b'\n');
-        }
-        let mut sent = 0;
-        let first = out.len();
-        let mut head_began = Instant::now();
-        loop {
-            if out.len() - first == ids.len() {
-                let more = self.extra || !self.partial.is_empty() || self.cut;
-                return match (more, self.peek()) {
-                    (true, _) | (_, Ok(Peek::Spoke)) => (Talk::OutOfStep, head_began),
-                    (_, Ok(_)) => (Talk::Answered, head_began),
-                    (_, Err(e)) => (Talk::Failed(e), head_began),
-                };
-            }
-            let wait = match timeout {
-                None => None,
-                Some(t) => {
-                    let left = (head_began + t).saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return (Talk::TimedOut, head_began);
-                    }
-                    Some(Timespec {
-                        tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
-                        tv_nsec: left.subsec_nanos().into(),
-                    })
-                }
-            };
-            let (Some(stdout), stdin) = (self.stdout.as_ref(), self.stdin.as_ref()) else {
-                return (Talk::Closed, head_began);
-            };
-            let writing = sent < send.len() && stdin.is_some();
-            let (readable, writable) = {
-                let mut fds = vec![PollFd::new(stdout, PollFlags::IN)];
-                if let (true, Some(stdin)) = (writing, stdin) {
-                    fds.push(PollFd::new(stdin, PollFlags::OUT));
-                }
-                match poll(&mut fds, wait.as_ref()) {
-                    Ok(_) => {}
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => return (Talk::Failed(e.into()), head_began),
-                }
-                let ready = |k: usize| fds.get(k).is_some_and(|f| !f.revents().is_empty());
-                (ready(0), ready(1))
-            };
-            if writable && let Some(stdin) = self.stdin.as_mut() {
-                match stdin.write(&send[sent..]) {
-                    Ok(n) => {
-                        sent += n;
-                        self.written += n as u64;
-                    }
-                    Err(e)
-                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-                    // It closed its stdin (or ended): nothing more can be
-                    // written, and what it writes back is still read.
-                    Err(_) => sent = send.len(),
-                }
-            }
-            if readable {
-                let Some(stdout) = self.stdout.as_mut() else {
-                    continue;
-                };
-                match stdout.read(&mut self.buf) {
-                    Ok(0) => return (Talk::Closed, head_began),
-                    Ok(n) => {
-                        let chunk = std::mem::take(&mut self.buf);
-                        self.lines(
-                            &chunk[..n],
-                            ids.len() - (out.len() - first),
-                            limit,
-                            out,
-                            &mut head_began,
-                        );
-                        self.buf = chunk;
-                    }
-                    Err(e)
-                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-                    Err(e) => return (Talk::Failed(e), head_began),
-                }
-            }
-        }
-    }
-
-    /// Takes the answers in `bytes` (at most `owed` of them) into `out`.
-    fn lines(
-        &mut self,
-        mut bytes: &[u8],
-        mut owed: usize,
-        limit: usize,
-        out: &mut Vec<Answer>,
-        head_began: &mut Instant,
-    ) {
-        let now = Instant::now();
-        while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
-            let (line, rest) = bytes.split_at(nl);
-            bytes = &rest[1..];
-            if owed == 0 {
-                self.extra = true;
-                return;
-            }
-            let result = if self.partial.is_empty() && !self.cut && line.len() <= limit {
-                reply(line, false)
-            } else {
-                self.keep(line, limit);
-                let (whole, cut) = (std::mem::take(&mut self.partial), self.cut);
-                self.cut = false;
-                reply(&whole, cut)
-            };
-            out.push(Answer {
-                result,
-                began: *head_began,
-                ended: now,
-            });
-            *head_began = now;
-            self.answers += 1;
-            owed -= 1;
-        }
-        if owed == 0 && !bytes.is_empty() {
-            self.extra = true;
-            return;
-        }
-        self.keep(bytes, limit);
-    }
-
-    /// Adds `bytes` to the answer being read, up to `limit` bytes.
-    fn keep(&mut self, bytes: &[u8], limit: usize) {
-        let room = limit.saturating_sub(self.partial.len());
-        let take = bytes.len().min(room);
-        self.partial.extend_from_slice(&bytes[..take]);
-        self.cut |= take < bytes.len();
-    }
-
-    /// Whether the process wrote while nobody asked, or closed its stdout.
-    fn peek(&mut self) -> std::io::Result<Peek> {
-        let Some(stdout) = self.stdout.as_mut() else {
-            return Ok(Peek::Closed);
-        };
-        let mut fds = [PollFd::new(&*stdout, PollFlags::IN)];
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        loop {
-            match poll(&mut fds, Some(&zero)) {
-                Ok(_) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if fds[0].revents().is_empty() {
-            return Ok(Peek::Quiet);
-        }
-        let mut one = [0u8; 1];
-        match stdout.read(&mut one) {
-            Ok(0) => Ok(Peek::Closed),
-            Ok(_) => Ok(Peek::Spoke),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                Ok(Peek::Quiet)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The bytes written to its stdin that it has not read.
-    fn unread(&self) -> Option<u64> {
-        let stdin = self.stdin.as_ref()?;
-        rustix::io::ioctl_fionread(stdin).ok()
-    }
-
-    /// Waits up to `grace` for the process to exit, kills its group, and
-    /// reaps it: how it ended, `None` when it had to be killed.
-    fn finish(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let status = match self.child.wait_timeout(grace) {
-            Ok(Some(status)) => {
-                self.reaped = true;
-                Some(status)
-            }
-            _ => None,
-        };
-        // Its children, if any stayed in its group, go with it.
-        self.kill();
-        status
-    }
-
-    /// Kills the process group, and reaps the process.
-    fn kill(&mut self) {
-        // Before the leader is reaped its pid, the group's id, cannot be
-        // reused; after, members still in the group keep the id alive.
-        kill_group(self.pgid);
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            self.reaped = true;
-        }
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.kill();
-        forget(&mut running(), self.pgid);
-        if let Some(group) = &self.group {
-            group.remove(self.pgid);
-        }
-    }
-}
-
-/// One answer line (its newline taken off) as the entity's result.
-fn reply(line: &[u8], cut: bool) -> Result<Reply, PipeError> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut owned;
-    let line = if cut {
-        owned = line.to_vec();
-        drop_cut_char(&mut owned);
-        &owned[..]
-    } else {
-        line
-    };
-    let text = match std::str::from_utf8(line) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(PipeError::NotUtf8 {
-                at: e.valid_up_to(),
-                lossy: String::from_utf8_lossy(line).into_owned(),
-            });
-        }
-    };
-    if !cut
-        && text.trim_start().starts_with('{')
-        && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text)
-    {
-        return object(map);
-    }
-    Ok(Reply::Line {
-        text: text.to_string(),
-        truncated: cut,
-    })
-}
-
-/// An answer that is a JSON object: the result, or the entity's error.
-fn object(map: Map<String, Value>) -> Result<Reply, PipeError> {
-    match map.get("error") {
-        None | Some(Value::Null) => Ok(Reply::Object(Value::Object(map))),
-        Some(e) => {
-            let text = match e {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            Err(PipeError::Answered {
-                text,
-                object: Value::Object(map),
-            })
-        }
-    }
-}
-
-/// A process's stderr, read all the time by a thread of its own (so the
-/// process never blocks on it); its last bytes are kept.
-#[derive(Default)]
-struct Tail {
-    state: Mutex<TailState>,
-    done: Condvar,
-}
-
-#[derive(Default)]
-struct TailState {
-    bytes: VecDeque<u8>,
-    /// Bytes dropped from the front.
-    dropped: bool,
-    eof: bool,
-}
-
-impl Tail {
-    fn lock(&self) -> std::sync::MutexGuard<'_, TailState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Reads `pipe` to its end, keeping its last `keep` bytes.
-    fn drain(&self, pipe: Option<ChildStderr>, keep: usize) {
-        if let Some(mut pipe) = pipe {
-            let mut buf = [0u8; 8 * 1024];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let mut st = self.lock();
-                        st.bytes.extend(&buf[..n]);
-                        let over = st.bytes.len().saturating_sub(keep);
-                        if over > 0 {
-                            st.bytes.drain(..over);
-                            st.dropped = true;
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        self.lock().eof = true;
-        self.done.notify_all();
-    }
-
-    /// The tail as text, once the stream has ended (or `wait` has passed).
-    fn text(&self, wait: Duration) -> String {
-        let (st, _) = self
-            .done
-            .wait_timeout_while(self.lock(), wait, |st| !st.eof)
-            .unwrap_or_else(|e| e.into_inner());
-        let (a, b) = st.bytes.as_slices();
-        let mut bytes = [a, b].concat();
-        if st.dropped {
-            // The front was cut: start at the first whole character.
-            let skip = bytes.iter().take_while(|&&b| b & 0xC0 == 0x80).count();
-            bytes.drain(..skip);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 

@@ -4,6 +4,7 @@
 //! `ENTITY_TIMEOUT`.
 
 use super::*;
+use serde_json::json;
 
 /// A pipe running `sh -c script` in `dir`, with `timeout`, writing `window`
 /// ids ahead.
