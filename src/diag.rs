@@ -172,7 +172,10 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
         ErrorKind::NoPlaceholder { command } => (
             format!("the {command} command has no ?"),
             Some("put ? where the entity id goes".into()),
-            vec!["a per-entity command must use the entity id".into()],
+            vec![
+                "a per-entity command must use the entity id (pipe alone takes it on its stdin)"
+                    .into(),
+            ],
         ),
         ErrorKind::UnterminatedString { quote } => (
             "unterminated string".into(),

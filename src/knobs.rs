@@ -10,7 +10,8 @@
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
 //! - `BATCHSH_TEST_GATE`: [`gate`];
 //! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`];
-//! - `BATCHSH_TEST_BID`: [`first_bid`].
+//! - `BATCHSH_TEST_BID`: [`first_bid`];
+//! - `BATCHSH_TEST_PIPE_WINDOW`: [`pipe_window`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -90,4 +91,17 @@ pub fn first_bid() -> Option<String> {
     }
     warn("BATCHSH_TEST_BID");
     Some(bid)
+}
+
+/// With `BATCHSH_TEST_PIPE_WINDOW=N`, a `pipe` writes at most `N` ids
+/// ahead of the answers it reads (1: one at a time), instead of
+/// [`crate::command::pipe::WINDOW`]: for its benchmark, which measures
+/// what writing ahead is worth.
+pub fn pipe_window() -> Option<usize> {
+    static CELL: OnceLock<Option<usize>> = OnceLock::new();
+    *CELL.get_or_init(|| {
+        let v = std::env::var("BATCHSH_TEST_PIPE_WINDOW").ok()?;
+        warn("BATCHSH_TEST_PIPE_WINDOW");
+        v.trim().parse::<usize>().ok().filter(|&n| n > 0)
+    })
 }

@@ -7,6 +7,7 @@ mod control;
 mod crash;
 mod outcomes;
 mod output;
+mod pipe;
 mod planning;
 mod signals;
 mod sources;

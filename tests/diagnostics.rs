@@ -154,7 +154,7 @@ fn unknown_command_inside_fabric_command() {
    |
  1 | BATCH C FABRIC_COMMAND='sync_instanse C.?'
    |                         ^^^^^^^^^^^^^ did you mean sync_instance?
-   = note: commands: sync_instance, delete_instance, exec, shell, sql, echo, sleep
+   = note: commands: sync_instance, delete_instance, exec, shell, pipe, sql, echo, sleep
    = note: inside the FABRIC_COMMAND string
 "
     );
@@ -186,7 +186,7 @@ fn command_without_placeholder() {
    |
  1 | BATCH C FABRIC_COMMAND=\"shell 'echo hi'\"
    |                               ^^^^^^^^^ put ? where the entity id goes
-   = note: a per-entity command must use the entity id
+   = note: a per-entity command must use the entity id (pipe alone takes it on its stdin)
    = note: inside the FABRIC_COMMAND string
 "
     );

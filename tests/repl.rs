@@ -77,7 +77,7 @@ fn help_for_an_unknown_statement_suggests_the_nearest() {
 }
 
 /// SPEC §12: `HELP commands` lists the per-entity commands with the `?`
-/// rules, `pipe` marked as not built yet.
+/// rules, `pipe` among them (built: no mark).
 #[test]
 fn help_commands_lists_the_per_entity_commands_and_the_id_rules() {
     let out = Test::new().args(["-c", "HELP commands"]).status(0).run();
@@ -88,7 +88,7 @@ fn help_commands_lists_the_per_entity_commands_and_the_id_rules() {
         "    sync_instance   Sync the instance",
         "    exec            Run a program directly",
         "    shell           Run the text with sh -c\n",
-        "    pipe            One long-running process per worker thread, started once (not built yet)\n",
+        "    pipe            Talk to one long-running process per worker thread, started once, a line per entity\n",
         "    BATCH Customer.('1', '2') FABRIC_COMMAND='echo ?'\n",
     ] {
         assert!(out.stdout.contains(want), "lacks {want:?}:\n{}", out.stdout);
@@ -128,19 +128,27 @@ fn help_exec_and_shell_explain_the_command() {
     );
 }
 
-/// `HELP pipe`: says it is not built yet, and what it will be.
+/// `HELP pipe`: what it does, its syntax and examples, and no longer
+/// "not built yet".
 #[test]
-fn help_pipe_says_it_is_not_built_yet() {
+fn help_pipe_explains_the_command() {
     let out = Test::new().args(["-c", "HELP pipe"]).status(0).run();
     assert!(
         out.stdout.starts_with(
-            "pipe: a per-entity command (FABRIC_COMMAND), not built yet in this version\n"
+            "pipe: a per-entity command (FABRIC_COMMAND)\n\nTalk to one long-running process"
         ),
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("Until it is built, use exec."));
-    assert!(!out.stdout.contains("Examples:"));
+    for want in [
+        "    pipe_command   = \"pipe\" , string , { string } ;",
+        "{\"error\": \"...\"} fails the entity",
+        "but for pipe, which takes the id on its stdin and refuses",
+        "Examples:\n    BATCH Customer.('1', '2') FABRIC_COMMAND=\"pipe 'cat'\"",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("not built yet"), "{}", out.stdout);
 }
 
 /// Statements that parse but do not run are marked in HELP's list and in

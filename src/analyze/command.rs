@@ -1,5 +1,6 @@
 //! A BATCH's per-entity command against the catalog: the LU and the
-//! interfaces it works on, and the window variables it cannot have yet.
+//! interfaces it works on, the window variables it cannot have yet, and a
+//! `pipe` program that is not there.
 
 use super::error::{AnalyzeError, Result};
 use super::interface;
@@ -65,5 +66,46 @@ pub(super) fn needs(catalog: &dyn CatalogStore, cmd: &EntityCommand) -> Result<C
             ..CommandNeeds::default()
         }),
         _ => Ok(CommandNeeds::default()),
+    }
+}
+
+/// A `pipe` whose program cannot be found from `workdir` (the batch's
+/// working directory) is refused before anything is stored: every entity
+/// would fail, each thread's process failing at start-up. A name with a
+/// `/` is a path (relative ones from `workdir`), an executable file; a
+/// bare name must be found in `PATH`. The arguments are the program's
+/// business: a script that is not there is told by its interpreter, as
+/// every entity's error.
+pub fn refuse_missing_pipe_program(cmd: &EntityCommand, workdir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let CommandKind::Pipe { program, .. } = &cmd.kind else {
+        return Ok(());
+    };
+    let why = if program.contains('/') {
+        let path = workdir.join(program);
+        let whose = if program.starts_with('/') {
+            program.clone()
+        } else {
+            format!("{program} (from {})", workdir.display())
+        };
+        match std::fs::metadata(&path) {
+            Err(e) => Some(format!("{whose}: {e}")),
+            Ok(m) if !m.is_file() => Some(format!("{whose} is not a file")),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                Some(format!("{whose} is not executable (chmod +x it)"))
+            }
+            Ok(_) => None,
+        }
+    } else if crate::command::resolve_program(program).is_none() {
+        Some(format!("no program named {program} in PATH"))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(AnalyzeError::invalid(
+            cmd.span,
+            format!("pipe cannot start its program: {why}"),
+        )),
     }
 }

@@ -324,6 +324,13 @@ impl Display for CommandKind {
                 Ok(())
             }
             CommandKind::Shell { script } => write!(f, "shell {}", quote(script)),
+            CommandKind::Pipe { program, args } => {
+                write!(f, "pipe {}", quote(program))?;
+                for a in args {
+                    write!(f, " {}", quote(a))?;
+                }
+                Ok(())
+            }
             CommandKind::Sql {
                 interface,
                 statement,

@@ -87,6 +87,11 @@ fn command(c: &EntityCommand) -> J {
         CommandKind::Shell { script } => {
             m.insert("script".into(), J::from(script.as_str()));
         }
+        CommandKind::Pipe { program, args } => {
+            m.insert("program".into(), J::from(program.as_str()));
+            let a = args.iter().map(|a| J::from(a.as_str())).collect();
+            m.insert("args".into(), J::Array(a));
+        }
         CommandKind::Sql {
             interface,
             statement,

@@ -290,13 +290,33 @@ pub struct EntityCommand {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CommandKind {
-    SyncInstance { lu: Name },
-    DeleteInstance { lu: Name },
-    Exec { program: String, args: Vec<Arg> },
-    Shell { script: String },
-    Sql { interface: Name, statement: String },
+    SyncInstance {
+        lu: Name,
+    },
+    DeleteInstance {
+        lu: Name,
+    },
+    Exec {
+        program: String,
+        args: Vec<Arg>,
+    },
+    Shell {
+        script: String,
+    },
+    /// `pipe 'program' 'arg' ...`: one long-running process per entity
+    /// thread, the id written to its stdin; its arguments are strings only.
+    Pipe {
+        program: String,
+        args: Vec<String>,
+    },
+    Sql {
+        interface: Name,
+        statement: String,
+    },
     Echo,
-    Sleep { ms: u64 },
+    Sleep {
+        ms: u64,
+    },
 }
 
 impl CommandKind {
@@ -306,6 +326,7 @@ impl CommandKind {
             CommandKind::DeleteInstance { .. } => "delete_instance",
             CommandKind::Exec { .. } => "exec",
             CommandKind::Shell { .. } => "shell",
+            CommandKind::Pipe { .. } => "pipe",
             CommandKind::Sql { .. } => "sql",
             CommandKind::Echo => "echo",
             CommandKind::Sleep { .. } => "sleep",

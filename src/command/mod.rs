@@ -2,7 +2,9 @@
 //! entity id and returns its result JSON, or the error that fails the entity.
 //!
 //! The executor calls [`run`] once per entity. `exec` and `shell` start a
-//! process ([`process`]), `sql` runs a statement on an interface reached
+//! process ([`process`]); `pipe` keeps one per entity thread, which the
+//! executor holds ([`Pipe`]; [`run`] starts one for the one entity),
+//! `sql` runs a statement on an interface reached
 //! through the executor's [`Connections`] ([`sql`]), `echo` and `sleep` are
 //! answered here. `sync_instance` and `delete_instance` need the LU store and
 //! are run by the LU layer; [`run`] refuses them with
@@ -35,10 +37,12 @@ use thiserror::Error;
 
 use crate::ast::{CommandKind, NAMED_PARAMS};
 
+pub mod pipe;
 mod process;
 pub mod shell;
 mod sql;
 
+pub use pipe::{Pipe, Pipes};
 pub use process::resolve as resolve_program;
 pub use process::{DEFAULT_OUTPUT_LIMIT, kill_running, run_tracked};
 
@@ -202,6 +206,8 @@ pub enum CommandError {
         interface: String,
         source: rusqlite::Error,
     },
+    #[error(transparent)]
+    Pipe(#[from] pipe::PipeError),
 }
 
 impl CommandError {
@@ -229,6 +235,7 @@ impl CommandError {
                 stderr,
                 truncated,
             } => Some(process_json(128 + signal, stdout, stderr, *truncated)),
+            CommandError::Pipe(e) => e.result(),
             _ => None,
         }
     }
@@ -247,8 +254,13 @@ fn process_json(code: i32, stdout: &str, stderr: &str, truncated: bool) -> Value
 /// `: <first line of stderr>` for the error text, so a failed entity says
 /// why without the reader opening its result; the full text is in the result.
 fn stderr_hint(stderr: &str) -> String {
+    line_hint(stderr.lines().map(str::trim).find(|l| !l.is_empty()))
+}
+
+/// `: <line>` for an error text, cut at 200 characters; nothing for no line.
+fn line_hint(line: Option<&str>) -> String {
     const MAX_CHARS: usize = 200;
-    match stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
+    match line {
         None => String::new(),
         Some(line) if line.chars().count() > MAX_CHARS => {
             let cut: String = line.chars().take(MAX_CHARS).collect();
@@ -270,6 +282,7 @@ pub fn run(
         }
         CommandKind::Exec { program, args } => process::exec(program, args, ctx),
         CommandKind::Shell { script } => process::shell(script, ctx),
+        CommandKind::Pipe { program, args } => Ok(pipe::once(program, args, ctx)?),
         CommandKind::Sql {
             interface,
             statement,

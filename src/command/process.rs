@@ -47,7 +47,7 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
 /// batchsh stops at once (a second Ctrl-C or SIGTERM).
 static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
-fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
+pub(super) fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
     RUNNING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -89,7 +89,7 @@ pub fn run_tracked(mut cmd: Command) -> std::io::Result<ExitStatus> {
 }
 
 /// Takes process `id` off a list of running ones.
-fn forget(list: &mut Vec<u32>, id: u32) {
+pub(super) fn forget(list: &mut Vec<u32>, id: u32) {
     if let Some(k) = list.iter().position(|&p| p == id) {
         list.swap_remove(k);
     }
@@ -111,7 +111,12 @@ pub fn resolve(program: &str) -> Option<PathBuf> {
 /// A command for `program`, started from its path found by [`resolve`]
 /// when there is one; `argv[0]` stays the name as written.
 fn command(program: &str, ctx: &Context) -> Command {
-    match ctx.program_path {
+    program_command(program, ctx.program_path)
+}
+
+/// [`command`] for a program whose path (if found) is `path`.
+pub(super) fn program_command(program: &str, path: Option<&std::path::Path>) -> Command {
+    match path {
         Some(path) => {
             let mut cmd = Command::new(path);
             cmd.arg0(program);
@@ -454,7 +459,7 @@ impl Drop for Running {
 
 /// Drops a UTF-8 sequence that the cap cut in two, so a cut output ends in
 /// whole characters rather than a replacement character.
-fn drop_cut_char(b: &mut Vec<u8>) {
+pub(super) fn drop_cut_char(b: &mut Vec<u8>) {
     let from = b.len().saturating_sub(3);
     // The last byte that starts a character (ASCII or a lead byte).
     if let Some(start) = (from..b.len()).rev().find(|&i| b[i] & 0xC0 != 0x80)

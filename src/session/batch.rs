@@ -19,6 +19,7 @@ impl Session {
         self.store()?;
         let store = self.store.as_deref().expect("opened above");
         let mut plan = crate::analyze::batch(store, b, span, self.workers)?;
+        crate::analyze::refuse_missing_pipe_program(&b.command, &self.cwd)?;
         self.read_lines(&mut plan, span)?;
         if let Some(note) = &plan.adhoc_note
             && !self.quiet
@@ -26,6 +27,16 @@ impl Session {
             eprintln!("note: {note}");
         }
         plan.workdir = Some(self.cwd.clone());
+        if matches!(plan.command, crate::ast::CommandKind::Pipe { .. })
+            && plan.entity_timeout.is_none()
+            && !self.quiet
+        {
+            eprintln!(
+                "warning: pipe without ENTITY_TIMEOUT: a program that stops answering holds \
+                 its worker thread (a cancel waits for it) until batchsh is stopped at once; \
+                 WITH ENTITY_TIMEOUT='30s', say, fails that entity and starts the program again"
+            );
+        }
         if let Some(n) = plan.workers_capped_from
             && !self.quiet
         {

@@ -86,6 +86,7 @@ fn command(i: In) -> PResult<CommandKind> {
             Ok((rest, kind))
         }
         "exec" => exec(rest, cmd_span),
+        "pipe" => pipe(rest),
         "shell" => {
             let (rest, script) = string(rest).map_err(to_failure)?;
             if !script.value.contains('?')
@@ -225,6 +226,39 @@ fn exec(i: In, cmd_span: Span) -> PResult<CommandKind> {
     Ok((
         i,
         CommandKind::Exec {
+            program: program.value,
+            args,
+        },
+    ))
+}
+
+/// `pipe 'program' 'arg' ...`: strings only. The program reads the ids
+/// on its stdin, so a `?` (or `{}`, or a `:param`) among its arguments is
+/// refused: it would pass no id, and the reader would think it does.
+fn pipe(i: In) -> PResult<CommandKind> {
+    let (mut i, program) = string_or_bare(i, &["a program to run"])?;
+    let mut args = Vec::new();
+    while !i.fragment().is_empty() {
+        if peek_char(&i, '?') || peek_char(&i, '{') || peek_char(&i, ':') {
+            let at = pos(&i);
+            let len = if i.fragment().starts_with("{}") { 2 } else { 1 };
+            return Err(Err::Failure(PErr::span(
+                Span::new(at, at + len),
+                ErrorKind::Invalid(
+                    "pipe takes no ? and no :parameter: it writes each entity id to the \
+                     program's stdin, one per line, and its arguments are plain strings \
+                     (BID, LU and NODE are in the program's environment)"
+                        .into(),
+                ),
+            )));
+        }
+        let (rest, a) = string_or_bare(i, &["an argument", "end of command"])?;
+        args.push(a.value);
+        i = rest;
+    }
+    Ok((
+        i,
+        CommandKind::Pipe {
             program: program.value,
             args,
         },

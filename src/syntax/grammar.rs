@@ -323,7 +323,7 @@ pub fn help_text(topic: &str) -> Option<String> {
 const COMMANDS_SECTION: &str = "per-entity commands";
 
 /// A comment of the commands section that opens the part of a command not
-/// built yet (it has no production): `(* not built yet: pipe ... *)`.
+/// built yet (it has no production): `(* not built yet: name ... *)`.
 const NOT_BUILT_MARK: &str = "not built yet:";
 
 /// The topics of `HELP` besides the statements, upper case as the parser

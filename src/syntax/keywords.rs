@@ -429,6 +429,7 @@ pub const COMMANDS: &[&str] = &[
     "delete_instance",
     "exec",
     "shell",
+    "pipe",
     "sql",
     "echo",
     "sleep",

@@ -398,12 +398,27 @@ impl Parties {
             .push(pool);
         Ok(())
     }
+
+    /// The run is over: the hub closes, so the workers and the producer
+    /// leave, and the workers' `pipe` processes end (their stdin closed;
+    /// those not gone after the grace are killed), before the batch's end
+    /// is written and its `ON_DONE` runs.
+    fn close(&self) {
+        self.hub.close();
+        self.shared
+            .pipes
+            .end_all(command::pipe::END_GRACE + PIPE_END_SLACK);
+    }
 }
+
+/// How much longer than a pipe's own grace the run waits for its workers
+/// to end their pipe processes before it kills them.
+const PIPE_END_SLACK: Duration = Duration::from_millis(500);
 
 impl Drop for Parties {
     fn drop(&mut self) {
         self.shared.halt.store(true, Ordering::SeqCst);
-        self.hub.close();
+        self.close();
     }
 }
 

@@ -6,8 +6,10 @@ use super::*;
 
 /// One worker: takes entities from the queue (as many as `take`, and a
 /// fair share of what is there), runs them, and hands their outcomes back
-/// together.
+/// together. A `pipe` command's process is the worker's own, started when
+/// it first needs it and ended when the worker leaves.
 pub(super) fn worker(k: usize, hub: &Hub, shared: &Shared) {
+    let mut pipe = shared.pipe();
     let mut batch: Vec<Claimed> = Vec::new();
     loop {
         {
@@ -33,46 +35,129 @@ pub(super) fn worker(k: usize, hub: &Hub, shared: &Shared) {
             let n = st.take.min(share).max(1);
             batch.extend(st.queue.drain(..n));
         }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut busy = Duration::ZERO;
-        let mut failed = 0;
-        let wall0 = chrono::Utc::now().timestamp_millis();
-        let t0 = Instant::now();
-        let mut taken = batch.drain(..);
-        while let Some(c) = taken.next() {
-            let slot = shared.slot();
-            let s = Instant::now();
-            if shared.halt.load(Ordering::SeqCst) || shared.lease_lapsed(s) {
-                // The batch stops: what was not started goes back to the
-                // queue, which the writer releases.
-                let mut st = hub.lock();
-                for c in std::iter::once(c).chain(taken.by_ref()).rev() {
-                    st.queue.push_front(c);
-                }
-                hub.wake_writer(&mut st);
-                break;
-            }
-            let result = shared.process(&c);
-            drop(slot);
-            let e = Instant::now();
-            busy += e - s;
-            let start_ms = wall0 + (s - t0).as_millis() as i64;
-            let end_ms = wall0 + (e - t0).as_millis() as i64;
-            let o = outcome(shared, c, start_ms, end_ms, e - s, result);
-            if shared.count_failures && matches!(o.state, OutcomeState::Failed { .. }) {
-                failed += 1;
-                if shared.failure_budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
-                    shared.halt.store(true, Ordering::SeqCst);
-                }
-            }
-            outcomes.push(o);
-            if failed > 0 {
-                // MAX_FAILURES is set: a failure is handed in at once.
-                hand_in(hub, &mut outcomes, &mut busy, &mut failed);
+        let mut tally = Tally::new();
+        match pipe.as_mut() {
+            Some(pipe) => run_piped(hub, shared, pipe, &mut batch, &mut tally),
+            None => run_each(hub, shared, &mut batch, &mut tally),
+        }
+        tally.hand_in(hub);
+    }
+}
+
+/// Runs the taken entities one by one.
+fn run_each(hub: &Hub, shared: &Shared, batch: &mut Vec<Claimed>, tally: &mut Tally) {
+    let mut taken = batch.drain(..);
+    while let Some(c) = taken.next() {
+        let slot = shared.slot();
+        if shared.stops() {
+            give_back(hub, std::iter::once(c).chain(taken.by_ref()));
+            break;
+        }
+        let s = Instant::now();
+        let result = shared.process(&c);
+        drop(slot);
+        tally.record(hub, shared, c, s, Instant::now(), result);
+    }
+}
+
+/// Runs the taken entities through the worker's pipe, a window of them at
+/// a time: their ids are written together, then their answers read.
+fn run_piped(
+    hub: &Hub,
+    shared: &Shared,
+    pipe: &mut command::Pipe,
+    batch: &mut Vec<Claimed>,
+    tally: &mut Tally,
+) {
+    let mut taken = batch.drain(..).peekable();
+    while taken.peek().is_some() {
+        let slot = shared.slot();
+        if shared.stops() {
+            give_back(hub, taken.by_ref());
+            break;
+        }
+        let window: Vec<Claimed> = taken.by_ref().take(pipe.window()).collect();
+        let ids: Vec<&str> = window.iter().map(|c| c.entity_id.as_str()).collect();
+        let answers = pipe.ask(&ids);
+        drop(slot);
+        for (c, a) in window.into_iter().zip(answers) {
+            let result = a
+                .result
+                .map(|reply| match reply {
+                    command::pipe::Reply::Object(v) => Completed::from_json(v),
+                    line => Completed::text(line.json_text()),
+                })
+                .map_err(|e| (e.to_string(), e.result()));
+            tally.record(hub, shared, c, a.began, a.ended, result);
+        }
+    }
+}
+
+/// The batch stops: what a worker took and did not start goes back to the
+/// queue, which the writer releases.
+fn give_back(hub: &Hub, items: impl DoubleEndedIterator<Item = Claimed>) {
+    let mut st = hub.lock();
+    for c in items.rev() {
+        st.queue.push_front(c);
+    }
+    hub.wake_writer(&mut st);
+}
+
+/// A worker's outcomes not handed in yet, and what they took.
+struct Tally {
+    outcomes: Vec<Outcome>,
+    busy: Duration,
+    failed: usize,
+    /// The wall clock and the monotonic clock at one moment, to turn an
+    /// entity's instants into times.
+    wall0: i64,
+    t0: Instant,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            outcomes: Vec::new(),
+            busy: Duration::ZERO,
+            failed: 0,
+            wall0: chrono::Utc::now().timestamp_millis(),
+            t0: Instant::now(),
+        }
+    }
+
+    /// The outcome of entity `c`, run from `s` to `e`. A failure is
+    /// counted against MAX_FAILURES, and then handed in at once.
+    fn record(
+        &mut self,
+        hub: &Hub,
+        shared: &Shared,
+        c: Claimed,
+        s: Instant,
+        e: Instant,
+        result: Result<Completed, (String, Option<serde_json::Value>)>,
+    ) {
+        let elapsed = e.saturating_duration_since(s);
+        self.busy += elapsed;
+        let ms = |t: Instant| {
+            let since = t.saturating_duration_since(self.t0).as_millis() as i64;
+            self.wall0 + since
+        };
+        let o = outcome(shared, c, ms(s), ms(e), elapsed, result);
+        if shared.count_failures && matches!(o.state, OutcomeState::Failed { .. }) {
+            self.failed += 1;
+            if shared.failure_budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                shared.halt.store(true, Ordering::SeqCst);
             }
         }
-        drop(taken);
-        hand_in(hub, &mut outcomes, &mut busy, &mut failed);
+        self.outcomes.push(o);
+        if self.failed > 0 {
+            // MAX_FAILURES is set: a failure is handed in at once.
+            self.hand_in(hub);
+        }
+    }
+
+    fn hand_in(&mut self, hub: &Hub) {
+        hand_in(hub, &mut self.outcomes, &mut self.busy, &mut self.failed);
     }
 }
 
@@ -159,6 +244,16 @@ pub(super) struct Completed {
 }
 
 impl Completed {
+    /// A result that is only its JSON text.
+    pub(super) fn text(result: String) -> Completed {
+        Completed {
+            result,
+            added: false,
+            updated: false,
+            unchanged: false,
+        }
+    }
+
     pub(super) fn from_json(v: serde_json::Value) -> Completed {
         let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_i64) == Some(1);
         Completed {
@@ -213,6 +308,9 @@ pub(super) struct Shared {
     /// Slots shared with the other batches of the process: a worker holds
     /// one while its entity runs.
     pub(super) permits: Option<Arc<crate::exec::Permits>>,
+    /// The processes of a `pipe` command, one per worker: the run ends
+    /// them all ([`command::Pipes::end_all`]).
+    pub(super) pipes: Arc<command::Pipes>,
 }
 
 impl Shared {
@@ -237,6 +335,7 @@ impl Shared {
             lines: plan.show_output.then(|| env.events.lines()).flatten(),
             home: env.home.to_path_buf(),
             permits: env.permits.cloned(),
+            pipes: Arc::default(),
             command_lu: plan.command_lu.clone(),
             pool: plan
                 .command_interface
@@ -257,11 +356,15 @@ impl Shared {
                 // Which file `./x.sh` is must not depend on whether the
                 // child changes folder before or after it is looked up.
                 crate::ast::CommandKind::Exec { program, .. }
+                | crate::ast::CommandKind::Pipe { program, .. }
                     if program.contains('/') && !program.starts_with('/') =>
                 {
                     workdir.as_ref().map(|d| d.join(program))
                 }
-                crate::ast::CommandKind::Exec { program, .. } => command::resolve_program(program),
+                crate::ast::CommandKind::Exec { program, .. }
+                | crate::ast::CommandKind::Pipe { program, .. } => {
+                    command::resolve_program(program)
+                }
                 crate::ast::CommandKind::Shell { .. } => command::resolve_program("sh"),
                 _ => None,
             },
@@ -297,6 +400,43 @@ impl Shared {
         now - self.last_commit_ms.load(Ordering::SeqCst) > limit
     }
 
+    /// Whether a worker starts nothing more: the batch stops, or the run's
+    /// hold on it lapsed.
+    fn stops(&self) -> bool {
+        self.halt.load(Ordering::SeqCst) || self.lease_lapsed(Instant::now())
+    }
+
+    /// What a command run for `entity_id` knows of its batch.
+    fn context<'a>(&'a self, entity_id: &'a str) -> command::Context<'a> {
+        command::Context {
+            bid: &self.bid,
+            lu: &self.lu,
+            node: &self.node,
+            timeout: self.timeout,
+            output_limit: self.output_limit,
+            lines: self.lines.as_ref(),
+            program_path: self.program_path.as_deref(),
+            cwd: self.workdir.as_deref(),
+            ..command::Context::for_entity(entity_id)
+        }
+    }
+
+    /// A worker's pipe, for a `pipe` command (its process starts when the
+    /// worker first asks it).
+    fn pipe(&self) -> Option<command::Pipe> {
+        let crate::ast::CommandKind::Pipe { program, args } = &self.command else {
+            return None;
+        };
+        let window = crate::knobs::pipe_window().unwrap_or(command::pipe::WINDOW);
+        Some(command::Pipe::new(
+            program,
+            args,
+            &self.context(""),
+            window,
+            Some(Arc::clone(&self.pipes)),
+        ))
+    }
+
     pub(super) fn process(
         &self,
         c: &Claimed,
@@ -305,37 +445,16 @@ impl Shared {
         match &self.command {
             // The same text as `command::run` gives ({"echo":"<id>"}),
             // without building a JSON value for it.
-            K::Echo => Ok(Completed {
-                result: format!(
-                    "{{\"echo\":{}}}",
-                    serde_json::to_string(&c.entity_id).unwrap_or_default()
-                ),
-                added: false,
-                updated: false,
-                unchanged: false,
-            }),
+            K::Echo => Ok(Completed::text(format!(
+                "{{\"echo\":{}}}",
+                serde_json::to_string(&c.entity_id).unwrap_or_default()
+            ))),
             K::SyncInstance { .. } | K::DeleteInstance { .. } => {
                 self.lu_command(c).map(Completed::from_json)
             }
-            other => {
-                let ctx = command::Context {
-                    timeout: self.timeout,
-                    output_limit: self.output_limit,
-                    lines: self.lines.as_ref(),
-                    ..command::Context::for_entity(&c.entity_id)
-                };
-                let ctx = command::Context {
-                    bid: &self.bid,
-                    lu: &self.lu,
-                    node: &self.node,
-                    program_path: self.program_path.as_deref(),
-                    cwd: self.workdir.as_deref(),
-                    ..ctx
-                };
-                command::run(other, &ctx, &self.pool)
-                    .map(Completed::from_json)
-                    .map_err(|e| (e.to_string(), e.result()))
-            }
+            other => command::run(other, &self.context(&c.entity_id), &self.pool)
+                .map(Completed::from_json)
+                .map_err(|e| (e.to_string(), e.result())),
         }
     }
 

@@ -503,7 +503,7 @@ impl<'a> Run<'a> {
     pub(super) fn leave(self) -> std::result::Result<Finished, Halt> {
         let ctx = self.ctx;
         let me = ctx.me;
-        self.hub.close();
+        self.parties.close();
         ctx.env.events.event(Event::ProgressDone);
         ctx.patiently(|store| store.end_node(me))?;
         Ok(Finished {
@@ -534,8 +534,9 @@ impl<'a> Run<'a> {
             }
         }
         // A producer still reading a cancelled or failed batch's source
-        // stops at its next id, the hub being closed.
-        self.hub.close();
+        // stops at its next id, the hub being closed; the workers' pipe
+        // processes end.
+        self.parties.close();
         let slowest = if self.fresh {
             self.slowest.to_json()
         } else {

@@ -57,6 +57,40 @@ fn every_command_kind() {
     );
     assert_eq!(command("echo ?"), CommandKind::Echo);
     assert_eq!(command("sleep 250 ?"), CommandKind::Sleep { ms: 250 });
+    assert_eq!(
+        command("PIPE 'python3' 'worker.py' '--fast'"),
+        CommandKind::Pipe {
+            program: "python3".into(),
+            args: vec!["worker.py".into(), "--fast".into()],
+        }
+    );
+    assert_eq!(
+        command("pipe cat"),
+        CommandKind::Pipe {
+            program: "cat".into(),
+            args: vec![],
+        }
+    );
+}
+
+/// `pipe` takes the id on its stdin: a `?` (or `{}`, or a `:param`) among
+/// its arguments is refused where it stands, and a pipe needs no `?`.
+#[test]
+fn pipe_refuses_a_placeholder() {
+    for (text, at) in [
+        ("pipe p ?", "pipe p ".len()),
+        ("pipe p a {}", "pipe p a ".len()),
+        ("pipe p :bid", "pipe p ".len()),
+    ] {
+        let (e, base) = command_err(text);
+        match &e.kind {
+            ErrorKind::Invalid(m) => assert!(m.starts_with("pipe takes no ?"), "{m}"),
+            other => panic!("{text}: {other:?}"),
+        }
+        assert_eq!(e.span.start, base + at, "{text}");
+    }
+    let (e, _) = command_err("pipe");
+    assert_eq!(expected(&e), vec!["a program to run"]);
 }
 
 #[test]
