@@ -10,6 +10,9 @@
 //!   `"truncated": true` (the session notes on stderr how many were cut).
 //!   The table format prints each text as it is, and a newline after one
 //!   that does not end with one ([`Raw::text`]).
+//! - A `pipe` entity's stdout is its answer line: the `line` of its
+//!   result, or the JSON object it answered (compact);
+//!   its process's stderr is no entity's own, so it has none.
 //! - Entities whose command has no such stream (`echo`, `sleep`, `sql`,
 //!   `sync_instance`, `delete_instance`), or that have no result yet
 //!   (waiting, in process, failed before their command ran) print nothing:
@@ -38,16 +41,27 @@ impl Cx<'_> {
             .store
             .entity_rows(&b.bid, &entity_filter(options)?)
             .map_err(self.store_err(span))?;
+        // The stored command is the canonical text (`pipe 'prog' ...`).
+        let pipe = b.fabric_command.starts_with("pipe ");
         let mut records = Table::new(columns.iter().copied());
         for e in rows {
             let result = e
                 .result
                 .as_deref()
                 .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-            let text = result
-                .as_ref()
-                .and_then(|r| r.get(key))
-                .and_then(serde_json::Value::as_str);
+            let answer = match (&result, pipe && !stderr) {
+                (Some(r), true) => Some(match r.get("line").and_then(serde_json::Value::as_str) {
+                    Some(line) => line.to_string(),
+                    None => r.to_string(),
+                }),
+                _ => None,
+            };
+            let text = answer.as_deref().or_else(|| {
+                result
+                    .as_ref()
+                    .and_then(|r| r.get(key))
+                    .and_then(serde_json::Value::as_str)
+            });
             let truncated = text.map(|_| {
                 result
                     .as_ref()

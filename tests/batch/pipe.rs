@@ -141,6 +141,18 @@ fn plain_lines_and_error_objects() {
             json!({"error": "no such customer", "code": 4})
         )
     );
+    // BATCH_OUTPUT gives each entity's answer line, in input order.
+    let out = w.test("BATCH_OUTPUT").status(0).run();
+    let rows: Vec<Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+    let texts: Vec<&str> = rows.iter().map(|r| r["stdout"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        [
+            "seen a",
+            r#"{"error":"no such customer","code":4}"#,
+            "seen 7"
+        ]
+    );
 }
 
 /// `?` has no place in a pipe, and a program that cannot be found is
