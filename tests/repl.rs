@@ -44,8 +44,11 @@ fn help_for_a_statement_shows_its_grammar_section() {
          \n\
          Where:\n    \
          A batch id. Where it is optional and left out, the last batch started in\n    \
-         this session is meant; a unique prefix of at least 6 characters is enough.\n    \
-         A bare word followed by \"=\" is an option name, never a batch id.\n    \
+         this session is meant; in a session that started none, a monitoring\n    \
+         statement takes the newest batch of the store (and says which), a\n    \
+         control statement needs the id. A unique prefix of at least 6\n    \
+         characters is enough. A bare word followed by \"=\" is an option name,\n    \
+         never a batch id.\n    \
          bid = string | bare_value ;\n\
          \n\
          Examples:\n    BATCH_SUMMARY c0ffee42;\n\

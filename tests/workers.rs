@@ -304,15 +304,32 @@ fn a_stalled_worker_taken_over_writes_nothing_more() {
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 20
     });
     let kill = |sig: &str| signal_pid(owner, sig);
-    kill("-STOP");
-    let completed_at_stall = crate::world::completed_ids(&w, &bid);
-    let helper = worker(&w, "w2", &knobs);
-    eventually("the other worker to take the batch over", || {
+    let taken = || {
         w.query_i64(
             "SELECT coalesce(owner_pid, 0) FROM batches WHERE bid = ?1",
             &bid,
         ) != owner
-    });
+    };
+    // A process stopped inside a commit keeps the store's write lock, and
+    // SQLite lets no other process take it: every writer waits until it
+    // goes on (docs/workers.md). Such a moment is let go and another taken.
+    kill("-STOP");
+    let mut completed_at_stall = crate::world::completed_ids(&w, &bid);
+    let helper = worker(&w, "w2", &knobs);
+    for attempt in 1.. {
+        let t = std::time::Instant::now();
+        while !taken() && t.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if taken() {
+            break;
+        }
+        assert!(attempt < 3, "the other worker never took the batch over");
+        kill("-CONT");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        kill("-STOP");
+        completed_at_stall = crate::world::completed_ids(&w, &bid);
+    }
     kill("-CONT");
     w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
     exits_0(helper);

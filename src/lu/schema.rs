@@ -238,11 +238,18 @@ fn inspect(path: &Path, lu: &str) -> Result<(), LuError> {
     )
     .map_err(|e| not_ours(e.to_string()))?;
     let _ = conn.busy_timeout(BUSY_TIMEOUT);
-    let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-    let app_id = read("PRAGMA application_id").map_err(|e| not_ours(e.to_string()))?;
-    let version = read("PRAGMA user_version").map_err(|e| not_ours(e.to_string()))?;
-    let objects =
-        read("SELECT count(*) FROM sqlite_master").map_err(|e| not_ours(e.to_string()))?;
+    // One statement, one snapshot: read one by one, the stamp could be
+    // seen before another process's first open commits it and the tables
+    // after, which looks like another application's database.
+    let (app_id, version, objects): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id),
+                    (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(|e| not_ours(e.to_string()))?;
     if app_id != i64::from(APPLICATION_ID) {
         if app_id == 0 && objects == 0 {
             return Ok(());

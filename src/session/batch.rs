@@ -19,6 +19,18 @@ impl Session {
         self.store()?;
         let store = self.store.as_deref().expect("opened above");
         let mut plan = crate::analyze::batch(store, b, span, self.workers)?;
+        // RESUME=true from cron: an interrupted twin is continued from what
+        // it stored (its ids, its folder), before anything is read here
+        // that this folder may not have (FROM FILE 'ids.txt', a program).
+        if plan.resume
+            && let Some(twin) = store
+                .active_twin(&plan.command_text)
+                .map_err(|e| super::StatementError::at(span, e))?
+            && interrupted_twin(store, &twin)?
+        {
+            drop(_watch);
+            return self.resume(&twin, span).map(Some);
+        }
         crate::analyze::refuse_missing_pipe_program(&b.command, &self.cwd)?;
         self.read_lines(&mut plan, span)?;
         if let Some(note) = &plan.adhoc_note
@@ -221,7 +233,14 @@ impl Session {
         };
         let read = match from {
             Lines::Stdin if self.statements_on_stdin => Err(lines::LinesError::Statements),
-            Lines::Stdin => lines::read_stdin(),
+            Lines::Stdin if self.stdin_read.get() => Err(lines::LinesError::AlreadyRead),
+            Lines::Stdin => {
+                self.stdin_read.set(true);
+                lines::read_stdin()
+            }
+            Lines::File { written, .. } if written.trim().is_empty() => {
+                Err(lines::LinesError::NoPath)
+            }
             Lines::File { written, path } => {
                 *path = crate::source::resolve_path(written, &self.cwd);
                 lines::read_file(path)
@@ -280,8 +299,14 @@ fn resumable(
     if !plan.resume {
         return Ok(None);
     }
+    Ok(interrupted_twin(store, bid)?.then(|| bid.clone()))
+}
+
+/// Whether batch `bid` is interrupted: unfinished, and no live process
+/// runs it nor will a worker take it (SPEC §6).
+fn interrupted_twin(store: &dyn crate::store::Store, bid: &str) -> Result<bool> {
     let status = store.batch_state(bid)?.status;
-    Ok(crate::monitor::interrupted(store, bid, status)?.then(|| bid.clone()))
+    Ok(crate::monitor::interrupted(store, bid, status)?)
 }
 
 /// What `EXPLAIN` prints: the statement's target, the plan, and every

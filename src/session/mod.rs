@@ -69,6 +69,9 @@ pub struct Session {
     /// The statements come from standard input (`batchsh -`, or a pipe
     /// into `batchsh`): FROM STDIN has no ids to read there.
     pub statements_on_stdin: bool,
+    /// A FROM STDIN of this run read standard input to its end: a second
+    /// one would get no ids.
+    stdin_read: std::cell::Cell<bool>,
 }
 
 /// Where a session stands: its files, and this process's node.
@@ -109,6 +112,7 @@ impl Session {
             batch_failed: false,
             interrupt: Default::default(),
             statements_on_stdin: false,
+            stdin_read: Default::default(),
         }
     }
 

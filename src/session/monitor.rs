@@ -11,7 +11,7 @@ use crate::store::{ListQuery, StatusFilter};
 impl Session {
     pub(super) fn monitor(&mut self, stmt: &Stmt) -> Result<Output> {
         let last = match (&self.last_bid, about_newest(&stmt.kind)) {
-            (None, Some(name)) => self.newest_batch(name)?,
+            (None, Some(name)) => Some(self.newest_batch(name)?),
             _ => self.last_bid.clone(),
         };
         let node = self.node.clone();
@@ -37,12 +37,12 @@ impl Session {
 
     /// The newest batch of the store, for a statement (`name`) without a
     /// bid in a session that has started no batch (a new `-c`, a new
-    /// REPL): stderr says which it is, unless `--quiet`. `None` when the
-    /// store has no batch.
-    pub(super) fn newest_batch(&mut self, name: &str) -> Result<Option<String>> {
+    /// REPL): stderr says which it is, unless `--quiet`. An error when the
+    /// store has no batch at all.
+    pub(super) fn newest_batch(&mut self, name: &str) -> Result<String> {
         let quiet = self.quiet;
         let Some(b) = newest(self.store()?)? else {
-            return Ok(None);
+            return Err(crate::store::StoreError::NoBatchYet.into());
         };
         if !quiet {
             let created = chrono::DateTime::parse_from_rfc3339(&b.creation_time)
@@ -57,7 +57,7 @@ impl Session {
                 crate::monitor::shown_status(self.store()?, &b)?,
             );
         }
-        Ok(Some(b.bid))
+        Ok(b.bid)
     }
 }
 

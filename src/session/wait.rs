@@ -29,10 +29,7 @@ impl Session {
             ));
         }
         let bid = match (bid, &self.last_bid) {
-            (None, None) => match self.newest_batch("BATCH_WAIT")? {
-                Some(newest) => newest,
-                None => self.resolve(bid, span)?,
-            },
+            (None, None) => self.newest_batch("BATCH_WAIT").map_err(|e| e.or_at(span))?,
             _ => self.resolve(bid, span)?,
         };
         let (stop, _watch) = self.stop_token();

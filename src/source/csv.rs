@@ -123,8 +123,14 @@ impl Seen {
         if self == Seen::Text || field.is_empty() {
             return self;
         }
-        let this = if field.parse::<i64>().is_ok() {
-            Seen::Integers
+        // A number is typed only when it reads back as written: `007`,
+        // `+5` and integers past 64 bits stay text, as ids must.
+        let digits = field.strip_prefix(['-', '+']).unwrap_or(field);
+        let this = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            match field.parse::<i64>() {
+                Ok(n) if n.to_string() == field => Seen::Integers,
+                _ => Seen::Text,
+            }
         } else if is_number(field) {
             Seen::Numbers
         } else {

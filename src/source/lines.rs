@@ -29,6 +29,13 @@ pub enum LinesError {
          or the ids with FROM FILE 'ids.txt'"
     )]
     Statements,
+    #[error(
+        "standard input was read to its end by an earlier FROM STDIN of this run; \
+         one statement takes the ids of stdin: use FROM FILE for the others"
+    )]
+    AlreadyRead,
+    #[error("FROM FILE '' names no file: give the path of the ids' file (FROM FILE 'ids.txt')")]
+    NoPath,
     #[error("cannot read the ids from {what}: {source}")]
     Io {
         what: String,

@@ -257,6 +257,10 @@ pub trait BatchStore {
     /// batch and the other sees it.
     fn create_batch(&self, b: &NewBatch, refuse_twin: bool) -> Result<Option<String>>;
 
+    /// The active (not final) batch with this statement text, the oldest,
+    /// as [`BatchStore::create_batch`] would refuse it for.
+    fn active_twin(&self, command: &str) -> Result<Option<String>>;
+
     /// The stored ids of a FROM STDIN / FROM FILE batch ([`NewBatch::lines`],
     /// its parts joined); `None` when it has none stored (another source, or
     /// a batch created before they were stored).

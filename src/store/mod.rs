@@ -140,6 +140,8 @@ pub enum StoreError {
     },
     #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
     NoLastBatch,
+    #[error("the store has no batch yet: a BATCH statement makes one")]
+    NoBatchYet,
     #[error(
         "LU {lu} was dropped while batch {bid} was starting; the batch ended FAILED \
          (create the LU again, then BATCH_RETRY '{bid}')"

@@ -241,7 +241,8 @@ fn source(i: In) -> PResult<Source> {
     }
     if peek_kw(&i, "FILE") {
         let (i, _) = kw("FILE")(i)?;
-        let (i, path) = string(i).map_err(|_| Err::Failure(PErr::expected(&i, "a file path")))?;
+        let (i, path) = string(i)
+            .map_err(|_| Err::Failure(PErr::expected(&i, "a file path in quotes ('ids.txt')")))?;
         return Ok((i, Source::File(path.into_text())));
     }
     let (i, interface) = name(i).map_err(|_| {

@@ -235,6 +235,14 @@ fn stdin_ids_run_in_a_worker_and_file_ids_open_a_batch() {
 fn a_missing_ids_file_is_refused_and_no_stdin_is_no_ids() {
     let w = World::new(0);
     w.refused(
+        "BATCH Export FROM FILE '' FABRIC_COMMAND='echo ?'",
+        "FROM FILE '' names no file",
+    );
+    w.test("BATCH Export FROM FILE ids.txt FABRIC_COMMAND='echo ?'")
+        .status(1)
+        .stderr_starts_with("error: expected a file path in quotes ('ids.txt'), found ids.txt")
+        .run();
+    w.refused(
         "BATCH Export FROM FILE 'gone.txt' FABRIC_COMMAND='echo ?'",
         "cannot read the ids from file ",
     );
@@ -386,4 +394,67 @@ fn from_stdin_is_refused_where_stdin_holds_statements_or_is_a_terminal() {
     .unwrap();
     s.exp_eof().unwrap();
     assert_eq!(w.batch_count(), 0);
+}
+
+/// A cron line with RESUME=true and a relative FROM FILE, run again from
+/// another folder (cron's `$HOME`) after a kill -9: the interrupted batch
+/// goes on from what it stored (its ids, its folder), the file being
+/// neither there nor read, and no completed entity runs again.
+#[test]
+fn resume_true_from_another_folder_does_not_read_the_file_again() {
+    const N: usize = 200;
+    let w = World::new(0);
+    let ids: String = (1..=N).map(|i| format!("{i}\n")).collect();
+    std::fs::write(w.path().join("ids.txt"), ids).unwrap();
+    let batch = "BATCH Cron FROM FILE 'ids.txt' FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.01'\" \
+                 WITH MAX_WORKERS_PER_NODE=2 RESUME=true";
+    kill_9_after(&w, w.spawn(batch), 20);
+    let bid = w.last_bid();
+    let completed_before = completed_ids(&w, &bid);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = crate::common::Test::new()
+        .current_dir(elsewhere.path())
+        .args([
+            "--home",
+            w.home().to_str().unwrap(),
+            "--format",
+            "json",
+            "-c",
+            batch,
+        ])
+        .status(0)
+        .run();
+    assert_eq!(
+        result_row(&out.stdout)["batch_id"],
+        bid.as_str(),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.status(&bid), "DONE");
+    assert_eq!(
+        w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid),
+        N as i64
+    );
+    assert!(
+        !elsewhere.path().join("ran.txt").exists(),
+        "ran in the batch's folder"
+    );
+    assert_none_lost_none_rerun(&w, N, &completed_before);
+}
+
+/// Standard input is read to its end by the first FROM STDIN of a run: a
+/// second one is refused, saying so, rather than running with no ids.
+#[test]
+fn a_second_from_stdin_in_one_run_is_refused() {
+    let w = World::new(0);
+    w.test(
+        "BATCH T1 FROM STDIN FABRIC_COMMAND='echo ?'; BATCH T2 FROM STDIN FABRIC_COMMAND='echo ?'",
+    )
+    .stdin("1\n2\n3\n")
+    .status(1)
+    .stderr_starts_with(
+        "error: standard input was read to its end by an earlier FROM STDIN of this run",
+    )
+    .run();
+    assert_eq!(w.batch_count(), 1);
 }

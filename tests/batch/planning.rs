@@ -135,7 +135,13 @@ fn unknown_and_ambiguous_bids_are_clear_errors() {
         .status(1)
         .stderr_starts_with("error: no batch with id 'nosuchbatch'")
         .run();
+    // A store with no batch: nothing to take the newest of.
     w.test("BATCH_SUMMARY")
+        .status(1)
+        .stderr_starts_with("error: the store has no batch yet: a BATCH statement makes one")
+        .run();
+    w.test("BATCH_PAUSE")
+        .status(1)
         .stderr_starts_with("error: no batch in this session yet")
         .run();
     w.test("BATCH_INFO 'abc'")

@@ -69,6 +69,31 @@ fn a_column_is_integer_real_or_text_by_all_its_values() {
     assert_eq!(ok_ids(&conn, "select sum(i) from t"), ["-1"]);
 }
 
+/// Ids keep their text: an integer that would not read back as written
+/// (leading zeros, a sign, past 64 bits) makes its column TEXT.
+#[test]
+fn integers_that_would_not_read_back_as_written_keep_their_column_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "z.csv",
+        "zip,big,plus,n\n007,99999999999999999999,+5,-12\n010,1,6,0\n",
+    );
+    let conn = connect(&csv(&p)).unwrap();
+    assert_eq!(
+        ok_ids(
+            &conn,
+            "select typeof(zip) || typeof(big) || typeof(plus) || typeof(n) from z"
+        ),
+        ["texttexttextinteger", "texttexttextinteger"]
+    );
+    assert_eq!(ok_ids(&conn, "select zip from z"), ["007", "010"]);
+    assert_eq!(
+        ok_ids(&conn, "select big from z"),
+        ["99999999999999999999", "1"]
+    );
+}
+
 #[test]
 fn folder_gives_one_table_per_file_and_they_join() {
     let dir = tempfile::tempdir().unwrap();

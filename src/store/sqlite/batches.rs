@@ -176,6 +176,12 @@ impl BatchStore for SqliteStore {
         Ok(None)
     }
 
+    fn active_twin(&self, command: &str) -> Result<Option<String>> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Deferred)
+            .map_err(|e| self.err(e))?;
+        active_twin(&tx, command, "").map_err(|e| self.err(e))
+    }
+
     fn batch_lines(&self, bid: &str) -> Result<Option<Vec<u8>>> {
         let read = || -> rusqlite::Result<Option<Vec<u8>>> {
             let mut stmt = self

@@ -464,19 +464,23 @@ fn inspect(path: &Path) -> Result<()> {
 }
 
 /// A file's application_id, user_version and number of schema objects,
-/// read through a read-only connection that is closed on return.
+/// read through a read-only connection that is closed on return, in one
+/// statement: one snapshot, so that a store another process is creating
+/// is seen before or after its first migration commits, never half way
+/// (its tables without its stamp, which looks like another program's).
 fn read_identity(path: &Path) -> rusqlite::Result<(i64, i64, i64)> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(busy_timeout())?;
-    let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-    Ok((
-        read("PRAGMA application_id")?,
-        read("PRAGMA user_version")?,
-        read("SELECT count(*) FROM sqlite_master")?,
-    ))
+    conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id),
+                (SELECT user_version FROM pragma_user_version),
+                (SELECT count(*) FROM sqlite_master)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// The log and its index that SQLite keeps beside a file in WAL mode.
