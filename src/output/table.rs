@@ -56,7 +56,7 @@ impl Kind {
         if SHORT_ID_COLUMNS.contains(&lower.as_str()) {
             Kind::ShortId
         } else if lower.ends_with(" id")
-            || ["uid", "name", "node", "host"].contains(&lower.as_str())
+            || ["uid", "name", "node", "host", "statement"].contains(&lower.as_str())
         {
             Kind::Whole
         } else if cells.any(|c| matches!(c, Cell::Text(_) | Cell::Json(_))) {
