@@ -165,9 +165,24 @@ fn help_marks_the_statements_not_built_yet() {
     let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     for r in rows.as_array().unwrap() {
         let name = r["statement"].as_str().unwrap();
-        let marked = r["summary"].as_str().unwrap().ends_with(" (not built yet)");
-        assert_eq!(marked, !batchsh::syntax::keywords::is_built(name), "{name}");
+        let built = batchsh::syntax::keywords::is_built(name);
+        assert_eq!(r["built"], built, "{name}");
+        assert!(!r["summary"].as_str().unwrap().contains("built"), "{r}");
     }
+    let csv = Test::new()
+        .args(["--format", "csv", "-c", "HELP"])
+        .status(0)
+        .run();
+    assert!(
+        csv.stdout.starts_with("statement,built,summary\n"),
+        "{}",
+        csv.stdout
+    );
+    assert!(
+        csv.stdout.contains("\nBATCH_PURGE,false,"),
+        "{}",
+        csv.stdout
+    );
     Test::new()
         .args(["-c", "HELP JOBSTATUS"])
         .status(0)
@@ -178,6 +193,34 @@ fn help_marks_the_statements_not_built_yet() {
         .status(0)
         .stdout_lacks("Not built yet")
         .run();
+}
+
+/// At 80 columns the summaries are cut to fit, and whether a statement is
+/// built stays whole in its own column: a mark at the end of the summary
+/// was cut to `…` with it.
+#[test]
+fn help_at_80_columns_keeps_the_not_built_mark() {
+    let out = Test::new()
+        .env("COLUMNS", "80")
+        .args(["-c", "HELP"])
+        .status(0)
+        .run();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("| Statement "), "{}", out.stdout);
+    for s in batchsh::syntax::keywords::STATEMENTS {
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("| {} ", s.name)))
+            .unwrap_or_else(|| panic!("no row for {}:\n{}", s.name, out.stdout));
+        assert!(row.chars().count() <= 80, "{row}");
+        let built = row.split('|').nth(2).unwrap().trim();
+        let want = if batchsh::syntax::keywords::is_built(s.name) {
+            "true"
+        } else {
+            "false"
+        };
+        assert_eq!(built, want, "{row}");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -304,7 +304,7 @@ fn set_timing_prints_each_statements_time_on_stderr() {
 
 /// batchsh with stdin, stdout and stderr on a pseudo-terminal of `cols`
 /// by `rows`, run to its end: its exit code and what the terminal showed.
-fn on_terminal(
+pub(crate) fn on_terminal(
     w: &World,
     script: &str,
     (cols, rows): (u16, u16),

@@ -67,14 +67,16 @@ impl Bar {
                 Drawn::Paused => paused_style(self.glyphs),
             });
         }
-        match total {
-            Some(t) => b.set_length(t.max(0) as u64),
-            None => b.set_message(format!("generating ids: {} so far", c.total)),
+        // The message first: setting the length or the position may draw,
+        // and must not draw the bar with the spinner's message.
+        b.set_message(match total {
+            Some(_) => format!("{} failed", c.failed),
+            None => format!("generating ids: {} so far", c.total),
+        });
+        if let Some(t) = total {
+            b.set_length(t.max(0) as u64);
         }
         b.set_position(done);
-        if total.is_some() {
-            b.set_message(format!("{} failed", c.failed));
-        }
     }
 
     pub fn finish(&self) {
@@ -127,10 +129,12 @@ impl Glyphs {
 }
 
 /// The bar while entities run: the bid's first 8 characters, done of the
-/// total, percentage, elapsed time, rate and ETA.
+/// total, percentage, elapsed time, rate and ETA. The bar takes what the
+/// terminal's width leaves (`wide_bar`): a line wider than the terminal
+/// wraps, and every redraw then leaves a line behind.
 fn bar_style(g: Glyphs) -> ProgressStyle {
     ProgressStyle::with_template(
-        "{prefix} {bar:30} {pos}/{len} {percent}%  {elapsed_precise}  {rate}  ETA {eta}  {msg}",
+        "{prefix} {wide_bar} {pos}/{len} {percent}%  {elapsed_precise}  {rate}  ETA {eta}  {msg}",
     )
     .map(|s| {
         s.with_key(
@@ -147,14 +151,16 @@ fn bar_style(g: Glyphs) -> ProgressStyle {
 /// The bar of a paused batch: no rate, no ETA (nothing runs).
 fn paused_style(g: Glyphs) -> ProgressStyle {
     ProgressStyle::with_template(
-        "{prefix} {bar:30} {pos}/{len} {percent}%  {elapsed_precise}  PAUSED  {msg}",
+        "{prefix} {wide_bar} {pos}/{len} {percent}%  {elapsed_precise}  PAUSED  {msg}",
     )
     .map(|s| s.progress_chars(g.bar()))
     .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
+/// The spinner while ids still come; its message is cut to the
+/// terminal's width (`wide_msg`), as the bar is.
 fn spinner_style(g: Glyphs) -> ProgressStyle {
-    ProgressStyle::with_template("{prefix} {spinner} {pos} done  {elapsed_precise}  {msg}")
+    ProgressStyle::with_template("{prefix} {spinner} {pos} done  {elapsed_precise}  {wide_msg}")
         .map(|s| s.tick_chars(g.spinner()))
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }

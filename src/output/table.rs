@@ -4,8 +4,10 @@
 //! A table is laid out by rules on its columns, never by statement, so a
 //! column added to a table fits without a change here ([`Kind`]):
 //! generated ids show their first 8 characters, free text is cut with `…`
-//! to fit the width, and everything else stays whole. JSON and CSV keep
-//! every value whole; only this human form shortens.
+//! to fit the width, a path is cut from its left (its end names the file),
+//! and everything else stays whole: notes too, which a table that cannot
+//! hold them prints as records, wrapped. JSON and CSV keep every value
+//! whole; only this human form shortens.
 
 use super::format::{format_duration, format_float, format_time_in};
 use super::{Cell, Output, Style, Table};
@@ -30,6 +32,14 @@ const EXPANDED_PRESET: ct::TableStyle =
 /// statement that takes a bid accepts (SPEC §6, §10).
 const SHORT_ID_COLUMNS: &[&str] = &["id", "batch id", "execution id", "worker id"];
 
+/// The columns of sentences written to be read whole (an async BATCH's
+/// notes name the worker's log at their end): never cut.
+const PROSE_COLUMNS: &[&str] = &["notes", "note", "message", "messages"];
+
+/// The columns of file paths (and columns named `... path` / `... file`):
+/// cut from the left, since a path's end names the file.
+const PATH_COLUMNS: &[&str] = &["location", "path", "file", "log"];
+
 /// The narrowest free text is cut to (unless its longest value is
 /// narrower): 9 characters and the `…` still say what a command or an
 /// error is about; narrower, the table does not fit ([`fit`]).
@@ -46,6 +56,13 @@ enum Kind {
     /// Free text (a command, an error, a result): one line, cut with `…`
     /// where the width asks for it.
     Free,
+    /// Notes and messages ([`PROSE_COLUMNS`]): whole, as [`Kind::Whole`];
+    /// in records (where a table too wide for them goes) wrapped to the
+    /// width.
+    Prose,
+    /// A file path ([`PATH_COLUMNS`]): cut from its left with `…`
+    /// (`…/data/ids.csv`) where the width asks for it.
+    Path,
 }
 
 impl Kind {
@@ -56,9 +73,16 @@ impl Kind {
         if SHORT_ID_COLUMNS.contains(&lower.as_str()) {
             Kind::ShortId
         } else if lower.ends_with(" id")
-            || ["uid", "name", "node", "host"].contains(&lower.as_str())
+            || ["uid", "name", "node", "host", "statement"].contains(&lower.as_str())
         {
             Kind::Whole
+        } else if PROSE_COLUMNS.contains(&lower.as_str()) {
+            Kind::Prose
+        } else if PATH_COLUMNS.contains(&lower.as_str())
+            || lower.ends_with(" path")
+            || lower.ends_with(" file")
+        {
+            Kind::Path
         } else if cells.any(|c| matches!(c, Cell::Text(_) | Cell::Json(_))) {
             Kind::Free
         } else {
@@ -165,8 +189,8 @@ impl<'a> Shown<'a> {
             .unwrap_or(0);
         let data = self.data_width(k);
         let data = match self.kinds[k] {
-            Kind::Free => data.min(FREE_FLOOR),
-            Kind::ShortId | Kind::Whole => data,
+            Kind::Free | Kind::Path => data.min(FREE_FLOOR),
+            Kind::ShortId | Kind::Whole | Kind::Prose => data,
         };
         data.max(word)
     }
@@ -223,13 +247,58 @@ where
     if expanded {
         return records(shown, style);
     }
+    let narrowest = Shown::total((0..t.columns.len()).map(|k| shown.lower(k)));
+    let arrange_within = match (fit, style.width) {
+        (Some(Fit::Arranged), Some(w)) => Some(w),
+        // Wider than the width at the narrowest (SET EXPANDED off): as
+        // narrow as the rules allow, so the terminal's wrapping does the
+        // least harm.
+        (Some(Fit::Wider), _) => Some(u16::try_from(narrowest).unwrap_or(u16::MAX)),
+        _ => None,
+    };
+    let mut texts = std::mem::take(&mut shown.texts);
+    let paths: Vec<usize> = (0..t.columns.len())
+        .filter(|&k| shown.kinds[k] == Kind::Path)
+        .collect();
+    let mut path_widths = Vec::new();
+    if let (false, Some(w)) = (paths.is_empty(), arrange_within) {
+        // comfy-table cuts at the right only, and says not what width it
+        // gives a column: arrange once to learn the paths' widths, cut
+        // them from the left to those, and arrange again with them fixed.
+        let probe = arranged(&shown, texts.clone(), style, Some(w), &[]);
+        let widths = column_widths(&probe);
+        for &k in &paths {
+            let room = widths.get(k).map_or(FREE_FLOOR, |w| w.saturating_sub(2));
+            for row in &mut texts {
+                row[k] = cut_left(&row[k], room);
+            }
+            path_widths.push((k, room));
+        }
+    }
+    finish(&arranged(
+        &shown,
+        texts,
+        style,
+        arrange_within,
+        &path_widths,
+    ))
+}
+
+/// The table of `texts` (one line per row), arranged `within` a width
+/// when it is given, the columns of `fixed` `(column, width)` at their
+/// width.
+fn arranged(
+    shown: &Shown,
+    texts: Vec<Vec<String>>,
+    style: &Style,
+    within: Option<u16>,
+    fixed_widths: &[(usize, usize)],
+) -> ct::Table {
+    let t = shown.table;
     let status = status_column(t);
     let mut ct_table = new_table(style);
     ct_table.set_header(header(t.columns.iter().map(String::as_str), style));
-    for (texts, cells) in std::mem::take(&mut shown.texts)
-        .into_iter()
-        .zip(t.normalized_rows())
-    {
+    for (texts, cells) in texts.into_iter().zip(t.normalized_rows()) {
         let mut row = ct::Row::from(
             texts
                 .into_iter()
@@ -241,33 +310,65 @@ where
         row.max_height(1);
         ct_table.add_row(row);
     }
-    let narrowest = Shown::total((0..t.columns.len()).map(|k| shown.lower(k)));
-    let arrange_within = match (fit, style.width) {
-        (Some(Fit::Arranged), Some(w)) => Some(w),
-        // Wider than the width at the narrowest (SET EXPANDED off): as
-        // narrow as the rules allow, so the terminal's wrapping does the
-        // least harm.
-        (Some(Fit::Wider), _) => Some(u16::try_from(narrowest).unwrap_or(u16::MAX)),
-        _ => None,
-    };
-    if let Some(w) = arrange_within {
+    if let Some(w) = within {
         ct_table.set_content_arrangement(ct::ContentArrangement::Dynamic);
         ct_table.set_width(w);
         for k in 0..t.columns.len() {
             let lower = fixed(shown.lower(k), 2);
-            let constraint = match shown.kinds[k] {
-                Kind::Free => ct::ColumnConstraint::LowerBoundary(lower),
-                Kind::ShortId | Kind::Whole => ct::ColumnConstraint::Boundaries {
-                    lower,
-                    upper: fixed(shown.natural(k), 2),
-                },
+            let constraint = match (shown.kinds[k], fixed_widths.iter().find(|f| f.0 == k)) {
+                (_, Some(&(_, w))) => ct::ColumnConstraint::Absolute(fixed(w, 2)),
+                (Kind::Free | Kind::Path, None) => ct::ColumnConstraint::LowerBoundary(lower),
+                (Kind::ShortId | Kind::Whole | Kind::Prose, None) => {
+                    ct::ColumnConstraint::Boundaries {
+                        lower,
+                        upper: fixed(shown.natural(k), 2),
+                    }
+                }
             };
             if let Some(col) = ct_table.column_mut(k) {
                 col.set_constraint(constraint);
             }
         }
     }
-    finish(&ct_table)
+    ct_table
+}
+
+/// The widths comfy-table gave `t`'s columns, padding included, read from
+/// the rule under the header (`|------|----|`).
+fn column_widths(t: &ct::Table) -> Vec<usize> {
+    t.lines()
+        .find(|l| l.starts_with("|-"))
+        .map(|rule| {
+            rule.trim_matches('|')
+                .split('|')
+                .map(|c| c.chars().count())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `s` cut from its left to `width` columns, `…` in front, at a `/` where
+/// the kept end has one: `…/data/ids.csv`, the file's name whole.
+fn cut_left(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let room = width.saturating_sub(1);
+    let (mut start, mut used) = (s.len(), 0);
+    for (i, ch) in s.char_indices().rev() {
+        used += ch.width().unwrap_or(0);
+        if used > room {
+            break;
+        }
+        start = i;
+    }
+    let tail = &s[start..];
+    let tail = match tail.find('/') {
+        Some(i) if i > 0 => &tail[i..],
+        _ => tail,
+    };
+    format!("…{tail}")
 }
 
 /// A constraint's width for `w` characters of content and a padding of
@@ -284,11 +385,19 @@ fn status_column(t: &Table) -> Option<usize> {
 
 /// The expanded form (SET EXPANDED, psql's `\x`): one block per row, a
 /// `-[ RECORD n ]` line, then `column | value` lines. Free text is cut to
-/// the width; ids keep their 8 characters; other values are whole.
+/// the width, paths from their left; ids keep their 8 characters; other
+/// values are whole, wrapped to the width.
 fn records(shown: Shown, style: &Style) -> String {
     let t = shown.table;
     let status = status_column(t);
     let key_width = t.columns.iter().map(|c| c.width()).max().unwrap_or(0);
+    let label_width = format!("-[ RECORD {} ]", shown.texts.len()).width();
+    // The value column's width: what the keys (or the labels) leave.
+    let room = style.width.map(|w| {
+        usize::from(w)
+            .saturating_sub(key_width.max(label_width) + 3)
+            .max(FREE_FLOOR)
+    });
     let mut ct_table = new_table(style);
     ct_table.load_style(EXPANDED_PRESET);
     let mut labels = Vec::with_capacity(shown.texts.len());
@@ -297,6 +406,10 @@ fn records(shown: Shown, style: &Style) -> String {
         labels.push(label.clone());
         ct_table.add_row(vec![ct::Cell::new(label), ct::Cell::new("")]);
         for (k, (s, c)) in texts.into_iter().zip(cells).enumerate() {
+            let s = match (shown.kinds[k], room) {
+                (Kind::Path, Some(room)) => cut_left(&s, room),
+                _ => s,
+            };
             let mut row = ct::Row::from(vec![
                 ct::Cell::new(&t.columns[k]),
                 cell(s, c, style.color && Some(k) == status).set_alignment(ct::CellAlignment::Left),
@@ -312,13 +425,8 @@ fn records(shown: Shown, style: &Style) -> String {
     }
     if let Some(col) = ct_table.column_mut(1) {
         col.set_padding((1, 0));
-        let label_width = labels.last().map_or(0, |l| l.width());
-        if let Some(w) = style.width {
-            let room = usize::from(w).saturating_sub(key_width.max(label_width) + 3);
-            col.set_constraint(ct::ColumnConstraint::UpperBoundary(fixed(
-                room.max(FREE_FLOOR),
-                1,
-            )));
+        if let Some(room) = room {
+            col.set_constraint(ct::ColumnConstraint::UpperBoundary(fixed(room, 1)));
         }
     }
     let mut labels = labels.into_iter().peekable();

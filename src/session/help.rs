@@ -5,21 +5,21 @@ use super::{Result, StatementError};
 use crate::ast::Span;
 use crate::output::{Cell, Output, Table};
 
-/// `HELP`: every statement with its summary (marked when not built yet);
+/// `HELP`: every statement, whether it is built yet, and its summary;
 /// `HELP <statement>`: its section of the grammar file (syntax and
 /// examples); `HELP commands` / `HELP <command>`: the per-entity commands.
 pub(super) fn help(topic: Option<&str>, span: Span) -> Result<Output> {
     use crate::syntax::{grammar, keywords};
     let Some(topic) = topic else {
-        let mut t = Table::new(["Statement", "Summary"]);
+        // Built or not in a column of its own: a `Bool` stays whole at any
+        // width, where a mark at the end of the summary was cut with it.
+        let mut t = Table::new(["Statement", "Built", "Summary"]);
         for s in keywords::STATEMENTS {
-            let summary = if keywords::is_built(s.name) {
-                s.summary.to_string()
-            } else {
-                format!("{} (not built yet)", s.summary)
-            };
-            t.rows
-                .push(vec![Cell::Text(s.name.into()), Cell::Text(summary)]);
+            t.rows.push(vec![
+                Cell::Text(s.name.into()),
+                Cell::Bool(keywords::is_built(s.name)),
+                Cell::Text(s.summary.into()),
+            ]);
         }
         return Ok(Output::Table(t));
     };

@@ -344,3 +344,58 @@ fn the_progress_bar_names_the_batch_and_says_paused() {
     s.exp_eof().unwrap();
     assert_eq!(w.status(&bid), "DONE");
 }
+
+/// The lines a terminal was sent, without their escape sequences (colour,
+/// cursor moves, line clearing): what each redraw wrote between two
+/// carriage returns or newlines.
+fn drawn_lines(shown: &str) -> Vec<String> {
+    let mut plain = String::with_capacity(shown.len());
+    let mut chars = shown.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\u{1b}' {
+            // CSI: ESC [ parameters, then a final byte in @..~.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            plain.push(ch);
+        }
+    }
+    plain.split(['\r', '\n']).map(str::to_string).collect()
+}
+
+/// On an 80-column terminal, the progress bar fits the width: its bar
+/// takes what the counts, times and message leave. A fixed 30-character
+/// bar made the line 89 characters, and the terminal wrapped it on every
+/// redraw.
+#[test]
+fn the_progress_bar_fits_an_80_column_terminal() {
+    let w = World::new(60);
+    let (code, shown) = crate::tables::on_terminal(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2",
+        (80, 24),
+        &[("LANG", "C"), ("LC_ALL", ""), ("LC_CTYPE", "")],
+    );
+    assert_eq!(code, 0, "{shown}");
+    let bid = w.last_bid();
+    let lines = drawn_lines(&shown);
+    let bars: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with(&bid[..8]) && l.contains("/60 "))
+        .collect();
+    assert!(!bars.is_empty(), "no bar drawn:\n{shown}");
+    for line in &lines {
+        assert!(
+            line.chars().count() <= 80,
+            "{} characters: {line:?}",
+            line.chars().count()
+        );
+    }
+    // The bar stretches to the width, not a fixed 30 characters.
+    assert!(bars.iter().any(|l| l.chars().count() >= 75), "{bars:#?}");
+}
