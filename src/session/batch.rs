@@ -27,6 +27,11 @@ impl Session {
             eprintln!("note: {note}");
         }
         plan.workdir = Some(self.cwd.clone());
+        if let Some(warning) = crate::analyze::literal_braces_warning(&b.command)
+            && !self.quiet
+        {
+            eprintln!("{warning}");
+        }
         if matches!(plan.command, crate::ast::CommandKind::Pipe { .. })
             && plan.entity_timeout.is_none()
             && !self.quiet
