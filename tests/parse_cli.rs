@@ -487,3 +487,47 @@ fn echo_goes_to_stderr_with_json_and_csv() {
         out.stdout
     );
 }
+
+/// A usage error (clap's, exit 2) with `--format json`, in any of its
+/// forms, is also one JSON object on stderr, after clap's text, as every
+/// error is (SPEC §10); without it, clap's text alone.
+#[test]
+fn usage_errors_are_json_too_with_format_json() {
+    for args in [
+        &["--format", "json", "--bogus"][..],
+        &["--format=JSON", "--bogus"],
+        &["--bogus", "-c", "SHOW LUS", "--format", "json"],
+    ] {
+        let out = Test::new()
+            .args(args.iter().copied())
+            .status(2)
+            .stdout("")
+            .run();
+        assert!(
+            out.stderr
+                .starts_with("error: unexpected argument '--bogus' found\n"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        let last = out.stderr.lines().last().unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(last).unwrap(),
+            serde_json::json!({"error": "unexpected argument '--bogus' found", "bid": null}),
+            "{args:?}"
+        );
+    }
+    let env = Test::new()
+        .env("BATCHSH_FORMAT", "json")
+        .arg("--bogus")
+        .status(2)
+        .run();
+    assert!(env.stderr.ends_with("\"bid\":null}\n"), "{}", env.stderr);
+    for args in [&["--bogus"][..], &["-c", "--format json", "--bogus"]] {
+        let out = Test::new().args(args.iter().copied()).status(2).run();
+        assert!(
+            !out.stderr.contains("\"error\""),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
