@@ -42,6 +42,58 @@ pub struct Cli {
     pub sub: Option<Sub>,
 }
 
+impl Cli {
+    /// The process's arguments, parsed. A usage error exits 2 with clap's
+    /// text on stderr, and, when the arguments ask for `--format json`
+    /// (or `BATCHSH_FORMAT` does), also as one JSON object on the next
+    /// line, as every error is (SPEC §10): clap failed, so the format is
+    /// read from the raw arguments.
+    pub fn parse_or_exit() -> Cli {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        match Cli::try_parse_from(&args) {
+            Ok(cli) => cli,
+            // `--help` and `--version` are not errors (stdout, exit 0).
+            Err(e) if !e.use_stderr() => e.exit(),
+            Err(e) => {
+                // clap's text as clap prints it (coloured on a terminal).
+                let _ = e.print();
+                let text = e.render().to_string();
+                let env = std::env::var_os("BATCHSH_FORMAT");
+                if asks_for_json(&args[1..], env.as_deref()) {
+                    let first = text.lines().next().unwrap_or_default();
+                    let message = first.strip_prefix("error: ").unwrap_or(first);
+                    eprintln!("{}", serde_json::json!({ "error": message, "bid": null }));
+                }
+                std::process::exit(e.exit_code())
+            }
+        }
+    }
+}
+
+/// Whether raw arguments that clap refused ask for `--format json`
+/// (`--format json`, `--format=json`, any case; the last one counts), or,
+/// without the flag, `BATCHSH_FORMAT` does. The value of `-c` is
+/// statements, and nothing after `--` is a flag.
+fn asks_for_json(args: &[std::ffi::OsString], env: Option<&std::ffi::OsStr>) -> bool {
+    let mut format = env.and_then(|v| v.to_str());
+    let mut args = args.iter().map(|a| a.to_str().unwrap_or_default());
+    while let Some(a) = args.next() {
+        match a {
+            "--" => break,
+            "-c" => {
+                args.next();
+            }
+            "--format" => format = args.next(),
+            _ => {
+                if let Some(v) = a.strip_prefix("--format=") {
+                    format = Some(v);
+                }
+            }
+        }
+    }
+    format.is_some_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
 /// Flags accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct Global {

@@ -171,7 +171,11 @@ fn describe(src: &str, e: &ParseError) -> (String, Option<String>, Vec<String>) 
         ),
         ErrorKind::NoPlaceholder { command } => (
             format!("the {command} command has no ?"),
-            Some("put ? where the entity id goes".into()),
+            Some(if *command == "shell" {
+                "put ? where the entity id goes (or $ENTITY_ID, the id's variable)".into()
+            } else {
+                "put ? where the entity id goes".into()
+            }),
             vec![
                 "a per-entity command must use the entity id (pipe alone takes it on its stdin)"
                     .into(),

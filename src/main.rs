@@ -1,10 +1,8 @@
 //! The `batchsh` binary: arguments in, exit code out. Everything else is in
 //! the library.
 
-use clap::Parser;
-
 fn main() {
-    let cli = batchsh::cli::Cli::parse();
+    let cli = batchsh::cli::Cli::parse_or_exit();
     let code = batchsh::run(cli);
     batchsh::terminate::exit(code);
 }

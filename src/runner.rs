@@ -69,7 +69,7 @@ pub fn run_statements(
             }
         }
         if global.echo && matches!(front, Front::Script { .. }) {
-            echo(text, stmt)?;
+            echo(text, stmt, session.settings.format)?;
         }
         let started = std::time::Instant::now();
         let result = session.run_statement(stmt);
@@ -132,9 +132,11 @@ pub fn run_statements(
     Ok(ran)
 }
 
-/// `--echo`: the statement as written in the script, on stdout before its
-/// result (as `psql -e`), ended by `;`.
-fn echo(text: &str, stmt: &Stmt) -> Result<(), Error> {
+/// `--echo`: the statement as written in the script, before its result,
+/// ended by `;`. In table format on stdout (as `psql -e`); in JSON and CSV
+/// on stderr, so that stdout stays the documents a reader parses
+/// (`batchsh -e --format json s.bsh | jq .`).
+fn echo(text: &str, stmt: &Stmt, format: OutputFormat) -> Result<(), Error> {
     use std::io::Write;
     let written = text
         .get(stmt.span.start..stmt.span.end)
@@ -142,6 +144,10 @@ fn echo(text: &str, stmt: &Stmt) -> Result<(), Error> {
         .filter(|t| !t.is_empty())
         .map_or_else(|| stmt.to_string(), str::to_string);
     let semicolon = if written.ends_with(';') { "" } else { ";" };
+    if format != OutputFormat::Table {
+        eprintln!("{written}{semicolon}");
+        return Ok(());
+    }
     let mut o = std::io::stdout().lock();
     writeln!(o, "{written}{semicolon}").map_err(Error::from_stdout)?;
     o.flush().map_err(Error::from_stdout)

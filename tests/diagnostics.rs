@@ -185,7 +185,7 @@ fn command_without_placeholder() {
   --> line 1, column 31
    |
  1 | BATCH C FABRIC_COMMAND=\"shell 'echo hi'\"
-   |                               ^^^^^^^^^ put ? where the entity id goes
+   |                               ^^^^^^^^^ put ? where the entity id goes (or $ENTITY_ID, the id's variable)
    = note: a per-entity command must use the entity id (pipe alone takes it on its stdin)
    = note: inside the FABRIC_COMMAND string
 "
@@ -368,6 +368,22 @@ fn parallel_braces_in_exec_say_use_question_mark() {
     );
 }
 
+/// `exec 'ls' '{}'`: the braces quoted, as a shell user types them, get
+/// the same hint as bare ones.
+#[test]
+fn quoted_parallel_braces_in_exec_say_use_question_mark() {
+    assert_eq!(
+        diag("BATCH Customer.('1') FABRIC_COMMAND=\"exec 'ls' '{}'\""),
+        r#"error: the exec command has no ?
+  --> line 1, column 38
+   |
+ 1 | BATCH Customer.('1') FABRIC_COMMAND="exec 'ls' '{}'"
+   |                                      ^^^^ use ? for the entity id (GNU parallel's {})
+   = note: inside the FABRIC_COMMAND string
+"#
+    );
+}
+
 #[test]
 fn parallel_braces_in_other_commands_say_use_question_mark() {
     for cmd in [
@@ -433,8 +449,18 @@ fn psql_backslash_x_suggests_set_expanded() {
         )
         .run();
     assert!(!out.home.path().join("store.db").exists());
-    let err = diag("\\q");
-    assert!(err.contains("^^ psql's \\q is EXIT here"), "{err}");
+    for (psql, hint) in [
+        ("\\q", "^^ psql's \\q is EXIT here"),
+        ("\\?", "^^ psql's \\? is HELP here"),
+        ("\\timing", "^^^^^^^ psql's \\timing is SET TIMING on here"),
+        (
+            "\\pset pager off",
+            "^^^^^ psql's \\pset pager off is SET PAGER off here",
+        ),
+    ] {
+        let err = diag(psql);
+        assert!(err.contains(hint), "{psql}: {err}");
+    }
     let err = diag("\\dt");
     assert!(
         err.contains("batchsh has no backslash commands; HELP lists the statements"),

@@ -420,7 +420,7 @@ fn echo_prints_each_statement_before_its_result() {
     let script = home.path().join("s.bsh");
     std::fs::write(
         &script,
-        "SET FORMAT csv;\nSHOW\n  INTERFACES;\n-- a comment\nSHOW LUS",
+        "SET TIMING off;\nSHOW\n  INTERFACES;\n-- a comment\nSHOW LUS",
     )
     .unwrap();
     let h = home.path().join("h");
@@ -428,9 +428,10 @@ fn echo_prints_each_statement_before_its_result() {
         .args(["--home", h.to_str().unwrap(), "--echo"])
         .arg(script.to_str().unwrap())
         .status(0)
+        .stderr("")
         .run();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "SET FORMAT csv;", "{}", out.stdout);
+    assert_eq!(lines[0], "SET TIMING off;", "{}", out.stdout);
     // As written: over two lines.
     let shown = lines
         .iter()
@@ -451,4 +452,82 @@ fn echo_prints_each_statement_before_its_result() {
         .status(0)
         .run();
     assert!(!quiet.stdout.contains("SHOW LUS"), "{}", quiet.stdout);
+}
+
+/// With `--format json` or `csv`, `--echo` prints the statements on
+/// stderr: stdout stays the documents a reader parses
+/// (`batchsh -e --format json s.bsh | jq .`); a `SET FORMAT` in the
+/// script moves the echo of the statements after it.
+#[test]
+fn echo_goes_to_stderr_with_json_and_csv() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().join("h");
+    let out = Test::new()
+        .args(["--home", h.to_str().unwrap(), "-e", "--format", "json"])
+        .args(["-c", "SHOW INTERFACES; SHOW LUS"])
+        .status(0)
+        .stderr("SHOW INTERFACES;\nSHOW LUS;\n")
+        .run();
+    for line in out.stdout.lines() {
+        let doc: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(doc.is_array(), "{line}");
+    }
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    let out = Test::new()
+        .args(["--home", h.to_str().unwrap(), "-e"])
+        .args(["-c", "SET FORMAT csv; SHOW LUS"])
+        .status(0)
+        .stdout_lacks("SHOW LUS")
+        .stderr("SHOW LUS;\n")
+        .run();
+    assert!(
+        out.stdout.starts_with("SET FORMAT csv;\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A usage error (clap's, exit 2) with `--format json`, in any of its
+/// forms, is also one JSON object on stderr, after clap's text, as every
+/// error is (SPEC §10); without it, clap's text alone.
+#[test]
+fn usage_errors_are_json_too_with_format_json() {
+    for args in [
+        &["--format", "json", "--bogus"][..],
+        &["--format=JSON", "--bogus"],
+        &["--bogus", "-c", "SHOW LUS", "--format", "json"],
+    ] {
+        let out = Test::new()
+            .args(args.iter().copied())
+            .status(2)
+            .stdout("")
+            .run();
+        assert!(
+            out.stderr
+                .starts_with("error: unexpected argument '--bogus' found\n"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        let last = out.stderr.lines().last().unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(last).unwrap(),
+            serde_json::json!({"error": "unexpected argument '--bogus' found", "bid": null}),
+            "{args:?}"
+        );
+    }
+    let env = Test::new()
+        .env("BATCHSH_FORMAT", "json")
+        .arg("--bogus")
+        .status(2)
+        .run();
+    assert!(env.stderr.ends_with("\"bid\":null}\n"), "{}", env.stderr);
+    for args in [&["--bogus"][..], &["-c", "--format json", "--bogus"]] {
+        let out = Test::new().args(args.iter().copied()).status(2).run();
+        assert!(
+            !out.stderr.contains("\"error\""),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
 }

@@ -45,6 +45,19 @@ pub(super) fn refuse_window_args(cmd: &EntityCommand) -> Result<()> {
     Ok(())
 }
 
+/// An `exec` with `?` that also has GNU parallel's `{}` in an argument
+/// (`exec 'ls' ? '{}'`): it runs, the `{}` passed as is, which is rarely
+/// what was meant. The warning the statement prints once, on stderr.
+pub fn literal_braces_warning(cmd: &EntityCommand) -> Option<&'static str> {
+    let CommandKind::Exec { args, .. } = &cmd.kind else {
+        return None;
+    };
+    args.iter().any(Arg::has_parallel_braces).then_some(
+        "warning: exec passes {} to the program as is; the entity id is ? \
+             (GNU parallel's {})",
+    )
+}
+
 /// The LU and interfaces `cmd` names, looked up in the catalog.
 pub(super) fn needs(catalog: &dyn CatalogStore, cmd: &EntityCommand) -> Result<CommandNeeds> {
     match &cmd.kind {

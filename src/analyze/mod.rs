@@ -15,7 +15,7 @@ mod source;
 mod tests;
 
 pub use append::{Appending, append};
-pub use command::refuse_missing_pipe_program;
+pub use command::{literal_braces_warning, refuse_missing_pipe_program};
 pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
 pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions, WaitOptions};
 

@@ -344,6 +344,14 @@ pub enum Arg {
     Param(String),
 }
 
+impl Arg {
+    /// A literal with GNU parallel's `{}` in it, which batchsh passes as
+    /// is (the entity id is `?`).
+    pub fn has_parallel_braces(&self) -> bool {
+        matches!(self, Arg::Literal(l) if l.contains("{}"))
+    }
+}
+
 /// The named parameters a statement may use (SPEC §2).
 pub const NAMED_PARAMS: &[&str] = &["from_date", "batch_start", "batch_end", "batch_id", "bid"];
 

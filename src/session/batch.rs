@@ -39,6 +39,11 @@ impl Session {
             eprintln!("note: {note}");
         }
         plan.workdir = Some(self.cwd.clone());
+        if let Some(warning) = crate::analyze::literal_braces_warning(&b.command)
+            && !self.quiet
+        {
+            eprintln!("{warning}");
+        }
         if matches!(plan.command, crate::ast::CommandKind::Pipe { .. })
             && plan.entity_timeout.is_none()
             && !self.quiet
@@ -97,9 +102,10 @@ impl Session {
             .batch_state(bid)
             .map_err(|e| super::StatementError::at(span, e))?;
         if !self.quiet {
+            // One short line for cron mail, the bid by its 8 characters.
             eprintln!(
-                "note: batch {bid} has this command and was interrupted; RESUME=true continues \
-                 it, as BATCH_RETRY '{bid}' does"
+                "note: RESUME=true continues batch {} (interrupted, same command)",
+                crate::batch::short_id(bid)
             );
         }
         self.last_bid = Some(bid.to_string());
@@ -207,15 +213,16 @@ impl Session {
                 c.finished(),
                 c.total
             ),
-            // One short line for cron mail, the bid named once (its first
-            // 8 characters, as tables show it): the statements without a
-            // bid mean this batch in this session.
+            // One short line for cron mail, the bid by its first 8
+            // characters (as tables show it, and every statement takes):
+            // BATCH_DETAILS without a bid finds this batch from a new
+            // session too (the store's newest), BATCH_RETRY needs it.
             RunEnd::Ended { .. } if c.failed > 0 => eprintln!(
-                "warning: batch {} ended DONE with {} of {} entities FAILED \
-                 (BATCH_DETAILS STATUS='FAILED' lists them, BATCH_RETRY runs them again)",
-                crate::batch::short_id(bid),
+                "warning: batch {short} ended DONE with {} of {} entities FAILED \
+                 (BATCH_DETAILS STATUS='FAILED' lists them, BATCH_RETRY '{short}' runs them again)",
                 c.failed,
-                c.total
+                c.total,
+                short = crate::batch::short_id(bid),
             ),
             _ => {}
         }

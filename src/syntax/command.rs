@@ -92,7 +92,11 @@ fn command(i: In) -> PResult<CommandKind> {
             if !script.value.contains('?')
                 && !crate::command::shell::uses_entity_id_variable(&script.value)
             {
-                return Err(no_placeholder_in_text(script.span, &script.value, "shell"));
+                return Err(no_placeholder_in_text(
+                    script.span,
+                    script.value.contains("{}"),
+                    "shell",
+                ));
             }
             if crate::command::shell::placeholder_in_arithmetic(&script.value) {
                 return Err(Err::Failure(PErr::span(
@@ -118,7 +122,11 @@ fn command(i: In) -> PResult<CommandKind> {
             let (rest, interface) = name(rest).map_err(to_failure)?;
             let (rest, stmt) = string(rest).map_err(to_failure)?;
             if !stmt.value.contains('?') {
-                return Err(no_placeholder_in_text(stmt.span, &stmt.value, "sql"));
+                return Err(no_placeholder_in_text(
+                    stmt.span,
+                    stmt.value.contains("{}"),
+                    "sql",
+                ));
             }
             Ok((
                 rest,
@@ -221,7 +229,9 @@ fn exec(i: In, cmd_span: Span) -> PResult<CommandKind> {
         }
     }
     if !args.contains(&Arg::EntityId) {
-        return Err(no_placeholder(cmd_span, "exec"));
+        // `exec 'ls' '{}'`: the braces quoted, as a shell user types them.
+        let braces = args.iter().any(Arg::has_parallel_braces);
+        return Err(no_placeholder_in_text(cmd_span, braces, "exec"));
     }
     Ok((
         i,
@@ -265,10 +275,10 @@ fn pipe(i: In) -> PResult<CommandKind> {
     ))
 }
 
-/// A shell or sql text without `?`: with GNU parallel's `{}` in it, the
-/// hint for that; else the plain refusal.
-fn no_placeholder_in_text(span: Span, text: &str, command: &'static str) -> Err<PErr> {
-    if text.contains("{}") {
+/// A command without `?`: with GNU parallel's `{}` in its text (`braces`),
+/// the hint for that; else the plain refusal.
+fn no_placeholder_in_text(span: Span, braces: bool, command: &'static str) -> Err<PErr> {
+    if braces {
         return Err::Failure(PErr::span(
             span,
             ErrorKind::Habit {

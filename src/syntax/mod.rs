@@ -129,13 +129,15 @@ pub(crate) fn statement(i: In, depth: usize) -> PResult<Stmt> {
     ))
 }
 
-/// psql's backslash commands, which batchsh users type from habit: what
-/// each is here.
-const BACKSLASH_COMMANDS: &[(&str, &str)] = &[
-    ("\\x", "SET EXPANDED on"),
-    ("\\q", "EXIT"),
-    ("\\?", "HELP"),
-    ("\\h", "HELP"),
+/// psql's backslash commands, which batchsh users type from habit: the
+/// command, the form psql users type it in, and what it is here.
+const BACKSLASH_COMMANDS: &[(&str, &str, &str)] = &[
+    ("\\x", "\\x", "SET EXPANDED on"),
+    ("\\timing", "\\timing", "SET TIMING on"),
+    ("\\pset", "\\pset pager off", "SET PAGER off"),
+    ("\\q", "\\q", "EXIT"),
+    ("\\?", "\\?", "HELP"),
+    ("\\h", "\\h", "HELP"),
 ];
 
 fn backslash_command(i: &In) -> Err<PErr> {
@@ -149,10 +151,10 @@ fn backslash_command(i: &In) -> Err<PErr> {
     let at = pos(i);
     let instead = BACKSLASH_COMMANDS
         .iter()
-        .find(|(psql, _)| psql.eq_ignore_ascii_case(found))
+        .find(|(psql, ..)| psql.eq_ignore_ascii_case(found))
         .map_or_else(
             || "batchsh has no backslash commands; HELP lists the statements".to_string(),
-            |(psql, ours)| format!("psql's {psql} is {ours} here"),
+            |(_, typed, ours)| format!("psql's {typed} is {ours} here"),
         );
     Err::Failure(PErr::span(
         Span::new(at, at + len),

@@ -23,6 +23,26 @@ fn window_variables_in_exec_are_refused_until_named_batches_exist() {
         .run();
 }
 
+/// `exec 'echo' ? '{}'` runs, the `{}` passed as is: the statement warns
+/// once (not once per entity) that `?` is the id.
+#[test]
+fn exec_with_parallel_braces_beside_question_mark_warns_once() {
+    let w = World::new(0);
+    w.test(
+        r#"BATCH Customer.('1', '2', '3')
+             FABRIC_COMMAND=$$exec 'sh' '-c' 'echo "$0 $1" >> seen.txt' ? '{}'$$"#,
+    )
+    .status(0)
+    .stderr(
+        "warning: exec passes {} to the program as is; the entity id is ? (GNU parallel's {})\n",
+    )
+    .run();
+    let seen = std::fs::read_to_string(w.path().join("seen.txt")).unwrap();
+    let mut lines: Vec<&str> = seen.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, vec!["1 {}", "2 {}", "3 {}"]);
+}
+
 /// SPEC §5: a `shell` command may name the id as `$ENTITY_ID` (it is in
 /// every command's environment) instead of `?`; a text with neither is
 /// still refused, and stores nothing.

@@ -393,7 +393,8 @@ fn resume_true_continues_an_interrupted_twin_shown_interrupted_meanwhile() {
     w.test(batch)
         .status(0)
         .stderr_starts_with(format!(
-            "note: batch {bid} has this command and was interrupted; RESUME=true continues it"
+            "note: RESUME=true continues batch {} (interrupted, same command)\n",
+            &bid[..8]
         ))
         .run();
     assert_eq!(w.batch_count(), 1);

@@ -104,15 +104,25 @@ fn bad_ids_fail_alone_and_the_batch_goes_on() {
     let bid = r["batch_id"].as_str().unwrap();
     w.assert_counters_add_up(bid);
     // Exit code 3 is explained on stderr (what a cron job mails), in one
-    // line that names the bid once, by its first 8 characters.
+    // line that names the bid by its first 8 characters, in the retry
+    // that a new session can run as it is written.
+    let short = &bid[..8];
     assert_eq!(
         out.stderr,
         format!(
-            "warning: batch {} ended DONE with 2 of 3 entities FAILED \
-             (BATCH_DETAILS STATUS='FAILED' lists them, BATCH_RETRY runs them again)\n",
-            &bid[..8]
+            "warning: batch {short} ended DONE with 2 of 3 entities FAILED \
+             (BATCH_DETAILS STATUS='FAILED' lists them, BATCH_RETRY '{short}' runs them again)\n"
         )
     );
+    w.test("BATCH_DETAILS STATUS='FAILED'")
+        .status(0)
+        .stdout_contains(format!("\"entity_id\":\"{long}\""))
+        .run();
+    // Retried, the two fail again: the same line, from a new session.
+    w.test(&format!("BATCH_RETRY '{short}'"))
+        .status(3)
+        .stderr_contains(format!("BATCH_RETRY '{short}' runs them again"))
+        .run();
 }
 
 /// A bad id is told apart from a good id with the text of its stand-in
