@@ -3,17 +3,22 @@
 //! rather than in the tens of seconds the real limits take, and moments
 //! that tests hold still (a start line, a batch left queued). They are not
 //! part of the interface (no flag, no documentation for users); each is
-//! read once, and a value that is not a whole number of milliseconds is
-//! ignored.
+//! read once (but the clock, below), and a value that is not a whole
+//! number of milliseconds is ignored.
 //!
 //! - `BATCHSH_TEST_DEAD_AFTER_MS`: [`dead_after`];
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
 //! - `BATCHSH_TEST_GATE`: [`gate`];
 //! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`];
 //! - `BATCHSH_TEST_BID`: [`first_bid`];
-//! - `BATCHSH_TEST_PIPE_WINDOW`: [`pipe_window`].
+//! - `BATCHSH_TEST_PIPE_WINDOW`: [`pipe_window`];
+//! - `BATCHSH_TEST_NOW_FILE`: [`now`], the clock schedules read; the file
+//!   is read again at every call, so that a test moves time forward under
+//!   a running worker.
 
-use std::sync::OnceLock;
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 fn millis(cell: &OnceLock<Option<Duration>>, var: &str) -> Option<Duration> {
@@ -104,4 +109,44 @@ pub fn pipe_window() -> Option<usize> {
         warn("BATCHSH_TEST_PIPE_WINDOW");
         v.trim().parse::<usize>().ok().filter(|&n| n > 0)
     })
+}
+
+/// The time, for schedules: with `BATCHSH_TEST_NOW_FILE=PATH`, the RFC 3339
+/// time written in that file, read at every call (a test writes a later
+/// time and a long-running worker sees it); while the file is missing or
+/// holds no such time, the real clock. Without it, the real clock.
+pub fn now() -> DateTime<Utc> {
+    let Some(path) = std::env::var_os("BATCHSH_TEST_NOW_FILE") else {
+        return Utc::now();
+    };
+    static WARNED: Once = Once::new();
+    WARNED.call_once(|| warn("BATCHSH_TEST_NOW_FILE"));
+    now_from(Path::new(&path))
+}
+
+fn now_from(path: &Path) -> DateTime<Utc> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_clock_follows_its_file_and_falls_back_to_the_real_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("now");
+        let real = |t: DateTime<Utc>| (t - Utc::now()).num_seconds().abs() < 60;
+        assert!(real(now_from(&file)), "no file: the real clock");
+        std::fs::write(&file, "2027-03-28T01:30:00+01:00\n").expect("write");
+        assert_eq!(now_from(&file).to_rfc3339(), "2027-03-28T00:30:00+00:00");
+        // Read again at every call: a later time is seen at once.
+        std::fs::write(&file, "2027-03-31T00:00:00Z").expect("write");
+        assert_eq!(now_from(&file).to_rfc3339(), "2027-03-31T00:00:00+00:00");
+        std::fs::write(&file, "next tuesday").expect("write");
+        assert!(real(now_from(&file)), "garbled: the real clock");
+    }
 }

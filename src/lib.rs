@@ -5,7 +5,8 @@
 //! `session` runs them, through `analyze` (statement and catalog -> a
 //! `plan`, every meaning checked), `exec` (run a plan), `monitor` and
 //! `store` (the traits every store backend implements), with statuses
-//! as data in `batch`; `output` prints what they give. `cli` holds the
+//! as data in `batch` and due times in `schedule`; `output` prints what
+//! they give. `cli` holds the
 //! command line. [`run`] is the one entry point the binary calls; it
 //! returns the process exit code (SPEC §1). docs/architecture.md draws it.
 
@@ -27,6 +28,7 @@ pub mod owner;
 pub mod plan;
 pub mod repl;
 pub mod runner;
+pub mod schedule;
 pub mod session;
 pub mod source;
 pub mod store;

@@ -8,7 +8,9 @@ use super::keywords::{
 };
 use super::lexeme::{kw, name, peek_kw, pos, string, word};
 use super::options::{options, require};
-use super::values::{parse_cron, parse_interval, parse_timestamp};
+use super::values::{
+    NONZERO_INTERVAL, is_zero_interval, parse_cron, parse_interval, parse_timestamp,
+};
 use super::{Ctx, In, PResult, end, statement};
 use crate::ast::{JobType, JobVerb, Options, ScheduleSpec, Span, Statement};
 use nom::Err;
@@ -164,6 +166,7 @@ pub(crate) fn schedule(i: In, ctx: Ctx) -> PResult<Statement> {
 fn bad_when(span: Span, form: &str, found: &str) -> Err<PErr> {
     let expected = match form {
         "CRON" => "a 5-field crontab or 6/7-field Quartz expression such as '0 2 * * *'",
+        "EVERY" if is_zero_interval(found) => NONZERO_INTERVAL,
         "EVERY" => "an interval such as '00:15:00', '1.00:00:00' or '15m'",
         _ => "a local time 'yyyy-MM-dd HH:mm:ss'",
     };

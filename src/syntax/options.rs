@@ -153,7 +153,15 @@ pub(crate) fn typed(spec: &OptSpec, lit: &Lit, ctx: Ctx) -> Result<Value, PErr> 
             }
             Value::Str(s.trim().to_string())
         }
-        OptType::Schedule => Value::Schedule(values::parse_schedule(s).ok_or_else(bad)?),
+        OptType::Schedule => Value::Schedule(values::parse_schedule(s).ok_or_else(|| {
+            let mut e = bad();
+            if let ErrorKind::InvalidValue { expected, .. } = &mut e.0.kind
+                && values::is_zero_interval(s)
+            {
+                *expected = values::NONZERO_INTERVAL.to_string();
+            }
+            e
+        })?),
         OptType::Statement => {
             let stmt = nested_statement(lit, ctx.depth, "COMMAND").map_err(PErr)?;
             Value::Statement(Box::new(stmt))

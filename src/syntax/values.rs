@@ -141,6 +141,15 @@ pub fn parse_interval(s: &str) -> Option<Duration> {
     parse_duration(s).filter(|d| d.0 > 0)
 }
 
+/// Whether `s` is an interval of zero, which [`parse_interval`] refuses:
+/// the error then says what is wrong with it.
+pub fn is_zero_interval(s: &str) -> bool {
+    parse_duration(s) == Some(Duration(0))
+}
+
+/// What a zero interval should have been, for the error.
+pub const NONZERO_INTERVAL: &str = "an interval greater than zero, such as '00:15:00' or '15m'";
+
 /// A 5-field crontab or a 6/7-field Quartz expression. This checks the shape
 /// (field count and characters); the scheduler checks the values.
 pub fn parse_cron(s: &str) -> Option<String> {

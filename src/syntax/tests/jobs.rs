@@ -208,6 +208,46 @@ fn schedule_errors() {
     assert_eq!(at(src, &err(src)), (42, "x"));
 }
 
+/// An interval of zero is refused where it is written, and the error says
+/// that zero is what is wrong (SPEC §8; issue 17, bad input).
+#[test]
+fn a_zero_interval_says_it_must_be_greater_than_zero() {
+    for (src, option) in [
+        ("SCHEDULE n EVERY '00:00:00' DO EXIT", "EVERY"),
+        ("SCHEDULE n EVERY '0s' DO EXIT", "EVERY"),
+        (
+            "STARTJOB PROCESS NAME='x' COMMAND='y' EXEC_INTERVAL='0.00:00:00'",
+            "EXEC_INTERVAL",
+        ),
+        (
+            "UPDATEJOB STATEMENT NAME='x' EXEC_INTERVAL='0m'",
+            "EXEC_INTERVAL",
+        ),
+    ] {
+        match err(src).kind {
+            ErrorKind::InvalidValue {
+                option: o,
+                expected,
+                ..
+            } => {
+                assert_eq!(o, option, "{src}");
+                assert_eq!(
+                    expected, "an interval greater than zero, such as '00:15:00' or '15m'",
+                    "{src}"
+                );
+            }
+            other => panic!("{src}: {other:?}"),
+        }
+    }
+    // Other bad intervals keep the general message.
+    match err("SCHEDULE n EVERY 'soon' DO EXIT").kind {
+        ErrorKind::InvalidValue { expected, .. } => {
+            assert!(expected.starts_with("an interval such as"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn nesting_is_bounded() {
     // EXPLAIN cannot nest, STARTJOB can through COMMAND: past the limit it is
