@@ -195,9 +195,9 @@ pub enum Sub {
     },
     /// Run the jobs that are due now, then exit (for cron)
     ///
-    /// Hidden from `--help` until jobs are built: help lists only what
-    /// works (it answers "not implemented yet").
-    #[command(hide = true)]
+    /// For a crontab line such as `* * * * * batchsh tick`, where no worker
+    /// runs. It prints nothing when every run it fired went well; a failed
+    /// run is one line on stderr and exit code 1.
     Tick,
     /// Print a shell completion script on stdout
     ///

@@ -20,6 +20,7 @@ pub mod diag;
 pub mod error;
 pub mod exec;
 pub mod exit;
+pub mod jobs;
 pub mod knobs;
 pub mod lu;
 pub mod monitor;
@@ -113,7 +114,21 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
                 code => Err(Error::Exit(code)),
             }
         }
-        Some(Sub::Tick) => Err(Error::NotImplemented("batchsh tick")),
+        Some(Sub::Tick) => {
+            let c = runner::session_config(&cli.global)?;
+            let host = jobs::run::Host {
+                home: c.home,
+                store_path: c.store_path,
+                node: c.node,
+                dc: c.dc,
+                workers: c.workers,
+                worker_id: uuid::Uuid::new_v4().to_string(),
+            };
+            match jobs::tick::tick(&host).map_err(worker::WorkerError::from)? {
+                0 => Ok(()),
+                code => Err(Error::Exit(code)),
+            }
+        }
         Some(Sub::Completions { shell }) => print_bytes(&cli::completions(shell)),
         Some(Sub::Man) => {
             let page = cli::man_page().map_err(|source| Error::Io {

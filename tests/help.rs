@@ -22,6 +22,13 @@ const WAITING: &str = "BATCH Customer.('1001', '1002') FABRIC_COMMAND='echo ?' W
 /// The same, open: it takes appends until BATCH_WAITOFF.
 const OPEN: &str = "BATCH Customer.('1001', '1002') FABRIC_COMMAND='echo ?' WITH ASYNC=true OPEN=true JOB_AFFINITY='elsewhere';";
 
+/// A scheduled STATEMENT job with a UID, for the job examples.
+const NIGHTLY_U1: &str = "STARTJOB STATEMENT NAME='nightly' UID='u1' EXEC_INTERVAL='0 2 * * *' COMMAND=$$ BATCH_LIST $$;";
+
+/// A scheduled PROCESS job, for the job examples.
+const CLEANUP: &str =
+    "STARTJOB PROCESS NAME='cleanup' COMMAND='/bin/true' EXEC_INTERVAL='0 3 * * *';";
+
 /// What an example needs besides the fixture, matched by the start of its
 /// text: `c0ffee42` made by this statement instead of the fixture's
 /// finished one (`bid`), statements run before it in the same session
@@ -116,6 +123,39 @@ const NEEDS: &[Needs] = &[
     Needs {
         bid: Some(OPEN),
         ..needs("BATCH_WAITOFF")
+    },
+    // Job statements: the job they act on.
+    Needs {
+        before: NIGHTLY_U1,
+        ..needs("STOPJOB STATEMENT")
+    },
+    Needs {
+        before: CLEANUP,
+        ..needs("stopjob process")
+    },
+    Needs {
+        before: CLEANUP,
+        ..needs("RESTARTJOB PROCESS")
+    },
+    Needs {
+        before: "STARTJOB STATEMENT NAME='nightly' UID='u1' EXEC_INTERVAL='0 2 * * *' COMMAND=$$ BATCH_LIST $$; STOPJOB STATEMENT NAME='nightly' UID='u1';",
+        ..needs("RESUMEJOB STATEMENT")
+    },
+    Needs {
+        before: NIGHTLY_U1,
+        ..needs("UPDATEJOB STATEMENT")
+    },
+    Needs {
+        before: "STARTJOB PROCESS NAME='cleanup' UID='u1' COMMAND='/bin/true' EXEC_INTERVAL='0 3 * * *';",
+        ..needs("UPDATEJOB PROCESS")
+    },
+    Needs {
+        before: "SCHEDULE nightly CRON '0 2 * * *' DO BATCH_LIST;",
+        ..needs("DROP SCHEDULE")
+    },
+    Needs {
+        before: "SCHEDULE nightly CRON '0 2 * * *' DO BATCH_LIST;",
+        ..needs("JOB_HISTORY 'nightly'")
     },
 ];
 

@@ -9,6 +9,7 @@ mod diagnostics;
 mod fuzz;
 mod grammar;
 mod help;
+mod jobs;
 mod layout;
 mod open;
 mod parse_cli;

@@ -184,7 +184,7 @@ fn help_marks_the_statements_not_built_yet() {
         csv.stdout
     );
     Test::new()
-        .args(["-c", "HELP JOBSTATUS"])
+        .args(["-c", "HELP WINDOW_STATUS"])
         .status(0)
         .stdout_contains("\nNot built yet in this version")
         .run();

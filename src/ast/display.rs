@@ -132,7 +132,8 @@ impl Display for Statement {
             | BatchEdit { bid, options }
             | BatchWait { bid, options }
             | BatchDetails { bid, options }
-            | BatchOutput { bid, options } => {
+            | BatchOutput { bid, options }
+            | JobHistory { name: bid, options } => {
                 f.write_str(self.name())?;
                 opt_bid(f, bid)?;
                 bare_options(f, options)

@@ -238,6 +238,13 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
             put("bid", opt_text(bid));
             put("options", options(opts));
         }
+        JobHistory {
+            name: n,
+            options: opts,
+        } => {
+            put("name", opt_text(n));
+            put("options", options(opts));
+        }
         BatchAppend { bid, source } => {
             put("bid", text(bid));
             match source {

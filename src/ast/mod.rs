@@ -194,6 +194,11 @@ pub enum Statement {
         name: Option<Text>,
         options: Options,
     },
+    /// `JOB_HISTORY ['name'] [LIMIT=n]`: the runs of jobs.
+    JobHistory {
+        name: Option<Text>,
+        options: Options,
+    },
     Schedule {
         name: Name,
         when: ScheduleSpec,
@@ -535,6 +540,7 @@ impl Statement {
             BatchOutput { .. } => "BATCH_OUTPUT",
             Job { verb, .. } => verb.keyword(),
             JobStatus { .. } => "JOBSTATUS",
+            JobHistory { .. } => "JOB_HISTORY",
             Schedule { .. } => "SCHEDULE",
             ShowSchedules => "SHOW_SCHEDULES",
             ShowNodes => "SHOW_NODES",

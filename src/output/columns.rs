@@ -119,3 +119,30 @@ pub const JOBSTATUS: &[&str] = &[
     "Notes",
     "Owner",
 ];
+
+/// `SHOW SCHEDULES` (§8): every STATEMENT and PROCESS job.
+pub const SCHEDULES: &[&str] = &[
+    "Name",
+    "Type",
+    "Schedule",
+    "Status",
+    "Next run",
+    "Last run",
+    "Last status",
+    "Statement",
+];
+
+/// `JOB_HISTORY` (§8): one row per run of a job, newest due time first.
+pub const JOB_HISTORY: &[&str] = &[
+    "Type",
+    "Name",
+    "UID",
+    "Due time",
+    "Start time",
+    "End time",
+    "Status",
+    "Late",
+    "Node",
+    "Output",
+    "Error",
+];

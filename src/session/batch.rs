@@ -140,7 +140,7 @@ impl Session {
 
     /// Who this process is, for placement: a synchronous batch's node, and
     /// the worker it would start in the background.
-    fn here(&self) -> crate::batch::NodeIdent {
+    pub(super) fn here(&self) -> crate::batch::NodeIdent {
         crate::batch::NodeIdent {
             node: self.node.clone(),
             dc: self.dc.clone(),

@@ -15,6 +15,7 @@ mod control;
 mod error;
 mod get;
 mod help;
+mod jobs;
 mod monitor;
 mod open;
 mod settings;
@@ -257,6 +258,27 @@ impl Session {
             | S::BatchHistory { .. }
             | S::BatchOutput { .. }
             | S::ShowNodes => Some(self.monitor(stmt)?),
+            S::Job {
+                verb,
+                job_type,
+                options,
+            } => self.job(*verb, *job_type, options, stmt.span)?,
+            S::JobStatus {
+                job_type,
+                name,
+                options,
+            } => self.job_status(
+                *job_type,
+                name.as_ref().map(|n| n.value.as_str()),
+                options,
+                stmt.span,
+            )?,
+            S::Schedule { name, when, body } => self.schedule(&name.text, when, body, stmt.span)?,
+            S::JobHistory { name, options } => {
+                self.job_history(name.as_ref(), options, stmt.span)?
+            }
+            S::ShowSchedules => self.show_schedules(stmt.span)?,
+            S::DropSchedule { name } => self.drop_schedule(&name.text, name.span)?,
             other => {
                 return Err(StatementError::at(
                     stmt.span,

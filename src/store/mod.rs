@@ -2,7 +2,7 @@
 //! entities (SPEC §13). The rest of batchsh reaches it only through the
 //! traits here: [`BatchStore`] (what runs write, what control statements
 //! ask), [`AppendStore`] (open batches), [`CatalogStore`] (interfaces, LUs,
-//! groups) and [`ReadStore`] (what the monitoring statements read),
+//! groups), [`JobStore`] (jobs and their runs) and [`ReadStore`] (what the monitoring statements read),
 //! together [`Store`]. Every SQL
 //! statement on the store lives below this folder; SQLite is one
 //! implementation, in `sqlite/`, and a second backend implements the same
@@ -13,6 +13,7 @@ pub mod batches;
 pub mod catalog;
 #[cfg(test)]
 mod contract;
+pub mod jobs;
 pub mod nodes;
 pub mod queue;
 pub mod reads;
@@ -22,6 +23,7 @@ pub mod sqlite;
 pub use appends::AppendStore;
 pub use batches::BatchStore;
 pub use catalog::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef, now};
+pub use jobs::JobStore;
 pub use nodes::NodeStore;
 pub use queue::QueueStore;
 pub use reads::{
@@ -138,6 +140,13 @@ pub enum StoreError {
         bid: String,
         why: appends::NotOpen,
     },
+    /// `STARTJOB` or `SCHEDULE` with the type, name and UID of a job
+    /// that exists.
+    #[error(
+        "job {label} exists already: UPDATEJOB changes it, RESTARTJOB runs it again, \
+         DROP SCHEDULE {name} removes it (or give the new job another NAME or UID)"
+    )]
+    JobExists { label: String, name: String },
     #[error("no batch in this session yet; give a batch id (BATCH_LIST shows them)")]
     NoLastBatch,
     #[error("the store has no batch yet: a BATCH statement makes one")]
@@ -197,7 +206,7 @@ pub enum Upgrades<'a> {
 
 /// A batchsh store, whatever keeps it.
 pub trait Store:
-    AppendStore + BatchStore + CatalogStore + NodeStore + QueueStore + ReadStore
+    AppendStore + BatchStore + CatalogStore + JobStore + NodeStore + QueueStore + ReadStore
 {
     /// Where the store is, for messages.
     fn path(&self) -> &Path;

@@ -3,7 +3,7 @@
 
 use super::error::{ErrorKind, PErr};
 use super::keywords::{
-    JOB_ID_OPTIONS, JOBSTATUS_OPTIONS, OptSpec, STARTJOB_PROCESS_OPTIONS,
+    JOB_HISTORY_OPTIONS, JOB_ID_OPTIONS, JOBSTATUS_OPTIONS, OptSpec, STARTJOB_PROCESS_OPTIONS,
     STARTJOB_STATEMENT_OPTIONS, UPDATEJOB_OPTIONS,
 };
 use super::lexeme::{kw, name, peek_kw, pos, string, word};
@@ -112,6 +112,29 @@ pub(crate) fn jobstatus(i: In, ctx: Ctx) -> PResult<Statement> {
         i,
         Statement::JobStatus {
             job_type: Some(job_type),
+            name,
+            options: opts,
+        },
+    ))
+}
+
+/// `JOB_HISTORY ['name'] [LIMIT=n]`: the runs of one job, or of every job.
+pub(crate) fn job_history(i: In, ctx: Ctx) -> PResult<Statement> {
+    let (i, name) = match string(i) {
+        Ok((rest, lit)) => (rest, Some(lit.into_text())),
+        Err(Err::Failure(e)) => return Err(Err::Failure(e)),
+        Err(_) => (i, None),
+    };
+    let (i, opts) = options(i, JOB_HISTORY_OPTIONS, ctx)?;
+    let hints: &[&str] = if name.is_none() && opts.is_empty() {
+        &["a job name", "an option"]
+    } else {
+        &["an option"]
+    };
+    let (i, ()) = end(i, hints)?;
+    Ok((
+        i,
+        Statement::JobHistory {
             name,
             options: opts,
         },

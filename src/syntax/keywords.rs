@@ -94,6 +94,7 @@ pub const STATEMENTS: &[StatementWord] = &[
     st("RESUMEJOB", "resume a stopped job"),
     st("UPDATEJOB", "change a job's affinity or schedule"),
     st("JOBSTATUS", "list jobs and their status"),
+    st("JOB_HISTORY", "the past runs of a job, or of every job"),
     st(
         "SCHEDULE",
         "run a statement on a cron, interval or one-time schedule",
@@ -117,20 +118,7 @@ pub const STATEMENTS: &[StatementWord] = &[
 /// Statements that parse (and print back) but do not run yet: running one
 /// says "not implemented yet". `HELP` marks them, and the test that runs
 /// HELP's examples skips theirs.
-pub const NOT_BUILT: &[&str] = &[
-    "BATCH_PURGE",
-    "STARTJOB",
-    "STOPJOB",
-    "RESTARTJOB",
-    "RESUMEJOB",
-    "UPDATEJOB",
-    "JOBSTATUS",
-    "SCHEDULE",
-    "SHOW SCHEDULES",
-    "DROP SCHEDULE",
-    "WINDOW_STATUS",
-    "WINDOW_SET",
-];
+pub const NOT_BUILT: &[&str] = &["BATCH_PURGE", "WINDOW_STATUS", "WINDOW_SET"];
 
 /// Whether the statement (as [`STATEMENTS`] names it) runs in this version.
 pub fn is_built(statement: &str) -> bool {
@@ -378,6 +366,7 @@ pub const STARTJOB_PROCESS_OPTIONS: &[OptSpec] = &[
     opt("EXEC_INTERVAL", OptType::Schedule),
     opt("COMMAND", OptType::Str),
     opt("ARGS", OptType::JsonObject),
+    opt("TIMEOUT", OptType::Duration),
 ];
 
 pub const JOB_ID_OPTIONS: &[OptSpec] = &[opt("NAME", OptType::Str), opt("UID", OptType::Str)];
@@ -391,6 +380,8 @@ pub const UPDATEJOB_OPTIONS: &[OptSpec] = &[
 ];
 
 pub const JOBSTATUS_OPTIONS: &[OptSpec] = &[opt("UID", OptType::Str)];
+
+pub const JOB_HISTORY_OPTIONS: &[OptSpec] = &[opt("LIMIT", OptType::Int)];
 
 pub const WINDOW_STATUS_OPTIONS: &[OptSpec] = &[opt(
     "FORMAT",
@@ -419,6 +410,7 @@ pub const ALL_OPTION_TABLES: &[(&str, &[OptSpec])] = &[
     ("STOPJOB", JOB_ID_OPTIONS),
     ("UPDATEJOB", UPDATEJOB_OPTIONS),
     ("JOBSTATUS", JOBSTATUS_OPTIONS),
+    ("JOB_HISTORY", JOB_HISTORY_OPTIONS),
     ("WINDOW_STATUS", WINDOW_STATUS_OPTIONS),
     ("WINDOW_SET", WINDOW_SET_OPTIONS),
 ];

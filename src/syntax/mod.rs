@@ -104,6 +104,7 @@ pub(crate) fn statement(i: In, depth: usize) -> PResult<Stmt> {
             jobs::job(rest, ctx, &upper)
         }
         "JOBSTATUS" => jobs::jobstatus(rest, ctx),
+        "JOB_HISTORY" => jobs::job_history(rest, ctx),
         "SCHEDULE" => jobs::schedule(rest, ctx),
         "HELP" => session::help(rest, ctx),
         "SET" => session::set(rest, ctx),

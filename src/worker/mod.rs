@@ -167,19 +167,43 @@ fn heartbeat(
     log: &Log,
     done: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, WorkerError> {
+    let (log, said) = (log.clone(), log.clone());
+    Ok(heartbeat_thread(
+        store,
+        worker_id,
+        done,
+        move |store| guard::check(store, &log),
+        move || {
+            said.line("declared dead by another node (it stalled): exits, writing nothing more")
+        },
+    )?)
+}
+
+/// The heartbeat of a background process (a worker, a tick that runs
+/// jobs), on a thread and a store handle of its own, until `done`: each
+/// beat runs `each` first. A process that finds its node declared dead
+/// (it stalled, and another took its work) calls `dead` and exits 1 at
+/// once, writing nothing more.
+pub(crate) fn heartbeat_thread(
+    store: &dyn Store,
+    worker_id: &str,
+    done: Arc<AtomicBool>,
+    each: impl Fn(&dyn Store) + Send + 'static,
+    dead: impl Fn() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, crate::store::StoreError> {
     let store = store.reopen()?;
-    let (worker_id, log) = (worker_id.to_string(), log.clone());
+    let worker_id = worker_id.to_string();
     Ok(std::thread::spawn(move || {
         while !done.load(Ordering::SeqCst) {
-            guard::check(&*store, &log);
+            each(&*store);
             let _ = store.beat(&worker_id);
-            let dead = store.nodes().is_ok_and(|nodes| {
+            let declared_dead = store.nodes().is_ok_and(|nodes| {
                 nodes
                     .iter()
                     .any(|n| n.worker_id == worker_id && n.state == NodeState::Dead)
             });
-            if dead {
-                log.line("declared dead by another node (it stalled): exits, writing nothing more");
+            if declared_dead {
+                dead();
                 std::process::exit(crate::exit::FAILED);
             }
             let until = std::time::Instant::now() + beat_every();
@@ -299,14 +323,23 @@ struct At<'a> {
 /// `--workers` slots are shared among them.
 fn serve(at: &At, wake: &wake::Wake) -> Result<String, WorkerError> {
     let mut serving = Serving::default();
+    let mut jobs = JobRuns::default();
     loop {
         serving.reap(at.log);
+        jobs.reap();
         if crate::terminate::requested() {
             serving.wait_all(at.log);
+            jobs.wait_all();
             return Ok("asked to stop (drained)".into());
         }
+        jobs.fire(at)?;
         let mut work = next_work(at, &serving.busy())?;
-        if work.is_none() && at.cfg.until_idle && serving.running.is_empty() && idle(at)? {
+        if work.is_none()
+            && at.cfg.until_idle
+            && serving.running.is_empty()
+            && jobs.running.is_empty()
+            && idle(at)?
+        {
             // Idle. Stopping first, then a last look: a statement that
             // queued a batch just now either saw this worker running
             // (and the batch is found here) or saw it stopping, and
@@ -330,6 +363,79 @@ fn serve(at: &At, wake: &wake::Wake) -> Result<String, WorkerError> {
                 serving.start(at, work)?;
             }
             None => wake.sleep(idle_poll()),
+        }
+    }
+}
+
+/// How often a worker looks for due jobs (SPEC §8: a due job starts
+/// within 2 seconds of its time).
+fn job_look_every() -> Duration {
+    Duration::from_millis(500).min(idle_poll())
+}
+
+/// The job runs a worker fired, each on a thread of its own
+/// ([`crate::jobs`]).
+#[derive(Default)]
+struct JobRuns {
+    running: Vec<std::thread::JoinHandle<()>>,
+    looked: Option<Instant>,
+}
+
+impl JobRuns {
+    /// Fires the jobs that are due, if it is time to look again.
+    fn fire(&mut self, at: &At) -> Result<(), WorkerError> {
+        if self.looked.is_some_and(|t| t.elapsed() < job_look_every()) {
+            return Ok(());
+        }
+        self.looked = Some(Instant::now());
+        let firer = crate::jobs::Firer {
+            store: at.store,
+            worker_id: &at.me.worker_id,
+            ident: &at.me.ident,
+        };
+        for fired in crate::jobs::fire_due(&firer, crate::knobs::now())? {
+            let store = at.store.reopen()?;
+            let log = at.log.clone();
+            let host = crate::jobs::run::Host {
+                home: at.cfg.home.clone(),
+                store_path: at.cfg.store_path.clone(),
+                node: at.cfg.node.clone(),
+                dc: at.cfg.dc.clone(),
+                workers: at.cfg.workers,
+                worker_id: at.me.worker_id.clone(),
+            };
+            let what = format!(
+                "job {} {} (due {})",
+                fired.job.job_type.keyword(),
+                fired.job.name,
+                fired.due
+            );
+            log.line(&format!("job fired: {what}"));
+            let thread = std::thread::Builder::new()
+                .name(format!("job-{}", fired.job.job_no))
+                .spawn(move || {
+                    let outcome = crate::jobs::run::run(&*store, &host, &fired);
+                    match outcome.error.filter(|_| !outcome.ok) {
+                        None => log.line(&format!("job run ended: {what}: PROCESSED")),
+                        Some(e) => log.line(&format!("job run ended: {what}: FAILED: {e}")),
+                    }
+                })
+                .map_err(|source| WorkerError::Io {
+                    what: "cannot start a thread for a job".into(),
+                    source,
+                })?;
+            self.running.push(thread);
+        }
+        Ok(())
+    }
+
+    fn reap(&mut self) {
+        self.running.retain(|t| !t.is_finished());
+    }
+
+    fn wait_all(&mut self) {
+        for t in self.running.drain(..) {
+            let _ = t.join();
         }
     }
 }

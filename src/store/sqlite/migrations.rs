@@ -374,6 +374,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
         lines BLOB NOT NULL,
         PRIMARY KEY (bid, part)
     ) WITHOUT ROWID;",
+    // 12: jobs that users start (SPEC §8): STATEMENT and PROCESS jobs,
+    // fired when due by workers and `batchsh tick`. `last_due` is the due
+    // time of a job's latest run: firing a run moves it on with a
+    // compare-and-set, and a run's key is its job and due time (a UTC
+    // instant), so that no job runs twice for one due time.
+    "ALTER TABLE jobs ADD COLUMN last_due TEXT;
+    ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER;   -- PROCESS: TIMEOUT
+    ALTER TABLE jobs ADD COLUMN workdir TEXT;         -- where it was created
+    ALTER TABLE jobs ADD COLUMN short_form INTEGER NOT NULL DEFAULT 0;  -- made by SCHEDULE
+    CREATE INDEX jobs_due ON jobs (next_run) WHERE type <> 'BATCH_JOB';
+    CREATE TABLE job_runs (
+        job_no     INTEGER NOT NULL REFERENCES jobs (job_no) ON DELETE CASCADE,
+        due        TEXT NOT NULL,      -- RFC 3339 UTC, milliseconds
+        node       TEXT NOT NULL,
+        worker     TEXT NOT NULL,      -- nodes.worker_id that fired it
+        start_time TEXT NOT NULL,
+        end_time   TEXT,
+        status     TEXT NOT NULL CHECK (status IN ('IN_PROCESS', 'PROCESSED', 'FAILED')),
+        late_ms    INTEGER NOT NULL DEFAULT 0,
+        skipped    INTEGER NOT NULL DEFAULT 0,
+        output     TEXT,
+        error      TEXT,
+        exit_code  INTEGER,
+        PRIMARY KEY (job_no, due)
+    ) WITHOUT ROWID;",
 ];
 
 /// The newest schema version this binary knows.

@@ -12,6 +12,7 @@
 mod appends;
 mod batches;
 mod catalog;
+mod jobs;
 mod migrations;
 mod nodes;
 mod queue;

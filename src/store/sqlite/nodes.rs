@@ -21,7 +21,7 @@ impl NodeStore for SqliteStore {
             // A DEAD row stays: it is what fences its node off, should
             // that only have stalled.
             tx.execute(
-                "DELETE FROM nodes WHERE kind = 'synchronous' AND status = 'STOPPED'
+                "DELETE FROM nodes WHERE kind IN ('synchronous', 'tick') AND status = 'STOPPED'
                      AND heartbeat_at < ?1",
                 [&cutoff],
             )?;

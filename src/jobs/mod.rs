@@ -1,0 +1,248 @@
+//! Firing jobs (SPEC §8): what every worker does continuously, and
+//! `batchsh tick` once. A job is fired when its next due time has come,
+//! by one process only, once per due time ([`crate::store::jobs`] says how
+//! the store makes sure of it); the process that fired it runs it
+//! ([`run`]) and records how the run ended, with the job's next due time.
+//!
+//! The policies, in one place:
+//!
+//! - **Missed runs** (nothing ran at their time): the job fires once, for
+//!   the latest due time that has come, and the run's notes say how late it
+//!   was and how many due times it stands for.
+//! - **No overlap**: a job is not due while a run of it goes on; a due time
+//!   that came meanwhile fires once, as soon as the run ends.
+//! - **A run that fails** marks that run `FAILED` (and the job's notes say
+//!   so); a recurring job's next due time runs as usual.
+//! - **A process that dies** while it runs a job (kill -9, a lost host):
+//!   the next worker or tick marks that run `FAILED`, saying so, and the
+//!   job goes on with its next due time. The run is not started again for
+//!   its due time: a job runs at most once per due time.
+
+pub mod run;
+pub mod tick;
+
+use crate::batch::{JobStatus, NodeIdent, Placement};
+use crate::schedule::Schedule;
+use crate::store::jobs::{Fire, JobRow, RunEnd};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Local, Utc};
+
+/// Who fires jobs: a worker, or a tick.
+pub struct Firer<'a> {
+    pub store: &'a dyn Store,
+    pub worker_id: &'a str,
+    pub ident: &'a NodeIdent,
+}
+
+/// A run this process fired, to run now.
+#[derive(Clone, Debug)]
+pub struct Fired {
+    pub job: JobRow,
+    /// The due time it was fired for, as stored (the run's key).
+    pub due: String,
+    /// How late it was fired, if that is worth a note.
+    pub late: Option<String>,
+}
+
+/// A time as the store keeps it: RFC 3339 UTC, milliseconds.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A job's schedule, compiled; `None` for a job without one (it ran once,
+/// when it was started). A stored schedule this batchsh cannot read is
+/// an error for the job's notes.
+pub fn schedule_of(job: &JobRow) -> Result<Option<Schedule>, String> {
+    let Some(text) = &job.schedule else {
+        return Ok(None);
+    };
+    let spec = crate::syntax::values::parse_schedule(text)
+        .ok_or_else(|| format!("its schedule '{text}' cannot be read"))?;
+    crate::schedule::compile(&spec)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The job's next due time after a run due at `due` that ended at `ended`.
+pub fn next_after(
+    schedule: Option<&Schedule>,
+    due: DateTime<Utc>,
+    ended: DateTime<Utc>,
+) -> Option<String> {
+    schedule
+        .and_then(|s| s.after(due, ended, &Local))
+        .map(stamp)
+}
+
+/// Whether this process may fire `job` (its `AFFINITY`).
+pub fn may_fire(job: &JobRow, me: &NodeIdent) -> bool {
+    let placement = Placement {
+        job_affinity: job
+            .affinity
+            .as_deref()
+            .map(crate::batch::placement::entries)
+            .unwrap_or_default(),
+        ..Placement::default()
+    };
+    placement.may_own(me)
+}
+
+/// How late a run was, as a person reads it: `3 d 0 h 5 m`, `42 s`.
+fn lateness(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec} s"),
+        (0, 0, _) => format!("{m} min {sec} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h {m} min"),
+    }
+}
+
+/// How late a run may start and still count as on time: a worker looks
+/// every half second, and cron starts a tick within the minute.
+const ON_TIME_MS: i64 = 60_000;
+
+/// The notes of a run fired `late_ms` after its due time, standing for
+/// `skipped` earlier due times.
+fn late_note(late_ms: i64, skipped: u64) -> Option<String> {
+    if late_ms < ON_TIME_MS && skipped == 0 {
+        return None;
+    }
+    let missed = match skipped {
+        0 => String::new(),
+        1 => "; it stands for 1 earlier due time missed while nothing ran".into(),
+        n => format!("; it stands for {n} earlier due times missed while nothing ran"),
+    };
+    Some(format!(
+        "the last run started {} late (no worker or tick ran at its time){missed}",
+        lateness(late_ms)
+    ))
+}
+
+/// Fires every job due at `now` that this process may fire, after taking
+/// back the runs of processes that died. Gives the runs it fired, to run.
+pub fn fire_due(f: &Firer, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError> {
+    recover_dead(f.store, now)?;
+    let mut fired = Vec::new();
+    for job in f.store.due_jobs(&stamp(now))? {
+        if !may_fire(&job, f.ident) {
+            continue;
+        }
+        let Some(next) = job.next_run.as_deref().and_then(parse_stamp) else {
+            continue;
+        };
+        let schedule = match schedule_of(&job) {
+            Ok(s) => s,
+            Err(why) => {
+                // Said once, in the job's notes; it is not fired.
+                let notes = format!("not run: {why}; UPDATEJOB ... EXEC_INTERVAL='...' fixes it");
+                let change = crate::store::jobs::JobChange {
+                    status: Some(JobStatus::Failed),
+                    next_run: Some(None),
+                    notes: Some(Some(&notes)),
+                    ..Default::default()
+                };
+                f.store.change_job(job.job_no, &[job.status], &change)?;
+                continue;
+            }
+        };
+        // A restart runs now, whatever the schedule; otherwise the latest
+        // due time that has come stands for those missed before it.
+        let (due, skipped) = match (&schedule, job.status) {
+            (Some(s), status) if status != JobStatus::Restart => s.catch_up(next, now, &Local),
+            _ => (next, 0),
+        };
+        let late_ms = (now - due).num_milliseconds().max(0);
+        let due_text = stamp(due);
+        let next_run = next_after(schedule.as_ref(), due, due);
+        let notes = late_note(late_ms, skipped);
+        let node = &f.ident.node;
+        let fire = Fire {
+            job_no: job.job_no,
+            last_due: job.last_due.as_deref(),
+            due: &due_text,
+            node,
+            worker: f.worker_id,
+            late_ms,
+            skipped: i64::try_from(skipped).unwrap_or(i64::MAX),
+            next_run: next_run.as_deref(),
+            notes: notes.as_deref(),
+        };
+        if f.store.fire(&fire)? {
+            fired.push(Fired {
+                job,
+                due: due_text,
+                late: notes,
+            });
+        }
+    }
+    Ok(fired)
+}
+
+/// The runs of processes that died while they ran them end `FAILED`;
+/// their jobs go on with their next due time.
+pub fn recover_dead(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let running = store.running_jobs()?;
+    if running.is_empty() {
+        return Ok(());
+    }
+    let nodes = store.nodes()?;
+    for job in running {
+        let (Some(owner), Some(due)) = (&job.owner_worker, &job.last_due) else {
+            continue;
+        };
+        let node = nodes.iter().find(|n| n.worker_id == *owner);
+        if node.is_some_and(|n| n.alive()) {
+            continue;
+        }
+        let who = node.map_or_else(
+            || "the process that ran it".to_string(),
+            |n| format!("{} (node {}, pid {})", n.kind.as_str(), n.node, n.pid),
+        );
+        let error = format!(
+            "{who} ended before the run did (killed, or its host lost); the run is not \
+             started again for this due time"
+        );
+        let schedule = schedule_of(&job).ok().flatten();
+        let due_at = parse_stamp(due).unwrap_or(now);
+        let next_run = next_after(schedule.as_ref(), due_at, now);
+        let notes = format!("the last run FAILED: {error}");
+        let end = RunEnd {
+            status: JobStatus::Failed,
+            output: None,
+            error: Some(&error),
+            exit_code: None,
+            next_run: next_run.as_deref(),
+            notes: Some(&notes),
+        };
+        store.finish_run(job.job_no, due, owner, &end)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_reads_in_the_largest_units() {
+        assert_eq!(lateness(42_000), "42 s");
+        assert_eq!(lateness(61_000), "1 min 1 s");
+        assert_eq!(lateness(3 * 86_400_000 + 5 * 60_000), "3 d 0 h 5 min");
+    }
+
+    #[test]
+    fn a_run_on_time_has_no_note_and_a_late_one_says_how_late() {
+        assert_eq!(late_note(1_500, 0), None);
+        let note = late_note(3 * 86_400_000, 4319).unwrap();
+        assert!(note.contains("3 d 0 h 0 min late"), "{note}");
+        assert!(note.contains("4319 earlier due times"), "{note}");
+    }
+}

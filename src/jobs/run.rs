@@ -1,0 +1,391 @@
+//! Running a fired job (SPEC §8), in the process that fired it.
+//!
+//! - A STATEMENT job runs its statement in a session of its own. A
+//!   `BATCH` in it is queued as an asynchronous batch, whichever `ASYNC`
+//!   it was written with, for the workers to run; its bid is the run's
+//!   output at once, and the run lasts until the batch ends: `DONE` with
+//!   no failed entity is a run `PROCESSED`, anything else `FAILED`. Any
+//!   other statement's result (JSON) is the run's output.
+//! - A PROCESS job runs its program directly (no shell), `ARGS` in order
+//!   as its arguments, in the folder the job was started from; its output
+//!   is kept (64 KiB of each stream), its exit code recorded, and it is
+//!   killed at its `TIMEOUT`. Exit code 0 is a run `PROCESSED`.
+
+use super::{Fired, next_after, schedule_of};
+use crate::ast::{JobType, OutputFormat, Statement};
+use crate::batch::JobStatus;
+use crate::store::Store;
+use crate::store::jobs::RunEnd;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How much of each of a process's streams a run keeps.
+pub const KEEP_BYTES: usize = 64 * 1024;
+
+/// Where a run happens: the process that fired it.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub home: PathBuf,
+    pub store_path: PathBuf,
+    pub node: String,
+    pub dc: String,
+    pub workers: usize,
+    pub worker_id: String,
+}
+
+/// How a run went, before it is recorded.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub ok: bool,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub exit_code: Option<i64>,
+}
+
+impl Outcome {
+    fn failed(error: impl Into<String>) -> Outcome {
+        Outcome {
+            error: Some(error.into()),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// Runs `fired` and records how it ended, with the job's next due time.
+/// Gives the outcome (a tick reports failures).
+pub fn run(store: &dyn Store, host: &Host, fired: &Fired) -> Outcome {
+    let outcome = match fired.job.job_type {
+        JobType::Process => run_process(&fired.job),
+        _ => run_statement(store, host, fired),
+    };
+    let ended = crate::knobs::now();
+    let schedule = schedule_of(&fired.job).ok().flatten();
+    let due = chrono::DateTime::parse_from_rfc3339(&fired.due)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or(ended);
+    let next_run = next_after(schedule.as_ref(), due, ended.max(due));
+    // The notes say how the last run went: how late it started, and
+    // why it failed.
+    let failed = (!outcome.ok).then(|| {
+        format!(
+            "the last run FAILED: {}",
+            outcome.error.as_deref().unwrap_or("?")
+        )
+    });
+    let notes = match (failed, &fired.late) {
+        (Some(f), Some(late)) => Some(format!("{f}; {late}")),
+        (f, late) => f.or_else(|| late.clone()),
+    };
+    let end = RunEnd {
+        status: if outcome.ok {
+            JobStatus::Processed
+        } else {
+            JobStatus::Failed
+        },
+        output: outcome.output.as_deref(),
+        error: outcome.error.as_deref(),
+        exit_code: outcome.exit_code,
+        next_run: next_run.as_deref(),
+        notes: notes.as_deref(),
+    };
+    if let Err(e) = store.finish_run(fired.job.job_no, &fired.due, &host.worker_id, &end) {
+        return Outcome::failed(format!("the run's end could not be recorded: {e}"));
+    }
+    outcome
+}
+
+/// The folder a job runs in: where it was started, else the home.
+fn workdir(job: &crate::store::jobs::JobRow, home: &Path) -> PathBuf {
+    job.workdir
+        .as_deref()
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(|| home.to_path_buf())
+}
+
+fn run_statement(store: &dyn Store, host: &Host, fired: &Fired) -> Outcome {
+    let text = fired.job.statement.as_deref().unwrap_or_default();
+    let mut stmts = match crate::syntax::parse(text) {
+        Ok(s) => s,
+        Err(e) => {
+            let why = crate::diag::render(text, &e);
+            return Outcome::failed(format!("its statement no longer parses:\n{why}"));
+        }
+    };
+    let Some(mut stmt) = stmts.pop().filter(|_| stmts.is_empty()) else {
+        return Outcome::failed("its statement is not one statement");
+    };
+    let queues_batch = if let Statement::Batch(b) = &mut stmt.kind {
+        force_async(&mut b.options);
+        true
+    } else {
+        false
+    };
+    let config = crate::session::Config {
+        store_path: host.store_path.clone(),
+        home: host.home.clone(),
+        cwd: workdir(&fired.job, &host.home),
+        node: host.node.clone(),
+        dc: host.dc.clone(),
+        workers: host.workers,
+        progress_allowed: false,
+        quiet: true,
+    };
+    let settings = crate::session::Settings {
+        format: OutputFormat::Json,
+        progress: false,
+        expanded: crate::ast::Expanded::Off,
+        timing: false,
+        pager: false,
+    };
+    let mut session = crate::session::Session::new(config, settings);
+    let out = match session.run_statement(&stmt) {
+        Ok((out, _)) => out,
+        Err(e) => return Outcome::failed(e.to_string()),
+    };
+    let text = out.map(|o| {
+        let style = crate::output::Style {
+            format: OutputFormat::Json,
+            color: false,
+            width: None,
+            expanded: crate::ast::Expanded::Off,
+        };
+        keep(crate::output::render(&o, &style).into_bytes())
+    });
+    match session.last_bid.clone().filter(|_| queues_batch) {
+        Some(bid) => {
+            let _ = store.run_output(fired.job.job_no, &fired.due, &bid);
+            wait_for_batch(store, &bid)
+        }
+        None => Outcome {
+            ok: true,
+            output: text,
+            ..Outcome::default()
+        },
+    }
+}
+
+/// A BATCH in a job runs as an asynchronous batch (`ASYNC=true`).
+fn force_async(options: &mut crate::ast::Options) {
+    use crate::ast::{Opt, Span, Value};
+    options.0.retain(|o| o.name != "ASYNC");
+    options.0.push(Opt {
+        name: "ASYNC",
+        value: Value::Bool(true),
+        span: Span::new(0, 0),
+    });
+}
+
+/// How often a run looks at the batch it waits for.
+const BATCH_POLL: Duration = Duration::from_millis(200);
+
+/// Waits for the batch a run queued; its end is the run's outcome. A
+/// stop (the worker drains) ends the wait: the batch goes on without it.
+fn wait_for_batch(store: &dyn Store, bid: &str) -> Outcome {
+    use crate::batch::BatchStatus;
+    loop {
+        let row = match store.read_batch(bid) {
+            Ok(row) => row,
+            Err(e) => return Outcome::failed(format!("batch {bid}: {e}")),
+        };
+        let failed = row.counts.failed;
+        let base = Outcome {
+            output: Some(bid.to_string()),
+            ..Outcome::default()
+        };
+        match row.status {
+            BatchStatus::Done if failed == 0 => return Outcome { ok: true, ..base },
+            BatchStatus::Done => {
+                return Outcome {
+                    error: Some(format!(
+                        "batch {bid} ended DONE with {failed} failed entities"
+                    )),
+                    ..base
+                };
+            }
+            s if s.is_final() => {
+                let why = row.error.map(|e| format!(": {e}")).unwrap_or_default();
+                return Outcome {
+                    error: Some(format!("batch {bid} ended {s}{why}")),
+                    ..base
+                };
+            }
+            _ => {}
+        }
+        if crate::terminate::requested() {
+            return Outcome {
+                error: Some(format!(
+                    "this process was stopped before batch {bid} ended; the batch goes on \
+                     (BATCH_WAIT '{bid}' waits for it)"
+                )),
+                ..base
+            };
+        }
+        std::thread::sleep(BATCH_POLL);
+    }
+}
+
+/// At most [`KEEP_BYTES`] of a stream, as text.
+fn keep(mut bytes: Vec<u8>) -> String {
+    let cut = bytes.len() > KEEP_BYTES;
+    bytes.truncate(KEEP_BYTES);
+    let mut s = String::from_utf8_lossy(&bytes).into_owned();
+    if cut {
+        s.push_str("\n[cut at 64 KiB]");
+    }
+    s
+}
+
+/// Reads a stream to its end on a thread, keeping its first
+/// [`KEEP_BYTES`] (the rest is read and dropped, so the program never
+/// blocks on a full pipe).
+fn drain(stream: Option<impl Read + Send + 'static>) -> Option<std::thread::JoinHandle<Vec<u8>>> {
+    let mut stream = stream?;
+    Some(std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = (KEEP_BYTES + 1).saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+        }
+        kept
+    }))
+}
+
+/// A PROCESS job's arguments: `ARGS`, a JSON object, its values in order.
+pub fn process_args(args: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(args) = args else {
+        return Ok(Vec::new());
+    };
+    let value: serde_json::Value = serde_json::from_str(args)
+        .map_err(|e| format!("ARGS is not JSON ({e}): write ARGS='{{\"0\":\"x\"}}'"))?;
+    let Some(object) = value.as_object() else {
+        return Err(format!(
+            "ARGS is {value}, not a JSON object: write ARGS='{{\"0\":\"first\",\"1\":\"second\"}}'"
+        ));
+    };
+    Ok(object
+        .values()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect())
+}
+
+fn run_process(job: &crate::store::jobs::JobRow) -> Outcome {
+    use std::process::{Command, Stdio};
+    use wait_timeout::ChildExt;
+    let program = job.statement.as_deref().unwrap_or_default();
+    let args = match process_args(job.args.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return Outcome::failed(e),
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = job.workdir.as_deref().filter(|d| Path::new(d).is_dir()) {
+        cmd.current_dir(dir);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Outcome::failed(format!("cannot start the program {program}: {e}")),
+    };
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = match job.timeout_ms {
+        Some(ms) => match child.wait_timeout(Duration::from_millis(ms)) {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!(
+                    "killed at its TIMEOUT of {}",
+                    crate::output::format_duration(Duration::from_millis(ms))
+                ))
+            }
+            Err(e) => Err(format!("cannot wait for the program: {e}")),
+        },
+        None => child
+            .wait()
+            .map_err(|e| format!("cannot wait for the program: {e}")),
+    };
+    let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.and_then(|h| h.join().ok()).map(keep).unwrap_or_default()
+    };
+    let (stdout, stderr) = (collect(out), collect(err));
+    let stderr_note = |s: &str| {
+        let s = s.trim_end();
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!("; stderr: {s}")
+        }
+    };
+    match status {
+        Ok(status) if status.success() => Outcome {
+            ok: true,
+            output: Some(stdout),
+            error: Some(stderr).filter(|s| !s.is_empty()),
+            exit_code: Some(0),
+        },
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            let why = match (status.code(), status.signal()) {
+                (Some(code), _) => format!("{program} exited with code {code}"),
+                (None, Some(sig)) => format!("{program} was killed by signal {sig}"),
+                _ => format!("{program} failed"),
+            };
+            Outcome {
+                ok: false,
+                output: Some(stdout),
+                error: Some(format!("{why}{}", stderr_note(&stderr))),
+                exit_code: status.code().map(i64::from),
+            }
+        }
+        Err(why) => Outcome {
+            ok: false,
+            output: Some(stdout),
+            error: Some(format!("{program} {why}{}", stderr_note(&stderr))),
+            exit_code: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_the_values_of_a_json_object_in_order() {
+        assert_eq!(
+            process_args(Some(r#"{"0":"a","1":2,"2":"c d"}"#)).unwrap(),
+            vec!["a", "2", "c d"]
+        );
+        assert!(
+            process_args(Some("[1,2]"))
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
+        assert!(
+            process_args(Some("{oops"))
+                .unwrap_err()
+                .contains("not JSON")
+        );
+    }
+
+    #[test]
+    fn output_is_kept_to_64_kib() {
+        let s = keep(vec![b'x'; KEEP_BYTES + 10]);
+        assert!(s.ends_with("[cut at 64 KiB]"));
+        assert_eq!(keep(b"ok\n".to_vec()), "ok\n");
+    }
+}
