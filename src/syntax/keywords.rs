@@ -90,7 +90,7 @@ pub const STATEMENTS: &[StatementWord] = &[
         "create and start a job (a statement or a process)",
     ),
     st("STOPJOB", "stop a job"),
-    st("RESTARTJOB", "stop a job and start it again"),
+    st("RESTARTJOB", "run a job again now"),
     st("RESUMEJOB", "resume a stopped job"),
     st("UPDATEJOB", "change a job's affinity or schedule"),
     st("JOBSTATUS", "list jobs and their status"),
