@@ -193,7 +193,17 @@ impl Session {
                 }
                 let workers = self.workers;
                 let store = self.store()?;
-                crate::analyze::batch(store, b, stmt.span, workers)?;
+                crate::analyze::batch(store, b, stmt.span, workers).map_err(|e| {
+                    // The parts of a statement in a COMMAND string are
+                    // placed within the string: the error points at the
+                    // whole statement there. (A SCHEDULE's statement is
+                    // placed in the source: its error stays where it is.)
+                    let mut e = StatementError::from(e);
+                    if e.span.is_some_and(|s| s.start < stmt.span.start) {
+                        e.span = Some(stmt.span);
+                    }
+                    e
+                })?;
             }
             Statement::Set { .. }
             | Statement::ShowSettings
@@ -477,12 +487,14 @@ impl Session {
         span: Span,
     ) -> Result<Option<Output>> {
         let statement = self.job_statement(body)?;
+        // A bad schedule points at `SCHEDULE name CRON '...'`.
+        let when_span = Span::new(span.start, body.span.start.max(span.start));
         let spec = JobSpec {
             job_type: JobType::Statement,
             name: name.to_string(),
             uid: String::new(),
             affinity: None,
-            schedule: Some((when, span)),
+            schedule: Some((when, when_span)),
             statement,
             args: None,
             timeout_ms: None,
