@@ -481,6 +481,15 @@ fn stop_resume_restart_and_update_change_a_job_as_asked() {
         .run();
     tick_ok(&clock, &w);
     assert_eq!(runs(&clock, &w, "nightly").len(), 1);
+    // Again, at the same moment: a run of its own (a millisecond later),
+    // not one refused for a due time that ran.
+    clock
+        .test(&w, "RESTARTJOB STATEMENT NAME='nightly'")
+        .status(0)
+        .run();
+    tick_ok(&clock, &w);
+    assert_eq!(runs(&clock, &w, "nightly").len(), 2);
+    assert_eq!(job(&clock, &w, "nightly")["status"], "SCHEDULED");
     clock
         .test(
             &w,
@@ -517,6 +526,14 @@ fn refused_job_statements_store_nothing() {
         "in the past",
     );
     refused("SCHEDULE s EVERY '00:00:00' DO BATCH_LIST", "EVERY");
+    // A local time the clocks skip (Berlin, spring 2027).
+    clock
+        .test(&w, "SCHEDULE s AT '2027-03-28 02:30:00' DO BATCH_LIST")
+        .env("TZ", "Europe/Berlin")
+        .status(1)
+        .stderr_contains("does not exist: that night the clocks go forward")
+        .run();
+    assert_eq!(job_count(&w), 0);
     refused(
         "STARTJOB STATEMENT NAME='x' COMMAND=$$ BATCH Nobody FABRIC_COMMAND=\"echo ?\" $$",
         "no LU named Nobody",

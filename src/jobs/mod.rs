@@ -155,10 +155,30 @@ pub fn fire_due(f: &Firer, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError>
         };
         // A restart runs now, whatever the schedule; otherwise the latest
         // due time that has come stands for those missed before it.
-        let (due, skipped) = match (&schedule, job.status) {
+        let (mut due, skipped) = match (&schedule, job.status) {
             (Some(s), status) if status != JobStatus::Restart => s.catch_up(next, now, &Local),
             _ => (next, 0),
         };
+        // A due time that ran already is not run again: a cron slot that
+        // ran moves the job on to its next slot; a restart (or a job
+        // resumed) in the same millisecond as its last run runs a
+        // millisecond later.
+        if let Some(last) = job.last_due.as_deref().and_then(parse_stamp)
+            && due <= last
+        {
+            match (&schedule, job.status) {
+                (Some(s @ Schedule::Cron(_)), status) if status != JobStatus::Restart => {
+                    let next = next_after(Some(s), last, last);
+                    let change = crate::store::jobs::JobChange {
+                        next_run: Some(next.as_deref()),
+                        ..Default::default()
+                    };
+                    f.store.change_job(job.job_no, &[job.status], &change)?;
+                    continue;
+                }
+                _ => due = last + chrono::TimeDelta::milliseconds(1),
+            }
+        }
         let late_ms = (now - due).num_milliseconds().max(0);
         let due_text = stamp(due);
         let next_run = next_after(schedule.as_ref(), due, due);
