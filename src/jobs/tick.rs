@@ -20,16 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub fn tick(host: &Host) -> Result<i32, StoreError> {
     let store = crate::store::open(&host.store_path, Upgrades::Silent)?;
     let now = crate::knobs::now();
-    let ident = NodeIdent {
-        node: host.node.clone(),
-        dc: host.dc.clone(),
-        addrs: NodeIdent::host_addrs(),
-    };
     // Nothing due, no run to take back: nothing to write.
     let stamp = super::stamp(now);
     if store.due_jobs(&stamp)?.is_empty() && store.running_jobs()?.is_empty() {
         return Ok(crate::exit::OK);
     }
+    let ident = NodeIdent {
+        node: host.node.clone(),
+        dc: host.dc.clone(),
+        addrs: NodeIdent::host_addrs(),
+    };
     let node = NodeInfo {
         worker_id: &host.worker_id,
         node: &host.node,
@@ -68,7 +68,8 @@ pub fn tick(host: &Host) -> Result<i32, StoreError> {
     })
 }
 
-/// Runs every fired job, each on a thread with a store handle of its own;
+/// Runs every fired job, each on a thread with a store handle of its own
+/// (all at once: a long run must not hold back another job's time);
 /// gives those that failed.
 fn run_all(
     store: &dyn Store,
