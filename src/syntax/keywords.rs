@@ -118,7 +118,6 @@ pub const STATEMENTS: &[StatementWord] = &[
 /// says "not implemented yet". `HELP` marks them, and the test that runs
 /// HELP's examples skips theirs.
 pub const NOT_BUILT: &[&str] = &[
-    "BATCH_PURGE",
     "STARTJOB",
     "STOPJOB",
     "RESTARTJOB",
