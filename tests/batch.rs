@@ -9,6 +9,7 @@ mod outcomes;
 mod output;
 mod pipe;
 mod planning;
+mod purge;
 mod signals;
 mod sources;
 mod store;

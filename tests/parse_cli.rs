@@ -103,15 +103,15 @@ fn parse_error_goes_to_stderr_and_exits_1() {
 #[test]
 fn what_is_not_built_yet_says_so_honestly() {
     Test::new()
-        .args(["-c", "BATCH_PURGE"])
+        .args(["-c", "WINDOW_STATUS nightly"])
         .status(1)
         .stdout("")
         .stderr(
-            "error: BATCH_PURGE is not implemented yet in this version of batchsh
+            "error: WINDOW_STATUS is not implemented yet in this version of batchsh
   --> line 1, column 1
    |
- 1 | BATCH_PURGE
-   | ^^^^^^^^^^^
+ 1 | WINDOW_STATUS nightly
+   | ^^^^^^^^^^^^^^^^^^^^^
 ",
         )
         .run();

@@ -179,7 +179,7 @@ fn help_marks_the_statements_not_built_yet() {
         csv.stdout
     );
     assert!(
-        csv.stdout.contains("\nBATCH_PURGE,false,"),
+        csv.stdout.contains("\nWINDOW_STATUS,false,"),
         "{}",
         csv.stdout
     );

@@ -17,7 +17,9 @@ mod tests;
 pub use append::{Appending, append};
 pub use command::{literal_braces_warning, refuse_missing_pipe_program};
 pub use error::{AnalyzeError, AnalyzeErrorKind, Result};
-pub use options::{BatchOptions, EditOptions, InterfaceOptions, RetryOptions, WaitOptions};
+pub use options::{
+    BatchOptions, EditOptions, InterfaceOptions, PurgeOptions, RetryOptions, WaitOptions,
+};
 
 use crate::ast::{BatchStmt, Span, Statement, Stmt};
 use crate::plan::{MAX_NODE_WORKERS, Plan};

@@ -309,6 +309,79 @@ impl WaitOptions {
     }
 }
 
+/// `BATCH_PURGE`'s options (SPEC §6), with the defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgeOptions {
+    /// `OLDER_THAN` (30 days by default): batches that ended longer ago
+    /// than this go.
+    pub older_than: crate::ast::Duration,
+    /// Now less `older_than`: batches that ended before it go.
+    pub cutoff: chrono::DateTime<chrono::Utc>,
+    /// `STATUS` (DONE by default): final statuses, each once, in the order
+    /// given. The parser lets only final ones through.
+    pub statuses: Vec<crate::batch::BatchStatus>,
+}
+
+impl PurgeOptions {
+    /// `OLDER_THAN` when none is given.
+    pub const DEFAULT_OLDER_THAN: crate::ast::Duration = crate::ast::Duration(30 * 86_400_000);
+
+    /// Decodes a BATCH_PURGE's options at the moment `now`. An
+    /// `OLDER_THAN` that reaches back before the year 1 is refused: no
+    /// time the store holds is that old, and the cutoff could not be
+    /// written as one.
+    pub fn decode(options: &Options, now: chrono::DateTime<chrono::Utc>) -> Result<PurgeOptions> {
+        use crate::batch::BatchStatus;
+        use chrono::Datelike;
+        let mut older_than = (PurgeOptions::DEFAULT_OLDER_THAN, None);
+        let mut statuses = vec![BatchStatus::Done];
+        for o in &options.0 {
+            match (o.name, &o.value) {
+                ("OLDER_THAN", Value::Duration(d)) => older_than = (*d, Some(o.span)),
+                ("STATUS", Value::Str(list)) => {
+                    statuses.clear();
+                    for text in list.split(',').map(str::trim) {
+                        let status = text.to_ascii_uppercase().parse::<BatchStatus>();
+                        let status = status.ok().filter(|s| s.is_final()).ok_or_else(|| {
+                            AnalyzeError::invalid(
+                                o.span,
+                                format!(
+                                    "STATUS takes final statuses ({}), not {text}",
+                                    BatchStatus::FINAL_NAMES.join(", ")
+                                ),
+                            )
+                        })?;
+                        if !statuses.contains(&status) {
+                            statuses.push(status);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (older_than, span) = older_than;
+        let cutoff = i64::try_from(older_than.millis())
+            .ok()
+            .and_then(chrono::TimeDelta::try_milliseconds)
+            .and_then(|d| now.checked_sub_signed(d))
+            .filter(|c| c.year() >= 1);
+        match (cutoff, span) {
+            (Some(cutoff), _) => Ok(PurgeOptions {
+                older_than,
+                cutoff,
+                statuses,
+            }),
+            (None, span) => Err(AnalyzeError::invalid(
+                span.unwrap_or_default(),
+                format!(
+                    "OLDER_THAN='{older_than}' reaches back before the year 1; no batch \
+                     ended that long ago"
+                ),
+            )),
+        }
+    }
+}
+
 /// `BATCH_EDIT`'s options (SPEC §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EditOptions {

@@ -34,6 +34,9 @@ pub const BATCH_LIST: &[&str] = &[
     "Error",
 ];
 
+/// `BATCH_PURGE` (§6): the batches it deleted.
+pub const BATCH_PURGE: &[&str] = &["Id", "Command", "Status", "End date", "Entities"];
+
 /// `BATCH_SUMMARY` (§6).
 pub const BATCH_SUMMARY: &[&str] = &[
     "Level",

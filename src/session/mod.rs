@@ -7,7 +7,7 @@
 //!
 //! [`Session::run_statement`] is a thin dispatcher: each family of
 //! statements has its file (`catalog`, `batch`, `control`, `open`,
-//! `settings`, `help`); monitoring statements go to [`crate::monitor`].
+//! `purge`, `settings`, `help`); monitoring statements go to [`crate::monitor`].
 
 mod batch;
 mod catalog;
@@ -18,6 +18,7 @@ mod help;
 mod jobs;
 mod monitor;
 mod open;
+mod purge;
 mod settings;
 mod wait;
 
@@ -250,6 +251,7 @@ impl Session {
             S::BatchAppend { bid, source } => self.append(bid, source, stmt.span)?,
             S::BatchWaitoff { bid } => self.waitoff(bid, stmt.span)?,
             S::BatchWait { bid, options } => self.wait(bid, options, stmt.span)?,
+            S::BatchPurge { options } => self.purge(options, stmt.span)?,
             S::BatchList { .. }
             | S::BatchInfo { .. }
             | S::BatchSummary { .. }

@@ -234,6 +234,25 @@ pub enum StoredId<'a> {
     Bad { stand_in: &'a str, error: &'a str },
 }
 
+/// A finished batch that `BATCH_PURGE` may delete, as
+/// [`BatchStore::purgeable`] found it. [`BatchStore::purge_batch`] deletes
+/// it only if it is still as seen here: a `BATCH_RETRY` that started it
+/// again meanwhile (a new execution id, a new end) keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purgeable {
+    pub bid: String,
+    /// The number that keys its entity rows ([`BatchStore::purge_rows`]).
+    pub batch_no: i64,
+    /// The BATCH statement, canonical text.
+    pub command: String,
+    pub status: BatchStatus,
+    /// RFC 3339 UTC, as stored.
+    pub end_time: String,
+    pub execution_id: String,
+    /// How many entities it has (its `total`).
+    pub entities: i64,
+}
+
 /// The executor's and the control statements' writes to the batch tables.
 pub trait BatchStore {
     /// Every id stored for the batch so far, claimed ones included, in no
@@ -399,4 +418,42 @@ pub trait BatchStore {
         node: &str,
         execution_id: &str,
     ) -> Result<Option<Counters>>;
+
+    /// The finished batches with one of `statuses` (final ones: DONE,
+    /// FAILED, CANCELLED; any other is ignored) that ended before
+    /// `cutoff` (RFC 3339 UTC, as the store writes times), oldest end
+    /// first: what `BATCH_PURGE` deletes. An unfinished batch is never
+    /// one of them, whatever its times say.
+    ///
+    /// To be kept whatever their age, once they exist: the last
+    /// successful run of a named series, and the runs a job still needs
+    /// for exactly-once. Neither exists yet (no named series, no job-run
+    /// table), so no batch is kept for them today; this is where they are
+    /// to be left out.
+    fn purgeable(&self, cutoff: &str, statuses: &[BatchStatus]) -> Result<Vec<Purgeable>>;
+
+    /// Deletes the batch `seen` and everything kept for it but its entity
+    /// rows and appended ids, in one short transaction: its claims, the
+    /// processes taking part in it, its job (an asynchronous batch's
+    /// `BATCH_JOB`), its events, per-node rows, progress samples and
+    /// stored lines, and its row, which takes it out of every listing at
+    /// once. Only if it is still as `seen` (the same final status, end
+    /// time and execution): false, deleting nothing, if it is not, or is
+    /// gone. Its entity rows are left for [`BatchStore::purge_rows`],
+    /// a chunk at a time.
+    fn purge_batch(&self, seen: &Purgeable) -> Result<bool>;
+
+    /// Deletes up to `max_rows` of the rows left under batch number
+    /// `batch_no` once its batch row is gone (entity rows first, in
+    /// sequence order, then appended ids), in one transaction that seeks
+    /// them through their primary key: a short one, however many rows the
+    /// batch had. How many it deleted; 0 when none is left, or when a
+    /// batch with that number exists (its rows are not orphans).
+    fn purge_rows(&self, batch_no: i64, max_rows: usize) -> Result<usize>;
+
+    /// The batch numbers that rows are still stored under (entity rows,
+    /// appended ids) though no batch has them: what a `BATCH_PURGE`
+    /// interrupted between [`BatchStore::purge_batch`] and the end of its
+    /// [`BatchStore::purge_rows`] left, for the next one to delete.
+    fn orphan_batch_nos(&self) -> Result<Vec<i64>>;
 }

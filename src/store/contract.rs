@@ -3,7 +3,7 @@
 //! the same functions against its own store.
 
 use super::Store;
-use super::batches::{NewBatch, NewId, OutcomeState, RunRef, StepInput, StoredId};
+use super::batches::{NewBatch, NewId, OutcomeState, Purgeable, RunRef, StepInput, StoredId};
 use super::nodes::{NodeInfo, NodeKind, NodeState};
 use super::{GroupDef, InterfaceDef, LuDef, StoreError, now};
 use crate::batch::{BatchStatus, EntityStatus};
@@ -22,6 +22,7 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn Store>) {
     a_node_taken_over_is_dead_and_its_claims_wait_again(&*fresh());
     a_second_node_joins_and_counts_its_own(&*fresh());
     an_open_batch_takes_appends_until_it_is_closed(&*fresh());
+    a_finished_batch_is_purged_and_its_rows_follow_a_chunk_at_a_time(&*fresh());
 }
 
 fn catalog(s: &dyn Store) {
@@ -62,6 +63,18 @@ fn new_batch_open(
     twin_check: bool,
     open: bool,
 ) -> Option<String> {
+    new_batch_as(s, bid, command, twin_check, open, false)
+}
+
+/// A new batch; `queued`: an asynchronous one, with its job.
+fn new_batch_as(
+    s: &dyn Store,
+    bid: &str,
+    command: &str,
+    twin_check: bool,
+    open: bool,
+    queued: bool,
+) -> Option<String> {
     s.create_batch(
         &NewBatch {
             bid,
@@ -74,7 +87,7 @@ fn new_batch_open(
             node: "n1",
             estimated_total: None,
             max_workers: None,
-            queued: false,
+            queued,
             placement: &crate::batch::Placement::default(),
             open,
             workdir: Some("/work/exports"),
@@ -580,4 +593,112 @@ fn an_open_batch_takes_appends_until_it_is_closed(s: &dyn Store) {
         refusal(s.append_ids("b3", &ids(&["1"]), "n1").unwrap_err()),
         NotOpen::Ended(BatchStatus::Cancelled)
     );
+}
+
+/// BATCH_PURGE's store half: only finished batches of the asked statuses
+/// that ended before the cutoff are found; a batch goes with everything
+/// but its rows at once, only as it was seen; its entity rows and appended
+/// ids then go in chunks, and a new batch never takes their number.
+fn a_finished_batch_is_purged_and_its_rows_follow_a_chunk_at_a_time(s: &dyn Store) {
+    catalog(s);
+    let later = "9999-12-31T23:59:59.999Z";
+    let stored = |bid: &str, n: i64| {
+        s.take_ownership(run(bid), "dc").unwrap();
+        let mut seq = 0;
+        s.step(
+            run(bid),
+            &mut seq,
+            &mut StepInput {
+                new_ids: ids(1..n + 1),
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    };
+    // b1: DONE, 5 entity rows and 2 appended ids; b2: running; b3: FAILED.
+    new_batch_open(s, "b1", "BATCH a", false, true);
+    stored("b1", 5);
+    s.append_ids("b1", &["x".into(), "y".into()], "n1").unwrap();
+    s.set_run_status(run("b1"), BatchStatus::Done, None)
+        .unwrap();
+    new_batch(s, "b2", "BATCH b", false);
+    stored("b2", 3);
+    s.set_run_status(run("b2"), BatchStatus::InProgress, None)
+        .unwrap();
+    // An asynchronous batch, with its job.
+    new_batch_as(s, "b3", "BATCH c", false, false, true);
+    s.set_run_status(run("b3"), BatchStatus::Failed, Some("no"))
+        .unwrap();
+    assert!(s.batch_job("b3").unwrap().is_some());
+    let bids = |found: Vec<Purgeable>| found.into_iter().map(|p| p.bid).collect::<Vec<_>>();
+    assert_eq!(
+        bids(s.purgeable(later, &[BatchStatus::Done]).unwrap()),
+        ["b1"]
+    );
+    assert_eq!(
+        bids(s.purgeable(later, BatchStatus::ALL).unwrap()),
+        ["b1", "b3"],
+        "never an unfinished batch, whatever is asked"
+    );
+    assert!(
+        s.purgeable("2000-01-01T00:00:00.000Z", BatchStatus::FINAL)
+            .unwrap()
+            .is_empty(),
+        "none ended before the cutoff"
+    );
+    let b1 = s.purgeable(later, &[BatchStatus::Done]).unwrap().remove(0);
+    assert_eq!((b1.status, b1.entities), (BatchStatus::Done, 5));
+    // Seen otherwise (a retry gave it a new execution since): kept.
+    let stale = Purgeable {
+        execution_id: "e0".into(),
+        ..b1.clone()
+    };
+    assert!(!s.purge_batch(&stale).unwrap());
+    assert!(s.batch_state("b1").is_ok());
+    assert!(s.purge_batch(&b1).unwrap());
+    assert!(s.batch_state("b1").is_err(), "the batch row is gone");
+    assert!(!s.purge_batch(&b1).unwrap(), "gone already");
+    let listed = s
+        .list_batches(&super::ListQuery {
+            status: super::StatusFilter::All,
+            created_from: None,
+            created_before: None,
+            command: None,
+            limit: None,
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 2, "out of every listing at once");
+    // Its rows are orphans now, and no new batch takes their number.
+    assert_eq!(s.orphan_batch_nos().unwrap(), [b1.batch_no]);
+    new_batch(s, "b4", "BATCH d", false);
+    s.set_run_status(run("b4"), BatchStatus::Done, None)
+        .unwrap();
+    let b4 = s.purgeable(later, &[BatchStatus::Done]).unwrap().remove(0);
+    assert_eq!(b4.bid, "b4");
+    assert!(b4.batch_no > b1.batch_no, "{b4:?}");
+    // A chunk at a time: entity rows, then appended ids.
+    let chunks: Vec<usize> =
+        std::iter::from_fn(|| Some(s.purge_rows(b1.batch_no, 3).unwrap()).filter(|&n| n > 0))
+            .collect();
+    assert_eq!(chunks, [3, 3, 1]);
+    assert!(s.orphan_batch_nos().unwrap().is_empty());
+    // An asynchronous batch's job goes with it.
+    let b3 = s
+        .purgeable(later, &[BatchStatus::Failed])
+        .unwrap()
+        .remove(0);
+    assert!(s.purge_batch(&b3).unwrap());
+    assert!(s.batch_job("b3").unwrap().is_none());
+    // A live batch's rows are never taken for orphans: of every number
+    // up to the newest, purge_rows deletes nothing.
+    let b2 = s.batch_state("b2").unwrap();
+    for no in 1..=b4.batch_no {
+        assert_eq!(s.purge_rows(no, 100).unwrap(), 0, "batch number {no}");
+    }
+    assert_eq!(s.batch_state("b2").unwrap().status, b2.status);
+    assert_eq!(s.counters("b2").unwrap().total, 3);
+    let rows = s
+        .entity_rows("b2", &super::DetailsQuery::default())
+        .unwrap();
+    assert_eq!(rows.len(), 3, "the running batch keeps its rows");
 }

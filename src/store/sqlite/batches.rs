@@ -118,12 +118,18 @@ impl BatchStore for SqliteStore {
         } else {
             BatchStatus::New
         };
+        // Its number is past every number rows are stored under, not only
+        // past the batches': the rows of a batch that BATCH_PURGE deleted
+        // go a chunk at a time after its row, and a new batch given their
+        // number would take them for its own.
         tx.execute(
             "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments, status,
                  execution_id, created_by, creation_time, estimated_total, max_workers, batch_no,
                  owner_node, owner_pid, heartbeat_at, placement, open, workdir)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?13, ?7, ?8, ?9, ?10, ?11,
-                 (SELECT coalesce(max(batch_no), 0) + 1 FROM batches),
+                 (SELECT max(coalesce((SELECT max(batch_no) FROM batches), 0),
+                             coalesce((SELECT max(batch) FROM batch_entities), 0),
+                             coalesce((SELECT max(batch) FROM batch_appends), 0)) + 1),
                  CASE WHEN ?14 THEN NULL ELSE ?8 END, CASE WHEN ?14 THEN NULL ELSE ?12 END, ?9,
                  ?15, CASE WHEN ?16 THEN 1 END, ?17)",
             params![
@@ -654,6 +660,163 @@ impl BatchStore for SqliteStore {
             });
         }
         Ok(counters)
+    }
+
+    fn purgeable(&self, cutoff: &str, statuses: &[BatchStatus]) -> Result<Vec<Purgeable>> {
+        let wanted: Vec<&str> = statuses
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect();
+        let wanted = serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into());
+        let read = || -> rusqlite::Result<Vec<Purgeable>> {
+            // The final statuses in so many words: an unfinished batch is
+            // never deleted, whatever the caller asked. Where the last
+            // successful run of a named series, and the runs a job needs
+            // for exactly-once, are to be left out once they exist.
+            let mut st = self.conn().prepare(
+                "SELECT bid, batch_no, command, status, end_time, execution_id, total
+                 FROM batches
+                 WHERE status IN ('DONE', 'FAILED', 'CANCELLED')
+                     AND status IN (SELECT value FROM json_each(?2))
+                     AND end_time IS NOT NULL AND end_time < ?1
+                 ORDER BY end_time, batch_no",
+            )?;
+            st.query_map(params![cutoff, wanted], |r| {
+                Ok(Purgeable {
+                    bid: r.get(0)?,
+                    batch_no: r.get(1)?,
+                    command: r.get(2)?,
+                    status: r.get(3)?,
+                    end_time: r.get(4)?,
+                    execution_id: r.get(5)?,
+                    entities: r.get(6)?,
+                })
+            })?
+            .collect()
+        };
+        read().map_err(|e| self.err(e))
+    }
+
+    fn purge_batch(&self, seen: &Purgeable) -> Result<bool> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let purge = || -> rusqlite::Result<bool> {
+            // Still finished, and as seen: a retry started since has a new
+            // execution id (and will have a new end).
+            let same: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM batches
+                     WHERE bid = ?1 AND batch_no = ?2 AND status = ?3 AND end_time = ?4
+                         AND execution_id = ?5
+                         AND status IN ('DONE', 'FAILED', 'CANCELLED'))",
+                params![
+                    seen.bid,
+                    seen.batch_no,
+                    seen.status,
+                    seen.end_time,
+                    seen.execution_id
+                ],
+                |r| r.get(0),
+            )?;
+            if !same {
+                return Ok(false);
+            }
+            let (bid, no) = (seen.bid.as_str(), seen.batch_no);
+            tx.execute("DELETE FROM batch_claims WHERE batch = ?1", [no])?;
+            tx.execute("DELETE FROM batch_workers WHERE batch = ?1", [bid])?;
+            tx.execute(
+                "DELETE FROM jobs WHERE type = 'BATCH_JOB' AND uid = ?1",
+                [bid],
+            )?;
+            // These go with the batch row (ON DELETE CASCADE) too; said
+            // here, they do not depend on the connection's foreign keys.
+            for table in [
+                "batch_events",
+                "batch_nodes",
+                "batch_progress",
+                "batch_lines",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE bid = ?1"), [bid])?;
+            }
+            tx.execute("DELETE FROM batches WHERE bid = ?1", [bid])?;
+            Ok(true)
+        };
+        let purged = purge().map_err(|e| self.err(e))?;
+        if purged {
+            tx.commit().map_err(|e| self.err(e))?;
+        }
+        Ok(purged)
+    }
+
+    fn purge_rows(&self, batch_no: i64, max_rows: usize) -> Result<usize> {
+        let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let max = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        let purge = || -> rusqlite::Result<usize> {
+            let owned: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM batches WHERE batch_no = ?1)",
+                [batch_no],
+                |r| r.get(0),
+            )?;
+            if owned || max <= 0 {
+                return Ok(0);
+            }
+            // The first sequence number to keep, found by walking `max`
+            // steps along the primary key; the rows before it go in one
+            // range delete.
+            let keep_from: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM batch_entities WHERE batch = ?1
+                     ORDER BY seq LIMIT 1 OFFSET ?2",
+                    params![batch_no, max],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut deleted = match keep_from {
+                Some(seq) => tx.execute(
+                    "DELETE FROM batch_entities WHERE batch = ?1 AND seq < ?2",
+                    params![batch_no, seq],
+                )?,
+                None => tx.execute("DELETE FROM batch_entities WHERE batch = ?1", [batch_no])?,
+            };
+            let left = max - deleted as i64;
+            if left > 0 {
+                deleted += tx.execute(
+                    "DELETE FROM batch_appends WHERE place IN (
+                         SELECT place FROM batch_appends WHERE batch = ?1
+                         ORDER BY place LIMIT ?2)",
+                    params![batch_no, left],
+                )?;
+            }
+            Ok(deleted)
+        };
+        let deleted = purge().map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(deleted)
+    }
+
+    fn orphan_batch_nos(&self) -> Result<Vec<i64>> {
+        let read = || -> rusqlite::Result<Vec<i64>> {
+            // Each table's distinct batch numbers, one index seek apiece
+            // (a scan would read every entity row).
+            let mut st = self.conn().prepare(
+                "WITH RECURSIVE
+                     e(n) AS (SELECT min(batch) FROM batch_entities
+                              UNION ALL
+                              SELECT (SELECT min(batch) FROM batch_entities WHERE batch > n)
+                              FROM e WHERE n IS NOT NULL),
+                     a(n) AS (SELECT min(batch) FROM batch_appends
+                              UNION ALL
+                              SELECT (SELECT min(batch) FROM batch_appends WHERE batch > n)
+                              FROM a WHERE n IS NOT NULL)
+                 SELECT n FROM (SELECT n FROM e UNION SELECT n FROM a)
+                 WHERE n IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM batches WHERE batch_no = n)
+                 ORDER BY n",
+            )?;
+            st.query_map([], |r| r.get(0))?.collect()
+        };
+        read().map_err(|e| self.err(e))
     }
 }
 
