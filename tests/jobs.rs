@@ -621,3 +621,29 @@ fn the_schedules_example_syncs_every_night() {
     // The purge waits for Sunday.
     assert!(runs(&clock, &w, "weekly_purge").is_empty());
 }
+
+/// BATCH_PURGE as a scheduled job: its run's output is what it deleted.
+#[test]
+fn a_scheduled_purge_deletes_old_batches() {
+    let w = World::new(3);
+    let clock = Clock::new(&w, "2026-12-07T10:00:00Z");
+    clock
+        .test(&w, "BATCH Customer FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let bid = w.last_bid();
+    clock
+        .test(
+            &w,
+            "SCHEDULE purge EVERY '1.00:00:00' DO BATCH_PURGE OLDER_THAN='0s'",
+        )
+        .status(0)
+        .run();
+    tick_ok(&clock, &w);
+    let r = &runs(&clock, &w, "purge")[0];
+    assert_eq!(r["status"], "PROCESSED");
+    let output: Value = serde_json::from_str(r["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output[0]["id"], bid.as_str());
+    assert_eq!(w.batch_count(), 0);
+    assert_eq!(job(&clock, &w, "purge")["next_run"], "2026-12-08T10:00:00Z");
+}

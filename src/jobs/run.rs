@@ -151,7 +151,8 @@ fn run_statement(store: &dyn Store, host: &Host, fired: &Fired) -> Outcome {
             width: None,
             expanded: crate::ast::Expanded::Off,
         };
-        keep(crate::output::render(&o, &style).into_bytes())
+        let text = crate::output::render(&o, &style);
+        keep(text.trim_end().as_bytes().to_vec())
     });
     match session.last_bid.clone().filter(|_| queues_batch) {
         Some(bid) => {
