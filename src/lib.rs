@@ -12,6 +12,7 @@
 
 pub mod analyze;
 pub mod ast;
+pub mod background;
 pub mod batch;
 pub mod catalog;
 pub mod cli;

@@ -64,6 +64,15 @@ pub fn entries(list: &str) -> Vec<String> {
 
 impl Placement {
     /// Anywhere: no option restricts it.
+    /// Where a job of `STARTJOB` may be fired: its `AFFINITY` (nodes,
+    /// DCs or addresses, comma-separated), else anywhere.
+    pub fn of_job(affinity: Option<&str>) -> Placement {
+        Placement {
+            job_affinity: affinity.map(entries).unwrap_or_default(),
+            ..Placement::default()
+        }
+    }
+
     pub fn is_anywhere(&self) -> bool {
         *self == Placement::default()
     }

@@ -44,10 +44,7 @@ pub struct Fired {
     pub late: Option<String>,
 }
 
-/// A time as the store keeps it: RFC 3339 UTC, milliseconds.
-pub fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::store::stamp;
 
 fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
@@ -55,18 +52,9 @@ fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// A job's schedule, compiled; `None` for a job without one (it ran once,
-/// when it was started). A stored schedule this batchsh cannot read is
-/// an error for the job's notes.
+/// A job's schedule, compiled (see [`crate::schedule::stored`]).
 pub fn schedule_of(job: &JobRow) -> Result<Option<Schedule>, String> {
-    let Some(text) = &job.schedule else {
-        return Ok(None);
-    };
-    let spec = crate::syntax::values::parse_schedule(text)
-        .ok_or_else(|| format!("its schedule '{text}' cannot be read"))?;
-    crate::schedule::compile(&spec)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    crate::schedule::stored(job.schedule.as_deref())
 }
 
 /// The job's next due time after a run due at `due` that ended at `ended`.
@@ -82,15 +70,7 @@ pub fn next_after(
 
 /// Whether this process may fire `job` (its `AFFINITY`).
 pub fn may_fire(job: &JobRow, me: &NodeIdent) -> bool {
-    let placement = Placement {
-        job_affinity: job
-            .affinity
-            .as_deref()
-            .map(crate::batch::placement::entries)
-            .unwrap_or_default(),
-        ..Placement::default()
-    };
-    placement.may_own(me)
+    Placement::of_job(job.affinity.as_deref()).may_own(me)
 }
 
 /// How late a run was, as a person reads it: `3 d 0 h 5 m`, `42 s`.

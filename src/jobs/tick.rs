@@ -99,7 +99,7 @@ fn heartbeat(
     worker_id: &str,
     done: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
-    crate::worker::heartbeat_thread(
+    crate::background::heartbeat::start(
         store,
         worker_id,
         done,

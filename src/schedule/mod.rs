@@ -117,6 +117,18 @@ pub enum ScheduleError {
     },
 }
 
+/// A schedule as the store keeps it (its text as written), compiled;
+/// `None` for a job without one (it runs once). Text this batchsh cannot
+/// read is an error for the job's notes.
+pub fn stored(text: Option<&str>) -> Result<Option<Schedule>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let spec = crate::syntax::values::parse_schedule(text)
+        .ok_or_else(|| format!("its schedule '{text}' cannot be read"))?;
+    compile(&spec).map(Some).map_err(|e| e.to_string())
+}
+
 /// Reads a schedule: checks a cron expression's fields and that it fires
 /// at all, and that an interval is neither zero nor absurdly long. Times
 /// are checked against the clock by [`Schedule::first`].

@@ -117,8 +117,8 @@ impl Session {
     /// Its `Batch id | Notes` row.
     pub(super) fn queued(&mut self, bid: String, placement: &crate::batch::Placement) -> Output {
         let store = self.store.as_deref().expect("opened by the statement");
-        crate::worker::wake::nudge_workers(store, None);
-        let notes = crate::worker::spawn::ensure_worker(
+        crate::background::wake::nudge_workers(store, None);
+        let notes = crate::background::spawn::ensure_worker(
             store,
             &self.home,
             &self.store_path,

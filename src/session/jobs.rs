@@ -7,9 +7,9 @@
 use super::{Result, Session, StatementError, time_cell};
 use crate::ast::{JobType, JobVerb, Options, ScheduleSpec, Span, Statement, Stmt, Value};
 use crate::batch::JobStatus;
-use crate::jobs::stamp;
 use crate::output::{Cell, Output, Table};
 use crate::store::jobs::{JobChange, JobRow, NewJob};
+use crate::store::stamp;
 
 /// What a new job is, before it is stored.
 struct JobSpec<'a> {
@@ -273,23 +273,18 @@ impl Session {
     /// to start. A job due `now` starts a worker in the background, as an
     /// asynchronous batch does.
     fn who_fires(&mut self, affinity: Option<&str>, now: bool) -> String {
-        let placement = crate::batch::Placement {
-            job_affinity: affinity
-                .map(crate::batch::placement::entries)
-                .unwrap_or_default(),
-            ..Default::default()
-        };
+        let placement = crate::batch::Placement::of_job(affinity);
         let here = self.here();
         let (home, store_path) = (self.home.clone(), self.store_path.clone());
         let Ok(store) = self.store() else {
             return String::new();
         };
-        crate::worker::wake::nudge_workers(store, None);
+        crate::background::wake::nudge_workers(store, None);
         if crate::store::nodes::worker_alive(store, |n| placement.may_own(n)).unwrap_or(true) {
             return String::new();
         }
         if now && placement.may_own(&here) && !crate::knobs::no_background_worker() {
-            return match crate::worker::spawn::ensure_worker(
+            return match crate::background::spawn::ensure_worker(
                 store,
                 &home,
                 &store_path,
@@ -441,8 +436,8 @@ impl Session {
     /// The job's next due time counted from now, with words for it.
     fn next_from_now(&mut self, job: &JobRow, span: Span) -> Result<(String, String)> {
         let now = crate::knobs::now();
-        let schedule =
-            crate::jobs::schedule_of(job).map_err(|e| StatementError::refused(span, e))?;
+        let schedule = crate::schedule::stored(job.schedule.as_deref())
+            .map_err(|e| StatementError::refused(span, e))?;
         let first = match &schedule {
             // A once-only time that has passed: it runs now.
             Some(s) => s.first(now, &chrono::Local).unwrap_or(now),
@@ -554,7 +549,11 @@ impl Session {
         {
             let candidates = nodes
                 .iter()
-                .filter(|n| n.takes_work() && crate::jobs::may_fire(j, &n.ident()))
+                .filter(|n| {
+                    n.takes_work()
+                        && crate::batch::Placement::of_job(j.affinity.as_deref())
+                            .may_own(&n.ident())
+                })
                 .count();
             let owner = j.owner_worker.as_ref().map(|w| {
                 nodes

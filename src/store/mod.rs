@@ -22,7 +22,7 @@ pub mod sqlite;
 
 pub use appends::AppendStore;
 pub use batches::BatchStore;
-pub use catalog::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef, now};
+pub use catalog::{CatalogStore, GroupDef, InterfaceDef, LuDef, LuTableDef, now, stamp};
 pub use jobs::JobStore;
 pub use nodes::NodeStore;
 pub use queue::QueueStore;

@@ -19,9 +19,7 @@
 
 mod guard;
 mod log;
-pub mod spawn;
 mod unplanned;
-pub mod wake;
 
 /// What stops a worker, or one batch of it.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +37,7 @@ pub enum WorkerError {
     Exec(#[from] crate::exec::ExecError),
 }
 
+use crate::background::wake;
 use crate::batch::{BatchStatus, NodeIdent, RunEnd, StopToken};
 use crate::exec::Permits;
 use crate::exec::run::{Env, Roles, join};
@@ -77,12 +76,6 @@ struct Me {
 /// How often an idle worker looks for work.
 fn idle_poll() -> Duration {
     crate::knobs::dead_after() / 20
-}
-
-/// How often the worker beats its heartbeat: every 2 s, or more often
-/// when tests shorten the time after which a node is dead.
-fn beat_every() -> Duration {
-    Duration::from_secs(2).min(crate::knobs::dead_after() / 4)
 }
 
 /// Runs the worker until it is stopped (or idle, with `until_idle`).
@@ -168,7 +161,7 @@ fn heartbeat(
     done: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, WorkerError> {
     let (log, said) = (log.clone(), log.clone());
-    Ok(heartbeat_thread(
+    Ok(crate::background::heartbeat::start(
         store,
         worker_id,
         done,
@@ -177,41 +170,6 @@ fn heartbeat(
             said.line("declared dead by another node (it stalled): exits, writing nothing more")
         },
     )?)
-}
-
-/// The heartbeat of a background process (a worker, a tick that runs
-/// jobs), on a thread and a store handle of its own, until `done`: each
-/// beat runs `each` first. A process that finds its node declared dead
-/// (it stalled, and another took its work) calls `dead` and exits 1 at
-/// once, writing nothing more.
-pub(crate) fn heartbeat_thread(
-    store: &dyn Store,
-    worker_id: &str,
-    done: Arc<AtomicBool>,
-    each: impl Fn(&dyn Store) + Send + 'static,
-    dead: impl Fn() + Send + 'static,
-) -> Result<std::thread::JoinHandle<()>, crate::store::StoreError> {
-    let store = store.reopen()?;
-    let worker_id = worker_id.to_string();
-    Ok(std::thread::spawn(move || {
-        while !done.load(Ordering::SeqCst) {
-            each(&*store);
-            let _ = store.beat(&worker_id);
-            let declared_dead = store.nodes().is_ok_and(|nodes| {
-                nodes
-                    .iter()
-                    .any(|n| n.worker_id == worker_id && n.state == NodeState::Dead)
-            });
-            if declared_dead {
-                dead();
-                std::process::exit(crate::exit::FAILED);
-            }
-            let until = std::time::Instant::now() + beat_every();
-            while std::time::Instant::now() < until && !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }))
 }
 
 /// The batches a worker serves now, each on a thread of its own.

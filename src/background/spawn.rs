@@ -11,7 +11,7 @@
 //! batch waits for a node its `JOB_AFFINITY` or `@DC` names, and the Notes
 //! say which, and how to start one there.
 
-use super::WorkerError;
+use super::StartError;
 use crate::batch::{NodeIdent, Placement};
 use crate::store::Store;
 use crate::store::nodes::{waits_for, worker_alive};
@@ -31,8 +31,8 @@ pub fn ensure_worker(
     store_path: &Path,
     here: &NodeIdent,
     p: &Placement,
-) -> Result<String, WorkerError> {
-    let queued = |store: &dyn Store| -> Result<String, WorkerError> {
+) -> Result<String, StartError> {
+    let queued = |store: &dyn Store| -> Result<String, StartError> {
         Ok(match waits_for(store, p, false)? {
             Some(why) => format!("queued; {why}"),
             None => "queued: a worker runs it (BATCH_WAIT waits for it)".into(),
@@ -47,7 +47,7 @@ pub fn ensure_worker(
     let logs = home.join("logs");
     let io = |what: &str| {
         let what = format!("{what} in {}", logs.display());
-        move |source| WorkerError::Io { what, source }
+        move |source| StartError::Io { what, source }
     };
     std::fs::create_dir_all(&logs).map_err(io("cannot create the worker's log folder"))?;
     let lock = std::fs::OpenOptions::new()

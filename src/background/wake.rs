@@ -13,14 +13,14 @@ use std::time::Duration;
 
 /// Where a worker waits between its looks for work.
 #[derive(Default)]
-pub(super) struct Wake {
+pub struct Wake {
     nudged: Mutex<bool>,
     cv: Condvar,
 }
 
 impl Wake {
     /// Handles SIGUSR1 from now on: each one wakes the waiter.
-    pub(super) fn install() -> std::io::Result<Arc<Wake>> {
+    pub fn install() -> std::io::Result<Arc<Wake>> {
         let wake = Arc::new(Wake::default());
         let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])?;
         let w = Arc::clone(&wake);
@@ -34,13 +34,13 @@ impl Wake {
         Ok(wake)
     }
 
-    pub(super) fn nudge(&self) {
+    pub fn nudge(&self) {
         *self.nudged.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cv.notify_all();
     }
 
     /// Waits `d`, or less when nudged (since the last wait).
-    pub(super) fn sleep(&self, d: Duration) {
+    pub fn sleep(&self, d: Duration) {
         let nudged = self.nudged.lock().unwrap_or_else(|e| e.into_inner());
         let (mut nudged, _) = self
             .cv
