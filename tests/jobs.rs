@@ -11,13 +11,13 @@ use std::process::Child;
 
 /// The hidden clock of a world: every batchsh of the test reads "now"
 /// from its file.
-struct Clock {
-    file: PathBuf,
+pub(crate) struct Clock {
+    pub(crate) file: PathBuf,
 }
 
 /// The knobs of every process of these tests: the clock, and no worker
 /// started in the background (the tests start their own).
-fn knobs(clock: &Clock) -> Vec<(&'static str, String)> {
+pub(crate) fn knobs(clock: &Clock) -> Vec<(&'static str, String)> {
     vec![
         ("BATCHSH_TEST_NOW_FILE", clock.file.display().to_string()),
         ("BATCHSH_TEST_NO_BACKGROUND_WORKER", "1".into()),
@@ -27,7 +27,7 @@ fn knobs(clock: &Clock) -> Vec<(&'static str, String)> {
 }
 
 impl Clock {
-    fn new(w: &World, now: &str) -> Clock {
+    pub(crate) fn new(w: &World, now: &str) -> Clock {
         let c = Clock {
             file: w.path().join("now"),
         };
@@ -35,30 +35,30 @@ impl Clock {
         c
     }
 
-    fn set(&self, now: &str) {
+    pub(crate) fn set(&self, now: &str) {
         let tmp = self.file.with_extension("tmp");
         std::fs::write(&tmp, now).unwrap();
         std::fs::rename(tmp, &self.file).unwrap();
     }
 
     /// `script` on the world's store at this clock's time.
-    fn test(&self, w: &World, script: &str) -> Test {
+    pub(crate) fn test(&self, w: &World, script: &str) -> Test {
         knobs(self)
             .into_iter()
             .fold(w.test(script), |t, (k, v)| t.env(k, &v))
     }
 
     /// `batchsh tick`, started.
-    fn tick(&self, w: &World) -> Child {
+    pub(crate) fn tick(&self, w: &World) -> Child {
         self.spawn(w, &["tick"])
     }
 
     /// `batchsh worker` (no `--until-idle`) as node `node`.
-    fn worker(&self, w: &World, node: &str) -> Child {
+    pub(crate) fn worker(&self, w: &World, node: &str) -> Child {
         self.spawn(w, &["--node", node, "worker", "--workers", "2"])
     }
 
-    fn spawn(&self, w: &World, args: &[&str]) -> Child {
+    pub(crate) fn spawn(&self, w: &World, args: &[&str]) -> Child {
         let knobs = knobs(self);
         let env: Vec<(&str, &str)> = knobs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         crate::workers::worker_with(w, args, &env)
@@ -66,7 +66,7 @@ impl Clock {
 }
 
 /// Waits for a tick; gives its exit code and stderr.
-fn finish(c: Child) -> (Option<i32>, String) {
+pub(crate) fn finish(c: Child) -> (Option<i32>, String) {
     let out = c.wait_with_output().unwrap();
     (
         out.status.code(),
@@ -76,7 +76,7 @@ fn finish(c: Child) -> (Option<i32>, String) {
 
 /// A tick that must exit 0 with nothing on stderr.
 #[track_caller]
-fn tick_ok(clock: &Clock, w: &World) {
+pub(crate) fn tick_ok(clock: &Clock, w: &World) {
     let (code, err) = finish(clock.tick(w));
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(said(&err), "", "a tick that went well prints nothing");
@@ -95,7 +95,7 @@ fn json(out: &crate::common::Output) -> Value {
 }
 
 /// The runs of job `name`, newest first (`JOB_HISTORY`).
-fn runs(clock: &Clock, w: &World, name: &str) -> Vec<Value> {
+pub(crate) fn runs(clock: &Clock, w: &World, name: &str) -> Vec<Value> {
     let out = clock
         .test(w, &format!("JOB_HISTORY '{name}' LIMIT=-1"))
         .status(0)
@@ -104,7 +104,7 @@ fn runs(clock: &Clock, w: &World, name: &str) -> Vec<Value> {
 }
 
 /// The job `name` as JOBSTATUS shows it.
-fn job(clock: &Clock, w: &World, name: &str) -> Value {
+pub(crate) fn job(clock: &Clock, w: &World, name: &str) -> Value {
     let out = clock.test(w, "JOBSTATUS").status(0).run();
     json(&out)
         .as_array()
@@ -115,7 +115,7 @@ fn job(clock: &Clock, w: &World, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no job {name}"))
 }
 
-fn job_count(w: &World) -> i64 {
+pub(crate) fn job_count(w: &World) -> i64 {
     w.store()
         .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
         .unwrap()

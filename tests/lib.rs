@@ -10,6 +10,7 @@ mod fuzz;
 mod grammar;
 mod help;
 mod jobs;
+mod jobs_review;
 mod layout;
 mod open;
 mod parse_cli;
