@@ -91,6 +91,12 @@ fn pid_is_owner(pid: i64, heartbeat: Option<chrono::DateTime<chrono::Utc>>) -> O
     })
 }
 
+/// When process `pid` of this host started, if `/proc` tells: with its
+/// pid, it tells that process from a later one given the same pid.
+pub fn started_at(pid: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+    process_start(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// When a process started, from its `/proc/<pid>/stat` line: field 22,
 /// in clock ticks after the boot time of `/proc/stat`.
 fn process_start(stat: &str) -> Option<chrono::DateTime<chrono::Utc>> {

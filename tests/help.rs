@@ -151,7 +151,11 @@ const NEEDS: &[Needs] = &[
     },
     Needs {
         before: "SCHEDULE nightly CRON '0 2 * * *' DO BATCH_LIST;",
-        ..needs("DROP SCHEDULE")
+        ..needs("DROP SCHEDULE nightly")
+    },
+    Needs {
+        before: "STARTJOB PROCESS NAME='nightly-sync' COMMAND='/bin/true' EXEC_INTERVAL='0 3 * * *';",
+        ..needs("DROP SCHEDULE 'nightly-sync'")
     },
     Needs {
         before: "SCHEDULE nightly CRON '0 2 * * *' DO BATCH_LIST;",

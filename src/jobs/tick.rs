@@ -18,11 +18,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs one tick; gives its exit code.
 pub fn tick(host: &Host) -> Result<i32, StoreError> {
+    // No store yet: no job either, and nothing to make.
+    if !host.store_path.exists() {
+        return Ok(crate::exit::OK);
+    }
     let store = crate::store::open(&host.store_path, Upgrades::Silent)?;
     let now = crate::knobs::now();
-    // Nothing due, no run to take back: nothing to write.
-    let stamp = super::stamp(now);
-    if store.due_jobs(&stamp)?.is_empty() && store.running_jobs()?.is_empty() {
+    // The runs of processes that died are ended first (that writes only
+    // when there is one); then, with nothing due here, nothing to write.
+    super::recover_dead(&*store, now)?;
+    let due = store.due_jobs(&super::stamp(now))?;
+    if due.is_empty() {
         return Ok(crate::exit::OK);
     }
     let ident = NodeIdent {
@@ -30,6 +36,9 @@ pub fn tick(host: &Host) -> Result<i32, StoreError> {
         dc: host.dc.clone(),
         addrs: NodeIdent::host_addrs(),
     };
+    if !due.iter().any(|j| super::may_fire(j, &ident)) {
+        return Ok(crate::exit::OK);
+    }
     let node = NodeInfo {
         worker_id: &host.worker_id,
         node: &host.node,
@@ -53,12 +62,16 @@ pub fn tick(host: &Host) -> Result<i32, StoreError> {
     let _ = store.set_node_state(&host.worker_id, NodeState::Stopped);
     let failed = result?;
     for (fired, outcome) in &failed {
+        let due = chrono::DateTime::parse_from_rfc3339(&fired.due).map_or_else(
+            |_| fired.due.clone(),
+            |t| crate::output::format_time_in(&t.with_timezone(&chrono::Utc), &chrono::Local),
+        );
         eprintln!(
-            "batchsh tick: job {} {} (due {}) FAILED: {}",
+            "batchsh tick: job {} {} (due {due}) FAILED: {} (JOB_HISTORY '{}' shows the run)",
             fired.job.job_type.keyword(),
             fired.job.name,
-            fired.due,
-            outcome.error.as_deref().unwrap_or("?")
+            super::run::first_line(outcome.error.as_deref().unwrap_or("?")),
+            fired.job.name
         );
     }
     Ok(if failed.is_empty() {
@@ -88,7 +101,7 @@ fn run_all(
     Ok(threads
         .into_iter()
         .filter_map(|t| t.join().ok())
-        .filter(|(_, o)| !o.ok)
+        .filter(|(_, o)| !o.ok && !o.left)
         .collect())
 }
 

@@ -32,6 +32,10 @@ pub enum StatementErrorKind {
     /// Parsed, but not built yet.
     #[error("{0} is not implemented yet in this version of batchsh")]
     NotImplemented(&'static str),
+    /// A job changed between reading it and writing it (a run started or
+    /// ended): the statement may be run again.
+    #[error("{0}")]
+    Changed(String),
 }
 
 /// A statement's error: its kind, and the part of the statement it is

@@ -39,6 +39,45 @@ fn span_of(options: &Options, name: &str, otherwise: Span) -> Span {
         .map_or(otherwise, |o| o.span)
 }
 
+/// Whether a PROCESS job's program is there now: a path (relative to
+/// `cwd`, where the job runs), or a name on `PATH`.
+fn program_found(program: &str, cwd: &std::path::Path) -> bool {
+    if program.contains('/') {
+        cwd.join(program).is_file()
+    } else {
+        which::which(program).is_ok()
+    }
+}
+
+/// Why `verb` cannot act on `job` as it stands, if it cannot.
+fn refusal(verb: JobVerb, job: &JobRow) -> Option<String> {
+    let label = job_label(job.job_type, &job.name, &job.uid);
+    let status = job.status;
+    match verb {
+        JobVerb::Stop
+            if matches!(
+                status,
+                JobStatus::Processed | JobStatus::Failed | JobStatus::Terminated
+            ) =>
+        {
+            Some(format!(
+                "job {label} is {status}: only a scheduled or running job can stop"
+            ))
+        }
+        JobVerb::Resume if status != JobStatus::Terminated => Some(format!(
+            "job {label} is {status}, not stopped: RESUMEJOB resumes a job that STOPJOB \
+             stopped (RESTARTJOB runs a job again now)"
+        )),
+        JobVerb::Restart if matches!(status, JobStatus::InProcess | JobStatus::Stopping) => {
+            Some(format!(
+                "job {label} is running now: RESTARTJOB runs a job that is not running; \
+                 run it again when this run has ended (JOBSTATUS shows it)"
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// How a job is named in messages: `STATEMENT nightly`, with its UID.
 fn job_label(job_type: JobType, name: &str, uid: &str) -> String {
     if uid.is_empty() {
@@ -70,14 +109,37 @@ impl Session {
         let name = text_opt(options, "NAME").unwrap_or_default();
         let uid = text_opt(options, "UID");
         let name_span = span_of(options, "NAME", span);
-        let jobs = self.find_jobs(job_type, &name, uid.as_deref(), name_span)?;
+        let mut jobs = self.find_jobs(job_type, &name, uid.as_deref(), name_span)?;
         let mut said = Vec::new();
+        // STOPJOB without a UID stops every job of the name that can stop,
+        // and leaves those that ended as they are.
+        if verb == JobVerb::Stop && uid.is_none() && jobs.len() > 1 {
+            let (ended, live): (Vec<JobRow>, Vec<JobRow>) =
+                jobs.into_iter().partition(|j| refusal(verb, j).is_some());
+            if live.is_empty() {
+                let why = refusal(verb, &ended[0]).unwrap_or_default();
+                return Err(StatementError::refused(span, why));
+            }
+            for j in &ended {
+                said.push(format!(
+                    "job {} is {}: left as it is",
+                    job_label(j.job_type, &j.name, &j.uid),
+                    j.status
+                ));
+            }
+            jobs = live;
+        }
+        // Every job is checked before any is changed: a refused statement
+        // changes nothing.
+        if let Some(why) = jobs.iter().find_map(|j| refusal(verb, j)) {
+            return Err(StatementError::refused(span, why));
+        }
         for job in &jobs {
             said.push(match verb {
                 JobVerb::Stop => self.stop_job(job, span)?,
                 JobVerb::Resume => self.resume_job(job, span)?,
                 JobVerb::Restart => self.restart_job(job, span)?,
-                _ => self.update_job(job, options, span)?,
+                _ => self.update_job_retrying(job, options, span)?,
             });
         }
         Ok(super::message(said.join("\n")))
@@ -148,11 +210,34 @@ impl Session {
         };
         let statement = match (job_type, options.get("COMMAND")) {
             (JobType::Process, Some(Value::Str(program))) => {
+                let at = span_of(options, "COMMAND", span);
                 if program.trim().is_empty() {
                     return Err(StatementError::refused(
-                        span_of(options, "COMMAND", span),
+                        at,
                         "a PROCESS job needs a program: COMMAND='/usr/local/bin/cleanup.sh'",
                     ));
+                }
+                if program.trim() != program || program.contains('\n') {
+                    return Err(StatementError::refused(
+                        at,
+                        format!(
+                            "a PROCESS job's COMMAND is a program's path or name, run without a \
+                             shell, and '{program}' has blanks around it: write \
+                             COMMAND='/usr/local/bin/cleanup.sh' ARGS='{{\"0\":\"--flag\"}}', or \
+                             give a statement to a STARTJOB STATEMENT"
+                        ),
+                    ));
+                }
+                if !self.quiet && !program_found(program, &self.cwd) {
+                    eprintln!(
+                        "warning: the program {program} is not found ({}): each run of the job \
+                         fails until it is there",
+                        if program.contains('/') {
+                            "no such file"
+                        } else {
+                            "not on PATH"
+                        }
+                    );
                 }
                 program.clone()
             }
@@ -171,6 +256,13 @@ impl Session {
                 _ => None,
             },
             timeout_ms: match options.get("TIMEOUT") {
+                Some(Value::Duration(d)) if d.0 == 0 => {
+                    return Err(StatementError::refused(
+                        span_of(options, "TIMEOUT", span),
+                        "TIMEOUT must be greater than zero (every run would be killed at once): \
+                         write TIMEOUT='10m', or leave it out for no limit",
+                    ));
+                }
                 Some(Value::Duration(d)) => Some(d.0),
                 _ => None,
             },
@@ -265,14 +357,19 @@ impl Session {
                 crate::output::format_time_in(&first, &chrono::Local)
             )
         };
-        let who = self.who_fires(spec.affinity.as_deref(), first <= now);
+        let recurs = spec
+            .schedule
+            .is_some_and(|(s, _)| !matches!(s, ScheduleSpec::At(_)));
+        let who = self.who_fires(spec.affinity.as_deref(), first <= now, recurs);
         Ok(Output::Message(format!("job {label} started: {when}{who}")))
     }
 
     /// Who will fire a job with `affinity`: nobody yet is said, with what
     /// to start. A job due `now` starts a worker in the background, as an
     /// asynchronous batch does.
-    fn who_fires(&mut self, affinity: Option<&str>, now: bool) -> String {
+    /// `recurs`: the job runs again later, which a worker started for now
+    /// (it exits once idle) does not do.
+    fn who_fires(&mut self, affinity: Option<&str>, now: bool, recurs: bool) -> String {
         let placement = crate::batch::Placement::of_job(affinity);
         let here = self.here();
         let (home, store_path) = (self.home.clone(), self.store_path.clone());
@@ -291,6 +388,10 @@ impl Session {
                 &here,
                 &placement,
             ) {
+                Ok(_) if recurs => "; a worker was started in the background to run it now; \
+                     its later runs need a worker that keeps running (batchsh worker) or \
+                     batchsh tick from cron (* * * * * batchsh tick)"
+                    .into(),
                 Ok(_) => "; a worker was started in the background to run it".into(),
                 Err(e) => format!(
                     "; no worker runs, and none could be started ({e}): start `batchsh worker`"
@@ -307,20 +408,19 @@ impl Session {
     fn stop_job(&mut self, job: &JobRow, span: Span) -> Result<String> {
         let label = job_label(job.job_type, &job.name, &job.uid);
         let (to, said) = match job.status {
+            JobStatus::Stopping => {
+                return Ok(format!(
+                    "job {label} stops already, after the run under way"
+                ));
+            }
             JobStatus::InProcess => (
                 JobStatus::Stopping,
                 format!("job {label} stops after the run under way; no run starts after it"),
             ),
-            JobStatus::Scheduled | JobStatus::Restart | JobStatus::Waiting => (
+            _ => (
                 JobStatus::Terminated,
                 format!("job {label} stopped: it runs no more (RESUMEJOB resumes it)"),
             ),
-            other => {
-                return Err(StatementError::refused(
-                    span,
-                    format!("job {label} is {other}: only a scheduled or running job can stop"),
-                ));
-            }
         };
         let change = JobChange {
             status: Some(to),
@@ -333,16 +433,6 @@ impl Session {
 
     fn resume_job(&mut self, job: &JobRow, span: Span) -> Result<String> {
         let label = job_label(job.job_type, &job.name, &job.uid);
-        if job.status != JobStatus::Terminated {
-            return Err(StatementError::refused(
-                span,
-                format!(
-                    "job {label} is {}, not stopped: RESUMEJOB resumes a job that STOPJOB \
-                     stopped (RESTARTJOB runs a job again now)",
-                    job.status
-                ),
-            ));
-        }
         let next = self.next_from_now(job, span)?;
         let change = JobChange {
             status: Some(JobStatus::Scheduled),
@@ -355,15 +445,6 @@ impl Session {
 
     fn restart_job(&mut self, job: &JobRow, span: Span) -> Result<String> {
         let label = job_label(job.job_type, &job.name, &job.uid);
-        if matches!(job.status, JobStatus::InProcess | JobStatus::Stopping) {
-            return Err(StatementError::refused(
-                span,
-                format!(
-                    "job {label} is running now; RESTARTJOB runs it again once this run ended \
-                     (JOBSTATUS shows it)"
-                ),
-            ));
-        }
         let now = stamp(crate::knobs::now());
         let change = JobChange {
             status: Some(JobStatus::Restart),
@@ -372,8 +453,36 @@ impl Session {
             ..Default::default()
         };
         self.change(job, &change, span)?;
-        let who = self.who_fires(job.affinity.as_deref(), true);
+        let who = self.who_fires(job.affinity.as_deref(), true, false);
         Ok(format!("job {label} restarts: it runs now{who}"))
+    }
+
+    /// UPDATEJOB of a job that runs often (every second, say) may find
+    /// its status changed between reading and writing: it reads the job
+    /// again and tries again, a few times.
+    fn update_job_retrying(
+        &mut self,
+        job: &JobRow,
+        options: &Options,
+        span: Span,
+    ) -> Result<String> {
+        let mut job = job.clone();
+        for _ in 0..10 {
+            match self.update_job(&job, options, span) {
+                Err(e) if matches!(*e.kind, super::StatementErrorKind::Changed(_)) => {
+                    let store = self.store()?;
+                    match store
+                        .job(job.job_no)
+                        .map_err(|e| StatementError::at(span, e))?
+                    {
+                        Some(now) => job = now,
+                        None => return Err(e),
+                    }
+                }
+                other => return other,
+            }
+        }
+        self.update_job(&job, options, span)
     }
 
     fn update_job(&mut self, job: &JobRow, options: &Options, span: Span) -> Result<String> {
@@ -464,12 +573,12 @@ impl Session {
         if changed {
             return Ok(());
         }
-        Err(StatementError::refused(
+        Err(StatementError::at(
             span,
-            format!(
+            super::StatementErrorKind::Changed(format!(
                 "job {} changed while this statement ran (a run started or ended); run it again",
                 job_label(job.job_type, &job.name, &job.uid)
-            ),
+            )),
         ))
     }
 
@@ -508,19 +617,29 @@ impl Session {
             },
             found => found?,
         };
+        let running = |j: &JobRow| matches!(j.status, JobStatus::InProcess | JobStatus::Stopping);
+        let refused = |j: &JobRow| {
+            StatementError::refused(
+                span,
+                format!(
+                    "job {} is running now: STOPJOB {} NAME='{name}' stops it after this run, \
+                     then DROP SCHEDULE removes it",
+                    job_label(j.job_type, &j.name, &j.uid),
+                    j.job_type.keyword()
+                ),
+            )
+        };
+        // Every job is checked before any goes.
+        if let Some(j) = jobs.iter().find(|j| running(j)) {
+            return Err(refused(j));
+        }
         let store = self.store()?;
         for job in &jobs {
             if !store
                 .delete_job(job.job_no)
                 .map_err(|e| StatementError::at(span, e))?
             {
-                return Err(StatementError::refused(
-                    span,
-                    format!(
-                        "schedule {name} is running now: STOPJOB STATEMENT NAME='{name}' stops \
-                         it after this run, then DROP SCHEDULE {name}"
-                    ),
-                ));
+                return Err(refused(job));
             }
         }
         Ok(super::message(format!(

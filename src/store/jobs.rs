@@ -88,6 +88,23 @@ pub struct RunRow {
     pub output: Option<String>,
     pub error: Option<String>,
     pub exit_code: Option<i64>,
+    /// A PROCESS run's program: its pid (leading its process group) and
+    /// its host.
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    /// When that process started, to tell it from a later one given the
+    /// same pid.
+    pub pid_start: Option<String>,
+}
+
+/// Where a PROCESS run's program runs.
+#[derive(Clone, Debug)]
+pub struct Program<'a> {
+    /// Its pid, which leads its process group.
+    pub pid: i64,
+    pub host: &'a str,
+    /// When it started (RFC 3339 UTC), if the system tells.
+    pub started: Option<&'a str>,
 }
 
 /// A run to fire: job `job_no`, read with `last_due`, for `due`.
@@ -118,6 +135,9 @@ pub struct RunEnd<'a> {
     /// The job's next due time, if it has one.
     pub next_run: Option<&'a str>,
     pub notes: Option<&'a str>,
+    /// When it ended (RFC 3339 UTC), on the clock that due times are
+    /// read on.
+    pub ended: &'a str,
 }
 
 /// A change to a job, made only if its status is one of `expect`.
@@ -140,6 +160,9 @@ pub trait JobStore {
     /// Every job, by type, name and uid; `BATCH_JOB` jobs too.
     fn jobs(&self) -> Result<Vec<JobRow>>;
 
+    /// Job `job_no`, as it is now.
+    fn job(&self, job_no: i64) -> Result<Option<JobRow>>;
+
     /// The jobs due at `now` (RFC 3339 UTC): not `BATCH_JOB`, scheduled (or
     /// asked to restart), their next due time not after `now`.
     fn due_jobs(&self, now: &str) -> Result<Vec<JobRow>>;
@@ -154,6 +177,10 @@ pub trait JobStore {
     /// when another process fired it first.
     fn fire(&self, fire: &Fire) -> Result<bool>;
 
+    /// Records where a PROCESS run's program runs: its pid, which leads
+    /// its process group, on `host`.
+    fn run_program(&self, job_no: i64, due: &str, program: &Program) -> Result<()>;
+
     /// Records a run's output while it goes on (the bid of the batch its
     /// statement queued).
     fn run_output(&self, job_no: i64, due: &str, output: &str) -> Result<()>;
@@ -164,6 +191,12 @@ pub trait JobStore {
     /// next due time, or, without one, `PROCESSED` (`FAILED` when the run
     /// failed); a job asked to stop while it ran is `TERMINATED`.
     fn finish_run(&self, job_no: i64, due: &str, worker: &str, end: &RunEnd) -> Result<bool>;
+
+    /// Ends the run of `job_no` for `due` that `worker`, a process found
+    /// dead, owned, as [`JobStore::finish_run`] does, and declares that
+    /// node dead in the same transaction (should it only have stalled, it
+    /// writes nothing more).
+    fn recover_run(&self, job_no: i64, due: &str, worker: &str, end: &RunEnd) -> Result<bool>;
 
     /// Changes job `job_no` if its status is one of `expect`; false if not.
     fn change_job(&self, job_no: i64, expect: &[JobStatus], change: &JobChange) -> Result<bool>;

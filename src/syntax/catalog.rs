@@ -206,7 +206,13 @@ pub(crate) fn drop(i: In, _ctx: Ctx) -> PResult<Statement> {
         (i, Statement::DropInstanceGroup { lu, group })
     } else if peek_kw(&i, "SCHEDULE") {
         let (i, _) = kw("SCHEDULE")(i)?;
-        let (i, name) = named(i, "a schedule name")?;
+        // A job's NAME may be any text (STARTJOB NAME='nightly-sync'): a
+        // quoted name drops it too.
+        let (i, name) = match string(i) {
+            Ok((rest, lit)) => (rest, Name::new(lit.value, lit.span)),
+            Err(Err::Failure(e)) => return Err(Err::Failure(e)),
+            Err(_) => named(i, "a schedule name")?,
+        };
         (i, Statement::DropSchedule { name })
     } else {
         return Err(expected(

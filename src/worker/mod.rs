@@ -374,6 +374,9 @@ impl JobRuns {
                 .spawn(move || {
                     let outcome = crate::jobs::run::run(&*store, &host, &fired);
                     match outcome.error.filter(|_| !outcome.ok) {
+                        _ if outcome.left => log.line(&format!(
+                            "job run left: {what}: this worker stops; the run ends with its batch"
+                        )),
                         None => log.line(&format!("job run ended: {what}: PROCESSED")),
                         Some(e) => log.line(&format!("job run ended: {what}: FAILED: {e}")),
                     }

@@ -61,6 +61,9 @@ fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
         output: r.get(12)?,
         error: r.get(13)?,
         exit_code: r.get(14)?,
+        pid: r.get(15)?,
+        host: r.get(16)?,
+        pid_start: r.get(17)?,
     })
 }
 
@@ -194,50 +197,45 @@ impl JobStore for SqliteStore {
 
     fn finish_run(&self, job_no: i64, due: &str, worker: &str, end: &RunEnd) -> Result<bool> {
         let tx = self.immediate()?;
-        let finish = || -> rusqlite::Result<bool> {
-            let now = crate::store::now();
-            let ended = tx.execute(
-                "UPDATE job_runs SET status = ?4, end_time = ?5, output = coalesce(?6, output),
-                     error = ?7, exit_code = ?8
-                 WHERE job_no = ?1 AND due = ?2 AND worker = ?3 AND status = 'IN_PROCESS'",
-                params![
-                    job_no,
-                    due,
-                    worker,
-                    end.status,
-                    now,
-                    end.output,
-                    end.error,
-                    end.exit_code
-                ],
-            )?;
-            if ended != 1 {
-                return Ok(false);
-            }
-            let after_once = if end.status == JobStatus::Failed {
-                "FAILED"
-            } else {
-                "PROCESSED"
-            };
-            tx.execute(
-                "UPDATE jobs SET
-                     status = CASE
-                         WHEN status = 'STOPPING' THEN 'TERMINATED'
-                         WHEN ?3 IS NULL THEN ?4
-                         ELSE 'SCHEDULED' END,
-                     next_run = CASE WHEN status = 'STOPPING' THEN NULL ELSE ?3 END,
-                     end_time = ?2, owner_worker = NULL, output = coalesce(?5, output),
-                     notes = ?6
-                 WHERE job_no = ?1 AND status IN ('IN_PROCESS', 'STOPPING')",
-                params![job_no, now, end.next_run, after_once, end.output, end.notes],
-            )?;
-            Ok(true)
-        };
-        match finish() {
+        match finish(&tx, job_no, due, worker, end) {
             Ok(true) => tx.commit().map(|()| true).map_err(|e| self.err(e)),
             Ok(false) => Ok(false),
             Err(e) => Err(self.err(e)),
         }
+    }
+
+    fn recover_run(&self, job_no: i64, due: &str, worker: &str, end: &RunEnd) -> Result<bool> {
+        let tx = self.immediate()?;
+        let recover = || -> rusqlite::Result<bool> {
+            tx.execute(
+                "UPDATE nodes SET status = 'DEAD'
+                 WHERE worker_id = ?1 AND status IN ('RUNNING', 'STOPPING')",
+                [worker],
+            )?;
+            finish(&tx, job_no, due, worker, end)
+        };
+        match recover() {
+            Ok(true) => tx.commit().map(|()| true).map_err(|e| self.err(e)),
+            Ok(false) => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn job(&self, job_no: i64) -> Result<Option<JobRow>> {
+        self.select_jobs("WHERE job_no = ?1", [job_no])
+            .map(|mut jobs| jobs.pop())
+            .map_err(|e| self.err(e))
+    }
+
+    fn run_program(&self, job_no: i64, due: &str, p: &Program) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE job_runs SET pid = ?3, host = ?4, pid_start = ?5
+                 WHERE job_no = ?1 AND due = ?2",
+                params![job_no, due, p.pid, p.host, p.started],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     fn change_job(&self, job_no: i64, expect: &[JobStatus], c: &JobChange) -> Result<bool> {
@@ -304,7 +302,8 @@ impl JobStore for SqliteStore {
         let read = || -> rusqlite::Result<Vec<RunRow>> {
             let mut st = self.conn().prepare_cached(
                 "SELECT r.job_no, j.type, j.name, j.uid, r.due, r.node, r.worker, r.start_time,
-                     r.end_time, r.status, r.late_ms, r.skipped, r.output, r.error, r.exit_code
+                     r.end_time, r.status, r.late_ms, r.skipped, r.output, r.error, r.exit_code,
+                     r.pid, r.host, r.pid_start
                  FROM job_runs AS r JOIN jobs AS j USING (job_no)
                  WHERE ?1 IS NULL OR r.job_no = ?1
                  ORDER BY r.due DESC, r.job_no LIMIT ?2",
@@ -317,4 +316,51 @@ impl JobStore for SqliteStore {
         };
         read().map_err(|e| self.err(e))
     }
+}
+
+/// Ends a run that is still under way and still `worker`'s, and moves
+/// its job on (see [`JobStore::finish_run`]); false when it was not.
+fn finish(
+    tx: &Transaction,
+    job_no: i64,
+    due: &str,
+    worker: &str,
+    end: &RunEnd,
+) -> rusqlite::Result<bool> {
+    let now = end.ended;
+    let ended = tx.execute(
+        "UPDATE job_runs SET status = ?4, end_time = ?5, output = coalesce(?6, output),
+             error = ?7, exit_code = ?8
+         WHERE job_no = ?1 AND due = ?2 AND worker = ?3 AND status = 'IN_PROCESS'",
+        params![
+            job_no,
+            due,
+            worker,
+            end.status,
+            now,
+            end.output,
+            end.error,
+            end.exit_code
+        ],
+    )?;
+    if ended != 1 {
+        return Ok(false);
+    }
+    let after_once = if end.status == JobStatus::Failed {
+        "FAILED"
+    } else {
+        "PROCESSED"
+    };
+    tx.execute(
+        "UPDATE jobs SET
+             status = CASE
+                 WHEN status = 'STOPPING' THEN 'TERMINATED'
+                 WHEN ?3 IS NULL THEN ?4
+                 ELSE 'SCHEDULED' END,
+             next_run = CASE WHEN status = 'STOPPING' THEN NULL ELSE ?3 END,
+             end_time = ?2, output = coalesce(?5, output), notes = ?6
+         WHERE job_no = ?1 AND status IN ('IN_PROCESS', 'STOPPING')",
+        params![job_no, now, end.next_run, after_once, end.output, end.notes],
+    )?;
+    Ok(true)
 }

@@ -399,6 +399,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         exit_code  INTEGER,
         PRIMARY KEY (job_no, due)
     ) WITHOUT ROWID;",
+    // 13: where a PROCESS run's program runs (its pid, which leads its
+    // process group, and its host), so that the run of a process that died
+    // is ended with its program: a program left running would overlap the
+    // job's next run.
+    "ALTER TABLE job_runs ADD COLUMN pid INTEGER;
+    ALTER TABLE job_runs ADD COLUMN host TEXT;
+    ALTER TABLE job_runs ADD COLUMN pid_start TEXT;  -- when that process started (a reused pid is not it)",
 ];
 
 /// The newest schema version this binary knows.
