@@ -37,6 +37,7 @@ pub mod store;
 pub mod syntax;
 pub mod terminate;
 pub mod typo;
+pub mod window;
 pub mod worker;
 
 use cli::{Cli, Sub};

@@ -161,6 +161,19 @@ const NEEDS: &[Needs] = &[
         before: "SCHEDULE nightly CRON '0 2 * * *' DO BATCH_LIST;",
         ..needs("JOB_HISTORY 'nightly'")
     },
+    // A series, and a series with a run open.
+    Needs {
+        before: "WINDOW_SET 'orders_delta' FROM_DATE='2026-01-01';",
+        ..needs("WINDOW_STATUS ")
+    },
+    Needs {
+        before: "WINDOW_OPEN 'wf1';",
+        ..needs("WINDOW_CLOSE")
+    },
+    Needs {
+        before: "WINDOW_OPEN 'wf1';",
+        ..needs("WINDOW_FAIL")
+    },
 ];
 
 /// Examples of what is not built yet: each must fail saying so.

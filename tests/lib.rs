@@ -20,5 +20,6 @@ mod roundtrip;
 mod store;
 mod tables;
 mod takeover;
+mod windows;
 mod workers;
 mod world;

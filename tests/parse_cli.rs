@@ -102,25 +102,26 @@ fn parse_error_goes_to_stderr_and_exits_1() {
 
 #[test]
 fn what_is_not_built_yet_says_so_honestly() {
+    // Waiting on named series parses, and says at run time that it is not
+    // built, pointing at the whole statement.
     Test::new()
-        .args(["-c", "WINDOW_STATUS nightly"])
+        .args(["-c", "BATCH_WAIT NAME='etl.*'"])
         .status(1)
         .stdout("")
         .stderr(
-            "error: WINDOW_STATUS is not implemented yet in this version of batchsh
+            "error: BATCH_WAIT NAME=... (named batches) is not implemented yet in this version of batchsh
   --> line 1, column 1
    |
- 1 | WINDOW_STATUS nightly
-   | ^^^^^^^^^^^^^^^^^^^^^
+ 1 | BATCH_WAIT NAME='etl.*'
+   | ^^^^^^^^^^^^^^^^^^^^^^^
 ",
         )
         .run();
-    // Named as they are typed.
     Test::new()
-        .args(["-c", "window_status nightly"])
+        .args(["-c", "batch_wait name='etl.*'"])
         .status(1)
         .stderr_starts_with(
-            "error: WINDOW_STATUS is not implemented yet in this version of batchsh\n",
+            "error: BATCH_WAIT NAME=... (named batches) is not implemented yet in this version of batchsh\n",
         )
         .run();
 }

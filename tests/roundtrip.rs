@@ -1084,13 +1084,23 @@ fn window_or_session_statement() -> BoxedStrategy<Statement> {
     let format =
         prop::sample::select(&[OutputFormat::Table, OutputFormat::Json, OutputFormat::Csv][..]);
     prop_oneof![
-        (text(), options(keywords::WINDOW_STATUS_OPTIONS, &[], 0))
+        (opt_text(), options(keywords::WINDOW_STATUS_OPTIONS, &[], 0))
             .prop_map(|(name, options)| Statement::WindowStatus { name, options }),
         (
             text(),
-            options(keywords::WINDOW_SET_OPTIONS, &["FROM_DATE"], 0)
+            options(keywords::WINDOW_SET_OPTIONS, &["FROM_DATE"], 0),
+            series_params(),
         )
-            .prop_map(|(name, options)| Statement::WindowSet { name, options }),
+            .prop_map(|(name, options, params)| Statement::WindowSet {
+                name,
+                options: hours_not_negative(options),
+                params,
+            }),
+        (text(), options(keywords::WINDOW_OPEN_OPTIONS, &[], 0))
+            .prop_map(|(name, options)| Statement::WindowOpen { name, options }),
+        text().prop_map(|name| Statement::WindowClose { name }),
+        (text(), options(keywords::WINDOW_FAIL_OPTIONS, &[], 0))
+            .prop_map(|(name, options)| Statement::WindowFail { name, options }),
         prop::option::of(prop::sample::select(topics)).prop_map(|t| Statement::Help {
             topic: t.map(|t| Name::new(t, Span::default())),
         }),
@@ -1104,6 +1114,47 @@ fn window_or_session_statement() -> BoxedStrategy<Statement> {
         Just(Statement::Exit),
     ]
     .boxed()
+}
+
+/// `REPROCESS_HOURS` is 0 or more.
+fn hours_not_negative(mut options: Options) -> Options {
+    for o in &mut options.0 {
+        if let Value::Int(h) = &mut o.value {
+            *h = h.checked_abs().unwrap_or(0);
+        }
+    }
+    options
+}
+
+/// A series' parameters: names that are no option of WINDOW_SET nor a
+/// window variable, each once.
+fn series_params() -> BoxedStrategy<Vec<Param>> {
+    prop::collection::vec((ident(), string()), 0..3)
+        .prop_map(|pairs| {
+            let mut out: Vec<Param> = Vec::new();
+            for (name, value) in pairs {
+                let taken = keywords::WINDOW_SET_OPTIONS
+                    .iter()
+                    .map(|o| o.name)
+                    .chain(["series", "batch_id", "batch_start", "batch_end", "bid"])
+                    .chain(out.iter().map(|p| p.name.value.as_str()))
+                    .any(|n| n.eq_ignore_ascii_case(&name));
+                if !taken {
+                    out.push(Param {
+                        name: Text {
+                            value: name,
+                            span: Span::default(),
+                        },
+                        value: Text {
+                            value,
+                            span: Span::default(),
+                        },
+                    });
+                }
+            }
+            out
+        })
+        .boxed()
 }
 
 /// Any statement, nesting at most `depth` deep; a SCHEDULE only when

@@ -205,9 +205,27 @@ impl Display for Statement {
                     write!(f, "DROP SCHEDULE {}", quote(&name.text))
                 }
             }
-            WindowStatus { name, options } | WindowSet { name, options } => {
+            WindowStatus { name, options } => {
+                f.write_str(self.name())?;
+                opt_bid(f, name)?;
+                bare_options(f, options)
+            }
+            WindowOpen { name, options } | WindowFail { name, options } => {
                 write!(f, "{} {}", self.name(), q(name))?;
                 bare_options(f, options)
+            }
+            WindowClose { name } => write!(f, "{} {}", self.name(), q(name)),
+            WindowSet {
+                name,
+                options,
+                params,
+            } => {
+                write!(f, "{} {}", self.name(), q(name))?;
+                bare_options(f, options)?;
+                for p in params {
+                    write!(f, " {}={}", p.name.value, q(&p.value))?;
+                }
+                Ok(())
             }
             Help { topic } => {
                 f.write_str("HELP")?;

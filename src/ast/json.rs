@@ -300,13 +300,38 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
         WindowStatus {
             name: n,
             options: opts,
+        } => {
+            put("name", opt_text(n));
+            put("options", options(opts));
         }
-        | WindowSet {
+        WindowOpen {
+            name: n,
+            options: opts,
+        }
+        | WindowFail {
             name: n,
             options: opts,
         } => {
             put("name", text(n));
             put("options", options(opts));
+        }
+        WindowClose { name: n } => put("name", text(n)),
+        WindowSet {
+            name: n,
+            options: opts,
+            params,
+        } => {
+            put("name", text(n));
+            put("options", options(opts));
+            put(
+                "params",
+                J::Object(
+                    params
+                        .iter()
+                        .map(|p| (p.name.value.clone(), J::String(p.value.value.clone())))
+                        .collect(),
+                ),
+            );
         }
         Help { topic } => put("topic", opt_name(topic)),
         Set { setting } => match setting {

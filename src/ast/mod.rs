@@ -64,6 +64,14 @@ pub struct Text {
     pub span: Span,
 }
 
+/// A parameter of a series, `name='value'` in `WINDOW_SET`: a name that is
+/// none of the statement's options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: Text,
+    pub value: Text,
+}
+
 /// One statement with the span of its text (without the closing `;`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
@@ -213,10 +221,23 @@ pub enum Statement {
 
     // --- windows (SPEC §9)
     WindowStatus {
-        name: Text,
+        name: Option<Text>,
         options: Options,
     },
     WindowSet {
+        name: Text,
+        options: Options,
+        /// The series' own parameters (`region='EU'`), in written order.
+        params: Vec<Param>,
+    },
+    WindowOpen {
+        name: Text,
+        options: Options,
+    },
+    WindowClose {
+        name: Text,
+    },
+    WindowFail {
         name: Text,
         options: Options,
     },
@@ -547,6 +568,9 @@ impl Statement {
             DropSchedule { .. } => "DROP_SCHEDULE",
             WindowStatus { .. } => "WINDOW_STATUS",
             WindowSet { .. } => "WINDOW_SET",
+            WindowOpen { .. } => "WINDOW_OPEN",
+            WindowClose { .. } => "WINDOW_CLOSE",
+            WindowFail { .. } => "WINDOW_FAIL",
             Help { .. } => "HELP",
             Set { .. } => "SET",
             ShowSettings => "SHOW_SETTINGS",

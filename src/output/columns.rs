@@ -149,3 +149,16 @@ pub const JOB_HISTORY: &[&str] = &[
     "Output",
     "Error",
 ];
+
+/// `WINDOW_STATUS` without a name (§9): one row per series, its latest run
+/// and its next window.
+pub const WINDOW_STATUS: &[&str] = &[
+    "Series",
+    "Status",
+    "Batch ID",
+    "Batch start",
+    "Batch end",
+    "From date",
+    "Error",
+    "Next from date",
+];

@@ -7,7 +7,7 @@
 //!
 //! [`Session::run_statement`] is a thin dispatcher: each family of
 //! statements has its file (`catalog`, `batch`, `control`, `open`,
-//! `purge`, `settings`, `help`); monitoring statements go to [`crate::monitor`].
+//! `purge`, `settings`, `help`, `window`); monitoring statements go to [`crate::monitor`].
 
 mod batch;
 mod catalog;
@@ -21,6 +21,7 @@ mod open;
 mod purge;
 mod settings;
 mod wait;
+mod window;
 
 pub use error::{Result, StatementError, StatementErrorKind};
 
@@ -281,11 +282,24 @@ impl Session {
             }
             S::ShowSchedules => self.show_schedules(stmt.span)?,
             S::DropSchedule { name } => self.drop_schedule(&name.text, name.span)?,
-            other => {
-                return Err(StatementError::at(
-                    stmt.span,
-                    StatementErrorKind::NotImplemented(typed_name(other)),
-                ));
+            S::WindowSet {
+                name,
+                options,
+                params,
+            } => self.window_set(name, options, params)?,
+            S::WindowOpen { name, options } => self.window_open(name, options)?,
+            S::WindowClose { name } => {
+                self.window_end(name, crate::store::series::SeriesRunStatus::Done, None)?
+            }
+            S::WindowFail { name, options } => {
+                let error = match options.get("ERROR") {
+                    Some(crate::ast::Value::Str(e)) => Some(e.as_str()),
+                    _ => None,
+                };
+                self.window_end(name, crate::store::series::SeriesRunStatus::Failed, error)?
+            }
+            S::WindowStatus { name, options } => {
+                self.window_status(name.as_ref(), options, stmt.span)?
             }
         };
         Ok((out, Flow::Continue))
@@ -294,17 +308,6 @@ impl Session {
 
 fn message(text: String) -> Option<Output> {
     Some(Output::Message(text))
-}
-
-/// A statement's name as it is typed: `SHOW SCHEDULES`, where
-/// [`Statement::name`] (the `statement` key of `batchsh parse`) says
-/// `SHOW_SCHEDULES`.
-fn typed_name(s: &Statement) -> &'static str {
-    match s {
-        Statement::ShowSchedules => "SHOW SCHEDULES",
-        Statement::DropSchedule { .. } => "DROP SCHEDULE",
-        other => other.name(),
-    }
 }
 
 /// A stored RFC 3339 time as a cell (shown in local time by the table).

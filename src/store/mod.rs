@@ -2,7 +2,8 @@
 //! entities (SPEC §13). The rest of batchsh reaches it only through the
 //! traits here: [`BatchStore`] (what runs write, what control statements
 //! ask), [`AppendStore`] (open batches), [`CatalogStore`] (interfaces, LUs,
-//! groups), [`JobStore`] (jobs and their runs) and [`ReadStore`] (what the monitoring statements read),
+//! groups), [`JobStore`] (jobs and their runs), [`SeriesStore`] (named series
+//! and their windows) and [`ReadStore`] (what the monitoring statements read),
 //! together [`Store`]. Every SQL
 //! statement on the store lives below this folder; SQLite is one
 //! implementation, in `sqlite/`, and a second backend implements the same
@@ -18,6 +19,7 @@ pub mod nodes;
 pub mod queue;
 pub mod reads;
 pub mod seen;
+pub mod series;
 pub mod sqlite;
 
 pub use appends::AppendStore;
@@ -30,6 +32,7 @@ pub use reads::{
     BatchRow, DetailsQuery, EntityRow, EventRow, InProcessRow, ListQuery, NodeRow, PaceSamples,
     ReadStore, StatusFilter,
 };
+pub use series::SeriesStore;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -206,7 +209,14 @@ pub enum Upgrades<'a> {
 
 /// A batchsh store, whatever keeps it.
 pub trait Store:
-    AppendStore + BatchStore + CatalogStore + JobStore + NodeStore + QueueStore + ReadStore
+    AppendStore
+    + BatchStore
+    + CatalogStore
+    + JobStore
+    + NodeStore
+    + QueueStore
+    + ReadStore
+    + SeriesStore
 {
     /// Where the store is, for messages.
     fn path(&self) -> &Path;

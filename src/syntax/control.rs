@@ -6,14 +6,16 @@ use super::batch::{id_list, using_sql};
 use super::error::{ErrorKind, PErr};
 use super::keywords::{
     DETAILS_OPTIONS, EDIT_OPTIONS, IN_PROCESS_OPTIONS, LIST_OPTIONS, OUTPUT_OPTIONS, OptSpec,
-    PURGE_OPTIONS, RETRY_OPTIONS, WAIT_OPTIONS, WINDOW_SET_OPTIONS, WINDOW_STATUS_OPTIONS,
+    PURGE_OPTIONS, RETRY_OPTIONS, WAIT_OPTIONS, WINDOW_FAIL_OPTIONS, WINDOW_OPEN_OPTIONS,
+    WINDOW_SET_OPTIONS, WINDOW_STATUS_OPTIONS,
 };
 use super::lexeme::{
-    bare, bare_len, followed_by_eq, kw, name, peek_char, peek_kw, pos, string, string_or_bare,
+    bare, bare_len, followed_by_eq, kw, name, peek_char, peek_kw, pos, punct, string,
+    string_or_bare, value, word, word_len,
 };
-use super::options::{options, require};
+use super::options::{lookup, options, require, typed};
 use super::{Ctx, In, PResult, end};
-use crate::ast::{AppendSource, Options, Span, Statement, Text};
+use crate::ast::{AppendSource, Opt, Options, Param, Span, Statement, Text, Value};
 use nom::Err;
 
 /// The `BATCH_*` statement named `w`, or `None` when there is none by that
@@ -150,19 +152,161 @@ fn batch_append(i: In) -> PResult<Statement> {
     ))
 }
 
-/// `WINDOW_STATUS 'name' [FORMAT=...]`, `WINDOW_SET 'name' FROM_DATE='...'`.
+/// The window statements of SPEC §9: `WINDOW_STATUS ['name']`,
+/// `WINDOW_SET 'name' FROM_DATE='...' [param='value' ...]`,
+/// `WINDOW_OPEN 'name'`, `WINDOW_CLOSE 'name'`, `WINDOW_FAIL 'name'`.
 pub(crate) fn window<'a>(i: In<'a>, ctx: Ctx, w: &str) -> PResult<'a, Statement> {
-    let (i, series) = string_or_bare(i, &["a batch series name"])?;
-    let name = series.into_text();
-    if w == "WINDOW_SET" {
-        let at = pos(&i);
-        let (i, options) = options(i, WINDOW_SET_OPTIONS, ctx)?;
-        require(&options, &["FROM_DATE"], "WINDOW_SET", Span::new(at, at))?;
-        let (i, ()) = end(i, &["an option"])?;
-        Ok((i, Statement::WindowSet { name, options }))
-    } else {
+    if w == "WINDOW_STATUS" {
+        let (i, name) = opt_bid(i)?;
         let (i, options) = options(i, WINDOW_STATUS_OPTIONS, ctx)?;
-        let (i, ()) = end(i, &["an option"])?;
-        Ok((i, Statement::WindowStatus { name, options }))
+        let hints: &[&str] = if name.is_none() && options.is_empty() {
+            &["a series name", "an option"]
+        } else {
+            &["an option"]
+        };
+        let (i, ()) = end(i, hints)?;
+        return Ok((i, Statement::WindowStatus { name, options }));
     }
+    let (i, series) = string_or_bare(i, &["a series name"])?;
+    let name = series.into_text();
+    let (i, stmt) = match w {
+        "WINDOW_SET" => {
+            let at = pos(&i);
+            let (i, (options, params)) = window_set_options(i, ctx)?;
+            require(&options, &["FROM_DATE"], "WINDOW_SET", Span::new(at, at))?;
+            let (i, ()) = end(i, &["an option", "a parameter"])?;
+            (
+                i,
+                Statement::WindowSet {
+                    name,
+                    options,
+                    params,
+                },
+            )
+        }
+        "WINDOW_CLOSE" => {
+            let (i, ()) = end(i, &[])?;
+            (i, Statement::WindowClose { name })
+        }
+        _ => {
+            let specs = if w == "WINDOW_FAIL" {
+                WINDOW_FAIL_OPTIONS
+            } else {
+                WINDOW_OPEN_OPTIONS
+            };
+            let (i, options) = options(i, specs, ctx)?;
+            let (i, ()) = end(i, &["an option"])?;
+            let stmt = if w == "WINDOW_FAIL" {
+                Statement::WindowFail { name, options }
+            } else {
+                Statement::WindowOpen { name, options }
+            };
+            (i, stmt)
+        }
+    };
+    Ok((i, stmt))
+}
+
+/// What a run of a series hands out besides its parameters: no parameter
+/// may take one of these names.
+const WINDOW_VARIABLES: &[&str] = &[
+    "series",
+    "batch_id",
+    "from_date",
+    "batch_start",
+    "batch_end",
+    "bid",
+];
+
+/// `WINDOW_SET`'s options, and any other `name=value`: a parameter of the
+/// series. `REPROCESS_HOURS` is 0 or more.
+fn window_set_options(i: In, ctx: Ctx) -> PResult<(Options, Vec<Param>)> {
+    let mut opts: Vec<Opt> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let mut i = i;
+    loop {
+        let before_comma = i;
+        if !(opts.is_empty() && params.is_empty()) && peek_char(&i, ',') {
+            i = punct(',')(i)?.0;
+        }
+        let moved = pos(&before_comma) != pos(&i);
+        let Some(n) = word_len(i.fragment()).filter(|_| followed_by_eq(&i)) else {
+            if moved {
+                return Err(Err::Failure(PErr::expected(&i, "an option")));
+            }
+            break;
+        };
+        let start = pos(&i);
+        let name_text = &i.fragment()[..n];
+        let name_span = Span::new(start, start + n);
+        let (rest, _) = word(i)?;
+        let (rest, _) = punct('=')(rest)?;
+        let (rest, lit) = value(rest).map_err(|e| match e {
+            Err::Error(e) => Err::Failure(e),
+            e => e,
+        })?;
+        let twice = |what: String| {
+            Err(Err::Failure(PErr::span(
+                name_span,
+                ErrorKind::Invalid(what),
+            )))
+        };
+        match lookup(WINDOW_SET_OPTIONS, name_text) {
+            Some(spec) => {
+                if opts.iter().any(|o| o.name == spec.name) {
+                    return Err(Err::Failure(PErr::span(
+                        name_span,
+                        ErrorKind::DuplicateOption { name: spec.name },
+                    )));
+                }
+                let value = typed(spec, &lit, ctx).map_err(Err::Failure)?;
+                if let Value::Int(h) = value
+                    && h < 0
+                {
+                    return Err(Err::Failure(PErr::span(
+                        lit.span,
+                        ErrorKind::InvalidValue {
+                            option: spec.name.to_string(),
+                            expected: "a whole number of hours, 0 or more".into(),
+                            found: lit.value.clone(),
+                        },
+                    )));
+                }
+                opts.push(Opt {
+                    name: spec.name,
+                    value,
+                    span: Span::new(start, lit.span.end),
+                });
+            }
+            None => {
+                if WINDOW_VARIABLES
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(name_text))
+                {
+                    return Err(Err::Failure(PErr::span(
+                        name_span,
+                        ErrorKind::Invalid(format!(
+                            "{name_text} is a window variable, which a run sets; \
+                             give the parameter another name"
+                        )),
+                    )));
+                }
+                if params
+                    .iter()
+                    .any(|p| p.name.value.eq_ignore_ascii_case(name_text))
+                {
+                    return twice(format!("parameter {name_text} is given twice"));
+                }
+                params.push(Param {
+                    name: Text {
+                        value: name_text.to_string(),
+                        span: name_span,
+                    },
+                    value: lit.into_text(),
+                });
+            }
+        }
+        i = rest;
+    }
+    Ok((i, (Options(opts), params)))
 }

@@ -105,7 +105,22 @@ pub const STATEMENTS: &[StatementWord] = &[
         "WINDOW_STATUS",
         "a named batch series' last run and next window",
     ),
-    st("WINDOW_SET", "set the next window of a named batch series"),
+    st(
+        "WINDOW_SET",
+        "set a named series' next window, its settings and parameters",
+    ),
+    st(
+        "WINDOW_OPEN",
+        "open a run of a named series and print its window",
+    ),
+    st(
+        "WINDOW_CLOSE",
+        "end the open run of a named series: it succeeded",
+    ),
+    st(
+        "WINDOW_FAIL",
+        "end the open run of a named series: it failed",
+    ),
     st("HELP", "list statements, or show one statement's syntax"),
     st(
         "SET",
@@ -118,7 +133,7 @@ pub const STATEMENTS: &[StatementWord] = &[
 /// Statements that parse (and print back) but do not run yet: running one
 /// says "not implemented yet". `HELP` marks them, and the test that runs
 /// HELP's examples skips theirs.
-pub const NOT_BUILT: &[&str] = &["WINDOW_STATUS", "WINDOW_SET"];
+pub const NOT_BUILT: &[&str] = &[];
 
 /// Whether the statement (as [`STATEMENTS`] names it) runs in this version.
 pub fn is_built(statement: &str) -> bool {
@@ -391,7 +406,18 @@ pub const WINDOW_STATUS_OPTIONS: &[OptSpec] = &[opt(
     },
 )];
 
-pub const WINDOW_SET_OPTIONS: &[OptSpec] = &[opt("FROM_DATE", OptType::Time)];
+/// `WINDOW_OPEN` prints what `WINDOW_STATUS` does, in the same formats.
+pub const WINDOW_OPEN_OPTIONS: &[OptSpec] = WINDOW_STATUS_OPTIONS;
+
+/// Besides these, `WINDOW_SET` takes any `name='value'`: the series' own
+/// parameters.
+pub const WINDOW_SET_OPTIONS: &[OptSpec] = &[
+    opt("FROM_DATE", OptType::Time),
+    opt("REPROCESS_HOURS", OptType::Int),
+    opt("TRUNC_START", OptType::Bool),
+];
+
+pub const WINDOW_FAIL_OPTIONS: &[OptSpec] = &[opt("ERROR", OptType::Str)];
 
 /// Every option table, for the completer and the grammar test.
 pub const ALL_OPTION_TABLES: &[(&str, &[OptSpec])] = &[
@@ -413,6 +439,8 @@ pub const ALL_OPTION_TABLES: &[(&str, &[OptSpec])] = &[
     ("JOB_HISTORY", JOB_HISTORY_OPTIONS),
     ("WINDOW_STATUS", WINDOW_STATUS_OPTIONS),
     ("WINDOW_SET", WINDOW_SET_OPTIONS),
+    ("WINDOW_OPEN", WINDOW_OPEN_OPTIONS),
+    ("WINDOW_FAIL", WINDOW_FAIL_OPTIONS),
 ];
 
 /// The per-entity command names (SPEC §5).

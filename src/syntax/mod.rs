@@ -110,7 +110,9 @@ pub(crate) fn statement(i: In, depth: usize) -> PResult<Stmt> {
         "SET" => session::set(rest, ctx),
         "EXIT" | "QUIT" => session::exit(rest, ctx),
         "CANCEL" => control::cancel_batch(rest, ctx),
-        "WINDOW_STATUS" | "WINDOW_SET" => control::window(rest, ctx, &upper),
+        "WINDOW_STATUS" | "WINDOW_SET" | "WINDOW_OPEN" | "WINDOW_CLOSE" | "WINDOW_FAIL" => {
+            control::window(rest, ctx, &upper)
+        }
         w if w.starts_with("BATCH_") => match control::statement(rest, ctx, w) {
             Some(r) => r,
             None => return Err(unknown_statement(lead, lead_span)),

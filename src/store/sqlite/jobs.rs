@@ -83,7 +83,7 @@ impl SqliteStore {
         rows.collect()
     }
 
-    fn immediate(&self) -> Result<Transaction<'_>> {
+    pub(super) fn immediate(&self) -> Result<Transaction<'_>> {
         Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))
     }

@@ -406,6 +406,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE job_runs ADD COLUMN pid INTEGER;
     ALTER TABLE job_runs ADD COLUMN host TEXT;
     ALTER TABLE job_runs ADD COLUMN pid_start TEXT;  -- when that process started (a reused pid is not it)",
+    // 14: named series and their runs (SPEC §9). A run is opened by
+    // WINDOW_OPEN (and, later, by a BATCH WITH NAME=..., whose bid it then
+    // holds); one run of a series is open at a time, which the partial
+    // unique index makes sure of whatever process opens it.
+    "CREATE TABLE series (
+        name            TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+        reprocess_hours INTEGER NOT NULL DEFAULT 0 CHECK (reprocess_hours >= 0),
+        trunc_start     INTEGER NOT NULL DEFAULT 0,
+        from_date       TEXT,                    -- WINDOW_SET's, for the next run to open; local wall-clock text
+        params          TEXT NOT NULL DEFAULT '{}', -- JSON object of the series' parameters
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    );
+    CREATE TABLE series_runs (
+        series      TEXT NOT NULL COLLATE NOCASE REFERENCES series (name) ON DELETE CASCADE,
+        run_no      INTEGER NOT NULL,
+        batch_id    INTEGER NOT NULL,            -- the start as unix epoch seconds
+        start_time  TEXT NOT NULL,               -- RFC 3339 UTC
+        end_time    TEXT,
+        status      TEXT NOT NULL CHECK (status IN ('OPEN', 'DONE', 'FAILED', 'CANCELLED')),
+        failed      INTEGER NOT NULL DEFAULT 0,  -- failed entities of a run that is a batch
+        from_date   TEXT NOT NULL,               -- the window it read from, local wall-clock text
+        error       TEXT,
+        bid         TEXT,                        -- the batch it is, if it is one
+        PRIMARY KEY (series, run_no)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX series_runs_one_open ON series_runs (series) WHERE status = 'OPEN';",
 ];
 
 /// The newest schema version this binary knows.

@@ -18,6 +18,7 @@ mod nodes;
 mod queue;
 mod reads;
 mod rows;
+mod series;
 mod status_sql;
 mod step;
 #[cfg(test)]

@@ -201,7 +201,7 @@ fn windows() {
     assert_eq!(
         one("WINDOW_STATUS 'orders_delta' FORMAT='infa'"),
         Statement::WindowStatus {
-            name: text("orders_delta"),
+            name: Some(text("orders_delta")),
             options: opts(&[("FORMAT", Value::Str("INFA".into()))])
         }
     );
@@ -210,6 +210,7 @@ fn windows() {
         Statement::WindowSet {
             name: text("orders_delta"),
             options: opts(&[("FROM_DATE", Value::Str("2026-01-01 00:00:00".into()))]),
+            params: vec![],
         }
     );
     assert_eq!(
@@ -222,5 +223,89 @@ fn windows() {
     assert!(matches!(
         err("WINDOW_STATUS 'x' FORMAT='xml'").kind,
         ErrorKind::InvalidValue { .. }
+    ));
+    assert_eq!(
+        one("WINDOW_STATUS"),
+        Statement::WindowStatus {
+            name: None,
+            options: opts(&[])
+        }
+    );
+    assert_eq!(
+        one("WINDOW_CLOSE wf1"),
+        Statement::WindowClose { name: text("wf1") }
+    );
+    assert_eq!(
+        one("WINDOW_FAIL 'wf1' ERROR='timed out'"),
+        Statement::WindowFail {
+            name: text("wf1"),
+            options: opts(&[("ERROR", Value::Str("timed out".into()))])
+        }
+    );
+    assert_eq!(
+        one("WINDOW_OPEN 'wf1' FORMAT=json"),
+        Statement::WindowOpen {
+            name: text("wf1"),
+            options: opts(&[("FORMAT", Value::Str("JSON".into()))])
+        }
+    );
+}
+
+#[test]
+fn window_set_takes_any_other_option_as_a_parameter() {
+    let Statement::WindowSet {
+        options, params, ..
+    } = one("WINDOW_SET 'wf1' region='EU', FROM_DATE='2026-01-01' REPROCESS_HOURS=2 db=dwh")
+    else {
+        panic!("not a WINDOW_SET");
+    };
+    assert_eq!(options.get("REPROCESS_HOURS"), Some(&Value::Int(2)));
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|p| (p.name.value.as_str(), p.value.value.as_str()))
+        .collect();
+    assert_eq!(params, [("region", "EU"), ("db", "dwh")]);
+}
+
+#[test]
+fn window_set_refusals_point_at_the_culprit() {
+    // (script, the error's span, what it says)
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        (
+            "WINDOW_SET 'w' FROM_DATE='soon'",
+            (25, 31),
+            "option: \"FROM_DATE\"",
+        ),
+        (
+            "WINDOW_SET 'w' FROM_DATE='2026-01-01' REPROCESS_HOURS=-2",
+            (54, 56),
+            "a whole number of hours, 0 or more",
+        ),
+        (
+            "WINDOW_SET 'w' FROM_DATE='2026-01-01' REPROCESS_HOURS='two'",
+            (54, 59),
+            "option: \"REPROCESS_HOURS\"",
+        ),
+        (
+            "WINDOW_SET 'w' FROM_DATE='2026-01-01' a='1' A='2'",
+            (44, 45),
+            "parameter A is given twice",
+        ),
+        (
+            "WINDOW_SET 'w' FROM_DATE='2026-01-01' batch_id='1'",
+            (38, 46),
+            "batch_id is a window variable",
+        ),
+    ];
+    for (script, span, says) in cases {
+        let e = err(script);
+        assert_eq!(e.span.range(), *span, "{script}");
+        let kind = format!("{:?}", e.kind);
+        assert!(kind.contains(says), "{script}: {kind}");
+    }
+    // Other statements keep refusing an option they do not know.
+    assert!(matches!(
+        err("WINDOW_OPEN 'w' region='EU'").kind,
+        ErrorKind::UnknownOption { .. }
     ));
 }

@@ -1,0 +1,172 @@
+//! Named series and their runs (SPEC §9): what `WINDOW_SET` stores, and
+//! the runs `WINDOW_OPEN` opens and `WINDOW_CLOSE` / `WINDOW_FAIL` end.
+//!
+//! A run may later be a batch (`BATCH ... WITH NAME=...`): it then holds
+//! the batch's bid, and a batch that ends DONE with failed entities ends
+//! its run DONE with `failed` above zero, which the next window treats as
+//! a failure. One run of a series is open at a time, checked in the one
+//! transaction of [`SeriesStore::open_series_run`] and by the store's
+//! schema besides.
+
+use super::Result;
+use crate::window::Last;
+
+/// How a run of a series stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeriesRunStatus {
+    Open,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl SeriesRunStatus {
+    pub const ALL: [SeriesRunStatus; 4] = [Self::Open, Self::Done, Self::Failed, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::Done => "DONE",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl std::fmt::Display for SeriesRunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A series as `WINDOW_SET` (or its first run) made it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesRow {
+    pub name: String,
+    pub reprocess_hours: i64,
+    pub trunc_start: bool,
+    /// `WINDOW_SET`'s `FROM_DATE`, until a run opens with it.
+    pub from_date: Option<String>,
+    /// The series' own parameters, by name.
+    pub params: Vec<(String, String)>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl SeriesRow {
+    pub fn settings(&self) -> crate::window::Settings {
+        crate::window::Settings {
+            reprocess_hours: self.reprocess_hours,
+            trunc_start: self.trunc_start,
+        }
+    }
+}
+
+/// A run of a series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesRunRow {
+    pub series: String,
+    pub run_no: i64,
+    /// The start as unix epoch seconds, as Batchy numbers its batches.
+    pub batch_id: i64,
+    /// RFC 3339 UTC.
+    pub start_time: String,
+    pub end_time: Option<String>,
+    pub status: SeriesRunStatus,
+    /// Failed entities, for a run that is a batch.
+    pub failed: i64,
+    /// The window it reads from (local wall-clock text).
+    pub from_date: String,
+    pub error: Option<String>,
+    pub bid: Option<String>,
+}
+
+impl SeriesRunRow {
+    /// What this run, the latest of its series, says of the next window;
+    /// `None` while it is open (that depends on how it ends).
+    pub fn last(&self) -> Option<Last> {
+        match self.status {
+            SeriesRunStatus::Open => None,
+            SeriesRunStatus::Done if self.failed == 0 => {
+                chrono::DateTime::parse_from_rfc3339(&self.start_time)
+                    .ok()
+                    .map(|t| Last::Clean {
+                        start: t.with_timezone(&chrono::Utc),
+                    })
+            }
+            _ => Some(Last::Repeat {
+                from_date: self.from_date.clone(),
+            }),
+        }
+    }
+}
+
+/// What `WINDOW_SET` changes: what is `None` (or not among `params`) is
+/// kept as it is; a new series gets REPROCESS_HOURS 0 and no TRUNC_START.
+#[derive(Clone, Debug, Default)]
+pub struct SeriesSet<'a> {
+    pub name: &'a str,
+    pub reprocess_hours: Option<i64>,
+    pub trunc_start: Option<bool>,
+    pub from_date: Option<&'a str>,
+    pub params: &'a [(String, String)],
+    /// RFC 3339 UTC.
+    pub now: &'a str,
+}
+
+/// A run to open.
+#[derive(Clone, Debug)]
+pub struct OpenRun<'a> {
+    pub series: &'a str,
+    /// RFC 3339 UTC.
+    pub start: &'a str,
+    pub batch_id: i64,
+    pub bid: Option<&'a str>,
+}
+
+/// What [`SeriesStore::open_series_run`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Opened {
+    /// The run, and its series as it was when the run opened.
+    Run(SeriesRunRow, SeriesRow),
+    /// Nothing: this run of the series is open.
+    AlreadyOpen(SeriesRunRow),
+}
+
+/// How the open run of a series ended.
+#[derive(Clone, Debug)]
+pub struct SeriesRunEnd<'a> {
+    pub status: SeriesRunStatus,
+    pub failed: i64,
+    pub error: Option<&'a str>,
+    /// RFC 3339 UTC.
+    pub ended: &'a str,
+}
+
+/// The series table and the runs of its series.
+pub trait SeriesStore {
+    /// Creates the series or changes it (see [`SeriesSet`]).
+    fn set_series(&self, set: &SeriesSet) -> Result<()>;
+
+    /// Every series, by name.
+    fn all_series(&self) -> Result<Vec<SeriesRow>>;
+
+    /// The series of that name (case-insensitive).
+    fn series(&self, name: &str) -> Result<Option<SeriesRow>>;
+
+    /// Runs of a series, newest first.
+    fn series_runs(&self, name: &str, limit: usize) -> Result<Vec<SeriesRunRow>>;
+
+    /// Opens a run, atomically: the series is created with its defaults if
+    /// there is none, and unless a run of it is open, the run is written
+    /// with the `from_date` that `window` computes from the series and its
+    /// latest run, and the series' `WINDOW_SET` date is spent.
+    fn open_series_run(
+        &self,
+        open: &OpenRun,
+        window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
+    ) -> Result<Opened>;
+
+    /// Ends the open run of the series; `None` when none is open.
+    fn end_series_run(&self, name: &str, end: &SeriesRunEnd) -> Result<Option<SeriesRunRow>>;
+}

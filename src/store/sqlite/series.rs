@@ -1,0 +1,216 @@
+//! Named series and their runs in SQLite (see [`crate::store::series`]).
+
+use super::SqliteStore;
+use crate::store::Result;
+use crate::store::series::*;
+use rusqlite::{OptionalExtension, params};
+
+const SERIES_COLUMNS: &str =
+    "name, reprocess_hours, trunc_start, from_date, params, created_at, updated_at";
+
+const RUN_COLUMNS: &str =
+    "series, run_no, batch_id, start_time, end_time, status, failed, from_date, error, bid";
+
+fn params_of(json: &str) -> Vec<(String, String)> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).unwrap_or_default();
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
+}
+
+fn series_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRow> {
+    Ok(SeriesRow {
+        name: r.get(0)?,
+        reprocess_hours: r.get(1)?,
+        trunc_start: r.get::<_, i64>(2)? != 0,
+        from_date: r.get(3)?,
+        params: params_of(&r.get::<_, String>(4)?),
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+fn status(s: &str) -> SeriesRunStatus {
+    SeriesRunStatus::ALL
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .unwrap_or(SeriesRunStatus::Failed)
+}
+
+fn run_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRunRow> {
+    Ok(SeriesRunRow {
+        series: r.get(0)?,
+        run_no: r.get(1)?,
+        batch_id: r.get(2)?,
+        start_time: r.get(3)?,
+        end_time: r.get(4)?,
+        status: status(&r.get::<_, String>(5)?),
+        failed: r.get(6)?,
+        from_date: r.get(7)?,
+        error: r.get(8)?,
+        bid: r.get(9)?,
+    })
+}
+
+fn one_series(c: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<SeriesRow>> {
+    c.query_row(
+        &format!("SELECT {SERIES_COLUMNS} FROM series WHERE name = ?1"),
+        [name],
+        series_row,
+    )
+    .optional()
+}
+
+fn latest_run(c: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<SeriesRunRow>> {
+    c.query_row(
+        &format!(
+            "SELECT {RUN_COLUMNS} FROM series_runs WHERE series = ?1 ORDER BY run_no DESC LIMIT 1"
+        ),
+        [name],
+        run_row,
+    )
+    .optional()
+}
+
+/// Creates the series with its defaults unless it exists.
+fn ensure_series(c: &rusqlite::Connection, name: &str, now: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO series (name, created_at, updated_at) VALUES (?1, ?2, ?2)
+         ON CONFLICT (name) DO NOTHING",
+        params![name, now],
+    )
+    .map(|_| ())
+}
+
+impl crate::store::SeriesStore for SqliteStore {
+    fn set_series(&self, set: &SeriesSet) -> Result<()> {
+        let tx = self.immediate()?;
+        let r = (|| {
+            ensure_series(&tx, set.name, set.now)?;
+            let old: String = tx.query_row(
+                "SELECT params FROM series WHERE name = ?1",
+                [set.name],
+                |r| r.get(0),
+            )?;
+            let mut map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&old).unwrap_or_default();
+            for (k, v) in set.params {
+                map.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            tx.execute(
+                "UPDATE series SET
+                     reprocess_hours = COALESCE(?2, reprocess_hours),
+                     trunc_start = COALESCE(?3, trunc_start),
+                     from_date = COALESCE(?4, from_date),
+                     params = ?5,
+                     updated_at = ?6
+                 WHERE name = ?1",
+                params![
+                    set.name,
+                    set.reprocess_hours,
+                    set.trunc_start,
+                    set.from_date,
+                    serde_json::Value::Object(map).to_string(),
+                    set.now,
+                ],
+            )
+        })();
+        r.map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn all_series(&self) -> Result<Vec<SeriesRow>> {
+        let r = (|| -> rusqlite::Result<Vec<SeriesRow>> {
+            let mut st = self.conn().prepare_cached(&format!(
+                "SELECT {SERIES_COLUMNS} FROM series ORDER BY name"
+            ))?;
+            let rows = st.query_map([], series_row)?;
+            rows.collect()
+        })();
+        r.map_err(|e| self.err(e))
+    }
+
+    fn series(&self, name: &str) -> Result<Option<SeriesRow>> {
+        one_series(self.conn(), name).map_err(|e| self.err(e))
+    }
+
+    fn series_runs(&self, name: &str, limit: usize) -> Result<Vec<SeriesRunRow>> {
+        let r = (|| -> rusqlite::Result<Vec<SeriesRunRow>> {
+            let mut st = self.conn().prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM series_runs WHERE series = ?1
+                 ORDER BY run_no DESC LIMIT ?2"
+            ))?;
+            let rows = st.query_map(
+                params![name, i64::try_from(limit).unwrap_or(i64::MAX)],
+                run_row,
+            )?;
+            rows.collect()
+        })();
+        r.map_err(|e| self.err(e))
+    }
+
+    fn open_series_run(
+        &self,
+        open: &OpenRun,
+        window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
+    ) -> Result<Opened> {
+        let tx = self.immediate()?;
+        let r = (|| {
+            ensure_series(&tx, open.series, open.start)?;
+            let series =
+                one_series(&tx, open.series)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let latest = latest_run(&tx, &series.name)?;
+            if let Some(run) = latest
+                .as_ref()
+                .filter(|r| r.status == SeriesRunStatus::Open)
+            {
+                return Ok(Opened::AlreadyOpen(run.clone()));
+            }
+            let from_date = window(&series, latest.as_ref());
+            let run_no = latest.as_ref().map_or(1, |r| r.run_no + 1);
+            tx.execute(
+                "INSERT INTO series_runs (series, run_no, batch_id, start_time, status, from_date, bid)
+                 VALUES (?1, ?2, ?3, ?4, 'OPEN', ?5, ?6)",
+                params![
+                    series.name,
+                    run_no,
+                    open.batch_id,
+                    open.start,
+                    from_date,
+                    open.bid
+                ],
+            )?;
+            tx.execute(
+                "UPDATE series SET from_date = NULL WHERE name = ?1",
+                [&series.name],
+            )?;
+            let run = latest_run(&tx, &series.name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            Ok(Opened::Run(run, series))
+        })();
+        let opened = r.map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(opened)
+    }
+
+    fn end_series_run(&self, name: &str, end: &SeriesRunEnd) -> Result<Option<SeriesRunRow>> {
+        let tx = self.immediate()?;
+        let r = (|| {
+            let n = tx.execute(
+                "UPDATE series_runs SET status = ?2, failed = ?3, error = ?4, end_time = ?5
+                 WHERE series = ?1 AND status = 'OPEN'",
+                params![name, end.status.as_str(), end.failed, end.error, end.ended],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            latest_run(&tx, name)
+        })();
+        let run = r.map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(run)
+    }
+}
