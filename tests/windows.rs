@@ -294,3 +294,53 @@ fn bad_input_is_refused_and_nothing_is_stored() {
         )
         .run();
 }
+
+/// Eight processes open a run of one series at once: one opens it, the
+/// others are refused naming it, and one run is stored.
+#[test]
+fn concurrent_opens_of_one_series_open_one_run() {
+    let sh = Shell::new("2026-11-21T13:30:00Z");
+    sh.ok("WINDOW_SET 'wf1' FROM_DATE='2026-11-01'");
+    let children: Vec<std::process::Child> = (0..8)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
+                .env("BATCHSH_TEST_NOW_FILE", sh.clock())
+                .env("TZ", "Europe/Paris")
+                .args(["--home", sh.home().to_str().unwrap(), "-q"])
+                .args(["-c", "WINDOW_OPEN 'wf1'"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let opened = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(opened, 1);
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("series wf1 has a run open already (batch_id 1795267800"),
+            "{err}"
+        );
+    }
+    assert_eq!(sh.stored()[1..], ["wf1|1|OPEN|2026-11-01 00:00:00|-|-"]);
+}
+
+/// REPROCESS_HOURS are elapsed hours across the spring change: a run that
+/// started at 03:30 in Paris on the night the clocks went from 02:00 to
+/// 03:00, with REPROCESS_HOURS=2, is followed by a window from 00:30.
+#[test]
+fn reprocess_hours_across_a_dst_change_are_elapsed_hours() {
+    let sh = Shell::new("2026-03-29T01:30:00Z"); // 03:30 CEST
+    sh.ok("WINDOW_SET 'spring' FROM_DATE='2026-03-01' REPROCESS_HOURS=2");
+    sh.ok("WINDOW_OPEN 'spring'; WINDOW_CLOSE 'spring'");
+    sh.at("2026-03-30T01:30:00Z");
+    assert_eq!(
+        sh.json("WINDOW_OPEN 'spring'")["from_date"],
+        "2026-03-29 00:30:00"
+    );
+}
