@@ -170,6 +170,11 @@ const NEEDS: &[Needs] = &[
         before: "WINDOW_OPEN 'wf1';",
         ..needs("WINDOW_CLOSE")
     },
+    // Series that succeeded today, for the waiting on them.
+    Needs {
+        before: "WINDOW_OPEN 'etl.extract'; WINDOW_CLOSE 'etl.extract';",
+        ..needs("BATCH_WAIT NAME=")
+    },
     Needs {
         before: "WINDOW_OPEN 'wf1';",
         ..needs("WINDOW_FAIL")
@@ -186,7 +191,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "CREATE OR REPLACE INSTANCE GROUP Customer.churned FROM warehouse",
         "no interface named warehouse",
     ),
-    ("BATCH_WAIT NAME=", "is not implemented yet"),
     ("BATCH Customer.vip\n", "NAME is not available yet"),
     (
         "EXPLAIN BATCH Customer FROM crm\n",

@@ -20,6 +20,7 @@ mod roundtrip;
 mod store;
 mod tables;
 mod takeover;
+mod waitsy;
 mod windows;
 mod workers;
 mod world;

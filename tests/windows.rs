@@ -8,13 +8,14 @@ use crate::common::Test;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// A home of its own, a clock, and Paris time.
-struct Shell {
+/// A home of its own, a clock, and Paris time (for the waiting on
+/// series' runs too).
+pub struct Shell {
     dir: tempfile::TempDir,
 }
 
 impl Shell {
-    fn new(now: &str) -> Shell {
+    pub fn new(now: &str) -> Shell {
         let s = Shell {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -22,20 +23,20 @@ impl Shell {
         s
     }
 
-    fn clock(&self) -> PathBuf {
+    pub fn clock(&self) -> PathBuf {
         self.dir.path().join("now")
     }
 
-    fn at(&self, now: &str) {
+    pub fn at(&self, now: &str) {
         std::fs::write(self.clock(), now).unwrap();
     }
 
-    fn home(&self) -> PathBuf {
+    pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")
     }
 
     /// `batchsh [flags] -c script`.
-    fn test(&self, flags: &[&str], script: &str) -> Test {
+    pub fn test(&self, flags: &[&str], script: &str) -> Test {
         Test::new()
             .env("BATCHSH_TEST_NOW_FILE", self.clock().to_str().unwrap())
             .env("TZ", "Europe/Paris")
@@ -44,9 +45,24 @@ impl Shell {
             .args(["-c", script])
     }
 
+    /// `batchsh [flags] -c script` as a process to start, with its
+    /// streams piped.
+    pub fn command(&self, flags: &[&str], script: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"));
+        c.env("BATCHSH_TEST_NOW_FILE", self.clock())
+            .env("TZ", "Europe/Paris")
+            .args(["--home", self.home().to_str().unwrap()])
+            .args(flags)
+            .args(["-c", script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    }
+
     /// Runs `script`, which must succeed; its stdout.
     #[track_caller]
-    fn ok(&self, script: &str) -> String {
+    pub fn ok(&self, script: &str) -> String {
         self.test(&[], script).status(0).run().stdout
     }
 
@@ -302,17 +318,7 @@ fn concurrent_opens_of_one_series_open_one_run() {
     let sh = Shell::new("2026-11-21T13:30:00Z");
     sh.ok("WINDOW_SET 'wf1' FROM_DATE='2026-11-01'");
     let children: Vec<std::process::Child> = (0..8)
-        .map(|_| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
-                .env("BATCHSH_TEST_NOW_FILE", sh.clock())
-                .env("TZ", "Europe/Paris")
-                .args(["--home", sh.home().to_str().unwrap(), "-q"])
-                .args(["-c", "WINDOW_OPEN 'wf1'"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| sh.command(&["-q"], "WINDOW_OPEN 'wf1'").spawn().unwrap())
         .collect();
     let outs: Vec<std::process::Output> = children
         .into_iter()

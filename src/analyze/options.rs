@@ -288,8 +288,12 @@ impl RetryOptions {
 pub struct WaitOptions {
     /// `NAME`: the named batches to wait for (a glob).
     pub name: Option<String>,
-    /// `SINCE`: runs of the named batches started since then count.
-    pub since: bool,
+    /// `SINCE` as written: runs of the named batches started since then
+    /// count (today's local midnight when absent).
+    pub since: Option<String>,
+    /// `FAIL_FAST`: a failed latest run ends the waiting (exit 3) instead
+    /// of waiting for a run that succeeds.
+    pub fail_fast: bool,
     /// `TIMEOUT`: how long to wait at most.
     pub timeout: Option<Duration>,
 }
@@ -300,7 +304,8 @@ impl WaitOptions {
         for o in &options.0 {
             match (o.name, &o.value) {
                 ("NAME", Value::Str(s)) => out.name = Some(s.clone()),
-                ("SINCE", _) => out.since = true,
+                ("SINCE", Value::Str(s)) => out.since = Some(s.clone()),
+                ("FAIL_FAST", Value::Bool(b)) => out.fail_fast = *b,
                 ("TIMEOUT", Value::Duration(d)) => out.timeout = Some(duration(*d)),
                 _ => {}
             }

@@ -162,3 +162,7 @@ pub const WINDOW_STATUS: &[&str] = &[
     "Error",
     "Next from date",
 ];
+
+/// `BATCH_WAIT NAME='...'` (§9): one row per series it waited for, its
+/// latest run.
+pub const BATCH_WAIT_NAMED: &[&str] = &["Series", "Status", "Batch ID", "Start", "End", "Bid"];

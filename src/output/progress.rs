@@ -86,6 +86,44 @@ impl Bar {
     }
 }
 
+/// A line of text redrawn in place on stderr, with a spinner and the time
+/// spent: what `BATCH_WAIT NAME=...` is waiting for. Drawn only when
+/// `show` (stderr is a terminal, progress is on, not --quiet).
+pub struct Line(Option<ProgressBar>);
+
+impl Line {
+    pub fn new(show: bool) -> Line {
+        Line(show.then(|| {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} {elapsed_precise}  {wide_msg}")
+                .map(|s| s.tick_chars(Glyphs::of_locale().spinner()))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            b.set_style(style);
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        }))
+    }
+
+    /// Whether it is drawn.
+    pub fn shown(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn say(&self, text: &str) {
+        if let Some(b) = &self.0 {
+            b.set_message(text.to_string());
+        }
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// The characters the bar is drawn with: block glyphs where the locale
 /// is UTF-8, plain ASCII where it is not (a terminal in the C locale
 /// would show them as garbage).

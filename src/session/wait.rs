@@ -3,12 +3,22 @@
 //! its result row and ends as the batch did (exit 0, 3 or 1), or with 4 at
 //! the timeout. It only reads: the batch runs elsewhere (another process,
 //! a worker), and Ctrl-C stops the waiting, not the batch.
+//!
+//! `BATCH_WAIT NAME='etl.*' [SINCE=...] [FAIL_FAST=true]` (SPEC §9, as
+//! Waitsy) waits instead until the latest run of every series the glob
+//! names, started since SINCE (local midnight by default), ended DONE with
+//! no failure, saying on stderr which it still waits for. It reads the
+//! series' runs only, however they were made (`WINDOW_OPEN`, a batch).
 
 use super::{Result, Session, StatementError, StatementErrorKind};
 use crate::analyze::WaitOptions;
 use crate::ast::{Options, Span, Text};
 use crate::batch::{BatchStatus, Event, Events, RunEnd};
+use crate::output::progress::Line;
 use crate::store::appends::Openness;
+use crate::store::series::SeriesRunRow;
+use crate::window::{self, awaited, awaited::Glob, awaited::Standing};
+use chrono::Local;
 use std::time::{Duration, Instant};
 
 /// How often the batch's row is read: its end shows within this.
@@ -22,10 +32,21 @@ impl Session {
         span: Span,
     ) -> Result<Option<crate::output::Output>> {
         let opts = WaitOptions::decode(options);
-        if opts.name.is_some() || opts.since {
-            return Err(StatementError::at(
-                span,
-                StatementErrorKind::NotImplemented("BATCH_WAIT NAME=... (named batches)"),
+        if let Some(pattern) = &opts.name {
+            return self.wait_named(pattern, &opts, options, span);
+        }
+        if let Some(o) = options
+            .0
+            .iter()
+            .find(|o| o.name == "SINCE" || o.name == "FAIL_FAST")
+        {
+            return Err(StatementError::refused(
+                o.span,
+                format!(
+                    "{} goes with NAME='pattern' (the runs of named series); BATCH_WAIT 'bid' \
+                     waits for one batch",
+                    o.name
+                ),
             ));
         }
         let bid = match (bid, &self.last_bid) {
@@ -156,4 +177,196 @@ fn stalled(
         "no process runs batch {bid} (it was interrupted); it ends once BATCH_RETRY '{bid}' \
          finishes it"
     )))
+}
+
+/// How often `BATCH_WAIT NAME=...` reads the series' runs.
+const POLL_NAMED: Duration = Duration::from_millis(200);
+
+/// A series `BATCH_WAIT NAME=...` waits for: its latest run and how it
+/// stands.
+struct Awaited {
+    name: String,
+    latest: Option<SeriesRunRow>,
+    standing: Standing,
+}
+
+/// How the waiting for named series ended.
+enum Named {
+    /// Every series succeeded.
+    Succeeded(Vec<Awaited>),
+    /// FAIL_FAST: these failed (the names and why).
+    Failed(Vec<Awaited>, Vec<String>),
+    /// Ctrl-C or a stop signal.
+    Stopped,
+}
+
+impl Session {
+    /// `BATCH_WAIT NAME='pattern' [SINCE=...] [TIMEOUT=...]
+    /// [FAIL_FAST=true]`.
+    fn wait_named(
+        &mut self,
+        pattern: &str,
+        opts: &WaitOptions,
+        options: &Options,
+        span: Span,
+    ) -> Result<Option<crate::output::Output>> {
+        let at = |name: &str| {
+            options
+                .0
+                .iter()
+                .find(|o| o.name == name)
+                .map_or(span, |o| o.span)
+        };
+        let since_text = opts.since.as_deref().unwrap_or("today");
+        let since = awaited::since(since_text, crate::knobs::now(), &Local).ok_or_else(|| {
+            StatementError::refused(at("SINCE"), format!("SINCE '{since_text}' is not a time"))
+        })?;
+        let glob = Glob::new(pattern);
+        let (stop, _watch) = self.stop_token();
+        let line = Line::new(self.progress_allowed && self.settings.progress);
+        let quiet = self.quiet;
+        let store = self.store()?;
+        let all = store
+            .all_series()
+            .map_err(|e| StatementError::at(at("NAME"), e))?;
+        if !all.iter().any(|s| glob.matches(&s.name)) {
+            return Err(StatementError::refused(
+                at("NAME"),
+                no_match(pattern, all.iter().map(|s| s.name.as_str())),
+            ));
+        }
+        let since_local = window::local_text(since, &Local);
+        let started = Instant::now();
+        let mut said = String::new();
+        let ended = loop {
+            let now = standings(store, &glob, since).map_err(|e| StatementError::at(span, e))?;
+            // Per series, why it is still awaited (none once it succeeded).
+            let whys: Vec<Option<String>> = now
+                .iter()
+                .map(|a| {
+                    let why = a
+                        .standing
+                        .why(&since_local, |t| window::local_text(t, &Local))?;
+                    Some(format!("{} ({why})", a.name))
+                })
+                .collect();
+            let waiting: Vec<&str> = whys.iter().flatten().map(String::as_str).collect();
+            if waiting.is_empty() {
+                break Named::Succeeded(now);
+            }
+            let failed: Vec<String> = now
+                .iter()
+                .zip(&whys)
+                .filter(|(a, _)| matches!(a.standing, Standing::Failed { .. }))
+                .filter_map(|(_, w)| w.clone())
+                .collect();
+            if opts.fail_fast && !failed.is_empty() {
+                break Named::Failed(now, failed);
+            }
+            let text = format!("waiting for: {}", waiting.join(", "));
+            if line.shown() {
+                line.say(&text);
+            } else if text != said && !quiet {
+                eprintln!("{text}");
+            }
+            said = text;
+            if stop.cancelled() || stop.signalled().is_some() {
+                break Named::Stopped;
+            }
+            if let Some(limit) = opts.timeout
+                && started.elapsed() >= limit
+            {
+                return Err(StatementError::at(
+                    span,
+                    StatementErrorKind::TimedOut(format!(
+                        "BATCH_WAIT timed out after {}: still waiting for {}",
+                        crate::ast::Duration(limit.as_millis() as u64),
+                        waiting.join(", ")
+                    )),
+                ));
+            }
+            std::thread::sleep(POLL_NAMED);
+        };
+        drop(line);
+        match ended {
+            Named::Stopped => Ok(None),
+            Named::Succeeded(series) => Ok(Some(named_table(&series))),
+            Named::Failed(series, failed) => {
+                // Exit code 3, as a batch that ended with failures: the
+                // table shows every series, stderr says which failed.
+                eprintln!(
+                    "error: a series BATCH_WAIT waits for failed (FAIL_FAST): {}",
+                    failed.join(", ")
+                );
+                self.outcomes
+                    .insert(format!("NAME='{pattern}'"), crate::exit::BATCH_INCOMPLETE);
+                Ok(Some(named_table(&series)))
+            }
+        }
+    }
+}
+
+/// The series `glob` names, each with its latest run and how it stands
+/// since `since`.
+fn standings(
+    store: &dyn crate::store::Store,
+    glob: &Glob,
+    since: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<Vec<Awaited>> {
+    let mut out = Vec::new();
+    for s in store.all_series()? {
+        if !glob.matches(&s.name) {
+            continue;
+        }
+        let latest = store.series_runs(&s.name, 1)?.into_iter().next();
+        let standing = awaited::standing(latest.as_ref(), since);
+        out.push(Awaited {
+            name: s.name,
+            latest,
+            standing,
+        });
+    }
+    Ok(out)
+}
+
+/// Why no series matches `pattern`: the closest name, or the names there
+/// are.
+fn no_match<'a>(pattern: &str, names: impl Iterator<Item = &'a str> + Clone) -> String {
+    let head = format!("no series matches NAME='{pattern}'");
+    if let Some(near) = crate::typo::suggest(pattern, names.clone()) {
+        return format!("{head} (did you mean '{near}'?)");
+    }
+    let names: Vec<&str> = names.collect();
+    match names.len() {
+        0 => format!("{head}: there is no series yet (WINDOW_OPEN or WINDOW_SET makes one)"),
+        n if n <= 10 => format!("{head}; the series are {}", names.join(", ")),
+        n => format!(
+            "{head}; there are {n} series (WINDOW_STATUS lists them), among them {}",
+            names[..10].join(", ")
+        ),
+    }
+}
+
+/// One row per series: its latest run.
+fn named_table(series: &[Awaited]) -> crate::output::Output {
+    use crate::output::{Cell, Table};
+    let local = |stamp: &str| {
+        chrono::DateTime::parse_from_rfc3339(stamp).map_or_else(
+            |_| stamp.to_string(),
+            |t| window::local_text(t.with_timezone(&chrono::Utc), &Local),
+        )
+    };
+    let mut t = Table::new(crate::output::columns::BATCH_WAIT_NAMED.iter().copied());
+    for a in series {
+        let run = a.latest.as_ref();
+        t.push_row(vec![
+            Cell::Text(a.name.clone()),
+            run.map(|r| r.status.to_string()).into(),
+            run.map(|r| r.batch_id).into(),
+            run.map(|r| local(&r.start_time)).into(),
+            run.and_then(|r| r.end_time.as_deref().map(local)).into(),
+            run.and_then(|r| r.bid.clone()).into(),
+        ]);
+    }
+    crate::output::Output::Table(t)
 }

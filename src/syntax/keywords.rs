@@ -302,6 +302,7 @@ pub const WAIT_OPTIONS: &[OptSpec] = &[
     opt("NAME", OptType::Str),
     opt("SINCE", OptType::Time),
     opt("TIMEOUT", OptType::Duration),
+    opt("FAIL_FAST", OptType::Bool),
 ];
 
 pub const PURGE_OPTIONS: &[OptSpec] = &[

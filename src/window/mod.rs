@@ -9,6 +9,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
+pub mod awaited;
+
 /// How `from_date` and the run's start are written.
 pub use crate::syntax::values::TIMESTAMP_FORMAT as TIME_FORMAT;
 
