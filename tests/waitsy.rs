@@ -184,6 +184,21 @@ fn a_failed_run_waits_until_the_timeout_or_fails_fast() {
              2026-12-07 08:00:00)\n",
         )
         .run();
+    // In JSON, times are RFC 3339 UTC, as everywhere.
+    let run = |series: &str, status: &str| {
+        serde_json::json!({"series": series, "status": status, "batch_id": 1796626800_i64,
+            "start": "2026-12-07T07:00:00Z", "end": "2026-12-07T07:00:00Z", "bid": null})
+    };
+    sh.test(
+        &["-q", "--format", "json"],
+        "BATCH_WAIT NAME='etl.*' FAIL_FAST=true",
+    )
+    .status(3)
+    .stdout_json(serde_json::json!([
+        run("etl.extract", "DONE"),
+        run("etl.load", "FAILED")
+    ]))
+    .run();
     // The retry succeeds: the waiting ends, also with FAIL_FAST.
     sh.ok("WINDOW_OPEN 'etl.load'; WINDOW_CLOSE 'etl.load'");
     sh.test(&["-q"], "BATCH_WAIT NAME='etl.*' FAIL_FAST=true")

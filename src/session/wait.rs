@@ -347,14 +347,14 @@ fn no_match<'a>(pattern: &str, names: impl Iterator<Item = &'a str> + Clone) -> 
     }
 }
 
-/// One row per series: its latest run.
+/// One row per series: its latest run (times local in a table, RFC 3339
+/// UTC in JSON, as every time is printed).
 fn named_table(series: &[Awaited]) -> crate::output::Output {
     use crate::output::{Cell, Table};
-    let local = |stamp: &str| {
-        chrono::DateTime::parse_from_rfc3339(stamp).map_or_else(
-            |_| stamp.to_string(),
-            |t| window::local_text(t.with_timezone(&chrono::Utc), &Local),
-        )
+    let time = |stamp: Option<&str>| {
+        stamp
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map_or(Cell::Null, |t| Cell::Time(t.with_timezone(&chrono::Utc)))
     };
     let mut t = Table::new(crate::output::columns::BATCH_WAIT_NAMED.iter().copied());
     for a in series {
@@ -363,8 +363,8 @@ fn named_table(series: &[Awaited]) -> crate::output::Output {
             Cell::Text(a.name.clone()),
             run.map(|r| r.status.to_string()).into(),
             run.map(|r| r.batch_id).into(),
-            run.map(|r| local(&r.start_time)).into(),
-            run.and_then(|r| r.end_time.as_deref().map(local)).into(),
+            time(run.map(|r| r.start_time.as_str())),
+            time(run.and_then(|r| r.end_time.as_deref())),
             run.and_then(|r| r.bid.clone()).into(),
         ]);
     }
