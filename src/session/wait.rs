@@ -223,7 +223,7 @@ impl Session {
         })?;
         let glob = Glob::new(pattern);
         let (stop, _watch) = self.stop_token();
-        let line = Line::new(self.progress_allowed && self.settings.progress);
+        let show = self.progress_allowed && self.settings.progress;
         let quiet = self.quiet;
         let store = self.store()?;
         let all = store
@@ -235,7 +235,10 @@ impl Session {
                 no_match(pattern, all.iter().map(|s| s.name.as_str())),
             ));
         }
+        // SINCE is fixed now: a wait that runs past midnight still counts
+        // the runs of the day it started.
         let since_local = window::local_text(since, &Local);
+        let line = Line::new(show);
         let started = Instant::now();
         let mut said = String::new();
         let ended = loop {

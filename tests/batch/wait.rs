@@ -109,13 +109,18 @@ fn batch_wait_says_a_paused_batch_keeps_it_waiting() {
     child.wait_with_output().unwrap();
 }
 
-/// NAME= waits for named batches, which are not built yet: refused as such.
+/// NAME= waits for the runs of named series: in a store that has batches
+/// but no series, it is an error at once, not a wait (the waiting itself:
+/// tests/waitsy.rs).
 #[test]
-fn batch_wait_for_named_batches_is_not_built_yet() {
+fn batch_wait_for_a_name_no_series_has_is_an_error_at_once() {
     let w = World::new(1);
     w.test("BATCH_WAIT NAME='etl.*'")
         .status(1)
-        .stderr_contains("BATCH_WAIT NAME=... (named batches) is not implemented yet")
+        .stderr_contains(
+            "error: no series matches NAME='etl.*': there is no series yet (WINDOW_OPEN or \
+             WINDOW_SET makes one)\n",
+        )
         .run();
 }
 
