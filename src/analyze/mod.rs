@@ -89,6 +89,11 @@ pub fn batch(
             .output_limit
             .unwrap_or(crate::command::DEFAULT_OUTPUT_LIMIT),
         show_output: options.show_output,
+        series: options.name.map(|name| crate::plan::SeriesPlan {
+            name,
+            reprocess_hours: options.reprocess_hours,
+            trunc_start: options.trunc_start,
+        }),
     })
 }
 

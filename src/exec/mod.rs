@@ -53,6 +53,21 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
         }
         _ => None,
     };
+    // A run of a series starts with its batch, in whole seconds: its
+    // batch_id (SPEC §9) is that second.
+    let now = crate::knobs::now();
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let start = crate::store::stamp(now);
+    let run = plan
+        .series
+        .as_ref()
+        .map(|s| crate::store::series::BatchRun {
+            series: &s.name,
+            reprocess_hours: s.reprocess_hours,
+            trunc_start: s.trunc_start,
+            start: &start,
+            batch_id: now.timestamp(),
+        });
     let twin = env.store.create_batch(
         &crate::store::batches::NewBatch {
             bid: &bid,
@@ -70,6 +85,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             open: plan.open,
             workdir: plan.workdir.as_deref().and_then(|d| d.to_str()),
             lines: lines.as_deref(),
+            series: run.as_ref(),
         },
         !plan.allow_multiple,
     )?;

@@ -12,7 +12,7 @@ use crate::store::series::{
     OpenRun, Opened, SeriesRow, SeriesRunEnd, SeriesRunRow, SeriesRunStatus, SeriesSet,
 };
 use crate::store::{StoreError, stamp};
-use crate::window::{self, Last};
+use crate::window;
 use chrono::Local;
 
 /// How `WINDOW_OPEN` and `WINDOW_STATUS` print (their `FORMAT=`).
@@ -45,16 +45,7 @@ fn local(stamp: &str) -> String {
 /// The next run's `from_date`, from the series and its latest run; `None`
 /// while a run is open (it depends on how that run ends).
 fn next_from_date(series: &SeriesRow, latest: Option<&SeriesRunRow>) -> Option<String> {
-    let last = match latest {
-        None => Last::Nothing,
-        Some(run) => run.last()?,
-    };
-    Some(window::next_from_date(
-        series.from_date.as_deref(),
-        &last,
-        series.settings(),
-        &Local,
-    ))
+    series.next_from_date(latest)
 }
 
 /// What a run hands out: its window, then the series' parameters.
@@ -249,6 +240,21 @@ impl Session {
         let series = self.series_named(name)?;
         let ended = stamp(crate::knobs::now());
         let store = self.store()?;
+        let latest = store
+            .series_runs(&series.name, 1)
+            .map_err(|e| StatementError::at(name.span, e))?;
+        if let Some(run) = latest.first().filter(|r| r.status == SeriesRunStatus::Open)
+            && let Some(bid) = &run.bid
+        {
+            return Err(StatementError::refused(
+                name.span,
+                format!(
+                    "the open run of series {} is batch {bid}, which ends it as it ends; \
+                     cancel it with BATCH_CANCEL '{bid}'",
+                    series.name
+                ),
+            ));
+        }
         let run = store
             .end_series_run(
                 &series.name,

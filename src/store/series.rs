@@ -60,6 +60,22 @@ impl SeriesRow {
             trunc_start: self.trunc_start,
         }
     }
+
+    /// The next run's `from_date` in the local time zone, after `latest`
+    /// (the series' latest run); `None` while that run is open (the
+    /// window depends on how it ends).
+    pub fn next_from_date(&self, latest: Option<&SeriesRunRow>) -> Option<String> {
+        let last = match latest {
+            None => Last::Nothing,
+            Some(run) => run.last()?,
+        };
+        Some(crate::window::next_from_date(
+            self.from_date.as_deref(),
+            &last,
+            self.settings(),
+            &chrono::Local,
+        ))
+    }
 }
 
 /// A run of a series.
@@ -122,6 +138,20 @@ pub struct OpenRun<'a> {
     pub start: &'a str,
     pub batch_id: i64,
     pub bid: Option<&'a str>,
+}
+
+/// A batch that is a run of a series (`BATCH ... WITH NAME=...`): the
+/// series' settings its statement gives (`None`: kept), and the run's
+/// start. [`crate::store::BatchStore::create_batch`] opens the run with
+/// the batch, in its transaction.
+#[derive(Clone, Debug)]
+pub struct BatchRun<'a> {
+    pub series: &'a str,
+    pub reprocess_hours: Option<i64>,
+    pub trunc_start: Option<bool>,
+    /// RFC 3339 UTC.
+    pub start: &'a str,
+    pub batch_id: i64,
 }
 
 /// What [`SeriesStore::open_series_run`] did.
