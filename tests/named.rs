@@ -342,3 +342,174 @@ fn an_async_named_batch_ends_its_run_in_the_worker() {
         .unwrap();
     assert_eq!((status.as_str(), failed, run_bid), ("DONE", 0, bid));
 }
+
+impl Shell {
+    /// An SQLite file `src.db` with an `orders` table and its interface
+    /// `src`.
+    fn orders(&self) {
+        let c = rusqlite::Connection::open(self.path().join("src.db")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at TEXT NOT NULL);
+             CREATE TABLE seen (id TEXT, from_date TEXT, batch_id TEXT, batch_start TEXT,
+                                batch_end TEXT, bid TEXT);",
+        )
+        .unwrap();
+        self.test("CREATE INTERFACE src TYPE SQLITE PATH 'src.db'")
+            .status(0)
+            .run();
+    }
+
+    /// Adds an order updated at `at` (Paris wall-clock text).
+    fn order(&self, id: i64, at: &str) {
+        let c = rusqlite::Connection::open(self.path().join("src.db")).unwrap();
+        c.execute(
+            "INSERT INTO orders (id, updated_at) VALUES (?1, ?2)",
+            rusqlite::params![id, at],
+        )
+        .unwrap();
+    }
+}
+
+/// A named batch binds its window variables by name in its USING query
+/// and in a `sql` command, and exports them to a `shell` command; the
+/// values are the run's, in Paris time: the window from 1970 on the
+/// first run, the start (14:30 in Paris) as BATCH_START and BATCH_END,
+/// the start in epoch seconds as BATCH_ID, and the batch's id as BID.
+/// EXPLAIN shows the next run's values and counts the source with them.
+#[test]
+fn window_variables_are_bound_by_name_and_exported() {
+    let sh = Shell::new("2026-11-21T13:30:00Z");
+    sh.orders();
+    sh.order(1, "2026-11-20 10:00:00");
+    sh.order(2, "2026-11-21 12:00:00");
+    let bid = sh.batch(
+        "BATCH o FROM src USING ('select id from orders where updated_at >= :from_date \
+         and updated_at < :batch_end') \
+         FABRIC_COMMAND=\"sql src 'insert into seen values (?, :from_date, :batch_id, \
+         :batch_start, :batch_end, :bid)'\" WITH NAME='orders_delta' REPROCESS_HOURS=2",
+        0,
+    );
+    let c = rusqlite::Connection::open(sh.path().join("src.db")).unwrap();
+    let seen: Vec<String> = c
+        .prepare("SELECT id || '|' || from_date || '|' || batch_id || '|' || batch_start || '|' || batch_end || '|' || bid FROM seen ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let row = |id: i64| {
+        format!("{id}|1970-01-01 00:00:00|1795267800|2026-11-21 14:30:00|2026-11-21 14:30:00|{bid}")
+    };
+    assert_eq!(seen, [row(1), row(2)]);
+    // The next run, at 16:00 in Paris, reads from 12:30 on.
+    sh.at("2026-11-21T15:00:00Z");
+    let out = sh
+        .test(
+            "EXPLAIN BATCH o FROM src USING ('select id from orders where updated_at >= :from_date') \
+             FABRIC_COMMAND='echo ?' WITH NAME='orders_delta'",
+        )
+        .status(0)
+        .run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["window_from_date"], "2026-11-21 12:30:00", "{v}");
+    assert_eq!(v["window_batch_start"], "2026-11-21 16:00:00");
+    assert_eq!(v["window_batch_id"], "1795273200");
+    assert_eq!(v["entities_now"], 0);
+    let second = sh.batch(
+        "BATCH x.('a') FABRIC_COMMAND=\"shell 'echo $FROM_DATE/$BATCH_START/$BATCH_END/$BATCH_ID/$BID/?'\" \
+         WITH NAME='orders_delta'",
+        0,
+    );
+    let out = sh
+        .test(&format!("BATCH_DETAILS '{second}'"))
+        .status(0)
+        .run();
+    let details: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        details[0]["results"]["stdout"],
+        format!(
+            "2026-11-21 12:30:00/2026-11-21 16:00:00/2026-11-21 16:00:00/1795273200/{second}/a\n"
+        )
+    );
+}
+
+/// A window variable in a batch without NAME has no value: refused before
+/// anything is stored, in an `exec` argument and in the USING query.
+#[test]
+fn window_variables_without_a_name_are_refused_before_anything_is_stored() {
+    let sh = Shell::new("2026-11-21T13:30:00Z");
+    sh.orders();
+    sh.test("BATCH x.('1') FABRIC_COMMAND=\"exec 'echo' :from_date ?\"")
+        .status(1)
+        .stderr_contains(":from_date is a window variable, set only for a named batch")
+        .run();
+    sh.test("BATCH o FROM src USING ('select id from orders where updated_at >= :from_date') FABRIC_COMMAND='echo ?'")
+        .status(1)
+        .stderr_contains("the query uses :from_date, which has no value here")
+        .run();
+    assert!(sh.stored().is_empty(), "{:?}", sh.stored());
+}
+
+/// Issue 18's must-hold series: five runs of a nightly load over orders
+/// stamped with `updated_at` (Paris time): DONE, DONE with a failure,
+/// FAILED, its retry to DONE, then DONE with REPROCESS_HOURS=2 and
+/// TRUNC_START. Each run's from_date is the one computed by hand, and
+/// every order is loaded by some run: none is skipped across the windows.
+#[test]
+fn five_runs_of_a_series_skip_no_row() {
+    let sh = Shell::new("2026-11-21T09:00:00Z"); // 10:00 in Paris
+    sh.orders();
+    let load = |extra: &str, code: i32| {
+        sh.batch(
+            &format!(
+                "BATCH o FROM src USING ('select id from orders where updated_at >= :from_date') \
+                 FABRIC_COMMAND=\"shell 'test ! -e fail_? && echo ? >> loaded.txt'\" \
+                 WITH NAME='orders_delta' {extra}"
+            ),
+            code,
+        )
+    };
+    // Run 1: the first, from 1970; clean.
+    sh.order(1, "2026-11-20 08:00:00");
+    sh.order(2, "2026-11-21 09:00:00");
+    let r1 = load("", 0);
+    // Run 2, a day later: from run 1's start; order 4 fails.
+    sh.at("2026-11-22T09:00:00Z");
+    sh.order(3, "2026-11-21 15:00:00");
+    sh.order(4, "2026-11-22 09:30:00");
+    std::fs::write(sh.path().join("fail_4"), "").unwrap();
+    let r2 = load("", 3);
+    // Run 3: the same window again; order 4 still fails, and the batch
+    // stops FAILED at its first failure.
+    sh.at("2026-11-23T09:00:00Z");
+    sh.order(5, "2026-11-23 08:00:00");
+    let r3 = load("MAX_FAILURES=0", 1);
+    // Its retry, an hour later, ends clean: run 3 is DONE.
+    std::fs::remove_file(sh.path().join("fail_4")).unwrap();
+    sh.at("2026-11-23T10:00:00Z");
+    sh.order(6, "2026-11-23 10:30:00");
+    sh.test(&format!("BATCH_RETRY '{r3}'")).status(0).run();
+    // Run 5 (the series' fourth run): from run 3's start (10:00) less two
+    // hours, truncated to midnight.
+    sh.at("2026-11-24T09:00:00Z");
+    sh.order(7, "2026-11-24 09:00:00");
+    let r5 = load("REPROCESS_HOURS=2 TRUNC_START=true", 0);
+    assert_eq!(
+        sh.runs("orders_delta"),
+        [
+            run(1, "DONE", 0, "1970-01-01 00:00:00", &r1),
+            run(2, "DONE", 1, "2026-11-21 10:00:00", &r2),
+            run(3, "DONE", 0, "2026-11-21 10:00:00", &r3),
+            run(4, "DONE", 0, "2026-11-23 00:00:00", &r5),
+        ]
+    );
+    let loaded = std::fs::read_to_string(sh.path().join("loaded.txt")).unwrap();
+    let mut ids: Vec<i64> = loaded.lines().map(|l| l.parse().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids, (1..=7).collect::<Vec<_>>(), "{loaded}");
+    assert_eq!(
+        sh.status("orders_delta")["next_from_date"],
+        "2026-11-24 00:00:00"
+    );
+}

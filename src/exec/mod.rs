@@ -151,7 +151,14 @@ pub struct Explanation {
 /// `EXPLAIN BATCH ...`: where the ids come from, every option's effective
 /// value, and how many entities the source gives now. Runs nothing and
 /// stores nothing.
-pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
+///
+/// `window`: the window variables a named batch's source query is counted
+/// with (the next run's).
+pub fn explain(
+    plan: &Plan,
+    home: &std::path::Path,
+    window: &[(String, String)],
+) -> Result<Explanation> {
     let (source, sql) = match &plan.source {
         plan::EntitySource::Ids(ids) => (format!("{} listed ids", ids.len()), None),
         plan::EntitySource::Query {
@@ -212,12 +219,12 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
         source,
         sql,
         options,
-        entities_now: count_entities(plan, home)?,
+        entities_now: count_entities(plan, home, window)?,
     })
 }
 
 /// How many ids the source gives now (streamed, not held).
-fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
+fn count_entities(plan: &Plan, home: &std::path::Path, window: &[(String, String)]) -> Result<u64> {
     match &plan.source {
         plan::EntitySource::Ids(ids) => {
             let unique: std::collections::HashSet<&String> = ids.iter().collect();
@@ -230,7 +237,8 @@ fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
             ..
         } => {
             let conn = crate::source::connect(interface)?;
-            crate::source::for_each_id(&conn, sql, params, &[], |_| {
+            let named = crate::source::window_params(window);
+            crate::source::for_each_id(&conn, sql, params, &named, |_| {
                 std::ops::ControlFlow::Continue(())
             })
             .map_err(|e| {

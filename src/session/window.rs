@@ -48,6 +48,73 @@ fn next_from_date(series: &SeriesRow, latest: Option<&SeriesRunRow>) -> Option<S
     series.next_from_date(latest)
 }
 
+/// The window a named batch's next run would get, as `EXPLAIN` shows it
+/// and counts its source with.
+pub(super) struct NextWindow {
+    /// `FROM_DATE`, `BATCH_START`, `BATCH_END`, `BATCH_ID` (now), `BID`.
+    pub values: Vec<(String, String)>,
+    /// Why a BATCH now would not get it.
+    pub note: Option<String>,
+}
+
+/// The window the next run of `plan`'s series would get if it started
+/// now, with the settings the statement gives it; while a run is open
+/// (the BATCH would be refused), that run's window.
+pub(super) fn next_window(
+    store: &dyn crate::store::Store,
+    plan: &crate::plan::SeriesPlan,
+) -> std::result::Result<NextWindow, StoreError> {
+    let now = crate::knobs::now();
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let start = stamp(now);
+    let mut series = store.series(&plan.name)?.unwrap_or_else(|| SeriesRow {
+        name: plan.name.clone(),
+        reprocess_hours: 0,
+        trunc_start: false,
+        from_date: None,
+        params: Vec::new(),
+        created_at: start.clone(),
+        updated_at: start.clone(),
+    });
+    series.reprocess_hours = plan.reprocess_hours.unwrap_or(series.reprocess_hours);
+    series.trunc_start = plan.trunc_start.unwrap_or(series.trunc_start);
+    let latest = store.series_runs(&series.name, 1)?.into_iter().next();
+    let (from_date, note) = match latest
+        .as_ref()
+        .filter(|r| r.status == SeriesRunStatus::Open)
+    {
+        Some(open) => {
+            let note = format!(
+                "series {} has a run open (batch_id {}): a BATCH now is refused until it ends",
+                series.name, open.batch_id
+            );
+            (open.from_date.clone(), Some(note))
+        }
+        None => (
+            series
+                .next_from_date(latest.as_ref())
+                .unwrap_or_else(|| window::EPOCH_START.into()),
+            None,
+        ),
+    };
+    let run = SeriesRunRow {
+        series: series.name.clone(),
+        run_no: 0,
+        batch_id: now.timestamp(),
+        start_time: start,
+        end_time: None,
+        status: SeriesRunStatus::Open,
+        failed: 0,
+        from_date,
+        error: None,
+        bid: Some("(the new batch's id)".into()),
+    };
+    Ok(NextWindow {
+        values: run.variables(),
+        note,
+    })
+}
+
 /// What a run hands out: its window, then the series' parameters.
 fn run_fields(run: &SeriesRunRow, series: &SeriesRow) -> Vec<(String, Cell)> {
     let mut f = vec![

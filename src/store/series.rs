@@ -117,6 +117,30 @@ impl SeriesRunRow {
     }
 }
 
+impl SeriesRunRow {
+    /// The window variables of this run (SPEC §9), as a batch that is
+    /// this run binds them (`:from_date`...) and exports them to its
+    /// processes (`FROM_DATE`...): `BATCH_START` and `BATCH_END` are both
+    /// the run's start as local wall-clock text, the end of its window (a
+    /// row stamped at or after it is the next run's), and `BID` the batch.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        let start = chrono::DateTime::parse_from_rfc3339(&self.start_time).map_or_else(
+            |_| self.start_time.clone(),
+            |t| crate::window::local_text(t.with_timezone(&chrono::Utc), &chrono::Local),
+        );
+        let mut v = vec![
+            ("FROM_DATE", self.from_date.clone()),
+            ("BATCH_START", start.clone()),
+            ("BATCH_END", start),
+            ("BATCH_ID", self.batch_id.to_string()),
+        ];
+        if let Some(bid) = &self.bid {
+            v.push(("BID", bid.clone()));
+        }
+        v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
 /// What `WINDOW_SET` changes: what is `None` (or not among `params`) is
 /// kept as it is; a new series gets REPROCESS_HOURS 0 and no TRUNC_START.
 #[derive(Clone, Debug, Default)]
@@ -196,6 +220,9 @@ pub trait SeriesStore {
         open: &OpenRun,
         window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
     ) -> Result<Opened>;
+
+    /// The run of a series that batch `bid` is (`BATCH ... WITH NAME`).
+    fn batch_run(&self, bid: &str) -> Result<Option<SeriesRunRow>>;
 
     /// Ends the open run of the series; `None` when none is open.
     fn end_series_run(&self, name: &str, end: &SeriesRunEnd) -> Result<Option<SeriesRunRow>>;

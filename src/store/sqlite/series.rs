@@ -236,6 +236,20 @@ impl crate::store::SeriesStore for SqliteStore {
         Ok(opened)
     }
 
+    fn batch_run(&self, bid: &str) -> Result<Option<SeriesRunRow>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM series_runs WHERE bid = ?1
+                     ORDER BY run_no DESC LIMIT 1"
+                ),
+                [bid],
+                run_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     fn end_series_run(&self, name: &str, end: &SeriesRunEnd) -> Result<Option<SeriesRunRow>> {
         let tx = self.immediate()?;
         let r = (|| {
