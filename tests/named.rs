@@ -111,6 +111,34 @@ impl Shell {
         rows
     }
 
+    /// Starts `script` (a named batch) in the background, and waits until
+    /// its run of the series is open.
+    fn running(&self, script: &str) -> std::process::Child {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
+            .current_dir(self.path())
+            .env("BATCHSH_TEST_NOW_FILE", self.clock())
+            .args(["--home", self.home().to_str().unwrap(), "-q", "-c", script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        crate::world::eventually("the batch's run to open", || {
+            // Not opened before batchsh made it: opening would create it.
+            let path = self.home().join("store.db");
+            path.exists()
+                && rusqlite::Connection::open(path)
+                    .and_then(|c| {
+                        c.query_row(
+                            "SELECT count(*) FROM series_runs WHERE status = 'OPEN'",
+                            [],
+                            |r| r.get::<_, i64>(0),
+                        )
+                    })
+                    .is_ok_and(|n| n == 1)
+        });
+        child
+    }
+
     /// WINDOW_STATUS of a series, as JSON.
     fn status(&self, series: &str) -> Value {
         let out = self
@@ -247,29 +275,10 @@ fn a_named_batch_while_a_run_is_open_is_refused_and_stores_nothing() {
 #[test]
 fn a_second_batch_of_a_series_while_one_runs_is_refused_naming_it() {
     let sh = Shell::new("2026-11-21T14:00:00Z");
-    let mut running = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
-        .current_dir(sh.path())
-        .env("BATCHSH_TEST_NOW_FILE", sh.clock())
-        .args(["--home", sh.home().to_str().unwrap(), "-q", "-c"])
-        .arg(
-            "BATCH x.('1') FABRIC_COMMAND=\"shell 'while [ ! -e go ]; do sleep 0.05; done; : ?'\" \
-             WITH NAME='orders_delta'",
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    crate::world::eventually("the batch to run", || {
-        let path = sh.home().join("store.db");
-        path.exists()
-            && rusqlite::Connection::open(path)
-                .and_then(|c| {
-                    c.query_row("SELECT count(*) FROM series_runs", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                })
-                .is_ok_and(|n| n == 1)
-    });
+    let mut running = sh.running(
+        "BATCH x.('1') FABRIC_COMMAND=\"shell 'while [ ! -e go ]; do sleep 0.05; done; : ?'\" \
+         WITH NAME='orders_delta'",
+    );
     let bid = sh.runs("orders_delta")[0].bid.clone().unwrap();
     let before = sh.stored();
     sh.test("BATCH x.('2') FABRIC_COMMAND='echo ?' WITH NAME='orders_delta'")
@@ -511,5 +520,59 @@ fn five_runs_of_a_series_skip_no_row() {
     assert_eq!(
         sh.status("orders_delta")["next_from_date"],
         "2026-11-24 00:00:00"
+    );
+}
+
+/// The run of a named batch whose process was killed stays open: a new
+/// batch of the series is refused; BATCH_RETRY finishes the batch and
+/// ends the run DONE.
+#[test]
+fn a_named_batch_killed_and_retried_ends_its_run_done() {
+    let w = crate::world::World::new(300);
+    let child = w.spawn(
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.01; : ?'\" \
+         WITH NAME='crm_delta' MAX_WORKERS_PER_NODE=2",
+    );
+    crate::world::kill_9_after(&w, child, 40);
+    let bid = w.last_bid();
+    let run = |c: &rusqlite::Connection| -> (String, i64) {
+        c.query_row(
+            "SELECT status, failed FROM series_runs WHERE bid = ?1",
+            [&bid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(run(&w.store()), ("OPEN".to_string(), 0));
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH NAME='crm_delta'")
+        .status(1)
+        .stderr_contains(format!("BATCH_RETRY '{bid}' if it was interrupted"))
+        .run();
+    w.retry_to_done(&bid);
+    assert_eq!(run(&w.store()), ("DONE".to_string(), 0));
+}
+
+/// A named batch cancelled while it runs ends its run CANCELLED, and the
+/// series' next run gets the same window.
+#[test]
+fn a_cancelled_named_batch_ends_its_run_cancelled() {
+    let sh = Shell::new("2026-11-21T14:00:00Z");
+    let mut running = sh.running(
+        "BATCH x.('1','2') FABRIC_COMMAND=\"shell 'while [ ! -e go ]; do sleep 0.05; done; : ?'\" \
+         WITH NAME='orders_delta' MAX_WORKERS_PER_NODE=1",
+    );
+    let bid = sh.runs("orders_delta")[0].bid.clone().unwrap();
+    sh.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
+    std::fs::write(sh.path().join("go"), "").unwrap();
+    running.wait().unwrap();
+    assert_eq!(sh.runs("orders_delta")[0].status, "CANCELLED");
+    sh.at("2026-11-21T15:00:00Z");
+    let next = sh.batch(
+        "BATCH x.('1') FABRIC_COMMAND='echo ?' WITH NAME='orders_delta'",
+        0,
+    );
+    assert_eq!(
+        sh.runs("orders_delta")[1],
+        run(2, "DONE", 0, "1970-01-01 00:00:00", &next)
     );
 }

@@ -89,7 +89,7 @@ pub enum StoreError {
     #[error(
         "series {series} has a run open already ({}); runs of a series never overlap: {}",
         match bid { Some(b) => format!("batch {b}, batch_id {batch_id}"), None => format!("batch_id {batch_id}, opened by WINDOW_OPEN") },
-        match bid { Some(b) => format!("wait for it (BATCH_WAIT '{b}') or cancel it (BATCH_CANCEL '{b}'), then run this batch again"), None => format!("end it with WINDOW_CLOSE '{series}' or WINDOW_FAIL '{series}' first") },
+        match bid { Some(b) => format!("let it end (BATCH_WAIT '{b}'; BATCH_RETRY '{b}' if it was interrupted) or cancel it (BATCH_CANCEL '{b}'), then run this batch again"), None => format!("end it with WINDOW_CLOSE '{series}' or WINDOW_FAIL '{series}' first") },
     )]
     SeriesRunOpen {
         series: String,
