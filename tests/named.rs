@@ -576,3 +576,29 @@ fn a_cancelled_named_batch_ends_its_run_cancelled() {
         run(2, "DONE", 0, "1970-01-01 00:00:00", &next)
     );
 }
+
+/// A series' parameters (WINDOW_SET) reach a named batch's commands, in
+/// the environment under their names in upper case; EXPLAIN shows them
+/// with the window.
+#[test]
+fn series_parameters_reach_a_named_batchs_commands() {
+    let sh = Shell::new("2026-11-21T13:30:00Z");
+    sh.orders();
+    sh.order(1, "2026-11-20 10:00:00");
+    sh.test("WINDOW_SET 'orders_delta' FROM_DATE='2026-11-01' region='EU'")
+        .status(0)
+        .run();
+    let script = "BATCH o FROM src USING ('select id from orders where updated_at >= :from_date') \
+                  FABRIC_COMMAND=\"shell 'echo $REGION/$FROM_DATE/?'\" WITH NAME='orders_delta'";
+    let out = sh.test(&format!("EXPLAIN {script}")).status(0).run();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["window_region"], "EU", "{v}");
+    assert_eq!(v["entities_now"], 1);
+    let bid = sh.batch(script, 0);
+    let out = sh.test(&format!("BATCH_DETAILS '{bid}'")).status(0).run();
+    let details: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        details[0]["results"]["stdout"],
+        "EU/2026-11-01 00:00:00/1\n"
+    );
+}

@@ -109,8 +109,9 @@ pub(super) fn next_window(
         error: None,
         bid: Some("(the new batch's id)".into()),
     };
+    let params = crate::store::series::upper(Some(series.params));
     Ok(NextWindow {
-        values: run.variables(),
+        values: run.variables().into_iter().chain(params).collect(),
         note,
     })
 }

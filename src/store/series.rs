@@ -141,6 +141,26 @@ impl SeriesRunRow {
     }
 }
 
+/// What the commands of batch `bid` get, when it is a run of a series:
+/// the run's window variables ([`SeriesRunRow::variables`]), then the
+/// series' parameters (`WINDOW_SET ... region='EU'`) under their names in
+/// upper case (`REGION`); nothing for a batch that is no run.
+pub fn batch_window(store: &dyn SeriesStore, bid: &str) -> Result<Vec<(String, String)>> {
+    let Some(run) = store.batch_run(bid)? else {
+        return Ok(Vec::new());
+    };
+    let params = store.series(&run.series)?.map(|s| s.params);
+    Ok(run.variables().into_iter().chain(upper(params)).collect())
+}
+
+/// A series' parameters as a batch's commands get them.
+pub fn upper(params: Option<Vec<(String, String)>>) -> impl Iterator<Item = (String, String)> {
+    params
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+}
+
 /// What `WINDOW_SET` changes: what is `None` (or not among `params`) is
 /// kept as it is; a new series gets REPROCESS_HOURS 0 and no TRUNC_START.
 #[derive(Clone, Debug, Default)]

@@ -321,10 +321,7 @@ impl Parties {
         // A named batch's window: its run's, kept in the store, so that a
         // retry or a worker that takes the batch runs the same window.
         let window = match &plan.series {
-            Some(_) => ctx
-                .patiently(|store| store.batch_run(me.bid))?
-                .map(|run| run.variables())
-                .unwrap_or_default(),
+            Some(_) => ctx.patiently(|store| crate::store::series::batch_window(store, me.bid))?,
             None => Vec::new(),
         };
         // A node that does not feed sees the source open until the store
