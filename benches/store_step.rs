@@ -105,6 +105,7 @@ fn one_run(n: usize, size: usize) -> (f64, u64) {
                 open: false,
                 workdir: None,
                 lines: None,
+                series: None,
             },
             false,
         )

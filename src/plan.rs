@@ -150,6 +150,17 @@ pub struct Plan {
     /// working directory of the session that creates it (SPEC §5), which
     /// the batch records. A run of a stored batch reads it from the store.
     pub workdir: Option<std::path::PathBuf>,
+    /// `NAME=...`: the batch is a run of this named series (SPEC §9).
+    pub series: Option<SeriesPlan>,
+}
+
+/// The named series a batch is a run of, and the settings its `BATCH`
+/// gives the series (`None`: kept as the series has them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesPlan {
+    pub name: String,
+    pub reprocess_hours: Option<i64>,
+    pub trunc_start: Option<bool>,
 }
 
 impl EntitySource {

@@ -12,6 +12,7 @@ mod help;
 mod jobs;
 mod jobs_review;
 mod layout;
+mod named;
 mod open;
 mod parse_cli;
 mod placement;

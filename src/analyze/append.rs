@@ -47,7 +47,7 @@ pub fn append(catalog: &dyn CatalogStore, source: &AppendSource) -> Result<Appen
             sql,
         } => {
             let interface = interface(catalog, &name.text, name.span)?;
-            refuse_query_text(&interface, &sql.value, &[])
+            refuse_query_text(&interface, &sql.value, &[], false)
                 .map_err(|e| AnalyzeError::invalid(sql.span, e.to_string()))?;
             Ok(Appending::Query {
                 interface,

@@ -1,5 +1,5 @@
 //! A BATCH's per-entity command against the catalog: the LU and the
-//! interfaces it works on, the window variables it cannot have yet, and a
+//! interfaces it works on, the window variables it has only with NAME, and a
 //! `pipe` program that is not there.
 
 use super::error::{AnalyzeError, Result};
@@ -20,9 +20,9 @@ pub(super) struct CommandNeeds {
 }
 
 /// An `exec` argument that names a window variable (`:from_date`...) has
-/// a value only in a named batch (`WITH NAME`), which needs the worker:
-/// refused before anything is stored, rather than failing every entity.
-/// `:bid` is the batch's id, which every batch has.
+/// a value only in a named batch (`WITH NAME`): in a batch without NAME it
+/// is refused before anything is stored, rather than failing every
+/// entity. `:bid` is the batch's id, which every batch has.
 pub(super) fn refuse_window_args(cmd: &EntityCommand) -> Result<()> {
     let CommandKind::Exec { args, .. } = &cmd.kind else {
         return Ok(());
@@ -35,8 +35,8 @@ pub(super) fn refuse_window_args(cmd: &EntityCommand) -> Result<()> {
                 cmd.span,
                 format!(
                     ":{} is a window variable, set only for a named batch \
-                     (WITH NAME='...'), which needs the worker, not available yet; \
-                     :bid (the batch's id) is the named parameter a batch has now",
+                     (WITH NAME='...'): add NAME to make the batch a run of a series; \
+                     :bid (the batch's id) is the named parameter every batch has",
                     name.to_ascii_lowercase()
                 ),
             ));

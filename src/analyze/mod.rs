@@ -42,8 +42,17 @@ pub fn batch(
 ) -> Result<Plan> {
     let (lu, adhoc_note) = source::target_lu(catalog, b)?;
     let options = BatchOptions::decode(&b.options)?;
-    command::refuse_window_args(&b.command)?;
-    let source = source::entity_source(catalog, b, lu.as_ref(), span, options.bind_params.clone())?;
+    if options.name.is_none() {
+        command::refuse_window_args(&b.command)?;
+    }
+    let source = source::entity_source(
+        catalog,
+        b,
+        lu.as_ref(),
+        span,
+        options.bind_params.clone(),
+        options.name.is_some(),
+    )?;
     let needs = command::needs(catalog, &b.command)?;
     let workers = options
         .max_workers_per_node
@@ -89,6 +98,11 @@ pub fn batch(
             .output_limit
             .unwrap_or(crate::command::DEFAULT_OUTPUT_LIMIT),
         show_output: options.show_output,
+        series: options.name.map(|name| crate::plan::SeriesPlan {
+            name,
+            reprocess_hours: options.reprocess_hours,
+            trunc_start: options.trunc_start,
+        }),
     })
 }
 

@@ -52,18 +52,20 @@ pub struct BatchOptions {
     /// `SHOW_OUTPUT`: a synchronous run prints each line an entity's
     /// process writes as it comes, tagged with the entity id.
     pub show_output: bool,
+    /// `NAME`: the batch is a run of this named series (SPEC §9).
+    pub name: Option<String>,
+    /// `REPROCESS_HOURS`: 0 or more whole hours; only with `NAME`.
+    pub reprocess_hours: Option<i64>,
+    /// `TRUNC_START`; only with `NAME`.
+    pub trunc_start: Option<bool>,
 }
 
-/// Options whose behaviour needs what is not built yet (named batches).
-const WORKER_OPTIONS: &[&str] = &["NAME", "REPROCESS_HOURS", "TRUNC_START"];
-
 impl BatchOptions {
-    /// Decodes a BATCH's options. The first fault found is the error: an
-    /// option this version cannot run yet, then a value that means
-    /// nothing (in the order written), then the `BIND_PARAMS` pair, then
-    /// an option that `OPEN=true` excludes.
+    /// Decodes a BATCH's options. The first fault found is the error: a
+    /// value that means nothing (in the order written), then a series
+    /// setting without `NAME`, then the `BIND_PARAMS` pair, then an option
+    /// that `OPEN=true` excludes.
     pub fn decode(options: &Options) -> Result<BatchOptions> {
-        refuse_worker_options(options)?;
         let mut out = BatchOptions::default();
         let mut bind = Bind::default();
         for o in &options.0 {
@@ -101,12 +103,18 @@ impl BatchOptions {
                 ("RESUME", Value::Bool(b)) => out.resume = *b,
                 ("OUTPUT_LIMIT", Value::Str(s)) => out.output_limit = Some(size(o, s)?),
                 ("SHOW_OUTPUT", Value::Bool(b)) => out.show_output = *b,
+                ("NAME", Value::Str(s)) => out.name = Some(series_name(o, s)?),
+                ("REPROCESS_HOURS", v) => out.reprocess_hours = Some(whole_hours(o, v)?),
+                ("TRUNC_START", Value::Bool(b)) => out.trunc_start = Some(*b),
                 ("BIND_PARAMS", Value::Str(s)) => bind.text = Some(s),
                 ("BIND_PARAMS_SEPARATOR", Value::Str(s)) => bind.separator = Some(s),
                 ("BIND_PARAMS_JSON", Value::Json(j)) => bind.json = Some((j, o.span)),
                 // The values the parser gives no option of this list.
                 _ => {}
             }
+        }
+        if out.name.is_none() {
+            refuse_series_settings(options)?;
         }
         out.bind_params = bind.params()?;
         if out.open {
@@ -209,15 +217,43 @@ fn refuse_show_output_async(options: &Options) -> Result<()> {
     }
 }
 
-/// Refuses, at its span, the first option whose behaviour needs the
-/// background worker.
-fn refuse_worker_options(options: &Options) -> Result<()> {
-    let needs_worker = |o: &Opt| WORKER_OPTIONS.contains(&o.name);
-    match options.0.iter().find(|o| needs_worker(o)) {
+/// `NAME`: a series' name, not blank.
+fn series_name(o: &Opt, s: &str) -> Result<String> {
+    let name = s.trim();
+    if name.is_empty() {
+        return Err(AnalyzeError::invalid(
+            o.span,
+            "NAME must name a series, as NAME='orders_delta'",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// `REPROCESS_HOURS`: a whole number of hours, 0 or more.
+fn whole_hours(o: &Opt, v: &Value) -> Result<i64> {
+    let n = match v {
+        Value::Int(n) => Some(*n),
+        Value::Number(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(*f as i64),
+        _ => None,
+    };
+    n.filter(|n| *n >= 0).ok_or_else(|| {
+        AnalyzeError::invalid(
+            o.span,
+            format!("REPROCESS_HOURS must be a whole number of hours, 0 or more, not {v}"),
+        )
+    })
+}
+
+/// REPROCESS_HOURS and TRUNC_START shape the windows of a named series:
+/// without `NAME` they would be silently ignored, so they are refused.
+fn refuse_series_settings(options: &Options) -> Result<()> {
+    let setting = |o: &&Opt| matches!(o.name, "REPROCESS_HOURS" | "TRUNC_START");
+    match options.0.iter().find(setting) {
         Some(o) => Err(AnalyzeError::invalid(
             o.span,
             format!(
-                "{} is not available yet: this version's worker runs a batch without it",
+                "{} is a setting of a named series: add NAME='...' to make the batch a run \
+                 of one (SPEC §9), or drop it",
                 o.name
             ),
         )),

@@ -58,13 +58,16 @@ fn may_be_adhoc(b: &BatchStmt) -> bool {
 }
 
 /// The entity source of `b`, whose LU is `lu`; `span` is the statement's
-/// (a fault of a query the statement does not show points at it).
+/// (a fault of a query the statement does not show points at it);
+/// `windowed`: the batch has NAME, so its query may use the window
+/// variables.
 pub(super) fn entity_source(
     catalog: &dyn CatalogStore,
     b: &BatchStmt,
     lu: Option<&LuDef>,
     span: Span,
     params: Vec<Param>,
+    windowed: bool,
 ) -> Result<EntitySource> {
     // Only an ad-hoc batch has no LU, and its ids never come from one.
     let lu = || {
@@ -160,7 +163,7 @@ pub(super) fn entity_source(
     {
         // The USING text is under the caret; a stored query is named.
         let named = !matches!(b.source, Some(Source::Query { .. }));
-        refuse_query_text(interface, sql, params).map_err(|e| {
+        refuse_query_text(interface, sql, params, windowed).map_err(|e| {
             let message = if named {
                 format!("the {origin}: {e}")
             } else {
@@ -188,11 +191,22 @@ pub(super) fn refuse_query_text(
     iface: &source::Interface,
     sql: &str,
     params: &[Param],
+    windowed: bool,
 ) -> Result<(), source::SourceError> {
     let Ok(conn) = source::schema(iface) else {
         return Ok(());
     };
-    match source::check_id_query(&conn, sql, params) {
+    // A named batch's query may use its window variables; a value is only
+    // needed to prepare it.
+    let named: Vec<(&str, Param)> = if windowed {
+        crate::ast::NAMED_PARAMS
+            .iter()
+            .map(|n| (*n, Param::Null))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match source::check_id_query(&conn, sql, params, &named) {
         Err(e) if e.is_query_text_fault() => Err(e),
         _ => Ok(()),
     }

@@ -203,11 +203,17 @@ fn batch_option_faults_are_told_at_the_option() {
             "give BIND_PARAMS or BIND_PARAMS_JSON, not both",
             "BIND_PARAMS_JSON='[1]'",
         ),
-        // What needs the worker is told before a value out of range.
+        // A series setting without NAME, after the values.
         (
-            "MAX_RETRIES=-1 NAME='nightly'",
-            "NAME is not available yet: this version's worker runs a batch without it",
-            "NAME='nightly'",
+            "REPROCESS_HOURS=2",
+            "REPROCESS_HOURS is a setting of a named series: add NAME='...' to make the batch \
+             a run of one (SPEC §9), or drop it",
+            "REPROCESS_HOURS=2",
+        ),
+        (
+            "NAME='nightly' REPROCESS_HOURS=1.5",
+            "REPROCESS_HOURS must be a whole number of hours, 0 or more, not 1.5",
+            "REPROCESS_HOURS=1.5",
         ),
         // Values in the order written.
         (
@@ -255,9 +261,10 @@ fn every_batch_option_is_decoded_or_refused() {
                 }
             }
             Err(e) => {
-                assert!(e.to_string().ends_with(
-                    "is not available yet: this version's worker runs a batch without it"
-                ))
+                assert!(
+                    e.to_string().contains("is a setting of a named series"),
+                    "{src}: {e}"
+                )
             }
         }
     }

@@ -59,7 +59,7 @@ pub struct Context<'a> {
     /// Window variables (SPEC §9), upper-case names: `FROM_DATE`,
     /// `BATCH_START`, `BATCH_ID`... Exported to `exec` / `shell` as
     /// environment variables and bound as `:from_date`... in `sql`.
-    pub window: &'a [(&'a str, String)],
+    pub window: &'a [(String, String)],
     /// `ENTITY_TIMEOUT`: longer than this and the entity fails.
     pub timeout: Option<Duration>,
     /// Set when the batch is cancelled; not read by these commands (see the
@@ -161,7 +161,7 @@ pub enum CommandError {
     UnknownParam(String),
     #[error(
         "no value for :{0}: window variables are set only for a named batch \
-         (WITH NAME='...'), which needs the worker, not available yet"
+         (WITH NAME='...')"
     )]
     NoWindowValue(String),
     /// A NUL byte cannot be put in an argv item or an environment variable.

@@ -35,12 +35,14 @@ fn mem() -> Mem {
     Mem(c)
 }
 
-fn window() -> Vec<(&'static str, String)> {
-    vec![
-        ("FROM_DATE", "2026-01-01 00:00:00".to_string()),
-        ("BATCH_START", "2026-01-02 03:04:05".to_string()),
-        ("BATCH_ID", "1764000000".to_string()),
+fn window() -> Vec<(String, String)> {
+    [
+        ("FROM_DATE", "2026-01-01 00:00:00"),
+        ("BATCH_START", "2026-01-02 03:04:05"),
+        ("BATCH_ID", "1764000000"),
     ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec()
 }
 
 fn go(kind: &CommandKind, ctx: &Context) -> Result<Value, CommandError> {
@@ -222,7 +224,7 @@ fn exec_param_without_a_window_fails_the_entity() {
     let e = go(&cmd, &Context::for_entity("1")).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "no value for :from_date: window variables are set only for a named batch (WITH NAME='...'), which needs the worker, not available yet"
+        "no value for :from_date: window variables are set only for a named batch (WITH NAME='...')"
     );
 }
 

@@ -53,6 +53,21 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
         }
         _ => None,
     };
+    // A run of a series starts with its batch, in whole seconds: its
+    // batch_id (SPEC §9) is that second.
+    let now = crate::knobs::now();
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let start = crate::store::stamp(now);
+    let run = plan
+        .series
+        .as_ref()
+        .map(|s| crate::store::series::BatchRun {
+            series: &s.name,
+            reprocess_hours: s.reprocess_hours,
+            trunc_start: s.trunc_start,
+            start: &start,
+            batch_id: now.timestamp(),
+        });
     let twin = env.store.create_batch(
         &crate::store::batches::NewBatch {
             bid: &bid,
@@ -70,6 +85,7 @@ pub fn create(env: &Env, plan: &Plan, at: crate::ast::Span) -> Result<(String, S
             open: plan.open,
             workdir: plan.workdir.as_deref().and_then(|d| d.to_str()),
             lines: lines.as_deref(),
+            series: run.as_ref(),
         },
         !plan.allow_multiple,
     )?;
@@ -135,7 +151,14 @@ pub struct Explanation {
 /// `EXPLAIN BATCH ...`: where the ids come from, every option's effective
 /// value, and how many entities the source gives now. Runs nothing and
 /// stores nothing.
-pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
+///
+/// `window`: the window variables a named batch's source query is counted
+/// with (the next run's).
+pub fn explain(
+    plan: &Plan,
+    home: &std::path::Path,
+    window: &[(String, String)],
+) -> Result<Explanation> {
     let (source, sql) = match &plan.source {
         plan::EntitySource::Ids(ids) => (format!("{} listed ids", ids.len()), None),
         plan::EntitySource::Query {
@@ -196,12 +219,12 @@ pub fn explain(plan: &Plan, home: &std::path::Path) -> Result<Explanation> {
         source,
         sql,
         options,
-        entities_now: count_entities(plan, home)?,
+        entities_now: count_entities(plan, home, window)?,
     })
 }
 
 /// How many ids the source gives now (streamed, not held).
-fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
+fn count_entities(plan: &Plan, home: &std::path::Path, window: &[(String, String)]) -> Result<u64> {
     match &plan.source {
         plan::EntitySource::Ids(ids) => {
             let unique: std::collections::HashSet<&String> = ids.iter().collect();
@@ -214,7 +237,8 @@ fn count_entities(plan: &Plan, home: &std::path::Path) -> Result<u64> {
             ..
         } => {
             let conn = crate::source::connect(interface)?;
-            crate::source::for_each_id(&conn, sql, params, &[], |_| {
+            let named = crate::source::window_params(window);
+            crate::source::for_each_id(&conn, sql, params, &named, |_| {
                 std::ops::ControlFlow::Continue(())
             })
             .map_err(|e| {

@@ -287,8 +287,26 @@ impl Session {
         let store = self.store()?;
         let mut plan = crate::analyze::batch(store, b, span, workers)?;
         self.read_lines(&mut plan, span)?;
-        let explanation = crate::exec::explain(&plan, &home)?;
-        Ok(Some(Output::KeyValues(explained(b, &plan, explanation))))
+        let store = self.store.as_deref().expect("opened above");
+        let window = match &plan.series {
+            Some(series) => Some(
+                super::window::next_window(store, series)
+                    .map_err(|e| super::StatementError::at(span, e))?,
+            ),
+            None => None,
+        };
+        let values = window.as_ref().map_or(&[][..], |w| &w.values[..]);
+        let explanation = crate::exec::explain(&plan, &home, values)?;
+        let mut kv = explained(b, &plan, explanation);
+        if let Some(w) = window {
+            for (k, v) in &w.values {
+                kv.push(format!("Window {k}"), v.as_str());
+            }
+            if let Some(note) = w.note {
+                kv.push("Window note", note);
+            }
+        }
+        Ok(Some(Output::KeyValues(kv)))
     }
 }
 

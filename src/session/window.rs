@@ -12,7 +12,7 @@ use crate::store::series::{
     OpenRun, Opened, SeriesRow, SeriesRunEnd, SeriesRunRow, SeriesRunStatus, SeriesSet,
 };
 use crate::store::{StoreError, stamp};
-use crate::window::{self, Last};
+use crate::window;
 use chrono::Local;
 
 /// How `WINDOW_OPEN` and `WINDOW_STATUS` print (their `FORMAT=`).
@@ -45,16 +45,75 @@ fn local(stamp: &str) -> String {
 /// The next run's `from_date`, from the series and its latest run; `None`
 /// while a run is open (it depends on how that run ends).
 fn next_from_date(series: &SeriesRow, latest: Option<&SeriesRunRow>) -> Option<String> {
-    let last = match latest {
-        None => Last::Nothing,
-        Some(run) => run.last()?,
+    series.next_from_date(latest)
+}
+
+/// The window a named batch's next run would get, as `EXPLAIN` shows it
+/// and counts its source with.
+pub(super) struct NextWindow {
+    /// `FROM_DATE`, `BATCH_START`, `BATCH_END`, `BATCH_ID` (now), `BID`.
+    pub values: Vec<(String, String)>,
+    /// Why a BATCH now would not get it.
+    pub note: Option<String>,
+}
+
+/// The window the next run of `plan`'s series would get if it started
+/// now, with the settings the statement gives it; while a run is open
+/// (the BATCH would be refused), that run's window.
+pub(super) fn next_window(
+    store: &dyn crate::store::Store,
+    plan: &crate::plan::SeriesPlan,
+) -> std::result::Result<NextWindow, StoreError> {
+    let now = crate::knobs::now();
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let start = stamp(now);
+    let mut series = store.series(&plan.name)?.unwrap_or_else(|| SeriesRow {
+        name: plan.name.clone(),
+        reprocess_hours: 0,
+        trunc_start: false,
+        from_date: None,
+        params: Vec::new(),
+        created_at: start.clone(),
+        updated_at: start.clone(),
+    });
+    series.reprocess_hours = plan.reprocess_hours.unwrap_or(series.reprocess_hours);
+    series.trunc_start = plan.trunc_start.unwrap_or(series.trunc_start);
+    let latest = store.series_runs(&series.name, 1)?.into_iter().next();
+    let (from_date, note) = match latest
+        .as_ref()
+        .filter(|r| r.status == SeriesRunStatus::Open)
+    {
+        Some(open) => {
+            let note = format!(
+                "series {} has a run open (batch_id {}): a BATCH now is refused until it ends",
+                series.name, open.batch_id
+            );
+            (open.from_date.clone(), Some(note))
+        }
+        None => (
+            series
+                .next_from_date(latest.as_ref())
+                .unwrap_or_else(|| window::EPOCH_START.into()),
+            None,
+        ),
     };
-    Some(window::next_from_date(
-        series.from_date.as_deref(),
-        &last,
-        series.settings(),
-        &Local,
-    ))
+    let run = SeriesRunRow {
+        series: series.name.clone(),
+        run_no: 0,
+        batch_id: now.timestamp(),
+        start_time: start,
+        end_time: None,
+        status: SeriesRunStatus::Open,
+        failed: 0,
+        from_date,
+        error: None,
+        bid: Some("(the new batch's id)".into()),
+    };
+    let params = crate::store::series::upper(Some(series.params));
+    Ok(NextWindow {
+        values: run.variables().into_iter().chain(params).collect(),
+        note,
+    })
 }
 
 /// What a run hands out: its window, then the series' parameters.
@@ -249,6 +308,21 @@ impl Session {
         let series = self.series_named(name)?;
         let ended = stamp(crate::knobs::now());
         let store = self.store()?;
+        let latest = store
+            .series_runs(&series.name, 1)
+            .map_err(|e| StatementError::at(name.span, e))?;
+        if let Some(run) = latest.first().filter(|r| r.status == SeriesRunStatus::Open)
+            && let Some(bid) = &run.bid
+        {
+            return Err(StatementError::refused(
+                name.span,
+                format!(
+                    "the open run of series {} is batch {bid}, which ends it as it ends; \
+                     cancel it with BATCH_CANCEL '{bid}'",
+                    series.name
+                ),
+            ));
+        }
         let run = store
             .end_series_run(
                 &series.name,

@@ -291,8 +291,7 @@ fn window_note(name: &str) -> &'static str {
         .iter()
         .any(|p| *p != "bid" && p.eq_ignore_ascii_case(bare))
     {
-        " (window variables are set only for a named batch, WITH NAME='...', \
-         which needs the worker, not available yet)"
+        " (window variables are set only for a named batch, WITH NAME='...')"
     } else {
         ""
     }

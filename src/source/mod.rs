@@ -230,6 +230,7 @@ pub fn read_ids(
     iface: &Interface,
     sql: &str,
     params: &[Param],
+    window: &[(String, String)],
     f: impl FnMut(Result<String, IdError>) -> std::ops::ControlFlow<()>,
 ) -> Result<u64, String> {
     let conn = connect(iface).map_err(|e| match e {
@@ -240,8 +241,17 @@ pub fn read_ids(
         ),
         e => e.to_string(),
     })?;
-    for_each_id(&conn, sql, params, &[], f)
+    for_each_id(&conn, sql, params, &window_params(window), f)
         .map_err(|e| format!("the source query failed on interface {}: {e}", iface.name))
+}
+
+/// The window variables of a named batch's run (`FROM_DATE`...) as the
+/// named values of a query (`:from_date`...), bound as text.
+pub fn window_params(window: &[(String, String)]) -> Vec<(&str, Param)> {
+    window
+        .iter()
+        .map(|(k, v)| (k.as_str(), Param::Text(v.clone())))
+        .collect()
 }
 
 /// Opens an interface for preparing queries, not for running them: to

@@ -148,11 +148,17 @@ pub fn check_read_query(conn: &Connection, sql: &str) -> Result<(), SourceError>
     prepare_query(conn, sql).map(drop)
 }
 
-/// Checks an id query as [`for_each_id`] would run it with `params` and no
-/// named values, without running it: one statement, that only reads,
-/// returns a column, and has one `?` per value.
-pub fn check_id_query(conn: &Connection, sql: &str, params: &[Param]) -> Result<(), SourceError> {
-    prepare_id_query(conn, sql, params, &[]).map(drop)
+/// Checks an id query as [`for_each_id`] would run it with `params` and
+/// the `named` values, without running it: one statement, that only
+/// reads, returns a column, has one `?` per value, and no name without a
+/// value.
+pub fn check_id_query(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param],
+    named: &[(&str, Param)],
+) -> Result<(), SourceError> {
+    prepare_id_query(conn, sql, params, named).map(drop)
 }
 
 /// Prepares an id query and binds its values: everything [`for_each_id`]

@@ -48,6 +48,10 @@ pub struct NewBatch<'a> {
     /// empty when there are no ids); stored with the batch, read back by
     /// [`BatchStore::batch_lines`]. `None` for every other source.
     pub lines: Option<&'a [Vec<u8>]>,
+    /// `NAME=...`: the batch is a run of a series, opened with it; while a
+    /// run of that series is open, nothing is stored and the creation
+    /// fails with [`super::StoreError::SeriesRunOpen`].
+    pub series: Option<&'a super::series::BatchRun<'a>>,
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives

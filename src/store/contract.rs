@@ -92,6 +92,7 @@ fn new_batch_as(
             open,
             workdir: Some("/work/exports"),
             lines: None,
+            series: None,
         },
         twin_check,
     )

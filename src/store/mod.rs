@@ -84,6 +84,18 @@ pub enum StoreError {
          runs again (BATCH_CANCEL '{other}'), or give the batch WITH ALLOW_MULTIPLE=true"
     )]
     TwinActive { bid: String, other: String },
+    /// A batch of a named series while a run of it is open (SPEC §9: one
+    /// open run per series).
+    #[error(
+        "series {series} has a run open already ({}); runs of a series never overlap: {}",
+        match bid { Some(b) => format!("batch {b}, batch_id {batch_id}"), None => format!("batch_id {batch_id}, opened by WINDOW_OPEN") },
+        match bid { Some(b) => format!("let it end (BATCH_WAIT '{b}'; BATCH_RETRY '{b}' if it was interrupted) or cancel it (BATCH_CANCEL '{b}'), then run this batch again"), None => format!("end it with WINDOW_CLOSE '{series}' or WINDOW_FAIL '{series}' first") },
+    )]
+    SeriesRunOpen {
+        series: String,
+        batch_id: i64,
+        bid: Option<String>,
+    },
     /// The store file was deleted or replaced under a running batch.
     #[error(
         "the store {} was {} while this batch ran: the batch's record went with it; \

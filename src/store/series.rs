@@ -60,6 +60,22 @@ impl SeriesRow {
             trunc_start: self.trunc_start,
         }
     }
+
+    /// The next run's `from_date` in the local time zone, after `latest`
+    /// (the series' latest run); `None` while that run is open (the
+    /// window depends on how it ends).
+    pub fn next_from_date(&self, latest: Option<&SeriesRunRow>) -> Option<String> {
+        let last = match latest {
+            None => Last::Nothing,
+            Some(run) => run.last()?,
+        };
+        Some(crate::window::next_from_date(
+            self.from_date.as_deref(),
+            &last,
+            self.settings(),
+            &chrono::Local,
+        ))
+    }
 }
 
 /// A run of a series.
@@ -101,6 +117,50 @@ impl SeriesRunRow {
     }
 }
 
+impl SeriesRunRow {
+    /// The window variables of this run (SPEC §9), as a batch that is
+    /// this run binds them (`:from_date`...) and exports them to its
+    /// processes (`FROM_DATE`...): `BATCH_START` and `BATCH_END` are both
+    /// the run's start as local wall-clock text, the end of its window (a
+    /// row stamped at or after it is the next run's), and `BID` the batch.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        let start = chrono::DateTime::parse_from_rfc3339(&self.start_time).map_or_else(
+            |_| self.start_time.clone(),
+            |t| crate::window::local_text(t.with_timezone(&chrono::Utc), &chrono::Local),
+        );
+        let mut v = vec![
+            ("FROM_DATE", self.from_date.clone()),
+            ("BATCH_START", start.clone()),
+            ("BATCH_END", start),
+            ("BATCH_ID", self.batch_id.to_string()),
+        ];
+        if let Some(bid) = &self.bid {
+            v.push(("BID", bid.clone()));
+        }
+        v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
+/// What the commands of batch `bid` get, when it is a run of a series:
+/// the run's window variables ([`SeriesRunRow::variables`]), then the
+/// series' parameters (`WINDOW_SET ... region='EU'`) under their names in
+/// upper case (`REGION`); nothing for a batch that is no run.
+pub fn batch_window(store: &dyn SeriesStore, bid: &str) -> Result<Vec<(String, String)>> {
+    let Some(run) = store.batch_run(bid)? else {
+        return Ok(Vec::new());
+    };
+    let params = store.series(&run.series)?.map(|s| s.params);
+    Ok(run.variables().into_iter().chain(upper(params)).collect())
+}
+
+/// A series' parameters as a batch's commands get them.
+pub fn upper(params: Option<Vec<(String, String)>>) -> impl Iterator<Item = (String, String)> {
+    params
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+}
+
 /// What `WINDOW_SET` changes: what is `None` (or not among `params`) is
 /// kept as it is; a new series gets REPROCESS_HOURS 0 and no TRUNC_START.
 #[derive(Clone, Debug, Default)]
@@ -122,6 +182,20 @@ pub struct OpenRun<'a> {
     pub start: &'a str,
     pub batch_id: i64,
     pub bid: Option<&'a str>,
+}
+
+/// A batch that is a run of a series (`BATCH ... WITH NAME=...`): the
+/// series' settings its statement gives (`None`: kept), and the run's
+/// start. [`crate::store::BatchStore::create_batch`] opens the run with
+/// the batch, in its transaction.
+#[derive(Clone, Debug)]
+pub struct BatchRun<'a> {
+    pub series: &'a str,
+    pub reprocess_hours: Option<i64>,
+    pub trunc_start: Option<bool>,
+    /// RFC 3339 UTC.
+    pub start: &'a str,
+    pub batch_id: i64,
 }
 
 /// What [`SeriesStore::open_series_run`] did.
@@ -166,6 +240,9 @@ pub trait SeriesStore {
         open: &OpenRun,
         window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
     ) -> Result<Opened>;
+
+    /// The run of a series that batch `bid` is (`BATCH ... WITH NAME`).
+    fn batch_run(&self, bid: &str) -> Result<Option<SeriesRunRow>>;
 
     /// Ends the open run of the series; `None` when none is open.
     fn end_series_run(&self, name: &str, end: &SeriesRunEnd) -> Result<Option<SeriesRunRow>>;

@@ -5,16 +5,17 @@ use crate::world::{World, result_row};
 use std::time::{Duration, Instant};
 
 /// A window variable in an `exec` argument has a value only in a named
-/// batch, which needs the worker: refused before anything is stored (it
-/// would fail every entity); `:bid` works.
+/// batch: without NAME it is refused before anything is stored (it would
+/// fail every entity); `:bid` works in any batch.
 #[test]
-fn window_variables_in_exec_are_refused_until_named_batches_exist() {
+fn window_variables_in_exec_are_refused_without_a_name() {
     let w = World::new(2);
     w.test("BATCH Customer FABRIC_COMMAND=\"exec 'echo' ? :from_date\"")
         .status(1)
         .stderr_starts_with(
-            "error: :from_date is a window variable, set only for a named batch (WITH NAME='...'), \
-             which needs the worker, not available yet; :bid (the batch's id) is the named parameter a batch has now",
+            "error: :from_date is a window variable, set only for a named batch (WITH NAME='...'): \
+             add NAME to make the batch a run of a series; :bid (the batch's id) is the named \
+             parameter every batch has",
         )
         .run();
     assert_eq!(w.batch_count(), 0);

@@ -5,11 +5,11 @@ use crate::world::World;
 use serde_json::Value;
 
 #[test]
-fn options_not_built_yet_are_refused_and_nothing_is_stored() {
+fn series_settings_without_a_name_are_refused_and_nothing_is_stored() {
     let w = World::new(3);
-    w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH NAME='x'")
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH REPROCESS_HOURS=2")
         .status(1)
-        .stderr_contains("is not available yet: this version's worker runs a batch without it")
+        .stderr_contains("REPROCESS_HOURS is a setting of a named series: add NAME='...'")
         .run();
     assert_eq!(w.batch_count(), 0);
     // ASYNC='false' is fine.

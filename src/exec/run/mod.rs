@@ -318,6 +318,12 @@ impl Parties {
         let workdir = ctx
             .patiently(|store| store.workdir(me.bid))?
             .map(std::path::PathBuf::from);
+        // A named batch's window: its run's, kept in the store, so that a
+        // retry or a worker that takes the batch runs the same window.
+        let window = match &plan.series {
+            Some(_) => ctx.patiently(|store| crate::store::series::batch_window(store, me.bid))?,
+            None => Vec::new(),
+        };
         // A node that does not feed sees the source open until the store
         // says every id is stored.
         let feed = if need_ids || !ctx.roles.feed {
@@ -327,7 +333,14 @@ impl Parties {
         };
         let mut parties = Parties {
             hub: Arc::new(Hub::new(plan.workers, feed)),
-            shared: Arc::new(Shared::new(plan, env, me.bid, failed_before, workdir)),
+            shared: Arc::new(Shared::new(
+                plan,
+                env,
+                me.bid,
+                failed_before,
+                workdir,
+                window.clone(),
+            )),
             pools: Mutex::new(Vec::new()),
             started: AtomicUsize::new(0),
             _producer: None,
@@ -362,7 +375,7 @@ impl Parties {
                 _ => None,
             };
             let hub = Arc::clone(&parties.hub);
-            parties._producer = Some(spawn_producer(plan, env.home, stored, lines, hub));
+            parties._producer = Some(spawn_producer(plan, env.home, stored, lines, hub, window));
         }
         // Processing: a thread for each worker the batch runs now;
         // BATCH_EDIT may add more ([`Parties::workers_up_to`]).

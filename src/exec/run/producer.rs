@@ -67,6 +67,7 @@ pub(super) fn spawn_producer(
     stored: Result<Option<Stored>, String>,
     stored_lines: Option<crate::plan::LineIds>,
     hub: Arc<Hub>,
+    window: Vec<(String, String)>,
 ) -> std::thread::JoinHandle<()> {
     let open = plan.open;
     let source = match &plan.source {
@@ -126,7 +127,7 @@ pub(super) fn spawn_producer(
                 }
                 Source::Unread(why) => Err(why),
                 Source::Query(iface, sql, params) => {
-                    source::read_ids(&iface, &sql, &params, &mut send).map(|_| ())
+                    source::read_ids(&iface, &sql, &params, &window, &mut send).map(|_| ())
                 }
                 Source::Fabric(home, lu) => crate::lu::LuStore::open(&home, &lu)
                     .and_then(|s| s.for_each_instance(|id| send(Ok(id))))

@@ -311,6 +311,9 @@ pub(super) struct Shared {
     /// The processes of a `pipe` command, one per worker: the run ends
     /// them all ([`command::Pipes::end_all`]).
     pub(super) pipes: Arc<command::Pipes>,
+    /// The window variables of a named batch's run (SPEC §9), empty for a
+    /// batch without NAME.
+    pub(super) window: Vec<(String, String)>,
 }
 
 impl Shared {
@@ -322,8 +325,10 @@ impl Shared {
         bid: &str,
         failed_before: i64,
         workdir: Option<std::path::PathBuf>,
+        window: Vec<(String, String)>,
     ) -> Shared {
         Shared {
+            window,
             command: plan.command.clone(),
             max_retries: plan.max_retries,
             retry_delay: plan.retry_delay,
@@ -417,6 +422,7 @@ impl Shared {
             lines: self.lines.as_ref(),
             program_path: self.program_path.as_deref(),
             cwd: self.workdir.as_deref(),
+            window: &self.window,
             ..command::Context::for_entity(entity_id)
         }
     }

@@ -452,7 +452,13 @@ fn schema_has_the_tables_but_not_their_rows_and_checks_queries() {
     let p = write(dir.path(), "ids.csv", "id,name\n1,a\n2,b,extra\n");
     let conn = crate::source::schema(&csv(&p)).unwrap();
     assert_eq!(ok_ids(&conn, "select count(*) from ids"), ["0"]);
-    check_id_query(&conn, "select id from ids where name = ?", &[Param::Int(1)]).unwrap();
+    check_id_query(
+        &conn,
+        "select id from ids where name = ?",
+        &[Param::Int(1)],
+        &[],
+    )
+    .unwrap();
     for (sql, params, why) in [
         ("delete from ids returning id", vec![], "would change data"),
         (
@@ -471,11 +477,11 @@ fn schema_has_the_tables_but_not_their_rows_and_checks_queries() {
             "no ? placeholder and 1 value",
         ),
     ] {
-        let e = expect_err(check_id_query(&conn, sql, &params));
+        let e = expect_err(check_id_query(&conn, sql, &params, &[]));
         assert!(e.is_query_text_fault(), "{sql}: {e}");
         assert!(e.to_string().contains(why), "{sql}: {e}");
     }
     // What the database says is not the text's fault.
-    let e = expect_err(check_id_query(&conn, "select id from nowhere", &[]));
+    let e = expect_err(check_id_query(&conn, "select id from nowhere", &[], &[]));
     assert!(!e.is_query_text_fault(), "{e}");
 }

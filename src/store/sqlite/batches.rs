@@ -177,6 +177,17 @@ impl BatchStore for SqliteStore {
             )
             .map_err(|e| self.err(e))?;
         }
+        if let Some(run) = b.series {
+            let opened = super::series::open_batch_run(&tx, run, b.bid).map_err(|e| self.err(e))?;
+            if let crate::store::series::Opened::AlreadyOpen(open) = opened {
+                // Dropped, the transaction stores nothing of this batch.
+                return Err(StoreError::SeriesRunOpen {
+                    series: open.series,
+                    batch_id: open.batch_id,
+                    bid: open.bid,
+                });
+            }
+        }
         event(&tx, b.bid, b.execution_id, b.node, status, None).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(None)

@@ -433,6 +433,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, run_no)
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX series_runs_one_open ON series_runs (series) WHERE status = 'OPEN';",
+    // 15: a run of a series that is a batch (BATCH ... WITH NAME=...)
+    // follows its batch, whoever ends it (the run here, a worker, a
+    // takeover, BATCH_CANCEL of an unowned batch): it ends as the batch
+    // ends, DONE with the batch's failed entities, FAILED or CANCELLED; a
+    // retry of the batch opens it again, when it is still its series'
+    // latest run and no other run is open, so that the retry runs the
+    // same window and its end is the run's.
+    "CREATE TRIGGER series_run_ends_with_batch
+    AFTER UPDATE OF status ON batches
+    WHEN NEW.status IS NOT OLD.status AND NEW.status IN ('DONE', 'FAILED', 'CANCELLED')
+    BEGIN
+        UPDATE series_runs SET
+            status = NEW.status,
+            failed = NEW.failed,
+            error = NEW.error,
+            end_time = coalesce(NEW.end_time, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        WHERE bid = NEW.bid AND status = 'OPEN';
+    END;
+    CREATE TRIGGER series_run_reopens_with_batch
+    AFTER UPDATE OF status ON batches
+    WHEN OLD.status IN ('DONE', 'FAILED', 'CANCELLED')
+        AND NEW.status NOT IN ('DONE', 'FAILED', 'CANCELLED')
+    BEGIN
+        UPDATE series_runs SET status = 'OPEN', failed = 0, error = NULL, end_time = NULL
+        WHERE bid = NEW.bid
+          AND run_no = (SELECT max(r.run_no) FROM series_runs r
+                        WHERE r.series = series_runs.series)
+          AND NOT EXISTS (SELECT 1 FROM series_runs o
+                          WHERE o.series = series_runs.series AND o.status = 'OPEN');
+    END;
+    CREATE INDEX series_runs_by_bid ON series_runs (bid) WHERE bid IS NOT NULL;",
 ];
 
 /// The newest schema version this binary knows.

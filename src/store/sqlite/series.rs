@@ -86,6 +86,77 @@ fn ensure_series(c: &rusqlite::Connection, name: &str, now: &str) -> rusqlite::R
     .map(|_| ())
 }
 
+/// Opens a run of the series in the transaction of `c` (see
+/// [`crate::store::SeriesStore::open_series_run`]).
+pub(super) fn open_run(
+    c: &rusqlite::Connection,
+    open: &OpenRun,
+    window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
+) -> rusqlite::Result<Opened> {
+    ensure_series(c, open.series, open.start)?;
+    let series = one_series(c, open.series)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let latest = latest_run(c, &series.name)?;
+    if let Some(run) = latest
+        .as_ref()
+        .filter(|r| r.status == SeriesRunStatus::Open)
+    {
+        return Ok(Opened::AlreadyOpen(run.clone()));
+    }
+    let from_date = window(&series, latest.as_ref());
+    let run_no = latest.as_ref().map_or(1, |r| r.run_no + 1);
+    c.execute(
+        "INSERT INTO series_runs (series, run_no, batch_id, start_time, status, from_date, bid)
+         VALUES (?1, ?2, ?3, ?4, 'OPEN', ?5, ?6)",
+        params![
+            series.name,
+            run_no,
+            open.batch_id,
+            open.start,
+            from_date,
+            open.bid
+        ],
+    )?;
+    c.execute(
+        "UPDATE series SET from_date = NULL WHERE name = ?1",
+        [&series.name],
+    )?;
+    let run = latest_run(c, &series.name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    Ok(Opened::Run(run, series))
+}
+
+/// Opens the run that batch `bid` is (see [`BatchRun`]) in the
+/// transaction of `c`, after giving the series the settings of its
+/// statement; the run already open when there is one.
+pub(super) fn open_batch_run(
+    c: &rusqlite::Connection,
+    run: &BatchRun,
+    bid: &str,
+) -> rusqlite::Result<Opened> {
+    ensure_series(c, run.series, run.start)?;
+    c.execute(
+        "UPDATE series SET
+             reprocess_hours = COALESCE(?2, reprocess_hours),
+             trunc_start = COALESCE(?3, trunc_start),
+             updated_at = CASE WHEN ?2 IS NULL AND ?3 IS NULL THEN updated_at ELSE ?4 END
+         WHERE name = ?1",
+        params![run.series, run.reprocess_hours, run.trunc_start, run.start],
+    )?;
+    open_run(
+        c,
+        &OpenRun {
+            series: run.series,
+            start: run.start,
+            batch_id: run.batch_id,
+            bid: Some(bid),
+        },
+        &|series, latest| {
+            series
+                .next_from_date(latest)
+                .unwrap_or_else(|| crate::window::EPOCH_START.into())
+        },
+    )
+}
+
 impl crate::store::SeriesStore for SqliteStore {
     fn set_series(&self, set: &SeriesSet) -> Result<()> {
         let tx = self.immediate()?;
@@ -159,41 +230,24 @@ impl crate::store::SeriesStore for SqliteStore {
         window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
     ) -> Result<Opened> {
         let tx = self.immediate()?;
-        let r = (|| {
-            ensure_series(&tx, open.series, open.start)?;
-            let series =
-                one_series(&tx, open.series)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            let latest = latest_run(&tx, &series.name)?;
-            if let Some(run) = latest
-                .as_ref()
-                .filter(|r| r.status == SeriesRunStatus::Open)
-            {
-                return Ok(Opened::AlreadyOpen(run.clone()));
-            }
-            let from_date = window(&series, latest.as_ref());
-            let run_no = latest.as_ref().map_or(1, |r| r.run_no + 1);
-            tx.execute(
-                "INSERT INTO series_runs (series, run_no, batch_id, start_time, status, from_date, bid)
-                 VALUES (?1, ?2, ?3, ?4, 'OPEN', ?5, ?6)",
-                params![
-                    series.name,
-                    run_no,
-                    open.batch_id,
-                    open.start,
-                    from_date,
-                    open.bid
-                ],
-            )?;
-            tx.execute(
-                "UPDATE series SET from_date = NULL WHERE name = ?1",
-                [&series.name],
-            )?;
-            let run = latest_run(&tx, &series.name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            Ok(Opened::Run(run, series))
-        })();
+        let r = open_run(&tx, open, window);
         let opened = r.map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(opened)
+    }
+
+    fn batch_run(&self, bid: &str) -> Result<Option<SeriesRunRow>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM series_runs WHERE bid = ?1
+                     ORDER BY run_no DESC LIMIT 1"
+                ),
+                [bid],
+                run_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     fn end_series_run(&self, name: &str, end: &SeriesRunEnd) -> Result<Option<SeriesRunRow>> {

@@ -48,6 +48,7 @@ impl SqliteStore {
                 open: false,
                 workdir: None,
                 lines: None,
+                series: None,
             },
             false,
         )
