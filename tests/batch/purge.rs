@@ -362,3 +362,32 @@ fn rows_an_interrupted_purge_left_go_with_the_next_purge() {
     assert_none_left(&w, "old-large", no);
     w.assert_counters_add_up(&newer);
 }
+
+/// The batch of a named series' last successful run stays (its next
+/// window counts from it); an older successful run, and a later failed
+/// one, go.
+#[test]
+fn the_last_successful_run_of_a_named_series_is_kept() {
+    let w = World::new(3);
+    let named = "BATCH Customer FABRIC_COMMAND='echo ?' WITH NAME='nightly'";
+    let first = batch(&w, named, 0);
+    let second = batch(&w, named, 0);
+    let failed = batch(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'exit 1 # ?'\" WITH NAME='nightly'",
+        3,
+    );
+    for bid in [&first, &second, &failed] {
+        age(&w, bid);
+    }
+    let out = w
+        .test("BATCH_PURGE OLDER_THAN='1d' STATUS='DONE,FAILED'")
+        .status(0)
+        .run();
+    let mut gone = purged(&out.stdout);
+    gone.sort();
+    let mut expected = vec![first.clone(), failed.clone()];
+    expected.sort();
+    assert_eq!(gone, expected);
+    assert_eq!(w.status(&second), "DONE");
+}

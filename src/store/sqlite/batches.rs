@@ -682,15 +682,22 @@ impl BatchStore for SqliteStore {
         let wanted = serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into());
         let read = || -> rusqlite::Result<Vec<Purgeable>> {
             // The final statuses in so many words: an unfinished batch is
-            // never deleted, whatever the caller asked. Where the last
-            // successful run of a named series, and the runs a job needs
-            // for exactly-once, are to be left out once they exist.
+            // never deleted, whatever the caller asked. Nor is the batch
+            // of a named series' last successful run (what its next
+            // window counts from). Job runs are not batches: their keys
+            // stay whatever is purged.
             let mut st = self.conn().prepare(
                 "SELECT bid, batch_no, command, status, end_time, execution_id, total
                  FROM batches
                  WHERE status IN ('DONE', 'FAILED', 'CANCELLED')
                      AND status IN (SELECT value FROM json_each(?2))
                      AND end_time IS NOT NULL AND end_time < ?1
+                     AND bid NOT IN (
+                         SELECT r.bid FROM series_runs AS r
+                         WHERE r.bid IS NOT NULL AND r.status = 'DONE' AND r.failed = 0
+                             AND r.run_no = (SELECT max(l.run_no) FROM series_runs AS l
+                                             WHERE l.series = r.series AND l.status = 'DONE'
+                                                 AND l.failed = 0))
                  ORDER BY end_time, batch_no",
             )?;
             st.query_map(params![cutoff, wanted], |r| {
