@@ -590,3 +590,12 @@ mod json;
 
 pub use display::{on_off, quote};
 pub use json::to_json;
+
+/// A local time as statements write it: `yyyy-MM-dd HH:mm:ss` (an `AT`
+/// schedule, a `FROM_DATE`, a window's times).
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// A local time written as [`TIMESTAMP_FORMAT`] says.
+pub fn parse_timestamp(s: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), TIMESTAMP_FORMAT).ok()
+}

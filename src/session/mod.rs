@@ -9,6 +9,7 @@
 //! statements has its file (`catalog`, `batch`, `control`, `open`,
 //! `purge`, `settings`, `help`, `window`); monitoring statements go to [`crate::monitor`].
 
+mod awaited;
 mod batch;
 mod catalog;
 mod control;

@@ -10,6 +10,7 @@
 //! no failure, saying on stderr which it still waits for. It reads the
 //! series' runs only, however they were made (`WINDOW_OPEN`, a batch).
 
+use super::awaited::{self, Glob, Standing};
 use super::{Result, Session, StatementError, StatementErrorKind};
 use crate::analyze::WaitOptions;
 use crate::ast::{Options, Span, Text};
@@ -17,7 +18,7 @@ use crate::batch::{BatchStatus, Event, Events, RunEnd};
 use crate::output::progress::Line;
 use crate::store::appends::Openness;
 use crate::store::series::SeriesRunRow;
-use crate::window::{self, awaited, awaited::Glob, awaited::Standing};
+use crate::window;
 use chrono::Local;
 use std::time::{Duration, Instant};
 

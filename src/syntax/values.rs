@@ -3,7 +3,7 @@
 //! or why it does not fit (the caller turns that into a diagnostic).
 
 use crate::ast::{Duration, ScheduleSpec};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 
 pub fn parse_bool(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") {
@@ -117,11 +117,7 @@ impl std::fmt::Display for Duration {
     }
 }
 
-pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
-
-pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s.trim(), TIMESTAMP_FORMAT).ok()
-}
+pub use crate::ast::{TIMESTAMP_FORMAT, parse_timestamp};
 
 /// A point in time for filters (`FROM_DATE`, `SINCE`...). The text is kept
 /// as written; this only checks it can be read.

@@ -9,10 +9,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-pub mod awaited;
-
 /// How `from_date` and the run's start are written.
-pub use crate::syntax::values::TIMESTAMP_FORMAT as TIME_FORMAT;
+pub use crate::ast::TIMESTAMP_FORMAT as TIME_FORMAT;
 
 /// The first run's `from_date` when `WINDOW_SET` gave none.
 pub const EPOCH_START: &str = "1970-01-01 00:00:00";
@@ -87,7 +85,7 @@ pub fn parse_from_date<Tz: TimeZone>(s: &str, now: DateTime<Utc>, tz: &Tz) -> Op
         midnight(today.pred_opt()?)?
     } else if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         midnight(d)?
-    } else if let Some(ts) = crate::syntax::values::parse_timestamp(t) {
+    } else if let Some(ts) = crate::ast::parse_timestamp(t) {
         ts
     } else {
         chrono::DateTime::parse_from_rfc3339(t)

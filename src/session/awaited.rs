@@ -38,8 +38,8 @@ impl Glob {
 /// time. A local midnight that a DST change skips or repeats is its
 /// earliest instant.
 pub fn since<Tz: TimeZone>(text: &str, now: DateTime<Utc>, tz: &Tz) -> Option<DateTime<Utc>> {
-    let local = super::parse_from_date(text, now, tz)?;
-    let naive = chrono::NaiveDateTime::parse_from_str(&local, super::TIME_FORMAT).ok()?;
+    let local = crate::window::parse_from_date(text, now, tz)?;
+    let naive = chrono::NaiveDateTime::parse_from_str(&local, crate::window::TIME_FORMAT).ok()?;
     let t = match tz.from_local_datetime(&naive) {
         chrono::LocalResult::Single(t) => t,
         chrono::LocalResult::Ambiguous(a, _) => a,
@@ -130,7 +130,7 @@ mod tests {
             end_time: Some("2026-12-07T05:00:00Z".into()),
             status,
             failed,
-            from_date: super::super::EPOCH_START.into(),
+            from_date: crate::window::EPOCH_START.into(),
             error: None,
             bid: None,
         }
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn why_names_the_state_and_its_time() {
-        let local = |t: DateTime<Utc>| super::super::local_text(t, &Paris);
+        let local = |t: DateTime<Utc>| crate::window::local_text(t, &Paris);
         let end = Some(utc("2026-12-07T05:00:00Z"));
         let why = |s: Standing| s.why("2026-12-07 00:00:00", local);
         assert_eq!(
