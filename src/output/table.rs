@@ -30,7 +30,7 @@ const EXPANDED_PRESET: ct::TableStyle =
 /// The columns whose values are generated ids (a batch's, an execution's,
 /// a worker's): a table shows their first 8 characters, a prefix every
 /// statement that takes a bid accepts (SPEC §6, §10).
-const SHORT_ID_COLUMNS: &[&str] = &["id", "batch id", "execution id", "worker id"];
+const SHORT_ID_COLUMNS: &[&str] = &["id", "batch id", "bid", "execution id", "worker id"];
 
 /// The columns of sentences written to be read whole (an async BATCH's
 /// notes name the worker's log at their end): never cut.
