@@ -78,6 +78,14 @@ fn refusal(verb: JobVerb, job: &JobRow) -> Option<String> {
     }
 }
 
+/// What follows "no job named `name`": the nearest of `names`, or where
+/// the jobs are listed.
+fn unknown_job_hint<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    crate::typo::suggest(name, names)
+        .map(|s| format!(" (did you mean {s}?)"))
+        .unwrap_or_else(|| " (JOBSTATUS lists the jobs)".into())
+}
+
 /// How a job is named in messages: `STATEMENT nightly`, with its UID.
 fn job_label(job_type: JobType, name: &str, uid: &str) -> String {
     if uid.is_empty() {
@@ -182,15 +190,15 @@ impl Session {
                     .join(", ")
             ),
             _ => {
-                let names: Vec<&str> = all
+                let names = all
                     .iter()
                     .filter(|j| j.job_type == job_type)
-                    .map(|j| j.name.as_str())
-                    .collect();
-                let hint = crate::typo::suggest(name, names.iter().copied())
-                    .map(|s| format!(" (did you mean {s}?)"))
-                    .unwrap_or_else(|| " (JOBSTATUS lists the jobs)".into());
-                format!("no {} job named {name}{hint}", job_type.keyword())
+                    .map(|j| j.name.as_str());
+                format!(
+                    "no {} job named {name}{}",
+                    job_type.keyword(),
+                    unknown_job_hint(name, names)
+                )
             }
         };
         Err(StatementError::refused(at, message))
@@ -720,12 +728,13 @@ impl Session {
                 let mine: Vec<&JobRow> = jobs.iter().filter(|j| j.name == n.value).collect();
                 if mine.is_empty() {
                     let names = jobs.iter().map(|j| j.name.as_str());
-                    let hint = crate::typo::suggest(&n.value, names)
-                        .map(|s| format!(" (did you mean {s}?)"))
-                        .unwrap_or_else(|| " (JOBSTATUS lists the jobs)".into());
                     return Err(StatementError::refused(
                         n.span,
-                        format!("no job named {}{hint}", n.value),
+                        format!(
+                            "no job named {}{}",
+                            n.value,
+                            unknown_job_hint(&n.value, names)
+                        ),
                     ));
                 }
                 let mut runs = Vec::new();
