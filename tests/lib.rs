@@ -15,6 +15,7 @@ mod layout;
 mod named;
 mod open;
 mod parse_cli;
+mod pg;
 mod placement;
 mod repl;
 mod roundtrip;
