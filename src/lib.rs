@@ -27,6 +27,7 @@ pub mod lu;
 pub mod monitor;
 pub mod output;
 pub mod owner;
+pub mod pg;
 pub mod plan;
 pub mod repl;
 pub mod runner;
