@@ -16,6 +16,7 @@ pub mod catalog;
 mod contract;
 pub mod jobs;
 pub mod nodes;
+pub mod postgres;
 pub mod queue;
 pub mod reads;
 pub mod seen;
@@ -133,6 +134,12 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// A statement on a PostgreSQL store failed.
+    #[error("store {store}: {message}")]
+    Postgres { store: String, message: String },
+    /// A PostgreSQL store could not be reached or its URL read.
+    #[error(transparent)]
+    Connect(crate::pg::PgError),
     #[error("{kind} {name} exists already; use CREATE OR REPLACE {kind_upper} to replace it", kind_upper = kind.to_ascii_uppercase())]
     Exists { kind: &'static str, name: String },
     #[error("no {kind} named {name}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]

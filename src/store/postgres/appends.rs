@@ -1,0 +1,1 @@
+//! The appends trait on PostgreSQL.

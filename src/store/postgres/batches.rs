@@ -1,0 +1,1 @@
+//! The batches trait on PostgreSQL.

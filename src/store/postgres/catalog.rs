@@ -1,0 +1,1 @@
+//! The catalog trait on PostgreSQL.

@@ -1,0 +1,1 @@
+//! The jobs trait on PostgreSQL.

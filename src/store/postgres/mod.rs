@@ -1,0 +1,407 @@
+//! The PostgreSQL store (`--store postgres://…`): one database shared by
+//! every batchsh process on every host (SPEC, "A shared store for several
+//! machines").
+//!
+//! Opening is as careful as SQLite's: a database that holds another
+//! application's tables, or a batchsh schema newer than this binary, is
+//! refused and left untouched. Migrations run in one transaction under an
+//! advisory lock, so that processes opening a new store at once wait for
+//! each other and all succeed. Each trait's statements live in a file of
+//! their own, as in `sqlite/`; what they share is here: [`PgStore::tx`]
+//! runs a transaction (again, when PostgreSQL asks for that after a
+//! serialisation failure or a deadlock), and errors become
+//! [`StoreError::Postgres`] naming the store by its URL without password.
+
+// Until every trait is implemented and the store is opened from `--store`.
+#![allow(dead_code)]
+
+mod appends;
+mod batches;
+mod catalog;
+mod jobs;
+mod nodes;
+mod queue;
+mod reads;
+pub mod schema;
+mod series;
+
+use super::{Result, StoreError, Upgrade, Upgrades};
+use crate::pg::{PgError, Target};
+use postgres::{Client, Statement, Transaction};
+use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How many times a transaction runs again after a serialisation failure
+/// or a deadlock before the error is the caller's.
+const RETRIES: usize = 5;
+
+pub struct PgStore {
+    client: RefCell<Client>,
+    /// Statements prepared on `client`, by their text (see [`PgStore::cached`]).
+    prepared: RefCell<HashMap<&'static str, Statement>>,
+    target: Target,
+    /// The URL without password, as [`crate::store::Store::path`] gives it.
+    shown: PathBuf,
+}
+
+impl PgStore {
+    /// Connects to the store at `url`, creating or upgrading its schema
+    /// when it is new or older, refusing a database that is not a batchsh
+    /// store or is newer than this binary.
+    pub fn open(url: &str, upgrades: Upgrades<'_>) -> Result<PgStore> {
+        let target = Target::parse(url)?;
+        let client = target.connect()?;
+        let store = PgStore {
+            client: RefCell::new(client),
+            prepared: RefCell::new(HashMap::new()),
+            shown: PathBuf::from(target.shown()),
+            target,
+        };
+        store.migrate(upgrades)?;
+        Ok(store)
+    }
+
+    /// The connection, for a statement outside a transaction.
+    pub(crate) fn client(&self) -> RefMut<'_, Client> {
+        self.client.borrow_mut()
+    }
+
+    /// `sql` prepared once per connection, for the statements a run
+    /// repeats at every step; works inside [`PgStore::tx`] (pass its
+    /// transaction) as outside it (pass the client).
+    pub(crate) fn cached(
+        &self,
+        on: &mut impl postgres::GenericClient,
+        sql: &'static str,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let s = on.prepare(sql)?;
+        self.prepared.borrow_mut().insert(sql, s.clone());
+        Ok(s)
+    }
+
+    /// A PostgreSQL error as the store's error.
+    pub(crate) fn err(&self, e: postgres::Error) -> StoreError {
+        StoreError::Postgres {
+            store: self.target.shown().to_string(),
+            message: crate::pg::db_message(&e),
+        }
+    }
+
+    /// Runs `f` in a transaction and commits it; runs it again when
+    /// PostgreSQL reports a serialisation failure or a deadlock (so `f`
+    /// must do nothing outside the transaction that cannot be repeated).
+    /// `f`'s own errors (a [`StoreError`] made from what it read) end the
+    /// transaction without a commit.
+    pub(crate) fn tx<T>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, TxError>,
+    ) -> Result<T> {
+        let mut client = self.client();
+        let mut tries = 0;
+        loop {
+            let attempt = (|| {
+                let mut tx = client.transaction()?;
+                let out = f(&mut tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            match attempt {
+                Ok(v) => return Ok(v),
+                Err(TxError::Pg(e)) if is_retryable(&e) && tries < RETRIES => tries += 1,
+                Err(TxError::Pg(e)) => return Err(self.err(e)),
+                Err(TxError::Store(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn migrate(&self, upgrades: Upgrades<'_>) -> Result<()> {
+        let shown = self.shown.clone();
+        let mut told = false;
+        self.tx(|tx| {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&schema::MIGRATION_LOCK],
+            )?;
+            let found = version(tx, &shown)?;
+            if found > schema::VERSION {
+                return Err(TxError::Store(StoreError::Newer {
+                    path: shown.clone(),
+                    found,
+                    supported: schema::VERSION,
+                }));
+            }
+            if found > 0 && found < schema::VERSION && !told {
+                told = true;
+                if let Upgrades::Told(tell) = upgrades {
+                    tell(Upgrade {
+                        from: found,
+                        to: schema::VERSION,
+                    });
+                }
+            }
+            for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+                tx.batch_execute(sql)?;
+                let v = (i + 1).to_string();
+                tx.execute(
+                    "INSERT INTO batchsh_meta (key, value) VALUES ('version', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    &[&v],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO batchsh_meta (key, value) VALUES ('application', $1)
+                 ON CONFLICT (key) DO NOTHING",
+                &[&schema::APPLICATION],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// The schema version of the database `tx` is on: 0 for an empty one;
+/// a database with tables of another application's is refused.
+fn version(tx: &mut Transaction<'_>, shown: &Path) -> std::result::Result<i64, TxError> {
+    let not_ours = |reason: String| {
+        TxError::Store(StoreError::NotAStore {
+            path: shown.to_path_buf(),
+            reason,
+        })
+    };
+    let has_meta: bool = tx
+        .query_one("SELECT to_regclass('batchsh_meta') IS NOT NULL", &[])?
+        .get(0);
+    if !has_meta {
+        let tables: Vec<String> = tx
+            .query(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+                 ORDER BY 1 LIMIT 4",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if tables.is_empty() {
+            return Ok(0);
+        }
+        return Err(not_ours(format!(
+            "the database holds other tables ({}{}) and no batchsh_meta; \
+             give batchsh a database of its own (createdb batchsh)",
+            tables[..tables.len().min(3)].join(", "),
+            if tables.len() > 3 { ", ..." } else { "" }
+        )));
+    }
+    let rows = tx.query("SELECT key, value FROM batchsh_meta", &[])?;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|r| r.get::<_, String>(0) == k)
+            .map(|r| r.get::<_, String>(1))
+    };
+    match get("application") {
+        Some(a) if a == schema::APPLICATION => {}
+        Some(a) => return Err(not_ours(format!("batchsh_meta names the application {a}"))),
+        None => return Err(not_ours("batchsh_meta names no application".into())),
+    }
+    let v = get("version").unwrap_or_default();
+    v.parse::<i64>()
+        .map_err(|_| not_ours(format!("batchsh_meta holds the version {v:?}")))
+}
+
+/// Whether PostgreSQL asks for the transaction to run again.
+fn is_retryable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// What a transaction's body fails with: PostgreSQL's error (which the
+/// store names, and may run again), or the store's own.
+pub(crate) enum TxError {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for TxError {
+    fn from(e: postgres::Error) -> TxError {
+        TxError::Pg(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> TxError {
+        TxError::Store(e)
+    }
+}
+
+impl From<PgError> for StoreError {
+    fn from(e: PgError) -> StoreError {
+        StoreError::Connect(e)
+    }
+}
+
+/// A fresh, empty PostgreSQL store for one unit test, on the server
+/// `BATCHSH_TEST_POSTGRES` names; `None` (after one line on stderr) when
+/// it names none. The database is dropped when the store is.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::PgStore;
+    use crate::store::Upgrades;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub struct TestStore {
+        pub store: Option<PgStore>,
+        pub url: String,
+        admin: String,
+        name: String,
+    }
+
+    impl std::ops::Deref for TestStore {
+        type Target = PgStore;
+        fn deref(&self) -> &PgStore {
+            self.store
+                .as_ref()
+                .expect("the store is open until dropped")
+        }
+    }
+
+    pub fn fresh(test: &str) -> Option<TestStore> {
+        let Some(admin) = std::env::var("BATCHSH_TEST_POSTGRES")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
+            eprintln!("{test}: skipped on PostgreSQL (BATCHSH_TEST_POSTGRES is not set)");
+            return None;
+        };
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "bsh_u_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("test server");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("a test database");
+        let url = with_database(&admin, &name);
+        let store = PgStore::open(&url, Upgrades::Silent).expect("a fresh store opens");
+        Some(TestStore {
+            store: Some(store),
+            url,
+            admin,
+            name,
+        })
+    }
+
+    /// `url` with its database replaced by `name`.
+    pub fn with_database(url: &str, name: &str) -> String {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url, None),
+        };
+        let start = base.find("://").map(|i| i + 3).unwrap_or(0);
+        let base = match base[start..].rfind('/') {
+            Some(i) => &base[..start + i],
+            None => base,
+        };
+        match query {
+            Some(q) => format!("{base}/{name}?{q}"),
+            None => format!("{base}/{name}"),
+        }
+    }
+
+    impl Drop for TestStore {
+        fn drop(&mut self) {
+            self.store.take();
+            if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+                let _ = c.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::fresh;
+    use super::*;
+
+    #[test]
+    fn a_new_store_gets_the_schema_and_opens_again() {
+        let Some(s) = fresh("a_new_store_gets_the_schema_and_opens_again") else {
+            return;
+        };
+        let v: String = s
+            .client()
+            .query_one("SELECT value FROM batchsh_meta WHERE key = 'version'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, schema::VERSION.to_string());
+        PgStore::open(&s.url, Upgrades::Silent).expect("opens again");
+    }
+
+    #[test]
+    fn a_newer_or_foreign_database_is_refused_and_left_untouched() {
+        let Some(s) = fresh("a_newer_or_foreign_database_is_refused_and_left_untouched") else {
+            return;
+        };
+        s.client()
+            .execute(
+                "UPDATE batchsh_meta SET value = '99' WHERE key = 'version'",
+                &[],
+            )
+            .unwrap();
+        let e = PgStore::open(&s.url, Upgrades::Silent)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("newer batchsh (store version 99"), "{e}");
+        s.client()
+            .batch_execute(
+                "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE orders (id int)",
+            )
+            .unwrap();
+        let e = PgStore::open(&s.url, Upgrades::Silent)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("is not a batchsh store") && e.contains("public.orders"),
+            "{e}"
+        );
+        let n: i64 = s
+            .client()
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "the foreign database was left as it was");
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_at_once_all_succeed() {
+        let Some(s) = fresh("processes_opening_a_new_store_at_once_all_succeed") else {
+            return;
+        };
+        s.client()
+            .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            .unwrap();
+        let url = s.url.clone();
+        let opened: Vec<_> = (0..6)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || PgStore::open(&url, Upgrades::Silent).map(|_| ()))
+            })
+            .collect();
+        for t in opened {
+            t.join().unwrap().expect("every open succeeds");
+        }
+    }
+}

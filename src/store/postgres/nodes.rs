@@ -1,0 +1,1 @@
+//! The nodes trait on PostgreSQL.

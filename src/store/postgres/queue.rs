@@ -1,0 +1,1 @@
+//! The queue trait on PostgreSQL.

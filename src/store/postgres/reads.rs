@@ -1,0 +1,1 @@
+//! The reads trait on PostgreSQL.

@@ -1,0 +1,1 @@
+//! The series trait on PostgreSQL.
