@@ -102,8 +102,9 @@ pub struct Global {
     #[arg(long, env = "BATCHSH_HOME", value_name = "DIR", global = true)]
     pub home: Option<PathBuf>,
 
-    /// The store file itself [default: <home>/store.db]
-    #[arg(long, env = "BATCHSH_STORE", value_name = "FILE", global = true)]
+    /// The store: an SQLite file, or a PostgreSQL database shared by
+    /// several hosts (postgres://user@host/db) [default: <home>/store.db]
+    #[arg(long, env = "BATCHSH_STORE", value_name = "FILE|URL", global = true)]
     pub store: Option<PathBuf>,
 
     /// How results print

@@ -69,11 +69,18 @@ pub fn ensure_worker(
         .map_err(io("cannot open the started worker's output"))?;
     let exe = std::env::current_exe().map_err(io("cannot find batchsh's own program"))?;
     use std::os::unix::process::CommandExt;
-    let mut child = std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    // A URL's password stays out of the process list: the worker reads
+    // the store from its environment.
+    command.env_remove("BATCHSH_STORE");
+    if crate::store::is_url(store_path) {
+        command.env("BATCHSH_STORE", store_path);
+    } else {
+        command.arg("--store").arg(store_path);
+    }
+    let mut child = command
         .arg("--home")
         .arg(home)
-        .arg("--store")
-        .arg(store_path)
         .args([
             "--node",
             &here.node,

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Runs one tick; gives its exit code.
 pub fn tick(host: &Host) -> Result<i32, StoreError> {
     // No store yet: no job either, and nothing to make.
-    if !host.store_path.exists() {
+    if !crate::store::exists(&host.store_path) {
         return Ok(crate::exit::OK);
     }
     let store = crate::store::open(&host.store_path, Upgrades::Silent)?;

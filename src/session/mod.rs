@@ -201,7 +201,7 @@ impl Session {
     /// announced here, not done silently by the REPL's Tab completion);
     /// an error is left for the first statement that needs the store.
     pub fn open_existing_store(&mut self) {
-        if self.store.is_none() && self.store_path.is_file() {
+        if self.store.is_none() && crate::store::exists(&self.store_path) {
             let _ = self.store();
         }
     }

@@ -40,7 +40,7 @@ impl Session {
                 kv.push("pager", on_off(self.settings.pager));
                 kv.rows.push((
                     "store".into(),
-                    Cell::Text(self.store_path.display().to_string()),
+                    Cell::Text(crate::store::shown(&self.store_path)),
                 ));
                 Some(Output::KeyValues(kv))
             }

@@ -287,6 +287,27 @@ pub fn open(path: &Path, upgrades: Upgrades<'_>) -> Result<Box<dyn Store>> {
     Ok(Box::new(sqlite::SqliteStore::open_with(path, upgrades)?))
 }
 
+/// Whether the store `path` names is a PostgreSQL database (a
+/// `postgres://` URL) rather than an SQLite file.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(crate::pg::is_url)
+}
+
+/// The store `path` names, as messages show it: a URL without its
+/// password.
+pub fn shown(path: &Path) -> String {
+    match path.to_str() {
+        Some(url) if crate::pg::is_url(url) => crate::pg::redact(url),
+        _ => path.display().to_string(),
+    }
+}
+
+/// Whether there is a store at `path` to read: an SQLite file that
+/// exists, or any PostgreSQL URL (the database says when it is opened).
+pub fn exists(path: &Path) -> bool {
+    is_url(path) || path.is_file()
+}
+
 /// A wait as a person reads it: `300 ms`, `30 s`.
 fn waited_text(d: Duration) -> String {
     if d < Duration::from_secs(1) {

@@ -122,7 +122,7 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         cfg.dc,
         cfg.workers,
         std::process::id(),
-        cfg.store_path.display()
+        crate::store::shown(&cfg.store_path)
     ));
     let done = Arc::new(AtomicBool::new(false));
     let beats = heartbeat(&*store, &worker_id, &log, Arc::clone(&done))?;

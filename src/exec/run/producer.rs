@@ -44,7 +44,7 @@ fn seen_so_far(stored: Option<&Stored>) -> Result<Seen, String> {
                 format!(
                     "cannot read the ids already stored for the batch from {} ({e}), to skip \
                      them as the source is read again",
-                    store.path().display()
+                    crate::store::shown(store.path())
                 )
             })?;
         if let Some(e) = failed {
