@@ -14,7 +14,9 @@
 //! - `BATCHSH_TEST_PIPE_WINDOW`: [`pipe_window`];
 //! - `BATCHSH_TEST_NOW_FILE`: [`now`], the clock schedules read; the file
 //!   is read again at every call, so that a test moves time forward under
-//!   a running worker.
+//!   a running worker;
+//! - `BATCHSH_TEST_STORE_SERVER`: [`store_server`], which runs the
+//!   integration tests on PostgreSQL stores.
 
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -109,6 +111,19 @@ pub fn pipe_window() -> Option<usize> {
         warn("BATCHSH_TEST_PIPE_WINDOW");
         v.trim().parse::<usize>().ok().filter(|&n| n > 0)
     })
+}
+
+/// With `BATCHSH_TEST_STORE_SERVER=URL` (a PostgreSQL server, as a URL to
+/// a database on it), a process given no `--store` keeps its store in a
+/// database of that server named after its home, created when missing,
+/// instead of `<home>/store.db`: every process of one test (they share a
+/// home) meets in one database, so the integration tests run unchanged on
+/// PostgreSQL. It says nothing on stderr (the tests compare stderr), and
+/// is read by `--store`'s default alone.
+pub fn store_server() -> Option<String> {
+    std::env::var("BATCHSH_TEST_STORE_SERVER")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// The time, for schedules: with `BATCHSH_TEST_NOW_FILE=PATH`, the RFC 3339

@@ -271,5 +271,10 @@ fn store_path(global: &Global) -> Result<PathBuf, Error> {
         .clone()
         .or_else(crate::store::default_home)
         .ok_or(Error::NoHome)?;
+    if let Some(server) = crate::knobs::store_server() {
+        return crate::pg::database_for(&server, &home)
+            .map(PathBuf::from)
+            .map_err(|e| Error::Usage(e.to_string()));
+    }
     Ok(home.join("store.db"))
 }

@@ -38,27 +38,10 @@ pub fn database(test: &str) -> Option<Database> {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
     Some(Database {
-        url: with_database(&admin, &name),
+        url: batchsh::pg::with_database(&admin, &name),
         admin,
         name,
     })
-}
-
-/// `url` with its database (the last path segment) replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[scheme_end..].rfind('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 impl Database {
@@ -78,20 +61,4 @@ impl Drop for Database {
             ));
         }
     }
-}
-
-#[test]
-fn a_database_url_keeps_its_server_and_query() {
-    assert_eq!(
-        with_database(
-            "postgres://postgres@localhost:5432/postgres?host=/tmp/x",
-            "t1"
-        ),
-        "postgres://postgres@localhost:5432/t1?host=/tmp/x"
-    );
-    assert_eq!(
-        with_database("postgres://u:p@h/db", "t2"),
-        "postgres://u:p@h/t2"
-    );
-    assert_eq!(with_database("postgres://u@h", "t3"), "postgres://u@h/t3");
 }

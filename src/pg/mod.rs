@@ -147,6 +147,58 @@ impl Target {
     }
 }
 
+/// For [`crate::knobs::store_server`]: the URL of the database on the
+/// server `admin` names that holds the store of `home`, created if missing.
+pub fn database_for(admin: &str, home: &std::path::Path) -> Result<String, PgError> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::path::absolute(home)
+        .unwrap_or_else(|_| home.to_path_buf())
+        .hash(&mut h);
+    let name = format!("bsh_home_{:016x}", h.finish());
+    let target = Target::parse(admin)?;
+    let mut client = target.connect()?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .map_err(|e| PgError::Connect {
+            shown: target.shown.clone(),
+            reason: db_message(&e),
+        })?
+        .is_some();
+    if !exists {
+        match client.batch_execute(&format!("CREATE DATABASE {name}")) {
+            Ok(()) => {}
+            // Another process of the test made it first.
+            Err(e) if e.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) => {
+                return Err(PgError::Connect {
+                    shown: target.shown.clone(),
+                    reason: db_message(&e),
+                });
+            }
+        }
+    }
+    Ok(with_database(admin, &name))
+}
+
+/// `url` with its database (the path's last segment) replaced by `name`,
+/// its server and query kept.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let base = base[start..]
+        .rfind('/')
+        .map_or(base, |i| &base[..start + i]);
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 /// What a failed connection means, in words that say what to do.
 fn connect_reason(e: &postgres::Error, target: &Target) -> String {
     if let Some(db) = e.as_db_error() {
@@ -219,6 +271,22 @@ pub fn db_message(e: &postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_keeps_its_server_and_query() {
+        assert_eq!(
+            with_database(
+                "postgres://postgres@localhost:5432/postgres?host=/tmp/x",
+                "t1"
+            ),
+            "postgres://postgres@localhost:5432/t1?host=/tmp/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db", "t2"),
+            "postgres://u:p@h/t2"
+        );
+        assert_eq!(with_database("postgres://u@h", "t3"), "postgres://u@h/t3");
+    }
 
     #[test]
     fn a_password_is_never_shown() {

@@ -286,7 +286,7 @@ pub(crate) mod testing {
         let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("test server");
         c.batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("a test database");
-        let url = with_database(&admin, &name);
+        let url = crate::pg::with_database(&admin, &name);
         let store = PgStore::open(&url, Upgrades::Silent).expect("a fresh store opens");
         Some(TestStore {
             store: Some(store),
@@ -294,23 +294,6 @@ pub(crate) mod testing {
             admin,
             name,
         })
-    }
-
-    /// `url` with its database replaced by `name`.
-    pub fn with_database(url: &str, name: &str) -> String {
-        let (base, query) = match url.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (url, None),
-        };
-        let start = base.find("://").map(|i| i + 3).unwrap_or(0);
-        let base = match base[start..].rfind('/') {
-            Some(i) => &base[..start + i],
-            None => base,
-        };
-        match query {
-            Some(q) => format!("{base}/{name}?{q}"),
-            None => format!("{base}/{name}"),
-        }
     }
 
     impl Drop for TestStore {
