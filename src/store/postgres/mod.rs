@@ -63,8 +63,32 @@ impl PgStore {
     }
 
     /// The connection, for a statement outside a transaction.
+    /// A connection that the server closed (a restart, a dropped link) is
+    /// replaced first, as [`PgStore::reconnect`] does.
     pub(crate) fn client(&self) -> RefMut<'_, Client> {
-        self.client.borrow_mut()
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() {
+            let _ = self.reconnect(&mut client);
+        }
+        client
+    }
+
+    /// Replaces a closed connection with a new one, trying again for up
+    /// to the busy timeout (a server that restarts takes seconds). The
+    /// statements prepared on the old one go with it.
+    fn reconnect(&self, client: &mut Client) -> Result<()> {
+        let until = std::time::Instant::now() + super::busy_timeout();
+        loop {
+            match self.target.connect() {
+                Ok(c) => {
+                    *client = c;
+                    self.prepared.borrow_mut().clear();
+                    return Ok(());
+                }
+                Err(e) if std::time::Instant::now() >= until => return Err(e.into()),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+            }
+        }
     }
 
     /// `sql` prepared once per connection, for the statements a run
@@ -92,9 +116,14 @@ impl PgStore {
     }
 
     /// Runs `f` in a transaction and commits it; runs it again when
-    /// PostgreSQL reports a serialisation failure or a deadlock (so `f`
-    /// must do nothing outside the transaction that cannot be repeated).
-    /// `f`'s own errors (a [`StoreError`] made from what it read) end the
+    /// PostgreSQL reports a serialisation failure or a deadlock, or when
+    /// the connection was lost before the commit was sent (then nothing of
+    /// it was kept: it runs again on a new connection). So `f` must do
+    /// nothing outside the transaction that cannot be repeated. A
+    /// connection lost during the commit is an error: whether the
+    /// transaction was kept is unknown, and the caller stops rather than
+    /// guess (a run's claims are then taken over, SPEC §7). `f`'s own
+    /// errors (a [`StoreError`] made from what it read) end the
     /// transaction without a commit.
     pub(crate) fn tx<T>(
         &self,
@@ -103,15 +132,21 @@ impl PgStore {
         let mut client = self.client();
         let mut tries = 0;
         loop {
+            let mut committing = false;
             let attempt = (|| {
                 let mut tx = client.transaction()?;
                 let out = f(&mut tx)?;
+                committing = true;
                 tx.commit()?;
                 Ok(out)
             })();
             match attempt {
                 Ok(v) => return Ok(v),
                 Err(TxError::Pg(e)) if is_retryable(&e) && tries < RETRIES => tries += 1,
+                Err(TxError::Pg(e)) if client.is_closed() && !committing && tries < RETRIES => {
+                    tries += 1;
+                    self.reconnect(&mut client).map_err(|_| self.err(e))?;
+                }
                 Err(TxError::Pg(e)) => return Err(self.err(e)),
                 Err(TxError::Store(e)) => return Err(e),
             }
