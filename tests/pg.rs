@@ -23,7 +23,11 @@ pub struct Database {
 /// no test server is given.
 pub fn database(test: &str) -> Option<Database> {
     let Some(admin) = std::env::var(VAR).ok().filter(|v| !v.is_empty()) else {
-        eprintln!("{test}: skipped on PostgreSQL ({VAR} is not set)");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: skipped on PostgreSQL ({VAR} is not set)"
+        );
         return None;
     };
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -61,4 +65,37 @@ impl Drop for Database {
             ));
         }
     }
+}
+
+/// Whether this run keeps every test's store in PostgreSQL: the second
+/// pass of `.ci/run` sets `BATCHSH_TEST_STORE_SERVER` (see batchsh's
+/// `knobs::store_server`) for the tests of workers, takeover, schedules
+/// and windows.
+pub fn stores_on_postgres() -> bool {
+    std::env::var("BATCHSH_TEST_STORE_SERVER").is_ok_and(|v| !v.is_empty())
+}
+
+/// For a test of the SQLite store file itself (its locks, its log, its
+/// header): false when the stores are in PostgreSQL, after saying so in
+/// one line (written past the test harness's capture, so that a skip is
+/// seen).
+pub fn sqlite_file_test(test: &str) -> bool {
+    if !stores_on_postgres() {
+        return true;
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: skipped on a PostgreSQL store (it tests the SQLite file)"
+    );
+    false
+}
+
+/// The URL of the store a test's processes use for the home `home` when
+/// the stores are in PostgreSQL.
+pub fn store_url(home: &std::path::Path) -> Option<String> {
+    let server = std::env::var("BATCHSH_TEST_STORE_SERVER")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    Some(batchsh::pg::database_for(&server, home).expect("the test store's database"))
 }

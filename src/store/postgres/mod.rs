@@ -309,7 +309,12 @@ pub(crate) mod testing {
             .ok()
             .filter(|v| !v.is_empty())
         else {
-            eprintln!("{test}: skipped on PostgreSQL (BATCHSH_TEST_POSTGRES is not set)");
+            // Past the test harness's capture, so that a skip is seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test}: skipped on PostgreSQL (BATCHSH_TEST_POSTGRES is not set)"
+            );
             return None;
         };
         static NEXT: AtomicU32 = AtomicU32::new(0);
