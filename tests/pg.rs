@@ -24,10 +24,8 @@ pub struct Database {
 pub fn database(test: &str) -> Option<Database> {
     let Some(admin) = std::env::var(VAR).ok().filter(|v| !v.is_empty()) else {
         use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "{test}: skipped on PostgreSQL ({VAR} is not set)"
-        );
+        let _ = std::io::stderr()
+            .write_all(format!("{test}: skipped on PostgreSQL ({VAR} is not set)\n").as_bytes());
         return None;
     };
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -84,9 +82,8 @@ pub fn sqlite_file_test(test: &str) -> bool {
         return true;
     }
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped on a PostgreSQL store (it tests the SQLite file)"
+    let _ = std::io::stderr().write_all(
+        format!("{test}: skipped on a PostgreSQL store (it tests the SQLite file)\n").as_bytes(),
     );
     false
 }

@@ -309,12 +309,19 @@ pub(crate) mod testing {
             .ok()
             .filter(|v| !v.is_empty())
         else {
-            // Past the test harness's capture, so that a skip is seen.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: skipped on PostgreSQL (BATCHSH_TEST_POSTGRES is not set)"
-            );
+            // Once per test binary, past the test harness's capture, so
+            // that a skip is seen and does not pass silently.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = std::io::stderr().write_all(
+                    format!(
+                        "{test} and the other PostgreSQL store tests: skipped \
+                         (BATCHSH_TEST_POSTGRES is not set; .ci/run sets it)\n"
+                    )
+                    .as_bytes(),
+                );
+            });
             return None;
         };
         static NEXT: AtomicU32 = AtomicU32::new(0);
