@@ -23,9 +23,19 @@ pub struct Database {
 /// no test server is given.
 pub fn database(test: &str) -> Option<Database> {
     let Some(admin) = std::env::var(VAR).ok().filter(|v| !v.is_empty()) else {
-        use std::io::Write;
-        let _ = std::io::stderr()
-            .write_all(format!("{test}: skipped on PostgreSQL ({VAR} is not set)\n").as_bytes());
+        // Once per test binary, past the test harness's capture, so that
+        // a skip is seen and does not pass silently.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(
+                format!(
+                    "{test} and the other tests on PostgreSQL: skipped \
+                     ({VAR} is not set; .ci/run sets it)\n"
+                )
+                .as_bytes(),
+            );
+        });
         return None;
     };
     static NEXT: AtomicU32 = AtomicU32::new(0);
