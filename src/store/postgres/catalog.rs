@@ -111,11 +111,14 @@ impl CatalogStore for PgStore {
                 return Err(self.not_found_in(tx, "interface", name, Names::Interfaces)?);
             };
             let name: String = row.get(0);
+            // LUs first, as SQLite names them.
             let user = tx.query_opt(
-                "SELECT 'LU ' || name FROM lus WHERE interface = $1
-                 UNION ALL SELECT 'instance group ' || lu || '.' || name
-                 FROM instance_groups WHERE interface = $1
-                 LIMIT 1",
+                "SELECT who FROM (
+                     SELECT 0 AS k, 'LU ' || name AS who, created_at FROM lus
+                     WHERE interface = $1
+                     UNION ALL SELECT 1, 'instance group ' || lu || '.' || name, created_at
+                     FROM instance_groups WHERE interface = $1) AS users
+                 ORDER BY k, created_at LIMIT 1",
                 &[&name],
             )?;
             if let Some(user) = user {
@@ -182,6 +185,7 @@ impl CatalogStore for PgStore {
         // One snapshot for the LU and its tables, as a replacement may
         // commit between two reads.
         self.tx(|tx| {
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
             let Some(head) = tx.query_opt(
                 "SELECT name, interface, root_sql, created_at FROM lus WHERE name = $1",
                 &[&name],
@@ -242,9 +246,13 @@ impl CatalogStore for PgStore {
                  ORDER BY batch_no",
                 &[],
             )?;
+            // Whether the owner beats is judged on the database's clock.
+            let skew = self.skew(tx)?;
             for r in users {
                 let (lu, fabric_command): (&str, &str) = (r.get(1), r.get(2));
-                let heartbeat_at: Option<&str> = r.get(5);
+                let heartbeat_at = r
+                    .get::<_, Option<&str>>(5)
+                    .map(|t| super::nodes::moved(t, skew));
                 let user = LuUser {
                     bid: r.get(0),
                     owner_node: r.get(3),
@@ -256,7 +264,7 @@ impl CatalogStore for PgStore {
                     && crate::owner::alive(
                         Some(user.owner_node.as_str()),
                         user.owner_pid,
-                        heartbeat_at,
+                        heartbeat_at.as_deref(),
                     )
                 {
                     return Ok(Some(user));
@@ -624,8 +632,20 @@ mod tests {
             "no LU named Nope"
         );
         s.create_lu(&lu("Customer", "crm"), false).unwrap();
+        s.create_interface(&iface("billing"), false).unwrap();
         s.create_group(&group("Customer", "vip"), false).unwrap();
-        s.create_group(&group("Customer", "VIP"), true).unwrap();
+        s.create_group(
+            &GroupDef {
+                interface: Some("billing".into()),
+                ..group("Customer", "VIP")
+            },
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            s.drop_interface("Billing").unwrap_err().to_string(),
+            "interface billing is used by instance group Customer.VIP; drop that first"
+        );
         let groups = s.groups(Some("CUSTOMER")).unwrap();
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].name, "VIP", "replacing takes the name as written");
