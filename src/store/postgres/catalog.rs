@@ -727,6 +727,76 @@ mod tests {
         assert!(s.find_lu("Customer").unwrap().is_none());
     }
 
+    /// The same statements on SQLite and on PostgreSQL give the same
+    /// answers and the same errors, word for word.
+    #[test]
+    fn errors_and_suggestions_are_sqlites() {
+        let Some(s) = fresh("errors_and_suggestions_are_sqlites") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let lite = crate::store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let script = |c: &dyn CatalogStore| -> Vec<String> {
+            let said = |r: Result<String>| match r {
+                Ok(v) => v,
+                Err(e) => format!("error: {e}"),
+            };
+            let unit = |r: Result<()>| said(r.map(|()| "ok".to_string()));
+            let mut out = Vec::new();
+            for n in ["crm", "Crm2", "billing", "CRM_old"] {
+                out.push(unit(c.create_interface(&iface(n), false)));
+            }
+            out.push(unit(c.create_interface(&iface("CRM"), false)));
+            out.push(unit(c.create_interface(&iface("CRM2"), true)));
+            for n in ["crn", "crm3", "bill", "xyz", "crm_ol"] {
+                out.push(said(c.interface(n).map(|i| i.name)));
+            }
+            out.push(unit(c.create_lu(&lu("Customer", "crm"), false)));
+            out.push(unit(c.create_lu(&lu("Orders", "CRM2"), false)));
+            out.push(unit(c.create_lu(&lu("customer", "crm"), false)));
+            out.push(unit(c.create_lu(&lu("CUSTOMER", "billing"), true)));
+            for n in ["Custmer", "order", "ORDERS", "nothing"] {
+                out.push(said(c.lu(n).map(|l| format!("{} {}", l.name, l.interface))));
+            }
+            out.push(unit(c.create_group(&group("customer", "vip"), false)));
+            out.push(unit(c.create_group(&group("Customer", "VIP"), false)));
+            out.push(unit(c.create_group(&group("Nope", "vip"), false)));
+            out.push(unit(c.create_group(&group("orders", "late"), false)));
+            for (l, g) in [("CUSTOMER", "vpi"), ("orders", "lat"), ("Nop", "vip")] {
+                out.push(said(c.group(l, g).map(|g| format!("{}.{}", g.lu, g.name))));
+            }
+            out.push(said(c.groups(None).map(|gs| {
+                let names: Vec<String> =
+                    gs.iter().map(|g| format!("{}.{}", g.lu, g.name)).collect();
+                names.join(",")
+            })));
+            out.push(said(c.interfaces().map(|is| {
+                let names: Vec<String> = is.iter().map(|i| i.name.clone()).collect();
+                names.join(",")
+            })));
+            out.push(unit(c.drop_interface("billing")));
+            out.push(unit(c.drop_interface("crm2")));
+            out.push(unit(c.drop_interface("crm_old")));
+            out.push(unit(c.drop_interface("crm_old")));
+            out.push(unit(c.drop_group("customer", "vpi")));
+            out.push(unit(c.drop_group("customer", "VIP")));
+            out.push(said(
+                c.drop_lu_unless_in_use("Ordrs").map(|u| format!("{u:?}")),
+            ));
+            out.push(said(
+                c.drop_lu_unless_in_use("ORDERS").map(|u| format!("{u:?}")),
+            ));
+            out.push(unit(c.drop_interface("crm2")));
+            out
+        };
+        let on_pg = script(&*s);
+        assert_eq!(on_pg, script(&lite));
+        assert!(
+            on_pg.iter().any(|l| l.contains("did you mean")),
+            "{on_pg:?}"
+        );
+    }
+
     /// Processes creating one LU at once, each on a store of its own: one
     /// creates it, the others are told it exists.
     #[test]
