@@ -1,1 +1,283 @@
-//! The appends trait on PostgreSQL.
+//! Open batches on PostgreSQL (see [`crate::store::appends`]): the `open`
+//! column of `batches` and the `batch_appends` table.
+//!
+//! SQLite's single writer orders appends for free; here the appends to a
+//! batch and its closing take a lock of that batch's own, so that they
+//! commit one after the other: an id's place is then never below one
+//! already read (the feeding run reads on past the last place it saw), and
+//! no append is recorded after the batch was closed. The feeding run reads
+//! the open flag and the appends in one snapshot.
+
+use super::queue::event;
+use super::{PgStore, TxError};
+use crate::batch::BatchStatus;
+use crate::store::appends::*;
+use crate::store::{Result, StoreError};
+use postgres::Transaction;
+
+/// The first key of the advisory locks that appends and closing take,
+/// one per batch (the second key is a hash of its bid): "APND".
+const APPEND_LOCK: i32 = 0x4150_4e44;
+
+/// How a batch stands for appends, as the transaction sees it.
+struct Standing {
+    no: i64,
+    status: BatchStatus,
+    execution_id: String,
+    openness: Openness,
+}
+
+/// The `open` column as [`Openness`].
+fn openness(open: Option<i64>) -> Openness {
+    match open {
+        None => Openness::NotOpen,
+        Some(0) => Openness::Closed,
+        Some(_) => Openness::Open,
+    }
+}
+
+fn no_batch(bid: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: "batch",
+        name: bid.to_string(),
+        suggestion: None,
+    }
+}
+
+impl PgStore {
+    /// Runs `f` in one transaction, under the batch's append lock, if
+    /// batch `bid` is open and not final; else writes nothing and says why
+    /// (`verb`: what was asked, for the message).
+    fn while_open<T>(
+        &self,
+        bid: &str,
+        verb: &'static str,
+        mut f: impl FnMut(&mut Transaction, &Standing) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        self.tx(|tx| {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&APPEND_LOCK, &bid],
+            )?;
+            let row = tx
+                .query_opt(
+                    "SELECT batch_no, status, execution_id, open FROM batches WHERE bid = $1",
+                    &[&bid],
+                )?
+                .ok_or_else(|| TxError::Store(no_batch(bid)))?;
+            let b = Standing {
+                no: row.get(0),
+                status: row
+                    .get::<_, &str>(1)
+                    .parse()
+                    .map_err(|e| TxError::Store(self.unreadable(e)))?,
+                execution_id: row.get(2),
+                openness: openness(row.get(3)),
+            };
+            if let Some(why) = b.openness.refusal(b.status) {
+                return Err(TxError::Store(StoreError::NotOpen {
+                    verb,
+                    bid: bid.to_string(),
+                    why,
+                }));
+            }
+            Ok(f(tx, &b)?)
+        })
+    }
+}
+
+impl AppendStore for PgStore {
+    fn append_ids(&self, bid: &str, ids: &[String], node: &str) -> Result<usize> {
+        let now = crate::store::now();
+        self.while_open(bid, "append to", |tx, b| {
+            // One statement for the lot, numbered in the order given.
+            tx.execute(
+                "INSERT INTO batch_appends (batch, entity_id, appended_at, node)
+                 SELECT $1, id, $3, $4 FROM unnest($2::text[]) WITH ORDINALITY AS u (id, k)
+                 ORDER BY k",
+                &[&b.no, &ids, &now, &node],
+            )?;
+            let note = format!("BATCH_APPEND: {} ids", ids.len());
+            event(tx, bid, &b.execution_id, node, b.status, Some(&note))?;
+            Ok(ids.len())
+        })
+    }
+
+    fn close_batch(&self, bid: &str, node: &str) -> Result<()> {
+        self.while_open(bid, "close", |tx, b| {
+            tx.execute("UPDATE batches SET open = 0 WHERE batch_no = $1", &[&b.no])?;
+            let note = "BATCH_WAITOFF: closed to appends";
+            event(tx, bid, &b.execution_id, node, b.status, Some(note))
+        })
+    }
+
+    fn appended_since(&self, bid: &str, after: i64, limit: usize) -> Result<Appended> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.tx(|tx| {
+            // One snapshot: a batch read closed has no append after these.
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            let (no, open): (i64, Option<i64>) = tx
+                .query_opt("SELECT batch_no, open FROM batches WHERE bid = $1", &[&bid])?
+                .map(|r| (r.get(0), r.get(1)))
+                .ok_or_else(|| TxError::Store(no_batch(bid)))?;
+            let st = self.cached(
+                tx,
+                "SELECT place, entity_id FROM batch_appends
+                 WHERE batch = $1 AND place > $2 ORDER BY place LIMIT $3",
+            )?;
+            let ids = tx
+                .query(&st, &[&no, &after, &limit])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            Ok(Appended {
+                ids,
+                open: openness(open) == Openness::Open,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::nodes::race;
+    use super::super::testing::fresh;
+    use super::*;
+
+    /// A batch of status `status`, open (`Some(1)`), closed or not open.
+    fn batch(s: &PgStore, bid: &str, status: &str, open: Option<i64>) {
+        s.client()
+            .execute(
+                "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments,
+                     status, execution_id, created_by, creation_time, open)
+                 VALUES ($1, 'BATCH x', 'L', 'echo ?', '{}', '{}', $2, 'e1', 'n1',
+                     '2026-01-01T00:00:00.000Z', $3)",
+                &[&bid, &status, &open],
+            )
+            .unwrap();
+    }
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn refusal(e: StoreError) -> NotOpen {
+        match e {
+            StoreError::NotOpen { why, .. } => why,
+            other => panic!("not a refusal: {other}"),
+        }
+    }
+
+    /// Appends are read in their order, past a place, with whether the
+    /// batch is open; BATCH_WAITOFF closes it; every refusal records
+    /// nothing.
+    #[test]
+    fn an_open_batch_takes_appends_until_it_is_closed() {
+        let Some(s) = fresh("an_open_batch_takes_appends_until_it_is_closed") else {
+            return;
+        };
+        batch(&s, "b1", "IN_PROGRESS", Some(1));
+        batch(&s, "b2", "IN_PROGRESS", None);
+        batch(&s, "b3", "CANCELLED", Some(1));
+        assert_eq!(s.append_ids("b1", &ids(&["1", "2"]), "n1").unwrap(), 2);
+        assert_eq!(s.append_ids("b1", &ids(&["2", "3"]), "n2").unwrap(), 2);
+        let all = s.appended_since("b1", 0, 100).unwrap();
+        assert!(all.open);
+        let texts: Vec<&str> = all.ids.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(texts, ["1", "2", "2", "3"], "in the order of appending");
+        let second = all.ids[1].0;
+        let next = s.appended_since("b1", second, 1).unwrap();
+        assert_eq!(next.ids, vec![all.ids[2].clone()]);
+        assert_eq!(
+            refusal(s.append_ids("b2", &ids(&["9"]), "n1").unwrap_err()),
+            NotOpen::NotOpen
+        );
+        assert_eq!(
+            refusal(s.close_batch("b2", "n1").unwrap_err()),
+            NotOpen::NotOpen
+        );
+        s.close_batch("b1", "n1").unwrap();
+        assert_eq!(
+            refusal(s.close_batch("b1", "n1").unwrap_err()),
+            NotOpen::Closed
+        );
+        assert_eq!(
+            refusal(s.append_ids("b1", &ids(&["9"]), "n1").unwrap_err()),
+            NotOpen::Closed
+        );
+        assert_eq!(
+            s.appended_since("b1", 0, 100).unwrap(),
+            Appended {
+                ids: all.ids.clone(),
+                open: false
+            },
+            "nothing recorded by a refusal"
+        );
+        assert!(s.appended_since("b2", 0, 100).unwrap().ids.is_empty());
+        assert_eq!(
+            refusal(s.append_ids("b3", &ids(&["1"]), "n1").unwrap_err()),
+            NotOpen::Ended(BatchStatus::Cancelled)
+        );
+        let notes: Vec<String> = s
+            .client()
+            .query(
+                "SELECT note FROM batch_events WHERE bid = 'b1' ORDER BY id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "BATCH_APPEND: 2 ids",
+                "BATCH_APPEND: 2 ids",
+                "BATCH_WAITOFF: closed to appends"
+            ]
+        );
+        assert!(matches!(
+            s.append_ids("nope", &ids(&["1"]), "n1"),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    /// Processes append while another closes the batch: an append either
+    /// is refused, recording nothing, or is wholly read before the batch
+    /// reads closed, in one run of places.
+    #[test]
+    fn appends_racing_a_close_are_all_read_or_refused() {
+        let Some(s) = fresh("appends_racing_a_close_are_all_read_or_refused") else {
+            return;
+        };
+        batch(&s, "b1", "IN_PROGRESS", Some(1));
+        let outcomes = race(&s.url, 4, |store, k| {
+            if k == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                store.close_batch("b1", "n0").map(|()| 0)
+            } else {
+                let mut recorded = 0;
+                for round in 0..50 {
+                    let batch = ids(&[&format!("{k}-{round}-a"), &format!("{k}-{round}-b")]);
+                    match store.append_ids("b1", &batch, "n1") {
+                        Ok(n) => recorded += n,
+                        Err(e) => {
+                            assert_eq!(refusal(e), NotOpen::Closed);
+                            break;
+                        }
+                    }
+                }
+                Ok(recorded)
+            }
+        });
+        let recorded: usize = outcomes.into_iter().map(Result::unwrap).sum();
+        let read = s.appended_since("b1", 0, 10_000).unwrap();
+        assert!(!read.open);
+        assert_eq!(read.ids.len(), recorded);
+        // Each append's two ids are next to each other, in their order.
+        for pair in read.ids.chunks(2) {
+            assert_eq!(pair[1].0, pair[0].0 + 1);
+            assert_eq!(pair[0].1.replace("-a", "-b"), pair[1].1);
+        }
+    }
+}

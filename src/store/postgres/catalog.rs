@@ -1,1 +1,819 @@
-//! The catalog trait on PostgreSQL.
+//! The catalog tables on PostgreSQL (see [`crate::store::catalog`]):
+//! interfaces, logical units with their tables, and instance groups.
+//!
+//! Names are compared without case by the columns' `batchsh_nocase`
+//! collation, as SQLite's `COLLATE NOCASE` does. What SQLite's single
+//! writer gives for free, a check and the write it guards, is one
+//! statement here (`INSERT ... ON CONFLICT`) or a row lock: two processes
+//! creating one name at once get one "exists already" between them, and
+//! an LU is not dropped while a batch takes it.
+
+use super::{PgStore, TxError};
+use crate::catalog::InterfaceKind;
+use crate::store::catalog::*;
+use crate::store::{Result, StoreError};
+use postgres::{GenericClient, Row};
+
+/// The order of names that SQLite's `NOCASE` gives (ASCII letters folded,
+/// then bytes), so that listings and did-you-mean pick alike on both
+/// stores; `{}` is the column.
+fn nocase_order(column: &str) -> String {
+    format!("lower({column} COLLATE \"C\") COLLATE \"C\"")
+}
+
+impl CatalogStore for PgStore {
+    fn create_interface(&self, def: &InterfaceDef, or_replace: bool) -> Result<()> {
+        let options = serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string(), "TYPES": def.types});
+        // Replacing takes the name as now written, as SQLite's upsert does.
+        let on_conflict = if or_replace {
+            "DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                 location = excluded.location, options = excluded.options,
+                 created_at = excluded.created_at"
+        } else {
+            "DO NOTHING"
+        };
+        let written = self
+            .client()
+            .execute(
+                &format!(
+                    "INSERT INTO interfaces (name, kind, location, options, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) {on_conflict}"
+                ),
+                &[
+                    &def.name,
+                    &def.kind.keyword(),
+                    &def.location,
+                    &options.to_string(),
+                    &def.created_at,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        if written == 0 {
+            return Err(StoreError::Exists {
+                kind: "interface",
+                name: def.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn find_interface(&self, name: &str) -> Result<Option<InterfaceDef>> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT name, kind, location, options, created_at FROM interfaces WHERE name = $1",
+                &[&name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| {
+            let options: String = r.get(3);
+            let o: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
+            InterfaceDef {
+                name: r.get(0),
+                kind: kind_from(r.get(1)),
+                location: r.get(2),
+                header: o["HEADER"].as_bool().unwrap_or(true),
+                delimiter: o["DELIMITER"]
+                    .as_str()
+                    .and_then(|s| s.chars().next())
+                    .unwrap_or(','),
+                // An interface made before TYPES existed: typed, as every
+                // new one is by default.
+                types: o["TYPES"].as_bool().unwrap_or(true),
+                created_at: r.get(4),
+            }
+        }))
+    }
+
+    fn interface(&self, name: &str) -> Result<InterfaceDef> {
+        match self.find_interface(name)? {
+            Some(d) => Ok(d),
+            None => Err(self.not_found("interface", name, Names::Interfaces)),
+        }
+    }
+
+    fn interfaces(&self) -> Result<Vec<InterfaceDef>> {
+        self.names(Names::Interfaces)?
+            .iter()
+            .map(|n| self.interface(n))
+            .collect()
+    }
+
+    /// Drops the interface unless an LU or an instance group reads it; the
+    /// interface's row is locked from the look to the drop.
+    fn drop_interface(&self, name: &str) -> Result<()> {
+        self.tx(|tx| {
+            let Some(row) = tx.query_opt(
+                "SELECT name FROM interfaces WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )?
+            else {
+                return Err(self.not_found_in(tx, "interface", name, Names::Interfaces)?);
+            };
+            let name: String = row.get(0);
+            // LUs first, as SQLite names them.
+            let user = tx.query_opt(
+                "SELECT who FROM (
+                     SELECT 0 AS k, 'LU ' || name AS who, created_at FROM lus
+                     WHERE interface = $1
+                     UNION ALL SELECT 1, 'instance group ' || lu || '.' || name, created_at
+                     FROM instance_groups WHERE interface = $1) AS users
+                 ORDER BY k, created_at LIMIT 1",
+                &[&name],
+            )?;
+            if let Some(user) = user {
+                return Err(TxError::Store(StoreError::InUse {
+                    kind: "interface",
+                    name,
+                    user: user.get(0),
+                }));
+            }
+            tx.execute("DELETE FROM interfaces WHERE name = $1", &[&name])?;
+            Ok(())
+        })
+    }
+
+    /// Creates (or replaces) an LU and its tables in one transaction; the
+    /// upsert locks the LU's row, so that two replacements do not mix
+    /// their tables. Replacing keeps the name as the LU was first created.
+    fn create_lu(&self, def: &LuDef, or_replace: bool) -> Result<()> {
+        let on_conflict = if or_replace {
+            "DO UPDATE SET interface = excluded.interface, root_sql = excluded.root_sql,
+                 created_at = excluded.created_at"
+        } else {
+            "DO NOTHING"
+        };
+        let sql = format!(
+            "INSERT INTO lus (name, interface, root_sql, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) {on_conflict} RETURNING name"
+        );
+        self.tx(|tx| {
+            let Some(row) = tx.query_opt(
+                &sql,
+                &[&def.name, &def.interface, &def.root_sql, &def.created_at],
+            )?
+            else {
+                return Err(TxError::Store(StoreError::Exists {
+                    kind: "LU",
+                    name: def.name.clone(),
+                }));
+            };
+            let name: String = row.get(0);
+            // Replacing keeps the LU's groups: only its definition changes.
+            tx.execute("DELETE FROM lu_tables WHERE lu = $1", &[&name])?;
+            let insert = tx.prepare(
+                "INSERT INTO lu_tables (lu, position, name, key_columns, sql)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )?;
+            for (k, t) in def.tables.iter().enumerate() {
+                tx.execute(
+                    &insert,
+                    &[
+                        &name,
+                        &(k as i64),
+                        &t.name,
+                        &serde_json::json!(t.key).to_string(),
+                        &t.sql,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn find_lu(&self, name: &str) -> Result<Option<LuDef>> {
+        // One snapshot for the LU and its tables, as a replacement may
+        // commit between two reads.
+        self.tx(|tx| {
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            let Some(head) = tx.query_opt(
+                "SELECT name, interface, root_sql, created_at FROM lus WHERE name = $1",
+                &[&name],
+            )?
+            else {
+                return Ok(None);
+            };
+            let name: String = head.get(0);
+            let tables = tx
+                .query(
+                    "SELECT name, key_columns, sql FROM lu_tables WHERE lu = $1 ORDER BY position",
+                    &[&name],
+                )?
+                .iter()
+                .map(|r| LuTableDef {
+                    name: r.get(0),
+                    key: serde_json::from_str(r.get(1)).unwrap_or_default(),
+                    sql: r.get(2),
+                })
+                .collect();
+            Ok(Some(LuDef {
+                name,
+                interface: head.get(1),
+                root_sql: head.get(2),
+                tables,
+                created_at: head.get(3),
+            }))
+        })
+    }
+
+    fn lu(&self, name: &str) -> Result<LuDef> {
+        match self.find_lu(name)? {
+            Some(d) => Ok(d),
+            None => Err(self.not_found("LU", name, Names::Lus)),
+        }
+    }
+
+    fn lus(&self) -> Result<Vec<LuDef>> {
+        self.names(Names::Lus)?.iter().map(|n| self.lu(n)).collect()
+    }
+
+    /// Drops the LU, its tables and its instance groups, unless a live
+    /// process runs a batch that uses the LU's data; then nothing is
+    /// dropped and that batch is returned. The LU's row is locked from the
+    /// look to the drop (a batch that takes its LU reads that row).
+    fn drop_lu_unless_in_use(&self, name: &str) -> Result<Option<LuUser>> {
+        self.tx(|tx| {
+            let Some(row) =
+                tx.query_opt("SELECT name FROM lus WHERE name = $1 FOR UPDATE", &[&name])?
+            else {
+                return Err(self.not_found_in(tx, "LU", name, Names::Lus)?);
+            };
+            let name: String = row.get(0);
+            let users = tx.query(
+                "SELECT bid, lu, fabric_command, owner_node, owner_pid, heartbeat_at
+                 FROM batches WHERE owner_node IS NOT NULL
+                 AND status NOT IN ('DONE', 'FAILED', 'CANCELLED')
+                 ORDER BY batch_no",
+                &[],
+            )?;
+            // Whether the owner beats is judged on the database's clock.
+            let skew = self.skew(tx)?;
+            for r in users {
+                let (lu, fabric_command): (&str, &str) = (r.get(1), r.get(2));
+                let heartbeat_at = r
+                    .get::<_, Option<&str>>(5)
+                    .map(|t| super::nodes::moved(t, skew));
+                let user = LuUser {
+                    bid: r.get(0),
+                    owner_node: r.get(3),
+                    owner_pid: r.get(4),
+                };
+                let uses = lu.eq_ignore_ascii_case(&name)
+                    || command_lu(fabric_command).is_some_and(|l| l.eq_ignore_ascii_case(&name));
+                if uses
+                    && crate::owner::alive(
+                        Some(user.owner_node.as_str()),
+                        user.owner_pid,
+                        heartbeat_at.as_deref(),
+                    )
+                {
+                    return Ok(Some(user));
+                }
+            }
+            tx.execute("DELETE FROM lus WHERE name = $1", &[&name])?;
+            Ok(None)
+        })
+    }
+
+    /// Creates (or replaces) an instance group of an LU, whose row is read
+    /// under a share lock so that it is not dropped meanwhile.
+    fn create_group(&self, def: &GroupDef, or_replace: bool) -> Result<()> {
+        let on_conflict = if or_replace {
+            "DO UPDATE SET name = excluded.name, interface = excluded.interface,
+                 sql = excluded.sql, created_at = excluded.created_at"
+        } else {
+            "DO NOTHING"
+        };
+        let sql = format!(
+            "INSERT INTO instance_groups (lu, name, interface, sql, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lu, name) {on_conflict}"
+        );
+        self.tx(|tx| {
+            let Some(lu) =
+                tx.query_opt("SELECT name FROM lus WHERE name = $1 FOR SHARE", &[&def.lu])?
+            else {
+                return Err(self.not_found_in(tx, "LU", &def.lu, Names::Lus)?);
+            };
+            let lu: String = lu.get(0);
+            let written = tx.execute(
+                &sql,
+                &[&lu, &def.name, &def.interface, &def.sql, &def.created_at],
+            )?;
+            if written == 0 {
+                return Err(TxError::Store(StoreError::Exists {
+                    kind: "instance group",
+                    name: format!("{lu}.{}", def.name),
+                }));
+            }
+            Ok(())
+        })
+    }
+
+    fn find_group(&self, lu: &str, name: &str) -> Result<Option<GroupDef>> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT lu, name, interface, sql, created_at FROM instance_groups
+                 WHERE lu = $1 AND name = $2",
+                &[&lu, &name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| group_at(&r)))
+    }
+
+    fn group(&self, lu: &str, name: &str) -> Result<GroupDef> {
+        let lu = self.lu(lu)?;
+        match self.find_group(&lu.name, name)? {
+            Some(g) => Ok(g),
+            None => Err(self.no_group(&lu.name, name)?),
+        }
+    }
+
+    fn groups(&self, lu: Option<&str>) -> Result<Vec<GroupDef>> {
+        let lu = match lu {
+            Some(n) => Some(self.lu(n)?.name),
+            None => None,
+        };
+        let rows = self
+            .client()
+            .query(
+                &format!(
+                    "SELECT lu, name, interface, sql, created_at FROM instance_groups
+                     WHERE $1::text IS NULL OR lu = $1 ORDER BY {}, {}",
+                    nocase_order("lu"),
+                    nocase_order("name")
+                ),
+                &[&lu],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(group_at).collect())
+    }
+
+    fn drop_group(&self, lu: &str, name: &str) -> Result<()> {
+        let lu = self.lu(lu)?;
+        let gone = self
+            .client()
+            .execute(
+                "DELETE FROM instance_groups WHERE lu = $1 AND name = $2",
+                &[&lu.name, &name],
+            )
+            .map_err(|e| self.err(e))?;
+        if gone == 0 {
+            return Err(self.no_group(&lu.name, name)?);
+        }
+        Ok(())
+    }
+}
+
+/// Which names a did-you-mean picks from.
+#[derive(Clone, Copy)]
+enum Names {
+    Interfaces,
+    Lus,
+}
+
+impl Names {
+    fn sql(self) -> String {
+        let table = match self {
+            Names::Interfaces => "interfaces",
+            Names::Lus => "lus",
+        };
+        format!("SELECT name FROM {table} ORDER BY {}", nocase_order("name"))
+    }
+}
+
+impl PgStore {
+    fn names(&self, which: Names) -> Result<Vec<String>> {
+        names_on(&mut *self.client(), which).map_err(|e| self.err(e))
+    }
+
+    /// "no LU named Custmer (did you mean Customer?)".
+    fn not_found(&self, kind: &'static str, name: &str, which: Names) -> StoreError {
+        match self.names(which) {
+            Ok(all) => not_found(kind, name, &all),
+            Err(e) => e,
+        }
+    }
+
+    /// [`PgStore::not_found`] inside a transaction.
+    fn not_found_in(
+        &self,
+        tx: &mut impl GenericClient,
+        kind: &'static str,
+        name: &str,
+        which: Names,
+    ) -> std::result::Result<TxError, TxError> {
+        let all = names_on(tx, which)?;
+        Ok(TxError::Store(not_found(kind, name, &all)))
+    }
+
+    /// "no instance group named Customer.vpi (did you mean Customer.vip?)",
+    /// `lu` being the LU's name as stored.
+    fn no_group(&self, lu: &str, name: &str) -> Result<StoreError> {
+        let all: Vec<String> = self
+            .groups(Some(lu))?
+            .into_iter()
+            .map(|g| format!("{}.{}", g.lu, g.name))
+            .collect();
+        Ok(not_found("instance group", &format!("{lu}.{name}"), &all))
+    }
+}
+
+fn names_on(
+    on: &mut impl GenericClient,
+    which: Names,
+) -> std::result::Result<Vec<String>, postgres::Error> {
+    Ok(on
+        .query(&which.sql(), &[])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+fn not_found(kind: &'static str, name: &str, all: &[String]) -> StoreError {
+    let suggestion = crate::typo::suggest(name, all.iter().map(String::as_str)).map(str::to_string);
+    StoreError::NotFound {
+        kind,
+        name: name.to_string(),
+        suggestion,
+    }
+}
+
+fn group_at(r: &Row) -> GroupDef {
+    GroupDef {
+        lu: r.get(0),
+        name: r.get(1),
+        interface: r.get(2),
+        sql: r.get(3),
+        created_at: r.get(4),
+    }
+}
+
+fn kind_from(s: &str) -> InterfaceKind {
+    InterfaceKind::ALL
+        .into_iter()
+        .find(|k| k.keyword() == s)
+        .unwrap_or(InterfaceKind::Sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::fresh;
+    use super::*;
+
+    fn iface(name: &str) -> InterfaceDef {
+        InterfaceDef {
+            name: name.into(),
+            kind: InterfaceKind::Csv,
+            location: "/data/ids.csv".into(),
+            header: false,
+            delimiter: ';',
+            types: false,
+            created_at: crate::store::now(),
+        }
+    }
+
+    fn lu(name: &str, interface: &str) -> LuDef {
+        LuDef {
+            name: name.into(),
+            interface: interface.into(),
+            root_sql: "select id from customer".into(),
+            tables: vec![
+                LuTableDef {
+                    name: "customer".into(),
+                    key: vec![],
+                    sql: "select * from customer where id = ?".into(),
+                },
+                LuTableDef {
+                    name: "address".into(),
+                    key: vec!["customer_id".into(), "kind".into()],
+                    sql: "select * from address where customer_id = ?".into(),
+                },
+            ],
+            created_at: crate::store::now(),
+        }
+    }
+
+    fn group(lu: &str, name: &str) -> GroupDef {
+        GroupDef {
+            lu: lu.into(),
+            name: name.into(),
+            interface: None,
+            sql: "select id from customer where tier = 'gold'".into(),
+            created_at: crate::store::now(),
+        }
+    }
+
+    #[test]
+    fn interfaces_are_stored_and_found_without_regard_to_case() {
+        let Some(s) = fresh("interfaces_are_stored_and_found_without_regard_to_case") else {
+            return;
+        };
+        s.create_interface(&iface("Crm"), false).unwrap();
+        let got = s.interface("CRM").unwrap();
+        assert_eq!(
+            got,
+            InterfaceDef {
+                created_at: got.created_at.clone(),
+                ..iface("Crm")
+            }
+        );
+        let e = s.create_interface(&iface("crm"), false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "interface crm exists already; use CREATE OR REPLACE INTERFACE to replace it"
+        );
+        let mut other = iface("crm");
+        other.location = "/elsewhere.csv".into();
+        s.create_interface(&other, true).unwrap();
+        assert_eq!(s.interfaces().unwrap().len(), 1);
+        let got = s.interface("crm").unwrap();
+        assert_eq!(
+            (got.name.as_str(), got.location.as_str()),
+            ("crm", "/elsewhere.csv")
+        );
+        let e = s.interface("crn").unwrap_err();
+        assert_eq!(e.to_string(), "no interface named crn (did you mean crm?)");
+    }
+
+    #[test]
+    fn lus_keep_their_tables_in_order_with_keys() {
+        let Some(s) = fresh("lus_keep_their_tables_in_order_with_keys") else {
+            return;
+        };
+        s.create_interface(&iface("crm"), false).unwrap();
+        s.create_lu(&lu("Customer", "crm"), false).unwrap();
+        let got = s.lu("customer").unwrap();
+        assert_eq!(got.tables, lu("Customer", "crm").tables);
+        assert_eq!(got.name, "Customer");
+        let e = s.lu("Custmer").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no LU named Custmer (did you mean Customer?)"
+        );
+        let e = s.create_lu(&lu("CUSTOMER", "crm"), false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LU CUSTOMER exists already; use CREATE OR REPLACE LU to replace it"
+        );
+        // Replacing keeps the name as first written.
+        let mut other = lu("CUSTOMER", "crm2");
+        other.tables.pop();
+        s.create_lu(&other, true).unwrap();
+        let got = s.lu("Customer").unwrap();
+        assert_eq!(
+            (got.name.as_str(), got.interface.as_str(), got.tables.len()),
+            ("Customer", "crm2", 1)
+        );
+    }
+
+    #[test]
+    fn dropping_respects_what_depends_on_what() {
+        let Some(s) = fresh("dropping_respects_what_depends_on_what") else {
+            return;
+        };
+        s.create_interface(&iface("crm"), false).unwrap();
+        s.create_lu(&lu("Customer", "crm"), false).unwrap();
+        s.create_group(&group("customer", "vip"), false).unwrap();
+        assert_eq!(s.group("Customer", "VIP").unwrap().lu, "Customer");
+        assert_eq!(
+            s.create_group(&group("CUSTOMER", "VIP"), false)
+                .unwrap_err()
+                .to_string(),
+            "instance group Customer.VIP exists already; use CREATE OR REPLACE INSTANCE GROUP to replace it"
+        );
+        assert_eq!(
+            s.drop_interface("crm").unwrap_err().to_string(),
+            "interface crm is used by LU Customer; drop that first"
+        );
+        // Replacing the LU keeps its groups.
+        s.create_lu(&lu("Customer", "crm"), true).unwrap();
+        assert_eq!(s.groups(Some("Customer")).unwrap().len(), 1);
+        assert_eq!(s.groups(None).unwrap().len(), 1);
+        let e = s.group("Customer", "vpi").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no instance group named Customer.vpi (did you mean Customer.vip?)"
+        );
+        assert_eq!(
+            s.drop_group("customer", "vpi").unwrap_err().to_string(),
+            e.to_string()
+        );
+        // Dropping the LU drops its tables and groups; then the interface is free.
+        assert!(s.drop_lu_unless_in_use("CUSTOMER").unwrap().is_none());
+        assert!(s.groups(None).unwrap().is_empty());
+        let left: i64 = s
+            .client()
+            .query_one("SELECT count(*) FROM lu_tables", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+        s.drop_interface("CRM").unwrap();
+        assert!(s.interfaces().unwrap().is_empty());
+        assert!(matches!(
+            s.drop_lu_unless_in_use("Customer"),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(
+            s.drop_interface("crm").unwrap_err().to_string(),
+            "no interface named crm"
+        );
+    }
+
+    #[test]
+    fn a_group_needs_its_lu_and_is_dropped_by_name() {
+        let Some(s) = fresh("a_group_needs_its_lu_and_is_dropped_by_name") else {
+            return;
+        };
+        assert_eq!(
+            s.create_group(&group("Nope", "vip"), false)
+                .unwrap_err()
+                .to_string(),
+            "no LU named Nope"
+        );
+        s.create_lu(&lu("Customer", "crm"), false).unwrap();
+        s.create_interface(&iface("billing"), false).unwrap();
+        s.create_group(&group("Customer", "vip"), false).unwrap();
+        s.create_group(
+            &GroupDef {
+                interface: Some("billing".into()),
+                ..group("Customer", "VIP")
+            },
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            s.drop_interface("Billing").unwrap_err().to_string(),
+            "interface billing is used by instance group Customer.VIP; drop that first"
+        );
+        let groups = s.groups(Some("CUSTOMER")).unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].name, "VIP", "replacing takes the name as written");
+        s.drop_group("customer", "vip").unwrap();
+        assert!(s.groups(None).unwrap().is_empty());
+    }
+
+    /// Listings, and did-you-mean among equally close names, follow
+    /// SQLite's NOCASE order (ASCII letters folded, then bytes), not the
+    /// collation's own.
+    #[test]
+    fn names_are_listed_in_sqlites_order() {
+        let Some(s) = fresh("names_are_listed_in_sqlites_order") else {
+            return;
+        };
+        for n in ["b", "A_x", "a1", "a0"] {
+            s.create_interface(&iface(n), false).unwrap();
+        }
+        let names: Vec<String> = s
+            .interfaces()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(names, ["a0", "a1", "A_x", "b"]);
+        assert_eq!(
+            s.interface("a2").unwrap_err().to_string(),
+            "no interface named a2 (did you mean a0?)"
+        );
+    }
+
+    #[test]
+    fn an_lu_that_a_live_batch_uses_is_not_dropped() {
+        let Some(s) = fresh("an_lu_that_a_live_batch_uses_is_not_dropped") else {
+            return;
+        };
+        s.create_lu(&lu("Customer", "crm"), false).unwrap();
+        s.client()
+            .batch_execute(
+                "INSERT INTO batches (bid, command, lu, fabric_command, source, arguments,
+                     status, execution_id, created_by, creation_time)
+                 VALUES ('b1', 'BATCH x', 'L', 'echo ?', '{}', '{}', 'NEW', 'e1', 'n1',
+                     '2026-01-01T00:00:00.000Z')",
+            )
+            .unwrap();
+        // Run by a process on another node whose heartbeat is fresh: alive.
+        let set = |lu: &str, command: &str, beat: chrono::TimeDelta| {
+            let at = crate::store::stamp(chrono::Utc::now() - beat);
+            s.client()
+                .execute(
+                    "UPDATE batches SET status = 'IN_PROGRESS', lu = $1, fabric_command = $2,
+                         owner_node = 'elsewhere', owner_pid = 7, heartbeat_at = $3",
+                    &[&lu, &command, &at],
+                )
+                .unwrap();
+        };
+        let fresh = chrono::TimeDelta::seconds(1);
+        for (target, command) in [
+            ("Other", "sync_instance Customer.?"),
+            ("Other", "delete_instance CUSTOMER.?"),
+            ("customer", "echo ?"),
+        ] {
+            set(target, command, fresh);
+            let user = s.drop_lu_unless_in_use("Customer").unwrap();
+            let user = user.unwrap_or_else(|| panic!("{target} / {command}: dropped"));
+            assert_eq!((user.bid.as_str(), user.owner_pid), ("b1", Some(7)));
+            assert!(s.find_lu("Customer").unwrap().is_some());
+        }
+        // Another LU's batch, or a dead process's: the LU goes.
+        set("Other", "sync_instance Customers.?", fresh);
+        assert!(s.drop_lu_unless_in_use("Customer").unwrap().is_none());
+        s.create_lu(&lu("Customer", "crm"), false).unwrap();
+        set(
+            "Customer",
+            "sync_instance Customer.?",
+            chrono::TimeDelta::minutes(1),
+        );
+        assert!(s.drop_lu_unless_in_use("Customer").unwrap().is_none());
+        assert!(s.find_lu("Customer").unwrap().is_none());
+    }
+
+    /// The same statements on SQLite and on PostgreSQL give the same
+    /// answers and the same errors, word for word.
+    #[test]
+    fn errors_and_suggestions_are_sqlites() {
+        let Some(s) = fresh("errors_and_suggestions_are_sqlites") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let lite = crate::store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let script = |c: &dyn CatalogStore| -> Vec<String> {
+            let said = |r: Result<String>| match r {
+                Ok(v) => v,
+                Err(e) => format!("error: {e}"),
+            };
+            let unit = |r: Result<()>| said(r.map(|()| "ok".to_string()));
+            let mut out = Vec::new();
+            for n in ["crm", "Crm2", "billing", "CRM_old"] {
+                out.push(unit(c.create_interface(&iface(n), false)));
+            }
+            out.push(unit(c.create_interface(&iface("CRM"), false)));
+            out.push(unit(c.create_interface(&iface("CRM2"), true)));
+            for n in ["crn", "crm3", "bill", "xyz", "crm_ol"] {
+                out.push(said(c.interface(n).map(|i| i.name)));
+            }
+            out.push(unit(c.create_lu(&lu("Customer", "crm"), false)));
+            out.push(unit(c.create_lu(&lu("Orders", "CRM2"), false)));
+            out.push(unit(c.create_lu(&lu("customer", "crm"), false)));
+            out.push(unit(c.create_lu(&lu("CUSTOMER", "billing"), true)));
+            for n in ["Custmer", "order", "ORDERS", "nothing"] {
+                out.push(said(c.lu(n).map(|l| format!("{} {}", l.name, l.interface))));
+            }
+            out.push(unit(c.create_group(&group("customer", "vip"), false)));
+            out.push(unit(c.create_group(&group("Customer", "VIP"), false)));
+            out.push(unit(c.create_group(&group("Nope", "vip"), false)));
+            out.push(unit(c.create_group(&group("orders", "late"), false)));
+            for (l, g) in [("CUSTOMER", "vpi"), ("orders", "lat"), ("Nop", "vip")] {
+                out.push(said(c.group(l, g).map(|g| format!("{}.{}", g.lu, g.name))));
+            }
+            out.push(said(c.groups(None).map(|gs| {
+                let names: Vec<String> =
+                    gs.iter().map(|g| format!("{}.{}", g.lu, g.name)).collect();
+                names.join(",")
+            })));
+            out.push(said(c.interfaces().map(|is| {
+                let names: Vec<String> = is.iter().map(|i| i.name.clone()).collect();
+                names.join(",")
+            })));
+            out.push(unit(c.drop_interface("billing")));
+            out.push(unit(c.drop_interface("crm2")));
+            out.push(unit(c.drop_interface("crm_old")));
+            out.push(unit(c.drop_interface("crm_old")));
+            out.push(unit(c.drop_group("customer", "vpi")));
+            out.push(unit(c.drop_group("customer", "VIP")));
+            out.push(said(
+                c.drop_lu_unless_in_use("Ordrs").map(|u| format!("{u:?}")),
+            ));
+            out.push(said(
+                c.drop_lu_unless_in_use("ORDERS").map(|u| format!("{u:?}")),
+            ));
+            out.push(unit(c.drop_interface("crm2")));
+            out
+        };
+        let on_pg = script(&*s);
+        assert_eq!(on_pg, script(&lite));
+        assert!(
+            on_pg.iter().any(|l| l.contains("did you mean")),
+            "{on_pg:?}"
+        );
+    }
+
+    /// Processes creating one LU at once, each on a store of its own: one
+    /// creates it, the others are told it exists.
+    #[test]
+    fn of_creations_of_one_name_at_once_one_succeeds() {
+        let Some(s) = fresh("of_creations_of_one_name_at_once_one_succeeds") else {
+            return;
+        };
+        let results = super::super::nodes::race(&s.url, 4, |store, k| {
+            let name = ["customer", "Customer", "CUSTOMER", "cUSTOMER"][k];
+            store.create_lu(&lu(name, "crm"), false)
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(
+            results
+                .iter()
+                .all(|r| r.as_ref().is_ok() || matches!(r, Err(StoreError::Exists { .. })))
+        );
+        assert_eq!(s.lu("CUSTOMER").unwrap().tables.len(), 2);
+    }
+}
