@@ -1,0 +1,454 @@
+//! One step of a run, in SQL: write outcomes, release what was not
+//! started, claim the next WAITING entities, store new ids (claimed as
+//! they arrive, in one claim row), and add the step's changes to the
+//! worker's own counters, all in the step's transaction.
+//!
+//! Every set of rows goes in one statement (arrays bound once and
+//! `unnest`ed), whatever its size: a step costs a dozen round trips to the
+//! server at most, however many entities it writes. Claims take WAITING
+//! rows `FOR UPDATE SKIP LOCKED`, so the nodes that process a batch take
+//! disjoint entities without waiting for each other.
+
+use super::super::{PgStore, TxError};
+use super::rows::{Fence, TxResult, counters_at, taken_over};
+use crate::batch::{Counters, EntityStatus};
+use crate::store::batches::*;
+use postgres::Transaction;
+use std::collections::HashMap;
+
+/// Outcomes of entities claimed from their WAITING row: the row, if it is
+/// still IN_PROCESS (a retry may have reset it); which ones were written.
+const OUTCOMES_OF_ROWS: &str = "UPDATE batch_entities AS e SET status = o.status,
+         start_time_ms = o.start_ms, end_time_ms = o.end_ms, process_time_ms = o.process_ms,
+         result = o.result, error = o.error, retry_at_ms = o.retry_at_ms, worker = NULL
+     FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                 $7::text[], $8::text[], $9::bigint[])
+          AS o (seq, status, start_ms, end_ms, process_ms, result, error, retry_at_ms)
+     WHERE e.batch = $1 AND e.seq = o.seq AND e.status = 'IN_PROCESS'
+     RETURNING e.seq";
+
+/// Outcomes of entities claimed as they arrived: their rows, written
+/// once, if their claim row is still there (a claim row gone means
+/// another process took the claims back, finding this run dead); which
+/// ones were written.
+const OUTCOMES_OF_CLAIMS: &str = "INSERT INTO batch_entities (batch, node, attempts, seq,
+         start_time_ms, end_time_ms, process_time_ms, result, entity_id, status, error,
+         retry_at_ms)
+     SELECT $1, $2, 1, o.seq, o.start_ms, o.end_ms, o.process_ms, o.result, o.entity_id,
+         o.status, o.error, o.retry_at_ms
+     FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
+                 $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
+          AS o (seq, start_ms, end_ms, process_ms, result, entity_id, status, error,
+                retry_at_ms, claim)
+     WHERE EXISTS (SELECT 1 FROM batch_claims AS c WHERE c.batch = $1 AND c.first_seq = o.claim)
+     ORDER BY o.seq
+     RETURNING seq";
+
+const RELEASE_ROWS: &str = "UPDATE batch_entities SET status = 'WAITING',
+         attempts = attempts - 1, node = NULL, start_time_ms = NULL, worker = NULL
+     WHERE batch = $1 AND seq = ANY($2::bigint[]) AND status = 'IN_PROCESS'";
+
+const RELEASE_CLAIMS: &str = "INSERT INTO batch_entities (batch, seq, entity_id, status)
+     SELECT $1, r.seq, r.entity_id, 'WAITING'
+     FROM unnest($2::bigint[], $3::text[]) AS r (seq, entity_id)
+     ON CONFLICT (batch, seq) DO NOTHING";
+
+/// Claim rows of which `n` entities got their own row: fewer left open,
+/// or, with none left, gone.
+const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
+                    AS d (first_seq, n)),
+     u AS (UPDATE batch_claims AS c SET open = c.open - d.n FROM d
+           WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open > d.n RETURNING 1),
+     x AS (DELETE FROM batch_claims AS c USING d
+           WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open <= d.n RETURNING 1)
+     SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM x)";
+
+/// Stored WAITING entities, in order, that no other node is claiming
+/// at this moment (`SKIP LOCKED`), whose retry time has come.
+/// The rows are chosen once (`MATERIALIZED`): a join that ran the choice
+/// again for each row would find the rows it just claimed skipped, and
+/// claim more.
+const CLAIM: &str = "WITH w AS MATERIALIZED (
+         SELECT seq FROM batch_entities
+         WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'WAITING'
+             AND (retry_at_ms IS NULL OR retry_at_ms <= $3)
+         ORDER BY seq LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+     UPDATE batch_entities AS e SET status = 'IN_PROCESS', node = $2,
+         attempts = e.attempts + 1, start_time_ms = (SELECT batchsh_now_ms()),
+         retry_at_ms = NULL, worker = $5
+     FROM w
+     WHERE e.batch = $1 AND e.seq = w.seq
+     RETURNING e.seq, e.entity_id, e.attempts";
+
+/// New ids: the rows of those not claimed (WAITING, or FAILED for a bad
+/// id), and the claim row of those claimed as they arrive.
+const NEW_IDS: &str = "WITH claim AS (
+         INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids, worker)
+         SELECT $1, $7::bigint, $8, batchsh_now_ms(), $9, $10, $11
+         WHERE $7::bigint IS NOT NULL)
+     INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time_ms)
+     SELECT $1, n.seq, n.entity_id, n.status, n.error, n.end_ms
+     FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+          AS n (seq, entity_id, status, error, end_ms)";
+
+/// The owner's heartbeat on the batch row (when due, see
+/// [`super::rows::beat_every_ms`]), and the end of the ids.
+const BATCH_ROW: &str = "UPDATE batches SET
+         heartbeat_at = CASE WHEN $3 THEN batchsh_now() ELSE heartbeat_at END,
+         ids_complete = CASE WHEN $2 THEN 1 ELSE ids_complete END
+     WHERE batch_no = $1";
+
+/// The step's end: its changes to the worker's own counters and to its
+/// node's row, its node's heartbeat (which says whether another node
+/// declared it dead meanwhile), and what the step gives back. The
+/// counters read are those before this statement's changes.
+const END: &str = "WITH counts AS (
+         INSERT INTO batch_counts AS c (batch, worker, total, waiting, in_process, completed,
+             failed, added, updated, unchanged)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE $11
+         ON CONFLICT (batch, worker) DO UPDATE SET
+             total = c.total + excluded.total, waiting = c.waiting + excluded.waiting,
+             in_process = c.in_process + excluded.in_process,
+             completed = c.completed + excluded.completed, failed = c.failed + excluded.failed,
+             added = c.added + excluded.added, updated = c.updated + excluded.updated,
+             unchanged = c.unchanged + excluded.unchanged),
+     per_node AS (
+         UPDATE batch_nodes SET completed = completed + $6, failed = failed + $13,
+             added = added + $8, updated = updated + $9, unchanged = unchanged + $10
+         WHERE $12 AND bid = $14 AND node = $15),
+     beat AS (
+         UPDATE nodes SET heartbeat_at = batchsh_now() WHERE worker_id = $16 RETURNING status)
+     SELECT b.requested, b.max_workers, b.ids_complete, (SELECT status FROM beat),
+         b.owner_node, b.owner_pid, t.total::bigint, t.waiting::bigint, t.in_process::bigint,
+         t.completed::bigint, t.failed::bigint, t.cancelled::bigint, t.added::bigint,
+         t.updated::bigint, t.unchanged::bigint
+     FROM batches AS b, batch_totals AS t
+     WHERE b.batch_no = $1 AND t.batch = $1";
+
+/// One column of outcomes or ids, bound as an array.
+type Col<T> = Vec<T>;
+
+/// A step's writes; `f` is what the fence read. With the result, the ids
+/// claimed as they arrived: (index in the result's claimed entities,
+/// index in `input.new_ids`), whose text the caller moves over once the
+/// step is committed (their `entity_id` is empty until then).
+pub(super) fn step_in(
+    s: &PgStore,
+    tx: &mut Transaction<'_>,
+    f: &Fence,
+    run: RunRef,
+    next_seq: &mut i64,
+    input: &StepInput,
+) -> TxResult<(StepResult, Vec<(usize, usize)>)> {
+    let (no, node) = (f.no, run.node);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut d = Counters::default();
+    // Entities of each claim row (by its first sequence number) that get
+    // their own row in this step.
+    let mut claims_done: Vec<(i64, i64)> = Vec::new();
+    let mut claim_done = |first: i64| match claims_done.iter_mut().find(|(f, _)| *f == first) {
+        Some((_, n)) => *n += 1,
+        None => claims_done.push((first, 1)),
+    };
+    if !input.outcomes.is_empty() {
+        let by_seq: HashMap<i64, &Outcome> = input.outcomes.iter().map(|o| (o.seq, o)).collect();
+        for seq in write_outcomes(s, tx, no, node, &input.outcomes, &mut claim_done)? {
+            let Some(o) = by_seq.get(&seq) else {
+                continue;
+            };
+            d.in_process -= 1;
+            match &o.state {
+                OutcomeState::Completed {
+                    added,
+                    updated,
+                    unchanged,
+                } => {
+                    d.completed += 1;
+                    d.added += i64::from(*added);
+                    d.updated += i64::from(*updated);
+                    d.unchanged += i64::from(*unchanged);
+                }
+                OutcomeState::Failed { .. } => d.failed += 1,
+                OutcomeState::Retry { .. } => d.waiting += 1,
+            }
+        }
+    }
+    if !input.release.is_empty() {
+        let (rows, claimed): (Vec<&Claimed>, Vec<&Claimed>) =
+            input.release.iter().partition(|c| c.claim.is_none());
+        let mut n = 0;
+        if !rows.is_empty() {
+            let seqs: Col<i64> = rows.iter().map(|c| c.seq).collect();
+            let st = s.cached(tx, RELEASE_ROWS)?;
+            n += tx.execute(&st, &[&no, &seqs])?;
+        }
+        if !claimed.is_empty() {
+            let seqs: Col<i64> = claimed.iter().map(|c| c.seq).collect();
+            let ids: Col<&str> = claimed.iter().map(|c| c.entity_id.as_str()).collect();
+            for c in &claimed {
+                claim_done(c.claim.unwrap_or_default());
+            }
+            let st = s.cached(tx, RELEASE_CLAIMS)?;
+            n += tx.execute(&st, &[&no, &seqs, &ids])?;
+        }
+        d.in_process -= n as i64;
+        d.waiting += n as i64;
+    }
+    if !claims_done.is_empty() {
+        let (firsts, ns): (Col<i64>, Col<i64>) = claims_done.into_iter().unzip();
+        let st = s.cached(tx, CLAIMS_DONE)?;
+        tx.query_one(&st, &[&no, &firsts, &ns])?;
+    }
+    let mut claimed = Vec::new();
+    // A batch that reached its final status hands out nothing more (a node
+    // that helps its owner learns of the end at this step, and leaves).
+    // The fence holds the batch row: its status stays as it read it.
+    if input.claim > 0 && !f.status.is_final() {
+        let limit = input.claim as i64;
+        let st = s.cached(tx, CLAIM)?;
+        for r in tx.query(&st, &[&no, &node, &now_ms, &limit, &run.worker])? {
+            claimed.push(Claimed {
+                seq: r.get(0),
+                entity_id: r.get(1),
+                attempts: r.get(2),
+                claim: None,
+            });
+        }
+        claimed.sort_by_key(|c| c.seq);
+        d.waiting -= claimed.len() as i64;
+        d.in_process += claimed.len() as i64;
+    }
+    let mut bad_ids = 0i64;
+    let mut moved = Vec::new();
+    if !input.new_ids.is_empty() {
+        let (mut seqs, mut texts, mut statuses, mut errors, mut ends) =
+            (Col::new(), Col::new(), Col::new(), Col::new(), Col::new());
+        // The ids claimed as they arrive: one claim row, a JSON array from
+        // the first of them on (null for a bad id among them).
+        let mut first: Option<i64> = None;
+        let mut ids_json = String::from("[");
+        let mut open = 0i64;
+        for (index, id) in input.new_ids.iter().enumerate() {
+            *next_seq += 1;
+            let seq = *next_seq;
+            match id {
+                NewId::Ok(text) if claimed.len() < input.claim => {
+                    let first = *first.get_or_insert(seq);
+                    if seq > first {
+                        ids_json.push(',');
+                    }
+                    ids_json.push_str(&serde_json::to_string(text).unwrap_or_default());
+                    open += 1;
+                    d.total += 1;
+                    d.in_process += 1;
+                    moved.push((claimed.len(), index));
+                    claimed.push(Claimed {
+                        seq,
+                        entity_id: String::new(),
+                        attempts: 1,
+                        claim: Some(first),
+                    });
+                }
+                NewId::Ok(text) => {
+                    seqs.push(seq);
+                    texts.push(text.as_str());
+                    statuses.push(EntityStatus::Waiting.as_str());
+                    errors.push(None);
+                    ends.push(None);
+                    d.total += 1;
+                    d.waiting += 1;
+                }
+                NewId::Bad(text, error) => {
+                    if first.is_some() {
+                        ids_json.push_str(",null");
+                    }
+                    seqs.push(seq);
+                    texts.push(text.as_str());
+                    statuses.push(EntityStatus::Failed.as_str());
+                    errors.push(Some(error.as_str()));
+                    ends.push(Some(now_ms));
+                    d.total += 1;
+                    d.failed += 1;
+                    bad_ids += 1;
+                }
+            }
+        }
+        ids_json.push(']');
+        let st = s.cached(tx, NEW_IDS)?;
+        tx.execute(
+            &st,
+            &[
+                &no,
+                &seqs,
+                &texts,
+                &statuses,
+                &errors,
+                &ends,
+                &first,
+                &node,
+                &open,
+                &ids_json,
+                &run.worker,
+            ],
+        )?;
+    }
+    let beat = f.beat_due && !input.helper;
+    if beat || input.ids_complete {
+        let st = s.cached(tx, BATCH_ROW)?;
+        tx.execute(&st, &[&no, &input.ids_complete, &beat])?;
+    }
+    let done_here = d.completed + d.failed;
+    let changed = d != Counters::default();
+    // Entities that failed on arrival (bad ids) are counted on the batch,
+    // not on a node: no node processed them.
+    let per_node = done_here != 0 || !input.outcomes.is_empty();
+    let worker = if run.worker.is_empty() {
+        run.node
+    } else {
+        run.worker
+    };
+    let st = s.cached(tx, END)?;
+    let r = tx.query_one(
+        &st,
+        &[
+            &no,
+            &worker,
+            &d.total,
+            &d.waiting,
+            &d.in_process,
+            &d.completed,
+            &d.failed,
+            &d.added,
+            &d.updated,
+            &d.unchanged,
+            &changed,
+            &per_node,
+            &(d.failed - bad_ids).max(0),
+            &run.bid,
+            &node,
+            &run.worker,
+        ],
+    )?;
+    // Declared dead by another node while this step ran (the fence read
+    // its row before that committed): nothing of the step is written.
+    if r.get::<_, Option<&str>>(3) == Some("DEAD") {
+        return Err(TxError::Store(taken_over(
+            run.bid,
+            None,
+            None,
+            f.status.as_str().to_string(),
+        )));
+    }
+    let before = counters_at(&r, 6);
+    let counters = Counters {
+        total: before.total + d.total,
+        waiting: before.waiting + d.waiting,
+        in_process: before.in_process + d.in_process,
+        completed: before.completed + d.completed,
+        failed: before.failed + d.failed,
+        cancelled: before.cancelled,
+        added: before.added + d.added,
+        updated: before.updated + d.updated,
+        unchanged: before.unchanged + d.unchanged,
+    };
+    let requested = match r.get::<_, Option<&str>>(0) {
+        Some(t) => Some(super::rows::parsed(s, t)?),
+        None => None,
+    };
+    // Entities wait but not as many could be claimed as asked: they wait
+    // for a retry time, or another node is claiming them.
+    let retry_pending = claimed.len() < input.claim && counters.waiting > 0;
+    Ok((
+        StepResult {
+            claimed,
+            control: Control {
+                requested,
+                max_workers: r.get(1),
+            },
+            counters,
+            retry_pending,
+            ids_complete: r.get::<_, i64>(2) != 0,
+            status: f.status,
+        },
+        moved,
+    ))
+}
+
+/// Writes the outcomes, in two statements at most (rows claimed from
+/// WAITING, rows of entities claimed as they arrived); gives the sequence
+/// numbers of those written, which count.
+fn write_outcomes(
+    s: &PgStore,
+    tx: &mut Transaction<'_>,
+    no: i64,
+    node: &str,
+    outcomes: &[Outcome],
+    claim_done: &mut impl FnMut(i64),
+) -> TxResult<Vec<i64>> {
+    fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
+        match &o.state {
+            OutcomeState::Completed { .. } => (EntityStatus::Completed.as_str(), None, None),
+            OutcomeState::Failed { error } => {
+                (EntityStatus::Failed.as_str(), Some(error.as_str()), None)
+            }
+            OutcomeState::Retry { error, retry_at_ms } => (
+                EntityStatus::Waiting.as_str(),
+                Some(error.as_str()),
+                Some(*retry_at_ms),
+            ),
+        }
+    }
+    let (rows, claimed): (Vec<&Outcome>, Vec<&Outcome>) =
+        outcomes.iter().partition(|o| o.claim.is_none());
+    let mut written = Vec::new();
+    for (part, of_claims) in [(rows, false), (claimed, true)] {
+        if part.is_empty() {
+            continue;
+        }
+        let seqs: Col<i64> = part.iter().map(|o| o.seq).collect();
+        let starts: Col<i64> = part.iter().map(|o| o.start_ms).collect();
+        let ends: Col<i64> = part.iter().map(|o| o.end_ms).collect();
+        let took: Col<i64> = part.iter().map(|o| o.process_ms).collect();
+        let results: Col<Option<&str>> = part.iter().map(|o| o.result.as_deref()).collect();
+        let (mut statuses, mut errors, mut retries) = (Col::new(), Col::new(), Col::new());
+        for o in &part {
+            let (status, error, retry) = fields(o);
+            statuses.push(status);
+            errors.push(error);
+            retries.push(retry);
+        }
+        let rows = if of_claims {
+            let ids: Col<&str> = part.iter().map(|o| o.entity_id.as_str()).collect();
+            let claims: Col<i64> = part.iter().map(|o| o.claim.unwrap_or_default()).collect();
+            let st = s.cached(tx, OUTCOMES_OF_CLAIMS)?;
+            tx.query(
+                &st,
+                &[
+                    &no, &node, &seqs, &starts, &ends, &took, &results, &ids, &statuses, &errors,
+                    &retries, &claims,
+                ],
+            )?
+        } else {
+            let st = s.cached(tx, OUTCOMES_OF_ROWS)?;
+            tx.query(
+                &st,
+                &[
+                    &no, &seqs, &statuses, &starts, &ends, &took, &results, &errors, &retries,
+                ],
+            )?
+        };
+        let claim_of: HashMap<i64, i64> = part
+            .iter()
+            .filter_map(|o| Some((o.seq, o.claim?)))
+            .collect();
+        for r in rows {
+            let seq: i64 = r.get(0);
+            if let Some(first) = claim_of.get(&seq) {
+                claim_done(*first);
+            }
+            written.push(seq);
+        }
+    }
+    Ok(written)
+}
