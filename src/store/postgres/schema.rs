@@ -146,18 +146,19 @@ CREATE TABLE batch_counts (
     PRIMARY KEY (batch, worker)
 );
 
--- A batch's counters: its own row plus every worker's changes.
+-- A batch's counters: its own row plus every worker's changes (bigint,
+-- as the columns: sum() of bigint is numeric).
 CREATE VIEW batch_totals AS
     SELECT b.batch_no AS batch, b.bid AS bid,
-           b.total + coalesce(sum(c.total), 0) AS total,
-           b.waiting + coalesce(sum(c.waiting), 0) AS waiting,
-           b.in_process + coalesce(sum(c.in_process), 0) AS in_process,
-           b.completed + coalesce(sum(c.completed), 0) AS completed,
-           b.failed + coalesce(sum(c.failed), 0) AS failed,
-           b.cancelled + coalesce(sum(c.cancelled), 0) AS cancelled,
-           b.added + coalesce(sum(c.added), 0) AS added,
-           b.updated + coalesce(sum(c.updated), 0) AS updated,
-           b.unchanged + coalesce(sum(c.unchanged), 0) AS unchanged
+           b.total + coalesce(sum(c.total), 0)::bigint AS total,
+           b.waiting + coalesce(sum(c.waiting), 0)::bigint AS waiting,
+           b.in_process + coalesce(sum(c.in_process), 0)::bigint AS in_process,
+           b.completed + coalesce(sum(c.completed), 0)::bigint AS completed,
+           b.failed + coalesce(sum(c.failed), 0)::bigint AS failed,
+           b.cancelled + coalesce(sum(c.cancelled), 0)::bigint AS cancelled,
+           b.added + coalesce(sum(c.added), 0)::bigint AS added,
+           b.updated + coalesce(sum(c.updated), 0)::bigint AS updated,
+           b.unchanged + coalesce(sum(c.unchanged), 0)::bigint AS unchanged
     FROM batches b LEFT JOIN batch_counts c ON c.batch = b.batch_no
     GROUP BY b.batch_no, b.bid;
 
