@@ -3,8 +3,8 @@
 //! [`ReadStore`] is the seam; every read there stays fast on a store with
 //! millions of entity rows (see the SQLite implementation).
 
-use super::Result;
 use super::batches::Counters;
+use super::{Result, StoreError};
 use crate::batch::{BatchStatus, EntityStatus};
 use regex::Regex;
 
@@ -187,4 +187,97 @@ pub trait ReadStore {
     /// A batch's events, oldest first (in the order they were recorded, which
     /// clocks of different nodes cannot disturb).
     fn event_rows(&self, bid: &str) -> Result<Vec<EventRow>>;
+}
+
+/// How many matching bids an "ambiguous prefix" error lists.
+const AMBIGUOUS_SHOWN: usize = 5;
+
+/// The shortest bid prefix accepted (SPEC §6).
+const MIN_PREFIX: usize = 6;
+
+/// Batches looked at for a did-you-mean: the most recent ones.
+const SUGGEST_FROM: i64 = 1000;
+
+/// How a store finds bids, for [`resolve`]: the three reads that
+/// [`ReadStore::resolve_bid`] is made of, each a seek of an index.
+pub(crate) trait BidLookup {
+    /// `bid` itself, if a batch has it.
+    fn exact(&self, bid: &str) -> Result<Option<String>>;
+    /// Up to `n` bids from `prefix` on, in byte order (a range read of the
+    /// primary key: the bids with a prefix are contiguous in that order).
+    fn starting_at(&self, prefix: &str, n: i64) -> Result<Vec<String>>;
+    /// The bids of the `n` batches created last.
+    fn recent(&self, n: i64) -> Result<Vec<String>>;
+}
+
+/// [`ReadStore::resolve_bid`], on the reads `store` gives.
+pub(crate) fn resolve(
+    store: &impl BidLookup,
+    given: Option<&str>,
+    last: Option<&str>,
+) -> Result<String> {
+    let Some(given) = given.map(str::trim) else {
+        return last.map(str::to_string).ok_or(StoreError::NoLastBatch);
+    };
+    // Bids are lowercase UUIDs, which read the same in either case; the
+    // messages quote what was typed.
+    let typed = given;
+    let lowered = given.to_ascii_lowercase();
+    let given = lowered.as_str();
+    if let Some(bid) = store.exact(given)? {
+        return Ok(bid);
+    }
+    if given.chars().count() < MIN_PREFIX {
+        return Err(StoreError::BidPrefixTooShort(typed.to_string()));
+    }
+    let mut matches: Vec<String> = store
+        .starting_at(given, AMBIGUOUS_SHOWN as i64 + 1)?
+        .into_iter()
+        .take_while(|b| b.starts_with(given))
+        .collect();
+    match matches.len() {
+        0 => Err(StoreError::NoBatch {
+            given: typed.to_string(),
+            suggestion: nearest_bid(given, store)?,
+        }),
+        1 => Ok(matches.remove(0)),
+        n => {
+            matches.truncate(AMBIGUOUS_SHOWN);
+            Err(StoreError::AmbiguousBid {
+                prefix: typed.to_string(),
+                matches,
+                more: n > AMBIGUOUS_SHOWN,
+            })
+        }
+    }
+}
+
+/// The bid of a recent batch that `given` (a bid or a prefix) is a typo
+/// of: its start, as long as `given`, one edit away (two for 12 characters
+/// or more), and no other as near. Bids are random hex: a looser match
+/// would suggest unrelated batches.
+fn nearest_bid(given: &str, store: &impl BidLookup) -> Result<Option<String>> {
+    let len = given.chars().count();
+    if len > 36 + 2 {
+        return Ok(None);
+    }
+    let limit = if len >= 12 { 2 } else { 1 };
+    let mut best: Option<(usize, String)> = None;
+    let mut tie = false;
+    for bid in store.recent(SUGGEST_FROM)? {
+        let start: String = bid.chars().take(len).collect();
+        let d = crate::typo::edit_distance(given, &start);
+        if d > limit {
+            continue;
+        }
+        match &best {
+            Some((bd, _)) if d > *bd => {}
+            Some((bd, _)) if d == *bd => tie = true,
+            _ => {
+                best = Some((d, bid));
+                tie = false;
+            }
+        }
+    }
+    Ok(best.filter(|_| !tie).map(|(_, bid)| bid))
 }

@@ -28,57 +28,7 @@ impl ReadStore for SqliteStore {
     /// or a unique prefix of at least 6 characters), else `last`, the last batch
     /// started in this session.
     fn resolve_bid(&self, given: Option<&str>, last: Option<&str>) -> Result<String> {
-        let store = self;
-        let Some(given) = given.map(str::trim) else {
-            return last.map(str::to_string).ok_or(StoreError::NoLastBatch);
-        };
-        // Bids are lowercase UUIDs, which read the same in either case; the
-        // messages quote what was typed.
-        let typed = given;
-        let lowered = given.to_ascii_lowercase();
-        let given = lowered.as_str();
-        let exact: Option<String> = store
-            .conn()
-            .query_row("SELECT bid FROM batches WHERE bid = ?1", [given], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| store.err(e))?;
-        if let Some(bid) = exact {
-            return Ok(bid);
-        }
-        if given.chars().count() < MIN_PREFIX {
-            return Err(StoreError::BidPrefixTooShort(typed.to_string()));
-        }
-        // Bids with a given prefix are contiguous in the primary key's binary
-        // order and start at the prefix itself: a range read, not a scan.
-        let mut st = store.conn().prepare(PREFIX_SQL).map_err(|e| store.err(e))?;
-        let found = st
-            .query_map(params![given, AMBIGUOUS_SHOWN as i64 + 1], |r| {
-                r.get::<_, String>(0)
-            })
-            .map_err(|e| store.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| store.err(e))?;
-        let mut matches: Vec<String> = found
-            .into_iter()
-            .take_while(|b| b.starts_with(given))
-            .collect();
-        match matches.len() {
-            0 => Err(StoreError::NoBatch {
-                given: typed.to_string(),
-                suggestion: nearest_bid(store, given)?,
-            }),
-            1 => Ok(matches.remove(0)),
-            n => {
-                matches.truncate(AMBIGUOUS_SHOWN);
-                Err(StoreError::AmbiguousBid {
-                    prefix: typed.to_string(),
-                    matches,
-                    more: n > AMBIGUOUS_SHOWN,
-                })
-            }
-        }
+        resolve(self, given, last)
     }
 
     /// One batch by its exact bid (see [`ReadStore::resolve_bid`] for prefixes).
@@ -323,56 +273,40 @@ impl ReadStore for SqliteStore {
     }
 }
 
-/// How many matching bids an "ambiguous prefix" error lists.
-const AMBIGUOUS_SHOWN: usize = 5;
+impl BidLookup for SqliteStore {
+    fn exact(&self, bid: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT bid FROM batches WHERE bid = ?1", [bid], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
 
-/// The shortest bid prefix accepted (SPEC §6).
-const MIN_PREFIX: usize = 6;
+    fn starting_at(&self, prefix: &str, n: i64) -> Result<Vec<String>> {
+        self.bids(PREFIX_SQL, params![prefix, n])
+    }
+
+    fn recent(&self, n: i64) -> Result<Vec<String>> {
+        self.bids(
+            "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT ?1",
+            params![n],
+        )
+    }
+}
+
+impl SqliteStore {
+    fn bids(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<String>> {
+        let mut st = self.conn().prepare(sql).map_err(|e| self.err(e))?;
+        st.query_map(args, |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+}
 
 /// Bids from a prefix on, in order: a range read of the primary key.
 const PREFIX_SQL: &str = "SELECT bid FROM batches WHERE bid >= ?1 ORDER BY bid LIMIT ?2";
-
-/// Batches looked at for a did-you-mean: the most recent ones.
-const SUGGEST_FROM: i64 = 1000;
-
-/// The bid of a recent batch that `given` (a bid or a prefix) is a typo
-/// of: its start, as long as `given`, one edit away (two for 12 characters
-/// or more), and no other as near. Bids are random hex: a looser match
-/// would suggest unrelated batches.
-fn nearest_bid(store: &SqliteStore, given: &str) -> Result<Option<String>> {
-    let len = given.chars().count();
-    if len > 36 + 2 {
-        return Ok(None);
-    }
-    let limit = if len >= 12 { 2 } else { 1 };
-    let mut st = store
-        .conn()
-        .prepare("SELECT bid FROM batches ORDER BY creation_time DESC LIMIT ?1")
-        .map_err(|e| store.err(e))?;
-    let bids = st
-        .query_map([SUGGEST_FROM], |r| r.get::<_, String>(0))
-        .map_err(|e| store.err(e))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|e| store.err(e))?;
-    let mut best: Option<(usize, String)> = None;
-    let mut tie = false;
-    for bid in bids {
-        let start: String = bid.chars().take(len).collect();
-        let d = crate::typo::edit_distance(given, &start);
-        if d > limit {
-            continue;
-        }
-        match &best {
-            Some((bd, _)) if d > *bd => {}
-            Some((bd, _)) if d == *bd => tie = true,
-            _ => {
-                best = Some((d, bid));
-                tie = false;
-            }
-        }
-    }
-    Ok(best.filter(|_| !tie).map(|(_, bid)| bid))
-}
 
 const BATCH_COLUMNS: &str = "bid, command, lu, fabric_command, source, arguments, status, \
      execution_id, created_by, creation_time, start_time, end_time, error, extra_stats, \
