@@ -8,7 +8,6 @@
 //! that a second run for one due time cannot be written at all.
 
 use super::{PgStore, TxError};
-use crate::ast::JobType;
 use crate::batch::JobStatus;
 use crate::store::jobs::*;
 use crate::store::{Result, StoreError};
@@ -64,13 +63,6 @@ const MARK_FIRED: &str = "UPDATE jobs SET status = 'IN_PROCESS', owner_worker = 
          last_due = $3, start_time = $4, next_run = $5, notes = $6
      WHERE job_no = $1";
 
-fn job_type(s: &str) -> JobType {
-    JobType::ALL
-        .into_iter()
-        .find(|t| t.keyword() == s)
-        .unwrap_or(JobType::Statement)
-}
-
 impl PgStore {
     /// A status as the store keeps it; a text that is no status (a store
     /// a newer batchsh wrote) fails the read, as on SQLite.
@@ -84,13 +76,14 @@ impl PgStore {
     }
 
     fn job_row(&self, r: &Row) -> Result<JobRow> {
+        let status = self.job_status(r, 4)?;
         let read = || -> std::result::Result<JobRow, postgres::Error> {
             Ok(JobRow {
                 job_no: r.try_get(0)?,
-                job_type: job_type(r.try_get(1)?),
+                job_type: stored_job_type(r.try_get(1)?),
                 name: r.try_get(2)?,
                 uid: r.try_get(3)?,
-                status: JobStatus::Scheduled,
+                status,
                 affinity: r.try_get(5)?,
                 schedule: r.try_get(6)?,
                 statement: r.try_get(7)?,
@@ -109,16 +102,15 @@ impl PgStore {
                 short_form: r.try_get::<_, i64>(20)? != 0,
             })
         };
-        let mut job = read().map_err(|e| self.err(e))?;
-        job.status = self.job_status(r, 4)?;
-        Ok(job)
+        read().map_err(|e| self.err(e))
     }
 
     fn run_row(&self, r: &Row) -> Result<RunRow> {
+        let status = self.job_status(r, 9)?;
         let read = || -> std::result::Result<RunRow, postgres::Error> {
             Ok(RunRow {
                 job_no: r.try_get(0)?,
-                job_type: job_type(r.try_get(1)?),
+                job_type: stored_job_type(r.try_get(1)?),
                 name: r.try_get(2)?,
                 uid: r.try_get(3)?,
                 due: r.try_get(4)?,
@@ -126,7 +118,7 @@ impl PgStore {
                 worker: r.try_get(6)?,
                 start_time: r.try_get(7)?,
                 end_time: r.try_get(8)?,
-                status: RunStatus::InProcess,
+                status,
                 late_ms: r.try_get(10)?,
                 skipped: r.try_get(11)?,
                 output: r.try_get(12)?,
@@ -137,9 +129,7 @@ impl PgStore {
                 pid_start: r.try_get(17)?,
             })
         };
-        let mut run = read().map_err(|e| self.err(e))?;
-        run.status = self.job_status(r, 9)?;
-        Ok(run)
+        read().map_err(|e| self.err(e))
     }
 
     /// The jobs that the prepared statement `sql` selects with `args`.
@@ -429,9 +419,33 @@ fn finish(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::ast::JobType;
     use crate::store::Upgrades;
     use crate::store::postgres::testing::fresh;
-    use std::sync::{Arc, Barrier};
+    use std::sync::Barrier;
+
+    /// Runs `f` on `n` threads at once, each with a store of its own on
+    /// `url` (as processes have) and the barrier they share; their
+    /// results, by thread.
+    pub fn on_stores<T: Send>(
+        url: &str,
+        n: usize,
+        f: impl Fn(usize, &PgStore, &Barrier) -> T + Sync,
+    ) -> Vec<T> {
+        let barrier = Barrier::new(n);
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let (f, barrier) = (&f, &barrier);
+                    scope.spawn(move || {
+                        let store = PgStore::open(url, Upgrades::Silent).unwrap();
+                        f(i, &store, barrier)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    }
 
     pub fn job(name: &str, next_run: &str) -> NewJob {
         NewJob {
@@ -803,36 +817,26 @@ pub(super) mod tests {
         let due = |round: usize| format!("2026-01-01T{:02}:{:02}:00.000Z", round / 60, round % 60);
         s.create_job(&job("j", &due(0))).unwrap();
         let no = one(&s, "j").job_no;
-        let barrier = Arc::new(Barrier::new(WORKERS));
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|w| {
-                let (url, barrier) = (s.url.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let store = PgStore::open(&url, Upgrades::Silent).unwrap();
-                    let worker = format!("w{w}");
-                    let mut fired = Vec::new();
-                    for round in 0..ROUNDS {
-                        let (last, this, next) =
-                            (round.checked_sub(1).map(due), due(round), due(round + 1));
-                        barrier.wait();
-                        if store
-                            .fire(&fire(no, last.as_deref(), &this, &worker))
-                            .unwrap()
-                        {
-                            fired.push(round);
-                            let end = end(RunStatus::Processed, Some(&next));
-                            assert!(store.finish_run(no, &this, &worker, &end).unwrap());
-                        }
-                        barrier.wait();
-                    }
-                    fired
-                })
-            })
-            .collect();
-        let mut fired: Vec<usize> = workers
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
+        let fired = on_stores(&s.url, WORKERS, |w, store, barrier| {
+            let worker = format!("w{w}");
+            let mut fired = Vec::new();
+            for round in 0..ROUNDS {
+                let (last, this, next) =
+                    (round.checked_sub(1).map(due), due(round), due(round + 1));
+                barrier.wait();
+                if store
+                    .fire(&fire(no, last.as_deref(), &this, &worker))
+                    .unwrap()
+                {
+                    fired.push(round);
+                    let end = end(RunStatus::Processed, Some(&next));
+                    assert!(store.finish_run(no, &this, &worker, &end).unwrap());
+                }
+                barrier.wait();
+            }
+            fired
+        });
+        let mut fired: Vec<usize> = fired.into_iter().flatten().collect();
         fired.sort_unstable();
         assert_eq!(
             fired,

@@ -24,34 +24,16 @@ macro_rules! run_columns {
 
 type PgResult<T> = std::result::Result<T, postgres::Error>;
 
-fn params_of(json: &str) -> Vec<(String, String)> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(json).unwrap_or_default();
-    map.into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect()
-}
-
 fn series_row(r: &Row) -> PgResult<SeriesRow> {
     Ok(SeriesRow {
         name: r.try_get(0)?,
         reprocess_hours: r.try_get(1)?,
         trunc_start: r.try_get::<_, i64>(2)? != 0,
         from_date: r.try_get(3)?,
-        params: params_of(r.try_get(4)?),
+        params: stored_params(r.try_get(4)?),
         created_at: r.try_get(5)?,
         updated_at: r.try_get(6)?,
     })
-}
-
-fn status(s: &str) -> SeriesRunStatus {
-    SeriesRunStatus::ALL
-        .into_iter()
-        .find(|x| x.as_str() == s)
-        .unwrap_or(SeriesRunStatus::Failed)
 }
 
 fn run_row(r: &Row) -> PgResult<SeriesRunRow> {
@@ -61,7 +43,7 @@ fn run_row(r: &Row) -> PgResult<SeriesRunRow> {
         batch_id: r.try_get(2)?,
         start_time: r.try_get(3)?,
         end_time: r.try_get(4)?,
-        status: status(r.try_get(5)?),
+        status: SeriesRunStatus::from_stored(r.try_get(5)?),
         failed: r.try_get(6)?,
         from_date: r.try_get(7)?,
         error: r.try_get(8)?,
@@ -128,14 +110,10 @@ fn open_run(
     // reads the latest run after the one before it committed.
     let series = locked_series(tx, open.series, open.start)?;
     let latest = latest_run(tx, &series.name)?;
-    if let Some(run) = latest
-        .as_ref()
-        .filter(|r| r.status == SeriesRunStatus::Open)
-    {
-        return Ok(Opened::AlreadyOpen(run.clone()));
-    }
-    let from_date = window(&series, latest.as_ref());
-    let run_no = latest.as_ref().map_or(1, |r| r.run_no + 1);
+    let (run_no, from_date) = match next_run(&series, latest.as_ref(), window) {
+        Ok(next) => next,
+        Err(open) => return Ok(Opened::AlreadyOpen(open.clone())),
+    };
     let run = tx.query_one(
         concat!(
             "INSERT INTO series_runs (series, run_no, batch_id, start_time, status, from_date, bid)
@@ -179,20 +157,7 @@ pub(super) fn open_batch_run(
          WHERE name = $1",
         &[&run.series, &run.reprocess_hours, &trunc_start, &run.start],
     )?;
-    let opened = open_run(
-        tx,
-        &OpenRun {
-            series: run.series,
-            start: run.start,
-            batch_id: run.batch_id,
-            bid: Some(bid),
-        },
-        &|series, latest| {
-            series
-                .next_from_date(latest)
-                .unwrap_or_else(|| crate::window::EPOCH_START.into())
-        },
-    )?;
+    let opened = open_run(tx, &run.run(bid), &BatchRun::window)?;
     match opened {
         Opened::Run(run, _) => Ok(run),
         Opened::AlreadyOpen(open) => Err(TxError::Store(StoreError::SeriesRunOpen {
@@ -212,11 +177,6 @@ impl crate::store::SeriesStore for PgStore {
             let old: String = tx
                 .query_one("SELECT params FROM series WHERE name = $1", &[&set.name])?
                 .try_get(0)?;
-            let mut map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&old).unwrap_or_default();
-            for (k, v) in set.params {
-                map.insert(k.clone(), serde_json::Value::String(v.clone()));
-            }
             tx.execute(
                 "UPDATE series SET
                      reprocess_hours = coalesce($2, reprocess_hours),
@@ -230,7 +190,7 @@ impl crate::store::SeriesStore for PgStore {
                     &set.reprocess_hours,
                     &trunc_start,
                     &set.from_date,
-                    &serde_json::Value::Object(map).to_string(),
+                    &set.merged_params(&old),
                     &set.now,
                 ],
             )?;
@@ -327,10 +287,8 @@ impl crate::store::SeriesStore for PgStore {
 mod tests {
     use super::*;
     use crate::store::SeriesStore;
-    use crate::store::Upgrades;
-    use crate::store::postgres::jobs::tests::insert_batch;
+    use crate::store::postgres::jobs::tests::{insert_batch, on_stores};
     use crate::store::postgres::testing::fresh;
-    use std::sync::{Arc, Barrier};
 
     fn open_run(s: &PgStore, series: &str, start: &str, batch_id: i64) -> Opened {
         s.open_series_run(
@@ -556,41 +514,30 @@ mod tests {
         };
         const OPENERS: usize = 8;
         const ROUNDS: usize = 10;
-        let barrier = Arc::new(Barrier::new(OPENERS));
         // The first round makes the series, the others find it.
-        let openers: Vec<_> = (0..OPENERS)
-            .map(|i| {
-                let (url, barrier) = (s.url.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let store = PgStore::open(&url, Upgrades::Silent).unwrap();
-                    let mut opened = Vec::new();
-                    for round in 0..ROUNDS {
-                        let start = format!("2026-01-01T00:{round:02}:0{i}.000Z");
-                        barrier.wait();
-                        let won =
-                            matches!(open_run(&store, "daily", &start, i as i64), Opened::Run(..));
-                        // Every opener has tried before the run ends.
-                        barrier.wait();
-                        if won {
-                            opened.push(round);
-                            let end = SeriesRunEnd {
-                                status: SeriesRunStatus::Done,
-                                failed: 0,
-                                error: None,
-                                ended: &start,
-                            };
-                            assert!(store.end_series_run("daily", &end).unwrap().is_some());
-                        }
-                        barrier.wait();
-                    }
-                    opened
-                })
-            })
-            .collect();
-        let mut opened: Vec<usize> = openers
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
+        let opened = on_stores(&s.url, OPENERS, |i, store, barrier| {
+            let mut opened = Vec::new();
+            for round in 0..ROUNDS {
+                let start = format!("2026-01-01T00:{round:02}:0{i}.000Z");
+                barrier.wait();
+                let won = matches!(open_run(store, "daily", &start, i as i64), Opened::Run(..));
+                // Every opener has tried before the run ends.
+                barrier.wait();
+                if won {
+                    opened.push(round);
+                    let end = SeriesRunEnd {
+                        status: SeriesRunStatus::Done,
+                        failed: 0,
+                        error: None,
+                        ended: &start,
+                    };
+                    assert!(store.end_series_run("daily", &end).unwrap().is_some());
+                }
+                barrier.wait();
+            }
+            opened
+        });
+        let mut opened: Vec<usize> = opened.into_iter().flatten().collect();
         opened.sort_unstable();
         assert_eq!(opened, (0..ROUNDS).collect::<Vec<_>>(), "one run a round");
         assert_eq!(s.series_runs("daily", 100).unwrap().len(), ROUNDS);
