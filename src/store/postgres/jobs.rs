@@ -735,15 +735,15 @@ pub(super) mod tests {
         assert!(s.job_runs(None, 10).unwrap().is_empty());
     }
 
-    fn node(s: &PgStore, worker: &str, host: &str, heartbeat: &str) {
+    fn node(s: &PgStore, worker: &str, host: &str, pid: i64, heartbeat: &str) {
         s.client()
             .execute(
                 &format!(
                     "INSERT INTO nodes (worker_id, node, dc, host, pid, kind, status,
                          started_at, heartbeat_at)
-                     VALUES ($1, 'n', 'dc', $2, 1, 'worker', 'RUNNING', {heartbeat}, {heartbeat})"
+                     VALUES ($1, 'n', 'dc', $2, $3, 'worker', 'RUNNING', {heartbeat}, {heartbeat})"
                 ),
-                &[&worker, &host],
+                &[&worker, &host, &pid],
             )
             .unwrap();
     }
@@ -762,8 +762,8 @@ pub(super) mod tests {
         };
         // Another host's nodes: one beat just now on the database's
         // clock, one an hour ago.
-        node(&s, "live", "elsewhere.example", "batchsh_now()");
-        node(&s, "dead", "elsewhere.example", "batchsh_ago(3600000)");
+        node(&s, "live", "elsewhere.example", 1, "batchsh_now()");
+        node(&s, "dead", "elsewhere.example", 1, "batchsh_ago(3600000)");
         s.create_job(&job("a", DUE)).unwrap();
         s.create_job(&job("b", DUE)).unwrap();
         let (a, b) = (one(&s, "a").job_no, one(&s, "b").job_no);
@@ -797,14 +797,52 @@ pub(super) mod tests {
                 .unwrap()
         );
         // A runner with no node row left is recovered too.
+        let due2 = "2026-01-01T00:01:00.000Z";
+        assert!(s.fire(&fire(b, Some(DUE), due2, "gone")).unwrap());
+        assert!(s.recover_run(b, due2, "gone", &failed).unwrap());
+    }
+
+    #[test]
+    fn a_runner_of_this_host_whose_process_is_gone_is_recovered_at_once() {
+        let Some(s) = fresh("a_runner_of_this_host_whose_process_is_gone_is_recovered_at_once")
+        else {
+            return;
+        };
+        // It beat just now, but no process has its pid (a kill -9).
+        node(
+            &s,
+            "killed",
+            &crate::owner::hostname(),
+            999_999_999,
+            "batchsh_now()",
+        );
+        s.create_job(&job("j", DUE)).unwrap();
+        let no = one(&s, "j").job_no;
+        assert!(s.fire(&fire(no, None, DUE, "killed")).unwrap());
         assert!(
-            s.fire(&fire(b, Some(DUE), "2026-01-01T00:01:00.000Z", "gone"))
+            s.recover_run(no, DUE, "killed", &end(RunStatus::Failed, None))
                 .unwrap()
         );
-        assert!(
-            s.recover_run(b, "2026-01-01T00:01:00.000Z", "gone", &failed)
-                .unwrap()
-        );
+        assert_eq!(node_status(&s, "killed"), "DEAD");
+        assert_eq!(one(&s, "j").status, JobStatus::Failed);
+    }
+
+    #[test]
+    fn processes_recovering_one_run_at_once_recover_it_once() {
+        let Some(s) = fresh("processes_recovering_one_run_at_once_recover_it_once") else {
+            return;
+        };
+        node(&s, "dead", "elsewhere.example", 1, "batchsh_ago(3600000)");
+        s.create_job(&job("j", DUE)).unwrap();
+        let no = one(&s, "j").job_no;
+        assert!(s.fire(&fire(no, None, DUE, "dead")).unwrap());
+        let recovered = on_stores(&s.url, 8, |_, store, barrier| {
+            barrier.wait();
+            let end = end(RunStatus::Failed, Some("2026-01-01T00:01:00.000Z"));
+            store.recover_run(no, DUE, "dead", &end).unwrap()
+        });
+        assert_eq!(recovered.iter().filter(|r| **r).count(), 1, "{recovered:?}");
+        assert_eq!(one(&s, "j").status, JobStatus::Scheduled);
     }
 
     #[test]
