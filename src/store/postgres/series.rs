@@ -286,9 +286,9 @@ impl crate::store::SeriesStore for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SeriesStore;
     use crate::store::postgres::jobs::tests::{insert_batch, on_stores};
     use crate::store::postgres::testing::fresh;
+    use crate::store::{SeriesStore, Upgrades};
 
     fn open_run(s: &PgStore, series: &str, start: &str, batch_id: i64) -> Opened {
         s.open_series_run(
@@ -542,5 +542,60 @@ mod tests {
         assert_eq!(opened, (0..ROUNDS).collect::<Vec<_>>(), "one run a round");
         assert_eq!(s.series_runs("daily", 100).unwrap().len(), ROUNDS);
         assert_eq!(s.all_series().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_retry_reopening_its_run_and_a_window_open_take_turns() {
+        let Some(s) = fresh("a_retry_reopening_its_run_and_a_window_open_take_turns") else {
+            return;
+        };
+        insert_batch(&s, "b1", "IN_PROGRESS");
+        s.tx(|tx| open_batch_run(tx, &batch_run("w", "t1", 1), "b1"))
+            .unwrap();
+        let set = |c: &mut postgres::Client, status: &str| {
+            c.execute(
+                "UPDATE batches SET status = $1 WHERE bid = 'b1'",
+                &[&status],
+            )
+            .unwrap();
+        };
+        set(&mut s.client(), "FAILED");
+        // A retry of the batch opens its run again, and has not committed
+        // when WINDOW_OPEN comes.
+        let mut retry = postgres::Client::connect(&s.url, postgres::NoTls).unwrap();
+        let mut tx = retry.transaction().unwrap();
+        tx.execute(
+            "UPDATE batches SET status = 'IN_PROGRESS' WHERE bid = 'b1'",
+            &[],
+        )
+        .unwrap();
+        let opened = std::thread::scope(|scope| {
+            let opener = scope.spawn(|| {
+                let store = PgStore::open(&s.url, Upgrades::Silent).unwrap();
+                open_run(&store, "w", "t2", 2)
+            });
+            // WINDOW_OPEN waits for the retry's lock on the series.
+            let waits = || {
+                let waiting: i64 = s
+                    .client()
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                waiting > 0
+            };
+            while !opener.is_finished() && !waits() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            tx.commit().unwrap();
+            opener.join().unwrap()
+        });
+        let Opened::AlreadyOpen(run) = opened else {
+            panic!("a second run was opened: {opened:?}");
+        };
+        assert_eq!((run.run_no, run.bid.as_deref()), (1, Some("b1")));
     }
 }
