@@ -63,6 +63,15 @@ pub struct JobRow {
     pub short_form: bool,
 }
 
+/// The job type a store's `type` column names (`STATEMENT` for a text
+/// that names none).
+pub fn stored_job_type(s: &str) -> JobType {
+    JobType::ALL
+        .into_iter()
+        .find(|t| t.keyword() == s)
+        .unwrap_or(JobType::Statement)
+}
+
 /// How a run stands (the job statuses a run takes).
 pub use crate::batch::JobStatus as RunStatus;
 

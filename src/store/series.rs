@@ -31,12 +31,34 @@ impl SeriesRunStatus {
             Self::Cancelled => "CANCELLED",
         }
     }
+
+    /// The status a store's text names (`FAILED` for a text that names
+    /// none).
+    pub fn from_stored(s: &str) -> SeriesRunStatus {
+        SeriesRunStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .unwrap_or(SeriesRunStatus::Failed)
+    }
 }
 
 impl std::fmt::Display for SeriesRunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A series' parameters as a store keeps them (a JSON object), by name;
+/// a value that is no string reads as its JSON text.
+pub fn stored_params(json: &str) -> Vec<(String, String)> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).unwrap_or_default();
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
 }
 
 /// A series as `WINDOW_SET` (or its first run) made it.
@@ -174,6 +196,19 @@ pub struct SeriesSet<'a> {
     pub now: &'a str,
 }
 
+impl SeriesSet<'_> {
+    /// The series' parameters, `old` as the store keeps them (a JSON
+    /// object), with this statement's set over them.
+    pub fn merged_params(&self, old: &str) -> String {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(old).unwrap_or_default();
+        for (k, v) in self.params {
+            map.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
 /// A run to open.
 #[derive(Clone, Debug)]
 pub struct OpenRun<'a> {
@@ -196,6 +231,40 @@ pub struct BatchRun<'a> {
     /// RFC 3339 UTC.
     pub start: &'a str,
     pub batch_id: i64,
+}
+
+impl<'a> BatchRun<'a> {
+    /// The run that batch `bid` opens.
+    pub fn run(&self, bid: &'a str) -> OpenRun<'a> {
+        OpenRun {
+            series: self.series,
+            start: self.start,
+            batch_id: self.batch_id,
+            bid: Some(bid),
+        }
+    }
+
+    /// The window a batch's run reads: the one after its series' latest
+    /// run, from the start of the epoch when nothing says where it begins.
+    pub fn window(series: &SeriesRow, latest: Option<&SeriesRunRow>) -> String {
+        series
+            .next_from_date(latest)
+            .unwrap_or_else(|| crate::window::EPOCH_START.into())
+    }
+}
+
+/// The run of `series` to open after `latest`, its latest run: its
+/// number and the `from_date` that `window` gives it; refused with
+/// `latest` when that run is open (one open run per series).
+pub fn next_run<'a>(
+    series: &SeriesRow,
+    latest: Option<&'a SeriesRunRow>,
+    window: &dyn Fn(&SeriesRow, Option<&SeriesRunRow>) -> String,
+) -> std::result::Result<(i64, String), &'a SeriesRunRow> {
+    match latest {
+        Some(open) if open.status == SeriesRunStatus::Open => Err(open),
+        _ => Ok((latest.map_or(1, |r| r.run_no + 1), window(series, latest))),
+    }
 }
 
 /// What [`SeriesStore::open_series_run`] did.

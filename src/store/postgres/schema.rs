@@ -379,6 +379,10 @@ BEGIN
             end_time = coalesce(NEW.end_time, batchsh_now())
         WHERE bid = NEW.bid AND status = 'OPEN';
     ELSIF OLD.status IN ('DONE', 'FAILED', 'CANCELLED') THEN
+        -- The series' lock, which opening a run takes first: a run opened
+        -- meanwhile is seen, and one opened later sees this one.
+        PERFORM 1 FROM series s WHERE s.name IN
+            (SELECT r.series FROM series_runs r WHERE r.bid = NEW.bid) FOR UPDATE;
         UPDATE series_runs SET status = 'OPEN', failed = 0, error = NULL, end_time = NULL
         WHERE bid = NEW.bid
           AND run_no = (SELECT max(r.run_no) FROM series_runs r

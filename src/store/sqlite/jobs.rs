@@ -1,7 +1,6 @@
 //! Jobs and their runs in SQLite (see [`crate::store::jobs`]).
 
 use super::SqliteStore;
-use crate::ast::JobType;
 use crate::batch::JobStatus;
 use crate::store::jobs::*;
 use crate::store::{Result, StoreError};
@@ -11,17 +10,10 @@ const JOB_COLUMNS: &str = "job_no, type, name, uid, status, affinity, schedule, 
      timeout_ms, workdir, created_at, start_time, end_time, next_run, owner_worker, notes, output, \
      archived, last_due, short_form";
 
-fn job_type(s: &str) -> JobType {
-    JobType::ALL
-        .into_iter()
-        .find(|t| t.keyword() == s)
-        .unwrap_or(JobType::Statement)
-}
-
 fn job_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
         job_no: r.get(0)?,
-        job_type: job_type(&r.get::<_, String>(1)?),
+        job_type: stored_job_type(&r.get::<_, String>(1)?),
         name: r.get(2)?,
         uid: r.get(3)?,
         status: r.get(4)?,
@@ -47,7 +39,7 @@ fn job_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
 fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
         job_no: r.get(0)?,
-        job_type: job_type(&r.get::<_, String>(1)?),
+        job_type: stored_job_type(&r.get::<_, String>(1)?),
         name: r.get(2)?,
         uid: r.get(3)?,
         due: r.get(4)?,

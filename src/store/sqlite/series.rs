@@ -11,34 +11,16 @@ const SERIES_COLUMNS: &str =
 const RUN_COLUMNS: &str =
     "series, run_no, batch_id, start_time, end_time, status, failed, from_date, error, bid";
 
-fn params_of(json: &str) -> Vec<(String, String)> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(json).unwrap_or_default();
-    map.into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect()
-}
-
 fn series_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRow> {
     Ok(SeriesRow {
         name: r.get(0)?,
         reprocess_hours: r.get(1)?,
         trunc_start: r.get::<_, i64>(2)? != 0,
         from_date: r.get(3)?,
-        params: params_of(&r.get::<_, String>(4)?),
+        params: stored_params(&r.get::<_, String>(4)?),
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
     })
-}
-
-fn status(s: &str) -> SeriesRunStatus {
-    SeriesRunStatus::ALL
-        .into_iter()
-        .find(|x| x.as_str() == s)
-        .unwrap_or(SeriesRunStatus::Failed)
 }
 
 fn run_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRunRow> {
@@ -48,7 +30,7 @@ fn run_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRunRow> {
         batch_id: r.get(2)?,
         start_time: r.get(3)?,
         end_time: r.get(4)?,
-        status: status(&r.get::<_, String>(5)?),
+        status: SeriesRunStatus::from_stored(&r.get::<_, String>(5)?),
         failed: r.get(6)?,
         from_date: r.get(7)?,
         error: r.get(8)?,
@@ -96,14 +78,10 @@ pub(super) fn open_run(
     ensure_series(c, open.series, open.start)?;
     let series = one_series(c, open.series)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     let latest = latest_run(c, &series.name)?;
-    if let Some(run) = latest
-        .as_ref()
-        .filter(|r| r.status == SeriesRunStatus::Open)
-    {
-        return Ok(Opened::AlreadyOpen(run.clone()));
-    }
-    let from_date = window(&series, latest.as_ref());
-    let run_no = latest.as_ref().map_or(1, |r| r.run_no + 1);
+    let (run_no, from_date) = match next_run(&series, latest.as_ref(), window) {
+        Ok(next) => next,
+        Err(open) => return Ok(Opened::AlreadyOpen(open.clone())),
+    };
     c.execute(
         "INSERT INTO series_runs (series, run_no, batch_id, start_time, status, from_date, bid)
          VALUES (?1, ?2, ?3, ?4, 'OPEN', ?5, ?6)",
@@ -141,20 +119,7 @@ pub(super) fn open_batch_run(
          WHERE name = ?1",
         params![run.series, run.reprocess_hours, run.trunc_start, run.start],
     )?;
-    open_run(
-        c,
-        &OpenRun {
-            series: run.series,
-            start: run.start,
-            batch_id: run.batch_id,
-            bid: Some(bid),
-        },
-        &|series, latest| {
-            series
-                .next_from_date(latest)
-                .unwrap_or_else(|| crate::window::EPOCH_START.into())
-        },
-    )
+    open_run(c, &run.run(bid), &BatchRun::window)
 }
 
 impl crate::store::SeriesStore for SqliteStore {
@@ -167,11 +132,6 @@ impl crate::store::SeriesStore for SqliteStore {
                 [set.name],
                 |r| r.get(0),
             )?;
-            let mut map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&old).unwrap_or_default();
-            for (k, v) in set.params {
-                map.insert(k.clone(), serde_json::Value::String(v.clone()));
-            }
             tx.execute(
                 "UPDATE series SET
                      reprocess_hours = COALESCE(?2, reprocess_hours),
@@ -185,7 +145,7 @@ impl crate::store::SeriesStore for SqliteStore {
                     set.reprocess_hours,
                     set.trunc_start,
                     set.from_date,
-                    serde_json::Value::Object(map).to_string(),
+                    set.merged_params(&old),
                     set.now,
                 ],
             )
