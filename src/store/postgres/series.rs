@@ -91,7 +91,7 @@ fn locked_series(tx: &mut Transaction<'_>, name: &str, now: &str) -> PgResult<Se
     let row = tx.query_one(
         concat!(
             "INSERT INTO series (name, created_at, updated_at) VALUES ($1, $2, $2)
-             ON CONFLICT (name) DO UPDATE SET name = series.name RETURNING ",
+             ON CONFLICT (name) DO UPDATE SET updated_at = series.updated_at RETURNING ",
             series_columns!()
         ),
         &[&name, &now],
