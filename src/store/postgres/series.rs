@@ -91,7 +91,7 @@ fn locked_series(tx: &mut Transaction<'_>, name: &str, now: &str) -> PgResult<Se
     let row = tx.query_one(
         concat!(
             "INSERT INTO series (name, created_at, updated_at) VALUES ($1, $2, $2)
-             ON CONFLICT (name) DO UPDATE SET name = series.name RETURNING ",
+             ON CONFLICT (name) DO UPDATE SET updated_at = series.updated_at RETURNING ",
             series_columns!()
         ),
         &[&name, &now],
@@ -199,14 +199,14 @@ impl crate::store::SeriesStore for PgStore {
     }
 
     fn all_series(&self) -> Result<Vec<SeriesRow>> {
-        // Names in byte order, as SQLite sorts them.
+        // Names without case in byte order, as SQLite's NOCASE sorts them.
         let rows = self
             .client()
             .query(
                 concat!(
                     "SELECT ",
                     series_columns!(),
-                    r#" FROM series ORDER BY name COLLATE "C""#
+                    r#" FROM series ORDER BY lower(name COLLATE "C")"#
                 ),
                 &[],
             )
@@ -388,12 +388,14 @@ mod tests {
             ..SeriesSet::default()
         })
         .unwrap();
-        s.set_series(&SeriesSet {
-            name: "a",
-            now: "t3",
-            ..SeriesSet::default()
-        })
-        .unwrap();
+        for name in ["a", "B"] {
+            s.set_series(&SeriesSet {
+                name,
+                now: "t3",
+                ..SeriesSet::default()
+            })
+            .unwrap();
+        }
         let sales = s.series("sales").unwrap().unwrap();
         assert_eq!(
             (
@@ -421,7 +423,7 @@ mod tests {
             .into_iter()
             .map(|s| s.name)
             .collect();
-        assert_eq!(names, ["Sales", "a"]);
+        assert_eq!(names, ["a", "B", "Sales"]);
         assert_eq!(s.series("nope").unwrap(), None);
         // A run spends the WINDOW_SET date.
         let Opened::Run(_, was) = open_run(&s, "sales", "2026-01-02T00:00:00.000Z", 1) else {
