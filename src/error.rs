@@ -34,18 +34,10 @@ pub enum Error {
         .0.display()
     )]
     ScriptIsFolder(std::path::PathBuf),
-    /// `--store` (or BATCHSH_STORE) names a PostgreSQL database: SPEC's
-    /// shared store, which this version does not have yet (a usage error).
-    #[error(
-        "the store {0} is a PostgreSQL URL, and a PostgreSQL store is not available yet in this \
-         version of batchsh: give --store (or BATCHSH_STORE) the path of an SQLite file, the \
-         store this version has"
-    )]
-    PostgresStore(String),
     /// `--store` (or BATCHSH_STORE) is a URL of no store batchsh knows.
     #[error(
         "the store {url} is a {scheme}:// URL, which is not a store batchsh knows: give --store \
-         (or BATCHSH_STORE) the path of an SQLite file"
+         (or BATCHSH_STORE) the path of an SQLite file or a postgres:// URL"
     )]
     StoreUrl { url: String, scheme: String },
     /// Another command-line usage error, found after clap's checks.
@@ -77,7 +69,6 @@ impl Error {
             Error::InFile(_, e) => e.exit_code(),
             Error::NoScript(_)
             | Error::ScriptIsFolder(_)
-            | Error::PostgresStore(_)
             | Error::StoreUrl { .. }
             | Error::Usage(_) => crate::exit::USAGE,
             _ => crate::exit::FAILED,

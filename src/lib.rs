@@ -236,20 +236,17 @@ fn on_ctrl_c(session: &session::Session) {
     });
 }
 
-/// Refuses a `--store` (or BATCHSH_STORE) that is a `scheme://…` URL
-/// rather than a file: taken as a path, `postgres://host/db` would quietly
-/// become an SQLite file under a folder named `postgres:`. PostgreSQL is the
-/// shared store of SPEC's "A shared store for several machines", not built
-/// yet.
+/// Refuses a `--store` (or BATCHSH_STORE) that is a `scheme://…` URL of
+/// no store batchsh knows: taken as a path, `mysql://host/db` would
+/// quietly become an SQLite file under a folder named `mysql:`. A
+/// `postgres://` (or `postgresql://`) URL is a PostgreSQL store.
 fn refuse_store_url(global: &cli::Global) -> Result<(), Error> {
     let Some(url) = global.store.as_deref().and_then(Path::to_str) else {
         return Ok(());
     };
     match url_scheme(url) {
         None => Ok(()),
-        Some(s) if s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql") => {
-            Err(Error::PostgresStore(url.to_string()))
-        }
+        Some(_) if crate::pg::is_url(url) => Ok(()),
         Some(s) => Err(Error::StoreUrl {
             url: url.to_string(),
             scheme: s.to_string(),

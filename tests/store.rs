@@ -146,8 +146,6 @@ fn in_empty_dir(t: Test) -> (tempfile::TempDir, crate::common::Output) {
     (dir, out)
 }
 
-const PG_URL: &str = "postgres://batch@db.example:5432/batchsh";
-
 /// Runs `t`, whose store is `url`: a usage error that `says` what, with
 /// nothing created in the working folder (no folder `postgres:`) or the
 /// home (no store, no log folder).
@@ -165,37 +163,6 @@ fn assert_refused_url(t: Test, url: &str, says: &str) {
             "{url}: created in the {place}: {created:?}"
         );
     }
-}
-
-#[test]
-fn a_postgres_store_url_is_a_usage_error_that_creates_nothing() {
-    let postgres_later = "a PostgreSQL store is not available yet in this version of batchsh";
-    for url in [PG_URL, "postgresql://localhost/batchsh"] {
-        let t = Test::new().args(["--store", url, "-c", "SHOW INTERFACES"]);
-        assert_refused_url(t, url, postgres_later);
-    }
-    // From the environment, for a script file, statements on stdin and the
-    // subcommands that would open a store; before a parse error too.
-    let script_dir = tempfile::tempdir().unwrap();
-    let script = script_dir.path().join("show.bsh");
-    std::fs::write(&script, "SHOW LUS;").unwrap();
-    let ways: [&[&str]; 6] = [
-        &["-c", "SHOW LUS"],
-        &[script.to_str().unwrap()],
-        &["-"],
-        &["worker"],
-        &["tick"],
-        &["-c", "SHOW LUSS"],
-    ];
-    for args in ways {
-        let t = Test::new()
-            .env("BATCHSH_STORE", PG_URL)
-            .args(args.iter().copied())
-            .stdin("SHOW LUS;");
-        assert_refused_url(t, PG_URL, postgres_later);
-    }
-    let after_the_subcommand = Test::new().args(["tick", "--store", PG_URL]);
-    assert_refused_url(after_the_subcommand, PG_URL, postgres_later);
 }
 
 /// Any `scheme://` is refused, from the flag or the environment; a path

@@ -703,3 +703,19 @@ fn a_finished_batch_is_purged_and_its_rows_follow_a_chunk_at_a_time(s: &dyn Stor
         .unwrap();
     assert_eq!(rows.len(), 3, "the running batch keeps its rows");
 }
+
+#[test]
+fn the_postgres_store_keeps_the_contract() {
+    let made = std::cell::RefCell::new(Vec::new());
+    let fresh = || -> Box<dyn Store> {
+        let t = super::postgres::testing::fresh("the_postgres_store_keeps_the_contract")
+            .expect("checked below");
+        let store = super::postgres::PgStore::open(&t.url, super::Upgrades::Silent).unwrap();
+        made.borrow_mut().push(t);
+        Box::new(store)
+    };
+    if super::postgres::testing::fresh("the_postgres_store_keeps_the_contract").is_none() {
+        return;
+    }
+    all(&fresh);
+}

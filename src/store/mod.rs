@@ -284,6 +284,9 @@ impl Drop for RunTuning<'_> {
 /// Opens (creating if needed) the store at `path`, refusing one that is
 /// not a batchsh store, is newer than this binary, or is damaged.
 pub fn open(path: &Path, upgrades: Upgrades<'_>) -> Result<Box<dyn Store>> {
+    if let Some(url) = path.to_str().filter(|p| crate::pg::is_url(p)) {
+        return Ok(Box::new(postgres::PgStore::open(url, upgrades)?));
+    }
     Ok(Box::new(sqlite::SqliteStore::open_with(path, upgrades)?))
 }
 

@@ -21,14 +21,11 @@
 //! - liveness is judged on the database's clock.
 
 mod rows;
-mod series_run;
 mod step;
 #[cfg(test)]
 mod tests;
 
-// The purge statements, written beside this file.
-#[path = "purge.rs"]
-mod purge;
+use super::purge;
 
 use super::{PgStore, TxError};
 use crate::batch::Counters;
@@ -164,15 +161,10 @@ impl BatchStore for PgStore {
                     &[&b.lu, &b.bid, &affinity, &b.command, &now],
                 )?;
             }
-            if let Some(run) = b.series
-                && let Some(open) = series_run::open_batch_run(tx, run, b.bid)?
-            {
-                // The transaction rolls back: nothing of this batch is stored.
-                return Err(TxError::Store(StoreError::SeriesRunOpen {
-                    series: open.series,
-                    batch_id: open.batch_id,
-                    bid: open.bid,
-                }));
+            if let Some(run) = b.series {
+                // A run open already: the transaction rolls back, and
+                // nothing of this batch is stored.
+                super::series::open_batch_run(tx, run, b.bid)?;
             }
             event(tx, b.bid, b.execution_id, b.node, status, None)?;
             Ok(None)

@@ -12,20 +12,18 @@
 //! serialisation failure or a deadlock), and errors become
 //! [`StoreError::Postgres`] naming the store by its URL without password.
 
-// Until every trait is implemented and the store is opened from `--store`.
-#![allow(dead_code)]
-
 mod appends;
 mod batches;
 mod catalog;
 mod jobs;
 mod nodes;
+mod purge;
 mod queue;
 mod reads;
 pub mod schema;
 mod series;
 
-use super::{Result, StoreError, Upgrade, Upgrades};
+use super::{Result, RunTuning, Store, StoreError, Upgrade, Upgrades};
 use crate::pg::{PgError, Target};
 use postgres::{Client, Statement, Transaction};
 use std::cell::{RefCell, RefMut};
@@ -194,6 +192,53 @@ impl PgStore {
             )?;
             Ok(())
         })
+    }
+}
+
+impl Store for PgStore {
+    fn path(&self) -> &Path {
+        &self.shown
+    }
+
+    /// The database is the store: it is still there while its schema is.
+    fn still_there(&self) -> Result<()> {
+        let there: bool = self
+            .client()
+            .query_one("SELECT to_regclass('batchsh_meta') IS NOT NULL", &[])
+            .map_err(|e| self.err(e))?
+            .get(0);
+        if there {
+            Ok(())
+        } else {
+            Err(StoreError::Vanished {
+                path: self.shown.clone(),
+                replaced: false,
+            })
+        }
+    }
+
+    /// PostgreSQL tunes itself: a run changes nothing.
+    fn begin_run(&self) -> Result<RunTuning<'_>> {
+        Ok(RunTuning::new(self))
+    }
+
+    fn end_run(&self) {}
+
+    /// PostgreSQL's own autovacuum tidies the store.
+    fn nudge(&self) {}
+
+    fn compact(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Store + Send>> {
+        let client = self.target.connect()?;
+        Ok(Box::new(PgStore {
+            client: RefCell::new(client),
+            prepared: RefCell::new(HashMap::new()),
+            target: self.target.clone(),
+            shown: self.shown.clone(),
+        }))
     }
 }
 

@@ -21,10 +21,6 @@ use postgres::Row;
 use postgres::types::{FromSql, ToSql};
 use std::str::FromStr;
 
-#[cfg(test)]
-#[path = "purge.rs"]
-mod purge;
-
 /// A statement's arguments, made as its text is.
 type Args = Vec<Box<dyn ToSql + Sync>>;
 

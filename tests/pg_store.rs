@@ -1,0 +1,147 @@
+//! The PostgreSQL store from the command line (SPEC, "A shared store for
+//! several machines"): what a bad URL, an unreachable server, a wrong
+//! password, another application's database or a newer schema say (exit
+//! 1, nothing created), and the same statements giving the same output
+//! as on SQLite. The tests that need a server run when
+//! `BATCHSH_TEST_POSTGRES` names one (see `pg.rs`).
+
+use crate::common::Test;
+use crate::pg;
+
+/// A store that cannot be reached or read is an error (exit 1) that says
+/// why, and creates nothing in the home or the working folder.
+#[track_caller]
+fn refused(url: &str, says: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Test::new()
+        .args(["--store", url, "-c", "SHOW LUS"])
+        .current_dir(dir.path())
+        .timeout(std::time::Duration::from_secs(30))
+        .status(1)
+        .stderr_starts_with("error: ")
+        .run();
+    for s in says {
+        assert!(out.stderr.contains(s), "{url}: {}", out.stderr);
+    }
+    assert!(
+        !out.stderr.contains("secret"),
+        "a password shown: {}",
+        out.stderr
+    );
+    for (place, folder) in [("working folder", dir.path()), ("home", out.home.path())] {
+        let created: Vec<_> = std::fs::read_dir(folder).unwrap().collect();
+        assert!(
+            created.is_empty(),
+            "{url}: created in the {place}: {created:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_url_or_a_server_that_does_not_answer_is_a_clear_error() {
+    refused(
+        "postgres://u:secret@db.example/batchsh?sslmode=sometimes",
+        &["is not a PostgreSQL URL", "postgres://u:***@db.example"],
+    );
+    refused(
+        "postgres://u:secret@db.example",
+        &["names no database", "postgres://user[:password]@host"],
+    );
+    // Nothing listens on port 1 of this host.
+    refused(
+        "postgres://u:secret@127.0.0.1:1/batchsh?connect_timeout=5",
+        &[
+            "cannot connect to postgres://u:***@127.0.0.1:1/batchsh",
+            "nothing listens at 127.0.0.1:1",
+        ],
+    );
+    // The same from the environment, for a worker and for tick.
+    for args in [&["worker", "--until-idle"][..], &["tick"]] {
+        Test::new()
+            .env("BATCHSH_STORE", "postgres://u@127.0.0.1:1/batchsh")
+            .args(args.iter().copied())
+            .timeout(std::time::Duration::from_secs(30))
+            .status(1)
+            .stderr_contains("nothing listens at 127.0.0.1:1")
+            .run();
+    }
+}
+
+#[test]
+fn a_database_of_another_application_or_a_newer_schema_is_refused_and_left_untouched() {
+    let Some(db) = pg::database("a_database_of_another_application_or_a_newer_schema_is_refused")
+    else {
+        return;
+    };
+    db.client()
+        .batch_execute("CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1)")
+        .unwrap();
+    refused(
+        &db.url,
+        &["is not a batchsh store", "public.invoices", "createdb"],
+    );
+    let n: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "the other application's database was left as it was");
+
+    let Some(db) = pg::database("a_newer_schema") else {
+        return;
+    };
+    Test::new()
+        .args(["--store", &db.url, "-c", "SHOW LUS"])
+        .status(0)
+        .run();
+    db.client()
+        .execute(
+            "UPDATE batchsh_meta SET value = '99' WHERE key = 'version'",
+            &[],
+        )
+        .unwrap();
+    refused(&db.url, &["written by a newer batchsh (store version 99"]);
+}
+
+#[test]
+fn a_missing_database_says_how_to_create_it() {
+    let Some(db) = pg::database("a_missing_database_says_how_to_create_it") else {
+        return;
+    };
+    let url = batchsh::pg::with_database(&db.url, "bsh_no_such_database");
+    refused(&url, &["does not exist", "createdb bsh_no_such_database"]);
+}
+
+#[test]
+fn the_quickstart_prints_the_same_on_postgresql_as_on_sqlite() {
+    let Some(db) = pg::database("the_quickstart_prints_the_same_on_postgresql_as_on_sqlite") else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.bsh");
+    let on = |store: Option<&str>| {
+        let mut t = Test::new().args(["--format", "json", script]);
+        if let Some(url) = store {
+            t = t.env("BATCHSH_STORE", url);
+        }
+        let out = t.status(0).run();
+        normalised(&out.stdout)
+    };
+    assert_eq!(on(Some(&db.url)), on(None));
+}
+
+/// `text` with what differs from run to run (ids, times, durations,
+/// rates) written as `_`.
+fn normalised(text: &str) -> String {
+    let re = regex::Regex::new(
+        r#"(?x)
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        | "\d{4}-\d\d-\d\dT[^"]*"
+        | "(duration|process_time_ms|time_at_work_ms|pace|avg_rate|remaining_duration)":\s*[^,}]+
+        "#,
+    )
+    .unwrap();
+    re.replace_all(text, "_").into_owned()
+}
