@@ -113,7 +113,13 @@ make_netns() {
 }
 
 if [ "$MODE" = auto ]; then
-    if ip netns add bsh-probe 2>/dev/null; then ip netns del bsh-probe; MODE=netns; else MODE=local; fi
+    if refused=$(ip netns add bsh-probe 2>&1); then
+        ip netns del bsh-probe
+        MODE=netns
+    else
+        say "network namespaces are refused here ($refused): the three workers run on this host"
+        MODE=local
+    fi
 fi
 case $MODE in
 netns) make_netns ;;
