@@ -127,7 +127,7 @@ local) ;;
 *) die "MODE must be netns, local or auto, not '$MODE'" ;;
 esac
 if [ -z "$STALL" ]; then
-    if [ "$MODE" = netns ] && [ "$STORE" = postgres ]; then STALL=cut; else STALL=stop; fi
+    if [ "$MODE" = netns ] && [ "$STORE" = postgres ]; then STALL="cut"; else STALL="stop"; fi
 fi
 [ "$STALL" = cut ] && [ "$MODE" != netns ] && die "STALL=cut needs MODE=netns"
 [ "$STALL" = cut ] && [ "$STORE" != postgres ] && die "STALL=cut needs STORE=postgres: a shared SQLite file is not behind the link"
@@ -142,6 +142,7 @@ on() {
     local h=$1
     shift
     if [ "$MODE" = netns ]; then
+        # shellcheck disable=SC2016 # the inner shell expands them
         exec ip netns exec "bsh-h$h" unshare --uts sh -c 'echo "$0" >/proc/sys/kernel/hostname && exec "$@"' "bsh-h$h" "$@"
     else
         exec "$@"
@@ -157,7 +158,7 @@ if [ "$STORE" = postgres ]; then
     else
         pg_host=127.0.0.1 pg_port=$((40000 + $$ % 20000))
     fi
-    (on 1 env PG_PORT=$pg_port PG_LISTEN=$pg_host "$repo/.ci/pg-cluster" start "$pg_dir" >/dev/null 2>"$tmp/logs/pg-cluster.err") \
+    (on 1 env PG_PORT="$pg_port" PG_LISTEN="$pg_host" "$repo/.ci/pg-cluster" start "$pg_dir" >/dev/null 2>"$tmp/logs/pg-cluster.err") \
         || die "PostgreSQL did not start: $(cat "$tmp/logs/pg-cluster.err")"
     echo "host all all $NET.0/24 trust" >>"$pg_dir/data/pg_hba.conf"
     psql_local() { psql "host=$pg_dir port=$pg_port user=postgres dbname=postgres" -v ON_ERROR_STOP=1 -Atq "$@"; }
@@ -428,8 +429,13 @@ twice_on_h1=$(sort "$shared/ran-host1.txt" | uniq -d | wc -l)
 check "ids ran twice only after the killed or stalled host ran them" \
     "$([ "$bad_twice" = 0 ] && [ "$twice_on_h1" = 0 ] && echo 0 || echo 1)" \
     "$bad_twice ids ran twice without host2 or host3, $twice_on_h1 ran twice on host1"
+# And the store knows it: such an id went back to waiting and was claimed again.
+not_reclaimed=$(awk -F'\t' '$4 > 1 { print $1 }' "$tmp/recorded.tsv" | comm -13 - <(sort "$tmp/ran-twice.txt") | wc -l)
+check "ids that ran twice were claimed again (attempts > 1)" "$([ "$not_reclaimed" = 0 ] && echo 0 || echo 1)" \
+    "$not_reclaimed ran twice with one attempt recorded"
 # The node recorded for an entity is one whose file has it.
 not_there=0
+# shellcheck disable=SC2013 # node names are words
 for node in $(cut -f2 "$tmp/recorded.tsv" | sort -u); do
     touch "$shared/ran-$node.txt"
     n=$(awk -F'\t' -v node="$node" '$2 == node { print $1 }' "$tmp/recorded.tsv" | comm -23 - <(sort -u "$shared/ran-$node.txt") | wc -l)
