@@ -444,15 +444,16 @@ if cv:
             calls_s = f"{med(calls):,.0f}" if calls else "-"
             took_s = f"{med(took):,.0f}" if took else "-"
             sts = sorted({x[4] for x in runs})
-            curve.append((k, n / m * 1000, commits, calls_s))
+            curve.append((k, n / m * 1000, commits, calls_s, med([int(x[6]) / int(x[3]) * 1000 for x in runs]), took_s))
             print(f"{'PostgreSQL (%s), %s worker(s)' % (c, k):36} {m:>6} ms {min(walls):>6} ms {max(walls):>6} ms"
                   f" {n / m * 1000:>11,.0f} {commits:>10,.0f} {rows_ins:>10,.0f} {calls_s:>9} {took_s:>9}  {' '.join(sts)}")
         if curve:
             summary.append((f"`echo ?` over {n:,} ids on 1, 2, 4 workers, PostgreSQL ({c}): aggregate rate",
-                            ", ".join(f"{k}: {v:,.0f}/s" for k, v, _, _ in curve), "figure only", "-"))
+                            ", ".join(f"{x[0]}: {x[1]:,.0f}/s" for x in curve), "figure only", "-"))
             last = curve[-1]
-            summary.append((f"the same at {last[0]} workers: transactions committed, claims of WAITING rows, per second",
-                            f"{last[2]:,.0f} commits/s, {last[3]} claims/s", "figure only", "-"))
+            summary.append((f"the same at {last[0]} workers: the store's transactions and claims per second",
+                            f"{last[2]:,.0f} commits/s; {last[4]:,.1f} claim rows/s (ids claimed as read);"
+                            f" {last[3]} claims of WAITING rows/s, which took {last[5]} rows a run (median)", "figure only", "-"))
     print("(commits/s: pg_stat_database.xact_commit of the run's database, from the workers' start to their exit,"
           " monitoring included, per second of the timed run; claim rows: rows inserted into batch_claims, ids"
           " claimed as they arrive; CLAIMs/s: calls of the statement claiming WAITING rows FOR UPDATE SKIP"
