@@ -57,7 +57,9 @@
 # Knobs (environment): BENCH_N=1000000 BENCH_RUNS=3 BENCH_SLEEP_N=3000
 #   BENCH_SCALE_RUNS=3 BENCH_CURVE_RUNS=3 BENCH_STORE_ROWS=10000000
 #   BENCH_MONITOR_RUNS=20 BENCH_CASES="rate scale curve monitor"
-#   BENCH_PG="fast durable" BENCH_OUT=target/bench/postgres (raw figures)
+#   BENCH_PG="fast durable" BENCH_PGSS=1 (pg_stat_statements loaded; 0: not)
+#   BENCH_TIMEOUT=300 (s; a run still going then is killed, with a warning)
+#   BENCH_OUT=target/bench/postgres (raw figures)
 # A smaller run: BENCH_N=100000 BENCH_RUNS=3 BENCH_SLEEP_N=600
 #   BENCH_STORE_ROWS=1000000 BENCH_MONITOR_RUNS=10.
 
@@ -73,6 +75,7 @@ MONITOR_RUNS=${BENCH_MONITOR_RUNS:-20}
 CASES=${BENCH_CASES:-"rate scale curve monitor"}
 read -r -a MODES <<<"${BENCH_PG:-fast durable}"
 PGSS=${BENCH_PGSS:-1}
+LIMIT=${BENCH_TIMEOUT:-300} # seconds a run may take before it is killed and marked TIMEOUT
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-$ROOT/target/bench/postgres}
 
@@ -202,9 +205,22 @@ wait_alive() { # HOME URL COUNT
     done
     die "$3 workers not alive after 20 s in $1"
 }
+# stop PID...: a drain (SIGTERM), then the exit; kill -9 after 20 s.
 stop() {
     for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+    for _ in $(seq 200); do
+        local left=0
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && left=1; done
+        ((left)) || break
+        sleep 0.1
+    done
+    for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
     for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+# timed ARGS...: runs batchsh, killed after LIMIT seconds (a warning says so).
+timed() {
+    timeout -s KILL "$LIMIT" "$BIN" "$@" >/dev/null ||
+        echo "WARNING: killed or failed after $LIMIT s (exit $?): batchsh $*" | tee -a "$OUT/warnings.txt" >&2
 }
 status_of() { # HOME STORE: the last batch's status and percentage done
     "$BIN" --home "$1" --store "$2" --format json -c "BATCH_LIST STATUS='ALL'" |
@@ -223,8 +239,8 @@ async_run() {
     local c0
     c0=$(pg "$m" run "SELECT xact_commit FROM pg_stat_database WHERE datname = 'run'")
     t0=$(now_ms)
-    "$BIN" --home "$home" --store "$url" -q --no-progress -c \
-        "BATCH $lu FABRIC_COMMAND='$cmd' WITH ASYNC=true MAX_WORKERS_PER_NODE=$maxw; BATCH_WAIT;" >/dev/null
+    timed --home "$home" --store "$url" -q --no-progress -c \
+        "BATCH $lu FABRIC_COMMAND='$cmd' WITH ASYNC=true MAX_WORKERS_PER_NODE=$maxw; BATCH_WAIT;"
     t1=$(now_ms)
     stop "${pids[@]}"
     st=$(status_of "$home" "$url")
@@ -245,7 +261,7 @@ sync_sqlite() {
     local home=$WORK/home t0 t1
     fresh_home "$home"
     t0=$(now_ms)
-    "$BIN" --home "$home" -q --no-progress -c "BATCH E FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2" >/dev/null
+    timed --home "$home" -q --no-progress -c "BATCH E FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2"
     t1=$(now_ms)
     echo "$((t1 - t0)) $(status_of "$home" "$home/store.db" | tr ' ' ':')"
 }
@@ -254,8 +270,8 @@ sync_pg() {
     fresh_home "$home"
     url=$(fresh_db "$1")
     t0=$(now_ms)
-    "$BIN" --home "$home" --store "$url" -q --no-progress -c \
-        "BATCH E FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2" >/dev/null
+    timed --home "$home" --store "$url" -q --no-progress -c \
+        "BATCH E FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2"
     t1=$(now_ms)
     st=$(status_of "$home" "$url")
     pgss "$1" "$1/sync" >/dev/null
@@ -376,10 +392,16 @@ def verdict(ok):
 def rows(name):
     p = os.path.join(out, name + ".txt")
     return [l.split() for l in open(p)] if os.path.exists(p) else []
-def bad(rs):
-    return [r for r in rs if not r[0].startswith("DONE")]
+def done(name, at):
+    """The runs of a case whose batch ended DONE; the others are left out
+    of the medians (a run killed after BENCH_TIMEOUT, say) and named."""
+    rs = rows(name)
+    left = [x for x in rs if not x[at].startswith("DONE")]
+    for x in left:
+        print(f"left out of the medians ({name}): {' '.join(x)}")
+    return [x for x in rs if x[at].startswith("DONE")]
 
-r = rows("rate")
+r = done("rate", 3)
 if r:
     print(f"{'echo ? over %d ids, sync BATCH' % n:36} {'median':>9} {'min':>9} {'max':>9} {'entities/s':>11}  status")
     rate = {}
@@ -407,7 +429,7 @@ if r:
                             f"{share:.0f}% ({rate[c]:,.0f}/s against {rate['sqlite']:,.0f}/s)", ">= 50%",
                             verdict(share >= 50)))
 
-s = rows("scale")
+s = done("scale", 4)
 if s:
     print()
     print(f"{'sleep 20 ? over %d ids, ASYNC' % sleep_n:36} {'median':>9} {'min':>9} {'max':>9} {'queued':>10} {'running':>10}  status")
@@ -433,7 +455,7 @@ if s:
                             ">= 2.8x", verdict(x >= 2.8)))
     print("(queued: the job taken - the batch stored; running: its end - its start, as stored; medians)")
 
-cv = rows("curve")
+cv = done("curve", 4)
 def num(v):
     return int(v) if v not in ("-", "") else None
 if cv:
