@@ -88,9 +88,10 @@ impl NodeStore for PgStore {
 
     fn nodes(&self) -> Result<Vec<NodeRecord>> {
         let mut client = self.client();
+        // Byte order, as SQLite's (the database's own may be a locale's).
         self.nodes_on(
             &mut *client,
-            "ORDER BY n.started_at DESC, n.worker_id COLLATE \"C\"",
+            "ORDER BY n.started_at COLLATE \"C\" DESC, n.worker_id COLLATE \"C\"",
             &[],
         )
         .map_err(|e| self.err(e))
