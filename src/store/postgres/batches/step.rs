@@ -3,6 +3,13 @@
 //! they arrive, in one claim row), and add the step's changes to the
 //! worker's own counters, all in the step's transaction.
 //!
+//! A claim may leave a row locked that it did not take (PostgreSQL locks
+//! the newer version of a row another step claimed meanwhile, then finds
+//! it no longer WAITING): that step's outcome for it then waits for this
+//! step's commit. So a step writes outcomes before it claims, and changes
+//! the batch row, which the other steps hold too, before either: no two
+//! steps wait for each other.
+//!
 //! Every set of rows goes in one statement (arrays bound once and
 //! `unnest`ed), whatever its size: a step costs a dozen round trips to the
 //! server at most, however many entities it writes. Claims take WAITING
@@ -151,6 +158,15 @@ pub(super) fn step_in(
         Some((_, n)) => *n += 1,
         None => claims_done.push((first, 1)),
     };
+    // First, while the step holds no entity row: the batch row is
+    // shared with the other nodes' steps, which this waits for, and one
+    // of them may wait for a row this step would have locked by then.
+    let beat = f.beat_due && !input.helper;
+    let ids_end = input.ids_complete && !f.ids_complete;
+    if beat || ids_end {
+        let st = s.cached(tx, BATCH_ROW)?;
+        tx.execute(&st, &[&no, &ids_end, &beat])?;
+    }
     if !input.outcomes.is_empty() {
         let by_seq: HashMap<i64, &Outcome> = input.outcomes.iter().map(|o| (o.seq, o)).collect();
         for seq in write_outcomes(s, tx, no, node, &input.outcomes, &mut claim_done)? {
@@ -292,11 +308,6 @@ pub(super) fn step_in(
                 &run.worker,
             ],
         )?;
-    }
-    let beat = f.beat_due && !input.helper;
-    if beat || input.ids_complete {
-        let st = s.cached(tx, BATCH_ROW)?;
-        tx.execute(&st, &[&no, &input.ids_complete, &beat])?;
     }
     let done_here = d.completed + d.failed;
     let changed = d != Counters::default();
