@@ -1332,3 +1332,113 @@ fn a_takeover_while_nodes_step_fences_them_and_the_counters_hold() {
         IDS
     );
 }
+
+#[test]
+fn a_run_taken_over_or_left_writes_nothing_more() {
+    let Some(s) = store("a_run_taken_over_or_left_writes_nothing_more") else {
+        return;
+    };
+    s.set_run_status(test_run("b1"), BatchStatus::InProgress, None)
+        .unwrap();
+    s.leave_unfinished(test_run("b1"), "stopped by SIGTERM")
+        .unwrap();
+    let state = s.batch_state("b1").unwrap();
+    assert_eq!(
+        (state.status, state.owner_node.as_deref()),
+        (BatchStatus::InProgress, None)
+    );
+    assert!(!state.owner_alive());
+    let c = s
+        .prepare_retry("b1", false, &state, "n2", "e2")
+        .unwrap()
+        .unwrap();
+    let e = s
+        .set_run_status(test_run("b1"), BatchStatus::Done, None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::TakenOver { node: Some(n), .. } if n == "n2"),
+        "{e}"
+    );
+    assert_ne!(s.batch_state("b1").unwrap().status, BatchStatus::Done);
+    assert_eq!(s.counters("b1").unwrap(), c);
+}
+
+#[test]
+fn a_second_node_joins_and_counts_its_own() {
+    let Some(s) = store("a_second_node_joins_and_counts_its_own") else {
+        return;
+    };
+    let other = RunRef {
+        node: "n2",
+        worker: "w2",
+        ..test_run("b1")
+    };
+    s.join_batch(other, "dc2").unwrap();
+    let mut seq = 0;
+    let r = step(
+        &s,
+        &mut seq,
+        StepInput {
+            new_ids: ids(1..4),
+            ids_complete: true,
+            ..StepInput::default()
+        },
+    );
+    assert!(r.ids_complete);
+    let beat = s.batch_state("b1").unwrap().heartbeat_at;
+    // The owner's beat is due: a helper's step leaves it as it is.
+    exec(
+        &s,
+        "UPDATE batches SET heartbeat_at = '2026-01-01T00:00:00.000Z'",
+    );
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                claim: 2,
+                helper: true,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        s.batch_state("b1").unwrap().heartbeat_at.as_deref(),
+        Some("2026-01-01T00:00:00.000Z"),
+        "a helper beats its node's heartbeat, not the batch's"
+    );
+    let outcomes = r.claimed.iter().map(|c| done(c, 1, ok())).collect();
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                outcomes,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.counters.completed, r.counters.waiting), (2, 1));
+    // The owner's step beats the batch's heartbeat, which was due.
+    step(&s, &mut seq, StepInput::default());
+    let now = s.batch_state("b1").unwrap().heartbeat_at;
+    assert!(now >= beat, "{now:?} {beat:?}");
+    // Each node keeps its own counters.
+    let rows: Vec<(String, String, i64)> = s
+        .client()
+        .query(
+            "SELECT node, dc, completed FROM batch_nodes ORDER BY node",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("n1".into(), "dc".into(), 0),
+            ("n2".into(), "dc2".into(), 2)
+        ]
+    );
+}
