@@ -74,7 +74,9 @@ const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::big
 /// at this moment (`SKIP LOCKED`), whose retry time has come.
 /// The rows are chosen once (`MATERIALIZED`): a join that ran the choice
 /// again for each row would find the rows it just claimed skipped, and
-/// claim more.
+/// claim more. They are updated through the primary key, as an array: a
+/// prepared statement's generic plan does not know how few they are, and
+/// would join them with a scan of every row of the table.
 const CLAIM: &str = "WITH w AS MATERIALIZED (
          SELECT seq FROM batch_entities
          WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'WAITING'
@@ -84,8 +86,7 @@ const CLAIM: &str = "WITH w AS MATERIALIZED (
      UPDATE batch_entities AS e SET status = 'IN_PROCESS', node = $2,
          attempts = e.attempts + 1, start_time_ms = (SELECT batchsh_now_ms()),
          retry_at_ms = NULL, worker = $5
-     FROM w
-     WHERE e.batch = $1 AND e.seq = w.seq
+     WHERE e.batch = $1 AND e.seq = ANY (ARRAY (SELECT seq FROM w))
      RETURNING e.seq, e.entity_id, e.attempts";
 
 /// New ids: the rows of those not claimed (WAITING, or FAILED for a bad
