@@ -16,6 +16,7 @@ mod named;
 mod open;
 mod parse_cli;
 mod pg;
+mod pg_interfaces;
 mod placement;
 mod repl;
 mod roundtrip;

@@ -84,7 +84,7 @@ impl PgConn {
         let timeout_ms = self.timeout_ms;
         let err = |e: postgres::Error| query_error(sql, timeout_ms, None, &e);
         let mut tx = self.read_only().map_err(err)?;
-        let (stmt, names) = prepare_readable(&mut tx, &tr.sql).map_err(err)?;
+        let (stmt, names) = prepare_readable(&mut tx, &tr.sql, tr.slots.len()).map_err(err)?;
         if names.is_empty() {
             return Err(SourceError::NoColumns {
                 sql: sql.to_string(),
@@ -138,7 +138,7 @@ impl PgConn {
         if let Some(limit) = limit {
             set_timeout(&mut tx, timeout_ms, limit).map_err(err)?;
         }
-        let (stmt, names) = prepare_readable(&mut tx, &tr.sql).map_err(err)?;
+        let (stmt, names) = prepare_readable(&mut tx, &tr.sql, tr.slots.len()).map_err(err)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let rows = tx
             .query(&stmt, &refs)
@@ -161,9 +161,7 @@ impl PgConn {
         let tr = translate(sql, &[])?;
         refuse_writes(sql)?;
         let timeout_ms = self.timeout_ms;
-        let stmt = self
-            .client
-            .prepare(&tr.sql)
+        let stmt = prepare(&mut self.client, &tr.sql, tr.slots.len())
             .map_err(|e| query_error(sql, timeout_ms, None, &e))?;
         Ok(stmt.columns().len())
     }
@@ -186,7 +184,7 @@ impl PgConn {
         if let Some(limit) = limit {
             set_timeout(&mut tx, timeout_ms, limit).map_err(err)?;
         }
-        let stmt = tx.prepare(sql).map_err(err)?;
+        let stmt = prepare(&mut tx, sql, values.len()).map_err(err)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let n = if stmt.columns().is_empty() {
             tx.execute(&stmt, &refs).map_err(err)?
@@ -321,8 +319,9 @@ fn first_word(sql: &str) -> &str {
 fn prepare_readable(
     tx: &mut postgres::Transaction<'_>,
     tr_sql: &str,
+    params: usize,
 ) -> Result<(postgres::Statement, Vec<String>), postgres::Error> {
-    let stmt = tx.prepare(tr_sql)?;
+    let stmt = prepare(tx, tr_sql, params)?;
     let names: Vec<String> = stmt
         .columns()
         .iter()
@@ -348,7 +347,25 @@ fn prepare_readable(
         select.join(", "),
         aliases.join(", ")
     );
-    Ok((tx.prepare(&wrapped)?, names))
+    Ok((prepare(tx, &wrapped, params)?, names))
+}
+
+/// Prepares `sql`, whose `params` parameters take their types from where
+/// they stand (`id = $1`: an integer). Where nothing gives one a type
+/// (`$1 is not null`), PostgreSQL cannot prepare the statement; it is
+/// then prepared again with every parameter `text`, as an untyped
+/// literal would be read.
+fn prepare(
+    tx: &mut impl postgres::GenericClient,
+    sql: &str,
+    params: usize,
+) -> Result<postgres::Statement, postgres::Error> {
+    match tx.prepare(sql) {
+        Err(e) if e.code().map(|c| c.code()) == Some("42P18") => {
+            tx.prepare_typed(sql, &vec![Type::TEXT; params])
+        }
+        r => r,
+    }
 }
 
 /// Lowers the transaction's statement timeout to what is left of `limit`
