@@ -83,13 +83,14 @@ impl PgConn {
         refuse_writes(sql)?;
         let timeout_ms = self.timeout_ms;
         let err = |e: postgres::Error| query_error(sql, timeout_ms, None, &e);
-        let mut tx = self.read_only().map_err(err)?;
-        let (stmt, names) = prepare_readable(&mut tx, &tr.sql, tr.slots.len()).map_err(err)?;
+        let (stmt, names) =
+            prepare_readable(&mut self.client, &tr.sql, tr.slots.len()).map_err(err)?;
         if names.is_empty() {
             return Err(SourceError::NoColumns {
                 sql: sql.to_string(),
             });
         }
+        let mut tx = self.read_only().map_err(err)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let portal = tx.bind(&stmt, &refs).map_err(err)?;
         let mut count = 0;
@@ -134,11 +135,12 @@ impl PgConn {
         let timeout_ms = self.timeout_ms;
         let start = Instant::now();
         let err = |e: postgres::Error| query_error(sql, timeout_ms, limit.map(|l| (l, start)), &e);
+        let (stmt, names) =
+            prepare_readable(&mut self.client, &tr.sql, tr.slots.len()).map_err(err)?;
         let mut tx = self.read_only().map_err(err)?;
         if let Some(limit) = limit {
             set_timeout(&mut tx, timeout_ms, limit).map_err(err)?;
         }
-        let (stmt, names) = prepare_readable(&mut tx, &tr.sql, tr.slots.len()).map_err(err)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let rows = tx
             .query(&stmt, &refs)
@@ -180,11 +182,11 @@ impl PgConn {
         let timeout_ms = self.timeout_ms;
         let start = Instant::now();
         let err = |e: postgres::Error| query_error(sql, timeout_ms, limit.map(|l| (l, start)), &e);
+        let stmt = prepare(&mut self.client, sql, values.len()).map_err(err)?;
         let mut tx = self.client.transaction().map_err(err)?;
         if let Some(limit) = limit {
             set_timeout(&mut tx, timeout_ms, limit).map_err(err)?;
         }
-        let stmt = prepare(&mut tx, sql, values.len()).map_err(err)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let n = if stmt.columns().is_empty() {
             tx.execute(&stmt, &refs).map_err(err)?
@@ -317,7 +319,7 @@ fn first_word(sql: &str) -> &str {
 /// inside `select ... from (query) as q(...)` that casts such columns to
 /// text: the value arrives as PostgreSQL prints it (`{a,b}`, `1 day`).
 fn prepare_readable(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut impl postgres::GenericClient,
     tr_sql: &str,
     params: usize,
 ) -> Result<(postgres::Statement, Vec<String>), postgres::Error> {
@@ -354,7 +356,8 @@ fn prepare_readable(
 /// they stand (`id = $1`: an integer). Where nothing gives one a type
 /// (`$1 is not null`), PostgreSQL cannot prepare the statement; it is
 /// then prepared again with every parameter `text`, as an untyped
-/// literal would be read.
+/// literal would be read. Called outside a transaction: the failed first
+/// attempt would abort one.
 fn prepare(
     tx: &mut impl postgres::GenericClient,
     sql: &str,
