@@ -310,7 +310,10 @@ fn every_example_help_shows_runs_on_a_fixture_catalog() {
             .args(["--home", dir.path().join("home").to_str().unwrap()])
             .args(need.map_or(&[][..], |n| n.flags).iter().copied())
             .args(["-c", &script]);
-        let t = match MUST_FAIL.iter().find(|(starts, _)| text.starts_with(starts)) {
+        let t = match MUST_FAIL
+            .iter()
+            .find(|(starts, _)| text.starts_with(starts))
+        {
             Some((_, says)) => t.status(1).stderr_contains(says),
             None => t.status(0),
         };

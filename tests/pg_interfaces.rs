@@ -496,6 +496,15 @@ fn a_batch_on_a_broken_source_fails_with_the_reason() {
         "BATCH T FROM wh USING ('delete from t returning id') FABRIC_COMMAND='echo ?'",
         "the query would change data",
     );
+    p.refused(
+        "BATCH T FROM wh USING ('select id from t; delete from t') FABRIC_COMMAND='echo ?'",
+        "the text holds more than one statement; give one query",
+    );
+    p.refused(
+        "BATCH T FROM wh USING ('select id from t where id > $1') FABRIC_COMMAND='echo ?' \
+         WITH BIND_PARAMS='0'",
+        "the query uses $1; write ? for a value and :name for a window variable",
+    );
 
     // A second database, its interface, then the database dropped.
     let gone = pg::database("a_batch_on_a_broken_source_fails_with_the_reason_2").unwrap();

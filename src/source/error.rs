@@ -156,6 +156,10 @@ pub enum SourceError {
     NotReadOnly { sql: String },
     #[error("the text holds more than one statement; give one query (query: {sql})")]
     MultipleStatements { sql: String },
+    /// A `$1` written in a query for PostgreSQL, whose parameters batchsh
+    /// numbers itself.
+    #[error("{0}")]
+    Numbered(#[from] super::placeholders::Numbered),
     #[error("the statement returns no columns; write a SELECT (query: {sql})")]
     NoColumns { sql: String },
     #[error(
@@ -195,6 +199,7 @@ impl SourceError {
                 | SourceError::NoColumns { .. }
                 | SourceError::ParamCount { .. }
                 | SourceError::UnboundName { .. }
+                | SourceError::Numbered(_)
         )
     }
 

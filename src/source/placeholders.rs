@@ -27,6 +27,9 @@ pub enum Slot {
 pub struct Translated {
     pub sql: String,
     pub slots: Vec<Slot>,
+    /// Something other than blanks and comments follows a `;`: the text
+    /// holds a second statement.
+    pub more_than_one: bool,
 }
 
 impl Translated {
@@ -60,8 +63,17 @@ pub fn translate(sql: &str, is_name: impl Fn(&str) -> bool) -> Result<Translated
     // Start of the text not yet copied to `out`.
     let mut copied = 0;
     let mut i = 0;
+    // A `;` was seen outside quotes and comments.
+    let mut ended = false;
+    let mut more_than_one = false;
     while i < b.len() {
         let c = b[i];
+        let comment = matches!((c, b.get(i + 1)), (b'-', Some(b'-')) | (b'/', Some(b'*')));
+        if c == b';' {
+            ended = true;
+        } else if ended && !c.is_ascii_whitespace() && !comment {
+            more_than_one = true;
+        }
         match c {
             b'\'' => {
                 let escapes =
@@ -131,7 +143,11 @@ pub fn translate(sql: &str, is_name: impl Fn(&str) -> bool) -> Result<Translated
         }
     }
     out.push_str(&sql[copied.min(sql.len())..]);
-    Ok(Translated { sql: out, slots })
+    Ok(Translated {
+        sql: out,
+        slots,
+        more_than_one,
+    })
 }
 
 fn is_ident_byte(c: u8) -> bool {
@@ -316,6 +332,16 @@ mod tests {
                 vec![pos(0)]
             )
         );
+    }
+
+    #[test]
+    fn a_second_statement_is_seen() {
+        let more = |sql: &str| translate(sql, window).unwrap().more_than_one;
+        assert!(more("select 1; select 2"));
+        assert!(more("select 1;delete from t"));
+        assert!(!more("select 1;"));
+        assert!(!more("select 1; -- done\n /* really */ ;  "));
+        assert!(!more("select ';x', $$;y$$ from t -- ; z"));
     }
 
     #[test]

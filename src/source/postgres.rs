@@ -234,15 +234,22 @@ pub fn check_text(sql: &str, params: &[Param], named: &[(&str, Param)]) -> Resul
 
 /// `sql` rewritten for PostgreSQL: a `:name` is a parameter when it is a
 /// window name or one of `named`.
+/// A text of two statements is refused, as PostgreSQL would refuse it
+/// (one statement is prepared at a time), but before anything is stored.
 pub fn translate(sql: &str, named: &[(&str, Param)]) -> Result<Translated, SourceError> {
-    placeholders::translate(sql, |n| {
+    let tr = placeholders::translate(sql, |n| {
         crate::ast::NAMED_PARAMS
             .iter()
             .copied()
             .chain(named.iter().map(|(k, _)| k.strip_prefix(':').unwrap_or(k)))
             .any(|k| k.eq_ignore_ascii_case(n))
-    })
-    .map_err(|e| SourceError::query(sql, e.to_string()))
+    })?;
+    if tr.more_than_one {
+        return Err(SourceError::MultipleStatements {
+            sql: super::error::clip_sql(sql),
+        });
+    }
+    Ok(tr)
 }
 
 /// The rewritten text and the value of each of its `$n`.
