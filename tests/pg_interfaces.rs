@@ -549,7 +549,8 @@ fn the_urls_statement_timeout_holds() {
 
 /// Groups and LU queries are checked on the server when they are
 /// created: a group of two columns, a query on a table that is not
-/// there, one that writes; nothing is stored.
+/// there, one that writes; nothing is stored. DESCRIBE INTERFACE lists
+/// the database's tables.
 #[test]
 fn group_and_lu_queries_are_checked_on_the_server() {
     let Some(p) = Pg::new(
@@ -586,4 +587,13 @@ fn group_and_lu_queries_are_checked_on_the_server() {
         .unwrap();
     let row = p.batch("BATCH C.gold FABRIC_COMMAND='echo ?'");
     assert_eq!(p.echoed(&bid(&row)), ["1"]);
+    let out = p.w.test("DESCRIBE INTERFACE wh").status(0).run();
+    let columns: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        columns,
+        json!([
+            {"table": "customer", "column": "id", "type": "INTEGER"},
+            {"table": "customer", "column": "tier", "type": "TEXT"}
+        ])
+    );
 }
