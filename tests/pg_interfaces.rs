@@ -256,8 +256,8 @@ fn window_names_are_bound() {
     );
 }
 
-/// `sync_instance` reads an LU's tables from PostgreSQL, `?` the instance
-/// id, values converted to SQLite's types; a second sync after a change
+/// `sync_instance` reads an LU's tables from PostgreSQL, in one read-only
+/// snapshot, `?` the instance id, values converted to SQLite's types; a second sync after a change
 /// is an update, and one without a change leaves the instance alone.
 #[test]
 fn sync_instance_reads_postgres_tables() {
@@ -278,7 +278,9 @@ fn sync_instance_reads_postgres_tables() {
     p.w.test(
         "CREATE LU C FROM wh ROOT ('select id from customer') \
          TABLE customer ('select * from customer where id = ?') \
-         TABLE orders KEY (n) ('select customer_id, n from orders where customer_id = ? order by n')",
+         TABLE orders KEY (n) ('select customer_id, n from orders where customer_id = ? order by n') \
+         TABLE tx ('select current_setting(''transaction_isolation'') as isolation, \
+             current_setting(''transaction_read_only'') as read_only where ? is not null')",
     )
     .status(0)
     .run();
@@ -307,6 +309,9 @@ fn sync_instance_reads_postgres_tables() {
     );
     assert_eq!(value("customer", "doc"), json!("{\"a\": 1}"));
     assert_eq!(value("customer", "tags"), json!("{x,y}"));
+    // The tables are read in one read-only snapshot.
+    assert_eq!(value("tx", "isolation"), json!("repeatable read"));
+    assert_eq!(value("tx", "read_only"), json!("on"));
     // The LU store keeps SQLite's types: an integer, a real, a blob.
     let lu = rusqlite::Connection::open(p.w.home().join("lu/C.db")).unwrap();
     let types: String = lu

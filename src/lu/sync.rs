@@ -39,25 +39,27 @@ pub struct Fetched<'a> {
 /// Every positional `?` of a query is the id (a query may need it twice,
 /// `where a = ? or b = ?`, or not at all, for a table every instance
 /// shares); a named parameter has no value and is an error. `limit`
-/// (`ENTITY_TIMEOUT`) caps each query on a PostgreSQL source.
+/// (`ENTITY_TIMEOUT`) caps each query on a PostgreSQL source, which reads
+/// every table from one snapshot.
 pub fn fetch<'a>(
     lu: &'a LuDef,
     source: &mut dyn InstanceRows,
     id: &str,
     limit: Option<std::time::Duration>,
 ) -> Result<Vec<Fetched<'a>>, LuError> {
+    let sqls: Vec<&str> = lu.tables.iter().map(|t| t.sql.as_str()).collect();
+    let results = source
+        .instance(&sqls, id, limit)
+        .map_err(|(k, source)| LuError::Source {
+            lu: lu.name.clone(),
+            id: id.to_string(),
+            table: lu.tables.get(k).map(|t| t.name.clone()).unwrap_or_default(),
+            source: Box::new(source),
+        })?;
     lu.tables
         .iter()
-        .map(|table| {
-            let (columns, rows) =
-                source
-                    .instance_rows(&table.sql, id, limit)
-                    .map_err(|source| LuError::Source {
-                        lu: lu.name.clone(),
-                        id: id.to_string(),
-                        table: table.name.clone(),
-                        source: Box::new(source),
-                    })?;
+        .zip(results)
+        .map(|(table, (columns, rows))| {
             let key = check_columns(lu, table, &columns)?;
             let rows = rows
                 .into_iter()

@@ -252,20 +252,25 @@ impl Conn {
     }
 }
 
+/// One query's column names and rows.
+pub type Rows = (Vec<String>, Vec<Vec<rusqlite::types::Value>>);
+
 /// Where an LU's instance rows come from: an interface's connection
 /// ([`Conn`]), or an SQLite connection as it is.
 pub trait InstanceRows {
-    /// One LU table's rows for instance `id`: `sql` run with every
-    /// positional `?` bound to `id` (a query may need it twice, or not at
-    /// all); a named parameter has no value. On PostgreSQL `limit`
-    /// (`ENTITY_TIMEOUT`) caps the query's time on the server; SQLite's
-    /// caller interrupts the connection instead.
-    fn instance_rows(
+    /// The rows of each of an LU's table queries for instance `id`, in
+    /// order: each query run with every positional `?` bound to `id` (a
+    /// query may need it twice, or not at all); a named parameter has no
+    /// value. The error comes with the position of the query it is
+    /// about. On PostgreSQL the queries share one snapshot, and `limit`
+    /// (`ENTITY_TIMEOUT`) caps each on the server; SQLite's caller
+    /// interrupts the connection instead.
+    fn instance(
         &mut self,
-        sql: &str,
+        sqls: &[&str],
         id: &str,
         limit: Option<Duration>,
-    ) -> Result<(Vec<String>, Vec<Vec<rusqlite::types::Value>>), SourceError>;
+    ) -> Result<Vec<Rows>, (usize, SourceError)>;
 
     /// The SQLite connection to interrupt when `ENTITY_TIMEOUT` passes;
     /// `None` for a PostgreSQL one, whose limit the server keeps.
@@ -273,14 +278,19 @@ pub trait InstanceRows {
 }
 
 impl InstanceRows for &rusqlite::Connection {
-    fn instance_rows(
+    fn instance(
         &mut self,
-        sql: &str,
+        sqls: &[&str],
         id: &str,
         _: Option<Duration>,
-    ) -> Result<(Vec<String>, Vec<Vec<rusqlite::types::Value>>), SourceError> {
-        let params = vec![Param::Text(id.to_string()); query::positional_count(self, sql)];
-        query_rows(self, sql, &params)
+    ) -> Result<Vec<Rows>, (usize, SourceError)> {
+        sqls.iter()
+            .enumerate()
+            .map(|(k, sql)| {
+                let params = vec![Param::Text(id.to_string()); query::positional_count(self, sql)];
+                query_rows(self, sql, &params).map_err(|e| (k, e))
+            })
+            .collect()
     }
 
     fn interrupt_handle(&self) -> Option<rusqlite::InterruptHandle> {
@@ -289,15 +299,15 @@ impl InstanceRows for &rusqlite::Connection {
 }
 
 impl InstanceRows for &mut Conn {
-    fn instance_rows(
+    fn instance(
         &mut self,
-        sql: &str,
+        sqls: &[&str],
         id: &str,
         limit: Option<Duration>,
-    ) -> Result<(Vec<String>, Vec<Vec<rusqlite::types::Value>>), SourceError> {
+    ) -> Result<Vec<Rows>, (usize, SourceError)> {
         match &mut **self {
-            Conn::Sqlite(c) => (&*c).instance_rows(sql, id, limit),
-            Conn::Postgres(c) => c.instance_rows(sql, id, limit),
+            Conn::Sqlite(c) => (&*c).instance(sqls, id, limit),
+            Conn::Postgres(c) => c.instance(sqls, id, limit),
         }
     }
 

@@ -111,50 +111,62 @@ impl PgConn {
         Ok(count)
     }
 
-    /// See [`super::InstanceRows::instance_rows`]: every `?` is `id`; `limit`
-    /// caps the query's time (`ENTITY_TIMEOUT`).
-    pub fn instance_rows(
+    /// See [`super::InstanceRows::instance`]: the queries run in one
+    /// read-only `REPEATABLE READ` transaction, so that an instance's
+    /// tables are read from one snapshot of the database; every `?` is
+    /// `id`; `limit` (`ENTITY_TIMEOUT`) is each query's statement timeout.
+    pub fn instance(
         &mut self,
-        sql: &str,
+        sqls: &[&str],
         id: &str,
         limit: Option<Duration>,
-    ) -> Result<(Vec<String>, Vec<Vec<Value>>), SourceError> {
-        let tr = translate(sql, &[])?;
-        let named_slot = tr.slots.iter().find_map(|s| match s {
-            Slot::Named(n) => Some(n.clone()),
-            Slot::Positional(_) => None,
-        });
-        if let Some(name) = named_slot {
-            return Err(SourceError::UnboundName {
-                name: format!(":{name}"),
-                available: Vec::new(),
-            });
-        }
-        refuse_writes(sql)?;
-        let values = vec![Param::Text(id.to_string()); tr.slots.len()];
+    ) -> Result<Vec<super::Rows>, (usize, SourceError)> {
         let timeout_ms = self.timeout_ms;
         let start = Instant::now();
-        let err = |e: postgres::Error| query_error(sql, timeout_ms, limit.map(|l| (l, start)), &e);
-        let (stmt, names) =
-            prepare_readable(&mut self.client, &tr.sql, tr.slots.len()).map_err(err)?;
-        let mut tx = self.read_only().map_err(err)?;
-        if let Some(limit) = limit {
-            set_timeout(&mut tx, timeout_ms, limit).map_err(err)?;
+        let err = |k: usize, e: postgres::Error| {
+            let sql = sqls.get(k).copied().unwrap_or_default();
+            (
+                k,
+                query_error(sql, timeout_ms, limit.map(|l| (l, start)), &e),
+            )
+        };
+        let mut prepared = Vec::with_capacity(sqls.len());
+        for (k, sql) in sqls.iter().enumerate() {
+            let params = instance_query(sql).map_err(|e| (k, e))?;
+            let (stmt, names) = prepare_readable(&mut self.client, &params.sql, params.slots.len())
+                .map_err(|e| err(k, e))?;
+            let values = vec![Param::Text(id.to_string()); params.slots.len()];
+            prepared.push((stmt, names, values));
         }
-        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        let rows = tx
-            .query(&stmt, &refs)
-            .map_err(err)?
-            .iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| row.try_get::<_, Cell>(i).map(|c| c.0))
-                    .collect::<Result<Vec<Value>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok((names, rows))
+        let mut tx = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .map_err(|e| err(0, e))?;
+        if let Some(limit) = limit {
+            set_timeout(&mut tx, timeout_ms, limit).map_err(|e| err(0, e))?;
+        }
+        let mut out = Vec::with_capacity(prepared.len());
+        for (k, (stmt, names, values)) in prepared.into_iter().enumerate() {
+            let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
+            let rows = tx
+                .query(&stmt, &refs)
+                .map_err(|e| err(k, e))?
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<_, Cell>(i).map(|c| c.0))
+                        .collect::<Result<Vec<Value>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(k, e))?;
+            out.push((names, rows));
+        }
+        tx.commit()
+            .map_err(|e| err(sqls.len().saturating_sub(1), e))?;
+        Ok(out)
     }
 
     /// How many columns `sql` returns, from the server's description of
@@ -222,6 +234,20 @@ impl PgConn {
             })
             .collect())
     }
+}
+
+/// An LU table query rewritten: its `?` are the instance id, and a named
+/// parameter has no value.
+fn instance_query(sql: &str) -> Result<Translated, SourceError> {
+    let tr = translate(sql, &[])?;
+    if let Some(Slot::Named(name)) = tr.slots.iter().find(|s| matches!(s, Slot::Named(_))) {
+        return Err(SourceError::UnboundName {
+            name: format!(":{name}"),
+            available: Vec::new(),
+        });
+    }
+    refuse_writes(sql)?;
+    Ok(tr)
 }
 
 /// Checks an id query's text as far as it can be without the server:
