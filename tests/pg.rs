@@ -4,8 +4,6 @@
 //! of its own, dropped when it is done. Without the variable, a test that
 //! needs PostgreSQL says in one line that it skipped it.
 
-#![allow(dead_code)] // until the PostgreSQL tests use every part
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The environment variable that names the test server.
