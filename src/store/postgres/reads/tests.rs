@@ -69,8 +69,10 @@ fn resolve_bid_exact_prefix_and_last() {
         ),
         (
             "zzzzzz",
-            Err("batch id prefix zzzzzz is ambiguous: it matches zzzzzz-1, zzzzzz-2, \
-                 zzzzzz-3, zzzzzz-4, zzzzzz-5, ...; give more characters"),
+            Err(
+                "batch id prefix zzzzzz is ambiguous: it matches zzzzzz-1, zzzzzz-2, \
+                 zzzzzz-3, zzzzzz-4, zzzzzz-5, ...; give more characters",
+            ),
         ),
         // One typo away from a single recent bid: suggested; from two, not.
         (
