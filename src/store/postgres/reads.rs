@@ -7,11 +7,13 @@
 //! row plus its workers' rows of `batch_counts` (`batch_totals`), read
 //! through the view with the batch's number, so that PostgreSQL sums the
 //! few `batch_counts` rows of that batch alone (a lateral subquery, which
-//! it keeps apart). `BATCH_IN_PROCESS` reaches entity rows only through
-//! the index of unfinished entities, batch by batch, of the batches whose
-//! `in_process` total is set. The tests below check the plans.
+//! it keeps apart). A page of `BATCH_DETAILS` is a walk of the entity
+//! rows' primary key that stops at the limit. `BATCH_IN_PROCESS` reaches
+//! entity rows only through the index of unfinished entities, batch by
+//! batch, of the batches whose `in_process` total is set. The tests
+//! (`reads/tests.rs`) check the plans.
 
-use super::PgStore;
+use super::{PgStore, TxError};
 use crate::batch::{EntityStatus, StatusError};
 use crate::store::appends::Openness;
 use crate::store::batches::Counters;
@@ -21,6 +23,8 @@ use postgres::Row;
 use postgres::types::{FromSql, ToSql};
 use std::str::FromStr;
 
+// Declared by the batch store's module (`batches.rs`), which calls it;
+// here, until that module is in, so that it compiles and its tests run.
 #[cfg(test)]
 #[path = "purge.rs"]
 mod purge;
@@ -179,8 +183,15 @@ impl ReadStore for PgStore {
     }
 
     fn in_process_rows(&self) -> Result<Vec<InProcessRow>> {
-        self.read(IN_PROCESS_SQL, &[])?
-            .iter()
+        let rows = self.tx(|tx| {
+            // PostgreSQL cannot tell how few batches are at work, and
+            // estimates this statement costly enough to compile it (JIT),
+            // which takes most of a second; it reads a few index ranges.
+            tx.batch_execute("SET LOCAL jit = off")?;
+            let st = self.cached(tx, IN_PROCESS_SQL)?;
+            Ok::<_, TxError>(tx.query(&st, &[])?)
+        })?;
+        rows.iter()
             .map(|r| {
                 let c = Cols(self, r);
                 Ok(InProcessRow {
@@ -306,6 +317,23 @@ macro_rules! batch_select {
     };
 }
 
+/// The entities claimed as they arrived that have no row yet, as a table
+/// (`batch`, `seq`, `entity_id`, `node`, `start_time_ms`): `batch_claimed`,
+/// with the row each claimed entity may have looked up by the primary
+/// key, one at a time (a subquery PostgreSQL cannot turn into a join,
+/// which could read every row of the batch to find the few claimed).
+macro_rules! claimed {
+    () => {
+        "(SELECT c.batch, c.first_seq + j.n - 1 AS seq, j.value AS entity_id, c.node,
+                 c.start_time_ms
+          FROM batch_claims AS c
+          CROSS JOIN LATERAL jsonb_array_elements_text(c.ids::jsonb) WITH ORDINALITY AS j (value, n)
+          WHERE j.value IS NOT NULL
+              AND (SELECT e.seq FROM batch_entities AS e
+                   WHERE e.batch = c.batch AND e.seq = c.first_seq + j.n - 1) IS NULL) AS claimed"
+    };
+}
+
 const READ_BATCH_SQL: &str = batch_select!(" WHERE b.bid = $1");
 
 fn batch_row(c: &Cols<'_>) -> Result<BatchRow> {
@@ -424,11 +452,16 @@ fn details_sql(no: i64, bid: &str, q: &DetailsQuery) -> Vec<(String, Args)> {
             // failed ones are found without reading the completed ones.
             sql.push_str(" AND status <> 'COMPLETED'");
         }
-        let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
-        sql.push_str(&format!(
-            " AND status = ANY({})",
-            arg(&mut args, texts(&names))
-        ));
+        // One status: the index gives its rows in order, and the limit
+        // stops the walk.
+        let cond = match s.as_slice() {
+            [one] => format!(" AND status = {}", arg(&mut args, one.as_str())),
+            _ => {
+                let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
+                format!(" AND status = ANY({})", arg(&mut args, texts(&names)))
+            }
+        };
+        sql.push_str(&cond);
     }
     let mut parts = vec![(format!("{sql}{order}{limit}"), args)];
     if q.statuses
@@ -436,9 +469,12 @@ fn details_sql(no: i64, bid: &str, q: &DetailsQuery) -> Vec<(String, Args)> {
         .is_none_or(|s| s.contains(&EntityStatus::InProcess))
     {
         let (sql, args) = details_part(
-            "SELECT seq, entity_id, node, 'IN_PROCESS', 1::bigint, NULL::bigint, NULL::text,
-                    NULL::text, start_time_ms
-             FROM batch_claimed",
+            concat!(
+                "SELECT seq, entity_id, node, 'IN_PROCESS', 1::bigint, NULL::bigint, NULL::text,
+                        NULL::text, start_time_ms
+                 FROM ",
+                claimed!()
+            ),
             no,
             bid,
             q,
@@ -474,8 +510,9 @@ fn details_part(select: &str, no: i64, bid: &str, q: &DetailsQuery) -> (String, 
 /// CTE); then each one's IN_PROCESS entities, by the index of unfinished
 /// entities (`OFFSET 0` keeps the lateral subqueries apart, so that they
 /// are searched batch by batch, never joined by a scan). Entities claimed
-/// as they arrived, without a row yet, are in `batch_claimed`.
-const IN_PROCESS_SQL: &str = "
+/// as they arrived, without a row yet, are in `claimed!`.
+const IN_PROCESS_SQL: &str = concat!(
+    "
     WITH busy AS MATERIALIZED (
         SELECT b.batch_no, b.bid, b.lu, b.execution_id, b.command, b.owner_node,
                b.owner_pid, b.heartbeat_at, b.fabric_command
@@ -495,9 +532,12 @@ const IN_PROCESS_SQL: &str = "
            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command
     FROM busy AS b
     CROSS JOIN LATERAL (
-        SELECT node, entity_id, start_time_ms, seq FROM batch_claimed
+        SELECT node, entity_id, start_time_ms, seq FROM ",
+    claimed!(),
+    "
         WHERE batch = b.batch_no OFFSET 0) AS c) AS r
-    ORDER BY node COLLATE \"C\", start_time_ms, bid, seq";
+    ORDER BY node COLLATE \"C\", start_time_ms, bid, seq"
+);
 
 #[cfg(test)]
 mod tests;
