@@ -8,7 +8,7 @@
 use crate::batch::BatchStatus;
 use crate::store::Result;
 use crate::store::batches::Purgeable;
-use crate::store::postgres::reads::Cols;
+use crate::store::postgres::reads::{Cols, rows};
 use crate::store::postgres::{PgStore, TxError};
 
 /// See [`crate::store::BatchStore::purgeable`].
@@ -26,7 +26,8 @@ pub(super) fn purgeable(
     // deleted, whatever the caller asked. Nor is the batch of a named
     // series' last successful run (what its next window counts from).
     // Job runs are not batches: their keys stay whatever is purged.
-    s.read(
+    rows(
+        s,
         "SELECT b.bid, b.batch_no, b.command, b.status, b.end_time, b.execution_id, t.total
          FROM batches AS b
          CROSS JOIN LATERAL (SELECT total FROM batch_totals AS t WHERE t.batch = b.batch_no) AS t
@@ -156,7 +157,8 @@ pub(super) fn purge_rows(s: &PgStore, batch_no: i64, max_rows: usize) -> Result<
 pub(super) fn orphan_batch_nos(s: &PgStore) -> Result<Vec<i64>> {
     // Each table's distinct batch numbers, one index seek apiece (a scan
     // would read every entity row).
-    s.read(
+    rows(
+        s,
         "WITH RECURSIVE
              e(n) AS (SELECT min(batch) FROM batch_entities
                       UNION ALL

@@ -38,8 +38,8 @@ impl ReadStore for PgStore {
     }
 
     fn read_batch(&self, bid: &str) -> Result<BatchRow> {
-        let rows = self.read(READ_BATCH_SQL, &[&bid])?;
-        match rows.first() {
+        let found = rows(self, READ_BATCH_SQL, &[&bid])?;
+        match found.first() {
             Some(r) => batch_row(&Cols(self, r)),
             None => Err(StoreError::NoBatch {
                 given: bid.to_string(),
@@ -82,7 +82,8 @@ impl ReadStore for PgStore {
     }
 
     fn batch_node_rows(&self, bid: &str) -> Result<Vec<NodeRow>> {
-        self.read(
+        rows(
+            self,
             "SELECT node, dc, start_time, end_time, completed, failed, added, updated, unchanged
              FROM batch_nodes WHERE bid = $1 ORDER BY dc COLLATE \"C\", node COLLATE \"C\"",
             &[&bid],
@@ -107,8 +108,9 @@ impl ReadStore for PgStore {
 
     fn pace_samples(&self, bid: &str, node: &str, window_ms: i64) -> Result<Option<PaceSamples>> {
         let one = |sql: &'static str, args: &[&(dyn ToSql + Sync)]| -> Result<Option<(i64, i64)>> {
-            let rows = self.read(sql, args)?;
-            rows.first()
+            let found = rows(self, sql, args)?;
+            found
+                .first()
                 .map(|r| {
                     let c = Cols(self, r);
                     Ok((c.get(0)?, c.get(1)?))
@@ -142,7 +144,7 @@ impl ReadStore for PgStore {
     }
 
     fn entity_rows(&self, bid: &str, q: &DetailsQuery) -> Result<Vec<EntityRow>> {
-        let Some(no) = self.batch_no(bid)? else {
+        let Some(no) = batch_no(self, bid)? else {
             return Ok(Vec::new());
         };
         // Each part comes in order, cut at the limit; the two are merged
@@ -212,7 +214,8 @@ impl ReadStore for PgStore {
     }
 
     fn event_rows(&self, bid: &str) -> Result<Vec<EventRow>> {
-        self.read(
+        rows(
+            self,
             "SELECT time, execution_id, node, status, note
              FROM batch_events WHERE bid = $1 ORDER BY id",
             &[&bid],
@@ -234,43 +237,44 @@ impl ReadStore for PgStore {
 
 impl BidLookup for PgStore {
     fn exact(&self, bid: &str) -> Result<Option<String>> {
-        Ok(self
-            .bids("SELECT bid FROM batches WHERE bid = $1", &[&bid])?
-            .pop())
+        Ok(bids(self, "SELECT bid FROM batches WHERE bid = $1", &[&bid])?.pop())
     }
 
     fn starting_at(&self, prefix: &str, n: i64) -> Result<Vec<String>> {
-        self.bids(PREFIX_SQL, &[&prefix, &n])
+        bids(self, PREFIX_SQL, &[&prefix, &n])
     }
 
     fn recent(&self, n: i64) -> Result<Vec<String>> {
-        self.bids(
+        bids(
+            self,
             "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT $1",
             &[&n],
         )
     }
 }
 
-impl PgStore {
-    /// The rows of `sql`, a statement prepared once per connection.
-    pub(super) fn read(&self, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let mut client = self.client();
-        let st = self.cached(&mut *client, sql).map_err(|e| self.err(e))?;
-        client.query(&st, args).map_err(|e| self.err(e))
-    }
+/// The rows of `sql`, a statement prepared once per connection.
+pub(super) fn rows(
+    s: &PgStore,
+    sql: &'static str,
+    args: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    let mut client = s.client();
+    let st = s.cached(&mut *client, sql).map_err(|e| s.err(e))?;
+    client.query(&st, args).map_err(|e| s.err(e))
+}
 
-    /// The number of batch `bid`, which keys its entity rows and claims.
-    fn batch_no(&self, bid: &str) -> Result<Option<i64>> {
-        let rows = self.read("SELECT batch_no FROM batches WHERE bid = $1", &[&bid])?;
-        rows.first().map(|r| Cols(self, r).get(0)).transpose()
-    }
+/// The number of batch `bid`, which keys its entity rows and claims.
+fn batch_no(s: &PgStore, bid: &str) -> Result<Option<i64>> {
+    let found = rows(s, "SELECT batch_no FROM batches WHERE bid = $1", &[&bid])?;
+    found.first().map(|r| Cols(s, r).get(0)).transpose()
+}
 
-    fn bids(&self, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>> {
-        self.read(sql, args)?
-            .iter()
-            .map(|r| Cols(self, r).get(0))
-            .collect()
-    }
+fn bids(s: &PgStore, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>> {
+    rows(s, sql, args)?
+        .iter()
+        .map(|r| Cols(s, r).get(0))
+        .collect()
 }
 
 /// A row's columns, read with the store's errors.
