@@ -439,7 +439,7 @@ fn bad_urls_are_refused_and_nothing_is_stored() {
         return;
     };
     let w = World::new(0);
-    let missing = pg::with_database(&db.url, "no_such_db");
+    let missing = batchsh::pg::with_database(&db.url, "no_such_db");
     let nobody = with_user(&db.url, "nobody_here");
     let cases = [
         (
