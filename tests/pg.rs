@@ -55,6 +55,11 @@ pub fn database(test: &str) -> Option<Database> {
 }
 
 impl Database {
+    /// Its name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A client on this database, for a test to look at or change rows.
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls)
