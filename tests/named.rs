@@ -112,7 +112,8 @@ impl Shell {
     }
 
     /// Starts `script` (a named batch) in the background, and waits until
-    /// its run of the series is open.
+    /// its run of the series is open and the batch is under way (past
+    /// reading its ids: its status holds still while its entities wait).
     fn running(&self, script: &str) -> std::process::Child {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
             .current_dir(self.path())
@@ -129,7 +130,8 @@ impl Shell {
                 && rusqlite::Connection::open(path)
                     .and_then(|c| {
                         c.query_row(
-                            "SELECT count(*) FROM series_runs WHERE status = 'OPEN'",
+                            "SELECT count(*) FROM series_runs AS r JOIN batches AS b \
+                             ON b.bid = r.bid WHERE r.status = 'OPEN' AND b.status = 'IN_PROGRESS'",
                             [],
                             |r| r.get::<_, i64>(0),
                         )

@@ -4,8 +4,6 @@
 //! of its own, dropped when it is done. Without the variable, a test that
 //! needs PostgreSQL says in one line that it skipped it.
 
-#![allow(dead_code)] // until the PostgreSQL tests use every part
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The environment variable that names the test server.
@@ -57,6 +55,11 @@ pub fn database(test: &str) -> Option<Database> {
 }
 
 impl Database {
+    /// Its name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A client on this database, for a test to look at or change rows.
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls)
@@ -79,6 +82,7 @@ impl Drop for Database {
 /// pass of `.ci/run` sets `BATCHSH_TEST_STORE_SERVER` (see batchsh's
 /// `knobs::store_server`) for the tests of workers, takeover, schedules
 /// and windows.
+#[allow(dead_code)] // for the tests that read a store directly
 pub fn stores_on_postgres() -> bool {
     std::env::var("BATCHSH_TEST_STORE_SERVER").is_ok_and(|v| !v.is_empty())
 }
@@ -87,6 +91,7 @@ pub fn stores_on_postgres() -> bool {
 /// header): false when the stores are in PostgreSQL, after saying so in
 /// one line (written past the test harness's capture, so that a skip is
 /// seen).
+#[allow(dead_code)] // for the tests that read a store directly
 pub fn sqlite_file_test(test: &str) -> bool {
     if !stores_on_postgres() {
         return true;
@@ -100,6 +105,7 @@ pub fn sqlite_file_test(test: &str) -> bool {
 
 /// The URL of the store a test's processes use for the home `home` when
 /// the stores are in PostgreSQL.
+#[allow(dead_code)] // for the tests that read a store directly
 pub fn store_url(home: &std::path::Path) -> Option<String> {
     let server = std::env::var("BATCHSH_TEST_STORE_SERVER")
         .ok()

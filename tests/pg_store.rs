@@ -145,3 +145,137 @@ fn normalised(text: &str) -> String {
     .unwrap();
     re.replace_all(text, "_").into_owned()
 }
+
+/// The TCP address of the test server (`BATCHSH_TEST_POSTGRES_TCP`, a URL
+/// to its `postgres` database over 127.0.0.1: `.ci/run` sets it), where it
+/// offers TLS and asks the role `batchsh_pw` for its password; `None`
+/// when it is not given.
+fn over_tcp(test: &str) -> Option<String> {
+    let url = std::env::var("BATCHSH_TEST_POSTGRES_TCP")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if url.is_none() {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            format!("{test}: skipped (BATCHSH_TEST_POSTGRES_TCP is not set; .ci/run sets it)\n")
+                .as_bytes(),
+        );
+    }
+    url
+}
+
+/// `sslmode=require`: the store's connection is encrypted (the server
+/// lists it in pg_stat_ssl while a batch runs).
+#[test]
+fn sslmode_require_encrypts_the_connection() {
+    let Some(tcp) = over_tcp("sslmode_require_encrypts_the_connection") else {
+        return;
+    };
+    let Some(db) = pg::database("sslmode_require_encrypts_the_connection") else {
+        return;
+    };
+    let name = db.name().to_string();
+    let url = format!(
+        "{}?sslmode=require",
+        batchsh::pg::with_database(&tcp, &name)
+    );
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let running = std::process::Command::new(env!("CARGO_BIN_EXE_batchsh"))
+        .args([
+            "--home",
+            home.path().to_str().unwrap(),
+            "--store",
+            &url,
+            "-q",
+            "-c",
+        ])
+        .arg(format!(
+            "BATCH x.('1') FABRIC_COMMAND=\"shell 'while [ ! -e {} ]; do sleep 0.05; done; : ?'\"",
+            go.display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut admin = db.client();
+    crate::world::eventually("batchsh's encrypted connection", || {
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid
+                 WHERE a.application_name = 'batchsh' AND a.datname = $1 AND s.ssl",
+                &[&name],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            > 0
+    });
+    std::fs::write(&go, "").unwrap();
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A wrong password is refused with the server's words and where to give
+/// the right one; the right one is taken from the URL, from PGPASSWORD
+/// and from the password file.
+#[test]
+fn a_wrong_password_is_refused_and_the_right_one_found_where_libpq_looks() {
+    let Some(tcp) = over_tcp("a_wrong_password_is_refused") else {
+        return;
+    };
+    let Some(db) = pg::database("a_wrong_password_is_refused") else {
+        return;
+    };
+    let mut admin = db.client();
+    admin
+        .batch_execute(
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'batchsh_pw') THEN
+                     CREATE ROLE batchsh_pw LOGIN PASSWORD 'right';
+                 END IF;
+             END $$",
+        )
+        .unwrap();
+    let name = db.name().to_string();
+    admin
+        .batch_execute(&format!(
+            "GRANT ALL ON DATABASE {name} TO batchsh_pw; GRANT ALL ON SCHEMA public TO batchsh_pw"
+        ))
+        .ok();
+    let at = |user: &str| {
+        batchsh::pg::with_database(&tcp.replacen("postgres@", &format!("{user}@"), 1), &name)
+    };
+    refused(
+        &at("batchsh_pw:secret"),
+        &[
+            "password authentication failed",
+            "PGPASSWORD",
+            "batchsh_pw:***@",
+        ],
+    );
+    Test::new()
+        .args(["--store", &at("batchsh_pw:right"), "-c", "SHOW LUS"])
+        .status(0)
+        .run();
+    Test::new()
+        .env("PGPASSWORD", "right")
+        .args(["--store", &at("batchsh_pw"), "-c", "SHOW LUS"])
+        .status(0)
+        .run();
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = dir.path().join("pgpass");
+    std::fs::write(&pgpass, "127.0.0.1:*:*:batchsh_pw:right\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Test::new()
+        .env("PGPASSFILE", pgpass.to_str().unwrap())
+        .args(["--store", &at("batchsh_pw"), "-c", "SHOW LUS"])
+        .status(0)
+        .run();
+}

@@ -422,18 +422,25 @@ fn stdin_that_is_not_a_terminal_is_read_as_a_script() {
     );
 }
 
-/// Issue 20, point 10: a store URL is refused before the REPL starts:
-/// exit 2, no prompt, no folder `postgres:` in the working directory.
+/// Issue 20, point 10: a store URL of a scheme batchsh does not know is
+/// refused before the REPL starts: exit 2, no prompt, no folder `mysql:`
+/// in the working directory. A PostgreSQL store that cannot be reached
+/// ends the REPL before its prompt, exit 1, saying why.
 #[test]
 fn a_store_url_is_refused_before_the_repl_starts() {
     let p = Place::new(1);
-    let mut r = p.repl_start(&["--store", "postgres://localhost/batchsh"], &[]);
-    let said = r.expect("version of batchsh");
+    let mut r = p.repl_start(&["--store", "mysql://localhost/batchsh"], &[]);
+    let said = r.expect("which is not a store batchsh knows");
     assert!(
-        said.contains("a PostgreSQL store is not available yet") && !said.contains(PROMPT),
+        said.contains("error: the store mysql://") && !said.contains(PROMPT),
         "{said}"
     );
     assert_eq!(r.exit_code(), 2);
+    assert!(!p.dir.path().join("mysql:").exists());
+    let mut r = p.repl_start(&["--store", "postgres://u@127.0.0.1:1/batchsh"], &[]);
+    let said = r.expect("nothing listens at 127.0.0.1:1");
+    assert!(!said.contains(PROMPT), "{said}");
+    assert_eq!(r.exit_code(), 1);
     assert!(!p.dir.path().join("postgres:").exists());
 }
 

@@ -187,15 +187,14 @@ pub(super) fn entity_source(
 /// that cannot be opened or a query the database rejects (no such table)
 /// passes: the run meets it again, and the batch ends FAILED with the
 /// database's message, as SPEC §11 has it for a source query that fails.
+/// A `POSTGRES` interface is not connected to here: its text is checked
+/// for its placeholders and values alone, and the run does the rest.
 pub(super) fn refuse_query_text(
     iface: &source::Interface,
     sql: &str,
     params: &[Param],
     windowed: bool,
 ) -> Result<(), source::SourceError> {
-    let Ok(conn) = source::schema(iface) else {
-        return Ok(());
-    };
     // A named batch's query may use its window variables; a value is only
     // needed to prepare it.
     let named: Vec<(&str, Param)> = if windowed {
@@ -205,6 +204,14 @@ pub(super) fn refuse_query_text(
             .collect()
     } else {
         Vec::new()
+    };
+    // PostgreSQL's text is checked without the server: connecting here
+    // and again in the run would make an unreachable host wait twice.
+    if iface.kind == crate::catalog::InterfaceKind::Postgres {
+        return source::postgres::check_text(sql, params, &named);
+    }
+    let Ok(conn) = source::schema(iface) else {
+        return Ok(());
     };
     match source::check_id_query(&conn, sql, params, &named) {
         Err(e) if e.is_query_text_fault() => Err(e),

@@ -123,8 +123,8 @@ impl<'a> Context<'a> {
 /// `interface` for the entity of `ctx`, its parameters bound (positional
 /// ones to the entity id, named ones to window values: [`sql`]'s module
 /// doc), within `ctx.timeout`, and gives the rows it changed or returned.
-/// SQLite and CSV interfaces implement it with [`sql::on_sqlite`]; another
-/// kind of interface (PostgreSQL) implements it with its own client. An
+/// SQLite and CSV interfaces implement it with [`sql::on_sqlite`],
+/// PostgreSQL ones with [`sql::on_postgres`]. An
 /// implementation reports its own failures (no such interface, cannot
 /// open) with [`CommandError::Interface`].
 pub trait Connections {
@@ -139,11 +139,14 @@ impl Connections for Option<crate::source::Pool> {
             interface: interface.to_string(),
             reason: "not resolved for this batch".into(),
         })?;
-        pool.with(|conn| sql::on_sqlite(conn, interface, sql, ctx))
-            .map_err(|e| CommandError::Interface {
-                interface: interface.to_string(),
-                reason: e.to_string(),
-            })?
+        pool.with(|conn| match conn {
+            crate::source::Conn::Sqlite(c) => sql::on_sqlite(c, interface, sql, ctx),
+            crate::source::Conn::Postgres(c) => sql::on_postgres(c, interface, sql, ctx),
+        })
+        .map_err(|e| CommandError::Interface {
+            interface: interface.to_string(),
+            reason: e.to_string(),
+        })?
     }
 }
 
@@ -205,6 +208,13 @@ pub enum CommandError {
     Sql {
         interface: String,
         source: rusqlite::Error,
+    },
+    /// The statement failed on a `POSTGRES` interface: the server's
+    /// message, or why the statement could not be sent.
+    #[error("sql error on interface {interface}: {source}")]
+    Postgres {
+        interface: String,
+        source: crate::source::SourceError,
     },
     #[error(transparent)]
     Pipe(#[from] pipe::PipeError),

@@ -13,6 +13,13 @@
 //!
 //! `ENTITY_TIMEOUT` interrupts the statement (`sqlite3_interrupt`) from a
 //! watchdog thread.
+//!
+//! On a `POSTGRES` interface the statement is PostgreSQL's SQL, with `?`
+//! and the window names written as everywhere else (rewritten as `$n`
+//! outside quotes and comments: [`crate::source::placeholders`]); it runs
+//! in a transaction of its own, committed when it succeeds, and
+//! `ENTITY_TIMEOUT` becomes that transaction's `statement_timeout`, so the
+//! server stops the statement itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -75,6 +82,40 @@ pub fn on_sqlite(
             Err(CommandError::Timeout(limit))
         }
         (Err(e), _) => Err(CommandError::sql(interface, e)),
+    }
+}
+
+/// `sql` on a `POSTGRES` interface (see the module doc): the statement
+/// rewritten for PostgreSQL, its values bound, run under `ENTITY_TIMEOUT`.
+pub fn on_postgres(
+    conn: &mut crate::source::postgres::PgConn,
+    interface: &str,
+    sql: &str,
+    ctx: &Context,
+) -> Result<usize, CommandError> {
+    use crate::source::{Param, SourceError, placeholders::Slot};
+    let fail = |source| CommandError::Postgres {
+        interface: interface.to_string(),
+        source,
+    };
+    let named: Vec<(&str, Param)> = ctx
+        .window
+        .iter()
+        .map(|(k, _)| (k.as_str(), Param::Null))
+        .collect();
+    let tr = crate::source::postgres::translate(sql, &named).map_err(fail)?;
+    let values = tr
+        .slots
+        .iter()
+        .map(|slot| match slot {
+            Slot::Positional(_) => Ok(Param::Text(ctx.entity_id.to_string())),
+            Slot::Named(n) => ctx.param(n).map(|v| Param::Text(v.to_string())),
+        })
+        .collect::<Result<Vec<Param>, CommandError>>()?;
+    match conn.execute(&tr.sql, &values, ctx.timeout) {
+        Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Err(SourceError::TimedOut { limit }) => Err(CommandError::Timeout(limit)),
+        Err(e) => Err(fail(e)),
     }
 }
 

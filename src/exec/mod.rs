@@ -235,19 +235,10 @@ fn count_entities(plan: &Plan, home: &std::path::Path, window: &[(String, String
             sql,
             params,
             ..
-        } => {
-            let conn = crate::source::connect(interface)?;
-            let named = crate::source::window_params(window);
-            crate::source::for_each_id(&conn, sql, params, &named, |_| {
-                std::ops::ControlFlow::Continue(())
-            })
-            .map_err(|e| {
-                ExecError::run(format!(
-                    "the source query failed on interface {}: {e}",
-                    interface.name
-                ))
-            })
-        }
+        } => crate::source::read_ids(interface, sql, params, window, |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(ExecError::run),
         plan::EntitySource::Fabric(lu) => Ok(crate::lu::LuStore::open(home, lu)
             .and_then(|s| s.for_each_instance(|_| std::ops::ControlFlow::Continue(())))?),
         plan::EntitySource::Lines { ids, .. } => {

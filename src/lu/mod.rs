@@ -59,6 +59,7 @@ pub use error::LuError;
 pub use schema::check_table_names;
 pub use value::Atom;
 
+use crate::source::InstanceRows;
 use crate::store::LuDef;
 use rusqlite::{Connection, TransactionBehavior};
 use std::ops::{ControlFlow, Deref, DerefMut};
@@ -208,14 +209,19 @@ impl LuStore {
     pub fn sync_instance(
         &self,
         lu: &LuDef,
-        source: &Connection,
+        source: impl InstanceRows,
         id: &str,
     ) -> Result<serde_json::Value, LuError> {
         self.sync(lu, source, id).map(SyncOutcome::json)
     }
 
     /// [`LuStore::sync_instance`], as an enum for counting.
-    pub fn sync(&self, lu: &LuDef, source: &Connection, id: &str) -> Result<SyncOutcome, LuError> {
+    pub fn sync(
+        &self,
+        lu: &LuDef,
+        source: impl InstanceRows,
+        id: &str,
+    ) -> Result<SyncOutcome, LuError> {
         self.sync_within(lu, source, id, None, None)
     }
 
@@ -226,7 +232,7 @@ impl LuStore {
     pub fn sync_within(
         &self,
         lu: &LuDef,
-        source: &Connection,
+        mut source: impl InstanceRows,
         id: &str,
         by: Option<Entity>,
         limit: Option<Duration>,
@@ -238,13 +244,13 @@ impl LuStore {
         })?;
         let mut conn = self.conn()?;
         let watch = limit.map(|l| {
-            (
-                l,
-                vec![source.get_interrupt_handle(), conn.get_interrupt_handle()],
-            )
+            let handles = source.interrupt_handle().into_iter();
+            (l, handles.chain([conn.get_interrupt_handle()]).collect())
         });
         self.limited(watch, |check| {
-            self.sync_on(&mut conn, lu, source, id, by, check)
+            let fetched = sync::fetch(lu, &mut source, id, limit)?;
+            check()?;
+            self.sync_on(&mut conn, id, &fetched, by, check)
         })
     }
 
@@ -255,14 +261,11 @@ impl LuStore {
     fn sync_on(
         &self,
         conn: &mut Connection,
-        lu: &LuDef,
-        source: &Connection,
         id: &str,
+        fetched: &[sync::Fetched<'_>],
         by: Option<Entity>,
         check: &dyn Fn() -> Result<(), LuError>,
     ) -> Result<SyncOutcome, LuError> {
-        let fetched = sync::fetch(lu, source, id)?;
-        check()?;
         // Only an entity that ran before can find its own write.
         let earlier = |tx: &Connection| match by {
             Some(e) if e.again => schema::synced_by(tx, id, e.batch, e.seq),
@@ -272,7 +275,7 @@ impl LuStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
                 .map_err(|e| self.err(e))?;
-            let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
+            let plan = sync::plan(&tx, id, fetched).map_err(|e| self.err(e))?;
             let before = earlier(&tx).map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))?;
             check()?;
@@ -283,7 +286,7 @@ impl LuStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let plan = sync::plan(&tx, id, &fetched).map_err(|e| self.err(e))?;
+        let plan = sync::plan(&tx, id, fetched).map_err(|e| self.err(e))?;
         let outcome = plan
             .outcome
             .after(earlier(&tx).map_err(|e| self.err(e))?.as_deref());
@@ -349,9 +352,14 @@ impl LuStore {
                 Ok(())
             }
         };
+        let start = std::time::Instant::now();
         let r = crate::source::watchdog::within(handles, limit, &timed_out, || work(&check));
         match r {
-            Err(_) if timed_out.load(Ordering::SeqCst) => Err(expired()),
+            // A PostgreSQL source keeps the limit on the server, which may
+            // cancel its query a moment before the watchdog wakes.
+            Err(_) if timed_out.load(Ordering::SeqCst) || start.elapsed() >= limit => {
+                Err(expired())
+            }
             r => r,
         }
     }

@@ -17,7 +17,7 @@
 use super::schema::{self, IID, ROWID, ident, same_name};
 use super::value::Atom;
 use super::{LuError, SyncOutcome};
-use crate::source::{self, Param};
+use crate::source::InstanceRows;
 use crate::store::{LuDef, LuTableDef};
 use rusqlite::{Connection, params_from_iter};
 use std::collections::{HashMap, VecDeque};
@@ -38,25 +38,28 @@ pub struct Fetched<'a> {
 ///
 /// Every positional `?` of a query is the id (a query may need it twice,
 /// `where a = ? or b = ?`, or not at all, for a table every instance
-/// shares); a named parameter has no value and is an error.
+/// shares); a named parameter has no value and is an error. `limit`
+/// (`ENTITY_TIMEOUT`) caps each query on a PostgreSQL source, which reads
+/// every table from one snapshot.
 pub fn fetch<'a>(
     lu: &'a LuDef,
-    source: &Connection,
+    source: &mut dyn InstanceRows,
     id: &str,
+    limit: Option<std::time::Duration>,
 ) -> Result<Vec<Fetched<'a>>, LuError> {
+    let sqls: Vec<&str> = lu.tables.iter().map(|t| t.sql.as_str()).collect();
+    let results = source
+        .instance(&sqls, id, limit)
+        .map_err(|(k, source)| LuError::Source {
+            lu: lu.name.clone(),
+            id: id.to_string(),
+            table: lu.tables.get(k).map(|t| t.name.clone()).unwrap_or_default(),
+            source: Box::new(source),
+        })?;
     lu.tables
         .iter()
-        .map(|table| {
-            let params = vec![Param::Text(id.to_string()); positional_count(source, &table.sql)];
-            let (columns, rows) =
-                source::query_rows(source, &table.sql, &params).map_err(|source| {
-                    LuError::Source {
-                        lu: lu.name.clone(),
-                        id: id.to_string(),
-                        table: table.name.clone(),
-                        source: Box::new(source),
-                    }
-                })?;
+        .zip(results)
+        .map(|(table, (columns, rows))| {
             let key = check_columns(lu, table, &columns)?;
             let rows = rows
                 .into_iter()
@@ -70,17 +73,6 @@ pub fn fetch<'a>(
             })
         })
         .collect()
-}
-
-/// How many values the query's positional parameters take. A query that
-/// does not prepare counts one: running it then reports the real error.
-fn positional_count(conn: &Connection, sql: &str) -> usize {
-    let Ok(stmt) = conn.prepare_cached(sql) else {
-        return 1;
-    };
-    (1..=stmt.parameter_count())
-        .filter(|&i| stmt.parameter_name(i).is_none_or(|n| n.starts_with('?')))
-        .count()
 }
 
 fn check_columns(

@@ -62,6 +62,7 @@ pub fn run(global: &Global) -> Result<(), Error> {
         std::env::var_os("NO_COLOR").as_deref(),
         std::env::var_os("TERM").as_deref(),
     );
+    let store_path = config.store_path.clone();
     let helper = Helper::new(config.store_path.clone(), config.cwd.clone(), highlight);
     let mut session = Session::new(config, crate::runner::settings(global));
     let ctrl_c = on_ctrl_c(&session);
@@ -74,7 +75,15 @@ pub fn run(global: &Global) -> Result<(), Error> {
             env!("CARGO_PKG_VERSION")
         );
     }
-    session.open_existing_store();
+    // A store file that cannot be opened is left for the first statement
+    // that needs it to say so (the REPL still helps); a PostgreSQL store
+    // that cannot be reached ends the REPL at once, as psql does.
+    if let Err(e) = session.open_existing_store()
+        && crate::store::is_url(&store_path)
+    {
+        eprintln!("error: {e}");
+        return Err(Error::Exit(crate::exit::FAILED));
+    }
     let mut pending = String::new();
     loop {
         if let Some(h) = editor.helper_mut() {

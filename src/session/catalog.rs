@@ -107,10 +107,10 @@ impl Session {
                 // Every query must compile on the interface, and only
                 // read, now, not fail for each entity later. Compiling needs
                 // the schema only: a CSV interface's rows are not loaded.
-                let conn = source::schema(&iface.source())
+                let mut conn = source::open_schema(&iface.source())
                     .map_err(|e| StatementError::at(interface.span, e))?;
-                let compile = |sql: &str, what: String, span: Span| -> Result<()> {
-                    source::check_read_query(&conn, sql).map_err(|e| {
+                let mut compile = |sql: &str, what: String, span: Span| -> Result<()> {
+                    conn.check_read_query(sql).map_err(|e| {
                         let message = match e {
                             source::SourceError::Query { message, .. } => format!(
                                 "the {what} query does not run on interface {}: {message}",
@@ -282,9 +282,8 @@ impl Session {
                 let iface = store
                     .interface(&iface_name)
                     .map_err(|e| StatementError::at(iface_span, e))?;
-                let conn = source::schema(&iface.source())
-                    .map_err(|e| StatementError::at(iface_span, e))?;
-                let columns = source::column_count(&conn, &sql.value)
+                let columns = source::open_schema(&iface.source())
+                    .and_then(|mut conn| conn.column_count(&sql.value))
                     .map_err(|e| StatementError::at(sql.span, e))?;
                 if columns != 1 {
                     return Err(StatementError::refused(

@@ -197,13 +197,14 @@ impl Session {
             .map_err(|e| StatementError::at(at, e))
     }
 
-    /// Opens the store now if its file exists (so that an upgrade is
-    /// announced here, not done silently by the REPL's Tab completion);
-    /// an error is left for the first statement that needs the store.
-    pub fn open_existing_store(&mut self) {
+    /// Opens the store now if its file exists, or if it is a PostgreSQL
+    /// store (so that an upgrade is announced here, not done silently by
+    /// the REPL's Tab completion), and says whether that failed.
+    pub fn open_existing_store(&mut self) -> Result<()> {
         if self.store.is_none() && crate::store::exists(&self.store_path) {
-            let _ = self.store();
+            self.store()?;
         }
+        Ok(())
     }
 
     fn store(&mut self) -> Result<&dyn Store> {

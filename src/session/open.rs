@@ -74,10 +74,10 @@ impl Session {
 /// checked as an entity id: a row without a usable id refuses the whole
 /// statement (`at`: the SQL), which appends nothing.
 fn query_ids(interface: &source::Interface, sql: &str, at: Span) -> Result<Vec<String>> {
-    let conn = source::connect(interface).map_err(|e| StatementError::at(at, e))?;
+    let mut conn = source::open(interface).map_err(|e| StatementError::at(at, e))?;
     let mut ids = Vec::new();
     let mut bad = None;
-    source::for_each_id(&conn, sql, &[], &[], |r| {
+    conn.for_each_id(sql, &[], &[], |r| {
         match r.and_then(|id| source::check_id(&id).map(|()| id)) {
             Ok(id) => {
                 ids.push(id);

@@ -11,10 +11,17 @@ use std::path::PathBuf;
 /// not know which interface it came from, and the caller that does adds it.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("interface {interface}: {kind} interfaces are not available yet")]
-    Unsupported {
+    /// A caller asked for the SQLite connection of a `POSTGRES`
+    /// interface; [`super::open`] gives one of any kind.
+    #[error("interface {interface}: a {kind} interface has no SQLite connection")]
+    NotSqliteKind {
         interface: String,
         kind: &'static str,
+    },
+    #[error("interface {interface}: {source}")]
+    Postgres {
+        interface: String,
+        source: crate::pg::PgError,
     },
     #[error(
         "interface {interface}: {} does not exist (a relative PATH is resolved \
@@ -135,10 +142,24 @@ pub enum SourceError {
     },
     #[error("the query failed: {message} (query: {sql})")]
     Query { sql: String, message: String },
+    #[error(
+        "the query took longer than the statement_timeout of {ms} ms the interface's \
+         connection has (the URL's options, or the role's or database's setting) and was \
+         cancelled; make the query faster, or raise statement_timeout \
+         (?options=-c%20statement_timeout%3D60000) (query: {sql})"
+    )]
+    TooSlow { sql: String, ms: i64 },
+    /// `ENTITY_TIMEOUT` passed while the query ran.
+    #[error("timed out after {}", crate::ast::Duration(.limit.as_millis() as u64))]
+    TimedOut { limit: std::time::Duration },
     #[error("the query would change data; a source query must only read (query: {sql})")]
     NotReadOnly { sql: String },
     #[error("the text holds more than one statement; give one query (query: {sql})")]
     MultipleStatements { sql: String },
+    /// A `$1` written in a query for PostgreSQL, whose parameters batchsh
+    /// numbers itself.
+    #[error("{0}")]
+    Numbered(#[from] super::placeholders::Numbered),
     #[error("the statement returns no columns; write a SELECT (query: {sql})")]
     NoColumns { sql: String },
     #[error(
@@ -178,6 +199,7 @@ impl SourceError {
                 | SourceError::NoColumns { .. }
                 | SourceError::ParamCount { .. }
                 | SourceError::UnboundName { .. }
+                | SourceError::Numbered(_)
         )
     }
 
@@ -254,7 +276,7 @@ fn hex_literal(bytes: &[u8], shown: usize) -> String {
     s
 }
 
-fn clip_sql(sql: &str) -> String {
+pub(super) fn clip_sql(sql: &str) -> String {
     const SHOWN: usize = 200;
     let sql = sql.trim();
     match sql.char_indices().nth(SHOWN) {

@@ -1,26 +1,32 @@
 //! Data sources: the interfaces a batch reads entity ids from, and the LU
 //! syncs rows from (SPEC §3, §4).
 //!
-//! An interface is opened as an SQLite connection whatever its kind, so that
-//! every query above this layer is plain SQLite SQL:
+//! An interface is opened as a [`Conn`]:
 //!
 //! - `SQLITE`: the database file itself, opened read-write (per-entity `sql`
 //!   commands write) but never created;
 //! - `CSV`: an in-memory database with one TEXT table per `.csv` file, named
 //!   by the file's stem, made read-only once loaded;
-//! - `POSTGRES`: not available yet, refused with [`SourceError::Unsupported`].
+//! - `POSTGRES`: a connection to the database the URL names ([`crate::pg`]);
+//!   queries are PostgreSQL's SQL, their `?` and window names rewritten as
+//!   `$n` ([`placeholders`]), their values converted to SQLite's
+//!   (`pgvalue`).
 //!
 //! [`check`] runs when an interface is created and again when a batch uses
-//! it; [`connect`] opens it; [`schema`] opens only what checking a query
-//! needs. Queries go through [`for_each_id`] (streams the
-//! first column as entity ids; [`read_ids`] opens the interface too, for a
-//! batch's run), [`query_rows`] (small results, for LU table
-//! sync) and [`column_count`]. Values are always bound, never pasted into SQL.
+//! it; [`open`] opens it; [`open_schema`] opens only what checking a query
+//! needs ([`connect`] and [`schema`] are their SQLite halves). Queries go
+//! through [`Conn::for_each_id`] (streams the first column as entity ids;
+//! [`read_ids`] opens the interface too, for a batch's run),
+//! [`InstanceRows`] (small results, for LU table sync) and
+//! [`Conn::column_count`]. Values are always bound, never pasted into SQL.
 
 mod csv;
 mod error;
 pub mod lines;
+mod pgvalue;
+pub mod placeholders;
 mod pool;
+pub mod postgres;
 mod query;
 mod sqlite;
 pub mod watchdog;
@@ -77,8 +83,8 @@ impl Interface {
         Path::new(&self.location)
     }
 
-    fn unsupported(&self) -> SourceError {
-        SourceError::Unsupported {
+    fn not_sqlite(&self) -> SourceError {
+        SourceError::NotSqliteKind {
             interface: self.name.clone(),
             kind: self.kind.keyword(),
         }
@@ -153,18 +159,165 @@ pub fn resolve_path(path: impl AsRef<Path>, cwd: &Path) -> PathBuf {
 /// - `CSV`: the path is a `.csv` file, or a folder with at least one; every
 ///   file is read through with the interface's header and delimiter, so a
 ///   short row is reported now with its file and line, not mid-batch.
+/// - `POSTGRES`: the URL is one, and connecting with it works (the server
+///   answers, lets the user in, has the database).
 ///
-/// [`connect`] does all of this itself: calling `check` right before
-/// `connect` reads a CSV interface twice.
+/// [`open`] does all of this itself: calling `check` right before
+/// `open` reads a CSV interface twice.
 pub fn check(iface: &Interface) -> Result<(), SourceError> {
     match iface.kind {
         InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadOnly).map(drop),
         InterfaceKind::Csv => csv::check(iface),
-        InterfaceKind::Postgres => Err(iface.unsupported()),
+        InterfaceKind::Postgres => postgres::connect(iface).map(drop),
     }
 }
 
-/// Opens an interface as an SQLite connection.
+/// An open interface: an SQLite connection (`SQLITE`, `CSV`) or a
+/// PostgreSQL one (`POSTGRES`).
+#[derive(Debug)]
+pub enum Conn {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<postgres::PgConn>),
+}
+
+/// Opens an interface of any kind: [`connect`] for `SQLITE` and `CSV`, a
+/// connection to its database for `POSTGRES`.
+pub fn open(iface: &Interface) -> Result<Conn, SourceError> {
+    match iface.kind {
+        InterfaceKind::Postgres => postgres::connect(iface).map(|c| Conn::Postgres(Box::new(c))),
+        _ => connect(iface).map(Conn::Sqlite),
+    }
+}
+
+/// Opens an interface for checking queries: [`schema`] for `SQLITE` and
+/// `CSV`, a connection for `POSTGRES` (the server describes a query
+/// without running it).
+pub fn open_schema(iface: &Interface) -> Result<Conn, SourceError> {
+    match iface.kind {
+        InterfaceKind::Postgres => open(iface),
+        _ => schema(iface).map(Conn::Sqlite),
+    }
+}
+
+impl Conn {
+    /// Streams the first column of `sql` as entity ids to `f` (see
+    /// [`for_each_id`]; on PostgreSQL, a page of [`postgres::FETCH`] rows
+    /// at a time from a portal, in a read-only transaction).
+    pub fn for_each_id(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        named: &[(&str, Param)],
+        f: impl FnMut(Result<String, IdError>) -> std::ops::ControlFlow<()>,
+    ) -> Result<u64, SourceError> {
+        match self {
+            Conn::Sqlite(c) => for_each_id(c, sql, params, named, f),
+            Conn::Postgres(c) => c.for_each_id(sql, params, named, f),
+        }
+    }
+
+    /// How many columns `sql` returns, without running it.
+    pub fn column_count(&mut self, sql: &str) -> Result<usize, SourceError> {
+        match self {
+            Conn::Sqlite(c) => column_count(c, sql),
+            Conn::Postgres(c) => c.column_count(sql),
+        }
+    }
+
+    /// Checks a query an LU runs (its ROOT and TABLE queries), without
+    /// running it: one statement, that only reads.
+    pub fn check_read_query(&mut self, sql: &str) -> Result<(), SourceError> {
+        match self {
+            Conn::Sqlite(c) => check_read_query(c, sql),
+            Conn::Postgres(c) => c.column_count(sql).map(drop),
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite has (interrupting a
+    /// statement from another thread).
+    pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
+        match self {
+            Conn::Sqlite(c) => Some(c),
+            Conn::Postgres(_) => None,
+        }
+    }
+
+    /// Whether the connection can be used again (a PostgreSQL connection
+    /// may have been lost).
+    pub fn is_usable(&self) -> bool {
+        match self {
+            Conn::Sqlite(_) => true,
+            Conn::Postgres(c) => !c.is_closed(),
+        }
+    }
+}
+
+/// One query's column names and rows.
+pub type Rows = (Vec<String>, Vec<Vec<rusqlite::types::Value>>);
+
+/// Where an LU's instance rows come from: an interface's connection
+/// ([`Conn`]), or an SQLite connection as it is.
+pub trait InstanceRows {
+    /// The rows of each of an LU's table queries for instance `id`, in
+    /// order: each query run with every positional `?` bound to `id` (a
+    /// query may need it twice, or not at all); a named parameter has no
+    /// value. The error comes with the position of the query it is
+    /// about. On PostgreSQL the queries share one snapshot, and `limit`
+    /// (`ENTITY_TIMEOUT`) caps each on the server; SQLite's caller
+    /// interrupts the connection instead.
+    fn instance(
+        &mut self,
+        sqls: &[&str],
+        id: &str,
+        limit: Option<Duration>,
+    ) -> Result<Vec<Rows>, (usize, SourceError)>;
+
+    /// The SQLite connection to interrupt when `ENTITY_TIMEOUT` passes;
+    /// `None` for a PostgreSQL one, whose limit the server keeps.
+    fn interrupt_handle(&self) -> Option<rusqlite::InterruptHandle>;
+}
+
+impl InstanceRows for &rusqlite::Connection {
+    fn instance(
+        &mut self,
+        sqls: &[&str],
+        id: &str,
+        _: Option<Duration>,
+    ) -> Result<Vec<Rows>, (usize, SourceError)> {
+        sqls.iter()
+            .enumerate()
+            .map(|(k, sql)| {
+                let params = vec![Param::Text(id.to_string()); query::positional_count(self, sql)];
+                query_rows(self, sql, &params).map_err(|e| (k, e))
+            })
+            .collect()
+    }
+
+    fn interrupt_handle(&self) -> Option<rusqlite::InterruptHandle> {
+        Some(self.get_interrupt_handle())
+    }
+}
+
+impl InstanceRows for &mut Conn {
+    fn instance(
+        &mut self,
+        sqls: &[&str],
+        id: &str,
+        limit: Option<Duration>,
+    ) -> Result<Vec<Rows>, (usize, SourceError)> {
+        match &mut **self {
+            Conn::Sqlite(c) => (&*c).instance(sqls, id, limit),
+            Conn::Postgres(c) => c.instance(sqls, id, limit),
+        }
+    }
+
+    fn interrupt_handle(&self) -> Option<rusqlite::InterruptHandle> {
+        self.sqlite()
+            .map(rusqlite::Connection::get_interrupt_handle)
+    }
+}
+
+/// Opens an `SQLITE` or `CSV` interface as an SQLite connection.
 ///
 /// `SQLITE`: the file, read-write but never created, with a busy timeout of
 /// [`BUSY_TIMEOUT`]. `CSV`: an in-memory database holding one table per
@@ -175,7 +328,7 @@ pub fn connect(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
     match iface.kind {
         InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadWrite),
         InterfaceKind::Csv => csv::load(iface),
-        InterfaceKind::Postgres => Err(iface.unsupported()),
+        InterfaceKind::Postgres => Err(iface.not_sqlite()),
     }
 }
 
@@ -191,9 +344,13 @@ pub struct Column {
 
 /// Every table (and view) of `iface` with its columns, in table order, as
 /// a query on it sees them: a CSV interface is loaded, so its columns
-/// have the types inferred from their values.
+/// have the types inferred from their values. A PostgreSQL database lists
+/// its tables and views outside the system schemas.
 pub fn describe(iface: &Interface) -> Result<Vec<Column>, SourceError> {
-    let conn = connect(iface)?;
+    let conn = match open(iface)? {
+        Conn::Sqlite(c) => c,
+        Conn::Postgres(mut c) => return c.describe(),
+    };
     let read = || -> rusqlite::Result<Vec<Column>> {
         let mut tables = conn.prepare(
             "select name from sqlite_master where type in ('table', 'view') \
@@ -226,6 +383,9 @@ pub fn describe(iface: &Interface) -> Result<Vec<Column>, SourceError> {
 /// interface that cannot be opened names itself, and one whose file is
 /// gone since it was created says how to go on; a query that fails is
 /// named with its interface.
+///
+/// A `POSTGRES` interface is connected to here, once for the batch's
+/// source, and its ids are streamed from a server-side cursor.
 pub fn read_ids(
     iface: &Interface,
     sql: &str,
@@ -233,15 +393,20 @@ pub fn read_ids(
     window: &[(String, String)],
     f: impl FnMut(Result<String, IdError>) -> std::ops::ControlFlow<()>,
 ) -> Result<u64, String> {
-    let conn = connect(iface).map_err(|e| match e {
+    let mut conn = open(iface).map_err(|e| match e {
         SourceError::NotFound { .. } => format!(
             "{e}; put the file back, or give the interface its new PATH with \
              CREATE OR REPLACE INTERFACE {}, then BATCH_RETRY the batch",
             iface.name
         ),
+        SourceError::Postgres { .. } => format!(
+            "{e}; correct the URL with CREATE OR REPLACE INTERFACE {} ... URL '...' \
+             (or bring the server back), then BATCH_RETRY the batch",
+            iface.name
+        ),
         e => e.to_string(),
     })?;
-    for_each_id(&conn, sql, params, &window_params(window), f)
+    conn.for_each_id(sql, params, &window_params(window), f)
         .map_err(|e| format!("the source query failed on interface {}: {e}", iface.name))
 }
 
@@ -268,6 +433,6 @@ pub fn schema(iface: &Interface) -> Result<rusqlite::Connection, SourceError> {
     match iface.kind {
         InterfaceKind::Sqlite => sqlite::open(iface, sqlite::Mode::ReadOnly),
         InterfaceKind::Csv => csv::schema(iface),
-        InterfaceKind::Postgres => Err(iface.unsupported()),
+        InterfaceKind::Postgres => Err(iface.not_sqlite()),
     }
 }

@@ -2,13 +2,18 @@
 //! entity takes a connection and gives it back, so it does not pay for
 //! opening the source (for a CSV interface, loading its files) every time.
 
-use super::{Interface, SourceError, connect};
-use rusqlite::Connection;
+//!
+//! A pool opens a connection only when every one it has is in use, so a
+//! run holds at most one per worker thread (a `POSTGRES` interface is
+//! never connected to per entity). A PostgreSQL connection that was lost
+//! is not given back: the next entity opens a new one.
+
+use super::{Conn, Interface, SourceError, open};
 use std::sync::Mutex;
 
 pub struct Pool {
     iface: Interface,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Conn>>,
 }
 
 impl Pool {
@@ -21,13 +26,15 @@ impl Pool {
 
     /// Runs `f` on a connection of the pool (opened if none is idle), and
     /// gives the connection back.
-    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, SourceError> {
-        let conn = match self.idle.lock().map(|mut v| v.pop()) {
+    pub fn with<T>(&self, f: impl FnOnce(&mut Conn) -> T) -> Result<T, SourceError> {
+        let mut conn = match self.idle.lock().map(|mut v| v.pop()) {
             Ok(Some(c)) => c,
-            _ => connect(&self.iface)?,
+            _ => open(&self.iface)?,
         };
-        let r = f(&conn);
-        if let Ok(mut v) = self.idle.lock() {
+        let r = f(&mut conn);
+        if conn.is_usable()
+            && let Ok(mut v) = self.idle.lock()
+        {
             v.push(conn);
         }
         Ok(r)

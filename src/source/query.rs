@@ -136,6 +136,17 @@ pub fn bind(
     Ok(())
 }
 
+/// How many values the query's positional parameters take. A query that
+/// does not prepare counts one: running it then reports the real error.
+pub(super) fn positional_count(conn: &Connection, sql: &str) -> usize {
+    let Ok(stmt) = conn.prepare_cached(sql) else {
+        return 1;
+    };
+    (1..=stmt.parameter_count())
+        .filter(|&i| stmt.parameter_name(i).is_none_or(|n| n.starts_with('?')))
+        .count()
+}
+
 /// How many columns the query returns, without running it (for "the query
 /// must return one column only").
 pub fn column_count(conn: &Connection, sql: &str) -> Result<usize, SourceError> {
@@ -262,7 +273,7 @@ fn owned_value(value: ValueRef<'_>) -> Value {
     }
 }
 
-fn entity_id(value: ValueRef<'_>) -> Result<String, IdError> {
+pub(super) fn entity_id(value: ValueRef<'_>) -> Result<String, IdError> {
     match value {
         ValueRef::Null => Err(IdError::Null),
         ValueRef::Integer(i) => Ok(i.to_string()),

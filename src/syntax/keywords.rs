@@ -18,7 +18,7 @@ pub struct StatementWord {
 pub const STATEMENTS: &[StatementWord] = &[
     st(
         "CREATE INTERFACE",
-        "define a data source (SQLite file, CSV file or folder)",
+        "define a data source (SQLite file, CSV file or folder, PostgreSQL database)",
     ),
     st("DROP INTERFACE", "remove a data source"),
     st("SHOW INTERFACES", "list the data sources"),

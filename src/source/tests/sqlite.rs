@@ -313,14 +313,18 @@ fn text_file_is_not_a_database() {
 }
 
 #[test]
-fn postgres_is_not_available_yet() {
-    let i = crate::source::Interface::new("wh", InterfaceKind::Postgres, "postgres://u@h/db");
-    for e in [expect_err(check(&i)), expect_err(connect(&i))] {
-        assert_eq!(
-            e.to_string(),
-            "interface wh: POSTGRES interfaces are not available yet"
-        );
-    }
+fn a_postgres_url_is_checked_and_has_no_sqlite_connection() {
+    let i = crate::source::Interface::new("wh", InterfaceKind::Postgres, "postgres://u@h");
+    assert_eq!(
+        expect_err(check(&i)).to_string(),
+        "interface wh: postgres://u@h is not a PostgreSQL URL (it names no database: end it \
+         with /database, as in postgres://user@host/batchsh); write it as \
+         postgres://user[:password]@host[:port]/database[?sslmode=require]"
+    );
+    assert_eq!(
+        expect_err(connect(&i)).to_string(),
+        "interface wh: a POSTGRES interface has no SQLite connection"
+    );
 }
 
 #[test]

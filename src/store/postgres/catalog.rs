@@ -14,9 +14,9 @@ use crate::store::catalog::*;
 use crate::store::{Result, StoreError};
 use postgres::{GenericClient, Row};
 
-/// The order of names that SQLite's `NOCASE` gives (ASCII letters folded,
-/// then bytes), so that listings and did-you-mean pick alike on both
-/// stores; `{}` is the column.
+/// The order of `column`'s names that SQLite's `NOCASE` gives (ASCII
+/// letters folded, then bytes), so that listings, and did-you-mean among
+/// equally close names, come out alike on both stores.
 fn nocase_order(column: &str) -> String {
     format!("lower({column} COLLATE \"C\") COLLATE \"C\"")
 }

@@ -49,7 +49,7 @@ impl PgStore {
     /// store or is newer than this binary.
     pub fn open(url: &str, upgrades: Upgrades<'_>) -> Result<PgStore> {
         let target = Target::parse(url)?;
-        let client = target.connect()?;
+        let client = session(&target)?;
         let store = PgStore {
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
@@ -77,13 +77,13 @@ impl PgStore {
     fn reconnect(&self, client: &mut Client) -> Result<()> {
         let until = std::time::Instant::now() + super::busy_timeout();
         loop {
-            match self.target.connect() {
+            match session(&self.target) {
                 Ok(c) => {
                     *client = c;
                     self.prepared.borrow_mut().clear();
                     return Ok(());
                 }
-                Err(e) if std::time::Instant::now() >= until => return Err(e.into()),
+                Err(e) if std::time::Instant::now() >= until => return Err(e),
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
             }
         }
@@ -232,7 +232,7 @@ impl Store for PgStore {
     }
 
     fn reopen(&self) -> Result<Box<dyn Store + Send>> {
-        let client = self.target.connect()?;
+        let client = session(&self.target)?;
         Ok(Box::new(PgStore {
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
@@ -240,6 +240,20 @@ impl Store for PgStore {
             shown: self.shown.clone(),
         }))
     }
+}
+
+/// A connection to the store, set for batchsh's short statements: no JIT
+/// compilation (its cost estimate can make a statement of milliseconds
+/// compile for most of a second).
+fn session(target: &Target) -> Result<Client> {
+    let mut client = target.connect()?;
+    client
+        .batch_execute("SET jit = off")
+        .map_err(|e| StoreError::Postgres {
+            store: target.shown().to_string(),
+            message: crate::pg::db_message(&e),
+        })?;
+    Ok(client)
 }
 
 /// The schema version of the database `tx` is on: 0 for an empty one;

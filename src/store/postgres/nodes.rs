@@ -88,9 +88,10 @@ impl NodeStore for PgStore {
 
     fn nodes(&self) -> Result<Vec<NodeRecord>> {
         let mut client = self.client();
+        // Byte order, as SQLite's (the database's own may be a locale's).
         self.nodes_on(
             &mut *client,
-            "ORDER BY n.started_at DESC, n.worker_id COLLATE \"C\"",
+            "ORDER BY n.started_at COLLATE \"C\" DESC, n.worker_id COLLATE \"C\"",
             &[],
         )
         .map_err(|e| self.err(e))
@@ -366,6 +367,42 @@ mod tests {
             moved("2026-01-01T00:00:00.000Z", chrono::TimeDelta::seconds(2)),
             "2026-01-01T00:00:02.000Z"
         );
+    }
+
+    /// A database whose clock is a minute behind this host's: a worker of
+    /// another host that has just beaten is alive, judged on the
+    /// database's clock, though its stamp is a minute old on this one's.
+    #[test]
+    fn a_database_clock_behind_this_hosts_does_not_make_nodes_dead() {
+        let Some(s) = fresh("a_database_clock_behind_this_hosts_does_not_make_nodes_dead") else {
+            return;
+        };
+        s.client()
+            .batch_execute(
+                "CREATE OR REPLACE FUNCTION batchsh_now() RETURNS text LANGUAGE sql AS $$
+                     SELECT to_char((clock_timestamp() - interval '1 minute') AT TIME ZONE 'UTC',
+                                    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+                 $$;
+                 CREATE OR REPLACE FUNCTION batchsh_now_ms() RETURNS bigint LANGUAGE sql AS $$
+                     SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 60000
+                 $$;",
+            )
+            .unwrap();
+        s.register_node(&node("w1", NodeKind::Worker)).unwrap();
+        s.client()
+            .execute("UPDATE nodes SET host = 'elsewhere', pid = 7", &[])
+            .unwrap();
+        let stored: String = s
+            .client()
+            .query_one("SELECT heartbeat_at FROM nodes", &[])
+            .unwrap()
+            .get(0);
+        assert!(
+            !crate::owner::beating("elsewhere", 7, &stored),
+            "on this host's clock the stamp is old"
+        );
+        let n = &s.nodes().unwrap()[0];
+        assert!(n.alive(), "{} (stored {stored})", n.heartbeat_at);
     }
 
     #[test]

@@ -481,6 +481,29 @@ mod tests {
         assert_eq!(&s.async_batches().unwrap()[0].0.execution_id, execution);
     }
 
+    /// A batch whose row another transaction holds is passed by at once,
+    /// and taken once that transaction is over.
+    #[test]
+    fn a_job_whose_row_is_held_is_passed_by_without_waiting() {
+        let Some(s) = fresh("a_job_whose_row_is_held_is_passed_by_without_waiting") else {
+            return;
+        };
+        queued(&s, "b1", r#"{"ASYNC": true}"#);
+        let other = PgStore::open(&s.url, crate::store::Upgrades::Silent).unwrap();
+        let mut client = other.client();
+        let mut holding = client.transaction().unwrap();
+        holding
+            .execute("SELECT 1 FROM batches WHERE bid = 'b1' FOR UPDATE", &[])
+            .unwrap();
+        // Waiting would wait for this very thread: fail instead of hanging.
+        s.client()
+            .batch_execute("SET lock_timeout = '10s'")
+            .unwrap();
+        assert_eq!(s.take_job("b1", "n1", "w1", "e1", true).unwrap(), None);
+        holding.rollback().unwrap();
+        assert!(s.take_job("b1", "n1", "w1", "e1", true).unwrap().is_some());
+    }
+
     /// Four workers enter a batch of MAX_NODES=2 at once: two get in.
     #[test]
     fn workers_entering_at_once_are_counted_one_after_the_other() {

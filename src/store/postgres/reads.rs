@@ -7,11 +7,13 @@
 //! row plus its workers' rows of `batch_counts` (`batch_totals`), read
 //! through the view with the batch's number, so that PostgreSQL sums the
 //! few `batch_counts` rows of that batch alone (a lateral subquery, which
-//! it keeps apart). `BATCH_IN_PROCESS` reaches entity rows only through
-//! the index of unfinished entities, batch by batch, of the batches whose
-//! `in_process` total is set. The tests below check the plans.
+//! it keeps apart). A page of `BATCH_DETAILS` is a walk of the entity
+//! rows' primary key that stops at the limit. `BATCH_IN_PROCESS` reaches
+//! entity rows only through the index of unfinished entities, batch by
+//! batch, of the batches whose `in_process` total is set. The tests
+//! (`reads/tests.rs`) check the plans.
 
-use super::PgStore;
+use super::{PgStore, TxError};
 use crate::batch::{EntityStatus, StatusError};
 use crate::store::appends::Openness;
 use crate::store::batches::Counters;
@@ -30,8 +32,8 @@ impl ReadStore for PgStore {
     }
 
     fn read_batch(&self, bid: &str) -> Result<BatchRow> {
-        let rows = self.read(READ_BATCH_SQL, &[&bid])?;
-        match rows.first() {
+        let found = rows(self, READ_BATCH_SQL, &[&bid])?;
+        match found.first() {
             Some(r) => batch_row(&Cols(self, r)),
             None => Err(StoreError::NoBatch {
                 given: bid.to_string(),
@@ -74,7 +76,8 @@ impl ReadStore for PgStore {
     }
 
     fn batch_node_rows(&self, bid: &str) -> Result<Vec<NodeRow>> {
-        self.read(
+        rows(
+            self,
             "SELECT node, dc, start_time, end_time, completed, failed, added, updated, unchanged
              FROM batch_nodes WHERE bid = $1 ORDER BY dc COLLATE \"C\", node COLLATE \"C\"",
             &[&bid],
@@ -99,8 +102,9 @@ impl ReadStore for PgStore {
 
     fn pace_samples(&self, bid: &str, node: &str, window_ms: i64) -> Result<Option<PaceSamples>> {
         let one = |sql: &'static str, args: &[&(dyn ToSql + Sync)]| -> Result<Option<(i64, i64)>> {
-            let rows = self.read(sql, args)?;
-            rows.first()
+            let found = rows(self, sql, args)?;
+            found
+                .first()
                 .map(|r| {
                     let c = Cols(self, r);
                     Ok((c.get(0)?, c.get(1)?))
@@ -134,7 +138,7 @@ impl ReadStore for PgStore {
     }
 
     fn entity_rows(&self, bid: &str, q: &DetailsQuery) -> Result<Vec<EntityRow>> {
-        let Some(no) = self.batch_no(bid)? else {
+        let Some(no) = batch_no(self, bid)? else {
             return Ok(Vec::new());
         };
         // Each part comes in order, cut at the limit; the two are merged
@@ -175,8 +179,15 @@ impl ReadStore for PgStore {
     }
 
     fn in_process_rows(&self) -> Result<Vec<InProcessRow>> {
-        self.read(IN_PROCESS_SQL, &[])?
-            .iter()
+        let rows = self.tx(|tx| {
+            // PostgreSQL cannot tell how few batches are at work, and
+            // estimates this statement costly enough to compile it (JIT),
+            // which takes most of a second; it reads a few index ranges.
+            tx.batch_execute("SET LOCAL jit = off")?;
+            let st = self.cached(tx, IN_PROCESS_SQL)?;
+            Ok::<_, TxError>(tx.query(&st, &[])?)
+        })?;
+        rows.iter()
             .map(|r| {
                 let c = Cols(self, r);
                 Ok(InProcessRow {
@@ -197,7 +208,8 @@ impl ReadStore for PgStore {
     }
 
     fn event_rows(&self, bid: &str) -> Result<Vec<EventRow>> {
-        self.read(
+        rows(
+            self,
             "SELECT time, execution_id, node, status, note
              FROM batch_events WHERE bid = $1 ORDER BY id",
             &[&bid],
@@ -219,43 +231,44 @@ impl ReadStore for PgStore {
 
 impl BidLookup for PgStore {
     fn exact(&self, bid: &str) -> Result<Option<String>> {
-        Ok(self
-            .bids("SELECT bid FROM batches WHERE bid = $1", &[&bid])?
-            .pop())
+        Ok(bids(self, "SELECT bid FROM batches WHERE bid = $1", &[&bid])?.pop())
     }
 
     fn starting_at(&self, prefix: &str, n: i64) -> Result<Vec<String>> {
-        self.bids(PREFIX_SQL, &[&prefix, &n])
+        bids(self, PREFIX_SQL, &[&prefix, &n])
     }
 
     fn recent(&self, n: i64) -> Result<Vec<String>> {
-        self.bids(
+        bids(
+            self,
             "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT $1",
             &[&n],
         )
     }
 }
 
-impl PgStore {
-    /// The rows of `sql`, a statement prepared once per connection.
-    pub(super) fn read(&self, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let mut client = self.client();
-        let st = self.cached(&mut *client, sql).map_err(|e| self.err(e))?;
-        client.query(&st, args).map_err(|e| self.err(e))
-    }
+/// The rows of `sql`, a statement prepared once per connection.
+pub(super) fn rows(
+    s: &PgStore,
+    sql: &'static str,
+    args: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    let mut client = s.client();
+    let st = s.cached(&mut *client, sql).map_err(|e| s.err(e))?;
+    client.query(&st, args).map_err(|e| s.err(e))
+}
 
-    /// The number of batch `bid`, which keys its entity rows and claims.
-    fn batch_no(&self, bid: &str) -> Result<Option<i64>> {
-        let rows = self.read("SELECT batch_no FROM batches WHERE bid = $1", &[&bid])?;
-        rows.first().map(|r| Cols(self, r).get(0)).transpose()
-    }
+/// The number of batch `bid`, which keys its entity rows and claims.
+fn batch_no(s: &PgStore, bid: &str) -> Result<Option<i64>> {
+    let found = rows(s, "SELECT batch_no FROM batches WHERE bid = $1", &[&bid])?;
+    found.first().map(|r| Cols(s, r).get(0)).transpose()
+}
 
-    fn bids(&self, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>> {
-        self.read(sql, args)?
-            .iter()
-            .map(|r| Cols(self, r).get(0))
-            .collect()
-    }
+fn bids(s: &PgStore, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>> {
+    rows(s, sql, args)?
+        .iter()
+        .map(|r| Cols(s, r).get(0))
+        .collect()
 }
 
 /// A row's columns, read with the store's errors.
@@ -299,6 +312,23 @@ macro_rules! batch_select {
              CROSS JOIN LATERAL (SELECT * FROM batch_totals AS t WHERE t.batch = b.batch_no OFFSET 0) AS t",
             $($tail),*
         )
+    };
+}
+
+/// The entities claimed as they arrived that have no row yet, as a table
+/// (`batch`, `seq`, `entity_id`, `node`, `start_time_ms`): `batch_claimed`,
+/// with the row each claimed entity may have looked up by the primary
+/// key, one at a time (a subquery PostgreSQL cannot turn into a join,
+/// which could read every row of the batch to find the few claimed).
+macro_rules! claimed {
+    () => {
+        "(SELECT c.batch, c.first_seq + j.n - 1 AS seq, j.value AS entity_id, c.node,
+                 c.start_time_ms
+          FROM batch_claims AS c
+          CROSS JOIN LATERAL jsonb_array_elements_text(c.ids::jsonb) WITH ORDINALITY AS j (value, n)
+          WHERE j.value IS NOT NULL
+              AND (SELECT e.seq FROM batch_entities AS e
+                   WHERE e.batch = c.batch AND e.seq = c.first_seq + j.n - 1) IS NULL) AS claimed"
     };
 }
 
@@ -420,11 +450,16 @@ fn details_sql(no: i64, bid: &str, q: &DetailsQuery) -> Vec<(String, Args)> {
             // failed ones are found without reading the completed ones.
             sql.push_str(" AND status <> 'COMPLETED'");
         }
-        let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
-        sql.push_str(&format!(
-            " AND status = ANY({})",
-            arg(&mut args, texts(&names))
-        ));
+        // One status: the index gives its rows in order, and the limit
+        // stops the walk.
+        let cond = match s.as_slice() {
+            [one] => format!(" AND status = {}", arg(&mut args, one.as_str())),
+            _ => {
+                let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
+                format!(" AND status = ANY({})", arg(&mut args, texts(&names)))
+            }
+        };
+        sql.push_str(&cond);
     }
     let mut parts = vec![(format!("{sql}{order}{limit}"), args)];
     if q.statuses
@@ -432,9 +467,12 @@ fn details_sql(no: i64, bid: &str, q: &DetailsQuery) -> Vec<(String, Args)> {
         .is_none_or(|s| s.contains(&EntityStatus::InProcess))
     {
         let (sql, args) = details_part(
-            "SELECT seq, entity_id, node, 'IN_PROCESS', 1::bigint, NULL::bigint, NULL::text,
-                    NULL::text, start_time_ms
-             FROM batch_claimed",
+            concat!(
+                "SELECT seq, entity_id, node, 'IN_PROCESS', 1::bigint, NULL::bigint, NULL::text,
+                        NULL::text, start_time_ms
+                 FROM ",
+                claimed!()
+            ),
             no,
             bid,
             q,
@@ -470,8 +508,9 @@ fn details_part(select: &str, no: i64, bid: &str, q: &DetailsQuery) -> (String, 
 /// CTE); then each one's IN_PROCESS entities, by the index of unfinished
 /// entities (`OFFSET 0` keeps the lateral subqueries apart, so that they
 /// are searched batch by batch, never joined by a scan). Entities claimed
-/// as they arrived, without a row yet, are in `batch_claimed`.
-const IN_PROCESS_SQL: &str = "
+/// as they arrived, without a row yet, are in `claimed!`.
+const IN_PROCESS_SQL: &str = concat!(
+    "
     WITH busy AS MATERIALIZED (
         SELECT b.batch_no, b.bid, b.lu, b.execution_id, b.command, b.owner_node,
                b.owner_pid, b.heartbeat_at, b.fabric_command
@@ -491,9 +530,12 @@ const IN_PROCESS_SQL: &str = "
            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command
     FROM busy AS b
     CROSS JOIN LATERAL (
-        SELECT node, entity_id, start_time_ms, seq FROM batch_claimed
+        SELECT node, entity_id, start_time_ms, seq FROM ",
+    claimed!(),
+    "
         WHERE batch = b.batch_no OFFSET 0) AS c) AS r
-    ORDER BY node COLLATE \"C\", start_time_ms, bid, seq";
+    ORDER BY node COLLATE \"C\", start_time_ms, bid, seq"
+);
 
 #[cfg(test)]
 mod tests;

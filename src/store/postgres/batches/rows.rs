@@ -50,6 +50,8 @@ pub(super) struct Fence {
     pub(super) status: BatchStatus,
     /// The batch's heartbeat is older than [`beat_every_ms`].
     pub(super) beat_due: bool,
+    /// Every id of the batch is stored.
+    pub(super) ids_complete: bool,
 }
 
 /// How often a run's steps write its batch's heartbeat: the batch row is
@@ -63,12 +65,12 @@ pub(super) fn beat_every_ms() -> i64 {
 
 const FENCE_SHARE: &str = "SELECT batch_no, execution_id, owner_node, owner_pid, status,
          EXISTS (SELECT 1 FROM nodes WHERE worker_id = $2 AND status = 'DEAD'),
-         heartbeat_at IS NULL OR heartbeat_at < batchsh_ago($3)
+         heartbeat_at IS NULL OR heartbeat_at < batchsh_ago($3), ids_complete
      FROM batches WHERE bid = $1 FOR SHARE";
 
 const FENCE_UPDATE: &str = "SELECT batch_no, execution_id, owner_node, owner_pid, status,
          EXISTS (SELECT 1 FROM nodes WHERE worker_id = $2 AND status = 'DEAD'),
-         heartbeat_at IS NULL OR heartbeat_at < batchsh_ago($3)
+         heartbeat_at IS NULL OR heartbeat_at < batchsh_ago($3), ids_complete
      FROM batches WHERE bid = $1 FOR UPDATE";
 
 impl PgStore {
@@ -112,6 +114,7 @@ impl PgStore {
                 no: row.get(0),
                 status: parsed(self, &status)?,
                 beat_due: row.get(6),
+                ids_complete: row.get::<_, i64>(7) != 0,
             };
             f(tx, &fence)
         })

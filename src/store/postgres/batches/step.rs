@@ -3,6 +3,13 @@
 //! they arrive, in one claim row), and add the step's changes to the
 //! worker's own counters, all in the step's transaction.
 //!
+//! A claim may leave a row locked that it did not take (PostgreSQL locks
+//! the newer version of a row another step claimed meanwhile, then finds
+//! it no longer WAITING): that step's outcome for it then waits for this
+//! step's commit. So a step writes outcomes before it claims, and changes
+//! the batch row, which the other steps hold too, before either: no two
+//! steps wait for each other.
+//!
 //! Every set of rows goes in one statement (arrays bound once and
 //! `unnest`ed), whatever its size: a step costs a dozen round trips to the
 //! server at most, however many entities it writes. Claims take WAITING
@@ -67,7 +74,9 @@ const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::big
 /// at this moment (`SKIP LOCKED`), whose retry time has come.
 /// The rows are chosen once (`MATERIALIZED`): a join that ran the choice
 /// again for each row would find the rows it just claimed skipped, and
-/// claim more.
+/// claim more. They are updated through the primary key, as an array: a
+/// prepared statement's generic plan does not know how few they are, and
+/// would join them with a scan of every row of the table.
 const CLAIM: &str = "WITH w AS MATERIALIZED (
          SELECT seq FROM batch_entities
          WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'WAITING'
@@ -77,8 +86,7 @@ const CLAIM: &str = "WITH w AS MATERIALIZED (
      UPDATE batch_entities AS e SET status = 'IN_PROCESS', node = $2,
          attempts = e.attempts + 1, start_time_ms = (SELECT batchsh_now_ms()),
          retry_at_ms = NULL, worker = $5
-     FROM w
-     WHERE e.batch = $1 AND e.seq = w.seq
+     WHERE e.batch = $1 AND e.seq = ANY (ARRAY (SELECT seq FROM w))
      RETURNING e.seq, e.entity_id, e.attempts";
 
 /// New ids: the rows of those not claimed (WAITING, or FAILED for a bad
@@ -151,6 +159,15 @@ pub(super) fn step_in(
         Some((_, n)) => *n += 1,
         None => claims_done.push((first, 1)),
     };
+    // First, while the step holds no entity row: the batch row is
+    // shared with the other nodes' steps, which this waits for, and one
+    // of them may wait for a row this step would have locked by then.
+    let beat = f.beat_due && !input.helper;
+    let ids_end = input.ids_complete && !f.ids_complete;
+    if beat || ids_end {
+        let st = s.cached(tx, BATCH_ROW)?;
+        tx.execute(&st, &[&no, &ids_end, &beat])?;
+    }
     if !input.outcomes.is_empty() {
         let by_seq: HashMap<i64, &Outcome> = input.outcomes.iter().map(|o| (o.seq, o)).collect();
         for seq in write_outcomes(s, tx, no, node, &input.outcomes, &mut claim_done)? {
@@ -292,11 +309,6 @@ pub(super) fn step_in(
                 &run.worker,
             ],
         )?;
-    }
-    let beat = f.beat_due && !input.helper;
-    if beat || input.ids_complete {
-        let st = s.cached(tx, BATCH_ROW)?;
-        tx.execute(&st, &[&no, &input.ids_complete, &beat])?;
     }
     let done_here = d.completed + d.failed;
     let changed = d != Counters::default();

@@ -1121,6 +1121,31 @@ fn a_failed_run_waits_its_entities_again_and_controls_reach_the_step() {
     );
 }
 
+/// Runs `work` on a thread per node, each with a connection of its own,
+/// as a node of run `e1` of batch `b1`.
+fn on_nodes<T: Send + 'static>(
+    s: &TestStore,
+    nodes: &[(&'static str, &'static str)],
+    work: fn(PgStore, RunRef<'static>) -> T,
+) -> Vec<std::thread::JoinHandle<T>> {
+    nodes
+        .iter()
+        .map(|&(node, worker)| {
+            let url = s.url.clone();
+            std::thread::spawn(move || {
+                let store = PgStore::open(&url, Upgrades::Silent).unwrap();
+                let run = RunRef {
+                    bid: "b1",
+                    execution_id: "e1",
+                    node,
+                    worker,
+                };
+                work(store, run)
+            })
+        })
+        .collect()
+}
+
 /// Three nodes, each with a connection of its own, step one batch of
 /// 3,000 ids to its end: the owner feeds the ids and processes some, two
 /// helpers claim the others; every entity is COMPLETED exactly once and
@@ -1132,56 +1157,46 @@ fn three_nodes_step_one_batch_to_its_end_each_entity_once() {
     };
     const IDS: i64 = 3000;
     let started = std::time::Instant::now();
-    let nodes: Vec<_> = [("n1", "w1"), ("n2", "w2"), ("n3", "w3")]
-        .into_iter()
-        .map(|(node, worker)| {
-            let url = s.url.clone();
-            std::thread::spawn(move || {
-                let store = PgStore::open(&url, Upgrades::Silent).unwrap();
-                let run = RunRef {
-                    bid: "b1",
-                    execution_id: "e1",
-                    node,
-                    worker,
+    let nodes = on_nodes(
+        &s,
+        &[("n1", "w1"), ("n2", "w2"), ("n3", "w3")],
+        |store, run| {
+            let owner = run.worker == "w1";
+            if !owner {
+                store.join_batch(run, "dc").unwrap();
+            }
+            let (mut seq, mut fed, mut steps) = (0, 0, 0);
+            let mut held: Vec<Claimed> = Vec::new();
+            let mut finished = Vec::new();
+            loop {
+                let new_ids = if owner && fed < IDS {
+                    let to = (fed + 300).min(IDS);
+                    let new = ids(fed + 1..to + 1);
+                    fed = to;
+                    new
+                } else {
+                    Vec::new()
                 };
-                let owner = worker == "w1";
-                if !owner {
-                    store.join_batch(run, "dc").unwrap();
+                let outcomes: Vec<Outcome> = held.drain(..).map(|c| done(&c, 1, ok())).collect();
+                finished.extend(outcomes.iter().map(|o| o.seq));
+                let mut input = StepInput {
+                    new_ids,
+                    ids_complete: owner && fed == IDS,
+                    outcomes,
+                    claim: 50,
+                    helper: !owner,
+                    ..StepInput::default()
+                };
+                let r = store.step(run, &mut seq, &mut input).unwrap();
+                steps += 1;
+                adds_up(&r.counters);
+                held = r.claimed;
+                if held.is_empty() && r.ids_complete && r.counters.completed == IDS {
+                    return (finished, steps);
                 }
-                let (mut seq, mut fed, mut steps) = (0, 0, 0);
-                let mut held: Vec<Claimed> = Vec::new();
-                let mut finished = Vec::new();
-                loop {
-                    let new_ids = if owner && fed < IDS {
-                        let to = (fed + 300).min(IDS);
-                        let new = ids(fed + 1..to + 1);
-                        fed = to;
-                        new
-                    } else {
-                        Vec::new()
-                    };
-                    let outcomes: Vec<Outcome> =
-                        held.drain(..).map(|c| done(&c, 1, ok())).collect();
-                    finished.extend(outcomes.iter().map(|o| o.seq));
-                    let mut input = StepInput {
-                        new_ids,
-                        ids_complete: owner && fed == IDS,
-                        outcomes,
-                        claim: 50,
-                        helper: !owner,
-                        ..StepInput::default()
-                    };
-                    let r = store.step(run, &mut seq, &mut input).unwrap();
-                    steps += 1;
-                    adds_up(&r.counters);
-                    held = r.claimed;
-                    if held.is_empty() && r.ids_complete && r.counters.completed == IDS {
-                        return (finished, steps);
-                    }
-                }
-            })
-        })
-        .collect();
+            }
+        },
+    );
     let mut all = Vec::new();
     let mut steps = 0;
     for n in nodes {
@@ -1220,5 +1235,210 @@ fn three_nodes_step_one_batch_to_its_end_each_entity_once() {
     assert_eq!(
         count(&s, "SELECT sum(completed)::bigint FROM batch_nodes"),
         IDS
+    );
+}
+
+/// A retry takes a batch over while two nodes step it: their steps, in
+/// flight or to come, write nothing more; the counters the retry recounts
+/// match the rows; the new run finishes every entity, each once.
+#[test]
+fn a_takeover_while_nodes_step_fences_them_and_the_counters_hold() {
+    let Some(s) = store("a_takeover_while_nodes_step_fences_them_and_the_counters_hold") else {
+        return;
+    };
+    const IDS: i64 = 2000;
+    let mut seq = 0;
+    step(
+        &s,
+        &mut seq,
+        StepInput {
+            new_ids: ids(1..IDS + 1),
+            ids_complete: true,
+            ..StepInput::default()
+        },
+    );
+    let helpers = on_nodes(&s, &[("n2", "w2"), ("n3", "w3")], |store, run| {
+        store.join_batch(run, "dc").unwrap();
+        let mut held: Vec<Claimed> = Vec::new();
+        let mut seq = 0;
+        loop {
+            let mut input = StepInput {
+                outcomes: held.iter().map(|c| done(c, 1, ok())).collect(),
+                claim: 10,
+                helper: true,
+                ..StepInput::default()
+            };
+            match store.step(run, &mut seq, &mut input) {
+                Ok(r) if r.claimed.is_empty() && r.counters.waiting == 0 => return None,
+                Ok(r) => held = r.claimed,
+                Err(e) => return Some(e),
+            }
+        }
+    });
+    // Some finished, and most not yet: the batch is taken over.
+    while s.counters("b1").unwrap().completed < 100 {
+        std::thread::yield_now();
+    }
+    let seen = s.batch_state("b1").unwrap();
+    let c = s
+        .prepare_retry("b1", false, &seen, "n9", "e9")
+        .unwrap()
+        .unwrap();
+    adds_up(&c);
+    assert_eq!((c.total, c.in_process), (IDS, 0));
+    for h in helpers {
+        if let Some(e) = h.join().unwrap() {
+            assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
+        }
+    }
+    assert_eq!(s.counters("b1").unwrap(), c, "nothing was written after");
+    let completed = count(
+        &s,
+        "SELECT count(*) FROM batch_entities WHERE status = 'COMPLETED'",
+    );
+    assert_eq!(c.completed, completed);
+    let run = RunRef {
+        bid: "b1",
+        execution_id: "e9",
+        node: "n9",
+        worker: "w9",
+    };
+    let mut held: Vec<Claimed> = Vec::new();
+    loop {
+        let mut input = StepInput {
+            outcomes: held.iter().map(|c| done(c, 1, ok())).collect(),
+            claim: 500,
+            ..StepInput::default()
+        };
+        let r = s.step(run, &mut seq, &mut input).unwrap();
+        held = r.claimed;
+        if held.is_empty() {
+            assert_eq!(
+                (
+                    r.counters.completed,
+                    r.counters.waiting,
+                    r.counters.in_process
+                ),
+                (IDS, 0, 0)
+            );
+            break;
+        }
+    }
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM batch_entities WHERE status = 'COMPLETED'"
+        ),
+        IDS
+    );
+}
+
+#[test]
+fn a_run_taken_over_or_left_writes_nothing_more() {
+    let Some(s) = store("a_run_taken_over_or_left_writes_nothing_more") else {
+        return;
+    };
+    s.set_run_status(test_run("b1"), BatchStatus::InProgress, None)
+        .unwrap();
+    s.leave_unfinished(test_run("b1"), "stopped by SIGTERM")
+        .unwrap();
+    let state = s.batch_state("b1").unwrap();
+    assert_eq!(
+        (state.status, state.owner_node.as_deref()),
+        (BatchStatus::InProgress, None)
+    );
+    assert!(!state.owner_alive());
+    let c = s
+        .prepare_retry("b1", false, &state, "n2", "e2")
+        .unwrap()
+        .unwrap();
+    let e = s
+        .set_run_status(test_run("b1"), BatchStatus::Done, None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::TakenOver { node: Some(n), .. } if n == "n2"),
+        "{e}"
+    );
+    assert_ne!(s.batch_state("b1").unwrap().status, BatchStatus::Done);
+    assert_eq!(s.counters("b1").unwrap(), c);
+}
+
+#[test]
+fn a_second_node_joins_and_counts_its_own() {
+    let Some(s) = store("a_second_node_joins_and_counts_its_own") else {
+        return;
+    };
+    let other = RunRef {
+        node: "n2",
+        worker: "w2",
+        ..test_run("b1")
+    };
+    s.join_batch(other, "dc2").unwrap();
+    let mut seq = 0;
+    let r = step(
+        &s,
+        &mut seq,
+        StepInput {
+            new_ids: ids(1..4),
+            ids_complete: true,
+            ..StepInput::default()
+        },
+    );
+    assert!(r.ids_complete);
+    let beat = s.batch_state("b1").unwrap().heartbeat_at;
+    // The owner's beat is due: a helper's step leaves it as it is.
+    exec(
+        &s,
+        "UPDATE batches SET heartbeat_at = '2026-01-01T00:00:00.000Z'",
+    );
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                claim: 2,
+                helper: true,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        s.batch_state("b1").unwrap().heartbeat_at.as_deref(),
+        Some("2026-01-01T00:00:00.000Z"),
+        "a helper beats its node's heartbeat, not the batch's"
+    );
+    let outcomes = r.claimed.iter().map(|c| done(c, 1, ok())).collect();
+    let r = s
+        .step(
+            other,
+            &mut seq,
+            &mut StepInput {
+                outcomes,
+                ..StepInput::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.counters.completed, r.counters.waiting), (2, 1));
+    // The owner's step beats the batch's heartbeat, which was due.
+    step(&s, &mut seq, StepInput::default());
+    let now = s.batch_state("b1").unwrap().heartbeat_at;
+    assert!(now >= beat, "{now:?} {beat:?}");
+    // Each node keeps its own counters.
+    let rows: Vec<(String, String, i64)> = s
+        .client()
+        .query(
+            "SELECT node, dc, completed FROM batch_nodes ORDER BY node",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("n1".into(), "dc".into(), 0),
+            ("n2".into(), "dc2".into(), 2)
+        ]
     );
 }
