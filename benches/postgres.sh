@@ -181,14 +181,16 @@ fresh_db() {
     url_of "$1" run
 }
 # pgss MODE LABEL: the run database's top statements by server time, to
-# statements.txt; prints the calls and rows of the claims of WAITING rows.
+# statements.txt; prints the calls, rows and server ms of the claims of
+# WAITING rows.
 pgss() {
-    if [[ $PGSS != 1 ]]; then echo "- -"; return; fi
+    if [[ $PGSS != 1 ]]; then echo "- - -"; return; fi
     local db="(SELECT oid FROM pg_database WHERE datname = 'run')"
     pg "$1" postgres "SELECT '$2', calls, rows, round(total_exec_time::numeric, 1),
             left(regexp_replace(query, '\s+', ' ', 'g'), 90)
         FROM pg_stat_statements WHERE dbid = $db ORDER BY total_exec_time DESC LIMIT 8" >>"$OUT/statements.txt"
-    pg "$1" postgres "SELECT coalesce(sum(calls), 0), coalesce(sum(rows), 0) FROM pg_stat_statements
+    pg "$1" postgres "SELECT coalesce(sum(calls), 0), coalesce(sum(rows), 0),
+            round(coalesce(sum(total_exec_time), 0)) FROM pg_stat_statements
         WHERE dbid = $db AND query LIKE '%FOR UPDATE SKIP LOCKED%'" | tr '|' ' '
 }
 drop_db() { pg "$1" postgres "DROP DATABASE IF EXISTS run WITH (FORCE)"; }
@@ -228,7 +230,7 @@ status_of() { # HOME STORE: the last batch's status and percentage done
 }
 # async_run MODE LU COMMAND MAXW K PERWORKER: one ASYNC batch on K workers
 # of a fresh database; prints "wall_ms status commits claim_rows
-# claim_calls claimed queued_ms running_ms".
+# claim_calls claimed claim_ms queued_ms running_ms".
 async_run() {
     local m=$1 lu=$2 cmd=$3 maxw=$4 k=$5 per=$6 home=$WORK/home url pids=() t0 t1 st
     fresh_home "$home"
@@ -266,7 +268,7 @@ sync_sqlite() {
     echo "$((t1 - t0)) $(status_of "$home" "$home/store.db" | tr ' ' ':')"
 }
 sync_pg() {
-    local home=$WORK/home url t0 t1 st
+    local home=$WORK/home url t0 t1 st claims
     fresh_home "$home"
     url=$(fresh_db "$1")
     t0=$(now_ms)
@@ -274,9 +276,9 @@ sync_pg() {
         "BATCH E FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2"
     t1=$(now_ms)
     st=$(status_of "$home" "$url")
-    pgss "$1" "$1/sync" >/dev/null
+    claims=$(pgss "$1" "$1/sync")
     drop_db "$1"
-    echo "$((t1 - t0)) ${st// /:}"
+    echo "$((t1 - t0)) ${st// /:} $claims"
 }
 if has_case rate; then
     log "rate: echo ? over $N ids, synchronous BATCH at MAX_WORKERS_PER_NODE=2, SQLite / PostgreSQL (${MODES[*]}), $RUNS rounds (+1 warm-up)"
@@ -415,6 +417,9 @@ if r:
         label = {"sqlite": "SQLite store", "fast": "PostgreSQL, fsync=off",
                  "durable": "PostgreSQL, fsync=on"}[c]
         print(f"{label:36} {m:>6} ms {min(walls):>6} ms {max(walls):>6} ms {rate[c]:>11,.0f}  {' '.join(sts)}")
+    print("runs (round, store, ms, status; claims of WAITING rows: calls, rows, server ms):")
+    for x in r:
+        print("  " + " ".join(x))
     for c, label in (("fast", "fsync=off, synchronous_commit=off"), ("durable", "fsync=on, synchronous_commit=on")):
         if c in rate and "sqlite" in rate:
             per = []
@@ -442,8 +447,8 @@ if s:
             med_of[k] = med(walls)
             runs = [x for x in s if x[1] == c and x[2] == k]
             sts = sorted({x[4] for x in runs})
-            q = med([float(x[9]) for x in runs]) if len(runs[0]) > 10 else float("nan")
-            r_ = med([float(x[10]) for x in runs]) if len(runs[0]) > 10 else float("nan")
+            q = med([float(x[10]) for x in runs]) if len(runs[0]) > 11 else float("nan")
+            r_ = med([float(x[11]) for x in runs]) if len(runs[0]) > 11 else float("nan")
             print(f"{'PostgreSQL (%s), %s worker(s)' % (c, k):36} {med(walls):>6} ms {min(walls):>6} ms {max(walls):>6} ms"
                   f" {q:>7.0f} ms {r_:>7.0f} ms  {' '.join(sts)}")
             run_of[k] = r_
