@@ -215,13 +215,13 @@ pub(super) fn moved(stamp: &str, skew: chrono::TimeDelta) -> String {
     }
 }
 
-/// Node `worker` is dead, as another node found: it writes nothing more.
-/// `silent`: only if its heartbeat is older than the dead-after time on
+/// Node `worker` is dead, as another node found: it writes nothing more
+/// (the fence of a batch write reads its row, and a step checks it again
+/// as it ends). `silent`: only if its heartbeat is older than the dead-after time on
 /// the database's clock (a node judged by its heartbeat, which may have
 /// beaten since). True if this call declared it: of several nodes that
 /// judge it at once, one does; the others wait on its row, then find it
 /// dead already (or beating again).
-#[allow(dead_code)] // the takeover and recovery paths declare nodes dead in their own statements still
 pub(super) fn declare_dead(
     on: &mut impl GenericClient,
     worker: &str,
