@@ -62,3 +62,36 @@ impl SqliteStore {
             .unwrap();
     }
 }
+
+impl crate::store::contract::ContractStore for SqliteStore {
+    fn execute(&self, sql: &str) {
+        self.conn()
+            .execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        use rusqlite::types::ValueRef;
+        let mut st = self
+            .conn()
+            .prepare(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let n = st.column_count();
+        st.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => None,
+                        ValueRef::Integer(v) => Some(v.to_string()),
+                        ValueRef::Real(v) => Some(v.to_string()),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            Some(String::from_utf8_lossy(t).into_owned())
+                        }
+                    })
+                })
+                .collect()
+        })
+        .and_then(|rows| rows.collect())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}

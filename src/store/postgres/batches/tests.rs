@@ -5,887 +5,57 @@ use super::*;
 use crate::store::Upgrades;
 use crate::store::postgres::testing::{TestStore, fresh};
 
-/// The run of batch `bid` that [`store`] starts (execution `e1` on node
-/// `n1`, worker `w1`).
-fn test_run(bid: &str) -> RunRef<'_> {
-    RunRef {
-        bid,
-        execution_id: "e1",
-        node: "n1",
-        worker: "w1",
-    }
-}
+use crate::store::contract::ContractStore;
+use crate::store::contract::batches::{
+    adds_up, batch_b1, done, ids, new_batch, ok, step, test_run,
+};
 
 fn exec(s: &PgStore, sql: &str) {
-    s.client()
-        .batch_execute(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    s.execute(sql);
 }
 
-/// Creates batch `bid` of LU `lu` running `fabric_command`, as a run
-/// starting from node `n1` would, not yet owned.
-fn new_batch(s: &PgStore, bid: &str, lu: &str, fabric_command: &str) {
-    s.create_batch(
-        &NewBatch {
-            bid,
-            command: "BATCH x",
-            lu,
-            fabric_command,
-            source: &serde_json::json!({}),
-            arguments: &serde_json::json!({}),
-            execution_id: "e1",
-            node: "n1",
-            estimated_total: None,
-            max_workers: None,
-            queued: false,
-            placement: &crate::batch::Placement::default(),
-            open: false,
-            workdir: None,
-            lines: None,
-            series: None,
-        },
-        false,
-    )
-    .unwrap();
-    exec(
-        s,
-        &format!("UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = '{bid}'"),
-    );
+fn count(s: &PgStore, sql: &str) -> i64 {
+    crate::store::contract::count(s, sql)
 }
 
 /// A fresh store with batch `b1` of LU `L`, owned by [`test_run`].
 fn store(test: &str) -> Option<TestStore> {
     let s = fresh(test)?;
-    exec(
-        &s,
-        "INSERT INTO lus (name, interface, root_sql, created_at)
-         VALUES ('L', 'i', 'select 1', '2026-01-01T00:00:00.000Z')",
-    );
-    new_batch(&s, "b1", "L", "echo ?");
-    s.take_ownership(test_run("b1"), "dc").unwrap();
+    batch_b1(&*s);
     Some(s)
 }
 
-/// One step of batch `b1` by [`test_run`].
-fn step(s: &PgStore, seq: &mut i64, mut input: StepInput) -> StepResult {
-    s.step(test_run("b1"), seq, &mut input)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
-    range.map(|k| NewId::Ok(k.to_string())).collect()
-}
-
-fn done(c: &Claimed, ms: i64, state: OutcomeState) -> Outcome {
-    Outcome {
-        seq: c.seq,
-        entity_id: c.entity_id.clone(),
-        start_ms: 1_700_000_000_000,
-        end_ms: 1_700_000_000_000 + ms,
-        process_ms: ms,
-        result: Some(format!("{{\"echo\":\"{}\"}}", c.entity_id)),
-        state,
-        claim: c.claim,
-    }
-}
-
-fn count(s: &PgStore, sql: &str) -> i64 {
-    s.client()
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
-
-fn ok() -> OutcomeState {
-    OutcomeState::Completed {
-        added: false,
-        updated: false,
-        unchanged: false,
-    }
-}
-
-fn failed(error: impl Into<String>) -> OutcomeState {
-    OutcomeState::Failed {
-        error: error.into(),
-    }
-}
-
-fn adds_up(c: &Counters) {
-    assert_eq!(
-        c.total,
-        c.waiting + c.in_process + c.completed + c.failed + c.cancelled,
-        "{c:?}"
-    );
-}
-
-/// The batch's entities as its rows and claims show them, in order:
-/// (id, status, attempts, node).
-fn entities(s: &PgStore) -> Vec<(String, String, i64, Option<String>)> {
-    s.client()
-        .query(
-            "SELECT entity_id, status, attempts, node FROM (
-                 SELECT seq, entity_id, status, attempts, node FROM batch_entities
-                 UNION ALL
-                 SELECT seq, entity_id, 'IN_PROCESS', 1, node FROM batch_claimed) AS e
-             ORDER BY seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect()
-}
-
-fn node_states(s: &PgStore) -> Vec<(String, String)> {
-    s.client()
-        .query(
-            "SELECT worker_id, status FROM nodes ORDER BY worker_id",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
-}
-
+/// A step adds its changes to its worker's own row of `batch_counts`, not
+/// to the batch's; a retry folds those rows into the batch's again.
 #[test]
-fn new_ids_are_stored_claimed_as_room_allows_and_waiting_rows_go_first() {
-    let Some(s) = store("new_ids_are_stored_claimed_as_room_allows_and_waiting_rows_go_first")
-    else {
+fn a_step_counts_on_its_workers_own_row_and_a_retry_folds_them() {
+    let Some(s) = store("a_step_counts_on_its_workers_own_row_and_a_retry_folds_them") else {
         return;
     };
     let mut seq = 0;
-    // Room for 3 of 5 new ids: 3 stored claimed, 2 WAITING.
     let r = step(
-        &s,
+        &*s,
         &mut seq,
         StepInput {
-            new_ids: ids(1..6),
+            new_ids: ids(1..8),
             claim: 3,
             ..StepInput::default()
         },
     );
-    let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
-    assert_eq!(got, ["1", "2", "3"]);
-    assert!(r.claimed.iter().all(|c| c.attempts == 1));
-    assert_eq!((r.counters.in_process, r.counters.waiting), (3, 2));
-    adds_up(&r.counters);
-    assert!(r.claimed.iter().all(|c| c.claim == Some(1)));
-    assert_eq!(count(&s, "SELECT count(*) FROM batch_entities"), 2);
-    assert_eq!(
-        count(&s, "SELECT count(*) FROM batch_claimed WHERE node = 'n1'"),
-        3
-    );
-    assert_eq!(s.max_seq("b1").unwrap(), 5);
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(6..8),
-            claim: 10,
-            ..StepInput::default()
-        },
-    );
-    let got: Vec<&str> = r.claimed.iter().map(|c| c.entity_id.as_str()).collect();
-    assert_eq!(got, ["4", "5", "6", "7"]);
-    assert_eq!(r.counters.total, 7);
-    assert!(!r.retry_pending);
-    adds_up(&r.counters);
-    // The step's changes went to the worker's own row, not the batch's.
     assert_eq!(count(&s, "SELECT total FROM batches"), 0);
     assert_eq!(
         count(&s, "SELECT total FROM batch_counts WHERE worker = 'w1'"),
         7
     );
     assert_eq!(s.counters("b1").unwrap(), r.counters);
-}
-
-#[test]
-fn outcome_rows_of_every_kind_are_written_whole() {
-    let Some(s) = store("outcome_rows_of_every_kind_are_written_whole") else {
-        return;
-    };
-    let mut seq = 0;
-    let n = 101;
-    // Half claimed as they arrive, half from their WAITING rows.
-    let r1 = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..n + 1),
-            claim: 50,
-            ..StepInput::default()
-        },
-    );
-    let r2 = step(
-        &s,
-        &mut seq,
-        StepInput {
-            claim: n as usize,
-            ..StepInput::default()
-        },
-    );
-    assert_eq!(r1.claimed.len() + r2.claimed.len(), n as usize);
-    let kind = |k: i64| match k {
-        k if k % 40 == 7 => 2,
-        k if k <= 40 || k > 80 => 0,
-        _ => 1,
-    };
-    let outcomes: Vec<Outcome> = r1
-        .claimed
-        .iter()
-        .chain(&r2.claimed)
-        .rev()
-        .map(|c| {
-            let k: i64 = c.entity_id.parse().unwrap();
-            let state = match kind(k) {
-                0 => ok(),
-                1 => failed(format!("boom {k}")),
-                _ => OutcomeState::Retry {
-                    error: format!("again {k}"),
-                    retry_at_ms: 1_800_000_000_000 + k,
-                },
-            };
-            done(c, k, state)
-        })
-        .collect();
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes,
-            ..StepInput::default()
-        },
-    );
-    adds_up(&r.counters);
-    assert_eq!(r.counters.in_process, 0);
-    let rows: Vec<Vec<Option<String>>> = s
-        .client()
-        .query(
-            "SELECT seq::text AS k, entity_id, status, attempts::text, node,
-                 start_time_ms::text, end_time_ms::text, process_time_ms::text, result, error,
-                 retry_at_ms::text, worker
-             FROM batch_entities ORDER BY seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (0..12).map(|i| r.get(i)).collect())
-        .collect();
-    assert_eq!(rows.len() as i64, n);
-    for (k, row) in (1..).zip(&rows) {
-        let text = |t: &str| Some(t.to_string());
-        let (status, error, retry_at) = match kind(k) {
-            0 => ("COMPLETED", None, None),
-            1 => ("FAILED", text(&format!("boom {k}")), None),
-            _ => (
-                "WAITING",
-                text(&format!("again {k}")),
-                text(&(1_800_000_000_000 + k).to_string()),
-            ),
-        };
-        let expected: Vec<Option<String>> = vec![
-            text(&k.to_string()),
-            text(&k.to_string()),
-            text(status),
-            text("1"),
-            text("n1"),
-            text("1700000000000"),
-            text(&(1_700_000_000_000 + k).to_string()),
-            text(&k.to_string()),
-            text(&format!("{{\"echo\":\"{k}\"}}")),
-            error,
-            retry_at,
-            None,
-        ];
-        assert_eq!(row, &expected, "entity {k}");
-    }
-}
-
-#[test]
-fn claimed_entities_show_in_process_and_get_their_row_with_their_outcome() {
-    let Some(s) = store("claimed_entities_show_in_process_and_get_their_row_with_their_outcome")
-    else {
-        return;
-    };
-    let mut seq = 0;
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..4),
-            claim: 3,
-            ..StepInput::default()
-        },
-    );
-    let shown: Vec<(String, String, i64)> = entities(&s)
-        .into_iter()
-        .map(|(id, status, attempts, _)| (id, status, attempts))
-        .collect();
-    let expect = |id: &str, status: &str| (id.to_string(), status.to_string(), 1);
-    assert_eq!(
-        shown,
-        [
-            expect("1", "IN_PROCESS"),
-            expect("2", "IN_PROCESS"),
-            expect("3", "IN_PROCESS")
-        ]
-    );
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes: vec![
-                done(&r.claimed[0], 5, ok()),
-                done(&r.claimed[2], 9, failed("boom")),
-            ],
-            ..StepInput::default()
-        },
-    );
-    adds_up(&r.counters);
-    assert_eq!(
-        (
-            r.counters.completed,
-            r.counters.failed,
-            r.counters.in_process
-        ),
-        (1, 1, 1)
-    );
-    let shown: Vec<(String, String, Option<String>)> = entities(&s)
-        .into_iter()
-        .map(|(id, status, _, node)| (id, status, node))
-        .collect();
-    let expect = |id: &str, status: &str| (id.to_string(), status.to_string(), Some("n1".into()));
-    assert_eq!(
-        shown,
-        [
-            expect("1", "COMPLETED"),
-            expect("2", "IN_PROCESS"),
-            expect("3", "FAILED")
-        ]
-    );
-    assert_eq!(
-        count(
-            &s,
-            "SELECT count(*) FROM batch_entities WHERE status = 'FAILED' AND error = 'boom'"
-        ),
-        1
-    );
-    assert_eq!(count(&s, "SELECT open FROM batch_claims"), 1);
-}
-
-#[test]
-fn a_dead_runs_claims_wait_again_on_retry_and_finished_ones_keep_their_row() {
-    let Some(s) = store("a_dead_runs_claims_wait_again_on_retry_and_finished_ones_keep_their_row")
-    else {
-        return;
-    };
-    let mut seq = 0;
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..6),
-            claim: 4,
-            ..StepInput::default()
-        },
-    );
-    step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes: vec![
-                done(&r.claimed[0], 5, ok()),
-                done(&r.claimed[1], 5, failed("boom")),
-            ],
-            ..StepInput::default()
-        },
-    );
-    // The process dies here: "3" and "4" are claimed, without a row.
     let seen = s.batch_state("b1").unwrap();
-    s.request("b1", Some(Request::Pause)).unwrap();
     let c = s
         .prepare_retry("b1", false, &seen, "n2", "e2")
         .unwrap()
         .unwrap();
-    let now = s.batch_state("b1").unwrap();
-    assert_eq!(now.owner_node.as_deref(), Some("n2"));
-    assert_eq!(now.owner_pid, Some(i64::from(std::process::id())));
-    assert_eq!(
-        now.requested, None,
-        "a pause asked of the dead owner is dropped"
-    );
-    // A second retry that saw the same dead owner is too late.
-    assert!(
-        s.prepare_retry("b1", false, &seen, "n3", "e3")
-            .unwrap()
-            .is_none()
-    );
-    adds_up(&c);
-    assert_eq!(
-        (c.total, c.completed, c.waiting, c.in_process),
-        (5, 1, 4, 0)
-    );
-    assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
     assert_eq!(count(&s, "SELECT count(*) FROM batch_counts"), 0);
-    assert_eq!(s.max_seq("b1").unwrap(), 5);
-    // The run taken over writes nothing more: its step rolls back.
-    let before = seq;
-    let e = s
-        .step(
-            test_run("b1"),
-            &mut seq,
-            &mut StepInput {
-                new_ids: ids(6..8),
-                claim: 10,
-                ..StepInput::default()
-            },
-        )
-        .unwrap_err();
-    assert!(
-        matches!(&e, StoreError::TakenOver { node: Some(n), .. } if n == "n2"),
-        "{e}"
-    );
-    assert_eq!(seq, before, "a step that wrote nothing uses no number");
-    assert_eq!(s.max_seq("b1").unwrap(), 5);
+    assert_eq!(count(&s, "SELECT total FROM batches"), 7);
     assert_eq!(s.counters("b1").unwrap(), c);
-    let new_run = RunRef {
-        bid: "b1",
-        execution_id: "e2",
-        node: "n2",
-        worker: "w2",
-    };
-    let r = s
-        .step(
-            new_run,
-            &mut seq,
-            &mut StepInput {
-                claim: 10,
-                ..StepInput::default()
-            },
-        )
-        .unwrap();
-    let again: Vec<(&str, i64)> = r
-        .claimed
-        .iter()
-        .map(|c| (c.entity_id.as_str(), c.attempts))
-        .collect();
-    // The in-flight ones run again (at-least-once), as their 2nd attempt.
-    assert_eq!(again, [("2", 2), ("3", 2), ("4", 2), ("5", 1)]);
-    assert!(r.claimed.iter().all(|c| c.claim.is_none()));
-}
-
-#[test]
-fn cancelling_a_dead_run_cancels_its_claimed_entities() {
-    let Some(s) = store("cancelling_a_dead_run_cancels_its_claimed_entities") else {
-        return;
-    };
-    let mut seq = 0;
-    step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..4),
-            claim: 2,
-            ..StepInput::default()
-        },
-    );
-    let seen = s.batch_state("b1").unwrap();
-    assert!(s.cancel_unowned("b1", &seen, "n2").unwrap());
-    assert!(!s.cancel_unowned("b1", &seen, "n2").unwrap());
-    assert!(!s.pause_unowned("b1", &seen, "n2").unwrap());
-    assert_eq!(s.batch_state("b1").unwrap().status, BatchStatus::Cancelled);
-    assert_eq!(
-        count(
-            &s,
-            "SELECT count(*) FROM batch_entities WHERE status = 'CANCELLED'"
-        ),
-        3
-    );
-    assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
-    assert_eq!(s.counters("b1").unwrap().cancelled, 3);
-    // A step after the end claims nothing, and says the batch ended.
-    let r = s
-        .step(
-            RunRef {
-                execution_id: &s.batch_state("b1").unwrap().execution_id,
-                ..test_run("b1")
-            },
-            &mut seq,
-            &mut StepInput {
-                claim: 5,
-                helper: true,
-                ..StepInput::default()
-            },
-        )
-        .unwrap();
-    assert!(r.claimed.is_empty());
-    assert_eq!(r.status, BatchStatus::Cancelled);
-}
-
-#[test]
-fn released_entities_wait_again_as_if_never_claimed() {
-    let Some(s) = store("released_entities_wait_again_as_if_never_claimed") else {
-        return;
-    };
-    let mut seq = 0;
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..7),
-            claim: 4,
-            ..StepInput::default()
-        },
-    );
-    // Two more from their WAITING rows.
-    let r2 = step(
-        &s,
-        &mut seq,
-        StepInput {
-            claim: 2,
-            ..StepInput::default()
-        },
-    );
-    let mut release = r.claimed[2..].to_vec();
-    release.extend(r2.claimed.iter().cloned());
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes: vec![done(&r.claimed[0], 5, ok())],
-            release,
-            ..StepInput::default()
-        },
-    );
-    assert_eq!(
-        (
-            r.counters.completed,
-            r.counters.in_process,
-            r.counters.waiting
-        ),
-        (1, 1, 4)
-    );
-    adds_up(&r.counters);
-    assert_eq!(
-        count(
-            &s,
-            "SELECT sum(attempts)::bigint FROM batch_entities WHERE status = 'WAITING'"
-        ),
-        0
-    );
-    // Claimed again, they count their first attempt.
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            claim: 5,
-            ..StepInput::default()
-        },
-    );
-    assert_eq!(r.claimed.len(), 4);
-    assert!(r.claimed.iter().all(|c| c.attempts == 1));
-}
-
-#[test]
-fn retries_wait_for_their_time_and_outcomes_keep_their_times() {
-    let Some(s) = store("retries_wait_for_their_time_and_outcomes_keep_their_times") else {
-        return;
-    };
-    let mut seq = 0;
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..3),
-            claim: 2,
-            ..StepInput::default()
-        },
-    );
-    let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes: vec![
-                done(
-                    &r.claimed[0],
-                    7,
-                    OutcomeState::Retry {
-                        error: "boom".into(),
-                        retry_at_ms: later,
-                    },
-                ),
-                done(&r.claimed[1], 9, failed("bad")),
-            ],
-            claim: 5,
-            ..StepInput::default()
-        },
-    );
-    assert!(r.claimed.is_empty());
-    assert!(r.retry_pending);
-    assert_eq!((r.counters.waiting, r.counters.failed), (1, 1));
-    adds_up(&r.counters);
-    let row = s
-        .client()
-        .query_one(
-            "SELECT start_time_ms, end_time_ms, retry_at_ms FROM batch_entities WHERE seq = 1",
-            &[],
-        )
-        .unwrap();
-    let (start, end, retry_at): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-    assert_eq!(start, 1_700_000_000_000);
-    assert_eq!(end, 1_700_000_000_007);
-    assert_eq!(retry_at, later);
-}
-
-#[test]
-fn slowest_kept_in_memory_matches_the_rows() {
-    let Some(s) = store("slowest_kept_in_memory_matches_the_rows") else {
-        return;
-    };
-    let mut seq = 0;
-    let mut slowest = Slowest::default();
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..41),
-            claim: 40,
-            ..StepInput::default()
-        },
-    );
-    let outcomes: Vec<Outcome> = r
-        .claimed
-        .iter()
-        .map(|c| {
-            let ms = (c.seq * 7919) % 13;
-            let state = match c.seq % 5 {
-                0 => failed("x"),
-                1 => OutcomeState::Retry {
-                    error: "x".into(),
-                    retry_at_ms: 0,
-                },
-                _ => ok(),
-            };
-            done(c, ms, state)
-        })
-        .collect();
-    for o in &outcomes {
-        slowest.offer(o);
-    }
-    step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes,
-            ..StepInput::default()
-        },
-    );
-    assert_eq!(slowest.to_json(), s.slowest("b1").unwrap());
-}
-
-/// A node row of another host (so its heartbeat decides whether it is
-/// alive), beaten now on the database's clock.
-fn node_elsewhere(s: &PgStore, worker: &str) {
-    exec(
-        s,
-        &format!(
-            "INSERT INTO nodes (worker_id, node, dc, host, pid, kind, status, workers,
-                 started_at, heartbeat_at)
-             VALUES ('{worker}', '{worker}', 'dc', 'elsewhere', 7, 'worker', 'RUNNING', 2,
-                 batchsh_now(), batchsh_now())"
-        ),
-    );
-}
-
-#[test]
-fn only_the_claims_of_dead_nodes_wait_again() {
-    let Some(s) = store("only_the_claims_of_dead_nodes_wait_again") else {
-        return;
-    };
-    node_elsewhere(&s, "w2");
-    node_elsewhere(&s, "w3");
-    let as_node = |worker| RunRef {
-        worker,
-        ..test_run("b1")
-    };
-    let mut seq = 0;
-    s.step(
-        as_node("w1"),
-        &mut seq,
-        &mut StepInput {
-            new_ids: ids(1..10),
-            ..StepInput::default()
-        },
-    )
-    .unwrap();
-    let mut claims = std::collections::HashMap::new();
-    for (worker, arriving) in [("w2", 10..12), ("w3", 12..14)] {
-        let r = s
-            .step(
-                as_node(worker),
-                &mut seq,
-                &mut StepInput {
-                    new_ids: ids(arriving),
-                    claim: 4,
-                    ..StepInput::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(r.claimed.len(), 4);
-        claims.insert(worker, r.claimed);
-    }
-    let held = |w: &str| {
-        count(
-            &s,
-            &format!(
-                "SELECT (SELECT count(*) FROM batch_entities
-                         WHERE status = 'IN_PROCESS' AND worker = '{w}')
-                      + (SELECT count(*) FROM batch_claimed WHERE worker = '{w}')"
-            ),
-        )
-    };
-    assert_eq!((held("w2"), held("w3")), (4, 4));
-    // w3 stops beating.
-    exec(
-        &s,
-        "UPDATE nodes SET heartbeat_at = '2026-01-01T00:00:00.000Z' WHERE worker_id = 'w3'",
-    );
-    let c = s.requeue_orphans(test_run("b1")).unwrap();
-    adds_up(&c);
-    assert_eq!((held("w2"), held("w3")), (4, 0));
-    assert_eq!((c.in_process, c.waiting), (4, 9));
-    assert_eq!(
-        node_states(&s),
-        [
-            ("w2".to_string(), "RUNNING".to_string()),
-            ("w3".to_string(), "DEAD".to_string())
-        ]
-    );
-    let outcomes =
-        |w: &str| -> Vec<Outcome> { claims[w].iter().map(|c| done(c, 5, ok())).collect() };
-    let r = s
-        .step(
-            as_node("w2"),
-            &mut seq,
-            &mut StepInput {
-                outcomes: outcomes("w2"),
-                ..StepInput::default()
-            },
-        )
-        .unwrap();
-    assert_eq!((r.counters.completed, r.counters.in_process), (4, 0));
-    let e = s
-        .step(
-            as_node("w3"),
-            &mut seq,
-            &mut StepInput {
-                outcomes: outcomes("w3"),
-                ..StepInput::default()
-            },
-        )
-        .unwrap_err();
-    assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
-    assert_eq!(s.counters("b1").unwrap().completed, 4);
-}
-
-#[test]
-fn a_takeover_declares_dead_only_the_owning_runs_node() {
-    let Some(s) = store("a_takeover_declares_dead_only_the_owning_runs_node") else {
-        return;
-    };
-    new_batch(&s, "b2", "L", "echo ?");
-    exec(
-        &s,
-        "UPDATE batches SET command = 'BATCH y' WHERE bid = 'b2'",
-    );
-    let b2 = RunRef {
-        worker: "w2",
-        ..test_run("b2")
-    };
-    s.take_ownership(b2, "dc").unwrap();
-    for w in ["w1", "w2"] {
-        exec(
-            &s,
-            &format!(
-                "INSERT INTO nodes (worker_id, node, dc, host, pid, kind, status, workers,
-                     started_at, heartbeat_at)
-                 VALUES ('{w}', 'n1', 'dc', 'h', 7, 'synchronous', 'RUNNING', 2,
-                     batchsh_now(), batchsh_now())"
-            ),
-        );
-    }
-    let seen = s.batch_state("b1").unwrap();
-    assert_eq!(seen.owner_worker.as_deref(), Some("w1"));
-    s.prepare_retry("b1", false, &seen, "n9", "e9")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        node_states(&s),
-        [
-            ("w1".to_string(), "DEAD".to_string()),
-            ("w2".to_string(), "RUNNING".to_string())
-        ]
-    );
-    let mut seq = 0;
-    s.step(
-        b2,
-        &mut seq,
-        &mut StepInput {
-            new_ids: ids(1..3),
-            claim: 1,
-            ..StepInput::default()
-        },
-    )
-    .unwrap();
-}
-
-#[test]
-fn a_finished_row_names_no_worker() {
-    let Some(s) = store("a_finished_row_names_no_worker") else {
-        return;
-    };
-    let mut seq = 0;
-    step(
-        &s,
-        &mut seq,
-        StepInput {
-            new_ids: ids(1..3),
-            ..StepInput::default()
-        },
-    );
-    let r = step(
-        &s,
-        &mut seq,
-        StepInput {
-            claim: 2,
-            ..StepInput::default()
-        },
-    );
-    assert_eq!(
-        count(
-            &s,
-            "SELECT count(*) FROM batch_entities WHERE worker = 'w1'"
-        ),
-        2
-    );
-    let outcomes = r.claimed.iter().map(|c| done(c, 3, ok())).collect();
-    step(
-        &s,
-        &mut seq,
-        StepInput {
-            outcomes,
-            ..StepInput::default()
-        },
-    );
-    assert_eq!(
-        count(
-            &s,
-            "SELECT count(*) FROM batch_entities WHERE worker IS NOT NULL"
-        ),
-        0
-    );
 }
 
 #[test]
@@ -898,7 +68,7 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
         "INSERT INTO lus (name, interface, root_sql, created_at)
          VALUES ('Customer', 'crm', 'select 1', '2026-01-01T00:00:00.000Z')",
     );
-    new_batch(&s, "b1", "Customer", "sync_instance copy.?");
+    new_batch(&*s, "b1", "Customer", "sync_instance copy.?");
     let e = s.take_ownership(test_run("b1"), "dc").unwrap_err();
     assert!(
         matches!(e, StoreError::LuDropped { ref lu, .. } if lu == "copy"),
@@ -910,7 +80,7 @@ fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
         (BatchStatus::Failed, None)
     );
     // Its LUs there: the run takes it (names ignore case).
-    new_batch(&s, "b2", "Customer", "sync_instance CUSTOMER.?");
+    new_batch(&*s, "b2", "Customer", "sync_instance CUSTOMER.?");
     s.take_ownership(test_run("b2"), "dc").unwrap();
     assert_eq!(
         s.batch_state("b2").unwrap().owner_worker.as_deref(),
@@ -1042,7 +212,7 @@ fn stored_ids_give_good_and_bad_ids_and_stop_when_asked() {
     let mut new_ids = ids(1..5);
     new_ids.push(NewId::Bad("<null>".into(), "a NULL id".into()));
     step(
-        &s,
+        &*s,
         &mut seq,
         StepInput {
             new_ids,
@@ -1081,7 +251,7 @@ fn a_failed_run_waits_its_entities_again_and_controls_reach_the_step() {
     };
     let mut seq = 0;
     step(
-        &s,
+        &*s,
         &mut seq,
         StepInput {
             new_ids: ids(1..5),
@@ -1091,7 +261,7 @@ fn a_failed_run_waits_its_entities_again_and_controls_reach_the_step() {
     );
     s.request("b1", Some(Request::Pause)).unwrap();
     s.set_max_workers("b1", 3, "n1").unwrap();
-    let r = step(&s, &mut seq, StepInput::default());
+    let r = step(&*s, &mut seq, StepInput::default());
     assert_eq!(
         r.control,
         Control {
@@ -1249,7 +419,7 @@ fn a_takeover_while_nodes_step_fences_them_and_the_counters_hold() {
     const IDS: i64 = 2000;
     let mut seq = 0;
     step(
-        &s,
+        &*s,
         &mut seq,
         StepInput {
             new_ids: ids(1..IDS + 1),
@@ -1376,7 +546,7 @@ fn a_second_node_joins_and_counts_its_own() {
     s.join_batch(other, "dc2").unwrap();
     let mut seq = 0;
     let r = step(
-        &s,
+        &*s,
         &mut seq,
         StepInput {
             new_ids: ids(1..4),
@@ -1420,7 +590,7 @@ fn a_second_node_joins_and_counts_its_own() {
         .unwrap();
     assert_eq!((r.counters.completed, r.counters.waiting), (2, 1));
     // The owner's step beats the batch's heartbeat, which was due.
-    step(&s, &mut seq, StepInput::default());
+    step(&*s, &mut seq, StepInput::default());
     let now = s.batch_state("b1").unwrap().heartbeat_at;
     assert!(now >= beat, "{now:?} {beat:?}");
     // Each node keeps its own counters.
