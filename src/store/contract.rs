@@ -330,7 +330,7 @@ fn stored_ids_are_the_batchs_own(s: &dyn Store) {
     assert_eq!(bad, [("NULL".to_string(), "the id is NULL".to_string())]);
 }
 
-fn a_run_left_unfinished_has_no_owner(s: &dyn Store) {
+fn a_run_left_unfinished_has_no_owner(s: &dyn ContractStore) {
     catalog(s);
     new_batch(s, "b1", "BATCH a", true);
     s.take_ownership(run("b1"), "dc").unwrap();
@@ -341,6 +341,20 @@ fn a_run_left_unfinished_has_no_owner(s: &dyn Store) {
     assert_eq!(state.status, BatchStatus::InProgress);
     assert_eq!(state.owner_node, None);
     assert!(!state.owner_alive());
+    // Retried elsewhere, the run that left it writes nothing more.
+    let c = s
+        .prepare_retry("b1", false, &state, "n2", "e2")
+        .unwrap()
+        .unwrap();
+    let e = s
+        .set_run_status(run("b1"), BatchStatus::Done, None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::TakenOver { node: Some(n), .. } if n == "n2"),
+        "{e}"
+    );
+    assert_ne!(s.batch_state("b1").unwrap().status, BatchStatus::Done);
+    assert_eq!(s.counters("b1").unwrap(), c);
 }
 
 fn node(worker_id: &str) -> NodeInfo<'_> {
@@ -439,7 +453,7 @@ fn a_node_taken_over_is_dead_and_its_claims_wait_again(s: &dyn Store) {
     assert_eq!(s.counters("b1").unwrap(), c);
 }
 
-fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
+fn a_second_node_joins_and_counts_its_own(s: &dyn ContractStore) {
     catalog(s);
     new_batch(s, "b1", "BATCH a", true);
     s.take_ownership(run("b1"), "dc").unwrap();
@@ -468,7 +482,9 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
         .unwrap();
     assert!(r.ids_complete);
     let beat = s.batch_state("b1").unwrap().heartbeat_at;
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    // The owner's beat is due: a helper's step leaves it as it is.
+    let due = "2026-01-01T00:00:00.000Z";
+    s.execute(&format!("UPDATE batches SET heartbeat_at = '{due}'"));
     let r = s
         .step(
             other,
@@ -481,8 +497,8 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
         )
         .unwrap();
     assert_eq!(
-        s.batch_state("b1").unwrap().heartbeat_at,
-        beat,
+        s.batch_state("b1").unwrap().heartbeat_at.as_deref(),
+        Some(due),
         "a helper beats its node's heartbeat, not the batch's (its owner's)"
     );
     let outcomes = r
@@ -514,6 +530,11 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn Store) {
         )
         .unwrap();
     assert_eq!((r.counters.completed, r.counters.waiting), (2, 1));
+    // The owner's step beats the batch's heartbeat, which was due.
+    s.step(run("b1"), &mut seq, &mut StepInput::default())
+        .unwrap();
+    let now = s.batch_state("b1").unwrap().heartbeat_at;
+    assert!(now >= beat, "{now:?} {beat:?}");
     // The owner ends the batch: the helper's next step claims nothing,
     // and tells it the batch's end.
     s.set_run_status(run("b1"), BatchStatus::Failed, Some("stopped"))
