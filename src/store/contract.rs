@@ -10,14 +10,21 @@ use crate::batch::{BatchStatus, EntityStatus};
 use crate::catalog::InterfaceKind;
 
 pub mod batches;
+mod series;
 
 /// A store as the contract tests see it: its traits, and plain SQL on its
 /// own connection for the rows a test sets up or checks that no trait
 /// method reaches. The SQL is written once, in what SQLite and PostgreSQL
 /// both take.
 pub trait ContractStore: Store {
+    /// Runs `sql`, one statement or several; the store's error as text
+    /// if it fails.
+    fn try_execute(&self, sql: &str) -> Result<(), String>;
     /// Runs `sql`, one statement or several; panics if it fails.
-    fn execute(&self, sql: &str);
+    fn execute(&self, sql: &str) {
+        self.try_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
     /// The rows of `sql`, every value as text (NULL as `None`).
     fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>>;
 }
@@ -35,6 +42,7 @@ pub fn count(s: &dyn ContractStore, sql: &str) -> i64 {
 /// empty.
 pub fn all(fresh: &dyn Fn() -> Box<dyn ContractStore>) {
     batches::all(fresh);
+    series::all(fresh);
     a_catalog_keeps_its_definitions(&*fresh());
     a_step_stores_claims_and_outcomes_with_counters_that_add_up(&*fresh());
     a_run_taken_over_writes_nothing(&*fresh());
@@ -630,6 +638,24 @@ fn an_open_batch_takes_appends_until_it_is_closed(s: &dyn Store) {
         "nothing recorded by a refusal"
     );
     assert!(s.appended_since("b2", 0, 100).unwrap().ids.is_empty());
+    let notes: Vec<String> = s
+        .event_rows("b1")
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.note)
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "BATCH_APPEND: 2 ids",
+            "BATCH_APPEND: 2 ids",
+            "BATCH_WAITOFF: closed to appends"
+        ]
+    );
+    assert!(matches!(
+        s.append_ids("nope", &ids(&["1"]), "n1"),
+        Err(StoreError::NotFound { .. })
+    ));
     // A final batch takes none, open or not.
     new_batch_open(s, "b3", "BATCH c", false, true);
     s.set_run_status(run("b3"), BatchStatus::Cancelled, None)

@@ -389,10 +389,8 @@ pub(crate) mod testing {
     }
 
     impl crate::store::contract::ContractStore for PgStore {
-        fn execute(&self, sql: &str) {
-            self.client()
-                .batch_execute(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        fn try_execute(&self, sql: &str) -> Result<(), String> {
+            self.client().batch_execute(sql).map_err(|e| e.to_string())
         }
 
         fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {

@@ -282,35 +282,6 @@ mod tests {
     }
 
     #[test]
-    fn a_node_registers_beats_and_stops() {
-        let Some(s) = fresh("a_node_registers_beats_and_stops") else {
-            return;
-        };
-        s.register_node(&node("w1", NodeKind::Synchronous)).unwrap();
-        let nodes = s.nodes().unwrap();
-        assert_eq!(nodes.len(), 1);
-        let n = &nodes[0];
-        assert_eq!(
-            (n.worker_id.as_str(), n.node.as_str(), n.dc.as_str()),
-            ("w1", "n1", "dc")
-        );
-        assert_eq!(
-            (n.kind, n.state, n.workers),
-            (NodeKind::Synchronous, NodeState::Running, 4)
-        );
-        assert_eq!(n.pid, i64::from(std::process::id()));
-        assert_eq!(n.host, crate::owner::hostname());
-        s.beat("w1").unwrap();
-        assert!(s.nodes().unwrap()[0].heartbeat_at >= n.heartbeat_at);
-        s.set_node_state("w1", NodeState::Stopped).unwrap();
-        let n = &s.nodes().unwrap()[0];
-        assert_eq!(n.state, NodeState::Stopped);
-        assert!(!n.alive(), "a stopped node is not alive");
-        s.register_node(&node("w1", NodeKind::Synchronous)).unwrap();
-        assert_eq!(s.nodes().unwrap()[0].state, NodeState::Running);
-    }
-
-    #[test]
     fn a_dead_node_stays_dead_and_old_stopped_runs_go() {
         let Some(s) = fresh("a_dead_node_stays_dead_and_old_stopped_runs_go") else {
             return;

@@ -314,57 +314,6 @@ mod tests {
     }
 
     #[test]
-    fn one_run_of_a_series_is_open_at_a_time() {
-        let Some(s) = fresh("one_run_of_a_series_is_open_at_a_time") else {
-            return;
-        };
-        let Opened::Run(first, series) = open_run(&s, "wf1", "2026-11-21T13:30:00.000Z", 1) else {
-            panic!("the first run was not opened");
-        };
-        assert_eq!((first.run_no, series.name.as_str()), (1, "wf1"));
-        assert_eq!(first.from_date, "from after run None");
-        // A second open finds the first one, and writes nothing.
-        assert_eq!(
-            open_run(&s, "WF1", "2026-11-21T13:31:00.000Z", 2),
-            Opened::AlreadyOpen(first)
-        );
-        assert_eq!(s.series_runs("wf1", 10).unwrap().len(), 1);
-        // The schema refuses a second open run written by any other way.
-        assert!(
-            s.client()
-                .execute(
-                    "INSERT INTO series_runs (series, run_no, batch_id, start_time, status,
-                         from_date)
-                     VALUES ('wf1', 9, 9, 'x', 'OPEN', 'x')",
-                    &[],
-                )
-                .is_err()
-        );
-        let end = SeriesRunEnd {
-            status: SeriesRunStatus::Failed,
-            failed: 0,
-            error: Some("boom"),
-            ended: "2026-11-21T13:32:00.000Z",
-        };
-        let ended = s.end_series_run("WF1", &end).unwrap().unwrap();
-        assert_eq!(
-            (ended.status, ended.error.as_deref()),
-            (SeriesRunStatus::Failed, Some("boom"))
-        );
-        assert_eq!(s.end_series_run("wf1", &end).unwrap(), None);
-        let Opened::Run(second, _) = open_run(&s, "wf1", "2026-11-21T13:33:00.000Z", 3) else {
-            panic!("the second run was not opened");
-        };
-        assert_eq!(
-            (second.run_no, second.from_date.as_str()),
-            (2, "from after run Some(1)")
-        );
-        let runs = s.series_runs("wf1", 10).unwrap();
-        assert_eq!(runs.iter().map(|r| r.run_no).collect::<Vec<_>>(), [2, 1]);
-        assert_eq!(s.series_runs("wf1", 1).unwrap(), [second]);
-    }
-
-    #[test]
     fn window_set_keeps_what_it_does_not_name() {
         let Some(s) = fresh("window_set_keeps_what_it_does_not_name") else {
             return;

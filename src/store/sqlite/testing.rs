@@ -64,10 +64,8 @@ impl SqliteStore {
 }
 
 impl crate::store::contract::ContractStore for SqliteStore {
-    fn execute(&self, sql: &str) {
-        self.conn()
-            .execute_batch(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    fn try_execute(&self, sql: &str) -> Result<(), String> {
+        self.conn().execute_batch(sql).map_err(|e| e.to_string())
     }
 
     fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
