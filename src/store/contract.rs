@@ -10,6 +10,7 @@ use crate::batch::{BatchStatus, EntityStatus};
 use crate::catalog::InterfaceKind;
 
 pub mod batches;
+pub mod catalog;
 mod series;
 
 /// A store as the contract tests see it: its traits, and plain SQL on its
@@ -42,6 +43,7 @@ pub fn count(s: &dyn ContractStore, sql: &str) -> i64 {
 /// empty.
 pub fn all(fresh: &dyn Fn() -> Box<dyn ContractStore>) {
     batches::all(fresh);
+    catalog::all(fresh);
     series::all(fresh);
     a_catalog_keeps_its_definitions(&*fresh());
     a_step_stores_claims_and_outcomes_with_counters_that_add_up(&*fresh());

@@ -6,9 +6,7 @@ use crate::store::Upgrades;
 use crate::store::postgres::testing::{TestStore, fresh};
 
 use crate::store::contract::ContractStore;
-use crate::store::contract::batches::{
-    adds_up, batch_b1, done, ids, new_batch, ok, step, test_run,
-};
+use crate::store::contract::batches::{adds_up, batch_b1, done, ids, ok, step, test_run};
 
 fn exec(s: &PgStore, sql: &str) {
     s.execute(sql);
@@ -56,36 +54,6 @@ fn a_step_counts_on_its_workers_own_row_and_a_retry_folds_them() {
     assert_eq!(count(&s, "SELECT count(*) FROM batch_counts"), 0);
     assert_eq!(count(&s, "SELECT total FROM batches"), 7);
     assert_eq!(s.counters("b1").unwrap(), c);
-}
-
-#[test]
-fn a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed() {
-    let Some(s) = fresh("a_batch_whose_lu_was_dropped_before_its_run_took_it_ends_failed") else {
-        return;
-    };
-    exec(
-        &s,
-        "INSERT INTO lus (name, interface, root_sql, created_at)
-         VALUES ('Customer', 'crm', 'select 1', '2026-01-01T00:00:00.000Z')",
-    );
-    new_batch(&*s, "b1", "Customer", "sync_instance copy.?");
-    let e = s.take_ownership(test_run("b1"), "dc").unwrap_err();
-    assert!(
-        matches!(e, StoreError::LuDropped { ref lu, .. } if lu == "copy"),
-        "{e}"
-    );
-    let state = s.batch_state("b1").unwrap();
-    assert_eq!(
-        (state.status, state.owner_node),
-        (BatchStatus::Failed, None)
-    );
-    // Its LUs there: the run takes it (names ignore case).
-    new_batch(&*s, "b2", "Customer", "sync_instance CUSTOMER.?");
-    s.take_ownership(test_run("b2"), "dc").unwrap();
-    assert_eq!(
-        s.batch_state("b2").unwrap().owner_worker.as_deref(),
-        Some("w1")
-    );
 }
 
 #[test]
