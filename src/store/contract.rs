@@ -110,22 +110,11 @@ fn new_batch_as(
 ) -> Option<String> {
     s.create_batch(
         &NewBatch {
-            bid,
             command,
-            lu: "Customer",
-            fabric_command: "echo ?",
-            source: &serde_json::json!({}),
-            arguments: &serde_json::json!({}),
-            execution_id: "e1",
-            node: "n1",
-            estimated_total: None,
-            max_workers: None,
             queued,
-            placement: &crate::batch::Placement::default(),
             open,
             workdir: Some("/work/exports"),
-            lines: None,
-            series: None,
+            ..batches::batch_of(bid, "Customer", "echo ?")
         },
         twin_check,
     )

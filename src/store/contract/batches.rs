@@ -6,6 +6,7 @@ use crate::batch::{BatchStatus, Counters, EntityStatus, Request};
 use crate::store::batches::*;
 use crate::store::nodes::NodeState;
 use crate::store::{DetailsQuery, StoreError, now};
+use std::sync::LazyLock;
 
 /// Runs the batch-write tests on stores that `fresh` makes, each new and
 /// empty.
@@ -29,6 +30,10 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn ContractStore>) {
     only_the_claims_of_dead_nodes_wait_again(&*with_b1());
     a_takeover_declares_dead_only_the_owning_runs_node(&*with_b1());
     a_finished_row_names_no_worker(&*with_b1());
+    a_twin_is_refused_and_its_bid_given(&*with_b1());
+    a_batch_of_a_series_with_a_run_open_is_not_created(&*with_b1());
+    stored_ids_give_good_and_bad_ids_and_stop_when_asked(&*with_b1());
+    a_failed_run_waits_its_entities_again_and_controls_reach_the_step(&*with_b1());
 }
 
 /// The run of batch `bid` that [`batch_b1`] starts (execution `e1` on
@@ -42,31 +47,36 @@ pub fn test_run(bid: &str) -> RunRef<'_> {
     }
 }
 
+/// Batch `bid` of LU `lu` running `fabric_command` (command `BATCH x`),
+/// as a run of execution `e1` starting from node `n1` would ask for it.
+pub fn batch_of<'a>(bid: &'a str, lu: &'a str, fabric_command: &'a str) -> NewBatch<'a> {
+    static EMPTY: LazyLock<serde_json::Value> = LazyLock::new(|| serde_json::json!({}));
+    static ANYWHERE: LazyLock<crate::batch::Placement> = LazyLock::new(Default::default);
+    NewBatch {
+        bid,
+        command: "BATCH x",
+        lu,
+        fabric_command,
+        source: &EMPTY,
+        arguments: &EMPTY,
+        execution_id: "e1",
+        node: "n1",
+        estimated_total: None,
+        max_workers: None,
+        queued: false,
+        placement: &ANYWHERE,
+        open: false,
+        workdir: None,
+        lines: None,
+        series: None,
+    }
+}
+
 /// Creates batch `bid` of LU `lu` running `fabric_command`, as a run
 /// starting from node `n1` would, not yet owned.
 pub fn new_batch(s: &dyn ContractStore, bid: &str, lu: &str, fabric_command: &str) {
-    s.create_batch(
-        &NewBatch {
-            bid,
-            command: "BATCH x",
-            lu,
-            fabric_command,
-            source: &serde_json::json!({}),
-            arguments: &serde_json::json!({}),
-            execution_id: "e1",
-            node: "n1",
-            estimated_total: None,
-            max_workers: None,
-            queued: false,
-            placement: &crate::batch::Placement::default(),
-            open: false,
-            workdir: None,
-            lines: None,
-            series: None,
-        },
-        false,
-    )
-    .unwrap();
+    s.create_batch(&batch_of(bid, lu, fabric_command), false)
+        .unwrap();
     // Not yet owned: as if its process had not taken it yet.
     s.execute(&format!(
         "UPDATE batches SET owner_node = NULL, owner_pid = NULL WHERE bid = '{bid}'"
@@ -843,5 +853,166 @@ fn a_finished_row_names_no_worker(s: &dyn ContractStore) {
             "SELECT count(*) FROM batch_entities WHERE worker IS NOT NULL"
         ),
         0
+    );
+}
+
+fn a_twin_is_refused_and_its_bid_given(s: &dyn ContractStore) {
+    let lines = [b"a\n".to_vec(), b"b\n".to_vec()];
+    let twin = NewBatch {
+        execution_id: "e2",
+        queued: true,
+        workdir: Some("/tmp"),
+        lines: Some(&lines),
+        ..batch_of("b2", "L", "echo ?")
+    };
+    assert_eq!(s.create_batch(&twin, true).unwrap().as_deref(), Some("b1"));
+    assert_eq!(s.active_twin("BATCH x").unwrap().as_deref(), Some("b1"));
+    // Allowed beside it: created, queued for a worker, with its lines.
+    assert_eq!(s.create_batch(&twin, false).unwrap(), None);
+    let state = s.batch_state("b2").unwrap();
+    assert_eq!(
+        (state.status, state.owner_node),
+        (BatchStatus::WaitingForJob, None)
+    );
+    assert_eq!(s.batch_lines("b2").unwrap().unwrap(), b"a\nb\n");
+    assert_eq!(s.batch_lines("b1").unwrap(), None);
+    assert_eq!(s.workdir("b2").unwrap().as_deref(), Some("/tmp"));
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM jobs WHERE uid = 'b2' AND status = 'WAITING'"
+        ),
+        1
+    );
+    // Its number follows every number rows are stored under.
+    assert_eq!(count(s, "SELECT batch_no FROM batches WHERE bid = 'b2'"), 2);
+    // A retry of b2 is refused beside the active b1.
+    let seen = s.batch_state("b2").unwrap();
+    let e = s.prepare_retry("b2", false, &seen, "n1", "e3").unwrap_err();
+    assert!(
+        matches!(e, StoreError::TwinActive { ref other, .. } if other == "b1"),
+        "{e}"
+    );
+}
+
+fn a_batch_of_a_series_with_a_run_open_is_not_created(s: &dyn ContractStore) {
+    let new = |bid: &'static str, run: &crate::store::series::BatchRun| {
+        s.create_batch(
+            &NewBatch {
+                command: bid,
+                series: Some(run),
+                ..batch_of(bid, "L", "echo ?")
+            },
+            true,
+        )
+    };
+    let run = |batch_id| crate::store::series::BatchRun {
+        series: "wf1",
+        reprocess_hours: Some(2),
+        trunc_start: None,
+        start: "2026-11-21T13:30:00.000Z",
+        batch_id,
+    };
+    assert_eq!(new("s1", &run(1)).unwrap(), None);
+    let e = new("s2", &run(2)).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::SeriesRunOpen { series, batch_id: 1, bid: Some(b) }
+            if series == "wf1" && b == "s1"),
+        "{e}"
+    );
+    assert!(s.batch_state("s2").is_err(), "nothing of it is stored");
+    assert_eq!(
+        count(s, "SELECT reprocess_hours FROM series WHERE name = 'WF1'"),
+        2
+    );
+    // Its batch ended, its run did too (the trigger): the next opens.
+    s.execute("UPDATE batches SET status = 'DONE' WHERE bid = 's1'");
+    assert_eq!(new("s3", &run(3)).unwrap(), None);
+    assert_eq!(
+        count(
+            s,
+            "SELECT max(run_no) FROM series_runs WHERE status = 'OPEN'"
+        ),
+        2
+    );
+}
+
+fn stored_ids_give_good_and_bad_ids_and_stop_when_asked(s: &dyn ContractStore) {
+    let mut seq = 0;
+    let mut new_ids = ids(1..5);
+    new_ids.push(NewId::Bad("<null>".into(), "a NULL id".into()));
+    step(
+        s,
+        &mut seq,
+        StepInput {
+            new_ids,
+            claim: 2,
+            ..StepInput::default()
+        },
+    );
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    s.stored_ids("b1", &mut |id| {
+        match id {
+            StoredId::Good(t) => good.push(t.to_string()),
+            StoredId::Bad { stand_in, error } => bad.push((stand_in.into(), error.to_string())),
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    good.sort();
+    assert_eq!(good, ["1", "2", "3", "4"]);
+    assert_eq!(bad, [("<null>".to_string(), "a NULL id".to_string())]);
+    let mut seen = 0;
+    s.stored_ids("b1", &mut |_| {
+        seen += 1;
+        std::ops::ControlFlow::Break(())
+    })
+    .unwrap();
+    assert_eq!(seen, 1);
+    let c = s.counters("b1").unwrap();
+    assert_eq!((c.total, c.failed, c.in_process, c.waiting), (5, 1, 2, 2));
+}
+
+fn a_failed_run_waits_its_entities_again_and_controls_reach_the_step(s: &dyn ContractStore) {
+    let mut seq = 0;
+    step(
+        s,
+        &mut seq,
+        StepInput {
+            new_ids: ids(1..5),
+            claim: 2,
+            ..StepInput::default()
+        },
+    );
+    s.request("b1", Some(Request::Pause)).unwrap();
+    s.set_max_workers("b1", 3, "n1").unwrap();
+    let r = step(s, &mut seq, StepInput::default());
+    assert_eq!(
+        r.control,
+        Control {
+            requested: Some(Request::Pause),
+            max_workers: Some(3)
+        }
+    );
+    s.sample_progress(test_run("b1"), 0).unwrap();
+    s.set_extra_stats(test_run("b1"), &serde_json::json!({"a": 1}))
+        .unwrap();
+    s.set_run_status(test_run("b1"), BatchStatus::InProgress, None)
+        .unwrap();
+    s.fail_run(test_run("b1"), "boom").unwrap();
+    let c = s.counters("b1").unwrap();
+    assert_eq!((c.waiting, c.in_process, c.total), (4, 0, 4));
+    let state = s.batch_state("b1").unwrap();
+    assert_eq!(
+        (state.status, state.owner_node),
+        (BatchStatus::Failed, None)
+    );
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM batch_events WHERE note = 'BATCH_EDIT MAX_WORKERS_PER_NODE=3'"
+        ),
+        1
     );
 }
