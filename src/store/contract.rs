@@ -11,7 +11,7 @@ use crate::catalog::InterfaceKind;
 
 pub mod batches;
 pub mod catalog;
-mod series;
+pub mod series;
 
 /// A store as the contract tests see it: its traits, and plain SQL on its
 /// own connection for the rows a test sets up or checks that no trait

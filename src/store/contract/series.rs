@@ -11,7 +11,7 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn ContractStore>) {
 
 /// Opens a run of `series` for batch `batch_id`; its from-date names the
 /// run before it.
-fn open_run(s: &dyn ContractStore, series: &str, start: &str, batch_id: i64) -> Opened {
+pub fn open_run(s: &dyn ContractStore, series: &str, start: &str, batch_id: i64) -> Opened {
     s.open_series_run(
         &OpenRun {
             series,

@@ -286,22 +286,10 @@ impl crate::store::SeriesStore for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::contract::series::open_run;
     use crate::store::postgres::jobs::tests::{insert_batch, on_stores};
     use crate::store::postgres::testing::fresh;
     use crate::store::{SeriesStore, Upgrades};
-
-    fn open_run(s: &PgStore, series: &str, start: &str, batch_id: i64) -> Opened {
-        s.open_series_run(
-            &OpenRun {
-                series,
-                start,
-                batch_id,
-                bid: None,
-            },
-            &|_, latest| format!("from after run {:?}", latest.map(|r| r.run_no)),
-        )
-        .unwrap()
-    }
 
     fn batch_run<'a>(series: &'a str, start: &'a str, batch_id: i64) -> BatchRun<'a> {
         BatchRun {
@@ -375,7 +363,7 @@ mod tests {
         assert_eq!(names, ["a", "B", "Sales"]);
         assert_eq!(s.series("nope").unwrap(), None);
         // A run spends the WINDOW_SET date.
-        let Opened::Run(_, was) = open_run(&s, "sales", "2026-01-02T00:00:00.000Z", 1) else {
+        let Opened::Run(_, was) = open_run(&*s, "sales", "2026-01-02T00:00:00.000Z", 1) else {
             panic!("no run opened");
         };
         assert_eq!(was.from_date.as_deref(), Some("2026-01-01 00:00:00"));
@@ -411,7 +399,7 @@ mod tests {
         assert_eq!(s.series("nightly").unwrap(), Some(nightly));
         assert_eq!(s.series_runs("nightly", 10).unwrap().len(), 1);
         // And WINDOW_OPEN finds it as it is.
-        let Opened::AlreadyOpen(open) = open_run(&s, "nightly", "t3", 9) else {
+        let Opened::AlreadyOpen(open) = open_run(&*s, "nightly", "t3", 9) else {
             panic!("a second run was opened");
         };
         assert_eq!(open.bid.as_deref(), Some("bid-1"));
@@ -453,7 +441,7 @@ mod tests {
             (SeriesRunStatus::Failed, Some("boom"), true)
         );
         // Not the series' latest run any more: a retry leaves it ended.
-        assert!(matches!(open_run(&s, "w", "t2", 2), Opened::Run(..)));
+        assert!(matches!(open_run(&*s, "w", "t2", 2), Opened::Run(..)));
         set("UPDATE batches SET status = 'IN_PROGRESS' WHERE bid = 'b1'");
         assert_eq!(run().status, SeriesRunStatus::Failed);
     }
