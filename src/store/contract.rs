@@ -3,13 +3,14 @@
 //! the same functions against its own store.
 
 use super::Store;
-use super::batches::{NewBatch, NewId, OutcomeState, Purgeable, RunRef, StepInput, StoredId};
+use super::batches::{NewBatch, NewId, Purgeable, RunRef, StepInput, StoredId};
 use super::nodes::{NodeInfo, NodeKind, NodeState};
 use super::{GroupDef, InterfaceDef, LuDef, StoreError, now};
 use crate::batch::{BatchStatus, EntityStatus};
 use crate::catalog::InterfaceKind;
 
 pub mod batches;
+use batches::{ids, test_run as run};
 pub mod catalog;
 pub mod series;
 
@@ -121,19 +122,6 @@ fn new_batch_as(
     .unwrap()
 }
 
-fn run(bid: &str) -> RunRef<'_> {
-    RunRef {
-        bid,
-        execution_id: "e1",
-        node: "n1",
-        worker: "w1",
-    }
-}
-
-fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
-    range.map(|k| NewId::Ok(k.to_string())).collect()
-}
-
 fn a_catalog_keeps_its_definitions(s: &dyn Store) {
     catalog(s);
     assert_eq!(s.interface("CRM").unwrap().location, "/data/crm.db");
@@ -177,20 +165,7 @@ fn a_step_stores_claims_and_outcomes_with_counters_that_add_up(s: &dyn Store) {
     let outcomes = r
         .claimed
         .iter()
-        .map(|c| super::batches::Outcome {
-            seq: c.seq,
-            entity_id: c.entity_id.clone(),
-            start_ms: 1,
-            end_ms: 2,
-            process_ms: 1,
-            result: Some("{}".into()),
-            state: OutcomeState::Completed {
-                added: false,
-                updated: false,
-                unchanged: false,
-            },
-            claim: c.claim,
-        })
+        .map(|c| batches::done(c, 1, batches::ok()))
         .collect();
     let r = s
         .step(
@@ -205,10 +180,7 @@ fn a_step_stores_claims_and_outcomes_with_counters_that_add_up(s: &dyn Store) {
         .unwrap();
     let c = r.counters;
     assert_eq!((c.completed, c.in_process, c.waiting), (3, 2, 0));
-    assert_eq!(
-        c.total,
-        c.waiting + c.in_process + c.completed + c.failed + c.cancelled
-    );
+    batches::adds_up(&c);
     let rows = s
         .entity_rows("b1", &super::DetailsQuery::default())
         .unwrap();
@@ -503,20 +475,7 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn ContractStore) {
     let outcomes = r
         .claimed
         .iter()
-        .map(|c| super::batches::Outcome {
-            seq: c.seq,
-            entity_id: c.entity_id.clone(),
-            start_ms: 0,
-            end_ms: 1,
-            process_ms: 1,
-            result: None,
-            state: OutcomeState::Completed {
-                added: false,
-                updated: false,
-                unchanged: false,
-            },
-            claim: c.claim,
-        })
+        .map(|c| batches::done(c, 1, batches::ok()))
         .collect();
     let r = s
         .step(
