@@ -1,6 +1,10 @@
 //! The contract every store backend keeps, as tests that take any
-//! [`Store`]: the SQLite store runs them here, and a second backend runs
-//! the same functions against its own store.
+//! [`Store`] (or a [`ContractStore`], where a test sets up or reads rows
+//! by plain SQL): the two tests at the bottom run every one of them on
+//! SQLite and on PostgreSQL. Their parts by trait are the submodules
+//! ([`batches`], [`catalog`], [`series`]); the tests that stay beside a
+//! store check what only it has (SQLite's files and upgrades, PostgreSQL's
+//! races between connections and its per-worker counters).
 
 use super::Store;
 use super::batches::{NewBatch, NewId, Purgeable, RunRef, StepInput, StoredId};
