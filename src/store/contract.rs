@@ -501,17 +501,7 @@ fn a_second_node_joins_and_counts_its_own(s: &dyn ContractStore) {
     // and tells it the batch's end.
     s.set_run_status(run("b1"), BatchStatus::Failed, Some("stopped"))
         .unwrap();
-    let r = s
-        .step(
-            other,
-            &mut seq,
-            &mut StepInput {
-                claim: 5,
-                helper: true,
-                ..StepInput::default()
-            },
-        )
-        .unwrap();
+    let r = batches::helper_step(s, other, &mut seq);
     assert!(r.claimed.is_empty());
     assert_eq!((r.status, r.counters.waiting), (BatchStatus::Failed, 1));
     // Each node keeps its own counters.

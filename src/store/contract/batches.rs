@@ -103,6 +103,17 @@ pub fn ids(range: std::ops::Range<i64>) -> Vec<NewId> {
     range.map(|k| NewId::Ok(k.to_string())).collect()
 }
 
+/// A step of `run` as a helper node makes it: it claims up to 5.
+pub fn helper_step(s: &dyn ContractStore, run: RunRef, seq: &mut i64) -> StepResult {
+    let mut input = StepInput {
+        claim: 5,
+        helper: true,
+        ..StepInput::default()
+    };
+    s.step(run, seq, &mut input)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The outcome of claimed entity `c`, after `ms` milliseconds.
 pub fn done(c: &Claimed, ms: i64, state: OutcomeState) -> Outcome {
     Outcome {
@@ -504,20 +515,11 @@ fn cancelling_a_dead_run_cancels_its_claimed_entities(s: &dyn ContractStore) {
     assert_eq!(s.counters("b1").unwrap().cancelled, 3);
     // A step after the end claims nothing, and says the batch ended.
     let execution_id = s.batch_state("b1").unwrap().execution_id;
-    let r = s
-        .step(
-            RunRef {
-                execution_id: &execution_id,
-                ..test_run("b1")
-            },
-            &mut seq,
-            &mut StepInput {
-                claim: 5,
-                helper: true,
-                ..StepInput::default()
-            },
-        )
-        .unwrap();
+    let run = RunRef {
+        execution_id: &execution_id,
+        ..test_run("b1")
+    };
+    let r = helper_step(s, run, &mut seq);
     assert!(r.claimed.is_empty());
     assert_eq!(r.status, BatchStatus::Cancelled);
 }
