@@ -116,9 +116,7 @@ pub(crate) fn job(clock: &Clock, w: &World, name: &str) -> Value {
 }
 
 pub(crate) fn job_count(w: &World) -> i64 {
-    w.store()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap()
+    w.store().i64("SELECT count(*) FROM jobs", &[])
 }
 
 #[test]
@@ -211,14 +209,10 @@ fn a_process_job_is_killed_at_its_timeout_and_its_exit_code_is_kept() {
             .contains("exited with code 3; stderr: err"),
         "{three}"
     );
-    let exit: i64 = w
-        .store()
-        .query_row(
-            "SELECT exit_code FROM job_runs JOIN jobs USING (job_no) WHERE name = 'three'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let exit: i64 = w.store().i64(
+        "SELECT exit_code FROM job_runs JOIN jobs USING (job_no) WHERE name = 'three'",
+        &[],
+    );
     assert_eq!(exit, 3);
 }
 
@@ -277,19 +271,12 @@ fn eight_ticks_and_two_workers_fire_one_run_per_due_time_every_round() {
             assert!(!err.contains("locked"), "{err}");
         }
         eventually(&format!("the run due at {due} to end"), || {
-            w.store()
-                .query_row(
-                    "SELECT count(*) FROM job_runs WHERE due = ?1 AND status = 'PROCESSED'",
-                    [due.replace("Z", ".000Z")],
-                    |r| r.get::<_, i64>(0),
-                )
-                .unwrap()
-                == 1
+            w.store().i64(
+                "SELECT count(*) FROM job_runs WHERE due = ?1 AND status = 'PROCESSED'",
+                &[&due.replace("Z", ".000Z")],
+            ) == 1
         });
-        let runs: i64 = w
-            .store()
-            .query_row("SELECT count(*) FROM job_runs", [], |r| r.get(0))
-            .unwrap();
+        let runs: i64 = w.store().i64("SELECT count(*) FROM job_runs", &[]);
         assert_eq!(runs as usize, round, "round {round}: one run per due time");
     }
     for c in workers {
@@ -300,8 +287,7 @@ fn eight_ticks_and_two_workers_fire_one_run_per_due_time_every_round() {
     }
     let distinct: i64 = w
         .store()
-        .query_row("SELECT count(DISTINCT due) FROM job_runs", [], |r| r.get(0))
-        .unwrap();
+        .i64("SELECT count(DISTINCT due) FROM job_runs", &[]);
     assert_eq!(distinct as usize, ROUNDS);
 }
 
@@ -347,14 +333,19 @@ fn an_interval_job_that_runs_longer_than_its_interval_never_overlaps() {
     assert!(!w.path().join("overlaps").exists(), "two runs overlapped");
     // Runs one after another: each starts after the one before ended
     // (the store's times, to the millisecond).
-    let c = w.store();
-    let mut st = c
-        .prepare("SELECT start_time, end_time FROM job_runs ORDER BY due")
-        .unwrap();
-    let spans: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let spans: Vec<(String, String)> = w
+        .store()
+        .rows(
+            "SELECT start_time, end_time FROM job_runs ORDER BY due",
+            &[],
+        )
+        .iter()
+        .map(|r| {
+            (
+                r["start_time"].as_str().unwrap().to_string(),
+                r["end_time"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(spans.len() >= 3, "{spans:?}");
     for pair in spans.windows(2) {
@@ -403,12 +394,10 @@ fn a_tick_killed_mid_run_leaves_a_failed_run_and_the_next_due_time_runs() {
         )
         .status(0)
         .run();
-    w.store()
-        .execute(
-            "UPDATE jobs SET args = '{\"0\":\"0\"}' WHERE name = 'nap'",
-            [],
-        )
-        .unwrap();
+    w.store().execute(
+        "UPDATE jobs SET args = '{\"0\":\"0\"}' WHERE name = 'nap'",
+        &[],
+    );
     clock.set("2026-12-07T10:10:01Z");
     tick_ok(&clock, &w);
     let r = runs(&clock, &w, "nap");
@@ -439,8 +428,7 @@ fn a_statement_job_queues_its_batch_and_its_run_follows_the_batch() {
     let r = &runs(&clock, &w, "sync")[0];
     let bid = r["output"].as_str().unwrap();
     assert_eq!(w.status(bid), "DONE");
-    let total: i64 = w.query_i64("SELECT total FROM batches WHERE bid = ?1", bid);
-    assert_eq!(total, 20);
+    assert_eq!(w.counter(bid, "total"), 20);
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod placement;
 mod repl;
 mod roundtrip;
 mod store;
+mod storedb;
 mod tables;
 mod takeover;
 mod waitsy;

@@ -5,6 +5,7 @@
 //! exact.
 
 use crate::common::Test;
+use crate::storedb::StoreDb;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -66,47 +67,43 @@ impl Shell {
         rows[0]["batch_id"].as_str().unwrap().to_string()
     }
 
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.home().join("store.db")).unwrap()
+    fn db(&self) -> StoreDb {
+        StoreDb::open(&self.home())
     }
 
     /// The runs of a series, oldest first.
     fn runs(&self, series: &str) -> Vec<Run> {
-        let c = self.db();
-        let mut st = c
-            .prepare(
+        self.db()
+            .rows(
                 "SELECT run_no, status, failed, from_date, bid FROM series_runs
                  WHERE series = ?1 ORDER BY run_no",
+                &[&series],
             )
-            .unwrap();
-        st.query_map([series], |r| {
-            Ok(Run {
-                run_no: r.get(0)?,
-                status: r.get(1)?,
-                failed: r.get(2)?,
-                from_date: r.get(3)?,
-                bid: r.get(4)?,
+            .iter()
+            .map(|r| Run {
+                run_no: r["run_no"].as_i64().unwrap(),
+                status: r["status"].as_str().unwrap().to_string(),
+                failed: r["failed"].as_i64().unwrap(),
+                from_date: r["from_date"].as_str().unwrap().to_string(),
+                bid: r["bid"].as_str().map(str::to_string),
             })
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+            .collect()
     }
 
     /// Every row of the batches, series and runs, to show nothing changed.
     fn stored(&self) -> Vec<String> {
-        let c = self.db();
+        let Some(mut c) = StoreDb::try_open(&self.home()) else {
+            return vec![];
+        };
         let mut rows = Vec::new();
         for sql in [
             "SELECT bid || '|' || status FROM batches ORDER BY bid",
             "SELECT name || '|' || reprocess_hours || '|' || trunc_start || '|' || \
-             ifnull(from_date, '-') || '|' || updated_at FROM series ORDER BY name",
+             coalesce(from_date, '-') || '|' || updated_at FROM series ORDER BY name",
             "SELECT series || '|' || run_no || '|' || status || '|' || from_date || '|' || \
-             ifnull(bid, '-') FROM series_runs ORDER BY series, run_no",
+             coalesce(bid, '-') FROM series_runs ORDER BY series, run_no",
         ] {
-            let mut st = c.prepare(sql).unwrap();
-            let got = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
-            rows.extend(got.map(Result::unwrap));
+            rows.extend(c.strings(sql, &[]));
         }
         rows
     }
@@ -125,18 +122,13 @@ impl Shell {
             .unwrap();
         crate::world::eventually("the batch's run to open", || {
             // Not opened before batchsh made it: opening would create it.
-            let path = self.home().join("store.db");
-            path.exists()
-                && rusqlite::Connection::open(path)
-                    .and_then(|c| {
-                        c.query_row(
-                            "SELECT count(*) FROM series_runs AS r JOIN batches AS b \
-                             ON b.bid = r.bid WHERE r.status = 'OPEN' AND b.status = 'IN_PROGRESS'",
-                            [],
-                            |r| r.get::<_, i64>(0),
-                        )
-                    })
-                    .is_ok_and(|n| n == 1)
+            StoreDb::try_open(&self.home()).and_then(|mut c| {
+                c.try_i64(
+                    "SELECT count(*) FROM series_runs AS r JOIN batches AS b \
+                     ON b.bid = r.bid WHERE r.status = 'OPEN' AND b.status = 'IN_PROGRESS'",
+                    &[],
+                )
+            }) == Some(1)
         });
         child
     }
@@ -329,7 +321,7 @@ fn series_settings_without_a_name_or_out_of_range_are_refused() {
         .stderr_starts_with(message)
         .run();
     }
-    assert!(!sh.home().join("store.db").exists() || sh.stored().is_empty());
+    assert!(sh.stored().is_empty());
 }
 
 /// An ASYNC named batch is a run from the moment it is queued; the
@@ -343,15 +335,14 @@ fn an_async_named_batch_ends_its_run_in_the_worker() {
     );
     w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
     crate::workers::all_workers_stopped(&w);
-    let c = rusqlite::Connection::open(w.home().join("store.db")).unwrap();
-    let (status, failed, run_bid): (String, i64, String) = c
-        .query_row(
-            "SELECT status, failed, bid FROM series_runs WHERE series = 'crm_delta'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!((status.as_str(), failed, run_bid), ("DONE", 0, bid));
+    let run = w.store().row(
+        "SELECT status, failed, bid FROM series_runs WHERE series = 'crm_delta'",
+        &[],
+    );
+    assert_eq!(
+        run,
+        serde_json::json!({"status": "DONE", "failed": 0, "bid": bid})
+    );
 }
 
 impl Shell {
@@ -537,21 +528,19 @@ fn a_named_batch_killed_and_retried_ends_its_run_done() {
     );
     crate::world::kill_9_after(&w, child, 40);
     let bid = w.last_bid();
-    let run = |c: &rusqlite::Connection| -> (String, i64) {
-        c.query_row(
+    let run = || {
+        w.store().row(
             "SELECT status, failed FROM series_runs WHERE bid = ?1",
-            [&bid],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            &[&bid],
         )
-        .unwrap()
     };
-    assert_eq!(run(&w.store()), ("OPEN".to_string(), 0));
+    assert_eq!(run(), serde_json::json!({"status": "OPEN", "failed": 0}));
     w.test("BATCH Customer FABRIC_COMMAND='echo ?' WITH NAME='crm_delta'")
         .status(1)
         .stderr_contains(format!("BATCH_RETRY '{bid}' if it was interrupted"))
         .run();
     w.retry_to_done(&bid);
-    assert_eq!(run(&w.store()), ("DONE".to_string(), 0));
+    assert_eq!(run(), serde_json::json!({"status": "DONE", "failed": 0}));
 }
 
 /// A named batch cancelled while it runs ends its run CANCELLED, and the

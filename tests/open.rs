@@ -112,7 +112,7 @@ fn an_open_batch_takes_appends_from_other_processes_until_waitoff() {
 fn appends_and_waitoffs_are_refused_with_the_reason() {
     let w = World::new(3);
     let appends = || {
-        w.store()
+        w.sqlite()
             .query_row("SELECT count(*) FROM batch_appends", [], |r| {
                 r.get::<_, i64>(0)
             })
@@ -193,7 +193,7 @@ fn appends_and_waitoffs_are_refused_with_the_reason() {
             &format!("no batch with id '{typo}' (did you mean '{open}'?)"),
         );
     }
-    w.store()
+    w.sqlite()
         .execute_batch(
             "PRAGMA foreign_keys = OFF; UPDATE batches SET bid = 'abcdef' || substr(bid, 7)",
         )

@@ -82,7 +82,6 @@ impl Drop for Database {
 /// pass of `.ci/run` sets `BATCHSH_TEST_STORE_SERVER` (see batchsh's
 /// `knobs::store_server`) for the tests of workers, takeover, schedules
 /// and windows.
-#[allow(dead_code)] // for the tests that read a store directly
 pub fn stores_on_postgres() -> bool {
     std::env::var("BATCHSH_TEST_STORE_SERVER").is_ok_and(|v| !v.is_empty())
 }
@@ -91,7 +90,6 @@ pub fn stores_on_postgres() -> bool {
 /// header): false when the stores are in PostgreSQL, after saying so in
 /// one line (written past the test harness's capture, so that a skip is
 /// seen).
-#[allow(dead_code)] // for the tests that read a store directly
 pub fn sqlite_file_test(test: &str) -> bool {
     if !stores_on_postgres() {
         return true;
@@ -105,7 +103,6 @@ pub fn sqlite_file_test(test: &str) -> bool {
 
 /// The URL of the store a test's processes use for the home `home` when
 /// the stores are in PostgreSQL.
-#[allow(dead_code)] // for the tests that read a store directly
 pub fn store_url(home: &std::path::Path) -> Option<String> {
     let server = std::env::var("BATCHSH_TEST_STORE_SERVER")
         .ok()

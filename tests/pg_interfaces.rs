@@ -62,7 +62,7 @@ impl Pg {
     fn entity_texts(&self, column: &str, status: &str) -> Vec<String> {
         let bid = self.w.last_bid();
         self.w
-            .store()
+            .sqlite()
             .prepare(&format!(
                 "SELECT {column} FROM batch_entities WHERE status = ?2 \
                  AND batch = (SELECT batch_no FROM batches WHERE bid = ?1)"
@@ -124,7 +124,7 @@ fn ids_are_streamed_while_the_query_still_runs() {
     eventually("ids from the first pages to be processed", || {
         p.w.home().join("store.db").exists()
             && p.w
-                .store()
+                .sqlite()
                 .query_row("SELECT coalesce(max(completed), 0) FROM batches", [], |r| {
                     r.get::<_, i64>(0)
                 })

@@ -79,22 +79,18 @@ impl Shell {
 
     /// Every row of the series and their runs, to show nothing changed.
     fn stored(&self) -> Vec<String> {
-        let path = self.home().join("store.db");
-        if !path.exists() {
+        let Some(mut c) = crate::storedb::StoreDb::try_open(&self.home()) else {
             return vec![];
-        }
-        let c = rusqlite::Connection::open(path).unwrap();
+        };
         let mut rows = Vec::new();
         for sql in [
             "SELECT name || '|' || reprocess_hours || '|' || trunc_start || '|' || \
-             ifnull(from_date, '-') || '|' || params || '|' || updated_at FROM series ORDER BY name",
+             coalesce(from_date, '-') || '|' || params || '|' || updated_at FROM series ORDER BY name",
             "SELECT series || '|' || run_no || '|' || status || '|' || from_date || '|' || \
-             ifnull(end_time, '-') || '|' || ifnull(error, '-') FROM series_runs \
+             coalesce(end_time, '-') || '|' || coalesce(error, '-') FROM series_runs \
              ORDER BY series, run_no",
         ] {
-            let mut st = c.prepare(sql).unwrap();
-            let got = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
-            rows.extend(got.map(Result::unwrap));
+            rows.extend(c.strings(sql, &[]));
         }
         rows
     }

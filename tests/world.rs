@@ -3,6 +3,7 @@
 //! waiting for a state, killing and signalling a background batchsh.
 
 use crate::common::Test;
+use crate::storedb::StoreDb;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -99,7 +100,13 @@ impl World {
     }
 
     /// The store, read directly: what a crash left behind.
-    pub(crate) fn store(&self) -> rusqlite::Connection {
+    pub(crate) fn store(&self) -> StoreDb {
+        StoreDb::open(&self.home())
+    }
+
+    /// The SQLite store file itself, for the tests of that file (see
+    /// `crate::pg::sqlite_file_test`).
+    pub(crate) fn sqlite(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.home().join("store.db")).unwrap();
         c.busy_timeout(Duration::from_secs(30)).unwrap();
         c
@@ -107,55 +114,48 @@ impl World {
 
     /// How many batches the store holds.
     pub(crate) fn batch_count(&self) -> i64 {
-        self.store()
-            .query_row("SELECT count(*) FROM batches", [], |r| r.get(0))
-            .unwrap()
+        self.store().i64("SELECT count(*) FROM batches", &[])
     }
 
     pub(crate) fn query_i64(&self, sql: &str, bid: &str) -> i64 {
-        self.store().query_row(sql, [bid], |r| r.get(0)).unwrap()
+        self.store().i64(sql, &[&bid])
+    }
+
+    /// The batch's counter `column` (`completed`, `total`...), as the
+    /// store adds it up.
+    pub(crate) fn counter(&self, bid: &str, column: &str) -> i64 {
+        let mut c = self.store();
+        let sql = format!("SELECT {column} FROM {} WHERE bid = ?1", c.totals());
+        c.i64(&sql, &[&bid])
     }
 
     pub(crate) fn status(&self, bid: &str) -> String {
         self.store()
-            .query_row("SELECT status FROM batches WHERE bid = ?1", [bid], |r| {
-                r.get(0)
-            })
-            .unwrap()
+            .string("SELECT status FROM batches WHERE bid = ?1", &[&bid])
     }
 
     /// The batch's recorded error.
     pub(crate) fn error(&self, bid: &str) -> String {
         self.store()
-            .query_row("SELECT error FROM batches WHERE bid = ?1", [bid], |r| {
-                r.get(0)
-            })
-            .unwrap()
+            .string("SELECT error FROM batches WHERE bid = ?1", &[&bid])
     }
 
     pub(crate) fn last_bid(&self) -> String {
-        self.store()
-            .query_row(
-                "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+        self.store().string(
+            "SELECT bid FROM batches ORDER BY creation_time DESC LIMIT 1",
+            &[],
+        )
     }
 
     /// A stop signal left the batch unfinished: still IN_PROGRESS, owned
     /// by no process, nothing in process.
     pub(crate) fn assert_left_unfinished(&self, bid: &str) {
         assert_eq!(self.status(bid), "IN_PROGRESS");
-        let (in_process, owner): (i64, Option<i64>) = self
+        let owner = self
             .store()
-            .query_row(
-                "SELECT in_process, owner_pid FROM batches WHERE bid = ?1",
-                [bid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!((in_process, owner), (0, None));
+            .rows("SELECT owner_pid FROM batches WHERE bid = ?1", &[&bid])[0]["owner_pid"]
+            .clone();
+        assert_eq!((self.counter(bid, "in_process"), owner), (0, Value::Null));
     }
 
     /// `BATCH_RETRY` finishes the batch: exit 0, DONE, counters that add up.
@@ -169,40 +169,35 @@ impl World {
     /// the counters match the entity rows (with the entities claimed as
     /// they arrived that have no row yet, `batch_claimed`: IN_PROCESS).
     pub(crate) fn assert_counters_add_up(&self, bid: &str) {
-        let c = self.store();
-        let (total, sum): (i64, i64) = c
-            .query_row(
-                "SELECT total, waiting + in_process + completed + failed + cancelled FROM batches WHERE bid = ?1",
-                [bid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let mut c = self.store();
+        let totals = c.totals();
+        let row = c.row(
+            &format!(
+                "SELECT x.total AS total,
+                        x.waiting + x.in_process + x.completed + x.failed + x.cancelled AS sum,
+                        (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no)
+                      + (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no) AS rows
+                 FROM {totals} AS x JOIN batches AS b ON b.bid = x.bid WHERE b.bid = ?1"
+            ),
+            &[&bid],
+        );
+        let (total, sum, rows) = (&row["total"], &row["sum"], &row["rows"]);
         assert_eq!(total, sum, "counters do not add up");
-        let rows: i64 = c
-            .query_row(
-                "SELECT (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no)
-                      + (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no)
-                 FROM batches AS b WHERE bid = ?1",
-                [bid],
-                |r| r.get(0),
-            )
-            .unwrap();
         assert_eq!(total, rows, "total differs from the entity rows");
         for status in ["WAITING", "IN_PROCESS", "COMPLETED", "FAILED", "CANCELLED"] {
             let col = status.to_ascii_lowercase();
-            let (counter, actual): (i64, i64) = c
-                .query_row(
-                    &format!(
-                        "SELECT {col}, (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no AND status = '{status}')
-                             + CASE '{status}' WHEN 'IN_PROCESS'
-                                 THEN (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no) ELSE 0 END
-                         FROM batches AS b WHERE bid = ?1"
-                    ),
-                    [bid],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap();
-            assert_eq!(counter, actual, "{status} counter");
+            let row = c.row(
+                &format!(
+                    "SELECT x.{col} AS counter,
+                            (SELECT count(*) FROM batch_entities WHERE batch = b.batch_no AND status = '{status}')
+                          + CASE '{status}' WHEN 'IN_PROCESS'
+                              THEN (SELECT count(*) FROM batch_claimed WHERE batch = b.batch_no) ELSE 0 END
+                            AS actual
+                     FROM {totals} AS x JOIN batches AS b ON b.bid = x.bid WHERE b.bid = ?1"
+                ),
+                &[&bid],
+            );
+            assert_eq!(row["counter"], row["actual"], "{status} counter");
         }
     }
 }
@@ -217,16 +212,15 @@ impl World {
     /// Waits until a batch of this world is IN_PROGRESS.
     pub(crate) fn wait_until_running(&self) {
         eventually("the batch to start", || {
-            self.home().join("store.db").exists()
-                && self
-                    .store()
-                    .query_row(
+            StoreDb::try_open(&self.home())
+                .and_then(|mut c| {
+                    c.try_i64(
                         "SELECT count(*) FROM batches WHERE status = 'IN_PROGRESS'",
-                        [],
-                        |r| r.get::<_, i64>(0),
+                        &[],
                     )
-                    .unwrap_or(0)
-                    == 1
+                })
+                .unwrap_or(0)
+                == 1
         });
     }
 }
@@ -247,13 +241,13 @@ pub(crate) fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 /// its process with SIGKILL: what a crash leaves.
 pub(crate) fn kill_9_after(w: &World, mut child: Child, n: i64) {
     eventually("some entities to complete", || {
-        w.path().join("home/store.db").exists()
-            && w.store()
-                .query_row("SELECT coalesce(max(completed), 0) FROM batches", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .unwrap_or(0)
-                >= n
+        StoreDb::try_open(&w.home())
+            .and_then(|mut c| {
+                let sql = format!("SELECT coalesce(max(completed), 0) FROM {}", c.totals());
+                c.try_i64(&sql, &[])
+            })
+            .unwrap_or(0)
+            >= n
     });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -261,14 +255,10 @@ pub(crate) fn kill_9_after(w: &World, mut child: Child, n: i64) {
 
 /// The ids of the batch's COMPLETED entities.
 pub(crate) fn completed_ids(w: &World, bid: &str) -> Vec<String> {
-    let c = w.store();
-    let mut st = c
-        .prepare("SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'")
-        .unwrap();
-    st.query_map([bid], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    w.store().strings(
+        "SELECT entity_id FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND status = 'COMPLETED'",
+        &[&bid],
+    )
 }
 
 /// Checks, from the ids the command appended to ran.txt, that each of

@@ -99,7 +99,7 @@ fn an_ids_file_with_crlf_a_bom_blank_lines_and_a_long_line() {
     let bid = w.last_bid();
     for id in ["1", "2", "3"] {
         assert_eq!(
-            w.store()
+            w.sqlite()
                 .query_row(
                     "select count(*) from batch_entities where batch = (select batch_no from batches where bid = ?1) and entity_id = ?2 \
                      and status = 'COMPLETED'",

@@ -159,7 +159,7 @@ fn a_hanging_command_is_killed_by_entity_timeout() {
         .unwrap()
         .to_string();
     let err: String = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT error FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '1'",
             [&bid],
@@ -195,7 +195,7 @@ fn entity_timeout_stops_a_slow_sync_instance() {
     );
     let bid = row["batch_id"].as_str().unwrap();
     let err: String = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT error FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '1'",
             [bid],
@@ -227,7 +227,7 @@ fn sql_commands_write_to_their_interface_per_entity() {
         .unwrap();
     assert_eq!(seen, 30);
     let res: String = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT result FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '7'",
             [w.last_bid()],

@@ -124,7 +124,7 @@ fn a_dead_owners_pid_reused_by_another_process_does_not_block_the_retry() {
     // The pid now runs something else, started a minute after the last
     // heartbeat of the crashed owner.
     let mut other = Command::new("sleep").arg("60").spawn().unwrap();
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE batches SET owner_pid = ?2,
                  heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')
@@ -153,7 +153,7 @@ fn a_run_whose_batch_was_taken_over_stops_at_once() {
         w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) >= 5
     });
     // What a takeover writes: another node is the owner now.
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE batches SET owner_node = 'other-node', owner_pid = 4242,
                  execution_id = 'the-other-run' WHERE bid = ?1",
@@ -173,7 +173,7 @@ fn a_run_whose_batch_was_taken_over_stops_at_once() {
         "{stderr}"
     );
     let (status, node): (String, Option<String>) = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT status, owner_node FROM batches WHERE bid = ?1",
             [&bid],
@@ -187,7 +187,7 @@ fn a_run_whose_batch_was_taken_over_stops_at_once() {
     assert!(w.query_i64("SELECT completed FROM batches WHERE bid = ?1", &bid) < 100);
     // The "other node" never heartbeats: once it is judged dead, a retry
     // finishes the batch.
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE batches SET heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')
              WHERE bid = ?1",
@@ -293,7 +293,7 @@ fn a_killed_runs_node_is_found_dead_and_its_claims_run_again() {
     kill_9_after(&w, child, 20);
     let bid = w.last_bid();
     let nodes = |sql: &str| -> Vec<(String, String, i64)> {
-        let c = w.store();
+        let c = w.sqlite();
         let mut st = c.prepare(sql).unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
@@ -305,7 +305,7 @@ fn a_killed_runs_node_is_found_dead_and_its_claims_run_again() {
     let (killed, status, node_pid) = &before[0];
     assert_eq!((status.as_str(), *node_pid), ("RUNNING", pid));
     let held: i64 = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT (SELECT count(*) FROM batch_entities WHERE status = 'IN_PROCESS' AND worker = ?1)
                   + (SELECT count(*) FROM batch_claimed WHERE worker = ?1)",

@@ -20,7 +20,7 @@ fn failed_entities_make_exit_code_3_and_keep_their_error() {
     let bid = r["batch_id"].as_str().unwrap();
     assert_eq!(w.status(bid), "DONE");
     let err: String = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT error FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '3'",
             [bid],

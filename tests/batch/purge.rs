@@ -29,7 +29,7 @@ fn failed_batch(w: &World) -> String {
 
 /// Makes batch `bid` look as if it ended long ago.
 fn age(w: &World, bid: &str) {
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE batches SET end_time = ?2 WHERE bid = ?1",
             [bid, LONG_AGO],
@@ -40,7 +40,7 @@ fn age(w: &World, bid: &str) {
 /// Every row the store keeps for batch `bid` or its number, by table; a
 /// purged batch has none left anywhere.
 fn rows_of(w: &World, bid: &str, no: i64) -> Vec<(&'static str, i64)> {
-    let c = w.store();
+    let c = w.sqlite();
     let (bid, no) = (rusqlite::types::Value::from(bid.to_string()), no.into());
     [
         ("batches", "bid", &bid),
@@ -164,7 +164,7 @@ fn a_status_list_purges_each_status_named_and_no_other() {
     let done = batch(&w, "BATCH Customer FABRIC_COMMAND='echo ?'", 0);
     let failed = failed_batch(&w);
     let cancelled = batch(&w, "BATCH Customer.(1, 2) FABRIC_COMMAND='echo ?'", 0);
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE batches SET status = 'CANCELLED' WHERE bid = ?1",
             [&cancelled],
@@ -199,7 +199,7 @@ fn an_unfinished_batch_is_never_purged() {
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let queued = v[0]["batch_id"].as_str().unwrap().to_string();
     assert_eq!(w.status(&queued), "WAITING_FOR_JOB");
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE batches SET creation_time = ?2, start_time = ?2, end_time = ?2
              WHERE bid = ?1",
@@ -261,7 +261,7 @@ fn a_bad_older_than_is_refused_and_nothing_is_deleted() {
 /// `template`'s row under the id `bid`, ended long ago: a large old batch
 /// without running one.
 fn large_old_batch(w: &World, template: &str, bid: &str, n: i64) -> i64 {
-    let c = w.store();
+    let c = w.sqlite();
     let no: i64 = c
         .query_row("SELECT max(batch_no) + 1 FROM batches", [], |r| r.get(0))
         .unwrap();
@@ -315,7 +315,7 @@ fn rows_an_interrupted_purge_left_go_with_the_next_purge() {
     let template = batch(&w, "BATCH Customer.(1) FABRIC_COMMAND='echo ?'", 0);
     let no = large_old_batch(&w, &template, "old-large", 300_000);
     let rows = |no: i64| -> i64 {
-        w.store()
+        w.sqlite()
             .query_row(
                 "SELECT count(*) FROM batch_entities WHERE batch = ?1",
                 [no],
@@ -325,7 +325,7 @@ fn rows_an_interrupted_purge_left_go_with_the_next_purge() {
     };
     let mut purge = w.spawn("BATCH_PURGE");
     eventually("the purge to delete the batch's row", || {
-        w.store()
+        w.sqlite()
             .query_row(
                 "SELECT count(*) FROM batches WHERE bid = 'old-large'",
                 [],

@@ -93,7 +93,7 @@ fn a_stop_signal_leaves_the_batch_unfinished(sig: &str, name: &str, code: i32) {
         "{stderr}"
     );
     let note: String = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT note FROM batch_events WHERE bid = ?1 AND note LIKE 'stopped by%'",
             [&bid],
@@ -197,7 +197,7 @@ fn timeout_stops_the_batch_cleanly() {
     assert!(stderr.contains("SIGTERM"), "{stderr}");
     let bid = w.last_bid();
     let (in_process, failed, owner): (i64, i64, Option<i64>) = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT in_process, failed, owner_pid FROM batches WHERE bid = ?1",
             [&bid],

@@ -20,7 +20,7 @@ fn echo_over_listed_ids() {
     let bid = r["batch_id"].as_str().unwrap().to_string();
     assert_eq!(w.status(&bid), "DONE");
     let res: String = w
-        .store()
+        .sqlite()
         .query_row(
             "SELECT result FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) AND entity_id = '3'",
             [&bid],
@@ -144,7 +144,7 @@ fn bad_ids_are_not_good_ids_and_stay_failed_on_retry() {
     assert_eq!(r["execution_failed"], 2);
     let bid = r["batch_id"].as_str().unwrap().to_string();
     let details = |w: &World| -> Vec<(String, String, Option<String>)> {
-        let c = w.store();
+        let c = w.sqlite();
         let mut st = c
             .prepare(
                 "SELECT entity_id, status, coalesce(error, result) FROM batch_entities
@@ -189,7 +189,7 @@ fn ids_that_are_not_utf8_stay_apart_whatever_their_length() {
     assert_eq!(r["execution_succeeded"], 1);
     assert_eq!(r["execution_failed"], 2);
     let bid = r["batch_id"].as_str().unwrap();
-    let c = w.store();
+    let c = w.sqlite();
     let ids: Vec<String> = c
         .prepare(
             "SELECT entity_id FROM batch_entities WHERE status = 'FAILED'
@@ -370,7 +370,7 @@ fn a_root_or_group_query_that_writes_stores_no_batch() {
     let w = World::new(3);
     // CREATE LU refuses a ROOT query that writes: one written into the
     // store by hand (or by an older batchsh) reaches the BATCH check.
-    w.store()
+    w.sqlite()
         .execute(
             "UPDATE lus SET root_sql = 'delete from customer returning id'",
             [],

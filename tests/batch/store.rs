@@ -10,7 +10,7 @@ use std::time::Duration;
 #[test]
 fn a_locked_store_is_waited_for() {
     let w = World::new(3);
-    let holder = w.store();
+    let holder = w.sqlite();
     holder
         .execute_batch("BEGIN IMMEDIATE; UPDATE batches SET error = error;")
         .unwrap();
@@ -174,7 +174,7 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
             .map(Result::unwrap)
             .collect()
     };
-    let before = done_before(&w.store());
+    let before = done_before(&w.sqlite());
     assert!(
         (before.len() as i64) < N,
         "the batch finished under the limit"
@@ -187,7 +187,7 @@ fn a_full_disk_fails_the_batch_clearly_and_retry_finishes_it() {
     );
     // Every entity COMPLETED before the failure kept its row: same end
     // time, same attempt: it did not run again.
-    let after: std::collections::HashMap<String, (i64, i64)> = done_before(&w.store())
+    let after: std::collections::HashMap<String, (i64, i64)> = done_before(&w.sqlite())
         .into_iter()
         .map(|(id, end, attempts)| (id, (end, attempts)))
         .collect();

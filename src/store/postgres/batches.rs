@@ -238,7 +238,14 @@ impl BatchStore for PgStore {
                 &[&run.bid],
             )?;
             let status: BatchStatus = parsed(self, r.get(0))?;
-            event(tx, run.bid, run.execution_id, run.node, status, Some(note))
+            Ok(event(
+                tx,
+                run.bid,
+                run.execution_id,
+                run.node,
+                status,
+                Some(note),
+            )?)
         })
     }
 
@@ -488,7 +495,7 @@ impl BatchStore for PgStore {
             let status: BatchStatus = parsed(self, r.get(0))?;
             let execution_id: String = r.get(1);
             let note = format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}");
-            event(tx, bid, &execution_id, node, status, Some(&note))
+            Ok(event(tx, bid, &execution_id, node, status, Some(&note))?)
         })
     }
 

@@ -294,11 +294,7 @@ impl JobStore for PgStore {
             if !finish(tx, job_no, due, worker, end)? {
                 return Ok(false);
             }
-            tx.execute(
-                "UPDATE nodes SET status = 'DEAD'
-                 WHERE worker_id = $1 AND status IN ('RUNNING', 'STOPPING')",
-                &[&worker],
-            )?;
+            super::nodes::declare_dead(tx, worker, false)?;
             Ok(true)
         })
     }

@@ -402,6 +402,30 @@ pub(crate) mod testing {
         })
     }
 
+    impl crate::store::contract::ContractStore for PgStore {
+        fn try_execute(&self, sql: &str) -> Result<(), String> {
+            self.client().batch_execute(sql).map_err(|e| e.to_string())
+        }
+
+        fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+            // The simple protocol gives every value as text, as the
+            // contract wants it.
+            let messages = self
+                .client()
+                .simple_query(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
     impl Drop for TestStore {
         fn drop(&mut self) {
             self.store.take();

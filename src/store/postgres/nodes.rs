@@ -215,13 +215,13 @@ pub(super) fn moved(stamp: &str, skew: chrono::TimeDelta) -> String {
     }
 }
 
-/// Node `worker` is dead, as another node found: it writes nothing more.
-/// `silent`: only if its heartbeat is older than the dead-after time on
+/// Node `worker` is dead, as another node found: it writes nothing more
+/// (the fence of a batch write reads its row, and a step checks it again
+/// as it ends). `silent`: only if its heartbeat is older than the dead-after time on
 /// the database's clock (a node judged by its heartbeat, which may have
 /// beaten since). True if this call declared it: of several nodes that
 /// judge it at once, one does; the others wait on its row, then find it
 /// dead already (or beating again).
-#[allow(dead_code)] // the takeover and recovery paths declare nodes dead in their own statements still
 pub(super) fn declare_dead(
     on: &mut impl GenericClient,
     worker: &str,
@@ -279,35 +279,6 @@ mod tests {
             workers: 4,
             addrs: &[],
         }
-    }
-
-    #[test]
-    fn a_node_registers_beats_and_stops() {
-        let Some(s) = fresh("a_node_registers_beats_and_stops") else {
-            return;
-        };
-        s.register_node(&node("w1", NodeKind::Synchronous)).unwrap();
-        let nodes = s.nodes().unwrap();
-        assert_eq!(nodes.len(), 1);
-        let n = &nodes[0];
-        assert_eq!(
-            (n.worker_id.as_str(), n.node.as_str(), n.dc.as_str()),
-            ("w1", "n1", "dc")
-        );
-        assert_eq!(
-            (n.kind, n.state, n.workers),
-            (NodeKind::Synchronous, NodeState::Running, 4)
-        );
-        assert_eq!(n.pid, i64::from(std::process::id()));
-        assert_eq!(n.host, crate::owner::hostname());
-        s.beat("w1").unwrap();
-        assert!(s.nodes().unwrap()[0].heartbeat_at >= n.heartbeat_at);
-        s.set_node_state("w1", NodeState::Stopped).unwrap();
-        let n = &s.nodes().unwrap()[0];
-        assert_eq!(n.state, NodeState::Stopped);
-        assert!(!n.alive(), "a stopped node is not alive");
-        s.register_node(&node("w1", NodeKind::Synchronous)).unwrap();
-        assert_eq!(s.nodes().unwrap()[0].state, NodeState::Running);
     }
 
     #[test]

@@ -286,22 +286,10 @@ impl crate::store::SeriesStore for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::contract::series::open_run;
     use crate::store::postgres::jobs::tests::{insert_batch, on_stores};
     use crate::store::postgres::testing::fresh;
     use crate::store::{SeriesStore, Upgrades};
-
-    fn open_run(s: &PgStore, series: &str, start: &str, batch_id: i64) -> Opened {
-        s.open_series_run(
-            &OpenRun {
-                series,
-                start,
-                batch_id,
-                bid: None,
-            },
-            &|_, latest| format!("from after run {:?}", latest.map(|r| r.run_no)),
-        )
-        .unwrap()
-    }
 
     fn batch_run<'a>(series: &'a str, start: &'a str, batch_id: i64) -> BatchRun<'a> {
         BatchRun {
@@ -311,57 +299,6 @@ mod tests {
             start,
             batch_id,
         }
-    }
-
-    #[test]
-    fn one_run_of_a_series_is_open_at_a_time() {
-        let Some(s) = fresh("one_run_of_a_series_is_open_at_a_time") else {
-            return;
-        };
-        let Opened::Run(first, series) = open_run(&s, "wf1", "2026-11-21T13:30:00.000Z", 1) else {
-            panic!("the first run was not opened");
-        };
-        assert_eq!((first.run_no, series.name.as_str()), (1, "wf1"));
-        assert_eq!(first.from_date, "from after run None");
-        // A second open finds the first one, and writes nothing.
-        assert_eq!(
-            open_run(&s, "WF1", "2026-11-21T13:31:00.000Z", 2),
-            Opened::AlreadyOpen(first)
-        );
-        assert_eq!(s.series_runs("wf1", 10).unwrap().len(), 1);
-        // The schema refuses a second open run written by any other way.
-        assert!(
-            s.client()
-                .execute(
-                    "INSERT INTO series_runs (series, run_no, batch_id, start_time, status,
-                         from_date)
-                     VALUES ('wf1', 9, 9, 'x', 'OPEN', 'x')",
-                    &[],
-                )
-                .is_err()
-        );
-        let end = SeriesRunEnd {
-            status: SeriesRunStatus::Failed,
-            failed: 0,
-            error: Some("boom"),
-            ended: "2026-11-21T13:32:00.000Z",
-        };
-        let ended = s.end_series_run("WF1", &end).unwrap().unwrap();
-        assert_eq!(
-            (ended.status, ended.error.as_deref()),
-            (SeriesRunStatus::Failed, Some("boom"))
-        );
-        assert_eq!(s.end_series_run("wf1", &end).unwrap(), None);
-        let Opened::Run(second, _) = open_run(&s, "wf1", "2026-11-21T13:33:00.000Z", 3) else {
-            panic!("the second run was not opened");
-        };
-        assert_eq!(
-            (second.run_no, second.from_date.as_str()),
-            (2, "from after run Some(1)")
-        );
-        let runs = s.series_runs("wf1", 10).unwrap();
-        assert_eq!(runs.iter().map(|r| r.run_no).collect::<Vec<_>>(), [2, 1]);
-        assert_eq!(s.series_runs("wf1", 1).unwrap(), [second]);
     }
 
     #[test]
@@ -426,7 +363,7 @@ mod tests {
         assert_eq!(names, ["a", "B", "Sales"]);
         assert_eq!(s.series("nope").unwrap(), None);
         // A run spends the WINDOW_SET date.
-        let Opened::Run(_, was) = open_run(&s, "sales", "2026-01-02T00:00:00.000Z", 1) else {
+        let Opened::Run(_, was) = open_run(&*s, "sales", "2026-01-02T00:00:00.000Z", 1) else {
             panic!("no run opened");
         };
         assert_eq!(was.from_date.as_deref(), Some("2026-01-01 00:00:00"));
@@ -462,7 +399,7 @@ mod tests {
         assert_eq!(s.series("nightly").unwrap(), Some(nightly));
         assert_eq!(s.series_runs("nightly", 10).unwrap().len(), 1);
         // And WINDOW_OPEN finds it as it is.
-        let Opened::AlreadyOpen(open) = open_run(&s, "nightly", "t3", 9) else {
+        let Opened::AlreadyOpen(open) = open_run(&*s, "nightly", "t3", 9) else {
             panic!("a second run was opened");
         };
         assert_eq!(open.bid.as_deref(), Some("bid-1"));
@@ -504,7 +441,7 @@ mod tests {
             (SeriesRunStatus::Failed, Some("boom"), true)
         );
         // Not the series' latest run any more: a retry leaves it ended.
-        assert!(matches!(open_run(&s, "w", "t2", 2), Opened::Run(..)));
+        assert!(matches!(open_run(&*s, "w", "t2", 2), Opened::Run(..)));
         set("UPDATE batches SET status = 'IN_PROGRESS' WHERE bid = 'b1'");
         assert_eq!(run().status, SeriesRunStatus::Failed);
     }

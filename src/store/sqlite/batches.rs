@@ -855,6 +855,3 @@ fn node_joins(tx: &Transaction, run: RunRef, dc: &str) -> rusqlite::Result<()> {
 /// only a row that ran can be FAILED otherwise. Such a row holds a
 /// stand-in for the id, which no command must be given.
 pub(super) const BAD_ID_ROW: &str = "status = 'FAILED' AND attempts = 0";
-
-#[cfg(test)]
-mod tests;

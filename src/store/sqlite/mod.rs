@@ -23,8 +23,6 @@ mod status_sql;
 mod step;
 #[cfg(test)]
 mod testing;
-#[cfg(test)]
-pub(crate) use testing::test_run;
 
 use super::{Result, RunTuning, Store, StoreError, Upgrades, busy_timeout};
 use rusqlite::{Connection, OpenFlags};

@@ -9,6 +9,8 @@
 //! waits for them and they for it), and every other write of a run, and
 //! every takeover, holds it `FOR UPDATE`, which puts it between steps.
 
+use super::super::nodes::declare_dead;
+pub(super) use super::super::queue::event;
 use super::super::{PgStore, TxError};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus};
@@ -219,30 +221,7 @@ pub(super) fn write_status(
             &note,
         ],
     )?;
-    event(tx, bid, execution_id, node, status, note)
-}
-
-pub(super) fn event(
-    tx: &mut Transaction<'_>,
-    bid: &str,
-    execution_id: &str,
-    node: &str,
-    status: BatchStatus,
-    note: Option<&str>,
-) -> TxResult<()> {
-    tx.execute(
-        "INSERT INTO batch_events (bid, execution_id, time, node, status, note)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &bid,
-            &execution_id,
-            &crate::store::now(),
-            &node,
-            &status.as_str(),
-            &note,
-        ],
-    )?;
-    Ok(())
+    Ok(event(tx, bid, execution_id, node, status, note)?)
 }
 
 /// Whose IN_PROCESS entities (rows and claims) an operation takes back.
@@ -322,7 +301,7 @@ fn taken_back(
     }
     for (worker, mark) in &dead {
         if *mark {
-            declare_dead(tx, worker)?;
+            declare_dead(tx, worker, false)?;
         }
     }
     let ids = dead
@@ -332,23 +311,12 @@ fn taken_back(
     Ok(Some(ids.collect()))
 }
 
-/// Node `worker` is dead, as another node found: it writes nothing more
-/// (the fence reads its row, and a step checks it again as it ends).
-pub(super) fn declare_dead(tx: &mut Transaction<'_>, worker: &str) -> TxResult<()> {
-    tx.execute(
-        "UPDATE nodes SET status = 'DEAD'
-         WHERE worker_id = $1 AND status IN ('RUNNING', 'STOPPING')",
-        &[&worker],
-    )?;
-    Ok(())
-}
-
 /// The owner that a takeover judged dead as `seen`: the node of its run
 /// is declared dead, so that its claims go back even while its process
 /// exists (a stalled one) and it writes nothing more.
 pub(super) fn declare_owner_dead(tx: &mut Transaction<'_>, seen: &BatchState) -> TxResult<()> {
     match &seen.owner_worker {
-        Some(worker) => declare_dead(tx, worker),
+        Some(worker) => Ok(declare_dead(tx, worker, false).map(drop)?),
         None => Ok(()),
     }
 }
