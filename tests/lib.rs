@@ -16,6 +16,7 @@ mod named;
 mod open;
 mod parse_cli;
 mod pg;
+mod pg_faults;
 mod pg_interfaces;
 mod pg_store;
 mod placement;

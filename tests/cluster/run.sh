@@ -289,9 +289,13 @@ in_process_of() { # entities that NODE holds in process now
     json BATCH_IN_PROCESS | jq --arg bid "$bid" --arg node "$1" '[.[] | select(.batch_id == $bid and .node_id == $node)] | length'
 }
 wait_busy() { # wait until NODE has entities in process: a fault then catches some in flight
-    local i
+    local i status
     for i in $(seq 150); do
         [ "$(in_process_of "$1")" -gt 0 ] && return 0
+        status=$(batch_status)
+        case $status in DONE | FAILED | CANCELLED)
+            die "the batch ended ($status) before $1 was hit: give it more to do (N, DELAY_MS)" ;;
+        esac
         sleep 0.2
     done
     die "$1 has had no entity in process for 30 s"

@@ -29,10 +29,15 @@ use postgres::{Client, Statement, Transaction};
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// How many times a transaction runs again after a serialisation failure
 /// or a deadlock before the error is the caller's.
 const RETRIES: usize = 5;
+
+/// How long the check of a connection before a statement (see
+/// [`PgStore::client`]) waits for the server's answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PgStore {
     client: RefCell<Client>,
@@ -65,6 +70,27 @@ impl PgStore {
     /// replaced first, as [`PgStore::reconnect`] does.
     pub(crate) fn client(&self) -> RefMut<'_, Client> {
         let mut client = self.client.borrow_mut();
+        // A server that ends a session (a restart, an administrator's
+        // pg_terminate_backend) says so on the socket, but the client reads
+        // it only with its next statement, which then fails, and a worker
+        // whose statement fails stops. So the connection is asked first
+        // (one round trip, next to a statement outside a transaction, which
+        // no step of a run is), and found closed before anything that
+        // matters is sent on it.
+        if !client.is_closed() {
+            let _ = client.is_valid(CHECK_TIMEOUT);
+        }
+        if client.is_closed() {
+            let _ = self.reconnect(&mut client);
+        }
+        client
+    }
+
+    /// The connection for [`PgStore::tx`], which needs no check: a
+    /// transaction that finds its connection lost before its commit runs
+    /// again on a new one.
+    fn tx_client(&self) -> RefMut<'_, Client> {
+        let mut client = self.client.borrow_mut();
         if client.is_closed() {
             let _ = self.reconnect(&mut client);
         }
@@ -75,7 +101,7 @@ impl PgStore {
     /// to the busy timeout (a server that restarts takes seconds). The
     /// statements prepared on the old one go with it.
     fn reconnect(&self, client: &mut Client) -> Result<()> {
-        let until = std::time::Instant::now() + super::busy_timeout();
+        let until = Instant::now() + super::busy_timeout();
         loop {
             match session(&self.target) {
                 Ok(c) => {
@@ -83,8 +109,8 @@ impl PgStore {
                     self.prepared.borrow_mut().clear();
                     return Ok(());
                 }
-                Err(e) if std::time::Instant::now() >= until => return Err(e),
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+                Err(e) if Instant::now() >= until => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
     }
@@ -117,37 +143,89 @@ impl PgStore {
     /// PostgreSQL reports a serialisation failure or a deadlock, or when
     /// the connection was lost before the commit was sent (then nothing of
     /// it was kept: it runs again on a new connection). So `f` must do
-    /// nothing outside the transaction that cannot be repeated. A
-    /// connection lost during the commit is an error: whether the
-    /// transaction was kept is unknown, and the caller stops rather than
-    /// guess (a run's claims are then taken over, SPEC §7). `f`'s own
-    /// errors (a [`StoreError`] made from what it read) end the
-    /// transaction without a commit.
+    /// nothing outside the transaction that cannot be repeated. When the
+    /// connection is lost during the commit, its answer lost with it, the
+    /// transaction's fate is asked on a new connection (`txid_status` of
+    /// its id, read before the commit): kept, it is done; not kept, it runs
+    /// again. Only when that cannot be known is it an error, and the caller
+    /// stops rather than guess. `f`'s own errors (a [`StoreError`] made
+    /// from what it read) end the transaction without a commit.
     pub(crate) fn tx<T>(
         &self,
         mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, TxError>,
     ) -> Result<T> {
-        let mut client = self.client();
+        let mut client = self.tx_client();
         let mut tries = 0;
         loop {
-            let mut committing = false;
+            // What the body gave, the transaction's id, once it commits.
+            let mut committing: Option<(T, i64)> = None;
             let attempt = (|| {
                 let mut tx = client.transaction()?;
                 let out = f(&mut tx)?;
-                committing = true;
+                let xid: i64 = tx.query_one("SELECT txid_current()", &[])?.get(0);
+                committing = Some((out, xid));
                 tx.commit()?;
-                Ok(out)
+                Ok(())
             })();
             match attempt {
-                Ok(v) => return Ok(v),
+                Ok(()) => {
+                    if let Some((out, _)) = committing {
+                        return Ok(out);
+                    }
+                }
                 Err(TxError::Pg(e)) if is_retryable(&e) && tries < RETRIES => tries += 1,
-                Err(TxError::Pg(e)) if client.is_closed() && !committing && tries < RETRIES => {
+                Err(TxError::Pg(e)) if lost(&client, &e) && tries < RETRIES => {
                     tries += 1;
-                    self.reconnect(&mut client).map_err(|_| self.err(e))?;
+                    let reconnected = self.reconnect(&mut client);
+                    let Some((out, xid)) = committing else {
+                        reconnected.map_err(|_| self.err(e))?;
+                        continue;
+                    };
+                    match reconnected.map(|()| self.kept(&mut client, xid)) {
+                        Ok(Ok(true)) => return Ok(out),
+                        Ok(Ok(false)) => {}
+                        _ => return Err(self.err_in_commit(&e)),
+                    }
+                }
+                Err(TxError::Pg(e)) if committing.is_some() && lost(&client, &e) => {
+                    return Err(self.err_in_commit(&e));
                 }
                 Err(TxError::Pg(e)) => return Err(self.err(e)),
                 Err(TxError::Store(e)) => return Err(e),
             }
+        }
+    }
+
+    /// Whether transaction `xid`, whose commit's answer was lost, was
+    /// kept; asked on a new connection. A commit the server still works
+    /// on is waited for (a moment: its session is gone).
+    fn kept(&self, client: &mut Client, xid: i64) -> std::result::Result<bool, ()> {
+        let until = Instant::now() + super::busy_timeout();
+        loop {
+            let status: Option<String> = client
+                .query_one("SELECT txid_status($1)", &[&xid])
+                .map_err(drop)?
+                .get(0);
+            match status.as_deref() {
+                Some("committed") => return Ok(true),
+                Some("aborted") => return Ok(false),
+                Some(_) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => return Err(()),
+            }
+        }
+    }
+
+    /// The error of a commit whose fate could not be learnt.
+    fn err_in_commit(&self, e: &postgres::Error) -> StoreError {
+        StoreError::Postgres {
+            store: self.target.shown().to_string(),
+            message: format!(
+                "the connection was lost during a commit ({}), and whether the transaction \
+                 was kept cannot be learnt: this process stops rather than guess",
+                crate::pg::db_message(e)
+            ),
         }
     }
 
@@ -202,11 +280,18 @@ impl Store for PgStore {
 
     /// The database is the store: it is still there while its schema is.
     fn still_there(&self) -> Result<()> {
-        let there: bool = self
-            .client()
-            .query_one("SELECT to_regclass('batchsh_meta') IS NOT NULL", &[])
-            .map_err(|e| self.err(e))?
-            .get(0);
+        let ask = || {
+            self.client()
+                .query_one("SELECT to_regclass('batchsh_meta') IS NOT NULL", &[])
+        };
+        // A connection lost under the question is not a store gone: ask
+        // again, on a new one.
+        let there: bool = match ask() {
+            Err(e) if lost(&self.client.borrow(), &e) => ask(),
+            answer => answer,
+        }
+        .map_err(|e| self.err(e))?
+        .get(0);
         if there {
             Ok(())
         } else {
@@ -311,6 +396,21 @@ fn is_retryable(e: &postgres::Error) -> bool {
     e.code().is_some_and(|c| {
         *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
     })
+}
+
+/// Whether `e` says that the connection `client` was on is gone (the
+/// server ended the session, or the socket failed), rather than that a
+/// statement failed on a live connection.
+fn lost(client: &Client, e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    client.is_closed()
+        || e.is_closed()
+        || e.code().is_some_and(|c| {
+            c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        })
 }
 
 /// What a transaction's body fails with: PostgreSQL's error (which the

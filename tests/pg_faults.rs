@@ -1,0 +1,403 @@
+//! The PostgreSQL store when the network or the server fails under a
+//! worker (SPEC §7, "A shared store for several machines"): its connection
+//! dropped by the server mid-batch, the server restarted mid-batch, a host
+//! that does not answer. Real processes on a real server; the hidden
+//! timing knobs make a node dead after a second, so a takeover, when one
+//! is needed, takes a second or two. The tests that need a server run when
+//! `BATCHSH_TEST_POSTGRES` names one (see `pg.rs`); the restart test
+//! starts a server of its own through `.ci/pg-cluster`, so as not to
+//! restart the one the other tests share.
+
+use crate::common::{CRM_CUSTOMER_LU, customer_db};
+use crate::pg;
+use crate::world::{eventually, wait_or_kill};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The knobs of every process of these tests: a node without a heartbeat
+/// for a second is dead; an asynchronous batch waits for the tests' own
+/// workers rather than starting one in the background.
+const KNOBS: [(&str, &str); 2] = [
+    ("BATCHSH_TEST_DEAD_AFTER_MS", "1000"),
+    ("BATCHSH_TEST_NO_BACKGROUND_WORKER", "1"),
+];
+
+/// Entities of each batch, and what each one does: append its id to
+/// `ran.txt` (an id found twice there ran twice), then take a little
+/// time, so that the batch outlives the fault.
+const N: usize = 600;
+const BATCH: &str = "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.02'\" \
+                     WITH ASYNC=true";
+
+/// Entity threads of each worker.
+const WORKERS: usize = 4;
+
+/// A working folder with an SQLite source (`crm.db`, customers 1..=N),
+/// a home, and a store on PostgreSQL at `url`.
+struct Rig {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Rig {
+    fn new(url: &str) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        customer_db(&dir.path().join("crm.db"), N as i64);
+        let rig = Rig {
+            dir,
+            url: url.to_string(),
+        };
+        rig.json(CRM_CUSTOMER_LU);
+        rig
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// batchsh on this rig's home and store, in its folder.
+    fn batchsh(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_batchsh"));
+        c.args(["--home", self.path().join("home").to_str().unwrap()])
+            .args(["--store", &self.url])
+            .envs(KNOBS)
+            .env_remove("BATCHSH_STORE")
+            .env("NO_COLOR", "1")
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs `script`, which must succeed, and gives its JSON output.
+    #[track_caller]
+    fn json(&self, script: &str) -> Value {
+        let out = self
+            .batchsh()
+            .args(["--format", "json", "-c", script])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{script}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
+    }
+
+    /// Queues the batch; no worker runs it yet.
+    fn queue(&self) -> String {
+        let v = self.json(BATCH);
+        v[0]["batch_id"].as_str().unwrap().to_string()
+    }
+
+    /// `batchsh worker --until-idle` as node `node`.
+    fn worker(&self, node: &str) -> Child {
+        self.batchsh()
+            .args(["--node", node, "worker", "--workers"])
+            .arg(WORKERS.to_string())
+            .arg("--until-idle")
+            .spawn()
+            .unwrap()
+    }
+
+    /// How many times each id ran, from `ran.txt`.
+    fn runs(&self) -> HashMap<String, usize> {
+        let text = std::fs::read_to_string(self.path().join("ran.txt")).unwrap_or_default();
+        let mut runs = HashMap::new();
+        for id in text.lines() {
+            *runs.entry(id.to_string()).or_default() += 1;
+        }
+        runs
+    }
+
+    /// Waits until `n` entities have run.
+    fn wait_ran(&self, n: usize) {
+        eventually("entities to run", || {
+            self.runs().values().sum::<usize>() >= n
+        });
+    }
+
+    /// The batch ended DONE; BATCH_DETAILS has one COMPLETED row per
+    /// customer; BATCH_SUMMARY counts N succeeded, nothing failed or left,
+    /// and its node rows add up to N (an outcome committed twice would
+    /// count twice); every id ran, and those that ran twice had all run
+    /// once by the end of the fault, `by_then` (at-least-once holds for
+    /// what was in flight, or ran and was not committed yet, then alone).
+    #[track_caller]
+    fn assert_done_each_once(&self, bid: &str, by_then: &HashMap<String, usize>) {
+        let info = self.json(&format!("BATCH_INFO '{bid}'"));
+        assert_eq!(info["status"], "DONE", "{info}");
+        let details = self.json(&format!("BATCH_DETAILS '{bid}' LIMIT=-1"));
+        let rows = details.as_array().unwrap();
+        let mut seen = HashMap::<&str, usize>::new();
+        for r in rows {
+            assert_eq!(r["status"], "COMPLETED", "{r}");
+            *seen.entry(r["entity_id"].as_str().unwrap()).or_default() += 1;
+        }
+        assert_eq!(rows.len(), N, "one row per entity");
+        assert_eq!(seen.len(), N, "no entity recorded twice");
+        let summary = self.json(&format!("BATCH_SUMMARY '{bid}'"));
+        let levels = |level: &str| -> Vec<Value> {
+            let rows = summary.as_array().unwrap().iter();
+            rows.filter(|r| r["level"] == level).cloned().collect()
+        };
+        let cluster = &levels("Cluster")[0];
+        for (counter, want) in [
+            ("total", N),
+            ("succeeded", N),
+            ("failed", 0),
+            ("remaining", 0),
+        ] {
+            assert_eq!(cluster[counter], want, "{counter}: {cluster}");
+        }
+        let by_nodes: u64 = levels("Node")
+            .iter()
+            .map(|r| r["succeeded"].as_u64().unwrap())
+            .sum();
+        assert_eq!(by_nodes, N as u64, "the nodes' counters: {summary}");
+        let runs = self.runs();
+        let never: Vec<usize> = (1..=N)
+            .filter(|k| !runs.contains_key(&k.to_string()))
+            .collect();
+        assert!(never.is_empty(), "never ran: {never:?}");
+        let late: Vec<&String> = runs
+            .iter()
+            .filter(|(id, n)| **n > 1 && !by_then.contains_key(*id))
+            .map(|(id, _)| id)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "ran twice, though first run after the fault: {late:?}"
+        );
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Waits for `worker`, which was serving the batch when its connections
+/// were lost. It either opened new ones and finished the batch (exit 0),
+/// or, when the loss hit a statement in flight (the server's answer
+/// lost with it), stopped with exit 1 and an error that says so; then a
+/// second worker takes the batch over once the first counts as dead (a
+/// second, here) and finishes it. Says which on stderr. Gives the ids
+/// that had run by the end of the fault (`at_fault`, or when the first
+/// worker stopped): only those may run twice.
+#[track_caller]
+fn finish(
+    rig: &Rig,
+    worker: Child,
+    at_fault: HashMap<String, usize>,
+    test: &str,
+) -> HashMap<String, usize> {
+    let out = wait_or_kill(worker, Duration::from_secs(30));
+    let err = stderr(&out);
+    match out.status.code() {
+        Some(0) => {
+            eprintln!("{test}: the worker connected again and finished the batch");
+            at_fault
+        }
+        Some(1) => {
+            assert!(
+                [
+                    "terminating connection",
+                    "connection closed",
+                    "error communicating"
+                ]
+                .iter()
+                .any(|lost| err.contains(lost)),
+                "the worker stopped for another reason: {err}"
+            );
+            eprintln!("{test}: the worker stopped ({err}); another takes over");
+            let stopped = rig.runs();
+            let out = wait_or_kill(rig.worker("w2"), Duration::from_secs(30));
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            stopped
+        }
+        other => panic!("the worker exited {other:?}: {err}"),
+    }
+}
+
+/// The server drops every connection of batchsh's in the middle of a
+/// batch (an administrator's `pg_terminate_backend`): the worker opens
+/// new ones and finishes the batch (or, see [`finish`], stops and is
+/// taken over); every entity is COMPLETED once, the counters add up, and
+/// only entities that had run by the drop may have run twice.
+#[test]
+fn a_workers_connections_dropped_mid_batch_are_replaced_and_the_batch_ends_done() {
+    let Some(db) = pg::database("a_workers_connections_dropped_mid_batch") else {
+        return;
+    };
+    let rig = Rig::new(&db.url);
+    let bid = rig.queue();
+    let worker = rig.worker("w1");
+    rig.wait_ran(N / 5);
+    let dropped = db
+        .client()
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'batchsh' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .len();
+    assert!(dropped >= 2, "the worker had {dropped} connections");
+    let by_then = finish(
+        &rig,
+        worker,
+        rig.runs(),
+        "a_workers_connections_dropped_mid_batch",
+    );
+    rig.assert_done_each_once(&bid, &by_then);
+}
+
+/// A server of this test's own, in a temporary folder, through
+/// `.ci/pg-cluster` (which needs to run as root or as the server's
+/// user); stopped when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let url = pg_cluster("start", dir.path());
+        Server { dir, url }
+    }
+
+    fn stop(&self) {
+        pg_cluster("stop", self.dir.path());
+    }
+
+    fn restart(&self) {
+        self.stop();
+        let url = pg_cluster("start", self.dir.path());
+        assert_eq!(url, self.url, "the server came back elsewhere");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        pg_cluster("stop", self.dir.path());
+    }
+}
+
+/// `.ci/pg-cluster CMD DIR`, which must succeed: what it prints (the URL
+/// of the server's `postgres` database, for `start`).
+fn pg_cluster(cmd: &str, dir: &Path) -> String {
+    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), ".ci", "pg-cluster"]
+        .iter()
+        .collect();
+    let out = Command::new(script)
+        .args([cmd, dir.to_str().unwrap()])
+        .env_remove("PG_PORT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg-cluster {cmd} {}: {}",
+        dir.display(),
+        stderr(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Whether the tests have PostgreSQL (`BATCHSH_TEST_POSTGRES`); when
+/// not, says in one line that `test` is skipped.
+fn have_postgres(test: &str) -> bool {
+    if std::env::var(pg::VAR).is_ok_and(|v| !v.is_empty()) {
+        return true;
+    }
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(
+        format!(
+            "{test}: skipped ({} is not set; .ci/run sets it)\n",
+            pg::VAR
+        )
+        .as_bytes(),
+    );
+    false
+}
+
+/// PostgreSQL restarts in the middle of a batch (`pg_ctl stop -m fast`,
+/// then start): every connection is lost and, for a second or so, none
+/// can be made. The worker waits for the server, connects again and
+/// finishes the batch (or stops and is taken over, see [`finish`]); the
+/// end state is as after any fault.
+#[test]
+fn postgresql_restarted_mid_batch_the_worker_reconnects_and_the_batch_ends_done() {
+    if !have_postgres("postgresql_restarted_mid_batch") {
+        return;
+    }
+    let server = Server::start();
+    let url = batchsh::pg::with_database(&server.url, "batchsh");
+    postgres::Client::connect(&server.url, postgres::NoTls)
+        .unwrap()
+        .batch_execute("CREATE DATABASE batchsh")
+        .unwrap();
+    let rig = Rig::new(&url);
+    let bid = rig.queue();
+    let worker = rig.worker("w1");
+    rig.wait_ran(N / 5);
+    server.restart();
+    let by_then = finish(&rig, worker, rig.runs(), "postgresql_restarted_mid_batch");
+    rig.assert_done_each_once(&bid, &by_then);
+}
+
+/// A store on a host that drops every packet (no answer, no refusal):
+/// the connect timeout of the URL bounds the wait, exit 1 with what to
+/// check, nothing created. The host is an address of a network namespace
+/// of the test's own, whose neighbour table sends its packets nowhere;
+/// without the right to make one (not root), the test says so and skips.
+#[test]
+fn an_unreachable_host_is_an_error_within_the_connect_timeout() {
+    let home = tempfile::tempdir().unwrap();
+    let url = "postgres://u@10.99.0.2:5432/batchsh?connect_timeout=2";
+    // In a network of its own: a link whose far end answers nothing, and
+    // the far host's hardware address written down so that not even ARP
+    // is asked.
+    let net = "ip link add bsh0 type veth peer name bsh1 \
+               && ip addr add 10.99.0.1/24 dev bsh0 && ip link set bsh0 up && ip link set bsh1 up \
+               && ip neigh add 10.99.0.2 lladdr 02:00:00:00:00:01 dev bsh0";
+    let probe = Command::new("unshare")
+        .args(["--net", "sh", "-c", net])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "an_unreachable_host_is_an_error_within_the_connect_timeout: skipped \
+             (no network namespace of its own: unshare --net needs root)"
+        );
+        return;
+    }
+    let started = Instant::now();
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c"])
+        .arg(format!("{net} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_batchsh"))
+        .args(["--home", home.path().to_str().unwrap(), "--store", url])
+        .args(["-c", "SHOW LUS"])
+        .env_remove("BATCHSH_STORE")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: cannot connect to postgres://u@10.99.0.2:5432/batchsh")
+            && err.contains("10.99.0.2:5432 did not answer within 2 s"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "it took {took:?}"
+    );
+    let created: Vec<_> = std::fs::read_dir(home.path()).unwrap().collect();
+    assert!(created.is_empty(), "created in the home: {created:?}");
+}
