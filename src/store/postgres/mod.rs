@@ -329,11 +329,13 @@ impl Store for PgStore {
 
 /// A connection to the store, set for batchsh's short statements: no JIT
 /// compilation (its cost estimate can make a statement of milliseconds
-/// compile for most of a second).
+/// compile for most of a second), and a plan made for each execution's
+/// values rather than one generic plan (on a table not analysed yet, the
+/// generic plan of a step's claim read every row of the batch).
 fn session(target: &Target) -> Result<Client> {
     let mut client = target.connect()?;
     client
-        .batch_execute("SET jit = off")
+        .batch_execute("SET jit = off; SET plan_cache_mode = force_custom_plan")
         .map_err(|e| StoreError::Postgres {
             store: target.shown().to_string(),
             message: crate::pg::db_message(&e),
