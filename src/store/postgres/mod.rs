@@ -15,6 +15,7 @@
 mod appends;
 mod batches;
 mod catalog;
+mod copy;
 mod jobs;
 mod nodes;
 mod purge;
@@ -417,6 +418,7 @@ fn lost(client: &Client, e: &postgres::Error) -> bool {
 
 /// What a transaction's body fails with: PostgreSQL's error (which the
 /// store names, and may run again), or the store's own.
+#[derive(Debug)]
 pub(crate) enum TxError {
     Pg(postgres::Error),
     Store(StoreError),

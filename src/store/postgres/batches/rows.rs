@@ -337,6 +337,12 @@ pub(super) fn materialize_claims(
     holders: Holders,
 ) -> TxResult<Option<Vec<String>>> {
     let workers = taken_back(tx, no, holders)?;
+    // The claim rows first, as a step writing their outcomes takes them:
+    // neither then waits for a row the other holds.
+    tx.execute(
+        &format!("SELECT 1 FROM batch_claims WHERE batch = $1 AND {HELD_BY} FOR UPDATE"),
+        &[&no, &workers],
+    )?;
     tx.execute(
         &format!(
             "INSERT INTO batch_entities

@@ -16,6 +16,7 @@
 //! rows `FOR UPDATE SKIP LOCKED`, so the nodes that process a batch take
 //! disjoint entities without waiting for each other.
 
+use super::super::copy::CopyIn;
 use super::super::{PgStore, TxError};
 use super::rows::{Fence, TxResult, counters_at, taken_over};
 use crate::batch::{Counters, EntityStatus};
@@ -34,22 +35,22 @@ const OUTCOMES_OF_ROWS: &str = "UPDATE batch_entities AS e SET status = o.status
      WHERE e.batch = $1 AND e.seq = o.seq AND e.status = 'IN_PROCESS'
      RETURNING e.seq";
 
+/// The claim rows that still hold the entities of the outcomes about to
+/// be written, locked until the step commits: a claim row gone means
+/// another process took its claims back, finding this run dead, and
+/// its entities' outcomes are not written. Taking the claim rows before
+/// the entity rows, as [`super::rows::materialize_claims`] does, keeps
+/// the two from waiting for each other.
+const HELD_CLAIMS: &str = "SELECT first_seq FROM batch_claims
+     WHERE batch = $1 AND first_seq = ANY($2::bigint[])
+     FOR UPDATE";
+
 /// Outcomes of entities claimed as they arrived: their rows, written
-/// once, if their claim row is still there (a claim row gone means
-/// another process took the claims back, finding this run dead); which
-/// ones were written.
-const OUTCOMES_OF_CLAIMS: &str = "INSERT INTO batch_entities (batch, node, attempts, seq,
+/// once, with `COPY` ([`CopyIn`]).
+const OUTCOMES_OF_CLAIMS: &str = "COPY batch_entities (batch, node, attempts, seq,
          start_time_ms, end_time_ms, process_time_ms, result, entity_id, status, error,
          retry_at_ms)
-     SELECT $1, $2, 1, o.seq, o.start_ms, o.end_ms, o.process_ms, o.result, o.entity_id,
-         o.status, o.error, o.retry_at_ms
-     FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
-                 $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
-          AS o (seq, start_ms, end_ms, process_ms, result, entity_id, status, error,
-                retry_at_ms, claim)
-     WHERE EXISTS (SELECT 1 FROM batch_claims AS c WHERE c.batch = $1 AND c.first_seq = o.claim)
-     ORDER BY o.seq
-     RETURNING seq";
+     FROM STDIN (FORMAT binary)";
 
 const RELEASE_ROWS: &str = "UPDATE batch_entities SET status = 'WAITING',
          attempts = attempts - 1, node = NULL, start_time_ms = NULL, worker = NULL
@@ -414,53 +415,73 @@ fn write_outcomes(
     let (rows, claimed): (Vec<&Outcome>, Vec<&Outcome>) =
         outcomes.iter().partition(|o| o.claim.is_none());
     let mut written = Vec::new();
-    for (part, of_claims) in [(rows, false), (claimed, true)] {
-        if part.is_empty() {
-            continue;
-        }
-        let seqs: Col<i64> = part.iter().map(|o| o.seq).collect();
-        let starts: Col<i64> = part.iter().map(|o| o.start_ms).collect();
-        let ends: Col<i64> = part.iter().map(|o| o.end_ms).collect();
-        let took: Col<i64> = part.iter().map(|o| o.process_ms).collect();
-        let results: Col<Option<&str>> = part.iter().map(|o| o.result.as_deref()).collect();
+    if !rows.is_empty() {
+        let seqs: Col<i64> = rows.iter().map(|o| o.seq).collect();
+        let starts: Col<i64> = rows.iter().map(|o| o.start_ms).collect();
+        let ends: Col<i64> = rows.iter().map(|o| o.end_ms).collect();
+        let took: Col<i64> = rows.iter().map(|o| o.process_ms).collect();
+        let results: Col<Option<&str>> = rows.iter().map(|o| o.result.as_deref()).collect();
         let (mut statuses, mut errors, mut retries) = (Col::new(), Col::new(), Col::new());
-        for o in &part {
+        for o in &rows {
             let (status, error, retry) = fields(o);
             statuses.push(status);
             errors.push(error);
             retries.push(retry);
         }
-        let rows = if of_claims {
-            let ids: Col<&str> = part.iter().map(|o| o.entity_id.as_str()).collect();
-            let claims: Col<i64> = part.iter().map(|o| o.claim.unwrap_or_default()).collect();
-            let st = s.cached(tx, OUTCOMES_OF_CLAIMS)?;
-            tx.query(
-                &st,
-                &[
-                    &no, &node, &seqs, &starts, &ends, &took, &results, &ids, &statuses, &errors,
-                    &retries, &claims,
-                ],
-            )?
-        } else {
-            let st = s.cached(tx, OUTCOMES_OF_ROWS)?;
-            tx.query(
-                &st,
-                &[
-                    &no, &seqs, &statuses, &starts, &ends, &took, &results, &errors, &retries,
-                ],
-            )?
-        };
-        let claim_of: HashMap<i64, i64> = part
-            .iter()
-            .filter_map(|o| Some((o.seq, o.claim?)))
-            .collect();
-        for r in rows {
-            let seq: i64 = r.get(0);
-            if let Some(first) = claim_of.get(&seq) {
-                claim_done(*first);
-            }
-            written.push(seq);
+        let st = s.cached(tx, OUTCOMES_OF_ROWS)?;
+        for r in tx.query(
+            &st,
+            &[
+                &no, &seqs, &statuses, &starts, &ends, &took, &results, &errors, &retries,
+            ],
+        )? {
+            written.push(r.get(0));
         }
+    }
+    if claimed.is_empty() {
+        return Ok(written);
+    }
+    let mut firsts: Col<i64> = claimed.iter().filter_map(|o| o.claim).collect();
+    firsts.sort_unstable();
+    firsts.dedup();
+    let st = s.cached(tx, HELD_CLAIMS)?;
+    let mut held: Vec<i64> = tx
+        .query(&st, &[&no, &firsts])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    held.sort_unstable();
+    let mut claimed: Vec<&Outcome> = claimed
+        .into_iter()
+        .filter(|o| o.claim.is_some_and(|c| held.binary_search(&c).is_ok()))
+        .collect();
+    if claimed.is_empty() {
+        return Ok(written);
+    }
+    claimed.sort_unstable_by_key(|o| o.seq);
+    let st = s.cached(tx, OUTCOMES_OF_CLAIMS)?;
+    let mut copy = CopyIn::start(s, tx, &st)?;
+    for o in &claimed {
+        let (status, error, retry) = fields(o);
+        copy.row(&[
+            no.into(),
+            node.into(),
+            1.into(),
+            o.seq.into(),
+            o.start_ms.into(),
+            o.end_ms.into(),
+            o.process_ms.into(),
+            o.result.as_deref().into(),
+            o.entity_id.as_str().into(),
+            status.into(),
+            error.into(),
+            retry.into(),
+        ])?;
+    }
+    copy.finish()?;
+    for o in claimed {
+        claim_done(o.claim.unwrap_or_default());
+        written.push(o.seq);
     }
     Ok(written)
 }
