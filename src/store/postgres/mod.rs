@@ -333,10 +333,32 @@ impl Store for PgStore {
 /// compile for most of a second), and a plan made for each execution's
 /// values rather than one generic plan (on a table not analysed yet, the
 /// generic plan of a step's claim read every row of the batch).
+///
+/// And the server ends the session of a process that went silent in the
+/// middle of a transaction within about the time after which its node is
+/// dead (dead after 10 s): a host cut off from the network, or a process
+/// stopped, while its step held rows would otherwise keep them locked
+/// until its link came back, and the nodes taking it over would wait for
+/// it. Idle in a transaction, its session ends after that time; in the
+/// middle of a statement (a copy the server waits to read), TCP
+/// keepalives find the link dead. batchsh's transactions never wait on
+/// anything but the server between their statements.
 fn session(target: &Target) -> Result<Client> {
+    session_for(target, crate::knobs::dead_after())
+}
+
+/// [`session`], for a node dead after `dead_after`.
+fn session_for(target: &Target, dead_after: std::time::Duration) -> Result<Client> {
     let mut client = target.connect()?;
+    let dead_ms = dead_after.as_millis().max(1000);
+    let probe_s = (dead_ms / 2000).max(1);
     client
-        .batch_execute("SET jit = off; SET plan_cache_mode = force_custom_plan")
+        .batch_execute(&format!(
+            "SET jit = off; SET plan_cache_mode = force_custom_plan;
+             SET idle_in_transaction_session_timeout = {dead_ms};
+             SET tcp_keepalives_idle = {probe_s}; SET tcp_keepalives_interval = 1;
+             SET tcp_keepalives_count = {probe_s}; SET tcp_user_timeout = {dead_ms}"
+        ))
         .map_err(|e| StoreError::Postgres {
             store: target.shown().to_string(),
             message: crate::pg::db_message(&e),
@@ -560,6 +582,37 @@ mod tests {
             .get(0);
         assert_eq!(v, schema::VERSION.to_string());
         PgStore::open(&s.url, Upgrades::Silent).expect("opens again");
+    }
+
+    /// A process gone silent in the middle of a transaction (cut off,
+    /// stopped) holds its rows only about as long as it takes for its
+    /// node to be dead: then the server ends its session, and the others
+    /// get the rows.
+    #[test]
+    fn a_session_silent_in_a_transaction_gives_its_locks_up_when_its_node_is_dead() {
+        let Some(s) = fresh("a_session_silent_in_a_transaction_gives_its_locks_up") else {
+            return;
+        };
+        s.client()
+            .batch_execute("CREATE TABLE t (n bigint); INSERT INTO t VALUES (1)")
+            .unwrap();
+        let target = Target::parse(&s.url).unwrap();
+        let mut silent = session_for(&target, std::time::Duration::from_secs(1)).unwrap();
+        let mut tx = silent.transaction().unwrap();
+        tx.execute("SELECT n FROM t FOR UPDATE", &[]).unwrap();
+        // Another session waits for the row (up to 30 s), and gets it once
+        // the silent one's session is ended.
+        let started = std::time::Instant::now();
+        s.client()
+            .batch_execute("SET lock_timeout = '30s'; UPDATE t SET n = 2")
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(900),
+            "it waited {waited:?}"
+        );
+        // Its session is gone: its transaction can do nothing more.
+        assert!(tx.execute("SELECT 1", &[]).is_err());
     }
 
     #[test]
