@@ -744,3 +744,57 @@ fn a_worker_whose_store_file_is_replaced_stops_with_exit_1() {
         "{err}"
     );
 }
+
+/// A worker whose store fails under its own turns (here the jobs table is
+/// renamed away: it cannot look for due jobs, while its batch's writes
+/// still work) stops: its batch drains first, as on SIGTERM (the entities
+/// in flight finish and are recorded, those claimed and not started go
+/// back), so nothing is left in process and the batch is not FAILED; it
+/// exits 1 saying why; another worker finishes the batch, each entity run
+/// once.
+#[test]
+fn a_worker_whose_store_fails_drains_its_batches_before_it_exits_1() {
+    let n = 200;
+    let w = World::new(n);
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.2'\" \
+         WITH ASYNC=true MAX_WORKERS_PER_NODE=4",
+    );
+    let first = worker(&w, "w1", &[]);
+    eventually("some entities to complete", || {
+        w.counter(&bid, "completed") >= 8
+    });
+    w.store()
+        .execute("ALTER TABLE jobs RENAME TO jobs_away", &[]);
+    let err = exits_1_within(first, std::time::Duration::from_secs(30));
+    assert!(
+        err.contains("jobs") && err.contains("its batches drained first"),
+        "{err}"
+    );
+    let ran = || -> Vec<String> {
+        let text = std::fs::read_to_string(w.path().join("ran.txt")).unwrap_or_default();
+        text.lines().map(str::to_string).collect()
+    };
+    assert_eq!(w.status(&bid), "IN_PROGRESS", "{}", w.error(&bid));
+    assert_eq!(w.counter(&bid, "in_process"), 0, "claims left in process");
+    assert_eq!(
+        ran().len() as i64,
+        w.counter(&bid, "completed"),
+        "an entity ran and was not recorded"
+    );
+    w.store()
+        .execute("ALTER TABLE jobs_away RENAME TO jobs", &[]);
+    exits_0_within(worker(&w, "w2", &[]), std::time::Duration::from_secs(60));
+    assert_eq!(w.status(&bid), "DONE");
+    assert_eq!(w.counter(&bid, "completed"), n);
+    let mut ids = ran();
+    let runs = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (ids.len(), runs),
+        (n as usize, n as usize),
+        "run twice, or never"
+    );
+}

@@ -51,7 +51,7 @@ pub(super) fn finish(
     patiently(env, bid, || store.sample_progress(me, finished)).map_err(halt)?;
     patiently(env, bid, || store.end_node(me)).map_err(halt)?;
     let c = done.counters;
-    store.still_there().map_err(halt)?;
+    patiently(env, bid, || store.still_there()).map_err(halt)?;
     let end = match end {
         Stop::Signal(signal) => {
             let note = format!("stopped by {}; BATCH_RETRY finishes it", signal.name());

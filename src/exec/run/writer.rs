@@ -459,7 +459,7 @@ impl<'a> Run<'a> {
             // A store deleted under the run takes its record with it: the
             // run must not end as if the record were safe.
             self.last_store_check = Instant::now();
-            self.ctx.env.store.still_there().map_err(halt)?;
+            self.ctx.patiently(|store| store.still_there())?;
             if !self.ctx.roles.coordinate && self.stop.is_none() {
                 // A helper whose owner died leaves, so that a node can
                 // take the batch over (its feeding and its end were the
