@@ -185,7 +185,7 @@ pub(crate) fn run_at<Tz: TimeZone>(
         Statement::BatchInfo { bid } => cx.info(bid.as_ref()),
         Statement::BatchSummary { bid } => cx.summary(bid.as_ref()),
         Statement::BatchDetails { bid, options } => cx.details(bid.as_ref(), options),
-        Statement::BatchInProcess { options } => cx.in_process(options),
+        Statement::BatchInProcess { bid, options } => cx.in_process(bid.as_ref(), options),
         Statement::BatchHistory { bid } => cx.history(bid.as_ref()),
         Statement::BatchOutput { bid, options } => cx.output(bid.as_ref(), options),
         Statement::ShowNodes => cx.nodes(),
@@ -346,9 +346,23 @@ impl Cx<'_> {
         Ok(t.into())
     }
 
-    fn in_process(&self, options: &Options) -> Result<Output> {
+    /// `BATCH_IN_PROCESS`: the entities of batch `bid` (resolved as every
+    /// statement resolves one: a prefix, a did-you-mean), or of every
+    /// batch without one.
+    fn in_process(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
         let filter = self.regex_opt(options, "FILTER")?;
-        let rows = self.store.in_process_rows().map_err(self.store_err(None))?;
+        let only = match bid {
+            Some(given) => Some(
+                self.store
+                    .resolve_bid(Some(&given.value), self.last_bid)
+                    .map_err(self.store_err(Some(given.span)))?,
+            ),
+            None => None,
+        };
+        let mut rows = self.store.in_process_rows().map_err(self.store_err(None))?;
+        if let Some(bid) = &only {
+            rows.retain(|r| r.bid == *bid);
+        }
         let now_ms = self.now.timestamp_millis();
         let mut t = Table::new(columns::BATCH_IN_PROCESS.iter().copied());
         // Entities claimed by a process that died (a kill -9, a batch that
