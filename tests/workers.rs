@@ -798,3 +798,55 @@ fn a_worker_whose_store_fails_drains_its_batches_before_it_exits_1() {
         "run twice, or never"
     );
 }
+
+/// A helper whose batch's owner died, and whose batch was taken over
+/// while it was stopped, says so from its own point of view: the node
+/// that took the batch over judged the owner dead, not this process.
+#[test]
+fn a_helper_taken_over_says_which_node_was_judged_dead() {
+    let w = World::new(400);
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.05; echo ?'\" WITH ASYNC=true \
+         MAX_WORKERS_PER_NODE=2",
+    );
+    let owner = worker(&w, "w1", &[]);
+    let owner_pid = eventually_owner_pid(&w, &bid);
+    let helper = worker(&w, "w2", &[]);
+    eventually("the helper to run entities", || {
+        w.store().i64(
+            "SELECT count(*) FROM batch_entities WHERE node = 'w2' AND status = 'COMPLETED'",
+            &[],
+        ) > 0
+    });
+    let helper_pid = i64::from(helper.id());
+    signal_pid(helper_pid, "-STOP");
+    signal_pid(owner_pid, "-9");
+    let _ = crate::world::wait_or_kill(owner, std::time::Duration::from_secs(10));
+    // The owner's node is not this host's name: its heartbeat's age
+    // tells the retry that it is dead (a second, here).
+    eventually("the retry to take the batch over", || {
+        let out = w
+            .test(&format!("BATCH_RETRY '{bid}'"))
+            .env("BATCHSH_TEST_DEAD_AFTER_MS", "1000")
+            .run();
+        assert!(
+            out.code == 0 || out.stderr.contains("it is running on node w1"),
+            "{}",
+            out.stderr
+        );
+        out.code == 0
+    });
+    signal_pid(helper_pid, "-CONT");
+    exits_0_within(helper, std::time::Duration::from_secs(30));
+    let log = logs(&w);
+    let left = log
+        .lines()
+        .find(|l| l.contains(&format!("batch left: {bid} (taken over")))
+        .unwrap_or_else(|| panic!("no takeover in the helper's log: {log}"));
+    assert!(
+        left.contains("which judged its owner, node w1, dead; this node stopped helping with it")
+            && !left.contains("judged this process dead"),
+        "{left}"
+    );
+}

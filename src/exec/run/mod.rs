@@ -170,9 +170,16 @@ pub fn join(
         None
     };
     let _sigterm = crate::terminate::BatchRunning::start(bid);
+    // A helper taken over was not judged dead itself: its batch's owner
+    // was. Which owner, it knows from when it joined.
+    let helped = if roles.coordinate {
+        None
+    } else {
+        Some(store.batch_state(bid).ok().and_then(|s| s.owner_node))
+    };
     let r = match run_tuned(env, plan, me, roles, need_ids && roles.feed) {
         Ok(fin) => Ok(fin),
-        Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
+        Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, helped, started)),
         // Whether its last commit was kept cannot be known: the run
         // writes nothing more (no FAILED: the batch did not fail, its
         // store did), and its claims are taken over once its node is
