@@ -850,3 +850,65 @@ fn a_helper_taken_over_says_which_node_was_judged_dead() {
         "{left}"
     );
 }
+
+/// A helper killed while plenty of the batch still waits: its claims go
+/// back to WAITING as soon as it is found dead, at the owner's next look
+/// (within a second), not once nothing else waits; the batch ends DONE.
+/// Asserted on the store: when the dead node holds nothing any more, most
+/// of the batch is still WAITING.
+#[test]
+fn a_dead_helpers_claims_go_back_at_once_not_at_the_end() {
+    let n = 600;
+    let w = World::new(n);
+    let knob = [("BATCHSH_TEST_DEAD_AFTER_MS", "1000")];
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.1; echo ?'\" WITH ASYNC=true \
+         MAX_WORKERS_PER_NODE=2",
+    );
+    let owner = worker(&w, "w1", &knob);
+    eventually_owner_pid(&w, &bid);
+    let helpers: Vec<Child> = ["w2", "w3"].iter().map(|n| worker(&w, n, &knob)).collect();
+    let worker_of = |node: &str| -> String {
+        let mut id = String::new();
+        eventually("the helper's node", || {
+            let ids = w.store().strings(
+                "SELECT worker_id FROM nodes WHERE node = ?1 AND status = 'RUNNING'",
+                &[&node],
+            );
+            id = ids.into_iter().next().unwrap_or_default();
+            !id.is_empty()
+        });
+        id
+    };
+    let held = |worker: &str| -> i64 {
+        w.store().i64(
+            "SELECT (SELECT count(*) FROM batch_entities WHERE worker = ?1
+                         AND status = 'IN_PROCESS')
+                  + (SELECT count(*) FROM batch_claimed WHERE worker = ?1)",
+            &[&worker],
+        )
+    };
+    let w2 = worker_of("w2");
+    eventually("the helper to hold claims", || held(&w2) > 0);
+    let mut helpers = helpers.into_iter();
+    let mut killed = helpers.next().unwrap();
+    signal_pid(i64::from(killed.id()), "-9");
+    killed.wait().unwrap();
+    let mut waiting_then = 0;
+    eventually("the dead helper's claims to go back", || {
+        waiting_then = w.counter(&bid, "waiting");
+        held(&w2) == 0
+    });
+    assert!(
+        waiting_then > n / 3,
+        "the dead helper's claims went back only with {waiting_then} of {n} left waiting"
+    );
+    w.assert_counters_add_up(&bid);
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    assert_eq!(w.counter(&bid, "completed"), n);
+    w.assert_counters_add_up(&bid);
+    for c in helpers.chain([owner]) {
+        exits_0(c);
+    }
+}
