@@ -912,3 +912,61 @@ fn a_dead_helpers_claims_go_back_at_once_not_at_the_end() {
         exits_0(c);
     }
 }
+
+/// BATCH_IN_PROCESS lists the entities a node on another host holds
+/// until they are taken over: the host killed and silent past the
+/// dead-after time, but not yet judged dead by another node, still holds
+/// them (its node shown); once a worker takes the batch over (declaring
+/// it dead, its claims back to WAITING), they are no longer listed.
+#[test]
+fn batch_in_process_lists_a_killed_hosts_entities_until_they_are_taken_over() {
+    let w = World::new(40);
+    let knob = [("BATCHSH_TEST_DEAD_AFTER_MS", "1000")];
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 2000 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let mut first = worker(&w, "w1", &knob);
+    let listed = || -> Vec<Value> {
+        let out = w
+            .test(&format!("BATCH_IN_PROCESS '{bid}'"))
+            .env(knob[0].0, knob[0].1)
+            .status(0)
+            .run();
+        let rows: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        rows.as_array().unwrap().clone()
+    };
+    eventually("entities in process", || !listed().is_empty());
+    signal_pid(i64::from(first.id()), "-9");
+    first.wait().unwrap();
+    // As if w1 ran on another host that died long ago: its pid tells
+    // nothing here, and its heartbeats are past the dead-after time.
+    let long_ago = "2026-01-01T00:00:00.000Z";
+    let mut store = w.store();
+    store.execute(
+        "UPDATE nodes SET host = 'elsewhere', heartbeat_at = ?1 WHERE node = 'w1'",
+        &[&long_ago],
+    );
+    store.execute(
+        "UPDATE batches SET heartbeat_at = ?1 WHERE bid = ?2",
+        &[&long_ago, &bid],
+    );
+    let held = w.counter(&bid, "in_process");
+    assert!(held > 0);
+    let rows = listed();
+    assert_eq!(rows.len() as i64, held, "{rows:?}");
+    assert!(rows.iter().all(|r| r["node_id"] == "w1"), "{rows:?}");
+    let second = worker(&w, "w2", &knob);
+    eventually("the takeover", || {
+        listed().iter().all(|r| r["node_id"] != "w1")
+    });
+    assert!(
+        nodes(&w)
+            .iter()
+            .any(|n| n["node"] == "w1" && n["status"] == "dead"),
+        "{:?}",
+        nodes(&w)
+    );
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
+    exits_0(second);
+}

@@ -365,19 +365,22 @@ impl Cx<'_> {
         }
         let now_ms = self.now.timestamp_millis();
         let mut t = Table::new(columns::BATCH_IN_PROCESS.iter().copied());
-        // Entities claimed by a process that died (a kill -9, a batch that
-        // FAILED because the store could not be written) keep their
-        // IN_PROCESS status until a retry, but nobody works on them.
+        let nodes = self.store.nodes().map_err(self.store_err(None))?;
         let mut alive = std::collections::HashMap::new();
         for r in rows {
-            let owner_alive = *alive.entry(r.bid.clone()).or_insert_with(|| {
-                crate::owner::alive(
-                    r.owner_node.as_deref(),
-                    r.owner_pid,
-                    r.heartbeat_at.as_deref(),
-                )
-            });
-            if !owner_alive {
+            let held = match r.worker.as_deref() {
+                Some(worker) => still_held(nodes.iter().find(|n| n.worker_id == worker)),
+                // A row from before claims named their node: its batch's
+                // owner tells.
+                None => *alive.entry(r.bid.clone()).or_insert_with(|| {
+                    crate::owner::alive(
+                        r.owner_node.as_deref(),
+                        r.owner_pid,
+                        r.heartbeat_at.as_deref(),
+                    )
+                }),
+            };
+            if !held {
                 continue;
             }
             let command = command_as_run(&r.fabric_command, &r.entity_id);
@@ -541,4 +544,18 @@ fn error(span: Option<Span>, message: impl Into<String>) -> MonitorError {
         kind: Box::new(MonitorErrorKind::Invalid(message.into())),
         span,
     }
+}
+
+/// Whether the node `holder` still holds the entities it claimed, for
+/// `BATCH_IN_PROCESS`: until it is declared dead (its claims taken over,
+/// which happens in the same transaction) or it stopped (a drain gives its
+/// claims back), or its process is known gone (on this host, its pid).
+/// A node silent on another host is still listed, as the node that holds
+/// them, until another node judges it dead and takes them over (SPEC §7).
+fn still_held(holder: Option<&crate::store::nodes::NodeRecord>) -> bool {
+    use crate::store::nodes::NodeState;
+    holder.is_some_and(|n| {
+        matches!(n.state, NodeState::Running | NodeState::Stopping)
+            && !crate::owner::gone_here(&n.host, n.pid, &n.heartbeat_at)
+    })
 }
