@@ -223,9 +223,15 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 impl StoreError {
     /// The store cannot be reached for now, and what was asked changed
     /// nothing: the same write can be tried again once it answers (a run
-    /// waits for it, as for a locked store).
+    /// waits for it, as for a locked store). A new connection that could
+    /// not be made (a worker's store handle for a batch, while the server
+    /// restarts) is one too.
     pub fn unreachable(&self) -> bool {
-        matches!(self, StoreError::Unreachable { .. })
+        matches!(
+            self,
+            StoreError::Unreachable { .. }
+                | StoreError::Connect(crate::pg::PgError::Connect { .. })
+        )
     }
 }
 

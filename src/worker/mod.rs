@@ -277,8 +277,11 @@ impl Serving {
 }
 
 /// Whether a batch thread's error is its store's rather than its batch's:
-/// the store cannot be used any more (gone, damaged, read-only, newer),
-/// or the fate of a commit was lost with its connection. The worker's
+/// the store cannot be used any more (damaged, read-only, newer), or the
+/// fate of a commit was lost with its connection. (A store file deleted
+/// or replaced is the guard's: it exits at once, committing nothing more
+/// into a file nobody reads, see [`guard`]. A server that does not answer
+/// for now is waited for: the batch is looked at again later.) The worker's
 /// node would otherwise stay alive, holding the batch and its claims that
 /// no thread serves any more: it stops instead, so that another worker
 /// takes them over.
@@ -295,13 +298,10 @@ fn store_failed(e: &WorkerError) -> bool {
     matches!(
         store,
         S::FateUnknown { .. }
-            | S::Unreachable { .. }
-            | S::Vanished { .. }
             | S::ReadOnly { .. }
             | S::Damaged { .. }
             | S::Newer { .. }
             | S::NotAStore { .. }
-            | S::Connect(_)
     )
 }
 

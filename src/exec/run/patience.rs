@@ -44,13 +44,13 @@ pub(super) fn patiently<T>(
             }
             // The error came after the busy timeout's tries to connect:
             // said at once.
-            Err(e @ StoreError::Unreachable { message, .. }) if e.unreachable() => {
+            Err(e) if e.unreachable() => {
                 unreachable = true;
                 if again(said_at, Duration::ZERO) {
                     said_at = Some(Instant::now());
                     env.events.event(Event::StoreUnreachable {
                         bid,
-                        why: message.clone(),
+                        why: e.to_string(),
                         waited: started.elapsed(),
                     });
                 }
