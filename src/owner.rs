@@ -26,6 +26,17 @@ pub fn process_alive(host: &str, pid: i64, heartbeat_at: &str) -> bool {
     lives(host == hostname(), Some(pid), Some(heartbeat_at))
 }
 
+/// Whether process `pid` of `host`, which last beat at `heartbeat_at`, is
+/// known to be gone: on this host, its pid names no process (or a later
+/// one). Elsewhere nothing is known from here: only a heartbeat, which
+/// stopping does not make a death until a node judges it so.
+pub fn gone_here(host: &str, pid: i64, heartbeat_at: &str) -> bool {
+    let heartbeat = chrono::DateTime::parse_from_rfc3339(heartbeat_at)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc));
+    host == hostname() && pid_is_owner(pid, heartbeat) == Some(false)
+}
+
 /// Whether a background process (a worker) of `host` with `pid` that last
 /// beat at `heartbeat_at` is alive (SPEC §7): its heartbeat is younger than
 /// the dead-after time, and, on this host, its pid is still its process (a

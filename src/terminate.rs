@@ -106,6 +106,16 @@ impl Drop for Watch {
     }
 }
 
+/// Asks the runs under way, if any, to stop as a SIGTERM would (their
+/// in-flight entities finish, the rest go back, their batches are left
+/// unfinished), without a signal: a worker whose store failed under it
+/// drains its batches before it exits.
+pub fn drain_runs() {
+    for t in tokens().iter() {
+        t.signal(StopSignal::Term);
+    }
+}
+
 /// Asks the runs under way, if any, to cancel their batch (a first
 /// Ctrl-C).
 pub fn cancel_running() {

@@ -334,13 +334,7 @@ fn postgresql_restarted_mid_batch_the_worker_reconnects_and_the_batch_ends_done(
     if !have_postgres("postgresql_restarted_mid_batch") {
         return;
     }
-    let server = Server::start();
-    let url = batchsh::pg::with_database(&server.url, "batchsh");
-    postgres::Client::connect(&server.url, postgres::NoTls)
-        .unwrap()
-        .batch_execute("CREATE DATABASE batchsh")
-        .unwrap();
-    let rig = Rig::new(&url);
+    let (server, rig) = own_server();
     let bid = rig.queue();
     let worker = rig.worker("w1");
     rig.wait_ran(N / 5);
@@ -400,4 +394,143 @@ fn an_unreachable_host_is_an_error_within_the_connect_timeout() {
     );
     let created: Vec<_> = std::fs::read_dir(home.path()).unwrap().collect();
     assert!(created.is_empty(), "created in the home: {created:?}");
+}
+
+/// A server of this test's own with a `batchsh` database, and a rig on
+/// it, for the tests that stop the server.
+fn own_server() -> (Server, Rig) {
+    let server = Server::start();
+    let url = batchsh::pg::with_database(&server.url, "batchsh");
+    postgres::Client::connect(&server.url, postgres::NoTls)
+        .unwrap()
+        .batch_execute("CREATE DATABASE batchsh")
+        .unwrap();
+    let rig = Rig::new(&url);
+    (server, rig)
+}
+
+/// Stops `server` until a process that lost its connections has given up
+/// on connecting again several times over (the busy timeout, half a
+/// second here), then starts it again; gives the ids that had run by
+/// then.
+fn down_past_the_window(rig: &Rig, server: &Server) -> HashMap<String, usize> {
+    rig.wait_ran(N / 5);
+    server.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    let at_fault = rig.runs();
+    let url = pg_cluster("start", server.dir.path());
+    assert_eq!(url, server.url, "the server came back elsewhere");
+    at_fault
+}
+
+/// The window in which a lost connection is replaced, shortened.
+const WINDOW: (&str, &str) = ("BATCHSH_TEST_BUSY_TIMEOUT_MS", "500");
+
+/// Waits for `run`, which ran the batch while the server was down past
+/// the window: it waited for the server and finished the batch (exit 0),
+/// or, when the loss hit a commit in flight (whether it was kept cannot
+/// be known), it stopped, writing nothing more (exit 1, saying so), and
+/// `take_over` finishes the batch. Never the batch FAILED: no such status
+/// in its history. Gives the ids that may have run twice's bound, as
+/// [`finish`] does.
+#[track_caller]
+fn finish_after_outage(
+    rig: &Rig,
+    bid: &str,
+    run: Child,
+    at_fault: HashMap<String, usize>,
+    take_over: impl FnOnce() -> Output,
+) -> HashMap<String, usize> {
+    let out = wait_or_kill(run, Duration::from_secs(60));
+    let err = stderr(&out);
+    let by_then = match out.status.code() {
+        Some(0) => {
+            assert!(
+                err.contains("cannot be reached"),
+                "the run did not wait for the server: {err}"
+            );
+            at_fault
+        }
+        Some(1) => {
+            assert!(
+                err.contains("whether the transaction was kept cannot be learnt"),
+                "the run stopped for another reason than a commit's fate: {err}"
+            );
+            let stopped = rig.runs();
+            let out = take_over();
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            stopped
+        }
+        other => panic!("the run exited {other:?}: {err}"),
+    };
+    let history = rig.json(&format!("BATCH_HISTORY '{bid}'"));
+    let failed: Vec<&Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "FAILED")
+        .collect();
+    assert!(failed.is_empty(), "the batch was FAILED: {failed:?}");
+    by_then
+}
+
+/// PostgreSQL stays down longer than the window in which a lost
+/// connection is replaced, under a worker: the worker and its batch wait
+/// for the server (its heartbeat's look at the store too), and the batch
+/// ends DONE, never FAILED, each entity COMPLETED once but those in
+/// flight.
+#[test]
+fn postgresql_down_longer_than_the_reconnect_window_is_waited_for_by_a_worker() {
+    if !have_postgres("postgresql_down_longer_than_the_reconnect_window_worker") {
+        return;
+    }
+    let (server, rig) = own_server();
+    let bid = rig.queue();
+    let worker = rig
+        .batchsh()
+        .env(WINDOW.0, WINDOW.1)
+        .args(["--node", "w1", "worker", "--workers"])
+        .arg(WORKERS.to_string())
+        .arg("--until-idle")
+        .spawn()
+        .unwrap();
+    let at_fault = down_past_the_window(&rig, &server);
+    let by_then = finish_after_outage(&rig, &bid, worker, at_fault, || {
+        wait_or_kill(rig.worker("w2"), Duration::from_secs(30))
+    });
+    rig.assert_done_each_once(&bid, &by_then);
+}
+
+/// The same under a synchronous run, which owns its batch in the
+/// statement's process: it waits for the server and finishes its batch,
+/// or stops without marking it FAILED, for BATCH_RETRY.
+#[test]
+fn postgresql_down_longer_than_the_reconnect_window_is_waited_for_by_a_synchronous_run() {
+    if !have_postgres("postgresql_down_longer_than_the_reconnect_window_synchronous") {
+        return;
+    }
+    let (server, rig) = own_server();
+    let run = rig
+        .batchsh()
+        .env(WINDOW.0, WINDOW.1)
+        .args([
+            "--format",
+            "json",
+            "-c",
+            &BATCH.replace(" WITH ASYNC=true", ""),
+        ])
+        .spawn()
+        .unwrap();
+    let at_fault = down_past_the_window(&rig, &server);
+    let bid = rig.json("BATCH_LIST STATUS='ALL'")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_then = finish_after_outage(&rig, &bid, run, at_fault, || {
+        rig.batchsh()
+            .args(["-c", &format!("BATCH_RETRY '{bid}'")])
+            .output()
+            .unwrap()
+    });
+    rig.assert_done_each_once(&bid, &by_then);
 }

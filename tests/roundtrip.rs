@@ -296,6 +296,7 @@ fn control_and_monitoring_statements_round_trip() {
         "BATCH_DETAILS ENTITIES='1001,1002', AFFINITY='node1'",
         "BATCH_IN_PROCESS",
         "BATCH_IN_PROCESS FILTER='^sync_instance -- not a comment'",
+        "BATCH_IN_PROCESS 'c0ffee42' FILTER='^sync'",
         "BATCH_HISTORY 'c0ffee42'",
         "BATCH_OUTPUT",
         "batch_output 'c0ffee42' status='failed,completed' entities='1, 2' stream=stderr",
@@ -988,8 +989,8 @@ fn control_statement() -> BoxedStrategy<Statement> {
         options(keywords::LIST_OPTIONS, &[], 0).prop_map(|options| S::BatchList { options }),
         (opt_text(), options(keywords::DETAILS_OPTIONS, &[], 0))
             .prop_map(|(bid, options)| S::BatchDetails { bid, options }),
-        options(keywords::IN_PROCESS_OPTIONS, &[], 0)
-            .prop_map(|options| S::BatchInProcess { options }),
+        (opt_text(), options(keywords::IN_PROCESS_OPTIONS, &[], 0))
+            .prop_map(|(bid, options)| S::BatchInProcess { bid, options }),
         (opt_text(), options(keywords::OUTPUT_OPTIONS, &[], 0))
             .prop_map(|(bid, options)| S::BatchOutput { bid, options }),
         Just(S::ShowNodes),

@@ -744,3 +744,229 @@ fn a_worker_whose_store_file_is_replaced_stops_with_exit_1() {
         "{err}"
     );
 }
+
+/// A worker whose store fails under its own turns (here the jobs table is
+/// renamed away: it cannot look for due jobs, while its batch's writes
+/// still work) stops: its batch drains first, as on SIGTERM (the entities
+/// in flight finish and are recorded, those claimed and not started go
+/// back), so nothing is left in process and the batch is not FAILED; it
+/// exits 1 saying why; another worker finishes the batch, each entity run
+/// once.
+#[test]
+fn a_worker_whose_store_fails_drains_its_batches_before_it_exits_1() {
+    let n = 200;
+    let w = World::new(n);
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'echo ? >> ran.txt; sleep 0.2'\" \
+         WITH ASYNC=true MAX_WORKERS_PER_NODE=4",
+    );
+    let first = worker(&w, "w1", &[]);
+    eventually("some entities to complete", || {
+        w.counter(&bid, "completed") >= 8
+    });
+    w.store()
+        .execute("ALTER TABLE jobs RENAME TO jobs_away", &[]);
+    let err = exits_1_within(first, std::time::Duration::from_secs(30));
+    assert!(
+        err.contains("jobs") && err.contains("its batches drained first"),
+        "{err}"
+    );
+    let ran = || -> Vec<String> {
+        let text = std::fs::read_to_string(w.path().join("ran.txt")).unwrap_or_default();
+        text.lines().map(str::to_string).collect()
+    };
+    assert_eq!(w.status(&bid), "IN_PROGRESS", "{}", w.error(&bid));
+    assert_eq!(w.counter(&bid, "in_process"), 0, "claims left in process");
+    assert_eq!(
+        ran().len() as i64,
+        w.counter(&bid, "completed"),
+        "an entity ran and was not recorded"
+    );
+    w.store()
+        .execute("ALTER TABLE jobs_away RENAME TO jobs", &[]);
+    exits_0_within(worker(&w, "w2", &[]), std::time::Duration::from_secs(60));
+    assert_eq!(w.status(&bid), "DONE");
+    assert_eq!(w.counter(&bid, "completed"), n);
+    let mut ids = ran();
+    let runs = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (ids.len(), runs),
+        (n as usize, n as usize),
+        "run twice, or never"
+    );
+}
+
+/// A helper whose batch's owner died, and whose batch was taken over
+/// while it was stopped, says so from its own point of view: the node
+/// that took the batch over judged the owner dead, not this process.
+#[test]
+fn a_helper_taken_over_says_which_node_was_judged_dead() {
+    let w = World::new(400);
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.05; echo ?'\" WITH ASYNC=true \
+         MAX_WORKERS_PER_NODE=2",
+    );
+    let owner = worker(&w, "w1", &[]);
+    let owner_pid = eventually_owner_pid(&w, &bid);
+    let helper = worker(&w, "w2", &[]);
+    eventually("the helper to run entities", || {
+        w.store().i64(
+            "SELECT count(*) FROM batch_entities WHERE node = 'w2' AND status = 'COMPLETED'",
+            &[],
+        ) > 0
+    });
+    let helper_pid = i64::from(helper.id());
+    signal_pid(helper_pid, "-STOP");
+    signal_pid(owner_pid, "-9");
+    let _ = crate::world::wait_or_kill(owner, std::time::Duration::from_secs(10));
+    // The owner's node is not this host's name: its heartbeat's age
+    // tells the retry that it is dead (a second, here).
+    eventually("the retry to take the batch over", || {
+        let out = w
+            .test(&format!("BATCH_RETRY '{bid}'"))
+            .env("BATCHSH_TEST_DEAD_AFTER_MS", "1000")
+            .run();
+        assert!(
+            out.code == 0 || out.stderr.contains("it is running on node w1"),
+            "{}",
+            out.stderr
+        );
+        out.code == 0
+    });
+    signal_pid(helper_pid, "-CONT");
+    exits_0_within(helper, std::time::Duration::from_secs(30));
+    let log = logs(&w);
+    let left = log
+        .lines()
+        .find(|l| l.contains(&format!("batch left: {bid} (taken over")))
+        .unwrap_or_else(|| panic!("no takeover in the helper's log: {log}"));
+    assert!(
+        left.contains("which judged its owner, node w1, dead; this node stopped helping with it")
+            && !left.contains("judged this process dead"),
+        "{left}"
+    );
+}
+
+/// A helper killed while plenty of the batch still waits: its claims go
+/// back to WAITING as soon as it is found dead, at the owner's next look
+/// (within a second), not once nothing else waits; the batch ends DONE.
+/// Asserted on the store: when the dead node holds nothing any more, most
+/// of the batch is still WAITING.
+#[test]
+fn a_dead_helpers_claims_go_back_at_once_not_at_the_end() {
+    let n = 600;
+    let w = World::new(n);
+    let knob = [("BATCHSH_TEST_DEAD_AFTER_MS", "1000")];
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND=\"shell 'sleep 0.1; echo ?'\" WITH ASYNC=true \
+         MAX_WORKERS_PER_NODE=2",
+    );
+    let owner = worker(&w, "w1", &knob);
+    eventually_owner_pid(&w, &bid);
+    let helpers: Vec<Child> = ["w2", "w3"].iter().map(|n| worker(&w, n, &knob)).collect();
+    let worker_of = |node: &str| -> String {
+        let mut id = String::new();
+        eventually("the helper's node", || {
+            let ids = w.store().strings(
+                "SELECT worker_id FROM nodes WHERE node = ?1 AND status = 'RUNNING'",
+                &[&node],
+            );
+            id = ids.into_iter().next().unwrap_or_default();
+            !id.is_empty()
+        });
+        id
+    };
+    let held = |worker: &str| -> i64 {
+        w.store().i64(
+            "SELECT (SELECT count(*) FROM batch_entities WHERE worker = ?1
+                         AND status = 'IN_PROCESS')
+                  + (SELECT count(*) FROM batch_claimed WHERE worker = ?1)",
+            &[&worker],
+        )
+    };
+    let w2 = worker_of("w2");
+    eventually("the helper to hold claims", || held(&w2) > 0);
+    let mut helpers = helpers.into_iter();
+    let mut killed = helpers.next().unwrap();
+    signal_pid(i64::from(killed.id()), "-9");
+    killed.wait().unwrap();
+    let mut waiting_then = 0;
+    eventually("the dead helper's claims to go back", || {
+        waiting_then = w.counter(&bid, "waiting");
+        held(&w2) == 0
+    });
+    assert!(
+        waiting_then > n / 3,
+        "the dead helper's claims went back only with {waiting_then} of {n} left waiting"
+    );
+    w.assert_counters_add_up(&bid);
+    w.test(&format!("BATCH_WAIT '{bid}'")).status(0).run();
+    assert_eq!(w.counter(&bid, "completed"), n);
+    w.assert_counters_add_up(&bid);
+    for c in helpers.chain([owner]) {
+        exits_0(c);
+    }
+}
+
+/// BATCH_IN_PROCESS lists the entities a node on another host holds
+/// until they are taken over: the host killed and silent past the
+/// dead-after time, but not yet judged dead by another node, still holds
+/// them (its node shown); once a worker takes the batch over (declaring
+/// it dead, its claims back to WAITING), they are no longer listed.
+#[test]
+fn batch_in_process_lists_a_killed_hosts_entities_until_they_are_taken_over() {
+    let w = World::new(40);
+    let knob = [("BATCHSH_TEST_DEAD_AFTER_MS", "1000")];
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 2000 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let mut first = worker(&w, "w1", &knob);
+    let listed = || -> Vec<Value> {
+        let out = w
+            .test(&format!("BATCH_IN_PROCESS '{bid}'"))
+            .env(knob[0].0, knob[0].1)
+            .status(0)
+            .run();
+        let rows: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        rows.as_array().unwrap().clone()
+    };
+    eventually("entities in process", || !listed().is_empty());
+    signal_pid(i64::from(first.id()), "-9");
+    first.wait().unwrap();
+    // As if w1 ran on another host that died long ago: its pid tells
+    // nothing here, and its heartbeats are past the dead-after time.
+    let long_ago = "2026-01-01T00:00:00.000Z";
+    let mut store = w.store();
+    store.execute(
+        "UPDATE nodes SET host = 'elsewhere', heartbeat_at = ?1 WHERE node = 'w1'",
+        &[&long_ago],
+    );
+    store.execute(
+        "UPDATE batches SET heartbeat_at = ?1 WHERE bid = ?2",
+        &[&long_ago, &bid],
+    );
+    let held = w.counter(&bid, "in_process");
+    assert!(held > 0);
+    let rows = listed();
+    assert_eq!(rows.len() as i64, held, "{rows:?}");
+    assert!(rows.iter().all(|r| r["node_id"] == "w1"), "{rows:?}");
+    let second = worker(&w, "w2", &knob);
+    eventually("the takeover", || {
+        listed().iter().all(|r| r["node_id"] != "w1")
+    });
+    assert!(
+        nodes(&w)
+            .iter()
+            .any(|n| n["node"] == "w1" && n["status"] == "dead"),
+        "{:?}",
+        nodes(&w)
+    );
+    w.test(&format!("BATCH_CANCEL '{bid}'")).status(0).run();
+    exits_0(second);
+}

@@ -132,6 +132,7 @@ impl Display for Statement {
             | BatchEdit { bid, options }
             | BatchWait { bid, options }
             | BatchDetails { bid, options }
+            | BatchInProcess { bid, options }
             | BatchOutput { bid, options }
             | JobHistory { name: bid, options } => {
                 f.write_str(self.name())?;
@@ -147,7 +148,7 @@ impl Display for Statement {
                     }
                 }
             }
-            BatchPurge { options } | BatchList { options } | BatchInProcess { options } => {
+            BatchPurge { options } | BatchList { options } => {
                 f.write_str(self.name())?;
                 bare_options(f, options)
             }

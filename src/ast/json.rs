@@ -234,6 +234,7 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
         | BatchEdit { bid, options: opts }
         | BatchWait { bid, options: opts }
         | BatchDetails { bid, options: opts }
+        | BatchInProcess { bid, options: opts }
         | BatchOutput { bid, options: opts } => {
             put("bid", opt_text(bid));
             put("options", options(opts));
@@ -260,9 +261,7 @@ fn fields(s: &Statement, o: &mut Map<String, J>) {
                 }
             }
         }
-        BatchPurge { options: opts }
-        | BatchList { options: opts }
-        | BatchInProcess { options: opts } => put("options", options(opts)),
+        BatchPurge { options: opts } | BatchList { options: opts } => put("options", options(opts)),
         Job {
             job_type,
             options: opts,

@@ -179,7 +179,10 @@ pub enum Statement {
         bid: Option<Text>,
         options: Options,
     },
+    /// `BATCH_IN_PROCESS ['bid']`: one batch's entities, or every
+    /// batch's without a bid.
     BatchInProcess {
+        bid: Option<Text>,
         options: Options,
     },
     BatchHistory {

@@ -30,6 +30,16 @@ pub enum Event<'a> {
     },
     /// The store is free again after `waited`.
     StoreFree { bid: &'a str, waited: Duration },
+    /// The store's server has not answered for `waited` (`why`: the last
+    /// error); the run keeps what it has done and tries again (said once,
+    /// then now and then).
+    StoreUnreachable {
+        bid: &'a str,
+        why: String,
+        waited: Duration,
+    },
+    /// The store's server answers again after `waited`.
+    StoreBack { bid: &'a str, waited: Duration },
     /// The `ON_DONE` hook ended badly or could not start.
     HookFailed {
         bid: &'a str,

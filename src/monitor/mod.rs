@@ -185,7 +185,7 @@ pub(crate) fn run_at<Tz: TimeZone>(
         Statement::BatchInfo { bid } => cx.info(bid.as_ref()),
         Statement::BatchSummary { bid } => cx.summary(bid.as_ref()),
         Statement::BatchDetails { bid, options } => cx.details(bid.as_ref(), options),
-        Statement::BatchInProcess { options } => cx.in_process(options),
+        Statement::BatchInProcess { bid, options } => cx.in_process(bid.as_ref(), options),
         Statement::BatchHistory { bid } => cx.history(bid.as_ref()),
         Statement::BatchOutput { bid, options } => cx.output(bid.as_ref(), options),
         Statement::ShowNodes => cx.nodes(),
@@ -346,24 +346,41 @@ impl Cx<'_> {
         Ok(t.into())
     }
 
-    fn in_process(&self, options: &Options) -> Result<Output> {
+    /// `BATCH_IN_PROCESS`: the entities of batch `bid` (resolved as every
+    /// statement resolves one: a prefix, a did-you-mean), or of every
+    /// batch without one.
+    fn in_process(&self, bid: Option<&Text>, options: &Options) -> Result<Output> {
         let filter = self.regex_opt(options, "FILTER")?;
-        let rows = self.store.in_process_rows().map_err(self.store_err(None))?;
+        let only = match bid {
+            Some(given) => Some(
+                self.store
+                    .resolve_bid(Some(&given.value), self.last_bid)
+                    .map_err(self.store_err(Some(given.span)))?,
+            ),
+            None => None,
+        };
+        let mut rows = self.store.in_process_rows().map_err(self.store_err(None))?;
+        if let Some(bid) = &only {
+            rows.retain(|r| r.bid == *bid);
+        }
         let now_ms = self.now.timestamp_millis();
         let mut t = Table::new(columns::BATCH_IN_PROCESS.iter().copied());
-        // Entities claimed by a process that died (a kill -9, a batch that
-        // FAILED because the store could not be written) keep their
-        // IN_PROCESS status until a retry, but nobody works on them.
+        let nodes = self.store.nodes().map_err(self.store_err(None))?;
         let mut alive = std::collections::HashMap::new();
         for r in rows {
-            let owner_alive = *alive.entry(r.bid.clone()).or_insert_with(|| {
-                crate::owner::alive(
-                    r.owner_node.as_deref(),
-                    r.owner_pid,
-                    r.heartbeat_at.as_deref(),
-                )
-            });
-            if !owner_alive {
+            let held = match r.worker.as_deref() {
+                Some(worker) => still_held(nodes.iter().find(|n| n.worker_id == worker)),
+                // A row from before claims named their node: its batch's
+                // owner tells.
+                None => *alive.entry(r.bid.clone()).or_insert_with(|| {
+                    crate::owner::alive(
+                        r.owner_node.as_deref(),
+                        r.owner_pid,
+                        r.heartbeat_at.as_deref(),
+                    )
+                }),
+            };
+            if !held {
                 continue;
             }
             let command = command_as_run(&r.fabric_command, &r.entity_id);
@@ -527,4 +544,18 @@ fn error(span: Option<Span>, message: impl Into<String>) -> MonitorError {
         kind: Box::new(MonitorErrorKind::Invalid(message.into())),
         span,
     }
+}
+
+/// Whether the node `holder` still holds the entities it claimed, for
+/// `BATCH_IN_PROCESS`: until it is declared dead (its claims taken over,
+/// which happens in the same transaction) or it stopped (a drain gives its
+/// claims back), or its process is known gone (on this host, its pid).
+/// A node silent on another host is still listed, as the node that holds
+/// them, until another node judges it dead and takes them over (SPEC §7).
+fn still_held(holder: Option<&crate::store::nodes::NodeRecord>) -> bool {
+    use crate::store::nodes::NodeState;
+    holder.is_some_and(|n| {
+        matches!(n.state, NodeState::Running | NodeState::Stopping)
+            && !crate::owner::gone_here(&n.host, n.pid, &n.heartbeat_at)
+    })
 }

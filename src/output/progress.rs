@@ -314,6 +314,16 @@ impl Events for Terminal {
                 "batchsh: the store is free again after {} s; batch {bid} goes on",
                 waited.as_secs()
             ),
+            Event::StoreUnreachable { bid, why, waited } => eprintln!(
+                "warning: the store cannot be reached (for {} s so far: {why}); batch {bid} \
+                 keeps what it has done and tries again every few seconds. Stop this run \
+                 (Ctrl-C, SIGTERM) to finish it later with BATCH_RETRY '{bid}'",
+                waited.as_secs()
+            ),
+            Event::StoreBack { bid, waited } => eprintln!(
+                "batchsh: the store answers again after {} s; batch {bid} goes on",
+                waited.as_secs()
+            ),
             Event::HookFailed { bid, status, why } => {
                 eprintln!("warning: ON_DONE of batch {bid} {why}; the batch is {status}")
             }

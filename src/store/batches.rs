@@ -355,6 +355,15 @@ pub trait BatchStore {
     /// The claims of live nodes stay theirs. Counters are recounted.
     fn requeue_orphans(&self, run: RunRef) -> Result<Counters>;
 
+    /// The IN_PROCESS entities (claims included) of the batch's other
+    /// nodes that are not alive go back to WAITING, and those nodes are
+    /// declared dead, in one transaction (SPEC §7: a dead node's entities
+    /// are taken over at once); the run's own claims and those of live
+    /// nodes stay as they are. The counters recounted when some went
+    /// back, else `None`. The batch's owner calls it while other nodes
+    /// hold claims, whatever it has in flight itself.
+    fn requeue_dead(&self, run: RunRef) -> Result<Option<Counters>>;
+
     /// Ends the run's batch FAILED with `error`, its IN_PROCESS entities
     /// (the run's own claims, whose outcomes are lost with the run) waiting
     /// again in the same transaction: a batch never ends with entities in

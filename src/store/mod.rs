@@ -137,6 +137,28 @@ pub enum StoreError {
     /// A statement on a PostgreSQL store failed.
     #[error("store {store}: {message}")]
     Postgres { store: String, message: String },
+    /// The connection to a PostgreSQL store was lost and no new one could
+    /// be made within the busy timeout (the server down, restarting, the
+    /// link cut). Nothing of the statement was kept, so the same write may
+    /// be tried again once the server answers ([`StoreError::unreachable`]).
+    #[error(
+        "store {store}: {message}; the server could not be reached again within {} (nothing \
+         of the last write was kept)",
+        waited_text(*waited)
+    )]
+    Unreachable {
+        store: String,
+        message: String,
+        waited: Duration,
+    },
+    /// The connection to a PostgreSQL store was lost during a commit, and
+    /// whether the commit was kept cannot be learnt: the writer stops
+    /// rather than guess (writing again might count twice).
+    #[error(
+        "store {store}: the connection was lost during a commit ({message}), and whether the \
+         transaction was kept cannot be learnt: this process stops rather than guess"
+    )]
+    FateUnknown { store: String, message: String },
     /// A PostgreSQL store could not be reached or its URL read.
     #[error(transparent)]
     Connect(crate::pg::PgError),
@@ -197,6 +219,21 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl StoreError {
+    /// The store cannot be reached for now, and what was asked changed
+    /// nothing: the same write can be tried again once it answers (a run
+    /// waits for it, as for a locked store). A new connection that could
+    /// not be made (a worker's store handle for a batch, while the server
+    /// restarts) is one too.
+    pub fn unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable { .. }
+                | StoreError::Connect(crate::pg::PgError::Connect { .. })
+        )
+    }
+}
 
 /// A schema upgrade about to run on a store that holds data. It can take
 /// seconds, so the caller may say why it waits: its `Display` is that

@@ -136,11 +136,16 @@ pub struct InProcessRow {
     pub command: String,
     /// The batch's `FABRIC_COMMAND`, in canonical form.
     pub fabric_command: String,
-    /// The process that runs the batch, and its last heartbeat: the row is
-    /// only being processed if that process is alive ([`crate::owner`]).
+    /// The process that runs the batch, and its last heartbeat: what
+    /// tells whether a row that names no holder is being processed
+    /// ([`crate::owner`]).
     pub owner_node: Option<String>,
     pub owner_pid: Option<i64>,
     pub heartbeat_at: Option<String>,
+    /// The worker id of the node that holds the entity (its claim's), if
+    /// the row names one: whether that node still holds it decides
+    /// whether it is listed.
+    pub worker: Option<String>,
 }
 
 /// One row of `batch_events`: a status change of a batch or an execution.

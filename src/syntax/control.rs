@@ -45,8 +45,8 @@ pub(crate) fn statement<'a>(i: In<'a>, ctx: Ctx, w: &str) -> Option<PResult<'a, 
         "BATCH_LIST" => {
             only_options(i, ctx, LIST_OPTIONS).map(|(i, options)| (i, S::BatchList { options }))
         }
-        "BATCH_IN_PROCESS" => only_options(i, ctx, IN_PROCESS_OPTIONS)
-            .map(|(i, options)| (i, S::BatchInProcess { options })),
+        "BATCH_IN_PROCESS" => bid_options(i, ctx, IN_PROCESS_OPTIONS)
+            .map(|(i, (bid, options))| (i, S::BatchInProcess { bid, options })),
         _ => return None,
     };
     Some(r)

@@ -13,8 +13,13 @@ use crate::store::{Store, StoreError};
 /// Checks, from the heartbeat thread, that `store` is still the file the
 /// worker opened; exits the process with code 1 when it is not.
 pub(super) fn check(store: &dyn Store, log: &Log) {
-    let Err(e) = store.still_there() else {
-        return;
+    let e = match store.still_there() {
+        Ok(()) => return,
+        // A server that does not answer for now (it restarts) is waited
+        // for, by the worker's turns and its batches alike: the store is
+        // not gone.
+        Err(e) if e.unreachable() => return,
+        Err(e) => e,
     };
     let why = match e {
         StoreError::Vanished { path, replaced } => {

@@ -84,6 +84,14 @@ impl Events for Log {
                 "batch {bid}: the store is free again after {} s",
                 waited.as_secs()
             )),
+            Event::StoreUnreachable { bid, why, waited } => self.line(&format!(
+                "batch {bid}: the store cannot be reached (for {} s so far: {why}); tries again",
+                waited.as_secs()
+            )),
+            Event::StoreBack { bid, waited } => self.line(&format!(
+                "batch {bid}: the store answers again after {} s",
+                waited.as_secs()
+            )),
             Event::HookFailed { bid, status, why } => self.line(&format!(
                 "batch {bid} ended {status}: its ON_DONE hook {why}"
             )),

@@ -145,7 +145,10 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         }
         Err(e) => {
             log.line(&format!("error: {e}"));
-            say(format!("{e}"));
+            say(format!(
+                "{e}; the worker stopped, its batches drained first (their entities in \
+                 flight finished, the rest are left for another worker)"
+            ));
             Ok(1)
         }
     }
@@ -223,8 +226,11 @@ impl Serving {
     }
 
     /// Collects the batches whose thread ended, and ends the rests that
-    /// are over.
-    fn reap(&mut self, log: &Log) {
+    /// are over. Gives the error of a batch thread that stopped because
+    /// the store failed under it (see [`store_failed`]): the worker stops
+    /// too, its other batches drained.
+    fn reap(&mut self, log: &Log) -> Option<WorkerError> {
+        let mut failed = None;
         let now = Instant::now();
         self.resting.retain(|_, until| *until > now);
         let ended: Vec<String> = self
@@ -244,6 +250,9 @@ impl Serving {
                 // worker goes on, and looks at it again a little later.
                 Ok(Err(e)) => {
                     log.line(&format!("error: batch {bid}: {e}"));
+                    if store_failed(&e) {
+                        failed.get_or_insert(e);
+                    }
                     true
                 }
                 Err(_) => {
@@ -255,15 +264,45 @@ impl Serving {
                 self.resting.insert(bid, now + idle_poll());
             }
         }
+        failed
     }
 
     /// Waits for every batch thread to end (after a stop, they drain).
     fn wait_all(&mut self, log: &Log) {
         while !self.running.is_empty() {
-            self.reap(log);
+            let _ = self.reap(log);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Whether a batch thread's error is its store's rather than its batch's:
+/// the store cannot be used any more (damaged, read-only, newer), or the
+/// fate of a commit was lost with its connection. (A store file deleted
+/// or replaced is the guard's: it exits at once, committing nothing more
+/// into a file nobody reads, see [`guard`]. A server that does not answer
+/// for now is waited for: the batch is looked at again later.) The worker's
+/// node would otherwise stay alive, holding the batch and its claims that
+/// no thread serves any more: it stops instead, so that another worker
+/// takes them over.
+fn store_failed(e: &WorkerError) -> bool {
+    use crate::store::StoreError as S;
+    let store = match e {
+        WorkerError::Store(e) => e,
+        WorkerError::Exec(e) => match &*e.kind {
+            crate::exec::ExecErrorKind::Store(e) => e,
+            _ => return false,
+        },
+        _ => return false,
+    };
+    matches!(
+        store,
+        S::FateUnknown { .. }
+            | S::ReadOnly { .. }
+            | S::Damaged { .. }
+            | S::Newer { .. }
+            | S::NotAStore { .. }
+    )
 }
 
 /// What a worker's batch threads share: its settings, its store, who it
@@ -278,51 +317,103 @@ struct At<'a> {
 
 /// The worker's turns, until a stop (or idle with `until_idle`): why it
 /// stopped. Each batch it serves runs on a thread of its own; its
-/// `--workers` slots are shared among them.
+/// `--workers` slots are shared among them. A store that cannot be
+/// reached for now (a PostgreSQL server that restarts) is waited for, as
+/// its batch threads wait for it. Any other store error stops the worker:
+/// its batches drain first, as on SIGTERM (their entities in flight finish
+/// and are recorded, the claimed ones not started go back, each batch is
+/// left for another worker), so that nothing is half-written and its node
+/// holds nothing when it exits, non-zero, saying why.
 fn serve(at: &At, wake: &wake::Wake) -> Result<String, WorkerError> {
     let mut serving = Serving::default();
     let mut jobs = JobRuns::default();
-    loop {
-        serving.reap(at.log);
-        jobs.reap();
-        if crate::terminate::requested() {
-            serving.wait_all(at.log);
-            jobs.wait_all();
-            return Ok("asked to stop (drained)".into());
-        }
-        jobs.fire(at)?;
-        let mut work = next_work(at, &serving.busy())?;
-        if work.is_none()
-            && at.cfg.until_idle
-            && serving.running.is_empty()
-            && jobs.running.is_empty()
-            && idle(at)?
-        {
-            // Idle. Stopping first, then a last look: a statement that
-            // queued a batch just now either saw this worker running
-            // (and the batch is found here) or saw it stopping, and
-            // started another one.
-            at.store
-                .set_node_state(&at.me.worker_id, NodeState::Stopping)?;
-            work = next_work(at, &HashSet::new())?;
-            if work.is_none() {
-                return Ok("idle (--until-idle)".into());
-            }
-            at.store
-                .set_node_state(&at.me.worker_id, NodeState::Running)?;
-        }
-        match work {
-            // Look for more at once: a worker serves every batch it may.
-            Some(work) => {
-                if matches!(work, Work::Job(_)) {
-                    // The other workers of this host may help at once.
-                    wake::nudge_workers(at.store, Some(&at.me.worker_id));
+    let mut unreachable: Option<Instant> = None;
+    let r = loop {
+        match turn(at, wake, &mut serving, &mut jobs) {
+            Ok(None) => {
+                if let Some(since) = unreachable.take() {
+                    let text = format!(
+                        "the store answers again after {} s",
+                        since.elapsed().as_secs()
+                    );
+                    at.log.line(&text);
                 }
-                serving.start(at, work)?;
             }
-            None => wake.sleep(idle_poll()),
+            Ok(Some(why)) => break Ok(why),
+            Err(WorkerError::Store(e)) if e.unreachable() => {
+                if unreachable.is_none() {
+                    let text = format!(
+                        "the store cannot be reached ({e}); this worker waits for it, trying \
+                         again every second"
+                    );
+                    at.log.line(&format!("error: {text}"));
+                    eprintln!("batchsh worker: {text}");
+                }
+                unreachable.get_or_insert_with(Instant::now);
+                wake.sleep(Duration::from_secs(1));
+            }
+            Err(e) => break Err(e),
         }
+    };
+    if r.is_err() {
+        at.log
+            .line("error: the store failed under this worker: its batches drain, then it stops");
+        crate::terminate::drain_runs();
+        serving.wait_all(at.log);
+        jobs.wait_all();
     }
+    r
+}
+
+/// One of the worker's turns (see [`serve`]): why it stops, if it does.
+fn turn(
+    at: &At,
+    wake: &wake::Wake,
+    serving: &mut Serving,
+    jobs: &mut JobRuns,
+) -> Result<Option<String>, WorkerError> {
+    if let Some(e) = serving.reap(at.log) {
+        return Err(e);
+    }
+    jobs.reap();
+    if crate::terminate::requested() {
+        serving.wait_all(at.log);
+        jobs.wait_all();
+        return Ok(Some("asked to stop (drained)".into()));
+    }
+    jobs.fire(at)?;
+    let mut work = next_work(at, &serving.busy())?;
+    if work.is_none()
+        && at.cfg.until_idle
+        && serving.running.is_empty()
+        && jobs.running.is_empty()
+        && idle(at)?
+    {
+        // Idle. Stopping first, then a last look: a statement that
+        // queued a batch just now either saw this worker running
+        // (and the batch is found here) or saw it stopping, and
+        // started another one.
+        at.store
+            .set_node_state(&at.me.worker_id, NodeState::Stopping)?;
+        work = next_work(at, &HashSet::new())?;
+        if work.is_none() {
+            return Ok(Some("idle (--until-idle)".into()));
+        }
+        at.store
+            .set_node_state(&at.me.worker_id, NodeState::Running)?;
+    }
+    match work {
+        // Look for more at once: a worker serves every batch it may.
+        Some(work) => {
+            if matches!(work, Work::Job(_)) {
+                // The other workers of this host may help at once.
+                wake::nudge_workers(at.store, Some(&at.me.worker_id));
+            }
+            serving.start(at, work)?;
+        }
+        None => wake.sleep(idle_poll()),
+    }
+    Ok(None)
 }
 
 /// How often a worker looks for due jobs (SPEC §8: a due job starts

@@ -359,3 +359,47 @@ fn show_nodes_tells_each_run_as_it_stands() {
     child.wait().unwrap();
     assert_eq!(running(&w).unwrap()["status"], "dead");
 }
+
+/// `BATCH_IN_PROCESS 'bid'` (SPEC §6) lists that batch's entities only, a
+/// bid prefix will do, and an unknown bid is refused with the reason;
+/// without a bid, every batch's entities are listed.
+#[test]
+fn batch_in_process_with_a_bid_lists_that_batchs_entities() {
+    let w = World::new(20);
+    w.test("BATCH Customer FABRIC_COMMAND='echo ?'")
+        .status(0)
+        .run();
+    let done = w.last_bid();
+    let mut child =
+        w.spawn("BATCH Customer FABRIC_COMMAND='sleep 500 ?' WITH MAX_WORKERS_PER_NODE=2");
+    w.wait_until_running();
+    let running = w.last_bid();
+    let listed = |script: &str| -> Vec<Value> {
+        let out = w.test(script).status(0).run();
+        let rows: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        rows.as_array().unwrap().clone()
+    };
+    eventually("entities in process", || {
+        !listed(&format!("BATCH_IN_PROCESS '{running}'")).is_empty()
+    });
+    let rows = listed(&format!(
+        "BATCH_IN_PROCESS {} FILTER='sleep'",
+        &running[..8]
+    ));
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r["batch_id"] == running.as_str()),
+        "{rows:?}"
+    );
+    assert_eq!(
+        listed(&format!("BATCH_IN_PROCESS '{done}'")),
+        Vec::<Value>::new()
+    );
+    assert!(!listed("BATCH_IN_PROCESS").is_empty());
+    w.test("BATCH_IN_PROCESS 'zzzzzzzz'")
+        .status(1)
+        .stderr_contains("no batch with id 'zzzzzzzz'")
+        .run();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -5,18 +5,48 @@
 use super::*;
 
 /// How a run that was taken over ends: with the batch's counters as the
-/// new owner keeps them, and why it stopped.
+/// new owner keeps them, and why it stopped. `helped`: the run only
+/// helped, and this node (if known) owned the batch when it joined.
 pub(super) fn taken_over(
     store: &dyn Store,
     me: RunRef,
     e: &StoreError,
+    helped: Option<Option<String>>,
     started: Instant,
 ) -> Finished {
+    // A helper's batch that has another execution now was taken from its
+    // owner, which another process judged dead: this helper was not
+    // (its own node declared dead leaves the execution as it was, and the
+    // error tells that case as it is).
+    let moved = helped.is_some()
+        && store
+            .batch_state(me.bid)
+            .is_ok_and(|s| s.execution_id != me.execution_id);
+    let why = match (e, helped) {
+        (
+            StoreError::TakenOver {
+                node, pid, status, ..
+            },
+            Some(owner),
+        ) if moved => {
+            let owner = owner.map(|o| format!(", node {o},")).unwrap_or_default();
+            let by = match node {
+                Some(node) => format!("node {node} (pid {})", pid.unwrap_or_default()),
+                None => format!("another process (the batch is {status} now)"),
+            };
+            format!(
+                "batch {} was taken over by {by}, which judged its owner{owner} dead; this \
+                 node stopped helping with it",
+                me.bid
+            )
+        }
+        _ => e.to_string(),
+    };
     Finished {
         bid: me.bid.to_string(),
         execution_id: me.execution_id.to_string(),
         end: RunEnd::TakenOver {
-            why: e.to_string(),
+            why,
             counters: store.counters(me.bid).unwrap_or_default(),
         },
         duration: started.elapsed(),
@@ -51,7 +81,7 @@ pub(super) fn finish(
     patiently(env, bid, || store.sample_progress(me, finished)).map_err(halt)?;
     patiently(env, bid, || store.end_node(me)).map_err(halt)?;
     let c = done.counters;
-    store.still_there().map_err(halt)?;
+    patiently(env, bid, || store.still_there()).map_err(halt)?;
     let end = match end {
         Stop::Signal(signal) => {
             let note = format!("stopped by {}; BATCH_RETRY finishes it", signal.name());

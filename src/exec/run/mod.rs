@@ -170,9 +170,21 @@ pub fn join(
         None
     };
     let _sigterm = crate::terminate::BatchRunning::start(bid);
+    // A helper taken over was not judged dead itself: its batch's owner
+    // was. Which owner, it knows from when it joined.
+    let helped = if roles.coordinate {
+        None
+    } else {
+        Some(store.batch_state(bid).ok().and_then(|s| s.owner_node))
+    };
     let r = match run_tuned(env, plan, me, roles, need_ids && roles.feed) {
         Ok(fin) => Ok(fin),
-        Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, started)),
+        Err(Halt::TakenOver(e)) => Ok(taken_over(store, me, &e, helped, started)),
+        // Whether its last commit was kept cannot be known: the run
+        // writes nothing more (no FAILED: the batch did not fail, its
+        // store did), and its claims are taken over once its node is
+        // found dead, as after a crash.
+        Err(Halt::Lost(e)) => Err(e.into()),
         Err(Halt::Failed(e)) if !roles.coordinate => {
             // The batch is its coordinator's to fail: this node gives its
             // claims back and leaves.
@@ -235,6 +247,10 @@ enum Halt {
     TakenOver(StoreError),
     /// The run cannot go on.
     Failed(ExecError),
+    /// The store's answer to a commit was lost with its connection
+    /// ([`StoreError::FateUnknown`]): the run stops at once, writing
+    /// nothing more, as if it had crashed.
+    Lost(StoreError),
 }
 
 impl From<ExecError> for Halt {
@@ -246,6 +262,7 @@ impl From<ExecError> for Halt {
 fn halt(e: StoreError) -> Halt {
     match e {
         StoreError::TakenOver { .. } => Halt::TakenOver(e),
+        StoreError::FateUnknown { .. } => Halt::Lost(e),
         e => Halt::Failed(e.into()),
     }
 }

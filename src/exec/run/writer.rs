@@ -440,7 +440,8 @@ impl<'a> Run<'a> {
     }
 
     /// The progress event, a sample of the pace now and then, and a look
-    /// that the store is still there.
+    /// that the store is still there; the owner takes back the claims of
+    /// nodes that died, a helper leaves when the owner did.
     pub(super) fn report(&mut self) -> std::result::Result<(), Halt> {
         self.ctx.env.events.event(Event::Progress {
             bid: self.ctx.me.bid,
@@ -459,7 +460,15 @@ impl<'a> Run<'a> {
             // A store deleted under the run takes its record with it: the
             // run must not end as if the record were safe.
             self.last_store_check = Instant::now();
-            self.ctx.env.store.still_there().map_err(halt)?;
+            self.ctx.patiently(|store| store.still_there())?;
+            if self.ctx.roles.coordinate && self.counters.in_process > self.in_flight as i64 {
+                // Other nodes hold claims: those of a node that died go
+                // back now, not once nothing else waits (SPEC §7).
+                if let Some(c) = self.ctx.patiently(|store| store.requeue_dead(me))? {
+                    self.counters = c;
+                    self.waiting = c.waiting;
+                }
+            }
             if !self.ctx.roles.coordinate && self.stop.is_none() {
                 // A helper whose owner died leaves, so that a node can
                 // take the batch over (its feeding and its end were the

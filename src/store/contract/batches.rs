@@ -28,6 +28,7 @@ pub fn all(fresh: &dyn Fn() -> Box<dyn ContractStore>) {
     retries_wait_for_their_time_and_outcomes_keep_their_times(&*with_b1());
     slowest_kept_in_memory_matches_the_rows(&*with_b1());
     only_the_claims_of_dead_nodes_wait_again(&*with_b1());
+    a_dead_nodes_claims_go_back_while_the_owner_holds_its_own(&*with_b1());
     a_takeover_declares_dead_only_the_owning_runs_node(&*with_b1());
     a_finished_row_names_no_worker(&*with_b1());
     a_twin_is_refused_and_its_bid_given(&*with_b1());
@@ -690,15 +691,32 @@ pub fn node_elsewhere(s: &dyn ContractStore, worker: &str) {
     ));
 }
 
+/// How many entities of the store node `worker` holds: IN_PROCESS rows
+/// and claims.
+fn held_by(s: &dyn ContractStore, worker: &str) -> i64 {
+    count(
+        s,
+        &format!(
+            "SELECT (SELECT count(*) FROM batch_entities
+                     WHERE status = 'IN_PROCESS' AND worker = '{worker}')
+                  + (SELECT count(*) FROM batch_claimed WHERE worker = '{worker}')"
+        ),
+    )
+}
+
+/// The run of b1 as node `worker` (its execution, another node).
+fn as_node(worker: &str) -> RunRef<'_> {
+    RunRef {
+        worker,
+        ..test_run("b1")
+    }
+}
+
 fn only_the_claims_of_dead_nodes_wait_again(s: &dyn ContractStore) {
     // Three nodes process b1 under its one execution: this run (w1), a
     // live node elsewhere (w2) and one whose heartbeat stopped (w3).
     node_elsewhere(s, "w2");
     node_elsewhere(s, "w3");
-    let as_node = |worker| RunRef {
-        worker,
-        ..test_run("b1")
-    };
     let mut seq = 0;
     s.step(
         as_node("w1"),
@@ -726,16 +744,7 @@ fn only_the_claims_of_dead_nodes_wait_again(s: &dyn ContractStore) {
         assert_eq!(r.claimed.len(), 4);
         claims.insert(worker, r.claimed);
     }
-    let held = |w: &str| {
-        count(
-            s,
-            &format!(
-                "SELECT (SELECT count(*) FROM batch_entities
-                         WHERE status = 'IN_PROCESS' AND worker = '{w}')
-                      + (SELECT count(*) FROM batch_claimed WHERE worker = '{w}')"
-            ),
-        )
-    };
+    let held = |w: &str| held_by(s, w);
     assert_eq!((held("w2"), held("w3")), (4, 4));
     // w3 stops beating (its steps beat its heartbeat).
     s.execute("UPDATE nodes SET heartbeat_at = '2026-01-01T00:00:00.000Z' WHERE worker_id = 'w3'");
@@ -773,6 +782,42 @@ fn only_the_claims_of_dead_nodes_wait_again(s: &dyn ContractStore) {
         .unwrap_err();
     assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
     assert_eq!(s.counters("b1").unwrap().completed, 4);
+}
+
+/// [`BatchStore::requeue_dead`](crate::store::BatchStore::requeue_dead):
+/// the owner, with claims of its own in flight, takes back those of a
+/// node that died (declared dead in passing), and no others; with no dead
+/// node left, it changes nothing.
+fn a_dead_nodes_claims_go_back_while_the_owner_holds_its_own(s: &dyn ContractStore) {
+    node_elsewhere(s, "w2");
+    node_elsewhere(s, "w3");
+    let mut seq = 0;
+    for (worker, claim) in [("w1", 3), ("w2", 2), ("w3", 2)] {
+        let input = &mut StepInput {
+            new_ids: if worker == "w1" { ids(1..10) } else { vec![] },
+            claim,
+            ..StepInput::default()
+        };
+        assert_eq!(
+            s.step(as_node(worker), &mut seq, input)
+                .unwrap()
+                .claimed
+                .len(),
+            claim
+        );
+    }
+    let held = |w: &str| held_by(s, w);
+    assert_eq!(s.requeue_dead(test_run("b1")).unwrap(), None, "nobody died");
+    s.execute("UPDATE nodes SET heartbeat_at = '2026-01-01T00:00:00.000Z' WHERE worker_id = 'w3'");
+    let c = s
+        .requeue_dead(test_run("b1"))
+        .unwrap()
+        .expect("w3's claims went back");
+    adds_up(&c);
+    assert_eq!((held("w1"), held("w2"), held("w3")), (3, 2, 0));
+    assert_eq!((c.in_process, c.waiting), (5, 4));
+    assert_eq!(node_state(s, "w3"), NodeState::Dead);
+    assert_eq!(s.requeue_dead(test_run("b1")).unwrap(), None);
 }
 
 /// A takeover declares dead the node of the run that owned the batch, and

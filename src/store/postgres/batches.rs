@@ -369,6 +369,27 @@ impl BatchStore for PgStore {
         })
     }
 
+    fn requeue_dead(&self, run: RunRef) -> Result<Option<Counters>> {
+        self.fenced(run, Hold::Update, |tx, fence| {
+            let back = requeue_in_process(tx, fence.no, Holders::Dead { but: run.worker })?;
+            if back == 0 {
+                return Ok(None);
+            }
+            // Moved in the run's own row of changes, not recounted: a
+            // recount reads the rows, and the run's own claims of ids as
+            // they arrived have none yet.
+            let back = back as i64;
+            tx.execute(
+                "INSERT INTO batch_counts AS c (batch, worker, waiting, in_process)
+                 VALUES ($1, $2, $3::bigint, -$3::bigint)
+                 ON CONFLICT (batch, worker) DO UPDATE SET waiting = c.waiting + excluded.waiting,
+                     in_process = c.in_process + excluded.in_process",
+                &[&fence.no, &run.worker, &back],
+            )?;
+            Ok(Some(counters_of(tx, run.bid)?))
+        })
+    }
+
     fn fail_run(&self, run: RunRef, error: &str) -> Result<()> {
         self.fenced(run, Hold::Update, |tx, fence| {
             requeue_in_process(tx, fence.no, Holders::DeadAnd(Some(run.worker)))?;

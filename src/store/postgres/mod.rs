@@ -132,11 +132,26 @@ impl PgStore {
         Ok(s)
     }
 
-    /// A PostgreSQL error as the store's error.
+    /// A PostgreSQL error as the store's error: a connection lost (and
+    /// not replaced within the busy timeout, see [`PgStore::client`]) is
+    /// [`StoreError::Unreachable`].
     pub(crate) fn err(&self, e: postgres::Error) -> StoreError {
+        if lost_error(&e) {
+            return self.unreachable(&e);
+        }
         StoreError::Postgres {
             store: self.target.shown().to_string(),
             message: crate::pg::db_message(&e),
+        }
+    }
+
+    /// The error of a statement whose connection was lost before its
+    /// commit, when no new one could be made: nothing of it was kept.
+    fn unreachable(&self, e: &postgres::Error) -> StoreError {
+        StoreError::Unreachable {
+            store: self.target.shown().to_string(),
+            message: crate::pg::db_message(e),
+            waited: super::busy_timeout(),
         }
     }
 
@@ -179,7 +194,7 @@ impl PgStore {
                     tries += 1;
                     let reconnected = self.reconnect(&mut client);
                     let Some((out, xid)) = committing else {
-                        reconnected.map_err(|_| self.err(e))?;
+                        reconnected.map_err(|_| self.unreachable(&e))?;
                         continue;
                     };
                     match reconnected.map(|()| self.kept(&mut client, xid)) {
@@ -220,13 +235,9 @@ impl PgStore {
 
     /// The error of a commit whose fate could not be learnt.
     fn err_in_commit(&self, e: &postgres::Error) -> StoreError {
-        StoreError::Postgres {
+        StoreError::FateUnknown {
             store: self.target.shown().to_string(),
-            message: format!(
-                "the connection was lost during a commit ({}), and whether the transaction \
-                 was kept cannot be learnt: this process stops rather than guess",
-                crate::pg::db_message(e)
-            ),
+            message: crate::pg::db_message(e),
         }
     }
 
@@ -427,9 +438,17 @@ fn is_retryable(e: &postgres::Error) -> bool {
 /// server ended the session, or the socket failed), rather than that a
 /// statement failed on a live connection.
 fn lost(client: &Client, e: &postgres::Error) -> bool {
+    client.is_closed() || lost_error(e)
+}
+
+/// Whether `e` says that its connection is gone (closed, or ended by the
+/// server), whatever the state of the client.
+fn lost_error(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
-    client.is_closed()
-        || e.is_closed()
+    e.is_closed()
+        // The socket failed under a statement ("error communicating with
+        // the server"), before the client marks itself closed.
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
         || e.code().is_some_and(|c| {
             c.code().starts_with("08")
                 || *c == SqlState::ADMIN_SHUTDOWN

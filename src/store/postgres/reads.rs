@@ -202,6 +202,7 @@ impl ReadStore for PgStore {
                     owner_pid: c.get(8)?,
                     heartbeat_at: c.get(9)?,
                     fabric_command: c.get(11)?,
+                    worker: c.get(12)?,
                 })
             })
             .collect()
@@ -323,7 +324,7 @@ macro_rules! batch_select {
 macro_rules! claimed {
     () => {
         "(SELECT c.batch, c.first_seq + j.n - 1 AS seq, j.value AS entity_id, c.node,
-                 c.start_time_ms
+                 c.start_time_ms, c.worker
           FROM batch_claims AS c
           CROSS JOIN LATERAL jsonb_array_elements_text(c.ids::jsonb) WITH ORDINALITY AS j (value, n)
           WHERE j.value IS NOT NULL
@@ -519,18 +520,18 @@ const IN_PROCESS_SQL: &str = concat!(
     SELECT * FROM (
     SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time_ms AS start_time_ms,
            b.execution_id, b.command, b.owner_node, b.owner_pid, b.heartbeat_at, e.seq AS seq,
-           b.fabric_command
+           b.fabric_command, e.worker
     FROM busy AS b
     CROSS JOIN LATERAL (
-        SELECT node, entity_id, start_time_ms, seq FROM batch_entities
+        SELECT node, entity_id, start_time_ms, seq, worker FROM batch_entities
         WHERE batch = b.batch_no AND status <> 'COMPLETED' AND status = 'IN_PROCESS'
         OFFSET 0) AS e
     UNION ALL
     SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time_ms, b.execution_id, b.command,
-           b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command
+           b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command, c.worker
     FROM busy AS b
     CROSS JOIN LATERAL (
-        SELECT node, entity_id, start_time_ms, seq FROM ",
+        SELECT node, entity_id, start_time_ms, seq, worker FROM ",
     claimed!(),
     "
         WHERE batch = b.batch_no OFFSET 0) AS c) AS r

@@ -429,6 +429,23 @@ impl BatchStore for SqliteStore {
         })
     }
 
+    fn requeue_dead(&self, run: RunRef) -> Result<Option<Counters>> {
+        self.fenced(run, |tx, no| {
+            let back = requeue_in_process(tx, no, Holders::Dead { but: run.worker })?;
+            if back == 0 {
+                return Ok(None);
+            }
+            // Moved, not recounted: a recount reads the rows, and the
+            // run's own claims of ids as they arrived have none yet.
+            tx.execute(
+                "UPDATE batches SET in_process = in_process - ?2, waiting = waiting + ?2
+                 WHERE bid = ?1",
+                params![run.bid, back as i64],
+            )?;
+            counters_of(tx, run.bid).map(Some)
+        })
+    }
+
     /// Ends the run's batch FAILED with `error`, its IN_PROCESS entities
     /// (the run's own claims, whose outcomes are lost with the run) waiting
     /// again in the same transaction: a batch never ends with entities in

@@ -240,6 +240,7 @@ impl ReadStore for SqliteStore {
                 owner_pid: r.get(8)?,
                 heartbeat_at: r.get(9)?,
                 fabric_command: r.get(11)?,
+                worker: r.get(12)?,
             })
         })
         .map_err(|e| store.err(e))?
@@ -390,14 +391,14 @@ fn list_sql(q: &ListQuery<'_>) -> (String, Vec<SqlValue>) {
 const IN_PROCESS_SQL: &str =
     "SELECT e.node AS node, b.bid AS bid, e.entity_id, b.lu, e.start_time_ms AS start_time_ms,
             b.execution_id, b.command, b.owner_node, b.owner_pid, b.heartbeat_at, e.seq AS seq,
-            b.fabric_command
+            b.fabric_command, e.worker
      FROM batches AS b
      CROSS JOIN batch_entities AS e
          ON e.batch = b.batch_no AND e.status <> 'COMPLETED' AND e.status = 'IN_PROCESS'
      WHERE b.in_process > 0
      UNION ALL
      SELECT c.node, b.bid, c.entity_id, b.lu, c.start_time_ms, b.execution_id, b.command,
-            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command
+            b.owner_node, b.owner_pid, b.heartbeat_at, c.seq, b.fabric_command, c.worker
      FROM batches AS b
      CROSS JOIN batch_claimed AS c ON c.batch = b.batch_no
      WHERE b.in_process > 0

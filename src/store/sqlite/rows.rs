@@ -160,6 +160,21 @@ pub(super) enum Holders<'a> {
     /// claims that name no node, and those of `own` (a run that holds
     /// none in flight itself, or that fails).
     DeadAnd(Option<&'a str>),
+    /// Only those of nodes other than `but` that are not alive (declared
+    /// dead in passing): a run that owns the batch takes back a dead
+    /// helper's claims while its own are in flight.
+    Dead { but: &'a str },
+}
+
+impl Holders<'_> {
+    /// The SQL condition on a row with a `worker` column that it belongs
+    /// to these holders, given [`taken_back`]'s list bound as `?2`.
+    fn filter(self) -> &'static str {
+        match self {
+            Holders::Dead { .. } => "worker IN (SELECT value FROM json_each(?2))",
+            _ => HELD_BY,
+        }
+    }
 }
 
 /// The worker ids whose IN_PROCESS entities of batch `no` go back, as a
@@ -167,8 +182,10 @@ pub(super) enum Holders<'a> {
 /// dead that their row still shows running are declared DEAD in the same
 /// transaction: should one only have stalled, it writes nothing more.
 fn taken_back(tx: &Transaction, no: i64, holders: Holders) -> rusqlite::Result<Option<String>> {
-    let Holders::DeadAnd(own) = holders else {
-        return Ok(None);
+    let (own, with_own) = match holders {
+        Holders::All => return Ok(None),
+        Holders::DeadAnd(own) => (own, true),
+        Holders::Dead { but } => (Some(but), false),
     };
     let mut st = tx.prepare_cached(&format!(
         "SELECT w.worker, n.worker_id IS NOT NULL, {NODE_COLUMNS}
@@ -201,7 +218,7 @@ fn taken_back(tx: &Transaction, no: i64, holders: Holders) -> rusqlite::Result<O
     let ids = dead
         .into_iter()
         .map(|(w, _)| w)
-        .chain(own.map(str::to_string));
+        .chain(own.filter(|_| with_own).map(str::to_string));
     Ok(Some(
         serde_json::Value::from(ids.collect::<Vec<_>>()).to_string(),
     ))
@@ -240,17 +257,19 @@ pub(super) fn materialize_claims(
     holders: Holders,
 ) -> rusqlite::Result<Option<String>> {
     let workers = taken_back(tx, no, holders)?;
+    let held = holders.filter();
     tx.execute(
-        "INSERT OR IGNORE INTO batch_entities
-             (batch, seq, entity_id, status, attempts, node, start_time_ms, worker)
-         SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time_ms, worker
-         FROM batch_claimed
-         WHERE batch = ?1 AND (?2 IS NULL OR worker IS NULL OR worker IN (SELECT value FROM json_each(?2)))",
+        &format!(
+            "INSERT OR IGNORE INTO batch_entities
+                 (batch, seq, entity_id, status, attempts, node, start_time_ms, worker)
+             SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time_ms, worker
+             FROM batch_claimed
+             WHERE batch = ?1 AND {held}"
+        ),
         params![no, workers],
     )?;
     tx.execute(
-        "DELETE FROM batch_claims
-         WHERE batch = ?1 AND (?2 IS NULL OR worker IS NULL OR worker IN (SELECT value FROM json_each(?2)))",
+        &format!("DELETE FROM batch_claims WHERE batch = ?1 AND {held}"),
         params![no, workers],
     )?;
     Ok(workers)
@@ -272,7 +291,8 @@ pub(super) fn requeue_in_process(
     tx.execute(
         &format!(
             "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL, worker = NULL
-             WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {HELD_BY}"
+             WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {}",
+            holders.filter()
         ),
         params![no, workers],
     )

@@ -95,8 +95,33 @@ fn options_follow_the_bid() {
     assert_eq!(
         one("BATCH_IN_PROCESS FILTER='Customer'"),
         Statement::BatchInProcess {
+            bid: None,
             options: opts(&[("FILTER", Value::Str("Customer".into()))])
         }
+    );
+}
+
+/// SPEC §6: `BATCH_IN_PROCESS ['bid'] [FILTER='regex']`, the bid quoted or
+/// bare, as every statement's optional bid.
+#[test]
+fn batch_in_process_takes_a_bid_before_its_options() {
+    assert_eq!(
+        one("BATCH_IN_PROCESS 'c0ffee42' FILTER='^sync'"),
+        Statement::BatchInProcess {
+            bid: Some(text("c0ffee42")),
+            options: opts(&[("FILTER", Value::Str("^sync".into()))])
+        }
+    );
+    assert_eq!(
+        one("batch_in_process c0ffee42"),
+        Statement::BatchInProcess {
+            bid: Some(text("c0ffee42")),
+            options: opts(&[])
+        }
+    );
+    assert_eq!(
+        expected(&err("BATCH_IN_PROCESS 'b' 'c'")),
+        vec!["an option", "';'", "end of input"]
     );
 }
 

@@ -233,6 +233,21 @@ pub(super) enum Holders<'a> {
     /// claims that name no node, and those of `own` (a run that holds
     /// none in flight itself, or that fails).
     DeadAnd(Option<&'a str>),
+    /// Only those of nodes other than `but` that are not alive (declared
+    /// dead in passing): a run that owns the batch takes back a dead
+    /// helper's claims while its own are in flight.
+    Dead { but: &'a str },
+}
+
+impl Holders<'_> {
+    /// The SQL condition on a row with a `worker` column that it belongs
+    /// to these holders, given [`taken_back`]'s list bound as `$2`.
+    fn filter(self) -> &'static str {
+        match self {
+            Holders::Dead { .. } => "worker = ANY($2::text[])",
+            _ => HELD_BY,
+        }
+    }
 }
 
 /// The worker ids whose IN_PROCESS entities of batch `no` go back, or
@@ -248,8 +263,10 @@ fn taken_back(
     no: i64,
     holders: Holders,
 ) -> TxResult<Option<Vec<String>>> {
-    let Holders::DeadAnd(own) = holders else {
-        return Ok(None);
+    let (own, with_own) = match holders {
+        Holders::All => return Ok(None),
+        Holders::DeadAnd(own) => (own, true),
+        Holders::Dead { but } => (Some(but), false),
     };
     let rows = tx.query(
         "SELECT w.worker, n.worker_id IS NOT NULL, n.node, n.dc, n.host, n.pid, n.kind,
@@ -307,7 +324,7 @@ fn taken_back(
     let ids = dead
         .into_iter()
         .map(|(w, _)| w)
-        .chain(own.map(str::to_string));
+        .chain(own.filter(|_| with_own).map(str::to_string));
     Ok(Some(ids.collect()))
 }
 
@@ -337,10 +354,11 @@ pub(super) fn materialize_claims(
     holders: Holders,
 ) -> TxResult<Option<Vec<String>>> {
     let workers = taken_back(tx, no, holders)?;
+    let held = holders.filter();
     // The claim rows first, as a step writing their outcomes takes them:
     // neither then waits for a row the other holds.
     tx.execute(
-        &format!("SELECT 1 FROM batch_claims WHERE batch = $1 AND {HELD_BY} FOR UPDATE"),
+        &format!("SELECT 1 FROM batch_claims WHERE batch = $1 AND {held} FOR UPDATE"),
         &[&no, &workers],
     )?;
     tx.execute(
@@ -349,13 +367,13 @@ pub(super) fn materialize_claims(
                  (batch, seq, entity_id, status, attempts, node, start_time_ms, worker)
              SELECT batch, seq, entity_id, 'IN_PROCESS', 1, node, start_time_ms, worker
              FROM batch_claimed
-             WHERE batch = $1 AND {HELD_BY}
+             WHERE batch = $1 AND {held}
              ON CONFLICT (batch, seq) DO NOTHING"
         ),
         &[&no, &workers],
     )?;
     tx.execute(
-        &format!("DELETE FROM batch_claims WHERE batch = $1 AND {HELD_BY}"),
+        &format!("DELETE FROM batch_claims WHERE batch = $1 AND {held}"),
         &[&no, &workers],
     )?;
     Ok(workers)
@@ -372,7 +390,8 @@ pub(super) fn requeue_in_process(
     Ok(tx.execute(
         &format!(
             "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL, worker = NULL
-             WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {HELD_BY}"
+             WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {}",
+            holders.filter()
         ),
         &[&no, &workers],
     )?)
