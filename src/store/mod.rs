@@ -22,6 +22,7 @@ pub mod reads;
 pub mod seen;
 pub mod series;
 pub mod sqlite;
+pub mod step;
 
 pub use appends::AppendStore;
 pub use batches::BatchStore;

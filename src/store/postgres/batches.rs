@@ -325,12 +325,7 @@ impl BatchStore for PgStore {
             Ok((r, moved, seq))
         })?;
         *next_seq = seq;
-        // Committed: the ids claimed as they arrived move into the result.
-        for (claimed, new) in moved {
-            if let NewId::Ok(text) = &mut input.new_ids[new] {
-                r.claimed[claimed].entity_id = std::mem::take(text);
-            }
-        }
+        crate::store::step::move_claimed_ids(&mut r, moved, input);
         Ok(r)
     }
 

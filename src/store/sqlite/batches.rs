@@ -375,12 +375,7 @@ impl BatchStore for SqliteStore {
         let mut seq = *next_seq;
         let (mut r, moved) = self.fenced(run, |tx, no| step_in(tx, no, run, &mut seq, input))?;
         *next_seq = seq;
-        // Committed: the ids claimed as they arrived move into the result.
-        for (claimed, new) in moved {
-            if let NewId::Ok(text) = &mut input.new_ids[new] {
-                r.claimed[claimed].entity_id = std::mem::take(text);
-            }
-        }
+        crate::store::step::move_claimed_ids(&mut r, moved, input);
         Ok(r)
     }
 
