@@ -19,6 +19,7 @@ pub mod nodes;
 pub mod postgres;
 pub mod queue;
 pub mod reads;
+pub mod row;
 pub mod seen;
 pub mod series;
 pub mod sqlite;

@@ -181,11 +181,7 @@ impl BatchStore for SqliteStore {
             let opened = super::series::open_batch_run(&tx, run, b.bid).map_err(|e| self.err(e))?;
             if let crate::store::series::Opened::AlreadyOpen(open) = opened {
                 // Dropped, the transaction stores nothing of this batch.
-                return Err(StoreError::SeriesRunOpen {
-                    series: open.series,
-                    batch_id: open.batch_id,
-                    bid: open.bid,
-                });
+                return Err(open.open_already());
             }
         }
         event(&tx, b.bid, b.execution_id, b.node, status, None).map_err(|e| self.err(e))?;
