@@ -200,6 +200,17 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// No batch `bid` in the store.
+    pub fn no_batch(bid: &str) -> StoreError {
+        StoreError::NotFound {
+            kind: "batch",
+            name: bid.to_string(),
+            suggestion: None,
+        }
+    }
+}
+
 /// A schema upgrade about to run on a store that holds data. It can take
 /// seconds, so the caller may say why it waits: its `Display` is that
 /// notice. The store itself prints nothing.

@@ -313,7 +313,7 @@ impl BatchStore for PgStore {
                 &[&bid],
             )
             .map_err(|e| self.err(e))?;
-        r.map(|r| r.get(0)).ok_or_else(|| no_batch(bid))
+        r.map(|r| r.get(0)).ok_or_else(|| StoreError::no_batch(bid))
     }
 
     fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult> {
@@ -414,7 +414,7 @@ impl BatchStore for PgStore {
             .query_opt("SELECT workdir FROM batches WHERE bid = $1", &[&bid])
             .map_err(|e| self.err(e))?
             .map(|r| r.get(0))
-            .ok_or_else(|| no_batch(bid))
+            .ok_or_else(|| StoreError::no_batch(bid))
     }
 
     fn slowest(&self, bid: &str) -> Result<serde_json::Value> {
@@ -452,7 +452,7 @@ impl BatchStore for PgStore {
                 &[&bid],
             )
             .map_err(|e| self.err(e))?
-            .ok_or_else(|| no_batch(bid))?;
+            .ok_or_else(|| StoreError::no_batch(bid))?;
         let requested: Option<&str> = r.get(7);
         Ok(BatchState {
             status: parsed(self, r.get(0))?,
@@ -485,7 +485,7 @@ impl BatchStore for PgStore {
                 &[&bid, &n],
             )?
             else {
-                return Err(no_batch(bid).into());
+                return Err(StoreError::no_batch(bid).into());
             };
             let status: BatchStatus = parsed(self, r.get(0))?;
             let execution_id: String = r.get(1);

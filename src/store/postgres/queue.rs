@@ -183,11 +183,7 @@ impl QueueStore for PgStore {
                 &[&bid],
             )?
             else {
-                return Err(TxError::Store(StoreError::NotFound {
-                    kind: "batch",
-                    name: bid.to_string(),
-                    suggestion: None,
-                }));
+                return Err(TxError::Store(StoreError::no_batch(bid)));
             };
             let execution_id: String = row.get(0);
             tx.execute("DELETE FROM batch_workers WHERE batch = $1", &[&bid])?;

@@ -535,11 +535,7 @@ impl BatchStore for SqliteStore {
             )
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "batch",
-                name: bid.to_string(),
-                suggestion: None,
-            })
+            .ok_or_else(|| StoreError::no_batch(bid))
     }
 
     /// Records a request (PAUSE, CANCEL or none) for the process running

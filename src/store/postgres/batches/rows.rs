@@ -94,7 +94,7 @@ impl PgStore {
         self.tx(|tx| {
             let st = self.cached(tx, sql)?;
             let Some(row) = tx.query_opt(&st, &[&run.bid, &run.worker, &beat_every_ms()])? else {
-                return Err(no_batch(run.bid).into());
+                return Err(StoreError::no_batch(run.bid).into());
             };
             let execution_id: String = row.get(1);
             let status: String = row.get(4);
@@ -175,19 +175,11 @@ pub(super) fn taken_over(
     }
 }
 
-pub(super) fn no_batch(bid: &str) -> StoreError {
-    StoreError::NotFound {
-        kind: "batch",
-        name: bid.to_string(),
-        suggestion: None,
-    }
-}
-
 /// The number of batch `bid`, which keys its entity rows and claims.
 pub(super) fn batch_no(tx: &mut Transaction<'_>, bid: &str) -> TxResult<i64> {
     match tx.query_opt("SELECT batch_no FROM batches WHERE bid = $1", &[&bid])? {
         Some(r) => Ok(r.get(0)),
-        None => Err(no_batch(bid).into()),
+        None => Err(StoreError::no_batch(bid).into()),
     }
 }
 
@@ -404,7 +396,7 @@ pub(super) fn counters_of(c: &mut impl postgres::GenericClient, bid: &str) -> Tx
     let sql = format!("SELECT {COUNTER_COLUMNS} FROM batch_totals WHERE bid = $1");
     match c.query_opt(&sql, &[&bid])? {
         Some(r) => Ok(counters_at(&r, 0)),
-        None => Err(no_batch(bid).into()),
+        None => Err(StoreError::no_batch(bid).into()),
     }
 }
 
