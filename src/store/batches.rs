@@ -3,7 +3,7 @@
 //! what other processes ask of a batch. [`BatchStore`] is the seam; SQLite
 //! is one implementation (`super::sqlite`).
 
-use super::Result;
+use super::{Result, StoreError};
 pub use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus, Request};
 
@@ -52,6 +52,63 @@ pub struct NewBatch<'a> {
     /// run of that series is open, nothing is stored and the creation
     /// fails with [`super::StoreError::SeriesRunOpen`].
     pub series: Option<&'a super::series::BatchRun<'a>>,
+}
+
+impl NewBatch<'_> {
+    /// Its status as it is created: the creating process owns the batch
+    /// from its first moment (`NEW`), so that a twin statement checking
+    /// now sees it running, not interrupted; an asynchronous one waits for
+    /// a worker, unowned (`WAITING_FOR_JOB`).
+    pub fn first_status(&self) -> BatchStatus {
+        if self.queued {
+            BatchStatus::WaitingForJob
+        } else {
+            BatchStatus::New
+        }
+    }
+
+    /// Its placement as the store keeps it: JSON.
+    pub fn stored_placement(&self) -> String {
+        serde_json::to_string(self.placement).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The `AFFINITY` of its job (an asynchronous batch's): the nodes its
+    /// `JOB_AFFINITY` names, comma-separated; none when it names none.
+    pub fn job_affinity(&self) -> Option<String> {
+        Some(self.placement.job_affinity.join(",")).filter(|a| !a.is_empty())
+    }
+
+    /// The LUs whose data the batch uses (see
+    /// [`BatchStore::take_ownership`]), as its stored `lu`,
+    /// `fabric_command` and `source` say: its target, when its ids come
+    /// from the LU, and the LU its command writes.
+    pub fn lus_used<'a>(
+        lu: &'a str,
+        fabric_command: &'a str,
+        source: &str,
+    ) -> impl Iterator<Item = &'a str> {
+        let target = super::catalog::source_uses_lu(source).then_some(lu);
+        target
+            .into_iter()
+            .chain(super::catalog::command_lu(fabric_command))
+    }
+}
+
+/// The note of the event of a batch paused while no process ran it.
+pub const PAUSED_UNOWNED_NOTE: &str = "paused while not running";
+
+/// The note of the event of `BATCH_EDIT MAX_WORKERS_PER_NODE=n`.
+pub fn max_workers_note(n: i64) -> String {
+    format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}")
+}
+
+/// The refusal of a retry of batch `bid` while `other`, with its command,
+/// is active.
+pub fn twin_active(bid: &str, other: String) -> StoreError {
+    StoreError::TwinActive {
+        bid: bid.to_string(),
+        other,
+    }
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives
@@ -187,20 +244,32 @@ impl Slowest {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let rows: Vec<serde_json::Value> = self
-            .top
-            .iter()
-            .map(|(ms, _, id, status, result)| {
-                serde_json::json!({
-                    "entityId": id,
-                    "processTimeMS": ms,
-                    "status": status.as_str(),
-                    "result": result,
-                })
-            })
-            .collect();
-        serde_json::json!({ "slowestProcessed": rows })
+        let rows = self.top.iter().map(|(ms, _, id, status, result)| {
+            slowest_row(id, *ms, status.as_str(), result.as_deref())
+        });
+        slowest_json(rows.collect())
     }
+}
+
+/// One of the slowest entities in Fabric's `extra_stats` shape.
+pub fn slowest_row(
+    entity_id: &str,
+    process_ms: i64,
+    status: &str,
+    result: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "entityId": entity_id,
+        "processTimeMS": process_ms,
+        "status": status,
+        "result": result,
+    })
+}
+
+/// The slowest entities ([`slowest_row`]), slowest first, in Fabric's
+/// `extra_stats` shape.
+pub fn slowest_json(rows: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({ "slowestProcessed": rows })
 }
 
 /// The columns of `batches` that [`BatchStore::batch_state`] reads.

@@ -110,14 +110,7 @@ impl BatchStore for SqliteStore {
                 return Ok(twin);
             }
         }
-        // The creating process owns the batch from its first moment, so
-        // that a twin statement checking now sees it running, not
-        // interrupted; an asynchronous one waits for a worker, unowned.
-        let status = if b.queued {
-            BatchStatus::WaitingForJob
-        } else {
-            BatchStatus::New
-        };
+        let status = b.first_status();
         // Its number is past every number rows are stored under, not only
         // past the batches': the rows of a batch that BATCH_PURGE deleted
         // go a chunk at a time after its row, and a new batch given their
@@ -147,7 +140,7 @@ impl BatchStore for SqliteStore {
                 i64::from(std::process::id()),
                 status,
                 b.queued,
-                serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into()),
+                b.stored_placement(),
                 b.open,
                 b.workdir
             ],
@@ -167,13 +160,7 @@ impl BatchStore for SqliteStore {
                 "INSERT INTO jobs (type, name, uid, status, affinity, statement, created_at,
                      output)
                  VALUES ('BATCH_JOB', 'BATCH_JOB_' || ?1, ?2, 'WAITING', ?3, ?4, ?5, ?2)",
-                params![
-                    b.lu,
-                    b.bid,
-                    Some(b.placement.job_affinity.join(",")).filter(|a| !a.is_empty()),
-                    b.command,
-                    now
-                ],
+                params![b.lu, b.bid, b.job_affinity(), b.command, now],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -237,7 +224,7 @@ impl BatchStore for SqliteStore {
                 BatchStatus::Paused,
                 &fence,
                 node,
-                Some("paused while not running"),
+                Some(PAUSED_UNOWNED_NOTE),
             )?;
             tx.execute(
                 "UPDATE batches SET owner_node = NULL, owner_pid = NULL, owner_worker = NULL
@@ -303,11 +290,7 @@ impl BatchStore for SqliteStore {
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let target = crate::store::catalog::source_uses_lu(&source).then_some(lu.as_str());
-            let used = target
-                .into_iter()
-                .chain(crate::store::catalog::command_lu(&fabric_command));
-            for name in used {
+            for name in NewBatch::lus_used(&lu, &fabric_command, &source) {
                 let exists: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM lus WHERE name = ?1)",
                     [name],
@@ -498,17 +481,17 @@ impl BatchStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([bid], |r| {
-                Ok(serde_json::json!({
-                    "entityId": r.get::<_, String>(0)?,
-                    "processTimeMS": r.get::<_, i64>(1)?,
-                    "status": r.get::<_, String>(2)?,
-                    "result": r.get::<_, Option<String>>(3)?,
-                }))
+                Ok(slowest_row(
+                    &r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    &r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?.as_deref(),
+                ))
             })
             .map_err(|e| self.err(e))?
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        Ok(serde_json::json!({ "slowestProcessed": rows }))
+        Ok(slowest_json(rows))
     }
 
     /// The batch's row, for control statements and retries.
@@ -565,7 +548,7 @@ impl BatchStore for SqliteStore {
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let note = format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}");
+            let note = max_workers_note(n);
             event(&tx, bid, &execution_id, node, status, Some(&note))
         };
         edit().map_err(|e| self.err(e))?;
@@ -652,10 +635,7 @@ impl BatchStore for SqliteStore {
             Ok(())
         })?;
         if let Some(other) = twin {
-            return Err(StoreError::TwinActive {
-                bid: bid.to_string(),
-                other,
-            });
+            return Err(twin_active(bid, other));
         }
         Ok(counters)
     }
