@@ -3,6 +3,7 @@
 //! what other processes ask of a batch. [`BatchStore`] is the seam; SQLite
 //! is one implementation (`super::sqlite`).
 
+use super::nodes::{NodeRecord, NodeState};
 use super::{Result, StoreError};
 pub use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus, Request};
@@ -17,6 +18,96 @@ pub struct RunRef<'a> {
     pub node: &'a str,
     /// The run's node's worker id (`super::nodes`), which its claims name.
     pub worker: &'a str,
+}
+
+impl RunRef<'_> {
+    /// The refusal of this run's write, which the fence reads the batch
+    /// for: its current execution is `execution_id`, its status `status`,
+    /// and `dead` whether another node declared the run's node dead (it
+    /// took its claims back). `None` when the write may go on. `owner`
+    /// gives the batch's owner (node, pid), read only when another run
+    /// holds the batch.
+    pub fn fence(
+        &self,
+        execution_id: &str,
+        dead: bool,
+        status: &str,
+        owner: impl FnOnce() -> (Option<String>, Option<i64>),
+    ) -> Option<StoreError> {
+        if execution_id == self.execution_id && !dead {
+            return None;
+        }
+        // Refused for its node alone (found dead, the batch still under
+        // the run's execution): who took its work is not known, and the
+        // batch's owner may be the run itself.
+        let (node, pid) = if execution_id == self.execution_id {
+            (None, None)
+        } else {
+            owner()
+        };
+        Some(StoreError::TakenOver {
+            bid: self.bid.to_string(),
+            node,
+            pid,
+            status: status.to_string(),
+        })
+    }
+}
+
+/// Whose IN_PROCESS entities (rows and claims) an operation takes back.
+#[derive(Clone, Copy)]
+pub enum Holders<'a> {
+    /// Every one: nobody may hold any (a finished batch).
+    All,
+    /// Those of nodes that are not alive (declared dead in passing), of
+    /// claims that name no node, and those of `own` (a run that holds
+    /// none in flight itself, or that fails).
+    DeadAnd(Option<&'a str>),
+}
+
+impl Holders<'_> {
+    /// Whether the IN_PROCESS entities of a holder other than `own` go
+    /// back, judged by its node's row `node` (`None`: it has none):
+    /// `None` when they stay its own (its node is alive), else whether its
+    /// node is to be declared dead first (its row still shows it running:
+    /// should it only have stalled, it then writes nothing more).
+    pub fn judge(node: Option<&NodeRecord>) -> Option<bool> {
+        match node {
+            Some(n) if n.alive() => None,
+            Some(n) => Some(n.state != NodeState::Dead),
+            None => Some(false),
+        }
+    }
+
+    /// The holders whose entities go back: those judged so (`dead`, as
+    /// (worker id, declared dead now)), and `own`.
+    pub fn taken_back(dead: Vec<(String, bool)>, own: Option<&str>) -> Vec<String> {
+        dead.into_iter()
+            .map(|(w, _)| w)
+            .chain(own.map(str::to_string))
+            .collect()
+    }
+}
+
+/// The counters of the entities counted by status (`counts`: each status
+/// with how many entities have it), as a recount finds them; added,
+/// updated and unchanged are left to the caller.
+pub fn counters_by_status<E>(
+    counts: impl IntoIterator<Item = std::result::Result<(EntityStatus, i64), E>>,
+) -> std::result::Result<Counters, E> {
+    let mut c = Counters::default();
+    for count in counts {
+        let (status, n) = count?;
+        match status {
+            EntityStatus::Waiting => c.waiting = n,
+            EntityStatus::InProcess => c.in_process = n,
+            EntityStatus::Completed => c.completed = n,
+            EntityStatus::Failed => c.failed = n,
+            EntityStatus::Cancelled => c.cancelled = n,
+        }
+    }
+    c.total = c.waiting + c.in_process + c.completed + c.failed + c.cancelled;
+    Ok(c)
 }
 
 /// A new batch, as `BATCH` creates it.

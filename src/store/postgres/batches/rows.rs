@@ -12,8 +12,8 @@
 use super::super::nodes::declare_dead;
 pub(super) use super::super::queue::event;
 use super::super::{PgStore, TxError};
+use crate::batch::BatchStatus;
 use crate::batch::Counters;
-use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::batches::*;
 use crate::store::nodes::{NodeKind, NodeRecord, NodeState};
 use crate::store::{Result, StoreError};
@@ -100,17 +100,11 @@ impl PgStore {
             let status: String = row.get(4);
             let dead: bool = row.get(5);
             // Another run holds the batch now, or another node declared
-            // this one dead (it took its claims back).
-            if execution_id != run.execution_id || dead {
-                // Refused for its node alone (found dead, the batch still
-                // under the run's execution): who took its work is not
-                // known, and the batch's owner may be the run itself.
-                let (node, pid) = if execution_id == run.execution_id {
-                    (None, None)
-                } else {
-                    (row.get(2), row.get(3))
-                };
-                return Err(taken_over(run.bid, node, pid, status).into());
+            // this one dead.
+            if let Some(refusal) =
+                run.fence(&execution_id, dead, &status, || (row.get(2), row.get(3)))
+            {
+                return Err(refusal.into());
             }
             let fence = Fence {
                 no: row.get(0),
@@ -216,17 +210,6 @@ pub(super) fn write_status(
     Ok(event(tx, bid, execution_id, node, status, note)?)
 }
 
-/// Whose IN_PROCESS entities (rows and claims) an operation takes back.
-#[derive(Clone, Copy)]
-pub(super) enum Holders<'a> {
-    /// Every one: nobody may hold any (a finished batch).
-    All,
-    /// Those of nodes that are not alive (declared dead in passing), of
-    /// claims that name no node, and those of `own` (a run that holds
-    /// none in flight itself, or that fails).
-    DeadAnd(Option<&'a str>),
-}
-
 /// The worker ids whose IN_PROCESS entities of batch `no` go back, or
 /// `None` for all of them. Holders found dead that their row still shows
 /// running are declared DEAD in the same transaction: should one only
@@ -260,47 +243,43 @@ fn taken_back(
             continue;
         }
         let known: bool = r.get(1);
-        if !known {
-            dead.push((worker, false));
-            continue;
+        let node = known.then(|| node_at(r, &worker));
+        if let Some(mark) = Holders::judge(node.as_ref()) {
+            dead.push((worker, mark));
         }
-        let db_now_ms: i64 = r.get(12);
-        let skew =
-            chrono::TimeDelta::milliseconds(chrono::Utc::now().timestamp_millis() - db_now_ms);
-        let beat: String = r.get(10);
-        let heartbeat_at = chrono::DateTime::parse_from_rfc3339(&beat)
-            .map(|t| crate::store::stamp(t.with_timezone(&chrono::Utc) + skew))
-            .unwrap_or(beat);
-        let node = NodeRecord {
-            worker_id: worker.clone(),
-            node: r.get(2),
-            dc: r.get(3),
-            host: r.get(4),
-            pid: r.get(5),
-            kind: NodeKind::parse(r.get(6)).unwrap_or(NodeKind::Synchronous),
-            // A state this batchsh does not know: not one it may count on.
-            state: NodeState::parse(r.get(7)).unwrap_or(NodeState::Dead),
-            workers: r.get(8),
-            started_at: r.get(9),
-            heartbeat_at,
-            addrs: serde_json::from_str(r.get(11)).unwrap_or_default(),
-        };
-        if node.alive() {
-            continue;
-        }
-        let mark = node.state != NodeState::Dead;
-        dead.push((worker, mark));
     }
     for (worker, mark) in &dead {
         if *mark {
             declare_dead(tx, worker, false)?;
         }
     }
-    let ids = dead
-        .into_iter()
-        .map(|(w, _)| w)
-        .chain(own.map(str::to_string));
-    Ok(Some(ids.collect()))
+    Ok(Some(Holders::taken_back(dead, own)))
+}
+
+/// The node row of holder `worker` that [`taken_back`] read from column 2
+/// on, its heartbeat moved by the difference between this host's clock
+/// and the database's (column 12).
+fn node_at(r: &postgres::Row, worker: &str) -> NodeRecord {
+    let db_now_ms: i64 = r.get(12);
+    let skew = chrono::TimeDelta::milliseconds(chrono::Utc::now().timestamp_millis() - db_now_ms);
+    let beat: String = r.get(10);
+    let heartbeat_at = chrono::DateTime::parse_from_rfc3339(&beat)
+        .map(|t| crate::store::stamp(t.with_timezone(&chrono::Utc) + skew))
+        .unwrap_or(beat);
+    NodeRecord {
+        worker_id: worker.to_string(),
+        node: r.get(2),
+        dc: r.get(3),
+        host: r.get(4),
+        pid: r.get(5),
+        kind: NodeKind::parse(r.get(6)).unwrap_or(NodeKind::Synchronous),
+        // A state this batchsh does not know: not one it may count on.
+        state: NodeState::parse(r.get(7)).unwrap_or(NodeState::Dead),
+        workers: r.get(8),
+        started_at: r.get(9),
+        heartbeat_at,
+        addrs: serde_json::from_str(r.get(11)).unwrap_or_default(),
+    }
 }
 
 /// The owner that a takeover judged dead as `seen`: the node of its run
@@ -404,21 +383,14 @@ pub(super) fn counters_of(c: &mut impl postgres::GenericClient, bid: &str) -> Tx
 /// (the workers' rows of changes, folded in, are deleted). The caller
 /// holds the batch row `FOR UPDATE`, so no step adds to them meanwhile.
 pub(super) fn recount(s: &PgStore, tx: &mut Transaction<'_>, no: i64) -> TxResult<Counters> {
-    let mut c = Counters::default();
-    for r in tx.query(
+    let counts = tx.query(
         "SELECT status, count(*) FROM batch_entities WHERE batch = $1 GROUP BY status",
         &[&no],
-    )? {
+    )?;
+    let mut c = counters_by_status(counts.iter().map(|r| {
         let n: i64 = r.get(1);
-        match parsed(s, r.get(0))? {
-            EntityStatus::Waiting => c.waiting = n,
-            EntityStatus::InProcess => c.in_process = n,
-            EntityStatus::Completed => c.completed = n,
-            EntityStatus::Failed => c.failed = n,
-            EntityStatus::Cancelled => c.cancelled = n,
-        }
-    }
-    c.total = c.waiting + c.in_process + c.completed + c.failed + c.cancelled;
+        Ok::<_, StoreError>((parsed(s, r.get(0))?, n))
+    }))?;
     // As SQLite's json_extract sums them: numbers, and true as 1; a result
     // that is no JSON object counts for nothing.
     let flag = |k: &str| {
