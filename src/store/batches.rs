@@ -89,6 +89,27 @@ impl Holders<'_> {
     }
 }
 
+/// The statuses of the entities that a retry runs again, besides the
+/// IN_PROCESS ones it takes back: FAILED ones (but bad ids, which a retry
+/// cannot make good), and, for an unfinished batch, CANCELLED ones too.
+pub fn retried_statuses(finished: bool) -> &'static [EntityStatus] {
+    if finished {
+        &[EntityStatus::Failed]
+    } else {
+        &[EntityStatus::Failed, EntityStatus::Cancelled]
+    }
+}
+
+/// Of `statuses`, those that `BATCH_PURGE` may delete batches of: the
+/// final ones, whatever the caller asked.
+pub fn purged_statuses(statuses: &[BatchStatus]) -> Vec<&'static str> {
+    statuses
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str())
+        .collect()
+}
+
 /// The counters of the entities counted by status (`counts`: each status
 /// with how many entities have it), as a recount finds them; added,
 /// updated and unchanged are left to the caller.

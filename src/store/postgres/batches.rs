@@ -523,11 +523,10 @@ impl BatchStore for PgStore {
             // entity still in flight in one of them would never be
             // written; it runs again.
             let held = materialize_claims(tx, no, Holders::All)?;
-            let statuses: &[&str] = if finished {
-                &["FAILED"]
-            } else {
-                &["FAILED", "CANCELLED"]
-            };
+            let statuses: Vec<&str> = retried_statuses(finished)
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
             // A bad id stays FAILED: a retry cannot make it good.
             tx.execute(
                 &format!(

@@ -7,7 +7,7 @@
 
 use crate::batch::BatchStatus;
 use crate::store::Result;
-use crate::store::batches::Purgeable;
+use crate::store::batches::{Purgeable, purged_statuses};
 use crate::store::postgres::reads::{Cols, rows};
 use crate::store::postgres::{PgStore, TxError};
 
@@ -17,11 +17,7 @@ pub(super) fn purgeable(
     cutoff: &str,
     statuses: &[BatchStatus],
 ) -> Result<Vec<Purgeable>> {
-    let wanted: Vec<String> = statuses
-        .iter()
-        .filter(|st| st.is_final())
-        .map(|st| st.as_str().to_string())
-        .collect();
+    let wanted = purged_statuses(statuses);
     // The final statuses in so many words: an unfinished batch is never
     // deleted, whatever the caller asked. Nor is the batch of a named
     // series' last successful run (what its next window counts from).

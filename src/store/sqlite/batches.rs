@@ -616,11 +616,11 @@ impl BatchStore for SqliteStore {
             // entity still in flight in one of them (a helper's, a moment
             // after a cancel) would never be written; it runs again.
             let held = materialize_claims(tx, no, Holders::All)?;
-            let statuses = if finished {
-                "('FAILED')"
-            } else {
-                "('FAILED', 'CANCELLED')"
-            };
+            let statuses: Vec<String> = retried_statuses(finished)
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            let statuses = format!("({})", statuses.join(", "));
             // A bad id stays FAILED: a retry cannot make it good.
             tx.execute(
                 &format!(
@@ -641,11 +641,7 @@ impl BatchStore for SqliteStore {
     }
 
     fn purgeable(&self, cutoff: &str, statuses: &[BatchStatus]) -> Result<Vec<Purgeable>> {
-        let wanted: Vec<&str> = statuses
-            .iter()
-            .filter(|s| s.is_final())
-            .map(|s| s.as_str())
-            .collect();
+        let wanted = purged_statuses(statuses);
         let wanted = serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into());
         let read = || -> rusqlite::Result<Vec<Purgeable>> {
             // The final statuses in so many words: an unfinished batch is
