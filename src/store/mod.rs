@@ -14,6 +14,7 @@ pub mod batches;
 pub mod catalog;
 #[cfg(test)]
 mod contract;
+pub mod holders;
 pub mod jobs;
 pub mod nodes;
 pub mod postgres;

@@ -31,6 +31,7 @@ use super::{PgStore, TxError};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, Request};
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use crate::store::{Result, StoreError};
 use postgres::Transaction;
 use rows::*;

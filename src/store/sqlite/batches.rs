@@ -39,6 +39,7 @@ use super::step::step_in;
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, Request};
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
 

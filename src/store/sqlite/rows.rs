@@ -7,6 +7,7 @@ use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::Result;
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use rusqlite::{Transaction, params};
 
 impl SqliteStore {

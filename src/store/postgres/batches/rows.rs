@@ -15,6 +15,7 @@ use super::super::{PgStore, TxError};
 use crate::batch::BatchStatus;
 use crate::batch::Counters;
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use crate::store::nodes::{NodeKind, NodeRecord, NodeState};
 use crate::store::{Result, StoreError};
 use postgres::Transaction;
