@@ -3,6 +3,7 @@
 //! what other processes ask of a batch. [`BatchStore`] is the seam; SQLite
 //! is one implementation (`super::sqlite`).
 
+use super::row::Row;
 use super::{Result, StoreError};
 pub use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus, Request};
@@ -400,6 +401,26 @@ pub struct Purgeable {
     pub execution_id: String,
     /// How many entities it has (its `total`).
     pub entities: i64,
+}
+
+impl Purgeable {
+    /// The batch in `r`, whose columns are bid, batch_no, command, status,
+    /// end_time, execution_id and its total; `status` reads its status
+    /// (column 3), as the store reads a status.
+    pub fn read<R: Row>(
+        r: &R,
+        status: impl FnOnce(&R) -> std::result::Result<BatchStatus, R::Error>,
+    ) -> std::result::Result<Purgeable, R::Error> {
+        Ok(Purgeable {
+            bid: r.text(0)?,
+            batch_no: r.int(1)?,
+            command: r.text(2)?,
+            status: status(r)?,
+            end_time: r.text(4)?,
+            execution_id: r.text(5)?,
+            entities: r.int(6)?,
+        })
+    }
 }
 
 /// The executor's and the control statements' writes to the batch tables.

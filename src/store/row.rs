@@ -1,7 +1,8 @@
 //! A row of a store's answer, as the row-to-struct mappings that both
 //! stores share read it (a job and its runs in [`super::jobs`], a series
-//! and its runs in [`super::series`]): columns by position, whatever
-//! database gave them, each read's failure that database's error.
+//! and its runs in [`super::series`], a batch that `BATCH_PURGE` may
+//! delete in [`super::batches`]): columns by position, whatever database
+//! gave them, each read's failure that database's error.
 
 /// The columns of one row, by position from 0.
 pub trait Row {

@@ -665,15 +665,7 @@ impl BatchStore for SqliteStore {
                  ORDER BY end_time, batch_no",
             )?;
             st.query_map(params![cutoff, wanted], |r| {
-                Ok(Purgeable {
-                    bid: r.get(0)?,
-                    batch_no: r.get(1)?,
-                    command: r.get(2)?,
-                    status: r.get(3)?,
-                    end_time: r.get(4)?,
-                    execution_id: r.get(5)?,
-                    entities: r.get(6)?,
-                })
+                Purgeable::read(r, |r| r.get(3))
             })?
             .collect()
         };
