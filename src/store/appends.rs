@@ -10,7 +10,7 @@
 //! numbers entities and counts them, and an id appended twice, or appended
 //! while the source also gives it, is processed once.
 
-use super::Result;
+use super::{Result, StoreError};
 use crate::batch::BatchStatus;
 
 /// Whether a batch takes `BATCH_APPEND`.
@@ -25,6 +25,16 @@ pub enum Openness {
 }
 
 impl Openness {
+    /// The `open` column of `batches` as [`Openness`]: no value for a
+    /// batch created without `OPEN=true`, 0 once closed.
+    pub fn from_column(open: Option<i64>) -> Openness {
+        match open {
+            None => Openness::NotOpen,
+            Some(0) => Openness::Closed,
+            Some(_) => Openness::Open,
+        }
+    }
+
     /// Why a batch that is `self` and `status` takes no appends, or is
     /// not to be closed; `None` when it is open and not final.
     pub fn refusal(self, status: BatchStatus) -> Option<NotOpen> {
@@ -38,6 +48,38 @@ impl Openness {
         }
     }
 }
+
+/// How a batch stands for appends, as a transaction that appends to it
+/// or closes it sees it.
+pub struct Standing {
+    /// The number that keys its rows.
+    pub no: i64,
+    pub status: BatchStatus,
+    pub execution_id: String,
+    pub openness: Openness,
+}
+
+impl Standing {
+    /// The refusal of `verb` (what was asked, for the message: "append
+    /// to", "close") on batch `bid` when it is not open, or is final.
+    pub fn refusal(&self, bid: &str, verb: &'static str) -> Option<StoreError> {
+        self.openness
+            .refusal(self.status)
+            .map(|why| StoreError::NotOpen {
+                verb,
+                bid: bid.to_string(),
+                why,
+            })
+    }
+}
+
+/// The note of the event that `BATCH_APPEND` of `n` ids records.
+pub fn append_note(n: usize) -> String {
+    format!("BATCH_APPEND: {n} ids")
+}
+
+/// The note of the event that `BATCH_WAITOFF` records.
+pub const CLOSE_NOTE: &str = "BATCH_WAITOFF: closed to appends";
 
 /// Why a batch takes no more appends (and cannot be closed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,8 @@
 //! what other processes ask of a batch. [`BatchStore`] is the seam; SQLite
 //! is one implementation (`super::sqlite`).
 
-use super::Result;
+use super::row::Row;
+use super::{Result, StoreError};
 pub use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus, Request};
 
@@ -17,6 +18,82 @@ pub struct RunRef<'a> {
     pub node: &'a str,
     /// The run's node's worker id (`super::nodes`), which its claims name.
     pub worker: &'a str,
+}
+
+impl RunRef<'_> {
+    /// The refusal of this run's write, which the fence reads the batch
+    /// for: its current execution is `execution_id`, its status `status`,
+    /// and `dead` whether another node declared the run's node dead (it
+    /// took its claims back). `None` when the write may go on. `owner`
+    /// gives the batch's owner (node, pid), read only when another run
+    /// holds the batch.
+    pub fn fence(
+        &self,
+        execution_id: &str,
+        dead: bool,
+        status: &str,
+        owner: impl FnOnce() -> (Option<String>, Option<i64>),
+    ) -> Option<StoreError> {
+        if execution_id == self.execution_id && !dead {
+            return None;
+        }
+        // Refused for its node alone (found dead, the batch still under
+        // the run's execution): who took its work is not known, and the
+        // batch's owner may be the run itself.
+        let (node, pid) = if execution_id == self.execution_id {
+            (None, None)
+        } else {
+            owner()
+        };
+        Some(StoreError::TakenOver {
+            bid: self.bid.to_string(),
+            node,
+            pid,
+            status: status.to_string(),
+        })
+    }
+}
+
+/// The statuses of the entities that a retry runs again, besides the
+/// IN_PROCESS ones it takes back: FAILED ones (but bad ids, which a retry
+/// cannot make good), and, for an unfinished batch, CANCELLED ones too.
+pub fn retried_statuses(finished: bool) -> &'static [EntityStatus] {
+    if finished {
+        &[EntityStatus::Failed]
+    } else {
+        &[EntityStatus::Failed, EntityStatus::Cancelled]
+    }
+}
+
+/// Of `statuses`, those that `BATCH_PURGE` may delete batches of: the
+/// final ones, whatever the caller asked.
+pub fn purged_statuses(statuses: &[BatchStatus]) -> Vec<&'static str> {
+    statuses
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str())
+        .collect()
+}
+
+/// The counters of the entities counted by status (`counts`: each status
+/// with how many entities have it), as a recount finds them; added,
+/// updated and unchanged are left to the caller.
+pub fn counters_by_status<E>(
+    counts: impl IntoIterator<Item = std::result::Result<(EntityStatus, i64), E>>,
+) -> std::result::Result<Counters, E> {
+    let mut c = Counters::default();
+    for count in counts {
+        let (status, n) = count?;
+        match status {
+            EntityStatus::Waiting => c.waiting = n,
+            EntityStatus::InProcess => c.in_process = n,
+            EntityStatus::Completed => c.completed = n,
+            EntityStatus::Failed => c.failed = n,
+            EntityStatus::Cancelled => c.cancelled = n,
+        }
+    }
+    c.total = c.waiting + c.in_process + c.completed + c.failed + c.cancelled;
+    Ok(c)
 }
 
 /// A new batch, as `BATCH` creates it.
@@ -52,6 +129,63 @@ pub struct NewBatch<'a> {
     /// run of that series is open, nothing is stored and the creation
     /// fails with [`super::StoreError::SeriesRunOpen`].
     pub series: Option<&'a super::series::BatchRun<'a>>,
+}
+
+impl NewBatch<'_> {
+    /// Its status as it is created: the creating process owns the batch
+    /// from its first moment (`NEW`), so that a twin statement checking
+    /// now sees it running, not interrupted; an asynchronous one waits for
+    /// a worker, unowned (`WAITING_FOR_JOB`).
+    pub fn first_status(&self) -> BatchStatus {
+        if self.queued {
+            BatchStatus::WaitingForJob
+        } else {
+            BatchStatus::New
+        }
+    }
+
+    /// Its placement as the store keeps it: JSON.
+    pub fn stored_placement(&self) -> String {
+        serde_json::to_string(self.placement).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The `AFFINITY` of its job (an asynchronous batch's): the nodes its
+    /// `JOB_AFFINITY` names, comma-separated; none when it names none.
+    pub fn job_affinity(&self) -> Option<String> {
+        Some(self.placement.job_affinity.join(",")).filter(|a| !a.is_empty())
+    }
+
+    /// The LUs whose data the batch uses (see
+    /// [`BatchStore::take_ownership`]), as its stored `lu`,
+    /// `fabric_command` and `source` say: its target, when its ids come
+    /// from the LU, and the LU its command writes.
+    pub fn lus_used<'a>(
+        lu: &'a str,
+        fabric_command: &'a str,
+        source: &str,
+    ) -> impl Iterator<Item = &'a str> {
+        let target = super::catalog::source_uses_lu(source).then_some(lu);
+        target
+            .into_iter()
+            .chain(super::catalog::command_lu(fabric_command))
+    }
+}
+
+/// The note of the event of a batch paused while no process ran it.
+pub const PAUSED_UNOWNED_NOTE: &str = "paused while not running";
+
+/// The note of the event of `BATCH_EDIT MAX_WORKERS_PER_NODE=n`.
+pub fn max_workers_note(n: i64) -> String {
+    format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}")
+}
+
+/// The refusal of a retry of batch `bid` while `other`, with its command,
+/// is active.
+pub fn twin_active(bid: &str, other: String) -> StoreError {
+    StoreError::TwinActive {
+        bid: bid.to_string(),
+        other,
+    }
 }
 
 /// An id from the source: a usable id, or one that fails as it arrives
@@ -187,20 +321,32 @@ impl Slowest {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let rows: Vec<serde_json::Value> = self
-            .top
-            .iter()
-            .map(|(ms, _, id, status, result)| {
-                serde_json::json!({
-                    "entityId": id,
-                    "processTimeMS": ms,
-                    "status": status.as_str(),
-                    "result": result,
-                })
-            })
-            .collect();
-        serde_json::json!({ "slowestProcessed": rows })
+        let rows = self.top.iter().map(|(ms, _, id, status, result)| {
+            slowest_row(id, *ms, status.as_str(), result.as_deref())
+        });
+        slowest_json(rows.collect())
     }
+}
+
+/// One of the slowest entities in Fabric's `extra_stats` shape.
+pub fn slowest_row(
+    entity_id: &str,
+    process_ms: i64,
+    status: &str,
+    result: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "entityId": entity_id,
+        "processTimeMS": process_ms,
+        "status": status,
+        "result": result,
+    })
+}
+
+/// The slowest entities ([`slowest_row`]), slowest first, in Fabric's
+/// `extra_stats` shape.
+pub fn slowest_json(rows: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({ "slowestProcessed": rows })
 }
 
 /// The columns of `batches` that [`BatchStore::batch_state`] reads.
@@ -255,6 +401,26 @@ pub struct Purgeable {
     pub execution_id: String,
     /// How many entities it has (its `total`).
     pub entities: i64,
+}
+
+impl Purgeable {
+    /// The batch in `r`, whose columns are bid, batch_no, command, status,
+    /// end_time, execution_id and its total; `status` reads its status
+    /// (column 3), as the store reads a status.
+    pub fn read<R: Row>(
+        r: &R,
+        status: impl FnOnce(&R) -> std::result::Result<BatchStatus, R::Error>,
+    ) -> std::result::Result<Purgeable, R::Error> {
+        Ok(Purgeable {
+            bid: r.text(0)?,
+            batch_no: r.int(1)?,
+            command: r.text(2)?,
+            status: status(r)?,
+            end_time: r.text(4)?,
+            execution_id: r.text(5)?,
+            entities: r.int(6)?,
+        })
+    }
 }
 
 /// The executor's and the control statements' writes to the batch tables.

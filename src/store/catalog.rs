@@ -2,7 +2,7 @@
 //! instance groups. Names are stored as written and looked up without
 //! regard to case. [`CatalogStore`] is the seam.
 
-use super::Result;
+use super::{Result, StoreError};
 use crate::catalog::InterfaceKind;
 
 /// An interface as the catalog keeps it; `InterfaceDef::source` (in
@@ -22,6 +22,54 @@ pub struct InterfaceDef {
     pub created_at: String,
 }
 
+impl InterfaceDef {
+    /// The interface as the store keeps it: `kind` its keyword, `options`
+    /// the JSON of [`InterfaceDef::options`]. An option missing (or the
+    /// text no JSON) takes its default.
+    pub fn from_stored(
+        name: String,
+        kind: &str,
+        location: String,
+        options: &str,
+        created_at: String,
+    ) -> InterfaceDef {
+        let o: serde_json::Value = serde_json::from_str(options).unwrap_or_default();
+        InterfaceDef {
+            name,
+            kind: stored_kind(kind),
+            location,
+            header: o["HEADER"].as_bool().unwrap_or(true),
+            delimiter: o["DELIMITER"]
+                .as_str()
+                .and_then(|s| s.chars().next())
+                .unwrap_or(','),
+            // An interface made before TYPES existed: typed, as every
+            // new one is by default.
+            types: o["TYPES"].as_bool().unwrap_or(true),
+            created_at,
+        }
+    }
+
+    /// Its CSV options as the store keeps them: a JSON object.
+    pub fn options(&self) -> String {
+        serde_json::json!({
+            "HEADER": self.header,
+            "DELIMITER": self.delimiter.to_string(),
+            "TYPES": self.types,
+        })
+        .to_string()
+    }
+}
+
+/// The interface kind a store's `kind` column names (`SQLITE` for a text
+/// that names none).
+pub fn stored_kind(s: &str) -> InterfaceKind {
+    InterfaceKind::ALL
+        .into_iter()
+        .find(|k| k.keyword() == s)
+        .unwrap_or(InterfaceKind::Sqlite)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LuDef {
     pub name: String,
@@ -39,6 +87,23 @@ pub struct LuTableDef {
     pub sql: String,
 }
 
+impl LuTableDef {
+    /// The table as the store keeps it: `key` a JSON array of column
+    /// names (none, when it is not one).
+    pub fn from_stored(name: String, key: &str, sql: String) -> LuTableDef {
+        LuTableDef {
+            name,
+            key: serde_json::from_str(key).unwrap_or_default(),
+            sql,
+        }
+    }
+
+    /// Its key columns as the store keeps them: a JSON array.
+    pub fn stored_key(&self) -> String {
+        serde_json::json!(self.key).to_string()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupDef {
     pub lu: String,
@@ -47,6 +112,24 @@ pub struct GroupDef {
     pub interface: Option<String>,
     pub sql: String,
     pub created_at: String,
+}
+
+impl GroupDef {
+    /// `LU.group`, as messages name it.
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.lu, self.name)
+    }
+}
+
+/// "no LU named Custmer (did you mean Customer?)": nothing of `kind` is
+/// named `name`; the suggestion is the closest of `all`.
+pub fn not_found(kind: &'static str, name: &str, all: &[String]) -> StoreError {
+    let suggestion = crate::typo::suggest(name, all.iter().map(String::as_str)).map(str::to_string);
+    StoreError::NotFound {
+        kind,
+        name: name.to_string(),
+        suggestion,
+    }
 }
 
 /// The current time as stored: RFC 3339 UTC with milliseconds.
@@ -66,6 +149,24 @@ pub struct LuUser {
     pub bid: String,
     pub owner_node: String,
     pub owner_pid: Option<i64>,
+}
+
+impl LuUser {
+    /// Whether this batch keeps LU `name` from being dropped: its owner is
+    /// alive (its last heartbeat `heartbeat_at`), and `lu`, its target,
+    /// or the LU its command `fabric_command` writes is `name` (names
+    /// without regard to case).
+    pub fn holds(
+        &self,
+        name: &str,
+        lu: &str,
+        fabric_command: &str,
+        heartbeat_at: Option<&str>,
+    ) -> bool {
+        let uses = lu.eq_ignore_ascii_case(name)
+            || command_lu(fabric_command).is_some_and(|l| l.eq_ignore_ascii_case(name));
+        uses && crate::owner::alive(Some(self.owner_node.as_str()), self.owner_pid, heartbeat_at)
+    }
 }
 
 /// The LU a stored per-entity command writes: `sync_instance LU.?` and

@@ -8,7 +8,8 @@
 //! the run's row, the job and its due time as a UTC instant (a second run
 //! for one due time cannot be written at all).
 
-use super::Result;
+use super::row::Row;
+use super::{Result, StoreError};
 use crate::ast::JobType;
 use crate::batch::JobStatus;
 
@@ -36,6 +37,27 @@ pub struct NewJob {
     pub short_form: bool,
 }
 
+impl NewJob {
+    /// Its `TIMEOUT` as the store keeps it (milliseconds, at most
+    /// `i64::MAX`).
+    pub fn stored_timeout(&self) -> Option<i64> {
+        self.timeout_ms.map(|t| t.min(i64::MAX as u64) as i64)
+    }
+
+    /// The refusal of this job when one of its type, name and UID exists.
+    pub fn exists(&self) -> StoreError {
+        let kind = self.job_type.keyword();
+        StoreError::JobExists {
+            label: if self.uid.is_empty() {
+                format!("{kind} {}", self.name)
+            } else {
+                format!("{kind} {} (UID '{}')", self.name, self.uid)
+            },
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// A row of the jobs table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRow {
@@ -61,6 +83,42 @@ pub struct JobRow {
     /// The due time of its latest run.
     pub last_due: Option<String>,
     pub short_form: bool,
+}
+
+impl JobRow {
+    /// The job in `r`, whose columns are job_no, type, name, uid, status,
+    /// affinity, schedule, statement, args, timeout_ms, workdir,
+    /// created_at, start_time, end_time, next_run, owner_worker, notes,
+    /// output, archived, last_due, short_form; `status` reads its status
+    /// (column 4), as the store reads a status.
+    pub fn read<R: Row>(
+        r: &R,
+        status: impl FnOnce(&R) -> std::result::Result<JobStatus, R::Error>,
+    ) -> std::result::Result<JobRow, R::Error> {
+        Ok(JobRow {
+            job_no: r.int(0)?,
+            job_type: stored_job_type(&r.text(1)?),
+            name: r.text(2)?,
+            uid: r.text(3)?,
+            status: status(r)?,
+            affinity: r.text_or_null(5)?,
+            schedule: r.text_or_null(6)?,
+            statement: r.text_or_null(7)?,
+            args: r.text_or_null(8)?,
+            timeout_ms: r.int_or_null(9)?.map(|t| t.max(0) as u64),
+            workdir: r.text_or_null(10)?,
+            created_at: r.text(11)?,
+            start_time: r.text_or_null(12)?,
+            end_time: r.text_or_null(13)?,
+            next_run: r.text_or_null(14)?,
+            owner_worker: r.text_or_null(15)?,
+            notes: r.text_or_null(16)?,
+            output: r.text_or_null(17)?,
+            archived: r.flag(18)?,
+            last_due: r.text_or_null(19)?,
+            short_form: r.flag(20)?,
+        })
+    }
 }
 
 /// The job type a store's `type` column names (`STATEMENT` for a text
@@ -106,6 +164,39 @@ pub struct RunRow {
     pub pid_start: Option<String>,
 }
 
+impl RunRow {
+    /// The run in `r`, whose columns are the run's job_no, its job's
+    /// type, name and uid, then the run's due, node, worker, start_time,
+    /// end_time, status, late_ms, skipped, output, error, exit_code, pid,
+    /// host, pid_start; `status` reads its status (column 9), as the store
+    /// reads a status.
+    pub fn read<R: Row>(
+        r: &R,
+        status: impl FnOnce(&R) -> std::result::Result<RunStatus, R::Error>,
+    ) -> std::result::Result<RunRow, R::Error> {
+        Ok(RunRow {
+            job_no: r.int(0)?,
+            job_type: stored_job_type(&r.text(1)?),
+            name: r.text(2)?,
+            uid: r.text(3)?,
+            due: r.text(4)?,
+            node: r.text(5)?,
+            worker: r.text(6)?,
+            start_time: r.text(7)?,
+            end_time: r.text_or_null(8)?,
+            status: status(r)?,
+            late_ms: r.int(10)?,
+            skipped: r.int(11)?,
+            output: r.text_or_null(12)?,
+            error: r.text_or_null(13)?,
+            exit_code: r.int_or_null(14)?,
+            pid: r.int_or_null(15)?,
+            host: r.text_or_null(16)?,
+            pid_start: r.text_or_null(17)?,
+        })
+    }
+}
+
 /// Where a PROCESS run's program runs.
 #[derive(Clone, Debug)]
 pub struct Program<'a> {
@@ -147,6 +238,19 @@ pub struct RunEnd<'a> {
     /// When it ended (RFC 3339 UTC), on the clock that due times are
     /// read on.
     pub ended: &'a str,
+}
+
+impl RunEnd<'_> {
+    /// The status its job ends with when it has no next due time and
+    /// was not asked to stop: `FAILED` after a failed run, else
+    /// `PROCESSED`.
+    pub fn job_after_once(&self) -> JobStatus {
+        if self.status == JobStatus::Failed {
+            JobStatus::Failed
+        } else {
+            JobStatus::Processed
+        }
+    }
 }
 
 /// A change to a job, made only if its status is one of `expect`.

@@ -14,14 +14,17 @@ pub mod batches;
 pub mod catalog;
 #[cfg(test)]
 mod contract;
+pub mod holders;
 pub mod jobs;
 pub mod nodes;
 pub mod postgres;
 pub mod queue;
 pub mod reads;
+pub mod row;
 pub mod seen;
 pub mod series;
 pub mod sqlite;
+pub mod step;
 
 pub use appends::AppendStore;
 pub use batches::BatchStore;
@@ -232,6 +235,15 @@ impl StoreError {
             StoreError::Unreachable { .. }
                 | StoreError::Connect(crate::pg::PgError::Connect { .. })
         )
+    }
+
+    /// No batch `bid` in the store.
+    pub fn no_batch(bid: &str) -> StoreError {
+        StoreError::NotFound {
+            kind: "batch",
+            name: bid.to_string(),
+            suggestion: None,
+        }
     }
 }
 

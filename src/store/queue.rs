@@ -7,7 +7,7 @@
 
 use super::Result;
 use super::batches::BatchState;
-use crate::batch::{BatchStatus, JobStatus, Placement};
+use crate::batch::{BatchStatus, JobStatus, Placement, Request};
 
 /// An asynchronous batch as a worker finds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +21,57 @@ pub struct AsyncBatch {
     pub placement: Placement,
 }
 
+impl AsyncBatch {
+    /// The batch as the store keeps it: `ids_complete` an integer flag,
+    /// `placement` its JSON. A placement this batchsh cannot read lets the
+    /// batch run anywhere.
+    pub fn from_stored(
+        bid: String,
+        execution_id: String,
+        status: BatchStatus,
+        command: String,
+        ids_complete: i64,
+        placement: &str,
+    ) -> AsyncBatch {
+        AsyncBatch {
+            bid,
+            execution_id,
+            status,
+            command,
+            ids_complete: ids_complete != 0,
+            placement: serde_json::from_str(placement).unwrap_or_default(),
+        }
+    }
+
+    /// The batch's state, with its owner as the row has it.
+    pub fn state(
+        &self,
+        owner_node: Option<String>,
+        owner_pid: Option<i64>,
+        heartbeat_at: Option<String>,
+        requested: Option<Request>,
+        owner_worker: Option<String>,
+    ) -> BatchState {
+        BatchState {
+            status: self.status,
+            execution_id: self.execution_id.clone(),
+            ids_complete: self.ids_complete,
+            owner_node,
+            owner_pid,
+            heartbeat_at,
+            command: self.command.clone(),
+            requested,
+            owner_worker,
+        }
+    }
+}
+
+/// The note of the event of a batch whose job a worker took.
+pub const TAKEN_NOTE: &str = "job taken";
+
+/// The note of the event of a batch put back in the queue.
+pub const QUEUED_NOTE: &str = "queued again";
+
 /// The job of an asynchronous batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchJob {
@@ -31,6 +82,26 @@ pub struct BatchJob {
     pub owner_worker: Option<String>,
     pub start_time: Option<String>,
     pub end_time: Option<String>,
+}
+
+impl BatchJob {
+    /// The job as the store keeps it: a status this batchsh does not
+    /// know reads as `WAITING`.
+    pub fn from_stored(
+        name: String,
+        status: &str,
+        owner_worker: Option<String>,
+        start_time: Option<String>,
+        end_time: Option<String>,
+    ) -> BatchJob {
+        BatchJob {
+            name,
+            status: status.parse().unwrap_or(JobStatus::Waiting),
+            owner_worker,
+            start_time,
+            end_time,
+        }
+    }
 }
 
 /// The queue of asynchronous batches.

@@ -8,7 +8,8 @@
 //! transaction of [`SeriesStore::open_series_run`] and by the store's
 //! schema besides.
 
-use super::Result;
+use super::row::Row;
+use super::{Result, StoreError};
 use crate::window::Last;
 
 /// How a run of a series stands.
@@ -76,6 +77,20 @@ pub struct SeriesRow {
 }
 
 impl SeriesRow {
+    /// The series in `r`, whose columns are name, reprocess_hours,
+    /// trunc_start, from_date, params, created_at, updated_at.
+    pub fn read<R: Row>(r: &R) -> std::result::Result<SeriesRow, R::Error> {
+        Ok(SeriesRow {
+            name: r.text(0)?,
+            reprocess_hours: r.int(1)?,
+            trunc_start: r.flag(2)?,
+            from_date: r.text_or_null(3)?,
+            params: stored_params(&r.text(4)?),
+            created_at: r.text(5)?,
+            updated_at: r.text(6)?,
+        })
+    }
+
     pub fn settings(&self) -> crate::window::Settings {
         crate::window::Settings {
             reprocess_hours: self.reprocess_hours,
@@ -120,6 +135,33 @@ pub struct SeriesRunRow {
 }
 
 impl SeriesRunRow {
+    /// The run in `r`, whose columns are series, run_no, batch_id,
+    /// start_time, end_time, status, failed, from_date, error, bid.
+    pub fn read<R: Row>(r: &R) -> std::result::Result<SeriesRunRow, R::Error> {
+        Ok(SeriesRunRow {
+            series: r.text(0)?,
+            run_no: r.int(1)?,
+            batch_id: r.int(2)?,
+            start_time: r.text(3)?,
+            end_time: r.text_or_null(4)?,
+            status: SeriesRunStatus::from_stored(&r.text(5)?),
+            failed: r.int(6)?,
+            from_date: r.text(7)?,
+            error: r.text_or_null(8)?,
+            bid: r.text_or_null(9)?,
+        })
+    }
+
+    /// The refusal of another run of its series while this one is open
+    /// (one open run per series).
+    pub fn open_already(self) -> StoreError {
+        StoreError::SeriesRunOpen {
+            series: self.series,
+            batch_id: self.batch_id,
+            bid: self.bid,
+        }
+    }
+
     /// What this run, the latest of its series, says of the next window;
     /// `None` while it is open (that depends on how it ends).
     pub fn last(&self) -> Option<Last> {

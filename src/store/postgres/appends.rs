@@ -10,7 +10,6 @@
 
 use super::queue::event;
 use super::{PgStore, TxError};
-use crate::batch::BatchStatus;
 use crate::store::appends::*;
 use crate::store::{Result, StoreError};
 use postgres::Transaction;
@@ -18,31 +17,6 @@ use postgres::Transaction;
 /// The first key of the advisory locks that appends and closing take,
 /// one per batch (the second key is a hash of its bid): "APND".
 const APPEND_LOCK: i32 = 0x4150_4e44;
-
-/// How a batch stands for appends, as the transaction sees it.
-struct Standing {
-    no: i64,
-    status: BatchStatus,
-    execution_id: String,
-    openness: Openness,
-}
-
-/// The `open` column as [`Openness`].
-fn openness(open: Option<i64>) -> Openness {
-    match open {
-        None => Openness::NotOpen,
-        Some(0) => Openness::Closed,
-        Some(_) => Openness::Open,
-    }
-}
-
-fn no_batch(bid: &str) -> StoreError {
-    StoreError::NotFound {
-        kind: "batch",
-        name: bid.to_string(),
-        suggestion: None,
-    }
-}
 
 impl PgStore {
     /// Runs `f` in one transaction, under the batch's append lock, if
@@ -64,7 +38,7 @@ impl PgStore {
                     "SELECT batch_no, status, execution_id, open FROM batches WHERE bid = $1",
                     &[&bid],
                 )?
-                .ok_or_else(|| TxError::Store(no_batch(bid)))?;
+                .ok_or_else(|| TxError::Store(StoreError::no_batch(bid)))?;
             let b = Standing {
                 no: row.get(0),
                 status: row
@@ -72,14 +46,10 @@ impl PgStore {
                     .parse()
                     .map_err(|e| TxError::Store(self.unreadable(e)))?,
                 execution_id: row.get(2),
-                openness: openness(row.get(3)),
+                openness: Openness::from_column(row.get(3)),
             };
-            if let Some(why) = b.openness.refusal(b.status) {
-                return Err(TxError::Store(StoreError::NotOpen {
-                    verb,
-                    bid: bid.to_string(),
-                    why,
-                }));
+            if let Some(refusal) = b.refusal(bid, verb) {
+                return Err(TxError::Store(refusal));
             }
             Ok(f(tx, &b)?)
         })
@@ -97,7 +67,7 @@ impl AppendStore for PgStore {
                  ORDER BY k",
                 &[&b.no, &ids, &now, &node],
             )?;
-            let note = format!("BATCH_APPEND: {} ids", ids.len());
+            let note = append_note(ids.len());
             event(tx, bid, &b.execution_id, node, b.status, Some(&note))?;
             Ok(ids.len())
         })
@@ -106,8 +76,7 @@ impl AppendStore for PgStore {
     fn close_batch(&self, bid: &str, node: &str) -> Result<()> {
         self.while_open(bid, "close", |tx, b| {
             tx.execute("UPDATE batches SET open = 0 WHERE batch_no = $1", &[&b.no])?;
-            let note = "BATCH_WAITOFF: closed to appends";
-            event(tx, bid, &b.execution_id, node, b.status, Some(note))
+            event(tx, bid, &b.execution_id, node, b.status, Some(CLOSE_NOTE))
         })
     }
 
@@ -119,7 +88,7 @@ impl AppendStore for PgStore {
             let (no, open): (i64, Option<i64>) = tx
                 .query_opt("SELECT batch_no, open FROM batches WHERE bid = $1", &[&bid])?
                 .map(|r| (r.get(0), r.get(1)))
-                .ok_or_else(|| TxError::Store(no_batch(bid)))?;
+                .ok_or_else(|| TxError::Store(StoreError::no_batch(bid)))?;
             let st = self.cached(
                 tx,
                 "SELECT place, entity_id FROM batch_appends
@@ -132,7 +101,7 @@ impl AppendStore for PgStore {
                 .collect();
             Ok(Appended {
                 ids,
-                open: openness(open) == Openness::Open,
+                open: Openness::from_column(open) == Openness::Open,
             })
         })
     }

@@ -31,6 +31,7 @@ use super::{PgStore, TxError};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, Request};
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use crate::store::{Result, StoreError};
 use postgres::Transaction;
 use rows::*;
@@ -91,15 +92,8 @@ impl BatchStore for PgStore {
 
     fn create_batch(&self, b: &NewBatch, refuse_twin: bool) -> Result<Option<String>> {
         let now = crate::store::now();
-        // The creating process owns the batch from its first moment, so
-        // that a twin statement checking now sees it running, not
-        // interrupted; an asynchronous one waits for a worker, unowned.
-        let status = if b.queued {
-            BatchStatus::WaitingForJob
-        } else {
-            BatchStatus::New
-        };
-        let placement = serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into());
+        let status = b.first_status();
+        let placement = b.stored_placement();
         self.tx(|tx| {
             // The twin check and the new number, one creation at a time.
             lock_creation(tx)?;
@@ -153,7 +147,7 @@ impl BatchStore for PgStore {
             if b.queued {
                 // Its job (SPEC §8), which follows it from now on (the
                 // trigger `batch_job_follows_batch`).
-                let affinity = Some(b.placement.job_affinity.join(",")).filter(|a| !a.is_empty());
+                let affinity = b.job_affinity();
                 tx.execute(
                     "INSERT INTO jobs (type, name, uid, status, affinity, statement, created_at,
                          output)
@@ -207,7 +201,7 @@ impl BatchStore for PgStore {
                 BatchStatus::Paused,
                 &fence,
                 node,
-                Some("paused while not running"),
+                Some(PAUSED_UNOWNED_NOTE),
             )?;
             tx.execute(
                 "UPDATE batches SET owner_node = NULL, owner_pid = NULL, owner_worker = NULL
@@ -258,11 +252,7 @@ impl BatchStore for PgStore {
             )?;
             let (lu, fabric_command, source): (String, String, String) =
                 (r.get(0), r.get(1), r.get(2));
-            let target = crate::store::catalog::source_uses_lu(&source).then_some(lu.as_str());
-            let used = target
-                .into_iter()
-                .chain(crate::store::catalog::command_lu(&fabric_command));
-            for name in used {
+            for name in NewBatch::lus_used(&lu, &fabric_command, &source) {
                 // Held until the commit: a DROP LU waits for this owner,
                 // and then sees it.
                 let exists = tx
@@ -313,7 +303,7 @@ impl BatchStore for PgStore {
                 &[&bid],
             )
             .map_err(|e| self.err(e))?;
-        r.map(|r| r.get(0)).ok_or_else(|| no_batch(bid))
+        r.map(|r| r.get(0)).ok_or_else(|| StoreError::no_batch(bid))
     }
 
     fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult> {
@@ -325,12 +315,7 @@ impl BatchStore for PgStore {
             Ok((r, moved, seq))
         })?;
         *next_seq = seq;
-        // Committed: the ids claimed as they arrived move into the result.
-        for (claimed, new) in moved {
-            if let NewId::Ok(text) = &mut input.new_ids[new] {
-                r.claimed[claimed].entity_id = std::mem::take(text);
-            }
-        }
+        crate::store::step::move_claimed_ids(&mut r, moved, input);
         Ok(r)
     }
 
@@ -440,7 +425,7 @@ impl BatchStore for PgStore {
             .query_opt("SELECT workdir FROM batches WHERE bid = $1", &[&bid])
             .map_err(|e| self.err(e))?
             .map(|r| r.get(0))
-            .ok_or_else(|| no_batch(bid))
+            .ok_or_else(|| StoreError::no_batch(bid))
     }
 
     fn slowest(&self, bid: &str) -> Result<serde_json::Value> {
@@ -454,18 +439,15 @@ impl BatchStore for PgStore {
                 &[&bid],
             )
             .map_err(|e| self.err(e))?;
-        let rows: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "entityId": r.get::<_, String>(0),
-                    "processTimeMS": r.get::<_, i64>(1),
-                    "status": r.get::<_, String>(2),
-                    "result": r.get::<_, Option<String>>(3),
-                })
-            })
-            .collect();
-        Ok(serde_json::json!({ "slowestProcessed": rows }))
+        let rows = rows.iter().map(|r| {
+            slowest_row(
+                &r.get::<_, String>(0),
+                r.get(1),
+                &r.get::<_, String>(2),
+                r.get::<_, Option<String>>(3).as_deref(),
+            )
+        });
+        Ok(slowest_json(rows.collect()))
     }
 
     fn batch_state(&self, bid: &str) -> Result<BatchState> {
@@ -478,7 +460,7 @@ impl BatchStore for PgStore {
                 &[&bid],
             )
             .map_err(|e| self.err(e))?
-            .ok_or_else(|| no_batch(bid))?;
+            .ok_or_else(|| StoreError::no_batch(bid))?;
         let requested: Option<&str> = r.get(7);
         Ok(BatchState {
             status: parsed(self, r.get(0))?,
@@ -511,11 +493,11 @@ impl BatchStore for PgStore {
                 &[&bid, &n],
             )?
             else {
-                return Err(no_batch(bid).into());
+                return Err(StoreError::no_batch(bid).into());
             };
             let status: BatchStatus = parsed(self, r.get(0))?;
             let execution_id: String = r.get(1);
-            let note = format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}");
+            let note = max_workers_note(n);
             Ok(event(tx, bid, &execution_id, node, status, Some(&note))?)
         })
     }
@@ -563,11 +545,10 @@ impl BatchStore for PgStore {
             // entity still in flight in one of them would never be
             // written; it runs again.
             let held = materialize_claims(tx, no, Holders::All)?;
-            let statuses: &[&str] = if finished {
-                &["FAILED"]
-            } else {
-                &["FAILED", "CANCELLED"]
-            };
+            let statuses: Vec<&str> = retried_statuses(finished)
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
             // A bad id stays FAILED: a retry cannot make it good.
             tx.execute(
                 &format!(
@@ -582,10 +563,7 @@ impl BatchStore for PgStore {
             Ok(())
         })?;
         if let Some(other) = twin {
-            return Err(StoreError::TwinActive {
-                bid: bid.to_string(),
-                other,
-            });
+            return Err(twin_active(bid, other));
         }
         Ok(counters)
     }

@@ -9,7 +9,6 @@
 //! an LU is not dropped while a batch takes it.
 
 use super::{PgStore, TxError};
-use crate::catalog::InterfaceKind;
 use crate::store::catalog::*;
 use crate::store::{Result, StoreError};
 use postgres::{GenericClient, Row};
@@ -23,7 +22,6 @@ fn nocase_order(column: &str) -> String {
 
 impl CatalogStore for PgStore {
     fn create_interface(&self, def: &InterfaceDef, or_replace: bool) -> Result<()> {
-        let options = serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string(), "TYPES": def.types});
         // Replacing takes the name as now written, as SQLite's upsert does.
         let on_conflict = if or_replace {
             "DO UPDATE SET name = excluded.name, kind = excluded.kind,
@@ -43,7 +41,7 @@ impl CatalogStore for PgStore {
                     &def.name,
                     &def.kind.keyword(),
                     &def.location,
-                    &options.to_string(),
+                    &def.options(),
                     &def.created_at,
                 ],
             )
@@ -67,21 +65,7 @@ impl CatalogStore for PgStore {
             .map_err(|e| self.err(e))?;
         Ok(row.map(|r| {
             let options: String = r.get(3);
-            let o: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
-            InterfaceDef {
-                name: r.get(0),
-                kind: kind_from(r.get(1)),
-                location: r.get(2),
-                header: o["HEADER"].as_bool().unwrap_or(true),
-                delimiter: o["DELIMITER"]
-                    .as_str()
-                    .and_then(|s| s.chars().next())
-                    .unwrap_or(','),
-                // An interface made before TYPES existed: typed, as every
-                // new one is by default.
-                types: o["TYPES"].as_bool().unwrap_or(true),
-                created_at: r.get(4),
-            }
+            InterfaceDef::from_stored(r.get(0), r.get(1), r.get(2), &options, r.get(4))
         }))
     }
 
@@ -168,13 +152,7 @@ impl CatalogStore for PgStore {
             for (k, t) in def.tables.iter().enumerate() {
                 tx.execute(
                     &insert,
-                    &[
-                        &name,
-                        &(k as i64),
-                        &t.name,
-                        &serde_json::json!(t.key).to_string(),
-                        &t.sql,
-                    ],
+                    &[&name, &(k as i64), &t.name, &t.stored_key(), &t.sql],
                 )?;
             }
             Ok(())
@@ -200,11 +178,7 @@ impl CatalogStore for PgStore {
                     &[&name],
                 )?
                 .iter()
-                .map(|r| LuTableDef {
-                    name: r.get(0),
-                    key: serde_json::from_str(r.get(1)).unwrap_or_default(),
-                    sql: r.get(2),
-                })
+                .map(|r| LuTableDef::from_stored(r.get(0), r.get(1), r.get(2)))
                 .collect();
             Ok(Some(LuDef {
                 name,
@@ -258,15 +232,7 @@ impl CatalogStore for PgStore {
                     owner_node: r.get(3),
                     owner_pid: r.get(4),
                 };
-                let uses = lu.eq_ignore_ascii_case(&name)
-                    || command_lu(fabric_command).is_some_and(|l| l.eq_ignore_ascii_case(&name));
-                if uses
-                    && crate::owner::alive(
-                        Some(user.owner_node.as_str()),
-                        user.owner_pid,
-                        heartbeat_at.as_deref(),
-                    )
-                {
+                if user.holds(&name, lu, fabric_command, heartbeat_at.as_deref()) {
                     return Ok(Some(user));
                 }
             }
@@ -412,8 +378,8 @@ impl PgStore {
     fn no_group(&self, lu: &str, name: &str) -> Result<StoreError> {
         let all: Vec<String> = self
             .groups(Some(lu))?
-            .into_iter()
-            .map(|g| format!("{}.{}", g.lu, g.name))
+            .iter()
+            .map(GroupDef::full_name)
             .collect();
         Ok(not_found("instance group", &format!("{lu}.{name}"), &all))
     }
@@ -430,15 +396,6 @@ fn names_on(
         .collect())
 }
 
-fn not_found(kind: &'static str, name: &str, all: &[String]) -> StoreError {
-    let suggestion = crate::typo::suggest(name, all.iter().map(String::as_str)).map(str::to_string);
-    StoreError::NotFound {
-        kind,
-        name: name.to_string(),
-        suggestion,
-    }
-}
-
 fn group_at(r: &Row) -> GroupDef {
     GroupDef {
         lu: r.get(0),
@@ -447,13 +404,6 @@ fn group_at(r: &Row) -> GroupDef {
         sql: r.get(3),
         created_at: r.get(4),
     }
-}
-
-fn kind_from(s: &str) -> InterfaceKind {
-    InterfaceKind::ALL
-        .into_iter()
-        .find(|k| k.keyword() == s)
-        .unwrap_or(InterfaceKind::Sqlite)
 }
 
 #[cfg(test)]

@@ -77,59 +77,12 @@ impl PgStore {
 
     fn job_row(&self, r: &Row) -> Result<JobRow> {
         let status = self.job_status(r, 4)?;
-        let read = || -> std::result::Result<JobRow, postgres::Error> {
-            Ok(JobRow {
-                job_no: r.try_get(0)?,
-                job_type: stored_job_type(r.try_get(1)?),
-                name: r.try_get(2)?,
-                uid: r.try_get(3)?,
-                status,
-                affinity: r.try_get(5)?,
-                schedule: r.try_get(6)?,
-                statement: r.try_get(7)?,
-                args: r.try_get(8)?,
-                timeout_ms: r.try_get::<_, Option<i64>>(9)?.map(|t| t.max(0) as u64),
-                workdir: r.try_get(10)?,
-                created_at: r.try_get(11)?,
-                start_time: r.try_get(12)?,
-                end_time: r.try_get(13)?,
-                next_run: r.try_get(14)?,
-                owner_worker: r.try_get(15)?,
-                notes: r.try_get(16)?,
-                output: r.try_get(17)?,
-                archived: r.try_get::<_, i64>(18)? != 0,
-                last_due: r.try_get(19)?,
-                short_form: r.try_get::<_, i64>(20)? != 0,
-            })
-        };
-        read().map_err(|e| self.err(e))
+        JobRow::read(r, |_| Ok(status)).map_err(|e| self.err(e))
     }
 
     fn run_row(&self, r: &Row) -> Result<RunRow> {
         let status = self.job_status(r, 9)?;
-        let read = || -> std::result::Result<RunRow, postgres::Error> {
-            Ok(RunRow {
-                job_no: r.try_get(0)?,
-                job_type: stored_job_type(r.try_get(1)?),
-                name: r.try_get(2)?,
-                uid: r.try_get(3)?,
-                due: r.try_get(4)?,
-                node: r.try_get(5)?,
-                worker: r.try_get(6)?,
-                start_time: r.try_get(7)?,
-                end_time: r.try_get(8)?,
-                status,
-                late_ms: r.try_get(10)?,
-                skipped: r.try_get(11)?,
-                output: r.try_get(12)?,
-                error: r.try_get(13)?,
-                exit_code: r.try_get(14)?,
-                pid: r.try_get(15)?,
-                host: r.try_get(16)?,
-                pid_start: r.try_get(17)?,
-            })
-        };
-        read().map_err(|e| self.err(e))
+        RunRow::read(r, |_| Ok(status)).map_err(|e| self.err(e))
     }
 
     /// The jobs that the prepared statement `sql` selects with `args`.
@@ -145,7 +98,7 @@ impl PgStore {
 
 impl JobStore for PgStore {
     fn create_job(&self, j: &NewJob) -> Result<()> {
-        let timeout_ms = j.timeout_ms.map(|t| t.min(i64::MAX as u64) as i64);
+        let timeout_ms = j.stored_timeout();
         let now = crate::store::now();
         let short_form = i64::from(j.short_form);
         let written = self.tx(|tx| {
@@ -173,14 +126,7 @@ impl JobStore for PgStore {
         if written == 1 {
             return Ok(());
         }
-        Err(StoreError::JobExists {
-            label: if j.uid.is_empty() {
-                format!("{} {}", j.job_type.keyword(), j.name)
-            } else {
-                format!("{} {} (UID '{}')", j.job_type.keyword(), j.name, j.uid)
-            },
-            name: j.name.clone(),
-        })
+        Err(j.exists())
     }
 
     fn jobs(&self) -> Result<Vec<JobRow>> {
@@ -386,11 +332,7 @@ fn finish(
     if ended != 1 {
         return Ok(false);
     }
-    let after_once = if end.status == JobStatus::Failed {
-        "FAILED"
-    } else {
-        "PROCESSED"
-    };
+    let after_once = end.job_after_once().as_str();
     tx.execute(
         "UPDATE jobs SET
              status = CASE

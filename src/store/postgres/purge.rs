@@ -6,10 +6,11 @@
 //! chunk at a time, each one a range of a primary key.
 
 use crate::batch::BatchStatus;
-use crate::store::Result;
-use crate::store::batches::Purgeable;
+use crate::store::batches::{Purgeable, purged_statuses};
 use crate::store::postgres::reads::{Cols, rows};
 use crate::store::postgres::{PgStore, TxError};
+use crate::store::row::Row;
+use crate::store::{Result, StoreError};
 
 /// See [`crate::store::BatchStore::purgeable`].
 pub(super) fn purgeable(
@@ -17,11 +18,7 @@ pub(super) fn purgeable(
     cutoff: &str,
     statuses: &[BatchStatus],
 ) -> Result<Vec<Purgeable>> {
-    let wanted: Vec<String> = statuses
-        .iter()
-        .filter(|st| st.is_final())
-        .map(|st| st.as_str().to_string())
-        .collect();
+    let wanted = purged_statuses(statuses);
     // The final statuses in so many words: an unfinished batch is never
     // deleted, whatever the caller asked. Nor is the batch of a named
     // series' last successful run (what its next window counts from).
@@ -44,19 +41,30 @@ pub(super) fn purgeable(
         &[&cutoff, &wanted],
     )?
     .iter()
-    .map(|r| {
-        let c = Cols(s, r);
-        Ok(Purgeable {
-            bid: c.get(0)?,
-            batch_no: c.get(1)?,
-            command: c.get(2)?,
-            status: c.status(3)?,
-            end_time: c.get(4)?,
-            execution_id: c.get(5)?,
-            entities: c.get(6)?,
-        })
-    })
+    .map(|r| Purgeable::read(&Cols(s, r), |c| c.status(3)))
     .collect()
+}
+
+/// A row of the store's answer read with its store's errors, as the
+/// mappings shared with SQLite read it ([`Purgeable::read`]).
+impl Row for Cols<'_> {
+    type Error = StoreError;
+
+    fn int(&self, at: usize) -> Result<i64> {
+        self.get(at)
+    }
+
+    fn int_or_null(&self, at: usize) -> Result<Option<i64>> {
+        self.get(at)
+    }
+
+    fn text(&self, at: usize) -> Result<String> {
+        self.get(at)
+    }
+
+    fn text_or_null(&self, at: usize) -> Result<Option<String>> {
+        self.get(at)
+    }
 }
 
 /// See [`crate::store::BatchStore::purge_batch`].

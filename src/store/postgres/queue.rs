@@ -25,15 +25,14 @@ const ASYNC_COLUMNS: &str = "bid, execution_id, status, command, ids_complete, p
 const ENTER_LOCK: i32 = 0x454e_5452;
 
 fn async_batch(r: &Row) -> std::result::Result<AsyncBatch, StatusError> {
-    Ok(AsyncBatch {
-        bid: r.get(0),
-        execution_id: r.get(1),
-        status: r.get::<_, &str>(2).parse()?,
-        command: r.get(3),
-        ids_complete: r.get::<_, i64>(4) != 0,
-        // A placement this batchsh cannot read: the batch runs anywhere.
-        placement: serde_json::from_str(r.get(5)).unwrap_or_default(),
-    })
+    Ok(AsyncBatch::from_stored(
+        r.get(0),
+        r.get(1),
+        r.get::<_, &str>(2).parse()?,
+        r.get(3),
+        r.get(4),
+        r.get(5),
+    ))
 }
 
 impl PgStore {
@@ -131,7 +130,7 @@ impl QueueStore for PgStore {
                 execution_id,
                 node,
                 BatchStatus::New,
-                Some("job taken"),
+                Some(TAKEN_NOTE),
             )?;
             Ok(Some(b))
         })
@@ -155,18 +154,14 @@ impl QueueStore for PgStore {
             .map_err(|e| self.err(e))?;
         let read = |r: &Row| -> std::result::Result<(AsyncBatch, BatchState), StatusError> {
             let b = async_batch(r)?;
-            let state = BatchState {
-                status: b.status,
-                execution_id: b.execution_id.clone(),
-                ids_complete: b.ids_complete,
-                owner_node: r.get(6),
-                owner_pid: r.get(7),
+            let state = b.state(
+                r.get(6),
+                r.get(7),
                 // As stored: a takeover compares it with the row's.
-                heartbeat_at: r.get(8),
-                command: b.command.clone(),
-                requested: r.get::<_, Option<&str>>(9).map(str::parse).transpose()?,
-                owner_worker: r.get(10),
-            };
+                r.get(8),
+                r.get::<_, Option<&str>>(9).map(str::parse).transpose()?,
+                r.get(10),
+            );
             Ok((b, state))
         };
         rows.iter()
@@ -183,11 +178,7 @@ impl QueueStore for PgStore {
                 &[&bid],
             )?
             else {
-                return Err(TxError::Store(StoreError::NotFound {
-                    kind: "batch",
-                    name: bid.to_string(),
-                    suggestion: None,
-                }));
+                return Err(TxError::Store(StoreError::no_batch(bid)));
             };
             let execution_id: String = row.get(0);
             tx.execute("DELETE FROM batch_workers WHERE batch = $1", &[&bid])?;
@@ -197,7 +188,7 @@ impl QueueStore for PgStore {
                 &execution_id,
                 node,
                 BatchStatus::WaitingForJob,
-                Some("queued again"),
+                Some(QUEUED_NOTE),
             )?;
             Ok(())
         })
@@ -257,16 +248,7 @@ impl QueueStore for PgStore {
                 &[&bid],
             )
             .map_err(|e| self.err(e))?;
-        Ok(row.map(|r| BatchJob {
-            name: r.get(0),
-            status: r
-                .get::<_, &str>(1)
-                .parse()
-                .unwrap_or(crate::batch::JobStatus::Waiting),
-            owner_worker: r.get(2),
-            start_time: r.get(3),
-            end_time: r.get(4),
-        }))
+        Ok(row.map(|r| BatchJob::from_stored(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
     }
 }
 

@@ -6,8 +6,8 @@
 //! one run open besides.
 
 use super::{PgStore, TxError};
+use crate::store::Result;
 use crate::store::series::*;
-use crate::store::{Result, StoreError};
 use postgres::{GenericClient, Row, Transaction};
 
 macro_rules! series_columns {
@@ -25,30 +25,11 @@ macro_rules! run_columns {
 type PgResult<T> = std::result::Result<T, postgres::Error>;
 
 fn series_row(r: &Row) -> PgResult<SeriesRow> {
-    Ok(SeriesRow {
-        name: r.try_get(0)?,
-        reprocess_hours: r.try_get(1)?,
-        trunc_start: r.try_get::<_, i64>(2)? != 0,
-        from_date: r.try_get(3)?,
-        params: stored_params(r.try_get(4)?),
-        created_at: r.try_get(5)?,
-        updated_at: r.try_get(6)?,
-    })
+    SeriesRow::read(r)
 }
 
 fn run_row(r: &Row) -> PgResult<SeriesRunRow> {
-    Ok(SeriesRunRow {
-        series: r.try_get(0)?,
-        run_no: r.try_get(1)?,
-        batch_id: r.try_get(2)?,
-        start_time: r.try_get(3)?,
-        end_time: r.try_get(4)?,
-        status: SeriesRunStatus::from_stored(r.try_get(5)?),
-        failed: r.try_get(6)?,
-        from_date: r.try_get(7)?,
-        error: r.try_get(8)?,
-        bid: r.try_get(9)?,
-    })
+    SeriesRunRow::read(r)
 }
 
 /// The series of that name (case-insensitive).
@@ -138,9 +119,10 @@ fn open_run(
 
 /// Opens the run that batch `bid` is (see [`BatchRun`]) in `tx`, after
 /// giving the series the settings of its statement. A run of the series
-/// open already refuses it with [`StoreError::SeriesRunOpen`], naming
-/// that run: the caller's transaction then ends without a commit, and
-/// stores nothing of the batch (nor of the settings).
+/// open already refuses it with
+/// [`crate::store::StoreError::SeriesRunOpen`], naming that run: the
+/// caller's transaction then ends without a commit, and stores nothing of
+/// the batch (nor of the settings).
 pub(super) fn open_batch_run(
     tx: &mut Transaction<'_>,
     run: &BatchRun,
@@ -160,11 +142,7 @@ pub(super) fn open_batch_run(
     let opened = open_run(tx, &run.run(bid), &BatchRun::window)?;
     match opened {
         Opened::Run(run, _) => Ok(run),
-        Opened::AlreadyOpen(open) => Err(TxError::Store(StoreError::SeriesRunOpen {
-            series: open.series,
-            batch_id: open.batch_id,
-            bid: open.bid,
-        })),
+        Opened::AlreadyOpen(open) => Err(TxError::Store(open.open_already())),
     }
 }
 
@@ -289,7 +267,7 @@ mod tests {
     use crate::store::contract::series::open_run;
     use crate::store::postgres::jobs::tests::{insert_batch, on_stores};
     use crate::store::postgres::testing::fresh;
-    use crate::store::{SeriesStore, Upgrades};
+    use crate::store::{SeriesStore, StoreError, Upgrades};
 
     fn batch_run<'a>(series: &'a str, start: &'a str, batch_id: i64) -> BatchRun<'a> {
         BatchRun {

@@ -3,18 +3,9 @@
 
 use super::SqliteStore;
 use super::rows::event;
-use crate::batch::BatchStatus;
 use crate::store::appends::*;
 use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
-
-/// How a batch stands for appends, as the transaction sees it.
-struct Standing {
-    no: i64,
-    status: BatchStatus,
-    execution_id: String,
-    openness: Openness,
-}
 
 fn standing(tx: &Transaction, bid: &str) -> rusqlite::Result<Option<Standing>> {
     tx.query_row(
@@ -25,20 +16,17 @@ fn standing(tx: &Transaction, bid: &str) -> rusqlite::Result<Option<Standing>> {
                 no: r.get(0)?,
                 status: r.get(1)?,
                 execution_id: r.get(2)?,
-                openness: openness(r.get(3)?),
+                openness: Openness::from_column(r.get(3)?),
             })
         },
     )
     .optional()
 }
 
-/// The `open` column as [`Openness`].
+/// The `open` column as [`Openness`] ([`Openness::from_column`]), by the
+/// name the store's reads know it.
 pub(super) fn openness(open: Option<i64>) -> Openness {
-    match open {
-        None => Openness::NotOpen,
-        Some(0) => Openness::Closed,
-        Some(_) => Openness::Open,
-    }
+    Openness::from_column(open)
 }
 
 impl SqliteStore {
@@ -54,18 +42,10 @@ impl SqliteStore {
         let tx = Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let Some(b) = standing(&tx, bid).map_err(|e| self.err(e))? else {
-            return Err(StoreError::NotFound {
-                kind: "batch",
-                name: bid.to_string(),
-                suggestion: None,
-            });
+            return Err(StoreError::no_batch(bid));
         };
-        if let Some(why) = b.openness.refusal(b.status) {
-            return Err(StoreError::NotOpen {
-                verb,
-                bid: bid.to_string(),
-                why,
-            });
+        if let Some(refusal) = b.refusal(bid, verb) {
+            return Err(refusal);
         }
         let out = f(&tx, &b).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
@@ -84,7 +64,7 @@ impl AppendStore for SqliteStore {
             for id in ids {
                 ins.execute(params![b.no, id, now, node])?;
             }
-            let note = format!("BATCH_APPEND: {} ids", ids.len());
+            let note = append_note(ids.len());
             event(tx, bid, &b.execution_id, node, b.status, Some(&note))?;
             Ok(ids.len())
         })
@@ -93,8 +73,7 @@ impl AppendStore for SqliteStore {
     fn close_batch(&self, bid: &str, node: &str) -> Result<()> {
         self.while_open(bid, "close", |tx, b| {
             tx.execute("UPDATE batches SET open = 0 WHERE batch_no = ?1", [b.no])?;
-            let note = "BATCH_WAITOFF: closed to appends";
-            event(tx, bid, &b.execution_id, node, b.status, Some(note))
+            event(tx, bid, &b.execution_id, node, b.status, Some(CLOSE_NOTE))
         })
     }
 
@@ -120,7 +99,7 @@ impl AppendStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
             Ok(Appended {
                 ids,
-                open: openness(open) == Openness::Open,
+                open: Openness::from_column(open) == Openness::Open,
             })
         };
         read().map_err(|e| self.err(e))

@@ -39,6 +39,7 @@ use super::step::step_in;
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, Request};
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -110,14 +111,7 @@ impl BatchStore for SqliteStore {
                 return Ok(twin);
             }
         }
-        // The creating process owns the batch from its first moment, so
-        // that a twin statement checking now sees it running, not
-        // interrupted; an asynchronous one waits for a worker, unowned.
-        let status = if b.queued {
-            BatchStatus::WaitingForJob
-        } else {
-            BatchStatus::New
-        };
+        let status = b.first_status();
         // Its number is past every number rows are stored under, not only
         // past the batches': the rows of a batch that BATCH_PURGE deleted
         // go a chunk at a time after its row, and a new batch given their
@@ -147,7 +141,7 @@ impl BatchStore for SqliteStore {
                 i64::from(std::process::id()),
                 status,
                 b.queued,
-                serde_json::to_string(b.placement).unwrap_or_else(|_| "{}".into()),
+                b.stored_placement(),
                 b.open,
                 b.workdir
             ],
@@ -167,13 +161,7 @@ impl BatchStore for SqliteStore {
                 "INSERT INTO jobs (type, name, uid, status, affinity, statement, created_at,
                      output)
                  VALUES ('BATCH_JOB', 'BATCH_JOB_' || ?1, ?2, 'WAITING', ?3, ?4, ?5, ?2)",
-                params![
-                    b.lu,
-                    b.bid,
-                    Some(b.placement.job_affinity.join(",")).filter(|a| !a.is_empty()),
-                    b.command,
-                    now
-                ],
+                params![b.lu, b.bid, b.job_affinity(), b.command, now],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -181,11 +169,7 @@ impl BatchStore for SqliteStore {
             let opened = super::series::open_batch_run(&tx, run, b.bid).map_err(|e| self.err(e))?;
             if let crate::store::series::Opened::AlreadyOpen(open) = opened {
                 // Dropped, the transaction stores nothing of this batch.
-                return Err(StoreError::SeriesRunOpen {
-                    series: open.series,
-                    batch_id: open.batch_id,
-                    bid: open.bid,
-                });
+                return Err(open.open_already());
             }
         }
         event(&tx, b.bid, b.execution_id, b.node, status, None).map_err(|e| self.err(e))?;
@@ -241,7 +225,7 @@ impl BatchStore for SqliteStore {
                 BatchStatus::Paused,
                 &fence,
                 node,
-                Some("paused while not running"),
+                Some(PAUSED_UNOWNED_NOTE),
             )?;
             tx.execute(
                 "UPDATE batches SET owner_node = NULL, owner_pid = NULL, owner_worker = NULL
@@ -307,11 +291,7 @@ impl BatchStore for SqliteStore {
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let target = crate::store::catalog::source_uses_lu(&source).then_some(lu.as_str());
-            let used = target
-                .into_iter()
-                .chain(crate::store::catalog::command_lu(&fabric_command));
-            for name in used {
+            for name in NewBatch::lus_used(&lu, &fabric_command, &source) {
                 let exists: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM lus WHERE name = ?1)",
                     [name],
@@ -375,12 +355,7 @@ impl BatchStore for SqliteStore {
         let mut seq = *next_seq;
         let (mut r, moved) = self.fenced(run, |tx, no| step_in(tx, no, run, &mut seq, input))?;
         *next_seq = seq;
-        // Committed: the ids claimed as they arrived move into the result.
-        for (claimed, new) in moved {
-            if let NewId::Ok(text) = &mut input.new_ids[new] {
-                r.claimed[claimed].entity_id = std::mem::take(text);
-            }
-        }
+        crate::store::step::move_claimed_ids(&mut r, moved, input);
         Ok(r)
     }
 
@@ -524,17 +499,17 @@ impl BatchStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([bid], |r| {
-                Ok(serde_json::json!({
-                    "entityId": r.get::<_, String>(0)?,
-                    "processTimeMS": r.get::<_, i64>(1)?,
-                    "status": r.get::<_, String>(2)?,
-                    "result": r.get::<_, Option<String>>(3)?,
-                }))
+                Ok(slowest_row(
+                    &r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    &r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?.as_deref(),
+                ))
             })
             .map_err(|e| self.err(e))?
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        Ok(serde_json::json!({ "slowestProcessed": rows }))
+        Ok(slowest_json(rows))
     }
 
     /// The batch's row, for control statements and retries.
@@ -561,11 +536,7 @@ impl BatchStore for SqliteStore {
             )
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "batch",
-                name: bid.to_string(),
-                suggestion: None,
-            })
+            .ok_or_else(|| StoreError::no_batch(bid))
     }
 
     /// Records a request (PAUSE, CANCEL or none) for the process running
@@ -595,7 +566,7 @@ impl BatchStore for SqliteStore {
                 [bid],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let note = format!("BATCH_EDIT MAX_WORKERS_PER_NODE={n}");
+            let note = max_workers_note(n);
             event(&tx, bid, &execution_id, node, status, Some(&note))
         };
         edit().map_err(|e| self.err(e))?;
@@ -663,11 +634,11 @@ impl BatchStore for SqliteStore {
             // entity still in flight in one of them (a helper's, a moment
             // after a cancel) would never be written; it runs again.
             let held = materialize_claims(tx, no, Holders::All)?;
-            let statuses = if finished {
-                "('FAILED')"
-            } else {
-                "('FAILED', 'CANCELLED')"
-            };
+            let statuses: Vec<String> = retried_statuses(finished)
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            let statuses = format!("({})", statuses.join(", "));
             // A bad id stays FAILED: a retry cannot make it good.
             tx.execute(
                 &format!(
@@ -682,20 +653,13 @@ impl BatchStore for SqliteStore {
             Ok(())
         })?;
         if let Some(other) = twin {
-            return Err(StoreError::TwinActive {
-                bid: bid.to_string(),
-                other,
-            });
+            return Err(twin_active(bid, other));
         }
         Ok(counters)
     }
 
     fn purgeable(&self, cutoff: &str, statuses: &[BatchStatus]) -> Result<Vec<Purgeable>> {
-        let wanted: Vec<&str> = statuses
-            .iter()
-            .filter(|s| s.is_final())
-            .map(|s| s.as_str())
-            .collect();
+        let wanted = purged_statuses(statuses);
         let wanted = serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into());
         let read = || -> rusqlite::Result<Vec<Purgeable>> {
             // The final statuses in so many words: an unfinished batch is
@@ -718,15 +682,7 @@ impl BatchStore for SqliteStore {
                  ORDER BY end_time, batch_no",
             )?;
             st.query_map(params![cutoff, wanted], |r| {
-                Ok(Purgeable {
-                    bid: r.get(0)?,
-                    batch_no: r.get(1)?,
-                    command: r.get(2)?,
-                    status: r.get(3)?,
-                    end_time: r.get(4)?,
-                    execution_id: r.get(5)?,
-                    entities: r.get(6)?,
-                })
+                Purgeable::read(r, |r| r.get(3))
             })?
             .collect()
         };

@@ -3,7 +3,6 @@
 //! without regard to case.
 
 use super::SqliteStore;
-use crate::catalog::InterfaceKind;
 use crate::store::catalog::*;
 use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, params};
@@ -16,7 +15,6 @@ impl CatalogStore for SqliteStore {
                 name: def.name.clone(),
             });
         }
-        let options = serde_json::json!({"HEADER": def.header, "DELIMITER": def.delimiter.to_string(), "TYPES": def.types});
         self.conn()
             .execute(
                 "INSERT INTO interfaces (name, kind, location, options, created_at)
@@ -28,7 +26,7 @@ impl CatalogStore for SqliteStore {
                     def.name,
                     def.kind.keyword(),
                     def.location,
-                    options.to_string(),
+                    def.options(),
                     def.created_at
                 ],
             )
@@ -43,21 +41,13 @@ impl CatalogStore for SqliteStore {
                 [name],
                 |r| {
                     let options: String = r.get(3)?;
-                    let o: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
-                    Ok(InterfaceDef {
-                        name: r.get(0)?,
-                        kind: kind_from(&r.get::<_, String>(1)?),
-                        location: r.get(2)?,
-                        header: o["HEADER"].as_bool().unwrap_or(true),
-                        delimiter: o["DELIMITER"]
-                            .as_str()
-                            .and_then(|s| s.chars().next())
-                            .unwrap_or(','),
-                        // An interface made before TYPES existed: typed,
-                        // as every new one is by default.
-                        types: o["TYPES"].as_bool().unwrap_or(true),
-                        created_at: r.get(4)?,
-                    })
+                    Ok(InterfaceDef::from_stored(
+                        r.get(0)?,
+                        &r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        &options,
+                        r.get(4)?,
+                    ))
                 },
             )
             .optional()
@@ -153,7 +143,7 @@ impl CatalogStore for SqliteStore {
             for (k, t) in def.tables.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO lu_tables (lu, position, name, key_columns, sql) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![def.name, k as i64, t.name, serde_json::json!(t.key).to_string(), t.sql],
+                    params![def.name, k as i64, t.name, t.stored_key(), t.sql],
                 )?;
             }
             Ok(())
@@ -182,11 +172,7 @@ impl CatalogStore for SqliteStore {
         let tables = st
             .query_map([&name], |r| {
                 let key: String = r.get(1)?;
-                Ok(LuTableDef {
-                    name: r.get(0)?,
-                    key: serde_json::from_str(&key).unwrap_or_default(),
-                    sql: r.get(2)?,
-                })
+                Ok(LuTableDef::from_stored(r.get(0)?, &key, r.get(2)?))
             })
             .map_err(|e| self.err(e))?
             .collect::<std::result::Result<_, _>>()
@@ -253,15 +239,7 @@ impl CatalogStore for SqliteStore {
             .map_err(|e| self.err(e))?
         };
         for (lu, fabric_command, heartbeat_at, user) in users {
-            let uses = lu.eq_ignore_ascii_case(&def.name)
-                || command_lu(&fabric_command).is_some_and(|l| l.eq_ignore_ascii_case(&def.name));
-            if uses
-                && crate::owner::alive(
-                    Some(user.owner_node.as_str()),
-                    user.owner_pid,
-                    heartbeat_at.as_deref(),
-                )
-            {
+            if user.holds(&def.name, &lu, &fabric_command, heartbeat_at.as_deref()) {
                 return Ok(Some(user));
             }
         }
@@ -317,8 +295,8 @@ impl CatalogStore for SqliteStore {
             None => {
                 let all: Vec<String> = self
                     .groups(Some(&lu.name))?
-                    .into_iter()
-                    .map(|g| format!("{}.{}", g.lu, g.name))
+                    .iter()
+                    .map(GroupDef::full_name)
                     .collect();
                 Err(self.not_found("instance group", &format!("{}.{name}", lu.name), all))
             }
@@ -363,13 +341,7 @@ impl CatalogStore for SqliteStore {
 
 impl SqliteStore {
     fn not_found(&self, kind: &'static str, name: &str, all: Vec<String>) -> StoreError {
-        let suggestion =
-            crate::typo::suggest(name, all.iter().map(String::as_str)).map(str::to_string);
-        StoreError::NotFound {
-            kind,
-            name: name.to_string(),
-            suggestion,
-        }
+        not_found(kind, name, &all)
     }
 
     fn names(&self, sql: &str) -> Result<Vec<String>> {
@@ -380,11 +352,4 @@ impl SqliteStore {
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| self.err(e))
     }
-}
-
-fn kind_from(s: &str) -> InterfaceKind {
-    InterfaceKind::ALL
-        .into_iter()
-        .find(|k| k.keyword() == s)
-        .unwrap_or(InterfaceKind::Sqlite)
 }

@@ -2,8 +2,8 @@
 
 use super::SqliteStore;
 use crate::batch::JobStatus;
+use crate::store::Result;
 use crate::store::jobs::*;
-use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 const JOB_COLUMNS: &str = "job_no, type, name, uid, status, affinity, schedule, statement, args, \
@@ -11,52 +11,11 @@ const JOB_COLUMNS: &str = "job_no, type, name, uid, status, affinity, schedule, 
      archived, last_due, short_form";
 
 fn job_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
-    Ok(JobRow {
-        job_no: r.get(0)?,
-        job_type: stored_job_type(&r.get::<_, String>(1)?),
-        name: r.get(2)?,
-        uid: r.get(3)?,
-        status: r.get(4)?,
-        affinity: r.get(5)?,
-        schedule: r.get(6)?,
-        statement: r.get(7)?,
-        args: r.get(8)?,
-        timeout_ms: r.get::<_, Option<i64>>(9)?.map(|t| t.max(0) as u64),
-        workdir: r.get(10)?,
-        created_at: r.get(11)?,
-        start_time: r.get(12)?,
-        end_time: r.get(13)?,
-        next_run: r.get(14)?,
-        owner_worker: r.get(15)?,
-        notes: r.get(16)?,
-        output: r.get(17)?,
-        archived: r.get::<_, i64>(18)? != 0,
-        last_due: r.get(19)?,
-        short_form: r.get::<_, i64>(20)? != 0,
-    })
+    JobRow::read(r, |r| r.get(4))
 }
 
 fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
-    Ok(RunRow {
-        job_no: r.get(0)?,
-        job_type: stored_job_type(&r.get::<_, String>(1)?),
-        name: r.get(2)?,
-        uid: r.get(3)?,
-        due: r.get(4)?,
-        node: r.get(5)?,
-        worker: r.get(6)?,
-        start_time: r.get(7)?,
-        end_time: r.get(8)?,
-        status: r.get(9)?,
-        late_ms: r.get(10)?,
-        skipped: r.get(11)?,
-        output: r.get(12)?,
-        error: r.get(13)?,
-        exit_code: r.get(14)?,
-        pid: r.get(15)?,
-        host: r.get(16)?,
-        pid_start: r.get(17)?,
-    })
+    RunRow::read(r, |r| r.get(9))
 }
 
 /// The statuses in which a job is fired when its time comes.
@@ -97,7 +56,7 @@ impl JobStore for SqliteStore {
                 j.schedule,
                 j.statement,
                 j.args,
-                j.timeout_ms.map(|t| t.min(i64::MAX as u64) as i64),
+                j.stored_timeout(),
                 j.workdir,
                 crate::store::now(),
                 j.next_run,
@@ -106,14 +65,7 @@ impl JobStore for SqliteStore {
         );
         match r {
             Ok(1) => tx.commit().map_err(|e| self.err(e)),
-            Ok(_) => Err(StoreError::JobExists {
-                label: if j.uid.is_empty() {
-                    format!("{} {}", j.job_type.keyword(), j.name)
-                } else {
-                    format!("{} {} (UID '{}')", j.job_type.keyword(), j.name, j.uid)
-                },
-                name: j.name.clone(),
-            }),
+            Ok(_) => Err(j.exists()),
             Err(e) => Err(self.err(e)),
         }
     }
@@ -338,11 +290,7 @@ fn finish(
     if ended != 1 {
         return Ok(false);
     }
-    let after_once = if end.status == JobStatus::Failed {
-        "FAILED"
-    } else {
-        "PROCESSED"
-    };
+    let after_once = end.job_after_once();
     tx.execute(
         "UPDATE jobs SET
              status = CASE

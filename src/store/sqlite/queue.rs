@@ -14,15 +14,14 @@ use rusqlite::{OptionalExtension, Transaction, params};
 const ASYNC_COLUMNS: &str = "bid, execution_id, status, command, ids_complete, placement";
 
 fn async_batch(r: &rusqlite::Row) -> rusqlite::Result<AsyncBatch> {
-    Ok(AsyncBatch {
-        bid: r.get(0)?,
-        execution_id: r.get(1)?,
-        status: r.get(2)?,
-        command: r.get(3)?,
-        ids_complete: r.get::<_, i64>(4)? != 0,
-        // A placement this batchsh cannot read: the batch runs anywhere.
-        placement: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-    })
+    Ok(AsyncBatch::from_stored(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        &r.get::<_, String>(5)?,
+    ))
 }
 
 impl QueueStore for SqliteStore {
@@ -83,7 +82,7 @@ impl QueueStore for SqliteStore {
                     execution_id,
                     node,
                     BatchStatus::New,
-                    Some("job taken"),
+                    Some(TAKEN_NOTE),
                 )?;
             }
             Ok(taken)
@@ -106,17 +105,7 @@ impl QueueStore for SqliteStore {
             ))?;
             let rows = st.query_map([], |r| {
                 let b = async_batch(r)?;
-                let state = BatchState {
-                    status: b.status,
-                    execution_id: b.execution_id.clone(),
-                    ids_complete: b.ids_complete,
-                    owner_node: r.get(6)?,
-                    owner_pid: r.get(7)?,
-                    heartbeat_at: r.get(8)?,
-                    command: b.command.clone(),
-                    requested: r.get(9)?,
-                    owner_worker: r.get(10)?,
-                };
+                let state = b.state(r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?);
                 Ok((b, state))
             })?;
             rows.collect()
@@ -142,7 +131,7 @@ impl QueueStore for SqliteStore {
                 &execution_id,
                 node,
                 BatchStatus::WaitingForJob,
-                Some("queued again"),
+                Some(QUEUED_NOTE),
             )
         };
         queue().map_err(|e| self.err(e))?;
@@ -202,13 +191,13 @@ impl QueueStore for SqliteStore {
                 [bid],
                 |r| {
                     let status: String = r.get(1)?;
-                    Ok(BatchJob {
-                        name: r.get(0)?,
-                        status: status.parse().unwrap_or(crate::batch::JobStatus::Waiting),
-                        owner_worker: r.get(2)?,
-                        start_time: r.get(3)?,
-                        end_time: r.get(4)?,
-                    })
+                    Ok(BatchJob::from_stored(
+                        r.get(0)?,
+                        &status,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
                 },
             )
             .optional()

@@ -5,17 +5,17 @@ use super::SqliteStore;
 use super::nodes::{NODE_COLUMNS, node_at};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus};
+use crate::store::Result;
 use crate::store::batches::*;
-use crate::store::nodes::NodeState;
-use crate::store::{Result, StoreError};
+use crate::store::holders::Holders;
 use rusqlite::{Transaction, params};
 
 impl SqliteStore {
     /// Runs `f` in one IMMEDIATE transaction for `run`, if the batch's
     /// current execution is still the run's (its fencing token) and its
-    /// node was not declared dead; else it
-    /// writes nothing and says who runs the batch now
-    /// ([`StoreError::TakenOver`]). `f` is given the batch's number.
+    /// node was not declared dead; else it writes nothing and says who
+    /// runs the batch now ([`RunRef::fence`]). `f` is given the batch's
+    /// number.
     pub(super) fn fenced<T>(
         &self,
         run: RunRef,
@@ -44,23 +44,10 @@ impl SqliteStore {
             })
             .map_err(|e| self.err(e))?;
         // Another run holds the batch now, or another node declared this
-        // one dead (it took its claims back).
-        if execution_id != run.execution_id || dead {
-            // Dropped, the transaction rolls back: nothing of it is written.
-            // Refused for its node alone (found dead, the batch still
-            // under the run's execution): who took its work is not known,
-            // and the batch's owner may be the run itself.
-            let (node, pid) = if execution_id == run.execution_id {
-                (None, None)
-            } else {
-                (node, pid)
-            };
-            return Err(StoreError::TakenOver {
-                bid: run.bid.to_string(),
-                node,
-                pid,
-                status,
-            });
+        // one dead: dropped, the transaction rolls back, and nothing of it
+        // is written.
+        if let Some(refusal) = run.fence(&execution_id, dead, &status, || (node, pid)) {
+            return Err(refusal);
         }
         let out = f(&tx, no).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
@@ -151,29 +138,12 @@ pub(super) fn event(
     Ok(())
 }
 
-/// Whose IN_PROCESS entities (rows and claims) an operation takes back.
-#[derive(Clone, Copy)]
-pub(super) enum Holders<'a> {
-    /// Every one: nobody may hold any (a finished batch).
-    All,
-    /// Those of nodes that are not alive (declared dead in passing), of
-    /// claims that name no node, and those of `own` (a run that holds
-    /// none in flight itself, or that fails).
-    DeadAnd(Option<&'a str>),
-    /// Only those of nodes other than `but` that are not alive (declared
-    /// dead in passing): a run that owns the batch takes back a dead
-    /// helper's claims while its own are in flight.
-    Dead { but: &'a str },
-}
-
-impl Holders<'_> {
-    /// The SQL condition on a row with a `worker` column that it belongs
-    /// to these holders, given [`taken_back`]'s list bound as `?2`.
-    fn filter(self) -> &'static str {
-        match self {
-            Holders::Dead { .. } => "worker IN (SELECT value FROM json_each(?2))",
-            _ => HELD_BY,
-        }
+/// The SQL condition on a row with a `worker` column that it belongs to
+/// `holders`, given [`taken_back`]'s list bound as `?2`.
+fn filter(holders: Holders) -> &'static str {
+    match holders {
+        Holders::Dead { .. } => "worker IN (SELECT value FROM json_each(?2))",
+        _ => HELD_BY,
     }
 }
 
@@ -182,10 +152,8 @@ impl Holders<'_> {
 /// dead that their row still shows running are declared DEAD in the same
 /// transaction: should one only have stalled, it writes nothing more.
 fn taken_back(tx: &Transaction, no: i64, holders: Holders) -> rusqlite::Result<Option<String>> {
-    let (own, with_own) = match holders {
-        Holders::All => return Ok(None),
-        Holders::DeadAnd(own) => (own, true),
-        Holders::Dead { but } => (Some(but), false),
+    let Some((own, with_own)) = holders.own() else {
+        return Ok(None);
     };
     let mut st = tx.prepare_cached(&format!(
         "SELECT w.worker, n.worker_id IS NOT NULL, {NODE_COLUMNS}
@@ -203,10 +171,9 @@ fn taken_back(tx: &Transaction, no: i64, holders: Holders) -> rusqlite::Result<O
             continue;
         }
         let known: bool = r.get(1)?;
-        match known.then(|| node_at(r, 2)).transpose()? {
-            Some(n) if n.alive() => continue,
-            Some(n) if n.state != NodeState::Dead => dead.push((worker, true)),
-            _ => dead.push((worker, false)),
+        let node = known.then(|| node_at(r, 2)).transpose()?;
+        if let Some(mark) = Holders::judge(node.as_ref()) {
+            dead.push((worker, mark));
         }
     }
     drop(rows);
@@ -215,13 +182,8 @@ fn taken_back(tx: &Transaction, no: i64, holders: Holders) -> rusqlite::Result<O
             declare_dead(tx, worker)?;
         }
     }
-    let ids = dead
-        .into_iter()
-        .map(|(w, _)| w)
-        .chain(own.filter(|_| with_own).map(str::to_string));
-    Ok(Some(
-        serde_json::Value::from(ids.collect::<Vec<_>>()).to_string(),
-    ))
+    let ids = Holders::taken_back(dead, own.filter(|_| with_own));
+    Ok(Some(serde_json::Value::from(ids).to_string()))
 }
 
 /// Node `worker` is dead, as another node found: it writes nothing more
@@ -257,7 +219,7 @@ pub(super) fn materialize_claims(
     holders: Holders,
 ) -> rusqlite::Result<Option<String>> {
     let workers = taken_back(tx, no, holders)?;
-    let held = holders.filter();
+    let held = filter(holders);
     tx.execute(
         &format!(
             "INSERT OR IGNORE INTO batch_entities
@@ -292,7 +254,7 @@ pub(super) fn requeue_in_process(
         &format!(
             "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL, worker = NULL
              WHERE batch = ?1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {}",
-            holders.filter()
+            filter(holders)
         ),
         params![no, workers],
     )
@@ -323,24 +285,16 @@ pub(super) fn counters_of(conn: &rusqlite::Connection, bid: &str) -> rusqlite::R
 
 /// Counters recomputed from the entity rows, and written to the batch row.
 pub(super) fn recount(tx: &Transaction, bid: &str) -> rusqlite::Result<Counters> {
-    let mut c = Counters::default();
-    {
+    let mut c = {
         let mut st = tx.prepare(
             "SELECT status, count(*) FROM batch_entities WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1) GROUP BY status",
         )?;
-        let mut rows = st.query([bid])?;
-        while let Some(r) = rows.next()? {
+        let counts = st.query_map([bid], |r| {
             let n: i64 = r.get(1)?;
-            match r.get::<_, EntityStatus>(0)? {
-                EntityStatus::Waiting => c.waiting = n,
-                EntityStatus::InProcess => c.in_process = n,
-                EntityStatus::Completed => c.completed = n,
-                EntityStatus::Failed => c.failed = n,
-                EntityStatus::Cancelled => c.cancelled = n,
-            }
-        }
-    }
-    c.total = c.waiting + c.in_process + c.completed + c.failed + c.cancelled;
+            Ok((r.get::<_, EntityStatus>(0)?, n))
+        })?;
+        counters_by_status(counts)?
+    };
     let (added, updated, unchanged): (i64, i64, i64) = tx.query_row(
         "SELECT coalesce(sum(json_extract(result, '$.Added')), 0),
                 coalesce(sum(json_extract(result, '$.Updated')), 0),

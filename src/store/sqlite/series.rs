@@ -12,30 +12,11 @@ const RUN_COLUMNS: &str =
     "series, run_no, batch_id, start_time, end_time, status, failed, from_date, error, bid";
 
 fn series_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRow> {
-    Ok(SeriesRow {
-        name: r.get(0)?,
-        reprocess_hours: r.get(1)?,
-        trunc_start: r.get::<_, i64>(2)? != 0,
-        from_date: r.get(3)?,
-        params: stored_params(&r.get::<_, String>(4)?),
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
-    })
+    SeriesRow::read(r)
 }
 
 fn run_row(r: &rusqlite::Row) -> rusqlite::Result<SeriesRunRow> {
-    Ok(SeriesRunRow {
-        series: r.get(0)?,
-        run_no: r.get(1)?,
-        batch_id: r.get(2)?,
-        start_time: r.get(3)?,
-        end_time: r.get(4)?,
-        status: SeriesRunStatus::from_stored(&r.get::<_, String>(5)?),
-        failed: r.get(6)?,
-        from_date: r.get(7)?,
-        error: r.get(8)?,
-        bid: r.get(9)?,
-    })
+    SeriesRunRow::read(r)
 }
 
 fn one_series(c: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<SeriesRow>> {

@@ -6,6 +6,7 @@
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::batches::*;
+use crate::store::step::{Tally, outcome_fields, retry_pending};
 use rusqlite::{Transaction, params};
 
 /// The row of an entity claimed as it arrived, written with its outcome.
@@ -120,14 +121,7 @@ pub(super) fn step_in(
     let now = crate::store::now();
     // The same moment as entity rows and claims keep it (`*_ms` columns).
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut d = Counters::default();
-    // Entities of each claim row (by its first sequence number) that get
-    // their own row in this step.
-    let mut claims_done: Vec<(i64, i64)> = Vec::new();
-    let mut claim_done = |first: i64| match claims_done.iter_mut().find(|(f, _)| *f == first) {
-        Some((_, n)) => *n += 1,
-        None => claims_done.push((first, 1)),
-    };
+    let mut tally = Tally::default();
     if !input.outcomes.is_empty() {
         let mut upd = tx.prepare_cached(
             "UPDATE batch_entities SET status = ?3, start_time_ms = ?4, end_time_ms = ?5,
@@ -142,17 +136,7 @@ pub(super) fn step_in(
         // written together below.
         let mut rows: Vec<OutcomeRow> = Vec::new();
         for o in &input.outcomes {
-            let (status, error, retry_at) = match &o.state {
-                OutcomeState::Completed { .. } => (EntityStatus::Completed, None, None),
-                OutcomeState::Failed { error } => {
-                    (EntityStatus::Failed, Some(error.as_str()), None)
-                }
-                OutcomeState::Retry { error, retry_at_ms } => (
-                    EntityStatus::Waiting,
-                    Some(error.as_str()),
-                    Some(*retry_at_ms),
-                ),
-            };
+            let (status, error, retry_at) = outcome_fields(&o.state);
             let counted = match o.claim {
                 None => {
                     upd.execute(params![
@@ -179,7 +163,7 @@ pub(super) fn step_in(
                         }
                     };
                     if open {
-                        claim_done(first);
+                        tally.claim_done(first);
                         rows.push(OutcomeRow {
                             o,
                             status,
@@ -194,21 +178,7 @@ pub(super) fn step_in(
                 // Not IN_PROCESS any more (a retry reset it): not ours to count.
                 continue;
             }
-            d.in_process -= 1;
-            match &o.state {
-                OutcomeState::Completed {
-                    added,
-                    updated,
-                    unchanged,
-                } => {
-                    d.completed += 1;
-                    d.added += i64::from(*added);
-                    d.updated += i64::from(*updated);
-                    d.unchanged += i64::from(*unchanged);
-                }
-                OutcomeState::Failed { .. } => d.failed += 1,
-                OutcomeState::Retry { .. } => d.waiting += 1,
-            }
+            tally.outcome(&o.state);
         }
         insert_outcome_rows(tx, no, node, &mut rows)?;
     }
@@ -226,22 +196,21 @@ pub(super) fn step_in(
             let n = match c.claim {
                 None => rel.execute(params![no, c.seq])?,
                 Some(first) => {
-                    claim_done(first);
+                    tally.claim_done(first);
                     rel_claimed.execute(params![no, c.seq, c.entity_id])?
                 }
             } as i64;
-            d.in_process -= n;
-            d.waiting += n;
+            tally.released(n);
         }
     }
-    if !claims_done.is_empty() {
+    if !tally.claims_done.is_empty() {
         let mut upd = tx.prepare_cached(
             "UPDATE batch_claims SET open = open - ?3 WHERE batch = ?1 AND first_seq = ?2",
         )?;
         let mut del = tx.prepare_cached(
             "DELETE FROM batch_claims WHERE batch = ?1 AND first_seq = ?2 AND open <= 0",
         )?;
-        for (first, n) in claims_done {
+        for &(first, n) in &tally.claims_done {
             upd.execute(params![no, first, n])?;
             del.execute(params![no, first])?;
         }
@@ -281,75 +250,37 @@ pub(super) fn step_in(
             claimed.push(c?);
         }
         claimed.sort_by_key(|c| c.seq);
-        d.waiting -= claimed.len() as i64;
-        d.in_process += claimed.len() as i64;
+        tally.claimed(claimed.len() as i64);
     }
-    let mut bad_ids = 0i64;
     let mut moved = Vec::new();
     if !input.new_ids.is_empty() {
         let mut ins = tx.prepare_cached(
             "INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        // The ids claimed as they arrive: one claim row, a JSON array from
-        // the first of them on (null for a bad id among them).
-        let mut first: Option<i64> = None;
-        let mut ids_json = String::from("[");
-        let mut open = 0i64;
-        for (index, id) in input.new_ids.iter().enumerate() {
-            *next_seq += 1;
-            let seq = *next_seq;
-            match id {
-                NewId::Ok(text) if claimed.len() < input.claim => {
-                    let first = *first.get_or_insert(seq);
-                    if seq > first {
-                        ids_json.push(',');
-                    }
-                    ids_json.push_str(&serde_json::to_string(text).unwrap_or_default());
-                    open += 1;
-                    d.total += 1;
-                    d.in_process += 1;
-                    moved.push((claimed.len(), index));
-                    claimed.push(Claimed {
-                        seq,
-                        entity_id: String::new(),
-                        attempts: 1,
-                        claim: Some(first),
-                    });
-                }
-                NewId::Ok(text) => {
-                    ins.execute(params![
-                        no,
-                        seq,
-                        text,
-                        EntityStatus::Waiting,
-                        None::<String>,
-                        None::<String>
-                    ])?;
-                    d.total += 1;
-                    d.waiting += 1;
-                }
-                NewId::Bad(text, error) => {
-                    if first.is_some() {
-                        ids_json.push_str(",null");
-                    }
-                    ins.execute(params![no, seq, text, EntityStatus::Failed, error, now_ms])?;
-                    d.total += 1;
-                    d.failed += 1;
-                    bad_ids += 1;
-                }
-            }
-        }
-        if let Some(first) = first {
-            ids_json.push(']');
+        // The ids claimed as they arrive: one claim row.
+        let arrived = tally.place_new_ids(input, next_seq, now_ms, &mut claimed, |r| {
+            ins.execute(params![no, r.seq, r.entity_id, r.status, r.error, r.end_ms])
+                .map(drop)
+        })?;
+        if let Some(first) = arrived.first {
             tx.prepare_cached(
                 "INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids, worker)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![no, first, node, now_ms, open, ids_json, run.worker])?;
+            .execute(params![
+                no,
+                first,
+                node,
+                now_ms,
+                arrived.open,
+                arrived.ids_json,
+                run.worker
+            ])?;
         }
+        moved = arrived.moved;
     }
-    let done_here = d.completed + d.failed;
+    let d = &tally.d;
     tx.prepare_cached(
         "UPDATE batches SET total = total + ?2, waiting = waiting + ?3, in_process = in_process + ?4,
              completed = completed + ?5, failed = failed + ?6, added = added + ?7,
@@ -375,7 +306,7 @@ pub(super) fn step_in(
     // The node's heartbeat (with the batch's, for its owner).
     tx.prepare_cached("UPDATE nodes SET heartbeat_at = ?2 WHERE worker_id = ?1")?
         .execute(params![run.worker, now])?;
-    if done_here != 0 || !input.outcomes.is_empty() {
+    if tally.touches_node(input) {
         // Entities that failed on arrival (bad ids) are counted on the
         // batch, not on a node: no node processed them.
         tx.prepare_cached(
@@ -387,7 +318,7 @@ pub(super) fn step_in(
             bid,
             node,
             d.completed,
-            (d.failed - bad_ids).max(0),
+            tally.node_failed(),
             d.added,
             d.updated,
             d.unchanged
@@ -418,10 +349,7 @@ pub(super) fn step_in(
             r.get::<_, i64>(11)? != 0,
         ))
     })?;
-    // Entities wait but not as many could be claimed as asked: they wait
-    // for a retry time (derived here, not queried: an EXISTS over the
-    // waiting rows would cost every step the size of the batch).
-    let retry_pending = claimed.len() < input.claim && counters.waiting > 0;
+    let retry_pending = retry_pending(&claimed, input, &counters);
     Ok((
         StepResult {
             claimed,

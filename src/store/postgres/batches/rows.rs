@@ -12,9 +12,10 @@
 use super::super::nodes::declare_dead;
 pub(super) use super::super::queue::event;
 use super::super::{PgStore, TxError};
+use crate::batch::BatchStatus;
 use crate::batch::Counters;
-use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::batches::*;
+use crate::store::holders::Holders;
 use crate::store::nodes::{NodeKind, NodeRecord, NodeState};
 use crate::store::{Result, StoreError};
 use postgres::Transaction;
@@ -94,23 +95,17 @@ impl PgStore {
         self.tx(|tx| {
             let st = self.cached(tx, sql)?;
             let Some(row) = tx.query_opt(&st, &[&run.bid, &run.worker, &beat_every_ms()])? else {
-                return Err(no_batch(run.bid).into());
+                return Err(StoreError::no_batch(run.bid).into());
             };
             let execution_id: String = row.get(1);
             let status: String = row.get(4);
             let dead: bool = row.get(5);
             // Another run holds the batch now, or another node declared
-            // this one dead (it took its claims back).
-            if execution_id != run.execution_id || dead {
-                // Refused for its node alone (found dead, the batch still
-                // under the run's execution): who took its work is not
-                // known, and the batch's owner may be the run itself.
-                let (node, pid) = if execution_id == run.execution_id {
-                    (None, None)
-                } else {
-                    (row.get(2), row.get(3))
-                };
-                return Err(taken_over(run.bid, node, pid, status).into());
+            // this one dead.
+            if let Some(refusal) =
+                run.fence(&execution_id, dead, &status, || (row.get(2), row.get(3)))
+            {
+                return Err(refusal.into());
             }
             let fence = Fence {
                 no: row.get(0),
@@ -175,19 +170,11 @@ pub(super) fn taken_over(
     }
 }
 
-pub(super) fn no_batch(bid: &str) -> StoreError {
-    StoreError::NotFound {
-        kind: "batch",
-        name: bid.to_string(),
-        suggestion: None,
-    }
-}
-
 /// The number of batch `bid`, which keys its entity rows and claims.
 pub(super) fn batch_no(tx: &mut Transaction<'_>, bid: &str) -> TxResult<i64> {
     match tx.query_opt("SELECT batch_no FROM batches WHERE bid = $1", &[&bid])? {
         Some(r) => Ok(r.get(0)),
-        None => Err(no_batch(bid).into()),
+        None => Err(StoreError::no_batch(bid).into()),
     }
 }
 
@@ -224,29 +211,12 @@ pub(super) fn write_status(
     Ok(event(tx, bid, execution_id, node, status, note)?)
 }
 
-/// Whose IN_PROCESS entities (rows and claims) an operation takes back.
-#[derive(Clone, Copy)]
-pub(super) enum Holders<'a> {
-    /// Every one: nobody may hold any (a finished batch).
-    All,
-    /// Those of nodes that are not alive (declared dead in passing), of
-    /// claims that name no node, and those of `own` (a run that holds
-    /// none in flight itself, or that fails).
-    DeadAnd(Option<&'a str>),
-    /// Only those of nodes other than `but` that are not alive (declared
-    /// dead in passing): a run that owns the batch takes back a dead
-    /// helper's claims while its own are in flight.
-    Dead { but: &'a str },
-}
-
-impl Holders<'_> {
-    /// The SQL condition on a row with a `worker` column that it belongs
-    /// to these holders, given [`taken_back`]'s list bound as `$2`.
-    fn filter(self) -> &'static str {
-        match self {
-            Holders::Dead { .. } => "worker = ANY($2::text[])",
-            _ => HELD_BY,
-        }
+/// The SQL condition on a row with a `worker` column that it belongs to
+/// `holders`, given [`taken_back`]'s list bound as `$2`.
+fn filter(holders: Holders) -> &'static str {
+    match holders {
+        Holders::Dead { .. } => "worker = ANY($2::text[])",
+        _ => HELD_BY,
     }
 }
 
@@ -263,10 +233,8 @@ fn taken_back(
     no: i64,
     holders: Holders,
 ) -> TxResult<Option<Vec<String>>> {
-    let (own, with_own) = match holders {
-        Holders::All => return Ok(None),
-        Holders::DeadAnd(own) => (own, true),
-        Holders::Dead { but } => (Some(but), false),
+    let Some((own, with_own)) = holders.own() else {
+        return Ok(None);
     };
     let rows = tx.query(
         "SELECT w.worker, n.worker_id IS NOT NULL, n.node, n.dc, n.host, n.pid, n.kind,
@@ -285,47 +253,43 @@ fn taken_back(
             continue;
         }
         let known: bool = r.get(1);
-        if !known {
-            dead.push((worker, false));
-            continue;
+        let node = known.then(|| node_at(r, &worker));
+        if let Some(mark) = Holders::judge(node.as_ref()) {
+            dead.push((worker, mark));
         }
-        let db_now_ms: i64 = r.get(12);
-        let skew =
-            chrono::TimeDelta::milliseconds(chrono::Utc::now().timestamp_millis() - db_now_ms);
-        let beat: String = r.get(10);
-        let heartbeat_at = chrono::DateTime::parse_from_rfc3339(&beat)
-            .map(|t| crate::store::stamp(t.with_timezone(&chrono::Utc) + skew))
-            .unwrap_or(beat);
-        let node = NodeRecord {
-            worker_id: worker.clone(),
-            node: r.get(2),
-            dc: r.get(3),
-            host: r.get(4),
-            pid: r.get(5),
-            kind: NodeKind::parse(r.get(6)).unwrap_or(NodeKind::Synchronous),
-            // A state this batchsh does not know: not one it may count on.
-            state: NodeState::parse(r.get(7)).unwrap_or(NodeState::Dead),
-            workers: r.get(8),
-            started_at: r.get(9),
-            heartbeat_at,
-            addrs: serde_json::from_str(r.get(11)).unwrap_or_default(),
-        };
-        if node.alive() {
-            continue;
-        }
-        let mark = node.state != NodeState::Dead;
-        dead.push((worker, mark));
     }
     for (worker, mark) in &dead {
         if *mark {
             declare_dead(tx, worker, false)?;
         }
     }
-    let ids = dead
-        .into_iter()
-        .map(|(w, _)| w)
-        .chain(own.filter(|_| with_own).map(str::to_string));
-    Ok(Some(ids.collect()))
+    Ok(Some(Holders::taken_back(dead, own.filter(|_| with_own))))
+}
+
+/// The node row of holder `worker` that [`taken_back`] read from column 2
+/// on, its heartbeat moved by the difference between this host's clock
+/// and the database's (column 12).
+fn node_at(r: &postgres::Row, worker: &str) -> NodeRecord {
+    let db_now_ms: i64 = r.get(12);
+    let skew = chrono::TimeDelta::milliseconds(chrono::Utc::now().timestamp_millis() - db_now_ms);
+    let beat: String = r.get(10);
+    let heartbeat_at = chrono::DateTime::parse_from_rfc3339(&beat)
+        .map(|t| crate::store::stamp(t.with_timezone(&chrono::Utc) + skew))
+        .unwrap_or(beat);
+    NodeRecord {
+        worker_id: worker.to_string(),
+        node: r.get(2),
+        dc: r.get(3),
+        host: r.get(4),
+        pid: r.get(5),
+        kind: NodeKind::parse(r.get(6)).unwrap_or(NodeKind::Synchronous),
+        // A state this batchsh does not know: not one it may count on.
+        state: NodeState::parse(r.get(7)).unwrap_or(NodeState::Dead),
+        workers: r.get(8),
+        started_at: r.get(9),
+        heartbeat_at,
+        addrs: serde_json::from_str(r.get(11)).unwrap_or_default(),
+    }
 }
 
 /// The owner that a takeover judged dead as `seen`: the node of its run
@@ -354,7 +318,7 @@ pub(super) fn materialize_claims(
     holders: Holders,
 ) -> TxResult<Option<Vec<String>>> {
     let workers = taken_back(tx, no, holders)?;
-    let held = holders.filter();
+    let held = filter(holders);
     // The claim rows first, as a step writing their outcomes takes them:
     // neither then waits for a row the other holds.
     tx.execute(
@@ -391,7 +355,7 @@ pub(super) fn requeue_in_process(
         &format!(
             "UPDATE batch_entities SET status = 'WAITING', retry_at_ms = NULL, worker = NULL
              WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'IN_PROCESS' AND {}",
-            holders.filter()
+            filter(holders)
         ),
         &[&no, &workers],
     )?)
@@ -423,7 +387,7 @@ pub(super) fn counters_of(c: &mut impl postgres::GenericClient, bid: &str) -> Tx
     let sql = format!("SELECT {COUNTER_COLUMNS} FROM batch_totals WHERE bid = $1");
     match c.query_opt(&sql, &[&bid])? {
         Some(r) => Ok(counters_at(&r, 0)),
-        None => Err(no_batch(bid).into()),
+        None => Err(StoreError::no_batch(bid).into()),
     }
 }
 
@@ -431,21 +395,14 @@ pub(super) fn counters_of(c: &mut impl postgres::GenericClient, bid: &str) -> Tx
 /// (the workers' rows of changes, folded in, are deleted). The caller
 /// holds the batch row `FOR UPDATE`, so no step adds to them meanwhile.
 pub(super) fn recount(s: &PgStore, tx: &mut Transaction<'_>, no: i64) -> TxResult<Counters> {
-    let mut c = Counters::default();
-    for r in tx.query(
+    let counts = tx.query(
         "SELECT status, count(*) FROM batch_entities WHERE batch = $1 GROUP BY status",
         &[&no],
-    )? {
+    )?;
+    let mut c = counters_by_status(counts.iter().map(|r| {
         let n: i64 = r.get(1);
-        match parsed(s, r.get(0))? {
-            EntityStatus::Waiting => c.waiting = n,
-            EntityStatus::InProcess => c.in_process = n,
-            EntityStatus::Completed => c.completed = n,
-            EntityStatus::Failed => c.failed = n,
-            EntityStatus::Cancelled => c.cancelled = n,
-        }
-    }
-    c.total = c.waiting + c.in_process + c.completed + c.failed + c.cancelled;
+        Ok::<_, StoreError>((parsed(s, r.get(0))?, n))
+    }))?;
     // As SQLite's json_extract sums them: numbers, and true as 1; a result
     // that is no JSON object counts for nothing.
     let flag = |k: &str| {

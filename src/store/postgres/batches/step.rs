@@ -19,8 +19,9 @@
 use super::super::copy::CopyIn;
 use super::super::{PgStore, TxError};
 use super::rows::{Fence, TxResult, counters_at, taken_over};
-use crate::batch::{Counters, EntityStatus};
+use crate::batch::Counters;
 use crate::store::batches::*;
+use crate::store::step::{Tally, outcome_fields, retry_pending};
 use postgres::Transaction;
 use std::collections::HashMap;
 
@@ -152,14 +153,7 @@ pub(super) fn step_in(
 ) -> TxResult<(StepResult, Vec<(usize, usize)>)> {
     let (no, node) = (f.no, run.node);
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut d = Counters::default();
-    // Entities of each claim row (by its first sequence number) that get
-    // their own row in this step.
-    let mut claims_done: Vec<(i64, i64)> = Vec::new();
-    let mut claim_done = |first: i64| match claims_done.iter_mut().find(|(f, _)| *f == first) {
-        Some((_, n)) => *n += 1,
-        None => claims_done.push((first, 1)),
-    };
+    let mut tally = Tally::default();
     // First, while the step holds no entity row: the batch row is
     // shared with the other nodes' steps, which this waits for, and one
     // of them may wait for a row this step would have locked by then.
@@ -171,25 +165,11 @@ pub(super) fn step_in(
     }
     if !input.outcomes.is_empty() {
         let by_seq: HashMap<i64, &Outcome> = input.outcomes.iter().map(|o| (o.seq, o)).collect();
-        for seq in write_outcomes(s, tx, no, node, &input.outcomes, &mut claim_done)? {
+        for seq in write_outcomes(s, tx, no, node, &input.outcomes, &mut tally)? {
             let Some(o) = by_seq.get(&seq) else {
                 continue;
             };
-            d.in_process -= 1;
-            match &o.state {
-                OutcomeState::Completed {
-                    added,
-                    updated,
-                    unchanged,
-                } => {
-                    d.completed += 1;
-                    d.added += i64::from(*added);
-                    d.updated += i64::from(*updated);
-                    d.unchanged += i64::from(*unchanged);
-                }
-                OutcomeState::Failed { .. } => d.failed += 1,
-                OutcomeState::Retry { .. } => d.waiting += 1,
-            }
+            tally.outcome(&o.state);
         }
     }
     if !input.release.is_empty() {
@@ -205,16 +185,15 @@ pub(super) fn step_in(
             let seqs: Col<i64> = claimed.iter().map(|c| c.seq).collect();
             let ids: Col<&str> = claimed.iter().map(|c| c.entity_id.as_str()).collect();
             for c in &claimed {
-                claim_done(c.claim.unwrap_or_default());
+                tally.claim_done(c.claim.unwrap_or_default());
             }
             let st = s.cached(tx, RELEASE_CLAIMS)?;
             n += tx.execute(&st, &[&no, &seqs, &ids])?;
         }
-        d.in_process -= n as i64;
-        d.waiting += n as i64;
+        tally.released(n as i64);
     }
-    if !claims_done.is_empty() {
-        let (firsts, ns): (Col<i64>, Col<i64>) = claims_done.into_iter().unzip();
+    if !tally.claims_done.is_empty() {
+        let (firsts, ns): (Col<i64>, Col<i64>) = tally.claims_done.iter().copied().unzip();
         let st = s.cached(tx, CLAIMS_DONE)?;
         tx.query_one(&st, &[&no, &firsts, &ns])?;
     }
@@ -234,65 +213,21 @@ pub(super) fn step_in(
             });
         }
         claimed.sort_by_key(|c| c.seq);
-        d.waiting -= claimed.len() as i64;
-        d.in_process += claimed.len() as i64;
+        tally.claimed(claimed.len() as i64);
     }
-    let mut bad_ids = 0i64;
     let mut moved = Vec::new();
     if !input.new_ids.is_empty() {
         let (mut seqs, mut texts, mut statuses, mut errors, mut ends) =
             (Col::new(), Col::new(), Col::new(), Col::new(), Col::new());
-        // The ids claimed as they arrive: one claim row, a JSON array from
-        // the first of them on (null for a bad id among them).
-        let mut first: Option<i64> = None;
-        let mut ids_json = String::from("[");
-        let mut open = 0i64;
-        for (index, id) in input.new_ids.iter().enumerate() {
-            *next_seq += 1;
-            let seq = *next_seq;
-            match id {
-                NewId::Ok(text) if claimed.len() < input.claim => {
-                    let first = *first.get_or_insert(seq);
-                    if seq > first {
-                        ids_json.push(',');
-                    }
-                    ids_json.push_str(&serde_json::to_string(text).unwrap_or_default());
-                    open += 1;
-                    d.total += 1;
-                    d.in_process += 1;
-                    moved.push((claimed.len(), index));
-                    claimed.push(Claimed {
-                        seq,
-                        entity_id: String::new(),
-                        attempts: 1,
-                        claim: Some(first),
-                    });
-                }
-                NewId::Ok(text) => {
-                    seqs.push(seq);
-                    texts.push(text.as_str());
-                    statuses.push(EntityStatus::Waiting.as_str());
-                    errors.push(None);
-                    ends.push(None);
-                    d.total += 1;
-                    d.waiting += 1;
-                }
-                NewId::Bad(text, error) => {
-                    if first.is_some() {
-                        ids_json.push_str(",null");
-                    }
-                    seqs.push(seq);
-                    texts.push(text.as_str());
-                    statuses.push(EntityStatus::Failed.as_str());
-                    errors.push(Some(error.as_str()));
-                    ends.push(Some(now_ms));
-                    d.total += 1;
-                    d.failed += 1;
-                    bad_ids += 1;
-                }
-            }
-        }
-        ids_json.push(']');
+        // The ids claimed as they arrive: one claim row.
+        let arrived = tally.place_new_ids(input, next_seq, now_ms, &mut claimed, |r| {
+            seqs.push(r.seq);
+            texts.push(r.entity_id);
+            statuses.push(r.status.as_str());
+            errors.push(r.error);
+            ends.push(r.end_ms);
+            Ok::<_, TxError>(())
+        })?;
         let st = s.cached(tx, NEW_IDS)?;
         tx.execute(
             &st,
@@ -303,19 +238,18 @@ pub(super) fn step_in(
                 &statuses,
                 &errors,
                 &ends,
-                &first,
+                &arrived.first,
                 &node,
-                &open,
-                &ids_json,
+                &arrived.open,
+                &arrived.ids_json,
                 &run.worker,
             ],
         )?;
+        moved = arrived.moved;
     }
-    let done_here = d.completed + d.failed;
-    let changed = d != Counters::default();
-    // Entities that failed on arrival (bad ids) are counted on the batch,
-    // not on a node: no node processed them.
-    let per_node = done_here != 0 || !input.outcomes.is_empty();
+    let d = &tally.d;
+    let changed = *d != Counters::default();
+    let per_node = tally.touches_node(input);
     let worker = if run.worker.is_empty() {
         run.node
     } else {
@@ -337,7 +271,7 @@ pub(super) fn step_in(
             &d.unchanged,
             &changed,
             &per_node,
-            &(d.failed - bad_ids).max(0),
+            &tally.node_failed(),
             &run.bid,
             &node,
             &run.worker,
@@ -369,9 +303,7 @@ pub(super) fn step_in(
         Some(t) => Some(super::rows::parsed(s, t)?),
         None => None,
     };
-    // Entities wait but not as many could be claimed as asked: they wait
-    // for a retry time, or another node is claiming them.
-    let retry_pending = claimed.len() < input.claim && counters.waiting > 0;
+    let retry_pending = retry_pending(&claimed, input, &counters);
     Ok((
         StepResult {
             claimed,
@@ -397,20 +329,11 @@ fn write_outcomes(
     no: i64,
     node: &str,
     outcomes: &[Outcome],
-    claim_done: &mut impl FnMut(i64),
+    tally: &mut Tally,
 ) -> TxResult<Vec<i64>> {
     fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
-        match &o.state {
-            OutcomeState::Completed { .. } => (EntityStatus::Completed.as_str(), None, None),
-            OutcomeState::Failed { error } => {
-                (EntityStatus::Failed.as_str(), Some(error.as_str()), None)
-            }
-            OutcomeState::Retry { error, retry_at_ms } => (
-                EntityStatus::Waiting.as_str(),
-                Some(error.as_str()),
-                Some(*retry_at_ms),
-            ),
-        }
+        let (status, error, retry) = outcome_fields(&o.state);
+        (status.as_str(), error, retry)
     }
     let (rows, claimed): (Vec<&Outcome>, Vec<&Outcome>) =
         outcomes.iter().partition(|o| o.claim.is_none());
@@ -480,7 +403,7 @@ fn write_outcomes(
     }
     copy.finish()?;
     for o in claimed {
-        claim_done(o.claim.unwrap_or_default());
+        tally.claim_done(o.claim.unwrap_or_default());
         written.push(o.seq);
     }
     Ok(written)
