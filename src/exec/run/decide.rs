@@ -34,13 +34,16 @@ pub(super) const SHARED_IDS_HOLD: Duration = Duration::from_millis(50);
 
 /// How long ids may wait in the hub to be claimed as they are stored:
 /// [`IDS_HOLD`]; but the ids of an asynchronous batch (`shared`: other
-/// nodes may process it) whose entities are slow (`known`, and a `depth`
-/// under [`IDS_BATCH`]) are stored for the other nodes after
-/// [`SHARED_IDS_HOLD`]: this node would not claim them soon. Fast entities
-/// keep the long hold: this node claims their ids as fast as they come,
-/// and storing them WAITING first would write each row twice.
-pub(super) fn id_hold(shared: bool, known: bool, depth: usize) -> Duration {
-    if shared && known && depth < IDS_BATCH {
+/// nodes may process it) whose entities are slow (a `depth` under
+/// [`IDS_BATCH`]) are stored for the other nodes after [`SHARED_IDS_HOLD`]:
+/// this node would not claim them soon. So are they while the mean entity
+/// time is still the first guess (slow, so a small depth): the other
+/// nodes start with the batch, instead of idling until this node has seen
+/// enough outcomes to know the pace. Fast entities, once known, keep the
+/// long hold: this node claims their ids as fast as they come, and storing
+/// them WAITING first would write each row twice.
+pub(super) fn id_hold(shared: bool, depth: usize) -> Duration {
+    if shared && depth < IDS_BATCH {
         SHARED_IDS_HOLD
     } else {
         IDS_HOLD

@@ -478,9 +478,19 @@ fn run_tuned(
         run.hand_out(step.claimed)?;
         run.report()?;
         // Coordinating: the run decides its end (and ON_DONE follows).
-        match run.verdict() {
-            Verdict::GoOn => {}
-            Verdict::RequeueOrphans => run.requeue_orphans()?,
+        let mut verdict = run.verdict();
+        if verdict == Verdict::RequeueOrphans {
+            run.requeue_orphans()?;
+            // The counters read with it may show the other nodes' last
+            // entities done by now: the end is decided at once, not at
+            // the next step (up to CONTROL_POLL later).
+            verdict = match run.verdict() {
+                Verdict::RequeueOrphans => Verdict::GoOn,
+                v => v,
+            };
+        }
+        match verdict {
+            Verdict::GoOn | Verdict::RequeueOrphans => {}
             Verdict::End(how, leftovers) => return run.end(how, leftovers),
             Verdict::Leave => return run.leave(),
         }

@@ -164,7 +164,7 @@ impl<'a> Run<'a> {
                     self.ids_open,
                 ),
             known,
-            hold: id_hold(plan.asynchronous, known, depth),
+            hold: id_hold(plan.asynchronous, depth),
             depth,
         }
     }
