@@ -98,6 +98,11 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         what: "cannot handle SIGUSR1 (how statements wake a worker)".into(),
         source,
     })?;
+    wake.listen(store.reopen()?)
+        .map_err(|source| WorkerError::Io {
+            what: "cannot start the thread that hears the store's notices".into(),
+            source,
+        })?;
     let me = Me {
         worker_id: worker_id.clone(),
         ident: NodeIdent {

@@ -59,7 +59,7 @@ use crate::store::batches::{
 };
 use crate::store::nodes::{LiveHere, NodeInfo, NodeKind, NodeState};
 use crate::store::seen::Seen;
-use crate::store::{Store, StoreError};
+use crate::store::{Listening, Notice, Store, StoreError};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -466,7 +466,12 @@ fn run_tuned(
     let finished_before = ctx.patiently(|store| store.finished_counts(me.bid))?;
     let parties = Parties::start(ctx, need_ids, next_seq > 0, finished_before.1)?;
     let fresh = finished_before == (0, 0);
-    let mut run = Run::new(ctx, &parties, status, next_seq, fresh);
+    // Other nodes help with an asynchronous batch: its owner hears when
+    // they leave it.
+    let others =
+        (roles.coordinate && plan.asynchronous).then(|| Listening::new(env.store, Notice::Batch));
+    let hears_others = others.as_ref().is_some_and(|l| l.told);
+    let mut run = Run::new(ctx, &parties, status, next_seq, fresh, hears_others);
     loop {
         run.heed_stop_token();
         let turn = run.turn();

@@ -77,17 +77,23 @@ pub(super) struct Run<'a> {
     /// keeps the slowest itself instead of reading every row at the end.
     fresh: bool,
     slowest: Slowest,
+    /// The store tells this run when another node leaves the batch
+    /// ([`crate::store::Notice::Batch`]): an owner waiting for the other
+    /// nodes' last entities ends the batch at once.
+    hears_others: bool,
 }
 
 impl<'a> Run<'a> {
     /// The writer of a run whose `parties` have started. `fresh`: no entity
-    /// of the batch had finished before.
+    /// of the batch had finished before. `hears_others`: the store tells
+    /// when another node leaves the batch.
     pub(super) fn new(
         ctx: Ctx<'a>,
         parties: &'a Parties,
         status: BatchStatus,
         next_seq: i64,
         fresh: bool,
+        hears_others: bool,
     ) -> Run<'a> {
         let now = Instant::now();
         Run {
@@ -117,6 +123,7 @@ impl<'a> Run<'a> {
             counters: Counters::default(),
             fresh,
             slowest: Slowest::default(),
+            hears_others,
         }
     }
 
@@ -143,11 +150,18 @@ impl<'a> Run<'a> {
     /// (their end is the batch's).
     fn looks_soon(&self) -> bool {
         let helps = self.ctx.roles.process && !self.ctx.roles.feed && self.ids_open;
-        let others_finish = self.ctx.roles.coordinate
+        self.waiting == 0 && (helps || self.others_finish())
+    }
+
+    /// Whether the run, its owner, only waits for the last entities of the
+    /// other nodes: nothing is left here, nothing waits, and they hold
+    /// entities.
+    fn others_finish(&self) -> bool {
+        self.ctx.roles.coordinate
             && !self.ids_open
             && self.in_flight == 0
-            && self.counters.in_process > 0;
-        self.waiting == 0 && (helps || others_finish)
+            && self.waiting == 0
+            && self.counters.in_process > 0
     }
 
     /// What holds for this turn. Whether it may claim is decided here.
@@ -206,6 +220,20 @@ impl<'a> Run<'a> {
                 return st;
             }
             let nap = nap(&signs);
+            if self.hears_others && self.others_finish() {
+                // Nothing comes to the hub now; the store tells when one
+                // of the other nodes leaves the batch (its last entities
+                // written): a step then, not at the next look.
+                drop(st);
+                let bid = self.ctx.me.bid;
+                let store = self.ctx.env.store;
+                let told = store.await_notice(nap.at_most).iter().any(|b| b == bid);
+                st = hub.lock();
+                if told {
+                    return st;
+                }
+                continue;
+            }
             st.wake_outcomes = nap.wake_outcomes;
             st.wake_ids = nap.wake_ids;
             st.writer_waits = true;

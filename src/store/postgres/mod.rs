@@ -17,13 +17,14 @@ mod batches;
 mod catalog;
 mod jobs;
 mod nodes;
+mod notices;
 mod purge;
 mod queue;
 mod reads;
 pub mod schema;
 mod series;
 
-use super::{Result, RunTuning, Store, StoreError, Upgrade, Upgrades};
+use super::{Notice, Result, RunTuning, Store, StoreError, Upgrade, Upgrades};
 use crate::pg::{PgError, Target};
 use postgres::{Client, Statement, Transaction};
 use std::cell::{RefCell, RefMut};
@@ -46,6 +47,9 @@ pub struct PgStore {
     target: Target,
     /// The URL without password, as [`crate::store::Store::path`] gives it.
     shown: PathBuf,
+    /// The notices this handle LISTENs to ([`Store::listen`]), again on a
+    /// new connection.
+    listening: RefCell<Vec<Notice>>,
 }
 
 impl PgStore {
@@ -60,6 +64,7 @@ impl PgStore {
             prepared: RefCell::new(HashMap::new()),
             shown: PathBuf::from(target.shown()),
             target,
+            listening: RefCell::new(Vec::new()),
         };
         store.migrate(upgrades)?;
         Ok(store)
@@ -107,6 +112,7 @@ impl PgStore {
                 Ok(c) => {
                     *client = c;
                     self.prepared.borrow_mut().clear();
+                    notices::listen_again(client, &self.listening.borrow());
                     return Ok(());
                 }
                 Err(e) if Instant::now() >= until => return Err(e),
@@ -323,7 +329,20 @@ impl Store for PgStore {
             prepared: RefCell::new(HashMap::new()),
             target: self.target.clone(),
             shown: self.shown.clone(),
+            listening: RefCell::new(Vec::new()),
         }))
+    }
+
+    fn listen(&self, notice: Notice) -> bool {
+        self.listen_to(notice)
+    }
+
+    fn unlisten(&self, notice: Notice) {
+        self.unlisten_to(notice);
+    }
+
+    fn await_notice(&self, timeout: Duration) -> Vec<String> {
+        self.await_notice_for(timeout)
     }
 }
 

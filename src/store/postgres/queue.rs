@@ -9,9 +9,11 @@
 //! own, so that two workers entering at once are counted one after the
 //! other.
 
+use super::notices::notify;
 use super::{PgStore, TxError};
 use crate::batch::BatchStatus;
 use crate::batch::StatusError;
+use crate::store::Notice;
 use crate::store::batches::BatchState;
 use crate::store::queue::*;
 use crate::store::{Result, StoreError};
@@ -133,6 +135,8 @@ impl QueueStore for PgStore {
                 BatchStatus::New,
                 Some("job taken"),
             )?;
+            // The other workers, on every host, may help with it at once.
+            notify(tx, Notice::Work, &b.bid)?;
             Ok(Some(b))
         })
     }
@@ -199,6 +203,7 @@ impl QueueStore for PgStore {
                 BatchStatus::WaitingForJob,
                 Some("queued again"),
             )?;
+            notify(tx, Notice::Work, bid)?;
             Ok(())
         })
     }

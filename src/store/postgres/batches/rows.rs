@@ -10,13 +10,14 @@
 //! every takeover, holds it `FOR UPDATE`, which puts it between steps.
 
 use super::super::nodes::declare_dead;
+use super::super::notices::notify;
 pub(super) use super::super::queue::event;
 use super::super::{PgStore, TxError};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, EntityStatus};
 use crate::store::batches::*;
 use crate::store::nodes::{NodeKind, NodeRecord, NodeState};
-use crate::store::{Result, StoreError};
+use crate::store::{Notice, Result, StoreError};
 use postgres::Transaction;
 
 pub(super) type TxResult<T> = std::result::Result<T, TxError>;
@@ -221,6 +222,8 @@ pub(super) fn write_status(
             &note,
         ],
     )?;
+    // Who waits for the batch (BATCH_WAIT) looks at once.
+    notify(tx, Notice::Batch, bid)?;
     Ok(event(tx, bid, execution_id, node, status, note)?)
 }
 
