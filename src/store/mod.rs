@@ -288,6 +288,11 @@ pub trait Store:
     /// dropped).
     fn unlisten(&self, _notice: Notice) {}
 
+    /// Sends `notice` about batch `bid` to those that listen, now (best
+    /// effort: they look at their next turn anyway). Nothing on a store
+    /// that cannot tell.
+    fn notify(&self, _notice: Notice, _bid: &str) {}
+
     /// Waits at most `timeout` for notices asked for with
     /// [`Store::listen`]: the ids of the batches they are about (those that
     /// came together), or none at the timeout. A store that cannot tell

@@ -319,11 +319,13 @@ fn serve(at: &At, wake: &wake::Wake) -> Result<String, WorkerError> {
         match work {
             // Look for more at once: a worker serves every batch it may.
             Some(work) => {
-                if matches!(work, Work::Job(_)) {
-                    // The other workers of this host may help at once.
+                let job = matches!(work, Work::Job(_));
+                serving.start(at, work)?;
+                if job {
+                    // The other workers of this host may help at once (the
+                    // batch's own thread goes first).
                     wake::nudge_workers(at.store, Some(&at.me.worker_id));
                 }
-                serving.start(at, work)?;
             }
             None => wake.sleep(idle_poll()),
         }

@@ -30,7 +30,7 @@ pub(super) const IDS_HOLD: Duration = Duration::from_secs(1);
 
 /// The same for an asynchronous batch, which other nodes may help with:
 /// they can claim the ids only once they are stored.
-pub(super) const SHARED_IDS_HOLD: Duration = Duration::from_millis(50);
+pub(super) const SHARED_IDS_HOLD: Duration = Duration::from_millis(10);
 
 /// How long ids may wait in the hub to be claimed as they are stored:
 /// [`IDS_HOLD`]; but the ids of an asynchronous batch (`shared`: other

@@ -466,10 +466,11 @@ fn run_tuned(
     let finished_before = ctx.patiently(|store| store.finished_counts(me.bid))?;
     let parties = Parties::start(ctx, need_ids, next_seq > 0, finished_before.1)?;
     let fresh = finished_before == (0, 0);
-    // Other nodes help with an asynchronous batch: its owner hears when
-    // they leave it.
-    let others =
-        (roles.coordinate && plan.asynchronous).then(|| Listening::new(env.store, Notice::Batch));
+    // Several nodes run an asynchronous batch: its owner hears when the
+    // others leave it, a helper when the owner stores ids.
+    let others = plan
+        .asynchronous
+        .then(|| Listening::new(env.store, Notice::Batch));
     let hears_others = others.as_ref().is_some_and(|l| l.told);
     let mut run = Run::new(ctx, &parties, status, next_seq, fresh, hears_others);
     loop {

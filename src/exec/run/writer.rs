@@ -77,16 +77,17 @@ pub(super) struct Run<'a> {
     /// keeps the slowest itself instead of reading every row at the end.
     fresh: bool,
     slowest: Slowest,
-    /// The store tells this run when another node leaves the batch
-    /// ([`crate::store::Notice::Batch`]): an owner waiting for the other
-    /// nodes' last entities ends the batch at once.
+    /// The store tells this run when another node leaves the batch, or
+    /// its owner stores ids ([`crate::store::Notice::Batch`]): an owner
+    /// waiting for the other nodes' last entities ends the batch at once,
+    /// and an idle helper claims the ids at once.
     hears_others: bool,
 }
 
 impl<'a> Run<'a> {
     /// The writer of a run whose `parties` have started. `fresh`: no entity
     /// of the batch had finished before. `hears_others`: the store tells
-    /// when another node leaves the batch.
+    /// what the other nodes do.
     pub(super) fn new(
         ctx: Ctx<'a>,
         parties: &'a Parties,
@@ -164,6 +165,18 @@ impl<'a> Run<'a> {
             && self.counters.in_process > 0
     }
 
+    /// Whether the run only waits for what other nodes do: its owner for
+    /// their last entities ([`Run::others_finish`]), or a helper with
+    /// nothing in hand for ids that the owner has not stored yet.
+    fn waits_for_others(&self) -> bool {
+        let idle_helper = !self.ctx.roles.feed
+            && !self.ctx.roles.coordinate
+            && self.ids_open
+            && self.in_flight == 0
+            && self.waiting == 0;
+        idle_helper || self.others_finish()
+    }
+
     /// What holds for this turn. Whether it may claim is decided here.
     pub(super) fn turn(&self) -> Turn {
         let plan = self.ctx.plan;
@@ -220,10 +233,11 @@ impl<'a> Run<'a> {
                 return st;
             }
             let nap = nap(&signs);
-            if self.hears_others && self.others_finish() {
+            if self.hears_others && self.waits_for_others() {
                 // Nothing comes to the hub now; the store tells when one
                 // of the other nodes leaves the batch (its last entities
-                // written): a step then, not at the next look.
+                // written), or the owner stores ids: a step then, not at
+                // the next look.
                 drop(st);
                 let bid = self.ctx.me.bid;
                 let store = self.ctx.env.store;
@@ -324,6 +338,8 @@ impl<'a> Run<'a> {
             }
         }
         let done_now = input.outcomes.len() + input.release.len();
+        // More ids stored than claimed: some wait for the other nodes.
+        let for_others = self.ctx.plan.asynchronous && input.new_ids.len() > input.claim;
         if !input.outcomes.is_empty()
             && let Some(lu) = &self.shared.command_lu
         {
@@ -337,6 +353,10 @@ impl<'a> Run<'a> {
             .ctx
             .patiently(|store| store.step(me, next_seq, &mut input))?;
         self.shared.committed();
+        if for_others {
+            // Idle helpers claim them at once, not at their next look.
+            self.ctx.env.store.notify(Notice::Batch, me.bid);
+        }
         drop(input);
         self.last_write = Instant::now();
         self.written += done_now;

@@ -341,6 +341,10 @@ impl Store for PgStore {
         self.unlisten_to(notice);
     }
 
+    fn notify(&self, notice: Notice, bid: &str) {
+        let _ = notices::notify(&mut *self.client(), notice, bid);
+    }
+
     fn await_notice(&self, timeout: Duration) -> Vec<String> {
         self.await_notice_for(timeout)
     }
