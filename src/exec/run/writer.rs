@@ -48,8 +48,9 @@ pub(super) struct Run<'a> {
     /// Running mean of an entity's time, which sizes the queue; starts
     /// slow, so a batch of long commands never claims far ahead.
     avg_entity_ms: f64,
-    /// Outcomes taken so far.
+    /// Outcomes taken so far, and their commands' time together (s).
     seen: usize,
+    busy_seen: f64,
     last_write: Instant,
     /// Entities written since the checkpointer was last nudged.
     written: usize,
@@ -109,6 +110,7 @@ impl<'a> Run<'a> {
             workers: ctx.plan.workers,
             avg_entity_ms: 1000.0,
             seen: 0,
+            busy_seen: 0.0,
             // The first turn reads the requests at once.
             last_write: now - CONTROL_POLL,
             written: 0,
@@ -191,7 +193,14 @@ impl<'a> Run<'a> {
                     self.ids_open,
                 ),
             known,
-            hold: id_hold(plan.asynchronous, depth),
+            hold: id_hold(
+                plan.asynchronous,
+                self.seen > 0,
+                pipeline_depth(
+                    self.workers,
+                    self.busy_seen * 1000.0 / self.seen.max(1) as f64,
+                ),
+            ),
             depth,
         }
     }
@@ -273,6 +282,7 @@ impl<'a> Run<'a> {
         st.failed_pending = 0;
         let busy = std::mem::take(&mut st.busy);
         self.seen += outcomes.len();
+        self.busy_seen += busy;
         self.avg_entity_ms = running_mean(self.avg_entity_ms, busy, outcomes.len());
         if self.stop.is_some() || self.paused {
             // Claimed but not started: nobody may start them now.
