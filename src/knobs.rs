@@ -10,6 +10,7 @@
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
 //! - `BATCHSH_TEST_GATE`: [`gate`];
 //! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`];
+//! - `BATCHSH_TEST_NO_WAKE_SIGNAL`: [`no_wake_signal`];
 //! - `BATCHSH_TEST_BID`: [`first_bid`];
 //! - `BATCHSH_TEST_PIPE_WINDOW`: [`pipe_window`];
 //! - `BATCHSH_TEST_NOW_FILE`: [`now`], the clock schedules read; the file
@@ -78,13 +79,26 @@ pub fn gate() {
 /// batch, then starts its own worker.
 pub fn no_background_worker() -> bool {
     static CELL: OnceLock<bool> = OnceLock::new();
-    *CELL.get_or_init(|| {
-        let set = std::env::var_os("BATCHSH_TEST_NO_BACKGROUND_WORKER").is_some();
+    flag(&CELL, "BATCHSH_TEST_NO_BACKGROUND_WORKER")
+}
+
+/// Whether the knob `var` is set (to anything), said once.
+fn flag(cell: &OnceLock<bool>, var: &str) -> bool {
+    *cell.get_or_init(|| {
+        let set = std::env::var_os(var).is_some();
         if set {
-            warn("BATCHSH_TEST_NO_BACKGROUND_WORKER");
+            warn(var);
         }
         set
     })
+}
+
+/// With `BATCHSH_TEST_NO_WAKE_SIGNAL` set, statements and workers wake no
+/// worker with SIGUSR1 ([`crate::background::wake`]), as if every worker
+/// were on another host: a test sees what the store's notices alone do.
+pub fn no_wake_signal() -> bool {
+    static CELL: OnceLock<bool> = OnceLock::new();
+    flag(&CELL, "BATCHSH_TEST_NO_WAKE_SIGNAL")
 }
 
 /// The id of the first batch this process creates, for fixtures that need

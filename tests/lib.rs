@@ -18,6 +18,7 @@ mod parse_cli;
 mod pg;
 mod pg_faults;
 mod pg_interfaces;
+mod pg_notices;
 mod pg_store;
 mod placement;
 mod repl;

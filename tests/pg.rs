@@ -109,3 +109,13 @@ pub fn store_url(home: &std::path::Path) -> Option<String> {
         .filter(|v| !v.is_empty())?;
     Some(batchsh::pg::database_for(&server, home).expect("the test store's database"))
 }
+
+/// The JSON output of a batchsh run of `script`, which must have ended
+/// with exit 0 (else the assertion shows its stderr).
+#[track_caller]
+pub fn json_output(script: &str, out: &std::process::Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{script}: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
+}

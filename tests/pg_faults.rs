@@ -81,10 +81,7 @@ impl Rig {
             .args(["--format", "json", "-c", script])
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{script}: {stderr}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
+        pg::json_output(script, &out)
     }
 
     /// Queues the batch; no worker runs it yet.

@@ -1,13 +1,17 @@
 //! Waking an idle worker at once, rather than at its next look for work
 //! (every 500 ms): a statement that queues an asynchronous batch, and a
 //! worker that takes a job, send SIGUSR1 to the live workers of this host,
-//! which look for work then. Workers on other hosts find it at their next
-//! look. A worker handles SIGUSR1 (this module) before it registers, so
-//! that a registered live worker is never ended by it; the sender checks
-//! that the pid is a `batchsh worker` still (its command line), as pids
-//! are reused.
+//! which look for work then. A worker handles SIGUSR1 (this module) before
+//! it registers, so that a registered live worker is never ended by it;
+//! the sender checks that the pid is a `batchsh worker` still (its command
+//! line), as pids are reused. On a store that tells (PostgreSQL's
+//! LISTEN/NOTIFY, [`Notice::Work`]), the same transactions wake the
+//! workers of every host: a thread of the worker's hears the store's
+//! notices and wakes it as a signal does. Elsewhere, workers on other
+//! hosts find the work at their next look.
 
 use crate::store::nodes::NodeStore;
+use crate::store::{Notice, Store};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -34,6 +38,27 @@ impl Wake {
         Ok(wake)
     }
 
+    /// Wakes the waiter also when the store says there is work (a batch
+    /// queued, a job taken, on any host), heard on `store`, a handle of
+    /// its own, from a thread of its own. Nothing on a store that cannot
+    /// tell. Called before the worker registers, as [`Wake::install`].
+    pub fn listen(self: &Arc<Self>, store: Box<dyn Store + Send>) -> std::io::Result<()> {
+        if !store.listen(Notice::Work) {
+            return Ok(());
+        }
+        let w = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("notices".into())
+            .spawn(move || {
+                loop {
+                    if !store.await_notice(Duration::from_secs(60)).is_empty() {
+                        w.nudge();
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
     pub fn nudge(&self) {
         *self.nudged.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cv.notify_all();
@@ -54,6 +79,9 @@ impl Wake {
 /// that they look for work now. Best effort: a worker that is not woken
 /// looks within 500 ms anyway.
 pub fn nudge_workers(store: &dyn NodeStore, except: Option<&str>) {
+    if crate::knobs::no_wake_signal() {
+        return;
+    }
     let Ok(nodes) = store.nodes() else {
         return;
     };

@@ -18,11 +18,13 @@ use crate::batch::{BatchStatus, Event, Events, RunEnd};
 use crate::output::progress::Line;
 use crate::store::appends::Openness;
 use crate::store::series::SeriesRunRow;
+use crate::store::{Listening, Notice};
 use crate::window;
 use chrono::Local;
 use std::time::{Duration, Instant};
 
-/// How often the batch's row is read: its end shows within this.
+/// How often the batch's row is read: its end shows within this, or at
+/// once on a store that tells ([`Notice::Batch`]).
 const POLL: Duration = Duration::from_millis(50);
 
 impl Session {
@@ -63,6 +65,8 @@ impl Session {
         let mut said_paused = false;
         let mut said_idle = false;
         let mut said_open = false;
+        // Before the first read: a change after it is told.
+        let told = Listening::new(store, Notice::Batch);
         let row = loop {
             let row = store.read_batch(&bid)?;
             if row.is_final() {
@@ -126,8 +130,9 @@ impl Session {
                 )
                 .about(&bid));
             }
-            std::thread::sleep(POLL);
+            store.await_notice(POLL);
         };
+        drop(told);
         if let Some(bar) = &bar {
             bar.event(Event::ProgressDone);
         }

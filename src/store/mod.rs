@@ -275,6 +275,19 @@ pub enum Upgrades<'a> {
     Silent,
 }
 
+/// What a process may ask the store to tell it of at once, rather than
+/// find at its next look (PostgreSQL's LISTEN/NOTIFY: from any host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// An asynchronous batch was queued, or its job taken: idle workers
+    /// look for work (a job to own, a batch to help with).
+    Work,
+    /// A batch's status changed, or a node left it: who waits for it
+    /// (`BATCH_WAIT`, its owner waiting for the other nodes' last
+    /// entities) looks again.
+    Batch,
+}
+
 /// A batchsh store, whatever keeps it.
 pub trait Store:
     AppendStore
@@ -311,6 +324,60 @@ pub trait Store:
     /// A second handle on the same store, for another thread (a run's
     /// producer reads the ids the batch stored while the writer goes on).
     fn reopen(&self) -> Result<Box<dyn Store + Send>>;
+
+    /// Asks the store to tell this handle of every `notice` from now on
+    /// ([`Store::await_notice`]). False when it cannot (SQLite, whose
+    /// processes are on one host and wake each other with signals): the
+    /// caller looks at the store as often as it did without.
+    fn listen(&self, _notice: Notice) -> bool {
+        false
+    }
+
+    /// No more of `notice` (those that came and were not awaited are
+    /// dropped).
+    fn unlisten(&self, _notice: Notice) {}
+
+    /// Sends `notice` about batch `bid` to those that listen, now (best
+    /// effort: they look at their next turn anyway). Nothing on a store
+    /// that cannot tell.
+    fn notify(&self, _notice: Notice, _bid: &str) {}
+
+    /// Waits at most `timeout` for notices asked for with
+    /// [`Store::listen`]: the ids of the batches they are about (those that
+    /// came together), or none at the timeout. A store that cannot tell
+    /// sleeps `timeout`; so does one whose connection fails meanwhile (its
+    /// caller's next statement finds out).
+    fn await_notice(&self, timeout: Duration) -> Vec<String> {
+        std::thread::sleep(timeout);
+        Vec::new()
+    }
+}
+
+/// While it lives, a store handle hears of a [`Notice`] (see
+/// [`Store::listen`]).
+pub struct Listening<'a> {
+    store: &'a dyn Store,
+    notice: Notice,
+    /// The store tells: a wait may rely on [`Store::await_notice`].
+    pub told: bool,
+}
+
+impl<'a> Listening<'a> {
+    pub fn new(store: &'a dyn Store, notice: Notice) -> Listening<'a> {
+        Listening {
+            store,
+            notice,
+            told: store.listen(notice),
+        }
+    }
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        if self.told {
+            self.store.unlisten(self.notice);
+        }
+    }
 }
 
 /// While it lives, a run's store settings are in force.

@@ -98,6 +98,11 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         what: "cannot handle SIGUSR1 (how statements wake a worker)".into(),
         source,
     })?;
+    wake.listen(store.reopen()?)
+        .map_err(|source| WorkerError::Io {
+            what: "cannot start the thread that hears the store's notices".into(),
+            source,
+        })?;
     let me = Me {
         worker_id: worker_id.clone(),
         ident: NodeIdent {
@@ -182,6 +187,10 @@ struct Serving {
     /// Batches it helped and left with nothing to claim, with when it may
     /// look at them again.
     resting: HashMap<String, Instant>,
+    /// A store handle opened while idle, for the next batch's thread: a
+    /// batch starts without waiting for a new connection (PostgreSQL's
+    /// takes a server process of its own).
+    spare: Option<Box<dyn crate::store::Store + Send>>,
 }
 
 impl Serving {
@@ -198,7 +207,10 @@ impl Serving {
     /// store handle of its own.
     fn start(&mut self, at: &At, work: Work) -> Result<(), WorkerError> {
         let bid = work.bid().to_string();
-        let store = at.store.reopen()?;
+        let store = match self.spare.take() {
+            Some(store) => store,
+            None => at.store.reopen()?,
+        };
         let (cfg, me, log, permits) = (
             at.cfg.clone(),
             at.me.clone(),
@@ -405,13 +417,20 @@ fn turn(
     match work {
         // Look for more at once: a worker serves every batch it may.
         Some(work) => {
-            if matches!(work, Work::Job(_)) {
-                // The other workers of this host may help at once.
+            let job = matches!(work, Work::Job(_));
+            serving.start(at, work)?;
+            if job {
+                // The other workers of this host may help at once (the
+                // batch's own thread goes first).
                 wake::nudge_workers(at.store, Some(&at.me.worker_id));
             }
-            serving.start(at, work)?;
         }
-        None => wake.sleep(idle_poll()),
+        None => {
+            if serving.spare.is_none() {
+                serving.spare = Some(at.store.reopen()?);
+            }
+            wake.sleep(idle_poll());
+        }
     }
     Ok(None)
 }
@@ -616,14 +635,14 @@ fn serve_batch(at: &At, work: Work) -> Result<bool, WorkerError> {
                 state.owner_node.as_deref().unwrap_or("?")
             ));
             let roles = owner(&b);
+            if roles.process {
+                // A new owner that processes takes part whatever
+                // MAX_NODES says (taking a job entered it already).
+                store.enter_batch(&b.bid, &at.me.worker_id, None, true)?;
+            }
             (b, roles, e)
         }
     };
-    if roles.coordinate && roles.process {
-        // A new owner that processes takes part whatever MAX_NODES says
-        // (taking the job entered it already).
-        store.enter_batch(&b.bid, &at.me.worker_id, None, true)?;
-    }
     let run = crate::store::batches::RunRef {
         bid: &b.bid,
         execution_id: &execution_id,

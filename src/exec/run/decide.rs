@@ -30,17 +30,23 @@ pub(super) const IDS_HOLD: Duration = Duration::from_secs(1);
 
 /// The same for an asynchronous batch, which other nodes may help with:
 /// they can claim the ids only once they are stored.
-pub(super) const SHARED_IDS_HOLD: Duration = Duration::from_millis(50);
+pub(super) const SHARED_IDS_HOLD: Duration = Duration::from_millis(10);
 
 /// How long ids may wait in the hub to be claimed as they are stored:
 /// [`IDS_HOLD`]; but the ids of an asynchronous batch (`shared`: other
-/// nodes may process it) whose entities are slow (`known`, and a `depth`
-/// under [`IDS_BATCH`]) are stored for the other nodes after
-/// [`SHARED_IDS_HOLD`]: this node would not claim them soon. Fast entities
-/// keep the long hold: this node claims their ids as fast as they come,
-/// and storing them WAITING first would write each row twice.
-pub(super) fn id_hold(shared: bool, known: bool, depth: usize) -> Duration {
-    if shared && known && depth < IDS_BATCH {
+/// nodes may process it) whose entities are slow (`seen`: outcomes have
+/// come, and the `depth` their own mean time gives is under
+/// [`IDS_BATCH`]) are stored for the other nodes after
+/// [`SHARED_IDS_HOLD`]: this node would not claim them soon. Fast
+/// entities keep the long hold: this node claims their ids as fast as
+/// they come, and storing them WAITING first would write each row twice
+/// (and, once some are, the claims take those first while the ids read
+/// since age in the hub until they too are stored WAITING: every row
+/// written twice). Before any outcome, the pace is unknown: the long hold
+/// too. The depth is not the run's (whose running mean starts from a slow
+/// guess, and would take `echo` for slow until tens of outcomes came).
+pub(super) fn id_hold(shared: bool, seen: bool, depth: usize) -> Duration {
+    if shared && seen && depth < IDS_BATCH {
         SHARED_IDS_HOLD
     } else {
         IDS_HOLD

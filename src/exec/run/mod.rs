@@ -59,7 +59,7 @@ use crate::store::batches::{
 };
 use crate::store::nodes::{LiveHere, NodeInfo, NodeKind, NodeState};
 use crate::store::seen::Seen;
-use crate::store::{Store, StoreError};
+use crate::store::{Listening, Notice, Store, StoreError};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -483,7 +483,13 @@ fn run_tuned(
     let finished_before = ctx.patiently(|store| store.finished_counts(me.bid))?;
     let parties = Parties::start(ctx, need_ids, next_seq > 0, finished_before.1)?;
     let fresh = finished_before == (0, 0);
-    let mut run = Run::new(ctx, &parties, status, next_seq, fresh);
+    // Several nodes run an asynchronous batch: its owner hears when the
+    // others leave it, a helper when the owner stores ids.
+    let others = plan
+        .asynchronous
+        .then(|| Listening::new(env.store, Notice::Batch));
+    let hears_others = others.as_ref().is_some_and(|l| l.told);
+    let mut run = Run::new(ctx, &parties, status, next_seq, fresh, hears_others);
     loop {
         run.heed_stop_token();
         let turn = run.turn();
@@ -495,9 +501,19 @@ fn run_tuned(
         run.hand_out(step.claimed)?;
         run.report()?;
         // Coordinating: the run decides its end (and ON_DONE follows).
-        match run.verdict() {
-            Verdict::GoOn => {}
-            Verdict::RequeueOrphans => run.requeue_orphans()?,
+        let mut verdict = run.verdict();
+        if verdict == Verdict::RequeueOrphans {
+            run.requeue_orphans()?;
+            // The counters read with it may show the other nodes' last
+            // entities done by now: the end is decided at once, not at
+            // the next step (up to CONTROL_POLL later).
+            verdict = match run.verdict() {
+                Verdict::RequeueOrphans => Verdict::GoOn,
+                v => v,
+            };
+        }
+        match verdict {
+            Verdict::GoOn | Verdict::RequeueOrphans => {}
             Verdict::End(how, leftovers) => return run.end(how, leftovers),
             Verdict::Leave => return run.leave(),
         }

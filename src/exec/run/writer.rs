@@ -48,8 +48,9 @@ pub(super) struct Run<'a> {
     /// Running mean of an entity's time, which sizes the queue; starts
     /// slow, so a batch of long commands never claims far ahead.
     avg_entity_ms: f64,
-    /// Outcomes taken so far.
+    /// Outcomes taken so far, and their commands' time together (s).
     seen: usize,
+    busy_seen: f64,
     last_write: Instant,
     /// Entities written since the checkpointer was last nudged.
     written: usize,
@@ -77,17 +78,24 @@ pub(super) struct Run<'a> {
     /// keeps the slowest itself instead of reading every row at the end.
     fresh: bool,
     slowest: Slowest,
+    /// The store tells this run when another node leaves the batch, or
+    /// its owner stores ids ([`crate::store::Notice::Batch`]): an owner
+    /// waiting for the other nodes' last entities ends the batch at once,
+    /// and an idle helper claims the ids at once.
+    hears_others: bool,
 }
 
 impl<'a> Run<'a> {
     /// The writer of a run whose `parties` have started. `fresh`: no entity
-    /// of the batch had finished before.
+    /// of the batch had finished before. `hears_others`: the store tells
+    /// what the other nodes do.
     pub(super) fn new(
         ctx: Ctx<'a>,
         parties: &'a Parties,
         status: BatchStatus,
         next_seq: i64,
         fresh: bool,
+        hears_others: bool,
     ) -> Run<'a> {
         let now = Instant::now();
         Run {
@@ -102,6 +110,7 @@ impl<'a> Run<'a> {
             workers: ctx.plan.workers,
             avg_entity_ms: 1000.0,
             seen: 0,
+            busy_seen: 0.0,
             // The first turn reads the requests at once.
             last_write: now - CONTROL_POLL,
             written: 0,
@@ -117,6 +126,7 @@ impl<'a> Run<'a> {
             counters: Counters::default(),
             fresh,
             slowest: Slowest::default(),
+            hears_others,
         }
     }
 
@@ -143,11 +153,30 @@ impl<'a> Run<'a> {
     /// (their end is the batch's).
     fn looks_soon(&self) -> bool {
         let helps = self.ctx.roles.process && !self.ctx.roles.feed && self.ids_open;
-        let others_finish = self.ctx.roles.coordinate
+        self.waiting == 0 && (helps || self.others_finish())
+    }
+
+    /// Whether the run, its owner, only waits for the last entities of the
+    /// other nodes: nothing is left here, nothing waits, and they hold
+    /// entities.
+    fn others_finish(&self) -> bool {
+        self.ctx.roles.coordinate
             && !self.ids_open
             && self.in_flight == 0
-            && self.counters.in_process > 0;
-        self.waiting == 0 && (helps || others_finish)
+            && self.waiting == 0
+            && self.counters.in_process > 0
+    }
+
+    /// Whether the run only waits for what other nodes do: its owner for
+    /// their last entities ([`Run::others_finish`]), or a helper with
+    /// nothing in hand for ids that the owner has not stored yet.
+    fn waits_for_others(&self) -> bool {
+        let idle_helper = !self.ctx.roles.feed
+            && !self.ctx.roles.coordinate
+            && self.ids_open
+            && self.in_flight == 0
+            && self.waiting == 0;
+        idle_helper || self.others_finish()
     }
 
     /// What holds for this turn. Whether it may claim is decided here.
@@ -164,7 +193,14 @@ impl<'a> Run<'a> {
                     self.ids_open,
                 ),
             known,
-            hold: id_hold(plan.asynchronous, known, depth),
+            hold: id_hold(
+                plan.asynchronous,
+                self.seen > 0,
+                pipeline_depth(
+                    self.workers,
+                    self.busy_seen * 1000.0 / self.seen.max(1) as f64,
+                ),
+            ),
             depth,
         }
     }
@@ -206,6 +242,21 @@ impl<'a> Run<'a> {
                 return st;
             }
             let nap = nap(&signs);
+            if self.hears_others && self.waits_for_others() {
+                // Nothing comes to the hub now; the store tells when one
+                // of the other nodes leaves the batch (its last entities
+                // written), or the owner stores ids: a step then, not at
+                // the next look.
+                drop(st);
+                let bid = self.ctx.me.bid;
+                let store = self.ctx.env.store;
+                let told = store.await_notice(nap.at_most).iter().any(|b| b == bid);
+                st = hub.lock();
+                if told {
+                    return st;
+                }
+                continue;
+            }
             st.wake_outcomes = nap.wake_outcomes;
             st.wake_ids = nap.wake_ids;
             st.writer_waits = true;
@@ -231,6 +282,7 @@ impl<'a> Run<'a> {
         st.failed_pending = 0;
         let busy = std::mem::take(&mut st.busy);
         self.seen += outcomes.len();
+        self.busy_seen += busy;
         self.avg_entity_ms = running_mean(self.avg_entity_ms, busy, outcomes.len());
         if self.stop.is_some() || self.paused {
             // Claimed but not started: nobody may start them now.
@@ -296,6 +348,8 @@ impl<'a> Run<'a> {
             }
         }
         let done_now = input.outcomes.len() + input.release.len();
+        // More ids stored than claimed: some wait for the other nodes.
+        let for_others = self.ctx.plan.asynchronous && input.new_ids.len() > input.claim;
         if !input.outcomes.is_empty()
             && let Some(lu) = &self.shared.command_lu
         {
@@ -309,6 +363,10 @@ impl<'a> Run<'a> {
             .ctx
             .patiently(|store| store.step(me, next_seq, &mut input))?;
         self.shared.committed();
+        if for_others {
+            // Idle helpers claim them at once, not at their next look.
+            self.ctx.env.store.notify(Notice::Batch, me.bid);
+        }
         drop(input);
         self.last_write = Instant::now();
         self.written += done_now;

@@ -27,12 +27,13 @@ mod tests;
 
 use super::purge;
 
+use super::notices::notify;
 use super::{PgStore, TxError};
 use crate::batch::Counters;
 use crate::batch::{BatchStatus, Request};
 use crate::store::batches::*;
 use crate::store::holders::Holders;
-use crate::store::{Result, StoreError};
+use crate::store::{Notice, Result, StoreError};
 use postgres::Transaction;
 use rows::*;
 
@@ -154,6 +155,8 @@ impl BatchStore for PgStore {
                      VALUES ('BATCH_JOB', 'BATCH_JOB_' || $1, $2, 'WAITING', $3, $4, $5, $2)",
                     &[&b.lu, &b.bid, &affinity, &b.command, &now],
                 )?;
+                // Idle workers, on every host, look for it at once.
+                notify(tx, Notice::Work, b.bid)?;
             }
             if let Some(run) = b.series {
                 // A run open already: the transaction rolls back, and
@@ -407,6 +410,8 @@ impl BatchStore for PgStore {
                 "UPDATE batch_nodes SET end_time = $3 WHERE bid = $1 AND node = $2",
                 &[&run.bid, &run.node, &crate::store::now()],
             )?;
+            // The owner may be waiting for this node's last entities.
+            notify(tx, Notice::Batch, run.bid)?;
             Ok(())
         })
     }

@@ -18,13 +18,14 @@ mod catalog;
 mod copy;
 mod jobs;
 mod nodes;
+mod notices;
 mod purge;
 mod queue;
 mod reads;
 pub mod schema;
 mod series;
 
-use super::{Result, RunTuning, Store, StoreError, Upgrade, Upgrades};
+use super::{Notice, Result, RunTuning, Store, StoreError, Upgrade, Upgrades};
 use crate::pg::{PgError, Target};
 use postgres::{Client, Statement, Transaction};
 use std::cell::{RefCell, RefMut};
@@ -47,6 +48,9 @@ pub struct PgStore {
     target: Target,
     /// The URL without password, as [`crate::store::Store::path`] gives it.
     shown: PathBuf,
+    /// The notices this handle LISTENs to ([`Store::listen`]), again on a
+    /// new connection.
+    listening: RefCell<Vec<Notice>>,
 }
 
 impl PgStore {
@@ -61,6 +65,7 @@ impl PgStore {
             prepared: RefCell::new(HashMap::new()),
             shown: PathBuf::from(target.shown()),
             target,
+            listening: RefCell::new(Vec::new()),
         };
         store.migrate(upgrades)?;
         Ok(store)
@@ -108,6 +113,7 @@ impl PgStore {
                 Ok(c) => {
                     *client = c;
                     self.prepared.borrow_mut().clear();
+                    notices::listen_again(client, &self.listening.borrow());
                     return Ok(());
                 }
                 Err(e) if Instant::now() >= until => return Err(e),
@@ -335,7 +341,24 @@ impl Store for PgStore {
             prepared: RefCell::new(HashMap::new()),
             target: self.target.clone(),
             shown: self.shown.clone(),
+            listening: RefCell::new(Vec::new()),
         }))
+    }
+
+    fn listen(&self, notice: Notice) -> bool {
+        self.listen_to(notice)
+    }
+
+    fn unlisten(&self, notice: Notice) {
+        self.unlisten_to(notice);
+    }
+
+    fn notify(&self, notice: Notice, bid: &str) {
+        let _ = notices::notify(&mut *self.client(), notice, bid);
+    }
+
+    fn await_notice(&self, timeout: Duration) -> Vec<String> {
+        self.await_notice_for(timeout)
     }
 }
 

@@ -9,9 +9,11 @@
 //! own, so that two workers entering at once are counted one after the
 //! other.
 
+use super::notices::notify;
 use super::{PgStore, TxError};
 use crate::batch::BatchStatus;
 use crate::batch::StatusError;
+use crate::store::Notice;
 use crate::store::batches::BatchState;
 use crate::store::queue::*;
 use crate::store::{Result, StoreError};
@@ -132,6 +134,8 @@ impl QueueStore for PgStore {
                 BatchStatus::New,
                 Some(TAKEN_NOTE),
             )?;
+            // The other workers, on every host, may help with it at once.
+            notify(tx, Notice::Work, &b.bid)?;
             Ok(Some(b))
         })
     }
@@ -190,6 +194,7 @@ impl QueueStore for PgStore {
                 BatchStatus::WaitingForJob,
                 Some(QUEUED_NOTE),
             )?;
+            notify(tx, Notice::Work, bid)?;
             Ok(())
         })
     }

@@ -650,19 +650,18 @@ fn a_node_that_does_not_coordinate_leaves_when_it_stops_or_nothing_is_left_for_i
 
 /// An asynchronous batch's ids are stored for other nodes after
 /// SHARED_IDS_HOLD when its entities are slow, not held the whole
-/// IDS_HOLD to be claimed here.
+/// IDS_HOLD to be claimed here; not before an outcome tells the pace
+/// (echo would be stored WAITING first).
 #[test]
 fn ids_of_a_shared_batch_are_stored_sooner() {
-    // (shared, known, depth)
+    // (shared, outcomes seen, depth by their mean)
     let table = [
         ((false, true, 16), IDS_HOLD),
         ((true, false, 16), IDS_HOLD),
         ((true, true, 16), SHARED_IDS_HOLD),
         ((true, true, IDS_BATCH), IDS_HOLD),
     ];
-    crate::exec::run::assert_table(&table, |(shared, known, depth)| {
-        id_hold(shared, known, depth)
-    });
+    crate::exec::run::assert_table(&table, |(shared, seen, depth)| id_hold(shared, seen, depth));
     let waiting_ids = |hold| Signs {
         hold,
         ids: 10,

@@ -10,6 +10,7 @@
 //! every takeover, holds it `FOR UPDATE`, which puts it between steps.
 
 use super::super::nodes::declare_dead;
+use super::super::notices::notify;
 pub(super) use super::super::queue::event;
 use super::super::{PgStore, TxError};
 use crate::batch::BatchStatus;
@@ -17,7 +18,7 @@ use crate::batch::Counters;
 use crate::store::batches::*;
 use crate::store::holders::Holders;
 use crate::store::nodes::{NodeKind, NodeRecord, NodeState};
-use crate::store::{Result, StoreError};
+use crate::store::{Notice, Result, StoreError};
 use postgres::Transaction;
 
 pub(super) type TxResult<T> = std::result::Result<T, TxError>;
@@ -208,6 +209,8 @@ pub(super) fn write_status(
             &note,
         ],
     )?;
+    // Who waits for the batch (BATCH_WAIT) looks at once.
+    notify(tx, Notice::Batch, bid)?;
     Ok(event(tx, bid, execution_id, node, status, note)?)
 }
 
