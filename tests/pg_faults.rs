@@ -237,7 +237,8 @@ fn a_workers_connections_dropped_mid_batch_are_replaced_and_the_batch_ends_done(
         .client()
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE application_name = 'batchsh' AND pid <> pg_backend_pid()",
+             WHERE application_name = 'batchsh' AND datname = current_database()
+                 AND pid <> pg_backend_pid()",
             &[],
         )
         .unwrap()

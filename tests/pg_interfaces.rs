@@ -133,7 +133,7 @@ fn ids_are_streamed_while_the_query_still_runs() {
     });
     let running = p.query_strings(
         "select state from pg_stat_activity where application_name = 'batchsh' \
-         and query like '%generate_series%'",
+         and datname = current_database() and query like '%generate_series%'",
     );
     assert_eq!(running.len(), 1, "{running:?}");
     child.kill().unwrap();
