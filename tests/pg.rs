@@ -17,23 +17,28 @@ pub struct Database {
     name: String,
 }
 
+/// Says that the tests on PostgreSQL are skipped (`test` the first of
+/// them): once per test binary, past the test harness's capture, so that
+/// a skip is seen and does not pass silently.
+pub fn skipped(test: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            format!(
+                "{test} and the other tests on PostgreSQL: skipped \
+                 ({VAR} is not set; .ci/run sets it)\n"
+            )
+            .as_bytes(),
+        );
+    });
+}
+
 /// A fresh database for `test`, or `None` (after saying so on stderr) when
 /// no test server is given.
 pub fn database(test: &str) -> Option<Database> {
     let Some(admin) = std::env::var(VAR).ok().filter(|v| !v.is_empty()) else {
-        // Once per test binary, past the test harness's capture, so that
-        // a skip is seen and does not pass silently.
-        static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| {
-            use std::io::Write;
-            let _ = std::io::stderr().write_all(
-                format!(
-                    "{test} and the other tests on PostgreSQL: skipped \
-                     ({VAR} is not set; .ci/run sets it)\n"
-                )
-                .as_bytes(),
-            );
-        });
+        skipped(test);
         return None;
     };
     static NEXT: AtomicU32 = AtomicU32::new(0);

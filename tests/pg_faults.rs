@@ -306,19 +306,12 @@ fn pg_cluster(cmd: &str, dir: &Path) -> String {
 }
 
 /// Whether the tests have PostgreSQL (`BATCHSH_TEST_POSTGRES`); when
-/// not, says in one line that `test` is skipped.
+/// not, says so ([`pg::skipped`]).
 fn have_postgres(test: &str) -> bool {
     if std::env::var(pg::VAR).is_ok_and(|v| !v.is_empty()) {
         return true;
     }
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(
-        format!(
-            "{test}: skipped ({} is not set; .ci/run sets it)\n",
-            pg::VAR
-        )
-        .as_bytes(),
-    );
+    pg::skipped(test);
     false
 }
 

@@ -155,11 +155,17 @@ fn over_tcp(test: &str) -> Option<String> {
         .ok()
         .filter(|v| !v.is_empty());
     if url.is_none() {
-        use std::io::Write;
-        let _ = std::io::stderr().write_all(
-            format!("{test}: skipped (BATCHSH_TEST_POSTGRES_TCP is not set; .ci/run sets it)\n")
+        if std::env::var(pg::VAR).is_ok_and(|v| !v.is_empty()) {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(
+                format!(
+                    "{test}: skipped (BATCHSH_TEST_POSTGRES_TCP is not set; .ci/run sets it)\n"
+                )
                 .as_bytes(),
-        );
+            );
+        } else {
+            pg::skipped(test);
+        }
     }
     url
 }
