@@ -164,13 +164,7 @@ pub(super) fn step_in(
         tx.execute(&st, &[&no, &ids_end, &beat])?;
     }
     if !input.outcomes.is_empty() {
-        let by_seq: HashMap<i64, &Outcome> = input.outcomes.iter().map(|o| (o.seq, o)).collect();
-        for seq in write_outcomes(s, tx, no, node, &input.outcomes, &mut tally)? {
-            let Some(o) = by_seq.get(&seq) else {
-                continue;
-            };
-            tally.outcome(&o.state);
-        }
+        write_outcomes(s, tx, no, node, &input.outcomes, &mut tally)?;
     }
     if !input.release.is_empty() {
         let (rows, claimed): (Vec<&Claimed>, Vec<&Claimed>) =
@@ -321,8 +315,8 @@ pub(super) fn step_in(
 }
 
 /// Writes the outcomes, in two statements at most (rows claimed from
-/// WAITING, rows of entities claimed as they arrived); gives the sequence
-/// numbers of those written, which count.
+/// WAITING, rows of entities claimed as they arrived), and counts in
+/// `tally` those written.
 fn write_outcomes(
     s: &PgStore,
     tx: &mut Transaction<'_>,
@@ -330,14 +324,13 @@ fn write_outcomes(
     node: &str,
     outcomes: &[Outcome],
     tally: &mut Tally,
-) -> TxResult<Vec<i64>> {
+) -> TxResult<()> {
     fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
         let (status, error, retry) = outcome_fields(&o.state);
         (status.as_str(), error, retry)
     }
     let (rows, claimed): (Vec<&Outcome>, Vec<&Outcome>) =
         outcomes.iter().partition(|o| o.claim.is_none());
-    let mut written = Vec::new();
     if !rows.is_empty() {
         let seqs: Col<i64> = rows.iter().map(|o| o.seq).collect();
         let starts: Col<i64> = rows.iter().map(|o| o.start_ms).collect();
@@ -352,17 +345,20 @@ fn write_outcomes(
             retries.push(retry);
         }
         let st = s.cached(tx, OUTCOMES_OF_ROWS)?;
+        let by_seq: HashMap<i64, &Outcome> = rows.iter().map(|o| (o.seq, *o)).collect();
         for r in tx.query(
             &st,
             &[
                 &no, &seqs, &statuses, &starts, &ends, &took, &results, &errors, &retries,
             ],
         )? {
-            written.push(r.get(0));
+            if let Some(o) = by_seq.get(&r.get::<_, i64>(0)) {
+                tally.outcome(&o.state);
+            }
         }
     }
     if claimed.is_empty() {
-        return Ok(written);
+        return Ok(());
     }
     let mut firsts: Col<i64> = claimed.iter().filter_map(|o| o.claim).collect();
     firsts.sort_unstable();
@@ -379,7 +375,7 @@ fn write_outcomes(
         .filter(|o| o.claim.is_some_and(|c| held.binary_search(&c).is_ok()))
         .collect();
     if claimed.is_empty() {
-        return Ok(written);
+        return Ok(());
     }
     claimed.sort_unstable_by_key(|o| o.seq);
     let st = s.cached(tx, OUTCOMES_OF_CLAIMS)?;
@@ -404,7 +400,7 @@ fn write_outcomes(
     copy.finish()?;
     for o in claimed {
         tally.claim_done(o.claim.unwrap_or_default());
-        written.push(o.seq);
+        tally.outcome(&o.state);
     }
-    Ok(written)
+    Ok(())
 }
