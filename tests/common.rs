@@ -493,3 +493,16 @@ pub fn customer_db(path: &Path, n: i64) {
     }
     tx.commit().expect("commit");
 }
+
+/// Asserts that a run against the store `url`, in the working folder
+/// `dir`, created nothing there or in its home.
+#[track_caller]
+pub fn assert_created_nothing(url: &str, dir: &Path, out: &Output) {
+    for (place, folder) in [("working folder", dir), ("home", out.home.path())] {
+        let created: Vec<_> = std::fs::read_dir(folder).unwrap().collect();
+        assert!(
+            created.is_empty(),
+            "{url}: created in the {place}: {created:?}"
+        );
+    }
+}

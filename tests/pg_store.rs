@@ -28,13 +28,7 @@ fn refused(url: &str, says: &[&str]) {
         "a password shown: {}",
         out.stderr
     );
-    for (place, folder) in [("working folder", dir.path()), ("home", out.home.path())] {
-        let created: Vec<_> = std::fs::read_dir(folder).unwrap().collect();
-        assert!(
-            created.is_empty(),
-            "{url}: created in the {place}: {created:?}"
-        );
-    }
+    crate::common::assert_created_nothing(url, dir.path(), &out);
 }
 
 #[test]

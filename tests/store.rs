@@ -156,13 +156,7 @@ fn assert_refused_url(t: Test, url: &str, says: &str) {
             .stderr_starts_with(format!("error: the store {url} is a "))
             .stderr_contains(says),
     );
-    for (place, folder) in [("working folder", dir.path()), ("home", out.home.path())] {
-        let created: Vec<_> = std::fs::read_dir(folder).unwrap().collect();
-        assert!(
-            created.is_empty(),
-            "{url}: created in the {place}: {created:?}"
-        );
-    }
+    crate::common::assert_created_nothing(url, dir.path(), &out);
 }
 
 /// Any `scheme://` is refused, from the flag or the environment; a path
