@@ -75,8 +75,8 @@ pub fn purged_statuses(statuses: &[BatchStatus]) -> Vec<&'static str> {
         .collect()
 }
 
-/// The counters of the entities counted by status (`counts`: each status
-/// with how many entities have it), as a recount finds them; added,
+/// The counters of the entities counted by status (`counts`: statuses
+/// with how many entities have them, added up), as a recount finds them; added,
 /// updated and unchanged are left to the caller.
 pub fn counters_by_status<E>(
     counts: impl IntoIterator<Item = std::result::Result<(EntityStatus, i64), E>>,
@@ -85,11 +85,11 @@ pub fn counters_by_status<E>(
     for count in counts {
         let (status, n) = count?;
         match status {
-            EntityStatus::Waiting => c.waiting = n,
-            EntityStatus::InProcess => c.in_process = n,
-            EntityStatus::Completed => c.completed = n,
-            EntityStatus::Failed => c.failed = n,
-            EntityStatus::Cancelled => c.cancelled = n,
+            EntityStatus::Waiting => c.waiting += n,
+            EntityStatus::InProcess => c.in_process += n,
+            EntityStatus::Completed => c.completed += n,
+            EntityStatus::Failed => c.failed += n,
+            EntityStatus::Cancelled => c.cancelled += n,
         }
     }
     c.total = c.waiting + c.in_process + c.completed + c.failed + c.cancelled;
@@ -258,6 +258,13 @@ pub struct StepInput {
     /// own node's heartbeat, not the batch's, which tells whether the
     /// owner lives.
     pub helper: bool,
+    /// On a store that keeps chunks ([`BatchStore::keeps_chunks`]), the
+    /// good new ids beyond those claimed as they arrive are stored in
+    /// chunks of this many, WAITING, each claimed whole by the next node
+    /// that claims (one row written and one read for them all, where a
+    /// WAITING row per id costs each id two more writes). 0, or another
+    /// store: they are stored as WAITING rows.
+    pub chunk: usize,
 }
 
 /// What other processes asked of the batch, read at every step.
@@ -506,6 +513,13 @@ pub trait BatchStore {
     /// one that succeeds moves the text of the ids it claimed as they
     /// arrived out of `input.new_ids` into the result (no copy).
     fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult>;
+
+    /// Whether [`StepInput::chunk`] stores ids in chunks here (the
+    /// PostgreSQL store, whose nodes claim side by side); otherwise a
+    /// step stores them as WAITING rows.
+    fn keeps_chunks(&self) -> bool {
+        false
+    }
 
     /// Every entity still WAITING becomes CANCELLED (with the counters).
     /// With `orphans`, so do the IN_PROCESS ones of the run itself and of

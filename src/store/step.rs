@@ -62,32 +62,30 @@ impl Tally {
     /// Numbers the new ids of `input` from after `next_seq` on and sorts
     /// them: as many good ones as `input.claim` leaves room for after the
     /// entities in `claimed` are claimed as they arrive (added to
-    /// `claimed`, their text empty); every other one is given to `store`,
-    /// in order. Counts them all; `now_ms` ends the bad ones.
+    /// `claimed`, their text empty); where `chunks` is set (the store keeps
+    /// them), the good ones after those go in chunks of `input.chunk`;
+    /// every other one is given to `store`, in order. Counts them all;
+    /// `now_ms` ends the bad ones.
     pub fn place_new_ids<'a, E>(
         &mut self,
         input: &'a StepInput,
         next_seq: &mut i64,
         now_ms: i64,
         claimed: &mut Vec<Claimed>,
+        chunks: bool,
         mut store: impl FnMut(NewRow<'a>) -> Result<(), E>,
     ) -> Result<Arrivals, E> {
         let d = &mut self.d;
-        let mut first: Option<i64> = None;
-        let mut ids_json = String::from("[");
-        let mut open = 0i64;
+        let mut arrived = IdsJson::default();
+        let mut chunked: Vec<IdsJson> = Vec::new();
+        let chunk = if chunks { input.chunk } else { 0 };
         let mut moved = Vec::new();
         for (index, id) in input.new_ids.iter().enumerate() {
             *next_seq += 1;
             let seq = *next_seq;
             match id {
                 NewId::Ok(text) if claimed.len() < input.claim => {
-                    let first = *first.get_or_insert(seq);
-                    if seq > first {
-                        ids_json.push(',');
-                    }
-                    ids_json.push_str(&serde_json::to_string(text).unwrap_or_default());
-                    open += 1;
+                    let first = arrived.push(seq, text);
                     d.total += 1;
                     d.in_process += 1;
                     moved.push((claimed.len(), index));
@@ -97,6 +95,16 @@ impl Tally {
                         attempts: 1,
                         claim: Some(first),
                     });
+                }
+                NewId::Ok(text) if chunk > 0 => {
+                    if chunked.last().is_none_or(|c| c.open >= chunk as i64) {
+                        chunked.push(IdsJson::default());
+                    }
+                    if let Some(c) = chunked.last_mut() {
+                        c.push(seq, text);
+                    }
+                    d.total += 1;
+                    d.waiting += 1;
                 }
                 NewId::Ok(text) => {
                     store(NewRow {
@@ -110,9 +118,6 @@ impl Tally {
                     d.waiting += 1;
                 }
                 NewId::Bad(text, error) => {
-                    if first.is_some() {
-                        ids_json.push_str(",null");
-                    }
                     store(NewRow {
                         seq,
                         entity_id: text,
@@ -126,11 +131,9 @@ impl Tally {
                 }
             }
         }
-        ids_json.push(']');
         Ok(Arrivals {
-            first,
-            open,
-            ids_json,
+            claim: arrived.done(),
+            chunks: chunked.into_iter().filter_map(IdsJson::done).collect(),
             moved,
         })
     }
@@ -172,17 +175,73 @@ pub struct NewRow<'a> {
     pub end_ms: Option<i64>,
 }
 
-/// The new ids claimed as they arrived: their claim row, and where
-/// their text goes once the step is committed.
-pub struct Arrivals {
-    /// The sequence number of the first of them; `None` when none was.
-    pub first: Option<i64>,
+/// Ids of consecutive sequence numbers as one row: a claim row of ids
+/// claimed as they arrived, or a chunk of WAITING ones.
+pub struct IdsRow {
+    /// The sequence number of the first of them.
+    pub first: i64,
     /// How many of them it holds.
     pub open: i64,
-    /// Their ids, a JSON array from the first of them on (null for a bad
-    /// id among them).
+    /// Their ids, a JSON array from the first of them on: the id at index
+    /// `i` has the number `first + i`; null where that number is another
+    /// row's (a bad id's, or, after it, one claimed otherwise).
     pub ids_json: String,
-    /// (index in the step's claimed entities, index in `new_ids`) of each.
+}
+
+/// An [`IdsRow`] as its ids are added, in order.
+#[derive(Default)]
+struct IdsJson {
+    first: Option<i64>,
+    next: i64,
+    open: i64,
+    json: String,
+}
+
+impl IdsJson {
+    /// Adds `id`, numbered `seq` (above the last one's); gives the first
+    /// number.
+    fn push(&mut self, seq: i64, id: &str) -> i64 {
+        let first = match self.first {
+            None => {
+                self.json.push('[');
+                *self.first.insert(seq)
+            }
+            Some(first) => {
+                for _ in self.next..seq {
+                    self.json.push_str(",null");
+                }
+                self.json.push(',');
+                first
+            }
+        };
+        self.json
+            .push_str(&serde_json::to_string(id).unwrap_or_default());
+        self.next = seq + 1;
+        self.open += 1;
+        first
+    }
+
+    fn done(mut self) -> Option<IdsRow> {
+        let first = self.first?;
+        self.json.push(']');
+        Some(IdsRow {
+            first,
+            open: self.open,
+            ids_json: self.json,
+        })
+    }
+}
+
+/// The new ids of a step that go in rows of many ids: those claimed as
+/// they arrived, and where their text goes once the step is committed;
+/// the chunks of WAITING ones.
+pub struct Arrivals {
+    /// The claim row of those claimed as they arrived, if any was.
+    pub claim: Option<IdsRow>,
+    /// The chunks of WAITING ids ([`StepInput::chunk`]).
+    pub chunks: Vec<IdsRow>,
+    /// (index in the step's claimed entities, index in `new_ids`) of each
+    /// id claimed as it arrived.
     pub moved: Vec<(usize, usize)>,
 }
 

@@ -81,16 +81,46 @@ pub(super) fn claim_size(
 /// (`claimable_waiting` of them may be claimed now), since an id stored
 /// WAITING and claimed later costs its row a second write; all of them
 /// when they press ([`super::decide::ids_press`], or nothing claims). At
-/// most [`IDS_PER_STEP`].
+/// most [`IDS_PER_STEP`]. And `ahead` more, stored for any node to claim
+/// ([`chunks_ahead`]).
 pub(super) fn ids_to_store(
     ids: usize,
     claim: usize,
     claimable_waiting: usize,
     press: bool,
+    ahead: usize,
 ) -> usize {
     let for_claims = claim - claimable_waiting.min(claim);
-    ids.min(IDS_PER_STEP)
-        .min(if press { usize::MAX } else { for_claims })
+    let now = ids
+        .min(IDS_PER_STEP)
+        .min(if press { usize::MAX } else { for_claims });
+    ids.min(now + ahead)
+}
+
+/// Chunks of WAITING ids an asynchronous batch keeps stored ahead, for
+/// its nodes to claim whole.
+pub(super) const CHUNKS_AHEAD: usize = 2;
+
+/// The size of the chunks in which a run stores ids ahead
+/// ([`crate::store::batches::StepInput::chunk`]): a pipeline's depth, for an
+/// asynchronous batch whose nodes claim side by side (`shared`, a store
+/// that keeps chunks) and whose entities are fast (a depth of at least
+/// `fast`: a WAITING row per id would cost more than its entity); 0 (no
+/// chunks) otherwise, or when the step may not claim.
+pub(super) fn chunk_size(shared: bool, can_claim: bool, depth: usize, fast: usize) -> usize {
+    if shared && can_claim && depth >= fast {
+        depth
+    } else {
+        0
+    }
+}
+
+/// How many ids a step stores ahead in chunks of `chunk`: what brings
+/// the batch's `waiting` entities up to [`CHUNKS_AHEAD`] chunks, so that
+/// a node that comes to claim finds one whole.
+pub(super) fn chunks_ahead(chunk: usize, waiting: i64) -> usize {
+    let waiting = usize::try_from(waiting).unwrap_or(0);
+    (CHUNKS_AHEAD * chunk).saturating_sub(waiting)
 }
 
 /// How many entities go back from the queue when BATCH_EDIT lowers the
@@ -196,25 +226,58 @@ mod tests {
     #[test]
     fn new_ids_are_stored_as_they_can_be_claimed_unless_they_press() {
         const MANY: usize = 100_000;
-        // (ids in the hub, claim, stored WAITING claimable now, press) -> ids stored
+        // (ids in the hub, claim, stored WAITING claimable now, press, ahead) -> ids stored
         let table = [
             // As many as the claim takes: the rest wait in the hub.
-            ((1000, 100, 0, false), 100),
-            ((50, 100, 0, false), 50),
+            ((1000, 100, 0, false, 0), 100),
+            ((50, 100, 0, false, 0), 50),
             // Stored WAITING entities are claimed first.
-            ((1000, 100, 30, false), 70),
-            ((1000, 100, 500, false), 0),
+            ((1000, 100, 30, false, 0), 70),
+            ((1000, 100, 500, false, 0), 0),
             // Nothing claimed: nothing stored, unless they press.
-            ((1000, 0, 0, false), 0),
-            ((1000, 0, 0, true), 1000),
-            ((1000, 100, 500, true), 1000),
-            // Never more than a step's worth.
-            ((MANY, MANY, 0, false), IDS_PER_STEP),
-            ((MANY, 0, 0, true), IDS_PER_STEP),
+            ((1000, 0, 0, false, 0), 0),
+            ((1000, 0, 0, true, 0), 1000),
+            ((1000, 100, 500, true, 0), 1000),
+            // Never more than a step's worth ...
+            ((MANY, MANY, 0, false, 0), IDS_PER_STEP),
+            ((MANY, 0, 0, true, 0), IDS_PER_STEP),
+            // ... and what is stored ahead, of those in the hub.
+            ((MANY, MANY, 0, false, 500), IDS_PER_STEP + 500),
+            ((1000, 100, 0, false, 300), 400),
+            ((1000, 100, 500, false, 300), 300),
+            ((350, 100, 0, false, 300), 350),
         ];
-        assert_table(&table, |(ids, claim, waiting, press)| {
-            ids_to_store(ids, claim, waiting, press)
+        assert_table(&table, |(ids, claim, waiting, press, ahead)| {
+            ids_to_store(ids, claim, waiting, press, ahead)
         });
+    }
+
+    #[test]
+    fn fast_asynchronous_batches_store_chunks_ahead_for_every_node() {
+        // (shared, may claim, depth, fast) -> chunk
+        let table = [
+            ((true, true, 16_384, 4096), 16_384),
+            ((true, true, 4096, 4096), 4096),
+            // Slow entities: WAITING rows, as before.
+            ((true, true, 4095, 4096), 0),
+            // A synchronous batch, or a store without chunks.
+            ((false, true, 16_384, 4096), 0),
+            // Paused, stopping, ids first.
+            ((true, false, 16_384, 4096), 0),
+        ];
+        assert_table(&table, |(shared, can_claim, depth, fast)| {
+            chunk_size(shared, can_claim, depth, fast)
+        });
+        // (chunk, waiting) -> stored ahead
+        let table = [
+            ((1000, 0), CHUNKS_AHEAD * 1000),
+            ((1000, 1500), CHUNKS_AHEAD * 1000 - 1500),
+            ((1000, 5000), 0),
+            ((0, 0), 0),
+            // A count gone below zero for a moment stores no more than none.
+            ((1000, -7), CHUNKS_AHEAD * 1000),
+        ];
+        assert_table(&table, |(chunk, waiting)| chunks_ahead(chunk, waiting));
     }
 
     #[test]

@@ -304,7 +304,14 @@ impl<'a> Run<'a> {
         } else {
             0
         };
-        let n_ids = ids_to_store(st.ids.len(), claim, claimable_waiting, press);
+        let shared = self.ctx.plan.asynchronous && self.ctx.env.store.keeps_chunks();
+        let chunk = chunk_size(shared, turn.can_claim, depth, IDS_BATCH);
+        let ahead = if self.ctx.roles.feed {
+            chunks_ahead(chunk, self.waiting)
+        } else {
+            0
+        };
+        let n_ids = ids_to_store(st.ids.len(), claim, claimable_waiting, press, ahead);
         let new_ids = st.take_ids(n_ids);
         if n_ids > 0 && st.producer_waits {
             st.producer_waits = false;
@@ -336,6 +343,7 @@ impl<'a> Run<'a> {
             release: std::mem::take(&mut self.release),
             claim: if stopping { 0 } else { claim },
             helper: !self.ctx.roles.coordinate,
+            chunk,
         }
     }
 

@@ -53,7 +53,10 @@ impl BatchStore for PgStore {
         let good = format!(
             "SELECT entity_id FROM batch_entities WHERE batch = $1 AND NOT ({BAD_ID_ROW})
              UNION ALL
-             SELECT entity_id FROM batch_claimed WHERE batch = $1"
+             SELECT entity_id FROM batch_claimed WHERE batch = $1
+             UNION ALL
+             SELECT entity_id FROM {} WHERE batch = $1",
+            super::reads::chunked!()
         );
         let mut rows = client.query_raw(&good, [&no]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
@@ -301,12 +304,18 @@ impl BatchStore for PgStore {
                 "SELECT greatest(
                      (SELECT coalesce(max(seq), 0) FROM batch_entities WHERE batch = b.batch_no),
                      (SELECT coalesce(max(first_seq + jsonb_array_length(ids::jsonb) - 1), 0)
-                      FROM batch_claims WHERE batch = b.batch_no))
+                      FROM batch_claims WHERE batch = b.batch_no),
+                     (SELECT coalesce(max(first_seq + jsonb_array_length(ids::jsonb) - 1), 0)
+                      FROM batch_chunks WHERE batch = b.batch_no))
                  FROM batches AS b WHERE bid = $1",
                 &[&bid],
             )
             .map_err(|e| self.err(e))?;
         r.map(|r| r.get(0)).ok_or_else(|| StoreError::no_batch(bid))
+    }
+
+    fn keeps_chunks(&self) -> bool {
+        true
     }
 
     fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult> {
@@ -335,7 +344,8 @@ impl BatchStore for PgStore {
                 "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL
                  WHERE batch = $1 AND status <> 'COMPLETED' AND status = 'WAITING'",
                 &[&no],
-            )? as i64;
+            )? + cancel_chunks(tx, no)?;
+            let n = n as i64;
             // The batch row's own counters: the workers' changes add to them.
             tx.execute(
                 "UPDATE batches SET waiting = waiting - $2, cancelled = cancelled + $2
@@ -614,6 +624,7 @@ fn node_joins(tx: &mut Transaction<'_>, run: RunRef, dc: &str) -> TxResult<()> {
 /// WAITING entities, and the IN_PROCESS ones of the holders `held`
 /// ([`HELD_BY`]), become CANCELLED; the caller recounts.
 fn cancel_rows(tx: &mut Transaction<'_>, no: i64, held: &Option<Vec<String>>) -> TxResult<()> {
+    cancel_chunks(tx, no)?;
     tx.execute(
         &format!(
             "UPDATE batch_entities SET status = 'CANCELLED', retry_at_ms = NULL, worker = NULL
@@ -623,6 +634,19 @@ fn cancel_rows(tx: &mut Transaction<'_>, no: i64, held: &Option<Vec<String>>) ->
         &[&no, held],
     )?;
     Ok(())
+}
+
+/// The entities stored ahead in chunks become CANCELLED rows: how many.
+fn cancel_chunks(tx: &mut Transaction<'_>, no: i64) -> TxResult<u64> {
+    Ok(tx.execute(
+        "WITH c AS (DELETE FROM batch_chunks WHERE batch = $1 RETURNING first_seq, ids)
+         INSERT INTO batch_entities (batch, seq, entity_id, status)
+         SELECT $1, c.first_seq + j.n - 1, j.value, 'CANCELLED'
+         FROM c CROSS JOIN LATERAL jsonb_array_elements_text(c.ids::jsonb)
+              WITH ORDINALITY AS j (value, n)
+         WHERE j.value IS NOT NULL",
+        &[&no],
+    )?)
 }
 
 /// The condition (SQL) true of exactly the rows of bad ids, as in the

@@ -94,6 +94,7 @@ pub(super) fn purge_batch(s: &PgStore, seen: &Purgeable) -> Result<bool> {
             return Ok(false);
         }
         tx.execute("DELETE FROM batch_claims WHERE batch = $1", &[&no])?;
+        tx.execute("DELETE FROM batch_chunks WHERE batch = $1", &[&no])?;
         tx.execute("DELETE FROM batch_counts WHERE batch = $1", &[&no])?;
         tx.execute("DELETE FROM batch_workers WHERE batch = $1", &[&bid])?;
         tx.execute(

@@ -333,6 +333,18 @@ macro_rules! claimed {
     };
 }
 
+/// The WAITING entities stored ahead in chunks (`batch_chunks`), as a
+/// table (`batch`, `seq`, `entity_id`, `node`): a row each.
+macro_rules! chunked {
+    () => {
+        "(SELECT c.batch, c.first_seq + j.n - 1 AS seq, j.value AS entity_id, NULL::text AS node
+          FROM batch_chunks AS c
+          CROSS JOIN LATERAL jsonb_array_elements_text(c.ids::jsonb) WITH ORDINALITY AS j (value, n)
+          WHERE j.value IS NOT NULL) AS chunked"
+    };
+}
+pub(super) use chunked;
+
 const READ_BATCH_SQL: &str = batch_select!(" WHERE b.bid = $1");
 
 fn batch_row(c: &Cols<'_>) -> Result<BatchRow> {
@@ -423,8 +435,9 @@ fn list_sql(q: &ListQuery<'_>) -> (String, Args) {
 
 /// `BATCH_DETAILS`' statements and their arguments, for batch `bid`,
 /// number `no`: the batch's entity rows and, unless the statuses asked
-/// leave them out, its claimed entities without a row yet, IN_PROCESS;
-/// each in the order asked, cut at the limit. The entity rows come by the
+/// leave them out, its claimed entities without a row yet, IN_PROCESS,
+/// and its entities stored ahead in chunks, WAITING; each in the order
+/// asked, cut at the limit. The entity rows come by the
 /// primary key (`seq`), or the index of unfinished entities when no
 /// completed one is asked for, and stop at the limit.
 fn details_sql(no: i64, bid: &str, q: &DetailsQuery) -> Vec<(String, Args)> {
@@ -473,6 +486,23 @@ fn details_sql(no: i64, bid: &str, q: &DetailsQuery) -> Vec<(String, Args)> {
                         NULL::text, start_time_ms
                  FROM ",
                 claimed!()
+            ),
+            no,
+            bid,
+            q,
+        );
+        parts.push((format!("{sql} ORDER BY seq{limit}"), args));
+    }
+    if q.statuses
+        .as_ref()
+        .is_none_or(|s| s.contains(&EntityStatus::Waiting))
+    {
+        let (sql, args) = details_part(
+            concat!(
+                "SELECT seq, entity_id, NULL::text, 'WAITING', 0::bigint, NULL::bigint,
+                        NULL::text, NULL::text, NULL::bigint
+                 FROM ",
+                chunked!()
             ),
             no,
             bid,

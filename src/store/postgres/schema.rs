@@ -17,9 +17,13 @@
 //!   that the bids with a given prefix are one range of the primary key
 //!   on a server of any locale.
 //! - Triggers are PL/pgSQL functions; JSON columns stay text.
+//!
+//! Version 2 adds `batch_chunks`: WAITING ids stored ahead, a row of them
+//! at a time, for any node to claim whole (see
+//! [`StepInput::chunk`](crate::store::batches::StepInput::chunk)).
 
 /// The schema version this batchsh writes and understands.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// What `batchsh_meta.application` holds in a batchsh store.
 pub const APPLICATION: &str = "batchsh";
@@ -30,7 +34,7 @@ pub const MIGRATION_LOCK: i64 = 0x4253_4853;
 
 /// Each version's statements, in order: `MIGRATIONS[v - 1]` takes a store
 /// from version `v - 1` to `v`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE COLLATION IF NOT EXISTS batchsh_nocase
@@ -397,4 +401,18 @@ CREATE TRIGGER series_run_follows_batch
     FOR EACH ROW
     WHEN (NEW.status IS DISTINCT FROM OLD.status)
     EXECUTE FUNCTION series_run_follows_batch();
+"#;
+
+/// Chunks of WAITING ids that no node holds yet: an asynchronous batch
+/// of fast entities stores ids ahead this way, so that every node claims
+/// many at once, with one row, as its owner claims ids as they arrive.
+/// Claimed, a chunk becomes a `batch_claims` row of the node.
+const V2: &str = r#"
+CREATE TABLE batch_chunks (
+    batch     bigint NOT NULL,
+    first_seq bigint NOT NULL,
+    open      bigint NOT NULL,
+    ids       text NOT NULL,   -- JSON array; null for a bad id
+    PRIMARY KEY (batch, first_seq)
+);
 "#;

@@ -259,22 +259,22 @@ pub(super) fn step_in(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         // The ids claimed as they arrive: one claim row.
-        let arrived = tally.place_new_ids(input, next_seq, now_ms, &mut claimed, |r| {
+        let arrived = tally.place_new_ids(input, next_seq, now_ms, &mut claimed, false, |r| {
             ins.execute(params![no, r.seq, r.entity_id, r.status, r.error, r.end_ms])
                 .map(drop)
         })?;
-        if let Some(first) = arrived.first {
+        if let Some(c) = &arrived.claim {
             tx.prepare_cached(
                 "INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids, worker)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 no,
-                first,
+                c.first,
                 node,
                 now_ms,
-                arrived.open,
-                arrived.ids_json,
+                c.open,
+                c.ids_json,
                 run.worker
             ])?;
         }

@@ -402,10 +402,32 @@ pub(super) fn recount(s: &PgStore, tx: &mut Transaction<'_>, no: i64) -> TxResul
         "SELECT status, count(*) FROM batch_entities WHERE batch = $1 GROUP BY status",
         &[&no],
     )?;
-    let mut c = counters_by_status(counts.iter().map(|r| {
-        let n: i64 = r.get(1);
-        Ok::<_, StoreError>((parsed(s, r.get(0))?, n))
-    }))?;
+    // Entities without a row: those claimed as they arrived (or with a
+    // chunk) are IN_PROCESS, those stored ahead in chunks WAITING.
+    let unrowed = tx.query_one(
+        "SELECT (SELECT coalesce(sum(open), 0) FROM batch_claims WHERE batch = $1)::bigint,
+                (SELECT coalesce(sum(open), 0) FROM batch_chunks WHERE batch = $1)::bigint",
+        &[&no],
+    )?;
+    let unrowed = [
+        (
+            crate::batch::EntityStatus::InProcess,
+            unrowed.get::<_, i64>(0),
+        ),
+        (
+            crate::batch::EntityStatus::Waiting,
+            unrowed.get::<_, i64>(1),
+        ),
+    ];
+    let mut c = counters_by_status(
+        counts
+            .iter()
+            .map(|r| {
+                let n: i64 = r.get(1);
+                Ok::<_, StoreError>((parsed(s, r.get(0))?, n))
+            })
+            .chain(unrowed.into_iter().map(Ok)),
+    )?;
     // As SQLite's json_extract sums them: numbers, and true as 1; a result
     // that is no JSON object counts for nothing.
     let flag = |k: &str| {

@@ -20,6 +20,7 @@ use super::super::copy::CopyIn;
 use super::super::{PgStore, TxError};
 use super::rows::{Fence, TxResult, counters_at, taken_over};
 use crate::batch::Counters;
+use crate::store::StoreError;
 use crate::store::batches::*;
 use crate::store::step::{Tally, outcome_fields, retry_pending};
 use postgres::Transaction;
@@ -92,15 +93,33 @@ const CLAIM: &str = "WITH w AS MATERIALIZED (
      RETURNING e.seq, e.entity_id, e.attempts";
 
 /// New ids: the rows of those not claimed (WAITING, or FAILED for a bad
-/// id), and the claim row of those claimed as they arrive.
+/// id), the claim row of those claimed as they arrive, and the chunks of
+/// WAITING ones ([`StepInput::chunk`]).
 const NEW_IDS: &str = "WITH claim AS (
          INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids, worker)
          SELECT $1, $7::bigint, $8, batchsh_now_ms(), $9, $10, $11
-         WHERE $7::bigint IS NOT NULL)
+         WHERE $7::bigint IS NOT NULL),
+     chunks AS (
+         INSERT INTO batch_chunks (batch, first_seq, open, ids)
+         SELECT $1, c.first_seq, c.open, c.ids
+         FROM unnest($12::bigint[], $13::bigint[], $14::text[]) AS c (first_seq, open, ids))
      INSERT INTO batch_entities (batch, seq, entity_id, status, error, end_time_ms)
      SELECT $1, n.seq, n.entity_id, n.status, n.error, n.end_ms
      FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
           AS n (seq, entity_id, status, error, end_ms)";
+
+/// The first chunk of WAITING ids that no other node is claiming at this
+/// moment (`SKIP LOCKED`) becomes the node's claim row, whole: its ids.
+const CLAIM_CHUNK: &str = "WITH c AS (
+         DELETE FROM batch_chunks
+         WHERE batch = $1 AND first_seq = (
+             SELECT first_seq FROM batch_chunks WHERE batch = $1
+             ORDER BY first_seq LIMIT 1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING first_seq, open, ids)
+     INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids, worker)
+     SELECT $1, c.first_seq, $2, batchsh_now_ms(), c.open, c.ids, $3 FROM c
+     RETURNING first_seq, open, ids";
 
 /// The owner's heartbeat on the batch row (when due, see
 /// [`super::rows::beat_every_ms`]), and the end of the ids.
@@ -208,13 +227,37 @@ pub(super) fn step_in(
         }
         claimed.sort_by_key(|c| c.seq);
         tally.claimed(claimed.len() as i64);
+        while claimed.len() < input.claim {
+            let st = s.cached(tx, CLAIM_CHUNK)?;
+            let Some(r) = tx.query_opt(&st, &[&no, &node, &run.worker])? else {
+                break;
+            };
+            let first: i64 = r.get(0);
+            let ids: Vec<Option<String>> =
+                serde_json::from_str(r.get(2)).map_err(|e| StoreError::Postgres {
+                    store: s.shown.display().to_string(),
+                    message: format!("the ids of chunk {first} of batch {no} are not JSON: {e}"),
+                })?;
+            for (seq, id) in (first..).zip(ids) {
+                if let Some(entity_id) = id {
+                    claimed.push(Claimed {
+                        seq,
+                        entity_id,
+                        attempts: 1,
+                        claim: Some(first),
+                    });
+                }
+            }
+            tally.claimed(r.get(1));
+        }
     }
     let mut moved = Vec::new();
     if !input.new_ids.is_empty() {
         let (mut seqs, mut texts, mut statuses, mut errors, mut ends) =
             (Col::new(), Col::new(), Col::new(), Col::new(), Col::new());
-        // The ids claimed as they arrive: one claim row.
-        let arrived = tally.place_new_ids(input, next_seq, now_ms, &mut claimed, |r| {
+        // The ids claimed as they arrive: one claim row; those stored
+        // ahead: chunks.
+        let arrived = tally.place_new_ids(input, next_seq, now_ms, &mut claimed, true, |r| {
             seqs.push(r.seq);
             texts.push(r.entity_id);
             statuses.push(r.status.as_str());
@@ -222,6 +265,12 @@ pub(super) fn step_in(
             ends.push(r.end_ms);
             Ok::<_, TxError>(())
         })?;
+        let claim = arrived.claim.as_ref();
+        let (firsts, opens, jsons): (Col<i64>, Col<i64>, Col<&str>) = (
+            arrived.chunks.iter().map(|c| c.first).collect(),
+            arrived.chunks.iter().map(|c| c.open).collect(),
+            arrived.chunks.iter().map(|c| c.ids_json.as_str()).collect(),
+        );
         let st = s.cached(tx, NEW_IDS)?;
         tx.execute(
             &st,
@@ -232,11 +281,14 @@ pub(super) fn step_in(
                 &statuses,
                 &errors,
                 &ends,
-                &arrived.first,
+                &claim.map(|c| c.first),
                 &node,
-                &arrived.open,
-                &arrived.ids_json,
+                &claim.map_or(0, |c| c.open),
+                &claim.map_or("", |c| c.ids_json.as_str()),
                 &run.worker,
+                &firsts,
+                &opens,
+                &jsons,
             ],
         )?;
         moved = arrived.moved;

@@ -5,7 +5,9 @@ use super::*;
 use crate::store::Upgrades;
 use crate::store::postgres::testing::{TestStore, fresh};
 
-use crate::store::contract::batches::{adds_up, batch_b1, done, ids, ok, step};
+use crate::batch::EntityStatus;
+use crate::store::contract::batches::{adds_up, batch_b1, done, ids, ok, step, test_run};
+use crate::store::{DetailsQuery, EntityRow, ReadStore};
 
 fn count(s: &PgStore, sql: &str) -> i64 {
     crate::store::contract::count(s, sql)
@@ -82,51 +84,66 @@ fn on_nodes<T: Send + 'static>(
 /// the counters add up, in the workers' rows, not the batch's.
 #[test]
 fn three_nodes_step_one_batch_to_its_end_each_entity_once() {
-    let Some(s) = store("three_nodes_step_one_batch_to_its_end_each_entity_once") else {
+    three_nodes_step_to_the_end("three_nodes_step_one_batch_to_its_end_each_entity_once", 0);
+}
+
+/// The same, with the ids the owner does not claim stored ahead in
+/// chunks of 100, which each node claims whole.
+#[test]
+fn three_nodes_claiming_chunks_whole_finish_each_entity_once() {
+    three_nodes_step_to_the_end(
+        "three_nodes_claiming_chunks_whole_finish_each_entity_once",
+        100,
+    );
+}
+
+fn three_nodes_step_to_the_end(test: &str, chunk: usize) {
+    let Some(s) = store(test) else {
         return;
     };
     const IDS: i64 = 3000;
     let started = std::time::Instant::now();
-    let nodes = on_nodes(
-        &s,
-        &[("n1", "w1"), ("n2", "w2"), ("n3", "w3")],
-        |store, run| {
-            let owner = run.worker == "w1";
-            if !owner {
-                store.join_batch(run, "dc").unwrap();
+    let work = if chunk == 0 { feed::<0> } else { feed::<100> };
+    let nodes = on_nodes(&s, &[("n1", "w1"), ("n2", "w2"), ("n3", "w3")], work);
+    /// A node's steps to the batch's end: the owner (`w1`) feeds the ids,
+    /// 300 a step, storing those it does not claim in chunks of `CHUNK`.
+    fn feed<const CHUNK: usize>(store: PgStore, run: RunRef<'static>) -> (Vec<i64>, usize) {
+        let owner = run.worker == "w1";
+        if !owner {
+            store.join_batch(run, "dc").unwrap();
+        }
+        let (mut seq, mut fed, mut steps) = (0, 0, 0);
+        let mut held: Vec<Claimed> = Vec::new();
+        let mut finished = Vec::new();
+        loop {
+            let new_ids = if owner && fed < IDS {
+                let to = (fed + 300).min(IDS);
+                let new = ids(fed + 1..to + 1);
+                fed = to;
+                new
+            } else {
+                Vec::new()
+            };
+            let outcomes: Vec<Outcome> = held.drain(..).map(|c| done(&c, 1, ok())).collect();
+            finished.extend(outcomes.iter().map(|o| o.seq));
+            let mut input = StepInput {
+                new_ids,
+                ids_complete: owner && fed == IDS,
+                outcomes,
+                claim: 50,
+                helper: !owner,
+                chunk: CHUNK,
+                ..StepInput::default()
+            };
+            let r = store.step(run, &mut seq, &mut input).unwrap();
+            steps += 1;
+            adds_up(&r.counters);
+            held = r.claimed;
+            if held.is_empty() && r.ids_complete && r.counters.completed == IDS {
+                return (finished, steps);
             }
-            let (mut seq, mut fed, mut steps) = (0, 0, 0);
-            let mut held: Vec<Claimed> = Vec::new();
-            let mut finished = Vec::new();
-            loop {
-                let new_ids = if owner && fed < IDS {
-                    let to = (fed + 300).min(IDS);
-                    let new = ids(fed + 1..to + 1);
-                    fed = to;
-                    new
-                } else {
-                    Vec::new()
-                };
-                let outcomes: Vec<Outcome> = held.drain(..).map(|c| done(&c, 1, ok())).collect();
-                finished.extend(outcomes.iter().map(|o| o.seq));
-                let mut input = StepInput {
-                    new_ids,
-                    ids_complete: owner && fed == IDS,
-                    outcomes,
-                    claim: 50,
-                    helper: !owner,
-                    ..StepInput::default()
-                };
-                let r = store.step(run, &mut seq, &mut input).unwrap();
-                steps += 1;
-                adds_up(&r.counters);
-                held = r.claimed;
-                if held.is_empty() && r.ids_complete && r.counters.completed == IDS {
-                    return (finished, steps);
-                }
-            }
-        },
-    );
+        }
+    }
     let mut all = Vec::new();
     let mut steps = 0;
     for n in nodes {
@@ -155,6 +172,7 @@ fn three_nodes_step_one_batch_to_its_end_each_entity_once() {
         IDS
     );
     assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
+    assert_eq!(count(&s, "SELECT count(*) FROM batch_chunks"), 0);
     let c = s.counters("b1").unwrap();
     assert_eq!(
         (c.total, c.completed, c.waiting, c.in_process),
@@ -261,4 +279,140 @@ fn a_takeover_while_nodes_step_fences_them_and_the_counters_hold() {
         ),
         IDS
     );
+}
+
+/// Ids stored ahead in chunks are WAITING entities to every reader, with
+/// no row of their own: counted, listed, read back, numbered; a bad id
+/// among them keeps its FAILED row and its number. The next node that
+/// claims takes a chunk whole, whatever it asked for; a recount counts
+/// what is in chunks and claim rows; a cancel makes the rest CANCELLED.
+#[test]
+fn ids_stored_ahead_in_chunks_wait_for_any_node_to_claim_one_whole() {
+    let Some(s) = store("ids_stored_ahead_in_chunks_wait_for_any_node_to_claim_one_whole") else {
+        return;
+    };
+    let mut new_ids = ids(1..11);
+    new_ids[5] = NewId::Bad("x y".into(), "a bad id".into());
+    let mut seq = 0;
+    let r = step(
+        &*s,
+        &mut seq,
+        StepInput {
+            new_ids,
+            claim: 2,
+            chunk: 3,
+            ..StepInput::default()
+        },
+    );
+    let seqs = |c: &[Claimed]| c.iter().map(|c| c.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(&r.claimed), [1, 2], "claimed as they arrived");
+    let c = r.counters;
+    assert_eq!(
+        (c.total, c.in_process, c.waiting, c.failed),
+        (10, 2, 7, 1)
+    );
+    // 3, 4, 5 | 7 (6 is the bad id's), 8, 9 | 10
+    let chunks: Vec<(i64, i64, String)> = s
+        .client()
+        .query("SELECT first_seq, open, ids FROM batch_chunks ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        chunks,
+        [
+            (3, 3, r#"["3","4","5"]"#.to_string()),
+            (7, 3, r#"["7","8","9"]"#.to_string()),
+            (10, 1, r#"["10"]"#.to_string()),
+        ]
+    );
+    assert_eq!(
+        count(&s, "SELECT count(*) FROM batch_entities WHERE status = 'WAITING'"),
+        0,
+        "no WAITING row"
+    );
+    let waiting = s
+        .entity_rows(
+            "b1",
+            &DetailsQuery {
+                statuses: Some(vec![EntityStatus::Waiting]),
+                ..DetailsQuery::default()
+            },
+        )
+        .unwrap();
+    let listed: Vec<(i64, &str)> = waiting
+        .iter()
+        .map(|e| (e.seq, e.entity_id.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(3, "3"), (4, "4"), (5, "5"), (7, "7"), (8, "8"), (9, "9"), (10, "10")]
+    );
+    let all = s.entity_rows("b1", &DetailsQuery::default()).unwrap();
+    assert_eq!(seqs_of(&all), (1..=10).collect::<Vec<_>>());
+    assert_eq!(s.max_seq("b1").unwrap(), 10);
+    let mut stored = Vec::new();
+    s.stored_ids("b1", &mut |id| {
+        if let StoredId::Good(t) = id {
+            stored.push(t.to_string());
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    stored.sort_by_key(|t| t.parse::<i64>().unwrap());
+    assert_eq!(stored, ["1", "2", "3", "4", "5", "7", "8", "9", "10"]);
+
+    // A helper asks for one, and gets the first chunk whole.
+    let helper = RunRef {
+        bid: "b1",
+        execution_id: "e1",
+        node: "n2",
+        worker: "w2",
+    };
+    s.join_batch(helper, "dc").unwrap();
+    let mut hseq = 0;
+    let mut input = StepInput {
+        claim: 1,
+        helper: true,
+        ..StepInput::default()
+    };
+    let h = s.step(helper, &mut hseq, &mut input).unwrap();
+    assert_eq!(seqs(&h.claimed), [3, 4, 5]);
+    assert!(h.claimed.iter().all(|c| c.claim == Some(3)));
+    assert_eq!((h.counters.in_process, h.counters.waiting), (5, 4));
+    // Its outcomes are written as those of ids claimed as they arrived.
+    let mut input = StepInput {
+        outcomes: h.claimed.iter().map(|c| done(c, 1, ok())).collect(),
+        helper: true,
+        ..StepInput::default()
+    };
+    let h = s.step(helper, &mut hseq, &mut input).unwrap();
+    assert_eq!((h.counters.completed, h.counters.in_process), (3, 2));
+    assert_eq!(count(&s, "SELECT count(*) FROM batch_chunks"), 2);
+
+    // A recount (a retry's) finds what chunks and claim rows hold.
+    let before = s.counters("b1").unwrap();
+    let no = count(&s, "SELECT batch_no FROM batches WHERE bid = 'b1'");
+    let recounted = s.tx(|tx| super::rows::recount(&s, tx, no)).unwrap();
+    assert_eq!(recounted, before);
+    assert_eq!(s.counters("b1").unwrap(), before);
+
+    // A cancel: the chunks' entities become CANCELLED rows.
+    s.cancel_waiting(test_run("b1"), false).unwrap();
+    let c = s.counters("b1").unwrap();
+    adds_up(&c);
+    assert_eq!((c.cancelled, c.waiting, c.in_process), (4, 0, 2));
+    assert_eq!(count(&s, "SELECT count(*) FROM batch_chunks"), 0);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM batch_entities WHERE status = 'CANCELLED' AND seq IN (7, 8, 9, 10)"
+        ),
+        4
+    );
+}
+
+fn seqs_of(rows: &[EntityRow]) -> Vec<i64> {
+    rows.iter().map(|e| e.seq).collect()
 }
