@@ -98,18 +98,20 @@ pub(super) fn ids_to_store(
 }
 
 /// Chunks of WAITING ids an asynchronous batch keeps stored ahead, for
-/// its nodes to claim whole.
-pub(super) const CHUNKS_AHEAD: usize = 2;
+/// its nodes to claim whole: two pipelines' worth, so that several nodes
+/// that come to claim at once each find some.
+pub(super) const CHUNKS_AHEAD: usize = 8;
 
 /// The size of the chunks in which a run stores ids ahead
-/// ([`crate::store::batches::StepInput::chunk`]): a pipeline's depth, for an
-/// asynchronous batch whose nodes claim side by side (`shared`, a store
-/// that keeps chunks) and whose entities are fast (a depth of at least
-/// `fast`: a WAITING row per id would cost more than its entity); 0 (no
-/// chunks) otherwise, or when the step may not claim.
+/// ([`crate::store::batches::StepInput::chunk`]): a quarter of a
+/// pipeline's depth (a node claims chunks until its pipeline is full),
+/// for an asynchronous batch whose nodes claim side by side (`shared`, a
+/// store that keeps chunks) and whose entities are fast (a depth of at
+/// least `fast`: a WAITING row per id would cost more than its entity);
+/// 0 (no chunks) otherwise, or when the step may not claim.
 pub(super) fn chunk_size(shared: bool, can_claim: bool, depth: usize, fast: usize) -> usize {
     if shared && can_claim && depth >= fast {
-        depth
+        depth.div_ceil(4)
     } else {
         0
     }
@@ -256,8 +258,9 @@ mod tests {
     fn fast_asynchronous_batches_store_chunks_ahead_for_every_node() {
         // (shared, may claim, depth, fast) -> chunk
         let table = [
-            ((true, true, 16_384, 4096), 16_384),
-            ((true, true, 4096, 4096), 4096),
+            ((true, true, 16_384, 4096), 4096),
+            ((true, true, 4096, 4096), 1024),
+            ((true, true, 4097, 4096), 1025),
             // Slow entities: WAITING rows, as before.
             ((true, true, 4095, 4096), 0),
             // A synchronous batch, or a store without chunks.
@@ -272,7 +275,7 @@ mod tests {
         let table = [
             ((1000, 0), CHUNKS_AHEAD * 1000),
             ((1000, 1500), CHUNKS_AHEAD * 1000 - 1500),
-            ((1000, 5000), 0),
+            ((1000, 9000), 0),
             ((0, 0), 0),
             // A count gone below zero for a moment stores no more than none.
             ((1000, -7), CHUNKS_AHEAD * 1000),

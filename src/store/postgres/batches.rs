@@ -8,8 +8,9 @@
 //! What differs is that many processes write at once, on several hosts:
 //!
 //! - the steps of the nodes that process a batch run side by side: each
-//!   holds the batch row `FOR SHARE` (which a takeover, changing the row,
-//!   waits for), claims WAITING entities `FOR UPDATE SKIP LOCKED`, and
+//!   holds the batch row `FOR KEY SHARE` (which a takeover, holding the
+//!   row `FOR UPDATE`, waits for), claims WAITING entities and chunks
+//!   `FOR UPDATE SKIP LOCKED`, and
 //!   adds its changes to the counters to its worker's own row of
 //!   `batch_counts`, never to the batch row (see [`step`]);
 //! - whatever sets counters absolutely (a recount: a retry, a cancel, a
@@ -368,6 +369,24 @@ impl BatchStore for PgStore {
     }
 
     fn requeue_dead(&self, run: RunRef) -> Result<Option<Counters>> {
+        // First a look that locks nothing: the owner asks twice a second
+        // while other nodes hold claims, and holding the batch row for
+        // the write would stop every node's step each time.
+        let mut client = self.client();
+        let no = client
+            .query_opt("SELECT batch_no FROM batches WHERE bid = $1", &[&run.bid])
+            .map_err(|e| self.err(e))?
+            .map(|r| r.get::<_, i64>(0));
+        let Some(no) = no else {
+            return Err(StoreError::no_batch(run.bid));
+        };
+        let anyone_dead = !dead_holders(&mut *client, no, Some(run.worker))
+            .map_err(|e| self.tx_err(e))?
+            .is_empty();
+        drop(client);
+        if !anyone_dead {
+            return Ok(None);
+        }
         self.fenced(run, Hold::Update, |tx, fence| {
             let back = requeue_in_process(tx, fence.no, Holders::Dead { but: run.worker })?;
             if back == 0 {

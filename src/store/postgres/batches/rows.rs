@@ -4,10 +4,14 @@
 //!
 //! SQLite runs each write alone (an IMMEDIATE transaction); here several
 //! transactions run at once, so what a write checks is locked until it
-//! commits: a run's step holds its batch row `FOR SHARE` (the steps of
-//! every node go on side by side, and a takeover, which changes the row,
-//! waits for them and they for it), and every other write of a run, and
-//! every takeover, holds it `FOR UPDATE`, which puts it between steps.
+//! commits: a run's step holds its batch row `FOR KEY SHARE` (the steps
+//! of every node go on side by side, and a takeover, which holds the row
+//! `FOR UPDATE` before it changes it, waits for them and they for it),
+//! and every other write of a run, and every takeover, holds it `FOR
+//! UPDATE`, which puts it between steps. The owner's heartbeat, its
+//! batch's requests and its MAX_WORKERS are plain updates, which a step's
+//! hold lets through: an update that waited for every node's step would
+//! stop every step begun after it, on every node, until it had its turn.
 
 use super::super::nodes::declare_dead;
 use super::super::notices::notify;
@@ -67,10 +71,10 @@ pub(super) fn beat_every_ms() -> i64 {
     i64::try_from(tenth).unwrap_or(1000).clamp(0, 1000)
 }
 
-const FENCE_SHARE: &str = "SELECT batch_no, execution_id, owner_node, owner_pid, status,
+pub(super) const FENCE_SHARE: &str = "SELECT batch_no, execution_id, owner_node, owner_pid, status,
          EXISTS (SELECT 1 FROM nodes WHERE worker_id = $2 AND status = 'DEAD'),
          heartbeat_at IS NULL OR heartbeat_at < batchsh_ago($3), ids_complete
-     FROM batches WHERE bid = $1 FOR SHARE";
+     FROM batches WHERE bid = $1 FOR KEY SHARE";
 
 const FENCE_UPDATE: &str = "SELECT batch_no, execution_id, owner_node, owner_pid, status,
          EXISTS (SELECT 1 FROM nodes WHERE worker_id = $2 AND status = 'DEAD'),
@@ -239,6 +243,23 @@ fn taken_back(
     let Some((own, with_own)) = holders.own() else {
         return Ok(None);
     };
+    let dead = dead_holders(tx, no, own)?;
+    for (worker, mark) in &dead {
+        if *mark {
+            declare_dead(tx, worker, false)?;
+        }
+    }
+    Ok(Some(Holders::taken_back(dead, own.filter(|_| with_own))))
+}
+
+/// The holders of IN_PROCESS entities of batch `no`, `own` left out, that
+/// are dead, each with whether its row still shows it running (see
+/// [`Holders::judge`]). A read: it locks nothing.
+pub(super) fn dead_holders(
+    tx: &mut impl postgres::GenericClient,
+    no: i64,
+    own: Option<&str>,
+) -> TxResult<Vec<(String, bool)>> {
     let rows = tx.query(
         "SELECT w.worker, n.worker_id IS NOT NULL, n.node, n.dc, n.host, n.pid, n.kind,
              n.status, n.workers, n.started_at, n.heartbeat_at, n.addrs, batchsh_now_ms()
@@ -261,12 +282,7 @@ fn taken_back(
             dead.push((worker, mark));
         }
     }
-    for (worker, mark) in &dead {
-        if *mark {
-            declare_dead(tx, worker, false)?;
-        }
-    }
-    Ok(Some(Holders::taken_back(dead, own.filter(|_| with_own))))
+    Ok(dead)
 }
 
 /// The node row of holder `worker` that [`taken_back`] read from column 2

@@ -173,9 +173,9 @@ pub(super) fn step_in(
     let (no, node) = (f.no, run.node);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut tally = Tally::default();
-    // First, while the step holds no entity row: the batch row is
-    // shared with the other nodes' steps, which this waits for, and one
-    // of them may wait for a row this step would have locked by then.
+    // First, while the step holds no entity row: another update of the
+    // batch row (a request, a takeover's) is waited for, and the process
+    // that made it may wait for a row this step would have locked by then.
     let beat = f.beat_due && !input.helper;
     let ids_end = input.ids_complete && !f.ids_complete;
     if beat || ids_end {

@@ -307,14 +307,14 @@ fn ids_stored_ahead_in_chunks_wait_for_any_node_to_claim_one_whole() {
     let seqs = |c: &[Claimed]| c.iter().map(|c| c.seq).collect::<Vec<_>>();
     assert_eq!(seqs(&r.claimed), [1, 2], "claimed as they arrived");
     let c = r.counters;
-    assert_eq!(
-        (c.total, c.in_process, c.waiting, c.failed),
-        (10, 2, 7, 1)
-    );
+    assert_eq!((c.total, c.in_process, c.waiting, c.failed), (10, 2, 7, 1));
     // 3, 4, 5 | 7 (6 is the bad id's), 8, 9 | 10
     let chunks: Vec<(i64, i64, String)> = s
         .client()
-        .query("SELECT first_seq, open, ids FROM batch_chunks ORDER BY 1", &[])
+        .query(
+            "SELECT first_seq, open, ids FROM batch_chunks ORDER BY 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -328,7 +328,10 @@ fn ids_stored_ahead_in_chunks_wait_for_any_node_to_claim_one_whole() {
         ]
     );
     assert_eq!(
-        count(&s, "SELECT count(*) FROM batch_entities WHERE status = 'WAITING'"),
+        count(
+            &s,
+            "SELECT count(*) FROM batch_entities WHERE status = 'WAITING'"
+        ),
         0,
         "no WAITING row"
     );
@@ -347,7 +350,15 @@ fn ids_stored_ahead_in_chunks_wait_for_any_node_to_claim_one_whole() {
         .collect();
     assert_eq!(
         listed,
-        [(3, "3"), (4, "4"), (5, "5"), (7, "7"), (8, "8"), (9, "9"), (10, "10")]
+        [
+            (3, "3"),
+            (4, "4"),
+            (5, "5"),
+            (7, "7"),
+            (8, "8"),
+            (9, "9"),
+            (10, "10")
+        ]
     );
     let all = s.entity_rows("b1", &DetailsQuery::default()).unwrap();
     assert_eq!(seqs_of(&all), (1..=10).collect::<Vec<_>>());
@@ -415,4 +426,78 @@ fn ids_stored_ahead_in_chunks_wait_for_any_node_to_claim_one_whole() {
 
 fn seqs_of(rows: &[EntityRow]) -> Vec<i64> {
     rows.iter().map(|e| e.seq).collect()
+}
+
+/// Waits until a session of the test's database waits for a lock.
+fn until_a_session_waits_for_a_lock(s: &TestStore) {
+    for _ in 0..2000 {
+        let waiting = count(
+            s,
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        if waiting > 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("no session waited for a lock within 10 s");
+}
+
+/// What a step in flight holds the batch row with (its fence's lock) lets
+/// a request through, and the owner's look for dead nodes, but not a
+/// takeover, which waits for the step and then fences it out.
+#[test]
+fn a_step_in_flight_holds_off_a_takeover_and_nothing_else() {
+    let Some(s) = store("a_step_in_flight_holds_off_a_takeover_and_nothing_else") else {
+        return;
+    };
+    let mut seq = 0;
+    step(
+        &*s,
+        &mut seq,
+        StepInput {
+            new_ids: ids(1..10),
+            claim: 3,
+            ..StepInput::default()
+        },
+    );
+    let holder = PgStore::open(&s.url, Upgrades::Silent).unwrap();
+    let mut in_flight = holder.client();
+    let mut tx = in_flight.transaction().unwrap();
+    // The fence of a step of a helper's, w2.
+    tx.query(super::rows::FENCE_SHARE, &[&"b1", &"w2", &1000i64])
+        .unwrap();
+    // Each of these would wait for the step if the step held the row
+    // against them.
+    let url = s.url.clone();
+    let (done, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let other = PgStore::open(&url, Upgrades::Silent).unwrap();
+        other.request("b1", Some(Request::Pause)).unwrap();
+        other.set_max_workers("b1", 3, "n1").unwrap();
+        let dead = other.requeue_dead(test_run("b1")).unwrap();
+        done.send(dead).unwrap();
+    });
+    let dead = told
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a request, MAX_WORKERS and the look for dead nodes did not wait for the step");
+    assert_eq!(dead, None);
+    let url = s.url.clone();
+    let seen = s.batch_state("b1").unwrap();
+    let takeover = std::thread::spawn(move || {
+        let other = PgStore::open(&url, Upgrades::Silent).unwrap();
+        other.prepare_retry("b1", false, &seen, "n9", "e9").unwrap()
+    });
+    until_a_session_waits_for_a_lock(&s);
+    assert!(!takeover.is_finished(), "the takeover waits for the step");
+    tx.commit().unwrap();
+    let c = takeover.join().unwrap().expect("taken over");
+    adds_up(&c);
+    let mut input = StepInput {
+        claim: 1,
+        ..StepInput::default()
+    };
+    let e = s.step(test_run("b1"), &mut seq, &mut input).unwrap_err();
+    assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
 }
