@@ -11,9 +11,10 @@
 //! steps wait for each other.
 //!
 //! Every set of rows goes in one statement (arrays bound once and
-//! `unnest`ed), whatever its size: a step costs ten round trips to the
-//! server at most, however many entities it writes (each costs more than
-//! a thousand rows of a COPY on a busy machine). Claims take WAITING
+//! `unnest`ed), whatever its size: a step that writes outcomes and claims
+//! costs nine round trips to the server (a dozen at most), however many
+//! entities it writes; on a busy machine each costs as much as hundreds
+//! of rows of the COPY. Claims take WAITING
 //! rows `FOR UPDATE SKIP LOCKED`, so the nodes that process a batch take
 //! disjoint entities without waiting for each other.
 
