@@ -311,6 +311,13 @@ pub trait Store:
     /// log checkpoints): they last until the guard is dropped.
     fn begin_run(&self) -> Result<RunTuning<'_>>;
 
+    /// The most entities a run of fast commands keeps in flight, and
+    /// stores at one step: [`STEP_ENTITIES`], where a step costs about
+    /// what its rows cost.
+    fn step_entities(&self) -> usize {
+        STEP_ENTITIES
+    }
+
     /// Puts the settings of [`Store::begin_run`] back.
     fn end_run(&self);
 
@@ -396,6 +403,11 @@ impl Drop for RunTuning<'_> {
         self.store.end_run();
     }
 }
+
+/// The most entities a run keeps in flight, and stores at one step, on a
+/// store whose steps cost about what their rows cost (the SQLite store:
+/// four times as many were tried there, and gained nothing).
+pub const STEP_ENTITIES: usize = 16 * 1024;
 
 /// Opens (creating if needed) the store at `path`, refusing one that is
 /// not a batchsh store, is newer than this binary, or is damaged.

@@ -4,8 +4,18 @@
 
 use super::*;
 
-/// Ids read ahead of the store; the producer waits beyond this.
+/// Ids read ahead of the store; the producer waits beyond this (or
+/// beyond [`id_room`], where the store takes larger steps).
 pub(super) const ID_BUFFER: usize = 32 * 1024;
+
+/// How many ids the hub holds read ahead, on a store whose steps take at
+/// most `step_entities` ([`crate::store::Store::step_entities`]):
+/// [`ID_BUFFER`], or half a step's most where that is more, since a step
+/// stores only ids that are in the hub (steps of PostgreSQL's size gained
+/// nothing with the smaller room).
+pub(super) fn id_room(step_entities: usize) -> usize {
+    ID_BUFFER.max(step_entities / 2)
+}
 
 /// The hub notes the arrival time of every this many ids (and of the first
 /// one after it was empty): the age of its oldest id, to within a group.
@@ -54,6 +64,8 @@ pub(super) struct HubState {
     pub(super) queue: VecDeque<Claimed>,
     /// Most entities a worker takes at once.
     pub(super) take: usize,
+    /// Most ids read ahead ([`id_room`]).
+    pub(super) id_room: usize,
     /// Workers 0..allowed may take entities (MAX_WORKERS_PER_NODE edits).
     pub(super) allowed: usize,
     /// workers -> writer
@@ -120,10 +132,11 @@ impl HubState {
 
 impl Hub {
     /// A hub for `allowed` workers, with the source as `feed` says.
-    pub(super) fn new(allowed: usize, feed: Feed) -> Hub {
+    pub(super) fn new(allowed: usize, feed: Feed, id_room: usize) -> Hub {
         Hub {
             state: Mutex::new(HubState {
                 take: 1,
+                id_room,
                 allowed,
                 feed,
                 ..HubState::default()

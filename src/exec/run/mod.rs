@@ -349,7 +349,11 @@ impl Parties {
             Feed::Ended
         };
         let mut parties = Parties {
-            hub: Arc::new(Hub::new(plan.workers, feed)),
+            hub: Arc::new(Hub::new(
+                plan.workers,
+                feed,
+                id_room(env.store.step_entities()),
+            )),
             shared: Arc::new(Shared::new(
                 plan,
                 env,

@@ -3,17 +3,12 @@
 //! takes at once, how many a step claims and how many new ids it stores.
 
 /// The pipeline holds about this much work per worker (by the running
-/// mean of an entity's time) ...
+/// mean of an entity's time), and never more entities than the store's
+/// [`step_entities`](crate::store::Store::step_entities).
 pub(super) const QUEUE_MS: f64 = 100.0;
-
-/// ... and never more than this many entities.
-pub(super) const QUEUE_MAX: usize = 16 * 1024;
 
 /// A worker takes about this much work from the queue at once.
 pub(super) const TAKE_MS: f64 = 2.0;
-
-/// New ids stored per step at most (the rest wait for the next one).
-pub(super) const IDS_PER_STEP: usize = 16 * 1024;
 
 /// The running mean of an entity's time, in milliseconds, after `n` more
 /// outcomes whose commands took `busy_s` seconds together: each outcome
@@ -31,28 +26,31 @@ pub(super) fn running_mean(avg_ms: f64, busy_s: f64, n: usize) -> f64 {
 /// How many entities to keep in flight (claimed: queued, running, or
 /// finished and not yet written back): about [`QUEUE_MS`] of work per
 /// worker, at least two per worker (one running, one next, so none idles
-/// while a step commits), at most [`QUEUE_MAX`]. Fast commands (echo) get
-/// long pipelines and few, large commits; slow ones (a 20 s script) stay
-/// at two per worker, so a pause or a crash leaves little claimed work.
-pub(super) fn pipeline_depth(workers: usize, avg_entity_ms: f64) -> usize {
+/// while a step commits), at most `max` (the store's
+/// [`step_entities`](crate::store::Store::step_entities)). Fast commands
+/// (echo) get long pipelines and few, large commits; slow ones (a 20 s
+/// script) stay at two per worker, so a pause or a crash leaves little
+/// claimed work.
+pub(super) fn pipeline_depth(workers: usize, avg_entity_ms: f64, max: usize) -> usize {
     let per_worker = (QUEUE_MS / avg_entity_ms.max(0.000_1)).ceil();
     let per_worker = if per_worker.is_finite() {
         (per_worker as usize).max(2)
     } else {
-        QUEUE_MAX
+        max
     };
     workers
         .saturating_mul(per_worker)
-        .clamp(workers * 2, QUEUE_MAX.max(workers * 2))
+        .clamp(workers * 2, max.max(workers * 2))
 }
 
-/// How many entities a worker takes at once: about [`TAKE_MS`] of work.
-pub(super) fn take_size(avg_entity_ms: f64) -> usize {
+/// How many entities a worker takes at once: about [`TAKE_MS`] of work,
+/// at most `max` (as for [`pipeline_depth`]).
+pub(super) fn take_size(avg_entity_ms: f64, max: usize) -> usize {
     let n = (TAKE_MS / avg_entity_ms.max(0.000_1)).ceil();
     if n.is_finite() {
-        (n as usize).clamp(1, QUEUE_MAX)
+        (n as usize).clamp(1, max)
     } else {
-        QUEUE_MAX
+        max
     }
 }
 
@@ -81,18 +79,20 @@ pub(super) fn claim_size(
 /// (`claimable_waiting` of them may be claimed now), since an id stored
 /// WAITING and claimed later costs its row a second write; all of them
 /// when they press ([`super::decide::ids_press`], or nothing claims). At
-/// most [`IDS_PER_STEP`]. And `ahead` more, stored for any node to claim
+/// most `max` (as for [`pipeline_depth`]: the rest wait for the next
+/// step). And `ahead` more, stored for any node to claim
 /// ([`chunks_ahead`]).
 pub(super) fn ids_to_store(
     ids: usize,
     claim: usize,
     claimable_waiting: usize,
     press: bool,
+    max: usize,
     ahead: usize,
 ) -> usize {
     let for_claims = claim - claimable_waiting.min(claim);
     let now = ids
-        .min(IDS_PER_STEP)
+        .min(max)
         .min(if press { usize::MAX } else { for_claims });
     ids.min(now + ahead)
 }
@@ -136,6 +136,7 @@ pub(super) fn surplus(kept: usize, depth: usize, queued: usize) -> usize {
 mod tests {
     use super::super::assert_table;
     use super::*;
+    use crate::store::STEP_ENTITIES as MAX;
 
     #[test]
     fn the_pipeline_holds_about_a_tenth_of_a_second_of_work_per_worker() {
@@ -149,20 +150,42 @@ mod tests {
             // 1 ms: 100 per worker.
             (4, 1.0, 400),
             // echo, a few microseconds: capped.
-            (2, 0.002, QUEUE_MAX),
+            (2, 0.002, MAX),
             // A mean of zero, or not a number, is the cap too.
-            (2, 0.0, QUEUE_MAX),
-            (2, f64::NAN, QUEUE_MAX),
+            (2, 0.0, MAX),
+            (2, f64::NAN, MAX),
             // More workers than the cap allows: two each still.
             (10_000, 0.001, 20_000),
         ];
         for &(workers, ms, want) in table {
             assert_eq!(
-                pipeline_depth(workers, ms),
+                pipeline_depth(workers, ms, MAX),
                 want,
                 "{workers} workers, {ms} ms"
             );
         }
+    }
+
+    #[test]
+    fn a_store_with_larger_steps_keeps_more_of_a_fast_batch_in_flight() {
+        // (workers, mean entity ms) -> entities in flight, at 4 * MAX
+        let table = [
+            // Fast entities fill the larger cap ...
+            ((2, 0.002), 4 * MAX),
+            ((2, 0.0), 4 * MAX),
+            // ... slower ones keep their tenth of a second of work.
+            ((2, 10.0), 20),
+            ((8, 20_000.0), 16),
+        ];
+        assert_table(&table, |(workers, ms)| pipeline_depth(workers, ms, 4 * MAX));
+        // A worker's take: the mean's floor (0.1 µs) gives 20,000, under
+        // the larger cap where it was over the smaller one.
+        assert_eq!(take_size(0.0, MAX), MAX);
+        assert_eq!(take_size(0.0, 4 * MAX), 20_000);
+        assert_eq!(
+            ids_to_store(8 * MAX, 8 * MAX, 0, false, 4 * MAX, 0),
+            4 * MAX
+        );
     }
 
     #[test]
@@ -172,11 +195,11 @@ mod tests {
             (2.0, 1),
             (0.5, 4),
             (0.001, 2000),
-            (0.0, QUEUE_MAX),
+            (0.0, MAX),
             (f64::INFINITY, 1),
         ];
         for &(ms, want) in table {
-            assert_eq!(take_size(ms), want, "{ms} ms");
+            assert_eq!(take_size(ms, MAX), want, "{ms} ms");
         }
     }
 
@@ -241,16 +264,16 @@ mod tests {
             ((1000, 0, 0, true, 0), 1000),
             ((1000, 100, 500, true, 0), 1000),
             // Never more than a step's worth ...
-            ((MANY, MANY, 0, false, 0), IDS_PER_STEP),
-            ((MANY, 0, 0, true, 0), IDS_PER_STEP),
+            ((MANY, MANY, 0, false, 0), MAX),
+            ((MANY, 0, 0, true, 0), MAX),
             // ... and what is stored ahead, of those in the hub.
-            ((MANY, MANY, 0, false, 500), IDS_PER_STEP + 500),
+            ((MANY, MANY, 0, false, 500), MAX + 500),
             ((1000, 100, 0, false, 300), 400),
             ((1000, 100, 500, false, 300), 300),
             ((350, 100, 0, false, 300), 350),
         ];
         assert_table(&table, |(ids, claim, waiting, press, ahead)| {
-            ids_to_store(ids, claim, waiting, press, ahead)
+            ids_to_store(ids, claim, waiting, press, MAX, ahead)
         });
     }
 

@@ -222,7 +222,7 @@ impl Producer<'_> {
         }
         let hub = self.hub;
         let mut st = hub.lock();
-        while st.ids.len() >= ID_BUFFER && !st.closed {
+        while st.ids.len() >= st.id_room && !st.closed {
             st.producer_waits = true;
             st = hub.producer.wait(st).unwrap_or_else(|e| e.into_inner());
         }

@@ -45,6 +45,9 @@ pub(super) struct Run<'a> {
     release: Vec<Claimed>,
     /// Workers allowed to take entities (BATCH_EDIT changes it).
     workers: usize,
+    /// The most entities in flight, and stored at one step: the store's
+    /// [`step_entities`](crate::store::Store::step_entities).
+    step_max: usize,
     /// Running mean of an entity's time, which sizes the queue; starts
     /// slow, so a batch of long commands never claims far ahead.
     avg_entity_ms: f64,
@@ -108,6 +111,7 @@ impl<'a> Run<'a> {
             in_flight: 0,
             release: Vec::new(),
             workers: ctx.plan.workers,
+            step_max: ctx.env.store.step_entities(),
             avg_entity_ms: 1000.0,
             seen: 0,
             busy_seen: 0.0,
@@ -183,7 +187,7 @@ impl<'a> Run<'a> {
     pub(super) fn turn(&self) -> Turn {
         let plan = self.ctx.plan;
         let known = self.seen >= 64 || self.ctx.started.elapsed() >= IDS_HOLD;
-        let depth = pipeline_depth(self.workers, self.avg_entity_ms);
+        let depth = pipeline_depth(self.workers, self.avg_entity_ms, self.step_max);
         Turn {
             can_claim: self.ctx.roles.process
                 && may_claim(
@@ -199,6 +203,7 @@ impl<'a> Run<'a> {
                 pipeline_depth(
                     self.workers,
                     self.busy_seen * 1000.0 / self.seen.max(1) as f64,
+                    self.step_max,
                 ),
             ),
             depth,
@@ -293,7 +298,7 @@ impl<'a> Run<'a> {
         let kept = self
             .in_flight
             .saturating_sub(outcomes.len() + self.release.len());
-        let depth = pipeline_depth(self.workers, self.avg_entity_ms);
+        let depth = pipeline_depth(self.workers, self.avg_entity_ms, self.step_max);
         let claim = claim_size(turn.can_claim, depth, kept, self.ctx.plan.chunk_size);
         let now = Instant::now();
         let ids_age = st.ids_since().map(|t| now - t);
@@ -311,7 +316,14 @@ impl<'a> Run<'a> {
         } else {
             0
         };
-        let n_ids = ids_to_store(st.ids.len(), claim, claimable_waiting, press, ahead);
+        let n_ids = ids_to_store(
+            st.ids.len(),
+            claim,
+            claimable_waiting,
+            press,
+            self.step_max,
+            ahead,
+        );
         let new_ids = st.take_ids(n_ids);
         if n_ids > 0 && st.producer_waits {
             st.producer_waits = false;
@@ -442,8 +454,12 @@ impl<'a> Run<'a> {
         st.allowed = n;
         // Fewer workers: what they cannot start soon goes back.
         let kept = self.in_flight - self.release.len();
-        let keep =
-            st.queue.len() - surplus(kept, pipeline_depth(n, self.avg_entity_ms), st.queue.len());
+        let keep = st.queue.len()
+            - surplus(
+                kept,
+                pipeline_depth(n, self.avg_entity_ms, self.step_max),
+                st.queue.len(),
+            );
         self.release.extend(st.queue.drain(keep..));
         drop(st);
         self.hub.workers.notify_all();
@@ -493,7 +509,7 @@ impl<'a> Run<'a> {
         } else if !claimed.is_empty() {
             st.queue.extend(claimed);
         }
-        st.take = take_size(self.avg_entity_ms);
+        st.take = take_size(self.avg_entity_ms, self.step_max);
         if st.idle_workers > 0 && !st.queue.is_empty() {
             hub.workers.notify_all();
         }

@@ -11,8 +11,10 @@
 //! steps wait for each other.
 //!
 //! Every set of rows goes in one statement (arrays bound once and
-//! `unnest`ed), whatever its size: a step costs a dozen round trips to the
-//! server at most, however many entities it writes. Claims take WAITING
+//! `unnest`ed), whatever its size: a step that writes outcomes and claims
+//! costs nine round trips to the server (a dozen at most), however many
+//! entities it writes; on a busy machine each costs as much as hundreds
+//! of rows of the COPY. Claims take WAITING
 //! rows `FOR UPDATE SKIP LOCKED`, so the nodes that process a batch take
 //! disjoint entities without waiting for each other.
 
@@ -38,14 +40,23 @@ const OUTCOMES_OF_ROWS: &str = "UPDATE batch_entities AS e SET status = o.status
      RETURNING e.seq";
 
 /// The claim rows that still hold the entities of the outcomes about to
-/// be written, locked until the step commits: a claim row gone means
-/// another process took its claims back, finding this run dead, and
-/// its entities' outcomes are not written. Taking the claim rows before
+/// be written, each with the number `n` of them: fewer left open, or,
+/// with none left, gone; locked until the step commits either way. A
+/// claim row already gone means another process took its claims back,
+/// finding this run dead, and its entities' outcomes are not written: the
+/// rows returned are those that were held. Taking the claim rows before
 /// the entity rows, as [`super::rows::materialize_claims`] does, keeps
-/// the two from waiting for each other.
-const HELD_CLAIMS: &str = "SELECT first_seq FROM batch_claims
-     WHERE batch = $1 AND first_seq = ANY($2::bigint[])
-     FOR UPDATE";
+/// the two from waiting for each other. (Only the run that made a claim
+/// row changes its `open`; another process only deletes it.)
+const HELD_CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
+                    AS d (first_seq, n)),
+     u AS (UPDATE batch_claims AS c SET open = c.open - d.n FROM d
+           WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open > d.n
+           RETURNING c.first_seq),
+     x AS (DELETE FROM batch_claims AS c USING d
+           WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open <= d.n
+           RETURNING c.first_seq)
+     SELECT first_seq FROM u UNION ALL SELECT first_seq FROM x";
 
 /// Outcomes of entities claimed as they arrived: their rows, written
 /// once, with `COPY` ([`CopyIn`]).
@@ -63,8 +74,8 @@ const RELEASE_CLAIMS: &str = "INSERT INTO batch_entities (batch, seq, entity_id,
      FROM unnest($2::bigint[], $3::text[]) AS r (seq, entity_id)
      ON CONFLICT (batch, seq) DO NOTHING";
 
-/// Claim rows of which `n` entities got their own row: fewer left open,
-/// or, with none left, gone.
+/// Claim rows of which `n` entities released got their own row: fewer
+/// left open, or, with none left, gone.
 const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
                     AS d (first_seq, n)),
      u AS (UPDATE batch_claims AS c SET open = c.open - d.n FROM d
@@ -130,8 +141,9 @@ const BATCH_ROW: &str = "UPDATE batches SET
 
 /// The step's end: its changes to the worker's own counters and to its
 /// node's row, its node's heartbeat (which says whether another node
-/// declared it dead meanwhile), and what the step gives back. The
-/// counters read are those before this statement's changes.
+/// declared it dead meanwhile), and what the step gives back, with the
+/// transaction's id ([`PgStore::note_xid`]). The counters read are those
+/// before this statement's changes.
 const END: &str = "WITH counts AS (
          INSERT INTO batch_counts AS c (batch, worker, total, waiting, in_process, completed,
              failed, added, updated, unchanged)
@@ -151,7 +163,7 @@ const END: &str = "WITH counts AS (
      SELECT b.requested, b.max_workers, b.ids_complete, (SELECT status FROM beat),
          b.owner_node, b.owner_pid, t.total::bigint, t.waiting::bigint, t.in_process::bigint,
          t.completed::bigint, t.failed::bigint, t.cancelled::bigint, t.added::bigint,
-         t.updated::bigint, t.unchanged::bigint
+         t.updated::bigint, t.unchanged::bigint, txid_current()
      FROM batches AS b, batch_totals AS t
      WHERE b.batch_no = $1 AND t.batch = $1";
 
@@ -323,6 +335,8 @@ pub(super) fn step_in(
             &run.worker,
         ],
     )?;
+    // The commit need not ask for the transaction's id.
+    s.note_xid(r.get(15));
     // Declared dead by another node while this step ran (the fence read
     // its row before that committed): nothing of the step is written.
     if r.get::<_, Option<&str>>(3) == Some("DEAD") {
@@ -366,9 +380,9 @@ pub(super) fn step_in(
     ))
 }
 
-/// Writes the outcomes, in two statements at most (rows claimed from
-/// WAITING, rows of entities claimed as they arrived), and counts in
-/// `tally` those written.
+/// Writes the outcomes, in three statements at most (the rows of those
+/// claimed from WAITING; the claim rows of those claimed as they arrived,
+/// and their rows), and counts in `tally` those written.
 fn write_outcomes(
     s: &PgStore,
     tx: &mut Transaction<'_>,
@@ -381,7 +395,7 @@ fn write_outcomes(
         let (status, error, retry) = outcome_fields(&o.state);
         (status.as_str(), error, retry)
     }
-    let (rows, claimed): (Vec<&Outcome>, Vec<&Outcome>) =
+    let (rows, mut claimed): (Vec<&Outcome>, Vec<&Outcome>) =
         outcomes.iter().partition(|o| o.claim.is_none());
     if !rows.is_empty() {
         let seqs: Col<i64> = rows.iter().map(|o| o.seq).collect();
@@ -412,24 +426,31 @@ fn write_outcomes(
     if claimed.is_empty() {
         return Ok(());
     }
-    let mut firsts: Col<i64> = claimed.iter().filter_map(|o| o.claim).collect();
-    firsts.sort_unstable();
-    firsts.dedup();
-    let st = s.cached(tx, HELD_CLAIMS)?;
+    // In order: the rows go to the end of the primary key's index, and
+    // the entities of a claim row are next to each other.
+    claimed.sort_unstable_by_key(|o| o.seq);
+    let mut per_claim: Vec<(i64, i64)> = Vec::new();
+    for o in &claimed {
+        let first = o.claim.unwrap_or_default();
+        match per_claim.iter_mut().rev().find(|(f, _)| *f == first) {
+            Some((_, n)) => *n += 1,
+            None => per_claim.push((first, 1)),
+        }
+    }
+    let (firsts, ns): (Col<i64>, Col<i64>) = per_claim.into_iter().unzip();
+    let st = s.cached(tx, HELD_CLAIMS_DONE)?;
     let mut held: Vec<i64> = tx
-        .query(&st, &[&no, &firsts])?
+        .query(&st, &[&no, &firsts, &ns])?
         .iter()
         .map(|r| r.get(0))
         .collect();
     held.sort_unstable();
-    let mut claimed: Vec<&Outcome> = claimed
-        .into_iter()
-        .filter(|o| o.claim.is_some_and(|c| held.binary_search(&c).is_ok()))
-        .collect();
+    if held.len() < firsts.len() {
+        claimed.retain(|o| o.claim.is_some_and(|c| held.binary_search(&c).is_ok()));
+    }
     if claimed.is_empty() {
         return Ok(());
     }
-    claimed.sort_unstable_by_key(|o| o.seq);
     let st = s.cached(tx, OUTCOMES_OF_CLAIMS)?;
     let mut copy = CopyIn::start(s, tx, &st)?;
     for o in &claimed {
@@ -451,7 +472,6 @@ fn write_outcomes(
     }
     copy.finish()?;
     for o in claimed {
-        tally.claim_done(o.claim.unwrap_or_default());
         tally.outcome(&o.state);
     }
     Ok(())
