@@ -12,9 +12,15 @@ pub(super) const ID_BUFFER: usize = 32 * 1024;
 /// most `step_entities` ([`crate::store::Store::step_entities`]):
 /// [`ID_BUFFER`], or half a step's most where that is more, since a step
 /// stores only ids that are in the hub (steps of PostgreSQL's size gained
-/// nothing with the smaller room).
-pub(super) fn id_room(step_entities: usize) -> usize {
-    ID_BUFFER.max(step_entities / 2)
+/// nothing with the smaller room). A run that stores chunks ahead for
+/// other nodes (`shares`) holds two steps' most: its own refill and the
+/// chunks, so that the owner's own claims do not take all it stores.
+pub(super) fn id_room(step_entities: usize, shares: bool) -> usize {
+    if shares {
+        ID_BUFFER.max(step_entities * 2)
+    } else {
+        ID_BUFFER.max(step_entities / 2)
+    }
 }
 
 /// The hub notes the arrival time of every this many ids (and of the first
@@ -168,5 +174,22 @@ impl Hub {
         self.workers.notify_all();
         self.producer.notify_all();
         self.writer.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hub_reads_ahead_half_a_step_or_two_steps_where_it_shares() {
+        // (the store's most per step, shares chunks) -> ids read ahead
+        let table = [
+            ((16 * 1024, false), ID_BUFFER),
+            ((128 * 1024, false), 64 * 1024),
+            ((128 * 1024, true), 256 * 1024),
+            ((1024, true), ID_BUFFER),
+        ];
+        crate::exec::run::assert_table(&table, |(step, shares)| id_room(step, shares));
     }
 }

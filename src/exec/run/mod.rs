@@ -352,7 +352,10 @@ impl Parties {
             hub: Arc::new(Hub::new(
                 plan.workers,
                 feed,
-                id_room(env.store.step_entities()),
+                id_room(
+                    env.store.step_entities(),
+                    plan.asynchronous && env.store.keeps_chunks(),
+                ),
             )),
             shared: Arc::new(Shared::new(
                 plan,
