@@ -21,10 +21,7 @@ pub struct Tally {
 impl Tally {
     /// One more entity of the claim row `first` got its own row.
     pub fn claim_done(&mut self, first: i64) {
-        match self.claims_done.iter_mut().find(|(f, _)| *f == first) {
-            Some((_, n)) => *n += 1,
-            None => self.claims_done.push((first, 1)),
-        }
+        count_per_claim(&mut self.claims_done, first);
     }
 
     /// An outcome was written over its IN_PROCESS entity.
@@ -148,6 +145,16 @@ impl Tally {
     /// counted on the batch, not on a node, as no node processed them.
     pub fn node_failed(&self) -> i64 {
         (self.d.failed - self.bad_ids).max(0)
+    }
+}
+
+/// One more entity of the claim row `first` in `per_claim` ((first
+/// sequence number, entities) of each claim row): looked for from the
+/// last, as entities in order come claim row after claim row.
+pub fn count_per_claim(per_claim: &mut Vec<(i64, i64)>, first: i64) {
+    match per_claim.iter_mut().rev().find(|(f, _)| *f == first) {
+        Some((_, n)) => *n += 1,
+        None => per_claim.push((first, 1)),
     }
 }
 

@@ -373,18 +373,11 @@ impl BatchStore for PgStore {
         // while other nodes hold claims, and holding the batch row for
         // the write would stop every node's step each time.
         let mut client = self.client();
-        let no = client
-            .query_opt("SELECT batch_no FROM batches WHERE bid = $1", &[&run.bid])
-            .map_err(|e| self.err(e))?
-            .map(|r| r.get::<_, i64>(0));
-        let Some(no) = no else {
-            return Err(StoreError::no_batch(run.bid));
-        };
-        let anyone_dead = !dead_holders(&mut *client, no, Some(run.worker))
-            .map_err(|e| self.tx_err(e))?
-            .is_empty();
+        let dead = batch_no(&mut *client, run.bid)
+            .and_then(|no| dead_holders(&mut *client, no, Some(run.worker)))
+            .map_err(|e| self.tx_err(e))?;
         drop(client);
-        if !anyone_dead {
+        if dead.is_empty() {
             return Ok(None);
         }
         self.fenced(run, Hold::Update, |tx, fence| {

@@ -176,7 +176,7 @@ pub(super) fn taken_over(
 }
 
 /// The number of batch `bid`, which keys its entity rows and claims.
-pub(super) fn batch_no(tx: &mut Transaction<'_>, bid: &str) -> TxResult<i64> {
+pub(super) fn batch_no(tx: &mut impl postgres::GenericClient, bid: &str) -> TxResult<i64> {
     match tx.query_opt("SELECT batch_no FROM batches WHERE bid = $1", &[&bid])? {
         Some(r) => Ok(r.get(0)),
         None => Err(StoreError::no_batch(bid).into()),

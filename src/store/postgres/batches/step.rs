@@ -24,7 +24,7 @@ use super::rows::{Fence, TxResult, counters_at, taken_over};
 use crate::batch::Counters;
 use crate::store::StoreError;
 use crate::store::batches::*;
-use crate::store::step::{Tally, outcome_fields, retry_pending};
+use crate::store::step::{Tally, count_per_claim, outcome_fields, retry_pending};
 use postgres::Transaction;
 use std::collections::HashMap;
 
@@ -39,16 +39,16 @@ const OUTCOMES_OF_ROWS: &str = "UPDATE batch_entities AS e SET status = o.status
      WHERE e.batch = $1 AND e.seq = o.seq AND e.status = 'IN_PROCESS'
      RETURNING e.seq";
 
-/// The claim rows that still hold the entities of the outcomes about to
-/// be written, each with the number `n` of them: fewer left open, or,
-/// with none left, gone; locked until the step commits either way. A
-/// claim row already gone means another process took its claims back,
-/// finding this run dead, and its entities' outcomes are not written: the
-/// rows returned are those that were held. Taking the claim rows before
-/// the entity rows, as [`super::rows::materialize_claims`] does, keeps
-/// the two from waiting for each other. (Only the run that made a claim
-/// row changes its `open`; another process only deletes it.)
-const HELD_CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
+/// Claim rows of which `n` entities get their own row in this step (their
+/// outcomes, or their release): fewer left open, or, with none left,
+/// gone; locked until the step commits either way. Gives the rows that
+/// were there: a claim row already gone means another process took its
+/// claims back, finding this run dead, and its entities' outcomes are not
+/// written. Taking the claim rows before the entity rows, as
+/// [`super::rows::materialize_claims`] does, keeps the two from waiting
+/// for each other. (Only the run that made a claim row changes its
+/// `open`; another process only deletes it.)
+const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
                     AS d (first_seq, n)),
      u AS (UPDATE batch_claims AS c SET open = c.open - d.n FROM d
            WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open > d.n
@@ -73,16 +73,6 @@ const RELEASE_CLAIMS: &str = "INSERT INTO batch_entities (batch, seq, entity_id,
      SELECT $1, r.seq, r.entity_id, 'WAITING'
      FROM unnest($2::bigint[], $3::text[]) AS r (seq, entity_id)
      ON CONFLICT (batch, seq) DO NOTHING";
-
-/// Claim rows of which `n` entities released got their own row: fewer
-/// left open, or, with none left, gone.
-const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
-                    AS d (first_seq, n)),
-     u AS (UPDATE batch_claims AS c SET open = c.open - d.n FROM d
-           WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open > d.n RETURNING 1),
-     x AS (DELETE FROM batch_claims AS c USING d
-           WHERE c.batch = $1 AND c.first_seq = d.first_seq AND c.open <= d.n RETURNING 1)
-     SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM x)";
 
 /// Stored WAITING entities, in order, that no other node is claiming
 /// at this moment (`SKIP LOCKED`), whose retry time has come.
@@ -220,7 +210,7 @@ pub(super) fn step_in(
     if !tally.claims_done.is_empty() {
         let (firsts, ns): (Col<i64>, Col<i64>) = tally.claims_done.iter().copied().unzip();
         let st = s.cached(tx, CLAIMS_DONE)?;
-        tx.query_one(&st, &[&no, &firsts, &ns])?;
+        tx.query(&st, &[&no, &firsts, &ns])?;
     }
     let mut claimed = Vec::new();
     // A batch that reached its final status hands out nothing more (a node
@@ -431,14 +421,10 @@ fn write_outcomes(
     claimed.sort_unstable_by_key(|o| o.seq);
     let mut per_claim: Vec<(i64, i64)> = Vec::new();
     for o in &claimed {
-        let first = o.claim.unwrap_or_default();
-        match per_claim.iter_mut().rev().find(|(f, _)| *f == first) {
-            Some((_, n)) => *n += 1,
-            None => per_claim.push((first, 1)),
-        }
+        count_per_claim(&mut per_claim, o.claim.unwrap_or_default());
     }
     let (firsts, ns): (Col<i64>, Col<i64>) = per_claim.into_iter().unzip();
-    let st = s.cached(tx, HELD_CLAIMS_DONE)?;
+    let st = s.cached(tx, CLAIMS_DONE)?;
     let mut held: Vec<i64> = tx
         .query(&st, &[&no, &firsts, &ns])?
         .iter()
