@@ -655,6 +655,50 @@ mod tests {
         PgStore::open(&s.url, Upgrades::Silent).expect("opens again");
     }
 
+    /// A store of schema version 1 (no chunks, claim ids compressed) is
+    /// upgraded in place when opened, says so, and keeps its rows.
+    #[test]
+    fn a_version_1_store_is_upgraded_in_place_and_keeps_its_claims() {
+        let Some(s) = fresh("a_version_1_store_is_upgraded_in_place_and_keeps_its_claims") else {
+            return;
+        };
+        s.client()
+            .batch_execute(
+                "DROP TABLE batch_chunks;
+                 ALTER TABLE batch_claims ALTER COLUMN ids SET STORAGE EXTENDED;
+                 UPDATE batchsh_meta SET value = '1' WHERE key = 'version';
+                 INSERT INTO batch_claims (batch, first_seq, node, start_time_ms, open, ids)
+                 VALUES (1, 1, 'n1', 0, 2, '[\"a\", \"b\"]');",
+            )
+            .unwrap();
+        let told = RefCell::new(Vec::new());
+        let tell = |u: Upgrade| told.borrow_mut().push((u.from, u.to));
+        let again = PgStore::open(&s.url, Upgrades::Told(&tell)).unwrap();
+        assert_eq!(*told.borrow(), [(1, schema::VERSION)]);
+        let mut c = again.client();
+        let mut one = |sql: &str| -> String { c.query_one(sql, &[]).unwrap().get(0) };
+        assert_eq!(
+            one("SELECT value FROM batchsh_meta WHERE key = 'version'"),
+            schema::VERSION.to_string()
+        );
+        assert_eq!(one("SELECT ids FROM batch_claims"), r#"["a", "b"]"#);
+        assert_eq!(
+            one("SELECT count(*)::text FROM batch_chunks"),
+            "0",
+            "the table of chunks is there"
+        );
+        // Stored out of line, uncompressed ('e'), in both tables.
+        assert_eq!(
+            one(
+                "SELECT string_agg(attstorage::text, ',' ORDER BY attrelid::regclass::text)
+                 FROM pg_attribute
+                 WHERE attname = 'ids'
+                     AND attrelid IN ('batch_claims'::regclass, 'batch_chunks'::regclass)"
+            ),
+            "e,e"
+        );
+    }
+
     /// A process gone silent in the middle of a transaction (cut off,
     /// stopped) holds its rows only about as long as it takes for its
     /// node to be dead: then the server ends its session, and the others
