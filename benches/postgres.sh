@@ -43,7 +43,10 @@
 #            written (pg_stat_user_tables n_tup_ins of batch_claims) and
 #            entity rows claimed from WAITING (n_tup_upd of batch_entities
 #            less the outcomes' own updates is not separable, so only the
-#            inserts and commits are counted), per second of the run.
+#            inserts and commits are counted), per second of the run; and
+#            the machine's busy CPU over the timed run (/proc/stat): its
+#            share of every core, and CPU seconds per million entities,
+#            which tell whether more workers could have had more cores.
 #   monitor  BATCH_SUMMARY and BATCH_LIST STATUS='ALL' (whole command,
 #            `--format json`, hyperfine, BENCH_MONITOR_RUNS runs) on a
 #            PostgreSQL store holding BENCH_STORE_ROWS entity rows: a real
@@ -219,6 +222,18 @@ stop() {
     for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
     for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
+# cpu_ticks: the machine's busy and total CPU time so far (/proc/stat, in
+# clock ticks; iowait counts as idle).
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+# cpu_busy "BUSY0 TOTAL0" "BUSY1 TOTAL1": the busy CPU time between two
+# readings, in ms (every core's together), and its share of all cores' time (%).
+cpu_busy() {
+    local b0 t0 b1 t1 hz
+    read -r b0 t0 <<<"$1"
+    read -r b1 t1 <<<"$2"
+    hz=$(getconf CLK_TCK)
+    echo "$(((b1 - b0) * 1000 / hz)) $(((b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1)))"
+}
 # timed ARGS...: runs batchsh, killed after LIMIT seconds (a warning says so).
 timed() {
     timeout -s KILL "$LIMIT" "$BIN" "$@" >/dev/null ||
@@ -238,12 +253,14 @@ async_run() {
     for ((w = 1; w <= k; w++)); do pids+=("$(start_worker "$home" "$url" "w$w" "$per")"); done
     PIDS+=("${pids[@]}")
     wait_alive "$home" "$url" "$k"
-    local c0
+    local c0 cpu0 cpu1
     c0=$(pg "$m" run "SELECT xact_commit FROM pg_stat_database WHERE datname = 'run'")
+    cpu0=$(cpu_ticks)
     t0=$(now_ms)
     timed --home "$home" --store "$url" -q --no-progress -c \
         "BATCH $lu FABRIC_COMMAND='$cmd' WITH ASYNC=true MAX_WORKERS_PER_NODE=$maxw; BATCH_WAIT;"
     t1=$(now_ms)
+    cpu1=$(cpu_ticks)
     stop "${pids[@]}"
     st=$(status_of "$home" "$url")
     sleep 0.5 # the workers' last statistics reach the server as their sessions end
@@ -255,7 +272,7 @@ async_run() {
     times=$(pg "$m" run "SELECT round(extract(epoch FROM start_time::timestamptz - creation_time::timestamptz) * 1000),
             round(extract(epoch FROM end_time::timestamptz - start_time::timestamptz) * 1000) FROM batches" | tr '|' ' ')
     drop_db "$m"
-    echo "$((t1 - t0)) ${st// /:} $((c1 - c0)) $ins $claims $times"
+    echo "$((t1 - t0)) ${st// /:} $((c1 - c0)) $ins $claims $times $(cpu_busy "$cpu0" "$cpu1")"
 }
 
 # --- rate: SQLite against PostgreSQL, synchronous BATCH --------------------------
@@ -466,7 +483,7 @@ def num(v):
 if cv:
     print()
     print(f"{'echo ? over %d ids, ASYNC' % n:36} {'median':>9} {'min':>9} {'max':>9} {'entities/s':>11}"
-          f" {'commits/s':>10} {'claim rows':>10} {'CLAIMs/s':>9} {'claimed':>9}  status")
+          f" {'commits/s':>10} {'claim rows':>10} {'CLAIMs/s':>9} {'claimed':>9} {'CPU busy':>9} {'CPU s/1M':>9}  status")
     for c in ("fast", "durable"):
         curve = []
         for k in ("1", "2", "4"):
@@ -482,12 +499,20 @@ if cv:
             calls_s = f"{med(calls):,.0f}" if calls else "-"
             took_s = f"{med(took):,.0f}" if took else "-"
             sts = sorted({x[4] for x in runs})
-            curve.append((k, n / m * 1000, commits, calls_s, med([int(x[6]) / int(x[3]) * 1000 for x in runs]), took_s))
+            # The machine's busy CPU over the timed run: its share of both
+            # cores, and CPU seconds per million entities.
+            busy = [(int(x[12]), int(x[13])) for x in runs if len(x) > 13]
+            busy_pct = f"{med([b[1] for b in busy]):.0f}%" if busy else "-"
+            cpu_per_m = f"{med([b[0] / 1000 / n * 1e6 for b in busy]):.2f}" if busy else "-"
+            curve.append((k, n / m * 1000, commits, calls_s, med([int(x[6]) / int(x[3]) * 1000 for x in runs]), took_s,
+                          busy_pct, cpu_per_m))
             print(f"{'PostgreSQL (%s), %s worker(s)' % (c, k):36} {m:>6} ms {min(walls):>6} ms {max(walls):>6} ms"
-                  f" {n / m * 1000:>11,.0f} {commits:>10,.0f} {rows_ins:>10,.0f} {calls_s:>9} {took_s:>9}  {' '.join(sts)}")
+                  f" {n / m * 1000:>11,.0f} {commits:>10,.0f} {rows_ins:>10,.0f} {calls_s:>9} {took_s:>9}"
+                  f" {busy_pct:>9} {cpu_per_m:>9}  {' '.join(sts)}")
         if curve:
-            summary.append((f"`echo ?` over {n:,} ids on 1, 2, 4 workers, PostgreSQL ({c}): aggregate rate",
-                            ", ".join(f"{x[0]}: {x[1]:,.0f}/s" for x in curve), "figure only", "-"))
+            summary.append((f"`echo ?` over {n:,} ids on 1, 2, 4 workers, PostgreSQL ({c}): aggregate rate"
+                            " (the machine's CPU busy)",
+                            ", ".join(f"{x[0]}: {x[1]:,.0f}/s ({x[6]})" for x in curve), "figure only", "-"))
             last = curve[-1]
             summary.append((f"the same at {last[0]} workers: the store's transactions and claims per second",
                             f"{last[2]:,.0f} commits/s; {last[4]:,.1f} claim rows/s (ids claimed as read);"
@@ -495,7 +520,9 @@ if cv:
     print("(commits/s: pg_stat_database.xact_commit of the run's database, from the workers' start to their exit,"
           " monitoring included, per second of the timed run; claim rows: rows inserted into batch_claims, ids"
           " claimed as they arrive; CLAIMs/s: calls of the statement claiming WAITING rows FOR UPDATE SKIP"
-          " LOCKED (pg_stat_statements), per second; claimed: the rows those calls took)")
+          " LOCKED (pg_stat_statements), per second; claimed: the rows those calls took; CPU busy: the machine's"
+          " busy share of all its cores over the timed run, /proc/stat; CPU s/1M: that busy time, every core's"
+          " together, per million entities)")
 
 st = rows("statements")
 if st:

@@ -818,3 +818,47 @@ fn a_ctrl_c_before_the_run_starts_cancels_the_batch() {
     assert_eq!(w.status(&bid), "CANCELLED");
     assert!(runs(&w).is_empty(), "the batch ran on: {:?}", runs(&w));
 }
+
+/// A fast batch killed with kill -9 in the middle of its steps (on
+/// PostgreSQL each step writes its outcomes in two transactions, on two
+/// connections, which the kill may fall between): BATCH_RETRY finishes
+/// it with every entity COMPLETED, one row each, and the entities
+/// COMPLETED before the kill keep their row as it was (their times): none
+/// ran again.
+#[test]
+fn a_fast_batch_killed_mid_step_loses_nothing_and_reruns_nothing_completed() {
+    const N: i64 = 600_000;
+    let w = World::new(N);
+    let child = w.spawn("BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2");
+    crate::world::kill_9_after(&w, child, 100_000);
+    let bid = w.last_bid();
+    let rows = |status: &str| {
+        w.store().strings(
+            &format!(
+                "SELECT entity_id || ' ' || start_time_ms || ' ' || end_time_ms
+                 FROM batch_entities
+                 WHERE batch = (SELECT batch_no FROM batches WHERE bid = ?1)
+                     AND status = '{status}'"
+            ),
+            &[&bid],
+        )
+    };
+    let before = rows("COMPLETED");
+    assert!(
+        before.len() >= 100_000 && (before.len() as i64) < N,
+        "{} COMPLETED at the kill",
+        before.len()
+    );
+    w.retry_to_done(&bid);
+    let after: HashSet<String> = rows("COMPLETED").into_iter().collect();
+    assert_eq!(after.len() as i64, N);
+    let ids: HashSet<&str> = after.iter().filter_map(|r| r.split(' ').next()).collect();
+    assert_eq!(ids.len() as i64, N, "an entity with two rows");
+    for row in &before {
+        assert!(
+            after.contains(row),
+            "{row}: COMPLETED before the kill, then changed"
+        );
+    }
+    assert_eq!(w.counter(&bid, "completed"), N);
+}

@@ -21,6 +21,7 @@
 //!   would serialise them;
 //! - liveness is judged on the database's clock.
 
+mod beside;
 mod rows;
 mod step;
 #[cfg(test)]
@@ -320,16 +321,10 @@ impl BatchStore for PgStore {
     }
 
     fn step(&self, run: RunRef, next_seq: &mut i64, input: &mut StepInput) -> Result<StepResult> {
-        let from = *next_seq;
-        let (mut r, moved, seq) = self.fenced(run, Hold::Share, |tx, fence| {
-            // Again from the same number, should the transaction run again.
-            let mut seq = from;
-            let (r, moved) = step::step_in(self, tx, fence, run, &mut seq, &*input)?;
-            Ok((r, moved, seq))
-        })?;
-        *next_seq = seq;
-        crate::store::step::move_claimed_ids(&mut r, moved, input);
-        Ok(r)
+        if let Some(half) = beside::half_to_write_beside(input) {
+            return self.step_in_two(run, next_seq, input, half);
+        }
+        self.step_part(run, next_seq, input, &mut step::Part::Whole)
     }
 
     fn cancel_waiting(&self, run: RunRef, orphans: bool) -> Result<()> {
@@ -613,6 +608,26 @@ impl BatchStore for PgStore {
 }
 
 impl PgStore {
+    /// A step's transaction, writing `part` of it.
+    fn step_part(
+        &self,
+        run: RunRef,
+        next_seq: &mut i64,
+        input: &mut StepInput,
+        part: &mut step::Part<'_>,
+    ) -> Result<StepResult> {
+        let from = *next_seq;
+        let (mut r, moved, seq) = self.fenced(run, Hold::Share, |tx, fence| {
+            // Again from the same number, should the transaction run again.
+            let mut seq = from;
+            let (r, moved) = step::step_in(self, tx, fence, run, &mut seq, &*input, part)?;
+            Ok((r, moved, seq))
+        })?;
+        *next_seq = seq;
+        crate::store::step::move_claimed_ids(&mut r, moved, input);
+        Ok(r)
+    }
+
     /// A transaction body's error, for a statement run outside one.
     fn tx_err(&self, e: TxError) -> StoreError {
         match e {

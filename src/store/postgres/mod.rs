@@ -54,6 +54,9 @@ pub struct PgStore {
     /// The notices this handle LISTENs to ([`Store::listen`]), again on a
     /// new connection.
     listening: RefCell<Vec<Notice>>,
+    /// A second connection, opened at the first step that writes half
+    /// its outcomes beside the other half (`batches::beside`).
+    side: RefCell<Option<Box<PgStore>>>,
 }
 
 impl PgStore {
@@ -62,17 +65,28 @@ impl PgStore {
     /// store or is newer than this binary.
     pub fn open(url: &str, upgrades: Upgrades<'_>) -> Result<PgStore> {
         let target = Target::parse(url)?;
-        let client = session(&target)?;
-        let store = PgStore {
+        let store = PgStore::on(session(&target)?, target);
+        store.migrate(upgrades)?;
+        Ok(store)
+    }
+
+    /// A handle on the connection `client` to the store at `target`.
+    fn on(client: Client, target: Target) -> PgStore {
+        PgStore {
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
             xid: Cell::new(None),
             shown: PathBuf::from(target.shown()),
             target,
             listening: RefCell::new(Vec::new()),
-        };
-        store.migrate(upgrades)?;
-        Ok(store)
+            side: RefCell::new(None),
+        }
+    }
+
+    /// Another handle on the same store, on a connection of its own (the
+    /// schema was checked when this one opened).
+    fn sibling(&self) -> Result<PgStore> {
+        Ok(PgStore::on(session(&self.target)?, self.target.clone()))
     }
 
     /// The connection, for a statement outside a transaction.
@@ -363,15 +377,7 @@ impl Store for PgStore {
     }
 
     fn reopen(&self) -> Result<Box<dyn Store + Send>> {
-        let client = session(&self.target)?;
-        Ok(Box::new(PgStore {
-            client: RefCell::new(client),
-            prepared: RefCell::new(HashMap::new()),
-            xid: Cell::new(None),
-            target: self.target.clone(),
-            shown: self.shown.clone(),
-            listening: RefCell::new(Vec::new()),
-        }))
+        Ok(Box::new(self.sibling()?))
     }
 
     fn listen(&self, notice: Notice) -> bool {

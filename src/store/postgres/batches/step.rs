@@ -160,6 +160,21 @@ const END: &str = "WITH counts AS (
 /// One column of outcomes or ids, bound as an array.
 type Col<T> = Vec<T>;
 
+/// Which part of a step a transaction writes: all of it, or one of the
+/// two parts of a step whose outcomes are written on two connections at
+/// once ([`super::beside`]).
+pub(super) enum Part<'a> {
+    /// Everything the step was given.
+    Whole,
+    /// All but the outcomes written beside: it copies its outcomes' rows
+    /// first, and counts down their claim rows (which the part beside may
+    /// share) only once `wait` says the part beside committed.
+    Main(&'a mut dyn FnMut() -> TxResult<()>),
+    /// The part beside: outcomes only, added to the counters row of this
+    /// key, so that the two parts never wait for each other's row.
+    Beside(&'a str),
+}
+
 /// A step's writes; `f` is what the fence read. With the result, the ids
 /// claimed as they arrived: (index in the result's claimed entities,
 /// index in `input.new_ids`), whose text the caller moves over once the
@@ -171,6 +186,7 @@ pub(super) fn step_in(
     run: RunRef,
     next_seq: &mut i64,
     input: &StepInput,
+    part: &mut Part<'_>,
 ) -> TxResult<(StepResult, Vec<(usize, usize)>)> {
     let (no, node) = (f.no, run.node);
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -185,7 +201,8 @@ pub(super) fn step_in(
         tx.execute(&st, &[&no, &ids_end, &beat])?;
     }
     if !input.outcomes.is_empty() {
-        write_outcomes(s, tx, no, node, &input.outcomes, &mut tally)?;
+        let gone = || taken_over(run.bid, None, None, f.status.as_str().to_string());
+        write_outcomes(s, tx, no, node, &input.outcomes, &mut tally, part, gone)?;
     }
     if !input.release.is_empty() {
         let (rows, claimed): (Vec<&Claimed>, Vec<&Claimed>) =
@@ -298,10 +315,10 @@ pub(super) fn step_in(
     let d = &tally.d;
     let changed = *d != Counters::default();
     let per_node = tally.touches_node(input);
-    let worker = if run.worker.is_empty() {
-        run.node
-    } else {
-        run.worker
+    let worker = match part {
+        Part::Beside(key) => key,
+        _ if run.worker.is_empty() => run.node,
+        _ => run.worker,
     };
     let st = s.cached(tx, END)?;
     let r = tx.query_one(
@@ -370,9 +387,18 @@ pub(super) fn step_in(
     ))
 }
 
+fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
+    let (status, error, retry) = outcome_fields(&o.state);
+    (status.as_str(), error, retry)
+}
+
 /// Writes the outcomes, in three statements at most (the rows of those
 /// claimed from WAITING; the claim rows of those claimed as they arrived,
-/// and their rows), and counts in `tally` those written.
+/// and their rows), and counts in `tally` those written. The outcomes of
+/// a claim row that is gone are not written, but in the main part of a
+/// step written in two ([`Part::Main`]), which has copied them by then:
+/// the step fails with `gone`, the error of a run taken over.
+#[allow(clippy::too_many_arguments)]
 fn write_outcomes(
     s: &PgStore,
     tx: &mut Transaction<'_>,
@@ -380,11 +406,9 @@ fn write_outcomes(
     node: &str,
     outcomes: &[Outcome],
     tally: &mut Tally,
+    part: &mut Part<'_>,
+    gone: impl Fn() -> StoreError,
 ) -> TxResult<()> {
-    fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
-        let (status, error, retry) = outcome_fields(&o.state);
-        (status.as_str(), error, retry)
-    }
     let (rows, mut claimed): (Vec<&Outcome>, Vec<&Outcome>) =
         outcomes.iter().partition(|o| o.claim.is_none());
     if !rows.is_empty() {
@@ -424,22 +448,51 @@ fn write_outcomes(
         count_per_claim(&mut per_claim, o.claim.unwrap_or_default());
     }
     let (firsts, ns): (Col<i64>, Col<i64>) = per_claim.into_iter().unzip();
-    let st = s.cached(tx, CLAIMS_DONE)?;
-    let mut held: Vec<i64> = tx
-        .query(&st, &[&no, &firsts, &ns])?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    held.sort_unstable();
-    if held.len() < firsts.len() {
-        claimed.retain(|o| o.claim.is_some_and(|c| held.binary_search(&c).is_ok()));
+    let claims_done = |tx: &mut Transaction<'_>| -> TxResult<Vec<i64>> {
+        let st = s.cached(tx, CLAIMS_DONE)?;
+        let mut held: Vec<i64> = tx
+            .query(&st, &[&no, &firsts, &ns])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        held.sort_unstable();
+        Ok(held)
+    };
+    if let Part::Main(wait) = part {
+        // The rows first, while the part beside copies its own.
+        copy_outcomes(s, tx, no, node, &claimed)?;
+        wait()?;
+        if claims_done(tx)?.len() < firsts.len() {
+            return Err(TxError::Store(gone()));
+        }
+    } else {
+        let held = claims_done(tx)?;
+        if held.len() < firsts.len() {
+            claimed.retain(|o| o.claim.is_some_and(|c| held.binary_search(&c).is_ok()));
+        }
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        copy_outcomes(s, tx, no, node, &claimed)?;
     }
-    if claimed.is_empty() {
-        return Ok(());
+    for o in claimed {
+        tally.outcome(&o.state);
     }
+    Ok(())
+}
+
+/// The rows of the outcomes of entities claimed as they arrived, written
+/// once, with `COPY`.
+fn copy_outcomes(
+    s: &PgStore,
+    tx: &mut Transaction<'_>,
+    no: i64,
+    node: &str,
+    claimed: &[&Outcome],
+) -> TxResult<()> {
     let st = s.cached(tx, OUTCOMES_OF_CLAIMS)?;
     let mut copy = CopyIn::start(s, tx, &st)?;
-    for o in &claimed {
+    for o in claimed {
         let (status, error, retry) = fields(o);
         copy.row(&[
             no.into(),
@@ -457,8 +510,5 @@ fn write_outcomes(
         ])?;
     }
     copy.finish()?;
-    for o in claimed {
-        tally.outcome(&o.state);
-    }
     Ok(())
 }

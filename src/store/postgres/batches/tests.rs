@@ -14,7 +14,7 @@ fn count(s: &PgStore, sql: &str) -> i64 {
 }
 
 /// A fresh store with batch `b1` of LU `L`, owned by [`test_run`].
-fn store(test: &str) -> Option<TestStore> {
+pub(super) fn store(test: &str) -> Option<TestStore> {
     let s = fresh(test)?;
     batch_b1(&*s);
     Some(s)
