@@ -172,6 +172,20 @@ impl Rig {
     }
 }
 
+/// The server ends every session of batchsh's on the test's database (an
+/// administrator's `pg_terminate_backend`): how many.
+fn drop_connections(client: &mut postgres::Client) -> usize {
+    client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'batchsh' AND datname = current_database()
+                 AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .len()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -233,16 +247,7 @@ fn a_workers_connections_dropped_mid_batch_are_replaced_and_the_batch_ends_done(
     let bid = rig.queue();
     let worker = rig.worker("w1");
     rig.wait_ran(N / 5);
-    let dropped = db
-        .client()
-        .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE application_name = 'batchsh' AND datname = current_database()
-                 AND pid <> pg_backend_pid()",
-            &[],
-        )
-        .unwrap()
-        .len();
+    let dropped = drop_connections(&mut db.client());
     assert!(dropped >= 2, "the worker had {dropped} connections");
     let by_then = finish(
         &rig,
@@ -251,6 +256,99 @@ fn a_workers_connections_dropped_mid_batch_are_replaced_and_the_batch_ends_done(
         "a_workers_connections_dropped_mid_batch",
     );
     rig.assert_done_each_once(&bid, &by_then);
+}
+
+/// The server drops every connection of a fast synchronous batch again
+/// and again while it runs, its steps copying their outcomes on two
+/// connections at once (the second one's part committed first): the run
+/// opens new ones and ends DONE, or stops when a drop hit a commit whose
+/// fate it could not learn, and BATCH_RETRY ends it DONE. Either way each
+/// customer has one COMPLETED row, and the counters say so.
+#[test]
+fn a_fast_batchs_connections_dropped_mid_step_again_and_again_lose_nothing() {
+    let Some(db) = pg::database("a_fast_batchs_connections_dropped_mid_step") else {
+        return;
+    };
+    const M: i64 = 400_000;
+    let dir = tempfile::tempdir().unwrap();
+    customer_db(&dir.path().join("crm.db"), M);
+    let rig = Rig {
+        dir,
+        url: db.url.clone(),
+    };
+    rig.json(CRM_CUSTOMER_LU);
+    let mut run = rig
+        .batchsh()
+        .args(["--format", "json", "-c"])
+        .arg("BATCH Customer FABRIC_COMMAND='echo ?' WITH MAX_WORKERS_PER_NODE=2")
+        .spawn()
+        .unwrap();
+    let mut client = db.client();
+    let completed = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT count(*) FROM batch_entities", &[])
+            .map(|r| r.get(0))
+            .unwrap_or(0)
+    };
+    eventually("the first outcomes", || completed(&mut client) > 0);
+    let mut drops = 0;
+    while run.try_wait().unwrap().is_none() && drops < 20 {
+        if drop_connections(&mut client) > 0 {
+            drops += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let at_end = completed(&mut client);
+    let out = wait_or_kill(run, Duration::from_secs(60));
+    eprintln!("{drops} drops; {at_end} rows when they stopped");
+    assert!(
+        drops >= 2,
+        "the run ended before its connections were dropped twice"
+    );
+    let bid = rig.json("BATCH_LIST STATUS='ALL'")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    match out.status.code() {
+        Some(0) => eprintln!("the run connected again and finished"),
+        Some(1) => {
+            let err = stderr(&out);
+            assert!(
+                [
+                    "terminating connection",
+                    "connection closed",
+                    "error communicating"
+                ]
+                .iter()
+                .any(|lost| err.contains(lost)),
+                "the run stopped for another reason: {err}"
+            );
+            eprintln!("the run stopped ({err}); BATCH_RETRY finishes the batch");
+            rig.json(&format!("BATCH_RETRY '{bid}'"));
+        }
+        other => panic!("the run exited {other:?}: {}", stderr(&out)),
+    }
+    let info = rig.json(&format!("BATCH_INFO '{bid}'"));
+    assert_eq!(info["status"], "DONE", "{info}");
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT entity_id),
+                    count(*) FILTER (WHERE status = 'COMPLETED')
+             FROM batch_entities",
+            &[],
+        )
+        .unwrap();
+    let (rows, ids, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((rows, ids, done), (M, M, M));
+    let summary = rig.json(&format!("BATCH_SUMMARY '{bid}'"));
+    let cluster = summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["level"] == "Cluster")
+        .unwrap();
+    assert_eq!(cluster["succeeded"], M, "{cluster}");
+    assert_eq!(cluster["remaining"], 0, "{cluster}");
 }
 
 /// A server of this test's own, in a temporary folder, through
