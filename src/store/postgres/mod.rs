@@ -367,7 +367,13 @@ impl Store for PgStore {
         8 * super::STEP_ENTITIES
     }
 
-    fn end_run(&self) {}
+    /// The second connection of a run's large steps (`batches::beside`)
+    /// closes with the run: a session's store does not keep it.
+    fn end_run(&self) {
+        if let Ok(mut side) = self.side.try_borrow_mut() {
+            side.take();
+        }
+    }
 
     /// PostgreSQL's own autovacuum tidies the store.
     fn nudge(&self) {}

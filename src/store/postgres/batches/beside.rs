@@ -269,6 +269,10 @@ mod tests {
             ),
             half as i64 - (middle + 1..=n).filter(|k| k % 1000 == 0).count() as i64
         );
+        // The second connection lasts until the run's end.
+        assert!(s.side.borrow().is_some());
+        crate::store::Store::end_run(&*s);
+        assert!(s.side.borrow().is_none());
     }
 
     /// The main part fails after the part beside committed (its claim row
