@@ -18,17 +18,18 @@
 //! - the main part starts once the part beside holds its fence, so a
 //!   takeover that comes between them waits for both, not the part
 //!   beside for it;
-//! - the main part copies its own rows first, and counts down its claim
-//!   rows (of which the part beside may share one) only once the part
-//!   beside has committed, as it takes the node's rows, which both
-//!   change, only at its end;
+//! - the main part holds its claim rows `FOR KEY SHARE` and copies its
+//!   own rows first, and counts down its claim rows (of which the part
+//!   beside may share one, which the hold lets it count down) only once
+//!   the part beside has committed, as it takes the node's rows, which
+//!   both change, only at its end;
 //! - the part beside locks nothing that the main part holds by then: its
 //!   claim rows and the node's rows are not the main part's yet, its
 //!   counters row is its own, and both hold the batch row `FOR KEY
 //!   SHARE`, which the main part's heartbeat on it lets through.
 //!
-//! Only a step that releases nothing is written in two (a release counts
-//! down claim rows too, before the wait).
+//! Only a step that releases nothing is written in two: a release comes
+//! with a pause or a stop, rare and small, and the step stays whole then.
 
 use super::super::{PgStore, TxError};
 use super::rows::{Hold, TxResult};
@@ -276,10 +277,12 @@ mod tests {
     }
 
     /// The main part fails after the part beside committed (its claim row
-    /// is gone, as if taken back): the later half stays written, with its
-    /// claim row counted down and its counters, and is no longer in the
-    /// step's input, so the step tried again writes the rest only. Nothing
-    /// of the main part is written.
+    /// was taken back, as a takeover does it: its entities given rows of
+    /// their own, the claim row deleted): the step fails as taken over;
+    /// the later half stays written, with its claim row counted down and
+    /// its counters, and is no longer in the step's input, so the step
+    /// tried again writes the rest only. Nothing of the main part is
+    /// written.
     #[test]
     fn a_main_part_that_fails_leaves_the_part_beside_written_and_out_of_the_step() {
         let Some(s) = store("a_main_part_that_fails_leaves_the_part_beside_written") else {
@@ -289,7 +292,12 @@ mod tests {
         let mut seq = 0;
         let claimed = claimed(&s, &mut seq, 2 * per_row, per_row);
         s.client()
-            .execute("DELETE FROM batch_claims WHERE first_seq = 1", &[])
+            .batch_execute(&format!(
+                "INSERT INTO batch_entities (batch, seq, entity_id, status, attempts)
+                 SELECT batch, seq, entity_id, 'WAITING', 1 FROM batch_claimed
+                 WHERE seq <= {per_row};
+                 DELETE FROM batch_claims WHERE first_seq = 1"
+            ))
             .unwrap();
         let mut input = StepInput {
             outcomes: claimed.iter().map(|c| done(c, 1, ok())).collect(),
@@ -297,7 +305,27 @@ mod tests {
         };
         let e = s.step(test_run("b1"), &mut seq, &mut input).unwrap_err();
         assert!(matches!(e, StoreError::TakenOver { .. }), "{e}");
-        assert_eq!(writers(&s), [(per_row + 1, 2 * per_row)]);
+        assert_eq!(
+            count(
+                &s,
+                "SELECT count(*) FROM batch_entities WHERE status = 'WAITING'"
+            ),
+            per_row
+        );
+        assert_eq!(
+            count(
+                &s,
+                "SELECT count(*) FROM batch_entities WHERE status = 'COMPLETED'"
+            ),
+            per_row
+        );
+        assert_eq!(
+            count(
+                &s,
+                "SELECT min(seq) FROM batch_entities WHERE status = 'COMPLETED'"
+            ),
+            per_row + 1
+        );
         assert_eq!(count(&s, "SELECT count(*) FROM batch_claims"), 0);
         assert_eq!(
             count(&s, "SELECT sum(completed) FROM batch_counts"),

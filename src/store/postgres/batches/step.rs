@@ -47,7 +47,8 @@ const OUTCOMES_OF_ROWS: &str = "UPDATE batch_entities AS e SET status = o.status
 /// written. Taking the claim rows before the entity rows, as
 /// [`super::rows::materialize_claims`] does, keeps the two from waiting
 /// for each other. (Only the run that made a claim row changes its
-/// `open`; another process only deletes it.)
+/// `open`; another process only deletes it, holding the batch row `FOR
+/// UPDATE`, which no step's fence lets through.)
 const CLAIMS_DONE: &str = "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::bigint[])
                     AS d (first_seq, n)),
      u AS (UPDATE batch_claims AS c SET open = c.open - d.n FROM d
@@ -392,12 +393,21 @@ fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
     (status.as_str(), error, retry)
 }
 
+/// The main part of a step written in two ([`Part::Main`]) holds its
+/// claim rows before it copies their entities' rows, without changing
+/// them (the part beside may be counting one of them down): gives those
+/// that are there. A row gone was taken back with its entities, whose
+/// rows the copy would then meet.
+const CLAIMS_HELD: &str = "SELECT first_seq FROM batch_claims
+     WHERE batch = $1 AND first_seq = ANY($2::bigint[])
+     FOR KEY SHARE";
+
 /// Writes the outcomes, in three statements at most (the rows of those
 /// claimed from WAITING; the claim rows of those claimed as they arrived,
 /// and their rows), and counts in `tally` those written. The outcomes of
-/// a claim row that is gone are not written, but in the main part of a
-/// step written in two ([`Part::Main`]), which has copied them by then:
-/// the step fails with `gone`, the error of a run taken over.
+/// a claim row that is gone are not written; in the main part of a step
+/// written in two ([`Part::Main`]), the step fails then with `gone`, the
+/// error of a run taken over.
 #[allow(clippy::too_many_arguments)]
 fn write_outcomes(
     s: &PgStore,
@@ -460,6 +470,10 @@ fn write_outcomes(
     };
     if let Part::Main(wait) = part {
         // The rows first, while the part beside copies its own.
+        let st = s.cached(tx, CLAIMS_HELD)?;
+        if tx.query(&st, &[&no, &firsts])?.len() < firsts.len() {
+            return Err(TxError::Store(gone()));
+        }
         copy_outcomes(s, tx, no, node, &claimed)?;
         wait()?;
         if claims_done(tx)?.len() < firsts.len() {
