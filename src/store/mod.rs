@@ -154,6 +154,18 @@ pub enum StoreError {
         message: String,
         waited: Duration,
     },
+    /// The connection to a PostgreSQL store was lost under a transaction
+    /// again and again, each new one lost in turn before the commit (an
+    /// administrator ending sessions, a flapping link): nothing of the
+    /// statement was kept, and the same write may be tried again later.
+    #[error(
+        "store {store}: {message}; the connection was lost {times} times in a row, each new          one before the commit (nothing of the last write was kept)"
+    )]
+    LostAgain {
+        store: String,
+        message: String,
+        times: usize,
+    },
     /// The connection to a PostgreSQL store was lost during a commit, and
     /// whether the commit was kept cannot be learnt: the writer stops
     /// rather than guess (writing again might count twice).
@@ -228,11 +240,13 @@ impl StoreError {
     /// nothing: the same write can be tried again once it answers (a run
     /// waits for it, as for a locked store). A new connection that could
     /// not be made (a worker's store handle for a batch, while the server
-    /// restarts) is one too.
+    /// restarts) is one too, and so are connections lost one after the
+    /// other.
     pub fn unreachable(&self) -> bool {
         matches!(
             self,
             StoreError::Unreachable { .. }
+                | StoreError::LostAgain { .. }
                 | StoreError::Connect(crate::pg::PgError::Connect { .. })
         )
     }

@@ -244,6 +244,15 @@ impl PgStore {
                 Err(TxError::Pg(e)) if committing.is_some() && lost(&client, &e) => {
                     return Err(self.err_in_commit(&e));
                 }
+                // Lost again on each new connection: the server answers, but
+                // keeps nothing of it (not one that did not answer).
+                Err(TxError::Pg(e)) if lost(&client, &e) => {
+                    return Err(StoreError::LostAgain {
+                        store: self.target.shown().to_string(),
+                        message: crate::pg::db_message(&e),
+                        times: tries + 1,
+                    });
+                }
                 Err(TxError::Pg(e)) => return Err(self.err(e)),
                 Err(TxError::Store(e)) => return Err(e),
             }
@@ -709,6 +718,47 @@ mod tests {
             ),
             "e,e"
         );
+    }
+
+    /// A transaction whose connection is lost again on every new one (the
+    /// server ends each session under it) stops after the retries with
+    /// an error that says so, as many times as it was lost, and counts
+    /// as a store unreachable for now: a run waits and writes again. It
+    /// does not claim a wait of the busy timeout that never happened.
+    #[test]
+    fn connections_lost_again_and_again_are_said_so_and_waited_for() {
+        let Some(s) = fresh("connections_lost_again_and_again_are_said_so") else {
+            return;
+        };
+        s.client()
+            .batch_execute("CREATE TABLE t (n bigint)")
+            .unwrap();
+        let mut runs = 0;
+        let started = std::time::Instant::now();
+        let e = s
+            .tx(|tx| {
+                runs += 1;
+                tx.execute("INSERT INTO t VALUES (1)", &[])?;
+                tx.execute("SELECT pg_terminate_backend(pg_backend_pid())", &[])?;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(started.elapsed() < crate::store::busy_timeout());
+        assert_eq!(runs, RETRIES + 1);
+        assert!(
+            matches!(e, StoreError::LostAgain { times, .. } if times == RETRIES + 1),
+            "{e:?}"
+        );
+        assert!(e.unreachable());
+        let text = e.to_string();
+        assert!(text.contains("lost 6 times in a row"), "{text}");
+        assert!(!text.contains("within"), "{text}");
+        let n: i64 = s
+            .client()
+            .query_one("SELECT count(*) FROM t", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "nothing of it kept");
     }
 
     /// A process gone silent in the middle of a transaction (cut off,
