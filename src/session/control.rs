@@ -208,36 +208,101 @@ impl Session {
 /// Why a control statement lost its race: another process changed the
 /// batch between the moment it was read (`seen`) and the write. The owner
 /// it judged dead may have woken up (it had stalled: its heartbeat came
-/// back), or another process took the batch over.
+/// back, or it wrote before its heartbeat did), or another process took
+/// the batch over.
 fn changed_meanwhile(
     store: &dyn Store,
     bid: &str,
     seen: &crate::store::batches::BatchState,
 ) -> String {
     match store.batch_state(bid) {
-        Ok(now) => match now.owner_node {
-            Some(node)
-                if Some(&node) == seen.owner_node.as_ref()
-                    && now.owner_pid == seen.owner_pid
-                    && now.owner_alive() =>
-            {
+        Ok(now) => why_changed(seen, &now, now.owner_alive()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// [`changed_meanwhile`]'s words, from the batch as it was `seen` and as
+/// it is `now`, and whether its owner now is `alive`. The same process
+/// (node and pid) as before woke up, whether or not its heartbeat is
+/// back yet: it was not taken over.
+fn why_changed(
+    seen: &crate::store::batches::BatchState,
+    now: &crate::store::batches::BatchState,
+    alive: bool,
+) -> String {
+    let pid = now.owner_pid.unwrap_or_default();
+    match &now.owner_node {
+        Some(node) if Some(node) == seen.owner_node.as_ref() && now.owner_pid == seen.owner_pid => {
+            if alive {
                 format!(
-                    "it is running on node {node} (pid {}): its heartbeat came back, so it had \
-                     stalled, not died; it is {} now",
-                    now.owner_pid.unwrap_or_default(),
+                    "it is running on node {node} (pid {pid}): its heartbeat came back, so it \
+                     had stalled, not died; it is {} now",
+                    now.status
+                )
+            } else {
+                format!(
+                    "the process that ran it, on node {node} (pid {pid}), wrote to it again: it \
+                     had stalled, not died; it is {} now",
                     now.status
                 )
             }
-            Some(node) => format!(
-                "node {node} (pid {}) took it over meanwhile; it is {} now",
-                now.owner_pid.unwrap_or_default(),
-                now.status
-            ),
-            None => format!(
-                "another process changed it meanwhile; it is {} now, try again",
-                now.status
-            ),
-        },
-        Err(e) => e.to_string(),
+        }
+        Some(node) => format!(
+            "node {node} (pid {pid}) took it over meanwhile; it is {} now",
+            now.status
+        ),
+        None => format!(
+            "another process changed it meanwhile; it is {} now, try again",
+            now.status
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why_changed;
+    use crate::batch::BatchStatus;
+    use crate::store::batches::BatchState;
+
+    fn state(node: &str, pid: i64, status: BatchStatus) -> BatchState {
+        BatchState {
+            status,
+            execution_id: "e1".into(),
+            ids_complete: false,
+            owner_node: Some(node.into()),
+            owner_pid: Some(pid),
+            heartbeat_at: None,
+            command: "BATCH L FABRIC_COMMAND='echo ?'".into(),
+            requested: None,
+            owner_worker: None,
+        }
+    }
+
+    /// A retry that lost its race to the owner it judged dead says that
+    /// owner runs the batch, with its heartbeat back or not yet (it wrote
+    /// first); only another process is said to have taken it over.
+    #[test]
+    fn a_lost_race_names_the_owner_that_woke_up_or_the_one_that_took_over() {
+        let seen = state("n1", 41, BatchStatus::InProgress);
+        let woke = why_changed(&seen, &state("n1", 41, BatchStatus::InProgress), true);
+        assert!(woke.contains("running on node n1 (pid 41)"), "{woke}");
+        assert!(woke.contains("heartbeat came back"), "{woke}");
+        let wrote = why_changed(&seen, &state("n1", 41, BatchStatus::Done), false);
+        assert!(
+            wrote.contains("on node n1 (pid 41), wrote to it again"),
+            "{wrote}"
+        );
+        assert!(
+            wrote.contains("stalled, not died; it is DONE now"),
+            "{wrote}"
+        );
+        assert!(!wrote.contains("took it over"), "{wrote}");
+        for other in [
+            state("n2", 41, BatchStatus::New),
+            state("n1", 42, BatchStatus::New),
+        ] {
+            let took = why_changed(&seen, &other, true);
+            assert!(took.contains("took it over meanwhile"), "{took}");
+        }
     }
 }
