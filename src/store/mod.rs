@@ -159,7 +159,8 @@ pub enum StoreError {
     /// administrator ending sessions, a flapping link): nothing of the
     /// statement was kept, and the same write may be tried again later.
     #[error(
-        "store {store}: {message}; the connection was lost {times} times in a row, each new          one before the commit (nothing of the last write was kept)"
+        "store {store}: {message}; the connection was lost {times} times in a row, each new \
+         one before the commit (nothing of the last write was kept)"
     )]
     LostAgain {
         store: String,

@@ -751,7 +751,10 @@ mod tests {
         );
         assert!(e.unreachable());
         let text = e.to_string();
-        assert!(text.contains("lost 6 times in a row"), "{text}");
+        assert!(
+            text.contains("lost 6 times in a row, each new one before the commit"),
+            "{text}"
+        );
         assert!(!text.contains("within"), "{text}");
         let n: i64 = s
             .client()
