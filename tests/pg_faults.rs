@@ -190,6 +190,22 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `who` stopped (exit 1) saying `err`, which must be about its lost
+/// connection, not another reason.
+#[track_caller]
+fn assert_stopped_for_a_lost_connection(who: &str, err: &str) {
+    assert!(
+        [
+            "terminating connection",
+            "connection closed",
+            "error communicating"
+        ]
+        .iter()
+        .any(|lost| err.contains(lost)),
+        "{who} stopped for another reason: {err}"
+    );
+}
+
 /// Waits for `worker`, which was serving the batch when its connections
 /// were lost. It either opened new ones and finished the batch (exit 0),
 /// or, when the loss hit a statement in flight (the server's answer
@@ -213,16 +229,7 @@ fn finish(
             at_fault
         }
         Some(1) => {
-            assert!(
-                [
-                    "terminating connection",
-                    "connection closed",
-                    "error communicating"
-                ]
-                .iter()
-                .any(|lost| err.contains(lost)),
-                "the worker stopped for another reason: {err}"
-            );
+            assert_stopped_for_a_lost_connection("the worker", &err);
             eprintln!("{test}: the worker stopped ({err}); another takes over");
             let stopped = rig.runs();
             let out = wait_or_kill(rig.worker("w2"), Duration::from_secs(30));
@@ -313,16 +320,7 @@ fn a_fast_batchs_connections_dropped_mid_step_again_and_again_lose_nothing() {
         Some(0) => eprintln!("the run connected again and finished"),
         Some(1) => {
             let err = stderr(&out);
-            assert!(
-                [
-                    "terminating connection",
-                    "connection closed",
-                    "error communicating"
-                ]
-                .iter()
-                .any(|lost| err.contains(lost)),
-                "the run stopped for another reason: {err}"
-            );
+            assert_stopped_for_a_lost_connection("the run", &err);
             eprintln!("the run stopped ({err}); BATCH_RETRY finishes the batch");
             rig.json(&format!("BATCH_RETRY '{bid}'"));
         }

@@ -33,7 +33,7 @@
 
 use super::super::{PgStore, TxError};
 use super::rows::{Hold, TxResult};
-use super::step::{Part, step_in};
+use super::step::{Part, counts_key, step_in};
 use crate::store::batches::*;
 use crate::store::{Result, StoreError};
 use std::sync::mpsc;
@@ -91,14 +91,7 @@ impl PgStore {
             }
         }
         let beside: &mut PgStore = side.as_deref_mut().expect("opened above");
-        let key = format!(
-            "{}{BESIDE_KEY}",
-            if run.worker.is_empty() {
-                run.node
-            } else {
-                run.worker
-            }
-        );
+        let key = format!("{}{BESIDE_KEY}", counts_key(&run));
         let part_input = StepInput {
             outcomes: half,
             // It beats no batch heartbeat: the main part does.

@@ -318,8 +318,7 @@ pub(super) fn step_in(
     let per_node = tally.touches_node(input);
     let worker = match part {
         Part::Beside(key) => key,
-        _ if run.worker.is_empty() => run.node,
-        _ => run.worker,
+        _ => counts_key(&run),
     };
     let st = s.cached(tx, END)?;
     let r = tx.query_one(
@@ -386,6 +385,16 @@ pub(super) fn step_in(
         },
         moved,
     ))
+}
+
+/// The run's own row of `batch_counts`: its worker's id, or its node's
+/// for a run outside a worker.
+pub(super) fn counts_key<'a>(run: &RunRef<'a>) -> &'a str {
+    if run.worker.is_empty() {
+        run.node
+    } else {
+        run.worker
+    }
 }
 
 fn fields(o: &Outcome) -> (&'static str, Option<&str>, Option<i64>) {
