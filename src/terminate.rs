@@ -256,6 +256,9 @@ fn on_sigterm(signal: i32, now: Instant) {
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     let first_at = *first.get_or_insert(now);
     REQUESTED.store(true, Ordering::SeqCst);
+    // What is still written is written, but a store server that does not
+    // answer is no longer waited for.
+    crate::store::stop_waiting();
     for t in tokens().iter() {
         t.signal(if signal == SIGHUP {
             StopSignal::Hup

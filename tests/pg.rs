@@ -60,6 +60,14 @@ pub fn database(test: &str) -> Option<Database> {
 }
 
 impl Database {
+    /// Drops it now, under whatever uses it (`WITH (FORCE)`: the server
+    /// ends their sessions).
+    pub fn drop_now(&self) {
+        postgres::Client::connect(&self.admin, postgres::NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name)))
+            .unwrap_or_else(|e| panic!("cannot drop database {}: {e}", self.name));
+    }
+
     /// Its name on the server.
     pub fn name(&self) -> &str {
         &self.name

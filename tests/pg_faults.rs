@@ -370,6 +370,11 @@ impl Server {
 
     fn restart(&self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Starts the stopped server again, at the same address.
+    fn start_again(&self) {
         let url = pg_cluster("start", self.dir.path());
         assert_eq!(url, self.url, "the server came back elsewhere");
     }
@@ -505,8 +510,7 @@ fn down_past_the_window(rig: &Rig, server: &Server) -> HashMap<String, usize> {
     server.stop();
     std::thread::sleep(Duration::from_secs(3));
     let at_fault = rig.runs();
-    let url = pg_cluster("start", server.dir.path());
-    assert_eq!(url, server.url, "the server came back elsewhere");
+    server.start_again();
     at_fault
 }
 
@@ -620,4 +624,79 @@ fn postgresql_down_longer_than_the_reconnect_window_is_waited_for_by_a_synchrono
             .unwrap()
     });
     rig.assert_done_each_once(&bid, &by_then);
+}
+
+/// A stop signal (SIGTERM) to a worker whose server went down: the
+/// worker stops without waiting for the server to answer again (the
+/// window in which a lost connection is replaced is 30 s here), leaving
+/// its batch to be taken over; once the server is back, another worker
+/// finishes it, each entity COMPLETED once but those in flight.
+#[test]
+fn a_stop_signal_while_the_server_is_down_stops_the_worker_without_waiting_for_it() {
+    if !have_postgres("a_stop_signal_while_the_server_is_down") {
+        return;
+    }
+    let (server, rig) = own_server();
+    let bid = rig.queue();
+    let worker = rig.worker("w1");
+    rig.wait_ran(N / 5);
+    server.stop();
+    // Its steps and its heartbeat find their connections lost and try
+    // new ones: the stop comes while they do.
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = Instant::now();
+    let term = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let (out, err) = stops_soon(worker, signalled);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("SIGTERM"), "{err}");
+    let by_then = rig.runs();
+    server.start_again();
+    let out = wait_or_kill(rig.worker("w2"), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rig.assert_done_each_once(&bid, &by_then);
+}
+
+/// The store's database dropped under a worker (`DROP DATABASE ... WITH
+/// (FORCE)`): waiting does not bring it back, so the worker does not
+/// wait for it as for a server that restarts; it stops (exit 1) within
+/// moments, saying that the database was dropped.
+#[test]
+fn a_store_database_dropped_under_a_worker_stops_it_saying_so() {
+    let Some(db) = pg::database("a_store_database_dropped_under_a_worker") else {
+        return;
+    };
+    let rig = Rig::new(&db.url);
+    rig.queue();
+    let worker = rig.worker("w1");
+    rig.wait_ran(N / 5);
+    let dropped = Instant::now();
+    db.drop_now();
+    let (out, err) = stops_soon(worker, dropped);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "database \"{}\" does not exist any more: it was dropped while this process used it",
+            db.name()
+        )),
+        "{err}"
+    );
+}
+
+/// Waits for `worker`, which must stop within 10 s of `since` (well
+/// within the 30 s in which a lost connection is tried again): its output
+/// and stderr.
+#[track_caller]
+fn stops_soon(worker: Child, since: Instant) -> (Output, String) {
+    let out = wait_or_kill(worker, Duration::from_secs(90));
+    let took = since.elapsed();
+    let err = stderr(&out);
+    assert!(
+        took < Duration::from_secs(10),
+        "the worker took {took:?} to stop: {err}"
+    );
+    (out, err)
 }

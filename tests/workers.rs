@@ -717,6 +717,40 @@ fn a_worker_whose_store_folder_is_removed_stops_with_exit_1() {
     assert!(log.contains(&format!("error: {says}")), "{log}");
 }
 
+/// With every store in PostgreSQL (the second pass of `.ci/run`), a
+/// home's store is a database named after the home: its home removed
+/// under a worker that runs a long batch is its store removed, and the
+/// worker exits 1 saying so, as on SQLite, rather than serve the
+/// database of a test that is over.
+#[test]
+fn a_worker_whose_home_is_removed_stops_with_exit_1_when_the_store_stands_for_it() {
+    if !crate::pg::stores_on_postgres() {
+        eprintln!(
+            "a_worker_whose_home_is_removed_stops_with_exit_1_when_the_store_stands_for_it: \
+             skipped (only with BATCHSH_TEST_STORE_SERVER: the SQLite store is in the home)"
+        );
+        return;
+    }
+    let w = World::new(100);
+    let bid = queue_unserved(
+        &w,
+        "BATCH Customer FABRIC_COMMAND='sleep 1000 ?' WITH ASYNC=true MAX_WORKERS_PER_NODE=2",
+    );
+    let child = worker(&w, "w1", &[]);
+    eventually("the worker to run the batch", || {
+        w.status(&bid) == "IN_PROGRESS"
+    });
+    std::fs::remove_dir_all(w.home()).unwrap();
+    let err = exits_1_within(child, std::time::Duration::from_secs(30));
+    assert!(
+        err.contains(&format!(
+            "the home {} was deleted while this worker served it",
+            w.home().display()
+        )) && err.contains("committing nothing more"),
+        "{err}"
+    );
+}
+
 /// The store file replaced by another (a restore copied over it) under
 /// an idle worker: it exits 1 saying so, rather than serving the old file.
 #[test]

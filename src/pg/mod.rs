@@ -18,15 +18,51 @@ use thiserror::Error;
 /// How long a connection may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum PgError {
     #[error(
         "{shown} is not a PostgreSQL URL ({reason}); write it as \
          postgres://user[:password]@host[:port]/database[?sslmode=require]"
     )]
     BadUrl { shown: String, reason: String },
+    /// No connection now: the server did not answer, or answered that
+    /// it cannot take one yet (it starts, it is full). Waiting may mend it.
     #[error("cannot connect to {shown}: {reason}")]
     Connect { shown: String, reason: String },
+    /// The server answered and refused, for a reason that waiting does
+    /// not mend: no such database (dropped, or never made), or a user it
+    /// does not let in.
+    #[error("cannot connect to {shown}: {reason}")]
+    Refused {
+        shown: String,
+        reason: String,
+        /// The refusal is that no database has the URL's name.
+        no_database: bool,
+    },
+}
+
+impl PgError {
+    /// The error of a connection made again to a database that was there
+    /// (a store this process had open): a database missing now was
+    /// dropped, and creating it again would not bring the store back.
+    pub fn again(self, target: &Target) -> PgError {
+        match self {
+            PgError::Refused {
+                shown,
+                no_database: true,
+                ..
+            } => PgError::Refused {
+                shown,
+                reason: format!(
+                    "database \"{}\" does not exist any more: it was dropped while this \
+                     process used it",
+                    target.database()
+                ),
+                no_database: true,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A PostgreSQL server and database, as a URL named it.
@@ -140,9 +176,20 @@ impl Target {
             SslMode::Disable => self.config.connect(postgres::NoTls),
             _ => self.config.connect(tls::connector()),
         };
-        result.map_err(|e| PgError::Connect {
-            shown: self.shown.clone(),
-            reason: connect_reason(&e, self),
+        result.map_err(|e| {
+            let (shown, reason) = (self.shown.clone(), connect_reason(&e, self));
+            if refused(&e) {
+                let no_database = e
+                    .as_db_error()
+                    .is_some_and(|db| db.code().code() == "3D000");
+                PgError::Refused {
+                    shown,
+                    reason,
+                    no_database,
+                }
+            } else {
+                PgError::Connect { shown, reason }
+            }
         })
     }
 }
@@ -197,6 +244,14 @@ pub fn with_database(url: &str, name: &str) -> String {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
     }
+}
+
+/// Whether the server refused the connection for a reason that waiting
+/// does not mend: the database does not exist (3D000), or the user was
+/// not let in (28000, 28P01).
+fn refused(e: &postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(db.code().code(), "3D000" | "28000" | "28P01"))
 }
 
 /// What a failed connection means, in words that say what to do.

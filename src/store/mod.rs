@@ -39,12 +39,30 @@ pub use reads::{
 pub use series::SeriesStore;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
-/// How long a statement waits for another process's write lock (30 s).
+/// How long a statement waits for another process's write lock (30 s),
+/// and a PostgreSQL store for its server to answer again.
 pub fn busy_timeout() -> Duration {
     crate::knobs::busy_timeout()
+}
+
+/// Set once the process was asked to stop ([`stop_waiting`]).
+static STOP_WAITING: AtomicBool = AtomicBool::new(false);
+
+/// The process was asked to stop (SIGTERM, SIGHUP): from now on a store
+/// server that does not answer is tried once more, not waited for during
+/// the [`busy_timeout`], so that the stop takes a moment, not half a
+/// minute. What can still be written is written: only the wait goes.
+pub fn stop_waiting() {
+    STOP_WAITING.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`stop_waiting`] was called.
+pub(crate) fn waiting_stopped() -> bool {
+    STOP_WAITING.load(Ordering::SeqCst)
 }
 
 #[derive(Debug, Error)]
@@ -145,9 +163,9 @@ pub enum StoreError {
     /// link cut). Nothing of the statement was kept, so the same write may
     /// be tried again once the server answers ([`StoreError::unreachable`]).
     #[error(
-        "store {store}: {message}; the server could not be reached again within {} (nothing \
+        "store {store}: {message}; the server could not be reached again{} (nothing \
          of the last write was kept)",
-        waited_text(*waited)
+        within(*waited)
     )]
     Unreachable {
         store: String,
@@ -248,6 +266,7 @@ impl StoreError {
             self,
             StoreError::Unreachable { .. }
                 | StoreError::LostAgain { .. }
+                // Not a refusal (`PgError::Refused`): waiting does not mend it.
                 | StoreError::Connect(crate::pg::PgError::Connect { .. })
         )
     }
@@ -460,6 +479,16 @@ fn waited_text(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         format!("{} s", d.as_secs())
+    }
+}
+
+/// How long a store server was waited for, as [`StoreError::Unreachable`]
+/// says it: not at all by a process that stops.
+fn within(d: Duration) -> String {
+    if d.is_zero() {
+        " (this process stops, so it did not wait)".into()
+    } else {
+        format!(" within {}", waited_text(d))
     }
 }
 

@@ -6,13 +6,32 @@
 //! path still names the file opened (same device and inode, see
 //! [`Store::still_there`]); when it does not, the worker says why in its
 //! log and on stderr, and exits at once, committing nothing more.
+//!
+//! Under the tests' store server ([`crate::knobs::store_server`]) a
+//! home's store is a database named after the home, standing for
+//! `<home>/store.db`: there, a home deleted is its store deleted, and the
+//! worker exits as it would on SQLite, so that no worker of a finished
+//! test serves its database on.
 
 use super::log::Log;
 use crate::store::{Store, StoreError};
+use std::path::Path;
 
 /// Checks, from the heartbeat thread, that `store` is still the file the
-/// worker opened; exits the process with code 1 when it is not.
-pub(super) fn check(store: &dyn Store, log: &Log) {
+/// worker opened (and, under the tests' store server, that `home` is
+/// still there); exits the process with code 1 when it is not.
+pub(super) fn check(store: &dyn Store, home: &Path, log: &Log) {
+    if crate::knobs::store_server().is_some() && !home.exists() {
+        stop(
+            log,
+            &format!(
+                "the home {} was deleted while this worker served it, and with it the store \
+                 that BATCHSH_TEST_STORE_SERVER keeps for it: the worker stops, committing \
+                 nothing more",
+                home.display()
+            ),
+        );
+    }
     let e = match store.still_there() {
         Ok(()) => return,
         // A server that does not answer for now (it restarts) is waited
@@ -44,6 +63,11 @@ pub(super) fn check(store: &dyn Store, log: &Log) {
         }
         other => format!("the store cannot be checked: {other}; the worker stops"),
     };
+    stop(log, &why);
+}
+
+/// Says `why` in the log and on stderr, and exits 1.
+fn stop(log: &Log, why: &str) -> ! {
     log.line(&format!("error: {why}"));
     eprintln!("batchsh worker: {why}");
     std::process::exit(crate::exit::FAILED);

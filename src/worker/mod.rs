@@ -130,7 +130,7 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
         crate::store::shown(&cfg.store_path)
     ));
     let done = Arc::new(AtomicBool::new(false));
-    let beats = heartbeat(&*store, &worker_id, &log, Arc::clone(&done))?;
+    let beats = heartbeat(&*store, &worker_id, &cfg.home, &log, Arc::clone(&done))?;
     let permits = Arc::new(Permits::new(cfg.workers));
     let at = At {
         cfg,
@@ -165,15 +165,17 @@ pub fn run(cfg: &Config) -> Result<i32, WorkerError> {
 fn heartbeat(
     store: &dyn Store,
     worker_id: &str,
+    home: &std::path::Path,
     log: &Log,
     done: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, WorkerError> {
     let (log, said) = (log.clone(), log.clone());
+    let home = home.to_path_buf();
     Ok(crate::background::heartbeat::start(
         store,
         worker_id,
         done,
-        move |store| guard::check(store, &log),
+        move |store| guard::check(store, &home, &log),
         move || {
             said.line("declared dead by another node (it stalled): exits, writing nothing more")
         },

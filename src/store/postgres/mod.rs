@@ -57,6 +57,10 @@ pub struct PgStore {
     /// A second connection, opened at the first step that writes half
     /// its outcomes beside the other half (`batches::beside`).
     side: RefCell<Option<Box<PgStore>>>,
+    /// Why the server refused the last new connection, when waiting does
+    /// not mend it (the database was dropped): the error of what the lost
+    /// connection failed, instead of a wait for the server.
+    refused: RefCell<Option<crate::pg::PgError>>,
 }
 
 impl PgStore {
@@ -80,13 +84,18 @@ impl PgStore {
             target,
             listening: RefCell::new(Vec::new()),
             side: RefCell::new(None),
+            refused: RefCell::new(None),
         }
     }
 
     /// Another handle on the same store, on a connection of its own (the
     /// schema was checked when this one opened).
     fn sibling(&self) -> Result<PgStore> {
-        Ok(PgStore::on(session(&self.target)?, self.target.clone()))
+        let client = session(&self.target).map_err(|e| match e {
+            StoreError::Connect(e) => StoreError::Connect(e.again(&self.target)),
+            other => other,
+        })?;
+        Ok(PgStore::on(client, self.target.clone()))
     }
 
     /// The connection, for a statement outside a transaction.
@@ -122,8 +131,11 @@ impl PgStore {
     }
 
     /// Replaces a closed connection with a new one, trying again for up
-    /// to the busy timeout (a server that restarts takes seconds). The
-    /// statements prepared on the old one go with it.
+    /// to the busy timeout (a server that restarts takes seconds), or
+    /// once when the process stops ([`crate::store::stop_waiting`]). A
+    /// refusal that waiting does not mend (the database was dropped) ends
+    /// the tries at once, and is kept for [`PgStore::unreachable`]. The
+    /// statements prepared on the old connection go with it.
     fn reconnect(&self, client: &mut Client) -> Result<()> {
         let until = Instant::now() + super::busy_timeout();
         loop {
@@ -131,10 +143,16 @@ impl PgStore {
                 Ok(c) => {
                     *client = c;
                     self.prepared.borrow_mut().clear();
+                    self.refused.take();
                     notices::listen_again(client, &self.listening.borrow());
                     return Ok(());
                 }
-                Err(e) if Instant::now() >= until => return Err(e),
+                Err(StoreError::Connect(e @ crate::pg::PgError::Refused { .. })) => {
+                    let e = e.again(&self.target);
+                    *self.refused.borrow_mut() = Some(e.clone());
+                    return Err(StoreError::Connect(e));
+                }
+                Err(e) if Instant::now() >= until || super::waiting_stopped() => return Err(e),
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
@@ -177,12 +195,21 @@ impl PgStore {
     }
 
     /// The error of a statement whose connection was lost before its
-    /// commit, when no new one could be made: nothing of it was kept.
+    /// commit, when no new one could be made: nothing of it was kept. A
+    /// server that refused the new one for good says why instead.
     fn unreachable(&self, e: &postgres::Error) -> StoreError {
+        if let Some(refused) = self.refused.borrow().clone() {
+            return StoreError::Connect(refused);
+        }
         StoreError::Unreachable {
             store: self.target.shown().to_string(),
             message: crate::pg::db_message(e),
-            waited: super::busy_timeout(),
+            // A process that stops did not wait (see `reconnect`).
+            waited: if super::waiting_stopped() {
+                Duration::ZERO
+            } else {
+                super::busy_timeout()
+            },
         }
     }
 
