@@ -112,7 +112,7 @@ impl Drop for Watch {
 /// drains its batches before it exits.
 pub fn drain_runs() {
     for t in tokens().iter() {
-        t.signal(StopSignal::Term);
+        t.signal(StopSignal::Drain);
     }
 }
 

@@ -817,6 +817,13 @@ fn a_worker_whose_store_fails_drains_its_batches_before_it_exits_1() {
         w.counter(&bid, "completed"),
         "an entity ran and was not recorded"
     );
+    // Its history says why it stopped: not a signal, nobody sent one.
+    let history = w.run(&format!("BATCH_HISTORY '{bid}'")).stdout;
+    assert!(
+        history.contains("stopped with its worker, whose store failed; BATCH_RETRY finishes it")
+            && !history.contains("SIGTERM"),
+        "{history}"
+    );
     w.store()
         .execute("ALTER TABLE jobs_away RENAME TO jobs", &[]);
     exits_0_within(worker(&w, "w2", &[]), std::time::Duration::from_secs(60));

@@ -43,11 +43,15 @@ impl Counters {
     }
 }
 
-/// The stop signals that leave a batch unfinished (SIGTERM, SIGHUP).
+/// The stops that leave a batch unfinished: the signals (SIGTERM, SIGHUP),
+/// and a worker's drain when its store failed under it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopSignal {
     Term,
     Hup,
+    /// No signal: the worker stops because its store failed under it,
+    /// and drains its batches as on SIGTERM.
+    Drain,
 }
 
 impl StopSignal {
@@ -55,14 +59,25 @@ impl StopSignal {
         match self {
             StopSignal::Term => "SIGTERM",
             StopSignal::Hup => "SIGHUP",
+            StopSignal::Drain => "its worker's stop (its store failed)",
         }
     }
 
-    /// 128 + the signal's number, as shells report it.
+    /// What stopped the batch, for its history: "stopped by SIGTERM".
+    pub fn stopped_by(self) -> String {
+        match self {
+            StopSignal::Drain => "stopped with its worker, whose store failed".into(),
+            signal => format!("stopped by {}", signal.name()),
+        }
+    }
+
+    /// 128 + the signal's number, as shells report it (1 for a drain: the
+    /// store failed).
     pub fn exit_code(self) -> i32 {
         match self {
             StopSignal::Term => 143,
             StopSignal::Hup => 129,
+            StopSignal::Drain => crate::exit::FAILED,
         }
     }
 }

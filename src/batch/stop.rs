@@ -30,6 +30,7 @@ impl StopToken {
         let code = match s {
             StopSignal::Term => 1,
             StopSignal::Hup => 2,
+            StopSignal::Drain => 3,
         };
         let _ = self
             .signal
@@ -41,6 +42,7 @@ impl StopToken {
         match self.signal.load(Ordering::SeqCst) {
             0 => None,
             2 => Some(StopSignal::Hup),
+            3 => Some(StopSignal::Drain),
             _ => Some(StopSignal::Term),
         }
     }

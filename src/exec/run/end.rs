@@ -84,7 +84,7 @@ pub(super) fn finish(
     patiently(env, bid, || store.still_there()).map_err(halt)?;
     let end = match end {
         Stop::Signal(signal) => {
-            let note = format!("stopped by {}; BATCH_RETRY finishes it", signal.name());
+            let note = format!("{}; BATCH_RETRY finishes it", signal.stopped_by());
             let note = note.as_str();
             patiently(env, bid, || store.leave_unfinished(me, note)).map_err(halt)?;
             RunEnd::Interrupted {
