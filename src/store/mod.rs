@@ -486,7 +486,7 @@ fn waited_text(d: Duration) -> String {
 /// says it: not at all by a process that stops.
 fn within(d: Duration) -> String {
     if d.is_zero() {
-        " (this process stops, so it did not wait)".into()
+        ", and this process, which stops, did not wait for it".into()
     } else {
         format!(" within {}", waited_text(d))
     }
@@ -516,4 +516,29 @@ pub fn default_home() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(|h| PathBuf::from(h).join(".local/share/batchsh"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_store_says_how_long_it_was_waited_for_or_that_it_was_not() {
+        let e = |waited| StoreError::Unreachable {
+            store: "postgres://h/db".into(),
+            message: "connection closed".into(),
+            waited,
+        };
+        assert_eq!(
+            e(Duration::from_secs(30)).to_string(),
+            "store postgres://h/db: connection closed; the server could not be reached again \
+             within 30 s (nothing of the last write was kept)"
+        );
+        assert_eq!(
+            e(Duration::ZERO).to_string(),
+            "store postgres://h/db: connection closed; the server could not be reached again, \
+             and this process, which stops, did not wait for it (nothing of the last write was \
+             kept)"
+        );
+    }
 }
