@@ -440,9 +440,21 @@ pub fn interrupted(store: &dyn Store, bid: &str, status: BatchStatus) -> store::
     if status.is_final() || status == BatchStatus::Paused {
         return Ok(false);
     }
+    // The queue first, then the batch's own row, whose status decides: a
+    // batch that ended since the caller read `status` (its owner cleared,
+    // and out of the queue) is not interrupted, nor one a retry queued
+    // again meanwhile. A batch only moves on from what the queue showed.
+    let found = store.find_async(bid)?;
     let state = store.batch_state(bid)?;
-    match store.find_async(bid)? {
-        Some(_) if status == BatchStatus::WaitingForJob => Ok(false),
+    if state.status.is_final()
+        || matches!(
+            state.status,
+            BatchStatus::Paused | BatchStatus::WaitingForJob
+        )
+    {
+        return Ok(false);
+    }
+    match found {
         Some(b) => Ok(!NodeRecord::owner_alive(store, &state)?
             && !worker_alive(store, |n| b.placement.may_own(n))?),
         None => Ok(!state.owner_alive()),

@@ -1564,3 +1564,38 @@ fn list_and_summary_stay_correct_with_200k_entity_rows() {
     assert_eq!(failed.len(), 19_900);
     assert_eq!(failed[0][0], "id-10");
 }
+
+/// A caller that read a batch unfinished a moment before it ended asks
+/// whether it is interrupted: it has ended since (DONE, its owner
+/// cleared, out of the queue), so it is not, synchronous or not; nor is
+/// one queued again for a worker meanwhile. An unfinished batch that no
+/// live process runs still is.
+#[test]
+fn a_batch_that_moved_on_since_its_status_was_read_is_not_interrupted() {
+    let (_d, s) = open();
+    let ownerless = |bid: &str| {
+        s.test_execute(
+            "UPDATE batches SET owner_node = NULL, owner_pid = NULL, heartbeat_at = NULL
+             WHERE bid = ?1",
+            &[&bid],
+        )
+        .unwrap();
+    };
+    for (bid, status, arguments) in [
+        ("sync-done", "DONE", "{}"),
+        ("async-done", "DONE", r#"{"ASYNC":true}"#),
+        ("async-queued", "WAITING_FOR_JOB", r#"{"ASYNC":true}"#),
+        ("sync-left", "IN_PROGRESS", "{}"),
+    ] {
+        let mut b = B::new(bid, status, NOW);
+        b.arguments = arguments;
+        b.insert(&s);
+        ownerless(bid);
+        let want = bid == "sync-left";
+        assert_eq!(
+            interrupted(&s, bid, BatchStatus::InProgress).unwrap(),
+            want,
+            "{bid}, {status}"
+        );
+    }
+}
