@@ -817,11 +817,15 @@ fn a_worker_whose_store_fails_drains_its_batches_before_it_exits_1() {
         w.counter(&bid, "completed"),
         "an entity ran and was not recorded"
     );
-    // Its history says why it stopped: not a signal, nobody sent one.
+    // Its history says why it stopped: not a signal, nobody sent one. (On
+    // PostgreSQL the batch's own last write fails too: a trigger of the
+    // batch row updates its job's row, in the table renamed away.)
     let history = w.run(&format!("BATCH_HISTORY '{bid}'")).stdout;
+    assert!(!history.contains("SIGTERM"), "{history}");
     assert!(
-        history.contains("stopped with its worker, whose store failed; BATCH_RETRY finishes it")
-            && !history.contains("SIGTERM"),
+        crate::pg::stores_on_postgres()
+            || history
+                .contains("stopped with its worker, whose store failed; BATCH_RETRY finishes it"),
         "{history}"
     );
     w.store()
