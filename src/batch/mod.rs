@@ -59,7 +59,7 @@ impl StopSignal {
         match self {
             StopSignal::Term => "SIGTERM",
             StopSignal::Hup => "SIGHUP",
-            StopSignal::Drain => "its worker's stop (its store failed)",
+            StopSignal::Drain => "the worker's store failed",
         }
     }
 

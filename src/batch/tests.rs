@@ -156,13 +156,18 @@ fn a_runs_end_maps_to_one_exit_code() {
         counters: c(0),
     };
     assert_eq!(taken.exit_code(), 1);
-    for (signal, code) in [(StopSignal::Term, 143), (StopSignal::Hup, 129)] {
+    for (signal, code) in [
+        (StopSignal::Term, 143),
+        (StopSignal::Hup, 129),
+        (StopSignal::Drain, 1),
+    ] {
         let end = RunEnd::Interrupted {
             signal,
             counters: c(0),
         };
         assert_eq!(end.exit_code(), code);
-        assert!(!end.is_failure());
+        // A signal is not the statement's failure; a store that failed is.
+        assert_eq!(end.is_failure(), signal == StopSignal::Drain);
     }
 }
 
@@ -173,4 +178,14 @@ fn status_tones_cover_every_kind() {
     assert_eq!(Tone::of("PAUSED"), Some(Tone::Held));
     assert_eq!(Tone::of("IN_PROCESS"), Some(Tone::Active));
     assert_eq!(Tone::of("customer 42"), None);
+}
+
+#[test]
+fn a_stop_says_what_stopped_the_batch() {
+    assert_eq!(StopSignal::Term.stopped_by(), "stopped by SIGTERM");
+    assert_eq!(StopSignal::Hup.stopped_by(), "stopped by SIGHUP");
+    assert_eq!(
+        StopSignal::Drain.stopped_by(),
+        "stopped with its worker, whose store failed"
+    );
 }

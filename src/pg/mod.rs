@@ -29,36 +29,27 @@ pub enum PgError {
     /// it cannot take one yet (it starts, it is full). Waiting may mend it.
     #[error("cannot connect to {shown}: {reason}")]
     Connect { shown: String, reason: String },
-    /// The server answered and refused, for a reason that waiting does
-    /// not mend: no such database (dropped, or never made), or a user it
-    /// does not let in.
+    /// The server answered that no database has the URL's name (never
+    /// made, or dropped or renamed since): waiting does not mend it. A
+    /// user refused is not this: the login service behind it (LDAP, PAM)
+    /// may be down for a moment, or a role re-created.
     #[error("cannot connect to {shown}: {reason}")]
-    Refused {
-        shown: String,
-        reason: String,
-        /// The refusal is that no database has the URL's name.
-        no_database: bool,
-    },
+    Refused { shown: String, reason: String },
 }
 
 impl PgError {
     /// The error of a connection made again to a database that was there
-    /// (a store this process had open): a database missing now was
-    /// dropped, and creating it again would not bring the store back.
+    /// (a store this process had open): it went away meanwhile, and an
+    /// empty one made in its place (`createdb`) would not be the store.
     pub fn again(self, target: &Target) -> PgError {
         match self {
-            PgError::Refused {
-                shown,
-                no_database: true,
-                ..
-            } => PgError::Refused {
+            PgError::Refused { shown, .. } => PgError::Refused {
                 shown,
                 reason: format!(
-                    "database \"{}\" does not exist any more: it was dropped while this \
-                     process used it",
+                    "database \"{}\" does not exist any more: it was dropped or renamed while \
+                     this process used it; restore it, or give batchsh another store with --store",
                     target.database()
                 ),
-                no_database: true,
             },
             other => other,
         }
@@ -178,15 +169,8 @@ impl Target {
         };
         result.map_err(|e| {
             let (shown, reason) = (self.shown.clone(), connect_reason(&e, self));
-            if refused(&e) {
-                let no_database = e
-                    .as_db_error()
-                    .is_some_and(|db| db.code().code() == "3D000");
-                PgError::Refused {
-                    shown,
-                    reason,
-                    no_database,
-                }
+            if no_database(&e) {
+                PgError::Refused { shown, reason }
             } else {
                 PgError::Connect { shown, reason }
             }
@@ -246,12 +230,11 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Whether the server refused the connection for a reason that waiting
-/// does not mend: the database does not exist (3D000), or the user was
-/// not let in (28000, 28P01).
-fn refused(e: &postgres::Error) -> bool {
+/// Whether the server refused the connection because no database has the
+/// URL's name (3D000), which waiting does not mend.
+fn no_database(e: &postgres::Error) -> bool {
     e.as_db_error()
-        .is_some_and(|db| matches!(db.code().code(), "3D000" | "28000" | "28P01"))
+        .is_some_and(|db| db.code().code() == "3D000")
 }
 
 /// What a failed connection means, in words that say what to do.

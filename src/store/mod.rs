@@ -52,17 +52,28 @@ pub fn busy_timeout() -> Duration {
 /// Set once the process was asked to stop ([`stop_waiting`]).
 static STOP_WAITING: AtomicBool = AtomicBool::new(false);
 
+/// How long a process that stops tries to connect again to a store
+/// server that does not answer (see [`reconnect_window`]).
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
 /// The process was asked to stop (SIGTERM, SIGHUP): from now on a store
-/// server that does not answer is tried once more, not waited for during
-/// the [`busy_timeout`], so that the stop takes a moment, not half a
-/// minute. What can still be written is written: only the wait goes.
+/// server that does not answer is tried for a few seconds
+/// ([`reconnect_window`]), not for the whole [`busy_timeout`], so that
+/// the stop takes moments, not half a minute. What can still be written
+/// is written, a server's quick restart included: only the long wait goes.
 pub fn stop_waiting() {
     STOP_WAITING.store(true, Ordering::SeqCst);
 }
 
-/// Whether [`stop_waiting`] was called.
-pub(crate) fn waiting_stopped() -> bool {
-    STOP_WAITING.load(Ordering::SeqCst)
+/// How long a lost connection to a store server is tried again: the
+/// [`busy_timeout`], or 3 s at most once the process stops
+/// ([`stop_waiting`]).
+pub(crate) fn reconnect_window() -> Duration {
+    if STOP_WAITING.load(Ordering::SeqCst) {
+        busy_timeout().min(STOP_GRACE)
+    } else {
+        busy_timeout()
+    }
 }
 
 #[derive(Debug, Error)]
@@ -163,9 +174,9 @@ pub enum StoreError {
     /// link cut). Nothing of the statement was kept, so the same write may
     /// be tried again once the server answers ([`StoreError::unreachable`]).
     #[error(
-        "store {store}: {message}; the server could not be reached again{} (nothing \
+        "store {store}: {message}; the server could not be reached again within {} (nothing \
          of the last write was kept)",
-        within(*waited)
+        waited_text(*waited)
     )]
     Unreachable {
         store: String,
@@ -266,7 +277,8 @@ impl StoreError {
             self,
             StoreError::Unreachable { .. }
                 | StoreError::LostAgain { .. }
-                // Not a refusal (`PgError::Refused`): waiting does not mend it.
+                // Not a missing database (`PgError::Refused`): waiting does
+                // not mend it.
                 | StoreError::Connect(crate::pg::PgError::Connect { .. })
         )
     }
@@ -482,16 +494,6 @@ fn waited_text(d: Duration) -> String {
     }
 }
 
-/// How long a store server was waited for, as [`StoreError::Unreachable`]
-/// says it: not at all by a process that stops.
-fn within(d: Duration) -> String {
-    if d.is_zero() {
-        ", and this process, which stops, did not wait for it".into()
-    } else {
-        format!(" within {}", waited_text(d))
-    }
-}
-
 /// What a failed write means for the user, by SQLite's error code.
 fn write_hint(e: &rusqlite::Error) -> &'static str {
     use rusqlite::ErrorCode as C;
@@ -523,7 +525,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unreachable_store_says_how_long_it_was_waited_for_or_that_it_was_not() {
+    fn an_unreachable_store_says_how_long_it_was_waited_for() {
         let e = |waited| StoreError::Unreachable {
             store: "postgres://h/db".into(),
             message: "connection closed".into(),
@@ -535,10 +537,9 @@ mod tests {
              within 30 s (nothing of the last write was kept)"
         );
         assert_eq!(
-            e(Duration::ZERO).to_string(),
-            "store postgres://h/db: connection closed; the server could not be reached again, \
-             and this process, which stops, did not wait for it (nothing of the last write was \
-             kept)"
+            e(STOP_GRACE).to_string(),
+            "store postgres://h/db: connection closed; the server could not be reached again \
+             within 3 s (nothing of the last write was kept)"
         );
     }
 }

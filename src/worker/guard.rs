@@ -7,28 +7,58 @@
 //! [`Store::still_there`]); when it does not, the worker says why in its
 //! log and on stderr, and exits at once, committing nothing more.
 //!
+//! A PostgreSQL store whose database is gone (dropped, renamed) is the
+//! same: the worker says so and exits at once, its entity commands killed.
+//!
 //! Under the tests' store server ([`crate::knobs::store_server`]) a
 //! home's store is a database named after the home, standing for
-//! `<home>/store.db`: there, a home deleted is its store deleted, and the
-//! worker exits as it would on SQLite, so that no worker of a finished
-//! test serves its database on.
+//! `<home>/store.db`: there, a home deleted (or made again: the same
+//! path, another folder) is its store deleted, and the worker exits as it
+//! would on SQLite, so that no worker of a finished test serves on.
 
 use super::log::Log;
 use crate::store::{Store, StoreError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Checks, from the heartbeat thread, that `store` is still the file the
-/// worker opened (and, under the tests' store server, that `home` is
-/// still there); exits the process with code 1 when it is not.
-pub(super) fn check(store: &dyn Store, home: &Path, log: &Log) {
-    if crate::knobs::store_server().is_some() && !home.exists() {
+/// The worker's home, and the folder it was when the worker started
+/// (device and inode), for the check under the tests' store server.
+pub(super) struct Home {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl Home {
+    pub(super) fn new(path: &Path) -> Home {
+        Home {
+            path: path.to_path_buf(),
+            id: folder_id(path),
+        }
+    }
+
+    /// Whether the home is still the folder it was.
+    fn still_there(&self) -> bool {
+        self.id.is_some() && folder_id(&self.path) == self.id
+    }
+}
+
+fn folder_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Checks, from the heartbeat thread, that `store` is still the file (or
+/// the database) the worker opened, and, under the tests' store server,
+/// that `home` is still its folder; exits the process with code 1 when
+/// it is not.
+pub(super) fn check(store: &dyn Store, home: &Home, log: &Log) {
+    if crate::knobs::store_server().is_some() && !home.still_there() {
         stop(
             log,
             &format!(
                 "the home {} was deleted while this worker served it, and with it the store \
                  that BATCHSH_TEST_STORE_SERVER keeps for it: the worker stops, committing \
                  nothing more",
-                home.display()
+                home.path.display()
             ),
         );
     }
@@ -61,14 +91,20 @@ pub(super) fn check(store: &dyn Store, home: &Path, log: &Log) {
                 path.display()
             )
         }
+        // Its database is gone: nothing more can be recorded.
+        e @ StoreError::Connect(crate::pg::PgError::Refused { .. }) => {
+            format!("{e}; the worker stops at once, committing nothing more")
+        }
         other => format!("the store cannot be checked: {other}; the worker stops"),
     };
     stop(log, &why);
 }
 
-/// Says `why` in the log and on stderr, and exits 1.
+/// Says `why` in the log and on stderr, and exits 1; the entity commands
+/// still running die with it (nothing would record their outcomes).
 fn stop(log: &Log, why: &str) -> ! {
     log.line(&format!("error: {why}"));
     eprintln!("batchsh worker: {why}");
+    crate::command::kill_running();
     std::process::exit(crate::exit::FAILED);
 }

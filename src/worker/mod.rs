@@ -170,7 +170,7 @@ fn heartbeat(
     done: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, WorkerError> {
     let (log, said) = (log.clone(), log.clone());
-    let home = home.to_path_buf();
+    let home = guard::Home::new(home);
     Ok(crate::background::heartbeat::start(
         store,
         worker_id,

@@ -61,6 +61,8 @@ pub struct PgStore {
     /// not mend it (the database was dropped): the error of what the lost
     /// connection failed, instead of a wait for the server.
     refused: RefCell<Option<crate::pg::PgError>>,
+    /// How long the last new connection that could not be made was tried.
+    tried: Cell<Duration>,
 }
 
 impl PgStore {
@@ -85,6 +87,7 @@ impl PgStore {
             listening: RefCell::new(Vec::new()),
             side: RefCell::new(None),
             refused: RefCell::new(None),
+            tried: Cell::new(super::busy_timeout()),
         }
     }
 
@@ -131,19 +134,19 @@ impl PgStore {
     }
 
     /// Replaces a closed connection with a new one, trying again for up
-    /// to the busy timeout (a server that restarts takes seconds), or
-    /// once when the process stops ([`crate::store::stop_waiting`]). A
-    /// refusal that waiting does not mend (the database was dropped) ends
-    /// the tries at once, and is kept for [`PgStore::unreachable`]. The
-    /// statements prepared on the old connection go with it.
+    /// to the busy timeout (a server that restarts takes seconds), a few
+    /// seconds once the process stops ([`crate::store::reconnect_window`]).
+    /// A database gone (dropped) ends the tries at once, and is kept for
+    /// [`PgStore::unreachable`]. The statements prepared on the old
+    /// connection go with it.
     fn reconnect(&self, client: &mut Client) -> Result<()> {
-        let until = Instant::now() + super::busy_timeout();
+        self.refused.take();
+        let started = Instant::now();
         loop {
             match session(&self.target) {
                 Ok(c) => {
                     *client = c;
                     self.prepared.borrow_mut().clear();
-                    self.refused.take();
                     notices::listen_again(client, &self.listening.borrow());
                     return Ok(());
                 }
@@ -152,7 +155,11 @@ impl PgStore {
                     *self.refused.borrow_mut() = Some(e.clone());
                     return Err(StoreError::Connect(e));
                 }
-                Err(e) if Instant::now() >= until || super::waiting_stopped() => return Err(e),
+                // Looked at again at each try: a stop shortens the window.
+                Err(e) if started.elapsed() >= super::reconnect_window() => {
+                    self.tried.set(super::reconnect_window());
+                    return Err(e);
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
@@ -204,12 +211,7 @@ impl PgStore {
         StoreError::Unreachable {
             store: self.target.shown().to_string(),
             message: crate::pg::db_message(e),
-            // A process that stops did not wait (see `reconnect`).
-            waited: if super::waiting_stopped() {
-                Duration::ZERO
-            } else {
-                super::busy_timeout()
-            },
+            waited: self.tried.get(),
         }
     }
 
@@ -307,8 +309,12 @@ impl PgStore {
         }
     }
 
-    /// The error of a commit whose fate could not be learnt.
+    /// The error of a commit whose fate could not be learnt (or of its
+    /// database, gone meanwhile).
     fn err_in_commit(&self, e: &postgres::Error) -> StoreError {
+        if let Some(refused) = self.refused.borrow().clone() {
+            return StoreError::Connect(refused);
+        }
         StoreError::FateUnknown {
             store: self.target.shown().to_string(),
             message: crate::pg::db_message(e),
