@@ -9,6 +9,7 @@
 //! - `BATCHSH_TEST_DEAD_AFTER_MS`: [`dead_after`];
 //! - `BATCHSH_TEST_BUSY_TIMEOUT_MS`: [`busy_timeout`];
 //! - `BATCHSH_TEST_GATE`: [`gate`];
+//! - `BATCHSH_TEST_IDS_HOLD_AFTER`: [`ids_hold_after`];
 //! - `BATCHSH_TEST_NO_BACKGROUND_WORKER`: [`no_background_worker`];
 //! - `BATCHSH_TEST_NO_WAKE_SIGNAL`: [`no_wake_signal`];
 //! - `BATCHSH_TEST_BID`: [`first_bid`];
@@ -71,6 +72,19 @@ pub fn gate() {
     while !gate.exists() && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// With `BATCHSH_TEST_IDS_HOLD_AFTER=N`, a run's source reader stops for a
+/// minute after handing on its first N new ids, as a large source that is
+/// slow to read would: a test kills or stops the run's process while it
+/// still reads the source, whatever the machine's speed. Without it, none.
+pub fn ids_hold_after() -> Option<usize> {
+    static CELL: OnceLock<Option<usize>> = OnceLock::new();
+    *CELL.get_or_init(|| {
+        let v = std::env::var("BATCHSH_TEST_IDS_HOLD_AFTER").ok()?;
+        warn("BATCHSH_TEST_IDS_HOLD_AFTER");
+        v.trim().parse().ok()
+    })
 }
 
 /// With `BATCHSH_TEST_NO_BACKGROUND_WORKER` set, an asynchronous batch that

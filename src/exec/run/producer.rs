@@ -106,6 +106,7 @@ pub(super) fn spawn_producer(
                 hub: &hub,
                 seen,
                 failed: None,
+                handed: 0,
             };
             let mut send = |r: Result<String, source::IdError>| producer.push(r);
             let r: Result<(), String> = match source {
@@ -199,6 +200,8 @@ pub(super) struct Producer<'a> {
     pub(super) seen: Seen,
     /// The seen ids could not be kept: the batch cannot go on.
     pub(super) failed: Option<String>,
+    /// New ids handed on so far.
+    pub(super) handed: usize,
 }
 
 impl Producer<'_> {
@@ -230,8 +233,20 @@ impl Producer<'_> {
             return Break(());
         }
         st.push_id(id);
-        if st.ids.len() >= st.wake_ids {
+        self.handed += 1;
+        let hold = crate::knobs::ids_hold_after() == Some(self.handed);
+        if st.ids.len() >= st.wake_ids || hold {
             hub.wake_writer(&mut st);
+        }
+        drop(st);
+        if hold {
+            // A test's stand-in for a source slow to read: the ids so
+            // far are stored meanwhile, the rest wait (a minute at most,
+            // or until the run ends).
+            let until = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < until && !hub.lock().closed {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         Continue(())
     }
