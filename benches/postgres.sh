@@ -62,6 +62,8 @@
 #   BENCH_MONITOR_RUNS=20 BENCH_CASES="rate scale curve monitor"
 #   BENCH_PG="fast durable" BENCH_PGSS=1 (pg_stat_statements loaded; 0: not)
 #   BENCH_TIMEOUT=300 (s; a run still going then is killed, with a warning)
+#   BENCH_PERF=0 (1: each curve run under `perf record -a`, and each
+#   process name's share of all samples printed after the curve)
 #   BENCH_OUT=target/bench/postgres (raw figures)
 # A smaller run: BENCH_N=100000 BENCH_RUNS=3 BENCH_SLEEP_N=600
 #   BENCH_STORE_ROWS=1000000 BENCH_MONITOR_RUNS=10.
@@ -78,6 +80,7 @@ MONITOR_RUNS=${BENCH_MONITOR_RUNS:-20}
 CASES=${BENCH_CASES:-"rate scale curve monitor"}
 read -r -a MODES <<<"${BENCH_PG:-fast durable}"
 PGSS=${BENCH_PGSS:-1}
+PERF=${BENCH_PERF:-0}
 LIMIT=${BENCH_TIMEOUT:-300} # seconds a run may take before it is killed and marked TIMEOUT
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-$ROOT/target/bench/postgres}
@@ -88,6 +91,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 log() { printf '\n=== %s (%s, load %s)\n' "$*" "$(date +%H:%M:%S)" "$(load)"; }
 die() { echo "postgres bench: $*" >&2; exit 2; }
 
+[[ $PERF == 1 ]] && { command -v perf >/dev/null || die "BENCH_PERF=1: perf not found (apt-get install -y linux-perf)"; }
 for tool in psql sqlite3 python3 hyperfine cargo; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y postgresql-client sqlite3 hyperfine)"
 done
@@ -235,8 +239,10 @@ cpu_busy() {
     echo "$(((b1 - b0) * 1000 / hz)) $(((b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1)))"
 }
 # timed ARGS...: runs batchsh, killed after LIMIT seconds (a warning says so).
+# With TIMED_UNDER set (an array: a command and its arguments), under it.
+TIMED_UNDER=()
 timed() {
-    timeout -s KILL "$LIMIT" "$BIN" "$@" >/dev/null ||
+    timeout -s KILL "$LIMIT" "${TIMED_UNDER[@]}" "$BIN" "$@" >/dev/null ||
         echo "WARNING: killed or failed after $LIMIT s (exit $?): batchsh $*" | tee -a "$OUT/warnings.txt" >&2
 }
 status_of() { # HOME STORE: the last batch's status and percentage done
@@ -256,10 +262,18 @@ async_run() {
     local c0 cpu0 cpu1
     c0=$(pg "$m" run "SELECT xact_commit FROM pg_stat_database WHERE datname = 'run'")
     cpu0=$(cpu_ticks)
+    [[ $PERF == 1 && $lu == E ]] && TIMED_UNDER=(perf record -a -q -o "$WORK/perf.data" --)
     t0=$(now_ms)
     timed --home "$home" --store "$url" -q --no-progress -c \
         "BATCH $lu FABRIC_COMMAND='$cmd' WITH ASYNC=true MAX_WORKERS_PER_NODE=$maxw; BATCH_WAIT;"
     t1=$(now_ms)
+    if ((${#TIMED_UNDER[@]})); then
+        TIMED_UNDER=()
+        # A batch's own threads are named after it: one name for all.
+        perf report -i "$WORK/perf.data" --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' |
+            sed -E 's/batch-[0-9a-f]{8}/batch (its threads)/' | head -6 |
+            sed "s|^|$m/$k |" >>"$OUT/perf.txt"
+    fi
     cpu1=$(cpu_ticks)
     stop "${pids[@]}"
     st=$(status_of "$home" "$url")
@@ -344,6 +358,10 @@ if has_case curve; then
         done
         echo "round $i:$line (load $(load))"
     done
+    if [[ -s $OUT/perf.txt ]]; then
+        echo "perf record -a: each process name's share of all samples, per run (mode/workers)"
+        cat "$OUT/perf.txt"
+    fi
 fi
 
 # --- monitor: BATCH_SUMMARY and BATCH_LIST on a big store ------------------------
