@@ -34,7 +34,7 @@ pub enum PgError {
     /// user refused is not this: the login service behind it (LDAP, PAM)
     /// may be down for a moment, or a role re-created.
     #[error("cannot connect to {shown}: {reason}")]
-    Refused { shown: String, reason: String },
+    NoDatabase { shown: String, reason: String },
 }
 
 impl PgError {
@@ -43,7 +43,7 @@ impl PgError {
     /// empty one made in its place (`createdb`) would not be the store.
     pub fn again(self, target: &Target) -> PgError {
         match self {
-            PgError::Refused { shown, .. } => PgError::Refused {
+            PgError::NoDatabase { shown, .. } => PgError::NoDatabase {
                 shown,
                 reason: format!(
                     "database \"{}\" does not exist any more: it was dropped or renamed while \
@@ -170,7 +170,7 @@ impl Target {
         result.map_err(|e| {
             let (shown, reason) = (self.shown.clone(), connect_reason(&e, self));
             if no_database(&e) {
-                PgError::Refused { shown, reason }
+                PgError::NoDatabase { shown, reason }
             } else {
                 PgError::Connect { shown, reason }
             }

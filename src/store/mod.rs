@@ -277,7 +277,7 @@ impl StoreError {
             self,
             StoreError::Unreachable { .. }
                 | StoreError::LostAgain { .. }
-                // Not a missing database (`PgError::Refused`): waiting does
+                // Not a missing database (`PgError::NoDatabase`): waiting does
                 // not mend it.
                 | StoreError::Connect(crate::pg::PgError::Connect { .. })
         )

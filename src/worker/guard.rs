@@ -92,7 +92,7 @@ pub(super) fn check(store: &dyn Store, home: &Home, log: &Log) {
             )
         }
         // Its database is gone: nothing more can be recorded.
-        e @ StoreError::Connect(crate::pg::PgError::Refused { .. }) => {
+        e @ StoreError::Connect(crate::pg::PgError::NoDatabase { .. }) => {
             format!("{e}; the worker stops at once, committing nothing more")
         }
         other => format!("the store cannot be checked: {other}; the worker stops"),

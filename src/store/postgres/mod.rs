@@ -57,10 +57,10 @@ pub struct PgStore {
     /// A second connection, opened at the first step that writes half
     /// its outcomes beside the other half (`batches::beside`).
     side: RefCell<Option<Box<PgStore>>>,
-    /// Why the server refused the last new connection, when waiting does
-    /// not mend it (the database was dropped): the error of what the lost
-    /// connection failed, instead of a wait for the server.
-    refused: RefCell<Option<crate::pg::PgError>>,
+    /// The last new connection found the store's database gone (dropped),
+    /// which waiting does not mend: the error of what the lost connection
+    /// failed, instead of a wait for the server.
+    gone: RefCell<Option<crate::pg::PgError>>,
     /// How long the last new connection that could not be made was tried.
     tried: Cell<Duration>,
 }
@@ -86,7 +86,7 @@ impl PgStore {
             target,
             listening: RefCell::new(Vec::new()),
             side: RefCell::new(None),
-            refused: RefCell::new(None),
+            gone: RefCell::new(None),
             tried: Cell::new(super::busy_timeout()),
         }
     }
@@ -140,7 +140,7 @@ impl PgStore {
     /// [`PgStore::unreachable`]. The statements prepared on the old
     /// connection go with it.
     fn reconnect(&self, client: &mut Client) -> Result<()> {
-        self.refused.take();
+        self.gone.take();
         let started = Instant::now();
         loop {
             match session(&self.target) {
@@ -150,9 +150,9 @@ impl PgStore {
                     notices::listen_again(client, &self.listening.borrow());
                     return Ok(());
                 }
-                Err(StoreError::Connect(e @ crate::pg::PgError::Refused { .. })) => {
+                Err(StoreError::Connect(e @ crate::pg::PgError::NoDatabase { .. })) => {
                     let e = e.again(&self.target);
-                    *self.refused.borrow_mut() = Some(e.clone());
+                    *self.gone.borrow_mut() = Some(e.clone());
                     return Err(StoreError::Connect(e));
                 }
                 // Looked at again at each try: a stop shortens the window.
@@ -203,10 +203,10 @@ impl PgStore {
 
     /// The error of a statement whose connection was lost before its
     /// commit, when no new one could be made: nothing of it was kept. A
-    /// server that refused the new one for good says why instead.
+    /// database found gone by the new one says so instead.
     fn unreachable(&self, e: &postgres::Error) -> StoreError {
-        if let Some(refused) = self.refused.borrow().clone() {
-            return StoreError::Connect(refused);
+        if let Some(gone) = self.gone.borrow().clone() {
+            return StoreError::Connect(gone);
         }
         StoreError::Unreachable {
             store: self.target.shown().to_string(),
@@ -312,8 +312,8 @@ impl PgStore {
     /// The error of a commit whose fate could not be learnt (or of its
     /// database, gone meanwhile).
     fn err_in_commit(&self, e: &postgres::Error) -> StoreError {
-        if let Some(refused) = self.refused.borrow().clone() {
-            return StoreError::Connect(refused);
+        if let Some(gone) = self.gone.borrow().clone() {
+            return StoreError::Connect(gone);
         }
         StoreError::FateUnknown {
             store: self.target.shown().to_string(),
